@@ -1,0 +1,85 @@
+"""Named data presets: the shipped files, their sha256, and the date splits.
+
+A preset ties a name (``btc1h``) to the candle file, the optional perpetual
+funding history, and named date splits. Splits are half-open UTC intervals
+``[start, end)`` on the bar's open time. The test split never feeds model
+selection; selection uses ``val``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# The repo's data/ folder; RLTRADE_DATA_DIR overrides it (e.g. for a non-editable install).
+DATA_DIR = Path(os.environ.get("RLTRADE_DATA_DIR", Path(__file__).resolve().parent.parent / "data"))
+
+
+@dataclass(frozen=True)
+class DataFile:
+    """A shipped file and the sha256 of its bytes as recorded in data/PROVENANCE.md."""
+
+    filename: str
+    sha256: str
+
+    @property
+    def path(self) -> Path:
+        return DATA_DIR / self.filename
+
+
+@dataclass(frozen=True)
+class Preset:
+    """One market: candles, funding, bar frequency and named date splits."""
+
+    name: str
+    candles: DataFile
+    funding: DataFile | None
+    freq: str = "1h"
+    periods_per_year: int = 8760  # hourly crypto trades 24/7: 24 * 365
+    splits: dict[str, tuple[str, str]] = field(
+        default_factory=lambda: {
+            "train": ("2018-01-01", "2023-01-01"),
+            "val": ("2023-01-01", "2024-01-01"),
+            "test": ("2024-01-01", "2025-01-01"),
+        }
+    )
+
+
+PRESETS: dict[str, Preset] = {
+    "btc1h": Preset(
+        name="btc1h",
+        candles=DataFile(
+            "btcusdt_1h.csv.gz", "4c469a79c3687f9a7e1b422dbd893102c51c784c0c1fa3cce03f05939e742a4f"
+        ),
+        funding=DataFile(
+            "btcusdt_funding.csv.gz",
+            "3d6bbfc604d5bfbe30ba10fc2f6bf76e3ae21ed30a25c6e47d1d6554d1517827",
+        ),
+    ),
+    "eth1h": Preset(
+        name="eth1h",
+        candles=DataFile(
+            "ethusdt_1h.csv.gz", "c36ae89ddb5586bea51730ff10a2dbc09a4bbd46881dbc448e2258feed82f213"
+        ),
+        funding=DataFile(
+            "ethusdt_funding.csv.gz",
+            "8efeff137ac569d9a5eef6c87dd4d6e74f5ca38cfb59fba14753a8e94ab143ff",
+        ),
+    ),
+}
+
+# Not a trading preset: the dirty early-Bitstamp file, shipped to exercise the cleaner.
+BITSTAMP_2011 = DataFile(
+    "btcusd_bitstamp_2011_1h.csv.gz", "9f847edef9354c7a69680a044f07ad2ad803e3cdbd9fa49f3864b2f3f7d6d008"
+)
+
+
+def get_preset(name: str) -> Preset:
+    """Return the preset called ``name`` or raise a KeyError listing the valid names."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise KeyError(
+            f"unknown env/preset {name!r}; valid presets: {', '.join(sorted(PRESETS))}"
+        ) from None
