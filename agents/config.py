@@ -1,0 +1,322 @@
+"""Training configs: dataclasses whose fields document themselves, resolved in layers.
+
+Resolution order (later wins), rl-baselines3-zoo style:
+
+1. the dataclass defaults below;
+2. ``agents/configs/<algo>.yml`` entry ``default``;
+3. ``agents/configs/<algo>.yml`` entry ``<env name>`` (e.g. ``btc1h``), when present;
+4. ``--config FILE`` (same sections, no env-name level; a run's ``config.yaml`` works too);
+5. CLI flags (``--timesteps``, ``--n-envs``, ``--seed``, ``--device``).
+
+A config is sectioned: ``env`` (what ``envs.make_env`` receives), ``policy`` (the network),
+``ppo`` / ``sac`` (SB3 hyperparameters, passed through by name) and ``train`` (budget, eval,
+checkpoints). Any unknown key is an error naming the key, the file and the valid keys: a typo
+must never silently fall back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from envs.presets import PRESETS
+
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+
+
+class ConfigError(ValueError):
+    """A config file or flag is invalid; the message names the key, the source and the fix."""
+
+
+def _doc(text: str) -> dict[str, str]:
+    """Field metadata carrying the field's documentation (shown by ``describe``)."""
+    return {"doc": text}
+
+
+@dataclass
+class EnvConfig:
+    """Env settings, passed to ``envs.make_env(preset, split=..., **settings)`` (less n_envs)."""
+
+    feature_set: str = field(default="core17", metadata=_doc("feature set: core17 | flagtrader60"))
+    window: int = field(default=32, metadata=_doc("observation window in bars (hours)"))
+    fee_bps: float = field(default=4.0, metadata=_doc("fee per unit of notional traded, bps"))
+    slippage_bps: float = field(
+        default=1.0, metadata=_doc("slippage per unit of notional traded, bps (adverse fill)")
+    )
+    funding: bool = field(default=True, metadata=_doc("charge perpetual funding on positions"))
+    reward: str = field(default="log_return", metadata=_doc("reward kind, see the env docstring"))
+    dd_penalty: float = field(
+        default=0.0, metadata=_doc("weight of the drawdown-increase penalty in the reward")
+    )
+    episode_length: int | None = field(
+        default=720, metadata=_doc("bars per training episode (720 = 30 days); None = whole split")
+    )
+    action: str = field(default="discrete", metadata=_doc("discrete (sell/flat/buy) | continuous"))
+    n_envs: int = field(default=16, metadata=_doc("parallel envs in the batched VecEnv"))
+
+
+@dataclass
+class PolicyConfig:
+    """The network: a transformer features extractor plus SB3 heads."""
+
+    preset: str = field(default="cpu", metadata=_doc("TransformerExtractor preset: cpu | flagtrader"))
+    dropout: float = field(default=0.0, metadata=_doc("extractor dropout (0: RL is noisy enough)"))
+    net_arch: Any = field(
+        default_factory=lambda: {"pi": [], "vf": [64, 64]},
+        metadata=_doc("SB3 net_arch after the extractor (pi=[] lets a supervised head load)"),
+    )
+    share_features_extractor: bool = field(
+        default=True, metadata=_doc("actor and critic share one extractor (faster on CPU)")
+    )
+    extractor_kwargs: dict[str, Any] = field(
+        default_factory=dict, metadata=_doc("extra TransformerExtractor kwargs (e.g. LoRA rank)")
+    )
+
+
+@dataclass
+class PPOHyper:
+    """SB3 PPO keyword arguments (same names as ``stable_baselines3.PPO``)."""
+
+    learning_rate: float = field(default=3e-4, metadata=_doc("Adam step size"))
+    n_steps: int = field(default=128, metadata=_doc("rollout steps per env per update"))
+    batch_size: int = field(default=256, metadata=_doc("minibatch size (transitions)"))
+    n_epochs: int = field(default=4, metadata=_doc("passes over each rollout"))
+    gamma: float = field(default=0.99, metadata=_doc("discount per bar (~100-bar horizon)"))
+    gae_lambda: float = field(default=0.95, metadata=_doc("GAE lambda"))
+    clip_range: float = field(default=0.2, metadata=_doc("PPO ratio clip"))
+    ent_coef: float = field(default=0.01, metadata=_doc("entropy bonus (fights policy collapse)"))
+    vf_coef: float = field(default=0.5, metadata=_doc("value loss weight"))
+    max_grad_norm: float = field(default=0.5, metadata=_doc("gradient clip (global L2 norm)"))
+    target_kl: float | None = field(default=None, metadata=_doc("early-stop epochs above this KL"))
+
+
+@dataclass
+class SACHyper:
+    """SB3 SAC keyword arguments (same names as ``stable_baselines3.SAC``)."""
+
+    learning_rate: float = field(default=3e-4, metadata=_doc("Adam step size"))
+    buffer_size: int = field(default=100_000, metadata=_doc("replay buffer size (transitions)"))
+    learning_starts: int = field(default=1_000, metadata=_doc("random-action steps before updates"))
+    batch_size: int = field(default=256, metadata=_doc("minibatch size (transitions)"))
+    tau: float = field(default=0.005, metadata=_doc("target network soft-update rate"))
+    gamma: float = field(default=0.99, metadata=_doc("discount per bar"))
+    train_freq: int = field(default=1, metadata=_doc("VecEnv steps between updates"))
+    gradient_steps: int = field(default=1, metadata=_doc("gradient steps per update"))
+    ent_coef: Any = field(default="auto", metadata=_doc("entropy weight or 'auto' (learned)"))
+
+
+@dataclass
+class TrainConfig:
+    """Budget, evaluation and checkpointing. Frequencies count env steps across all envs."""
+
+    total_timesteps: int = field(default=150_000, metadata=_doc("env steps to train for"))
+    eval_freq: int = field(default=25_000, metadata=_doc("env steps between val evaluations"))
+    n_eval_episodes: int = field(default=4, metadata=_doc("val episodes per evaluation"))
+    checkpoint_freq: int = field(default=25_000, metadata=_doc("env steps between checkpoints"))
+    keep_checkpoints: int = field(default=3, metadata=_doc("checkpoints kept (oldest deleted)"))
+    device: str = field(default="auto", metadata=_doc("torch device: auto | cpu | cuda"))
+    torch_threads: int | None = field(
+        default=None, metadata=_doc("torch intra-op threads; None = all cores (at most 4)")
+    )
+
+
+@dataclass
+class RunConfig:
+    """A whole run: which env, which algorithm, the seed, and the four sections."""
+
+    algo: str = field(metadata=_doc("algorithm name: ppo | sac"))
+    env_name: str = field(metadata=_doc("data preset, e.g. btc1h"))
+    seed: int = field(default=0, metadata=_doc("one seed for python, numpy, torch, envs, SB3"))
+    env: EnvConfig = field(default_factory=EnvConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    hyper: Any = field(default=None, metadata=_doc("PPOHyper | SACHyper (section 'ppo'/'sac')"))
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved config as plain data, sections named as in the YAML files."""
+        return {
+            "algo": self.algo,
+            "env_name": self.env_name,
+            "seed": self.seed,
+            "env": dataclasses.asdict(self.env),
+            "policy": dataclasses.asdict(self.policy),
+            self.algo: dataclasses.asdict(self.hyper),
+            "train": dataclasses.asdict(self.train),
+        }
+
+
+HYPER_CLASSES: dict[str, type] = {"ppo": PPOHyper, "sac": SACHyper}
+# Per-algorithm defaults that differ from the shared dataclass defaults.
+ALGO_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
+    "ppo": {},
+    "sac": {
+        "env": {"action": "continuous"},
+        "policy": {"net_arch": [64, 64], "share_features_extractor": False},
+    },
+}
+
+
+def _section_classes(algo: str) -> dict[str, type]:
+    return {"env": EnvConfig, "policy": PolicyConfig, algo: HYPER_CLASSES[algo], "train": TrainConfig}
+
+
+def _coerce(value: Any, tp: Any, where: str) -> Any:
+    """Coerce a YAML/CLI value to the field type (YAML 1.1 reads ``3e-4`` as a string)."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, where)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{where}: {value!r} is not a valid {tp}")
+    try:
+        if tp is bool:
+            if isinstance(value, bool):
+                return value
+            raise TypeError
+        if tp is int:
+            if isinstance(value, bool) or float(value) != int(float(value)):
+                raise TypeError
+            return int(float(value))
+        if tp is float:
+            if isinstance(value, bool):
+                raise TypeError
+            return float(value)
+        if tp is str:
+            if not isinstance(value, str):
+                raise TypeError
+            return value
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: {value!r} is not a valid {getattr(tp, '__name__', tp)}") from None
+    return value  # Any, dict, list: passed through
+
+
+def _apply(obj: Any, updates: dict[str, Any], source: str, section: str) -> None:
+    """Set ``updates`` on dataclass ``obj``; unknown keys raise naming the valid ones."""
+    if not isinstance(updates, dict):
+        raise ConfigError(f"{source}: section {section!r} must be a mapping, got {updates!r}")
+    hints = typing.get_type_hints(type(obj))
+    valid = [f.name for f in dataclasses.fields(obj)]
+    for key, value in updates.items():
+        if key not in valid:
+            raise ConfigError(
+                f"unknown key {key!r} in section {section!r} of {source}; "
+                f"valid keys: {', '.join(valid)}"
+            )
+        setattr(obj, key, _coerce(value, hints[key], f"{source}: {section}.{key}"))
+
+
+def apply_layer(cfg: RunConfig, layer: dict[str, Any], source: str) -> None:
+    """Apply one config layer (sections ``env``/``policy``/``<algo>``/``train``, plus ``seed``)."""
+    if not isinstance(layer, dict):
+        raise ConfigError(f"{source}: expected a mapping of sections, got {type(layer).__name__}")
+    sections = {"env": cfg.env, "policy": cfg.policy, cfg.algo: cfg.hyper, "train": cfg.train}
+    valid = ["seed", "algo", "env_name", *sections]
+    for key, value in layer.items():
+        if key in sections:
+            _apply(sections[key], value or {}, source, key)
+        elif key == "seed":
+            cfg.seed = _coerce(value, int, f"{source}: seed")
+        elif key in ("algo", "env_name"):  # allowed so a run's config.yaml can be reused
+            if value != getattr(cfg, key):
+                raise ConfigError(
+                    f"{source} is for {key}={value!r} but this run has {key}={getattr(cfg, key)!r}"
+                )
+        else:
+            raise ConfigError(
+                f"unknown key {key!r} at the top level of {source}; valid keys: {', '.join(valid)}"
+            )
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping; a missing file or non-mapping is a ConfigError naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} not found")
+    with open(path, encoding="utf-8") as fh:
+        data = yaml.safe_load(fh)
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a YAML mapping at the top level")
+    return data
+
+
+def check_env_name(env_name: str) -> None:
+    """Raise a ConfigError listing the presets when ``env_name`` is not one."""
+    if env_name not in PRESETS:
+        raise ConfigError(f"unknown --env {env_name!r}; valid presets: {', '.join(sorted(PRESETS))}")
+
+
+def resolve_config(
+    algo: str,
+    env_name: str,
+    config_file: str | Path | None = None,
+    cli: dict[str, Any] | None = None,
+    algo_yaml: str | Path | None = None,
+) -> RunConfig:
+    """Resolve defaults -> ``<algo>.yml`` default -> ``<algo>.yml[env]`` -> file -> CLI.
+
+    ``cli`` is a layer in the same sectioned form (``{"train": {"total_timesteps": 500}}``).
+    """
+    if algo not in HYPER_CLASSES:
+        raise ConfigError(f"unknown algo {algo!r}; valid: {', '.join(HYPER_CLASSES)}")
+    check_env_name(env_name)
+    cfg = RunConfig(algo=algo, env_name=env_name, hyper=HYPER_CLASSES[algo]())
+    apply_layer(cfg, ALGO_DEFAULTS[algo], f"agents.config.ALGO_DEFAULTS[{algo!r}]")
+
+    zoo_path = Path(algo_yaml) if algo_yaml else CONFIG_DIR / f"{algo}.yml"
+    zoo = load_yaml(zoo_path)
+    for entry in zoo:
+        if entry != "default" and entry not in PRESETS:
+            raise ConfigError(
+                f"unknown entry {entry!r} in {zoo_path}; valid entries: default, "
+                + ", ".join(sorted(PRESETS))
+            )
+    if "default" in zoo:
+        apply_layer(cfg, zoo["default"] or {}, f"{zoo_path} [default]")
+    if env_name in zoo:
+        apply_layer(cfg, zoo[env_name] or {}, f"{zoo_path} [{env_name}]")
+    if config_file is not None:
+        apply_layer(cfg, load_yaml(config_file), str(config_file))
+    if cli:
+        apply_layer(cfg, cli, "the command line")
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: RunConfig) -> None:
+    """Cross-field checks that a single field's type cannot express."""
+    if cfg.env.n_envs < 1:
+        raise ConfigError(f"env.n_envs must be >= 1, got {cfg.env.n_envs}")
+    if cfg.train.total_timesteps < 1:
+        raise ConfigError(f"train.total_timesteps must be >= 1, got {cfg.train.total_timesteps}")
+    if cfg.train.keep_checkpoints < 1:
+        raise ConfigError(f"train.keep_checkpoints must be >= 1, got {cfg.train.keep_checkpoints}")
+    if cfg.env.action not in ("discrete", "continuous"):
+        raise ConfigError(f"env.action must be discrete or continuous, got {cfg.env.action!r}")
+    if cfg.algo == "sac" and cfg.env.action != "continuous":
+        raise ConfigError("SAC needs env.action: continuous (SB3 SAC has no discrete head)")
+    if cfg.train.device not in ("auto", "cpu", "cuda") and not cfg.train.device.startswith("cuda:"):
+        raise ConfigError(f"train.device must be auto, cpu or cuda, got {cfg.train.device!r}")
+
+
+def describe(cls: type) -> str:
+    """One line per field: name, default and documentation (for --help epilogs and docs)."""
+    lines = []
+    for f in dataclasses.fields(cls):
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        lines.append(f"  {f.name} = {default!r}: {f.metadata.get('doc', '')}")
+    return "\n".join(lines)

@@ -1,0 +1,203 @@
+"""Clean validated candles: drop bars nobody traded on, never fill anything.
+
+Policy
+------
+* Input must pass the loader's validation (sorted, unique, no NaN, positive
+  prices, consistent OHLC); anything else raises ``DataValidationError``.
+* Zero-volume bars (``volume == 0``) and flat bars (``high == low``) are
+  **dropped**: no trade happened at those prices (exchanges print the last price
+  for an empty interval), so an agent must not be filled there.
+* Bad ticks (``envs.data.quality.bad_tick_mask``) follow ``outliers=``:
+  ``"drop"`` (default) removes them, ``"keep"`` leaves them and lists them in
+  the report, ``"raise"`` refuses the frame with ``DataQualityError``.
+* A dropped bar becomes a gap. Gaps are never bridged: nothing is forward
+  filled or interpolated, ever. Segments come from the cleaned index alone via
+  ``envs.segments.segment_ids``, so no window spans a gap.
+* The gate: if the quality report's ``valid_fraction`` (usable bars / expected
+  bars over the span, see ``envs.data.quality``) is below ``min_valid_fraction``,
+  ``clean`` raises ``DataQualityError`` and returns nothing.
+* Each dropped row is listed once, under the first reason that applies in the
+  order zero_volume, flat, outlier; a row that is both zero-volume and flat is
+  counted under zero_volume.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+
+from envs.data.errors import DataQualityError
+from envs.data.loading import _signature, load_candles
+from envs.data.quality import DEFAULT_OUTLIER_K, bar_flags, quality_report
+from envs.data.reading import RowLocator, iso
+from envs.data.validation import validate_candles
+from envs.presets import get_preset
+from envs.segments import segment_ids
+
+DROP_REASONS = ("zero_volume", "flat", "outlier")
+OUTLIER_POLICIES = ("drop", "keep", "raise")
+
+
+@dataclass
+class CleaningReport:
+    """Everything ``clean`` changed, and the figures behind the gate."""
+
+    source: str | None
+    freq: str
+    min_valid_fraction: float
+    valid_fraction: float
+    outlier_policy: str
+    outlier_k: float
+    rows_before: int
+    rows_after: int
+    segments_before: int
+    segments_after: int
+    longest_segment_after: int  # bars
+    dropped: dict[str, list[str]] = field(default_factory=dict)  # reason -> ISO timestamps
+    kept_outliers: list[str] = field(default_factory=list)  # outliers="keep": flagged, not dropped
+    quality_before: dict = field(default_factory=dict)
+
+    @property
+    def n_dropped(self) -> int:
+        return sum(len(v) for v in self.dropped.values())
+
+    def to_dict(self) -> dict:
+        """JSON-serialisable copy (plain str/int/float/list/dict)."""
+        out = asdict(self)
+        out["n_dropped"] = self.n_dropped
+        return out
+
+    def summary(self) -> str:
+        """Readable multi-line text for humans and logs."""
+        q = self.quality_before
+        lines = [
+            f"cleaning report: {self.source or '<DataFrame>'} (freq {self.freq})",
+            f"  rows: {self.rows_before:,} -> {self.rows_after:,} ({self.n_dropped:,} dropped)",
+        ]
+        for reason in DROP_REASONS:
+            stamps = self.dropped.get(reason, [])
+            shown = ", ".join(stamps[:5]) + (
+                f", ... (+{len(stamps) - 5:,})" if len(stamps) > 5 else ""
+            )
+            lines.append(
+                f"  dropped {reason:<12}: {len(stamps):,}" + (f"  [{shown}]" if stamps else "")
+            )
+        if self.kept_outliers:
+            lines.append(f"  kept outliers (outliers='keep'): {', '.join(self.kept_outliers[:5])}")
+        lines += [
+            f"  gaps before cleaning: {q.get('gaps', 0):,} missing bars in {q.get('gap_runs', 0):,} runs "
+            f"(longest {q.get('longest_gap', 0):,}); nothing was filled",
+            f"  segments: {self.segments_before:,} -> {self.segments_after:,} "
+            f"(longest {self.longest_segment_after:,} bars)",
+            f"  valid_fraction: {self.valid_fraction:.4f} (threshold {self.min_valid_fraction}); "
+            f"bad-tick rule k={self.outlier_k:g}, policy {self.outlier_policy!r}",
+        ]
+        return "\n".join(lines)
+
+
+def _causes(q: dict) -> str:
+    rows = q["rows"]
+    parts = [
+        f"{q['zero_volume']:,} zero-volume",
+        f"{q['flat']:,} flat (high == low)",
+        f"{q['outliers']:,} bad ticks",
+    ]
+    return f"{', '.join(parts)} of {rows:,} rows; {q['gaps']:,} missing bars of {q['expected_bars']:,} expected"
+
+
+def _segments(index: pd.DatetimeIndex, freq: str) -> tuple[int, int]:
+    seg = segment_ids(index, freq)
+    if len(seg) == 0:
+        return 0, 0
+    return int(seg[-1]) + 1, int(np.bincount(seg).max())
+
+
+def clean(
+    candles: pd.DataFrame,
+    *,
+    freq: str = "1h",
+    min_valid_fraction: float = 0.9,
+    outlier_k: float = DEFAULT_OUTLIER_K,
+    outliers: str = "drop",
+    source: str | None = None,
+) -> tuple[pd.DataFrame, CleaningReport]:
+    """Drop zero-volume, flat and (per ``outliers``) bad-tick bars; return (cleaned copy, report).
+
+    ``candles`` follows the loader contract. Raises ``DataValidationError`` if it
+    does not, and ``DataQualityError`` when ``valid_fraction < min_valid_fraction``
+    or when ``outliers="raise"`` and bad ticks exist. The input is never modified.
+    """
+    if outliers not in OUTLIER_POLICIES:
+        raise ValueError(f"outliers={outliers!r}; choose one of {', '.join(OUTLIER_POLICIES)}")
+    source = source or candles.attrs.get("preset") or candles.attrs.get("source")
+    validate_candles(candles, RowLocator(source or "<DataFrame>"))
+    q = quality_report(candles, freq, outlier_k=outlier_k)
+    if q["valid_fraction"] < min_valid_fraction:
+        raise DataQualityError(
+            f"{source or '<DataFrame>'}: refused by the cleaning gate: valid_fraction "
+            f"{q['valid_fraction']:.4f} ({q['valid_fraction']:.1%}; {q['usable_bars']:,} usable of {q['expected_bars']:,} expected "
+            f"{freq} bars) is below min_valid_fraction {min_valid_fraction}. Main causes: {_causes(q)}. "
+            "Fix: use a better-traded market or period, or lower min_valid_fraction "
+            "(--min-valid-fraction) if you accept training on a mostly-gap series."
+        )
+    flags = bar_flags(candles, freq, outlier_k=outlier_k)
+    zero, flat, bad = (flags[c].to_numpy() for c in ("zero_volume", "flat", "outlier"))
+    if outliers == "raise" and bad.any():
+        raise DataQualityError(
+            f"{source or '<DataFrame>'}: {int(bad.sum()):,} bad tick(s) (k={outlier_k:g}): "
+            f"{', '.join(iso(t) for t in candles.index[bad][:5])}. Pass outliers='drop' to remove "
+            "them (they become gaps) or 'keep' to leave them, or fix the file."
+        )
+    reasons = {
+        "zero_volume": zero,
+        "flat": flat & ~zero,
+        "outlier": (bad & ~zero & ~flat) if outliers == "drop" else np.zeros(len(bad), dtype=bool),
+    }
+    drop = reasons["zero_volume"] | reasons["flat"] | reasons["outlier"]
+    cleaned = candles.loc[~drop].copy()
+    cleaned.attrs = dict(candles.attrs)
+    seg_before, _ = _segments(pd.DatetimeIndex(candles.index), freq)
+    seg_after, longest = _segments(pd.DatetimeIndex(cleaned.index), freq)
+    report = CleaningReport(
+        source=source,
+        freq=freq,
+        min_valid_fraction=float(min_valid_fraction),
+        valid_fraction=float(q["valid_fraction"]),
+        outlier_policy=outliers,
+        outlier_k=float(outlier_k),
+        rows_before=len(candles),
+        rows_after=len(cleaned),
+        segments_before=seg_before,
+        segments_after=seg_after,
+        longest_segment_after=longest,
+        dropped={r: [iso(t) for t in candles.index[m]] for r, m in reasons.items()},
+        kept_outliers=[iso(t) for t in candles.index[bad]] if outliers == "keep" else [],
+        quality_before=q,
+    )
+    return cleaned, report
+
+
+@lru_cache(maxsize=8)
+def _load_clean_cached(
+    name: str, signature: tuple, kwargs: tuple
+) -> tuple[pd.DataFrame, CleaningReport]:
+    del signature  # cache key only: a rewritten file is cleaned again
+    preset = get_preset(name)
+    return clean(load_candles(name), freq=preset.freq, **dict(kwargs))
+
+
+def load_clean(preset_name: str, **kwargs) -> tuple[pd.DataFrame, CleaningReport]:
+    """``clean(load_candles(preset_name), freq=preset.freq, **kwargs)``, cached in-process.
+
+    The file hash is checked on every call; callers get copies.
+    """
+    preset = get_preset(preset_name)
+    load_candles(preset_name)  # verify sha256 now even on a cache hit (cheap: parse is cached)
+    cleaned, report = _load_clean_cached(
+        preset_name, _signature(preset.candles.path), tuple(sorted(kwargs.items()))
+    )
+    return cleaned.copy(deep=True), copy.deepcopy(report)

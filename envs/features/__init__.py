@@ -1,0 +1,130 @@
+"""Causal feature sets computed per segment, and their registry.
+
+``compute_features(candles, feature_set, funding=None)`` returns a float64
+DataFrame on the candles' index, one named column per feature. Guarantees:
+
+* causal: row t uses bar t and earlier bars only (and funding settlements
+  published by bar t's close, see ``envs.features.funding``); computing on
+  ``candles[:t+1]`` gives the same rows <= t (the truncation tests);
+* per segment: no window, EMA, shift or return spans a gap (a missing bar
+  starts a new segment, ``envs.segments``); EMAs restart in every segment;
+* warm-up: in every segment the first ``spec.warmup`` rows of a column are NaN
+  (never filled), so a row is valid (``valid_rows``) exactly when its
+  position in its segment is >= ``warmup_bars(feature_set)``. Funding columns
+  never need warm-up (see their docs for what happens before listing).
+
+Feature sets and their documented tables: ``envs.features.flagtrader60``
+(60 columns) and ``envs.features.core17`` (15 columns; ``OMITTED`` names the
+two order-flow features that OHLCV cannot provide).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from envs.features import core17, flagtrader60
+from envs.features.bars import Bars
+from envs.features.funding import funding_features
+from envs.features.normaliser import RobustNormaliser
+from envs.features.specs import FeatureSpec
+
+__all__ = [
+    "FEATURE_SETS",
+    "FeatureSet",
+    "FeatureSpec",
+    "RobustNormaliser",
+    "compute_features",
+    "feature_names",
+    "feature_specs",
+    "valid_rows",
+    "warmup_bars",
+]
+
+
+def _core17_funding(index: pd.DatetimeIndex, funding: pd.Series | None) -> dict[str, np.ndarray]:
+    f = funding_features(index, funding)
+    return {"funding_rate": f["funding_last"], "funding_momentum_1h": f["funding_change"]}
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    """A registered set: its specs (column order), omitted names and compute functions."""
+
+    name: str
+    specs: tuple[FeatureSpec, ...]
+    omitted: tuple[str, ...]
+    compute_ohlcv: Callable[[Bars], dict[str, np.ndarray]]
+    compute_funding: Callable[[pd.DatetimeIndex, pd.Series | None], dict[str, np.ndarray]]
+
+
+FEATURE_SETS: dict[str, FeatureSet] = {
+    "flagtrader60": FeatureSet(
+        "flagtrader60", flagtrader60.SPECS, flagtrader60.OMITTED, flagtrader60.compute,
+        funding_features,
+    ),
+    "core17": FeatureSet("core17", core17.SPECS, core17.OMITTED, core17.compute, _core17_funding),
+}
+
+
+def _get(feature_set: str) -> FeatureSet:
+    try:
+        return FEATURE_SETS[feature_set]
+    except KeyError:
+        raise KeyError(
+            f"unknown feature set {feature_set!r}; valid sets: {', '.join(sorted(FEATURE_SETS))}"
+        ) from None
+
+
+def feature_specs(feature_set: str) -> tuple[FeatureSpec, ...]:
+    """The documented specs of ``feature_set``, in column order."""
+    return _get(feature_set).specs
+
+
+def feature_names(feature_set: str) -> list[str]:
+    """Column names of ``feature_set``, in order."""
+    return [s.name for s in _get(feature_set).specs]
+
+
+def warmup_bars(feature_set: str) -> int:
+    """Leading rows of every segment that are not valid (the longest column warm-up)."""
+    return max(s.warmup for s in _get(feature_set).specs)
+
+
+def compute_features(
+    candles: pd.DataFrame, feature_set: str, *, funding: pd.Series | None = None,
+    freq: str = "1h",
+) -> pd.DataFrame:
+    """Features of ``candles`` (``load_candles``/``clean`` output) as a float64 DataFrame.
+
+    ``funding``: settlement-instant-indexed rates (``load_funding``) or None.
+    Raises ValueError for invalid candles (see ``Bars.from_candles``) and
+    KeyError for an unknown feature set.
+    """
+    fs = _get(feature_set)
+    if freq != "1h":
+        raise ValueError(f"only hourly bars are supported (freq='1h'), got freq={freq!r}")
+    bars = Bars.from_candles(candles, freq)
+    columns = fs.compute_ohlcv(bars)
+    columns.update(fs.compute_funding(bars.index, funding))
+    names = [s.name for s in fs.specs]
+    if set(columns) != set(names):  # a programming error in a feature-set module
+        raise RuntimeError(f"{feature_set}: computed {sorted(set(columns) ^ set(names))} mismatch")
+    # Fortran order: each column is contiguous, which is also pandas' block layout (no copy).
+    data = np.empty((len(bars), len(names)), dtype=np.float64, order="F")
+    for j, spec in enumerate(fs.specs):
+        col = np.asarray(columns[spec.name], dtype=np.float64)
+        data[:, j] = col
+        data[bars.pos < spec.warmup, j] = np.nan  # enforce the documented warm-up exactly
+    return pd.DataFrame(data, index=candles.index, columns=names, copy=False)
+
+
+def valid_rows(features: pd.DataFrame | np.ndarray) -> np.ndarray:
+    """Boolean mask of rows whose every feature is finite (past warm-up)."""
+    values = features.to_numpy() if isinstance(features, pd.DataFrame) else np.asarray(features)
+    if values.ndim != 2:
+        raise ValueError(f"features must be 2-D (rows, columns), got shape {values.shape}")
+    return np.isfinite(values).all(axis=1)

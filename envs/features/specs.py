@@ -1,0 +1,48 @@
+"""Feature specifications: the documented contract of every column.
+
+Each feature set declares a tuple of ``FeatureSpec``. The spec is the single
+source of truth for the docs (``render_table`` produces the table embedded in
+each feature-set module's docstring; a test keeps them in sync) and for the
+warm-up: ``compute_features`` sets exactly the first ``warmup`` rows of every
+segment to NaN, and the tests check that the computed values need no more.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """One output column.
+
+    name: column name. formula: how it is computed from bars <= t (r_t is the
+    1-bar log return log(C_t / C_{t-1}) within the segment). window: bars of
+    look-back (``0`` = bar t only). units: what one unit of the raw value is.
+    norm: how the value is scaled for the model (``robust`` = RobustNormaliser
+    median/IQR z-score, clipped). latest_bar: the latest bar (or published
+    data) it uses, always ``t`` or earlier. warmup: leading NaN rows per
+    segment (the first row whose full look-back lies inside the segment).
+    """
+
+    name: str
+    formula: str
+    window: int
+    units: str
+    norm: str
+    latest_bar: str
+    warmup: int
+
+
+def render_table(specs: tuple[FeatureSpec, ...]) -> str:
+    """Markdown table of ``specs`` (what the module docstrings embed)."""
+    lines = [
+        "| # | name | formula | window | units | normalisation | latest | warm-up |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for i, s in enumerate(specs):
+        lines.append(
+            f"| {i} | {s.name} | {s.formula} | {s.window} | {s.units} | {s.norm} "
+            f"| {s.latest_bar} | {s.warmup} |"
+        )
+    return "\n".join(lines)

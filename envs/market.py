@@ -1,0 +1,227 @@
+"""Market arrays: everything the env reads, as plain numpy, built once per series.
+
+``MarketData`` is the contract of docs/ARCHITECTURE.md ("Market arrays and the
+env"): it covers the **whole** series (all splits); an env is restricted to a
+split by an index range of decision bars. After ``MarketData.build`` no pandas
+object is touched again, so ``step`` never pays for pandas.
+
+Timing conventions (all instants UTC, nanoseconds):
+
+* bar t opens at ``timestamps[t]`` and closes at ``timestamps[t] + freq``; the
+  decision for bar t is taken at its close, so the observation may use bars <= t;
+* ``funding[t]`` is the rate of the settlement whose instant equals bar t's
+  **close**; it is charged on the position held over bar t (longs pay positive
+  rates). A settlement instant that is not the close of any bar of the series
+  (outside its range, or inside a gap where bars are missing) is not charged:
+  no episode holds a position across a gap, so nothing could owe it. Their count
+  is kept in ``funding_unmatched`` so nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from envs.segments import bars_since_segment_start, segment_ids
+
+VOL_BARS = 24  # trailing bars of the realised volatility used by slippage_model="vol"
+
+
+@dataclass(frozen=True, eq=False)
+class MarketData:
+    """Float arrays of one bar series plus the masks the env needs (see module doc).
+
+    Fields (T bars, F features):
+
+    ============  ==============  ==========================================================
+    timestamps    int64 (T,)      bar open time, ns UTC
+    open..close   float64 (T,)    prices (``open, high, low, close``); accounting is float64
+    features      float32 (T, F)  normalised features; invalid (NaN) rows replaced by 0
+    feature_ok    bool (T,)       every feature of bar t is finite
+    obs_ok        bool (T,)       window ``[t-window+1, t]`` in one segment, all rows feature_ok
+    can_step      bool (T,)       bar t+1 exists and is in bar t's segment
+    funding       float64 (T,)    rate settled at bar t's close instant (0 if none)
+    segment       int64 (T,)      segment id (a new one after every gap)
+    range_frac    float64 (T,)    ``(high - low) / open`` of bar t (range slippage model)
+    vol           float64 (T,)    std (ddof 0) of the last <= 24 in-segment log close returns
+                                  ending at bar t; 0 when fewer than 2 exist (vol slippage)
+    ============  ==============  ==========================================================
+    """
+
+    timestamps: np.ndarray
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    features: np.ndarray
+    feature_ok: np.ndarray
+    obs_ok: np.ndarray
+    can_step: np.ndarray
+    funding: np.ndarray
+    segment: np.ndarray
+    range_frac: np.ndarray
+    vol: np.ndarray
+    window: int
+    feature_names: tuple[str, ...]
+    freq_ns: int
+    funding_unmatched: int = 0
+
+    @property
+    def n_bars(self) -> int:
+        return int(self.close.shape[0])
+
+    @property
+    def n_features(self) -> int:
+        return int(self.features.shape[1])
+
+    @property
+    def obs_dim(self) -> int:
+        """Length of the flat observation: ``window * n_features + 4`` account values."""
+        return self.window * self.n_features + 4
+
+    @classmethod
+    def build(
+        cls,
+        candles: pd.DataFrame,
+        features: pd.DataFrame | np.ndarray,
+        funding: pd.Series | None = None,
+        window: int = 32,
+        freq: str = "1h",
+        feature_names: tuple[str, ...] | list[str] | None = None,
+    ) -> MarketData:
+        """Arrays from a cleaned candle frame, its (normalised) features and funding.
+
+        ``candles``: DatetimeIndex (UTC, sorted, bar open time) with columns
+        ``open, high, low, close``. ``features``: one row per candle (a DataFrame
+        must share the candles' index); NaN marks an invalid (warm-up) row.
+        ``funding``: settlement-instant-indexed rates (``envs.data.load_funding``)
+        or None (then ``funding`` is all zeros).
+        """
+        if window < 1:
+            raise ValueError(f"window must be >= 1 bar, got {window}")
+        index = candles.index
+        if not isinstance(index, pd.DatetimeIndex) or index.tz is None:
+            raise ValueError("candles must have a tz-aware (UTC) DatetimeIndex of bar open times")
+        if not index.is_monotonic_increasing or index.has_duplicates:
+            raise ValueError("candles index must be sorted ascending without duplicates")
+        missing = [c for c in ("open", "high", "low", "close") if c not in candles.columns]
+        if missing:
+            raise ValueError(f"candles lack columns {missing}; expected open, high, low, close")
+        ts = index.tz_convert("UTC").as_unit("ns").asi8.astype(np.int64)
+        prices = {c: candles[c].to_numpy(dtype=np.float64).copy() for c in ("open", "high", "low", "close")}
+        for name, arr in prices.items():
+            if not (np.isfinite(arr).all() and (arr > 0).all()):
+                bad = int(np.flatnonzero(~(np.isfinite(arr) & (arr > 0)))[0])
+                raise ValueError(
+                    f"candles column {name!r} has a non-positive or non-finite price at "
+                    f"{index[bad]} ({arr[bad]!r}); clean the candles first (envs.data.clean)"
+                )
+
+        if isinstance(features, pd.DataFrame):
+            if not features.index.equals(index):
+                raise ValueError(
+                    "features index differs from the candles index; compute the features on "
+                    "the same cleaned candles (envs.features.compute_features)"
+                )
+            names = tuple(str(c) for c in features.columns)
+            values = features.to_numpy(dtype=np.float64)
+        else:
+            values = np.asarray(features, dtype=np.float64)
+            names = tuple(feature_names) if feature_names is not None else tuple(
+                f"f{j}" for j in range(values.shape[1] if values.ndim == 2 else 0)
+            )
+        if values.ndim != 2 or values.shape[0] != len(index):
+            raise ValueError(
+                f"features must have shape (n_bars={len(index)}, F), got {values.shape}"
+            )
+        if len(names) != values.shape[1]:
+            raise ValueError(f"{len(names)} feature names for {values.shape[1]} columns")
+        feature_ok = np.isfinite(values).all(axis=1)
+        feats = np.where(feature_ok[:, None], values, 0.0).astype(np.float32)
+        # inf rows are invalid too; float32 overflow of a finite huge value is refused
+        if not np.isfinite(feats).all():
+            raise ValueError("features overflow float32; normalise them first (RobustNormaliser)")
+
+        seg = segment_ids(index, freq)
+        pos = bars_since_segment_start(seg)
+        n = len(index)
+        # invalid rows inside the window [t-window+1, t] via a cumulative count
+        bad_cum = np.concatenate([[0], np.cumsum(~feature_ok)])
+        t = np.arange(n)
+        lo = np.maximum(t - window + 1, 0)
+        bad_in_window = bad_cum[t + 1] - bad_cum[lo]
+        obs_ok = (pos >= window - 1) & (bad_in_window == 0)
+        can_step = np.zeros(n, dtype=bool)
+        can_step[:-1] = seg[1:] == seg[:-1]
+
+        freq_ns = int(pd.Timedelta(freq).value)
+        fund = np.zeros(n, dtype=np.float64)
+        unmatched = 0
+        if funding is not None:
+            fund, unmatched = _align_funding(funding, ts + freq_ns)
+
+        o, h, lo_p, c = prices["open"], prices["high"], prices["low"], prices["close"]
+        return cls(
+            timestamps=ts,
+            open=o,
+            high=h,
+            low=lo_p,
+            close=c,
+            features=np.ascontiguousarray(feats),
+            feature_ok=feature_ok,
+            obs_ok=obs_ok,
+            can_step=can_step,
+            funding=fund,
+            segment=seg,
+            range_frac=(h - lo_p) / o,
+            vol=_trailing_vol(c, seg, VOL_BARS),
+            window=int(window),
+            feature_names=names,
+            freq_ns=freq_ns,
+            funding_unmatched=unmatched,
+        )
+
+
+def _align_funding(funding: pd.Series, close_ns: np.ndarray) -> tuple[np.ndarray, int]:
+    """Rates on the bars whose close instant equals the settlement instant; count the rest."""
+    if not isinstance(funding, pd.Series):
+        raise TypeError(f"funding must be a pandas Series or None, got {type(funding).__name__}")
+    if not isinstance(funding.index, pd.DatetimeIndex) or funding.index.tz is None:
+        raise ValueError("funding must have a tz-aware (UTC) DatetimeIndex of settlement instants")
+    s_ns = funding.index.tz_convert("UTC").as_unit("ns").asi8
+    rates = funding.to_numpy(dtype=np.float64)
+    if not np.isfinite(rates).all():
+        raise ValueError("funding has non-finite rates; the loader should have refused them")
+    if len(s_ns) and not (np.diff(s_ns) > 0).all():
+        raise ValueError("funding index must be strictly increasing (one row per settlement)")
+    out = np.zeros(len(close_ns), dtype=np.float64)
+    pos = np.searchsorted(close_ns, s_ns)
+    inside = pos < len(close_ns)
+    matched = np.zeros(len(s_ns), dtype=bool)
+    matched[inside] = close_ns[pos[inside]] == s_ns[inside]
+    out[pos[matched]] = rates[matched]
+    return out, int((~matched).sum())
+
+
+def _trailing_vol(close: np.ndarray, seg: np.ndarray, bars: int) -> np.ndarray:
+    """Std (ddof 0) of the last <= ``bars`` log returns inside the segment, ending at t."""
+    n = len(close)
+    r = np.zeros(n)
+    r[1:] = np.log(close[1:] / close[:-1])
+    same = np.zeros(n, dtype=bool)
+    same[1:] = seg[1:] == seg[:-1]
+    r[~same] = 0.0
+    # number of in-segment returns ending at t, capped at `bars`
+    count = np.minimum(bars_since_segment_start(seg), bars)
+    s1 = np.concatenate([[0.0], np.cumsum(r)])
+    s2 = np.concatenate([[0.0], np.cumsum(r * r)])
+    t = np.arange(n)
+    lo = t + 1 - count
+    k = np.maximum(count, 1).astype(np.float64)
+    mean = (s1[t + 1] - s1[lo]) / k
+    var = (s2[t + 1] - s2[lo]) / k - mean * mean
+    vol = np.sqrt(np.maximum(var, 0.0))
+    vol[count < 2] = 0.0
+    return vol

@@ -1,0 +1,107 @@
+"""``python -m evaluate``: head-to-head of baselines and trained policies on one split.
+
+Reads top to bottom: parse -> output folder -> policies -> backtests (same env, same costs) ->
+statistics -> table, metrics.json, metrics.csv, PNG charts, report.html.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+import time
+from pathlib import Path
+
+from evaluate.backtest import Backtest
+from evaluate.compare import compare
+from evaluate.plots import write_plots
+from evaluate.policies import PolicySpec, baseline, load_run
+from evaluate.report import SELECTION_NOTE, format_table, write_csv, write_html, write_json
+from evaluate.runner import CostOverrides, run_policy
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+DESCRIPTION = f"""Evaluate policies head to head on one split of a preset, over the WHOLE split,
+every policy stepping the same env with the same costs. Baselines (buy_and_hold, flat, random,
+momentum) are always included. {SELECTION_NOTE} Outputs: a table on stdout and metrics.json,
+metrics.csv, equity/drawdown/rolling-Sharpe/position PNGs and one self-contained report.html."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m evaluate", description=DESCRIPTION)
+    p.add_argument("runs", nargs="*", metavar="RUN_OR_CKPT",
+                   help="SB3 run folder or .zip, or supervised model.pt / folder; LABEL=PATH names "
+                        "it (the same LABEL on several paths = seeds of one method)")
+    p.add_argument("--env", default="btc1h", help="preset name (default btc1h)")
+    p.add_argument("--split", default="test", help="split to evaluate: train | val | test (default test)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0],
+                   help="seeds of the random baseline (several: mean and t-CI)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="output folder (default runs/<env>/evaluate/<UTC timestamp>/)")
+    p.add_argument("--fee-bps", type=float, default=None, help="fee per unit notional traded, bps")
+    p.add_argument("--slippage-bps", type=float, default=None, help="slippage per unit notional, bps")
+    p.add_argument("--no-funding", action="store_true", help="do not charge perpetual funding")
+    p.add_argument("--fill", choices=["next_open", "close"], default=None,
+                   help="fill convention (default: the env's, next_open)")
+    p.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples (default 2000)")
+    p.add_argument("--bootstrap-seed", type=int, default=0, help="seed of the bootstrap (default 0)")
+    p.add_argument("--block-length", type=float, default=None,
+                   help="mean bootstrap block length in bars (default round(N ** (1/3)))")
+    p.add_argument("--n-trials", type=int, default=None,
+                   help="trials for the deflated Sharpe (default: number of policies on the table)")
+    p.add_argument("--no-plots", action="store_true", help="skip the PNGs (the HTML then has no charts)")
+    return p
+
+
+def _specs(args: argparse.Namespace) -> list[PolicySpec]:
+    specs = [PolicySpec("buy_and_hold", "buy_and_hold", baseline("buy_and_hold")),
+             PolicySpec("flat", "flat", baseline("flat"))]
+    for s in args.seeds:
+        name = "random" if len(args.seeds) == 1 else f"random_s{s}"
+        specs.append(PolicySpec(name, "random", baseline("random", s), seed=s))
+    specs.append(PolicySpec("momentum", "momentum", baseline("momentum")))
+    for item in args.runs:
+        label, _, path = item.rpartition("=") if "=" in item else (None, "", item)
+        specs.append(load_run(path, label or None))
+    names = [s.name for s in specs]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise SystemExit(f"duplicate policy names {dup}: give each run a distinct LABEL=PATH "
+                         "(runs of one method need distinct seeds)")
+    return specs
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    t0 = time.perf_counter()
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    out = args.out or REPO_ROOT / "runs" / args.env / "evaluate" / stamp
+    out.mkdir(parents=True, exist_ok=True)
+    costs = CostOverrides(fee_bps=args.fee_bps, slippage_bps=args.slippage_bps,
+                          funding=False if args.no_funding else None, fill=args.fill)
+    specs = _specs(args)
+    backtests: list[Backtest] = []
+    for spec in specs:
+        t = time.perf_counter()
+        bt = run_policy(spec, args.env, args.split, seed=spec.seed or 0, costs=costs)
+        backtests.append(bt)
+        print(f"  {spec.name:<24} {len(bt):>6} bars  {time.perf_counter() - t:6.1f} s", file=sys.stderr)
+    cmp = compare(backtests, n_boot=args.n_boot, seed=args.bootstrap_seed,
+                  block_length=args.block_length, n_trials=args.n_trials)
+    first = backtests[0]
+    context = {
+        "env": args.env, "split": args.split, "bars": len(first),
+        "from": str(first.timestamps[0].astype("datetime64[ns]")) if len(first) else "",
+        "to": str(first.timestamps[-1].astype("datetime64[ns]")) if len(first) else "",
+        "segments": int(len(first.segment_starts)), "costs": first.meta.get("env_settings", {}),
+        "sources": {s.name: s.source for s in specs if s.source},
+        "command": " ".join(["python -m evaluate", *(argv if argv is not None else sys.argv[1:])]),
+    }
+    print(format_table(cmp))
+    write_json(cmp, out / "metrics.json", context)
+    write_csv(cmp, out / "metrics.csv")
+    plots = {} if args.no_plots else write_plots(backtests, out)
+    write_html(cmp, out / "report.html", plots, context)
+    print(f"\nwrote {out}/metrics.json, metrics.csv, report.html"
+          f"{', ' + str(len(plots)) + ' PNGs' if plots else ''} in {time.perf_counter() - t0:.1f} s")
+    return 0

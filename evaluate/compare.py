@@ -1,0 +1,164 @@
+"""Head-to-head analysis of backtests: metrics, PSR/DSR, bootstrap CIs, paired tests, seed means.
+
+Every row is one backtest (a policy, or one seed of a method). Significance is computed on the
+bars a row shares with the benchmark (normally all of them: every policy steps the same env over
+the same split). Rows that share the benchmark's exact bars are bootstrapped on the **same**
+resampled indices, so every interval and paired test in a report comes from one resampling.
+
+Deflated Sharpe: ``n_trials`` defaults to the number of rows on the table (every strategy a reader
+could pick counts as a trial; baselines included, which is conservative) and the trials' Sharpe
+variance is the variance of the rows' per-period Sharpes (finite ones).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from evaluate.backtest import Backtest, aligned_returns
+from evaluate.stats import (
+    PairedSharpeTest,
+    SeedAggregate,
+    SharpeCI,
+    aggregate_seeds,
+    bootstrap_sharpes,
+    ci_from_boot,
+    default_block_length,
+    deflated_sharpe_ratio,
+    paired_from_boot,
+    paired_sharpe_test,
+    per_period_sharpe,
+    probabilistic_sharpe_ratio,
+    sharpe_bootstrap_ci,
+)
+
+
+@dataclass
+class Row:
+    """One backtest's metrics and significance."""
+
+    name: str
+    method: str
+    seed: int | None
+    metrics: dict[str, float]
+    psr: float  # P(true Sharpe > 0)
+    dsr: float  # P(true Sharpe > expected max of n_trials zero-skill trials)
+    ci: SharpeCI
+    vs_benchmark: PairedSharpeTest | None  # None for the benchmark itself
+
+    def flat(self) -> dict[str, float]:
+        """Metrics plus significance columns, for JSON/CSV."""
+        out: dict[str, Any] = {"method": self.method, "seed": self.seed, **self.metrics}
+        out.update(psr=self.psr, dsr=self.dsr, sharpe_ci_low=self.ci.low, sharpe_ci_high=self.ci.high,
+                   sharpe_boot_se=self.ci.std_error)
+        t = self.vs_benchmark
+        out.update(
+            sharpe_diff_vs_benchmark=np.nan if t is None else t.diff,
+            sharpe_diff_ci_low=np.nan if t is None else t.low,
+            sharpe_diff_ci_high=np.nan if t is None else t.high,
+            p_value_vs_benchmark=np.nan if t is None else t.p_value,
+            p_value_memmel_vs_benchmark=np.nan if t is None else t.p_value_memmel,
+        )
+        return out
+
+
+@dataclass
+class Comparison:
+    """All rows, seed aggregates per method with more than one seed, and the settings used."""
+
+    rows: list[Row]
+    aggregates: dict[str, dict[str, SeedAggregate]]
+    benchmark: str
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def row(self, name: str) -> Row:
+        for r in self.rows:
+            if r.name == name:
+                return r
+        raise KeyError(f"no row {name!r}; rows: {[r.name for r in self.rows]}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "benchmark": self.benchmark,
+            "settings": self.settings,
+            "policies": {r.name: r.flat() for r in self.rows},
+            "aggregates": {m: {k: asdict(v) for k, v in aggs.items()} for m, aggs in self.aggregates.items()},
+        }
+
+
+def compare(
+    backtests: list[Backtest],
+    *,
+    benchmark: str = "buy_and_hold",
+    n_boot: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
+    block_length: float | None = None,
+    n_trials: int | None = None,
+) -> Comparison:
+    """Analyse ``backtests`` (names unique; ``meta['method']``/``meta['seed']`` group seeds)."""
+    names = [bt.name for bt in backtests]
+    if len(set(names)) != len(names):
+        raise ValueError(f"backtest names must be unique, got {names}")
+    by_name = {bt.name: bt for bt in backtests}
+    if benchmark not in by_name:
+        raise ValueError(f"benchmark {benchmark!r} is not among the backtests {names}")
+    bench = by_name[benchmark]
+    bl = float(default_block_length(len(bench)) if block_length is None else block_length)
+    ppy = bench.periods_per_year
+
+    sharpes = np.array([per_period_sharpe(bt.returns) if len(bt) > 1 else np.nan for bt in backtests])
+    finite = sharpes[np.isfinite(sharpes)]
+    trials = int(n_trials) if n_trials is not None else len(backtests)
+    trials_var = float(np.var(finite, ddof=1)) if finite.size > 1 else 0.0
+
+    # One shared resampling for every row on exactly the benchmark's bars.
+    same = [bt for bt in backtests if np.array_equal(bt.timestamps, bench.timestamps)]
+    boot: dict[str, np.ndarray] = {}
+    if len(bench) > 1:
+        mat = bootstrap_sharpes([bt.returns for bt in same], n_boot=n_boot, seed=seed, block_length=bl)
+        boot = {bt.name: mat[k] for k, bt in enumerate(same)}
+
+    rows: list[Row] = []
+    for bt in backtests:
+        r = bt.returns
+        if bt.name in boot:
+            ci = ci_from_boot(r, boot[bt.name], ppy, level=level, block_length=bl, method="stationary")
+        else:
+            ci = sharpe_bootstrap_ci(r, ppy, n_boot=n_boot, level=level, block_length=bl, seed=seed)
+        test = None
+        if bt.name != benchmark:
+            if bt.name in boot and benchmark in boot:
+                test = paired_from_boot(r, bench.returns, boot[bt.name], boot[benchmark], ppy,
+                                        level=level, block_length=bl)
+            else:
+                ra, rb = aligned_returns(bt, bench)
+                test = paired_sharpe_test(ra, rb, ppy, n_boot=n_boot, level=level, block_length=bl, seed=seed)
+        ok = len(bt) > 1
+        rows.append(Row(
+            name=bt.name,
+            method=str(bt.meta.get("method", bt.name)),
+            seed=bt.meta.get("seed"),
+            metrics=bt.summary(benchmark=bench),
+            psr=probabilistic_sharpe_ratio(r) if ok else float("nan"),
+            dsr=deflated_sharpe_ratio(r, n_trials=trials, trials_sharpe_var=trials_var) if ok else float("nan"),
+            ci=ci,
+            vs_benchmark=test,
+        ))
+
+    aggregates: dict[str, dict[str, SeedAggregate]] = {}
+    for method in dict.fromkeys(r.method for r in rows):
+        members = [r for r in rows if r.method == method]
+        if len(members) < 2:
+            continue
+        keys = list(members[0].flat())
+        aggregates[method] = {
+            k: aggregate_seeds(np.array([m.flat()[k] for m in members], dtype=np.float64), level)
+            for k in keys if k not in ("method", "seed")
+        }
+    settings = {"n_boot": n_boot, "bootstrap_seed": seed, "level": level, "block_length_bars": bl,
+                "bootstrap": "stationary (Politis-Romano)", "n_trials": trials,
+                "trials_sharpe_var_per_period": trials_var, "periods_per_year": ppy}
+    return Comparison(rows, aggregates, benchmark, settings)

@@ -1,0 +1,103 @@
+"""PNG charts of a head-to-head: equity, drawdown, rolling Sharpe, position distribution.
+
+Uses matplotlib's object API (``Figure`` + Agg canvas) rather than ``pyplot``: no global state, no
+display needed, safe in tests and on headless machines.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from evaluate.backtest import Backtest
+from evaluate.metrics import drawdown_series, rolling_sharpe
+
+ROLLING_SHARPE_BARS = 720  # 30 days of hourly bars
+FLAT_EPS = 1e-6  # |position| below this counts as flat
+
+
+def _times(bt: Backtest) -> np.ndarray:
+    return bt.timestamps.astype("datetime64[ns]")
+
+
+def _new_figure(title: str, ylabel: str) -> tuple[Figure, object]:
+    fig = Figure(figsize=(11, 4.2), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.set_title(title)
+    ax.set_ylabel(ylabel)
+    ax.grid(True, alpha=0.3)
+    return fig, ax
+
+
+def plot_equity(backtests: list[Backtest], path: Path) -> Path:
+    """Equity of every policy, normalised to 1 at the start, log scale."""
+    fig, ax = _new_figure("Equity (start = 1, log scale)", "equity")
+    for bt in backtests:
+        ax.plot(_times(bt), bt.equity[1:] / bt.equity[0], lw=1.0, label=bt.name)
+    ax.set_yscale("log")
+    ax.legend(loc="best", fontsize=8)
+    fig.savefig(path)
+    return path
+
+
+def plot_drawdown(backtests: list[Backtest], path: Path) -> Path:
+    """Drawdown below the running peak (negative fraction) of every policy."""
+    fig, ax = _new_figure("Drawdown", "drawdown")
+    for bt in backtests:
+        ax.plot(_times(bt), -drawdown_series(bt.equity)[1:], lw=1.0, label=bt.name)
+    ax.legend(loc="lower left", fontsize=8)
+    fig.savefig(path)
+    return path
+
+
+def plot_rolling_sharpe(backtests: list[Backtest], path: Path, window: int = ROLLING_SHARPE_BARS) -> Path:
+    """Annualised Sharpe over a trailing window (nan while the window fills or is constant)."""
+    fig, ax = _new_figure(f"Rolling Sharpe ({window} bars, annualised)", "Sharpe")
+    for bt in backtests:
+        w = min(window, max(2, len(bt) // 2))
+        ax.plot(_times(bt), rolling_sharpe(bt.returns, w, bt.periods_per_year), lw=1.0, label=bt.name)
+    ax.axhline(0.0, color="black", lw=0.6)
+    ax.legend(loc="best", fontsize=8)
+    fig.savefig(path)
+    return path
+
+
+def position_shares(positions: np.ndarray) -> tuple[float, float, float]:
+    """Share of bars short, flat and long."""
+    p = np.asarray(positions, dtype=np.float64)
+    if p.size == 0:
+        return 0.0, 0.0, 0.0
+    short, long = float(np.mean(p < -FLAT_EPS)), float(np.mean(p > FLAT_EPS))
+    return short, 1.0 - short - long, long
+
+
+def plot_positions(backtests: list[Backtest], path: Path) -> Path:
+    """Stacked bars: share of bars spent short / flat / long, one bar per policy."""
+    fig, ax = _new_figure("Position distribution (share of bars)", "share")
+    names = [bt.name for bt in backtests]
+    shares = np.array([position_shares(bt.positions) for bt in backtests]).reshape(-1, 3)
+    x = np.arange(len(names))
+    bottom = np.zeros(len(names))
+    for k, (label, color) in enumerate((("short", "tab:red"), ("flat", "tab:gray"), ("long", "tab:green"))):
+        ax.bar(x, shares[:, k], bottom=bottom, label=label, color=color)
+        bottom += shares[:, k]
+    ax.set_xticks(x, names, rotation=30, ha="right", fontsize=8)
+    ax.set_ylim(0, 1)
+    ax.legend(loc="upper right", fontsize=8)
+    fig.savefig(path)
+    return path
+
+
+def write_plots(backtests: list[Backtest], out_dir: Path) -> dict[str, Path]:
+    """All four charts into ``out_dir``; returns ``{name: path}``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return {
+        "equity": plot_equity(backtests, out_dir / "equity.png"),
+        "drawdown": plot_drawdown(backtests, out_dir / "drawdown.png"),
+        "rolling_sharpe": plot_rolling_sharpe(backtests, out_dir / "rolling_sharpe.png"),
+        "positions": plot_positions(backtests, out_dir / "positions.png"),
+    }

@@ -1,0 +1,223 @@
+"""Policies the runner can step: baselines, SB3 run folders / zips, supervised checkpoints.
+
+Protocol: ``bind(market, action_space)`` once before a pass (market = the env's ``MarketData``),
+then ``act(obs_batch, bars) -> actions`` with ``obs_batch`` ``(B, obs_dim)`` float32 and ``bars``
+``(B,)`` the decision-bar indices into the market arrays (the observation is of bar ``t``'s close).
+Actions are in the env's action space: ``Discrete(3)`` ints (0 SELL, 1 HOLD, 2 BUY) or ``Box``
+target exposures ``(B, 1)``.
+
+Baselines decide a target position in ``{-1, 0, +1}``, mapped onto the action space:
+``buy_and_hold`` always long, ``flat`` always out, ``random`` a seeded uniform draw of
+SELL/HOLD/BUY each bar, ``momentum`` the sign of the trailing ``lookback``-bar return
+``close[t] / close[t - lookback] - 1`` (known at t's close; flat until ``lookback`` bars of the
+current segment exist, so it never looks across a data gap).
+
+SB3 and supervised models are imported lazily (``evaluate`` metric code never needs torch).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+BASELINES = ("buy_and_hold", "flat", "random", "momentum")
+
+
+class Policy(Protocol):
+    def bind(self, market: Any, action_space: Any) -> None: ...
+
+    def act(self, obs_batch: np.ndarray, bars: np.ndarray) -> np.ndarray: ...
+
+
+def position_to_action(position: np.ndarray, action_space: Any) -> np.ndarray:
+    """Target positions in {-1, 0, 1} -> env actions (Discrete: position + 1; Box: (B, 1))."""
+    pos = np.asarray(position, dtype=np.float64)
+    if hasattr(action_space, "n"):
+        return (np.rint(pos).astype(np.int64) + 1).clip(0, 2)
+    return pos.astype(np.float32).reshape(-1, 1)
+
+
+@dataclass
+class ConstantPolicy:
+    """Always the same target position (buy-and-hold: +1, flat: 0)."""
+
+    position: float
+    space: Any = None
+
+    def bind(self, market: Any, action_space: Any) -> None:
+        self.space = action_space
+
+    def act(self, obs_batch: np.ndarray, bars: np.ndarray) -> np.ndarray:
+        return position_to_action(np.full(len(bars), self.position), self.space)
+
+
+@dataclass
+class RandomPolicy:
+    """Uniform SELL/HOLD/BUY each bar from a seeded Generator (re-seeded at every ``bind``)."""
+
+    seed: int
+    space: Any = None
+    rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
+
+    def bind(self, market: Any, action_space: Any) -> None:
+        self.space = action_space
+        self.rng = np.random.default_rng(self.seed)
+
+    def act(self, obs_batch: np.ndarray, bars: np.ndarray) -> np.ndarray:
+        return position_to_action(self.rng.integers(-1, 2, size=len(bars)).astype(np.float64), self.space)
+
+
+@dataclass
+class MomentumPolicy:
+    """Long when the trailing ``lookback``-bar return is positive, short when negative."""
+
+    lookback: int = 24
+    space: Any = None
+    signal: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    def bind(self, market: Any, action_space: Any) -> None:
+        from envs.segments import bars_since_segment_start
+
+        self.space = action_space
+        close = np.asarray(market.close, dtype=np.float64)
+        seg = segment_of(np.asarray(market.timestamps, dtype=np.int64))
+        since = bars_since_segment_start(seg)
+        past = np.concatenate([np.full(self.lookback, np.nan), close[: -self.lookback]])
+        with np.errstate(invalid="ignore"):
+            sig = np.sign(close / past - 1.0)
+        self.signal = np.where(since >= self.lookback, np.nan_to_num(sig), 0.0)
+
+    def act(self, obs_batch: np.ndarray, bars: np.ndarray) -> np.ndarray:
+        return position_to_action(self.signal[np.asarray(bars)], self.space)
+
+
+def segment_of(timestamps_ns: np.ndarray) -> np.ndarray:
+    """Segment id per bar from open times: a step other than the modal bar step starts a new one."""
+    if timestamps_ns.size < 2:
+        return np.zeros(timestamps_ns.size, dtype=np.int64)
+    d = np.diff(timestamps_ns)
+    values, counts = np.unique(d, return_counts=True)
+    step_ns = values[counts.argmax()]
+    return np.concatenate([[0], np.cumsum(d != step_ns)]).astype(np.int64)
+
+
+def baseline(name: str, seed: int = 0) -> Policy:
+    """A built-in baseline by name (see the module docstring)."""
+    if name == "buy_and_hold":
+        return ConstantPolicy(1.0)
+    if name == "flat":
+        return ConstantPolicy(0.0)
+    if name == "random":
+        return RandomPolicy(seed)
+    if name == "momentum":
+        return MomentumPolicy()
+    raise ValueError(f"unknown baseline {name!r}; choose from {', '.join(BASELINES)}")
+
+
+@dataclass
+class SB3Policy:
+    """A loaded PPO/SAC model acting deterministically."""
+
+    model: Any
+
+    def bind(self, market: Any, action_space: Any) -> None:
+        pass
+
+    def act(self, obs_batch: np.ndarray, bars: np.ndarray) -> np.ndarray:
+        actions, _ = self.model.predict(obs_batch, deterministic=True)
+        return np.asarray(actions)
+
+
+@dataclass
+class ClassifierPolicy:
+    """A supervised classifier: argmax of the corrected logits (0 SELL, 1 HOLD, 2 BUY)."""
+
+    loaded: Any  # supervised.checkpoint.LoadedClassifier
+    space: Any = None
+
+    def bind(self, market: Any, action_space: Any) -> None:
+        self.space = action_space
+
+    def act(self, obs_batch: np.ndarray, bars: np.ndarray) -> np.ndarray:
+        import torch
+
+        logits = self.loaded.corrected_logits(torch.as_tensor(obs_batch, dtype=torch.float32))
+        cls = logits.argmax(dim=-1).cpu().numpy()
+        return cls if hasattr(self.space, "n") else position_to_action(cls - 1.0, self.space)
+
+
+@dataclass
+class PolicySpec:
+    """A policy plus what its env must look like (observation layout, normaliser)."""
+
+    name: str
+    method: str
+    policy: Policy
+    seed: int | None = None
+    env_settings: dict[str, Any] = field(default_factory=dict)  # feature_set, window, action
+    normaliser: Any = None  # a RobustNormaliser (or None: the env fits its own on train)
+    source: str | None = None
+
+
+def _seed_from_path(path: Path) -> int | None:
+    m = re.search(r"_s(\d+)$", path.name)
+    return int(m.group(1)) if m else None
+
+
+def load_run(path: str | Path, label: str | None = None) -> PolicySpec:
+    """An SB3 run folder (``config.yaml`` + ``best_model.zip``/``final_model.zip`` +
+    ``normaliser.json``), a ``.zip`` inside one, or a supervised ``model.pt`` / folder with one."""
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"{p}: no such run folder or checkpoint")
+    if p.suffix == ".pt" or (p.is_dir() and (p / "model.pt").is_file()):
+        return _load_supervised(p, label)
+    run_dir, zip_path = (p.parent, p) if p.suffix == ".zip" else (p, None)
+    if zip_path is None:
+        for name in ("best_model.zip", "final_model.zip"):
+            if (run_dir / name).is_file():
+                zip_path = run_dir / name
+                break
+        else:
+            raise FileNotFoundError(f"{run_dir}: neither best_model.zip nor final_model.zip, nor model.pt")
+    cfg_path = run_dir / "config.yaml"
+    if not cfg_path.is_file():
+        raise FileNotFoundError(f"{cfg_path} missing: the env layout of {zip_path} is unknown")
+    import yaml
+
+    cfg = yaml.safe_load(cfg_path.read_text()) or {}
+    algo = str(cfg.get("algo") or run_dir.parent.name).lower()
+    env_cfg = cfg.get("env", {}) or {}
+    from agents.models import load_model
+
+    model = load_model(algo, zip_path, device="cpu")
+    normaliser = None
+    if (run_dir / "normaliser.json").is_file():
+        from envs.features import RobustNormaliser
+
+        normaliser = RobustNormaliser.load(run_dir / "normaliser.json")
+    seed = cfg.get("seed", _seed_from_path(run_dir))
+    method = label or algo
+    name = f"{method}_s{seed}" if seed is not None else method
+    settings = {k: env_cfg[k] for k in ("feature_set", "window", "action") if k in env_cfg}
+    return PolicySpec(name, method, SB3Policy(model), seed, settings, normaliser, str(zip_path))
+
+
+def _load_supervised(path: Path, label: str | None) -> PolicySpec:
+    try:
+        from supervised.checkpoint import load_checkpoint
+    except ImportError as exc:  # the supervised package is optional for evaluation
+        raise ImportError(f"cannot load {path}: the supervised package is unavailable ({exc})") from exc
+    loaded = load_checkpoint(path)
+    from envs.features import RobustNormaliser
+
+    normaliser = RobustNormaliser.from_dict(loaded.payload["normaliser"])
+    seed = loaded.payload.get("extra", {}).get("seed", _seed_from_path(path if path.is_dir() else path.parent))
+    method = label or "supervised"
+    name = f"{method}_s{seed}" if seed is not None else method
+    settings = {"feature_set": loaded.feature_set, "window": loaded.window, "action": "discrete"}
+    return PolicySpec(name, method, ClassifierPolicy(loaded), seed, settings, normaliser, str(path))

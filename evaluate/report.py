@@ -1,0 +1,195 @@
+"""Outputs of a head-to-head: console table, metrics.json, metrics.csv, one self-contained HTML.
+
+JSON writes non-finite numbers as ``null`` (strict JSON has no NaN). The HTML embeds every chart as
+a base64 PNG, so the single file can be mailed or archived on its own.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from evaluate.compare import Comparison
+
+SELECTION_NOTE = (
+    "The test split never feeds model selection: checkpoints and hyperparameters are chosen on "
+    "the validation split (val); test is looked at once, here."
+)
+
+
+def _pct(v: float) -> str:
+    return "nan" if not math.isfinite(v) else f"{100 * v:.2f}%"
+
+
+def _num(v: float) -> str:
+    return "nan" if not math.isfinite(v) else f"{v:.3f}"
+
+
+def _int(v: float) -> str:
+    return "nan" if not math.isfinite(v) else f"{int(round(v))}"
+
+
+def _p(v: float) -> str:
+    return "nan" if not math.isfinite(v) else (f"{v:.4f}" if v >= 1e-4 else f"{v:.1e}")
+
+
+# (label, key in Row.flat(), formatter) for the side-by-side table.
+TABLE: list[tuple[str, str, Callable[[float], str]]] = [
+    ("total return", "total_return", _pct),
+    ("CAGR", "cagr", _pct),
+    ("Sharpe (ann.)", "sharpe", _num),
+    ("Sharpe CI low", "sharpe_ci_low", _num),
+    ("Sharpe CI high", "sharpe_ci_high", _num),
+    ("Sortino", "sortino", _num),
+    ("Calmar", "calmar", _num),
+    ("volatility (ann.)", "annual_volatility", _pct),
+    ("max drawdown", "max_drawdown", _pct),
+    ("max DD duration (bars)", "max_drawdown_duration_bars", _int),
+    ("time under water", "time_under_water", _pct),
+    ("VaR 95%", "var_95", _pct),
+    ("CVaR 95%", "cvar_95", _pct),
+    ("profitable bars", "positive_periods", _pct),
+    ("trades", "n_trades", _int),
+    ("win rate", "win_rate", _pct),
+    ("profit factor", "profit_factor", _num),
+    ("expectancy/trade", "expectancy", _pct),
+    ("avg win", "avg_win", _pct),
+    ("avg loss", "avg_loss", _pct),
+    ("risk-reward", "risk_reward", _num),
+    ("max consec. losses", "max_consecutive_losses", _int),
+    ("recovery factor", "recovery_factor", _num),
+    ("exposure", "exposure", _pct),
+    ("turnover (x/yr)", "turnover_annual", _num),
+    ("fees paid", "fees_paid", _pct),
+    ("slippage paid", "slippage_paid", _pct),
+    ("funding paid", "funding_paid", _pct),
+    ("beta vs B&H", "beta", _num),
+    ("corr vs B&H", "correlation", _num),
+    ("PSR (SR>0)", "psr", _num),
+    ("DSR", "dsr", _num),
+    ("dSharpe vs B&H", "sharpe_diff_vs_benchmark", _num),
+    ("p vs B&H (bootstrap)", "p_value_vs_benchmark", _p),
+    ("p vs B&H (Memmel)", "p_value_memmel_vs_benchmark", _p),
+]
+
+
+def table_columns(cmp: Comparison) -> list[tuple[str, dict[str, Any]]]:
+    """``(column title, flat values)``: every row, then each multi-seed method's mean."""
+    cols = [(r.name, r.flat()) for r in cmp.rows]
+    for method, aggs in cmp.aggregates.items():
+        n = aggs["sharpe"].n
+        cols.append((f"{method} (mean of {n})", {k: a.mean for k, a in aggs.items()}))
+    return cols
+
+
+def format_table(cmp: Comparison) -> str:
+    """Side-by-side plain-text table: metrics down, policies across."""
+    cols = table_columns(cmp)
+    label_w = max(len(label) for label, _, _ in TABLE)
+    widths = [max(10, len(title)) for title, _ in cols]
+    lines = ["  ".join([" " * label_w] + [t.rjust(w) for (t, _), w in zip(cols, widths)])]
+    for label, key, fmt in TABLE:
+        cells = [fmt(float(vals.get(key, math.nan))).rjust(w) for (_, vals), w in zip(cols, widths)]
+        lines.append("  ".join([label.ljust(label_w)] + cells))
+    for method, aggs in cmp.aggregates.items():
+        a = aggs["sharpe"]
+        lines.append(f"{method}: Sharpe mean {_num(a.mean)}, {100 * a.level:.0f}% t-CI over "
+                     f"{a.n} seeds [{_num(a.low)}, {_num(a.high)}]")
+    return "\n".join(lines)
+
+
+def _clean(obj: Any) -> Any:
+    """Recursively turn non-finite floats into None and numpy scalars into Python ones."""
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def write_json(cmp: Comparison, path: Path, context: dict[str, Any]) -> Path:
+    data = {"context": context, "note": SELECTION_NOTE, **cmp.to_dict()}
+    path.write_text(json.dumps(_clean(data), indent=2, allow_nan=False))
+    return path
+
+
+def write_csv(cmp: Comparison, path: Path) -> Path:
+    """One line per policy (and per multi-seed method mean, with ``n_seeds``), keyed by name."""
+    cols = table_columns(cmp)
+    keys: list[str] = []
+    for _, vals in cols:
+        keys += [k for k in vals if k not in keys]
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["policy", *keys])
+        for title, vals in cols:
+            w.writerow([title, *("" if vals.get(k) is None else vals.get(k) for k in keys)])
+    return path
+
+
+def _img(path: Path) -> str:
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f'<img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}">'
+
+
+def write_html(cmp: Comparison, path: Path, plots: dict[str, Path], context: dict[str, Any]) -> Path:
+    """One self-contained HTML page: context, the table, significance, charts."""
+    esc = html.escape
+    cols = table_columns(cmp)
+    head = "".join(f"<th>{esc(t)}</th>" for t, _ in cols)
+    body = "".join(
+        "<tr><td>" + esc(label) + "</td>"
+        + "".join(f"<td>{esc(fmt(float(v.get(key, math.nan))))}</td>" for _, v in cols) + "</tr>"
+        for label, key, fmt in TABLE
+    )
+    sig = []
+    for r in cmp.rows:
+        t = r.vs_benchmark
+        vs = "benchmark" if t is None else (
+            f"{_num(t.diff)} [{_num(t.low)}, {_num(t.high)}], p = {_p(t.p_value)} "
+            f"(Memmel p = {_p(t.p_value_memmel)})")
+        sig.append(f"<tr><td>{esc(r.name)}</td><td>{_num(r.ci.sharpe)} [{_num(r.ci.low)}, "
+                   f"{_num(r.ci.high)}]</td><td>{_num(r.psr)}</td><td>{_num(r.dsr)}</td>"
+                   f"<td>{esc(vs)}</td></tr>")
+    aggs = "".join(
+        f"<li>{esc(m)}: Sharpe {_num(a['sharpe'].mean)} (t-CI [{_num(a['sharpe'].low)}, "
+        f"{_num(a['sharpe'].high)}], {a['sharpe'].n} seeds); total return "
+        f"{_pct(a['total_return'].mean)} [{_pct(a['total_return'].low)}, {_pct(a['total_return'].high)}]</li>"
+        for m, a in cmp.aggregates.items()
+    )
+    s = cmp.settings
+    ctx = "".join(f"<li><b>{esc(str(k))}</b>: {esc(str(v))}</li>" for k, v in context.items())
+    charts = "".join(f"<h3>{esc(k)}</h3>{_img(p)}" for k, p in plots.items())
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>Evaluation report</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:1400px}}table{{border-collapse:collapse;font-size:13px}}
+td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}td:first-child{{text-align:left}}
+img{{max-width:100%}}.note{{background:#fff6d5;padding:.6em;border-left:4px solid #e0b000}}</style></head><body>
+<h1>Head-to-head evaluation</h1>
+<p class="note">{esc(SELECTION_NOTE)}</p><ul>{ctx}</ul>
+<h2>Metrics</h2><table><tr><th>metric</th>{head}</tr>{body}</table>
+<h2>Significance</h2>
+<p>Sharpe ratios are annualised (mean/std of simple per-bar returns, ddof=1, x sqrt({s['periods_per_year']})).
+Intervals: {s['level']:.0%} percentile {esc(s['bootstrap'])} bootstrap, mean block {s['block_length_bars']:.0f} bars,
+{s['n_boot']} resamples (seed {s['bootstrap_seed']}), the same resamples for every policy.
+PSR = P(true Sharpe &gt; 0) (Bailey &amp; López de Prado 2012, with skew and kurtosis).
+DSR deflates against the expected best of {s['n_trials']} trials with per-bar Sharpe variance
+{s['trials_sharpe_var_per_period']:.3g} (Bailey &amp; López de Prado 2014).
+Paired test vs {esc(cmp.benchmark)}: bootstrap of the Sharpe difference on shared resamples
+(two-sided, centred) and the Jobson-Korkie test with Memmel's correction (iid normal).</p>
+<table><tr><th>policy</th><th>Sharpe [CI]</th><th>PSR</th><th>DSR</th><th>Sharpe diff vs {esc(cmp.benchmark)} [CI], p</th></tr>
+{''.join(sig)}</table>
+{'<h3>Seed aggregates (mean, Student-t CI)</h3><ul>' + aggs + '</ul>' if aggs else ''}
+<h2>Charts</h2>{charts}
+</body></html>"""
+    path.write_text(page, encoding="utf-8")
+    return path

@@ -1,0 +1,134 @@
+"""The classifier checkpoint ``model.pt``: weights plus everything needed to use them honestly.
+
+Contents (a plain dict, loadable with ``torch.load(weights_only=True)``)::
+
+    format            "rltrade-supervised-v1"
+    state_dict        Classifier weights (backbone.* and head.*)
+    model_config      TransformerConfig fields (window, n_features, preset sizes, LoRA)
+    env, feature_set, window, feature_names
+    label_spec        LabelSpec.to_dict()
+    split             {"train": [start, end], "val": [...], ...} date strings, half-open
+    normaliser        RobustNormaliser.to_dict() (fitted on train rows)
+    logit_correction  LogitCorrection.to_dict() (fitted on val)
+    loss              {"name": ..., **options}, class_prior (train label prior, SELL/HOLD/BUY)
+    extra             free-form (best epoch, val metrics)
+
+``load_checkpoint(path, feature_set=..., window=...)`` refuses a checkpoint whose feature set or
+window differ from the requested ones, naming both values: a model fed another layout would
+silently read garbage.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from policies import TransformerConfig
+from supervised.labels import LabelSpec
+from supervised.logit_correction import LogitCorrection
+from supervised.model import Classifier
+
+FORMAT = "rltrade-supervised-v1"
+
+
+@dataclass
+class LoadedClassifier:
+    """A checkpoint brought back to life; ``model`` is in eval mode."""
+
+    model: Classifier
+    correction: LogitCorrection
+    label_spec: LabelSpec
+    feature_set: str
+    window: int
+    payload: dict[str, Any]
+
+    @torch.no_grad()
+    def corrected_logits(self, obs: torch.Tensor) -> torch.Tensor:
+        """Raw logits plus the post-hoc bias: what the trading policy takes the argmax of."""
+        bias = torch.as_tensor(self.correction.bias, dtype=torch.float32)
+        return self.model(obs) + bias
+
+
+def save_checkpoint(
+    path: str | os.PathLike[str],
+    model: Classifier,
+    *,
+    env: str,
+    feature_set: str,
+    feature_names: list[str],
+    label_spec: LabelSpec,
+    split: dict[str, Any],
+    normaliser: dict[str, Any],
+    correction: LogitCorrection,
+    loss: dict[str, Any],
+    class_prior: list[float],
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Write ``model.pt`` atomically (temp file + rename)."""
+    payload = {
+        "format": FORMAT,
+        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        "model_config": dataclasses.asdict(model.config),
+        "env": env,
+        "feature_set": feature_set,
+        "window": int(model.config.window),
+        "feature_names": list(feature_names),
+        "label_spec": label_spec.to_dict(),
+        "split": split,
+        "normaliser": normaliser,
+        "logit_correction": correction.to_dict(),
+        "loss": loss,
+        "class_prior": [float(x) for x in class_prior],
+        "extra": extra or {},
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(
+    path: str | os.PathLike[str], *, feature_set: str | None = None, window: int | None = None
+) -> LoadedClassifier:
+    """Load ``model.pt`` (or a run folder containing it); check feature set and window."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "model.pt"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no supervised checkpoint here (expected model.pt)")
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise ValueError(f"{path}: not a supervised checkpoint (format {FORMAT!r} expected)")
+    problems = []
+    if feature_set is not None and feature_set != payload["feature_set"]:
+        problems.append(f"feature_set: checkpoint {payload['feature_set']!r}, requested {feature_set!r}")
+    if window is not None and int(window) != int(payload["window"]):
+        problems.append(f"window: checkpoint {payload['window']}, requested {int(window)}")
+    if problems:
+        raise ValueError(
+            f"{path} does not match the requested observation layout ({'; '.join(problems)}). "
+            f"Build the env with feature_set={payload['feature_set']!r}, window={payload['window']}, "
+            "or train a classifier for the layout you want."
+        )
+    model = Classifier(TransformerConfig(**payload["model_config"]))
+    model.load_state_dict(payload["state_dict"])
+    model.eval()
+    return LoadedClassifier(
+        model=model,
+        correction=LogitCorrection.from_dict(payload["logit_correction"]),
+        label_spec=LabelSpec.from_dict(payload["label_spec"]),
+        feature_set=str(payload["feature_set"]),
+        window=int(payload["window"]),
+        payload=payload,
+    )

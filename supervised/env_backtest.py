@@ -1,0 +1,75 @@
+"""Backtest precomputed classifier actions by stepping the real ``TradingEnv``.
+
+The classifier ignores the account state (see ``supervised.model``), so its action at bar t is a
+function of the window alone and can be computed in one batched pass; here those actions are fed
+to the env bar by bar over a deterministic full-split pass (``reset(options={"sequential":
+True})`` for every run between gaps). The env does the accounting (next-open fills, fee,
+slippage, funding), so this is the figure to report; ``supervised.backtest`` is only the fast
+proxy used for early stopping.
+
+Sharpe: ``evaluate.metrics.sharpe_ratio`` of the per-step simple returns ``exp(R) - 1``
+(``reward="log_return"``: R is the step's log equity change net of every cost), annualised with
+``periods_per_year`` over every step of every run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from envs import make_env
+from evaluate.metrics import sharpe_ratio
+from supervised.data import SupervisedData
+
+
+def env_backtest(
+    data: SupervisedData,
+    actions_by_bar: np.ndarray,
+    split: str = "val",
+    fee_bps: float = 4.0,
+    slippage_bps: float = 1.0,
+    periods_per_year: int = 8760,
+    **env_options: Any,
+) -> dict[str, float]:
+    """Step the env through ``split`` taking ``actions_by_bar[env.t]`` (int array, len T).
+
+    Returns sharpe, total_log_return, n_steps, n_runs, turnover (notional/equity), fees, funding,
+    exposure (mean |position|), long_share, short_share.
+    """
+    acts = np.asarray(actions_by_bar, dtype=np.int64)
+    if len(acts) != len(data.close):
+        raise ValueError(f"actions_by_bar has {len(acts)} entries, the market has {len(data.close)} bars")
+    env = make_env(data.env, split=split, feature_set=data.feature_set, window=data.window,
+                   fee_bps=fee_bps, slippage_bps=slippage_bps, reward="log_return",
+                   episode_length=None, max_drawdown=None, **env_options)
+    rewards: list[float] = []
+    pos: list[float] = []
+    turnover = fees = funding = 0.0
+    starts = env.episode_starts()
+    for _ in range(len(starts)):
+        env.reset(options={"sequential": True})
+        done = False
+        while not done:
+            _, r, term, trunc, info = env.step(int(acts[env.t]))
+            rewards.append(r)
+            pos.append(info["position"])
+            turnover += info["turnover"]
+            fees += info["fee"] + info["slippage"]
+            funding += info["funding"]
+            done = term or trunc
+    rr = np.asarray(rewards)
+    p = np.asarray(pos)
+    sharpe = sharpe_ratio(np.expm1(rr), periods_per_year) if len(rr) > 1 else float("nan")
+    return {
+        "sharpe": float(sharpe),
+        "total_log_return": float(rr.sum()),
+        "n_steps": len(rr),
+        "n_runs": len(starts),
+        "turnover": float(turnover),
+        "costs": float(fees),
+        "funding": float(funding),
+        "exposure": float(np.abs(p).mean()) if len(p) else 0.0,
+        "long_share": float((p > 0).mean()) if len(p) else 0.0,
+        "short_share": float((p < 0).mean()) if len(p) else 0.0,
+    }

@@ -1,0 +1,78 @@
+"""TensorBoard scalars and confusion-matrix figures for the supervised trainer.
+
+Scalar tags (``prefix`` is ``val`` / ``val_corrected`` / ``train``):
+``{prefix}/accuracy, balanced_accuracy, macro_f1, recall_{SELL,HOLD,BUY},
+pred_share_{SELL,HOLD,BUY}, label_prior_{SELL,HOLD,BUY}, mean_entropy, pred_entropy,
+mean_logit_{SELL,HOLD,BUY}, collapse`` (1 when the alarm fires) and ``trading/...`` for the
+backtest figures.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from supervised.diagnostics import CLASS_NAMES, ClassifierReport
+
+
+def log_report(writer: Any, prefix: str, rep: ClassifierReport, step: int) -> None:
+    """Write every diagnostic of ``rep`` as TensorBoard scalars under ``prefix/``."""
+    if writer is None:
+        return
+    for name in ("accuracy", "balanced_accuracy", "macro_f1", "mean_entropy", "pred_entropy"):
+        value = getattr(rep, name)
+        if np.isfinite(value):
+            writer.add_scalar(f"{prefix}/{name}", value, step)
+    for c, cname in enumerate(CLASS_NAMES):
+        if np.isfinite(rep.recall[c]):
+            writer.add_scalar(f"{prefix}/recall_{cname}", rep.recall[c], step)
+        writer.add_scalar(f"{prefix}/pred_share_{cname}", rep.pred_shares[c], step)
+        writer.add_scalar(f"{prefix}/label_prior_{cname}", rep.label_prior[c], step)
+        writer.add_scalar(f"{prefix}/mean_logit_{cname}", rep.mean_logit[c], step)
+    writer.add_scalar(f"{prefix}/collapse", float(rep.alarm is not None), step)
+
+
+def log_trading(writer: Any, prefix: str, metrics: dict[str, float], step: int) -> None:
+    if writer is None:
+        return
+    for k, v in metrics.items():
+        writer.add_scalar(f"trading/{prefix}_{k}", float(v), step)
+
+
+def confusion_figure(rep: ClassifierReport, title: str) -> Any:
+    """A matplotlib figure of the confusion matrix (row-normalised colours, counts printed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cm = rep.confusion.astype(float)
+    frac = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(4.2, 3.6))
+    ax.imshow(frac, cmap="Blues", vmin=0, vmax=1)
+    for i in range(3):
+        for j in range(3):
+            ax.text(j, i, f"{int(cm[i, j])}\n{frac[i, j]:.0%}", ha="center", va="center",
+                    color="white" if frac[i, j] > 0.5 else "black", fontsize=8)
+    ax.set_xticks(range(3), CLASS_NAMES)
+    ax.set_yticks(range(3), CLASS_NAMES)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def save_confusion(rep: ClassifierReport, path: Path, title: str, writer: Any = None,
+                   tag: str = "val/confusion", step: int = 0) -> None:
+    """Write ``path`` (.png) and a ``.txt`` next to it; add the figure to TensorBoard too."""
+    import matplotlib.pyplot as plt
+
+    path.with_suffix(".txt").write_text(title + "\n" + rep.confusion_text() + "\n")
+    fig = confusion_figure(rep, title)
+    fig.savefig(path, dpi=110)
+    if writer is not None:
+        writer.add_figure(tag, fig, step)
+    plt.close(fig)

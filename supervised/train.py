@@ -1,0 +1,170 @@
+"""Train the supervised FLAG-TRADER baseline classifier.
+
+    python -m supervised.train --env btc1h --labels forward_sharpe --class-weights logit_adjusted \
+        [--epochs 8] [--seed 0] [--run-dir DIR] [--feature-set core17] [--window 32] \
+        [--horizon 6] [--label-param k=0.2] [--loss-param tau=1.0] [--correction balanced_accuracy]
+
+Reads top to bottom: parse -> run dir -> seed -> data -> samples -> model/fit -> save -> report.
+Writes ``runs/<env>/supervised/<UTC stamp>_s<seed>/``: ``config.yaml``, ``command.txt``,
+``meta.json`` (seed, data sha256, versions, git commit; via ``agents.rundir``), TensorBoard
+events, ``model.pt`` (see ``supervised.checkpoint``), ``normaliser.json``, ``metrics.json``
+(history, val diagnostics raw and corrected, backtest), ``confusion_val.{png,txt}``.
+A collapsed classifier (a class > 90% or < 2% of val predictions) is logged with a COLLAPSE banner.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from agents.models import set_torch_threads
+from agents.rundir import atomic_write_json, create_run_dir, seed_everything
+from supervised.checkpoint import save_checkpoint
+from supervised.data import load_supervised_data
+from supervised.diagnostics import collapse_banner
+from supervised.labels import class_shares
+from supervised.logit_correction import CORRECTION_METHODS
+from supervised.losses import LOSS_NAMES
+from supervised.reporting import save_confusion
+from supervised.training import FitResult, Prepared, TrainConfig, env_metrics, fit, prepare
+
+
+def _kv(items: list[str]) -> dict[str, Any]:
+    """``["k=0.2", "vol_scaled=true"]`` -> ``{"k": 0.2, "vol_scaled": True}`` (YAML scalars)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise SystemExit(f"expected KEY=VALUE, got {item!r}")
+        k, v = item.split("=", 1)
+        out[k.strip()] = yaml.safe_load(v)
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m supervised.train", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    d = TrainConfig()
+    p.add_argument("--env", default=d.env)
+    p.add_argument("--labels", default=d.labels,
+                   choices=["threshold", "forward_sharpe", "triple_barrier"])
+    p.add_argument("--horizon", type=int, default=d.horizon)
+    p.add_argument("--label-param", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--class-weights", default=d.class_weights, choices=LOSS_NAMES)
+    p.add_argument("--loss-param", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--correction", default=d.correction, choices=CORRECTION_METHODS)
+    p.add_argument("--feature-set", default=d.feature_set)
+    p.add_argument("--window", type=int, default=d.window)
+    p.add_argument("--preset", default=d.preset)
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--patience", type=int, default=d.patience)
+    p.add_argument("--max-train-samples", type=int, default=None)
+    p.add_argument("--max-val-bars", type=int, default=None)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--run-dir", default=None)
+    return p
+
+
+def config_from_args(a: argparse.Namespace) -> TrainConfig:
+    return TrainConfig(
+        env=a.env, feature_set=a.feature_set, window=a.window, preset=a.preset,
+        labels=a.labels, horizon=a.horizon, label_params=_kv(a.label_param),
+        class_weights=a.class_weights, loss_params=_kv(a.loss_param), correction=a.correction,
+        epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, patience=a.patience,
+        max_train_samples=a.max_train_samples, max_val_bars=a.max_val_bars, seed=a.seed,
+        threads=a.threads,
+    )
+
+
+def save_run(run_dir: Path, cfg: TrainConfig, prep: Prepared, res: FitResult,
+             writer: Any = None, wall_s: float | None = None) -> dict[str, Any]:
+    """Write model.pt, normaliser.json, confusion files and metrics.json; return the metrics."""
+    d, ev = prep.data, res.evaluation
+    save_checkpoint(
+        run_dir / "model.pt", res.model, env=cfg.env, feature_set=cfg.feature_set,
+        feature_names=d.feature_names, label_spec=prep.spec,
+        split={**{k: list(v) for k, v in d.split_dates.items()},
+               "val_backtest_bars": list(prep.val_range)},
+        normaliser=d.normaliser.to_dict(), correction=ev.correction,
+        loss={"name": cfg.class_weights, **cfg.loss_params}, class_prior=prep.prior.tolist(),
+        extra={"best_epoch": res.best_epoch, "val_sharpe": ev.trading["sharpe"]},
+    )
+    d.normaliser.save(run_dir / "normaliser.json")
+    save_confusion(ev.raw, run_dir / "confusion_val_raw.png",
+                   f"val raw ({cfg.labels}, {cfg.class_weights})", writer, "val/confusion_raw")
+    save_confusion(ev.corrected, run_dir / "confusion_val.png",
+                   f"val corrected ({cfg.labels}, {cfg.class_weights})", writer, "val/confusion")
+    metrics = {
+        "best_epoch": res.best_epoch,
+        "n_train": len(prep.train), "n_val": len(prep.val),
+        "train_label_shares": class_shares(prep.train.labels).round(4).tolist(),
+        "val_label_shares": class_shares(prep.val.labels).round(4).tolist(),
+        "val": ev.summary(),
+        "history": res.history,
+        "wall_s": wall_s,
+    }
+    atomic_write_json(run_dir / "metrics.json", metrics)
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> Path:
+    args = build_parser().parse_args(argv)
+    cfg = config_from_args(args)
+    t0 = time.time()
+    run_dir = create_run_dir(
+        env=cfg.env, algo="supervised", seed=cfg.seed, config=dataclasses.asdict(cfg),
+        data_files=_data_files(cfg.env), run_dir=args.run_dir,
+        argv=["-m", "supervised.train", *(sys.argv[1:] if argv is None else argv)],
+    )
+    seed_everything(cfg.seed)
+    set_torch_threads(cfg.threads)
+    print(f"run folder: {run_dir}")
+    data = load_supervised_data(cfg.env, cfg.feature_set, cfg.window)
+    prep = prepare(cfg, data)
+    print(f"samples: train {len(prep.train)}, val {len(prep.val)}; train label prior "
+          f"(SELL/HOLD/BUY) {prep.prior.round(3).tolist()}")
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer = SummaryWriter(str(run_dir))
+    try:
+        res = fit(cfg, prep, writer)
+        for name, rep in (("raw", res.evaluation.raw), ("corrected", res.evaluation.corrected)):
+            if rep.alarm:
+                print(collapse_banner(f"{rep.alarm} [val, {name} logits]"))
+        metrics = save_run(run_dir, cfg, prep, res, writer, wall_s=None)
+        ev = res.evaluation
+        metrics["val_env"] = {
+            "corrected": env_metrics(prep, res.model, ev.correction.bias, cfg),
+            "raw": env_metrics(prep, res.model, np.zeros(3), cfg),
+        }
+    finally:
+        writer.close()
+    wall = time.time() - t0
+    metrics["wall_s"] = round(wall, 1)
+    atomic_write_json(run_dir / "metrics.json", metrics)
+    env_c, env_r = metrics["val_env"]["corrected"], metrics["val_env"]["raw"]
+    print(f"best epoch {res.best_epoch}: val Sharpe through the env (after costs): corrected "
+          f"{env_c['sharpe']:+.2f}, raw {env_r['sharpe']:+.2f} (proxy {ev.trading['sharpe']:+.2f}); "
+          f"bal acc {ev.corrected.balanced_accuracy:.3f}; wall {wall:.0f}s")
+    print(ev.corrected.confusion_text())
+    return run_dir
+
+
+def _data_files(env: str) -> list[Path]:
+    from envs.presets import get_preset
+
+    p = get_preset(env)
+    return [p.candles.path] + ([p.funding.path] if p.funding is not None else [])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,226 @@
+"""The supervised training core: samples from the data, the epoch loop, validation.
+
+Selection is on a VALIDATION TRADING METRIC, never accuracy: after each epoch the post-hoc logit
+correction is fitted on val, the corrected argmax policy is backtested over the val bars with
+``supervised.backtest`` (env timing, fees, slippage, funding) and the epoch with the best Sharpe
+is kept (early stopping after ``patience`` epochs without improvement).
+
+Samples: train = decision bars of the train split with ``obs_ok``, a label, and a label window
+that does not reach val (``purge_for_split``); val metrics = same for val, also dropping the first
+``embargo_bars`` val bars. The val backtest covers every val bar (positions forced flat where no
+observation is possible), because a trading period has no embargo.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from policies import make_config
+from supervised.backtest import backtest_actions
+from supervised.data import SupervisedData
+from supervised.diagnostics import ClassifierReport, classifier_report
+from supervised.labels import HOLD, LabelSpec, make_labels, purge_for_split
+from supervised.logit_correction import LogitCorrection, fit_logit_correction
+from supervised.losses import class_prior, make_loss
+from supervised.model import Classifier, WindowSamples, build_samples, predict_logits
+from supervised.reporting import log_report, log_trading
+
+
+@dataclass
+class TrainConfig:
+    """Everything a supervised run depends on (saved as config.yaml)."""
+
+    env: str = "btc1h"  # data preset
+    feature_set: str = "core17"  # envs.features set; must match the env used for warm start
+    window: int = 32  # observation window in bars, as in the env
+    preset: str = "cpu"  # policies transformer preset
+    model_overrides: dict[str, Any] = field(default_factory=dict)  # TransformerConfig fields
+    labels: str = "forward_sharpe"  # threshold | forward_sharpe | triple_barrier
+    horizon: int = 6  # label horizon in bars
+    label_params: dict[str, Any] = field(default_factory=dict)  # see supervised.labels
+    class_weights: str = "logit_adjusted"  # none | inverse | sqrt | focal | logit_adjusted
+    loss_params: dict[str, float] = field(default_factory=dict)  # gamma, alpha_power, tau
+    correction: str = "balanced_accuracy"  # post-hoc logit correction fitted on val
+    epochs: int = 8
+    batch_size: int = 256
+    lr: float = 1e-3  # AdamW peak learning rate, cosine-decayed to 0 over all steps
+    weight_decay: float = 0.01
+    patience: int = 3  # epochs without a better val Sharpe before stopping
+    embargo_bars: int = 24  # val bars dropped from val *classification* metrics after train
+    fee_bps: float = 4.0  # backtest costs per unit notional traded (env defaults)
+    slippage_bps: float = 1.0
+    max_train_samples: int | None = None  # keep only the last N train samples (quick runs)
+    max_val_bars: int | None = None  # keep only the first N val bars (quick runs)
+    seed: int = 0
+    threads: int | None = None  # torch intra-op threads (None: min(4, cores))
+
+
+@dataclass
+class Prepared:
+    data: SupervisedData
+    spec: LabelSpec
+    labels: np.ndarray
+    train: WindowSamples
+    val: WindowSamples
+    val_range: tuple[int, int]  # decision bars [lo, hi) of the val backtest
+    prior: np.ndarray  # train label prior
+
+
+def prepare(cfg: TrainConfig, data: SupervisedData) -> Prepared:
+    """Labels, purged/embargoed samples and the train prior."""
+    spec = LabelSpec(cfg.labels, cfg.horizon, dict(cfg.label_params))
+    d = data
+    labels = make_labels(d.open, d.high, d.low, d.close, d.segment, spec)
+    tlo, thi = d.splits["train"]
+    vlo, vhi = d.splits["val"]
+    vhi = min(vhi, len(d.close) - 1)  # the backtest needs bar t+1
+    if cfg.max_val_bars:
+        vhi = min(vhi, vlo + int(cfg.max_val_bars))
+    t_tr = np.arange(tlo, thi)
+    train = build_samples(d.features, d.obs_ok, labels, tlo, thi, d.window,
+                          keep=purge_for_split(t_tr, tlo, thi, spec.horizon, 0))
+    if cfg.max_train_samples and len(train) > cfg.max_train_samples:
+        k = int(cfg.max_train_samples)
+        train = WindowSamples(train.features, train.t[-k:], train.labels[-k:], train.window)
+    t_va = np.arange(vlo, vhi)
+    val = build_samples(d.features, d.obs_ok, labels, vlo, vhi, d.window,
+                        keep=purge_for_split(t_va, vlo, vhi, spec.horizon, cfg.embargo_bars))
+    return Prepared(d, spec, labels, train, val, (vlo, vhi), class_prior(train.labels))
+
+
+def backtest_logits(prep: Prepared, model: torch.nn.Module, bias: np.ndarray,
+                    cfg: TrainConfig) -> tuple[dict[str, float], np.ndarray]:
+    """Backtest the argmax of ``logits + bias`` over the val bars; returns (metrics, actions)."""
+    d, (lo, hi) = prep.data, prep.val_range
+    t = np.arange(lo, hi)
+    ok = d.obs_ok[lo:hi] & d.can_step[lo:hi]
+    actions = np.full(hi - lo, HOLD, dtype=np.int64)
+    if ok.any():
+        decide = WindowSamples(d.features, t[ok], np.zeros(int(ok.sum()), np.int64), d.window)
+        actions[ok] = (predict_logits(model, decide) + bias).argmax(axis=1)
+    metrics = backtest_actions(actions, d.open[lo:hi + 1], d.close[lo:hi + 1], ok,
+                               d.funding[lo:hi + 1], cfg.fee_bps, cfg.slippage_bps)
+    return metrics, actions
+
+
+@dataclass
+class Evaluation:
+    raw: ClassifierReport  # argmax of raw logits on val samples
+    corrected: ClassifierReport  # argmax of logits + correction bias
+    correction: LogitCorrection
+    trading_raw: dict[str, float]
+    trading: dict[str, float]  # corrected policy: the selection metric
+    actions: np.ndarray  # corrected actions over the val backtest bars
+
+    def summary(self) -> dict[str, Any]:
+        return {"raw": self.raw.to_dict(), "corrected": self.corrected.to_dict(),
+                "correction": self.correction.to_dict(), "trading_raw": self.trading_raw,
+                "trading": self.trading}
+
+
+def evaluate(model: torch.nn.Module, prep: Prepared, cfg: TrainConfig) -> Evaluation:
+    logits = predict_logits(model, prep.val)
+    y = prep.val.labels
+    corr = fit_logit_correction(logits, y, cfg.correction)
+    trading_raw, _ = backtest_logits(prep, model, np.zeros(3), cfg)
+    trading, actions = backtest_logits(prep, model, corr.bias, cfg)
+    return Evaluation(classifier_report(logits, y), classifier_report(corr.apply(logits), y),
+                      corr, trading_raw, trading, actions)
+
+
+def env_metrics(prep: Prepared, model: torch.nn.Module, bias: np.ndarray,
+                cfg: TrainConfig) -> dict[str, float]:
+    """The argmax(logits + bias) policy stepped through the real env over the val split."""
+    from supervised.env_backtest import env_backtest
+
+    d, (lo, hi) = prep.data, prep.val_range
+    _, actions = backtest_logits(prep, model, bias, cfg)
+    full = np.full(len(d.close), HOLD, dtype=np.int64)
+    full[lo:hi] = actions
+    return env_backtest(d, full, "val", cfg.fee_bps, cfg.slippage_bps)
+
+
+@dataclass
+class FitResult:
+    model: Classifier
+    best_epoch: int
+    evaluation: Evaluation
+    history: list[dict[str, Any]]
+
+
+def build_model(cfg: TrainConfig, n_features: int) -> Classifier:
+    return Classifier(make_config(cfg.preset, window=cfg.window, n_features=n_features,
+                                  **cfg.model_overrides))
+
+
+def fit(cfg: TrainConfig, prep: Prepared, writer: Any = None,
+        log: Callable[[str], None] = print) -> FitResult:
+    """Train with AdamW + cosine decay; keep the epoch with the best corrected val Sharpe."""
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    model = build_model(cfg, prep.data.n_features)
+    loss_fn = make_loss(cfg.class_weights, prep.prior, **cfg.loss_params)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    n = len(prep.train)
+    steps_per_epoch = math.ceil(n / cfg.batch_size)
+    total = max(1, steps_per_epoch * cfg.epochs)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: 0.5 * (1.0 + math.cos(math.pi * min(s, total) / total)))
+    best: tuple[float, int, dict[str, torch.Tensor], Evaluation] | None = None
+    history: list[dict[str, Any]] = []
+    step = 0
+    for epoch in range(1, cfg.epochs + 1):
+        model.train()
+        order = rng.permutation(n)
+        tot, correct = 0.0, 0
+        for i in range(0, n, cfg.batch_size):
+            idx = order[i:i + cfg.batch_size]
+            obs, y = prep.train.obs(idx), prep.train.targets(idx)
+            logits = model(obs)
+            loss = loss_fn(logits, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            step += 1
+            tot += loss.item() * len(idx)
+            correct += int((logits.argmax(1) == y).sum())
+            if writer is not None and step % 20 == 0:
+                writer.add_scalar("train/loss", loss.item(), step)
+                writer.add_scalar("train/lr", sched.get_last_lr()[0], step)
+        ev = evaluate(model, prep, cfg)
+        row = {"epoch": epoch, "step": step, "train_loss": tot / n, "train_accuracy": correct / n,
+               "val_accuracy": ev.raw.accuracy, "val_balanced_accuracy": ev.raw.balanced_accuracy,
+               "val_sharpe_raw": ev.trading_raw["sharpe"], "val_sharpe": ev.trading["sharpe"],
+               "pred_shares_raw": ev.raw.pred_shares.round(3).tolist(),
+               "pred_shares": ev.corrected.pred_shares.round(3).tolist(),
+               "alarm_raw": ev.raw.alarm, "alarm": ev.corrected.alarm}
+        history.append(row)
+        if writer is not None:
+            writer.add_scalar("train/epoch_loss", tot / n, step)
+            writer.add_scalar("train/epoch_accuracy", correct / n, step)
+            log_report(writer, "val", ev.raw, step)
+            log_report(writer, "val_corrected", ev.corrected, step)
+            log_trading(writer, "val_raw", ev.trading_raw, step)
+            log_trading(writer, "val", ev.trading, step)
+        log(f"epoch {epoch}/{cfg.epochs}: loss {tot / n:.4f} acc {correct / n:.3f} | val acc "
+            f"{ev.raw.accuracy:.3f} bal {ev.raw.balanced_accuracy:.3f} shares(S/H/B) "
+            f"{row['pred_shares_raw']} -> corrected {row['pred_shares']} | val Sharpe raw "
+            f"{ev.trading_raw['sharpe']:+.2f} corrected {ev.trading['sharpe']:+.2f}")
+        if best is None or ev.trading["sharpe"] > best[0]:
+            best = (ev.trading["sharpe"], epoch, copy.deepcopy(model.state_dict()), ev)
+        elif epoch - best[1] >= cfg.patience:
+            log(f"early stop: no better val Sharpe for {cfg.patience} epochs (best epoch {best[1]})")
+            break
+    assert best is not None
+    model.load_state_dict(best[2])
+    model.eval()
+    return FitResult(model, best[1], best[3], history)

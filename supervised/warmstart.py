@@ -1,0 +1,110 @@
+"""Warm-start a PPO policy from a supervised classifier checkpoint.
+
+PPO must be built so that its policy is the classifier's function exactly:
+``policy_kwargs=dict(features_extractor_class=TransformerExtractor, features_extractor_kwargs=
+dict(window=W, n_features=F, ...same architecture...), net_arch=dict(pi=[], vf=[...]),
+share_features_extractor=True, ortho_init=False)``. Then ``pi=[]`` puts ``action_net`` (a
+``Linear(features_dim, 3)``) directly on the backbone features, like the classifier head.
+
+``load_into_ppo`` copies the backbone weights into ``model.policy.features_extractor.backbone``
+and the head into ``model.policy.action_net``, folding the post-hoc logit correction into the
+``action_net`` bias, so right after loading the policy's action probabilities equal
+``softmax(classifier(obs) + bias)``. If the PPO backbone has LoRA adapters and the classifier does
+not, the classifier's ``q.weight`` goes to ``q.base.weight`` and the adapters keep their init
+(``lora_B = 0``: no change to the function). With ``freeze=True``, ``freeze_base`` leaves only
+the LoRA adapters and the value side (``mlp_extractor.value_net``, ``value_net``) trainable.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+from torch import nn
+
+from policies import freeze_base
+from policies.lora import lora_parameters
+from supervised.checkpoint import LoadedClassifier, load_checkpoint
+
+
+def _remap_backbone_state(src: dict[str, torch.Tensor], dst_keys: set[str]) -> dict[str, torch.Tensor]:
+    """Map classifier backbone keys to the PPO backbone's (``x.weight`` -> ``x.base.weight``)."""
+    out: dict[str, torch.Tensor] = {}
+    for k, v in src.items():
+        if k in dst_keys:
+            out[k] = v
+            continue
+        stem, _, leaf = k.rpartition(".")
+        alt = f"{stem}.base.{leaf}"
+        if alt in dst_keys:
+            out[alt] = v
+        else:
+            raise ValueError(f"classifier backbone key {k!r} has no counterpart in the PPO backbone "
+                             "(different architecture: preset, d_model, n_layers or LoRA targets)")
+    return out
+
+
+def load_into_ppo(
+    model: Any,
+    ckpt: str | os.PathLike[str] | LoadedClassifier,
+    *,
+    freeze: bool = True,
+    train_norms: bool = False,
+) -> dict[str, Any]:
+    """Copy classifier weights into an SB3 PPO ``model``; returns a summary dict.
+
+    Raises ValueError naming what differs when the PPO policy is not warm-startable: not a
+    shared transformer extractor, ``pi`` layers present, an action space other than 3 actions,
+    a different window/feature set or architecture, or ``freeze=True`` without LoRA adapters.
+    """
+    policy = model.policy
+    extractor = policy.features_extractor
+    backbone = getattr(extractor, "backbone", None)
+    if backbone is None:
+        raise ValueError("PPO features extractor has no .backbone: build it with TransformerExtractor")
+    if not getattr(policy, "share_features_extractor", True):
+        raise ValueError("warm start needs share_features_extractor=True")
+    if len(policy.mlp_extractor.policy_net) != 0:
+        raise ValueError("warm start needs net_arch=dict(pi=[], vf=[...]): the pi MLP must be empty")
+    cfg = backbone.config
+    loaded = ckpt if isinstance(ckpt, LoadedClassifier) else load_checkpoint(
+        ckpt, window=cfg.window)
+    ccfg = loaded.model.config
+    if (ccfg.window, ccfg.n_features, ccfg.n_account) != (cfg.window, cfg.n_features, cfg.n_account):
+        raise ValueError(
+            f"observation layout differs: classifier window={ccfg.window}, n_features="
+            f"{ccfg.n_features}, n_account={ccfg.n_account}; PPO window={cfg.window}, "
+            f"n_features={cfg.n_features}, n_account={cfg.n_account}"
+        )
+    action_net: nn.Linear = policy.action_net
+    head = loaded.model.head
+    if action_net.weight.shape != head.weight.shape:
+        raise ValueError(f"PPO action_net {tuple(action_net.weight.shape)} != classifier head "
+                         f"{tuple(head.weight.shape)} (features_dim or number of actions differ)")
+    dst = backbone.state_dict()
+    state = _remap_backbone_state(loaded.model.backbone.state_dict(), set(dst))
+    missing = [k for k in dst if k not in state]
+    not_lora = [k for k in missing if k.rsplit(".", 1)[-1] not in ("lora_A", "lora_B", "merged")]
+    if not_lora:
+        raise ValueError(f"PPO backbone weights {not_lora[:5]} have no counterpart in the classifier")
+    backbone.load_state_dict(state, strict=False)
+    with torch.no_grad():
+        action_net.weight.copy_(head.weight)
+        bias = torch.as_tensor(loaded.correction.bias, dtype=action_net.bias.dtype)
+        action_net.bias.copy_(head.bias + bias)
+    trainable: list[str] = []
+    if freeze:
+        if not lora_parameters(backbone):
+            raise ValueError("freeze=True but the PPO backbone has no LoRA adapters: build the "
+                             "extractor with lora_rank > 0, or pass freeze=False")
+        names = {n for n, _ in policy.named_parameters()}
+        extras = tuple(p for p in ("mlp_extractor.value_net", "value_net")
+                       if any(n.startswith(p + ".") for n in names))
+        trainable = freeze_base(policy, train_norms=train_norms, extra_trainable=extras)
+    return {
+        "checkpoint_feature_set": loaded.feature_set,
+        "window": loaded.window,
+        "logit_bias": loaded.correction.bias.tolist(),
+        "trainable": trainable,
+    }

@@ -1,0 +1,86 @@
+"""Supervised trainer on real BTC data: layout equals the env's, a tiny end-to-end run, alarms."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from envs import make_env
+from policies import make_config
+from supervised.backtest import backtest_actions
+from supervised.checkpoint import load_checkpoint
+from supervised.data import load_supervised_data
+from supervised.diagnostics import classifier_report
+from supervised.env_backtest import env_backtest
+from supervised.labels import HOLD, LabelSpec, make_labels
+from supervised.model import Classifier, WindowSamples, build_samples, predict_logits
+from supervised.train import main
+
+
+@pytest.fixture(scope="module")
+def data():
+    return load_supervised_data("btc1h", "core17", 32)
+
+
+def test_sample_observations_equal_the_env_observations(data):
+    env = make_env("btc1h", split="val", feature_set="core17", window=32)
+    starts = env.episode_starts()[:3]
+    s = WindowSamples(data.features, np.asarray(starts), np.zeros(len(starts), np.int64), 32)
+    for i, t in enumerate(starts):
+        obs, _ = env.reset(options={"start": int(t)})
+        np.testing.assert_array_equal(s.obs(np.array([i]))[0].numpy(), obs)  # flat account = 0
+    assert data.obs_ok[starts].all()
+
+
+def test_collapse_alarm_on_a_degenerate_model_on_real_samples(data):
+    spec = LabelSpec("threshold", 6, {"threshold": 0.01})
+    labels = make_labels(data.open, data.high, data.low, data.close, data.segment, spec)
+    lo, _ = data.splits["val"]
+    val = build_samples(data.features, data.obs_ok, labels, lo, lo + 500, 32)
+    model = Classifier(make_config("cpu", window=32, n_features=data.n_features))
+    with torch.no_grad():
+        model.head.bias.copy_(torch.tensor([0.0, 10.0, 0.0]))  # always HOLD
+    rep = classifier_report(predict_logits(model, val), val.labels)
+    assert rep.alarm is not None and "HOLD 100.0% > 90%" in rep.alarm
+    assert rep.balanced_accuracy == pytest.approx(1 / 3)
+
+
+def test_proxy_backtest_tracks_the_env(data):
+    # always long over the first 500 val bars: proxy and env should agree closely on log return
+    lo, _ = data.splits["val"]
+    hi = lo + 500
+    acts = np.full(len(data.close), HOLD)
+    acts[lo:hi] = 2
+    ok = data.obs_ok[lo:hi] & data.can_step[lo:hi]
+    proxy = backtest_actions(acts[lo:hi], data.open[lo:hi + 1], data.close[lo:hi + 1], ok,
+                             data.funding[lo:hi + 1])
+    env = env_backtest(data, acts, "val")
+    # the env runs over the whole val split; after bar hi it goes flat (one exit trade)
+    assert env["total_log_return"] == pytest.approx(proxy["total_log_return"], abs=3e-3)
+    assert env["long_share"] > 0 and env["short_share"] == 0.0
+
+
+@pytest.mark.slow
+def test_tiny_end_to_end_run_writes_the_run_folder(tmp_path, capsys):
+    run = tmp_path / "run"
+    main(["--env", "btc1h", "--labels", "forward_sharpe", "--class-weights", "logit_adjusted",
+          "--epochs", "1", "--max-train-samples", "400", "--max-val-bars", "300",
+          "--threads", "1", "--run-dir", str(run)])
+    for name in ("model.pt", "config.yaml", "command.txt", "meta.json", "metrics.json",
+                 "normaliser.json", "confusion_val.png", "confusion_val.txt",
+                 "confusion_val_raw.png"):
+        assert (run / name).is_file(), name
+    assert list(run.glob("events.out.tfevents.*"))
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["n_train"] == 400 and metrics["best_epoch"] == 1
+    assert set(metrics["val_env"]) == {"raw", "corrected"}
+    meta = json.loads((run / "meta.json").read_text())
+    assert meta["seed"] == 0 and "btcusdt_1h.csv.gz" in meta["data_sha256"]
+    loaded = load_checkpoint(run, feature_set="core17", window=32)
+    assert loaded.label_spec.scheme == "forward_sharpe"
+    with pytest.raises(ValueError, match="window: checkpoint 32, requested 48"):
+        load_checkpoint(run, window=48)
+    assert "val Sharpe through the env" in capsys.readouterr().out
