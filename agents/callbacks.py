@@ -17,6 +17,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecNormalize
 
 from agents.episode_stats import PERIODS_PER_YEAR, EpisodeStats
+from agents.models import parameter_counts
 from agents.rundir import atomic_save, atomic_write_json, atomic_write_text
 
 CHECKPOINT_DIR = "checkpoints"
@@ -26,6 +27,9 @@ _CKPT_RE = re.compile(r"^model_(\d+)_steps\.zip$")
 
 class TradingMetricsCallback(BaseCallback):
     """Logs ``trading/*`` for finished training episodes (mean over the logging interval).
+
+    Reads the batched env's ``last_info`` arrays after every step (its per-env infos are empty
+    until an episode ends).
 
     Per episode: final equity (relative to the start), annualised Sharpe of per-step returns,
     max drawdown, turnover, fees/slippage/funding paid, shares of short/flat/long steps. At each
@@ -42,11 +46,19 @@ class TradingMetricsCallback(BaseCallback):
         self.episodes = 0
 
     def _on_training_start(self) -> None:
-        self.stats = EpisodeStats(self.training_env.num_envs, self.periods_per_year)
+        self.batched = self.training_env.unwrapped  # the BatchedTradingEnv under VecMonitor
+        if not hasattr(self.batched, "last_info"):
+            raise TypeError(
+                f"TradingMetricsCallback needs a BatchedTradingEnv (per-step last_info arrays); "
+                f"got {type(self.batched).__name__}"
+            )
+        self.stats = EpisodeStats(
+            self.training_env.num_envs, self.batched.params.initial_equity, self.periods_per_year
+        )
 
     def _on_step(self) -> bool:
         assert self.stats is not None
-        finished = self.stats.step(self.locals["infos"], self.locals["dones"])
+        finished = self.stats.step(self.batched.last_info, self.locals["dones"])
         for summary in finished:
             self.episodes += 1
             for key, value in summary.items():
@@ -86,9 +98,7 @@ class ParamCountCallback(BaseCallback):
     """Logs ``model/params_total`` and ``model/params_trainable`` once, at training start."""
 
     def _on_training_start(self) -> None:
-        params = list(self.model.policy.parameters())
-        total = sum(p.numel() for p in params)
-        trainable = sum(p.numel() for p in params if p.requires_grad)
+        total, trainable = parameter_counts(self.model)
         self.logger.record("model/params_total", total)
         self.logger.record("model/params_trainable", trainable)
         if self.verbose:

@@ -41,24 +41,43 @@ def _doc(text: str) -> dict[str, str]:
 
 @dataclass
 class EnvConfig:
-    """Env settings, passed to ``envs.make_env(preset, split=..., **settings)`` (less n_envs)."""
+    """Env settings: ``envs`` options (see ``envs.params.EnvParams`` and the ``TradingEnv``
+    docstring) plus the number of parallel training envs. Defaults equal the env's own."""
 
     feature_set: str = field(default="core17", metadata=_doc("feature set: core17 | flagtrader60"))
     window: int = field(default=32, metadata=_doc("observation window in bars (hours)"))
-    fee_bps: float = field(default=4.0, metadata=_doc("fee per unit of notional traded, bps"))
+    fee_bps: float = field(default=10.0, metadata=_doc("fee per unit of notional traded, bps"))
     slippage_bps: float = field(
-        default=1.0, metadata=_doc("slippage per unit of notional traded, bps (adverse fill)")
+        default=2.0, metadata=_doc("slippage per unit of notional traded, bps (adverse fill)")
     )
     funding: bool = field(default=True, metadata=_doc("charge perpetual funding on positions"))
-    reward: str = field(default="log_return", metadata=_doc("reward kind, see the env docstring"))
+    fill: str = field(default="next_open", metadata=_doc("next_open (honest) | close (optimistic)"))
+    reward: str = field(default="drawdown", metadata=_doc("drawdown | log_return | dsr"))
     dd_penalty: float = field(
-        default=0.0, metadata=_doc("weight of the drawdown-increase penalty in the reward")
+        default=0.5, metadata=_doc("reward = log return - dd_penalty * drawdown increase")
     )
     episode_length: int | None = field(
-        default=720, metadata=_doc("bars per training episode (720 = 30 days); None = whole split")
+        default=720, metadata=_doc("bars per training episode (720 = 30 days); None = to the end")
     )
     action: str = field(default="discrete", metadata=_doc("discrete (sell/flat/buy) | continuous"))
-    n_envs: int = field(default=16, metadata=_doc("parallel envs in the batched VecEnv"))
+    long_only: bool = field(default=False, metadata=_doc("SELL means flat; no short positions"))
+    options: dict[str, Any] = field(
+        default_factory=dict,
+        metadata=_doc("any other envs.params.EnvParams option (max_drawdown, reward_scale, ...)"),
+    )
+    n_envs: int = field(default=16, metadata=_doc("parallel envs in the batched training VecEnv"))
+
+    def env_options(self) -> dict[str, Any]:
+        """The ``EnvParams`` options (everything but feature_set, window and n_envs)."""
+        out = {
+            k: getattr(self, k)
+            for k in ("fee_bps", "slippage_bps", "funding", "fill", "reward", "dd_penalty",
+                      "episode_length", "action", "long_only")
+        }
+        clash = sorted(set(out) & set(self.options))
+        if clash:
+            raise ConfigError(f"env.options repeats {clash}; set them as env fields instead")
+        return {**out, **self.options}
 
 
 @dataclass
@@ -73,6 +92,10 @@ class PolicyConfig:
     )
     share_features_extractor: bool = field(
         default=True, metadata=_doc("actor and critic share one extractor (faster on CPU)")
+    )
+    freeze_on_warm_start: bool = field(
+        default=False,
+        metadata=_doc("with --warm-start: train only LoRA + value head (needs lora_rank > 0)"),
     )
     extractor_kwargs: dict[str, Any] = field(
         default_factory=dict, metadata=_doc("extra TransformerExtractor kwargs (e.g. LoRA rank)")

@@ -1,22 +1,19 @@
-"""Per-episode trading statistics accumulated from the env's step infos (pure numpy).
+"""Per-episode trading statistics of a batched env's training episodes (pure numpy).
+
+The env (``envs.BatchedTradingEnv``) publishes every step's numbers for all N accounts in
+``last_info``: a dict of (N,) arrays ``equity`` (account value after the step; the episode
+starts at ``initial_equity``), ``position`` (target exposure held over the bar, in [-1, 1]),
+and the amounts paid in the step ``fee``, ``slippage``, ``funding`` (equity units; funding
+received is negative). Its per-env ``infos`` are empty dicts except on the last step, so the
+arrays are the only complete record. ``EpisodeStats`` keeps each step's arrays until every env
+that needs them has finished its episode, then summarises that env's episode.
 
 Sharpe and drawdown come from ``evaluate.metrics`` (the same maths as every backtest report).
-The training callback feeds every step's info dicts here; when an env's episode ends, the
-accumulated arrays become one row of ``trading/`` scalars. Kept apart from the SB3 callback
-so the maths is testable with hand-made infos and no model.
-
-Info keys read (the env's contract, see ``envs.trading_env``): ``equity`` (account value after
-the step, starting capital 1.0 unless the env says otherwise), ``position`` (held exposure in
-[-1, 1]), and the per-step costs ``fee``, ``slippage``, ``funding`` in equity units (funding
-may be negative: a short receives it). Missing cost keys count as 0 so an env without funding
-still logs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
@@ -24,6 +21,7 @@ from evaluate.metrics import max_drawdown, sharpe_ratio
 
 PERIODS_PER_YEAR = 8760  # hourly bars, 24/7 markets
 FLAT_EPS = 1e-6  # |position| below this counts as flat (continuous actions rarely hit 0.0 exactly)
+STEP_KEYS = ("equity", "position", "fee", "slippage", "funding")
 
 
 def position_shares(positions: np.ndarray, eps: float = FLAT_EPS) -> tuple[float, float, float]:
@@ -36,66 +34,76 @@ def position_shares(positions: np.ndarray, eps: float = FLAT_EPS) -> tuple[float
     return short, 1.0 - short - long, long
 
 
-@dataclass
-class EpisodeTrace:
-    """One env's running episode: equity and position after each step, costs per step."""
+def summarize_episode(
+    equity: np.ndarray,
+    position: np.ndarray,
+    fee: np.ndarray,
+    slippage: np.ndarray,
+    funding: np.ndarray,
+    start_equity: float = 1.0,
+    periods_per_year: int = PERIODS_PER_YEAR,
+) -> dict[str, float]:
+    """The ``trading/`` scalars of one episode (names without the prefix).
 
-    start_equity: float = 1.0
-    equity: list[float] = field(default_factory=list)
-    position: list[float] = field(default_factory=list)
-    fees: float = 0.0
-    slippage: float = 0.0
-    funding: float = 0.0
-
-    def add(self, info: Mapping[str, Any]) -> None:
-        """Record one step's info."""
-        self.equity.append(float(info["equity"]))
-        self.position.append(float(info["position"]))
-        self.fees += float(info.get("fee", 0.0))
-        self.slippage += float(info.get("slippage", 0.0))
-        self.funding += float(info.get("funding", 0.0))
-
-    def summary(self, periods_per_year: int = PERIODS_PER_YEAR) -> dict[str, float]:
-        """The episode's ``trading/`` scalars (names without the prefix)."""
-        eq = np.concatenate([[self.start_equity], np.asarray(self.equity, dtype=np.float64)])
-        pos = np.concatenate([[0.0], np.asarray(self.position, dtype=np.float64)])
-        returns = eq[1:] / eq[:-1] - 1.0
-        short, flat, long = position_shares(pos[1:])
-        return {
-            "final_equity": float(eq[-1] / self.start_equity),
-            # nan for a constant-return (e.g. always flat) episode; the callback skips nans
-            "sharpe": sharpe_ratio(returns, periods_per_year),
-            "max_drawdown": max_drawdown(eq),
-            # sum of |change in exposure|: 1.0 = one full flip of the account's notional
-            "turnover": float(np.sum(np.abs(np.diff(pos)))),
-            # costs as fractions of the starting equity, like evaluate.metrics.summarize
-            "fees_paid": self.fees / self.start_equity,
-            "slippage_paid": self.slippage / self.start_equity,
-            "funding_paid": self.funding / self.start_equity,
-            "costs_paid": (self.fees + self.slippage + self.funding) / self.start_equity,
-            "share_short": short,
-            "share_flat": flat,
-            "share_long": long,
-            "episode_steps": float(len(self.equity)),
-        }
+    Arrays are per step (length n >= 1): equity after the step, position held over the bar,
+    costs paid in the step. The episode starts flat at ``start_equity``.
+    """
+    eq = np.concatenate([[start_equity], np.asarray(equity, dtype=np.float64)])
+    pos = np.asarray(position, dtype=np.float64)
+    returns = eq[1:] / eq[:-1] - 1.0
+    short, flat, long = position_shares(pos)
+    paid = [float(np.sum(a)) / start_equity for a in (fee, slippage, funding)]
+    return {
+        "final_equity": float(eq[-1] / start_equity),
+        # nan for a constant-return (e.g. always flat) episode; the callback skips nans
+        "sharpe": sharpe_ratio(returns, periods_per_year),
+        "max_drawdown": max_drawdown(eq),
+        # sum of |change in exposure| from the flat start: 1.0 = one full notional traded
+        "turnover": float(np.sum(np.abs(np.diff(np.concatenate([[0.0], pos]))))),
+        # costs as fractions of the starting equity, like evaluate.metrics.summarize
+        "fees_paid": paid[0],
+        "slippage_paid": paid[1],
+        "funding_paid": paid[2],
+        "costs_paid": sum(paid),
+        "share_short": short,
+        "share_flat": flat,
+        "share_long": long,
+        "episode_steps": float(pos.size),
+    }
 
 
 class EpisodeStats:
-    """Accumulates traces for ``n_envs`` envs; ``step`` returns summaries of finished episodes."""
+    """Accumulates N envs' step arrays; ``step`` returns summaries of episodes that ended."""
 
-    def __init__(self, n_envs: int, periods_per_year: int = PERIODS_PER_YEAR) -> None:
+    def __init__(
+        self, n_envs: int, start_equity: float = 1.0, periods_per_year: int = PERIODS_PER_YEAR
+    ) -> None:
+        self.n_envs = n_envs
+        self.start_equity = start_equity
         self.periods_per_year = periods_per_year
-        self.traces = [EpisodeTrace() for _ in range(n_envs)]
+        self._rows: list[np.ndarray] = []  # (len(STEP_KEYS), N) per step, oldest first
+        self._offset = 0  # global step index of self._rows[0]
+        self._step = 0  # global index of the next step
+        self._start = np.zeros(n_envs, dtype=np.int64)  # global step where each episode began
 
-    def step(self, infos: list[Mapping[str, Any]], dones: np.ndarray) -> list[dict[str, float]]:
-        """Add one VecEnv step. For a done env, SB3 puts the last step's info in ``infos``
-        (the terminal observation aside); that step is counted, then the trace restarts."""
+    def step(self, arrays: Mapping[str, np.ndarray], dones: np.ndarray) -> list[dict[str, float]]:
+        """Add one VecEnv step (``arrays``: the env's ``last_info``; ``dones``: (N,) bool).
+
+        For a done env the arrays hold its episode's final step (the reset comes after), so
+        that step is counted, then the env's next episode starts at the next step.
+        """
+        row = np.stack([np.asarray(arrays[k], dtype=np.float64) for k in STEP_KEYS])
+        self._rows.append(row)
         finished = []
-        for i, (info, done) in enumerate(zip(infos, dones, strict=True)):
-            if "equity" not in info:
-                continue
-            self.traces[i].add(info)
-            if done:
-                finished.append(self.traces[i].summary(self.periods_per_year))
-                self.traces[i] = EpisodeTrace()
+        for i in np.flatnonzero(np.asarray(dones)).tolist():
+            block = np.stack(self._rows[self._start[i] - self._offset :])[:, :, i]  # (n, keys)
+            finished.append(
+                summarize_episode(*block.T, self.start_equity, self.periods_per_year)
+            )
+            self._start[i] = self._step + 1
+        self._step += 1
+        drop = int(self._start.min()) - self._offset  # rows no running episode needs
+        if drop > 0:
+            del self._rows[:drop]
+            self._offset += drop
         return finished

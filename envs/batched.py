@@ -163,8 +163,8 @@ class BatchedTradingEnv:
     def step_wait(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
         if self._actions is None:
             raise RuntimeError("step_wait() without step_async(actions)")
-        w = self._as_targets(self._actions)
-        self._actions = None
+        actions, self._actions = self._actions, None
+        w = self._as_targets(actions)
         tb, p = self.tables, self.params
         t = self._t
         pos, units, cash = self._pos, self._units, self._cash
@@ -230,6 +230,8 @@ class BatchedTradingEnv:
         dones = terminated | truncated
         infos = self._empty_infos.copy()
         if dones.any():
+            # last_info shares these arrays; resets must not overwrite the final step's numbers
+            self._eq, self._pos, self._dd, self._t = eq.copy(), w.copy(), dd.copy(), t1.copy()
             for i in np.flatnonzero(dones).tolist():
                 info = {k: v[i].item() for k, v in self.last_info.items()}
                 info["terminal_observation"] = obs[i].copy()

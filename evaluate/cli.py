@@ -48,7 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--block-length", type=float, default=None,
                    help="mean bootstrap block length in bars (default round(N ** (1/3)))")
     p.add_argument("--n-trials", type=int, default=None,
-                   help="trials for the deflated Sharpe (default: number of policies on the table)")
+                   help="trials behind the selection, for the deflated Sharpe (default: the number "
+                        "of non-baseline policies given)")
+    p.add_argument("--trials-sharpe-var", type=float, default=None,
+                   help="variance of the trials' ANNUALISED Sharpes (default: of the given policies)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNGs (the HTML then has no charts)")
     return p
 
@@ -71,15 +74,35 @@ def _specs(args: argparse.Namespace) -> list[PolicySpec]:
     return specs
 
 
+def resolve_costs(args: argparse.Namespace, specs: list[PolicySpec]) -> CostOverrides:
+    """One set of costs for every policy: flags, else what all given runs were trained with,
+    else the env's defaults. Runs trained with different costs need an explicit flag."""
+    flags = {"fee_bps": args.fee_bps, "slippage_bps": args.slippage_bps,
+             "funding": False if args.no_funding else None}
+    chosen: dict[str, object] = {}
+    for key, flag in flags.items():
+        if flag is not None:
+            chosen[key] = flag
+            continue
+        seen = {(s.name, s.trained_costs[key]) for s in specs if key in s.trained_costs}
+        values = {v for _, v in seen}
+        if len(values) > 1:
+            raise SystemExit(f"the runs were trained with different {key}: {sorted(seen)}; "
+                             f"pass --{key.replace('_', '-')} so every policy pays the same costs")
+        if values:
+            chosen[key] = values.pop()
+    return CostOverrides(fee_bps=chosen.get("fee_bps"), slippage_bps=chosen.get("slippage_bps"),
+                         funding=chosen.get("funding"), fill=args.fill)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     t0 = time.perf_counter()
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
     out = args.out or REPO_ROOT / "runs" / args.env / "evaluate" / stamp
     out.mkdir(parents=True, exist_ok=True)
-    costs = CostOverrides(fee_bps=args.fee_bps, slippage_bps=args.slippage_bps,
-                          funding=False if args.no_funding else None, fill=args.fill)
     specs = _specs(args)
+    costs = resolve_costs(args, specs)
     backtests: list[Backtest] = []
     for spec in specs:
         t = time.perf_counter()
@@ -87,7 +110,9 @@ def main(argv: list[str] | None = None) -> int:
         backtests.append(bt)
         print(f"  {spec.name:<24} {len(bt):>6} bars  {time.perf_counter() - t:6.1f} s", file=sys.stderr)
     cmp = compare(backtests, n_boot=args.n_boot, seed=args.bootstrap_seed,
-                  block_length=args.block_length, n_trials=args.n_trials)
+                  block_length=args.block_length, n_trials=args.n_trials,
+                  trials_sharpe_var=None if args.trials_sharpe_var is None
+                  else args.trials_sharpe_var / backtests[0].periods_per_year)
     first = backtests[0]
     context = {
         "env": args.env, "split": args.split, "bars": len(first),

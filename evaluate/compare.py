@@ -5,9 +5,13 @@ bars a row shares with the benchmark (normally all of them: every policy steps t
 the same split). Rows that share the benchmark's exact bars are bootstrapped on the **same**
 resampled indices, so every interval and paired test in a report comes from one resampling.
 
-Deflated Sharpe: ``n_trials`` defaults to the number of rows on the table (every strategy a reader
-could pick counts as a trial; baselines included, which is conservative) and the trials' Sharpe
-variance is the variance of the rows' per-period Sharpes (finite ones).
+Deflated Sharpe: the trials are the *candidates* that were selected among, i.e. the non-baseline
+rows (baselines are fixed rules, nobody tuned them, and their spread, e.g. a random trader's
+cost-driven -15 Sharpe, would inflate the variance). ``n_trials`` defaults to the number of
+candidate rows (at least 1) and the trials' variance to the variance of their per-period Sharpes
+(0 with fewer than two). With one candidate and no search information, DSR = PSR: pass the size
+and Sharpe variance of the real hyperparameter search (``--n-trials``, ``--trials-sharpe-var``)
+to deflate honestly.
 """
 
 from __future__ import annotations
@@ -47,10 +51,12 @@ class Row:
     dsr: float  # P(true Sharpe > expected max of n_trials zero-skill trials)
     ci: SharpeCI
     vs_benchmark: PairedSharpeTest | None  # None for the benchmark itself
+    ruined: float = 0.0  # 1.0 if the account hit the env's ruin floor (then flat to the end)
 
     def flat(self) -> dict[str, float]:
         """Metrics plus significance columns, for JSON/CSV."""
-        out: dict[str, Any] = {"method": self.method, "seed": self.seed, **self.metrics}
+        out: dict[str, Any] = {"method": self.method, "seed": self.seed, **self.metrics,
+                               "ruined": self.ruined}
         out.update(psr=self.psr, dsr=self.dsr, sharpe_ci_low=self.ci.low, sharpe_ci_high=self.ci.high,
                    sharpe_boot_se=self.ci.std_error)
         t = self.vs_benchmark
@@ -97,8 +103,13 @@ def compare(
     level: float = 0.95,
     block_length: float | None = None,
     n_trials: int | None = None,
+    trials_sharpe_var: float | None = None,
+    baselines: tuple[str, ...] = ("buy_and_hold", "flat", "random", "momentum"),
 ) -> Comparison:
-    """Analyse ``backtests`` (names unique; ``meta['method']``/``meta['seed']`` group seeds)."""
+    """Analyse ``backtests`` (names unique; ``meta['method']``/``meta['seed']`` group seeds).
+
+    ``trials_sharpe_var`` is per period (an annualised variance divided by periods_per_year).
+    """
     names = [bt.name for bt in backtests]
     if len(set(names)) != len(names):
         raise ValueError(f"backtest names must be unique, got {names}")
@@ -109,10 +120,14 @@ def compare(
     bl = float(default_block_length(len(bench)) if block_length is None else block_length)
     ppy = bench.periods_per_year
 
-    sharpes = np.array([per_period_sharpe(bt.returns) if len(bt) > 1 else np.nan for bt in backtests])
+    candidates = [bt for bt in backtests if str(bt.meta.get("method", bt.name)) not in baselines]
+    sharpes = np.array([per_period_sharpe(bt.returns) if len(bt) > 1 else np.nan for bt in candidates])
     finite = sharpes[np.isfinite(sharpes)]
-    trials = int(n_trials) if n_trials is not None else len(backtests)
-    trials_var = float(np.var(finite, ddof=1)) if finite.size > 1 else 0.0
+    trials = int(n_trials) if n_trials is not None else max(1, len(candidates))
+    if trials_sharpe_var is not None:
+        trials_var = float(trials_sharpe_var)
+    else:
+        trials_var = float(np.var(finite, ddof=1)) if finite.size > 1 else 0.0
 
     # One shared resampling for every row on exactly the benchmark's bars.
     same = [bt for bt in backtests if np.array_equal(bt.timestamps, bench.timestamps)]
@@ -146,6 +161,7 @@ def compare(
             dsr=deflated_sharpe_ratio(r, n_trials=trials, trials_sharpe_var=trials_var) if ok else float("nan"),
             ci=ci,
             vs_benchmark=test,
+            ruined=float(bt.meta.get("ruined_at") is not None),
         ))
 
     aggregates: dict[str, dict[str, SeedAggregate]] = {}

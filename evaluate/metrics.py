@@ -83,7 +83,10 @@ def sharpe_ratio(returns: FloatArray, periods_per_year: float) -> float:
     ppy = _check_ppy(periods_per_year)
     if r.size < 2 or r.max() == r.min():
         return float("nan")
-    return float(r.mean() / np.std(r, ddof=1) * np.sqrt(ppy))
+    sd = np.std(r, ddof=1)
+    if not sd > 0:  # values differing only below float resolution
+        return float("nan")
+    return float(r.mean() / sd * np.sqrt(ppy))
 
 
 def sortino_ratio(returns: FloatArray, periods_per_year: float) -> float:
@@ -175,8 +178,10 @@ def beta_correlation(returns: FloatArray, benchmark: FloatArray) -> tuple[float,
     if r.size < 2 or b.max() == b.min():
         return float("nan"), float("nan")
     cov = np.cov(r, b, ddof=1)
+    if not cov[1, 1] > 0:
+        return float("nan"), float("nan")
     beta = float(cov[0, 1] / cov[1, 1])
-    corr = float("nan") if r.max() == r.min() else float(cov[0, 1] / np.sqrt(cov[0, 0] * cov[1, 1]))
+    corr = float("nan") if not cov[0, 0] > 0 else float(cov[0, 1] / np.sqrt(cov[0, 0] * cov[1, 1]))
     return beta, corr
 
 

@@ -8,7 +8,7 @@ target exposures ``(B, 1)``.
 
 Baselines decide a target position in ``{-1, 0, +1}``, mapped onto the action space:
 ``buy_and_hold`` always long, ``flat`` always out, ``random`` a seeded uniform draw of
-SELL/HOLD/BUY each bar, ``momentum`` the sign of the trailing ``lookback``-bar return
+SELL/HOLD/BUY each bar, ``momentum`` the sign of the trailing ``lookback``-bar (168 = one week) return
 ``close[t] / close[t - lookback] - 1`` (known at t's close; flat until ``lookback`` bars of the
 current segment exist, so it never looks across a data gap).
 
@@ -75,7 +75,7 @@ class RandomPolicy:
 class MomentumPolicy:
     """Long when the trailing ``lookback``-bar return is positive, short when negative."""
 
-    lookback: int = 24
+    lookback: int = 168  # one week of hourly bars: shorter lookbacks flip so often that fees dominate
     space: Any = None
     signal: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
@@ -161,6 +161,7 @@ class PolicySpec:
     env_settings: dict[str, Any] = field(default_factory=dict)  # feature_set, window, action
     normaliser: Any = None  # a RobustNormaliser (or None: the env fits its own on train)
     source: str | None = None
+    trained_costs: dict[str, Any] = field(default_factory=dict)  # fee_bps, slippage_bps, funding
 
 
 def _seed_from_path(path: Path) -> int | None:
@@ -203,8 +204,9 @@ def load_run(path: str | Path, label: str | None = None) -> PolicySpec:
     seed = cfg.get("seed", _seed_from_path(run_dir))
     method = label or algo
     name = f"{method}_s{seed}" if seed is not None else method
-    settings = {k: env_cfg[k] for k in ("feature_set", "window", "action") if k in env_cfg}
-    return PolicySpec(name, method, SB3Policy(model), seed, settings, normaliser, str(zip_path))
+    settings = {k: env_cfg[k] for k in ("feature_set", "window", "action", "long_only") if k in env_cfg}
+    costs = {k: env_cfg[k] for k in ("fee_bps", "slippage_bps", "funding") if k in env_cfg}
+    return PolicySpec(name, method, SB3Policy(model), seed, settings, normaliser, str(zip_path), costs)
 
 
 def _load_supervised(path: Path, label: str | None) -> PolicySpec:

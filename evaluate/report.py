@@ -71,6 +71,7 @@ TABLE: list[tuple[str, str, Callable[[float], str]]] = [
     ("funding paid", "funding_paid", _pct),
     ("beta vs B&H", "beta", _num),
     ("corr vs B&H", "correlation", _num),
+    ("ruined (1 = yes)", "ruined", _int),
     ("PSR (SR>0)", "psr", _num),
     ("DSR", "dsr", _num),
     ("dSharpe vs B&H", "sharpe_diff_vs_benchmark", _num),
@@ -93,9 +94,9 @@ def format_table(cmp: Comparison) -> str:
     cols = table_columns(cmp)
     label_w = max(len(label) for label, _, _ in TABLE)
     widths = [max(10, len(title)) for title, _ in cols]
-    lines = ["  ".join([" " * label_w] + [t.rjust(w) for (t, _), w in zip(cols, widths)])]
+    lines = ["  ".join([" " * label_w] + [t.rjust(w) for (t, _), w in zip(cols, widths, strict=False)])]
     for label, key, fmt in TABLE:
-        cells = [fmt(float(vals.get(key, math.nan))).rjust(w) for (_, vals), w in zip(cols, widths)]
+        cells = [fmt(float(vals.get(key, math.nan))).rjust(w) for (_, vals), w in zip(cols, widths, strict=False)]
         lines.append("  ".join([label.ljust(label_w)] + cells))
     for method, aggs in cmp.aggregates.items():
         a = aggs["sharpe"]

@@ -24,8 +24,8 @@ import numpy as np
 from scipy import stats as sps
 
 EULER_GAMMA = 0.5772156649015329
-# Rows of resampled indices generated at once: bounds memory to ~8M int64 (64 MB) per chunk.
-_CHUNK_CELLS = 8_000_000
+# Rows of resampled indices generated at once: bounds memory to ~4M int64 (32 MB) per array per chunk.
+_CHUNK_CELLS = 4_000_000
 
 
 def _returns(r: object, name: str = "returns") -> np.ndarray:
@@ -40,7 +40,8 @@ def per_period_sharpe(returns: np.ndarray) -> float:
     r = _returns(returns)
     if r.size < 2 or r.max() == r.min():
         return float("nan")
-    return float(r.mean() / r.std(ddof=1))
+    sd = r.std(ddof=1)
+    return float(r.mean() / sd) if sd > 0 else float("nan")
 
 
 def psr_from_moments(

@@ -98,5 +98,5 @@ def test_sac_refuses_discrete_actions() -> None:
 
 def test_describe_documents_every_field() -> None:
     text = describe(EnvConfig)
-    assert "fee_bps = 4.0: fee per unit of notional traded, bps" in text
+    assert "fee_bps = 10.0: fee per unit of notional traded, bps" in text
     assert text.count("\n") + 1 == len(EnvConfig.__dataclass_fields__)

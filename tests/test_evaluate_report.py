@@ -11,8 +11,9 @@ import pytest
 
 from evaluate.backtest import Backtest, aligned_returns
 from evaluate.compare import compare
-from evaluate.report import format_table, write_csv, write_html, write_json
 from evaluate.plots import position_shares, write_plots
+from evaluate.report import format_table, write_csv, write_html, write_json
+from evaluate.stats import per_period_sharpe
 
 N = 600
 TS = (np.datetime64("2024-01-01T01:00", "ns") + np.arange(N) * np.timedelta64(1, "h")).astype(np.int64)
@@ -34,7 +35,7 @@ def backtests() -> list[Backtest]:
     ]
     for s in range(3):
         pos = rng.choice([-1.0, 0.0, 1.0], size=N)
-        bts.append(_bt(f"random_s{s}", pos * market, pos, method="random", seed=s))
+        bts.append(_bt(f"ppo_s{s}", pos * market, pos, method="ppo", seed=s))
     return bts
 
 
@@ -64,17 +65,23 @@ def test_compare_rows_and_aggregates(backtests):
     flat = cmp.row("flat")
     assert math.isnan(flat.metrics["sharpe"]) and math.isnan(flat.vs_benchmark.p_value)
     assert flat.metrics["n_trades"] == 0
-    # DSR deflates: below the PSR of the same row whenever the trials' Sharpes vary
-    r0 = cmp.row("random_s0")
+    # DSR deflates against the 3 candidate (non-baseline) rows: below the PSR whenever their
+    # Sharpes vary; baselines are not trials
+    r0 = cmp.row("ppo_s0")
     assert r0.dsr < r0.psr
-    assert cmp.settings["n_trials"] == 5
-    agg = cmp.aggregates["random"]["sharpe"]
-    sharpes = [cmp.row(f"random_s{s}").metrics["sharpe"] for s in range(3)]
+    assert cmp.settings["n_trials"] == 3
+    sh = [per_period_sharpe(bt.returns) for bt in backtests[2:]]
+    assert cmp.settings["trials_sharpe_var_per_period"] == pytest.approx(np.var(sh, ddof=1))
+    forced = compare(backtests, n_boot=50, n_trials=1, trials_sharpe_var=0.0)
+    assert forced.row("ppo_s0").dsr == pytest.approx(forced.row("ppo_s0").psr)
+    assert bh.ruined == 0.0
+    agg = cmp.aggregates["ppo"]["sharpe"]
+    sharpes = [cmp.row(f"ppo_s{s}").metrics["sharpe"] for s in range(3)]
     assert agg.n == 3 and agg.mean == pytest.approx(np.mean(sharpes))
     assert agg.low < agg.mean < agg.high
     # the same resamples: rerunning gives identical intervals
     again = compare(backtests, n_boot=200, seed=3)
-    assert again.row("random_s1").vs_benchmark == cmp.row("random_s1").vs_benchmark
+    assert again.row("ppo_s1").vs_benchmark == cmp.row("ppo_s1").vs_benchmark
     with pytest.raises(ValueError, match="benchmark 'nope'"):
         compare(backtests, benchmark="nope", n_boot=10)
 
@@ -82,7 +89,7 @@ def test_compare_rows_and_aggregates(backtests):
 def test_outputs_written(backtests, tmp_path):
     cmp = compare(backtests, n_boot=100, seed=0)
     text = format_table(cmp)
-    assert "buy_and_hold" in text and "random (mean of 3)" in text and "Sharpe (ann.)" in text
+    assert "buy_and_hold" in text and "ppo (mean of 3)" in text and "Sharpe (ann.)" in text
     plots = write_plots(backtests, tmp_path)
     for p in plots.values():
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -93,10 +100,10 @@ def test_outputs_written(backtests, tmp_path):
     assert "never feeds model selection" in j["note"]
     rows = list(csv.DictReader(open(write_csv(cmp, tmp_path / "metrics.csv"))))
     assert [r["policy"] for r in rows][:2] == ["buy_and_hold", "flat"]
-    assert rows[-1]["policy"] == "random (mean of 3)"
+    assert rows[-1]["policy"] == "ppo (mean of 3)"
     page = write_html(cmp, tmp_path / "report.html", plots, ctx).read_text()
     assert page.count("data:image/png;base64,") == 4
-    assert "never feeds model selection" in page and "random_s2" in page
+    assert "never feeds model selection" in page and "ppo_s2" in page
 
 
 def test_position_shares():

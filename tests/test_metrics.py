@@ -227,7 +227,7 @@ def test_trades_partition_the_bars(r, data):
     eq = np.concatenate([[1.0], np.cumprod(1 + r)])
     tr = extract_trades(pos, eq)
     owned = np.zeros(r.size, dtype=int)
-    for lo, hi in zip(tr.entry, tr.exit):
+    for lo, hi in zip(tr.entry, tr.exit, strict=False):
         owned[lo:hi] += 1
     assert owned.max(initial=0) <= 1
     growth = np.prod(1 + tr.returns) * np.prod(1 + r[owned == 0])

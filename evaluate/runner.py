@@ -1,0 +1,147 @@
+"""Deterministic full-split backtests: step the real ``envs.TradingEnv`` over a whole split.
+
+``run_policy`` builds the env with ``envs.make_env`` (the same costs for every policy of a
+comparison) and ``run_env`` walks it with ``reset(options={"sequential": True})``: one episode
+per contiguous run of decision bars, in time order, each run to its end (``episode_length`` is
+ignored by sequential resets). Evaluation differs from training in two env options only:
+``max_drawdown=None`` (a backtest must not stop at a 50 % drawdown; ruin still ends it) and the
+reward, which the backtest never reads.
+
+Gaps: an episode never crosses a data gap, so a split with gaps is several episodes. Each starts
+flat at the env's ``initial_equity``; its equity and costs are rescaled by the equity carried from
+the previous episode (multiplicative stitching), so equity is flat across the gap (the gap has no
+bar and no return). The env marks the last position at the segment's last close without an exit
+cost, and the next episode pays a fresh entry cost.
+
+Ruin: if the env terminates (equity at or below ``ruin_fraction`` of the start), the account is
+dead: the remaining bars of the split are recorded flat (position 0, no cost, equity unchanged)
+and ``meta['ruined_at']`` holds the bar's timestamp, so every policy covers the same bars.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from evaluate.backtest import Backtest
+from evaluate.policies import Policy, PolicySpec, baseline
+
+COST_KEYS = ("fee_bps", "slippage_bps", "slippage_model", "slippage_coef", "funding", "fill")
+
+
+@dataclass(frozen=True)
+class CostOverrides:
+    """Cost options forced on every env of a comparison (None: the env's default)."""
+
+    fee_bps: float | None = None
+    slippage_bps: float | None = None
+    funding: bool | None = None
+    fill: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # e.g. slippage_model, slippage_coef
+
+    def options(self) -> dict[str, Any]:
+        out = {k: v for k, v in (("fee_bps", self.fee_bps), ("slippage_bps", self.slippage_bps),
+                                 ("funding", self.funding), ("fill", self.fill)) if v is not None}
+        out.update(self.extra)
+        return out
+
+
+def run_env(
+    policy: Policy, env: Any, name: str, *, periods_per_year: float, meta: dict[str, Any] | None = None
+) -> Backtest:
+    """One deterministic pass over every decision run of ``env``'s split (see module doc).
+
+    ``env`` is an ``envs.TradingEnv`` (built by ``run_policy`` or by hand on a synthetic market)."""
+    market = env.market
+    policy.bind(market, env.action_space)
+    e0 = float(env.params.initial_equity)
+    runs = env.episode_starts()
+    lo, hi = env.tables.lo, env.tables.hi
+    cap = hi - lo  # upper bound on bars held in the split
+    ts = np.empty(cap, dtype=np.int64)
+    eq = np.empty(cap + 1)
+    pos, fee, slip, fund = (np.zeros(cap) for _ in range(4))
+    eq[0] = e0
+    n, carry, seg_starts, ruined_at = 0, 1.0, [], None
+    for expected in runs:
+        obs, info = env.reset(options={"sequential": True})
+        if info["bar"] != expected:  # the env's sequential cursor was moved by earlier resets
+            raise RuntimeError(f"{name}: the env's sequential pass starts at bar {info['bar']}, "
+                               f"expected {expected}; backtest on a freshly built env")
+        seg_starts.append(n)
+        bar = np.array([info["bar"]], dtype=np.int64)
+        done = False
+        while not done:
+            action = policy.act(obs[None, :], bar)
+            obs, _r, terminated, truncated, info = env.step(action[0])
+            ts[n] = info["timestamp"]
+            eq[n + 1] = carry * info["equity"]
+            pos[n] = info["position"]
+            fee[n], slip[n], fund[n] = (carry * info[k] for k in ("fee", "slippage", "funding"))
+            n += 1
+            bar[0] = info["bar"]
+            done = terminated or truncated
+        carry = eq[n] / e0
+        if terminated:
+            ruined_at = int(info["timestamp"])
+            break
+    if ruined_at is not None:
+        # Pad the bars the dead account would have held: flat, costless, equity frozen.
+        rest = _remaining_bars(env, after_ts=ruined_at)
+        m = rest.size
+        ts[n : n + m] = rest
+        eq[n + 1 : n + 1 + m] = eq[n]
+        n += m
+    meta = {**(meta or {}), "ruined_at": ruined_at, "n_episodes": len(seg_starts),
+            "split_rows": [int(lo), int(hi)]}
+    return Backtest(
+        name=name, timestamps=ts[:n].copy(), equity=eq[: n + 1].copy(), positions=pos[:n].copy(),
+        fees=fee[:n].copy(), slippage=slip[:n].copy(), funding=fund[:n].copy(),
+        periods_per_year=float(periods_per_year),
+        segment_starts=np.asarray(seg_starts, dtype=np.int64), meta=meta,
+    )
+
+
+def _remaining_bars(env: Any, after_ts: int) -> np.ndarray:
+    """Timestamps of the bars a full pass holds (decision bar + 1) after ``after_ts``."""
+    held = np.flatnonzero(env.tables.step_ok) + 1
+    ts = env.market.timestamps[held]
+    return ts[ts > after_ts]
+
+
+def run_policy(
+    policy: PolicySpec | str,
+    env_name: str,
+    split: str,
+    *,
+    seed: int = 0,
+    costs: CostOverrides | None = None,
+    env_settings: dict[str, Any] | None = None,
+) -> Backtest:
+    """Backtest ``policy`` (a ``PolicySpec`` or a baseline name) over the whole ``split``.
+
+    The env is ``envs.make_env(env_name, split, **settings)`` with the policy's observation layout
+    (feature set, window, action type, normaliser), ``costs`` forced, ``max_drawdown=None`` and
+    ``seed``. Everything that can differ between policies of one comparison is the layout.
+    """
+    from envs import make_env
+    from envs.presets import get_preset
+
+    spec = policy if isinstance(policy, PolicySpec) else PolicySpec(policy, policy, baseline(policy, seed), seed)
+    settings = {**spec.env_settings, **(env_settings or {})}
+    options = {k: v for k, v in settings.items() if k not in ("feature_set", "window")}
+    options.update((costs or CostOverrides()).options())
+    options["max_drawdown"] = None
+    env = make_env(env_name, split=split, feature_set=settings.get("feature_set", "core17"),
+                   window=int(settings.get("window", 32)), normaliser=spec.normaliser, seed=seed,
+                   **options)
+    ppy = get_preset(env_name).periods_per_year
+    p = env.params
+    meta = {"method": spec.method, "seed": spec.seed, "source": spec.source,
+            "env_settings": {"fee_bps": p.fee_bps, "slippage_bps": p.slippage_bps,
+                             "slippage_model": p.slippage_model, "funding": p.funding, "fill": p.fill,
+                             "action": p.action, "window": env.window,
+                             "feature_set": settings.get("feature_set", "core17")}}
+    return run_env(spec.policy, env, spec.name, periods_per_year=ppy, meta=meta)
