@@ -21,8 +21,9 @@ reused across steps (treat infos as read-only); a done env gets a fresh dict
 with the final step's numbers (same keys as ``TradingEnv``'s info),
 ``terminal_observation`` and ``TimeLimit.truncated``, and is reset
 automatically (its row of ``obs`` is then the new episode's first observation).
-Per-step numbers of all envs are in ``last_info`` (dict of (N,) arrays,
-overwritten by the next step).
+Per-step numbers of all envs are in ``last_info`` (dict of (N,) arrays: the
+info keys less ``timestamp``, which is ``market.timestamps[last_info["bar"]]``;
+replaced by the next step).
 """
 
 from __future__ import annotations
@@ -89,6 +90,18 @@ class BatchedTradingEnv:
         self._cash, self._units, self._pos, self._entry = z(), z(), z(), z()
         self._eq, self._peak, self._dd, self._dsr_a, self._dsr_b = z(), z(), z(), z(), z()
         self.last_info: dict[str, np.ndarray] = {}
+        self._acct = np.zeros((n, 4), dtype=np.float32)
+        # per decision bar t: fill price, slippage rate, close[t+1], funding[t+1], and 1.0 when
+        # bar t+1 cannot be decided on (the episode must end there)
+        nb = market.n_bars
+        table = np.zeros((nb, 5))
+        table[:, 0] = tb.fill_price
+        table[:, 1] = tb.slip_rate
+        table[:-1, 2] = tb.close[1:]
+        table[:-1, 3] = tb.funding[1:]
+        table[:-1, 4] = ~tb.step_ok[1:]
+        table[-1, 4] = 1.0
+        self._bar_table = table
 
     # ----------------------------------------------------------------- resets
     def _draw_start(self, i: int) -> int:
@@ -170,22 +183,23 @@ class BatchedTradingEnv:
         pos, units, cash = self._pos, self._units, self._cash
 
         trade = w != pos
-        pf = tb.fill_price[t]
+        # one gather of the per-bar table instead of five: columns are views
+        row = self._bar_table[t]
+        pf, slip_rate, c, fund_rate, end_next = row[:, 0], row[:, 1], row[:, 2], row[:, 3], row[:, 4]
         e_pre = cash + units * pf
         np.maximum(e_pre, 0.0, out=e_pre)
         u_new = np.where(trade, w * e_pre / pf, units)
         du = u_new - units
         turnover = np.abs(du) * pf
         fee = turnover * tb.fee_rate
-        slip = turnover * tb.slip_rate[t]
+        slip = turnover * slip_rate
         cash = cash - du * pf - fee - slip
         s_new = np.sign(w)
         changed = s_new != np.sign(pos)
         entry = np.where(changed, pf, self._entry)
         held = np.where(changed, 0, self._held)
         t1 = t + 1
-        c = tb.close[t1]
-        fund = tb.funding[t1] * u_new * c
+        fund = fund_rate * u_new * c
         cash = cash - fund
         eq = cash + u_new * c
         held += s_new != 0.0
@@ -212,7 +226,7 @@ class BatchedTradingEnv:
             reward = np.where(terminated, reward - p.terminal_penalty, reward)
         reward = reward * p.reward_scale
         self._steps += 1
-        truncated = ~terminated & (~tb.step_ok[t1] | (self._steps >= self._max_steps))
+        truncated = ~terminated & ((end_next != 0.0) | (self._steps >= self._max_steps))
 
         self._t, self._pos, self._units, self._cash = t1, w, u_new, cash
         self._entry, self._held, self._eq, self._peak, self._dd = entry, held, eq, peak, dd
@@ -220,12 +234,12 @@ class BatchedTradingEnv:
         obs = tb.windows[t1 - tb.window_offset]
         acct = obs[:, self._wf :]
         acct[:, 0] = w
-        acct[:, 1] = np.clip(s_new * (c / entry - 1.0), -UNREALISED_CLIP, UNREALISED_CLIP)
+        acct[:, 1] = np.minimum(np.maximum(s_new * (c / entry - 1.0), -UNREALISED_CLIP), UNREALISED_CLIP)
         acct[:, 2] = np.minimum(dd, 1.0)
         acct[:, 3] = tb.bars_scaled[held]
         self.last_info = {
             "equity": eq, "position": w, "fee": fee, "slippage": slip, "funding": fund,
-            "turnover": turnover, "drawdown": dd, "bar": t1, "timestamp": tb.timestamps[t1],
+            "turnover": turnover, "drawdown": dd, "bar": t1,
         }
         dones = terminated | truncated
         infos = self._empty_infos.copy()
@@ -234,6 +248,7 @@ class BatchedTradingEnv:
             self._eq, self._pos, self._dd, self._t = eq.copy(), w.copy(), dd.copy(), t1.copy()
             for i in np.flatnonzero(dones).tolist():
                 info = {k: v[i].item() for k, v in self.last_info.items()}
+                info["timestamp"] = int(tb.timestamps[t1[i]])
                 info["terminal_observation"] = obs[i].copy()
                 info["TimeLimit.truncated"] = bool(truncated[i])
                 infos[i] = info
@@ -258,7 +273,8 @@ class BatchedTradingEnv:
     def seed(self, seed: int | None = None) -> Sequence[int | None]:
         """Seeds ``seed + i`` for the next ``reset()`` (SB3 semantics; None draws one)."""
         if seed is None:
-            seed = int(np.random.randint(0, np.iinfo(np.uint32).max, dtype=np.uint32))
+            # the global RNG on purpose, as SB3's VecEnv.seed: seed_everything() controls it
+            seed = int(np.random.randint(0, np.iinfo(np.uint32).max, dtype=np.uint32))  # noqa: NPY002
         self._seeds = [seed + i for i in range(self.num_envs)]
         return self._seeds
 

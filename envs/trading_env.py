@@ -132,7 +132,11 @@ from envs.market import MarketData
 from envs.params import UNREALISED_CLIP as _UCLIP
 from envs.params import EnvParams, EnvTables
 
-_DD_EPS = 1e-12  # DSR variance floor
+_VAR_EPS = 1e-12  # DSR: no reward while the variance estimate B - A^2 is below this
+_NO_LIMIT = 1 << 62  # episode_length=None
+# numpy's log/sqrt, not math's: np.log on a scalar runs the same loop as on the batched
+# env's arrays, math.log differs in the last bit for ~0.3 % of inputs.
+_np_log, _np_sqrt = np.log, np.sqrt
 
 
 class TradingEnv(gym.Env):
@@ -169,7 +173,11 @@ class TradingEnv(gym.Env):
         self._floor = p.ruin_fraction * p.initial_equity
         self._max_dd = 2.0 if p.max_drawdown is None else p.max_drawdown
         self._reward_kind = p.reward
-        self._logbuf = np.empty(1)  # numpy log (not math.log) so batched == single bit for bit
+        self._discrete = p.action == "discrete"
+        self._long_only = p.long_only
+        self._dd_penalty, self._dsr_eta = p.dd_penalty, p.dsr_eta
+        self._terminal_penalty, self._reward_scale = p.terminal_penalty, p.reward_scale
+        self._windows, self._offset = tb.windows, tb.window_offset
         self._seq_next = 0
         self._t = -1
 
@@ -188,7 +196,8 @@ class TradingEnv(gym.Env):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
-        self._max_steps = self.params.episode_length
+        length = self.params.episode_length
+        self._max_steps = _NO_LIMIT if length is None else length
         starts = self.tables.starts
         if options and options.get("start") is not None:
             t0 = int(options["start"])
@@ -202,7 +211,7 @@ class TradingEnv(gym.Env):
             runs = self.tables.run_starts
             t0 = int(runs[self._seq_next % len(runs)])
             self._seq_next += 1
-            self._max_steps = None
+            self._max_steps = _NO_LIMIT
         else:
             t0 = int(starts[int(self.np_random.integers(len(starts)))])
         e0 = self.params.initial_equity
@@ -224,8 +233,12 @@ class TradingEnv(gym.Env):
         return obs, info
 
     def _target(self, action: Any) -> float:
-        if self.params.action == "discrete":
-            a = int(action)
+        """Target position of ``action`` (validated)."""
+        if self._discrete:
+            try:
+                a = int(action)
+            except (TypeError, ValueError):
+                a = -1
             if not 0 <= a <= 2:
                 raise ValueError(f"discrete action must be 0 (SELL), 1 (HOLD/flat) or 2 (BUY), got {action!r}")
             return self._targets[a]
@@ -234,15 +247,20 @@ class TradingEnv(gym.Env):
             raise ValueError(f"continuous action must be one finite number in [-1, 1], got {action!r}")
         w = float(a[0])
         w = 1.0 if w > 1.0 else (-1.0 if w < -1.0 else w)
-        if self.params.long_only and w < 0.0:
+        if self._long_only and w < 0.0:
             w = 0.0
         return w
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        # Written for speed (a Python step is the env's floor): locals, lists, no numpy
+        # except the log (numpy's, so that the batched env matches bit for bit) and the obs copy.
         t = self._t
         if t < 0:
             raise RuntimeError("call reset() before step()")
-        w = self._target(action)
+        if action.__class__ is int and self._discrete and 0 <= action <= 2:
+            w = self._targets[action]
+        else:
+            w = self._target(action)
         pos, units, cash = self._pos, self._units, self._cash
         fee = slip = turnover = 0.0
         if w != pos:
@@ -260,7 +278,7 @@ class TradingEnv(gym.Env):
                 self._entry = pf  # opened or flipped: a new entry
                 self._held = 0
             units = u_new
-            self._pos = pos = w
+            self._pos = w
         t1 = t + 1
         c = self._close[t1]
         fund = self._fund[t1] * units * c
@@ -272,15 +290,12 @@ class TradingEnv(gym.Env):
         if eq > peak:
             peak = eq
         dd = 1.0 - eq / peak
-        eq_prev = self._eq
-        lb = self._logbuf
-        lb[0] = (self._floor if eq <= self._floor else eq) / eq_prev
-        np.log(lb, out=lb)
-        r_log = float(lb[0])
+        floor = self._floor
+        r_log = float(_np_log((floor if eq <= floor else eq) / self._eq))
         kind = self._reward_kind
         if kind == "drawdown":
             d = dd - self._dd
-            reward = r_log - self.params.dd_penalty * (d if d > 0.0 else 0.0)
+            reward = r_log - self._dd_penalty * (d if d > 0.0 else 0.0)
         elif kind == "log_return":
             reward = r_log
         else:
@@ -288,26 +303,26 @@ class TradingEnv(gym.Env):
             da = r_log - a
             db = r_log * r_log - b
             var = b - a * a
-            reward = (b * da - 0.5 * a * db) / (var * np.sqrt(var)) if var > _DD_EPS else 0.0
-            reward = float(reward)
-            self._dsr_a = a + self.params.dsr_eta * da
-            self._dsr_b = b + self.params.dsr_eta * db
-        terminated = eq <= self._floor or dd > self._max_dd
+            reward = float((b * da - 0.5 * a * db) / (var * _np_sqrt(var))) if var > _VAR_EPS else 0.0
+            self._dsr_a = a + self._dsr_eta * da
+            self._dsr_b = b + self._dsr_eta * db
+        terminated = eq <= floor or dd > self._max_dd
         if terminated:
-            reward = reward - self.params.terminal_penalty
-        reward = reward * self.params.reward_scale
-        self._steps += 1
-        truncated = (not terminated) and (
-            not self._ok[t1] or (self._max_steps is not None and self._steps >= self._max_steps)
-        )
+            reward = reward - self._terminal_penalty
+        reward = reward * self._reward_scale
+        steps = self._steps + 1
+        self._steps = steps
+        truncated = (not terminated) and (not self._ok[t1] or steps >= self._max_steps)
         self._t = t1
         self._cash, self._units, self._eq, self._peak, self._dd = cash, units, eq, peak, dd
 
-        obs = self.tables.windows[t1 - self.tables.window_offset].copy()
-        s = (w > 0.0) - (w < 0.0)
-        unreal = s * (c / self._entry - 1.0)
-        unreal = _UCLIP if unreal > _UCLIP else (-_UCLIP if unreal < -_UCLIP else unreal)
-        obs[self._wf :] = (w, unreal, dd if dd < 1.0 else 1.0, self._bars_scaled[self._held])
+        obs = self._windows[t1 - self._offset].copy()
+        unreal = ((w > 0.0) - (w < 0.0)) * (c / self._entry - 1.0)
+        k = self._wf
+        obs[k] = w
+        obs[k + 1] = _UCLIP if unreal > _UCLIP else (-_UCLIP if unreal < -_UCLIP else unreal)
+        obs[k + 2] = dd if dd < 1.0 else 1.0
+        obs[k + 3] = self._bars_scaled[self._held]
         info = {
             "equity": eq, "position": w, "fee": fee, "slippage": slip, "funding": fund,
             "turnover": turnover, "drawdown": dd, "bar": t1, "timestamp": self._ts[t1],

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from evaluate.backtest import Backtest
 from evaluate.compare import compare
+from evaluate.ensemble import RULES, build_ensemble
 from evaluate.plots import write_plots
 from evaluate.policies import PolicySpec, baseline, load_run
 from evaluate.report import SELECTION_NOTE, format_table, write_csv, write_html, write_json
@@ -23,8 +24,15 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 DESCRIPTION = f"""Evaluate policies head to head on one split of a preset, over the WHOLE split,
 every policy stepping the same env with the same costs. Baselines (buy_and_hold, flat, random,
-momentum) are always included. {SELECTION_NOTE} Outputs: a table on stdout and metrics.json,
-metrics.csv, equity/drawdown/rolling-Sharpe/position PNGs and one self-contained report.html."""
+momentum) are always included. {SELECTION_NOTE} --ensemble RULE adds one policy
+ensemble_RULE over all the given runs (voting: plurality of the members' positions, a tie is
+flat; confidence: argmax of the mean SELL/HOLD/BUY probabilities, discrete PPO and supervised
+members only; disagreement: trade only when every member agrees, else flat; a continuous SAC
+member votes with the sign of its exposure; see evaluate.ensemble). An ensemble counts as one
+more trial in the deflated Sharpe; pick its rule on val, like any other choice.
+Walk-forward retraining is a separate command: python -m evaluate.walkforward --help.
+Outputs: a table on stdout and metrics.json, metrics.csv, equity/drawdown/rolling-Sharpe/position
+PNGs and one self-contained report.html."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,7 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="SB3 run folder or .zip, or supervised model.pt / folder; LABEL=PATH names "
                         "it (the same LABEL on several paths = seeds of one method)")
     p.add_argument("--env", default="btc1h", help="preset name (default btc1h)")
-    p.add_argument("--split", default="test", help="split to evaluate: train | val | test (default test)")
+    p.add_argument("--split", default="test",
+                   help="split to evaluate: train | val | test (default test). Compare and select "
+                        "on val; run test once, on the final choice")
+    p.add_argument("--ensemble", action="append", choices=RULES, default=[], metavar="RULE",
+                   help=f"add ensemble_RULE over every RUN_OR_CKPT given (at least 2); RULE: "
+                        f"{' | '.join(RULES)}; repeat the flag for several rules")
     p.add_argument("--seeds", type=int, nargs="+", default=[0],
                    help="seeds of the random baseline (several: mean and t-CI)")
     p.add_argument("--out", type=Path, default=None,
@@ -63,9 +76,16 @@ def _specs(args: argparse.Namespace) -> list[PolicySpec]:
         name = "random" if len(args.seeds) == 1 else f"random_s{s}"
         specs.append(PolicySpec(name, "random", baseline("random", s), seed=s))
     specs.append(PolicySpec("momentum", "momentum", baseline("momentum")))
+    members = []
     for item in args.runs:
         label, _, path = item.rpartition("=") if "=" in item else (None, "", item)
-        specs.append(load_run(path, label or None))
+        members.append(load_run(path, label or None))
+    specs += members
+    for rule in dict.fromkeys(args.ensemble):
+        try:
+            specs.append(build_ensemble(rule, members))
+        except (ValueError, TypeError) as err:
+            raise SystemExit(f"python -m evaluate: error: {err}") from None
     names = [s.name for s in specs]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:

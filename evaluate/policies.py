@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
@@ -131,6 +131,23 @@ class SB3Policy:
         actions, _ = self.model.predict(obs_batch, deterministic=True)
         return np.asarray(actions)
 
+    @property
+    def probabilistic(self) -> bool:
+        """True for a ``Discrete`` action head (PPO): class probabilities exist."""
+        return hasattr(self.model.action_space, "n")
+
+    def action_probs(self, obs_batch: np.ndarray, bars: np.ndarray) -> np.ndarray:
+        """``(B, 3)`` SELL/HOLD/BUY probabilities of the policy's categorical distribution."""
+        if not self.probabilistic:
+            raise TypeError(f"{type(self.model).__name__} with action space {self.model.action_space} "
+                            "has no class probabilities (continuous exposure)")
+        import torch
+
+        obs_t, _ = self.model.policy.obs_to_tensor(np.asarray(obs_batch, dtype=np.float32))
+        with torch.no_grad():
+            probs = self.model.policy.get_distribution(obs_t).distribution.probs
+        return probs.cpu().numpy().astype(np.float64)
+
 
 @dataclass
 class ClassifierPolicy:
@@ -138,6 +155,7 @@ class ClassifierPolicy:
 
     loaded: Any  # supervised.checkpoint.LoadedClassifier
     space: Any = None
+    probabilistic: ClassVar[bool] = True  # softmax of the logits: see action_probs
 
     def bind(self, market: Any, action_space: Any) -> None:
         self.space = action_space
@@ -148,6 +166,13 @@ class ClassifierPolicy:
         logits = self.loaded.corrected_logits(torch.as_tensor(obs_batch, dtype=torch.float32))
         cls = logits.argmax(dim=-1).cpu().numpy()
         return cls if hasattr(self.space, "n") else position_to_action(cls - 1.0, self.space)
+
+    def action_probs(self, obs_batch: np.ndarray, bars: np.ndarray) -> np.ndarray:
+        """``(B, 3)`` softmax of the corrected logits (the logits ``act`` takes the argmax of)."""
+        import torch
+
+        logits = self.loaded.corrected_logits(torch.as_tensor(obs_batch, dtype=torch.float32))
+        return torch.softmax(logits, dim=-1).cpu().numpy().astype(np.float64)
 
 
 @dataclass

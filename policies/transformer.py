@@ -7,7 +7,9 @@ Flat obs ``(B, window*F + n_account)`` -> ``(B, config.out_dim)``:
    one token ``(B, N, P*F)`` and embed it linearly to ``d_model``; add a learned position embedding;
 3. ``n_layers`` pre-LN blocks: ``x + attn(ln1(x))`` then ``x + mlp(ln2(x))`` with explicit
    ``q, k, v, out`` projections, ``F.scaled_dot_product_attention`` (non-causal: every token is
-   already in the past) and a GELU MLP ``fc1 -> fc2``;
+   already in the past) and a GELU MLP ``fc1 -> fc2``. With ``pool="last"`` the final block
+   computes only the newest token (queries from it, keys/values from all tokens): same output,
+   less work;
 4. final LayerNorm, pool ("last" token or "mean"), concat the account state, then
    ``Linear -> GELU`` to ``features_dim`` (or the raw concat if ``features_dim`` is None).
 
@@ -36,6 +38,11 @@ from policies.lora import apply_lora
 __all__ = ["PRESETS", "TransformerBackbone", "TransformerConfig", "make_config"]
 
 
+def _dropout(p: float) -> nn.Module:
+    """``nn.Dropout(p)``, or an Identity when p == 0 (one module call less per use, same maths)."""
+    return nn.Dropout(p) if p > 0 else nn.Identity()
+
+
 class SelfAttention(nn.Module):
     """Multi-head self-attention with separate q/k/v/out projections (LoRA targets by name)."""
 
@@ -48,17 +55,29 @@ class SelfAttention(nn.Module):
         self.k = nn.Linear(d, d)
         self.v = nn.Linear(d, d)
         self.out = nn.Linear(d, d)
-        self.resid_drop = nn.Dropout(config.dropout)
+        self.resid_drop = _dropout(config.dropout)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, queries: torch.Tensor | None = None) -> torch.Tensor:
+        """Attend from ``queries`` (default: every token of ``x``) to every token of ``x``.
+
+        Args:
+            x: (B, N, d) keys/values source.
+            queries: (B, Nq, d) or None; passing only the last token skips work when the caller
+                pools the last token (the result for that token is unchanged).
+
+        Returns:
+            (B, Nq, d).
+        """
         B, N, d = x.shape
         h = self.n_heads
-        q = self.q(x).view(B, N, h, d // h).transpose(1, 2)  # (B, N, d) -> (B, h, N, d/h)
-        k = self.k(x).view(B, N, h, d // h).transpose(1, 2)  # (B, h, N, d/h)
+        xq = x if queries is None else queries
+        Nq = xq.shape[1]
+        q = self.q(xq).view(B, Nq, h, d // h).transpose(1, 2)  # (B, Nq, d) -> (B, h, Nq, d/h)
+        k = self.k(x).view(B, N, h, d // h).transpose(1, 2)  # (B, N, d) -> (B, h, N, d/h)
         v = self.v(x).view(B, N, h, d // h).transpose(1, 2)  # (B, h, N, d/h)
         p = self.dropout if self.training else 0.0
-        y = F.scaled_dot_product_attention(q, k, v, dropout_p=p)  # (B, h, N, d/h)
-        y = y.transpose(1, 2).reshape(B, N, d)  # (B, h, N, d/h) -> (B, N, d)
+        y = F.scaled_dot_product_attention(q, k, v, dropout_p=p)  # (B, h, Nq, d/h)
+        y = y.transpose(1, 2).reshape(B, Nq, d)  # (B, h, Nq, d/h) -> (B, Nq, d)
         return self.resid_drop(self.out(y))
 
 
@@ -69,10 +88,10 @@ class MLP(nn.Module):
         super().__init__()
         self.fc1 = nn.Linear(config.d_model, config.d_ff)
         self.fc2 = nn.Linear(config.d_ff, config.d_model)
-        self.drop = nn.Dropout(config.dropout)
+        self.drop = _dropout(config.dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.drop(self.fc2(F.gelu(self.fc1(x))))
+        return self.drop(self.fc2(F.gelu(self.fc1(x))))  # (B, N, d) -> (B, N, d_ff) -> (B, N, d)
 
 
 class Block(nn.Module):
@@ -85,8 +104,13 @@ class Block(nn.Module):
         self.ln2 = nn.LayerNorm(config.d_model)
         self.mlp = MLP(config)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.ln1(x))
+    def forward(self, x: torch.Tensor, last_only: bool = False) -> torch.Tensor:
+        """(B, N, d) -> (B, N, d); with ``last_only`` -> (B, 1, d), the newest token only."""
+        h = self.ln1(x)
+        if last_only:  # the newest token still attends to all tokens; the rest is not computed
+            x = x[:, -1:] + self.attn(h, queries=h[:, -1:])  # (B, 1, d)
+        else:
+            x = x + self.attn(h)  # (B, N, d)
         return x + self.mlp(self.ln2(x))
 
 
@@ -107,7 +131,7 @@ class TransformerBackbone(nn.Module):
         c = config
         self.embed = nn.Linear(c.patch_len * c.n_features, c.d_model)
         self.pos = nn.Parameter(torch.zeros(1, c.n_tokens, c.d_model))
-        self.drop = nn.Dropout(c.dropout)
+        self.drop = _dropout(c.dropout)
         self.blocks = nn.ModuleList(Block(c) for _ in range(c.n_layers))
         self.ln_f = nn.LayerNorm(c.d_model)
         self.proj = (
@@ -157,8 +181,10 @@ class TransformerBackbone(nn.Module):
             x = F.pad(x, (0, 0, N * P - W, 0))  # (B, N*P, F): zero rows before the oldest bar
         x = x.reshape(B, N, P * Fn)  # (B, N*P, F) -> (B, N, P*F): P consecutive bars per token
         x = self.drop(self.embed(x) + self.pos)  # (B, N, d_model)
-        for block in self.blocks:
-            x = block(x)  # (B, N, d_model)
+        last = len(self.blocks) - 1
+        for i, block in enumerate(self.blocks):
+            # "last" pooling only reads the newest token: the final block computes only that one.
+            x = block(x, last_only=c.pool == "last" and i == last)  # (B, N or 1, d_model)
         x = self.ln_f(x)
         pooled = x[:, -1] if c.pool == "last" else x.mean(dim=1)  # (B, d_model)
         z = torch.cat([pooled, account], dim=1)  # (B, d_model + n_account)

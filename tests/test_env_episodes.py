@@ -75,7 +75,7 @@ def test_episode_never_crosses_a_gap_and_is_truncated_there(make_candles):
     starts = env.episode_starts()
     assert starts.tolist() == [8, 103, 201]
     seen = []
-    for s in starts:
+    for _ in starts:
         traj = run_episode(env, [1] * 500, options={"sequential": True})
         seen.append((traj[0][4]["bar"], traj[-1][4]["bar"]))
         assert traj[-1][3]

@@ -1,0 +1,195 @@
+"""Per-fold "training" for walk-forward: PPO, the supervised classifier, or a momentum smoke path.
+
+Each trainer gets one ``FoldContext`` (the fold's rows, its normaliser and markets, a run folder)
+and returns a ``TrainedFold``: the selected policy as a ``PolicySpec`` (evaluated afterwards on
+the fold's test rows by ``evaluate.walkforward`` with the runner and the shared costs) plus the
+configurations it tried, whose out-of-sample Sharpes feed the deflated Sharpe's trial variance.
+
+* ``ppo``: the agents' own building blocks, in ``agents.ppo.main``'s order (resolved config ->
+  ``create_run_dir`` -> seed -> batched VecEnv -> ``build_model`` -> ``make_callbacks`` ->
+  learn -> ``finish_training``), but the train VecEnv is the fold's inner-train rows and the
+  selection VecEnv (``best_model.zip``) the fold's val rows, on the fold's market.
+  ``agents.ppo.main`` hard-codes the named train/val splits, hence this composition (see the
+  report: a ``train(cfg, run_dir, train_rows, val_rows, market)`` hook in agents would remove it).
+* ``supervised``: ``supervised.training.prepare`` / ``fit`` / ``supervised.train.save_run`` on a
+  ``SupervisedData`` whose ``splits`` are the fold's train and val rows (a clean hook the
+  supervised package already has: it indexes everything by ``splits``), costs = the evaluation's.
+* ``momentum`` (SMOKE PATH, no learning): choose the lookback among ``MOMENTUM_GRID`` with the
+  best Sharpe on the fold's val rows. Cheap, deterministic, exercises the same folds, selection,
+  stitching and reporting as the learned algorithms; its 4 lookbacks are 4 configurations.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from envs import MarketData, TradingEnv
+from evaluate.policies import MomentumPolicy, Policy, PolicySpec
+from evaluate.runner import run_env
+from evaluate.wf_data import FoldPlan, WFData, env_split
+
+MOMENTUM_GRID = (24, 72, 168, 336)  # 1 day .. 2 weeks of hourly bars
+
+
+@dataclass
+class FoldContext:
+    """Everything a fold trainer may use (see the module docstring)."""
+
+    data: WFData
+    plan: FoldPlan
+    normaliser: Any  # fitted on plan.train rows only
+    market: MarketData  # the full series with that normaliser (test rows untouched)
+    train_market: MarketData  # the same with the embargo holes masked
+    run_dir: Path
+    seed: int
+    window: int
+    eval_options: dict[str, Any]  # env options of every evaluation (costs, max_drawdown=None)
+    timesteps: int | None = None
+    epochs: int | None = None
+    max_train_samples: int | None = None
+    config: Path | None = None  # PPO: --config YAML (sections env/policy/ppo/train)
+    argv: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TrainedFold:
+    spec: PolicySpec  # the selected policy
+    trials: dict[str, Policy]  # every configuration tried this fold, for the trial variance
+    selection: dict[str, Any]  # what was chosen on val and why
+
+
+def _settings(ctx: FoldContext, action: str = "discrete") -> dict[str, Any]:
+    return {"feature_set": ctx.data.feature_set, "window": ctx.window, "action": action}
+
+
+def val_backtest(policy: Policy, ctx: FoldContext, name: str) -> float:
+    """Annualised Sharpe of ``policy`` over the fold's val rows (costs as in evaluation)."""
+    opts = {k: v for k, v in ctx.eval_options.items() if k != "action"}
+    env = TradingEnv(ctx.train_market, env_split(ctx.plan.val, ctx.market.n_bars), **opts)
+    bt = run_env(policy, env, name, periods_per_year=ctx.data.periods_per_year)
+    return float(bt.summary()["sharpe"])
+
+
+def train_momentum(ctx: FoldContext) -> TrainedFold:
+    """SMOKE PATH: pick the momentum lookback with the best val Sharpe (ties: the shorter)."""
+    ctx.run_dir.mkdir(parents=True, exist_ok=True)
+    sharpes = {lb: val_backtest(MomentumPolicy(lb), ctx, f"momentum_{lb}") for lb in MOMENTUM_GRID}
+    best = max(MOMENTUM_GRID, key=lambda lb: (_finite(sharpes[lb]), -lb))
+    selection = {"lookback": best, "val_sharpe": {str(k): v for k, v in sharpes.items()},
+                 "note": "smoke path: baseline selection, no learning"}
+    (ctx.run_dir / "selection.json").write_text(json.dumps(_jsonable(selection), indent=2))
+    spec = PolicySpec("wf_momentum", "wf_momentum", MomentumPolicy(best), None, _settings(ctx),
+                      ctx.normaliser, source=f"lookback {best} chosen on val")
+    trials: dict[str, Policy] = {f"momentum_{lb}": MomentumPolicy(lb) for lb in MOMENTUM_GRID}
+    return TrainedFold(spec, trials, selection)
+
+
+def train_ppo(ctx: FoldContext) -> TrainedFold:
+    """PPO on the fold's inner-train rows, best checkpoint chosen on its val rows."""
+    from stable_baselines3.common.vec_env import VecMonitor
+
+    from agents.config import resolve_config
+    from agents.models import build_model, set_torch_threads
+    from agents.pipeline import finish_training, make_callbacks, save_normaliser
+    from agents.rundir import create_run_dir, seed_everything
+    from agents.vec_env import SB3BatchedTradingEnv
+    from evaluate.policies import load_run
+
+    costs = {k: ctx.eval_options[k] for k in ("fee_bps", "slippage_bps", "funding", "fill")
+             if k in ctx.eval_options}
+    cli: dict[str, Any] = {"seed": ctx.seed,
+                           "env": {"feature_set": ctx.data.feature_set, "window": ctx.window, **costs}}
+    if ctx.timesteps is not None:
+        cli["train"] = {"total_timesteps": int(ctx.timesteps)}
+    cfg = resolve_config("ppo", ctx.data.preset, config_file=ctx.config, cli=cli)
+    if cfg.env.action != "discrete":
+        raise ValueError("walk-forward PPO needs env.action: discrete")
+    run_dir = create_run_dir(env=cfg.env_name, algo="ppo", seed=cfg.seed, config=cfg.to_dict(),
+                             data_files=ctx.data.data_files, run_dir=ctx.run_dir, argv=ctx.argv)
+    seed_everything(cfg.seed)
+    set_torch_threads(cfg.train.torch_threads)
+    n = ctx.market.n_bars
+    options = cfg.env.env_options()
+    train_env = VecMonitor(SB3BatchedTradingEnv(
+        ctx.train_market, cfg.env.n_envs, env_split(ctx.plan.train_span, n), seed=cfg.seed, **options))
+    eval_seed = cfg.seed + 10_000
+    eval_env = VecMonitor(SB3BatchedTradingEnv(
+        ctx.train_market, max(1, cfg.train.n_eval_episodes), env_split(ctx.plan.val, n),
+        seed=eval_seed, reseed_every_reset=eval_seed, **options))
+    save_normaliser(run_dir, ctx.normaliser)
+    model = build_model(cfg, train_env, ctx.market.n_features, tensorboard_log=run_dir / "tb")
+    callbacks, eval_cb, ckpt_cb = make_callbacks(cfg, run_dir, eval_env)
+    model.learn(total_timesteps=cfg.train.total_timesteps, callback=callbacks, tb_log_name="ppo",
+                progress_bar=False)
+    finish_training(model, run_dir, ckpt_cb, eval_cb)
+    train_env.close()
+    eval_env.close()
+    best = json.loads((run_dir / "eval" / "best.json").read_text()) if (run_dir / "eval" / "best.json").is_file() else {}
+    spec = load_run(run_dir, label="wf_ppo")
+    spec.name, spec.seed = "wf_ppo", cfg.seed
+    selection = {"best_model_step": best.get("num_timesteps"), "val_mean_reward": best.get("mean_reward"),
+                 "num_timesteps": int(model.num_timesteps)}
+    return TrainedFold(spec, {"wf_ppo": spec.policy}, selection)
+
+
+def train_supervised(ctx: FoldContext) -> TrainedFold:
+    """The supervised classifier on the fold's train rows, early-stopped/corrected on its val rows."""
+    from agents.models import set_torch_threads
+    from agents.rundir import create_run_dir, seed_everything
+    from evaluate.policies import load_run
+    from supervised.data import SupervisedData
+    from supervised.train import save_run
+    from supervised.training import TrainConfig, fit, prepare
+
+    o = ctx.eval_options
+    cfg = TrainConfig(env=ctx.data.preset, feature_set=ctx.data.feature_set, window=ctx.window,
+                      seed=ctx.seed, fee_bps=float(o.get("fee_bps", 10.0)),
+                      slippage_bps=float(o.get("slippage_bps", 2.0)),
+                      max_train_samples=ctx.max_train_samples,
+                      **({"epochs": int(ctx.epochs)} if ctx.epochs is not None else {}))
+    run_dir = create_run_dir(env=cfg.env, algo="supervised", seed=cfg.seed, config=dataclasses.asdict(cfg),
+                             data_files=ctx.data.data_files, run_dir=ctx.run_dir, argv=ctx.argv)
+    seed_everything(cfg.seed)
+    set_torch_threads(cfg.threads)
+    m, tm, d = ctx.market, ctx.train_market, ctx.data
+    fold = ctx.plan.describe(d.index)
+    data = SupervisedData(
+        env=d.preset, feature_set=d.feature_set, feature_names=list(m.feature_names),
+        window=ctx.window, index=d.index, open=m.open, high=m.high, low=m.low, close=m.close,
+        segment=m.segment, features=m.features, obs_ok=tm.obs_ok, can_step=m.can_step,
+        funding=m.funding, splits={"train": ctx.plan.train_span, "val": ctx.plan.val},
+        split_dates={"train": tuple(fold["train"]), "val": tuple(fold["val"])},
+        normaliser=ctx.normaliser, data_files=list(d.data_files))
+    prep = prepare(cfg, data)
+    res = fit(cfg, prep, writer=None, log=lambda s: print(f"    {s}", file=sys.stderr))
+    save_run(run_dir, cfg, prep, res)
+    spec = load_run(run_dir / "model.pt", label="wf_supervised")
+    spec.name, spec.seed = "wf_supervised", cfg.seed
+    selection = {"best_epoch": res.best_epoch, "val_sharpe": res.evaluation.trading.get("sharpe"),
+                 "n_train_samples": len(prep.train)}
+    return TrainedFold(spec, {"wf_supervised": spec.policy}, selection)
+
+
+TRAINERS = {"ppo": train_ppo, "supervised": train_supervised, "momentum": train_momentum}
+
+
+def _finite(x: float) -> float:
+    return x if math.isfinite(x) else -math.inf
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
