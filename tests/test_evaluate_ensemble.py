@@ -242,24 +242,17 @@ def test_sb3_and_classifier_probabilities(tmp_path, make_candles):
     assert probs.shape == (9, 3) and pol.probabilistic
     np.testing.assert_allclose(probs.sum(1), 1.0, rtol=1e-6)
     np.testing.assert_array_equal(probs.argmax(1), pol.act(obs, np.arange(9)))
+    from stable_baselines3 import SAC
 
-    from policies import make_config
-    from supervised.checkpoint import save_checkpoint
-    from supervised.labels import LabelSpec
-    from supervised.logit_correction import LogitCorrection
-    from supervised.model import Classifier
+    sac = SB3Policy(SAC("MlpPolicy", TradingEnv(env.market, action="continuous"), buffer_size=10, device="cpu"))
+    assert not sac.probabilistic
+    with pytest.raises(TypeError, match="no class probabilities"):
+        sac.action_probs(obs, np.arange(9))
 
-    from envs.features import RobustNormaliser
     from evaluate.policies import load_run
 
-    torch.manual_seed(0)
-    clf = Classifier(make_config("cpu", window=16, n_features=2))  # patches need window >= 8
+    clf = _save_classifier(tmp_path / "model.pt", seed=0)
     obs = np.random.default_rng(2).standard_normal((9, 16 * 2 + 4)).astype(np.float32)
-    norm = RobustNormaliser().fit(np.random.default_rng(1).standard_normal((50, 2)))
-    save_checkpoint(tmp_path / "model.pt", clf, env="btc1h", feature_set="core17",
-                    feature_names=["a", "b"], label_spec=LabelSpec("forward_sharpe"), split={},
-                    normaliser=norm.to_dict(), correction=LogitCorrection(np.array([0.3, 0.0, -0.2]), "none"),
-                    loss={"name": "none"}, class_prior=[0.3, 0.4, 0.3])
     spec = load_run(tmp_path / "model.pt")
     spec.policy.bind(None, action_space_of("discrete"))
     cp = spec.policy.action_probs(obs, np.arange(9))
@@ -267,3 +260,47 @@ def test_sb3_and_classifier_probabilities(tmp_path, make_candles):
     expected = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
     np.testing.assert_allclose(cp, expected, rtol=1e-5)
     np.testing.assert_array_equal(cp.argmax(1), spec.policy.act(obs, np.arange(9)))
+    assert len(set(cp.argmax(1))) > 1
+
+
+def _save_classifier(path, seed: int):
+    """A real (untrained) supervised checkpoint with window 16, 2 features, bias (0.3, 0, -0.2)."""
+    import torch
+
+    from envs.features import RobustNormaliser
+    from policies import make_config
+    from supervised.checkpoint import save_checkpoint
+    from supervised.labels import LabelSpec
+    from supervised.logit_correction import LogitCorrection
+    from supervised.model import Classifier
+
+    torch.manual_seed(seed)
+    clf = Classifier(make_config("cpu", window=16, n_features=2))  # patches need window >= 8
+    with torch.no_grad():  # far from uniform, so the argmax is not the bias's alone
+        for p in clf.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    norm = RobustNormaliser().fit(np.random.default_rng(1).standard_normal((50, 2)))
+    save_checkpoint(path, clf, env="btc1h", feature_set="core17", feature_names=["a", "b"],
+                    label_spec=LabelSpec("forward_sharpe"), split={}, normaliser=norm.to_dict(),
+                    correction=LogitCorrection(np.array([0.3, 0.0, -0.2]), "none"),
+                    loss={"name": "none"}, class_prior=[0.3, 0.4, 0.3], extra={"seed": seed})
+    return clf
+
+
+def test_cli_adds_ensembles_next_to_members(tmp_path):
+    pytest.importorskip("torch")
+    from evaluate.cli import _specs, build_parser
+
+    for k in (1, 2):
+        (tmp_path / f"r{k}").mkdir()
+        _save_classifier(tmp_path / f"r{k}" / "model.pt", seed=k)
+    args = build_parser().parse_args(["--ensemble", "voting", "--ensemble", "confidence",
+                                      f"a={tmp_path / 'r1'}", f"b={tmp_path / 'r2'}"])
+    specs = _specs(args)
+    names = [s.name for s in specs]
+    assert names[-4:] == ["a_s1", "b_s2", "ensemble_voting", "ensemble_confidence"]
+    ens = specs[-1]
+    assert ens.env_settings == {"feature_set": "core17", "window": 16, "action": "discrete"}
+    assert ens.policy.members == [specs[-4].policy, specs[-3].policy]
+    with pytest.raises(SystemExit, match="needs at least 2"):
+        _specs(build_parser().parse_args(["--ensemble", "voting", str(tmp_path / "r1")]))
