@@ -145,7 +145,7 @@ class TrainConfig:
     keep_checkpoints: int = field(default=3, metadata=_doc("checkpoints kept (oldest deleted)"))
     device: str = field(default="auto", metadata=_doc("torch device: auto | cpu | cuda"))
     torch_threads: int | None = field(
-        default=None, metadata=_doc("torch intra-op threads; None = all cores (at most 4)")
+        default=None, metadata=_doc("torch intra-op threads; None = 1 (fastest for the cpu preset)")
     )
 
 

@@ -31,7 +31,8 @@ def position_shares(positions: np.ndarray, eps: float = FLAT_EPS) -> tuple[float
         return 0.0, 0.0, 0.0
     short = float(np.mean(p < -eps))
     long = float(np.mean(p > eps))
-    return short, 1.0 - short - long, long
+    flat = float(np.mean(np.abs(p) <= eps))  # counted, not 1 - short - long (no -5e-17)
+    return short, flat, long
 
 
 def summarize_episode(

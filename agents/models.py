@@ -6,7 +6,6 @@ Kept apart from the entry points so PPO and SAC build their networks the same wa
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +21,14 @@ ALGOS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "sac": SAC}
 
 
 def set_torch_threads(requested: int | None) -> int:
-    """Set torch's intra-op threads: ``requested`` or all cores up to 4; returns the number.
+    """Set torch's intra-op threads: ``requested``, or 1 by default; returns the number.
 
-    Small transformer batches stop scaling beyond a few threads, and on a shared machine more
-    threads than cores only adds contention.
+    The cpu-preset transformer's ops are tiny (batches of 16-256 rows, width 32), so intra-op
+    parallelism buys nothing and thread hand-offs dominate. Measured on the 2-core machine
+    shared with other jobs: PPO trained at ~2,000 steps/s with 1 thread and ~125 with 2, and a
+    batch-1 ``predict`` took 2 ms vs 30 ms (bench/RESULTS.md, ppo_default_run).
     """
-    n = requested or max(1, min(4, os.cpu_count() or 1))
+    n = requested or 1
     torch.set_num_threads(n)
     return n
 

@@ -7,6 +7,7 @@ it writes.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,16 @@ def open_run(inv: Invocation, argv: list[str]) -> Path:
 def save_normaliser(run_dir: Path, normaliser: Any) -> Path:
     """``normaliser.json``: the train-fitted feature normaliser, so evaluation reuses it."""
     return atomic_write_json(run_dir / "normaliser.json", normaliser.to_dict())
+
+
+def saved_normaliser(run_dir: Path, resume: bool) -> Any:
+    """A resumed run reuses its normaliser.json; a fresh run (None) fits one on the train split."""
+    path = run_dir / "normaliser.json"
+    if resume and path.is_file():
+        from envs.features import RobustNormaliser
+
+        return RobustNormaliser.load(path)
+    return None
 
 
 class AtomicBestModelCallback(BaseCallback):
@@ -146,9 +157,17 @@ def run_validation(cfg: RunConfig, run_dir: Path, model: BaseAlgorithm, normalis
     """Deterministic pass over the whole val split for the final and best models (plus
     buy-and-hold): ``metrics.json`` and a printed table."""
     models: dict[str, Any] = {"final": model}
-    if (run_dir / "best_model.zip").is_file():
+    best_json = run_dir / EVAL_DIR / "best.json"
+    best_is_final = best_json.is_file() and (
+        json.loads(best_json.read_text())["num_timesteps"] == model.num_timesteps
+    )
+    if (run_dir / "best_model.zip").is_file() and not best_is_final:
         models["best"] = load_model(cfg.algo, run_dir / "best_model.zip", device=str(model.device))
     results = validation_backtest(cfg, models, normaliser, split="val")
+    if best_is_final:  # the same weights: one backtest, reported under both names
+        results = {f"{cfg.algo}_final": results[f"{cfg.algo}_final"],
+                   f"{cfg.algo}_best": results[f"{cfg.algo}_final"],
+                   "buy_and_hold": results["buy_and_hold"]}
     write_metrics(run_dir / "metrics.json", results,
                   {"split": "val", "env": cfg.env_name, "algo": cfg.algo, "seed": cfg.seed,
                    "num_timesteps": int(model.num_timesteps)})

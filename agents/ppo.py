@@ -25,6 +25,7 @@ from agents.pipeline import (
     restore_eval_history,
     run_validation,
     save_normaliser,
+    saved_normaliser,
 )
 from agents.rundir import seed_everything
 from agents.vec_env import make_eval_env, make_train_env
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> Path:
 
     # 4. envs: batched train split (VecMonitor) + val split for model selection
     t0 = time.perf_counter()
-    normaliser = loaded_ckpt.normaliser if loaded_ckpt else _saved_normaliser(run_dir, inv.resume)
+    normaliser = loaded_ckpt.normaliser if loaded_ckpt else saved_normaliser(run_dir, inv.resume)
     train_env = make_train_env(cfg, normaliser)
     normaliser = train_env.unwrapped.normaliser
     eval_env = make_eval_env(cfg, normaliser)
@@ -100,16 +101,6 @@ def main(argv: list[str] | None = None) -> Path:
     train_env.close()
     eval_env.close()
     return run_dir
-
-
-def _saved_normaliser(run_dir: Path, resume: bool) -> object | None:
-    """A resumed run reuses its normaliser.json; a fresh run fits one on the train split."""
-    path = run_dir / "normaliser.json"
-    if resume and path.is_file():
-        from envs.features import RobustNormaliser
-
-        return RobustNormaliser.load(path)
-    return None
 
 
 if __name__ == "__main__":

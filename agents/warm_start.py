@@ -48,8 +48,9 @@ def check_warm_start(path: Path, cfg: RunConfig) -> LoadedWarmStart:
         raise WarmStartError("--warm-start needs env.action: discrete (the classifier's 3 classes)")
     try:
         classifier = load_checkpoint(path, feature_set=cfg.env.feature_set, window=cfg.env.window)
-    except (ValueError, FileNotFoundError, RuntimeError) as exc:
-        raise WarmStartError(f"--warm-start {path}: {exc}") from None
+    except Exception as exc:  # torch.load of a non-checkpoint raises pickle errors, not ValueError
+        raise WarmStartError(f"--warm-start {path}: not a usable supervised checkpoint "
+                             f"({type(exc).__name__}: {exc})") from None
     from envs.features import RobustNormaliser
 
     normaliser = RobustNormaliser.from_dict(classifier.payload["normaliser"])

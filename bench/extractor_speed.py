@@ -22,6 +22,8 @@ from policies import TransformerBackbone, make_config
 VARIANTS = {
     "cpu": {},
     "p4": dict(patch_len=4),
+    "l2": dict(n_layers=2),
+    "lora4": dict(lora_rank=4),
     "d64": dict(d_model=64, d_ff=128, n_heads=4),
     "d64l2": dict(d_model=64, d_ff=128, n_heads=4, n_layers=2),
     "p1": dict(patch_len=1),
@@ -40,16 +42,21 @@ def heads(in_dim: int) -> nn.ModuleDict:
 
 
 def timeit(fn, reps: int) -> float:
-    """Median milliseconds of ``fn`` over ``reps`` calls (in 10 chunks, after warm-up)."""
+    """Median milliseconds of ``fn`` over ``reps`` calls (in 10 chunks, after warm-up).
+
+    With one torch thread the clock is the process's CPU time, which other users of a shared
+    machine do not inflate; with more threads it has to be wall time (CPU time sums threads).
+    """
+    clock = time.process_time if torch.get_num_threads() == 1 else time.perf_counter
     for _ in range(10):
         fn()
     chunk = max(reps // 10, 1)
     times = []
     for _ in range(10):
-        t0 = time.perf_counter()
+        t0 = clock()
         for _ in range(chunk):
             fn()
-        times.append((time.perf_counter() - t0) / chunk * 1e3)
+        times.append((clock() - t0) / chunk * 1e3)
     return statistics.median(times)
 
 
@@ -58,7 +65,7 @@ def measure(body: nn.Module, obs_dim: int, reps: int) -> dict[str, float]:
         out_dim = body(torch.zeros(1, obs_dim)).shape[1]
     h = heads(out_dim)
     params = list(body.parameters()) + list(h.parameters())
-    opt = torch.optim.Adam(params, lr=1e-4)
+    opt = torch.optim.Adam(params, lr=1e-4, foreach=True)  # as ppo_policy_kwargs sets
     res = {}
     for b in (64, 256):
         x = torch.randn(b, obs_dim)
@@ -94,7 +101,7 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=200)
     args = ap.parse_args()
     cols = ["train_b64", "train_b256", "infer_b8", "infer_b16", "ms_per_env_step"]
-    print(f"torch {torch.__version__}; times in ms (median); window={args.window}")
+    print(f"torch {torch.__version__}; ms (median; 1 thread: CPU time, else wall); window={args.window}")
     print(f"{'model':>12} {'F':>3} {'thr':>3} {'params':>7} " + " ".join(f"{c:>15}" for c in cols))
     for threads in args.threads:
         torch.set_num_threads(threads)

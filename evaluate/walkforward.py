@@ -1,7 +1,7 @@
 """``python -m evaluate.walkforward``: retrain per fold, test out of sample, stitch, report.
 
-    python -m evaluate.walkforward --env btc1h --algo ppo|supervised|momentum --folds K \
-        [--timesteps N] [--epochs N] [--purge-bars 24] [--embargo-bars 24] [--val-bars 2160] \
+    python -m evaluate.walkforward --env btc1h --algo ppo|supervised|momentum --folds K
+        [--timesteps N] [--epochs N] [--purge-bars 24] [--embargo-bars 24] [--val-bars 2160]
         [--start DATE] [--end DATE] [--seed S] [--out DIR]
 
 Reads top to bottom: parse -> output folder -> data (real preset files) -> fold plans -> per

@@ -5,7 +5,7 @@ Never imports ``envs`` (see docs/ARCHITECTURE.md): the observation layout arrive
 """
 
 from policies.config import PRESETS, TransformerConfig, make_config
-from policies.extractor import TransformerExtractor
+from policies.extractor import TransformerExtractor, ppo_policy_kwargs
 from policies.lora import (
     LoRALinear,
     apply_lora,
@@ -29,5 +29,6 @@ __all__ = [
     "lora_parameters",
     "make_config",
     "merge_lora",
+    "ppo_policy_kwargs",
     "unmerge_lora",
 ]

@@ -3,8 +3,11 @@
 Presets (``PRESETS``) only fix the architecture; ``window`` and ``n_features`` always come from the
 environment's observation layout and are passed to ``make_config``.
 
-* ``cpu`` (default): sized for >= 1,000 PPO env steps/s on a 2-core CPU (see bench/RESULTS.md):
-  the 32-bar window is cut into 4 patches of 8 bars -> 4 tokens of width 32, one pre-LN block.
+* ``cpu`` (default): sized for >= 1,000 PPO env steps/s on a 2-core CPU: the 32-bar window is cut
+  into 4 patches of 8 bars -> 4 tokens of width 32, one pre-LN block, 2 heads, FFN 64, features 64
+  (15,488 parameters at 17 features). Measured 1,644 PPO env steps per CPU-second on btc1h (MLP
+  2,779; bench/RESULTS.md "train_fps"). On a synthetic env, d_model 64 cut PPO throughput ~20%
+  and a second layer ~40%.
 * ``flagtrader``: the FLAG-TRADER size (d_model 768, 12 layers, 8 heads, FFN 3072, LoRA rank 16 on
   q and v; ~85.05M base parameters in the blocks). One token per bar. For GPU users.
 """
@@ -110,7 +113,7 @@ class TransformerConfig:
 
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # Measured on the 2-core CPU (bench/extractor_speed.py, bench/RESULTS.md).
+    # Measured on the 2-core CPU (bench/train_fps.py, bench/extractor_speed.py, bench/RESULTS.md).
     "cpu": dict(
         d_model=32, n_layers=1, n_heads=2, d_ff=64, patch_len=8, pool="last", features_dim=64
     ),

@@ -9,7 +9,13 @@ import torch
 from stable_baselines3 import PPO, SAC
 from torch import nn
 
-from policies import PRESETS, TransformerBackbone, TransformerExtractor, make_config
+from policies import (
+    PRESETS,
+    TransformerBackbone,
+    TransformerExtractor,
+    make_config,
+    ppo_policy_kwargs,
+)
 
 WINDOW, N_FEATURES, N_ACCOUNT = 8, 3, 4
 OBS_DIM = WINDOW * N_FEATURES + N_ACCOUNT  # 28
@@ -42,6 +48,15 @@ class RandomObsEnv(gym.Env):
         reward = a * float(np.sign(self._obs[0]))
         self._t += 1
         return self._draw(), reward, False, self._t >= self.episode_len, {}
+
+
+@pytest.fixture
+def one_thread():
+    """SB3 runs in one torch thread: tiny ops on a shared 2-core box are slower with two."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def make_obs(batch: int, cfg=None, seed: int = 0) -> torch.Tensor:
@@ -98,6 +113,22 @@ def test_account_state_is_joined_after_pooling() -> None:
     changed = obs.clone()
     changed[:, -N_ACCOUNT:] += 1.0
     assert torch.equal(model(changed)[:, :-N_ACCOUNT], out[:, :-N_ACCOUNT])
+
+
+@pytest.mark.parametrize("n_layers", [1, 2])
+def test_last_pool_shortcut_equals_full_computation(n_layers: int) -> None:
+    """The final block computing only the newest token gives that token's full-computation value."""
+    cfg = make_config("cpu", window=WINDOW, n_features=N_FEATURES, patch_len=2, n_layers=n_layers)
+    torch.manual_seed(7)
+    model = TransformerBackbone(cfg)
+    obs = make_obs(4)
+    x = obs[:, : WINDOW * N_FEATURES].reshape(4, 4, 2 * N_FEATURES)  # 4 tokens of 2 bars
+    x = model.embed(x) + model.pos
+    for block in model.blocks:
+        x = block(x)  # every token, every block
+    full = torch.cat([model.ln_f(x)[:, -1], obs[:, -N_ACCOUNT:]], dim=1)
+    full = torch.nn.functional.gelu(model.proj(full))
+    torch.testing.assert_close(model(obs), full, rtol=0, atol=1e-6)
 
 
 def test_pool_last_ignores_nothing_in_the_window() -> None:
@@ -159,18 +190,22 @@ def _extractor_kwargs(**kw) -> dict:
     return dict(window=WINDOW, n_features=N_FEATURES, **kw)
 
 
+def test_ppo_policy_kwargs_shape() -> None:
+    kw = ppo_policy_kwargs(32, 17, vf=(32,), lora_rank=4)
+    assert kw["features_extractor_class"] is TransformerExtractor
+    assert kw["features_extractor_kwargs"] == dict(window=32, n_features=17, preset="cpu", lora_rank=4)
+    assert kw["net_arch"] == dict(pi=[], vf=[32])
+    assert kw["ortho_init"] is False and kw["optimizer_kwargs"] == dict(foreach=True)
+
+
 @pytest.mark.slow
-def test_ppo_learns_and_round_trips(tmp_path) -> None:
+def test_ppo_learns_and_round_trips(tmp_path, one_thread) -> None:
     env = RandomObsEnv()
     model = PPO(
         "MlpPolicy", env, n_steps=64, batch_size=32, n_epochs=2, seed=0, device="cpu",
-        policy_kwargs=dict(
-            features_extractor_class=TransformerExtractor,
-            features_extractor_kwargs=_extractor_kwargs(lora_rank=2),
-            net_arch=dict(pi=[], vf=[16]),
-            ortho_init=False,
-        ),
+        policy_kwargs=ppo_policy_kwargs(WINDOW, N_FEATURES, vf=(16,), lora_rank=2),
     )
+    assert model.policy.action_net.in_features == 64  # pi=[]: straight on the features
     before = model.policy.features_extractor.backbone.embed.weight.detach().clone()
     model.learn(256)
     assert not torch.equal(model.policy.features_extractor.backbone.embed.weight, before)
@@ -188,18 +223,20 @@ def test_ppo_learns_and_round_trips(tmp_path) -> None:
 
 
 @pytest.mark.slow
-def test_sac_learns_and_round_trips(tmp_path) -> None:
+def test_sac_learns_and_round_trips(tmp_path, one_thread) -> None:
     env = RandomObsEnv(continuous=True)
     model = SAC(
         "MlpPolicy", env, learning_starts=64, batch_size=32, buffer_size=1000, seed=0,
-        device="cpu",
+        train_freq=32, gradient_steps=4, device="cpu",  # 24 gradient steps: enough to move weights
         policy_kwargs=dict(
             features_extractor_class=TransformerExtractor,
             features_extractor_kwargs=_extractor_kwargs(),
             net_arch=[16],
         ),
     )
+    before = model.actor.features_extractor.backbone.embed.weight.detach().clone()
     model.learn(256)
+    assert not torch.equal(model.actor.features_extractor.backbone.embed.weight, before)
     obs = make_obs(20, seed=4).numpy()
     actions, _ = model.predict(obs, deterministic=True)
     assert actions.shape == (20, 1) and np.all(np.abs(actions) <= 1.0)
@@ -230,3 +267,11 @@ def test_warm_start_classifier_into_ppo_gives_identical_probabilities() -> None:
         expected = torch.softmax(head(backbone(obs)), dim=1)
         got = model.policy.get_distribution(obs).distribution.probs
     torch.testing.assert_close(got, expected, rtol=0, atol=1e-6)
+
+
+def test_policies_never_imports_envs() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, policies; assert 'envs' not in sys.modules, sorted(sys.modules)"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

@@ -97,7 +97,7 @@ def test_atomic_save_keeps_suffix_for_writers_that_append_it(tmp_path: Path) -> 
 
 def test_seed_everything_repeats_all_generators() -> None:
     def draw() -> tuple[float, float, float]:
-        return random.random(), float(np.random.rand()), float(torch.rand(1))
+        return random.random(), float(np.random.rand()), float(torch.rand(1))  # noqa: NPY002
 
     rundir.seed_everything(123)
     first = draw()

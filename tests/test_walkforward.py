@@ -18,8 +18,8 @@ from envs import TradingEnv
 from evaluate.backtest import Backtest
 from evaluate.stats import deflated_sharpe_ratio, per_period_sharpe
 from evaluate.stitch import stitch
-from evaluate.wf_data import WFData, env_split, mask_rows, plan_folds
 from evaluate.walkforward import run_walkforward
+from evaluate.wf_data import WFData, env_split, mask_rows, plan_folds
 from evaluate.wf_train import MOMENTUM_GRID
 
 H = 3_600_000_000_000  # one hour in ns
@@ -191,6 +191,22 @@ def test_tiny_ppo_walkforward(make_candles, tmp_path):
     bt = wf.folds[0].backtests["wf_ppo"]
     assert len(bt) == len(wf.folds[0].backtests["buy_and_hold"]) > 0
     assert wf.folds[0].selection["num_timesteps"] == 64 and wf.n_trials == 1
+
+
+@pytest.mark.slow
+def test_tiny_supervised_walkforward(make_candles, tmp_path):
+    pytest.importorskip("torch")
+    data = _data(make_candles(2400, seed=24))
+    plans = plan_folds((0, 2400), 2, val_bars=200, purge_bars=24, embargo_bars=24, min_train_bars=900)
+    wf = run_walkforward(data, plans[1:], "supervised", tmp_path / "wf", window=16, n_boot=20,
+                         epochs=1, max_train_samples=300)
+    fold_dir = tmp_path / "wf" / "fold_01"
+    payload = json.loads((fold_dir / "normaliser.json").read_text())
+    # the checkpoint's normaliser is the fold's, fitted on the fold's training rows only
+    fold_norm = data.fit_normaliser(plans[1].train)
+    np.testing.assert_allclose(payload["center"], fold_norm.center)
+    assert wf.folds[0].selection["n_train_samples"] == 300 and (fold_dir / "model.pt").is_file()
+    assert len(wf.folds[0].backtests["wf_supervised"]) == len(wf.folds[0].backtests["flat"])
 
 
 @pytest.mark.slow
