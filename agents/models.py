@@ -54,6 +54,9 @@ def policy_kwargs(cfg: RunConfig, n_features: int) -> dict[str, Any]:
         "features_extractor_kwargs": extractor,
         "net_arch": cfg.policy.net_arch,
         "share_features_extractor": cfg.policy.share_features_extractor,
+        # one batched Adam update instead of a per-tensor loop: ~10 % faster PPO on CPU
+        # (bench/RESULTS.md, train_fps), same maths
+        "optimizer_kwargs": {"foreach": True},
     }
     if cfg.algo == "ppo":
         # Keep the backbone's own (nanoGPT) init: SB3's orthogonal gain-sqrt(2) re-init of the

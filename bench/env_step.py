@@ -8,6 +8,9 @@ steps/s (best of ``--repeats`` timings, random actions) for:
 (b) ``envs.TradingEnv`` with every feature on: fees, the "vol" slippage model,
     funding, the drawdown reward (raw env, no gymnasium wrappers);
 (c) ``envs.BatchedTradingEnv`` at ``--n-envs`` (env-steps/s), same options;
+(m) memory floor of (c): ``np.copyto`` of an ``(n_envs, obs_dim)`` float32 array (one
+    memcpy of the observation every batched step must produce), as env-steps/s: no batched
+    env that returns a fresh observation array can beat it on this machine;
 (d) peers ``gym-anytrading`` (``StocksEnv``) and ``Gym-Trading-Env``
     (``gym_trading_env.environments.TradingEnv``), installed by this script into
     its own venv ``bench/.peers/venv`` (git-ignored) and timed in a subprocess on
@@ -15,14 +18,21 @@ steps/s (best of ``--repeats`` timings, random actions) for:
 
 Ratios are printed against the reference and the peers. Timings on a shared CPU
 are noisy: compare ratios measured in the same run, not absolute numbers.
+
+The env step is numba-compiled (``envs.kernel``). Its one-off JIT cost is reported
+apart and excluded from every rate: a warm-up step runs before the timings, and
+``--startup`` (default on) times ``import envs`` + first step in fresh subprocesses,
+once with an empty numba cache (compile) and once with it filled (cache load).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
+import tempfile
 import time
 import venv
 from pathlib import Path
@@ -132,6 +142,48 @@ def batched_rate(venv_, actions: np.ndarray) -> Rate:
     return _timed(actions.size, loop)
 
 
+def memcpy_rate(n_envs: int, obs_dim: int, repeats: int) -> Rate:
+    """Env-steps/s if a batched step cost exactly one copy of its (n_envs, obs_dim) obs."""
+    src = np.random.default_rng(0).standard_normal((n_envs, obs_dim)).astype(np.float32)
+    dst = np.empty_like(src)
+
+    def loop() -> None:
+        for _ in range(repeats):
+            np.copyto(dst, src)
+
+    return _timed(repeats * n_envs, loop)
+
+
+STARTUP_SCRIPT = r"""
+import json, sys, time
+t0 = time.perf_counter()
+import envs
+from envs.kernel import step_accounts
+t1 = time.perf_counter()
+env = envs.make_env("btc1h", split="train", window=int(sys.argv[1]))
+env.reset(seed=0)
+t2 = time.perf_counter()
+env.step(2)
+t3 = time.perf_counter()
+print(json.dumps({"import_s": t1 - t0, "first_step_s": t3 - t2,
+                  "compiled": len(step_accounts.stats.cache_misses) > 0}))
+"""
+
+
+def startup_times(window: int) -> dict[str, dict[str, float]]:
+    """``import envs`` and first-step seconds in fresh interpreters: numba cache cold, warm."""
+    out: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory() as cache_dir:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache_dir}
+        for label in ("cold cache (JIT compile)", "warm cache (load)"):
+            res = subprocess.run([sys.executable, "-c", STARTUP_SCRIPT, str(window)], env=env,
+                                 capture_output=True, text=True, cwd=ROOT, timeout=600)
+            if res.returncode != 0:
+                raise RuntimeError(f"startup probe failed: {res.stderr.strip()[-500:]}")
+            out[label] = json.loads(res.stdout.strip().splitlines()[-1])
+    return out
+
+
 def ensure_peer_venv(reinstall: bool) -> tuple[Path | None, str]:
     """The peers' venv python, created and filled on first use; (None, reason) on failure."""
     py = PEER_VENV / "bin" / "python"
@@ -184,8 +236,11 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--no-peers", action="store_true", help="skip (d)")
     ap.add_argument("--reinstall-peers", action="store_true")
+    ap.add_argument("--no-startup", action="store_true",
+                    help="skip timing import + first step in fresh interpreters")
     args = ap.parse_args()
 
+    startup = {} if args.no_startup else startup_times(args.window)
     import envs
 
     opts = dict(fee_bps=10.0, slippage_bps=2.0, slippage_model="vol", funding=True,
@@ -203,14 +258,22 @@ def main() -> None:
     venv_ = envs.make_batched_env("btc1h", n_envs=args.n_envs, split="train",
                                   feature_set=args.feature_set, window=args.window, **opts)
     bacts = rng.integers(0, 3, (args.batched_steps, args.n_envs))
+    # JIT warm-up: compile (or load from numba's cache) before any timing
+    c0 = time.perf_counter()
+    env.reset(seed=0)
+    env.step(1)
+    venv_.reset()
+    venv_.step(np.ones(args.n_envs, dtype=np.int64))
+    first_call_s = time.perf_counter() - c0
     # Repeats interleave every contender, so a burst of load from other processes hits all
     # of them alike; each keeps its best wall-clock and its best CPU-time rate.
-    runs: dict[str, list[Rate]] = {"reference": [], "single": [], "batched": []}
+    runs: dict[str, list[Rate]] = {"reference": [], "single": [], "batched": [], "memcpy": []}
     peers: dict[str, object] = {}
     for _ in range(args.repeats):
         runs["reference"].append(reference_rate(close, flat, m.window, m.n_features, lo, hi, acts))
         runs["single"].append(single_rate(env, acts))
         runs["batched"].append(batched_rate(venv_, bacts))
+        runs["memcpy"].append(memcpy_rate(args.n_envs, m.obs_dim, args.batched_steps))
         if not args.no_peers:
             got = peer_rates(m, args.steps, args.window, args.reinstall_peers)
             for name, value in got.items():
@@ -235,6 +298,9 @@ def main() -> None:
     line(f"(c) BatchedTradingEnv N={args.n_envs}", "batched",
          f"env-steps; {best['batched'][1] / ref:.1f}x reference, "
          f"{best['batched'][1] / best['single'][1]:.1f}x single")
+    line(f"(m) memcpy floor N={args.n_envs}", "memcpy",
+         f"env-steps; batched reaches {best['batched'][1] / best['memcpy'][1]:.0%} of it "
+         f"({1e6 * args.n_envs / best['memcpy'][1]:.0f} us per copy of the obs, CPU)")
     for name in PEER_PACKAGES:
         if name in best:
             cpu = best[name][1]
@@ -244,6 +310,10 @@ def main() -> None:
         else:
             print(f"(d) {name:27s}{peers.get(name, 'skipped: --no-peers')}")
     print("targets: single >= gym-anytrading, single >= 5x Gym-Trading-Env, batched >= 5M env-steps/s")
+    print(f"JIT: first single + batched step in this process {first_call_s:.2f} s (excluded above)")
+    for label, t in startup.items():
+        print(f"startup, {label}: import envs {t['import_s']:.2f} s, first step "
+              f"{t['first_step_s']:.2f} s (compiled: {t['compiled']})")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
-"""BatchedTradingEnv: N trading accounts stepped in one vectorised numpy call.
+"""BatchedTradingEnv: N trading accounts stepped in one compiled kernel call.
 
-Same maths as ``envs.trading_env.TradingEnv`` (see its docstring for the spec),
-written over arrays of N accounts, with Stable-Baselines3's ``VecEnv`` semantics
-implemented in plain numpy (``envs`` never imports SB3). The agents package
+Same maths as ``envs.trading_env.TradingEnv`` (see its docstring for the spec):
+both call the accounting kernel ``envs.kernel.step_accounts`` (numba), this one
+with N accounts, with Stable-Baselines3's ``VecEnv`` semantics implemented in
+plain numpy (``envs`` never imports SB3). The agents package
 makes it an SB3 VecEnv with::
 
     class SB3BatchedTradingEnv(BatchedTradingEnv, VecEnv): pass
@@ -36,8 +37,9 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.utils import seeding
 
+from envs import kernel as K
 from envs.market import MarketData
-from envs.params import UNREALISED_CLIP, EnvParams, EnvTables
+from envs.params import EnvParams, EnvTables
 
 INFO_KEYS = ("equity", "position", "fee", "slippage", "funding", "turnover", "drawdown", "bar",
              "timestamp")
@@ -71,9 +73,7 @@ class BatchedTradingEnv:
             self.action_space = spaces.Box(-1.0, 1.0, (1,), np.float32)
         self._wf = tb.window * tb.n_features
         self._targets = np.array(p.targets, dtype=np.float64)
-        self._floor = p.ruin_fraction * p.initial_equity
-        self._max_dd = 2.0 if p.max_drawdown is None else p.max_drawdown
-        self._max_steps = np.iinfo(np.int64).max if p.episode_length is None else p.episode_length
+        self._max_steps = K.NO_STEP_LIMIT if p.episode_length is None else p.episode_length
         # VecEnv bookkeeping (same names as SB3's VecEnv.__init__ sets)
         self.reset_infos: list[dict[str, Any]] = [{} for _ in range(n)]
         self._seeds: list[int | None] = [None if seed is None else seed + i for i in range(n)]
@@ -82,26 +82,18 @@ class BatchedTradingEnv:
         self._empty_infos: list[dict[str, Any]] = [{} for _ in range(n)]
         self._actions: np.ndarray | None = None
         self.closed = False
-        # account state, one entry per env
-        self._t = np.zeros(n, dtype=np.int64)
-        self._steps = np.zeros(n, dtype=np.int64)
-        self._held = np.zeros(n, dtype=np.int64)
-        z = lambda: np.zeros(n, dtype=np.float64)  # noqa: E731
-        self._cash, self._units, self._pos, self._entry = z(), z(), z(), z()
-        self._eq, self._peak, self._dd, self._dsr_a, self._dsr_b = z(), z(), z(), z(), z()
+        # the kernel's inputs (see envs.kernel): one state row per account, settings,
+        # per-bar table, flat features
+        self._state = np.zeros((n, K.N_STATE))
+        self._consts = K.kernel_consts(p, tb)
+        self._bars = K.bar_table(tb)
+        self._feats = np.ascontiguousarray(market.features, dtype=np.float32).reshape(-1)
         self.last_info: dict[str, np.ndarray] = {}
-        self._acct = np.zeros((n, 4), dtype=np.float32)
-        # per decision bar t: fill price, slippage rate, close[t+1], funding[t+1], and 1.0 when
-        # bar t+1 cannot be decided on (the episode must end there)
-        nb = market.n_bars
-        table = np.zeros((nb, 5))
-        table[:, 0] = tb.fill_price
-        table[:, 1] = tb.slip_rate
-        table[:-1, 2] = tb.close[1:]
-        table[:-1, 3] = tb.funding[1:]
-        table[:-1, 4] = ~tb.step_ok[1:]
-        table[-1, 4] = 1.0
-        self._bar_table = table
+
+    @property
+    def _t(self) -> np.ndarray:
+        """Current decision bar of every env (int64 (N,), a copy)."""
+        return self._state[:, K.S_T].astype(np.int64)
 
     # ----------------------------------------------------------------- resets
     def _draw_start(self, i: int) -> int:
@@ -119,34 +111,23 @@ class BatchedTradingEnv:
         starts = self.tables.starts
         return int(starts[int(self._rngs[i].integers(len(starts)))])
 
-    def _reset_env(self, i: int) -> None:
+    def _reset_env(self, i: int) -> int:
+        """Start env i's next episode (state only); returns its first decision bar."""
         t0 = self._draw_start(i)
-        e0 = self.params.initial_equity
-        self._t[i] = t0
-        self._steps[i] = 0
-        self._held[i] = 0
-        self._cash[i] = e0
-        self._units[i] = 0.0
-        self._pos[i] = 0.0
-        self._entry[i] = self.tables.close[t0]
-        self._eq[i] = e0
-        self._peak[i] = e0
-        self._dd[i] = 0.0
-        self._dsr_a[i] = 0.0
-        self._dsr_b[i] = self.params.dsr_var0
+        self._state[i] = K.start_row(self.params, t0, float(self.tables.close[t0]), self._max_steps)
+        return t0
 
     def reset(self) -> np.ndarray:
         """Reset every env (seeds from ``seed()``/the constructor apply now) -> obs (N, D)."""
-        for i in range(self.num_envs):
-            self._reset_env(i)
+        t0 = np.array([self._reset_env(i) for i in range(self.num_envs)], dtype=np.int64)
         self._options = [{} for _ in range(self.num_envs)]
         self.reset_infos = [
             {"equity": self.params.initial_equity, "position": 0.0, "drawdown": 0.0,
-             "bar": int(self._t[i]), "timestamp": int(self.tables.timestamps[self._t[i]])}
+             "bar": int(t0[i]), "timestamp": int(self.tables.timestamps[t0[i]])}
             for i in range(self.num_envs)
         ]
         tb = self.tables
-        obs = tb.windows[self._t - tb.window_offset]
+        obs = tb.windows[t0 - tb.window_offset]
         obs[:, self._wf :] = 0.0
         return obs
 
@@ -178,85 +159,32 @@ class BatchedTradingEnv:
             raise RuntimeError("step_wait() without step_async(actions)")
         actions, self._actions = self._actions, None
         w = self._as_targets(actions)
-        tb, p = self.tables, self.params
-        t = self._t
-        pos, units, cash = self._pos, self._units, self._cash
-
-        trade = w != pos
-        # one gather of the per-bar table instead of five: columns are views
-        row = self._bar_table[t]
-        pf, slip_rate, c, fund_rate, end_next = row[:, 0], row[:, 1], row[:, 2], row[:, 3], row[:, 4]
-        e_pre = cash + units * pf
-        np.maximum(e_pre, 0.0, out=e_pre)
-        u_new = np.where(trade, w * e_pre / pf, units)
-        du = u_new - units
-        turnover = np.abs(du) * pf
-        fee = turnover * tb.fee_rate
-        slip = turnover * slip_rate
-        cash = cash - du * pf - fee - slip
-        s_new = np.sign(w)
-        changed = s_new != np.sign(pos)
-        entry = np.where(changed, pf, self._entry)
-        held = np.where(changed, 0, self._held)
-        t1 = t + 1
-        fund = fund_rate * u_new * c
-        cash = cash - fund
-        eq = cash + u_new * c
-        held += s_new != 0.0
-        peak = np.maximum(self._peak, eq)
-        dd = 1.0 - eq / peak
-        ruined = eq <= self._floor
-        r_log = np.log(np.where(ruined, self._floor, eq) / self._eq)
-        if p.reward == "drawdown":
-            reward = r_log - p.dd_penalty * np.maximum(dd - self._dd, 0.0)
-        elif p.reward == "log_return":
-            reward = r_log
-        else:
-            a, b = self._dsr_a, self._dsr_b
-            da = r_log - a
-            db = r_log * r_log - b
-            var = b - a * a
-            pos_var = var > 1e-12
-            safe = np.where(pos_var, var, 1.0)
-            reward = np.where(pos_var, (b * da - 0.5 * a * db) / (safe * np.sqrt(safe)), 0.0)
-            self._dsr_a = a + p.dsr_eta * da
-            self._dsr_b = b + p.dsr_eta * db
-        terminated = ruined | (dd > self._max_dd)
-        if p.terminal_penalty:
-            reward = np.where(terminated, reward - p.terminal_penalty, reward)
-        reward = reward * p.reward_scale
-        self._steps += 1
-        truncated = ~terminated & ((end_next != 0.0) | (self._steps >= self._max_steps))
-
-        self._t, self._pos, self._units, self._cash = t1, w, u_new, cash
-        self._entry, self._held, self._eq, self._peak, self._dd = entry, held, eq, peak, dd
-
-        obs = tb.windows[t1 - tb.window_offset]
-        acct = obs[:, self._wf :]
-        acct[:, 0] = w
-        acct[:, 1] = np.minimum(np.maximum(s_new * (c / entry - 1.0), -UNREALISED_CLIP), UNREALISED_CLIP)
-        acct[:, 2] = np.minimum(dd, 1.0)
-        acct[:, 3] = tb.bars_scaled[held]
+        tb, n = self.tables, self.num_envs
+        self._state[:, K.S_TARGET] = w
+        obs = np.empty((n, tb.obs_dim), dtype=np.float32)
+        out = np.empty((K.N_OUT, n))  # fresh: last_info's arrays are views of its rows
+        n_done = K.step_accounts(self._state, self._consts, self._bars, self._feats,
+                                 obs.reshape(-1), out.reshape(-1))
+        bar = out[K.O_BAR].astype(np.int64)
         self.last_info = {
-            "equity": eq, "position": w, "fee": fee, "slippage": slip, "funding": fund,
-            "turnover": turnover, "drawdown": dd, "bar": t1,
+            "equity": out[K.O_EQUITY], "position": out[K.O_POSITION], "fee": out[K.O_FEE],
+            "slippage": out[K.O_SLIPPAGE], "funding": out[K.O_FUNDING],
+            "turnover": out[K.O_TURNOVER], "drawdown": out[K.O_DRAWDOWN], "bar": bar,
         }
-        dones = terminated | truncated
+        done_code = out[K.O_DONE]
+        dones = done_code != 0.0
         infos = self._empty_infos.copy()
-        if dones.any():
-            # last_info shares these arrays; resets must not overwrite the final step's numbers
-            self._eq, self._pos, self._dd, self._t = eq.copy(), w.copy(), dd.copy(), t1.copy()
+        if n_done:
             for i in np.flatnonzero(dones).tolist():
                 info = {k: v[i].item() for k, v in self.last_info.items()}
-                info["timestamp"] = int(tb.timestamps[t1[i]])
+                info["timestamp"] = int(tb.timestamps[bar[i]])
                 info["terminal_observation"] = obs[i].copy()
-                info["TimeLimit.truncated"] = bool(truncated[i])
+                info["TimeLimit.truncated"] = bool(done_code[i] == K.DONE_TRUNCATED)
                 infos[i] = info
-                self._reset_env(i)
-                t0 = int(self._t[i])
+                t0 = self._reset_env(i)
                 obs[i] = tb.windows[t0 - tb.window_offset]
                 obs[i, self._wf :] = 0.0
-        return obs, reward.astype(np.float32), dones, infos
+        return obs, out[K.O_REWARD].astype(np.float32), dones, infos
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
         self.step_async(actions)

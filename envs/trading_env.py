@@ -115,9 +115,16 @@ open, ns UTC) of the new decision bar.
 half-open range of decision-bar rows (default: the whole series). See
 ``envs.params.EnvParams`` for defaults; ``envs.make_env`` builds the market.
 
+## Implementation
+
+``step`` calls the accounting kernel of ``envs.kernel`` (numba) with one account;
+``BatchedTradingEnv`` calls the same kernel with N, so both agree bit for bit.
+Each ``step`` returns a fresh observation array (safe to keep).
+
 ## Version history
 
-* v0: initial version.
+* v0: initial version (the kernel replaced the pure-Python step without changing results,
+  except float64 rewards may differ by 1 ulp: ``log`` is the C library's, see ``envs.kernel``).
 """
 
 from __future__ import annotations
@@ -128,15 +135,11 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from envs import kernel as K
 from envs.market import MarketData
-from envs.params import UNREALISED_CLIP as _UCLIP
 from envs.params import EnvParams, EnvTables
 
-_VAR_EPS = 1e-12  # DSR: no reward while the variance estimate B - A^2 is below this
-_NO_LIMIT = 1 << 62  # episode_length=None
-# numpy's log/sqrt, not math's: np.log on a scalar runs the same loop as on the batched
-# env's arrays, math.log differs in the last bit for ~0.3 % of inputs.
-_np_log, _np_sqrt = np.log, np.sqrt
+_step_one = K.step_one
 
 
 class TradingEnv(gym.Env):
@@ -160,26 +163,18 @@ class TradingEnv(gym.Env):
         else:
             self.action_space = spaces.Box(-1.0, 1.0, (1,), np.float32)
         self._wf = tb.window * tb.n_features
-        # Python lists: scalar indexing of a list is ~3x faster than of an ndarray
-        self._fill = tb.fill_price.tolist()
-        self._close = tb.close.tolist()
-        self._slip = tb.slip_rate.tolist()
-        self._fund = tb.funding.tolist()
-        self._ok = tb.step_ok.tolist()
-        self._ts = tb.timestamps.tolist()
-        self._bars_scaled = tb.bars_scaled.tolist()
+        # the kernel's inputs (see envs.kernel): one account's state row, settings, per-bar
+        # table, flat features
+        self._state = np.zeros((1, K.N_STATE))
+        self._state[0, K.S_T] = -1.0  # not reset yet
+        self._consts = K.kernel_consts(p, tb)
+        self._bars = K.bar_table(tb)
+        self._feats = np.ascontiguousarray(market.features, dtype=np.float32).reshape(-1)
+        self._ts = tb.timestamps.tolist()  # list: scalar indexing ~3x faster than an ndarray's
         self._targets = p.targets
-        self._fee_rate = tb.fee_rate
-        self._floor = p.ruin_fraction * p.initial_equity
-        self._max_dd = 2.0 if p.max_drawdown is None else p.max_drawdown
-        self._reward_kind = p.reward
         self._discrete = p.action == "discrete"
         self._long_only = p.long_only
-        self._dd_penalty, self._dsr_eta = p.dd_penalty, p.dsr_eta
-        self._terminal_penalty, self._reward_scale = p.terminal_penalty, p.reward_scale
-        self._windows, self._offset = tb.windows, tb.window_offset
         self._seq_next = 0
-        self._t = -1
 
     # ----------------------------------------------------------------- public helpers
     def episode_starts(self) -> np.ndarray:
@@ -188,8 +183,8 @@ class TradingEnv(gym.Env):
 
     @property
     def t(self) -> int:
-        """Current decision bar (index into ``market``)."""
-        return self._t
+        """Current decision bar (index into ``market``); -1 before the first reset."""
+        return int(self._state[0, K.S_T])
 
     # ----------------------------------------------------------------- gym API
     def reset(
@@ -197,11 +192,11 @@ class TradingEnv(gym.Env):
     ) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
         length = self.params.episode_length
-        self._max_steps = _NO_LIMIT if length is None else length
-        starts = self.tables.starts
+        max_steps = K.NO_STEP_LIMIT if length is None else length
+        starts, ok = self.tables.starts, self.tables.step_ok
         if options and options.get("start") is not None:
             t0 = int(options["start"])
-            if not (0 <= t0 < len(self._ok) and self._ok[t0]):
+            if not (0 <= t0 < len(ok) and ok[t0]):
                 raise ValueError(
                     f"start bar {t0} is not a valid decision bar of this split (needs a full "
                     f"valid window, a next bar in the same segment, inside rows "
@@ -211,22 +206,11 @@ class TradingEnv(gym.Env):
             runs = self.tables.run_starts
             t0 = int(runs[self._seq_next % len(runs)])
             self._seq_next += 1
-            self._max_steps = _NO_LIMIT
+            max_steps = K.NO_STEP_LIMIT
         else:
             t0 = int(starts[int(self.np_random.integers(len(starts)))])
         e0 = self.params.initial_equity
-        self._t = t0
-        self._steps = 0
-        self._cash = e0
-        self._units = 0.0
-        self._pos = 0.0
-        self._entry = self._close[t0]
-        self._held = 0
-        self._eq = e0
-        self._peak = e0
-        self._dd = 0.0
-        self._dsr_a = 0.0
-        self._dsr_b = self.params.dsr_var0
+        self._state[0] = K.start_row(self.params, t0, float(self.tables.close[t0]), max_steps)
         obs = self.tables.window_row(t0)
         obs[self._wf :] = 0.0
         info = {"equity": e0, "position": 0.0, "drawdown": 0.0, "bar": t0, "timestamp": self._ts[t0]}
@@ -252,82 +236,24 @@ class TradingEnv(gym.Env):
         return w
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        # Written for speed (a Python step is the env's floor): locals, lists, no numpy
-        # except the log (numpy's, so that the batched env matches bit for bit) and the obs copy.
-        t = self._t
-        if t < 0:
-            raise RuntimeError("call reset() before step()")
+        # The accounting is the kernel's; this wrapper only validates the action and boxes
+        # the results (a few hundred ns of Python per step is the floor here).
         if action.__class__ is int and self._discrete and 0 <= action <= 2:
             w = self._targets[action]
         else:
             w = self._target(action)
-        pos, units, cash = self._pos, self._units, self._cash
-        fee = slip = turnover = 0.0
-        if w != pos:
-            pf = self._fill[t]
-            e_pre = cash + units * pf
-            if e_pre < 0.0:  # bankrupt between close and the next open: nothing left to size
-                e_pre = 0.0
-            u_new = w * e_pre / pf
-            du = u_new - units
-            turnover = abs(du) * pf
-            fee = turnover * self._fee_rate
-            slip = turnover * self._slip[t]
-            cash = cash - du * pf - fee - slip
-            if ((w > 0.0) - (w < 0.0)) != ((pos > 0.0) - (pos < 0.0)):
-                self._entry = pf  # opened or flipped: a new entry
-                self._held = 0
-            units = u_new
-            self._pos = w
-        t1 = t + 1
-        c = self._close[t1]
-        fund = self._fund[t1] * units * c
-        cash = cash - fund
-        eq = cash + units * c
-        if w != 0.0:
-            self._held += 1
-        peak = self._peak
-        if eq > peak:
-            peak = eq
-        dd = 1.0 - eq / peak
-        floor = self._floor
-        r_log = float(_np_log((floor if eq <= floor else eq) / self._eq))
-        kind = self._reward_kind
-        if kind == "drawdown":
-            d = dd - self._dd
-            reward = r_log - self._dd_penalty * (d if d > 0.0 else 0.0)
-        elif kind == "log_return":
-            reward = r_log
-        else:
-            a, b = self._dsr_a, self._dsr_b
-            da = r_log - a
-            db = r_log * r_log - b
-            var = b - a * a
-            reward = float((b * da - 0.5 * a * db) / (var * _np_sqrt(var))) if var > _VAR_EPS else 0.0
-            self._dsr_a = a + self._dsr_eta * da
-            self._dsr_b = b + self._dsr_eta * db
-        terminated = eq <= floor or dd > self._max_dd
-        if terminated:
-            reward = reward - self._terminal_penalty
-        reward = reward * self._reward_scale
-        steps = self._steps + 1
-        self._steps = steps
-        truncated = (not terminated) and (not self._ok[t1] or steps >= self._max_steps)
-        self._t = t1
-        self._cash, self._units, self._eq, self._peak, self._dd = cash, units, eq, peak, dd
-
-        obs = self._windows[t1 - self._offset].copy()
-        unreal = ((w > 0.0) - (w < 0.0)) * (c / self._entry - 1.0)
-        k = self._wf
-        obs[k] = w
-        obs[k + 1] = _UCLIP if unreal > _UCLIP else (-_UCLIP if unreal < -_UCLIP else unreal)
-        obs[k + 2] = dd if dd < 1.0 else 1.0
-        obs[k + 3] = self._bars_scaled[self._held]
+        try:
+            obs, reward, done, eq, fee, slip, fund, turnover, dd, bar = _step_one(
+                self._state, self._consts, self._bars, self._feats, w)
+        except IndexError:
+            if self.t < 0:
+                raise RuntimeError("call reset() before step()") from None
+            raise
         info = {
             "equity": eq, "position": w, "fee": fee, "slippage": slip, "funding": fund,
-            "turnover": turnover, "drawdown": dd, "bar": t1, "timestamp": self._ts[t1],
+            "turnover": turnover, "drawdown": dd, "bar": bar, "timestamp": self._ts[bar],
         }
-        return obs, reward, terminated, truncated, info
+        return obs, reward, done == K.DONE_TERMINATED, done == K.DONE_TRUNCATED, info
 
     def close(self) -> None:
         """Nothing to release (arrays are shared with the MarketData)."""

@@ -1,0 +1,285 @@
+"""The one accounting kernel: advances n accounts by one bar (numba, float64, no fastmath).
+
+``BatchedTradingEnv`` calls ``step_accounts`` with n=N accounts and ``TradingEnv`` with n=1
+(through ``step_one``, a thin wrapper that saves call overhead), so the single env and the
+batched env run the same accounting code and agree bit for bit by construction
+(``tests/test_batched.py`` checks it). The maths is the spec in ``envs.trading_env``'s docstring; this module only
+lays it out for speed: a single loop over accounts, one row of a per-bar table per account
+(one cache line: fill price, slippage rate, next close, next funding, end flag) and the
+observation window copied as one contiguous slice (bar t's window is the contiguous run
+``features[(t-window+1)*F : (t+1)*F]`` of the row-major feature array).
+
+Layouts (column indices below), all C-contiguous:
+
+* ``state``  float64 (n, N_STATE): per account; integers (bar, steps, bars held, step
+  limit) are stored as exact float64 (< 2**53). ``S_TARGET`` is the input (target
+  position of this step's action); everything else is updated in place.
+* ``consts`` float64 (N_CONST,): the env's settings (``kernel_consts``).
+* ``bars``   float64 (n_bars + 2, N_BAR): ``bar_table``; column ``B_BARS_SCALED`` is
+  indexed by bars held, not by bar.
+* ``feats``  float32 (n_bars * F,): the flat feature array.
+* ``obs``    float32 (n * obs_dim,): output rows (window, then the 4 account values).
+* ``out``    float64 (N_OUT * n,): output, row j of a (N_OUT, n) array is quantity j.
+
+Floating point: ``fastmath=False`` keeps IEEE order of operations (the expressions are
+written in the order of the spec). ``log`` is the C library's (glibc), correctly rounded in
+practice; numpy's AVX-512 ``np.log``, which the previous pure-numpy version used, differs
+from it in the last bit for ~2 % of inputs near 1, so float64 rewards can differ from that
+version by 1 ulp. Accounting (equity, costs, positions, observations) does not use ``log``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+from numba.core import cgutils, types
+from numba.extending import intrinsic
+
+from envs.params import UNREALISED_CLIP, EnvParams, EnvTables
+
+# --- state columns (per account)
+S_T, S_STEPS, S_HELD, S_MAX_STEPS = 0, 1, 2, 3  # integers stored as float64
+S_CASH, S_UNITS, S_POS, S_ENTRY, S_EQ, S_PEAK, S_DD, S_DSR_A, S_DSR_B = 4, 5, 6, 7, 8, 9, 10, 11, 12
+S_TARGET = 13  # input: target position w of this step
+N_STATE = 14
+# --- out rows (per account): this step's numbers
+O_REWARD, O_DONE, O_EQUITY, O_POSITION, O_FEE, O_SLIPPAGE = 0, 1, 2, 3, 4, 5
+O_FUNDING, O_TURNOVER, O_DRAWDOWN, O_BAR = 6, 7, 8, 9
+N_OUT = 10
+DONE_TERMINATED, DONE_TRUNCATED = 1.0, 2.0  # O_DONE codes (0.0: episode goes on)
+# --- per-bar table columns, row = decision bar t
+B_FILL, B_SLIP, B_CLOSE_NEXT, B_FUND_NEXT, B_END_NEXT, B_BARS_SCALED = 0, 1, 2, 3, 4, 5
+N_BAR = 8  # padded to 64 bytes: one cache line per row
+# --- consts
+C_FEE_RATE, C_FLOOR, C_MAX_DD, C_REWARD, C_DD_PENALTY, C_DSR_ETA = 0, 1, 2, 3, 4, 5
+C_TERMINAL_PENALTY, C_REWARD_SCALE, C_WINDOW, C_N_FEATURES, C_N_BARS = 6, 7, 8, 9, 10
+N_CONST = 11
+REWARD_CODES = {"drawdown": 0.0, "log_return": 1.0, "dsr": 2.0}
+DSR_VAR_EPS = 1e-12  # DSR: no reward while the variance estimate B - A^2 is below this
+NO_STEP_LIMIT = float(1 << 62)  # episode_length=None (exact in float64)
+
+
+def bar_table(tables: EnvTables) -> np.ndarray:
+    """Per decision bar t: fill price, slippage rate, close[t+1], funding[t+1], and 1.0 when
+    bar t+1 cannot be decided on (the episode must end there); column ``B_BARS_SCALED`` holds
+    ``bars_scaled[k]`` (float32 values, exact in float64) for k bars held."""
+    nb = len(tables.close)
+    # 64-byte aligned rows: the 5 values a step reads share one cache line
+    raw = np.zeros((nb + 2) * N_BAR + 8)
+    skip = (-raw.ctypes.data % 64) // 8
+    table = raw[skip : skip + (nb + 2) * N_BAR].reshape(nb + 2, N_BAR)
+    table[:nb, B_FILL] = tables.fill_price
+    table[:nb, B_SLIP] = tables.slip_rate
+    table[: nb - 1, B_CLOSE_NEXT] = tables.close[1:]
+    table[: nb - 1, B_FUND_NEXT] = tables.funding[1:]
+    table[: nb - 1, B_END_NEXT] = ~tables.step_ok[1:]
+    table[nb - 1 :, B_END_NEXT] = 1.0
+    table[:, B_BARS_SCALED] = tables.bars_scaled[: nb + 2]
+    return table
+
+
+def kernel_consts(params: EnvParams, tables: EnvTables) -> np.ndarray:
+    """The settings ``step_accounts`` reads, as a float64 vector (see the C_* indices)."""
+    c = np.zeros(N_CONST)
+    c[C_FEE_RATE] = tables.fee_rate
+    c[C_FLOOR] = params.ruin_fraction * params.initial_equity
+    c[C_MAX_DD] = 2.0 if params.max_drawdown is None else params.max_drawdown
+    c[C_REWARD] = REWARD_CODES[params.reward]
+    c[C_DD_PENALTY] = params.dd_penalty
+    c[C_DSR_ETA] = params.dsr_eta
+    c[C_TERMINAL_PENALTY] = params.terminal_penalty
+    c[C_REWARD_SCALE] = params.reward_scale
+    c[C_WINDOW] = tables.window
+    c[C_N_FEATURES] = tables.n_features
+    c[C_N_BARS] = len(tables.close)
+    return c
+
+
+def start_row(params: EnvParams, t0: int, entry: float, max_steps: float) -> list[float]:
+    """A fresh account's state row: flat at ``initial_equity`` on decision bar ``t0``."""
+    row = [0.0] * N_STATE
+    e0 = params.initial_equity
+    row[S_T], row[S_MAX_STEPS], row[S_ENTRY] = float(t0), float(max_steps), entry
+    row[S_CASH] = row[S_EQ] = row[S_PEAK] = e0
+    row[S_DSR_B] = params.dsr_var0
+    return row
+
+
+@intrinsic
+def _copy_items(typingctx, dst, dst_start, src, src_start, count):  # noqa: ANN001, ANN202
+    """``dst[dst_start : dst_start + count] = src[src_start : ...]`` as one ``llvm.memcpy``.
+
+    For C-contiguous 1-D arrays of one dtype, non-overlapping, bounds already checked by the
+    caller. numba's slice assignment compiles to an element loop ~4x slower than memcpy,
+    and the observation copy is most of a batched step's time.
+    """
+    if not (isinstance(dst, types.Array) and dst == src.copy(readonly=False)
+            and dst.ndim == 1 and dst.layout == "C"):
+        return None
+    sig = types.void(dst, types.intp, src, types.intp, types.intp)
+
+    def codegen(context, builder, signature, args):  # noqa: ANN001, ANN202
+        d = context.make_array(signature.args[0])(context, builder, args[0])
+        s = context.make_array(signature.args[2])(context, builder, args[2])
+        item = context.get_abi_sizeof(context.get_data_type(signature.args[0].dtype))
+        cgutils.raw_memcpy(builder, builder.gep(d.data, [args[1]]),
+                           builder.gep(s.data, [args[3]]), args[4], item)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@numba.njit(cache=True, fastmath=False, nogil=True)
+def step_accounts(state, consts, bars, feats, obs, out):  # noqa: ANN001, ANN201 (numba)
+    """Advance every account of ``state`` by one bar; returns how many episodes ended.
+
+    See the module docstring for the layouts. Raises IndexError when an account's next bar
+    lies outside the market (stepping a finished episode past the end of the data).
+    """
+    n = state.shape[0]
+    fee_rate = consts[C_FEE_RATE]
+    floor = consts[C_FLOOR]
+    max_dd = consts[C_MAX_DD]
+    kind = consts[C_REWARD]
+    dd_penalty = consts[C_DD_PENALTY]
+    eta = consts[C_DSR_ETA]
+    terminal_penalty = consts[C_TERMINAL_PENALTY]
+    scale = consts[C_REWARD_SCALE]
+    n_feat = int(consts[C_N_FEATURES])
+    wf = int(consts[C_WINDOW]) * n_feat
+    dim = wf + 4
+    n_bars = int(consts[C_N_BARS])
+    # the loop indexes without bounds checks: refuse inconsistent buffers up front
+    if (state.shape[1] != N_STATE or bars.shape[0] < n_bars + 2 or bars.shape[1] != N_BAR
+            or feats.size < n_bars * n_feat or obs.size < n * dim or out.size < N_OUT * n):
+        raise ValueError("step_accounts: buffer shapes do not match the layout in envs.kernel")
+    n_done = 0
+    for i in range(n):
+        t = int(state[i, S_T])
+        if t < 0 or t + 1 >= n_bars:
+            raise IndexError("decision bar outside the market: reset() the episode first")
+        w = state[i, S_TARGET]
+        pos = state[i, S_POS]
+        units = state[i, S_UNITS]
+        cash = state[i, S_CASH]
+        entry = state[i, S_ENTRY]
+        held = state[i, S_HELD]
+        # The trade, written without branches (random actions make `w != pos` unpredictable;
+        # selects are ~25 % faster). Without a trade u_new = units, so du = 0 and turnover,
+        # fee and slippage are exactly +0.0 and cash is unchanged: the spec's "no trade, no cost".
+        pf = bars[t, B_FILL]
+        e_pre = cash + units * pf
+        e_pre = 0.0 if e_pre < 0.0 else e_pre  # bankrupt between close and next open: size 0
+        u_new = w * e_pre / pf
+        u_new = u_new if w != pos else units
+        du = u_new - units
+        turnover = abs(du) * pf
+        fee = turnover * fee_rate
+        slip = turnover * bars[t, B_SLIP]
+        cash = cash - du * pf - fee - slip
+        flipped = ((w > 0.0) - (w < 0.0)) != ((pos > 0.0) - (pos < 0.0))  # opened or flipped
+        entry = pf if flipped else entry  # a new entry at the fill price
+        held = 0.0 if flipped else held
+        units = u_new
+        c = bars[t, B_CLOSE_NEXT]
+        fund = bars[t, B_FUND_NEXT] * units * c
+        cash = cash - fund
+        eq = cash + units * c
+        if w != 0.0:
+            held += 1.0
+        peak = state[i, S_PEAK]
+        if eq > peak:
+            peak = eq
+        dd = 1.0 - eq / peak
+        r_log = math.log((floor if eq <= floor else eq) / state[i, S_EQ])
+        if kind == 0.0:  # drawdown
+            d = dd - state[i, S_DD]
+            reward = r_log - dd_penalty * (d if d > 0.0 else 0.0)
+        elif kind == 1.0:  # log_return
+            reward = r_log
+        else:  # dsr
+            a = state[i, S_DSR_A]
+            b = state[i, S_DSR_B]
+            da = r_log - a
+            db = r_log * r_log - b
+            var = b - a * a
+            reward = (b * da - 0.5 * a * db) / (var * math.sqrt(var)) if var > DSR_VAR_EPS else 0.0
+            state[i, S_DSR_A] = a + eta * da
+            state[i, S_DSR_B] = b + eta * db
+        terminated = eq <= floor or dd > max_dd
+        if terminated:
+            reward = reward - terminal_penalty
+        reward = reward * scale
+        steps = state[i, S_STEPS] + 1.0
+        done = 0.0
+        if terminated:
+            done = DONE_TERMINATED
+        elif bars[t, B_END_NEXT] != 0.0 or steps >= state[i, S_MAX_STEPS]:
+            done = DONE_TRUNCATED
+        if done != 0.0:
+            n_done += 1
+        t1 = t + 1
+
+        state[i, S_T] = t1
+        state[i, S_STEPS] = steps
+        state[i, S_HELD] = held
+        state[i, S_CASH] = cash
+        state[i, S_UNITS] = units
+        state[i, S_POS] = w
+        state[i, S_ENTRY] = entry
+        state[i, S_EQ] = eq
+        state[i, S_PEAK] = peak
+        state[i, S_DD] = dd
+
+        out[O_REWARD * n + i] = reward
+        out[O_DONE * n + i] = done
+        out[O_EQUITY * n + i] = eq
+        out[O_POSITION * n + i] = w
+        out[O_FEE * n + i] = fee
+        out[O_SLIPPAGE * n + i] = slip
+        out[O_FUNDING * n + i] = fund
+        out[O_TURNOVER * n + i] = turnover
+        out[O_DRAWDOWN * n + i] = dd
+        out[O_BAR * n + i] = t1
+
+        # observation: bar t1's window (contiguous in feats), then the account state
+        o = i * dim
+        src = (t1 + 1) * n_feat - wf
+        if src < 0 or src + wf > feats.size or o + dim > obs.size:
+            raise IndexError("observation window outside the feature array or the obs buffer")
+        _copy_items(obs, o, feats, src, wf)
+        sign = 1.0 if w > 0.0 else (-1.0 if w < 0.0 else 0.0)
+        unreal = sign * (c / entry - 1.0)
+        if unreal > UNREALISED_CLIP:
+            unreal = UNREALISED_CLIP
+        elif unreal < -UNREALISED_CLIP:
+            unreal = -UNREALISED_CLIP
+        obs[o + wf] = w
+        obs[o + wf + 1] = unreal
+        obs[o + wf + 2] = dd if dd < 1.0 else 1.0
+        # held <= steps <= t1 - first bar < n_bars in any episode; a hand-edited state is refused
+        if held >= n_bars:
+            raise IndexError("bars held exceeds the market length: corrupt account state")
+        obs[o + wf + 3] = bars[int(held), B_BARS_SCALED]
+    return n_done
+
+
+@numba.njit(cache=True, fastmath=False, nogil=True)
+def step_one(state, consts, bars, feats, target):  # noqa: ANN001, ANN201 (numba)
+    """``step_accounts`` for the single account of a (1, N_STATE) ``state`` with target
+    position ``target``: returns ``(obs, reward, done, equity, fee, slippage, funding,
+    turnover, drawdown, bar)`` with a fresh float32 ``obs``.
+
+    The same kernel, wrapped so that ``TradingEnv.step`` makes one call with few arguments
+    and gets Python scalars back (the call overhead is most of a single env's step).
+    """
+    if state.shape[0] != 1:
+        raise ValueError("step_one: state must hold exactly one account")
+    state[0, S_TARGET] = target
+    obs = np.empty(int(consts[C_WINDOW]) * int(consts[C_N_FEATURES]) + 4, dtype=np.float32)
+    out = np.empty(N_OUT)
+    step_accounts(state, consts, bars, feats, obs, out)
+    return (obs, out[O_REWARD], out[O_DONE], out[O_EQUITY], out[O_FEE], out[O_SLIPPAGE],
+            out[O_FUNDING], out[O_TURNOVER], out[O_DRAWDOWN], int(out[O_BAR]))

@@ -1,0 +1,204 @@
+"""The numba accounting kernel against a slow pure-Python transcription of the spec.
+
+``reference_step`` is the ``TradingEnv`` docstring's formulas written out in plain Python
+floats (in the spec's order of operations), independent of the kernel's array layout. For
+random markets, settings and action sequences the env must reproduce it: every accounting
+number and observation exactly, rewards to 1e-12 (Python's ``math.log`` and the kernel's
+may be different C functions on some platforms).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from envs import BatchedTradingEnv, MarketData, TradingEnv
+from envs import kernel as K
+
+
+@dataclass
+class Account:
+    t: int
+    cash: float = 1.0
+    units: float = 0.0
+    pos: float = 0.0
+    entry: float = 0.0
+    held: int = 0
+    eq: float = 1.0
+    peak: float = 1.0
+    dd: float = 0.0
+    dsr_a: float = 0.0
+    dsr_b: float = 1e-4
+    steps: int = 0
+
+
+def reference_step(acct: Account, w: float, m: MarketData, env: TradingEnv) -> dict:
+    """One step of the spec (module docstring of envs.trading_env), in plain Python."""
+    p = env.params
+    t, t1 = acct.t, acct.t + 1
+    if p.fill == "next_open":
+        price, fill_bar = float(m.open[t1]), t1
+    else:
+        price, fill_bar = float(m.close[t]), t
+    extra = 0.0
+    if p.slippage_model == "range":
+        extra = p.slippage_coef * float(m.range_frac[fill_bar])
+    elif p.slippage_model == "vol":
+        extra = p.slippage_coef * float(m.vol[t])
+    fee = slip = turnover = 0.0
+    if w != acct.pos:
+        e_pre = max(acct.cash + acct.units * price, 0.0)
+        u_new = w * e_pre / price
+        turnover = abs(u_new - acct.units) * price
+        fee = turnover * (p.fee_bps / 1e4)
+        slip = turnover * (p.slippage_bps / 1e4 + extra)
+        acct.cash = acct.cash - (u_new - acct.units) * price - fee - slip
+        if math.copysign(1, w) * (w != 0) != math.copysign(1, acct.pos) * (acct.pos != 0):
+            acct.entry, acct.held = price, 0
+        acct.units, acct.pos = u_new, w
+    close = float(m.close[t1])
+    rate = float(m.funding[t1]) if p.funding else 0.0
+    funding = rate * acct.units * close
+    acct.cash -= funding
+    eq = acct.cash + acct.units * close
+    acct.held += w != 0.0
+    peak = max(acct.peak, eq)
+    dd = 1.0 - eq / peak
+    ruin = p.ruin_fraction * p.initial_equity
+    r = math.log(max(eq, ruin) / acct.eq)
+    if p.reward == "drawdown":
+        reward = r - p.dd_penalty * max(0.0, dd - acct.dd)
+    elif p.reward == "log_return":
+        reward = r
+    else:
+        a, b = acct.dsr_a, acct.dsr_b
+        da, db = r - a, r * r - b
+        reward = (b * da - a * db / 2) / (b - a * a) ** 1.5 if b - a * a > 1e-12 else 0.0
+        acct.dsr_a, acct.dsr_b = a + p.dsr_eta * da, b + p.dsr_eta * db
+    max_dd = 2.0 if p.max_drawdown is None else p.max_drawdown
+    terminated = eq <= ruin or dd > max_dd
+    reward = (reward - p.terminal_penalty * terminated) * p.reward_scale
+    acct.steps += 1
+    limit = p.episode_length or 1 << 62
+    truncated = not terminated and (not env.tables.step_ok[t1] or acct.steps >= limit)
+    acct.t, acct.eq, acct.peak, acct.dd = t1, eq, peak, dd
+    sign = (w > 0) - (w < 0)
+    unreal = min(max(sign * (close / acct.entry - 1.0), -10.0), 10.0)
+    window = m.features[t1 - m.window + 1 : t1 + 1].reshape(-1)
+    bars = math.log1p(acct.held) / math.log1p(720)
+    obs = np.concatenate([window, np.array([w, unreal, min(dd, 1.0), bars], dtype=np.float32)])
+    return dict(equity=eq, position=w, fee=fee, slippage=slip, funding=funding, turnover=turnover,
+                drawdown=dd, bar=t1, reward=reward, terminated=terminated, truncated=truncated,
+                obs=obs)
+
+
+def random_market(seed: int, n: int = 160) -> MarketData:
+    from conftest import synthetic_candles
+
+    rng = np.random.default_rng(seed)
+    c = synthetic_candles(n, seed=seed)
+    c = c.drop(c.index[[60, 61]])  # a gap: episodes must stop at it
+    funding = pd.Series(rng.uniform(-0.002, 0.002, n // 8 + 1),
+                        index=pd.date_range("2020-01-01T01:00", periods=n // 8 + 1, freq="8h",
+                                            tz="UTC"))
+    return MarketData.build(c, rng.standard_normal((len(c), 2)), funding, window=3)
+
+
+OPTIONS = st.fixed_dictionaries({
+    "action": st.sampled_from(["discrete", "continuous"]),
+    "long_only": st.booleans(),
+    "fill": st.sampled_from(["next_open", "close"]),
+    "fee_bps": st.sampled_from([0.0, 10.0, 75.0]),
+    "slippage_bps": st.sampled_from([0.0, 2.0]),
+    "slippage_model": st.sampled_from(["fixed", "range", "vol"]),
+    "funding": st.booleans(),
+    "reward": st.sampled_from(["drawdown", "log_return", "dsr"]),
+    "dd_penalty": st.sampled_from([0.0, 0.5, 3.0]),
+    "episode_length": st.sampled_from([None, 7, 50]),
+    "max_drawdown": st.sampled_from([None, 0.05, 0.5]),
+    "ruin_fraction": st.sampled_from([0.01, 0.97]),
+    "reward_scale": st.sampled_from([1.0, 10.0]),
+    "initial_equity": st.sampled_from([1.0, 250.0]),
+})
+
+
+@settings(max_examples=40, deadline=None)
+@given(opts=OPTIONS, seed=st.integers(0, 10_000))
+def test_env_matches_the_python_reference_of_the_spec(opts, seed):
+    m = random_market(seed % 7)
+    env = TradingEnv(m, **opts)
+    rng = np.random.default_rng(seed)
+    obs, info = env.reset(seed=seed)
+    acct = Account(t=info["bar"], cash=opts["initial_equity"], eq=opts["initial_equity"],
+                   peak=opts["initial_equity"], entry=float(m.close[info["bar"]]))
+    for _ in range(60):
+        if opts["action"] == "discrete":
+            action = int(rng.integers(3))
+            w = env.params.targets[action]
+        else:
+            action = rng.uniform(-1.3, 1.3, 1).astype(np.float32)
+            w = min(max(float(action[0]), -1.0), 1.0)
+            w = max(w, 0.0) if opts["long_only"] else w
+        obs, reward, term, trunc, info = env.step(action)
+        ref = reference_step(acct, w, m, env)
+        for k in ("equity", "position", "fee", "slippage", "funding", "turnover", "drawdown",
+                  "bar"):
+            assert info[k] == ref[k], k
+        assert info["timestamp"] == m.timestamps[ref["bar"]]
+        assert (term, trunc) == (ref["terminated"], ref["truncated"])
+        assert reward == pytest.approx(ref["reward"], rel=1e-12, abs=1e-15)
+        np.testing.assert_array_equal(obs, ref["obs"])
+        if term or trunc:
+            obs, info = env.reset()
+            e0 = opts["initial_equity"]
+            acct = Account(t=info["bar"], cash=e0, eq=e0, peak=e0, entry=float(m.close[info["bar"]]))
+            np.testing.assert_array_equal(obs[-4:], 0.0)
+
+
+def test_single_returns_fresh_obs_and_python_scalars():
+    env = TradingEnv(random_market(1), fee_bps=10)
+    o0, _ = env.reset(seed=0)
+    o1, r, term, trunc, info = env.step(2)
+    o2, *_ = env.step(0)
+    assert not np.shares_memory(o1, o2) and o1.flags.c_contiguous and o1.dtype == np.float32
+    assert type(r) is float and type(term) is bool and type(trunc) is bool
+    assert all(type(info[k]) is float for k in ("equity", "fee", "drawdown"))
+    assert type(info["bar"]) is int and type(info["timestamp"]) is int
+
+
+def test_stepping_past_the_end_of_the_market_raises():
+    m = random_market(2)
+    env = TradingEnv(m, episode_length=None)
+    env.reset(options={"start": int(env.tables.starts[-1])})
+    *_, trunc, info = env.step(2)
+    assert trunc and info["bar"] == m.n_bars - 1  # the split (whole series) ended
+    with pytest.raises(IndexError, match="outside the market"):
+        env.step(2)  # no bar after the last one: refused, never read out of bounds
+
+
+def test_kernel_refuses_inconsistent_buffers():
+    env = TradingEnv(random_market(3))
+    env.reset(seed=0)
+    short_obs = np.empty(env.observation_space.shape[0] - 1, dtype=np.float32)
+    with pytest.raises(ValueError, match="layout"):
+        K.step_accounts(env._state, env._consts, env._bars, env._feats, short_obs, np.empty(K.N_OUT))
+
+
+def test_batched_last_info_arrays_survive_the_next_step():
+    m = random_market(4)
+    venv = BatchedTradingEnv(m, 5, seed=0, episode_length=4)
+    venv.reset()
+    venv.step(np.full(5, 2))
+    first = venv.last_info
+    kept = {k: v.copy() for k, v in first.items()}
+    for _ in range(6):  # with resets (episode_length=4)
+        venv.step(np.zeros(5, dtype=np.int64))
+    for k, v in kept.items():
+        np.testing.assert_array_equal(first[k], v)
+    assert first["bar"].dtype == np.int64 and first["equity"].dtype == np.float64
