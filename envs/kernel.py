@@ -3,11 +3,17 @@
 ``BatchedTradingEnv`` calls ``step_accounts`` with n=N accounts and ``TradingEnv`` with n=1
 (through ``step_one``, a thin wrapper that saves call overhead), so the single env and the
 batched env run the same accounting code and agree bit for bit by construction
-(``tests/test_batched.py`` checks it). The maths is the spec in ``envs.trading_env``'s docstring; this module only
-lays it out for speed: a single loop over accounts, one row of a per-bar table per account
-(one cache line: fill price, slippage rate, next close, next funding, end flag) and the
-observation window copied as one contiguous slice (bar t's window is the contiguous run
-``features[(t-window+1)*F : (t+1)*F]`` of the row-major feature array).
+(``tests/test_batched.py`` checks it; ``tests/test_env_kernel.py`` checks the kernel against a
+plain-Python transcription of the spec). The maths is the spec in ``envs.trading_env``'s
+docstring; this module only lays it out for speed: one loop over accounts, one row of a
+per-bar table per account (one cache line: fill price, slippage rate, next close, next
+funding, end flag) and the observation window copied with one memcpy (bar t's window is the
+contiguous run ``features[(t-window+1)*F : (t+1)*F]`` of the row-major feature array).
+
+Compiled on first use and cached by numba next to this file (``__pycache__``); a warm cache
+loads in well under a second, a cold compile takes a few seconds (``bench/env_step.py``
+reports both). No ``parallel=True``: the 2 shared cores gain nothing in CPU time, and the
+loop is deterministic whatever the thread count.
 
 Layouts (column indices below), all C-contiguous:
 
