@@ -94,8 +94,9 @@ class PolicyConfig:
         default=True, metadata=_doc("actor and critic share one extractor (faster on CPU)")
     )
     freeze_on_warm_start: bool = field(
-        default=False,
-        metadata=_doc("with --warm-start: train only LoRA + value head (needs lora_rank > 0)"),
+        default=True,
+        metadata=_doc("with --warm-start: freeze the base; train LoRA + value head (+ action head "
+                      "if warm_start.train_action_head)"),
     )
     extractor_kwargs: dict[str, Any] = field(
         default_factory=dict, metadata=_doc("extra TransformerExtractor kwargs (e.g. LoRA rank)")
@@ -135,6 +136,37 @@ class SACHyper:
 
 
 @dataclass
+class WarmStartConfig:
+    """PPO fine-tuning from a supervised checkpoint (``--warm-start CKPT``), FLAG-Trader style.
+
+    Only read when a checkpoint is given. The extractor takes the checkpoint's architecture
+    and observation layout (window, feature set), plus LoRA adapters when it has none; the base
+    is frozen (``policy.freeze_on_warm_start``); the first ``critic_warmup_steps`` train only the
+    value head (the actor's probabilities are the classifier's, the critic starts from random);
+    then PPO runs with the conservative hyperparameters below, which replace the ``ppo`` ones.
+    """
+
+    checkpoint: str | None = field(default=None, metadata=_doc("supervised model.pt (--warm-start)"))
+    checkpoint_sha256: str | None = field(
+        default=None, metadata=_doc("sha256 of the checkpoint (recorded, not set by hand)"))
+    lora_rank: int = field(default=8, metadata=_doc("LoRA rank added when the checkpoint has none"))
+    lora_alpha: float = field(default=16.0, metadata=_doc("LoRA scale numerator (alpha / rank)"))
+    lora_targets: list[str] = field(
+        default_factory=lambda: ["q", "v"], metadata=_doc("projections that get LoRA adapters"))
+    train_action_head: bool = field(
+        default=True, metadata=_doc("also train action_net (the classifier head) after warm-up"))
+    train_norms: bool = field(default=False, metadata=_doc("also train the LayerNorms"))
+    critic_warmup_steps: int = field(
+        default=20_000, metadata=_doc("env steps training only the value head (actor frozen)"))
+    learning_rate: float | None = field(
+        default=1e-4, metadata=_doc("replaces ppo.learning_rate (None: keep it)"))
+    clip_range: float | None = field(
+        default=0.1, metadata=_doc("replaces ppo.clip_range (None: keep it)"))
+    target_kl: float | None = field(
+        default=0.02, metadata=_doc("replaces ppo.target_kl: stop an update's epochs above this KL"))
+
+
+@dataclass
 class TrainConfig:
     """Budget, evaluation and checkpointing. Frequencies count env steps across all envs."""
 
@@ -160,10 +192,12 @@ class RunConfig:
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     hyper: Any = field(default=None, metadata=_doc("PPOHyper | SACHyper (section 'ppo'/'sac')"))
     train: TrainConfig = field(default_factory=TrainConfig)
+    warm_start: WarmStartConfig = field(
+        default_factory=WarmStartConfig, metadata=_doc("PPO only: --warm-start fine-tuning"))
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved config as plain data, sections named as in the YAML files."""
-        return {
+        out = {
             "algo": self.algo,
             "env_name": self.env_name,
             "seed": self.seed,
@@ -172,9 +206,13 @@ class RunConfig:
             self.algo: dataclasses.asdict(self.hyper),
             "train": dataclasses.asdict(self.train),
         }
+        if self.algo in WARM_START_ALGOS:
+            out["warm_start"] = dataclasses.asdict(self.warm_start)
+        return out
 
 
 HYPER_CLASSES: dict[str, type] = {"ppo": PPOHyper, "sac": SACHyper}
+WARM_START_ALGOS = ("ppo",)  # algorithms with a ``warm_start`` config section
 # Per-algorithm defaults that differ from the shared dataclass defaults.
 ALGO_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
     "ppo": {},
@@ -186,7 +224,10 @@ ALGO_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
 
 
 def _section_classes(algo: str) -> dict[str, type]:
-    return {"env": EnvConfig, "policy": PolicyConfig, algo: HYPER_CLASSES[algo], "train": TrainConfig}
+    out = {"env": EnvConfig, "policy": PolicyConfig, algo: HYPER_CLASSES[algo], "train": TrainConfig}
+    if algo in WARM_START_ALGOS:
+        out["warm_start"] = WarmStartConfig
+    return out
 
 
 def _coerce(value: Any, tp: Any, where: str) -> Any:
@@ -246,6 +287,8 @@ def apply_layer(cfg: RunConfig, layer: dict[str, Any], source: str) -> None:
     if not isinstance(layer, dict):
         raise ConfigError(f"{source}: expected a mapping of sections, got {type(layer).__name__}")
     sections = {"env": cfg.env, "policy": cfg.policy, cfg.algo: cfg.hyper, "train": cfg.train}
+    if cfg.algo in WARM_START_ALGOS:
+        sections["warm_start"] = cfg.warm_start
     valid = ["seed", "algo", "env_name", *sections]
     for key, value in layer.items():
         if key in sections:
@@ -334,6 +377,10 @@ def validate(cfg: RunConfig) -> None:
         raise ConfigError("SAC needs env.action: continuous (SB3 SAC has no discrete head)")
     if cfg.train.device not in ("auto", "cpu", "cuda") and not cfg.train.device.startswith("cuda:"):
         raise ConfigError(f"train.device must be auto, cpu or cuda, got {cfg.train.device!r}")
+    ws = cfg.warm_start
+    if ws.lora_rank < 0 or ws.critic_warmup_steps < 0:
+        raise ConfigError(f"warm_start.lora_rank ({ws.lora_rank}) and critic_warmup_steps "
+                          f"({ws.critic_warmup_steps}) must be >= 0")
 
 
 def describe(cls: type) -> str:

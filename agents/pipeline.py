@@ -1,21 +1,30 @@
 """The steps PPO and SAC share, in the order ``main`` calls them.
 
-open_run -> (seed, envs) -> save_normaliser -> make_callbacks / restore_eval_history ->
-learn -> finish_training -> run_validation. Each function does one step and says which files
-it writes.
+open_run -> (seed, market) -> save_normaliser -> make_envs -> model -> make_callbacks /
+restore_eval_history -> learn -> finish_training -> run_validation. Each function does one step
+and says which files it writes.
+
+``train_ppo(cfg, run_dir, market, train_rows, val_rows)`` is the in-process training function:
+envs on any market and row ranges, a fresh, warm-started or resumed model, callbacks, learn,
+save. ``agents.ppo.main`` calls it on the preset's named train/val splits (in two halves,
+``prepare_training`` + ``learn``, so a test can inspect the model before it learns) and
+``evaluate.wf_train`` on a walk-forward fold's rows.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList, EvalCallback
-from stable_baselines3.common.vec_env import VecEnv
+from stable_baselines3.common.vec_env import VecEnv, VecMonitor
 
 from agents.backtest import format_table, validation_backtest, write_metrics
 from agents.callbacks import (
@@ -24,10 +33,11 @@ from agents.callbacks import (
     ParamCountCallback,
     TradingMetricsCallback,
     append_line,
+    latest_checkpoint,
 )
 from agents.cli import Invocation
 from agents.config import RunConfig
-from agents.models import load_model
+from agents.models import build_model, load_model, parameter_counts
 from agents.rundir import (
     atomic_save,
     atomic_write_json,
@@ -35,6 +45,15 @@ from agents.rundir import (
     create_run_dir,
     utc_now,
 )
+from agents.vec_env import SB3BatchedTradingEnv
+from agents.warm_start import (
+    CriticWarmupCallback,
+    LoadedWarmStart,
+    actor_parameters,
+    refreeze,
+    warm_start_into,
+)
+from envs import MarketData
 from envs.presets import get_preset
 
 EVAL_DIR = "eval"
@@ -62,8 +81,24 @@ def open_run(inv: Invocation, argv: list[str]) -> Path:
                     f"{utc_now():%Y-%m-%dT%H:%M:%SZ} {shlex.join([sys.executable, *command])}")
         atomic_write_yaml(inv.run_dir / "config.yaml", cfg.to_dict())
         return inv.run_dir
-    return create_run_dir(env=cfg.env_name, algo=cfg.algo, seed=cfg.seed, config=cfg.to_dict(),
-                          data_files=data_files(cfg.env_name), run_dir=inv.run_dir, argv=command)
+    run_dir = create_run_dir(env=cfg.env_name, algo=cfg.algo, seed=cfg.seed,
+                             config=cfg.to_dict(), data_files=data_files(cfg.env_name),
+                             run_dir=inv.run_dir, argv=command)
+    record_warm_start(run_dir, cfg)
+    return run_dir
+
+
+def record_warm_start(run_dir: Path, cfg: RunConfig) -> None:
+    """Add the warm-start checkpoint's path and sha256 to ``meta.json`` (config.yaml has them
+    in its ``warm_start`` section): the run's starting weights are part of its provenance."""
+    ws = getattr(cfg, "warm_start", None)
+    if ws is None or not ws.checkpoint:
+        return
+    meta_path = run_dir / "meta.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    meta["warm_start"] = {"checkpoint": str(Path(ws.checkpoint).resolve()),
+                          "sha256": ws.checkpoint_sha256}
+    atomic_write_json(meta_path, meta)
 
 
 def save_normaliser(run_dir: Path, normaliser: Any) -> Path:
@@ -99,8 +134,11 @@ class AtomicBestModelCallback(BaseCallback):
         return True
 
 
-def make_callbacks(cfg: RunConfig, run_dir: Path, eval_env: VecEnv) -> tuple[CallbackList, EvalCallback, AtomicCheckpointCallback]:
-    """Trading scalars, parameter counts, val evaluation (best_model.zip), checkpoints.
+def make_callbacks(
+    cfg: RunConfig, run_dir: Path, eval_env: VecEnv, first: list[BaseCallback] | None = None
+) -> tuple[CallbackList, EvalCallback, AtomicCheckpointCallback]:
+    """``first`` (e.g. the critic warm-up), trading scalars, parameter counts, val evaluation
+    (best_model.zip), checkpoints.
 
     Frequencies in the config count env steps across all envs; SB3 callbacks count VecEnv
     steps, hence the division by ``n_envs``.
@@ -118,7 +156,8 @@ def make_callbacks(cfg: RunConfig, run_dir: Path, eval_env: VecEnv) -> tuple[Cal
     )
     ckpt_cb = AtomicCheckpointCallback(run_dir / CHECKPOINT_DIR, cfg.train.checkpoint_freq,
                                        keep=cfg.train.keep_checkpoints)
-    callbacks = CallbackList([ParamCountCallback(), TradingMetricsCallback(), eval_cb, ckpt_cb])
+    callbacks = CallbackList([*(first or []), ParamCountCallback(), TradingMetricsCallback(),
+                              eval_cb, ckpt_cb])
     return callbacks, eval_cb, ckpt_cb
 
 
@@ -173,3 +212,111 @@ def run_validation(cfg: RunConfig, run_dir: Path, model: BaseAlgorithm, normalis
                    "num_timesteps": int(model.num_timesteps)})
     print(format_table(results, f"validation backtest ({cfg.env_name}, val split, deterministic)"))
     return results
+
+
+# --------------------------------------------------------------------------- in-process training
+def make_envs(cfg: RunConfig, market: MarketData, train_rows: tuple[int, int],
+              val_rows: tuple[int, int]) -> tuple[VecMonitor, VecMonitor]:
+    """The training VecEnv (``env.n_envs`` accounts on ``train_rows``, env i seeded
+    ``cfg.seed + i``) and the model-selection VecEnv (``n_eval_episodes`` accounts on
+    ``val_rows``, re-seeded ``cfg.seed + 10_000`` at every evaluation so scores compare), both
+    under VecMonitor, with the config's env options."""
+    options = cfg.env.env_options()
+    train_env = SB3BatchedTradingEnv(market, cfg.env.n_envs, train_rows, seed=cfg.seed, **options)
+    eval_seed = cfg.seed + 10_000
+    eval_env = SB3BatchedTradingEnv(market, max(1, cfg.train.n_eval_episodes), val_rows,
+                                    seed=eval_seed, reseed_every_reset=eval_seed, **options)
+    return VecMonitor(train_env), VecMonitor(eval_env)
+
+
+@dataclass
+class Training:
+    """A model ready to learn, with its envs, callbacks and run folder (``prepare_training``)."""
+
+    cfg: RunConfig
+    run_dir: Path
+    model: BaseAlgorithm
+    train_env: VecEnv
+    eval_env: VecEnv
+    callbacks: CallbackList
+    eval_cb: EvalCallback
+    ckpt_cb: AtomicCheckpointCallback
+    resume: bool = False
+
+    def close(self) -> None:
+        self.train_env.close()
+        self.eval_env.close()
+
+
+def prepare_training(
+    cfg: RunConfig, run_dir: Path, market: MarketData, train_rows: tuple[int, int],
+    val_rows: tuple[int, int], *, warm: LoadedWarmStart | None = None, resume: bool = False,
+    log: Callable[[str], None] = print,
+) -> Training:
+    """Envs -> model (fresh, warm-started from ``warm``, or the last checkpoint of ``run_dir``
+    when ``resume``) -> callbacks. Nothing is learned yet (see ``learn``).
+
+    A warm start (``cfg.warm_start.checkpoint`` set, ``warm`` loaded by
+    ``agents.warm_start.prepare_warm_start``) freezes the base and adds the critic warm-up
+    callback; a resumed warm-started run freezes again (flags are not saved in a zip).
+    """
+    train_env, eval_env = make_envs(cfg, market, train_rows, val_rows)
+    warm_started = cfg.algo == "ppo" and bool(cfg.warm_start.checkpoint)
+    if resume:
+        found = latest_checkpoint(run_dir)
+        if found is None:
+            raise FileNotFoundError(f"{run_dir}: no checkpoint to resume from")
+        model = load_model(cfg.algo, found[0], env=train_env, device=cfg.train.device,
+                           tensorboard_log=run_dir / "tb")
+        if warm_started:
+            refreeze(model, cfg)
+        log(f"resuming from {found[0].name} at {model.num_timesteps} steps")
+    else:
+        model = build_model(cfg, train_env, market.n_features, tensorboard_log=run_dir / "tb")
+        if warm is not None:
+            summary = warm_start_into(model, warm, cfg)
+            log(f"warm start from {warm.path} (sha256 {warm.sha256[:12]}...): logit bias "
+                f"{[round(b, 3) for b in summary['logit_bias']]}, "
+                f"{len(summary['trainable'])} trainable tensors")
+    first: list[BaseCallback] = []
+    if warm_started and cfg.warm_start.critic_warmup_steps > 0:
+        first.append(CriticWarmupCallback(actor_parameters(model.policy),
+                                          cfg.warm_start.critic_warmup_steps))
+    callbacks, eval_cb, ckpt_cb = make_callbacks(cfg, run_dir, eval_env, first)
+    if resume:
+        restore_eval_history(eval_cb, run_dir)
+    total, trainable = parameter_counts(model)
+    log(f"policy parameters: {total:,} total, {trainable:,} trainable")
+    return Training(cfg, run_dir, model, train_env, eval_env, callbacks, eval_cb, ckpt_cb, resume)
+
+
+def learn(t: Training, progress: bool = False, log: Callable[[str], None] = print) -> BaseAlgorithm:
+    """Learn up to ``train.total_timesteps`` (continuing the step count on resume), then
+    ``finish_training`` (final_model.zip, last checkpoint, final val evaluation); closes the envs."""
+    model, cfg = t.model, t.cfg
+    remaining = max(0, cfg.train.total_timesteps - model.num_timesteps)
+    t0 = time.perf_counter()
+    if remaining > 0:
+        model.learn(total_timesteps=remaining, callback=t.callbacks, tb_log_name=cfg.algo,
+                    reset_num_timesteps=not t.resume, progress_bar=progress)
+    elapsed = time.perf_counter() - t0
+    log(f"trained to {model.num_timesteps} steps in {elapsed:.0f}s "
+        f"({remaining / max(elapsed, 1e-9):.0f} steps/s)")
+    finish_training(model, t.run_dir, t.ckpt_cb, t.eval_cb)
+    t.close()
+    return model
+
+
+def train_ppo(
+    cfg: RunConfig, run_dir: Path, market: MarketData, train_rows: tuple[int, int],
+    val_rows: tuple[int, int], *, normaliser: Any = None, warm: LoadedWarmStart | None = None,
+    resume: bool = False, progress: bool = False, log: Callable[[str], None] = print,
+) -> tuple[BaseAlgorithm, Path]:
+    """Train ``cfg``'s model on ``market`` rows ``train_rows``, selecting on ``val_rows``, into
+    the existing ``run_dir`` (normaliser.json when ``normaliser`` is given, tb/, checkpoints/,
+    eval/, best_model.zip, final_model.zip). Returns the final model and the run folder."""
+    if normaliser is not None:
+        save_normaliser(run_dir, normaliser)
+    training = prepare_training(cfg, run_dir, market, train_rows, val_rows, warm=warm,
+                                resume=resume, log=log)
+    return learn(training, progress=progress, log=log), run_dir

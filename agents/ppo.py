@@ -1,105 +1,124 @@
 """PPO on a trading preset: ``python -m agents.ppo --env btc1h`` (``--help`` for every flag).
 
-Reads top to bottom: parse -> run dir -> seed -> envs -> model -> callbacks -> learn -> save ->
-evaluate. Trains on the train split with the batched VecEnv, selects on the val split
-(best_model.zip), and ends with a deterministic backtest of the whole val split (metrics.json).
-The policy is SB3's ActorCriticPolicy on the transformer extractor (policies.TransformerExtractor)
-with ``net_arch=dict(pi=[], vf=[64, 64])``: ``action_net`` sits directly on the features, the
-same shape as the supervised classifier's head, so ``--warm-start`` can load one exactly.
+Reads top to bottom: parse -> (warm-start checkpoint) -> run dir -> seed -> market -> envs ->
+model -> callbacks -> learn -> save -> evaluate. Trains on the train split with the batched
+VecEnv, selects on the val split (best_model.zip), and ends with a deterministic backtest of the
+whole val split (metrics.json). The policy is SB3's ActorCriticPolicy on the transformer
+extractor (policies.TransformerExtractor) with ``net_arch=dict(pi=[], vf=[64, 64])``:
+``action_net`` sits directly on the features, the same shape as the supervised classifier's
+head, so ``--warm-start runs/<env>/supervised/<run>/model.pt`` loads one exactly and fine-tunes
+it FLAG-Trader style (frozen base, LoRA + heads, critic warm-up; see ``agents.warm_start``).
+
+``setup(argv)`` does everything up to a model ready to learn (tests inspect a warm-started
+policy there); ``main`` = ``setup`` + ``agents.pipeline.learn`` + the validation backtest. The
+training steps are ``agents.pipeline.train_ppo``'s, which walk-forward uses as well.
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from agents.callbacks import latest_checkpoint
-from agents.cli import parse
+from agents.cli import Invocation, parse
 from agents.config import PPOHyper
-from agents.models import build_model, load_model, parameter_counts, set_torch_threads
+from agents.models import set_torch_threads
 from agents.pipeline import (
-    finish_training,
-    make_callbacks,
+    Training,
+    learn,
     open_run,
-    restore_eval_history,
+    prepare_training,
     run_validation,
     save_normaliser,
     saved_normaliser,
 )
 from agents.rundir import seed_everything
-from agents.vec_env import make_eval_env, make_train_env
-from agents.warm_start import WarmStartError, check_warm_start, warm_start_into
+from agents.warm_start import LoadedWarmStart, WarmStartError, prepare_warm_start
+from envs import load_market
+from envs.registry import split_range
 
 ALGO = "ppo"
+
+
+@dataclass
+class Session:
+    """A parsed invocation with its model built (and warm-started), not yet trained."""
+
+    inv: Invocation
+    training: Training
+    normaliser: Any
+    warm: LoadedWarmStart | None
+
+    @property
+    def model(self) -> Any:
+        return self.training.model
+
+    @property
+    def run_dir(self) -> Path:
+        return self.training.run_dir
+
+
+def _fail(err: Exception) -> SystemExit:
+    return SystemExit(f"python -m agents.ppo: error: {err}")
+
+
+def setup(argv: list[str]) -> Session:
+    """parse -> warm-start checkpoint -> run dir -> seed -> market -> envs, model, callbacks."""
+    # 1. parse: resolved config (defaults -> ppo.yml -> --config -> flags) or the resumed run's
+    inv = parse(ALGO, PPOHyper, argv)
+    cfg = inv.cfg
+
+    # 2. warm start: the checkpoint sets the obs layout, extractor and fine-tuning hyperparameters
+    #    (before the run dir, so config.yaml records them); a resumed run already has them
+    warm = None
+    source = inv.warm_start or cfg.warm_start.checkpoint
+    if source and not inv.resume:
+        try:
+            warm = prepare_warm_start(Path(source), cfg)
+        except WarmStartError as err:
+            raise _fail(err) from None
+
+    # 3. run dir: command.txt, config.yaml, meta.json (or reopen it to resume)
+    run_dir = open_run(inv, argv)
+    print(f"run folder: {run_dir}")
+
+    # 4. seed python/numpy/torch; envs and SB3 get cfg.seed explicitly
+    seed_everything(cfg.seed)
+    threads = set_torch_threads(cfg.train.torch_threads)
+
+    # 5. market: the checkpoint's normaliser (warm start), the run's (resume) or fitted on train
+    t0 = time.perf_counter()
+    normaliser = warm.normaliser if warm else saved_normaliser(run_dir, inv.resume)
+    market, normaliser = load_market(cfg.env_name, cfg.env.feature_set, cfg.env.window, normaliser)
+    save_normaliser(run_dir, normaliser)
+    train_rows = split_range(market, cfg.env_name, "train")
+    val_rows = split_range(market, cfg.env_name, "val")
+    print(f"data ready in {time.perf_counter() - t0:.1f}s: {market.n_features} features, "
+          f"train rows {train_rows}, val rows {val_rows}; torch threads {threads}")
+
+    # 6. envs, model (fresh / warm-started / resumed) and callbacks
+    try:
+        training = prepare_training(cfg, run_dir, market, train_rows, val_rows, warm=warm,
+                                    resume=inv.resume)
+    except WarmStartError as err:
+        raise _fail(err) from None
+    return Session(inv, training, normaliser, warm)
 
 
 def main(argv: list[str] | None = None) -> Path:
     """Train, save and validate one PPO run; returns the run folder."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    # 1. parse: resolved config (defaults -> ppo.yml -> --config -> flags) or the resumed run's
-    inv = parse(ALGO, PPOHyper, argv)
-    cfg = inv.cfg
-    try:
-        loaded_ckpt = check_warm_start(inv.warm_start, cfg) if inv.warm_start else None
-    except WarmStartError as err:
-        raise SystemExit(f"python -m agents.ppo: error: {err}") from None
+    session = setup(argv)
+    cfg, run_dir = session.training.cfg, session.run_dir
 
-    # 2. run dir: command.txt, config.yaml, meta.json (or reopen it to resume)
-    run_dir = open_run(inv, argv)
-    print(f"run folder: {run_dir}")
-
-    # 3. seed python/numpy/torch; envs and SB3 get cfg.seed explicitly below
-    seed_everything(cfg.seed)
-    threads = set_torch_threads(cfg.train.torch_threads)
-
-    # 4. envs: batched train split (VecMonitor) + val split for model selection
-    t0 = time.perf_counter()
-    normaliser = loaded_ckpt.normaliser if loaded_ckpt else saved_normaliser(run_dir, inv.resume)
-    train_env = make_train_env(cfg, normaliser)
-    normaliser = train_env.unwrapped.normaliser
-    eval_env = make_eval_env(cfg, normaliser)
-    save_normaliser(run_dir, normaliser)
-    n_features = train_env.unwrapped.n_features
-    print(f"data + envs ready in {time.perf_counter() - t0:.1f}s: {cfg.env.n_envs} train envs, "
-          f"obs {train_env.observation_space.shape}, {n_features} features; torch threads {threads}")
-
-    # 5. model: fresh (optionally warm-started) or the last checkpoint of a resumed run
-    if inv.resume:
-        ckpt_path, steps = latest_checkpoint(run_dir) or (None, 0)
-        model = load_model(ALGO, ckpt_path, env=train_env, device=cfg.train.device,
-                           tensorboard_log=run_dir / "tb")
-        print(f"resuming from {ckpt_path.name} at {model.num_timesteps} steps")
-    else:
-        model = build_model(cfg, train_env, n_features, tensorboard_log=run_dir / "tb")
-        if loaded_ckpt is not None:
-            summary = warm_start_into(model, loaded_ckpt, cfg)
-            print(f"warm start from {inv.warm_start}: {summary}")
-    total, trainable = parameter_counts(model)
-    print(f"policy parameters: {total:,} total, {trainable:,} trainable")
-
-    # 6. callbacks: trading/ scalars, param counts, val eval -> best_model.zip, checkpoints
-    callbacks, eval_cb, ckpt_cb = make_callbacks(cfg, run_dir, eval_env)
-    if inv.resume:
-        restore_eval_history(eval_cb, run_dir)
-
-    # 7. learn (the step count continues on --resume)
-    remaining = max(0, cfg.train.total_timesteps - model.num_timesteps)
-    t0 = time.perf_counter()
-    if remaining > 0:
-        model.learn(total_timesteps=remaining, callback=callbacks, tb_log_name=ALGO,
-                    reset_num_timesteps=not inv.resume, progress_bar=inv.progress)
-    elapsed = time.perf_counter() - t0
-    print(f"trained to {model.num_timesteps} steps in {elapsed:.0f}s "
-          f"({remaining / max(elapsed, 1e-9):.0f} steps/s)")
-
-    # 8. save: final_model.zip, a last checkpoint, a final val evaluation (best_model.zip)
-    finish_training(model, run_dir, ckpt_cb, eval_cb)
+    # 7. learn (the step count continues on --resume); 8. save: final_model.zip, a last
+    #    checkpoint, a final val evaluation (best_model.zip)
+    model = learn(session.training, progress=session.inv.progress)
 
     # 9. evaluate: deterministic full val-split backtest -> metrics.json + table
-    run_validation(cfg, run_dir, model, normaliser)
-    train_env.close()
-    eval_env.close()
+    run_validation(cfg, run_dir, model, session.normaliser)
     return run_dir
 
 

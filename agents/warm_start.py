@@ -1,19 +1,38 @@
-"""``--warm-start CKPT``: initialise PPO from a supervised classifier checkpoint.
+"""``--warm-start CKPT``: fine-tune PPO from a supervised classifier, the FLAG-Trader recipe.
 
-The check runs before anything is built (a wrong path or layout fails in a second, not after
-loading data), and the checkpoint's own normaliser then feeds the envs, so the backbone sees
-exactly the inputs it was trained on. The weight copy itself is
-``supervised.warmstart.load_into_ppo`` (backbone -> features extractor, head + logit
-correction -> ``action_net``).
+1. ``prepare_warm_start`` (before the run folder exists, so config.yaml records the result):
+   validate the checkpoint, then make the run's config match it: the env's feature set and
+   window, the extractor's architecture (the checkpoint's preset and overrides) plus LoRA
+   adapters when it has none (``warm_start.lora_*``), ``dropout=0``, and the conservative PPO
+   hyperparameters of the ``warm_start`` section (learning rate, clip range, target KL). The
+   checkpoint's path and sha256 go into ``warm_start.checkpoint*``; its fitted normaliser feeds
+   the envs, so the backbone sees exactly the inputs it was trained on.
+2. ``warm_start_into``: ``supervised.warmstart.load_into_ppo`` copies backbone + head (+ the logit
+   correction into ``action_net``'s bias) and freezes the base: only the LoRA adapters, the value
+   head and (``train_action_head``) ``action_net`` stay trainable.
+3. ``CriticWarmupCallback``: the first ``critic_warmup_steps`` env steps train only the value
+   head (the actor starts as the classifier; the critic starts from random and would otherwise
+   feed noisy advantages into the actor's first updates); then the actor's parameters thaw.
+
+A resumed run redoes the freezing (``refreeze``): ``requires_grad`` flags are not in a model zip.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from stable_baselines3.common.callbacks import BaseCallback
+from torch import nn
+
 from agents.config import RunConfig
+from agents.rundir import sha256_file
+
+# Architecture fields the run takes from the checkpoint rather than from its own config.
+_LAYOUT_FIELDS = ("window", "n_features", "n_account", "dropout")
+_LORA_FIELDS = ("lora_rank", "lora_alpha", "lora_targets", "lora_layers")
 
 
 class WarmStartError(ValueError):
@@ -22,53 +41,166 @@ class WarmStartError(ValueError):
 
 @dataclass
 class LoadedWarmStart:
-    """A validated supervised checkpoint and its fitted feature normaliser."""
+    """A validated supervised checkpoint, its sha256 and its fitted feature normaliser."""
 
     path: Path
+    sha256: str
     classifier: Any  # supervised.checkpoint.LoadedClassifier
     normaliser: Any  # envs.features.RobustNormaliser
 
 
-def check_warm_start(path: Path, cfg: RunConfig) -> LoadedWarmStart:
-    """Validate ``path`` as a supervised checkpoint matching the run's observation layout."""
+def _plain(value: Any) -> Any:
+    """Tuples -> lists, so the config stays YAML-safe."""
+    return list(value) if isinstance(value, tuple) else value
+
+
+def extractor_overrides(payload: dict[str, Any], cfg: RunConfig) -> tuple[str, dict[str, Any]]:
+    """``(preset, extractor_kwargs)`` rebuilding the checkpoint's backbone, plus LoRA adapters.
+
+    Overrides are the checkpoint's ``model_config`` fields that differ from its preset's; LoRA is
+    the checkpoint's when it has adapters (their weights must load), else ``warm_start.lora_*``.
+    """
+    from policies import make_config
+
+    model_config = dict(payload["model_config"])
+    preset = str(payload.get("preset") or "cpu")
+    base = dataclasses.asdict(make_config(preset, window=int(model_config["window"]),
+                                          n_features=int(model_config["n_features"])))
+    kwargs = {k: _plain(v) for k, v in model_config.items()
+              if k not in _LAYOUT_FIELDS and _plain(base.get(k)) != _plain(v)}
+    if int(model_config.get("lora_rank", 0)) == 0:
+        ws = cfg.warm_start
+        for k in _LORA_FIELDS:
+            kwargs.pop(k, None)
+        if ws.lora_rank > 0:
+            kwargs.update(lora_rank=int(ws.lora_rank), lora_alpha=float(ws.lora_alpha),
+                          lora_targets=list(ws.lora_targets))
+    return preset, kwargs
+
+
+def prepare_warm_start(path: Path, cfg: RunConfig) -> LoadedWarmStart:
+    """Validate ``path`` as a supervised checkpoint and adapt ``cfg`` to it (module doc, step 1)."""
     if cfg.algo != "ppo":
         raise WarmStartError(
             f"--warm-start is PPO only: a supervised classifier is a 3-way discrete head and "
             f"{cfg.algo.upper()} acts on a continuous target exposure"
         )
+    path = Path(path)
     if not path.exists():
         raise WarmStartError(f"--warm-start {path}: no such file or folder")
+    if path.is_dir():
+        path = path / "model.pt"
     try:
         from supervised.checkpoint import load_checkpoint
-        from supervised.warmstart import load_into_ppo  # noqa: F401  (availability check)
     except ImportError as exc:
-        raise WarmStartError(f"--warm-start is not yet available: supervised.warmstart cannot be "
-                             f"imported ({exc})") from None
+        raise WarmStartError(f"--warm-start is not available: supervised cannot be imported "
+                             f"({exc})") from None
     if cfg.env.action != "discrete":
         raise WarmStartError("--warm-start needs env.action: discrete (the classifier's 3 classes)")
+    arch = cfg.policy.net_arch
+    if not (isinstance(arch, dict) and list(arch.get("pi", [None])) == []):
+        raise WarmStartError(f"--warm-start needs policy.net_arch {{pi: [], vf: [...]}} (action_net "
+                             f"directly on the features, like the classifier head), got "
+                             f"{cfg.policy.net_arch!r}")
+    if not cfg.policy.share_features_extractor:
+        raise WarmStartError("--warm-start needs policy.share_features_extractor: true")
     try:
-        classifier = load_checkpoint(path, feature_set=cfg.env.feature_set, window=cfg.env.window)
+        classifier = load_checkpoint(path)
     except Exception as exc:  # torch.load of a non-checkpoint raises pickle errors, not ValueError
         raise WarmStartError(f"--warm-start {path}: not a usable supervised checkpoint "
                              f"({type(exc).__name__}: {exc})") from None
+    payload = classifier.payload
     from envs.features import RobustNormaliser
 
-    normaliser = RobustNormaliser.from_dict(classifier.payload["normaliser"])
-    ckpt_env = classifier.payload.get("env")
-    if ckpt_env != cfg.env_name:
-        print(f"note: warm start from a classifier trained on {ckpt_env!r}, training on "
-              f"{cfg.env_name!r} (its normaliser is used)")
-    return LoadedWarmStart(Path(path), classifier, normaliser)
+    normaliser = RobustNormaliser.from_dict(payload["normaliser"])
+    notes = []
+    if payload.get("env") != cfg.env_name:
+        notes.append(f"classifier trained on {payload.get('env')!r}, training on {cfg.env_name!r} "
+                     "(its normaliser is used)")
+    layout = {"feature_set": classifier.feature_set, "window": classifier.window}
+    for key, value in layout.items():
+        if getattr(cfg.env, key) != value:
+            notes.append(f"env.{key} {getattr(cfg.env, key)!r} -> {value!r} (the checkpoint's)")
+            setattr(cfg.env, key, value)
+    costs = payload.get("costs") or {}
+    differ = {k: (v, getattr(cfg.env, k)) for k, v in costs.items() if getattr(cfg.env, k, v) != v}
+    if differ:
+        notes.append(f"the classifier's labels/backtests used other costs (checkpoint, run): {differ}")
+    if cfg.policy.dropout:
+        notes.append(f"policy.dropout {cfg.policy.dropout} -> 0 (PPO needs a deterministic forward)")
+    cfg.policy.dropout = 0.0
+    cfg.policy.preset, cfg.policy.extractor_kwargs = extractor_overrides(payload, cfg)
+    ws = cfg.warm_start
+    if cfg.policy.freeze_on_warm_start and not cfg.policy.extractor_kwargs.get("lora_rank"):
+        raise WarmStartError("policy.freeze_on_warm_start needs LoRA adapters: set "
+                             "warm_start.lora_rank > 0 or policy.freeze_on_warm_start: false")
+    for name in ("learning_rate", "clip_range", "target_kl"):
+        if getattr(ws, name) is not None:
+            setattr(cfg.hyper, name, getattr(ws, name))
+    ws.checkpoint = str(path)
+    ws.checkpoint_sha256 = sha256_file(path)
+    for note in notes:
+        print(f"note: warm start: {note}")
+    return LoadedWarmStart(path, ws.checkpoint_sha256, classifier, normaliser)
 
 
 def warm_start_into(model: Any, loaded: LoadedWarmStart, cfg: RunConfig) -> dict[str, Any]:
-    """Copy the classifier into ``model`` (see ``supervised.warmstart.load_into_ppo``)."""
+    """Copy the classifier into ``model`` and freeze it (``supervised.warmstart.load_into_ppo``)."""
     from supervised.warmstart import load_into_ppo
 
     try:
-        return load_into_ppo(model, loaded.classifier, freeze=cfg.policy.freeze_on_warm_start)
+        return load_into_ppo(model, loaded.classifier, freeze=cfg.policy.freeze_on_warm_start,
+                             train_action_head=cfg.warm_start.train_action_head,
+                             train_norms=cfg.warm_start.train_norms)
     except ValueError as exc:
-        raise SystemExit(
-            f"python -m agents.ppo: error: --warm-start {loaded.path} does not fit this policy: "
-            f"{exc}. Match policy.preset / policy.extractor_kwargs to the classifier's."
-        ) from None
+        raise WarmStartError(f"--warm-start {loaded.path} does not fit this policy: {exc}") from None
+
+
+def refreeze(model: Any, cfg: RunConfig) -> list[str]:
+    """On --resume of a warm-started run: freeze as the fresh run did; returns trainable names."""
+    if not cfg.policy.freeze_on_warm_start:
+        return [n for n, p in model.policy.named_parameters() if p.requires_grad]
+    from supervised.warmstart import freeze_policy
+
+    return freeze_policy(model.policy, train_action_head=cfg.warm_start.train_action_head,
+                         train_norms=cfg.warm_start.train_norms)
+
+
+def actor_parameters(policy: nn.Module) -> list[nn.Parameter]:
+    """Trainable parameters outside the value side: what the critic warm-up holds still."""
+    from supervised.warmstart import VALUE_SIDE
+
+    return [p for n, p in policy.named_parameters()
+            if p.requires_grad and not n.startswith(tuple(v + "." for v in VALUE_SIDE))]
+
+
+class CriticWarmupCallback(BaseCallback):
+    """Freeze the actor's trainable parameters until ``warmup_steps`` env steps; then thaw them.
+
+    Decided at the end of each rollout, i.e. right before the PPO update it governs, so an update
+    trains the actor only if the rollout ended at or after ``warmup_steps``. Logs
+    ``train/critic_warmup`` (1 while only the value head trains).
+    """
+
+    def __init__(self, actor_params: list[nn.Parameter], warmup_steps: int) -> None:
+        super().__init__(verbose=0)
+        self.actor_params = list(actor_params)
+        self.warmup_steps = int(warmup_steps)
+        self.in_warmup: bool | None = None
+
+    def _set(self) -> None:
+        warm = self.num_timesteps < self.warmup_steps
+        if warm != self.in_warmup:
+            for p in self.actor_params:
+                p.requires_grad_(not warm)
+            self.in_warmup = warm
+        self.logger.record("train/critic_warmup", int(warm))
+
+    def _on_training_start(self) -> None:
+        self._set()
+
+    def _on_rollout_end(self) -> None:
+        self._set()
+
+    def _on_step(self) -> bool:
+        return True

@@ -12,8 +12,9 @@ contiguous run ``features[(t-window+1)*F : (t+1)*F]`` of the row-major feature a
 
 Compiled on first use and cached by numba next to this file (``__pycache__``); a warm cache
 loads in well under a second, a cold compile takes a few seconds (``bench/env_step.py``
-reports both). No ``parallel=True``: the 2 shared cores gain nothing in CPU time, and the
-loop is deterministic whatever the thread count.
+reports both). No ``parallel=True``: a ``prange`` version over 2 threads halved the kernel's
+wall time when the second core was idle, but on the shared 2-core machine the end-of-loop
+barrier waited for a descheduled thread and a step took ~10x longer (see bench/RESULTS.md).
 
 Layouts (column indices below), all C-contiguous:
 
@@ -154,7 +155,8 @@ def step_accounts(state, consts, bars, feats, obs, out):  # noqa: ANN001, ANN201
     terminal_penalty = consts[C_TERMINAL_PENALTY]
     scale = consts[C_REWARD_SCALE]
     n_feat = int(consts[C_N_FEATURES])
-    wf = int(consts[C_WINDOW]) * n_feat
+    window = int(consts[C_WINDOW])
+    wf = window * n_feat
     dim = wf + 4
     n_bars = int(consts[C_N_BARS])
     # the loop indexes without bounds checks: refuse inconsistent buffers up front
@@ -164,7 +166,7 @@ def step_accounts(state, consts, bars, feats, obs, out):  # noqa: ANN001, ANN201
     n_done = 0
     for i in range(n):
         t = int(state[i, S_T])
-        if t < 0 or t + 1 >= n_bars:
+        if t < 0 or t + 2 < window or t + 1 >= n_bars:
             raise IndexError("decision bar outside the market: reset() the episode first")
         w = state[i, S_TARGET]
         pos = state[i, S_POS]
@@ -172,6 +174,8 @@ def step_accounts(state, consts, bars, feats, obs, out):  # noqa: ANN001, ANN201
         cash = state[i, S_CASH]
         entry = state[i, S_ENTRY]
         held = state[i, S_HELD]
+        if not 0.0 <= held < n_bars:  # held <= steps < n_bars in any episode
+            raise IndexError("bars held outside [0, n_bars): corrupt account state")
         # The trade, written without branches (random actions make `w != pos` unpredictable;
         # selects are ~25 % faster). Without a trade u_new = units, so du = 0 and turnover,
         # fee and slippage are exactly +0.0 and cash is unchanged: the spec's "no trade, no cost".
@@ -253,8 +257,6 @@ def step_accounts(state, consts, bars, feats, obs, out):  # noqa: ANN001, ANN201
         # observation: bar t1's window (contiguous in feats), then the account state
         o = i * dim
         src = (t1 + 1) * n_feat - wf
-        if src < 0 or src + wf > feats.size or o + dim > obs.size:
-            raise IndexError("observation window outside the feature array or the obs buffer")
         _copy_items(obs, o, feats, src, wf)
         sign = 1.0 if w > 0.0 else (-1.0 if w < 0.0 else 0.0)
         unreal = sign * (c / entry - 1.0)
@@ -265,9 +267,6 @@ def step_accounts(state, consts, bars, feats, obs, out):  # noqa: ANN001, ANN201
         obs[o + wf] = w
         obs[o + wf + 1] = unreal
         obs[o + wf + 2] = dd if dd < 1.0 else 1.0
-        # held <= steps <= t1 - first bar < n_bars in any episode; a hand-edited state is refused
-        if held >= n_bars:
-            raise IndexError("bars held exceeds the market length: corrupt account state")
         obs[o + wf + 3] = bars[int(held), B_BARS_SCALED]
     return n_done
 

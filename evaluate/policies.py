@@ -120,16 +120,30 @@ def baseline(name: str, seed: int = 0) -> Policy:
 
 @dataclass
 class SB3Policy:
-    """A loaded PPO/SAC model acting deterministically."""
+    """A loaded PPO/SAC model acting deterministically.
+
+    Actions come from ``evaluate.inference.SB3Actor`` (the policy's modules called directly,
+    one torch thread, inference mode): equal to ``model.predict(obs, deterministic=True)``
+    bar for bar, at a fraction of its per-call cost.
+    """
 
     model: Any
+    _actor: Any = field(default=None, init=False, repr=False)
+
+    @property
+    def actor(self) -> Any:
+        if self._actor is None:
+            from evaluate.inference import SB3Actor
+
+            self._actor = SB3Actor(self.model)
+        return self._actor
 
     def bind(self, market: Any, action_space: Any) -> None:
-        pass
+        self._actor = None  # rebuilt: the model's weights may have changed since the last pass
+        _ = self.actor
 
     def act(self, obs_batch: np.ndarray, bars: np.ndarray) -> np.ndarray:
-        actions, _ = self.model.predict(obs_batch, deterministic=True)
-        return np.asarray(actions)
+        return self.actor.act(obs_batch)
 
     @property
     def probabilistic(self) -> bool:
@@ -141,38 +155,42 @@ class SB3Policy:
         if not self.probabilistic:
             raise TypeError(f"{type(self.model).__name__} with action space {self.model.action_space} "
                             "has no class probabilities (continuous exposure)")
-        import torch
-
-        obs_t, _ = self.model.policy.obs_to_tensor(np.asarray(obs_batch, dtype=np.float32))
-        with torch.no_grad():
-            probs = self.model.policy.get_distribution(obs_t).distribution.probs
-        return probs.cpu().numpy().astype(np.float64)
+        return self.actor.probs(obs_batch)
 
 
 @dataclass
 class ClassifierPolicy:
-    """A supervised classifier: argmax of the corrected logits (0 SELL, 1 HOLD, 2 BUY)."""
+    """A supervised classifier: argmax of the corrected logits (0 SELL, 1 HOLD, 2 BUY).
+
+    Computed by ``evaluate.inference.ClassifierActor`` (one thread, inference mode, a
+    preallocated input tensor); equal to ``loaded.corrected_logits(obs).argmax(-1)``.
+    """
 
     loaded: Any  # supervised.checkpoint.LoadedClassifier
     space: Any = None
     probabilistic: ClassVar[bool] = True  # softmax of the logits: see action_probs
+    _actor: Any = field(default=None, init=False, repr=False)
+
+    @property
+    def actor(self) -> Any:
+        if self._actor is None:
+            from evaluate.inference import ClassifierActor
+
+            self._actor = ClassifierActor(self.loaded)
+        return self._actor
 
     def bind(self, market: Any, action_space: Any) -> None:
         self.space = action_space
+        self._actor = None
+        _ = self.actor
 
     def act(self, obs_batch: np.ndarray, bars: np.ndarray) -> np.ndarray:
-        import torch
-
-        logits = self.loaded.corrected_logits(torch.as_tensor(obs_batch, dtype=torch.float32))
-        cls = logits.argmax(dim=-1).cpu().numpy()
+        cls = self.actor.act(obs_batch)
         return cls if hasattr(self.space, "n") else position_to_action(cls - 1.0, self.space)
 
     def action_probs(self, obs_batch: np.ndarray, bars: np.ndarray) -> np.ndarray:
         """``(B, 3)`` softmax of the corrected logits (the logits ``act`` takes the argmax of)."""
-        import torch
-
-        logits = self.loaded.corrected_logits(torch.as_tensor(obs_batch, dtype=torch.float32))
-        return torch.softmax(logits, dim=-1).cpu().numpy().astype(np.float64)
+        return self.actor.probs(obs_batch)
 
 
 @dataclass
@@ -247,4 +265,6 @@ def _load_supervised(path: Path, label: str | None) -> PolicySpec:
     method = label or "supervised"
     name = f"{method}_s{seed}" if seed is not None else method
     settings = {"feature_set": loaded.feature_set, "window": loaded.window, "action": "discrete"}
-    return PolicySpec(name, method, ClassifierPolicy(loaded), seed, settings, normaliser, str(path))
+    costs = dict(loaded.payload.get("costs") or {})  # empty for checkpoints older than the field
+    return PolicySpec(name, method, ClassifierPolicy(loaded), seed, settings, normaliser, str(path),
+                      costs)

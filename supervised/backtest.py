@@ -22,6 +22,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from envs.params import EnvParams
+
+_ENV_DEFAULTS = EnvParams()  # fee and slippage default to the env's: same costs everywhere
+
 
 def backtest_actions(
     actions: np.ndarray,
@@ -29,14 +33,15 @@ def backtest_actions(
     close: np.ndarray,
     can_trade: np.ndarray,
     funding: np.ndarray,
-    fee_bps: float = 4.0,
-    slippage_bps: float = 1.0,
+    fee_bps: float = _ENV_DEFAULTS.fee_bps,
+    slippage_bps: float = _ENV_DEFAULTS.slippage_bps,
     periods_per_year: int = 8760,
 ) -> dict[str, float]:
     """Trading metrics of ``actions`` (int, one per decision bar of a contiguous bar range).
 
     All arrays are over the same bars ``t = lo .. hi-1`` except ``open_``, ``close`` and
-    ``funding``, which carry one more bar (``lo .. hi``) so that bar t+1 exists. ``can_trade``
+    ``funding``, which carry one more bar (``lo .. hi``) so that bar t+1 exists (pass zeros for
+funding to backtest without it, as the env's ``funding=False``). ``can_trade``
     = obs_ok & can_step for the decision bars; where False the position is forced to 0.
     """
     a = np.asarray(actions, dtype=np.int64)

@@ -11,6 +11,8 @@ Contents (a plain dict, loadable with ``torch.load(weights_only=True)``)::
     normaliser        RobustNormaliser.to_dict() (fitted on train rows)
     logit_correction  LogitCorrection.to_dict() (fitted on val)
     loss              {"name": ..., **options}, class_prior (train label prior, SELL/HOLD/BUY)
+    costs             {"fee_bps", "slippage_bps", "funding"} of its labels and backtests
+    preset            the policies preset model_config started from (e.g. "cpu")
     extra             free-form (best epoch, val metrics)
 
 ``load_checkpoint(path, feature_set=..., window=...)`` refuses a checkpoint whose feature set or
@@ -67,6 +69,8 @@ def save_checkpoint(
     correction: LogitCorrection,
     loss: dict[str, Any],
     class_prior: list[float],
+    costs: dict[str, Any] | None = None,
+    preset: str | None = None,
     extra: dict[str, Any] | None = None,
 ) -> Path:
     """Write ``model.pt`` atomically (temp file + rename)."""
@@ -84,6 +88,8 @@ def save_checkpoint(
         "logit_correction": correction.to_dict(),
         "loss": loss,
         "class_prior": [float(x) for x in class_prior],
+        "costs": dict(costs or {}),
+        "preset": preset,
         "extra": extra or {},
     }
     path = Path(path)

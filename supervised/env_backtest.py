@@ -19,16 +19,21 @@ from typing import Any
 import numpy as np
 
 from envs import make_env
+from envs.params import EnvParams
 from evaluate.metrics import sharpe_ratio
 from supervised.data import SupervisedData
+
+
+_ENV_DEFAULTS = EnvParams()  # costs default to the env's own: same costs everywhere
 
 
 def env_backtest(
     data: SupervisedData,
     actions_by_bar: np.ndarray,
     split: str = "val",
-    fee_bps: float = 4.0,
-    slippage_bps: float = 1.0,
+    fee_bps: float = _ENV_DEFAULTS.fee_bps,
+    slippage_bps: float = _ENV_DEFAULTS.slippage_bps,
+    funding: bool = _ENV_DEFAULTS.funding,
     periods_per_year: int = 8760,
     **env_options: Any,
 ) -> dict[str, float]:
@@ -41,11 +46,11 @@ def env_backtest(
     if len(acts) != len(data.close):
         raise ValueError(f"actions_by_bar has {len(acts)} entries, the market has {len(data.close)} bars")
     env = make_env(data.env, split=split, feature_set=data.feature_set, window=data.window,
-                   fee_bps=fee_bps, slippage_bps=slippage_bps, reward="log_return",
+                   fee_bps=fee_bps, slippage_bps=slippage_bps, funding=funding, reward="log_return",
                    episode_length=None, max_drawdown=None, **env_options)
     rewards: list[float] = []
     pos: list[float] = []
-    turnover = fees = funding = 0.0
+    turnover = fees = funding_paid = 0.0
     starts = env.episode_starts()
     for _ in range(len(starts)):
         env.reset(options={"sequential": True})
@@ -56,7 +61,7 @@ def env_backtest(
             pos.append(info["position"])
             turnover += info["turnover"]
             fees += info["fee"] + info["slippage"]
-            funding += info["funding"]
+            funding_paid += info["funding"]
             done = term or trunc
     rr = np.asarray(rewards)
     p = np.asarray(pos)
@@ -68,7 +73,7 @@ def env_backtest(
         "n_runs": len(starts),
         "turnover": float(turnover),
         "costs": float(fees),
-        "funding": float(funding),
+        "funding": float(funding_paid),
         "exposure": float(np.abs(p).mean()) if len(p) else 0.0,
         "long_share": float((p > 0).mean()) if len(p) else 0.0,
         "short_share": float((p < 0).mean()) if len(p) else 0.0,

@@ -2,7 +2,13 @@
 
     python -m supervised.train --env btc1h --labels forward_sharpe --class-weights logit_adjusted \
         [--epochs 8] [--seed 0] [--run-dir DIR] [--feature-set core17] [--window 32] \
-        [--horizon 6] [--label-param k=0.2] [--loss-param tau=1.0] [--correction balanced_accuracy]
+        [--horizon 6] [--label-param k=0.2] [--loss-param tau=1.0] [--correction balanced_accuracy] \
+        [--fee-bps 10] [--slippage-bps 2] [--no-funding]
+
+Costs default to the env's (``envs.params.EnvParams``: fee 10 bps, slippage 2 bps, funding on) and
+apply everywhere: the labels' round-trip cost (``2 * (fee + slippage)`` unless ``--label-param
+cost_bps=...``), the selection backtest and the env backtest. They are recorded in config.yaml
+and in the checkpoint (``costs``), so a warm-started PPO run and ``evaluate`` can check them.
 
 Reads top to bottom: parse -> run dir -> seed -> data -> samples -> model/fit -> save -> report.
 Writes ``runs/<env>/supervised/<UTC stamp>_s<seed>/``: ``config.yaml``, ``command.txt``,
@@ -68,6 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--patience", type=int, default=d.patience)
     p.add_argument("--max-train-samples", type=int, default=None)
     p.add_argument("--max-val-bars", type=int, default=None)
+    p.add_argument("--fee-bps", type=float, default=d.fee_bps,
+                   help="fee per unit of notional traded, bps (default: the env's)")
+    p.add_argument("--slippage-bps", type=float, default=d.slippage_bps,
+                   help="slippage per unit of notional traded, bps (default: the env's)")
+    p.add_argument("--no-funding", action="store_true", help="do not charge perpetual funding")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--run-dir", default=None)
@@ -81,7 +92,7 @@ def config_from_args(a: argparse.Namespace) -> TrainConfig:
         class_weights=a.class_weights, loss_params=_kv(a.loss_param), correction=a.correction,
         epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, patience=a.patience,
         max_train_samples=a.max_train_samples, max_val_bars=a.max_val_bars, seed=a.seed,
-        threads=a.threads,
+        threads=a.threads, fee_bps=a.fee_bps, slippage_bps=a.slippage_bps, funding=not a.no_funding,
     )
 
 
@@ -96,7 +107,8 @@ def save_run(run_dir: Path, cfg: TrainConfig, prep: Prepared, res: FitResult,
                "val_backtest_bars": list(prep.val_range)},
         normaliser=d.normaliser.to_dict(), correction=ev.correction,
         loss={"name": cfg.class_weights, **cfg.loss_params}, class_prior=prep.prior.tolist(),
-        extra={"best_epoch": res.best_epoch, "val_sharpe": ev.trading["sharpe"]},
+        costs=cfg.costs(), preset=cfg.preset,
+        extra={"best_epoch": res.best_epoch, "val_sharpe": ev.trading["sharpe"], "seed": cfg.seed},
     )
     d.normaliser.save(run_dir / "normaliser.json")
     save_confusion(ev.raw, run_dir / "confusion_val_raw.png",

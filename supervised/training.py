@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from envs.params import EnvParams
 from policies import make_config
 from supervised.backtest import backtest_actions
 from supervised.data import SupervisedData
@@ -31,6 +32,9 @@ from supervised.logit_correction import LogitCorrection, fit_logit_correction
 from supervised.losses import class_prior, make_loss
 from supervised.model import Classifier, WindowSamples, build_samples, predict_logits
 from supervised.reporting import log_report, log_trading
+
+
+_ENV_DEFAULTS = EnvParams()
 
 
 @dataclass
@@ -54,12 +58,25 @@ class TrainConfig:
     weight_decay: float = 0.01
     patience: int = 3  # epochs without a better val Sharpe before stopping
     embargo_bars: int = 24  # val bars dropped from val *classification* metrics after train
-    fee_bps: float = 4.0  # backtest costs per unit notional traded (env defaults)
-    slippage_bps: float = 1.0
+    # Costs: the env's own defaults (envs.params.EnvParams), for the selection backtest, the env
+    # backtest and the labels' round-trip cost (unless label_params sets cost_bps): same costs
+    # everywhere. Recorded in config.yaml and in the checkpoint.
+    fee_bps: float = _ENV_DEFAULTS.fee_bps  # per unit of notional traded, bps
+    slippage_bps: float = _ENV_DEFAULTS.slippage_bps  # per unit of notional traded, bps
+    funding: bool = _ENV_DEFAULTS.funding  # charge perpetual funding on positions
     max_train_samples: int | None = None  # keep only the last N train samples (quick runs)
     max_val_bars: int | None = None  # keep only the first N val bars (quick runs)
     seed: int = 0
-    threads: int | None = None  # torch intra-op threads (None: min(4, cores))
+    threads: int | None = None  # torch intra-op threads (None: 1, see agents.models)
+
+    def costs(self) -> dict[str, Any]:
+        """The cost settings, as env options (``fee_bps``, ``slippage_bps``, ``funding``)."""
+        return {"fee_bps": float(self.fee_bps), "slippage_bps": float(self.slippage_bps),
+                "funding": bool(self.funding)}
+
+    def label_cost_bps(self) -> float:
+        """Round-trip cost the labels must beat: enter and exit, fee + slippage each way."""
+        return 2.0 * (float(self.fee_bps) + float(self.slippage_bps))
 
 
 @dataclass
@@ -75,7 +92,7 @@ class Prepared:
 
 def prepare(cfg: TrainConfig, data: SupervisedData) -> Prepared:
     """Labels, purged/embargoed samples and the train prior."""
-    spec = LabelSpec(cfg.labels, cfg.horizon, dict(cfg.label_params))
+    spec = LabelSpec(cfg.labels, cfg.horizon, {"cost_bps": cfg.label_cost_bps(), **cfg.label_params})
     d = data
     labels = make_labels(d.open, d.high, d.low, d.close, d.segment, spec)
     tlo, thi = d.splits["train"]
@@ -105,8 +122,9 @@ def backtest_logits(prep: Prepared, model: torch.nn.Module, bias: np.ndarray,
     if ok.any():
         decide = WindowSamples(d.features, t[ok], np.zeros(int(ok.sum()), np.int64), d.window)
         actions[ok] = (predict_logits(model, decide) + bias).argmax(axis=1)
-    metrics = backtest_actions(actions, d.open[lo:hi + 1], d.close[lo:hi + 1], ok,
-                               d.funding[lo:hi + 1], cfg.fee_bps, cfg.slippage_bps)
+    funding = d.funding[lo:hi + 1] if cfg.funding else np.zeros(hi + 1 - lo)
+    metrics = backtest_actions(actions, d.open[lo:hi + 1], d.close[lo:hi + 1], ok, funding,
+                               cfg.fee_bps, cfg.slippage_bps)
     return metrics, actions
 
 
@@ -144,7 +162,7 @@ def env_metrics(prep: Prepared, model: torch.nn.Module, bias: np.ndarray,
     _, actions = backtest_logits(prep, model, bias, cfg)
     full = np.full(len(d.close), HOLD, dtype=np.int64)
     full[lo:hi] = actions
-    return env_backtest(d, full, "val", cfg.fee_bps, cfg.slippage_bps)
+    return env_backtest(d, full, "val", **cfg.costs())
 
 
 @dataclass

@@ -11,8 +11,9 @@ and the head into ``model.policy.action_net``, folding the post-hoc logit correc
 ``action_net`` bias, so right after loading the policy's action probabilities equal
 ``softmax(classifier(obs) + bias)``. If the PPO backbone has LoRA adapters and the classifier does
 not, the classifier's ``q.weight`` goes to ``q.base.weight`` and the adapters keep their init
-(``lora_B = 0``: no change to the function). With ``freeze=True``, ``freeze_base`` leaves only
-the LoRA adapters and the value side (``mlp_extractor.value_net``, ``value_net``) trainable.
+(``lora_B = 0``: no change to the function). With ``freeze=True``, ``freeze_policy`` leaves only
+the LoRA adapters, the value side (``mlp_extractor.value_net``, ``value_net``) and, with
+``train_action_head``, ``action_net`` trainable (the FLAG-Trader recipe).
 """
 
 from __future__ import annotations
@@ -45,11 +46,32 @@ def _remap_backbone_state(src: dict[str, torch.Tensor], dst_keys: set[str]) -> d
     return out
 
 
+VALUE_SIDE = ("mlp_extractor.value_net", "value_net")
+
+
+def freeze_policy(policy: nn.Module, *, train_action_head: bool = False,
+                  train_norms: bool = False) -> list[str]:
+    """Freeze an SB3 actor-critic policy but its LoRA adapters, value side (and action head).
+
+    Also used when a warm-started run resumes: requires_grad flags are not saved in a model zip.
+    Returns the names of the trainable parameters; raises ValueError without LoRA adapters.
+    """
+    backbone = policy.features_extractor.backbone
+    if not lora_parameters(backbone):
+        raise ValueError("freeze=True but the PPO backbone has no LoRA adapters: build the "
+                         "extractor with lora_rank > 0, or pass freeze=False")
+    names = {n for n, _ in policy.named_parameters()}
+    wanted = VALUE_SIDE + (("action_net",) if train_action_head else ())
+    extras = tuple(p for p in wanted if any(n.startswith(p + ".") for n in names))
+    return freeze_base(policy, train_norms=train_norms, extra_trainable=extras)
+
+
 def load_into_ppo(
     model: Any,
     ckpt: str | os.PathLike[str] | LoadedClassifier,
     *,
     freeze: bool = True,
+    train_action_head: bool = False,
     train_norms: bool = False,
 ) -> dict[str, Any]:
     """Copy classifier weights into an SB3 PPO ``model``; returns a summary dict.
@@ -93,15 +115,11 @@ def load_into_ppo(
         action_net.weight.copy_(head.weight)
         bias = torch.as_tensor(loaded.correction.bias, dtype=action_net.bias.dtype)
         action_net.bias.copy_(head.bias + bias)
-    trainable: list[str] = []
     if freeze:
-        if not lora_parameters(backbone):
-            raise ValueError("freeze=True but the PPO backbone has no LoRA adapters: build the "
-                             "extractor with lora_rank > 0, or pass freeze=False")
-        names = {n for n, _ in policy.named_parameters()}
-        extras = tuple(p for p in ("mlp_extractor.value_net", "value_net")
-                       if any(n.startswith(p + ".") for n in names))
-        trainable = freeze_base(policy, train_norms=train_norms, extra_trainable=extras)
+        trainable = freeze_policy(policy, train_action_head=train_action_head,
+                                  train_norms=train_norms)
+    else:
+        trainable = [n for n, p in policy.named_parameters() if p.requires_grad]
     return {
         "checkpoint_feature_set": loaded.feature_set,
         "window": loaded.window,
