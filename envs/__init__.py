@@ -8,23 +8,47 @@ Public API::
 
 ``import envs`` registers ``TradingEnv-btc1h-v0`` and ``TradingEnv-eth1h-v0`` with gymnasium.
 This package never imports torch or stable_baselines3.
+
+The env classes are imported lazily (PEP 562), so ``python -m envs.data`` and
+``envs.features`` do not pay for numba's start-up or the env modules.
 """
 
-from envs.batched import BatchedTradingEnv
-from envs.market import MarketData
-from envs.params import EnvParams
-from envs.registry import load_market, make_batched_env, make_env, register_envs
-from envs.trading_env import TradingEnv
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import gymnasium
+
+from envs.presets import PRESETS
+
+_LAZY = {
+    "BatchedTradingEnv": "envs.batched",
+    "EnvParams": "envs.params",
+    "MarketData": "envs.market",
+    "TradingEnv": "envs.trading_env",
+    "load_market": "envs.registry",
+    "make_batched_env": "envs.registry",
+    "make_env": "envs.registry",
+}
+
+__all__ = [*sorted(_LAZY), "register_envs"]
+
+
+def register_envs() -> None:
+    """Register ``TradingEnv-<preset>-v0`` for every preset (idempotent)."""
+    for name in PRESETS:
+        env_id = f"TradingEnv-{name}-v0"
+        if env_id not in gymnasium.registry:
+            gymnasium.register(id=env_id, entry_point="envs.registry:make_env", kwargs={"preset": name})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value  # cache: later lookups skip __getattr__
+        return value
+    raise AttributeError(f"module 'envs' has no attribute {name!r}")
+
 
 register_envs()
-
-__all__ = [
-    "BatchedTradingEnv",
-    "EnvParams",
-    "MarketData",
-    "TradingEnv",
-    "load_market",
-    "make_batched_env",
-    "make_env",
-    "register_envs",
-]

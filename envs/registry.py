@@ -1,4 +1,4 @@
-"""Presets -> envs: ``make_env`` / ``make_batched_env`` and the gymnasium registrations.
+"""Presets -> envs: ``make_env`` / ``make_batched_env`` and the gymnasium registrations (made in ``envs/__init__``).
 
 ``make_env("btc1h", split="train")`` loads the cleaned candles (``envs.data``),
 computes the features (with funding features when the preset has funding,
@@ -23,11 +23,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import gymnasium
-
 from envs.batched import BatchedTradingEnv
 from envs.market import MarketData
-from envs.presets import PRESETS, get_preset
+from envs.presets import get_preset
 from envs.trading_env import TradingEnv
 
 DEFAULT_FEATURE_SET = "core17"
@@ -116,11 +114,3 @@ def make_batched_env(
     venv.normaliser = norm
     venv.preset, venv.split = preset, split
     return venv
-
-
-def register_envs() -> None:
-    """Register ``TradingEnv-<preset>-v0`` for every preset (idempotent)."""
-    for name in PRESETS:
-        env_id = f"TradingEnv-{name}-v0"
-        if env_id not in gymnasium.registry:
-            gymnasium.register(id=env_id, entry_point="envs.registry:make_env", kwargs={"preset": name})
