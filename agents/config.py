@@ -25,8 +25,10 @@ from typing import Any
 
 import yaml
 
+from envs.params import EnvParams
 from envs.presets import PRESETS
 
+_ENV_DEFAULTS = EnvParams()
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
 
@@ -46,11 +48,15 @@ class EnvConfig:
 
     feature_set: str = field(default="core17", metadata=_doc("feature set: core17 | flagtrader60"))
     window: int = field(default=32, metadata=_doc("observation window in bars (hours)"))
-    fee_bps: float = field(default=10.0, metadata=_doc("fee per unit of notional traded, bps"))
+    # costs: the env's own defaults (one source, envs.params.EnvParams): "same costs everywhere"
+    fee_bps: float = field(default=_ENV_DEFAULTS.fee_bps,
+                           metadata=_doc("fee per unit of notional traded, bps"))
     slippage_bps: float = field(
-        default=2.0, metadata=_doc("slippage per unit of notional traded, bps (adverse fill)")
+        default=_ENV_DEFAULTS.slippage_bps,
+        metadata=_doc("slippage per unit of notional traded, bps (adverse fill)"),
     )
-    funding: bool = field(default=True, metadata=_doc("charge perpetual funding on positions"))
+    funding: bool = field(default=_ENV_DEFAULTS.funding,
+                          metadata=_doc("charge perpetual funding on positions"))
     fill: str = field(default="next_open", metadata=_doc("next_open (honest) | close (optimistic)"))
     reward: str = field(default="drawdown", metadata=_doc("drawdown | log_return | dsr"))
     dd_penalty: float = field(

@@ -175,11 +175,12 @@ def actor_parameters(policy: nn.Module) -> list[nn.Parameter]:
 
 
 class CriticWarmupCallback(BaseCallback):
-    """Freeze the actor's trainable parameters until ``warmup_steps`` env steps; then thaw them.
+    """The updates on the first ``warmup_steps`` env steps train only the value side; then the
+    actor's trainable parameters (LoRA, action head) thaw.
 
-    Decided at the end of each rollout, i.e. right before the PPO update it governs, so an update
-    trains the actor only if the rollout ended at or after ``warmup_steps``. Logs
-    ``train/critic_warmup`` (1 while only the value head trains).
+    Decided at the end of each rollout, right before the PPO update it governs: an update trains
+    the actor only if its rollout ended after ``warmup_steps``. Frozen parameters get no gradient,
+    so Adam leaves them (and their moments) alone. Logs ``train/critic_warmup`` (1 = critic only).
     """
 
     def __init__(self, actor_params: list[nn.Parameter], warmup_steps: int) -> None:
@@ -189,7 +190,7 @@ class CriticWarmupCallback(BaseCallback):
         self.in_warmup: bool | None = None
 
     def _set(self) -> None:
-        warm = self.num_timesteps < self.warmup_steps
+        warm = self.model.num_timesteps <= self.warmup_steps
         if warm != self.in_warmup:
             for p in self.actor_params:
                 p.requires_grad_(not warm)

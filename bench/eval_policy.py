@@ -107,7 +107,7 @@ def main() -> None:
     same = bool((ref == a1).all() and (ref == a2).all() and (r3 == a4).all())
     print(f"{args.bars} val bars of {args.env}, best of {args.repeats}; torch {torch.__version__}; "
           f"identical actions across paths: {same}")
-    base_c, base_w = rows[0][1], rows[0][2]
+    base_c = rows[0][1]
     print(f"{'path':<55}{'CPU ms/bar':>12}{'wall ms/bar':>13}{'CPU vs (a)':>12}")
     for name, c, w in rows:
         print(f"{name:<55}{1e3 * c:>12.3f}{1e3 * w:>13.3f}{base_c / c:>11.1f}x")

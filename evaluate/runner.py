@@ -13,6 +13,11 @@ the previous episode (multiplicative stitching), so equity is flat across the ga
 bar and no return). The env marks the last position at the segment's last close without an exit
 cost, and the next episode pays a fresh entry cost.
 
+Speed: the pass calls the policy once per bar (the observation carries the account state the last
+action produced). Model policies (``evaluate.policies.SB3Policy``, ``ClassifierPolicy``) act
+through ``evaluate.inference``: modules called directly, one torch thread, inference mode, equal
+to ``model.predict(deterministic=True)``, ~0.8 ms instead of ~10 ms CPU per bar (bench/eval_policy.py).
+
 Ruin: if the env terminates (equity at or below ``ruin_fraction`` of the start), the account is
 dead: the remaining bars of the split are recorded flat (position 0, no cost, equity unchanged)
 and ``meta['ruined_at']`` holds the bar's timestamp, so every policy covers the same bars.

@@ -5,15 +5,13 @@ and returns a ``TrainedFold``: the selected policy as a ``PolicySpec`` (evaluate
 the fold's test rows by ``evaluate.walkforward`` with the runner and the shared costs) plus the
 configurations it tried, whose out-of-sample Sharpes feed the deflated Sharpe's trial variance.
 
-* ``ppo``: the agents' own building blocks, in ``agents.ppo.main``'s order (resolved config ->
-  ``create_run_dir`` -> seed -> batched VecEnv -> ``build_model`` -> ``make_callbacks`` ->
-  learn -> ``finish_training``), but the train VecEnv is the fold's inner-train rows and the
-  selection VecEnv (``best_model.zip``) the fold's val rows, on the fold's market.
-  ``agents.ppo.main`` hard-codes the named train/val splits, hence this composition (see the
-  report: a ``train(cfg, run_dir, train_rows, val_rows, market)`` hook in agents would remove it).
+* ``ppo``: resolved config -> ``create_run_dir`` -> seed -> ``agents.pipeline.train_ppo`` (the
+  function ``agents.ppo.main`` trains with) on the fold's market: the train VecEnv on the fold's
+  inner-train rows, the selection VecEnv (``best_model.zip``) on its val rows.
 * ``supervised``: ``supervised.training.prepare`` / ``fit`` / ``supervised.train.save_run`` on a
   ``SupervisedData`` whose ``splits`` are the fold's train and val rows (a clean hook the
-  supervised package already has: it indexes everything by ``splits``), costs = the evaluation's.
+  supervised package already has: it indexes everything by ``splits``), costs = the evaluation's
+  (the env's defaults unless overridden).
 * ``momentum`` (SMOKE PATH, no learning): choose the lookback among ``MOMENTUM_GRID`` with the
   best Sharpe on the fold's val rows. Cheap, deterministic, exercises the same folds, selection,
   stitching and reporting as the learned algorithms; its 4 lookbacks are 4 configurations.
@@ -93,14 +91,14 @@ def train_momentum(ctx: FoldContext) -> TrainedFold:
 
 
 def train_ppo(ctx: FoldContext) -> TrainedFold:
-    """PPO on the fold's inner-train rows, best checkpoint chosen on its val rows."""
-    from stable_baselines3.common.vec_env import VecMonitor
+    """PPO on the fold's inner-train rows, best checkpoint chosen on its val rows.
 
+    ``agents.pipeline.train_ppo`` does the training (the same function as ``agents.ppo``) on the
+    fold's market with the embargo holes masked; costs are the evaluation's."""
     from agents.config import resolve_config
-    from agents.models import build_model, set_torch_threads
-    from agents.pipeline import finish_training, make_callbacks, save_normaliser
+    from agents.models import set_torch_threads
+    from agents.pipeline import train_ppo as train_agent
     from agents.rundir import create_run_dir, seed_everything
-    from agents.vec_env import SB3BatchedTradingEnv
     from evaluate.policies import load_run
 
     costs = {k: ctx.eval_options[k] for k in ("fee_bps", "slippage_bps", "funding", "fill")
@@ -117,22 +115,11 @@ def train_ppo(ctx: FoldContext) -> TrainedFold:
     seed_everything(cfg.seed)
     set_torch_threads(cfg.train.torch_threads)
     n = ctx.market.n_bars
-    options = cfg.env.env_options()
-    train_env = VecMonitor(SB3BatchedTradingEnv(
-        ctx.train_market, cfg.env.n_envs, env_split(ctx.plan.train_span, n), seed=cfg.seed, **options))
-    eval_seed = cfg.seed + 10_000
-    eval_env = VecMonitor(SB3BatchedTradingEnv(
-        ctx.train_market, max(1, cfg.train.n_eval_episodes), env_split(ctx.plan.val, n),
-        seed=eval_seed, reseed_every_reset=eval_seed, **options))
-    save_normaliser(run_dir, ctx.normaliser)
-    model = build_model(cfg, train_env, ctx.market.n_features, tensorboard_log=run_dir / "tb")
-    callbacks, eval_cb, ckpt_cb = make_callbacks(cfg, run_dir, eval_env)
-    model.learn(total_timesteps=cfg.train.total_timesteps, callback=callbacks, tb_log_name="ppo",
-                progress_bar=False)
-    finish_training(model, run_dir, ckpt_cb, eval_cb)
-    train_env.close()
-    eval_env.close()
-    best = json.loads((run_dir / "eval" / "best.json").read_text()) if (run_dir / "eval" / "best.json").is_file() else {}
+    model, _ = train_agent(cfg, run_dir, ctx.train_market, env_split(ctx.plan.train_span, n),
+                           env_split(ctx.plan.val, n), normaliser=ctx.normaliser,
+                           log=lambda s: print(f"    {s}", file=sys.stderr))
+    best_json = run_dir / "eval" / "best.json"
+    best = json.loads(best_json.read_text()) if best_json.is_file() else {}
     spec = load_run(run_dir, label="wf_ppo")
     spec.name, spec.seed = "wf_ppo", cfg.seed
     selection = {"best_model_step": best.get("num_timesteps"), "val_mean_reward": best.get("mean_reward"),
@@ -149,11 +136,11 @@ def train_supervised(ctx: FoldContext) -> TrainedFold:
     from supervised.train import save_run
     from supervised.training import TrainConfig, fit, prepare
 
-    o = ctx.eval_options
+    # costs: the evaluation's overrides, else TrainConfig's defaults, which are the env's
+    costs = {k: ctx.eval_options[k] for k in ("fee_bps", "slippage_bps", "funding")
+             if k in ctx.eval_options}
     cfg = TrainConfig(env=ctx.data.preset, feature_set=ctx.data.feature_set, window=ctx.window,
-                      seed=ctx.seed, fee_bps=float(o.get("fee_bps", 10.0)),
-                      slippage_bps=float(o.get("slippage_bps", 2.0)),
-                      max_train_samples=ctx.max_train_samples,
+                      seed=ctx.seed, max_train_samples=ctx.max_train_samples, **costs,
                       **({"epochs": int(ctx.epochs)} if ctx.epochs is not None else {}))
     run_dir = create_run_dir(env=cfg.env, algo="supervised", seed=cfg.seed, config=dataclasses.asdict(cfg),
                              data_files=ctx.data.data_files, run_dir=ctx.run_dir, argv=ctx.argv)

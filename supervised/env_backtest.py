@@ -23,7 +23,6 @@ from envs.params import EnvParams
 from evaluate.metrics import sharpe_ratio
 from supervised.data import SupervisedData
 
-
 _ENV_DEFAULTS = EnvParams()  # costs default to the env's own: same costs everywhere
 
 

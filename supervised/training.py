@@ -33,7 +33,6 @@ from supervised.losses import class_prior, make_loss
 from supervised.model import Classifier, WindowSamples, build_samples, predict_logits
 from supervised.reporting import log_report, log_trading
 
-
 _ENV_DEFAULTS = EnvParams()
 
 

@@ -171,3 +171,87 @@ def test_cli_writes_every_output(tmp_path):
 def test_policy_spec_defaults():
     spec = PolicySpec("x", "x", baseline("flat"))
     assert spec.env_settings == {} and spec.normaliser is None
+
+
+# --- the fast per-bar policy call equals SB3's predict / the classifier's own argmax -------------
+
+def _transformer_market(candles: pd.DataFrame, window: int = 16) -> MarketData:
+    feats = np.random.default_rng(5).standard_normal((len(candles), 3))
+    return MarketData.build(candles, feats, None, window=window, feature_names=("a", "b", "c"))
+
+
+def _manual_rollout(env: TradingEnv, act) -> tuple[list, list]:
+    """Every sequential episode by hand: (actions, equity) with ``act(obs[None]) -> (1, ...)``."""
+    actions, equity = [], []
+    for _ in env.episode_starts():
+        obs, _ = env.reset(options={"sequential": True})
+        done = False
+        while not done:
+            a = act(obs[None, :])
+            actions.append(np.asarray(a)[0])
+            obs, _r, term, trunc, info = env.step(np.asarray(a)[0])
+            equity.append(info["equity"])
+            done = term or trunc
+    return actions, equity
+
+
+def test_fast_sb3_actions_equal_predict_bar_by_bar(make_candles):
+    torch = pytest.importorskip("torch")
+    from stable_baselines3 import PPO, SAC
+
+    from evaluate.policies import SB3Policy
+    from policies import TransformerExtractor
+
+    market = _transformer_market(make_candles(420, seed=8))
+    env = _env(market)
+    model = PPO("MlpPolicy", env, n_steps=32, batch_size=32, seed=0, device="cpu", policy_kwargs=dict(
+        features_extractor_class=TransformerExtractor,
+        features_extractor_kwargs=dict(window=16, n_features=3),
+        net_arch=dict(pi=[], vf=[16]), ortho_init=False))
+    with torch.no_grad():  # a far-from-uniform policy, so the argmax really varies
+        model.policy.action_net.weight.mul_(200.0)
+    policy = SB3Policy(model)
+    bt = run_env(policy, env, "ppo", periods_per_year=8760)
+    assert policy.actor.direct  # the module-by-module path, not the fallback
+    actions, equity = _manual_rollout(_env(market), lambda o: model.predict(o, deterministic=True)[0])
+    assert len(actions) > 300 and len(set(int(a) for a in actions)) == 3
+    np.testing.assert_array_equal(bt.equity[1:], equity)  # same actions -> same equity, bar by bar
+    obs = np.random.default_rng(3).standard_normal((50, env.observation_space.shape[0])).astype(np.float32)
+    np.testing.assert_array_equal(policy.act(obs, np.arange(50)), model.predict(obs, deterministic=True)[0])
+    obs_t, _ = model.policy.obs_to_tensor(obs)
+    with torch.no_grad():
+        expected = model.policy.get_distribution(obs_t).distribution.probs.numpy()
+    np.testing.assert_array_equal(policy.action_probs(obs, np.arange(50)), expected.astype(np.float64))
+
+    cont = _env(market, action="continuous")
+    sac = SAC("MlpPolicy", cont, buffer_size=10, seed=0, device="cpu")
+    fast = SB3Policy(sac)
+    bt = run_env(fast, cont, "sac", periods_per_year=8760)
+    _, equity = _manual_rollout(_env(market, action="continuous"),
+                                lambda o: sac.predict(o, deterministic=True)[0])
+    np.testing.assert_array_equal(bt.equity[1:], equity)
+    np.testing.assert_array_equal(fast.act(obs, np.arange(50)), sac.predict(obs, deterministic=True)[0])
+
+
+def test_fast_classifier_actions_equal_its_corrected_argmax(make_candles):
+    torch = pytest.importorskip("torch")
+    from evaluate.policies import ClassifierPolicy
+    from policies import make_config
+    from supervised.checkpoint import LoadedClassifier
+    from supervised.labels import LabelSpec
+    from supervised.logit_correction import LogitCorrection
+    from supervised.model import Classifier
+
+    torch.manual_seed(0)
+    clf = Classifier(make_config("cpu", window=16, n_features=3))
+    with torch.no_grad():
+        clf.head.weight.mul_(100.0)
+    loaded = LoadedClassifier(clf.eval(), LogitCorrection(np.array([0.3, 0.0, -0.2])), LabelSpec(),
+                              "core17", 16, {})
+    market = _transformer_market(make_candles(400, seed=9))
+    env = _env(market)
+    bt = run_env(ClassifierPolicy(loaded), env, "clf", periods_per_year=8760)
+    actions, equity = _manual_rollout(
+        _env(market), lambda o: loaded.corrected_logits(torch.as_tensor(o)).argmax(-1).numpy())
+    assert len(actions) > 300 and len(set(int(a) for a in actions)) >= 2
+    np.testing.assert_array_equal(bt.equity[1:], equity)

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from envs import make_env
 from policies import make_config
@@ -63,6 +64,37 @@ def test_proxy_backtest_tracks_the_env(data):
     assert env["long_share"] > 0 and env["short_share"] == 0.0
 
 
+def test_costs_are_the_env_defaults_everywhere(data):
+    """fee 10 bps, slippage 2 bps, funding on: supervised, agents (dataclass + YAML) and evaluate."""
+    from agents.config import resolve_config
+    from envs.params import EnvParams
+    from supervised.training import TrainConfig, prepare
+
+    env = EnvParams()
+    costs = {"fee_bps": env.fee_bps, "slippage_bps": env.slippage_bps, "funding": env.funding}
+    assert costs == {"fee_bps": 10.0, "slippage_bps": 2.0, "funding": True}
+    assert TrainConfig().costs() == costs
+    for algo in ("ppo", "sac"):
+        cfg = resolve_config(algo, "btc1h")
+        assert {k: getattr(cfg.env, k) for k in costs} == costs, algo
+    # labels: the round trip (enter + exit at fee + slippage) unless label_params says otherwise
+    prep = prepare(TrainConfig(max_train_samples=50, max_val_bars=100), data)
+    assert prep.spec.params["cost_bps"] == 2 * (10.0 + 2.0)
+    prep = prepare(TrainConfig(fee_bps=4.0, slippage_bps=1.0, label_params={"k": 0.1},
+                               max_train_samples=50, max_val_bars=100), data)
+    assert prep.spec.params["cost_bps"] == 10.0 and prep.spec.params["k"] == 0.1
+    prep = prepare(TrainConfig(label_params={"cost_bps": 0.0}, max_train_samples=50,
+                               max_val_bars=100), data)
+    assert prep.spec.params["cost_bps"] == 0.0
+    # the fast proxy and the env backtest default to the same costs: funding off changes both
+    lo, _ = data.splits["val"]
+    acts = np.full(len(data.close), HOLD)
+    acts[lo:lo + 300] = 2
+    with_funding = env_backtest(data, acts, "val")
+    without = env_backtest(data, acts, "val", funding=False)
+    assert with_funding["funding"] != 0.0 and without["funding"] == 0.0
+
+
 @pytest.mark.slow
 def test_tiny_end_to_end_run_writes_the_run_folder(tmp_path, capsys):
     run = tmp_path / "run"
@@ -81,6 +113,10 @@ def test_tiny_end_to_end_run_writes_the_run_folder(tmp_path, capsys):
     assert meta["seed"] == 0 and "btcusdt_1h.csv.gz" in meta["data_sha256"]
     loaded = load_checkpoint(run, feature_set="core17", window=32)
     assert loaded.label_spec.scheme == "forward_sharpe"
+    assert loaded.payload["costs"] == {"fee_bps": 10.0, "slippage_bps": 2.0, "funding": True}
+    assert loaded.payload["preset"] == "cpu" and loaded.label_spec.params["cost_bps"] == 24.0
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert (config["fee_bps"], config["slippage_bps"], config["funding"]) == (10.0, 2.0, True)
     with pytest.raises(ValueError, match="window: checkpoint 32, requested 48"):
         load_checkpoint(run, window=48)
     assert "val Sharpe through the env" in capsys.readouterr().out
