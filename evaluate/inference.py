@@ -128,3 +128,10 @@ class ClassifierActor:
 
     def probs(self, obs_batch: np.ndarray) -> np.ndarray:
         return torch.softmax(self.logits(obs_batch), dim=-1).numpy().astype(np.float64)
+
+    def probs64(self, obs_batch: np.ndarray) -> np.ndarray:
+        """Softmax in float64 of the float32 corrected logits: what a decision rule thresholds
+        (``supervised.decision.class_probs``, computed the same way offline)."""
+        from supervised.decision import class_probs
+
+        return class_probs(self.logits(obs_batch).numpy())

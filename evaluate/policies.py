@@ -160,14 +160,19 @@ class SB3Policy:
 
 @dataclass
 class ClassifierPolicy:
-    """A supervised classifier: argmax of the corrected logits (0 SELL, 1 HOLD, 2 BUY).
+    """A supervised classifier acting through its checkpoint's decision rule.
 
-    Computed by ``evaluate.inference.ClassifierActor`` (one thread, inference mode, a
-    preallocated input tensor); equal to ``loaded.corrected_logits(obs).argmax(-1)``.
+    ``use_rule=True`` (default): the checkpoint's ``DecisionRule`` (``supervised.decision``)
+    applied to the softmax of the corrected logits and to the position and bars held read from
+    the observation itself (so the action is a function of bar t's observation alone). Plain
+    argmax rules (every checkpoint older than rules) and ``use_rule=False`` take the argmax of the
+    corrected logits (``evaluate.inference.ClassifierActor``: one thread, inference mode, a
+    preallocated input tensor; equal to ``loaded.corrected_logits(obs).argmax(-1)``).
     """
 
     loaded: Any  # supervised.checkpoint.LoadedClassifier
     space: Any = None
+    use_rule: bool = True
     probabilistic: ClassVar[bool] = True  # softmax of the logits: see action_probs
     _actor: Any = field(default=None, init=False, repr=False)
 
@@ -179,13 +184,26 @@ class ClassifierPolicy:
             self._actor = ClassifierActor(self.loaded)
         return self._actor
 
+    @property
+    def rule(self) -> Any:
+        """The decision rule in force (None: argmax of the corrected logits)."""
+        rule = getattr(self.loaded, "rule", None)
+        if not self.use_rule or rule is None or rule.kind == "argmax":
+            return None
+        return rule
+
     def bind(self, market: Any, action_space: Any) -> None:
         self.space = action_space
         self._actor = None
         _ = self.actor
 
     def act(self, obs_batch: np.ndarray, bars: np.ndarray) -> np.ndarray:
-        cls = self.actor.act(obs_batch)
+        rule = self.rule
+        if rule is None:
+            cls = self.actor.act(obs_batch)
+        else:
+            cfg = self.loaded.model.config
+            cls = rule.decide_obs(self.actor.probs64(obs_batch), obs_batch, cfg.window, cfg.n_features)
         return cls if hasattr(self.space, "n") else position_to_action(cls - 1.0, self.space)
 
     def action_probs(self, obs_batch: np.ndarray, bars: np.ndarray) -> np.ndarray:
@@ -212,9 +230,17 @@ def _seed_from_path(path: Path) -> int | None:
     return int(m.group(1)) if m else None
 
 
+ARGMAX_SUFFIX = "@argmax"  # "runs/.../model.pt@argmax": a supervised checkpoint without its rule
+
+
 def load_run(path: str | Path, label: str | None = None) -> PolicySpec:
     """An SB3 run folder (``config.yaml`` + ``best_model.zip``/``final_model.zip`` +
-    ``normaliser.json``), a ``.zip`` inside one, or a supervised ``model.pt`` / folder with one."""
+    ``normaliser.json``), a ``.zip`` inside one, or a supervised ``model.pt`` / folder with one.
+
+    A supervised path ending in ``@argmax`` evaluates the pure argmax of the corrected logits
+    instead of the checkpoint's decision rule (method ``supervised_argmax`` unless labelled)."""
+    if str(path).endswith(ARGMAX_SUFFIX):
+        return _load_supervised(Path(str(path)[: -len(ARGMAX_SUFFIX)]), label, use_rule=False)
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"{p}: no such run folder or checkpoint")
@@ -252,7 +278,7 @@ def load_run(path: str | Path, label: str | None = None) -> PolicySpec:
     return PolicySpec(name, method, SB3Policy(model), seed, settings, normaliser, str(zip_path), costs)
 
 
-def _load_supervised(path: Path, label: str | None) -> PolicySpec:
+def _load_supervised(path: Path, label: str | None, use_rule: bool = True) -> PolicySpec:
     try:
         from supervised.checkpoint import load_checkpoint
     except ImportError as exc:  # the supervised package is optional for evaluation
@@ -262,9 +288,11 @@ def _load_supervised(path: Path, label: str | None) -> PolicySpec:
 
     normaliser = RobustNormaliser.from_dict(loaded.payload["normaliser"])
     seed = loaded.payload.get("extra", {}).get("seed", _seed_from_path(path if path.is_dir() else path.parent))
-    method = label or "supervised"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such supervised checkpoint or run folder")
+    method = label or ("supervised" if use_rule else "supervised_argmax")
     name = f"{method}_s{seed}" if seed is not None else method
     settings = {"feature_set": loaded.feature_set, "window": loaded.window, "action": "discrete"}
     costs = dict(loaded.payload.get("costs") or {})  # empty for checkpoints older than the field
-    return PolicySpec(name, method, ClassifierPolicy(loaded), seed, settings, normaliser, str(path),
-                      costs)
+    return PolicySpec(name, method, ClassifierPolicy(loaded, use_rule=use_rule), seed, settings,
+                      normaliser, str(path), costs)

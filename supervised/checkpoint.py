@@ -10,6 +10,7 @@ Contents (a plain dict, loadable with ``torch.load(weights_only=True)``)::
     split             {"train": [start, end], "val": [...], ...} date strings, half-open
     normaliser        RobustNormaliser.to_dict() (fitted on train rows)
     logit_correction  LogitCorrection.to_dict() (fitted on val)
+    decision_rule     DecisionRule.to_dict() (fitted on val; absent in older checkpoints = argmax)
     loss              {"name": ..., **options}, class_prior (train label prior, SELL/HOLD/BUY)
     costs             {"fee_bps", "slippage_bps", "funding"} of its labels and backtests
     preset            the policies preset model_config started from (e.g. "cpu")
@@ -24,13 +25,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from policies import TransformerConfig
+from supervised.decision import DecisionRule
 from supervised.labels import LabelSpec
 from supervised.logit_correction import LogitCorrection
 from supervised.model import Classifier
@@ -48,6 +50,7 @@ class LoadedClassifier:
     feature_set: str
     window: int
     payload: dict[str, Any]
+    rule: DecisionRule = field(default_factory=DecisionRule)  # the trading decision on the probs
 
     @torch.no_grad()
     def corrected_logits(self, obs: torch.Tensor) -> torch.Tensor:
@@ -72,6 +75,7 @@ def save_checkpoint(
     costs: dict[str, Any] | None = None,
     preset: str | None = None,
     extra: dict[str, Any] | None = None,
+    decision_rule: DecisionRule | None = None,
 ) -> Path:
     """Write ``model.pt`` atomically (temp file + rename)."""
     payload = {
@@ -86,6 +90,7 @@ def save_checkpoint(
         "split": split,
         "normaliser": normaliser,
         "logit_correction": correction.to_dict(),
+        "decision_rule": (decision_rule or DecisionRule()).to_dict(),
         "loss": loss,
         "class_prior": [float(x) for x in class_prior],
         "costs": dict(costs or {}),
@@ -137,4 +142,5 @@ def load_checkpoint(
         feature_set=str(payload["feature_set"]),
         window=int(payload["window"]),
         payload=payload,
+        rule=DecisionRule.from_dict(payload.get("decision_rule")),
     )

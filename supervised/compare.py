@@ -12,8 +12,12 @@ Trains one classifier per (label scheme, loss) with the same seed, data and budg
 
 For each it prints val accuracy, balanced accuracy, the predicted-class distribution against the
 label prior, the collapse alarm, and the val Sharpe after costs of the argmax policy stepped
-through the env, for raw logits and after the post-hoc logit correction. Writes ``compare.json``
-and ``compare.md`` to ``runs/<env>/supervised_compare/<UTC stamp>_s<seed>/``.
+through the env, for raw logits and after the post-hoc logit correction; then the cost-aware
+decision rule (``supervised.decision``) fitted on val on the corrected probabilities
+(``supervised.decision_fit``: tau x min_hold grid, ``rule_n_grid`` points per model), its env
+Sharpe and turnover (in-sample on val), and the in-val half check (fit on the first half of val,
+Sharpe of rule vs argmax on the second half). Writes ``compare.json`` and ``compare.md`` to
+``runs/<env>/supervised_compare/<UTC stamp>_s<seed>/``.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from agents.models import set_torch_threads
 from agents.rundir import atomic_write_json, atomic_write_text, create_run_dir, seed_everything
 from supervised.data import load_supervised_data
 from supervised.losses import LOSS_NAMES
-from supervised.training import TrainConfig, env_metrics, fit, prepare
+from supervised.training import TrainConfig, env_metrics, fit, fit_val_rule, prepare
 
 SCHEMES: dict[str, tuple[str, int, dict[str, Any]]] = {
     # the original FLAG-TRADER labels, reproduced exactly: +-1% over 6 bars, no cost in the bar
@@ -66,23 +70,42 @@ def run_one(base: TrainConfig, data: Any, scheme: str, loss: str) -> dict[str, A
         "corr_pred_shares": ev.corrected.pred_shares.round(4).tolist(),
         "corr_alarm": ev.corrected.alarm,
         "env_corrected": env_metrics(prep, res.model, ev.correction.bias, cfg),
-        "wall_s": round(time.time() - t0, 1),
     }
+    rf = fit_val_rule(prep, res.model, ev.correction.bias, cfg)
+    row.update({
+        "rule": rf.rule.to_dict(), "rule_label": rf.rule.label(), "rule_n_grid": rf.n_grid,
+        "rule_fast": rf.metrics, "rule_half_check": rf.half_check,
+        "env_rule": env_metrics(prep, res.model, ev.correction.bias, cfg, rule=rf.rule),
+        "wall_s": round(time.time() - t0, 1),
+    })
     return row
+
+
+def _rule_params(rule: dict[str, Any]) -> str:
+    return "argmax" if rule["kind"] == "argmax" else f"{rule['tau']:.3f} / {rule['min_hold']}"
+
+
+def _half(h: dict[str, Any]) -> str:
+    if not h:
+        return "-"
+    return f"{h['second_half_sharpe_rule']:+.2f} vs {h['second_half_sharpe_argmax']:+.2f}"
 
 
 def to_markdown(rows: list[dict[str, Any]], header: str) -> str:
     lines = [header, "",
              "| labels | loss | acc | bal acc | pred S/H/B % (label prior) | collapse | "
-             "Sharpe env raw | corrected pred % | collapse corr | Sharpe env corr | turnover corr |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "Sharpe env raw | corrected pred % | collapse corr | Sharpe env corr | turnover corr | "
+             "rule tau / min_hold (grid pts) | Sharpe env rule | turnover rule | half check rule vs argmax |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(
             f"| {r['scheme']} | {r['loss']} | {r['accuracy']:.3f} | {r['balanced_accuracy']:.3f} | "
             f"{_pct(r['pred_shares'])} ({_pct(r['val_prior'])}) | {'YES' if r['alarm'] else 'no'} | "
             f"{r['env_raw']['sharpe']:+.2f} | {_pct(r['corr_pred_shares'])} | "
             f"{'YES' if r['corr_alarm'] else 'no'} | {r['env_corrected']['sharpe']:+.2f} | "
-            f"{r['env_corrected']['turnover']:.0f} |")
+            f"{r['env_corrected']['turnover']:.0f} | {_rule_params(r['rule'])} ({r['rule_n_grid']}) | "
+            f"{r['env_rule']['sharpe']:+.2f} | {r['env_rule']['turnover']:.0f} | "
+            f"{_half(r['rule_half_check'])} |")
     return "\n".join(lines) + "\n"
 
 
@@ -124,14 +147,19 @@ def main(argv: list[str] | None = None) -> Path:
                   f"pred {_pct(row['pred_shares'])} prior {_pct(row['val_prior'])} "
                   f"{'COLLAPSE' if row['alarm'] else 'ok':>8} Sharpe raw {row['env_raw']['sharpe']:+.2f} | "
                   f"corrected pred {_pct(row['corr_pred_shares'])} Sharpe {row['env_corrected']['sharpe']:+.2f}"
-                  f" ({row['wall_s']:.0f}s)", flush=True)
+                  f" | rule {row['rule_label']} Sharpe {row['env_rule']['sharpe']:+.2f} turnover "
+                  f"{row['env_rule']['turnover']:.0f} ({row['wall_s']:.0f}s)", flush=True)
             if row["alarm"]:
                 print(f"    !!! {row['alarm']}", flush=True)
     wall = time.time() - t0
     header = (f"# Supervised compare, {a.env}, val split, {a.epochs} epoch(s), seed {a.seed}\n\n"
               f"Sharpe: argmax policy stepped through the env, after fees+slippage "
               f"({base.fee_bps}+{base.slippage_bps} bps) and funding, annualised (8760). "
-              f"Pred shares are SELL/HOLD/BUY % of val predictions. Wall {wall:.0f}s.")
+              f"Pred shares are SELL/HOLD/BUY % of val predictions. Rule: `confidence` decision rule "
+              f"on the corrected probabilities, fitted on val (tau x min_hold grid; points tried per "
+              f"model in brackets), so its Sharpe is IN-SAMPLE on val. Half check: "
+              f"rule fitted on the first half of val, Sharpe on the second half, vs argmax there. "
+              f"Wall {wall:.0f}s.")
     atomic_write_json(run_dir / "compare.json", {"rows": rows, "wall_s": round(wall, 1)})
     md = to_markdown(rows, header)
     atomic_write_text(run_dir / "compare.md", md)

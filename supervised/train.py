@@ -15,6 +15,13 @@ Writes ``runs/<env>/supervised/<UTC stamp>_s<seed>/``: ``config.yaml``, ``comman
 ``meta.json`` (seed, data sha256, versions, git commit; via ``agents.rundir``), TensorBoard
 events, ``model.pt`` (see ``supervised.checkpoint``), ``normaliser.json``, ``metrics.json``
 (history, val diagnostics raw and corrected, backtest), ``confusion_val.{png,txt}``.
+
+After training, a cost-aware ``DecisionRule`` (``supervised.decision``) is fitted on val
+(``supervised.decision_fit``: grid over tau x min_hold by the fast backtest's val Sharpe; the
+number of grid points is ``metrics.json: decision_rule.n_grid``) and stored in the checkpoint.
+The final val report steps the env three ways: ``raw`` (argmax of the raw logits), ``corrected``
+(argmax after the logit correction) and ``rule`` (the fitted rule on the corrected
+probabilities; in-sample on val, so optimistic: see ``decision_rule.half_check``).
 A collapsed classifier (a class > 90% or < 2% of val predictions) is logged with a COLLAPSE banner.
 """
 
@@ -34,12 +41,21 @@ from agents.models import set_torch_threads
 from agents.rundir import atomic_write_json, create_run_dir, seed_everything
 from supervised.checkpoint import save_checkpoint
 from supervised.data import load_supervised_data
+from supervised.decision_fit import RuleFit
 from supervised.diagnostics import collapse_banner
 from supervised.labels import class_shares
 from supervised.logit_correction import CORRECTION_METHODS
 from supervised.losses import LOSS_NAMES
 from supervised.reporting import save_confusion
-from supervised.training import FitResult, Prepared, TrainConfig, env_metrics, fit, prepare
+from supervised.training import (
+    FitResult,
+    Prepared,
+    TrainConfig,
+    env_metrics,
+    fit,
+    fit_val_rule,
+    prepare,
+)
 
 
 def _kv(items: list[str]) -> dict[str, Any]:
@@ -97,7 +113,8 @@ def config_from_args(a: argparse.Namespace) -> TrainConfig:
 
 
 def save_run(run_dir: Path, cfg: TrainConfig, prep: Prepared, res: FitResult,
-             writer: Any = None, wall_s: float | None = None) -> dict[str, Any]:
+             writer: Any = None, wall_s: float | None = None,
+             rule_fit: RuleFit | None = None) -> dict[str, Any]:
     """Write model.pt, normaliser.json, confusion files and metrics.json; return the metrics."""
     d, ev = prep.data, res.evaluation
     save_checkpoint(
@@ -108,7 +125,9 @@ def save_run(run_dir: Path, cfg: TrainConfig, prep: Prepared, res: FitResult,
         normaliser=d.normaliser.to_dict(), correction=ev.correction,
         loss={"name": cfg.class_weights, **cfg.loss_params}, class_prior=prep.prior.tolist(),
         costs=cfg.costs(), preset=cfg.preset,
-        extra={"best_epoch": res.best_epoch, "val_sharpe": ev.trading["sharpe"], "seed": cfg.seed},
+        extra={"best_epoch": res.best_epoch, "val_sharpe": ev.trading["sharpe"], "seed": cfg.seed,
+               "rule_n_grid": rule_fit.n_grid if rule_fit else 0},
+        decision_rule=rule_fit.rule if rule_fit else None,
     )
     d.normaliser.save(run_dir / "normaliser.json")
     save_confusion(ev.raw, run_dir / "confusion_val_raw.png",
@@ -122,6 +141,7 @@ def save_run(run_dir: Path, cfg: TrainConfig, prep: Prepared, res: FitResult,
         "val_label_shares": class_shares(prep.val.labels).round(4).tolist(),
         "val": ev.summary(),
         "history": res.history,
+        "decision_rule": rule_fit.summary() if rule_fit else None,
         "wall_s": wall_s,
     }
     atomic_write_json(run_dir / "metrics.json", metrics)
@@ -152,21 +172,27 @@ def main(argv: list[str] | None = None) -> Path:
         for name, rep in (("raw", res.evaluation.raw), ("corrected", res.evaluation.corrected)):
             if rep.alarm:
                 print(collapse_banner(f"{rep.alarm} [val, {name} logits]"))
-        metrics = save_run(run_dir, cfg, prep, res, writer, wall_s=None)
         ev = res.evaluation
+        rule_fit = fit_val_rule(prep, res.model, ev.correction.bias, cfg)
+        print(f"decision rule (fitted on val, {rule_fit.n_grid} grid points): "
+              f"{rule_fit.rule.label()}, fast val Sharpe {rule_fit.metrics['sharpe']:+.2f}")
+        metrics = save_run(run_dir, cfg, prep, res, writer, wall_s=None, rule_fit=rule_fit)
         metrics["val_env"] = {
             "corrected": env_metrics(prep, res.model, ev.correction.bias, cfg),
             "raw": env_metrics(prep, res.model, np.zeros(3), cfg),
+            "rule": env_metrics(prep, res.model, ev.correction.bias, cfg, rule=rule_fit.rule),
         }
     finally:
         writer.close()
     wall = time.time() - t0
     metrics["wall_s"] = round(wall, 1)
     atomic_write_json(run_dir / "metrics.json", metrics)
-    env_c, env_r = metrics["val_env"]["corrected"], metrics["val_env"]["raw"]
-    print(f"best epoch {res.best_epoch}: val Sharpe through the env (after costs): corrected "
-          f"{env_c['sharpe']:+.2f}, raw {env_r['sharpe']:+.2f} (proxy {ev.trading['sharpe']:+.2f}); "
-          f"bal acc {ev.corrected.balanced_accuracy:.3f}; wall {wall:.0f}s")
+    env = metrics["val_env"]
+    print(f"best epoch {res.best_epoch}: val through the env (after costs): "
+          + "; ".join(f"{k} Sharpe {env[k]['sharpe']:+.2f} turnover {env[k]['turnover']:.0f}"
+                      for k in ("raw", "corrected", "rule"))
+          + f" (rule {rule_fit.rule.label()}, in-sample on val); proxy corrected "
+          f"{ev.trading['sharpe']:+.2f}; bal acc {ev.corrected.balanced_accuracy:.3f}; wall {wall:.0f}s")
     print(ev.corrected.confusion_text())
     return run_dir
 

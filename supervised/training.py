@@ -24,8 +24,9 @@ import torch
 
 from envs.params import EnvParams
 from policies import make_config
-from supervised.backtest import backtest_actions
 from supervised.data import SupervisedData
+from supervised.decision import DecisionRule, class_probs
+from supervised.decision_fit import Market, RuleFit, fit_rule
 from supervised.diagnostics import ClassifierReport, classifier_report
 from supervised.labels import HOLD, LabelSpec, make_labels, purge_for_split
 from supervised.logit_correction import LogitCorrection, fit_logit_correction
@@ -111,20 +112,48 @@ def prepare(cfg: TrainConfig, data: SupervisedData) -> Prepared:
     return Prepared(d, spec, labels, train, val, (vlo, vhi), class_prior(train.labels))
 
 
-def backtest_logits(prep: Prepared, model: torch.nn.Module, bias: np.ndarray,
-                    cfg: TrainConfig) -> tuple[dict[str, float], np.ndarray]:
-    """Backtest the argmax of ``logits + bias`` over the val bars; returns (metrics, actions)."""
+def _val_logits(prep: Prepared, model: torch.nn.Module) -> tuple[np.ndarray, np.ndarray]:
+    """Raw logits ``(n, 3)`` over the val backtest bars (0 where no trade is possible) and the
+    can-trade mask ``obs_ok & can_step`` (n,)."""
     d, (lo, hi) = prep.data, prep.val_range
     t = np.arange(lo, hi)
     ok = d.obs_ok[lo:hi] & d.can_step[lo:hi]
-    actions = np.full(hi - lo, HOLD, dtype=np.int64)
+    logits = np.zeros((hi - lo, 3))
     if ok.any():
         decide = WindowSamples(d.features, t[ok], np.zeros(int(ok.sum()), np.int64), d.window)
-        actions[ok] = (predict_logits(model, decide) + bias).argmax(axis=1)
+        logits[ok] = predict_logits(model, decide)
+    return logits, ok
+
+
+def val_market(prep: Prepared, cfg: TrainConfig) -> Market:
+    """The fast-backtest arrays of the val bars, at the config's costs."""
+    d, (lo, hi) = prep.data, prep.val_range
     funding = d.funding[lo:hi + 1] if cfg.funding else np.zeros(hi + 1 - lo)
-    metrics = backtest_actions(actions, d.open[lo:hi + 1], d.close[lo:hi + 1], ok, funding,
-                               cfg.fee_bps, cfg.slippage_bps)
-    return metrics, actions
+    return Market(d.open[lo:hi + 1], d.close[lo:hi + 1], d.obs_ok[lo:hi] & d.can_step[lo:hi],
+                  funding, cfg.fee_bps, cfg.slippage_bps)
+
+
+def backtest_logits(prep: Prepared, model: torch.nn.Module, bias: np.ndarray,
+                    cfg: TrainConfig) -> tuple[dict[str, float], np.ndarray]:
+    """Backtest the argmax of ``logits + bias`` over the val bars; returns (metrics, actions)."""
+    logits, ok = _val_logits(prep, model)
+    actions = np.where(ok, (logits + bias).argmax(axis=1), HOLD).astype(np.int64)
+    return val_market(prep, cfg).backtest(actions), actions
+
+
+def val_probs(prep: Prepared, model: torch.nn.Module, bias: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``softmax(logits + bias)`` ``(n, 3)`` float64 over the val bars, and the can-trade mask."""
+    logits, ok = _val_logits(prep, model)
+    # float32 logits + float32 bias, as evaluate's ClassifierActor adds them, then float64 softmax
+    z = logits.astype(np.float32) + np.asarray(bias, dtype=np.float32)
+    return class_probs(z), ok
+
+
+def fit_val_rule(prep: Prepared, model: torch.nn.Module, bias: np.ndarray,
+                 cfg: TrainConfig) -> RuleFit:
+    """Fit the cost-aware decision rule on the val bars (``supervised.decision_fit``)."""
+    probs, _ = val_probs(prep, model, bias)
+    return fit_rule(probs, val_market(prep, cfg))
 
 
 @dataclass
@@ -153,15 +182,21 @@ def evaluate(model: torch.nn.Module, prep: Prepared, cfg: TrainConfig) -> Evalua
 
 
 def env_metrics(prep: Prepared, model: torch.nn.Module, bias: np.ndarray,
-                cfg: TrainConfig) -> dict[str, float]:
-    """The argmax(logits + bias) policy stepped through the real env over the val split."""
+                cfg: TrainConfig, rule: DecisionRule | None = None) -> dict[str, float]:
+    """The policy stepped through the real env over the val split: argmax(logits + bias), or
+    ``rule`` applied to ``softmax(logits + bias)`` and the env's own observation at each bar."""
     from supervised.env_backtest import env_backtest
 
     d, (lo, hi) = prep.data, prep.val_range
-    _, actions = backtest_logits(prep, model, bias, cfg)
     full = np.full(len(d.close), HOLD, dtype=np.int64)
-    full[lo:hi] = actions
-    return env_backtest(d, full, "val", **cfg.costs())
+    if rule is None or rule.kind == "argmax":
+        _, actions = backtest_logits(prep, model, bias, cfg)
+        full[lo:hi] = actions
+        return env_backtest(d, full, "val", **cfg.costs())
+    probs, ok = val_probs(prep, model, bias)
+    by_bar = np.full((len(d.close), 3), np.nan)
+    by_bar[lo:hi][ok] = probs[ok]
+    return env_backtest(d, full, "val", probs_by_bar=by_bar, rule=rule, **cfg.costs())
 
 
 @dataclass

@@ -9,7 +9,10 @@ share_features_extractor=True, ortho_init=False)``. Then ``pi=[]`` puts ``action
 ``load_into_ppo`` copies the backbone weights into ``model.policy.features_extractor.backbone``
 and the head into ``model.policy.action_net``, folding the post-hoc logit correction into the
 ``action_net`` bias, so right after loading the policy's action probabilities equal
-``softmax(classifier(obs) + bias)``. If the PPO backbone has LoRA adapters and the classifier does
+``softmax(classifier(obs) + bias)``. The checkpoint's ``decision_rule``
+(``supervised.decision``: a confidence threshold and minimum hold on top of those probabilities)
+is NOT transferred: PPO acts by argmax/sampling of its own distribution, so a warm-started
+policy equals the classifier's *argmax* policy (``evaluate``: ``model.pt@argmax``), not its rule. If the PPO backbone has LoRA adapters and the classifier does
 not, the classifier's ``q.weight`` goes to ``q.base.weight`` and the adapters keep their init
 (``lora_B = 0``: no change to the function). With ``freeze=True``, ``freeze_policy`` leaves only
 the LoRA adapters, the value side (``mlp_extractor.value_net``, ``value_net``) and, with

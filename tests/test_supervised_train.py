@@ -108,15 +108,19 @@ def test_tiny_end_to_end_run_writes_the_run_folder(tmp_path, capsys):
     assert list(run.glob("events.out.tfevents.*"))
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["n_train"] == 400 and metrics["best_epoch"] == 1
-    assert set(metrics["val_env"]) == {"raw", "corrected"}
+    assert set(metrics["val_env"]) == {"raw", "corrected", "rule"}
+    fitted = metrics["decision_rule"]
+    assert fitted["n_grid"] == len(fitted["grid"]) > 1 and fitted["grid"][0]["tau"] == 0.0
     meta = json.loads((run / "meta.json").read_text())
     assert meta["seed"] == 0 and "btcusdt_1h.csv.gz" in meta["data_sha256"]
     loaded = load_checkpoint(run, feature_set="core17", window=32)
     assert loaded.label_spec.scheme == "forward_sharpe"
+    assert loaded.rule.to_dict() == fitted["rule"]  # the fitted rule travels in the checkpoint
     assert loaded.payload["costs"] == {"fee_bps": 10.0, "slippage_bps": 2.0, "funding": True}
     assert loaded.payload["preset"] == "cpu" and loaded.label_spec.params["cost_bps"] == 24.0
     config = yaml.safe_load((run / "config.yaml").read_text())
     assert (config["fee_bps"], config["slippage_bps"], config["funding"]) == (10.0, 2.0, True)
     with pytest.raises(ValueError, match="window: checkpoint 32, requested 48"):
         load_checkpoint(run, window=48)
-    assert "val Sharpe through the env" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "val through the env" in out and "rule Sharpe" in out
