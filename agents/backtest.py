@@ -34,8 +34,11 @@ def _cost_overrides(cfg: RunConfig) -> Any:
 
     extra = {k: v for k, v in cfg.env.options.items() if k in ("slippage_model", "slippage_coef")}
     return CostOverrides(
-        fee_bps=cfg.env.fee_bps, slippage_bps=cfg.env.slippage_bps, funding=cfg.env.funding,
-        fill=cfg.env.fill, extra=extra,
+        fee_bps=cfg.env.fee_bps,
+        slippage_bps=cfg.env.slippage_bps,
+        funding=cfg.env.funding,
+        fill=cfg.env.fill,
+        extra=extra,
     )
 
 
@@ -50,15 +53,26 @@ def validation_backtest(
     from evaluate.policies import PolicySpec, SB3Policy
     from evaluate.runner import run_policy
 
-    settings = {"feature_set": cfg.env.feature_set, "window": cfg.env.window,
-                "action": cfg.env.action, "long_only": cfg.env.long_only}
+    settings = {
+        "feature_set": cfg.env.feature_set,
+        "window": cfg.env.window,
+        "action": cfg.env.action,
+        "long_only": cfg.env.long_only,
+    }
     costs = _cost_overrides(cfg)
-    bench = run_policy("buy_and_hold", cfg.env_name, split, seed=cfg.seed, costs=costs,
-                       env_settings=settings)
+    bench = run_policy(
+        "buy_and_hold", cfg.env_name, split, seed=cfg.seed, costs=costs, env_settings=settings
+    )
     out: dict[str, dict[str, float]] = {}
     for name, model in models.items():
-        spec = PolicySpec(name=f"{cfg.algo}_{name}", method=cfg.algo, policy=SB3Policy(model),
-                          seed=cfg.seed, env_settings=settings, normaliser=normaliser)
+        spec = PolicySpec(
+            name=f"{cfg.algo}_{name}",
+            method=cfg.algo,
+            policy=SB3Policy(model),
+            seed=cfg.seed,
+            env_settings=settings,
+            normaliser=normaliser,
+        )
         bt = run_policy(spec, cfg.env_name, split, seed=cfg.seed, costs=costs)
         out[f"{cfg.algo}_{name}"] = bt.summary(benchmark=bench)
     out["buy_and_hold"] = bench.summary()
@@ -72,8 +86,10 @@ def _clean(value: float) -> float | None:
 
 def write_metrics(path: Path, results: dict[str, dict[str, float]], extra: dict[str, Any]) -> Path:
     """``metrics.json``: ``{**extra, "policies": {name: {metric: value | null}}}``, atomically."""
-    payload = {**extra, "policies": {n: {k: _clean(v) for k, v in m.items()}
-                                     for n, m in results.items()}}
+    payload = {
+        **extra,
+        "policies": {n: {k: _clean(v) for k, v in m.items()} for n, m in results.items()},
+    }
     return atomic_write_json(path, payload)
 
 

@@ -156,9 +156,7 @@ class AtomicCheckpointCallback(BaseCallback):
 
     def _prune(self) -> None:
         ckpts = sorted(
-            (int(m.group(1)), p)
-            for p in self.save_dir.iterdir()
-            if (m := _CKPT_RE.match(p.name))
+            (int(m.group(1)), p) for p in self.save_dir.iterdir() if (m := _CKPT_RE.match(p.name))
         )
         for steps, path in ckpts[: max(0, len(ckpts) - self.keep)]:
             path.unlink(missing_ok=True)

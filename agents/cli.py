@@ -58,20 +58,47 @@ def build_parser(algo: str, hyper_cls: type) -> argparse.ArgumentParser:
         epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--env", help=f"data preset: {', '.join(sorted(PRESETS))} (required unless --resume)")
-    p.add_argument("--timesteps", type=int, help="total env steps (overrides train.total_timesteps; "
-                   "with --resume: the new total, counted from 0 not from the checkpoint)")
-    p.add_argument("--seed", type=int, help="seed for python, numpy, torch, the envs and SB3 (default 0)")
-    p.add_argument("--n-envs", type=int, help="parallel envs in the batched training VecEnv (env.n_envs)")
+    p.add_argument(
+        "--env", help=f"data preset: {', '.join(sorted(PRESETS))} (required unless --resume)"
+    )
+    p.add_argument(
+        "--timesteps",
+        type=int,
+        help="total env steps (overrides train.total_timesteps; "
+        "with --resume: the new total, counted from 0 not from the checkpoint)",
+    )
+    p.add_argument(
+        "--seed", type=int, help="seed for python, numpy, torch, the envs and SB3 (default 0)"
+    )
+    p.add_argument(
+        "--n-envs", type=int, help="parallel envs in the batched training VecEnv (env.n_envs)"
+    )
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="torch device (train.device)")
-    p.add_argument("--config", type=Path, help="YAML with sections env/policy/"
-                   f"{algo}/train (and seed) overriding the {algo}.yml defaults")
-    p.add_argument("--run-dir", type=Path, help="write the run here instead of runs/<env>/"
-                   f"{algo}/<UTC time>_s<seed>/ (must not exist or be empty)")
-    p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a killed run from its "
-                   "last checkpoint with its saved config and step count")
-    p.add_argument("--warm-start", type=Path, metavar="CKPT", help="initialise the policy from a "
-                   "supervised checkpoint (PPO only; see supervised.warmstart)")
+    p.add_argument(
+        "--config",
+        type=Path,
+        help="YAML with sections env/policy/"
+        f"{algo}/train (and seed) overriding the {algo}.yml defaults",
+    )
+    p.add_argument(
+        "--run-dir",
+        type=Path,
+        help="write the run here instead of runs/<env>/"
+        f"{algo}/<UTC time>_s<seed>/ (must not exist or be empty)",
+    )
+    p.add_argument(
+        "--resume",
+        type=Path,
+        metavar="RUN_DIR",
+        help="continue a killed run from its last checkpoint with its saved config and step count",
+    )
+    p.add_argument(
+        "--warm-start",
+        type=Path,
+        metavar="CKPT",
+        help="initialise the policy from a "
+        "supervised checkpoint (PPO only; see supervised.warmstart)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar (logs, CI)")
     return p
 
@@ -107,31 +134,43 @@ def parse(algo: str, hyper_cls: type, argv: list[str] | None = None) -> Invocati
     return Invocation(cfg, args.run_dir, False, warm, not args.no_progress)
 
 
-def _parse_resume(parser: argparse.ArgumentParser, args: argparse.Namespace, algo: str) -> Invocation:
+def _parse_resume(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, algo: str
+) -> Invocation:
     run_dir: Path = args.resume
     if not (run_dir / "config.yaml").is_file():
         parser.error(f"--resume {run_dir}: no config.yaml there, so it is not a run folder")
     saved = read_config(run_dir)
     if saved.get("algo") != algo:
-        parser.error(f"--resume {run_dir}: that run is {saved.get('algo')!r}, not {algo!r}; "
-                     f"use python -m agents.{saved.get('algo')}")
+        parser.error(
+            f"--resume {run_dir}: that run is {saved.get('algo')!r}, not {algo!r}; "
+            f"use python -m agents.{saved.get('algo')}"
+        )
     if latest_checkpoint(run_dir) is None:
-        parser.error(f"--resume {run_dir}: no checkpoint yet (checkpoints/latest.json missing); "
-                     "start a fresh run instead")
+        parser.error(
+            f"--resume {run_dir}: no checkpoint yet (checkpoints/latest.json missing); "
+            "start a fresh run instead"
+        )
     conflicts = []
     for name in ("env", "seed", "n_envs"):
         value = getattr(args, name)
-        have = {"env": saved.get("env_name"), "seed": saved.get("seed"),
-                "n_envs": (saved.get("env") or {}).get("n_envs")}[name]
+        have = {
+            "env": saved.get("env_name"),
+            "seed": saved.get("seed"),
+            "n_envs": (saved.get("env") or {}).get("n_envs"),
+        }[name]
         if value is not None and value != have:
             conflicts.append(f"--{name.replace('_', '-')} {value} (the run has {have})")
     for name in ("config", "run_dir", "warm_start"):
         if getattr(args, name) is not None:
             conflicts.append(f"--{name.replace('_', '-')} (a resumed run keeps its saved config)")
     if conflicts:
-        parser.error(f"--resume {run_dir} continues the same experiment; conflicting flags: "
-                     + "; ".join(conflicts) + ". Only --timesteps, --device and --no-progress "
-                     "may change.")
+        parser.error(
+            f"--resume {run_dir} continues the same experiment; conflicting flags: "
+            + "; ".join(conflicts)
+            + ". Only --timesteps, --device and --no-progress "
+            "may change."
+        )
     layer = {k: v for k, v in _cli_layer(args).items() if k == "train"}
     cfg = resolve_config(algo, saved["env_name"], config_file=run_dir / "config.yaml", cli=layer)
     return Invocation(cfg, run_dir, True, None, not args.no_progress)

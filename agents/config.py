@@ -49,14 +49,16 @@ class EnvConfig:
     feature_set: str = field(default="core17", metadata=_doc("feature set: core17 | flagtrader60"))
     window: int = field(default=32, metadata=_doc("observation window in bars (hours)"))
     # costs: the env's own defaults (one source, envs.params.EnvParams): "same costs everywhere"
-    fee_bps: float = field(default=_ENV_DEFAULTS.fee_bps,
-                           metadata=_doc("fee per unit of notional traded, bps"))
+    fee_bps: float = field(
+        default=_ENV_DEFAULTS.fee_bps, metadata=_doc("fee per unit of notional traded, bps")
+    )
     slippage_bps: float = field(
         default=_ENV_DEFAULTS.slippage_bps,
         metadata=_doc("slippage per unit of notional traded, bps (adverse fill)"),
     )
-    funding: bool = field(default=_ENV_DEFAULTS.funding,
-                          metadata=_doc("charge perpetual funding on positions"))
+    funding: bool = field(
+        default=_ENV_DEFAULTS.funding, metadata=_doc("charge perpetual funding on positions")
+    )
     fill: str = field(default="next_open", metadata=_doc("next_open (honest) | close (optimistic)"))
     reward: str = field(default="drawdown", metadata=_doc("drawdown | log_return | dsr"))
     dd_penalty: float = field(
@@ -77,8 +79,17 @@ class EnvConfig:
         """The ``EnvParams`` options (everything but feature_set, window and n_envs)."""
         out = {
             k: getattr(self, k)
-            for k in ("fee_bps", "slippage_bps", "funding", "fill", "reward", "dd_penalty",
-                      "episode_length", "action", "long_only")
+            for k in (
+                "fee_bps",
+                "slippage_bps",
+                "funding",
+                "fill",
+                "reward",
+                "dd_penalty",
+                "episode_length",
+                "action",
+                "long_only",
+            )
         }
         clash = sorted(set(out) & set(self.options))
         if clash:
@@ -90,7 +101,9 @@ class EnvConfig:
 class PolicyConfig:
     """The network: a transformer features extractor plus SB3 heads."""
 
-    preset: str = field(default="cpu", metadata=_doc("TransformerExtractor preset: cpu | flagtrader"))
+    preset: str = field(
+        default="cpu", metadata=_doc("TransformerExtractor preset: cpu | flagtrader")
+    )
     dropout: float = field(default=0.0, metadata=_doc("extractor dropout (0: RL is noisy enough)"))
     net_arch: Any = field(
         default_factory=lambda: {"pi": [], "vf": [64, 64]},
@@ -101,8 +114,10 @@ class PolicyConfig:
     )
     freeze_on_warm_start: bool = field(
         default=True,
-        metadata=_doc("with --warm-start: freeze the base; train LoRA + value head (+ action head "
-                      "if warm_start.train_action_head)"),
+        metadata=_doc(
+            "with --warm-start: freeze the base; train LoRA + value head (+ action head "
+            "if warm_start.train_action_head)"
+        ),
     )
     extractor_kwargs: dict[str, Any] = field(
         default_factory=dict, metadata=_doc("extra TransformerExtractor kwargs (e.g. LoRA rank)")
@@ -152,24 +167,33 @@ class WarmStartConfig:
     then PPO runs with the conservative hyperparameters below, which replace the ``ppo`` ones.
     """
 
-    checkpoint: str | None = field(default=None, metadata=_doc("supervised model.pt (--warm-start)"))
+    checkpoint: str | None = field(
+        default=None, metadata=_doc("supervised model.pt (--warm-start)")
+    )
     checkpoint_sha256: str | None = field(
-        default=None, metadata=_doc("sha256 of the checkpoint (recorded, not set by hand)"))
+        default=None, metadata=_doc("sha256 of the checkpoint (recorded, not set by hand)")
+    )
     lora_rank: int = field(default=8, metadata=_doc("LoRA rank added when the checkpoint has none"))
     lora_alpha: float = field(default=16.0, metadata=_doc("LoRA scale numerator (alpha / rank)"))
     lora_targets: list[str] = field(
-        default_factory=lambda: ["q", "v"], metadata=_doc("projections that get LoRA adapters"))
+        default_factory=lambda: ["q", "v"], metadata=_doc("projections that get LoRA adapters")
+    )
     train_action_head: bool = field(
-        default=True, metadata=_doc("also train action_net (the classifier head) after warm-up"))
+        default=True, metadata=_doc("also train action_net (the classifier head) after warm-up")
+    )
     train_norms: bool = field(default=False, metadata=_doc("also train the LayerNorms"))
     critic_warmup_steps: int = field(
-        default=20_000, metadata=_doc("env steps training only the value head (actor frozen)"))
+        default=20_000, metadata=_doc("env steps training only the value head (actor frozen)")
+    )
     learning_rate: float | None = field(
-        default=1e-4, metadata=_doc("replaces ppo.learning_rate (None: keep it)"))
+        default=1e-4, metadata=_doc("replaces ppo.learning_rate (None: keep it)")
+    )
     clip_range: float | None = field(
-        default=0.1, metadata=_doc("replaces ppo.clip_range (None: keep it)"))
+        default=0.1, metadata=_doc("replaces ppo.clip_range (None: keep it)")
+    )
     target_kl: float | None = field(
-        default=0.02, metadata=_doc("replaces ppo.target_kl: stop an update's epochs above this KL"))
+        default=0.02, metadata=_doc("replaces ppo.target_kl: stop an update's epochs above this KL")
+    )
 
 
 @dataclass
@@ -199,7 +223,8 @@ class RunConfig:
     hyper: Any = field(default=None, metadata=_doc("PPOHyper | SACHyper (section 'ppo'/'sac')"))
     train: TrainConfig = field(default_factory=TrainConfig)
     warm_start: WarmStartConfig = field(
-        default_factory=WarmStartConfig, metadata=_doc("PPO only: --warm-start fine-tuning"))
+        default_factory=WarmStartConfig, metadata=_doc("PPO only: --warm-start fine-tuning")
+    )
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved config as plain data, sections named as in the YAML files."""
@@ -230,7 +255,12 @@ ALGO_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
 
 
 def _section_classes(algo: str) -> dict[str, type]:
-    out = {"env": EnvConfig, "policy": PolicyConfig, algo: HYPER_CLASSES[algo], "train": TrainConfig}
+    out = {
+        "env": EnvConfig,
+        "policy": PolicyConfig,
+        algo: HYPER_CLASSES[algo],
+        "train": TrainConfig,
+    }
     if algo in WARM_START_ALGOS:
         out["warm_start"] = WarmStartConfig
     return out
@@ -269,7 +299,9 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
                 raise TypeError
             return value
     except (TypeError, ValueError):
-        raise ConfigError(f"{where}: {value!r} is not a valid {getattr(tp, '__name__', tp)}") from None
+        raise ConfigError(
+            f"{where}: {value!r} is not a valid {getattr(tp, '__name__', tp)}"
+        ) from None
     return value  # Any, dict, list: passed through
 
 
@@ -329,7 +361,9 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
 def check_env_name(env_name: str) -> None:
     """Raise a ConfigError listing the presets when ``env_name`` is not one."""
     if env_name not in PRESETS:
-        raise ConfigError(f"unknown --env {env_name!r}; valid presets: {', '.join(sorted(PRESETS))}")
+        raise ConfigError(
+            f"unknown --env {env_name!r}; valid presets: {', '.join(sorted(PRESETS))}"
+        )
 
 
 def resolve_config(
@@ -385,8 +419,10 @@ def validate(cfg: RunConfig) -> None:
         raise ConfigError(f"train.device must be auto, cpu or cuda, got {cfg.train.device!r}")
     ws = cfg.warm_start
     if ws.lora_rank < 0 or ws.critic_warmup_steps < 0:
-        raise ConfigError(f"warm_start.lora_rank ({ws.lora_rank}) and critic_warmup_steps "
-                          f"({ws.critic_warmup_steps}) must be >= 0")
+        raise ConfigError(
+            f"warm_start.lora_rank ({ws.lora_rank}) and critic_warmup_steps "
+            f"({ws.critic_warmup_steps}) must be >= 0"
+        )
 
 
 def describe(cls: type) -> str:

@@ -98,9 +98,7 @@ class EpisodeStats:
         finished = []
         for i in np.flatnonzero(np.asarray(dones)).tolist():
             block = np.stack(self._rows[self._start[i] - self._offset :])[:, :, i]  # (n, keys)
-            finished.append(
-                summarize_episode(*block.T, self.start_equity, self.periods_per_year)
-            )
+            finished.append(summarize_episode(*block.T, self.start_equity, self.periods_per_year))
             self._start[i] = self._step + 1
         self._step += 1
         drop = int(self._start.min()) - self._offset  # rows no running episode needs

@@ -84,7 +84,10 @@ def build_model(
 
 
 def load_model(
-    algo: str, path: str | Path, env: VecEnv | None = None, device: str = "auto",
+    algo: str,
+    path: str | Path,
+    env: VecEnv | None = None,
+    device: str = "auto",
     tensorboard_log: str | Path | None = None,
 ) -> BaseAlgorithm:
     """Load a saved PPO/SAC zip (optionally attaching an env and a TensorBoard folder)."""

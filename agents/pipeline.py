@@ -77,13 +77,21 @@ def open_run(inv: Invocation, argv: list[str]) -> Path:
         assert inv.run_dir is not None
         import shlex
 
-        append_line(inv.run_dir / "resumes.txt",
-                    f"{utc_now():%Y-%m-%dT%H:%M:%SZ} {shlex.join([sys.executable, *command])}")
+        append_line(
+            inv.run_dir / "resumes.txt",
+            f"{utc_now():%Y-%m-%dT%H:%M:%SZ} {shlex.join([sys.executable, *command])}",
+        )
         atomic_write_yaml(inv.run_dir / "config.yaml", cfg.to_dict())
         return inv.run_dir
-    run_dir = create_run_dir(env=cfg.env_name, algo=cfg.algo, seed=cfg.seed,
-                             config=cfg.to_dict(), data_files=data_files(cfg.env_name),
-                             run_dir=inv.run_dir, argv=command)
+    run_dir = create_run_dir(
+        env=cfg.env_name,
+        algo=cfg.algo,
+        seed=cfg.seed,
+        config=cfg.to_dict(),
+        data_files=data_files(cfg.env_name),
+        run_dir=inv.run_dir,
+        argv=command,
+    )
     record_warm_start(run_dir, cfg)
     return run_dir
 
@@ -96,8 +104,10 @@ def record_warm_start(run_dir: Path, cfg: RunConfig) -> None:
         return
     meta_path = run_dir / "meta.json"
     meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
-    meta["warm_start"] = {"checkpoint": str(Path(ws.checkpoint).resolve()),
-                          "sha256": ws.checkpoint_sha256}
+    meta["warm_start"] = {
+        "checkpoint": str(Path(ws.checkpoint).resolve()),
+        "sha256": ws.checkpoint_sha256,
+    }
     atomic_write_json(meta_path, meta)
 
 
@@ -128,9 +138,10 @@ class AtomicBestModelCallback(BaseCallback):
         atomic_save(self.run_dir / "best_model.zip", lambda p: self.model.save(p))
         parent = self.parent
         assert isinstance(parent, EvalCallback)
-        atomic_write_json(self.run_dir / EVAL_DIR / "best.json",
-                          {"num_timesteps": self.num_timesteps,
-                           "mean_reward": float(parent.best_mean_reward)})
+        atomic_write_json(
+            self.run_dir / EVAL_DIR / "best.json",
+            {"num_timesteps": self.num_timesteps, "mean_reward": float(parent.best_mean_reward)},
+        )
         return True
 
 
@@ -154,10 +165,12 @@ def make_callbacks(
         deterministic=True,
         verbose=0,
     )
-    ckpt_cb = AtomicCheckpointCallback(run_dir / CHECKPOINT_DIR, cfg.train.checkpoint_freq,
-                                       keep=cfg.train.keep_checkpoints)
-    callbacks = CallbackList([*(first or []), ParamCountCallback(), TradingMetricsCallback(),
-                              eval_cb, ckpt_cb])
+    ckpt_cb = AtomicCheckpointCallback(
+        run_dir / CHECKPOINT_DIR, cfg.train.checkpoint_freq, keep=cfg.train.keep_checkpoints
+    )
+    callbacks = CallbackList(
+        [*(first or []), ParamCountCallback(), TradingMetricsCallback(), eval_cb, ckpt_cb]
+    )
     return callbacks, eval_cb, ckpt_cb
 
 
@@ -184,15 +197,18 @@ def final_evaluation(eval_cb: EvalCallback, model: BaseAlgorithm) -> None:
     eval_cb.on_step()
 
 
-def finish_training(model: BaseAlgorithm, run_dir: Path, ckpt_cb: AtomicCheckpointCallback,
-                    eval_cb: EvalCallback) -> None:
+def finish_training(
+    model: BaseAlgorithm, run_dir: Path, ckpt_cb: AtomicCheckpointCallback, eval_cb: EvalCallback
+) -> None:
     """final_model.zip and a last checkpoint (atomically), a final val evaluation."""
     atomic_save(run_dir / "final_model.zip", lambda p: model.save(p))
     ckpt_cb.save()
     final_evaluation(eval_cb, model)
 
 
-def run_validation(cfg: RunConfig, run_dir: Path, model: BaseAlgorithm, normaliser: Any) -> dict[str, Any]:
+def run_validation(
+    cfg: RunConfig, run_dir: Path, model: BaseAlgorithm, normaliser: Any
+) -> dict[str, Any]:
     """Deterministic pass over the whole val split for the final and best models (plus
     buy-and-hold): ``metrics.json`` and a printed table."""
     models: dict[str, Any] = {"final": model}
@@ -204,19 +220,30 @@ def run_validation(cfg: RunConfig, run_dir: Path, model: BaseAlgorithm, normalis
         models["best"] = load_model(cfg.algo, run_dir / "best_model.zip", device=str(model.device))
     results = validation_backtest(cfg, models, normaliser, split="val")
     if best_is_final:  # the same weights: one backtest, reported under both names
-        results = {f"{cfg.algo}_final": results[f"{cfg.algo}_final"],
-                   f"{cfg.algo}_best": results[f"{cfg.algo}_final"],
-                   "buy_and_hold": results["buy_and_hold"]}
-    write_metrics(run_dir / "metrics.json", results,
-                  {"split": "val", "env": cfg.env_name, "algo": cfg.algo, "seed": cfg.seed,
-                   "num_timesteps": int(model.num_timesteps)})
+        results = {
+            f"{cfg.algo}_final": results[f"{cfg.algo}_final"],
+            f"{cfg.algo}_best": results[f"{cfg.algo}_final"],
+            "buy_and_hold": results["buy_and_hold"],
+        }
+    write_metrics(
+        run_dir / "metrics.json",
+        results,
+        {
+            "split": "val",
+            "env": cfg.env_name,
+            "algo": cfg.algo,
+            "seed": cfg.seed,
+            "num_timesteps": int(model.num_timesteps),
+        },
+    )
     print(format_table(results, f"validation backtest ({cfg.env_name}, val split, deterministic)"))
     return results
 
 
 # --------------------------------------------------------------------------- in-process training
-def make_envs(cfg: RunConfig, market: MarketData, train_rows: tuple[int, int],
-              val_rows: tuple[int, int]) -> tuple[VecMonitor, VecMonitor]:
+def make_envs(
+    cfg: RunConfig, market: MarketData, train_rows: tuple[int, int], val_rows: tuple[int, int]
+) -> tuple[VecMonitor, VecMonitor]:
     """The training VecEnv (``env.n_envs`` accounts on ``train_rows``, env i seeded
     ``cfg.seed + i``) and the model-selection VecEnv (``n_eval_episodes`` accounts on
     ``val_rows``, re-seeded ``cfg.seed + 10_000`` at every evaluation so scores compare), both
@@ -224,8 +251,14 @@ def make_envs(cfg: RunConfig, market: MarketData, train_rows: tuple[int, int],
     options = cfg.env.env_options()
     train_env = SB3BatchedTradingEnv(market, cfg.env.n_envs, train_rows, seed=cfg.seed, **options)
     eval_seed = cfg.seed + 10_000
-    eval_env = SB3BatchedTradingEnv(market, max(1, cfg.train.n_eval_episodes), val_rows,
-                                    seed=eval_seed, reseed_every_reset=eval_seed, **options)
+    eval_env = SB3BatchedTradingEnv(
+        market,
+        max(1, cfg.train.n_eval_episodes),
+        val_rows,
+        seed=eval_seed,
+        reseed_every_reset=eval_seed,
+        **options,
+    )
     return VecMonitor(train_env), VecMonitor(eval_env)
 
 
@@ -249,8 +282,14 @@ class Training:
 
 
 def prepare_training(
-    cfg: RunConfig, run_dir: Path, market: MarketData, train_rows: tuple[int, int],
-    val_rows: tuple[int, int], *, warm: LoadedWarmStart | None = None, resume: bool = False,
+    cfg: RunConfig,
+    run_dir: Path,
+    market: MarketData,
+    train_rows: tuple[int, int],
+    val_rows: tuple[int, int],
+    *,
+    warm: LoadedWarmStart | None = None,
+    resume: bool = False,
     log: Callable[[str], None] = print,
 ) -> Training:
     """Envs -> model (fresh, warm-started from ``warm``, or the last checkpoint of ``run_dir``
@@ -266,8 +305,13 @@ def prepare_training(
         found = latest_checkpoint(run_dir)
         if found is None:
             raise FileNotFoundError(f"{run_dir}: no checkpoint to resume from")
-        model = load_model(cfg.algo, found[0], env=train_env, device=cfg.train.device,
-                           tensorboard_log=run_dir / "tb")
+        model = load_model(
+            cfg.algo,
+            found[0],
+            env=train_env,
+            device=cfg.train.device,
+            tensorboard_log=run_dir / "tb",
+        )
         if warm_started:
             refreeze(model, cfg)
         log(f"resuming from {found[0].name} at {model.num_timesteps} steps")
@@ -275,13 +319,16 @@ def prepare_training(
         model = build_model(cfg, train_env, market.n_features, tensorboard_log=run_dir / "tb")
         if warm is not None:
             summary = warm_start_into(model, warm, cfg)
-            log(f"warm start from {warm.path} (sha256 {warm.sha256[:12]}...): logit bias "
+            log(
+                f"warm start from {warm.path} (sha256 {warm.sha256[:12]}...): logit bias "
                 f"{[round(b, 3) for b in summary['logit_bias']]}, "
-                f"{len(summary['trainable'])} trainable tensors")
+                f"{len(summary['trainable'])} trainable tensors"
+            )
     first: list[BaseCallback] = []
     if warm_started and cfg.warm_start.critic_warmup_steps > 0:
-        first.append(CriticWarmupCallback(actor_parameters(model.policy),
-                                          cfg.warm_start.critic_warmup_steps))
+        first.append(
+            CriticWarmupCallback(actor_parameters(model.policy), cfg.warm_start.critic_warmup_steps)
+        )
     callbacks, eval_cb, ckpt_cb = make_callbacks(cfg, run_dir, eval_env, first)
     if resume:
         restore_eval_history(eval_cb, run_dir)
@@ -297,26 +344,42 @@ def learn(t: Training, progress: bool = False, log: Callable[[str], None] = prin
     remaining = max(0, cfg.train.total_timesteps - model.num_timesteps)
     t0 = time.perf_counter()
     if remaining > 0:
-        model.learn(total_timesteps=remaining, callback=t.callbacks, tb_log_name=cfg.algo,
-                    reset_num_timesteps=not t.resume, progress_bar=progress)
+        model.learn(
+            total_timesteps=remaining,
+            callback=t.callbacks,
+            tb_log_name=cfg.algo,
+            reset_num_timesteps=not t.resume,
+            progress_bar=progress,
+        )
     elapsed = time.perf_counter() - t0
-    log(f"trained to {model.num_timesteps} steps in {elapsed:.0f}s "
-        f"({remaining / max(elapsed, 1e-9):.0f} steps/s)")
+    log(
+        f"trained to {model.num_timesteps} steps in {elapsed:.0f}s "
+        f"({remaining / max(elapsed, 1e-9):.0f} steps/s)"
+    )
     finish_training(model, t.run_dir, t.ckpt_cb, t.eval_cb)
     t.close()
     return model
 
 
 def train_ppo(
-    cfg: RunConfig, run_dir: Path, market: MarketData, train_rows: tuple[int, int],
-    val_rows: tuple[int, int], *, normaliser: Any = None, warm: LoadedWarmStart | None = None,
-    resume: bool = False, progress: bool = False, log: Callable[[str], None] = print,
+    cfg: RunConfig,
+    run_dir: Path,
+    market: MarketData,
+    train_rows: tuple[int, int],
+    val_rows: tuple[int, int],
+    *,
+    normaliser: Any = None,
+    warm: LoadedWarmStart | None = None,
+    resume: bool = False,
+    progress: bool = False,
+    log: Callable[[str], None] = print,
 ) -> tuple[BaseAlgorithm, Path]:
     """Train ``cfg``'s model on ``market`` rows ``train_rows``, selecting on ``val_rows``, into
     the existing ``run_dir`` (normaliser.json when ``normaliser`` is given, tb/, checkpoints/,
     eval/, best_model.zip, final_model.zip). Returns the final model and the run folder."""
     if normaliser is not None:
         save_normaliser(run_dir, normaliser)
-    training = prepare_training(cfg, run_dir, market, train_rows, val_rows, warm=warm,
-                                resume=resume, log=log)
+    training = prepare_training(
+        cfg, run_dir, market, train_rows, val_rows, warm=warm, resume=resume, log=log
+    )
     return learn(training, progress=progress, log=log), run_dir

@@ -95,13 +95,16 @@ def setup(argv: list[str]) -> Session:
     save_normaliser(run_dir, normaliser)
     train_rows = split_range(market, cfg.env_name, "train")
     val_rows = split_range(market, cfg.env_name, "val")
-    print(f"data ready in {time.perf_counter() - t0:.1f}s: {market.n_features} features, "
-          f"train rows {train_rows}, val rows {val_rows}; torch threads {threads}")
+    print(
+        f"data ready in {time.perf_counter() - t0:.1f}s: {market.n_features} features, "
+        f"train rows {train_rows}, val rows {val_rows}; torch threads {threads}"
+    )
 
     # 6. envs, model (fresh / warm-started / resumed) and callbacks
     try:
-        training = prepare_training(cfg, run_dir, market, train_rows, val_rows, warm=warm,
-                                    resume=inv.resume)
+        training = prepare_training(
+            cfg, run_dir, market, train_rows, val_rows, warm=warm, resume=inv.resume
+        )
     except WarmStartError as err:
         raise _fail(err) from None
     return Session(inv, training, normaliser, warm)

@@ -182,7 +182,10 @@ def build_meta(
 
 # --------------------------------------------------------------------------- the folder
 def default_run_dir(
-    env: str, algo: str, seed: int, root: str | os.PathLike[str] = RUNS_DIR,
+    env: str,
+    algo: str,
+    seed: int,
+    root: str | os.PathLike[str] = RUNS_DIR,
     now: dt.datetime | None = None,
 ) -> Path:
     """``<root>/<env>/<algo>/<UTC YYYYmmdd-HHMMSS>_s<seed>`` (not created)."""

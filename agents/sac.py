@@ -60,8 +60,10 @@ def main(argv: list[str] | None = None) -> Path:
     save_normaliser(run_dir, normaliser)
     train_rows = split_range(market, cfg.env_name, "train")
     val_rows = split_range(market, cfg.env_name, "val")
-    print(f"data ready in {time.perf_counter() - t0:.1f}s: {market.n_features} features, "
-          f"train rows {train_rows}, val rows {val_rows}; torch threads {threads}")
+    print(
+        f"data ready in {time.perf_counter() - t0:.1f}s: {market.n_features} features, "
+        f"train rows {train_rows}, val rows {val_rows}; torch threads {threads}"
+    )
 
     # 5. envs (batched train split, val split for selection), model (fresh, or the last
     #    checkpoint of a resumed run, with an empty replay buffer) and callbacks

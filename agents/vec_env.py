@@ -56,8 +56,12 @@ def make_sb3_batched_env(
     """
     market, norm = load_market(preset, feature_set, window, normaliser)
     venv = SB3BatchedTradingEnv(
-        market, n_envs, split_range(market, preset, split), seed=seed,
-        reseed_every_reset=reseed_every_reset, **options,
+        market,
+        n_envs,
+        split_range(market, preset, split),
+        seed=seed,
+        reseed_every_reset=reseed_every_reset,
+        **options,
     )
     venv.normaliser = norm
     venv.preset, venv.split = preset, split
@@ -68,8 +72,14 @@ def make_train_env(cfg: RunConfig, normaliser: Any = None) -> VecMonitor:
     """The training VecEnv: ``env.n_envs`` accounts on the train split, seeded ``cfg.seed + i``,
     under VecMonitor (SB3's ``rollout/ep_rew_mean`` and ``ep_len_mean``)."""
     venv = make_sb3_batched_env(
-        cfg.env_name, cfg.env.n_envs, "train", feature_set=cfg.env.feature_set,
-        window=cfg.env.window, normaliser=normaliser, seed=cfg.seed, **cfg.env.env_options(),
+        cfg.env_name,
+        cfg.env.n_envs,
+        "train",
+        feature_set=cfg.env.feature_set,
+        window=cfg.env.window,
+        normaliser=normaliser,
+        seed=cfg.seed,
+        **cfg.env.env_options(),
     )
     return VecMonitor(venv)
 
@@ -80,8 +90,14 @@ def make_eval_env(cfg: RunConfig, normaliser: Any) -> VecMonitor:
     evaluation (seed ``cfg.seed + 10_000``, apart from the training envs' seeds)."""
     n = max(1, cfg.train.n_eval_episodes)
     venv = make_sb3_batched_env(
-        cfg.env_name, n, "val", feature_set=cfg.env.feature_set, window=cfg.env.window,
-        normaliser=normaliser, seed=cfg.seed + 10_000, reseed_every_reset=cfg.seed + 10_000,
+        cfg.env_name,
+        n,
+        "val",
+        feature_set=cfg.env.feature_set,
+        window=cfg.env.window,
+        normaliser=normaliser,
+        seed=cfg.seed + 10_000,
+        reseed_every_reset=cfg.seed + 10_000,
         **cfg.env.env_options(),
     )
     return VecMonitor(venv)

@@ -64,17 +64,26 @@ def extractor_overrides(payload: dict[str, Any], cfg: RunConfig) -> tuple[str, d
 
     model_config = dict(payload["model_config"])
     preset = str(payload.get("preset") or "cpu")
-    base = dataclasses.asdict(make_config(preset, window=int(model_config["window"]),
-                                          n_features=int(model_config["n_features"])))
-    kwargs = {k: _plain(v) for k, v in model_config.items()
-              if k not in _LAYOUT_FIELDS and _plain(base.get(k)) != _plain(v)}
+    base = dataclasses.asdict(
+        make_config(
+            preset, window=int(model_config["window"]), n_features=int(model_config["n_features"])
+        )
+    )
+    kwargs = {
+        k: _plain(v)
+        for k, v in model_config.items()
+        if k not in _LAYOUT_FIELDS and _plain(base.get(k)) != _plain(v)
+    }
     if int(model_config.get("lora_rank", 0)) == 0:
         ws = cfg.warm_start
         for k in _LORA_FIELDS:
             kwargs.pop(k, None)
         if ws.lora_rank > 0:
-            kwargs.update(lora_rank=int(ws.lora_rank), lora_alpha=float(ws.lora_alpha),
-                          lora_targets=list(ws.lora_targets))
+            kwargs.update(
+                lora_rank=int(ws.lora_rank),
+                lora_alpha=float(ws.lora_alpha),
+                lora_targets=list(ws.lora_targets),
+            )
     return preset, kwargs
 
 
@@ -93,30 +102,36 @@ def prepare_warm_start(path: Path, cfg: RunConfig) -> LoadedWarmStart:
     try:
         from supervised.checkpoint import load_checkpoint
     except ImportError as exc:
-        raise WarmStartError(f"--warm-start is not available: supervised cannot be imported "
-                             f"({exc})") from None
+        raise WarmStartError(
+            f"--warm-start is not available: supervised cannot be imported ({exc})"
+        ) from None
     if cfg.env.action != "discrete":
         raise WarmStartError("--warm-start needs env.action: discrete (the classifier's 3 classes)")
     arch = cfg.policy.net_arch
     if not (isinstance(arch, dict) and list(arch.get("pi", [None])) == []):
-        raise WarmStartError(f"--warm-start needs policy.net_arch {{pi: [], vf: [...]}} (action_net "
-                             f"directly on the features, like the classifier head), got "
-                             f"{cfg.policy.net_arch!r}")
+        raise WarmStartError(
+            f"--warm-start needs policy.net_arch {{pi: [], vf: [...]}} (action_net "
+            f"directly on the features, like the classifier head), got "
+            f"{cfg.policy.net_arch!r}"
+        )
     if not cfg.policy.share_features_extractor:
         raise WarmStartError("--warm-start needs policy.share_features_extractor: true")
     try:
         classifier = load_checkpoint(path)
     except Exception as exc:  # torch.load of a non-checkpoint raises pickle errors, not ValueError
-        raise WarmStartError(f"--warm-start {path}: not a usable supervised checkpoint "
-                             f"({type(exc).__name__}: {exc})") from None
+        raise WarmStartError(
+            f"--warm-start {path}: not a usable supervised checkpoint ({type(exc).__name__}: {exc})"
+        ) from None
     payload = classifier.payload
     from envs.features import RobustNormaliser
 
     normaliser = RobustNormaliser.from_dict(payload["normaliser"])
     notes = []
     if payload.get("env") != cfg.env_name:
-        notes.append(f"classifier trained on {payload.get('env')!r}, training on {cfg.env_name!r} "
-                     "(its normaliser is used)")
+        notes.append(
+            f"classifier trained on {payload.get('env')!r}, training on {cfg.env_name!r} "
+            "(its normaliser is used)"
+        )
     layout = {"feature_set": classifier.feature_set, "window": classifier.window}
     for key, value in layout.items():
         if getattr(cfg.env, key) != value:
@@ -125,15 +140,21 @@ def prepare_warm_start(path: Path, cfg: RunConfig) -> LoadedWarmStart:
     costs = payload.get("costs") or {}
     differ = {k: (v, getattr(cfg.env, k)) for k, v in costs.items() if getattr(cfg.env, k, v) != v}
     if differ:
-        notes.append(f"the classifier's labels/backtests used other costs (checkpoint, run): {differ}")
+        notes.append(
+            f"the classifier's labels/backtests used other costs (checkpoint, run): {differ}"
+        )
     if cfg.policy.dropout:
-        notes.append(f"policy.dropout {cfg.policy.dropout} -> 0 (PPO needs a deterministic forward)")
+        notes.append(
+            f"policy.dropout {cfg.policy.dropout} -> 0 (PPO needs a deterministic forward)"
+        )
     cfg.policy.dropout = 0.0
     cfg.policy.preset, cfg.policy.extractor_kwargs = extractor_overrides(payload, cfg)
     ws = cfg.warm_start
     if cfg.policy.freeze_on_warm_start and not cfg.policy.extractor_kwargs.get("lora_rank"):
-        raise WarmStartError("policy.freeze_on_warm_start needs LoRA adapters: set "
-                             "warm_start.lora_rank > 0 or policy.freeze_on_warm_start: false")
+        raise WarmStartError(
+            "policy.freeze_on_warm_start needs LoRA adapters: set "
+            "warm_start.lora_rank > 0 or policy.freeze_on_warm_start: false"
+        )
     for name in ("learning_rate", "clip_range", "target_kl"):
         if getattr(ws, name) is not None:
             setattr(cfg.hyper, name, getattr(ws, name))
@@ -149,11 +170,17 @@ def warm_start_into(model: Any, loaded: LoadedWarmStart, cfg: RunConfig) -> dict
     from supervised.warmstart import load_into_ppo
 
     try:
-        return load_into_ppo(model, loaded.classifier, freeze=cfg.policy.freeze_on_warm_start,
-                             train_action_head=cfg.warm_start.train_action_head,
-                             train_norms=cfg.warm_start.train_norms)
+        return load_into_ppo(
+            model,
+            loaded.classifier,
+            freeze=cfg.policy.freeze_on_warm_start,
+            train_action_head=cfg.warm_start.train_action_head,
+            train_norms=cfg.warm_start.train_norms,
+        )
     except ValueError as exc:
-        raise WarmStartError(f"--warm-start {loaded.path} does not fit this policy: {exc}") from None
+        raise WarmStartError(
+            f"--warm-start {loaded.path} does not fit this policy: {exc}"
+        ) from None
 
 
 def refreeze(model: Any, cfg: RunConfig) -> list[str]:
@@ -162,16 +189,22 @@ def refreeze(model: Any, cfg: RunConfig) -> list[str]:
         return [n for n, p in model.policy.named_parameters() if p.requires_grad]
     from supervised.warmstart import freeze_policy
 
-    return freeze_policy(model.policy, train_action_head=cfg.warm_start.train_action_head,
-                         train_norms=cfg.warm_start.train_norms)
+    return freeze_policy(
+        model.policy,
+        train_action_head=cfg.warm_start.train_action_head,
+        train_norms=cfg.warm_start.train_norms,
+    )
 
 
 def actor_parameters(policy: nn.Module) -> list[nn.Parameter]:
     """Trainable parameters outside the value side: what the critic warm-up holds still."""
     from supervised.warmstart import VALUE_SIDE
 
-    return [p for n, p in policy.named_parameters()
-            if p.requires_grad and not n.startswith(tuple(v + "." for v in VALUE_SIDE))]
+    return [
+        p
+        for n, p in policy.named_parameters()
+        if p.requires_grad and not n.startswith(tuple(v + "." for v in VALUE_SIDE))
+    ]
 
 
 class CriticWarmupCallback(BaseCallback):

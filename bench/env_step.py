@@ -46,7 +46,7 @@ PEERS_DIR = ROOT / "bench" / ".peers"
 PEER_VENV = PEERS_DIR / "venv"
 PEER_PACKAGES = ("gym-anytrading", "gym-trading-env")
 
-PEER_SCRIPT = r'''
+PEER_SCRIPT = r"""
 import json, sys, time
 import numpy as np, pandas as pd
 data = np.load(sys.argv[1]); steps = int(sys.argv[2]); window = int(sys.argv[3])
@@ -90,7 +90,7 @@ try:
 except Exception as e:
     out["gym-trading-env"] = "error: " + repr(e)
 print(json.dumps(out))
-'''
+"""
 
 
 Rate = tuple[float, float]  # (steps per wall-clock second, steps per CPU second of this process)
@@ -102,8 +102,15 @@ def _timed(n_steps: int, fn) -> Rate:
     return n_steps / (time.perf_counter() - t0), n_steps / max(time.process_time() - c0, 1e-9)
 
 
-def reference_rate(close: list[float], flat: np.ndarray, window: int, n_feat: int,
-                   lo: int, hi: int, actions: list[int]) -> Rate:
+def reference_rate(
+    close: list[float],
+    flat: np.ndarray,
+    window: int,
+    n_feat: int,
+    lo: int,
+    hi: int,
+    actions: list[int],
+) -> Rate:
     """Position * return accounting and an observation slice copy: the floor of a Python step."""
 
     def loop() -> None:
@@ -176,8 +183,14 @@ def startup_times(window: int) -> dict[str, dict[str, float]]:
     with tempfile.TemporaryDirectory() as cache_dir:
         env = {**os.environ, "NUMBA_CACHE_DIR": cache_dir}
         for label in ("cold cache (JIT compile)", "warm cache (load)"):
-            res = subprocess.run([sys.executable, "-c", STARTUP_SCRIPT, str(window)], env=env,
-                                 capture_output=True, text=True, cwd=ROOT, timeout=600)
+            res = subprocess.run(
+                [sys.executable, "-c", STARTUP_SCRIPT, str(window)],
+                env=env,
+                capture_output=True,
+                text=True,
+                cwd=ROOT,
+                timeout=600,
+            )
             if res.returncode != 0:
                 raise RuntimeError(f"startup probe failed: {res.stderr.strip()[-500:]}")
             out[label] = json.loads(res.stdout.strip().splitlines()[-1])
@@ -193,10 +206,17 @@ def ensure_peer_venv(reinstall: bool) -> tuple[Path | None, str]:
     try:
         PEERS_DIR.mkdir(parents=True, exist_ok=True)
         venv.EnvBuilder(with_pip=True, clear=True).create(PEER_VENV)
-        res = subprocess.run([str(py), "-m", "pip", "install", "-q", *PEER_PACKAGES],
-                             capture_output=True, text=True, timeout=900)
+        res = subprocess.run(
+            [str(py), "-m", "pip", "install", "-q", *PEER_PACKAGES],
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
         if res.returncode != 0:
-            return None, f"pip install {' '.join(PEER_PACKAGES)} failed: {res.stderr.strip()[-300:]}"
+            return (
+                None,
+                f"pip install {' '.join(PEER_PACKAGES)} failed: {res.stderr.strip()[-300:]}",
+            )
         if subprocess.run(check, capture_output=True).returncode != 0:
             return None, "peers installed but do not import"
     except (OSError, subprocess.SubprocessError) as e:
@@ -210,17 +230,37 @@ def peer_rates(market, steps: int, window: int, reinstall: bool) -> dict[str, ob
     if py is None:
         return {name: f"skipped: {how}" for name in PEER_PACKAGES}
     data_file = PEERS_DIR / "btc_ohlc.npz"
-    np.savez(data_file, ts=market.timestamps, open=market.open, high=market.high, low=market.low,
-             close=market.close, volume=np.ones(market.n_bars))
+    np.savez(
+        data_file,
+        ts=market.timestamps,
+        open=market.open,
+        high=market.high,
+        low=market.low,
+        close=market.close,
+        volume=np.ones(market.n_bars),
+    )
     script = PEERS_DIR / "peer_step.py"
     script.write_text(PEER_SCRIPT)
-    res = subprocess.run([str(py), str(script), str(data_file), str(steps), str(window)],
-                         capture_output=True, text=True, timeout=3600)
+    res = subprocess.run(
+        [str(py), str(script), str(data_file), str(steps), str(window)],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )
     if res.returncode != 0:
-        return {name: f"skipped: peer run failed: {res.stderr.strip()[-300:]}" for name in PEER_PACKAGES}
+        return {
+            name: f"skipped: peer run failed: {res.stderr.strip()[-300:]}" for name in PEER_PACKAGES
+        }
     versions = subprocess.run(
-        [str(py), "-c", "import importlib.metadata as m; print(m.version('gym-anytrading'), "
-         "m.version('gym-trading-env'))"], capture_output=True, text=True).stdout.split()
+        [
+            str(py),
+            "-c",
+            "import importlib.metadata as m; print(m.version('gym-anytrading'), "
+            "m.version('gym-trading-env'))",
+        ],
+        capture_output=True,
+        text=True,
+    ).stdout.split()
     out = json.loads(res.stdout.strip().splitlines()[-1])
     out["_versions"] = dict(zip(PEER_PACKAGES, versions, strict=False))
     return out
@@ -236,27 +276,45 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--no-peers", action="store_true", help="skip (d)")
     ap.add_argument("--reinstall-peers", action="store_true")
-    ap.add_argument("--no-startup", action="store_true",
-                    help="skip timing import + first step in fresh interpreters")
+    ap.add_argument(
+        "--no-startup",
+        action="store_true",
+        help="skip timing import + first step in fresh interpreters",
+    )
     args = ap.parse_args()
 
     startup = {} if args.no_startup else startup_times(args.window)
     import envs
 
-    opts = dict(fee_bps=10.0, slippage_bps=2.0, slippage_model="vol", funding=True,
-                reward="drawdown", dd_penalty=0.5)
-    env = envs.make_env("btc1h", split="train", feature_set=args.feature_set, window=args.window,
-                        **opts)
+    opts = dict(
+        fee_bps=10.0,
+        slippage_bps=2.0,
+        slippage_model="vol",
+        funding=True,
+        reward="drawdown",
+        dd_penalty=0.5,
+    )
+    env = envs.make_env(
+        "btc1h", split="train", feature_set=args.feature_set, window=args.window, **opts
+    )
     m = env.market
-    print(f"data: btc1h train, {m.n_bars} bars, window={m.window} x {m.n_features} features "
-          f"({args.feature_set}), obs dim {m.obs_dim}; best of {args.repeats}")
+    print(
+        f"data: btc1h train, {m.n_bars} bars, window={m.window} x {m.n_features} features "
+        f"({args.feature_set}), obs dim {m.obs_dim}; best of {args.repeats}"
+    )
     rng = np.random.default_rng(0)
     acts = rng.integers(0, 3, args.steps).tolist()
     close = m.close.tolist()
     flat = m.features.reshape(-1)
     lo, hi = int(env.tables.starts[0]), int(env.tables.starts[-1])
-    venv_ = envs.make_batched_env("btc1h", n_envs=args.n_envs, split="train",
-                                  feature_set=args.feature_set, window=args.window, **opts)
+    venv_ = envs.make_batched_env(
+        "btc1h",
+        n_envs=args.n_envs,
+        split="train",
+        feature_set=args.feature_set,
+        window=args.window,
+        **opts,
+    )
     bacts = rng.integers(0, 3, (args.batched_steps, args.n_envs))
     # JIT warm-up: compile (or load from numba's cache) before any timing
     c0 = time.perf_counter()
@@ -295,25 +353,38 @@ def main() -> None:
     ref = best["reference"][1]
     line("(a) reference loop", "reference", "1.00x reference")
     line("(b) TradingEnv (all costs)", "single", f"{best['single'][1] / ref:.2f}x reference")
-    line(f"(c) BatchedTradingEnv N={args.n_envs}", "batched",
-         f"env-steps; {best['batched'][1] / ref:.1f}x reference, "
-         f"{best['batched'][1] / best['single'][1]:.1f}x single")
-    line(f"(m) memcpy floor N={args.n_envs}", "memcpy",
-         f"env-steps; batched reaches {best['batched'][1] / best['memcpy'][1]:.0%} of it "
-         f"({1e6 * args.n_envs / best['memcpy'][1]:.0f} us per copy of the obs, CPU)")
+    line(
+        f"(c) BatchedTradingEnv N={args.n_envs}",
+        "batched",
+        f"env-steps; {best['batched'][1] / ref:.1f}x reference, "
+        f"{best['batched'][1] / best['single'][1]:.1f}x single",
+    )
+    line(
+        f"(m) memcpy floor N={args.n_envs}",
+        "memcpy",
+        f"env-steps; batched reaches {best['batched'][1] / best['memcpy'][1]:.0%} of it "
+        f"({1e6 * args.n_envs / best['memcpy'][1]:.0f} us per copy of the obs, CPU)",
+    )
     for name in PEER_PACKAGES:
         if name in best:
             cpu = best[name][1]
-            line(f"(d) {name} {versions.get(name, '?')}", name,
-                 f"{cpu / ref:.2f}x reference; ours: single {best['single'][1] / cpu:.2f}x, "
-                 f"batched {best['batched'][1] / cpu:.0f}x")
+            line(
+                f"(d) {name} {versions.get(name, '?')}",
+                name,
+                f"{cpu / ref:.2f}x reference; ours: single {best['single'][1] / cpu:.2f}x, "
+                f"batched {best['batched'][1] / cpu:.0f}x",
+            )
         else:
             print(f"(d) {name:27s}{peers.get(name, 'skipped: --no-peers')}")
-    print("targets: single >= gym-anytrading, single >= 5x Gym-Trading-Env, batched >= 5M env-steps/s")
+    print(
+        "targets: single >= gym-anytrading, single >= 5x Gym-Trading-Env, batched >= 5M env-steps/s"
+    )
     print(f"JIT: first single + batched step in this process {first_call_s:.2f} s (excluded above)")
     for label, t in startup.items():
-        print(f"startup, {label}: import envs {t['import_s']:.2f} s, first step "
-              f"{t['first_step_s']:.2f} s (compiled: {t['compiled']})")
+        print(
+            f"startup, {label}: import envs {t['import_s']:.2f} s, first step "
+            f"{t['first_step_s']:.2f} s (compiled: {t['compiled']})"
+        )
 
 
 if __name__ == "__main__":

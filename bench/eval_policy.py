@@ -43,7 +43,9 @@ def _observations(env_name: str, n: int) -> np.ndarray:
     return np.stack(out)
 
 
-def _time(fn: Callable[[np.ndarray], np.ndarray], obs: np.ndarray, repeats: int) -> tuple[float, float, np.ndarray]:
+def _time(
+    fn: Callable[[np.ndarray], np.ndarray], obs: np.ndarray, repeats: int
+) -> tuple[float, float, np.ndarray]:
     """(best CPU s/bar, best wall s/bar, actions) of calling ``fn`` on one row at a time."""
     best_cpu = best_wall = float("inf")
     acts = np.empty(len(obs), dtype=np.int64)
@@ -57,7 +59,9 @@ def _time(fn: Callable[[np.ndarray], np.ndarray], obs: np.ndarray, repeats: int)
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--env", default="btc1h")
     ap.add_argument("--bars", type=int, default=1500)
     ap.add_argument("--repeats", type=int, default=3)
@@ -79,13 +83,22 @@ def main() -> None:
     from policies import TransformerExtractor
 
     torch.manual_seed(0)
-    model = PPO("MlpPolicy", venv, device="cpu", seed=0, policy_kwargs=dict(
-        features_extractor_class=TransformerExtractor,
-        features_extractor_kwargs=dict(window=32, n_features=venv.n_features),
-        net_arch=dict(pi=[], vf=[64, 64]), ortho_init=False))
+    model = PPO(
+        "MlpPolicy",
+        venv,
+        device="cpu",
+        seed=0,
+        policy_kwargs=dict(
+            features_extractor_class=TransformerExtractor,
+            features_extractor_kwargs=dict(window=32, n_features=venv.n_features),
+            net_arch=dict(pi=[], vf=[64, 64]),
+            ortho_init=False,
+        ),
+    )
     clf = Classifier(make_config("cpu", window=32, n_features=venv.n_features)).eval()
-    loaded = LoadedClassifier(clf, LogitCorrection(np.array([0.1, 0.0, -0.1]), "none"),
-                              LabelSpec(), "core17", 32, {})
+    loaded = LoadedClassifier(
+        clf, LogitCorrection(np.array([0.1, 0.0, -0.1]), "none"), LabelSpec(), "core17", 32, {}
+    )
 
     rows: list[tuple[str, float, float]] = []
     torch.set_num_threads(default_threads)
@@ -98,15 +111,19 @@ def main() -> None:
     c, w, a2 = _time(actor.act, obs, args.repeats)
     rows.append(("(b) PPO SB3Actor.act (direct, 1 thread)", c, w))
     torch.set_num_threads(default_threads)
-    c, w, r3 = _time(lambda o: loaded.corrected_logits(torch.as_tensor(o)).argmax(-1).numpy(), obs, args.repeats)
+    c, w, r3 = _time(
+        lambda o: loaded.corrected_logits(torch.as_tensor(o)).argmax(-1).numpy(), obs, args.repeats
+    )
     rows.append((f"(c) classifier corrected_logits, {default_threads} threads", c, w))
     cactor = ClassifierActor(loaded)
     c, w, a4 = _time(cactor.act, obs, args.repeats)
     rows.append(("(c') classifier ClassifierActor.act (1 thread)", c, w))
 
     same = bool((ref == a1).all() and (ref == a2).all() and (r3 == a4).all())
-    print(f"{args.bars} val bars of {args.env}, best of {args.repeats}; torch {torch.__version__}; "
-          f"identical actions across paths: {same}")
+    print(
+        f"{args.bars} val bars of {args.env}, best of {args.repeats}; torch {torch.__version__}; "
+        f"identical actions across paths: {same}"
+    )
     base_c = rows[0][1]
     print(f"{'path':<55}{'CPU ms/bar':>12}{'wall ms/bar':>13}{'CPU vs (a)':>12}")
     for name, c, w in rows:

@@ -35,8 +35,9 @@ def heads(in_dim: int) -> nn.ModuleDict:
     return nn.ModuleDict(
         dict(
             pi=nn.Linear(in_dim, 3),
-            vf=nn.Sequential(nn.Linear(in_dim, 64), nn.Tanh(), nn.Linear(64, 64), nn.Tanh(),
-                             nn.Linear(64, 1)),
+            vf=nn.Sequential(
+                nn.Linear(in_dim, 64), nn.Tanh(), nn.Linear(64, 64), nn.Tanh(), nn.Linear(64, 1)
+            ),
         )
     )
 
@@ -101,7 +102,9 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=200)
     args = ap.parse_args()
     cols = ["train_b64", "train_b256", "infer_b8", "infer_b16", "ms_per_env_step"]
-    print(f"torch {torch.__version__}; ms (median; 1 thread: CPU time, else wall); window={args.window}")
+    print(
+        f"torch {torch.__version__}; ms (median; 1 thread: CPU time, else wall); window={args.window}"
+    )
     print(f"{'model':>12} {'F':>3} {'thr':>3} {'params':>7} " + " ".join(f"{c:>15}" for c in cols))
     for threads in args.threads:
         torch.set_num_threads(threads)
@@ -111,7 +114,9 @@ def main() -> None:
             mlp = nn.Sequential(nn.Linear(obs_dim, 64), nn.Tanh(), nn.Linear(64, 64), nn.Tanh())
             bodies = {"mlp64x2": mlp}
             for name in args.configs:
-                cfg = make_config("cpu", window=args.window, n_features=n_features, **VARIANTS[name])
+                cfg = make_config(
+                    "cpu", window=args.window, n_features=n_features, **VARIANTS[name]
+                )
                 bodies[name] = TransformerBackbone(cfg)
             ref = None
             for name, body in bodies.items():

@@ -45,14 +45,30 @@ class _SB3Batched(BatchedTradingEnv, VecEnv):
 class NaiveTransformerExtractor(BaseFeaturesExtractor):
     """One token per bar -> ``nn.TransformerEncoder`` -> last token ++ account -> Linear+GELU."""
 
-    def __init__(self, observation_space: gym.Space, window: int, n_features: int,
-                 d_model: int, n_heads: int, d_ff: int, n_layers: int, features_dim: int) -> None:
+    def __init__(
+        self,
+        observation_space: gym.Space,
+        window: int,
+        n_features: int,
+        d_model: int,
+        n_heads: int,
+        d_ff: int,
+        n_layers: int,
+        features_dim: int,
+    ) -> None:
         super().__init__(observation_space, features_dim)
         self.window, self.n_features = window, n_features
         self.embed = nn.Linear(n_features, d_model)
         self.pos = nn.Parameter(torch.zeros(1, window, d_model))
-        layer = nn.TransformerEncoderLayer(d_model, n_heads, d_ff, dropout=0.0, activation="gelu",
-                                           batch_first=True, norm_first=True)
+        layer = nn.TransformerEncoderLayer(
+            d_model,
+            n_heads,
+            d_ff,
+            dropout=0.0,
+            activation="gelu",
+            batch_first=True,
+            norm_first=True,
+        )
         self.encoder = nn.TransformerEncoder(layer, n_layers, enable_nested_tensor=False)
         n_account = observation_space.shape[0] - window * n_features
         self.proj = nn.Linear(d_model + n_account, features_dim)
@@ -73,10 +89,17 @@ def contenders(window: int, n_features: int) -> dict[str, dict[str, Any]]:
     naive = dict(
         features_extractor_class=NaiveTransformerExtractor,
         features_extractor_kwargs=dict(
-            window=window, n_features=n_features, d_model=cfg.d_model, n_heads=cfg.n_heads,
-            d_ff=cfg.d_ff, n_layers=cfg.n_layers, features_dim=cfg.out_dim,
+            window=window,
+            n_features=n_features,
+            d_model=cfg.d_model,
+            n_heads=cfg.n_heads,
+            d_ff=cfg.d_ff,
+            n_layers=cfg.n_layers,
+            features_dim=cfg.out_dim,
         ),
-        net_arch=dict(pi=[], vf=[64, 64]), ortho_init=False, **foreach,
+        net_arch=dict(pi=[], vf=[64, 64]),
+        ortho_init=False,
+        **foreach,
     )
     mlp = dict(net_arch=dict(pi=[64, 64], vf=[64, 64]), **foreach)
     return {
@@ -93,8 +116,16 @@ def time_ppo(policy_kwargs: dict[str, Any], args: argparse.Namespace) -> tuple[f
     split = split_range(market, args.preset, "train")
     venv = _SB3Batched(market, args.n_envs, split, seed=args.seed)  # default env options
     n_steps = args.rollout // args.n_envs
-    model = PPO("MlpPolicy", venv, n_steps=n_steps, batch_size=256, n_epochs=10, seed=args.seed,
-                device="cpu", policy_kwargs=policy_kwargs)
+    model = PPO(
+        "MlpPolicy",
+        venv,
+        n_steps=n_steps,
+        batch_size=256,
+        n_epochs=10,
+        seed=args.seed,
+        device="cpu",
+        policy_kwargs=policy_kwargs,
+    )
     model.learn(args.rollout)  # warm-up: one rollout + one update
     w0, c0 = time.perf_counter(), time.process_time()
     model.learn(args.steps, reset_num_timesteps=False)
@@ -119,17 +150,22 @@ def main() -> None:
     market, _ = load_market(args.preset, args.feature_set, args.window)
     probe = _SB3Batched(market, 1, split_range(market, args.preset, "train"))
     n_features = probe.n_features
-    print(f"torch {torch.__version__}, threads={args.threads}; {args.preset} train, "
-          f"{args.feature_set} ({n_features} features), window {args.window}, obs "
-          f"{probe.observation_space.shape[0]}; n_envs {args.n_envs}, rollout {args.rollout}, "
-          f"batch 256, 10 epochs; {args.steps} timed steps each", flush=True)
+    print(
+        f"torch {torch.__version__}, threads={args.threads}; {args.preset} train, "
+        f"{args.feature_set} ({n_features} features), window {args.window}, obs "
+        f"{probe.observation_space.shape[0]}; n_envs {args.n_envs}, rollout {args.rollout}, "
+        f"batch 256, 10 epochs; {args.steps} timed steps each",
+        flush=True,
+    )
     results: dict[str, tuple[float, float]] = {}
     for name, kwargs in contenders(args.window, n_features).items():
         if args.only and not any(s in name for s in args.only):
             continue
         results[name] = time_ppo(kwargs, args)
-        print(f"{name:>28}: {results[name][0]:8.0f} steps/s wall {results[name][1]:8.0f} "
-              f"steps/s CPU", flush=True)
+        print(
+            f"{name:>28}: {results[name][0]:8.0f} steps/s wall {results[name][1]:8.0f} steps/s CPU",
+            flush=True,
+        )
     mlp, naive = results.get("(c) MlpPolicy"), results.get("(b) nn.TransformerEncoder")
     print("\n| contender | wall steps/s | CPU steps/s | vs MlpPolicy (CPU) | vs naive (CPU) |")
     print("|---|---:|---:|---:|---:|")

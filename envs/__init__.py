@@ -40,7 +40,9 @@ def register_envs() -> None:
     for name in PRESETS:
         env_id = f"TradingEnv-{name}-v0"
         if env_id not in gymnasium.registry:
-            gymnasium.register(id=env_id, entry_point="envs.registry:make_env", kwargs={"preset": name})
+            gymnasium.register(
+                id=env_id, entry_point="envs.registry:make_env", kwargs={"preset": name}
+            )
 
 
 def __getattr__(name: str) -> Any:

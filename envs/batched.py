@@ -41,8 +41,17 @@ from envs import kernel as K
 from envs.market import MarketData
 from envs.params import EnvParams, EnvTables
 
-INFO_KEYS = ("equity", "position", "fee", "slippage", "funding", "turnover", "drawdown", "bar",
-             "timestamp")
+INFO_KEYS = (
+    "equity",
+    "position",
+    "fee",
+    "slippage",
+    "funding",
+    "turnover",
+    "drawdown",
+    "bar",
+    "timestamp",
+)
 
 
 class BatchedTradingEnv:
@@ -122,8 +131,13 @@ class BatchedTradingEnv:
         t0 = np.array([self._reset_env(i) for i in range(self.num_envs)], dtype=np.int64)
         self._options = [{} for _ in range(self.num_envs)]
         self.reset_infos = [
-            {"equity": self.params.initial_equity, "position": 0.0, "drawdown": 0.0,
-             "bar": int(t0[i]), "timestamp": int(self.tables.timestamps[t0[i]])}
+            {
+                "equity": self.params.initial_equity,
+                "position": 0.0,
+                "drawdown": 0.0,
+                "bar": int(t0[i]),
+                "timestamp": int(self.tables.timestamps[t0[i]]),
+            }
             for i in range(self.num_envs)
         ]
         tb = self.tables
@@ -163,13 +177,19 @@ class BatchedTradingEnv:
         self._state[:, K.S_TARGET] = w
         obs = np.empty((n, tb.obs_dim), dtype=np.float32)
         out = np.empty((K.N_OUT, n))  # fresh: last_info's arrays are views of its rows
-        n_done = K.step_accounts(self._state, self._consts, self._bars, self._feats,
-                                 obs.reshape(-1), out.reshape(-1))
+        n_done = K.step_accounts(
+            self._state, self._consts, self._bars, self._feats, obs.reshape(-1), out.reshape(-1)
+        )
         bar = out[K.O_BAR].astype(np.int64)
         self.last_info = {
-            "equity": out[K.O_EQUITY], "position": out[K.O_POSITION], "fee": out[K.O_FEE],
-            "slippage": out[K.O_SLIPPAGE], "funding": out[K.O_FUNDING],
-            "turnover": out[K.O_TURNOVER], "drawdown": out[K.O_DRAWDOWN], "bar": bar,
+            "equity": out[K.O_EQUITY],
+            "position": out[K.O_POSITION],
+            "fee": out[K.O_FEE],
+            "slippage": out[K.O_SLIPPAGE],
+            "funding": out[K.O_FUNDING],
+            "turnover": out[K.O_TURNOVER],
+            "drawdown": out[K.O_DRAWDOWN],
+            "bar": bar,
         }
         done_code = out[K.O_DONE]
         dones = done_code != 0.0
@@ -186,7 +206,9 @@ class BatchedTradingEnv:
                 obs[i, self._wf :] = 0.0
         return obs, out[K.O_REWARD].astype(np.float32), dones, infos
 
-    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
+    def step(
+        self, actions: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
         self.step_async(actions)
         return self.step_wait()
 
@@ -210,7 +232,9 @@ class BatchedTradingEnv:
         """Reset options for the next ``reset()`` (``{"start": bar}`` is understood)."""
         if options is None:
             options = {}
-        self._options = deepcopy([options] * self.num_envs if isinstance(options, dict) else options)
+        self._options = deepcopy(
+            [options] * self.num_envs if isinstance(options, dict) else options
+        )
 
     def close(self) -> None:
         self.closed = True
@@ -220,18 +244,27 @@ class BatchedTradingEnv:
         value = getattr(self, attr_name)
         return [value for _ in self._indices(indices)]
 
-    def set_attr(self, attr_name: str, value: Any, indices: None | int | Iterable[int] = None) -> None:
+    def set_attr(
+        self, attr_name: str, value: Any, indices: None | int | Iterable[int] = None
+    ) -> None:
         """Sets the attribute on the batch (all envs share one object)."""
         self._indices(indices)
         setattr(self, attr_name, value)
 
-    def env_method(self, method_name: str, *method_args: Any,
-                   indices: None | int | Iterable[int] = None, **method_kwargs: Any) -> list[Any]:
+    def env_method(
+        self,
+        method_name: str,
+        *method_args: Any,
+        indices: None | int | Iterable[int] = None,
+        **method_kwargs: Any,
+    ) -> list[Any]:
         """Calls the batch's method once per requested index (all envs share one object)."""
         method = getattr(self, method_name)
         return [method(*method_args, **method_kwargs) for _ in self._indices(indices)]
 
-    def env_is_wrapped(self, wrapper_class: type, indices: None | int | Iterable[int] = None) -> list[bool]:
+    def env_is_wrapped(
+        self, wrapper_class: type, indices: None | int | Iterable[int] = None
+    ) -> list[bool]:
         """No env is wrapped in a gymnasium wrapper (wrap the batch with VecMonitor instead)."""
         return [False for _ in self._indices(indices)]
 

@@ -122,8 +122,12 @@ def _copy_items(typingctx, dst, dst_start, src, src_start, count):  # noqa: ANN0
     caller. numba's slice assignment compiles to an element loop ~4x slower than memcpy,
     and the observation copy is most of a batched step's time.
     """
-    if not (isinstance(dst, types.Array) and dst == src.copy(readonly=False)
-            and dst.ndim == 1 and dst.layout == "C"):
+    if not (
+        isinstance(dst, types.Array)
+        and dst == src.copy(readonly=False)
+        and dst.ndim == 1
+        and dst.layout == "C"
+    ):
         return None
     sig = types.void(dst, types.intp, src, types.intp, types.intp)
 
@@ -131,8 +135,9 @@ def _copy_items(typingctx, dst, dst_start, src, src_start, count):  # noqa: ANN0
         d = context.make_array(signature.args[0])(context, builder, args[0])
         s = context.make_array(signature.args[2])(context, builder, args[2])
         item = context.get_abi_sizeof(context.get_data_type(signature.args[0].dtype))
-        cgutils.raw_memcpy(builder, builder.gep(d.data, [args[1]]),
-                           builder.gep(s.data, [args[3]]), args[4], item)
+        cgutils.raw_memcpy(
+            builder, builder.gep(d.data, [args[1]]), builder.gep(s.data, [args[3]]), args[4], item
+        )
         return context.get_dummy_value()
 
     return sig, codegen
@@ -160,8 +165,14 @@ def step_accounts(state, consts, bars, feats, obs, out):  # noqa: ANN001, ANN201
     dim = wf + 4
     n_bars = int(consts[C_N_BARS])
     # the loop indexes without bounds checks: refuse inconsistent buffers up front
-    if (state.shape[1] != N_STATE or bars.shape[0] < n_bars + 2 or bars.shape[1] != N_BAR
-            or feats.size < n_bars * n_feat or obs.size < n * dim or out.size < N_OUT * n):
+    if (
+        state.shape[1] != N_STATE
+        or bars.shape[0] < n_bars + 2
+        or bars.shape[1] != N_BAR
+        or feats.size < n_bars * n_feat
+        or obs.size < n * dim
+        or out.size < N_OUT * n
+    ):
         raise ValueError("step_accounts: buffer shapes do not match the layout in envs.kernel")
     n_done = 0
     for i in range(n):
@@ -286,5 +297,15 @@ def step_one(state, consts, bars, feats, target):  # noqa: ANN001, ANN201 (numba
     obs = np.empty(int(consts[C_WINDOW]) * int(consts[C_N_FEATURES]) + 4, dtype=np.float32)
     out = np.empty(N_OUT)
     step_accounts(state, consts, bars, feats, obs, out)
-    return (obs, out[O_REWARD], out[O_DONE], out[O_EQUITY], out[O_FEE], out[O_SLIPPAGE],
-            out[O_FUNDING], out[O_TURNOVER], out[O_DRAWDOWN], int(out[O_BAR]))
+    return (
+        obs,
+        out[O_REWARD],
+        out[O_DONE],
+        out[O_EQUITY],
+        out[O_FEE],
+        out[O_SLIPPAGE],
+        out[O_FUNDING],
+        out[O_TURNOVER],
+        out[O_DRAWDOWN],
+        int(out[O_BAR]),
+    )

@@ -110,7 +110,10 @@ class MarketData:
         if missing:
             raise ValueError(f"candles lack columns {missing}; expected open, high, low, close")
         ts = index.tz_convert("UTC").as_unit("ns").asi8.astype(np.int64)
-        prices = {c: candles[c].to_numpy(dtype=np.float64).copy() for c in ("open", "high", "low", "close")}
+        prices = {
+            c: candles[c].to_numpy(dtype=np.float64).copy()
+            for c in ("open", "high", "low", "close")
+        }
         for name, arr in prices.items():
             if not (np.isfinite(arr).all() and (arr > 0).all()):
                 bad = int(np.flatnonzero(~(np.isfinite(arr) & (arr > 0)))[0])
@@ -129,8 +132,10 @@ class MarketData:
             values = features.to_numpy(dtype=np.float64)
         else:
             values = np.asarray(features, dtype=np.float64)
-            names = tuple(feature_names) if feature_names is not None else tuple(
-                f"f{j}" for j in range(values.shape[1] if values.ndim == 2 else 0)
+            names = (
+                tuple(feature_names)
+                if feature_names is not None
+                else tuple(f"f{j}" for j in range(values.shape[1] if values.ndim == 2 else 0))
             )
         if values.ndim != 2 or values.shape[0] != len(index):
             raise ValueError(

@@ -70,7 +70,8 @@ class EnvParams:
         if not (math.isfinite(self.reward_scale) and self.reward_scale > 0):
             raise ValueError(f"reward_scale must be > 0, got {self.reward_scale!r}")
         if self.episode_length is not None and (
-            isinstance(self.episode_length, bool) or int(self.episode_length) != self.episode_length
+            isinstance(self.episode_length, bool)
+            or int(self.episode_length) != self.episode_length
             or self.episode_length < 1
         ):
             raise ValueError(
@@ -177,9 +178,11 @@ class EnvTables:
         fb = max(FEATURE_BOUND_MIN, math.ceil(fmax))
         bars_max = float(self.bars_scaled[-1])
         self.obs_low = np.concatenate(
-            [np.full(w * f, -fb), [-1.0, -UNREALISED_CLIP, 0.0, 0.0]]).astype(np.float32)
+            [np.full(w * f, -fb), [-1.0, -UNREALISED_CLIP, 0.0, 0.0]]
+        ).astype(np.float32)
         self.obs_high = np.concatenate(
-            [np.full(w * f, fb), [1.0, UNREALISED_CLIP, 1.0, max(10.0, bars_max)]]).astype(np.float32)
+            [np.full(w * f, fb), [1.0, UNREALISED_CLIP, 1.0, max(10.0, bars_max)]]
+        ).astype(np.float32)
 
     def window_row(self, t: int) -> np.ndarray:
         """A fresh float32 copy of bar t's observation row (account slots still to fill)."""

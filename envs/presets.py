@@ -71,7 +71,8 @@ PRESETS: dict[str, Preset] = {
 
 # Not a trading preset: the dirty early-Bitstamp file, shipped to exercise the cleaner.
 BITSTAMP_2011 = DataFile(
-    "btcusd_bitstamp_2011_1h.csv.gz", "9f847edef9354c7a69680a044f07ad2ad803e3cdbd9fa49f3864b2f3f7d6d008"
+    "btcusd_bitstamp_2011_1h.csv.gz",
+    "9f847edef9354c7a69680a044f07ad2ad803e3cdbd9fa49f3864b2f3f7d6d008",
 )
 
 

@@ -38,7 +38,9 @@ def _normaliser_key(normaliser: Any) -> str:
 
 
 def load_market(
-    preset: str, feature_set: str = DEFAULT_FEATURE_SET, window: int = DEFAULT_WINDOW,
+    preset: str,
+    feature_set: str = DEFAULT_FEATURE_SET,
+    window: int = DEFAULT_WINDOW,
     normaliser: Any = None,
 ) -> tuple[MarketData, Any]:
     """``(MarketData of the whole series, the fitted RobustNormaliser)``; cached in-process.
@@ -84,8 +86,12 @@ def split_range(market: MarketData, preset: str, split: str | None) -> tuple[int
 
 
 def make_env(
-    preset: str = "btc1h", split: str | None = "train", feature_set: str = DEFAULT_FEATURE_SET,
-    window: int = DEFAULT_WINDOW, normaliser: Any = None, seed: int | None = None,
+    preset: str = "btc1h",
+    split: str | None = "train",
+    feature_set: str = DEFAULT_FEATURE_SET,
+    window: int = DEFAULT_WINDOW,
+    normaliser: Any = None,
+    seed: int | None = None,
     **options: Any,
 ) -> TradingEnv:
     """A ``TradingEnv`` on ``preset``'s ``split`` (train/val/test; None = all rows).
@@ -104,13 +110,20 @@ def make_env(
 
 
 def make_batched_env(
-    preset: str = "btc1h", n_envs: int = 16, split: str | None = "train",
-    feature_set: str = DEFAULT_FEATURE_SET, window: int = DEFAULT_WINDOW, normaliser: Any = None,
-    seed: int | None = None, **options: Any,
+    preset: str = "btc1h",
+    n_envs: int = 16,
+    split: str | None = "train",
+    feature_set: str = DEFAULT_FEATURE_SET,
+    window: int = DEFAULT_WINDOW,
+    normaliser: Any = None,
+    seed: int | None = None,
+    **options: Any,
 ) -> BatchedTradingEnv:
     """A ``BatchedTradingEnv`` of ``n_envs`` accounts; env i is seeded ``seed + i``."""
     market, norm = load_market(preset, feature_set, window, normaliser)
-    venv = BatchedTradingEnv(market, n_envs, split_range(market, preset, split), seed=seed, **options)
+    venv = BatchedTradingEnv(
+        market, n_envs, split_range(market, preset, split), seed=seed, **options
+    )
     venv.normaliser = norm
     venv.preset, venv.split = preset, split
     return venv

@@ -137,7 +137,11 @@ def walk_forward_folds(
     ``train_bars`` (rolling window length, ``expanding=False`` only) defaults to
     ``min_train_bars``. Folds are returned in time order.
     """
-    for name, value in (("n_bars", n_bars), ("n_folds", n_folds), ("min_train_bars", min_train_bars)):
+    for name, value in (
+        ("n_bars", n_bars),
+        ("n_folds", n_folds),
+        ("min_train_bars", min_train_bars),
+    ):
         if value < 1:
             raise ValueError(f"{name} must be >= 1, got {value}")
     for name, value in (("purge_bars", purge_bars), ("embargo_bars", embargo_bars)):

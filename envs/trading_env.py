@@ -213,7 +213,13 @@ class TradingEnv(gym.Env):
         self._state[0] = K.start_row(self.params, t0, float(self.tables.close[t0]), max_steps)
         obs = self.tables.window_row(t0)
         obs[self._wf :] = 0.0
-        info = {"equity": e0, "position": 0.0, "drawdown": 0.0, "bar": t0, "timestamp": self._ts[t0]}
+        info = {
+            "equity": e0,
+            "position": 0.0,
+            "drawdown": 0.0,
+            "bar": t0,
+            "timestamp": self._ts[t0],
+        }
         return obs, info
 
     def _target(self, action: Any) -> float:
@@ -224,11 +230,15 @@ class TradingEnv(gym.Env):
             except (TypeError, ValueError):
                 a = -1
             if not 0 <= a <= 2:
-                raise ValueError(f"discrete action must be 0 (SELL), 1 (HOLD/flat) or 2 (BUY), got {action!r}")
+                raise ValueError(
+                    f"discrete action must be 0 (SELL), 1 (HOLD/flat) or 2 (BUY), got {action!r}"
+                )
             return self._targets[a]
         a = np.asarray(action, dtype=np.float32).reshape(-1)
         if a.shape != (1,) or not np.isfinite(a[0]):
-            raise ValueError(f"continuous action must be one finite number in [-1, 1], got {action!r}")
+            raise ValueError(
+                f"continuous action must be one finite number in [-1, 1], got {action!r}"
+            )
         w = float(a[0])
         w = 1.0 if w > 1.0 else (-1.0 if w < -1.0 else w)
         if self._long_only and w < 0.0:
@@ -244,14 +254,22 @@ class TradingEnv(gym.Env):
             w = self._target(action)
         try:
             obs, reward, done, eq, fee, slip, fund, turnover, dd, bar = _step_one(
-                self._state, self._consts, self._bars, self._feats, w)
+                self._state, self._consts, self._bars, self._feats, w
+            )
         except IndexError:
             if self.t < 0:
                 raise RuntimeError("call reset() before step()") from None
             raise
         info = {
-            "equity": eq, "position": w, "fee": fee, "slippage": slip, "funding": fund,
-            "turnover": turnover, "drawdown": dd, "bar": bar, "timestamp": self._ts[bar],
+            "equity": eq,
+            "position": w,
+            "fee": fee,
+            "slippage": slip,
+            "funding": fund,
+            "turnover": turnover,
+            "drawdown": dd,
+            "bar": bar,
+            "timestamp": self._ts[bar],
         }
         return obs, reward, done == K.DONE_TERMINATED, done == K.DONE_TRUNCATED, info
 

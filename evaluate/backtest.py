@@ -42,10 +42,14 @@ class Backtest:
         n = len(self.positions)
         for key in ("timestamps", "fees", "slippage", "funding"):
             if len(getattr(self, key)) != n:
-                raise ValueError(f"Backtest {self.name!r}: {key} has {len(getattr(self, key))} "
-                                 f"values, positions has {n}")
+                raise ValueError(
+                    f"Backtest {self.name!r}: {key} has {len(getattr(self, key))} "
+                    f"values, positions has {n}"
+                )
         if len(self.equity) != n + 1:
-            raise ValueError(f"Backtest {self.name!r}: equity needs {n + 1} marks, got {len(self.equity)}")
+            raise ValueError(
+                f"Backtest {self.name!r}: equity needs {n + 1} marks, got {len(self.equity)}"
+            )
 
     @property
     def returns(self) -> np.ndarray:
@@ -59,8 +63,12 @@ class Backtest:
         """``evaluate.metrics.summarize`` of this backtest; beta, correlation and alpha against
         ``benchmark`` over the bars both have (matched on timestamps; ``n_bars_vs_benchmark``)."""
         out = summarize(
-            self.equity, self.positions, periods_per_year=self.periods_per_year,
-            fees=self.fees, slippage=self.slippage, funding=self.funding,
+            self.equity,
+            self.positions,
+            periods_per_year=self.periods_per_year,
+            fees=self.fees,
+            slippage=self.slippage,
+            funding=self.funding,
         )
         if benchmark is not None:
             ra, rb = aligned_returns(self, benchmark)
@@ -72,5 +80,7 @@ class Backtest:
 
 def aligned_returns(a: Backtest, b: Backtest) -> tuple[np.ndarray, np.ndarray]:
     """Returns of ``a`` and ``b`` on the bars both hold (same timestamps), for paired statistics."""
-    common, ia, ib = np.intersect1d(a.timestamps, b.timestamps, assume_unique=True, return_indices=True)
+    common, ia, ib = np.intersect1d(
+        a.timestamps, b.timestamps, assume_unique=True, return_indices=True
+    )
     return a.returns[ia], b.returns[ib]

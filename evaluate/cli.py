@@ -37,41 +37,87 @@ PNGs and one self-contained report.html."""
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m evaluate", description=DESCRIPTION)
-    p.add_argument("runs", nargs="*", metavar="RUN_OR_CKPT",
-                   help="SB3 run folder or .zip, or supervised model.pt / folder; LABEL=PATH names "
-                        "it (the same LABEL on several paths = seeds of one method)")
+    p.add_argument(
+        "runs",
+        nargs="*",
+        metavar="RUN_OR_CKPT",
+        help="SB3 run folder or .zip, or supervised model.pt / folder; LABEL=PATH names "
+        "it (the same LABEL on several paths = seeds of one method)",
+    )
     p.add_argument("--env", default="btc1h", help="preset name (default btc1h)")
-    p.add_argument("--split", default="test",
-                   help="split to evaluate: train | val | test (default test). Compare and select "
-                        "on val; run test once, on the final choice")
-    p.add_argument("--ensemble", action="append", choices=RULES, default=[], metavar="RULE",
-                   help=f"add ensemble_RULE over every RUN_OR_CKPT given (at least 2); RULE: "
-                        f"{' | '.join(RULES)}; repeat the flag for several rules")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0],
-                   help="seeds of the random baseline (several: mean and t-CI)")
-    p.add_argument("--out", type=Path, default=None,
-                   help="output folder (default runs/<env>/evaluate/<UTC timestamp>/)")
+    p.add_argument(
+        "--split",
+        default="test",
+        help="split to evaluate: train | val | test (default test). Compare and select "
+        "on val; run test once, on the final choice",
+    )
+    p.add_argument(
+        "--ensemble",
+        action="append",
+        choices=RULES,
+        default=[],
+        metavar="RULE",
+        help=f"add ensemble_RULE over every RUN_OR_CKPT given (at least 2); RULE: "
+        f"{' | '.join(RULES)}; repeat the flag for several rules",
+    )
+    p.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=[0],
+        help="seeds of the random baseline (several: mean and t-CI)",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="output folder (default runs/<env>/evaluate/<UTC timestamp>/)",
+    )
     p.add_argument("--fee-bps", type=float, default=None, help="fee per unit notional traded, bps")
-    p.add_argument("--slippage-bps", type=float, default=None, help="slippage per unit notional, bps")
+    p.add_argument(
+        "--slippage-bps", type=float, default=None, help="slippage per unit notional, bps"
+    )
     p.add_argument("--no-funding", action="store_true", help="do not charge perpetual funding")
-    p.add_argument("--fill", choices=["next_open", "close"], default=None,
-                   help="fill convention (default: the env's, next_open)")
+    p.add_argument(
+        "--fill",
+        choices=["next_open", "close"],
+        default=None,
+        help="fill convention (default: the env's, next_open)",
+    )
     p.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples (default 2000)")
-    p.add_argument("--bootstrap-seed", type=int, default=0, help="seed of the bootstrap (default 0)")
-    p.add_argument("--block-length", type=float, default=None,
-                   help="mean bootstrap block length in bars (default round(N ** (1/3)))")
-    p.add_argument("--n-trials", type=int, default=None,
-                   help="trials behind the selection, for the deflated Sharpe (default: the number "
-                        "of non-baseline policies given)")
-    p.add_argument("--trials-sharpe-var", type=float, default=None,
-                   help="variance of the trials' ANNUALISED Sharpes (default: of the given policies)")
-    p.add_argument("--no-plots", action="store_true", help="skip the PNGs (the HTML then has no charts)")
+    p.add_argument(
+        "--bootstrap-seed", type=int, default=0, help="seed of the bootstrap (default 0)"
+    )
+    p.add_argument(
+        "--block-length",
+        type=float,
+        default=None,
+        help="mean bootstrap block length in bars (default round(N ** (1/3)))",
+    )
+    p.add_argument(
+        "--n-trials",
+        type=int,
+        default=None,
+        help="trials behind the selection, for the deflated Sharpe (default: the number "
+        "of non-baseline policies given)",
+    )
+    p.add_argument(
+        "--trials-sharpe-var",
+        type=float,
+        default=None,
+        help="variance of the trials' ANNUALISED Sharpes (default: of the given policies)",
+    )
+    p.add_argument(
+        "--no-plots", action="store_true", help="skip the PNGs (the HTML then has no charts)"
+    )
     return p
 
 
 def _specs(args: argparse.Namespace) -> list[PolicySpec]:
-    specs = [PolicySpec("buy_and_hold", "buy_and_hold", baseline("buy_and_hold")),
-             PolicySpec("flat", "flat", baseline("flat"))]
+    specs = [
+        PolicySpec("buy_and_hold", "buy_and_hold", baseline("buy_and_hold")),
+        PolicySpec("flat", "flat", baseline("flat")),
+    ]
     for s in args.seeds:
         name = "random" if len(args.seeds) == 1 else f"random_s{s}"
         specs.append(PolicySpec(name, "random", baseline("random", s), seed=s))
@@ -89,16 +135,21 @@ def _specs(args: argparse.Namespace) -> list[PolicySpec]:
     names = [s.name for s in specs]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
-        raise SystemExit(f"duplicate policy names {dup}: give each run a distinct LABEL=PATH "
-                         "(runs of one method need distinct seeds)")
+        raise SystemExit(
+            f"duplicate policy names {dup}: give each run a distinct LABEL=PATH "
+            "(runs of one method need distinct seeds)"
+        )
     return specs
 
 
 def resolve_costs(args: argparse.Namespace, specs: list[PolicySpec]) -> CostOverrides:
     """One set of costs for every policy: flags, else what all given runs were trained with,
     else the env's defaults. Runs trained with different costs need an explicit flag."""
-    flags = {"fee_bps": args.fee_bps, "slippage_bps": args.slippage_bps,
-             "funding": False if args.no_funding else None}
+    flags = {
+        "fee_bps": args.fee_bps,
+        "slippage_bps": args.slippage_bps,
+        "funding": False if args.no_funding else None,
+    }
     chosen: dict[str, object] = {}
     for key, flag in flags.items():
         if flag is not None:
@@ -107,12 +158,18 @@ def resolve_costs(args: argparse.Namespace, specs: list[PolicySpec]) -> CostOver
         seen = {(s.name, s.trained_costs[key]) for s in specs if key in s.trained_costs}
         values = {v for _, v in seen}
         if len(values) > 1:
-            raise SystemExit(f"the runs were trained with different {key}: {sorted(seen)}; "
-                             f"pass --{key.replace('_', '-')} so every policy pays the same costs")
+            raise SystemExit(
+                f"the runs were trained with different {key}: {sorted(seen)}; "
+                f"pass --{key.replace('_', '-')} so every policy pays the same costs"
+            )
         if values:
             chosen[key] = values.pop()
-    return CostOverrides(fee_bps=chosen.get("fee_bps"), slippage_bps=chosen.get("slippage_bps"),
-                         funding=chosen.get("funding"), fill=args.fill)
+    return CostOverrides(
+        fee_bps=chosen.get("fee_bps"),
+        slippage_bps=chosen.get("slippage_bps"),
+        funding=chosen.get("funding"),
+        fill=args.fill,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -128,17 +185,29 @@ def main(argv: list[str] | None = None) -> int:
         t = time.perf_counter()
         bt = run_policy(spec, args.env, args.split, seed=spec.seed or 0, costs=costs)
         backtests.append(bt)
-        print(f"  {spec.name:<24} {len(bt):>6} bars  {time.perf_counter() - t:6.1f} s", file=sys.stderr)
-    cmp = compare(backtests, n_boot=args.n_boot, seed=args.bootstrap_seed,
-                  block_length=args.block_length, n_trials=args.n_trials,
-                  trials_sharpe_var=None if args.trials_sharpe_var is None
-                  else args.trials_sharpe_var / backtests[0].periods_per_year)
+        print(
+            f"  {spec.name:<24} {len(bt):>6} bars  {time.perf_counter() - t:6.1f} s",
+            file=sys.stderr,
+        )
+    cmp = compare(
+        backtests,
+        n_boot=args.n_boot,
+        seed=args.bootstrap_seed,
+        block_length=args.block_length,
+        n_trials=args.n_trials,
+        trials_sharpe_var=None
+        if args.trials_sharpe_var is None
+        else args.trials_sharpe_var / backtests[0].periods_per_year,
+    )
     first = backtests[0]
     context = {
-        "env": args.env, "split": args.split, "bars": len(first),
+        "env": args.env,
+        "split": args.split,
+        "bars": len(first),
         "from": str(first.timestamps[0].astype("datetime64[ns]")) if len(first) else "",
         "to": str(first.timestamps[-1].astype("datetime64[ns]")) if len(first) else "",
-        "segments": int(len(first.segment_starts)), "costs": first.meta.get("env_settings", {}),
+        "segments": int(len(first.segment_starts)),
+        "costs": first.meta.get("env_settings", {}),
         "sources": {s.name: s.source for s in specs if s.source},
         "command": " ".join(["python -m evaluate", *(argv if argv is not None else sys.argv[1:])]),
     }
@@ -147,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     write_csv(cmp, out / "metrics.csv")
     plots = {} if args.no_plots else write_plots(backtests, out)
     write_html(cmp, out / "report.html", plots, context)
-    print(f"\nwrote {out}/metrics.json, metrics.csv, report.html"
-          f"{', ' + str(len(plots)) + ' PNGs' if plots else ''} in {time.perf_counter() - t0:.1f} s")
+    print(
+        f"\nwrote {out}/metrics.json, metrics.csv, report.html"
+        f"{', ' + str(len(plots)) + ' PNGs' if plots else ''} in {time.perf_counter() - t0:.1f} s"
+    )
     return 0

@@ -55,10 +55,19 @@ class Row:
 
     def flat(self) -> dict[str, float]:
         """Metrics plus significance columns, for JSON/CSV."""
-        out: dict[str, Any] = {"method": self.method, "seed": self.seed, **self.metrics,
-                               "ruined": self.ruined}
-        out.update(psr=self.psr, dsr=self.dsr, sharpe_ci_low=self.ci.low, sharpe_ci_high=self.ci.high,
-                   sharpe_boot_se=self.ci.std_error)
+        out: dict[str, Any] = {
+            "method": self.method,
+            "seed": self.seed,
+            **self.metrics,
+            "ruined": self.ruined,
+        }
+        out.update(
+            psr=self.psr,
+            dsr=self.dsr,
+            sharpe_ci_low=self.ci.low,
+            sharpe_ci_high=self.ci.high,
+            sharpe_boot_se=self.ci.std_error,
+        )
         t = self.vs_benchmark
         out.update(
             sharpe_diff_vs_benchmark=np.nan if t is None else t.diff,
@@ -90,7 +99,9 @@ class Comparison:
             "benchmark": self.benchmark,
             "settings": self.settings,
             "policies": {r.name: r.flat() for r in self.rows},
-            "aggregates": {m: {k: asdict(v) for k, v in aggs.items()} for m, aggs in self.aggregates.items()},
+            "aggregates": {
+                m: {k: asdict(v) for k, v in aggs.items()} for m, aggs in self.aggregates.items()
+            },
         }
 
 
@@ -121,7 +132,9 @@ def compare(
     ppy = bench.periods_per_year
 
     candidates = [bt for bt in backtests if str(bt.meta.get("method", bt.name)) not in baselines]
-    sharpes = np.array([per_period_sharpe(bt.returns) if len(bt) > 1 else np.nan for bt in candidates])
+    sharpes = np.array(
+        [per_period_sharpe(bt.returns) if len(bt) > 1 else np.nan for bt in candidates]
+    )
     finite = sharpes[np.isfinite(sharpes)]
     trials = int(n_trials) if n_trials is not None else max(1, len(candidates))
     if trials_sharpe_var is not None:
@@ -133,36 +146,53 @@ def compare(
     same = [bt for bt in backtests if np.array_equal(bt.timestamps, bench.timestamps)]
     boot: dict[str, np.ndarray] = {}
     if len(bench) > 1:
-        mat = bootstrap_sharpes([bt.returns for bt in same], n_boot=n_boot, seed=seed, block_length=bl)
+        mat = bootstrap_sharpes(
+            [bt.returns for bt in same], n_boot=n_boot, seed=seed, block_length=bl
+        )
         boot = {bt.name: mat[k] for k, bt in enumerate(same)}
 
     rows: list[Row] = []
     for bt in backtests:
         r = bt.returns
         if bt.name in boot:
-            ci = ci_from_boot(r, boot[bt.name], ppy, level=level, block_length=bl, method="stationary")
+            ci = ci_from_boot(
+                r, boot[bt.name], ppy, level=level, block_length=bl, method="stationary"
+            )
         else:
             ci = sharpe_bootstrap_ci(r, ppy, n_boot=n_boot, level=level, block_length=bl, seed=seed)
         test = None
         if bt.name != benchmark:
             if bt.name in boot and benchmark in boot:
-                test = paired_from_boot(r, bench.returns, boot[bt.name], boot[benchmark], ppy,
-                                        level=level, block_length=bl)
+                test = paired_from_boot(
+                    r,
+                    bench.returns,
+                    boot[bt.name],
+                    boot[benchmark],
+                    ppy,
+                    level=level,
+                    block_length=bl,
+                )
             else:
                 ra, rb = aligned_returns(bt, bench)
-                test = paired_sharpe_test(ra, rb, ppy, n_boot=n_boot, level=level, block_length=bl, seed=seed)
+                test = paired_sharpe_test(
+                    ra, rb, ppy, n_boot=n_boot, level=level, block_length=bl, seed=seed
+                )
         ok = len(bt) > 1
-        rows.append(Row(
-            name=bt.name,
-            method=str(bt.meta.get("method", bt.name)),
-            seed=bt.meta.get("seed"),
-            metrics=bt.summary(benchmark=bench),
-            psr=probabilistic_sharpe_ratio(r) if ok else float("nan"),
-            dsr=deflated_sharpe_ratio(r, n_trials=trials, trials_sharpe_var=trials_var) if ok else float("nan"),
-            ci=ci,
-            vs_benchmark=test,
-            ruined=float(bt.meta.get("ruined_at") is not None),
-        ))
+        rows.append(
+            Row(
+                name=bt.name,
+                method=str(bt.meta.get("method", bt.name)),
+                seed=bt.meta.get("seed"),
+                metrics=bt.summary(benchmark=bench),
+                psr=probabilistic_sharpe_ratio(r) if ok else float("nan"),
+                dsr=deflated_sharpe_ratio(r, n_trials=trials, trials_sharpe_var=trials_var)
+                if ok
+                else float("nan"),
+                ci=ci,
+                vs_benchmark=test,
+                ruined=float(bt.meta.get("ruined_at") is not None),
+            )
+        )
 
     aggregates: dict[str, dict[str, SeedAggregate]] = {}
     for method in dict.fromkeys(r.method for r in rows):
@@ -172,9 +202,17 @@ def compare(
         keys = list(members[0].flat())
         aggregates[method] = {
             k: aggregate_seeds(np.array([m.flat()[k] for m in members], dtype=np.float64), level)
-            for k in keys if k not in ("method", "seed")
+            for k in keys
+            if k not in ("method", "seed")
         }
-    settings = {"n_boot": n_boot, "bootstrap_seed": seed, "level": level, "block_length_bars": bl,
-                "bootstrap": "stationary (Politis-Romano)", "n_trials": trials,
-                "trials_sharpe_var_per_period": trials_var, "periods_per_year": ppy}
+    settings = {
+        "n_boot": n_boot,
+        "bootstrap_seed": seed,
+        "level": level,
+        "block_length_bars": bl,
+        "bootstrap": "stationary (Politis-Romano)",
+        "n_trials": trials,
+        "trials_sharpe_var_per_period": trials_var,
+        "periods_per_year": ppy,
+    }
     return Comparison(rows, aggregates, benchmark, settings)

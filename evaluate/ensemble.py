@@ -143,14 +143,20 @@ class EnsemblePolicy:
     def positions(self, obs_batch: np.ndarray, bars: np.ndarray) -> np.ndarray:
         """The ensemble's target positions ``(B,)`` in {-1, 0, 1}."""
         if self.rule == "confidence":
-            probs = np.stack([np.asarray(m.action_probs(obs_batch, bars), dtype=np.float64)  # type: ignore[attr-defined]
-                              for m in self.members])
+            probs = np.stack(
+                [
+                    np.asarray(m.action_probs(obs_batch, bars), dtype=np.float64)  # type: ignore[attr-defined]
+                    for m in self.members
+                ]
+            )
             pos = mean_probability_position(probs)
             return np.maximum(pos, 0.0) if self.long_only else pos
-        proposals = np.stack([
-            member_positions(m.act(obs_batch, bars), s, self.long_only)
-            for m, s in zip(self.members, self.member_spaces, strict=True)
-        ])
+        proposals = np.stack(
+            [
+                member_positions(m.act(obs_batch, bars), s, self.long_only)
+                for m, s in zip(self.members, self.member_spaces, strict=True)
+            ]
+        )
         return vote(proposals) if self.rule == "voting" else unanimous(proposals)
 
     def act(self, obs_batch: np.ndarray, bars: np.ndarray) -> np.ndarray:
@@ -159,14 +165,20 @@ class EnsemblePolicy:
 
 def _layout(spec: PolicySpec) -> dict[str, Any]:
     s = spec.env_settings
-    return {"feature_set": s.get("feature_set", DEFAULT_LAYOUT["feature_set"]),
-            "window": int(s.get("window", DEFAULT_LAYOUT["window"])),
-            "long_only": bool(s.get("long_only", False))}
+    return {
+        "feature_set": s.get("feature_set", DEFAULT_LAYOUT["feature_set"]),
+        "window": int(s.get("window", DEFAULT_LAYOUT["window"])),
+        "long_only": bool(s.get("long_only", False)),
+    }
 
 
 def _normaliser_key(spec: PolicySpec) -> str:
     n = spec.normaliser
-    return "the env's train-fitted normaliser" if n is None else json.dumps(n.to_dict(), sort_keys=True)
+    return (
+        "the env's train-fitted normaliser"
+        if n is None
+        else json.dumps(n.to_dict(), sort_keys=True)
+    )
 
 
 def build_ensemble(rule: str, members: list[PolicySpec], name: str | None = None) -> PolicySpec:
@@ -187,11 +199,13 @@ def build_ensemble(rule: str, members: list[PolicySpec], name: str | None = None
                 raise ValueError(
                     f"ensemble member {m.name!r} has {key}={lay[key]!r} but {members[0].name!r} has "
                     f"{ref[key]!r}; members read one observation, so they must share feature_set, "
-                    "window and long_only")
+                    "window and long_only"
+                )
         if _normaliser_key(m) != ref_norm:
             raise ValueError(
                 f"ensemble member {m.name!r} normalises features differently from "
-                f"{members[0].name!r} (normaliser.json differs); members read one observation")
+                f"{members[0].name!r} (normaliser.json differs); members read one observation"
+            )
     if rule == "confidence":
         for m in members:
             if not has_probabilities(m.policy):
@@ -199,17 +213,33 @@ def build_ensemble(rule: str, members: list[PolicySpec], name: str | None = None
                     f"--ensemble confidence: member {m.name!r} ({type(m.policy).__name__}, action "
                     f"{m.env_settings.get('action', 'discrete')!r}) exposes no action probabilities; "
                     "only discrete PPO and supervised classifiers do (SAC outputs an exposure). "
-                    "Use --ensemble voting or disagreement, or drop that member.")
+                    "Use --ensemble voting or disagreement, or drop that member."
+                )
     spaces = [action_space_of(str(m.env_settings.get("action", "discrete"))) for m in members]
-    policy = EnsemblePolicy(rule, [m.policy for m in members], spaces, ref["long_only"],
-                            names=[m.name for m in members])
+    policy = EnsemblePolicy(
+        rule, [m.policy for m in members], spaces, ref["long_only"], names=[m.name for m in members]
+    )
     label = name or f"ensemble_{rule}"
     settings = {"feature_set": ref["feature_set"], "window": ref["window"], "action": "discrete"}
     if ref["long_only"]:
         settings["long_only"] = True
-    return PolicySpec(label, label, policy, None, settings, members[0].normaliser,
-                      source=f"{rule} over " + ", ".join(m.name for m in members))
+    return PolicySpec(
+        label,
+        label,
+        policy,
+        None,
+        settings,
+        members[0].normaliser,
+        source=f"{rule} over " + ", ".join(m.name for m in members),
+    )
 
 
-__all__ = ["RULES", "EnsemblePolicy", "build_ensemble", "mean_probability_position",
-           "member_positions", "unanimous", "vote"]
+__all__ = [
+    "RULES",
+    "EnsemblePolicy",
+    "build_ensemble",
+    "mean_probability_position",
+    "member_positions",
+    "unanimous",
+    "vote",
+]

@@ -39,7 +39,9 @@ def _as_float(a: object, name: str) -> FloatArray:
 
 def _check_ppy(periods_per_year: float) -> float:
     if not periods_per_year > 0:
-        raise ValueError(f"periods_per_year must be > 0 (hourly crypto: 8760), got {periods_per_year!r}")
+        raise ValueError(
+            f"periods_per_year must be > 0 (hourly crypto: 8760), got {periods_per_year!r}"
+        )
     return float(periods_per_year)
 
 
@@ -292,7 +294,9 @@ def summarize(
             raise ValueError(f"{name} must have one value per bar ({pos.size}), got {a.size}")
         out[f"{name}_paid"] = float(a.sum() / eq[0])
         paid += out[f"{name}_paid"]
-    out["costs_paid"] = paid if all(a is not None for a in (fees, slippage, funding)) else float("nan")
+    out["costs_paid"] = (
+        paid if all(a is not None for a in (fees, slippage, funding)) else float("nan")
+    )
     if benchmark_returns is None:
         out["beta"] = out["correlation"] = out["alpha_annual"] = float("nan")
     else:

@@ -54,12 +54,16 @@ def plot_drawdown(backtests: list[Backtest], path: Path) -> Path:
     return path
 
 
-def plot_rolling_sharpe(backtests: list[Backtest], path: Path, window: int = ROLLING_SHARPE_BARS) -> Path:
+def plot_rolling_sharpe(
+    backtests: list[Backtest], path: Path, window: int = ROLLING_SHARPE_BARS
+) -> Path:
     """Annualised Sharpe over a trailing window (nan while the window fills or is constant)."""
     fig, ax = _new_figure(f"Rolling Sharpe ({window} bars, annualised)", "Sharpe")
     for bt in backtests:
         w = min(window, max(2, len(bt) // 2))
-        ax.plot(_times(bt), rolling_sharpe(bt.returns, w, bt.periods_per_year), lw=1.0, label=bt.name)
+        ax.plot(
+            _times(bt), rolling_sharpe(bt.returns, w, bt.periods_per_year), lw=1.0, label=bt.name
+        )
     ax.axhline(0.0, color="black", lw=0.6)
     ax.legend(loc="best", fontsize=8)
     fig.savefig(path)
@@ -82,7 +86,9 @@ def plot_positions(backtests: list[Backtest], path: Path) -> Path:
     shares = np.array([position_shares(bt.positions) for bt in backtests]).reshape(-1, 3)
     x = np.arange(len(names))
     bottom = np.zeros(len(names))
-    for k, (label, color) in enumerate((("short", "tab:red"), ("flat", "tab:gray"), ("long", "tab:green"))):
+    for k, (label, color) in enumerate(
+        (("short", "tab:red"), ("flat", "tab:gray"), ("long", "tab:green"))
+    ):
         ax.bar(x, shares[:, k], bottom=bottom, label=label, color=color)
         bottom += shares[:, k]
     ax.set_xticks(x, names, rotation=30, ha="right", fontsize=8)

@@ -68,14 +68,18 @@ class RandomPolicy:
         self.rng = np.random.default_rng(self.seed)
 
     def act(self, obs_batch: np.ndarray, bars: np.ndarray) -> np.ndarray:
-        return position_to_action(self.rng.integers(-1, 2, size=len(bars)).astype(np.float64), self.space)
+        return position_to_action(
+            self.rng.integers(-1, 2, size=len(bars)).astype(np.float64), self.space
+        )
 
 
 @dataclass
 class MomentumPolicy:
     """Long when the trailing ``lookback``-bar return is positive, short when negative."""
 
-    lookback: int = 168  # one week of hourly bars: shorter lookbacks flip so often that fees dominate
+    lookback: int = (
+        168  # one week of hourly bars: shorter lookbacks flip so often that fees dominate
+    )
     space: Any = None
     signal: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
@@ -153,8 +157,10 @@ class SB3Policy:
     def action_probs(self, obs_batch: np.ndarray, bars: np.ndarray) -> np.ndarray:
         """``(B, 3)`` SELL/HOLD/BUY probabilities of the policy's categorical distribution."""
         if not self.probabilistic:
-            raise TypeError(f"{type(self.model).__name__} with action space {self.model.action_space} "
-                            "has no class probabilities (continuous exposure)")
+            raise TypeError(
+                f"{type(self.model).__name__} with action space {self.model.action_space} "
+                "has no class probabilities (continuous exposure)"
+            )
         return self.actor.probs(obs_batch)
 
 
@@ -203,7 +209,9 @@ class ClassifierPolicy:
             cls = self.actor.act(obs_batch)
         else:
             cfg = self.loaded.model.config
-            cls = rule.decide_obs(self.actor.probs64(obs_batch), obs_batch, cfg.window, cfg.n_features)
+            cls = rule.decide_obs(
+                self.actor.probs64(obs_batch), obs_batch, cfg.window, cfg.n_features
+            )
         return cls if hasattr(self.space, "n") else position_to_action(cls - 1.0, self.space)
 
     def action_probs(self, obs_batch: np.ndarray, bars: np.ndarray) -> np.ndarray:
@@ -253,7 +261,9 @@ def load_run(path: str | Path, label: str | None = None) -> PolicySpec:
                 zip_path = run_dir / name
                 break
         else:
-            raise FileNotFoundError(f"{run_dir}: neither best_model.zip nor final_model.zip, nor model.pt")
+            raise FileNotFoundError(
+                f"{run_dir}: neither best_model.zip nor final_model.zip, nor model.pt"
+            )
     cfg_path = run_dir / "config.yaml"
     if not cfg_path.is_file():
         raise FileNotFoundError(f"{cfg_path} missing: the env layout of {zip_path} is unknown")
@@ -273,26 +283,42 @@ def load_run(path: str | Path, label: str | None = None) -> PolicySpec:
     seed = cfg.get("seed", _seed_from_path(run_dir))
     method = label or algo
     name = f"{method}_s{seed}" if seed is not None else method
-    settings = {k: env_cfg[k] for k in ("feature_set", "window", "action", "long_only") if k in env_cfg}
+    settings = {
+        k: env_cfg[k] for k in ("feature_set", "window", "action", "long_only") if k in env_cfg
+    }
     costs = {k: env_cfg[k] for k in ("fee_bps", "slippage_bps", "funding") if k in env_cfg}
-    return PolicySpec(name, method, SB3Policy(model), seed, settings, normaliser, str(zip_path), costs)
+    return PolicySpec(
+        name, method, SB3Policy(model), seed, settings, normaliser, str(zip_path), costs
+    )
 
 
 def _load_supervised(path: Path, label: str | None, use_rule: bool = True) -> PolicySpec:
     try:
         from supervised.checkpoint import load_checkpoint
     except ImportError as exc:  # the supervised package is optional for evaluation
-        raise ImportError(f"cannot load {path}: the supervised package is unavailable ({exc})") from exc
+        raise ImportError(
+            f"cannot load {path}: the supervised package is unavailable ({exc})"
+        ) from exc
     loaded = load_checkpoint(path)
     from envs.features import RobustNormaliser
 
     normaliser = RobustNormaliser.from_dict(loaded.payload["normaliser"])
-    seed = loaded.payload.get("extra", {}).get("seed", _seed_from_path(path if path.is_dir() else path.parent))
+    seed = loaded.payload.get("extra", {}).get(
+        "seed", _seed_from_path(path if path.is_dir() else path.parent)
+    )
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such supervised checkpoint or run folder")
     method = label or ("supervised" if use_rule else "supervised_argmax")
     name = f"{method}_s{seed}" if seed is not None else method
     settings = {"feature_set": loaded.feature_set, "window": loaded.window, "action": "discrete"}
     costs = dict(loaded.payload.get("costs") or {})  # empty for checkpoints older than the field
-    return PolicySpec(name, method, ClassifierPolicy(loaded, use_rule=use_rule), seed, settings,
-                      normaliser, str(path), costs)
+    return PolicySpec(
+        name,
+        method,
+        ClassifierPolicy(loaded, use_rule=use_rule),
+        seed,
+        settings,
+        normaliser,
+        str(path),
+        costs,
+    )

@@ -94,14 +94,21 @@ def format_table(cmp: Comparison) -> str:
     cols = table_columns(cmp)
     label_w = max(len(label) for label, _, _ in TABLE)
     widths = [max(10, len(title)) for title, _ in cols]
-    lines = ["  ".join([" " * label_w] + [t.rjust(w) for (t, _), w in zip(cols, widths, strict=False)])]
+    lines = [
+        "  ".join([" " * label_w] + [t.rjust(w) for (t, _), w in zip(cols, widths, strict=False)])
+    ]
     for label, key, fmt in TABLE:
-        cells = [fmt(float(vals.get(key, math.nan))).rjust(w) for (_, vals), w in zip(cols, widths, strict=False)]
+        cells = [
+            fmt(float(vals.get(key, math.nan))).rjust(w)
+            for (_, vals), w in zip(cols, widths, strict=False)
+        ]
         lines.append("  ".join([label.ljust(label_w)] + cells))
     for method, aggs in cmp.aggregates.items():
         a = aggs["sharpe"]
-        lines.append(f"{method}: Sharpe mean {_num(a.mean)}, {100 * a.level:.0f}% t-CI over "
-                     f"{a.n} seeds [{_num(a.low)}, {_num(a.high)}]")
+        lines.append(
+            f"{method}: Sharpe mean {_num(a.mean)}, {100 * a.level:.0f}% t-CI over "
+            f"{a.n} seeds [{_num(a.low)}, {_num(a.high)}]"
+        )
     return "\n".join(lines)
 
 
@@ -143,25 +150,37 @@ def _img(path: Path) -> str:
     return f'<img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}">'
 
 
-def write_html(cmp: Comparison, path: Path, plots: dict[str, Path], context: dict[str, Any]) -> Path:
+def write_html(
+    cmp: Comparison, path: Path, plots: dict[str, Path], context: dict[str, Any]
+) -> Path:
     """One self-contained HTML page: context, the table, significance, charts."""
     esc = html.escape
     cols = table_columns(cmp)
     head = "".join(f"<th>{esc(t)}</th>" for t, _ in cols)
     body = "".join(
-        "<tr><td>" + esc(label) + "</td>"
-        + "".join(f"<td>{esc(fmt(float(v.get(key, math.nan))))}</td>" for _, v in cols) + "</tr>"
+        "<tr><td>"
+        + esc(label)
+        + "</td>"
+        + "".join(f"<td>{esc(fmt(float(v.get(key, math.nan))))}</td>" for _, v in cols)
+        + "</tr>"
         for label, key, fmt in TABLE
     )
     sig = []
     for r in cmp.rows:
         t = r.vs_benchmark
-        vs = "benchmark" if t is None else (
-            f"{_num(t.diff)} [{_num(t.low)}, {_num(t.high)}], p = {_p(t.p_value)} "
-            f"(Memmel p = {_p(t.p_value_memmel)})")
-        sig.append(f"<tr><td>{esc(r.name)}</td><td>{_num(r.ci.sharpe)} [{_num(r.ci.low)}, "
-                   f"{_num(r.ci.high)}]</td><td>{_num(r.psr)}</td><td>{_num(r.dsr)}</td>"
-                   f"<td>{esc(vs)}</td></tr>")
+        vs = (
+            "benchmark"
+            if t is None
+            else (
+                f"{_num(t.diff)} [{_num(t.low)}, {_num(t.high)}], p = {_p(t.p_value)} "
+                f"(Memmel p = {_p(t.p_value_memmel)})"
+            )
+        )
+        sig.append(
+            f"<tr><td>{esc(r.name)}</td><td>{_num(r.ci.sharpe)} [{_num(r.ci.low)}, "
+            f"{_num(r.ci.high)}]</td><td>{_num(r.psr)}</td><td>{_num(r.dsr)}</td>"
+            f"<td>{esc(vs)}</td></tr>"
+        )
     aggs = "".join(
         f"<li>{esc(m)}: Sharpe {_num(a['sharpe'].mean)} (t-CI [{_num(a['sharpe'].low)}, "
         f"{_num(a['sharpe'].high)}], {a['sharpe'].n} seeds); total return "
@@ -179,17 +198,17 @@ img{{max-width:100%}}.note{{background:#fff6d5;padding:.6em;border-left:4px soli
 <p class="note">{esc(SELECTION_NOTE)}</p><ul>{ctx}</ul>
 <h2>Metrics</h2><table><tr><th>metric</th>{head}</tr>{body}</table>
 <h2>Significance</h2>
-<p>Sharpe ratios are annualised (mean/std of simple per-bar returns, ddof=1, x sqrt({s['periods_per_year']})).
-Intervals: {s['level']:.0%} percentile {esc(s['bootstrap'])} bootstrap, mean block {s['block_length_bars']:.0f} bars,
-{s['n_boot']} resamples (seed {s['bootstrap_seed']}), the same resamples for every policy.
+<p>Sharpe ratios are annualised (mean/std of simple per-bar returns, ddof=1, x sqrt({s["periods_per_year"]})).
+Intervals: {s["level"]:.0%} percentile {esc(s["bootstrap"])} bootstrap, mean block {s["block_length_bars"]:.0f} bars,
+{s["n_boot"]} resamples (seed {s["bootstrap_seed"]}), the same resamples for every policy.
 PSR = P(true Sharpe &gt; 0) (Bailey &amp; López de Prado 2012, with skew and kurtosis).
-DSR deflates against the expected best of {s['n_trials']} trials with per-bar Sharpe variance
-{s['trials_sharpe_var_per_period']:.3g} (Bailey &amp; López de Prado 2014).
+DSR deflates against the expected best of {s["n_trials"]} trials with per-bar Sharpe variance
+{s["trials_sharpe_var_per_period"]:.3g} (Bailey &amp; López de Prado 2014).
 Paired test vs {esc(cmp.benchmark)}: bootstrap of the Sharpe difference on shared resamples
 (two-sided, centred) and the Jobson-Korkie test with Memmel's correction (iid normal).</p>
 <table><tr><th>policy</th><th>Sharpe [CI]</th><th>PSR</th><th>DSR</th><th>Sharpe diff vs {esc(cmp.benchmark)} [CI], p</th></tr>
-{''.join(sig)}</table>
-{'<h3>Seed aggregates (mean, Student-t CI)</h3><ul>' + aggs + '</ul>' if aggs else ''}
+{"".join(sig)}</table>
+{"<h3>Seed aggregates (mean, Student-t CI)</h3><ul>" + aggs + "</ul>" if aggs else ""}
 <h2>Charts</h2>{charts}
 </body></html>"""
     path.write_text(page, encoding="utf-8")

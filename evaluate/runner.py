@@ -47,14 +47,27 @@ class CostOverrides:
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. slippage_model, slippage_coef
 
     def options(self) -> dict[str, Any]:
-        out = {k: v for k, v in (("fee_bps", self.fee_bps), ("slippage_bps", self.slippage_bps),
-                                 ("funding", self.funding), ("fill", self.fill)) if v is not None}
+        out = {
+            k: v
+            for k, v in (
+                ("fee_bps", self.fee_bps),
+                ("slippage_bps", self.slippage_bps),
+                ("funding", self.funding),
+                ("fill", self.fill),
+            )
+            if v is not None
+        }
         out.update(self.extra)
         return out
 
 
 def run_env(
-    policy: Policy, env: Any, name: str, *, periods_per_year: float, meta: dict[str, Any] | None = None
+    policy: Policy,
+    env: Any,
+    name: str,
+    *,
+    periods_per_year: float,
+    meta: dict[str, Any] | None = None,
 ) -> Backtest:
     """One deterministic pass over every decision run of ``env``'s split (see module doc).
 
@@ -73,8 +86,10 @@ def run_env(
     for expected in runs:
         obs, info = env.reset(options={"sequential": True})
         if info["bar"] != expected:  # the env's sequential cursor was moved by earlier resets
-            raise RuntimeError(f"{name}: the env's sequential pass starts at bar {info['bar']}, "
-                               f"expected {expected}; backtest on a freshly built env")
+            raise RuntimeError(
+                f"{name}: the env's sequential pass starts at bar {info['bar']}, "
+                f"expected {expected}; backtest on a freshly built env"
+            )
         seg_starts.append(n)
         bar = np.array([info["bar"]], dtype=np.int64)
         done = False
@@ -99,13 +114,23 @@ def run_env(
         ts[n : n + m] = rest
         eq[n + 1 : n + 1 + m] = eq[n]
         n += m
-    meta = {**(meta or {}), "ruined_at": ruined_at, "n_episodes": len(seg_starts),
-            "split_rows": [int(lo), int(hi)]}
+    meta = {
+        **(meta or {}),
+        "ruined_at": ruined_at,
+        "n_episodes": len(seg_starts),
+        "split_rows": [int(lo), int(hi)],
+    }
     return Backtest(
-        name=name, timestamps=ts[:n].copy(), equity=eq[: n + 1].copy(), positions=pos[:n].copy(),
-        fees=fee[:n].copy(), slippage=slip[:n].copy(), funding=fund[:n].copy(),
+        name=name,
+        timestamps=ts[:n].copy(),
+        equity=eq[: n + 1].copy(),
+        positions=pos[:n].copy(),
+        fees=fee[:n].copy(),
+        slippage=slip[:n].copy(),
+        funding=fund[:n].copy(),
         periods_per_year=float(periods_per_year),
-        segment_starts=np.asarray(seg_starts, dtype=np.int64), meta=meta,
+        segment_starts=np.asarray(seg_starts, dtype=np.int64),
+        meta=meta,
     )
 
 
@@ -134,19 +159,39 @@ def run_policy(
     from envs import make_env
     from envs.presets import get_preset
 
-    spec = policy if isinstance(policy, PolicySpec) else PolicySpec(policy, policy, baseline(policy, seed), seed)
+    spec = (
+        policy
+        if isinstance(policy, PolicySpec)
+        else PolicySpec(policy, policy, baseline(policy, seed), seed)
+    )
     settings = {**spec.env_settings, **(env_settings or {})}
     options = {k: v for k, v in settings.items() if k not in ("feature_set", "window")}
     options.update((costs or CostOverrides()).options())
     options["max_drawdown"] = None
-    env = make_env(env_name, split=split, feature_set=settings.get("feature_set", "core17"),
-                   window=int(settings.get("window", 32)), normaliser=spec.normaliser, seed=seed,
-                   **options)
+    env = make_env(
+        env_name,
+        split=split,
+        feature_set=settings.get("feature_set", "core17"),
+        window=int(settings.get("window", 32)),
+        normaliser=spec.normaliser,
+        seed=seed,
+        **options,
+    )
     ppy = get_preset(env_name).periods_per_year
     p = env.params
-    meta = {"method": spec.method, "seed": spec.seed, "source": spec.source,
-            "env_settings": {"fee_bps": p.fee_bps, "slippage_bps": p.slippage_bps,
-                             "slippage_model": p.slippage_model, "funding": p.funding, "fill": p.fill,
-                             "action": p.action, "window": env.window,
-                             "feature_set": settings.get("feature_set", "core17")}}
+    meta = {
+        "method": spec.method,
+        "seed": spec.seed,
+        "source": spec.source,
+        "env_settings": {
+            "fee_bps": p.fee_bps,
+            "slippage_bps": p.slippage_bps,
+            "slippage_model": p.slippage_model,
+            "funding": p.funding,
+            "fill": p.fill,
+            "action": p.action,
+            "window": env.window,
+            "feature_set": settings.get("feature_set", "core17"),
+        },
+    }
     return run_env(spec.policy, env, spec.name, periods_per_year=ppy, meta=meta)

@@ -109,7 +109,12 @@ def default_block_length(n: int) -> int:
 
 
 def bootstrap_indices(
-    n: int, n_boot: int, rng: np.random.Generator, *, block_length: float, method: str = "stationary"
+    n: int,
+    n_boot: int,
+    rng: np.random.Generator,
+    *,
+    block_length: float,
+    method: str = "stationary",
 ) -> np.ndarray:
     """Resampled indices ``(n_boot, n)`` into a series of length ``n``.
 
@@ -203,14 +208,21 @@ def sharpe_bootstrap_ci(
     r = _returns(returns)
     bl = default_block_length(r.size) if block_length is None else float(block_length)
     if r.size < 2 or np.isnan(per_period_sharpe(r)):
-        return ci_from_boot(r, np.zeros(0), periods_per_year, level=level, block_length=bl, method=method)
+        return ci_from_boot(
+            r, np.zeros(0), periods_per_year, level=level, block_length=bl, method=method
+        )
     boot = bootstrap_sharpes([r], n_boot=n_boot, seed=seed, block_length=bl, method=method)[0]
     return ci_from_boot(r, boot, periods_per_year, level=level, block_length=bl, method=method)
 
 
 def ci_from_boot(
-    returns: np.ndarray, boot: np.ndarray, periods_per_year: float, *, level: float,
-    block_length: float, method: str,
+    returns: np.ndarray,
+    boot: np.ndarray,
+    periods_per_year: float,
+    *,
+    level: float,
+    block_length: float,
+    method: str,
 ) -> SharpeCI:
     """Percentile CI from bootstrapped **per-period** Sharpes ``boot`` (see ``bootstrap_sharpes``)."""
     ann = np.sqrt(periods_per_year)
@@ -221,8 +233,16 @@ def ci_from_boot(
         return SharpeCI(point, nan, nan, nan, level, int(boot.size), block_length, method)
     alpha = (1.0 - level) / 2.0
     lo, hi = np.quantile(s, [alpha, 1.0 - alpha])
-    return SharpeCI(point, float(lo), float(hi), float(s.std(ddof=1)), level, int(boot.size),
-                    block_length, method)
+    return SharpeCI(
+        point,
+        float(lo),
+        float(hi),
+        float(s.std(ddof=1)),
+        level,
+        int(boot.size),
+        block_length,
+        method,
+    )
 
 
 @dataclass(frozen=True)
@@ -267,8 +287,14 @@ def paired_sharpe_test(
 
 
 def paired_from_boot(
-    a: np.ndarray, b: np.ndarray, boot_a: np.ndarray, boot_b: np.ndarray, periods_per_year: float,
-    *, level: float, block_length: float,
+    a: np.ndarray,
+    b: np.ndarray,
+    boot_a: np.ndarray,
+    boot_b: np.ndarray,
+    periods_per_year: float,
+    *,
+    level: float,
+    block_length: float,
 ) -> PairedSharpeTest:
     """Paired test from per-period Sharpes of ``a`` and ``b`` on the same resamples."""
     ann = np.sqrt(periods_per_year)
@@ -289,8 +315,9 @@ def paired_from_boot(
         p_memmel = 1.0
     else:
         p_memmel = float(2.0 * sps.norm.sf(abs(sa - sb) / np.sqrt(theta))) if theta > 0 else nan
-    return PairedSharpeTest(float(d), float(lo), float(hi), float(p), p_memmel, int(boot_a.size),
-                            block_length)
+    return PairedSharpeTest(
+        float(d), float(lo), float(hi), float(p), p_memmel, int(boot_a.size), block_length
+    )
 
 
 @dataclass(frozen=True)

@@ -46,11 +46,15 @@ def stitch(parts: list[Backtest], name: str, meta: dict[str, Any] | None = None)
         if n == 0:
             raise ValueError(f"stitch {name!r}: fold {k} has no bars")
         if bt.periods_per_year != ppy:
-            raise ValueError(f"stitch {name!r}: fold {k} has periods_per_year {bt.periods_per_year}, "
-                             f"fold 0 has {ppy}")
+            raise ValueError(
+                f"stitch {name!r}: fold {k} has periods_per_year {bt.periods_per_year}, "
+                f"fold 0 has {ppy}"
+            )
         if last_ts is not None and bt.timestamps[0] <= last_ts:
-            raise ValueError(f"stitch {name!r}: fold {k} starts at or before the previous fold's "
-                             "last bar; folds must be disjoint and in time order")
+            raise ValueError(
+                f"stitch {name!r}: fold {k} starts at or before the previous fold's "
+                "last bar; folds must be disjoint and in time order"
+            )
         starts.append(offset)
         ts.append(bt.timestamps)
         if dead:
@@ -72,11 +76,22 @@ def stitch(parts: list[Backtest], name: str, meta: dict[str, Any] | None = None)
                 dead, ruined_at = True, bt.meta["ruined_at"]
         offset += n
         last_ts = int(bt.timestamps[-1])
-    out_meta = {**(parts[0].meta or {}), **(meta or {}), "ruined_at": ruined_at,
-                "fold_starts": starts, "n_folds": len(parts)}
+    out_meta = {
+        **(parts[0].meta or {}),
+        **(meta or {}),
+        "ruined_at": ruined_at,
+        "fold_starts": starts,
+        "n_folds": len(parts),
+    }
     return Backtest(
-        name=name, timestamps=np.concatenate(ts).astype(np.int64), equity=np.concatenate(eq),
-        positions=np.concatenate(pos), fees=np.concatenate(fee), slippage=np.concatenate(slip),
-        funding=np.concatenate(fund), periods_per_year=ppy,
-        segment_starts=np.concatenate(segs), meta=out_meta,
+        name=name,
+        timestamps=np.concatenate(ts).astype(np.int64),
+        equity=np.concatenate(eq),
+        positions=np.concatenate(pos),
+        fees=np.concatenate(fee),
+        slippage=np.concatenate(slip),
+        funding=np.concatenate(fund),
+        periods_per_year=ppy,
+        segment_starts=np.concatenate(segs),
+        meta=out_meta,
     )

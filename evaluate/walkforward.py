@@ -83,57 +83,119 @@ def eval_options(costs: CostOverrides) -> dict[str, Any]:
     return {**costs.options(), "max_drawdown": None}
 
 
-def backtest_rows(spec: PolicySpec, market: Any, rows: tuple[int, int], options: dict[str, Any],
-                  ppy: float) -> Backtest:
+def backtest_rows(
+    spec: PolicySpec, market: Any, rows: tuple[int, int], options: dict[str, Any], ppy: float
+) -> Backtest:
     """``spec`` over the decision ``rows`` of ``market`` (a fresh env; see ``wf_data.env_split``)."""
-    opts = {**options, **{k: v for k, v in spec.env_settings.items() if k in ("action", "long_only")}}
+    opts = {
+        **options,
+        **{k: v for k, v in spec.env_settings.items() if k in ("action", "long_only")},
+    }
     env = TradingEnv(market, env_split(rows, market.n_bars), **opts)
-    meta = {"method": spec.method, "seed": spec.seed, "source": spec.source,
-            "env_settings": {k: getattr(env.params, k) for k in
-                             ("fee_bps", "slippage_bps", "slippage_model", "funding", "fill", "action")}}
+    meta = {
+        "method": spec.method,
+        "seed": spec.seed,
+        "source": spec.source,
+        "env_settings": {
+            k: getattr(env.params, k)
+            for k in ("fee_bps", "slippage_bps", "slippage_model", "funding", "fill", "action")
+        },
+    }
     return run_env(spec.policy, env, spec.name, periods_per_year=ppy, meta=meta)
 
 
-def run_fold(data: WFData, plan: FoldPlan, algo: str, fold_dir: Path, *, seed: int, window: int,
-             options: dict[str, Any], **train_kwargs: Any) -> FoldResult:
+def run_fold(
+    data: WFData,
+    plan: FoldPlan,
+    algo: str,
+    fold_dir: Path,
+    *,
+    seed: int,
+    window: int,
+    options: dict[str, Any],
+    **train_kwargs: Any,
+) -> FoldResult:
     """Fit the normaliser, train, and backtest the candidate, baselines and trials on ``plan.test``."""
     norm = data.fit_normaliser(plan.train)
     market = data.market(norm, window)
-    ctx = FoldContext(data, plan, norm, market, mask_rows(market, plan.holes), fold_dir, seed, window,
-                      options, **train_kwargs)
+    ctx = FoldContext(
+        data,
+        plan,
+        norm,
+        market,
+        mask_rows(market, plan.holes),
+        fold_dir,
+        seed,
+        window,
+        options,
+        **train_kwargs,
+    )
     t0 = time.perf_counter()
     trained: TrainedFold = TRAINERS[algo](ctx)
     train_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     ppy = data.periods_per_year
-    specs = [trained.spec] + [PolicySpec(b, b, baseline(b, seed), None, {"action": "discrete"})
-                              for b in BASELINES]
+    specs = [trained.spec] + [
+        PolicySpec(b, b, baseline(b, seed), None, {"action": "discrete"}) for b in BASELINES
+    ]
     bts = {s.name: backtest_rows(s, market, plan.test, options, ppy) for s in specs}
     trial_sharpes = {}
     for name, policy in trained.trials.items():
-        bt = bts[name] if policy is trained.spec.policy else backtest_rows(
-            PolicySpec(name, name, policy, None, {"action": "discrete"}), market, plan.test, options, ppy)
+        bt = (
+            bts[name]
+            if policy is trained.spec.policy
+            else backtest_rows(
+                PolicySpec(name, name, policy, None, {"action": "discrete"}),
+                market,
+                plan.test,
+                options,
+                ppy,
+            )
+        )
         trial_sharpes[name] = per_period_sharpe(bt.returns)
-    return FoldResult(plan, bts, trial_sharpes, trained.selection, train_s, time.perf_counter() - t0)
+    return FoldResult(
+        plan, bts, trial_sharpes, trained.selection, train_s, time.perf_counter() - t0
+    )
 
 
-def run_walkforward(data: WFData, plans: list[FoldPlan], algo: str, out: Path, *, seed: int = 0,
-                    window: int = 32, costs: CostOverrides | None = None, n_configs: int = 1,
-                    n_boot: int = 2000, bootstrap_seed: int = 0, log: Any = None,
-                    **train_kwargs: Any) -> WalkForward:
+def run_walkforward(
+    data: WFData,
+    plans: list[FoldPlan],
+    algo: str,
+    out: Path,
+    *,
+    seed: int = 0,
+    window: int = 32,
+    costs: CostOverrides | None = None,
+    n_configs: int = 1,
+    n_boot: int = 2000,
+    bootstrap_seed: int = 0,
+    log: Any = None,
+    **train_kwargs: Any,
+) -> WalkForward:
     """Every fold of ``plans`` (see module doc); fold run folders are ``out/fold_<k>``."""
     if algo not in TRAINERS:
         raise ValueError(f"unknown algo {algo!r}; choose from {', '.join(TRAINERS)}")
     options = eval_options(costs or CostOverrides())
     folds = []
     for plan in plans:
-        res = run_fold(data, plan, algo, out / f"fold_{plan.index:02d}", seed=seed, window=window,
-                       options=options, **train_kwargs)
+        res = run_fold(
+            data,
+            plan,
+            algo,
+            out / f"fold_{plan.index:02d}",
+            seed=seed,
+            window=window,
+            options=options,
+            **train_kwargs,
+        )
         folds.append(res)
         if log:
             bt = next(iter(res.backtests.values()))
-            log(f"fold {plan.index}: train {res.train_s:.1f} s, test {res.eval_s:.1f} s, "
-                f"{bt.name} Sharpe {bt.summary()['sharpe']:+.2f} over {len(bt)} bars")
+            log(
+                f"fold {plan.index}: train {res.train_s:.1f} s, test {res.eval_s:.1f} s, "
+                f"{bt.name} Sharpe {bt.summary()['sharpe']:+.2f} over {len(bt)} bars"
+            )
     names = list(folds[0].backtests)
     stitched = [stitch([f.backtests[n] for f in folds], n) for n in names]
     configs = len(MOMENTUM_GRID) if algo == "momentum" else int(n_configs)
@@ -141,10 +203,20 @@ def run_walkforward(data: WFData, plans: list[FoldPlan], algo: str, out: Path, *
     sharpes = np.array([s for f in folds for s in f.trial_sharpes.values()], dtype=np.float64)
     sharpes = sharpes[np.isfinite(sharpes)]
     var = float(np.var(sharpes, ddof=1)) if sharpes.size > 1 else 0.0
-    cmp = compare(stitched, n_boot=n_boot, seed=bootstrap_seed, n_trials=n_trials, trials_sharpe_var=var,
-                  baselines=BASELINES)
-    settings = {"n_configs": configs, "n_trials": n_trials, "trials_sharpe_var_per_bar": var,
-                "trial_sharpes_annualised": (sharpes * math.sqrt(data.periods_per_year)).tolist()}
+    cmp = compare(
+        stitched,
+        n_boot=n_boot,
+        seed=bootstrap_seed,
+        n_trials=n_trials,
+        trials_sharpe_var=var,
+        baselines=BASELINES,
+    )
+    settings = {
+        "n_configs": configs,
+        "n_trials": n_trials,
+        "trials_sharpe_var_per_bar": var,
+        "trial_sharpes_annualised": (sharpes * math.sqrt(data.periods_per_year)).tolist(),
+    }
     return WalkForward(algo, names[0], folds, stitched, cmp, n_trials, var, settings)
 
 
@@ -154,31 +226,48 @@ def fold_rows(wf: WalkForward, data: WFData) -> list[dict[str, Any]]:
     for f in wf.folds:
         d = f.plan.describe(data.index)
         cand, bh = f.backtests[wf.candidate].summary(), f.backtests["buy_and_hold"].summary()
-        rows.append({
-            "fold": f.plan.index, "train_from": d["train"][0][:10], "test_from": d["test"][0][:10],
-            "test_to": d["test"][1][:10], "n_train": d["n_train"], "n_test_bars": len(f.backtests[wf.candidate]),
-            "selected": ", ".join(f"{k}={v}" for k, v in f.selection.items()
-                                  if k in ("lookback", "best_model_step", "best_epoch")),
-            "sharpe": cand["sharpe"], "total_return": cand["total_return"],
-            "max_drawdown": cand["max_drawdown"], "n_trades": cand["n_trades"],
-            "bh_sharpe": bh["sharpe"], "bh_total_return": bh["total_return"],
-            "train_s": round(f.train_s, 1), "eval_s": round(f.eval_s, 1), "rows": d,
-            "selection": f.selection,
-        })
+        rows.append(
+            {
+                "fold": f.plan.index,
+                "train_from": d["train"][0][:10],
+                "test_from": d["test"][0][:10],
+                "test_to": d["test"][1][:10],
+                "n_train": d["n_train"],
+                "n_test_bars": len(f.backtests[wf.candidate]),
+                "selected": ", ".join(
+                    f"{k}={v}"
+                    for k, v in f.selection.items()
+                    if k in ("lookback", "best_model_step", "best_epoch")
+                ),
+                "sharpe": cand["sharpe"],
+                "total_return": cand["total_return"],
+                "max_drawdown": cand["max_drawdown"],
+                "n_trades": cand["n_trades"],
+                "bh_sharpe": bh["sharpe"],
+                "bh_total_return": bh["total_return"],
+                "train_s": round(f.train_s, 1),
+                "eval_s": round(f.eval_s, 1),
+                "rows": d,
+                "selection": f.selection,
+            }
+        )
     return rows
 
 
 def format_fold_table(rows: list[dict[str, Any]], candidate: str) -> str:
-    head = (f"{'fold':>4}  {'train from':>10}  {'test from':>10}  {'test to':>10}  {'n_train':>7}  "
-            f"{'bars':>6}  {candidate + ' Sharpe':>18}  {'return':>8}  {'max DD':>7}  {'trades':>6}  "
-            f"{'B&H Sharpe':>10}  {'B&H ret':>8}  {'train s':>7}  selected")
+    head = (
+        f"{'fold':>4}  {'train from':>10}  {'test from':>10}  {'test to':>10}  {'n_train':>7}  "
+        f"{'bars':>6}  {candidate + ' Sharpe':>18}  {'return':>8}  {'max DD':>7}  {'trades':>6}  "
+        f"{'B&H Sharpe':>10}  {'B&H ret':>8}  {'train s':>7}  selected"
+    )
     lines = [head]
     for r in rows:
         lines.append(
             f"{r['fold']:>4}  {r['train_from']:>10}  {r['test_from']:>10}  {r['test_to']:>10}  "
             f"{r['n_train']:>7}  {r['n_test_bars']:>6}  {r['sharpe']:>18.3f}  {100 * r['total_return']:>7.2f}%  "
             f"{100 * r['max_drawdown']:>6.2f}%  {int(r['n_trades']):>6}  {r['bh_sharpe']:>10.3f}  "
-            f"{100 * r['bh_total_return']:>7.2f}%  {r['train_s']:>7.1f}  {r['selected']}")
+            f"{100 * r['bh_total_return']:>7.2f}%  {r['train_s']:>7.1f}  {r['selected']}"
+        )
     return "\n".join(lines)
 
 
@@ -202,9 +291,16 @@ def plot_folds(wf: WalkForward, path: Path) -> Path:
     ax = fig.add_subplot()
     ax.set_title(f"Walk-forward out-of-sample equity ({len(wf.folds)} folds, stitched; start = 1)")
     for bt in wf.stitched:
-        ax.plot(bt.timestamps.astype("datetime64[ns]"), bt.equity[1:] / bt.equity[0], lw=1.0, label=bt.name)
+        ax.plot(
+            bt.timestamps.astype("datetime64[ns]"),
+            bt.equity[1:] / bt.equity[0],
+            lw=1.0,
+            label=bt.name,
+        )
     for k in wf.stitched[0].meta["fold_starts"][1:]:
-        ax.axvline(wf.stitched[0].timestamps[k].astype("datetime64[ns]"), color="gray", ls="--", lw=0.8)
+        ax.axvline(
+            wf.stitched[0].timestamps[k].astype("datetime64[ns]"), color="gray", ls="--", lw=0.8
+        )
     ax.set_yscale("log")
     ax.grid(True, alpha=0.3)
     ax.legend(loc="best", fontsize=8)
@@ -213,44 +309,98 @@ def plot_folds(wf: WalkForward, path: Path) -> Path:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m evaluate.walkforward", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m evaluate.walkforward",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--env", default="btc1h", help="preset name (default btc1h)")
-    p.add_argument("--algo", required=True, choices=sorted(TRAINERS),
-                   help="ppo | supervised | momentum (momentum = smoke path: lookback chosen on val "
-                        f"among {MOMENTUM_GRID}, no learning)")
+    p.add_argument(
+        "--algo",
+        required=True,
+        choices=sorted(TRAINERS),
+        help="ppo | supervised | momentum (momentum = smoke path: lookback chosen on val "
+        f"among {MOMENTUM_GRID}, no learning)",
+    )
     p.add_argument("--folds", type=int, required=True, help="number of folds K (test blocks)")
-    p.add_argument("--timesteps", type=int, default=None, help="PPO env steps per fold (default: config)")
-    p.add_argument("--config", type=Path, default=None, help="PPO config YAML (sections env/policy/ppo/train)")
-    p.add_argument("--epochs", type=int, default=None, help="supervised epochs per fold (default: its own)")
-    p.add_argument("--max-train-samples", type=int, default=None,
-                   help="supervised: keep only the last N training samples per fold (quick runs)")
-    p.add_argument("--purge-bars", type=int, default=24,
-                   help="bars dropped between training and val, and between val and test (>= the "
-                        "label horizon; default 24)")
-    p.add_argument("--embargo-bars", type=int, default=24,
-                   help="bars after each earlier test block removed from training (default 24)")
-    p.add_argument("--val-bars", type=int, default=2160, help="selection block per fold (default 2160 = 90 days)")
-    p.add_argument("--test-bars", type=int, default=None,
-                   help="bars per test block (default: the span after the first fold's training, split evenly)")
-    p.add_argument("--min-train-bars", type=int, default=17520,
-                   help="minimum rows of the first fold's information set (default 17520 = 2 years)")
-    p.add_argument("--start", default=None, help="span start (UTC date; default the preset's train start)")
-    p.add_argument("--end", default=None, help="span end, exclusive (UTC date; default the test end)")
+    p.add_argument(
+        "--timesteps", type=int, default=None, help="PPO env steps per fold (default: config)"
+    )
+    p.add_argument(
+        "--config", type=Path, default=None, help="PPO config YAML (sections env/policy/ppo/train)"
+    )
+    p.add_argument(
+        "--epochs", type=int, default=None, help="supervised epochs per fold (default: its own)"
+    )
+    p.add_argument(
+        "--max-train-samples",
+        type=int,
+        default=None,
+        help="supervised: keep only the last N training samples per fold (quick runs)",
+    )
+    p.add_argument(
+        "--purge-bars",
+        type=int,
+        default=24,
+        help="bars dropped between training and val, and between val and test (>= the "
+        "label horizon; default 24)",
+    )
+    p.add_argument(
+        "--embargo-bars",
+        type=int,
+        default=24,
+        help="bars after each earlier test block removed from training (default 24)",
+    )
+    p.add_argument(
+        "--val-bars",
+        type=int,
+        default=2160,
+        help="selection block per fold (default 2160 = 90 days)",
+    )
+    p.add_argument(
+        "--test-bars",
+        type=int,
+        default=None,
+        help="bars per test block (default: the span after the first fold's training, split evenly)",
+    )
+    p.add_argument(
+        "--min-train-bars",
+        type=int,
+        default=17520,
+        help="minimum rows of the first fold's information set (default 17520 = 2 years)",
+    )
+    p.add_argument(
+        "--start", default=None, help="span start (UTC date; default the preset's train start)"
+    )
+    p.add_argument(
+        "--end", default=None, help="span end, exclusive (UTC date; default the test end)"
+    )
     p.add_argument("--feature-set", default="core17", help="feature set (default core17)")
     p.add_argument("--window", type=int, default=32, help="observation window in bars (default 32)")
     p.add_argument("--seed", type=int, default=0, help="seed of every fold's training (default 0)")
-    p.add_argument("--n-configs", type=int, default=1,
-                   help="configurations tried to arrive at this one (a hyperparameter search), for "
-                        "the deflated Sharpe: n_trials = folds x n_configs (momentum: 4)")
-    p.add_argument("--out", type=Path, default=None,
-                   help="output folder (default runs/<env>/walkforward/<UTC time>_<algo>_s<seed>/)")
+    p.add_argument(
+        "--n-configs",
+        type=int,
+        default=1,
+        help="configurations tried to arrive at this one (a hyperparameter search), for "
+        "the deflated Sharpe: n_trials = folds x n_configs (momentum: 4)",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="output folder (default runs/<env>/walkforward/<UTC time>_<algo>_s<seed>/)",
+    )
     p.add_argument("--fee-bps", type=float, default=None, help="fee per unit notional traded, bps")
-    p.add_argument("--slippage-bps", type=float, default=None, help="slippage per unit notional, bps")
+    p.add_argument(
+        "--slippage-bps", type=float, default=None, help="slippage per unit notional, bps"
+    )
     p.add_argument("--no-funding", action="store_true", help="do not charge perpetual funding")
     p.add_argument("--fill", choices=["next_open", "close"], default=None, help="fill convention")
     p.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples (default 2000)")
-    p.add_argument("--bootstrap-seed", type=int, default=0, help="seed of the bootstrap (default 0)")
+    p.add_argument(
+        "--bootstrap-seed", type=int, default=0, help="seed of the bootstrap (default 0)"
+    )
     p.add_argument("--no-plots", action="store_true", help="skip the PNGs")
     return p
 
@@ -260,7 +410,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     t_start = time.perf_counter()
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
-    out = args.out or REPO_ROOT / "runs" / args.env / "walkforward" / f"{stamp}_{args.algo}_s{args.seed}"
+    out = (
+        args.out
+        or REPO_ROOT / "runs" / args.env / "walkforward" / f"{stamp}_{args.algo}_s{args.seed}"
+    )
     out.mkdir(parents=True, exist_ok=True)
     from envs.presets import get_preset
 
@@ -269,56 +422,97 @@ def main(argv: list[str] | None = None) -> int:
     start = args.start or preset.splits["train"][0]
     end = args.end or preset.splits["test"][1]
     try:
-        plans = plan_folds(data.span(start, end), args.folds, val_bars=args.val_bars,
-                           purge_bars=args.purge_bars, embargo_bars=args.embargo_bars,
-                           test_bars=args.test_bars, min_train_bars=args.min_train_bars)
+        plans = plan_folds(
+            data.span(start, end),
+            args.folds,
+            val_bars=args.val_bars,
+            purge_bars=args.purge_bars,
+            embargo_bars=args.embargo_bars,
+            test_bars=args.test_bars,
+            min_train_bars=args.min_train_bars,
+        )
     except ValueError as err:
         raise SystemExit(f"python -m evaluate.walkforward: error: {err}") from None
-    costs = CostOverrides(fee_bps=args.fee_bps, slippage_bps=args.slippage_bps,
-                          funding=False if args.no_funding else None, fill=args.fill)
+    costs = CostOverrides(
+        fee_bps=args.fee_bps,
+        slippage_bps=args.slippage_bps,
+        funding=False if args.no_funding else None,
+        fill=args.fill,
+    )
     command = " ".join(["python -m evaluate.walkforward", *argv])
-    print(f"walk-forward {args.algo} on {args.env} [{start}, {end}): {len(plans)} folds -> {out}",
-          file=sys.stderr)
+    print(
+        f"walk-forward {args.algo} on {args.env} [{start}, {end}): {len(plans)} folds -> {out}",
+        file=sys.stderr,
+    )
     wf = run_walkforward(
-        data, plans, args.algo, out, seed=args.seed, window=args.window, costs=costs,
-        n_configs=args.n_configs, n_boot=args.n_boot, bootstrap_seed=args.bootstrap_seed,
-        log=lambda s: print(s, file=sys.stderr), timesteps=args.timesteps, epochs=args.epochs,
-        max_train_samples=args.max_train_samples, config=args.config,
-        argv=["-m", "evaluate.walkforward", *argv])
+        data,
+        plans,
+        args.algo,
+        out,
+        seed=args.seed,
+        window=args.window,
+        costs=costs,
+        n_configs=args.n_configs,
+        n_boot=args.n_boot,
+        bootstrap_seed=args.bootstrap_seed,
+        log=lambda s: print(s, file=sys.stderr),
+        timesteps=args.timesteps,
+        epochs=args.epochs,
+        max_train_samples=args.max_train_samples,
+        config=args.config,
+        argv=["-m", "evaluate.walkforward", *argv],
+    )
     rows = fold_rows(wf, data)
     first = wf.stitched[0]
     wall = time.perf_counter() - t_start
     context: dict[str, Any] = {
-        "kind": "walk-forward (out-of-sample folds stitched)", "env": args.env, "algo": args.algo,
-        "span": [start, end], "folds": len(plans), "purge_bars": args.purge_bars,
-        "embargo_bars": args.embargo_bars, "val_bars": args.val_bars,
-        "test_bars": plans[0].test[1] - plans[0].test[0], "bars": len(first),
+        "kind": "walk-forward (out-of-sample folds stitched)",
+        "env": args.env,
+        "algo": args.algo,
+        "span": [start, end],
+        "folds": len(plans),
+        "purge_bars": args.purge_bars,
+        "embargo_bars": args.embargo_bars,
+        "val_bars": args.val_bars,
+        "test_bars": plans[0].test[1] - plans[0].test[0],
+        "bars": len(first),
         "from": str(first.timestamps[0].astype("datetime64[ns]")),
         "to": str(first.timestamps[-1].astype("datetime64[ns]")),
-        "costs": first.meta.get("env_settings", {}), **wf.settings,
-        "command": command, "wall_s": round(wall, 1),
+        "costs": first.meta.get("env_settings", {}),
+        **wf.settings,
+        "command": command,
+        "wall_s": round(wall, 1),
     }
     for r in rows:
         context[f"fold {r['fold']}"] = (
             f"train {r['rows']['train'][0][:10]}..{r['rows']['train'][1][:10]} ({r['n_train']} rows), "
             f"val {r['rows']['val'][0][:10]}..{r['rows']['val'][1][:10]}, test {r['test_from']}..{r['test_to']}: "
             f"{wf.candidate} Sharpe {r['sharpe']:.2f}, return {100 * r['total_return']:.1f}%, "
-            f"B&H Sharpe {r['bh_sharpe']:.2f}; {r['selected'] or ''} (train {r['train_s']} s)")
+            f"B&H Sharpe {r['bh_sharpe']:.2f}; {r['selected'] or ''} (train {r['train_s']} s)"
+        )
     print(format_fold_table(rows, wf.candidate))
     print()
     print(format_table(wf.comparison))
-    write_json(wf.comparison, out / "metrics.json",
-               {**context, "fold_details": [{k: v for k, v in r.items()} for r in rows]})
+    write_json(
+        wf.comparison,
+        out / "metrics.json",
+        {**context, "fold_details": [{k: v for k, v in r.items()} for r in rows]},
+    )
     write_csv(wf.comparison, out / "metrics.csv")
     write_folds_csv(rows, out / "folds.csv")
     plots: dict[str, Path] = {}
     if not args.no_plots:
         from evaluate.plots import write_plots
 
-        plots = {"equity by fold": plot_folds(wf, out / "equity_folds.png"), **write_plots(wf.stitched, out)}
+        plots = {
+            "equity by fold": plot_folds(wf, out / "equity_folds.png"),
+            **write_plots(wf.stitched, out),
+        }
     write_html(wf.comparison, out / "report.html", plots, context)
-    print(f"\nwrote {out}/metrics.json, metrics.csv, folds.csv, report.html in {wall:.1f} s "
-          f"(DSR over n_trials = {wf.n_trials})")
+    print(
+        f"\nwrote {out}/metrics.json, metrics.csv, folds.csv, report.html in {wall:.1f} s "
+        f"(DSR over n_trials = {wf.n_trials})"
+    )
     return 0
 
 

@@ -69,7 +69,9 @@ class WFData:
         funding = load_funding(p.name) if p.funding is not None else None
         raw = compute_features(candles, feature_set, funding=funding, freq=p.freq)
         files = tuple(f.path for f in (p.candles, p.funding) if f is not None)
-        return cls(p.name, candles, raw, funding, feature_set, p.freq, float(p.periods_per_year), files)
+        return cls(
+            p.name, candles, raw, funding, feature_set, p.freq, float(p.periods_per_year), files
+        )
 
     @property
     def index(self) -> pd.DatetimeIndex:
@@ -94,8 +96,14 @@ class WFData:
     def market(self, normaliser: Any, window: int) -> MarketData:
         """The env's arrays with ``normaliser`` (as ``envs.load_market`` builds them)."""
         values = normaliser.transform(self.raw)
-        return MarketData.build(self.candles, values, self.funding, window=window, freq=self.freq,
-                                feature_names=tuple(self.raw.columns))
+        return MarketData.build(
+            self.candles,
+            values,
+            self.funding,
+            window=window,
+            freq=self.freq,
+            feature_names=tuple(self.raw.columns),
+        )
 
     def span(self, start: str | None, end: str | None) -> Range:
         """Rows whose bar opens in ``[start, end)`` (UTC dates; None = the series' first/last)."""
@@ -103,8 +111,9 @@ class WFData:
         lo = 0 if start is None else int(idx.searchsorted(pd.Timestamp(start, tz="UTC")))
         hi = len(idx) if end is None else int(idx.searchsorted(pd.Timestamp(end, tz="UTC")))
         if hi <= lo:
-            raise ValueError(f"span [{start}, {end}) holds no bars of {self.preset} "
-                             f"({idx[0]} .. {idx[-1]})")
+            raise ValueError(
+                f"span [{start}, {end}) holds no bars of {self.preset} ({idx[0]} .. {idx[-1]})"
+            )
         return lo, hi
 
 
@@ -134,11 +143,18 @@ class FoldPlan:
             end = index[r[1]] if r[1] < len(index) else index[-1] + (index[-1] - index[-2])
             return [str(index[r[0]]), str(end)]
 
-        return {"fold": self.index, "train_rows": [list(r) for r in self.train],
-                "n_train": self.n_train, "train": dates(self.train_span),
-                "val_rows": list(self.val), "val": dates(self.val),
-                "test_rows": list(self.test), "test": dates(self.test),
-                "holes": [list(h) for h in self.holes], "purge_bars": self.purge_bars}
+        return {
+            "fold": self.index,
+            "train_rows": [list(r) for r in self.train],
+            "n_train": self.n_train,
+            "train": dates(self.train_span),
+            "val_rows": list(self.val),
+            "val": dates(self.val),
+            "test_rows": list(self.test),
+            "test": dates(self.test),
+            "holes": [list(h) for h in self.holes],
+            "purge_bars": self.purge_bars,
+        }
 
 
 def _clip(ranges: list[Range], hi: int) -> list[Range]:
@@ -146,8 +162,14 @@ def _clip(ranges: list[Range], hi: int) -> list[Range]:
 
 
 def plan_folds(
-    span: Range, n_folds: int, *, val_bars: int, purge_bars: int = 0, embargo_bars: int = 0,
-    test_bars: int | None = None, min_train_bars: int | None = None,
+    span: Range,
+    n_folds: int,
+    *,
+    val_bars: int,
+    purge_bars: int = 0,
+    embargo_bars: int = 0,
+    test_bars: int | None = None,
+    min_train_bars: int | None = None,
 ) -> list[FoldPlan]:
     """Expanding, purged, embargoed folds over ``span`` with an inner selection block.
 
@@ -160,8 +182,15 @@ def plan_folds(
         raise ValueError(f"val_bars must be >= 1, got {val_bars}")
     need = 2 * val_bars + purge_bars
     min_train = need if min_train_bars is None else max(int(min_train_bars), need)
-    folds = walk_forward_folds(hi - lo, n_folds, test_bars=test_bars, min_train_bars=min_train,
-                               purge_bars=purge_bars, embargo_bars=embargo_bars, expanding=True)
+    folds = walk_forward_folds(
+        hi - lo,
+        n_folds,
+        test_bars=test_bars,
+        min_train_bars=min_train,
+        purge_bars=purge_bars,
+        embargo_bars=embargo_bars,
+        expanding=True,
+    )
     plans = []
     for f in folds:
         info = [(a + lo, b + lo) for a, b in f.train_ranges]
@@ -174,7 +203,8 @@ def plan_folds(
             raise ValueError(
                 f"fold {f.index}: only {plan.n_train} inner training rows before its {val_bars}-bar "
                 f"selection block (purge {purge_bars}); use fewer folds, a smaller --val-bars or "
-                "--test-bars, or a longer span")
+                "--test-bars, or a longer span"
+            )
         plans.append(plan)
     return plans
 

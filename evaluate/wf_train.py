@@ -81,11 +81,21 @@ def train_momentum(ctx: FoldContext) -> TrainedFold:
     ctx.run_dir.mkdir(parents=True, exist_ok=True)
     sharpes = {lb: val_backtest(MomentumPolicy(lb), ctx, f"momentum_{lb}") for lb in MOMENTUM_GRID}
     best = max(MOMENTUM_GRID, key=lambda lb: (_finite(sharpes[lb]), -lb))
-    selection = {"lookback": best, "val_sharpe": {str(k): v for k, v in sharpes.items()},
-                 "note": "smoke path: baseline selection, no learning"}
+    selection = {
+        "lookback": best,
+        "val_sharpe": {str(k): v for k, v in sharpes.items()},
+        "note": "smoke path: baseline selection, no learning",
+    }
     (ctx.run_dir / "selection.json").write_text(json.dumps(_jsonable(selection), indent=2))
-    spec = PolicySpec("wf_momentum", "wf_momentum", MomentumPolicy(best), None, _settings(ctx),
-                      ctx.normaliser, source=f"lookback {best} chosen on val")
+    spec = PolicySpec(
+        "wf_momentum",
+        "wf_momentum",
+        MomentumPolicy(best),
+        None,
+        _settings(ctx),
+        ctx.normaliser,
+        source=f"lookback {best} chosen on val",
+    )
     trials: dict[str, Policy] = {f"momentum_{lb}": MomentumPolicy(lb) for lb in MOMENTUM_GRID}
     return TrainedFold(spec, trials, selection)
 
@@ -101,29 +111,50 @@ def train_ppo(ctx: FoldContext) -> TrainedFold:
     from agents.rundir import create_run_dir, seed_everything
     from evaluate.policies import load_run
 
-    costs = {k: ctx.eval_options[k] for k in ("fee_bps", "slippage_bps", "funding", "fill")
-             if k in ctx.eval_options}
-    cli: dict[str, Any] = {"seed": ctx.seed,
-                           "env": {"feature_set": ctx.data.feature_set, "window": ctx.window, **costs}}
+    costs = {
+        k: ctx.eval_options[k]
+        for k in ("fee_bps", "slippage_bps", "funding", "fill")
+        if k in ctx.eval_options
+    }
+    cli: dict[str, Any] = {
+        "seed": ctx.seed,
+        "env": {"feature_set": ctx.data.feature_set, "window": ctx.window, **costs},
+    }
     if ctx.timesteps is not None:
         cli["train"] = {"total_timesteps": int(ctx.timesteps)}
     cfg = resolve_config("ppo", ctx.data.preset, config_file=ctx.config, cli=cli)
     if cfg.env.action != "discrete":
         raise ValueError("walk-forward PPO needs env.action: discrete")
-    run_dir = create_run_dir(env=cfg.env_name, algo="ppo", seed=cfg.seed, config=cfg.to_dict(),
-                             data_files=ctx.data.data_files, run_dir=ctx.run_dir, argv=ctx.argv)
+    run_dir = create_run_dir(
+        env=cfg.env_name,
+        algo="ppo",
+        seed=cfg.seed,
+        config=cfg.to_dict(),
+        data_files=ctx.data.data_files,
+        run_dir=ctx.run_dir,
+        argv=ctx.argv,
+    )
     seed_everything(cfg.seed)
     set_torch_threads(cfg.train.torch_threads)
     n = ctx.market.n_bars
-    model, _ = train_agent(cfg, run_dir, ctx.train_market, env_split(ctx.plan.train_span, n),
-                           env_split(ctx.plan.val, n), normaliser=ctx.normaliser,
-                           log=lambda s: print(f"    {s}", file=sys.stderr))
+    model, _ = train_agent(
+        cfg,
+        run_dir,
+        ctx.train_market,
+        env_split(ctx.plan.train_span, n),
+        env_split(ctx.plan.val, n),
+        normaliser=ctx.normaliser,
+        log=lambda s: print(f"    {s}", file=sys.stderr),
+    )
     best_json = run_dir / "eval" / "best.json"
     best = json.loads(best_json.read_text()) if best_json.is_file() else {}
     spec = load_run(run_dir, label="wf_ppo")
     spec.name, spec.seed = "wf_ppo", cfg.seed
-    selection = {"best_model_step": best.get("num_timesteps"), "val_mean_reward": best.get("mean_reward"),
-                 "num_timesteps": int(model.num_timesteps)}
+    selection = {
+        "best_model_step": best.get("num_timesteps"),
+        "val_mean_reward": best.get("mean_reward"),
+        "num_timesteps": int(model.num_timesteps),
+    }
     return TrainedFold(spec, {"wf_ppo": spec.policy}, selection)
 
 
@@ -137,31 +168,63 @@ def train_supervised(ctx: FoldContext) -> TrainedFold:
     from supervised.training import TrainConfig, fit, prepare
 
     # costs: the evaluation's overrides, else TrainConfig's defaults, which are the env's
-    costs = {k: ctx.eval_options[k] for k in ("fee_bps", "slippage_bps", "funding")
-             if k in ctx.eval_options}
-    cfg = TrainConfig(env=ctx.data.preset, feature_set=ctx.data.feature_set, window=ctx.window,
-                      seed=ctx.seed, max_train_samples=ctx.max_train_samples, **costs,
-                      **({"epochs": int(ctx.epochs)} if ctx.epochs is not None else {}))
-    run_dir = create_run_dir(env=cfg.env, algo="supervised", seed=cfg.seed, config=dataclasses.asdict(cfg),
-                             data_files=ctx.data.data_files, run_dir=ctx.run_dir, argv=ctx.argv)
+    costs = {
+        k: ctx.eval_options[k]
+        for k in ("fee_bps", "slippage_bps", "funding")
+        if k in ctx.eval_options
+    }
+    cfg = TrainConfig(
+        env=ctx.data.preset,
+        feature_set=ctx.data.feature_set,
+        window=ctx.window,
+        seed=ctx.seed,
+        max_train_samples=ctx.max_train_samples,
+        **costs,
+        **({"epochs": int(ctx.epochs)} if ctx.epochs is not None else {}),
+    )
+    run_dir = create_run_dir(
+        env=cfg.env,
+        algo="supervised",
+        seed=cfg.seed,
+        config=dataclasses.asdict(cfg),
+        data_files=ctx.data.data_files,
+        run_dir=ctx.run_dir,
+        argv=ctx.argv,
+    )
     seed_everything(cfg.seed)
     set_torch_threads(cfg.threads)
     m, tm, d = ctx.market, ctx.train_market, ctx.data
     fold = ctx.plan.describe(d.index)
     data = SupervisedData(
-        env=d.preset, feature_set=d.feature_set, feature_names=list(m.feature_names),
-        window=ctx.window, index=d.index, open=m.open, high=m.high, low=m.low, close=m.close,
-        segment=m.segment, features=m.features, obs_ok=tm.obs_ok, can_step=m.can_step,
-        funding=m.funding, splits={"train": ctx.plan.train_span, "val": ctx.plan.val},
+        env=d.preset,
+        feature_set=d.feature_set,
+        feature_names=list(m.feature_names),
+        window=ctx.window,
+        index=d.index,
+        open=m.open,
+        high=m.high,
+        low=m.low,
+        close=m.close,
+        segment=m.segment,
+        features=m.features,
+        obs_ok=tm.obs_ok,
+        can_step=m.can_step,
+        funding=m.funding,
+        splits={"train": ctx.plan.train_span, "val": ctx.plan.val},
         split_dates={"train": tuple(fold["train"]), "val": tuple(fold["val"])},
-        normaliser=ctx.normaliser, data_files=list(d.data_files))
+        normaliser=ctx.normaliser,
+        data_files=list(d.data_files),
+    )
     prep = prepare(cfg, data)
     res = fit(cfg, prep, writer=None, log=lambda s: print(f"    {s}", file=sys.stderr))
     save_run(run_dir, cfg, prep, res)
     spec = load_run(run_dir / "model.pt", label="wf_supervised")
     spec.name, spec.seed = "wf_supervised", cfg.seed
-    selection = {"best_epoch": res.best_epoch, "val_sharpe": res.evaluation.trading.get("sharpe"),
-                 "n_train_samples": len(prep.train)}
+    selection = {
+        "best_epoch": res.best_epoch,
+        "val_sharpe": res.evaluation.trading.get("sharpe"),
+        "n_train_samples": len(prep.train),
+    }
     return TrainedFold(spec, {"wf_supervised": spec.policy}, selection)
 
 

@@ -135,7 +135,9 @@ class TransformerBackbone(nn.Module):
         self.blocks = nn.ModuleList(Block(c) for _ in range(c.n_layers))
         self.ln_f = nn.LayerNorm(c.d_model)
         self.proj = (
-            nn.Linear(c.d_model + c.n_account, c.features_dim) if c.features_dim is not None else None
+            nn.Linear(c.d_model + c.n_account, c.features_dim)
+            if c.features_dim is not None
+            else None
         )
         self.apply(self._init_weights)
         if c.lora_rank > 0:  # after the base init: LoRA wraps already-initialised projections

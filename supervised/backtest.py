@@ -39,10 +39,10 @@ def backtest_actions(
 ) -> dict[str, float]:
     """Trading metrics of ``actions`` (int, one per decision bar of a contiguous bar range).
 
-    All arrays are over the same bars ``t = lo .. hi-1`` except ``open_``, ``close`` and
-    ``funding``, which carry one more bar (``lo .. hi``) so that bar t+1 exists (pass zeros for
-funding to backtest without it, as the env's ``funding=False``). ``can_trade``
-    = obs_ok & can_step for the decision bars; where False the position is forced to 0.
+        All arrays are over the same bars ``t = lo .. hi-1`` except ``open_``, ``close`` and
+        ``funding``, which carry one more bar (``lo .. hi``) so that bar t+1 exists (pass zeros for
+    funding to backtest without it, as the env's ``funding=False``). ``can_trade``
+        = obs_ok & can_step for the decision bars; where False the position is forced to 0.
     """
     a = np.asarray(actions, dtype=np.int64)
     n = len(a)

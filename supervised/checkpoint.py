@@ -123,7 +123,9 @@ def load_checkpoint(
         raise ValueError(f"{path}: not a supervised checkpoint (format {FORMAT!r} expected)")
     problems = []
     if feature_set is not None and feature_set != payload["feature_set"]:
-        problems.append(f"feature_set: checkpoint {payload['feature_set']!r}, requested {feature_set!r}")
+        problems.append(
+            f"feature_set: checkpoint {payload['feature_set']!r}, requested {feature_set!r}"
+        )
     if window is not None and int(window) != int(payload["window"]):
         problems.append(f"window: checkpoint {payload['window']}, requested {int(window)}")
     if problems:

@@ -51,19 +51,24 @@ def _pct(x: list[float]) -> str:
 
 def run_one(base: TrainConfig, data: Any, scheme: str, loss: str) -> dict[str, Any]:
     name, horizon, params = SCHEMES[scheme]
-    cfg = dataclasses.replace(base, labels=name, horizon=horizon, label_params=dict(params),
-                              class_weights=loss)
+    cfg = dataclasses.replace(
+        base, labels=name, horizon=horizon, label_params=dict(params), class_weights=loss
+    )
     prep = prepare(cfg, data)
     t0 = time.time()
     res = fit(cfg, prep, writer=None, log=lambda s: None)
     ev = res.evaluation
     row = {
-        "scheme": scheme, "loss": loss, "best_epoch": res.best_epoch,
+        "scheme": scheme,
+        "loss": loss,
+        "best_epoch": res.best_epoch,
         "train_prior": prep.prior.round(4).tolist(),
         "val_prior": ev.raw.label_prior.round(4).tolist(),
-        "accuracy": ev.raw.accuracy, "balanced_accuracy": ev.raw.balanced_accuracy,
+        "accuracy": ev.raw.accuracy,
+        "balanced_accuracy": ev.raw.balanced_accuracy,
         "macro_f1": ev.raw.macro_f1,
-        "pred_shares": ev.raw.pred_shares.round(4).tolist(), "alarm": ev.raw.alarm,
+        "pred_shares": ev.raw.pred_shares.round(4).tolist(),
+        "alarm": ev.raw.alarm,
         "env_raw": env_metrics(prep, res.model, np.zeros(3), cfg),
         "corr_bias": ev.correction.bias.round(3).tolist(),
         "corr_balanced_accuracy": ev.corrected.balanced_accuracy,
@@ -72,12 +77,17 @@ def run_one(base: TrainConfig, data: Any, scheme: str, loss: str) -> dict[str, A
         "env_corrected": env_metrics(prep, res.model, ev.correction.bias, cfg),
     }
     rf = fit_val_rule(prep, res.model, ev.correction.bias, cfg)
-    row.update({
-        "rule": rf.rule.to_dict(), "rule_label": rf.rule.label(), "rule_n_grid": rf.n_grid,
-        "rule_fast": rf.metrics, "rule_half_check": rf.half_check,
-        "env_rule": env_metrics(prep, res.model, ev.correction.bias, cfg, rule=rf.rule),
-        "wall_s": round(time.time() - t0, 1),
-    })
+    row.update(
+        {
+            "rule": rf.rule.to_dict(),
+            "rule_label": rf.rule.label(),
+            "rule_n_grid": rf.n_grid,
+            "rule_fast": rf.metrics,
+            "rule_half_check": rf.half_check,
+            "env_rule": env_metrics(prep, res.model, ev.correction.bias, cfg, rule=rf.rule),
+            "wall_s": round(time.time() - t0, 1),
+        }
+    )
     return row
 
 
@@ -92,11 +102,14 @@ def _half(h: dict[str, Any]) -> str:
 
 
 def to_markdown(rows: list[dict[str, Any]], header: str) -> str:
-    lines = [header, "",
-             "| labels | loss | acc | bal acc | pred S/H/B % (label prior) | collapse | "
-             "Sharpe env raw | corrected pred % | collapse corr | Sharpe env corr | turnover corr | "
-             "rule tau / min_hold (grid pts) | Sharpe env rule | turnover rule | half check rule vs argmax |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        header,
+        "",
+        "| labels | loss | acc | bal acc | pred S/H/B % (label prior) | collapse | "
+        "Sharpe env raw | corrected pred % | collapse corr | Sharpe env corr | turnover corr | "
+        "rule tau / min_hold (grid pts) | Sharpe env rule | turnover rule | half check rule vs argmax |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         lines.append(
             f"| {r['scheme']} | {r['loss']} | {r['accuracy']:.3f} | {r['balanced_accuracy']:.3f} | "
@@ -105,13 +118,17 @@ def to_markdown(rows: list[dict[str, Any]], header: str) -> str:
             f"{'YES' if r['corr_alarm'] else 'no'} | {r['env_corrected']['sharpe']:+.2f} | "
             f"{r['env_corrected']['turnover']:.0f} | {_rule_params(r['rule'])} ({r['rule_n_grid']}) | "
             f"{r['env_rule']['sharpe']:+.2f} | {r['env_rule']['turnover']:.0f} | "
-            f"{_half(r['rule_half_check'])} |")
+            f"{_half(r['rule_half_check'])} |"
+        )
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> Path:
-    p = argparse.ArgumentParser(prog="python -m supervised.compare", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m supervised.compare",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--env", default="btc1h")
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
@@ -122,19 +139,34 @@ def main(argv: list[str] | None = None) -> Path:
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--run-dir", default=None)
     a = p.parse_args(argv)
-    base = TrainConfig(env=a.env, epochs=a.epochs, seed=a.seed, patience=a.epochs,
-                       max_train_samples=a.max_train_samples, max_val_bars=a.max_val_bars,
-                       threads=a.threads)
+    base = TrainConfig(
+        env=a.env,
+        epochs=a.epochs,
+        seed=a.seed,
+        patience=a.epochs,
+        max_train_samples=a.max_train_samples,
+        max_val_bars=a.max_val_bars,
+        threads=a.threads,
+    )
     t0 = time.time()
-    config = {"base": dataclasses.asdict(base), "schemes": {s: SCHEMES[s] for s in a.schemes},
-              "losses": a.losses}
+    config = {
+        "base": dataclasses.asdict(base),
+        "schemes": {s: SCHEMES[s] for s in a.schemes},
+        "losses": a.losses,
+    }
     from envs.presets import get_preset
 
     pre = get_preset(a.env)
     files = [pre.candles.path] + ([pre.funding.path] if pre.funding is not None else [])
-    run_dir = create_run_dir(env=a.env, algo="supervised_compare", seed=a.seed, config=config,
-                             data_files=files, run_dir=a.run_dir,
-                             argv=["-m", "supervised.compare", *(sys.argv[1:] if argv is None else argv)])
+    run_dir = create_run_dir(
+        env=a.env,
+        algo="supervised_compare",
+        seed=a.seed,
+        config=config,
+        data_files=files,
+        run_dir=a.run_dir,
+        argv=["-m", "supervised.compare", *(sys.argv[1:] if argv is None else argv)],
+    )
     seed_everything(a.seed)
     set_torch_threads(a.threads)
     data = load_supervised_data(a.env, base.feature_set, base.window)
@@ -143,23 +175,28 @@ def main(argv: list[str] | None = None) -> Path:
         for loss in a.losses:
             row = run_one(base, data, scheme, loss)
             rows.append(row)
-            print(f"{scheme:>28} {loss:>15}: acc {row['accuracy']:.3f} bal {row['balanced_accuracy']:.3f} "
-                  f"pred {_pct(row['pred_shares'])} prior {_pct(row['val_prior'])} "
-                  f"{'COLLAPSE' if row['alarm'] else 'ok':>8} Sharpe raw {row['env_raw']['sharpe']:+.2f} | "
-                  f"corrected pred {_pct(row['corr_pred_shares'])} Sharpe {row['env_corrected']['sharpe']:+.2f}"
-                  f" | rule {row['rule_label']} Sharpe {row['env_rule']['sharpe']:+.2f} turnover "
-                  f"{row['env_rule']['turnover']:.0f} ({row['wall_s']:.0f}s)", flush=True)
+            print(
+                f"{scheme:>28} {loss:>15}: acc {row['accuracy']:.3f} bal {row['balanced_accuracy']:.3f} "
+                f"pred {_pct(row['pred_shares'])} prior {_pct(row['val_prior'])} "
+                f"{'COLLAPSE' if row['alarm'] else 'ok':>8} Sharpe raw {row['env_raw']['sharpe']:+.2f} | "
+                f"corrected pred {_pct(row['corr_pred_shares'])} Sharpe {row['env_corrected']['sharpe']:+.2f}"
+                f" | rule {row['rule_label']} Sharpe {row['env_rule']['sharpe']:+.2f} turnover "
+                f"{row['env_rule']['turnover']:.0f} ({row['wall_s']:.0f}s)",
+                flush=True,
+            )
             if row["alarm"]:
                 print(f"    !!! {row['alarm']}", flush=True)
     wall = time.time() - t0
-    header = (f"# Supervised compare, {a.env}, val split, {a.epochs} epoch(s), seed {a.seed}\n\n"
-              f"Sharpe: argmax policy stepped through the env, after fees+slippage "
-              f"({base.fee_bps}+{base.slippage_bps} bps) and funding, annualised (8760). "
-              f"Pred shares are SELL/HOLD/BUY % of val predictions. Rule: `confidence` decision rule "
-              f"on the corrected probabilities, fitted on val (tau x min_hold grid; points tried per "
-              f"model in brackets), so its Sharpe is IN-SAMPLE on val. Half check: "
-              f"rule fitted on the first half of val, Sharpe on the second half, vs argmax there. "
-              f"Wall {wall:.0f}s.")
+    header = (
+        f"# Supervised compare, {a.env}, val split, {a.epochs} epoch(s), seed {a.seed}\n\n"
+        f"Sharpe: argmax policy stepped through the env, after fees+slippage "
+        f"({base.fee_bps}+{base.slippage_bps} bps) and funding, annualised (8760). "
+        f"Pred shares are SELL/HOLD/BUY % of val predictions. Rule: `confidence` decision rule "
+        f"on the corrected probabilities, fitted on val (tau x min_hold grid; points tried per "
+        f"model in brackets), so its Sharpe is IN-SAMPLE on val. Half check: "
+        f"rule fitted on the first half of val, Sharpe on the second half, vs argmax there. "
+        f"Wall {wall:.0f}s."
+    )
     atomic_write_json(run_dir / "compare.json", {"rows": rows, "wall_s": round(wall, 1)})
     md = to_markdown(rows, header)
     atomic_write_text(run_dir / "compare.md", md)

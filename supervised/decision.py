@@ -104,7 +104,9 @@ class DecisionRule:
         unknown = set(d) - {"kind", "tau", "min_hold"}
         if unknown:
             raise ValueError(f"decision rule: unknown fields {sorted(unknown)}")
-        return cls(str(d.get("kind", "argmax")), float(d.get("tau", 0.0)), int(d.get("min_hold", 0)))
+        return cls(
+            str(d.get("kind", "argmax")), float(d.get("tau", 0.0)), int(d.get("min_hold", 0))
+        )
 
     def decide(self, probs: np.ndarray, position: np.ndarray, bars_held: np.ndarray) -> np.ndarray:
         """Actions ``(B,)`` int64 from probabilities ``(B, 3)``, positions ``(B,)`` (-1/0/1) and
@@ -121,14 +123,20 @@ class DecisionRule:
         confident = p[np.arange(len(p)), c] > self.tau
         return np.where(locked | ~confident, keep, c).clip(0, 2)
 
-    def decide_obs(self, probs: np.ndarray, obs: np.ndarray, window: int, n_features: int) -> np.ndarray:
+    def decide_obs(
+        self, probs: np.ndarray, obs: np.ndarray, window: int, n_features: int
+    ) -> np.ndarray:
         """``decide`` with position and bars held read from flat observations ``(B, W*F + 4)``."""
         o = np.asarray(obs)
         w = int(window) * int(n_features)
         if o.ndim != 2 or o.shape[1] != w + 4:
-            raise ValueError(f"observations must be (B, window*F + 4) = (B, {w + 4}), got {o.shape}: "
-                             "a different window or feature set than the rule's classifier")
-        return self.decide(probs, o[:, w + POSITION_SLOT], bars_held_from_scaled(o[:, w + BARS_HELD_SLOT]))
+            raise ValueError(
+                f"observations must be (B, window*F + 4) = (B, {w + 4}), got {o.shape}: "
+                "a different window or feature set than the rule's classifier"
+            )
+        return self.decide(
+            probs, o[:, w + POSITION_SLOT], bars_held_from_scaled(o[:, w + BARS_HELD_SLOT])
+        )
 
 
 ARGMAX = DecisionRule()

@@ -47,8 +47,14 @@ class RuleFit:
         return len(self.grid)
 
     def summary(self) -> dict[str, Any]:
-        return {"rule": self.rule.to_dict(), "label": self.rule.label(), "n_grid": self.n_grid,
-                "metrics": self.metrics, "grid": self.grid, "half_check": self.half_check}
+        return {
+            "rule": self.rule.to_dict(),
+            "label": self.rule.label(),
+            "n_grid": self.n_grid,
+            "metrics": self.metrics,
+            "grid": self.grid,
+            "half_check": self.half_check,
+        }
 
 
 @dataclass
@@ -64,13 +70,23 @@ class Market:
 
     def backtest(self, actions: np.ndarray, lo: int = 0, hi: int | None = None) -> dict[str, float]:
         hi = len(self.can_trade) if hi is None else hi
-        return backtest_actions(actions, self.open[lo:hi + 1], self.close[lo:hi + 1],
-                                self.can_trade[lo:hi], self.funding[lo:hi + 1],
-                                self.fee_bps, self.slippage_bps)
+        return backtest_actions(
+            actions,
+            self.open[lo : hi + 1],
+            self.close[lo : hi + 1],
+            self.can_trade[lo:hi],
+            self.funding[lo : hi + 1],
+            self.fee_bps,
+            self.slippage_bps,
+        )
 
 
-def grid_points(probs: np.ndarray, can_trade: np.ndarray, tau_quantiles: tuple[float, ...] = TAU_QUANTILES,
-                min_holds: tuple[int, ...] = MIN_HOLDS) -> list[tuple[float, float, int]]:
+def grid_points(
+    probs: np.ndarray,
+    can_trade: np.ndarray,
+    tau_quantiles: tuple[float, ...] = TAU_QUANTILES,
+    min_holds: tuple[int, ...] = MIN_HOLDS,
+) -> list[tuple[float, float, int]]:
     """Distinct ``(tau_quantile, tau, min_hold)`` in selection order (least change first)."""
     ok = np.asarray(can_trade, dtype=bool)
     top = np.asarray(probs, dtype=np.float64)[ok].max(axis=1) if ok.any() else np.zeros(1)
@@ -87,8 +103,13 @@ def grid_points(probs: np.ndarray, can_trade: np.ndarray, tau_quantiles: tuple[f
     return out
 
 
-def fit_rule(probs: np.ndarray, market: Market, tau_quantiles: tuple[float, ...] = TAU_QUANTILES,
-             min_holds: tuple[int, ...] = MIN_HOLDS, half_check: bool = True) -> RuleFit:
+def fit_rule(
+    probs: np.ndarray,
+    market: Market,
+    tau_quantiles: tuple[float, ...] = TAU_QUANTILES,
+    min_holds: tuple[int, ...] = MIN_HOLDS,
+    half_check: bool = True,
+) -> RuleFit:
     """Grid-search a ``confidence`` rule on ``probs (n, 3)`` over ``market``'s n bars."""
     best: tuple[float, DecisionRule, dict[str, float]] | None = None
     grid = []
@@ -104,20 +125,32 @@ def fit_rule(probs: np.ndarray, market: Market, tau_quantiles: tuple[float, ...]
     return RuleFit(rule, best[2], grid, check)
 
 
-def _half_check(probs: np.ndarray, market: Market, tau_quantiles: tuple[float, ...],
-                min_holds: tuple[int, ...]) -> dict[str, Any]:
+def _half_check(
+    probs: np.ndarray, market: Market, tau_quantiles: tuple[float, ...], min_holds: tuple[int, ...]
+) -> dict[str, Any]:
     n = len(market.can_trade)
     h = n // 2
     if h < 50:
         return {}
-    first = Market(market.open[:h + 1], market.close[:h + 1], market.can_trade[:h],
-                   market.funding[:h + 1], market.fee_bps, market.slippage_bps)
+    first = Market(
+        market.open[: h + 1],
+        market.close[: h + 1],
+        market.can_trade[:h],
+        market.funding[: h + 1],
+        market.fee_bps,
+        market.slippage_bps,
+    )
     fit = fit_rule(probs[:h], first, tau_quantiles, min_holds, half_check=False)
     p2, ok2 = probs[h:], market.can_trade[h:]
     rule_m = market.backtest(rule_path(fit.rule, p2, ok2), h, n)
     arg_m = market.backtest(rule_path(ARGMAX, p2, ok2), h, n)
-    return {"fit_on_bars": [0, h], "scored_on_bars": [h, n], "rule": fit.rule.to_dict(),
-            "first_half_sharpe": fit.metrics["sharpe"],
-            "second_half_sharpe_rule": rule_m["sharpe"], "second_half_turnover_rule": rule_m["turnover"],
-            "second_half_sharpe_argmax": arg_m["sharpe"],
-            "second_half_turnover_argmax": arg_m["turnover"]}
+    return {
+        "fit_on_bars": [0, h],
+        "scored_on_bars": [h, n],
+        "rule": fit.rule.to_dict(),
+        "first_half_sharpe": fit.metrics["sharpe"],
+        "second_half_sharpe_rule": rule_m["sharpe"],
+        "second_half_turnover_rule": rule_m["turnover"],
+        "second_half_sharpe_argmax": arg_m["sharpe"],
+        "second_half_turnover_argmax": arg_m["turnover"],
+    }

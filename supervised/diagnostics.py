@@ -118,7 +118,8 @@ class ClassifierReport:
         """The confusion matrix as an aligned text table (rows = true, columns = predicted)."""
         head = "true\\pred " + "".join(f"{c:>8}" for c in CLASS_NAMES) + "  recall"
         rows = [
-            f"{CLASS_NAMES[i]:<10}" + "".join(f"{v:>8d}" for v in self.confusion[i])
+            f"{CLASS_NAMES[i]:<10}"
+            + "".join(f"{v:>8d}" for v in self.confusion[i])
             + (f"  {self.recall[i]:.3f}" if np.isfinite(self.recall[i]) else "     n/a")
             for i in range(len(CLASS_NAMES))
         ]

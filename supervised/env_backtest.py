@@ -52,15 +52,27 @@ def env_backtest(
     """
     acts = np.asarray(actions_by_bar, dtype=np.int64)
     if len(acts) != len(data.close):
-        raise ValueError(f"actions_by_bar has {len(acts)} entries, the market has {len(data.close)} bars")
+        raise ValueError(
+            f"actions_by_bar has {len(acts)} entries, the market has {len(data.close)} bars"
+        )
     if (rule is None) != (probs_by_bar is None):
         raise ValueError("pass both rule and probs_by_bar (or neither)")
     if probs_by_bar is not None and np.shape(probs_by_bar) != (len(acts), 3):
         raise ValueError(f"probs_by_bar must be ({len(acts)}, 3), got {np.shape(probs_by_bar)}")
     has_probs = np.isfinite(probs_by_bar).all(axis=1) if probs_by_bar is not None else None
-    env = make_env(data.env, split=split, feature_set=data.feature_set, window=data.window,
-                   fee_bps=fee_bps, slippage_bps=slippage_bps, funding=funding, reward="log_return",
-                   episode_length=None, max_drawdown=None, **env_options)
+    env = make_env(
+        data.env,
+        split=split,
+        feature_set=data.feature_set,
+        window=data.window,
+        fee_bps=fee_bps,
+        slippage_bps=slippage_bps,
+        funding=funding,
+        reward="log_return",
+        episode_length=None,
+        max_drawdown=None,
+        **env_options,
+    )
     rewards: list[float] = []
     pos: list[float] = []
     turnover = fees = funding_paid = 0.0
@@ -73,8 +85,11 @@ def env_backtest(
             t = env.t
             a = int(acts[t])
             if has_probs is not None and has_probs[t]:
-                a = int(rule.decide_obs(probs_by_bar[t][None, :], obs[None, :], data.window,
-                                        data.n_features)[0])
+                a = int(
+                    rule.decide_obs(
+                        probs_by_bar[t][None, :], obs[None, :], data.window, data.n_features
+                    )[0]
+                )
             obs, r, term, trunc, info = env.step(a)
             rewards.append(r)
             pos.append(info["position"])

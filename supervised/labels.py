@@ -82,7 +82,9 @@ class LabelSpec:
         self.horizon = int(self.horizon)
         min_h = 2 if self.scheme == "forward_sharpe" else 1
         if self.horizon < min_h:
-            raise ValueError(f"label horizon must be >= {min_h} for {self.scheme}, got {self.horizon}")
+            raise ValueError(
+                f"label horizon must be >= {min_h} for {self.scheme}, got {self.horizon}"
+            )
         unknown = set(self.params) - set(_DEFAULTS[self.scheme])
         if unknown:
             raise ValueError(
@@ -165,7 +167,11 @@ def make_labels(
     with np.errstate(divide="ignore", invalid="ignore"):
         if spec.scheme == "threshold":
             r = fwd[:, -1] / entry - 1.0
-            thr = float(p["vol_mult"]) * sigma * np.sqrt(h) if p["vol_scaled"] else float(p["threshold"])
+            thr = (
+                float(p["vol_mult"]) * sigma * np.sqrt(h)
+                if p["vol_scaled"]
+                else float(p["threshold"])
+            )
             lab = np.where(r > thr + cost, BUY, np.where(r < -(thr + cost), SELL, HOLD))
         elif spec.scheme == "forward_sharpe":
             prev = np.concatenate([entry[:, None], fwd[:, :-1]], axis=1)
@@ -219,8 +225,12 @@ def labels_for_candles(candles: pd.DataFrame, spec: LabelSpec, freq: str = "1h")
         raise ValueError(f"candles lack columns {missing}; need open, high, low, close")
     seg = segment_ids(pd.DatetimeIndex(candles.index), freq)
     return make_labels(
-        candles["open"].to_numpy(), candles["high"].to_numpy(), candles["low"].to_numpy(),
-        candles["close"].to_numpy(), seg, spec,
+        candles["open"].to_numpy(),
+        candles["high"].to_numpy(),
+        candles["low"].to_numpy(),
+        candles["close"].to_numpy(),
+        seg,
+        spec,
     )
 
 

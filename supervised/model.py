@@ -36,8 +36,10 @@ class Classifier(nn.Module):
     def __init__(self, config: TransformerConfig) -> None:
         super().__init__()
         if config.n_account != N_ACCOUNT:
-            raise ValueError(f"the env's account state has {N_ACCOUNT} values, config has "
-                             f"n_account={config.n_account}")
+            raise ValueError(
+                f"the env's account state has {N_ACCOUNT} values, config has "
+                f"n_account={config.n_account}"
+            )
         self.config = config
         self.backbone = TransformerBackbone(config)
         self.head = nn.Linear(config.out_dim, N_CLASSES)
@@ -45,9 +47,9 @@ class Classifier(nn.Module):
         nn.init.zeros_(self.head.bias)
         with torch.no_grad():  # account-state inputs start (and, fed zeros, stay) at weight 0
             if self.backbone.proj is not None:
-                self.backbone.proj.weight[:, config.d_model:] = 0.0
+                self.backbone.proj.weight[:, config.d_model :] = 0.0
             else:
-                self.head.weight[:, config.d_model:] = 0.0
+                self.head.weight[:, config.d_model :] = 0.0
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return self.head(self.backbone(obs))  # (B, obs_dim) -> (B, features_dim) -> (B, 3)
@@ -97,8 +99,10 @@ def build_samples(
     feats = np.asarray(features, dtype=np.float32)
     n = len(feats)
     if not (len(obs_ok) == len(labels) == n):
-        raise ValueError(f"features ({n}), obs_ok ({len(obs_ok)}) and labels ({len(labels)}) "
-                         "must have one row per bar")
+        raise ValueError(
+            f"features ({n}), obs_ok ({len(obs_ok)}) and labels ({len(labels)}) "
+            "must have one row per bar"
+        )
     t = np.arange(lo, hi, dtype=np.int64)
     ok = np.asarray(obs_ok, dtype=bool)[t] & (np.asarray(labels)[t] >= 0) & (t >= window - 1)
     if keep is not None:
@@ -116,7 +120,9 @@ def predict_logits(model: nn.Module, samples: WindowSamples, batch_size: int = 2
     """Logits ``(N, 3)`` float64 for every sample, in eval mode, batched."""
     was_training = model.training
     model.eval()
-    out = [model(samples.obs(np.arange(i, min(i + batch_size, len(samples))))).double().numpy()
-           for i in range(0, len(samples), batch_size)]
+    out = [
+        model(samples.obs(np.arange(i, min(i + batch_size, len(samples))))).double().numpy()
+        for i in range(0, len(samples), batch_size)
+    ]
     model.train(was_training)
     return np.concatenate(out) if out else np.zeros((0, N_CLASSES))

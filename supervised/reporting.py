@@ -54,8 +54,15 @@ def confusion_figure(rep: ClassifierReport, title: str) -> Any:
     ax.imshow(frac, cmap="Blues", vmin=0, vmax=1)
     for i in range(3):
         for j in range(3):
-            ax.text(j, i, f"{int(cm[i, j])}\n{frac[i, j]:.0%}", ha="center", va="center",
-                    color="white" if frac[i, j] > 0.5 else "black", fontsize=8)
+            ax.text(
+                j,
+                i,
+                f"{int(cm[i, j])}\n{frac[i, j]:.0%}",
+                ha="center",
+                va="center",
+                color="white" if frac[i, j] > 0.5 else "black",
+                fontsize=8,
+            )
     ax.set_xticks(range(3), CLASS_NAMES)
     ax.set_yticks(range(3), CLASS_NAMES)
     ax.set_xlabel("predicted")
@@ -65,8 +72,14 @@ def confusion_figure(rep: ClassifierReport, title: str) -> Any:
     return fig
 
 
-def save_confusion(rep: ClassifierReport, path: Path, title: str, writer: Any = None,
-                   tag: str = "val/confusion", step: int = 0) -> None:
+def save_confusion(
+    rep: ClassifierReport,
+    path: Path,
+    title: str,
+    writer: Any = None,
+    tag: str = "val/confusion",
+    step: int = 0,
+) -> None:
     """Write ``path`` (.png) and a ``.txt`` next to it; add the figure to TensorBoard too."""
     import matplotlib.pyplot as plt
 

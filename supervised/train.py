@@ -70,12 +70,16 @@ def _kv(items: list[str]) -> dict[str, Any]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m supervised.train", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m supervised.train",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     d = TrainConfig()
     p.add_argument("--env", default=d.env)
-    p.add_argument("--labels", default=d.labels,
-                   choices=["threshold", "forward_sharpe", "triple_barrier"])
+    p.add_argument(
+        "--labels", default=d.labels, choices=["threshold", "forward_sharpe", "triple_barrier"]
+    )
     p.add_argument("--horizon", type=int, default=d.horizon)
     p.add_argument("--label-param", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--class-weights", default=d.class_weights, choices=LOSS_NAMES)
@@ -90,10 +94,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--patience", type=int, default=d.patience)
     p.add_argument("--max-train-samples", type=int, default=None)
     p.add_argument("--max-val-bars", type=int, default=None)
-    p.add_argument("--fee-bps", type=float, default=d.fee_bps,
-                   help="fee per unit of notional traded, bps (default: the env's)")
-    p.add_argument("--slippage-bps", type=float, default=d.slippage_bps,
-                   help="slippage per unit of notional traded, bps (default: the env's)")
+    p.add_argument(
+        "--fee-bps",
+        type=float,
+        default=d.fee_bps,
+        help="fee per unit of notional traded, bps (default: the env's)",
+    )
+    p.add_argument(
+        "--slippage-bps",
+        type=float,
+        default=d.slippage_bps,
+        help="slippage per unit of notional traded, bps (default: the env's)",
+    )
     p.add_argument("--no-funding", action="store_true", help="do not charge perpetual funding")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--threads", type=int, default=None)
@@ -103,40 +115,85 @@ def build_parser() -> argparse.ArgumentParser:
 
 def config_from_args(a: argparse.Namespace) -> TrainConfig:
     return TrainConfig(
-        env=a.env, feature_set=a.feature_set, window=a.window, preset=a.preset,
-        labels=a.labels, horizon=a.horizon, label_params=_kv(a.label_param),
-        class_weights=a.class_weights, loss_params=_kv(a.loss_param), correction=a.correction,
-        epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, patience=a.patience,
-        max_train_samples=a.max_train_samples, max_val_bars=a.max_val_bars, seed=a.seed,
-        threads=a.threads, fee_bps=a.fee_bps, slippage_bps=a.slippage_bps, funding=not a.no_funding,
+        env=a.env,
+        feature_set=a.feature_set,
+        window=a.window,
+        preset=a.preset,
+        labels=a.labels,
+        horizon=a.horizon,
+        label_params=_kv(a.label_param),
+        class_weights=a.class_weights,
+        loss_params=_kv(a.loss_param),
+        correction=a.correction,
+        epochs=a.epochs,
+        batch_size=a.batch_size,
+        lr=a.lr,
+        patience=a.patience,
+        max_train_samples=a.max_train_samples,
+        max_val_bars=a.max_val_bars,
+        seed=a.seed,
+        threads=a.threads,
+        fee_bps=a.fee_bps,
+        slippage_bps=a.slippage_bps,
+        funding=not a.no_funding,
     )
 
 
-def save_run(run_dir: Path, cfg: TrainConfig, prep: Prepared, res: FitResult,
-             writer: Any = None, wall_s: float | None = None,
-             rule_fit: RuleFit | None = None) -> dict[str, Any]:
+def save_run(
+    run_dir: Path,
+    cfg: TrainConfig,
+    prep: Prepared,
+    res: FitResult,
+    writer: Any = None,
+    wall_s: float | None = None,
+    rule_fit: RuleFit | None = None,
+) -> dict[str, Any]:
     """Write model.pt, normaliser.json, confusion files and metrics.json; return the metrics."""
     d, ev = prep.data, res.evaluation
     save_checkpoint(
-        run_dir / "model.pt", res.model, env=cfg.env, feature_set=cfg.feature_set,
-        feature_names=d.feature_names, label_spec=prep.spec,
-        split={**{k: list(v) for k, v in d.split_dates.items()},
-               "val_backtest_bars": list(prep.val_range)},
-        normaliser=d.normaliser.to_dict(), correction=ev.correction,
-        loss={"name": cfg.class_weights, **cfg.loss_params}, class_prior=prep.prior.tolist(),
-        costs=cfg.costs(), preset=cfg.preset,
-        extra={"best_epoch": res.best_epoch, "val_sharpe": ev.trading["sharpe"], "seed": cfg.seed,
-               "rule_n_grid": rule_fit.n_grid if rule_fit else 0},
+        run_dir / "model.pt",
+        res.model,
+        env=cfg.env,
+        feature_set=cfg.feature_set,
+        feature_names=d.feature_names,
+        label_spec=prep.spec,
+        split={
+            **{k: list(v) for k, v in d.split_dates.items()},
+            "val_backtest_bars": list(prep.val_range),
+        },
+        normaliser=d.normaliser.to_dict(),
+        correction=ev.correction,
+        loss={"name": cfg.class_weights, **cfg.loss_params},
+        class_prior=prep.prior.tolist(),
+        costs=cfg.costs(),
+        preset=cfg.preset,
+        extra={
+            "best_epoch": res.best_epoch,
+            "val_sharpe": ev.trading["sharpe"],
+            "seed": cfg.seed,
+            "rule_n_grid": rule_fit.n_grid if rule_fit else 0,
+        },
         decision_rule=rule_fit.rule if rule_fit else None,
     )
     d.normaliser.save(run_dir / "normaliser.json")
-    save_confusion(ev.raw, run_dir / "confusion_val_raw.png",
-                   f"val raw ({cfg.labels}, {cfg.class_weights})", writer, "val/confusion_raw")
-    save_confusion(ev.corrected, run_dir / "confusion_val.png",
-                   f"val corrected ({cfg.labels}, {cfg.class_weights})", writer, "val/confusion")
+    save_confusion(
+        ev.raw,
+        run_dir / "confusion_val_raw.png",
+        f"val raw ({cfg.labels}, {cfg.class_weights})",
+        writer,
+        "val/confusion_raw",
+    )
+    save_confusion(
+        ev.corrected,
+        run_dir / "confusion_val.png",
+        f"val corrected ({cfg.labels}, {cfg.class_weights})",
+        writer,
+        "val/confusion",
+    )
     metrics = {
         "best_epoch": res.best_epoch,
-        "n_train": len(prep.train), "n_val": len(prep.val),
+        "n_train": len(prep.train),
+        "n_val": len(prep.val),
         "train_label_shares": class_shares(prep.train.labels).round(4).tolist(),
         "val_label_shares": class_shares(prep.val.labels).round(4).tolist(),
         "val": ev.summary(),
@@ -153,8 +210,12 @@ def main(argv: list[str] | None = None) -> Path:
     cfg = config_from_args(args)
     t0 = time.time()
     run_dir = create_run_dir(
-        env=cfg.env, algo="supervised", seed=cfg.seed, config=dataclasses.asdict(cfg),
-        data_files=_data_files(cfg.env), run_dir=args.run_dir,
+        env=cfg.env,
+        algo="supervised",
+        seed=cfg.seed,
+        config=dataclasses.asdict(cfg),
+        data_files=_data_files(cfg.env),
+        run_dir=args.run_dir,
         argv=["-m", "supervised.train", *(sys.argv[1:] if argv is None else argv)],
     )
     seed_everything(cfg.seed)
@@ -162,8 +223,10 @@ def main(argv: list[str] | None = None) -> Path:
     print(f"run folder: {run_dir}")
     data = load_supervised_data(cfg.env, cfg.feature_set, cfg.window)
     prep = prepare(cfg, data)
-    print(f"samples: train {len(prep.train)}, val {len(prep.val)}; train label prior "
-          f"(SELL/HOLD/BUY) {prep.prior.round(3).tolist()}")
+    print(
+        f"samples: train {len(prep.train)}, val {len(prep.val)}; train label prior "
+        f"(SELL/HOLD/BUY) {prep.prior.round(3).tolist()}"
+    )
     from torch.utils.tensorboard import SummaryWriter
 
     writer = SummaryWriter(str(run_dir))
@@ -174,8 +237,10 @@ def main(argv: list[str] | None = None) -> Path:
                 print(collapse_banner(f"{rep.alarm} [val, {name} logits]"))
         ev = res.evaluation
         rule_fit = fit_val_rule(prep, res.model, ev.correction.bias, cfg)
-        print(f"decision rule (fitted on val, {rule_fit.n_grid} grid points): "
-              f"{rule_fit.rule.label()}, fast val Sharpe {rule_fit.metrics['sharpe']:+.2f}")
+        print(
+            f"decision rule (fitted on val, {rule_fit.n_grid} grid points): "
+            f"{rule_fit.rule.label()}, fast val Sharpe {rule_fit.metrics['sharpe']:+.2f}"
+        )
         metrics = save_run(run_dir, cfg, prep, res, writer, wall_s=None, rule_fit=rule_fit)
         metrics["val_env"] = {
             "corrected": env_metrics(prep, res.model, ev.correction.bias, cfg),
@@ -188,11 +253,15 @@ def main(argv: list[str] | None = None) -> Path:
     metrics["wall_s"] = round(wall, 1)
     atomic_write_json(run_dir / "metrics.json", metrics)
     env = metrics["val_env"]
-    print(f"best epoch {res.best_epoch}: val through the env (after costs): "
-          + "; ".join(f"{k} Sharpe {env[k]['sharpe']:+.2f} turnover {env[k]['turnover']:.0f}"
-                      for k in ("raw", "corrected", "rule"))
-          + f" (rule {rule_fit.rule.label()}, in-sample on val); proxy corrected "
-          f"{ev.trading['sharpe']:+.2f}; bal acc {ev.corrected.balanced_accuracy:.3f}; wall {wall:.0f}s")
+    print(
+        f"best epoch {res.best_epoch}: val through the env (after costs): "
+        + "; ".join(
+            f"{k} Sharpe {env[k]['sharpe']:+.2f} turnover {env[k]['turnover']:.0f}"
+            for k in ("raw", "corrected", "rule")
+        )
+        + f" (rule {rule_fit.rule.label()}, in-sample on val); proxy corrected "
+        f"{ev.trading['sharpe']:+.2f}; bal acc {ev.corrected.balanced_accuracy:.3f}; wall {wall:.0f}s"
+    )
     print(ev.corrected.confusion_text())
     return run_dir
 

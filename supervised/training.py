@@ -71,8 +71,11 @@ class TrainConfig:
 
     def costs(self) -> dict[str, Any]:
         """The cost settings, as env options (``fee_bps``, ``slippage_bps``, ``funding``)."""
-        return {"fee_bps": float(self.fee_bps), "slippage_bps": float(self.slippage_bps),
-                "funding": bool(self.funding)}
+        return {
+            "fee_bps": float(self.fee_bps),
+            "slippage_bps": float(self.slippage_bps),
+            "funding": bool(self.funding),
+        }
 
     def label_cost_bps(self) -> float:
         """Round-trip cost the labels must beat: enter and exit, fee + slippage each way."""
@@ -92,7 +95,9 @@ class Prepared:
 
 def prepare(cfg: TrainConfig, data: SupervisedData) -> Prepared:
     """Labels, purged/embargoed samples and the train prior."""
-    spec = LabelSpec(cfg.labels, cfg.horizon, {"cost_bps": cfg.label_cost_bps(), **cfg.label_params})
+    spec = LabelSpec(
+        cfg.labels, cfg.horizon, {"cost_bps": cfg.label_cost_bps(), **cfg.label_params}
+    )
     d = data
     labels = make_labels(d.open, d.high, d.low, d.close, d.segment, spec)
     tlo, thi = d.splits["train"]
@@ -101,14 +106,28 @@ def prepare(cfg: TrainConfig, data: SupervisedData) -> Prepared:
     if cfg.max_val_bars:
         vhi = min(vhi, vlo + int(cfg.max_val_bars))
     t_tr = np.arange(tlo, thi)
-    train = build_samples(d.features, d.obs_ok, labels, tlo, thi, d.window,
-                          keep=purge_for_split(t_tr, tlo, thi, spec.horizon, 0))
+    train = build_samples(
+        d.features,
+        d.obs_ok,
+        labels,
+        tlo,
+        thi,
+        d.window,
+        keep=purge_for_split(t_tr, tlo, thi, spec.horizon, 0),
+    )
     if cfg.max_train_samples and len(train) > cfg.max_train_samples:
         k = int(cfg.max_train_samples)
         train = WindowSamples(train.features, train.t[-k:], train.labels[-k:], train.window)
     t_va = np.arange(vlo, vhi)
-    val = build_samples(d.features, d.obs_ok, labels, vlo, vhi, d.window,
-                        keep=purge_for_split(t_va, vlo, vhi, spec.horizon, cfg.embargo_bars))
+    val = build_samples(
+        d.features,
+        d.obs_ok,
+        labels,
+        vlo,
+        vhi,
+        d.window,
+        keep=purge_for_split(t_va, vlo, vhi, spec.horizon, cfg.embargo_bars),
+    )
     return Prepared(d, spec, labels, train, val, (vlo, vhi), class_prior(train.labels))
 
 
@@ -128,20 +147,29 @@ def _val_logits(prep: Prepared, model: torch.nn.Module) -> tuple[np.ndarray, np.
 def val_market(prep: Prepared, cfg: TrainConfig) -> Market:
     """The fast-backtest arrays of the val bars, at the config's costs."""
     d, (lo, hi) = prep.data, prep.val_range
-    funding = d.funding[lo:hi + 1] if cfg.funding else np.zeros(hi + 1 - lo)
-    return Market(d.open[lo:hi + 1], d.close[lo:hi + 1], d.obs_ok[lo:hi] & d.can_step[lo:hi],
-                  funding, cfg.fee_bps, cfg.slippage_bps)
+    funding = d.funding[lo : hi + 1] if cfg.funding else np.zeros(hi + 1 - lo)
+    return Market(
+        d.open[lo : hi + 1],
+        d.close[lo : hi + 1],
+        d.obs_ok[lo:hi] & d.can_step[lo:hi],
+        funding,
+        cfg.fee_bps,
+        cfg.slippage_bps,
+    )
 
 
-def backtest_logits(prep: Prepared, model: torch.nn.Module, bias: np.ndarray,
-                    cfg: TrainConfig) -> tuple[dict[str, float], np.ndarray]:
+def backtest_logits(
+    prep: Prepared, model: torch.nn.Module, bias: np.ndarray, cfg: TrainConfig
+) -> tuple[dict[str, float], np.ndarray]:
     """Backtest the argmax of ``logits + bias`` over the val bars; returns (metrics, actions)."""
     logits, ok = _val_logits(prep, model)
     actions = np.where(ok, (logits + bias).argmax(axis=1), HOLD).astype(np.int64)
     return val_market(prep, cfg).backtest(actions), actions
 
 
-def val_probs(prep: Prepared, model: torch.nn.Module, bias: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def val_probs(
+    prep: Prepared, model: torch.nn.Module, bias: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """``softmax(logits + bias)`` ``(n, 3)`` float64 over the val bars, and the can-trade mask."""
     logits, ok = _val_logits(prep, model)
     # float32 logits + float32 bias, as evaluate's ClassifierActor adds them, then float64 softmax
@@ -149,8 +177,9 @@ def val_probs(prep: Prepared, model: torch.nn.Module, bias: np.ndarray) -> tuple
     return class_probs(z), ok
 
 
-def fit_val_rule(prep: Prepared, model: torch.nn.Module, bias: np.ndarray,
-                 cfg: TrainConfig) -> RuleFit:
+def fit_val_rule(
+    prep: Prepared, model: torch.nn.Module, bias: np.ndarray, cfg: TrainConfig
+) -> RuleFit:
     """Fit the cost-aware decision rule on the val bars (``supervised.decision_fit``)."""
     probs, _ = val_probs(prep, model, bias)
     return fit_rule(probs, val_market(prep, cfg))
@@ -166,9 +195,13 @@ class Evaluation:
     actions: np.ndarray  # corrected actions over the val backtest bars
 
     def summary(self) -> dict[str, Any]:
-        return {"raw": self.raw.to_dict(), "corrected": self.corrected.to_dict(),
-                "correction": self.correction.to_dict(), "trading_raw": self.trading_raw,
-                "trading": self.trading}
+        return {
+            "raw": self.raw.to_dict(),
+            "corrected": self.corrected.to_dict(),
+            "correction": self.correction.to_dict(),
+            "trading_raw": self.trading_raw,
+            "trading": self.trading,
+        }
 
 
 def evaluate(model: torch.nn.Module, prep: Prepared, cfg: TrainConfig) -> Evaluation:
@@ -177,12 +210,23 @@ def evaluate(model: torch.nn.Module, prep: Prepared, cfg: TrainConfig) -> Evalua
     corr = fit_logit_correction(logits, y, cfg.correction)
     trading_raw, _ = backtest_logits(prep, model, np.zeros(3), cfg)
     trading, actions = backtest_logits(prep, model, corr.bias, cfg)
-    return Evaluation(classifier_report(logits, y), classifier_report(corr.apply(logits), y),
-                      corr, trading_raw, trading, actions)
+    return Evaluation(
+        classifier_report(logits, y),
+        classifier_report(corr.apply(logits), y),
+        corr,
+        trading_raw,
+        trading,
+        actions,
+    )
 
 
-def env_metrics(prep: Prepared, model: torch.nn.Module, bias: np.ndarray,
-                cfg: TrainConfig, rule: DecisionRule | None = None) -> dict[str, float]:
+def env_metrics(
+    prep: Prepared,
+    model: torch.nn.Module,
+    bias: np.ndarray,
+    cfg: TrainConfig,
+    rule: DecisionRule | None = None,
+) -> dict[str, float]:
     """The policy stepped through the real env over the val split: argmax(logits + bias), or
     ``rule`` applied to ``softmax(logits + bias)`` and the env's own observation at each bar."""
     from supervised.env_backtest import env_backtest
@@ -208,12 +252,14 @@ class FitResult:
 
 
 def build_model(cfg: TrainConfig, n_features: int) -> Classifier:
-    return Classifier(make_config(cfg.preset, window=cfg.window, n_features=n_features,
-                                  **cfg.model_overrides))
+    return Classifier(
+        make_config(cfg.preset, window=cfg.window, n_features=n_features, **cfg.model_overrides)
+    )
 
 
-def fit(cfg: TrainConfig, prep: Prepared, writer: Any = None,
-        log: Callable[[str], None] = print) -> FitResult:
+def fit(
+    cfg: TrainConfig, prep: Prepared, writer: Any = None, log: Callable[[str], None] = print
+) -> FitResult:
     """Train with AdamW + cosine decay; keep the epoch with the best corrected val Sharpe."""
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
@@ -224,7 +270,8 @@ def fit(cfg: TrainConfig, prep: Prepared, writer: Any = None,
     steps_per_epoch = math.ceil(n / cfg.batch_size)
     total = max(1, steps_per_epoch * cfg.epochs)
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: 0.5 * (1.0 + math.cos(math.pi * min(s, total) / total)))
+        opt, lambda s: 0.5 * (1.0 + math.cos(math.pi * min(s, total) / total))
+    )
     best: tuple[float, int, dict[str, torch.Tensor], Evaluation] | None = None
     history: list[dict[str, Any]] = []
     step = 0
@@ -233,7 +280,7 @@ def fit(cfg: TrainConfig, prep: Prepared, writer: Any = None,
         order = rng.permutation(n)
         tot, correct = 0.0, 0
         for i in range(0, n, cfg.batch_size):
-            idx = order[i:i + cfg.batch_size]
+            idx = order[i : i + cfg.batch_size]
             obs, y = prep.train.obs(idx), prep.train.targets(idx)
             logits = model(obs)
             loss = loss_fn(logits, y)
@@ -249,12 +296,20 @@ def fit(cfg: TrainConfig, prep: Prepared, writer: Any = None,
                 writer.add_scalar("train/loss", loss.item(), step)
                 writer.add_scalar("train/lr", sched.get_last_lr()[0], step)
         ev = evaluate(model, prep, cfg)
-        row = {"epoch": epoch, "step": step, "train_loss": tot / n, "train_accuracy": correct / n,
-               "val_accuracy": ev.raw.accuracy, "val_balanced_accuracy": ev.raw.balanced_accuracy,
-               "val_sharpe_raw": ev.trading_raw["sharpe"], "val_sharpe": ev.trading["sharpe"],
-               "pred_shares_raw": ev.raw.pred_shares.round(3).tolist(),
-               "pred_shares": ev.corrected.pred_shares.round(3).tolist(),
-               "alarm_raw": ev.raw.alarm, "alarm": ev.corrected.alarm}
+        row = {
+            "epoch": epoch,
+            "step": step,
+            "train_loss": tot / n,
+            "train_accuracy": correct / n,
+            "val_accuracy": ev.raw.accuracy,
+            "val_balanced_accuracy": ev.raw.balanced_accuracy,
+            "val_sharpe_raw": ev.trading_raw["sharpe"],
+            "val_sharpe": ev.trading["sharpe"],
+            "pred_shares_raw": ev.raw.pred_shares.round(3).tolist(),
+            "pred_shares": ev.corrected.pred_shares.round(3).tolist(),
+            "alarm_raw": ev.raw.alarm,
+            "alarm": ev.corrected.alarm,
+        }
         history.append(row)
         if writer is not None:
             writer.add_scalar("train/epoch_loss", tot / n, step)
@@ -263,14 +318,18 @@ def fit(cfg: TrainConfig, prep: Prepared, writer: Any = None,
             log_report(writer, "val_corrected", ev.corrected, step)
             log_trading(writer, "val_raw", ev.trading_raw, step)
             log_trading(writer, "val", ev.trading, step)
-        log(f"epoch {epoch}/{cfg.epochs}: loss {tot / n:.4f} acc {correct / n:.3f} | val acc "
+        log(
+            f"epoch {epoch}/{cfg.epochs}: loss {tot / n:.4f} acc {correct / n:.3f} | val acc "
             f"{ev.raw.accuracy:.3f} bal {ev.raw.balanced_accuracy:.3f} shares(S/H/B) "
             f"{row['pred_shares_raw']} -> corrected {row['pred_shares']} | val Sharpe raw "
-            f"{ev.trading_raw['sharpe']:+.2f} corrected {ev.trading['sharpe']:+.2f}")
+            f"{ev.trading_raw['sharpe']:+.2f} corrected {ev.trading['sharpe']:+.2f}"
+        )
         if best is None or ev.trading["sharpe"] > best[0]:
             best = (ev.trading["sharpe"], epoch, copy.deepcopy(model.state_dict()), ev)
         elif epoch - best[1] >= cfg.patience:
-            log(f"early stop: no better val Sharpe for {cfg.patience} epochs (best epoch {best[1]})")
+            log(
+                f"early stop: no better val Sharpe for {cfg.patience} epochs (best epoch {best[1]})"
+            )
             break
     assert best is not None
     model.load_state_dict(best[2])

@@ -32,7 +32,9 @@ from policies.lora import lora_parameters
 from supervised.checkpoint import LoadedClassifier, load_checkpoint
 
 
-def _remap_backbone_state(src: dict[str, torch.Tensor], dst_keys: set[str]) -> dict[str, torch.Tensor]:
+def _remap_backbone_state(
+    src: dict[str, torch.Tensor], dst_keys: set[str]
+) -> dict[str, torch.Tensor]:
     """Map classifier backbone keys to the PPO backbone's (``x.weight`` -> ``x.base.weight``)."""
     out: dict[str, torch.Tensor] = {}
     for k, v in src.items():
@@ -44,16 +46,19 @@ def _remap_backbone_state(src: dict[str, torch.Tensor], dst_keys: set[str]) -> d
         if alt in dst_keys:
             out[alt] = v
         else:
-            raise ValueError(f"classifier backbone key {k!r} has no counterpart in the PPO backbone "
-                             "(different architecture: preset, d_model, n_layers or LoRA targets)")
+            raise ValueError(
+                f"classifier backbone key {k!r} has no counterpart in the PPO backbone "
+                "(different architecture: preset, d_model, n_layers or LoRA targets)"
+            )
     return out
 
 
 VALUE_SIDE = ("mlp_extractor.value_net", "value_net")
 
 
-def freeze_policy(policy: nn.Module, *, train_action_head: bool = False,
-                  train_norms: bool = False) -> list[str]:
+def freeze_policy(
+    policy: nn.Module, *, train_action_head: bool = False, train_norms: bool = False
+) -> list[str]:
     """Freeze an SB3 actor-critic policy but its LoRA adapters, value side (and action head).
 
     Also used when a warm-started run resumes: requires_grad flags are not saved in a model zip.
@@ -61,8 +66,10 @@ def freeze_policy(policy: nn.Module, *, train_action_head: bool = False,
     """
     backbone = policy.features_extractor.backbone
     if not lora_parameters(backbone):
-        raise ValueError("freeze=True but the PPO backbone has no LoRA adapters: build the "
-                         "extractor with lora_rank > 0, or pass freeze=False")
+        raise ValueError(
+            "freeze=True but the PPO backbone has no LoRA adapters: build the "
+            "extractor with lora_rank > 0, or pass freeze=False"
+        )
     names = {n for n, _ in policy.named_parameters()}
     wanted = VALUE_SIDE + (("action_net",) if train_action_head else ())
     extras = tuple(p for p in wanted if any(n.startswith(p + ".") for n in names))
@@ -87,16 +94,25 @@ def load_into_ppo(
     extractor = policy.features_extractor
     backbone = getattr(extractor, "backbone", None)
     if backbone is None:
-        raise ValueError("PPO features extractor has no .backbone: build it with TransformerExtractor")
+        raise ValueError(
+            "PPO features extractor has no .backbone: build it with TransformerExtractor"
+        )
     if not getattr(policy, "share_features_extractor", True):
         raise ValueError("warm start needs share_features_extractor=True")
     if len(policy.mlp_extractor.policy_net) != 0:
-        raise ValueError("warm start needs net_arch=dict(pi=[], vf=[...]): the pi MLP must be empty")
+        raise ValueError(
+            "warm start needs net_arch=dict(pi=[], vf=[...]): the pi MLP must be empty"
+        )
     cfg = backbone.config
-    loaded = ckpt if isinstance(ckpt, LoadedClassifier) else load_checkpoint(
-        ckpt, window=cfg.window)
+    loaded = (
+        ckpt if isinstance(ckpt, LoadedClassifier) else load_checkpoint(ckpt, window=cfg.window)
+    )
     ccfg = loaded.model.config
-    if (ccfg.window, ccfg.n_features, ccfg.n_account) != (cfg.window, cfg.n_features, cfg.n_account):
+    if (ccfg.window, ccfg.n_features, ccfg.n_account) != (
+        cfg.window,
+        cfg.n_features,
+        cfg.n_account,
+    ):
         raise ValueError(
             f"observation layout differs: classifier window={ccfg.window}, n_features="
             f"{ccfg.n_features}, n_account={ccfg.n_account}; PPO window={cfg.window}, "
@@ -105,22 +121,27 @@ def load_into_ppo(
     action_net: nn.Linear = policy.action_net
     head = loaded.model.head
     if action_net.weight.shape != head.weight.shape:
-        raise ValueError(f"PPO action_net {tuple(action_net.weight.shape)} != classifier head "
-                         f"{tuple(head.weight.shape)} (features_dim or number of actions differ)")
+        raise ValueError(
+            f"PPO action_net {tuple(action_net.weight.shape)} != classifier head "
+            f"{tuple(head.weight.shape)} (features_dim or number of actions differ)"
+        )
     dst = backbone.state_dict()
     state = _remap_backbone_state(loaded.model.backbone.state_dict(), set(dst))
     missing = [k for k in dst if k not in state]
     not_lora = [k for k in missing if k.rsplit(".", 1)[-1] not in ("lora_A", "lora_B", "merged")]
     if not_lora:
-        raise ValueError(f"PPO backbone weights {not_lora[:5]} have no counterpart in the classifier")
+        raise ValueError(
+            f"PPO backbone weights {not_lora[:5]} have no counterpart in the classifier"
+        )
     backbone.load_state_dict(state, strict=False)
     with torch.no_grad():
         action_net.weight.copy_(head.weight)
         bias = torch.as_tensor(loaded.correction.bias, dtype=action_net.bias.dtype)
         action_net.bias.copy_(head.bias + bias)
     if freeze:
-        trainable = freeze_policy(policy, train_action_head=train_action_head,
-                                  train_norms=train_norms)
+        trainable = freeze_policy(
+            policy, train_action_head=train_action_head, train_norms=train_norms
+        )
     else:
         trainable = [n for n, p in policy.named_parameters() if p.requires_grad]
     return {

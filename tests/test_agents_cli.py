@@ -62,8 +62,18 @@ def test_help_documents_every_flag(capsys: pytest.CaptureFixture[str]) -> None:
         ppo.main(["--help"])
     assert exc.value.code == 0
     out = capsys.readouterr().out
-    for flag in ("--env", "--timesteps", "--seed", "--n-envs", "--device", "--config",
-                 "--run-dir", "--resume", "--warm-start", "--no-progress"):
+    for flag in (
+        "--env",
+        "--timesteps",
+        "--seed",
+        "--n-envs",
+        "--device",
+        "--config",
+        "--run-dir",
+        "--resume",
+        "--warm-start",
+        "--no-progress",
+    ):
         assert flag in out, flag
     assert "fee_bps = 10.0" in out and "n_steps = 128" in out  # config fields documented too
 
@@ -101,8 +111,16 @@ def _num_timesteps(model_zip: Path) -> int:
 
 
 def _check_run_folder(run: Path, algo: str, steps: int) -> dict[str, list[int]]:
-    for name in ("config.yaml", "command.txt", "meta.json", "normaliser.json", "best_model.zip",
-                 "final_model.zip", "metrics.json", "checkpoints/latest.json"):
+    for name in (
+        "config.yaml",
+        "command.txt",
+        "meta.json",
+        "normaliser.json",
+        "best_model.zip",
+        "final_model.zip",
+        "metrics.json",
+        "checkpoints/latest.json",
+    ):
         assert (run / name).is_file(), name
     config = yaml.safe_load((run / "config.yaml").read_text())
     assert config["algo"] == algo and config["env_name"] == "btc1h"
@@ -122,9 +140,17 @@ def _check_run_folder(run: Path, algo: str, steps: int) -> dict[str, list[int]]:
     assert set(metrics["policies"]) >= {f"{algo}_final", "buy_and_hold"}
     assert _num_timesteps(run / "final_model.zip") >= steps
     tags = _scalar_tags(run / "tb")
-    for tag in ("trading/final_equity", "trading/sharpe", "trading/turnover", "trading/costs_paid",
-                "trading/share_flat", "model/params_total", "model/params_trainable",
-                "rollout/ep_rew_mean", "eval/mean_reward"):
+    for tag in (
+        "trading/final_equity",
+        "trading/sharpe",
+        "trading/turnover",
+        "trading/costs_paid",
+        "trading/share_flat",
+        "model/params_total",
+        "model/params_trainable",
+        "rollout/ep_rew_mean",
+        "eval/mean_reward",
+    ):
         assert tag in tags, tag
     return tags
 
@@ -158,8 +184,21 @@ def test_tiny_ppo_run_then_resume_continues_step_count(tmp_path: Path) -> None:
 def test_tiny_sac_run(tmp_path: Path) -> None:
     cfg = _write(tmp_path / "tiny.yml", TINY_SAC)
     run = tmp_path / "sac_run"
-    sac.main(["--env", "btc1h", "--seed", "3", "--timesteps", "256", "--no-progress",
-              "--config", str(cfg), "--run-dir", str(run)])
+    sac.main(
+        [
+            "--env",
+            "btc1h",
+            "--seed",
+            "3",
+            "--timesteps",
+            "256",
+            "--no-progress",
+            "--config",
+            str(cfg),
+            "--run-dir",
+            str(run),
+        ]
+    )
     tags = _check_run_folder(run, "sac", 256)
     assert "train/ent_coef" in tags
     assert yaml.safe_load((run / "config.yaml").read_text())["env"]["action"] == "continuous"

@@ -49,8 +49,13 @@ def test_flat_episode_has_nan_sharpe_and_zero_drawdown() -> None:
 
 def _arrays(equity: list[float], position: list[float]) -> dict[str, np.ndarray]:
     n = len(equity)
-    return dict(equity=np.array(equity), position=np.array(position), fee=np.zeros(n),
-                slippage=np.zeros(n), funding=np.zeros(n))
+    return dict(
+        equity=np.array(equity),
+        position=np.array(position),
+        fee=np.zeros(n),
+        slippage=np.zeros(n),
+        funding=np.zeros(n),
+    )
 
 
 def test_stats_split_episodes_per_env_and_restart() -> None:

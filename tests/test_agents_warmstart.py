@@ -39,11 +39,20 @@ def _checkpoint(tmp_path, **model_overrides):
     norm = RobustNormaliser().fit(np.random.default_rng(0).standard_normal((50, F)))
     norm.feature_names = names
     return save_checkpoint(
-        tmp_path / "model.pt", model, env="btc1h", feature_set="flagtrader60", feature_names=names,
-        label_spec=LabelSpec("forward_sharpe"), split={}, normaliser=norm.to_dict(),
+        tmp_path / "model.pt",
+        model,
+        env="btc1h",
+        feature_set="flagtrader60",
+        feature_names=names,
+        label_spec=LabelSpec("forward_sharpe"),
+        split={},
+        normaliser=norm.to_dict(),
         correction=LogitCorrection(np.array([0.2, 0.0, -0.1]), "balanced_accuracy"),
-        loss={"name": "none"}, class_prior=[0.3, 0.4, 0.3], costs={"fee_bps": 10.0,
-        "slippage_bps": 2.0, "funding": True}, preset="cpu")
+        loss={"name": "none"},
+        class_prior=[0.3, 0.4, 0.3],
+        costs={"fee_bps": 10.0, "slippage_bps": 2.0, "funding": True},
+        preset="cpu",
+    )
 
 
 def test_prepare_adopts_the_checkpoint_layout_and_fine_tuning_settings(tmp_path, capsys):
@@ -52,12 +61,18 @@ def test_prepare_adopts_the_checkpoint_layout_and_fine_tuning_settings(tmp_path,
     loaded = prepare_warm_start(path, cfg)
     assert (cfg.env.feature_set, cfg.env.window) == ("flagtrader60", W)
     assert cfg.policy.preset == "cpu" and cfg.policy.dropout == 0.0
-    assert cfg.policy.extractor_kwargs == {"d_model": 16, "lora_rank": 8, "lora_alpha": 16.0,
-                                           "lora_targets": ["q", "v"]}
+    assert cfg.policy.extractor_kwargs == {
+        "d_model": 16,
+        "lora_rank": 8,
+        "lora_alpha": 16.0,
+        "lora_targets": ["q", "v"],
+    }
     assert (cfg.hyper.learning_rate, cfg.hyper.clip_range, cfg.hyper.target_kl) == (1e-4, 0.1, 0.02)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     assert cfg.warm_start.checkpoint == str(path) and cfg.warm_start.checkpoint_sha256 == digest
-    assert loaded.sha256 == digest and loaded.normaliser.feature_names == [f"f{i}" for i in range(F)]
+    assert loaded.sha256 == digest and loaded.normaliser.feature_names == [
+        f"f{i}" for i in range(F)
+    ]
     yaml.safe_dump(cfg.to_dict())  # the adapted config stays YAML-safe (no tuples)
     assert "env.window 32 -> 16" in capsys.readouterr().out
 
@@ -89,21 +104,36 @@ class _NoisyEnv(gym.Env):
 
 def test_critic_warmup_trains_only_the_value_head_then_thaws_the_actor(tmp_path):
     path = _checkpoint(tmp_path)
-    ppo = PPO("MlpPolicy", _NoisyEnv(), n_steps=32, batch_size=32, n_epochs=2, seed=0, device="cpu",
-              learning_rate=1e-2, policy_kwargs=dict(
-                  features_extractor_class=TransformerExtractor,
-                  features_extractor_kwargs=dict(window=W, n_features=F, lora_rank=4),
-                  net_arch=dict(pi=[], vf=[16]), ortho_init=False))
+    ppo = PPO(
+        "MlpPolicy",
+        _NoisyEnv(),
+        n_steps=32,
+        batch_size=32,
+        n_epochs=2,
+        seed=0,
+        device="cpu",
+        learning_rate=1e-2,
+        policy_kwargs=dict(
+            features_extractor_class=TransformerExtractor,
+            features_extractor_kwargs=dict(window=W, n_features=F, lora_rank=4),
+            net_arch=dict(pi=[], vf=[16]),
+            ortho_init=False,
+        ),
+    )
     load_into_ppo(ppo, path, freeze=True, train_action_head=True)
     pol = ppo.policy
     snap = {n: p.detach().clone() for n, p in pol.named_parameters()}
     cb = CriticWarmupCallback(actor_parameters(pol), warmup_steps=64)
     assert {n for n, p in pol.named_parameters() if any(p is q for q in cb.actor_params)} == {
-        n for n in snap if "lora_" in n or n.startswith("action_net.")}
+        n for n in snap if "lora_" in n or n.startswith("action_net.")
+    }
 
     def changed(prefix):
-        return {n for n, p in pol.named_parameters()
-                if n.startswith(prefix) and not torch.equal(p, snap[n])}
+        return {
+            n
+            for n, p in pol.named_parameters()
+            if n.startswith(prefix) and not torch.equal(p, snap[n])
+        }
 
     ppo.learn(64, callback=cb)  # two updates, both in the warm-up (rollouts end at 32, 64)
     assert changed("value_net") and changed("mlp_extractor.value_net")
@@ -126,8 +156,12 @@ def test_critic_warmup_trains_only_the_value_head_then_thaws_the_actor(tmp_path)
 TINY = {
     "env": {"n_envs": 4, "episode_length": 64},
     "ppo": {"n_steps": 32, "batch_size": 64, "n_epochs": 2},
-    "train": {"eval_freq": 1_000_000, "n_eval_episodes": 1, "checkpoint_freq": 1_000_000,
-              "torch_threads": 1},
+    "train": {
+        "eval_freq": 1_000_000,
+        "n_eval_episodes": 1,
+        "checkpoint_freq": 1_000_000,
+        "torch_threads": 1,
+    },
     "warm_start": {"critic_warmup_steps": 256, "learning_rate": 3e-3},
 }
 
@@ -138,16 +172,41 @@ def test_cli_warm_start_end_to_end(tmp_path):
     from supervised.train import main as train_supervised
 
     sup = tmp_path / "sup"
-    train_supervised(["--env", "btc1h", "--epochs", "1", "--max-train-samples", "300",
-                      "--max-val-bars", "200", "--threads", "1", "--run-dir", str(sup)])
+    train_supervised(
+        [
+            "--env",
+            "btc1h",
+            "--epochs",
+            "1",
+            "--max-train-samples",
+            "300",
+            "--max-val-bars",
+            "200",
+            "--threads",
+            "1",
+            "--run-dir",
+            str(sup),
+        ]
+    )
     ckpt = sup / "model.pt"
     clf = load_checkpoint(ckpt)
     assert clf.payload["costs"] == {"fee_bps": 10.0, "slippage_bps": 2.0, "funding": True}
     assert clf.label_spec.params["cost_bps"] == 24.0  # the env's round trip: 2 x (10 + 2) bps
     cfg_file = tmp_path / "tiny.yml"
     cfg_file.write_text(yaml.safe_dump(TINY))
-    args = ["--env", "btc1h", "--seed", "1", "--no-progress", "--config", str(cfg_file),
-            "--warm-start", str(ckpt), "--timesteps", "384"]
+    args = [
+        "--env",
+        "btc1h",
+        "--seed",
+        "1",
+        "--no-progress",
+        "--config",
+        str(cfg_file),
+        "--warm-start",
+        str(ckpt),
+        "--timesteps",
+        "384",
+    ]
 
     # 1. built through the CLI, before learning: the policy is the corrected classifier
     session = ppo.setup([*args, "--run-dir", str(tmp_path / "probe")])
@@ -169,11 +228,17 @@ def test_cli_warm_start_end_to_end(tmp_path):
     run = ppo.main([*args, "--run-dir", str(tmp_path / "run")])
     final = PPO.load(run / "final_model.zip", device="cpu").policy.state_dict()
     base = {k: v for k, v in clf.model.backbone.state_dict().items()}
-    backbone = {k.removeprefix("features_extractor.backbone."): v for k, v in final.items()
-                if k.startswith("features_extractor.backbone.")}
+    backbone = {
+        k.removeprefix("features_extractor.backbone."): v
+        for k, v in final.items()
+        if k.startswith("features_extractor.backbone.")
+    }
     for key, value in base.items():  # frozen: bit for bit the classifier's weights
-        mapped = key if key in backbone else key.replace(".weight", ".base.weight").replace(
-            ".bias", ".base.bias")
+        mapped = (
+            key
+            if key in backbone
+            else key.replace(".weight", ".base.weight").replace(".bias", ".base.bias")
+        )
         torch.testing.assert_close(backbone[mapped], value, atol=0, rtol=0)
     lora_b = [k for k in final if k.startswith("features_extractor.") and k.endswith("lora_B")]
     assert lora_b and any(final[k].abs().max() > 0 for k in lora_b)  # adapters learned

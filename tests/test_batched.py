@@ -18,12 +18,16 @@ def market() -> MarketData:
     r = np.random.default_rng(2).standard_normal(700) * 0.04
     close = 100 * np.exp(np.cumsum(r))
     c["close"] = close
-    c["open"] = np.concatenate([[100.0], close[:-1]]) * (1 + 0.001 * np.random.default_rng(3).standard_normal(700))
+    c["open"] = np.concatenate([[100.0], close[:-1]]) * (
+        1 + 0.001 * np.random.default_rng(3).standard_normal(700)
+    )
     c["high"] = np.maximum(c["open"], c["close"]) * 1.005
     c["low"] = np.minimum(c["open"], c["close"]) * 0.995
     c = c.drop(c.index[[250, 251, 480]])
-    funding = pd.Series(np.random.default_rng(4).uniform(-0.003, 0.003, 80),
-                        index=pd.date_range("2020-01-01T08:00", periods=80, freq="8h", tz="UTC"))
+    funding = pd.Series(
+        np.random.default_rng(4).uniform(-0.003, 0.003, 80),
+        index=pd.date_range("2020-01-01T08:00", periods=80, freq="8h", tz="UTC"),
+    )
     f = np.random.default_rng(1).standard_normal((len(c), 3))
     f[:4] = np.nan
     return MarketData.build(c, f, funding, window=5)
@@ -32,10 +36,23 @@ def market() -> MarketData:
 CASES = [
     dict(),
     dict(reward="dsr", fill="close", slippage_model="vol", episode_length=40),
-    dict(action="continuous", reward="log_return", slippage_model="range", max_drawdown=0.2,
-         episode_length=None),
-    dict(action="continuous", long_only=True, funding=False, reward="drawdown", dd_penalty=3.0,
-         max_drawdown=0.1, episode_length=25, terminal_penalty=0.0),
+    dict(
+        action="continuous",
+        reward="log_return",
+        slippage_model="range",
+        max_drawdown=0.2,
+        episode_length=None,
+    ),
+    dict(
+        action="continuous",
+        long_only=True,
+        funding=False,
+        reward="drawdown",
+        dd_penalty=3.0,
+        max_drawdown=0.1,
+        episode_length=25,
+        terminal_penalty=0.0,
+    ),
     dict(long_only=True, max_drawdown=None, ruin_fraction=0.9, reward_scale=100.0),
 ]
 

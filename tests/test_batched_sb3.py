@@ -42,7 +42,13 @@ def test_ppo_trains_on_the_batched_env_through_vecmonitor(market, action, algo):
         warnings.simplefilter("error")
         monitored = VecMonitor(venv)
         model = getattr(stable_baselines3, algo)(
-            "MlpPolicy", monitored, n_steps=32, batch_size=64, n_epochs=1, seed=0, device="cpu",
+            "MlpPolicy",
+            monitored,
+            n_steps=32,
+            batch_size=64,
+            n_epochs=1,
+            seed=0,
+            device="cpu",
             policy_kwargs=dict(net_arch=[16]),
         )
         model.learn(total_timesteps=600)

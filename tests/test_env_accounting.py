@@ -22,8 +22,14 @@ INDEX = pd.date_range("2021-01-01", periods=7, freq="1h", tz="UTC", name="timest
 
 def hand_market(funding: pd.Series | None = None, window: int = 1) -> MarketData:
     candles = pd.DataFrame(
-        {"open": OPEN, "high": np.maximum(OPEN, CLOSE) + 1.0, "low": np.minimum(OPEN, CLOSE) - 1.0,
-         "close": CLOSE, "volume": 1.0}, index=INDEX,
+        {
+            "open": OPEN,
+            "high": np.maximum(OPEN, CLOSE) + 1.0,
+            "low": np.minimum(OPEN, CLOSE) - 1.0,
+            "close": CLOSE,
+            "volume": 1.0,
+        },
+        index=INDEX,
     )
     feats = np.arange(7, dtype=np.float64)[:, None] * np.array([[1.0, -1.0]])
     return MarketData.build(candles, feats, funding, window=window)
@@ -37,8 +43,14 @@ FUNDING = pd.Series(
 
 
 def test_five_bar_scenario_long_flip_short_hold_flat():
-    env = TradingEnv(hand_market(FUNDING), fee_bps=10, slippage_bps=5, reward="log_return",
-                     max_drawdown=None, funding=True)
+    env = TradingEnv(
+        hand_market(FUNDING),
+        fee_bps=10,
+        slippage_bps=5,
+        reward="log_return",
+        max_drawdown=None,
+        funding=True,
+    )
     obs, _ = env.reset(options={"start": 0})
     assert obs.shape == (1 * 2 + 4,)
     assert obs.tolist() == [0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
@@ -60,8 +72,9 @@ def test_five_bar_scenario_long_flip_short_hold_flat():
     assert r == pytest.approx(math.log(e1 / 1.0), abs=1e-12)
     assert (term, trunc, info["bar"], info["position"]) == (False, False, 1, 1.0)
     # account: long, unrealised 102/101-1 since the 101 fill, no drawdown, held 1 bar
-    np.testing.assert_allclose(obs[2:], [1.0, 102 / 101 - 1, 0.0, math.log1p(1) / math.log1p(720)],
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        obs[2:], [1.0, 102 / 101 - 1, 0.0, math.log1p(1) / math.log1p(720)], rtol=1e-6
+    )
     np.testing.assert_array_equal(obs[:2], [1.0, -1.0])  # bar 1's features
 
     # step 1: SELL -> flip to short at open[2] = 103
@@ -82,17 +95,24 @@ def test_five_bar_scenario_long_flip_short_hold_flat():
     assert r == pytest.approx(math.log(e2 / e1), abs=1e-12)
     peak = e1  # e2 < e1: the short lost on 103 -> 104
     assert e2 < e1
-    np.testing.assert_allclose(obs[2:], [-1.0, -(104 / 103 - 1), 1 - e2 / peak,
-                                         math.log1p(1) / math.log1p(720)], rtol=1e-6)
+    np.testing.assert_allclose(
+        obs[2:], [-1.0, -(104 / 103 - 1), 1 - e2 / peak, math.log1p(1) / math.log1p(720)], rtol=1e-6
+    )
 
     # step 2: SELL again -> same target: no trade, no cost; no funding at bar 3's close
     e3 = cash + u2 * 100.0
     obs, r, term, trunc, info = env.step(0)
-    assert (info["fee"], info["slippage"], info["turnover"], info["funding"]) == (0.0, 0.0, 0.0, 0.0)
+    assert (info["fee"], info["slippage"], info["turnover"], info["funding"]) == (
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+    )
     assert info["equity"] == pytest.approx(e3, abs=1e-12)
     assert r == pytest.approx(math.log(e3 / e2), abs=1e-12)
-    np.testing.assert_allclose(obs[2:], [-1.0, -(100 / 103 - 1), 0.0,
-                                         math.log1p(2) / math.log1p(720)], rtol=1e-6)
+    np.testing.assert_allclose(
+        obs[2:], [-1.0, -(100 / 103 - 1), 0.0, math.log1p(2) / math.log1p(720)], rtol=1e-6
+    )
     assert e3 > e1  # new peak: drawdown 0
 
     # step 3: HOLD = go flat at open[4] = 99; flat: the 0.002 settlement at bar 4's close is 0
@@ -136,8 +156,9 @@ def test_fill_close_trades_at_the_decision_bar_close():
 
 @pytest.mark.parametrize("action,sign", [(2, 1.0), (0, -1.0)])
 def test_funding_sign_long_pays_short_receives(action, sign):
-    env = TradingEnv(hand_market(FUNDING), fee_bps=0, slippage_bps=0, reward="log_return",
-                     max_drawdown=None)
+    env = TradingEnv(
+        hand_market(FUNDING), fee_bps=0, slippage_bps=0, reward="log_return", max_drawdown=None
+    )
     env.reset(options={"start": 0})
     _, _, _, _, info = env.step(action)
     notional = 102.0 / 101.0  # |units| * close[1] with units = 1/101
@@ -151,8 +172,12 @@ def test_funding_sign_long_pays_short_receives(action, sign):
 
 def test_funding_alignment_and_unmatched_count():
     # one settlement at a bar's close, one before the data, one inside no bar's close
-    f = pd.Series([0.01, 0.02, 0.03], index=pd.DatetimeIndex(
-        ["2020-12-31T00:00", "2021-01-01T03:00", "2021-01-01T09:00"], tz="UTC"))
+    f = pd.Series(
+        [0.01, 0.02, 0.03],
+        index=pd.DatetimeIndex(
+            ["2020-12-31T00:00", "2021-01-01T03:00", "2021-01-01T09:00"], tz="UTC"
+        ),
+    )
     m = hand_market(f)
     expected = np.zeros(7)
     expected[2] = 0.02  # bar 2 opens 02:00, closes 03:00
@@ -184,8 +209,15 @@ def test_slippage_models():
 
 
 def test_drawdown_reward_penalises_only_drawdown_increases():
-    env = TradingEnv(hand_market(), fee_bps=0, slippage_bps=0, funding=False, reward="drawdown",
-                     dd_penalty=2.0, max_drawdown=None)
+    env = TradingEnv(
+        hand_market(),
+        fee_bps=0,
+        slippage_bps=0,
+        funding=False,
+        reward="drawdown",
+        dd_penalty=2.0,
+        max_drawdown=None,
+    )
     env.reset(options={"start": 2})
     # long at open[3]=105, close 100: E = 100/105, DD from 0 to 1 - E
     _, r, *_ = env.step(2)
@@ -203,8 +235,16 @@ def test_drawdown_reward_penalises_only_drawdown_increases():
 
 def test_dsr_reward_matches_moody_saffell_recursion():
     eta, var0 = 0.1, 1e-4
-    env = TradingEnv(hand_market(), fee_bps=0, slippage_bps=0, funding=False, reward="dsr",
-                     dsr_eta=eta, dsr_var0=var0, max_drawdown=None)
+    env = TradingEnv(
+        hand_market(),
+        fee_bps=0,
+        slippage_bps=0,
+        funding=False,
+        reward="dsr",
+        dsr_eta=eta,
+        dsr_var0=var0,
+        max_drawdown=None,
+    )
     env.reset(options={"start": 0})
     a, b = 0.0, var0
     for action, ret in ((2, math.log(102 / 101)), (2, math.log(104 / 102))):
@@ -219,8 +259,15 @@ def test_rewards_sum_to_log_equity_ratio_with_zero_dd_penalty(make_candles):
     candles = make_candles(400, seed=3)
     feats = np.random.default_rng(1).standard_normal((400, 3))
     m = MarketData.build(candles, feats, None, window=4)
-    env = TradingEnv(m, dd_penalty=0.0, episode_length=None, max_drawdown=None, fee_bps=10,
-                     slippage_bps=3, slippage_model="vol")
+    env = TradingEnv(
+        m,
+        dd_penalty=0.0,
+        episode_length=None,
+        max_drawdown=None,
+        fee_bps=10,
+        slippage_bps=3,
+        slippage_model="vol",
+    )
     env.reset(seed=0, options={"start": 3})
     rng = np.random.default_rng(5)
     total, done, info = 0.0, False, {}
@@ -233,8 +280,15 @@ def test_rewards_sum_to_log_equity_ratio_with_zero_dd_penalty(make_candles):
 
 
 def test_continuous_action_sizes_the_position():
-    env = TradingEnv(hand_market(), action="continuous", fee_bps=0, slippage_bps=0, funding=False,
-                     reward="log_return", max_drawdown=None)
+    env = TradingEnv(
+        hand_market(),
+        action="continuous",
+        fee_bps=0,
+        slippage_bps=0,
+        funding=False,
+        reward="log_return",
+        max_drawdown=None,
+    )
     env.reset(options={"start": 0})
     info = env.step(np.array([0.5], dtype=np.float32))[4]
     # half the equity long at 101, marked at 102

@@ -54,18 +54,20 @@ def test_gymnasium_make_registered_id_is_known():
     assert "TradingEnv-eth1h-v0" in gymnasium.registry
 
 
-option_sets = st.fixed_dictionaries({
-    "action": st.sampled_from(["discrete", "continuous"]),
-    "long_only": st.booleans(),
-    "fill": st.sampled_from(["next_open", "close"]),
-    "fee_bps": st.sampled_from([0.0, 10.0, 50.0]),
-    "slippage_bps": st.sampled_from([0.0, 2.0]),
-    "slippage_model": st.sampled_from(["fixed", "range", "vol"]),
-    "funding": st.booleans(),
-    "reward": st.sampled_from(["drawdown", "log_return", "dsr"]),
-    "episode_length": st.sampled_from([None, 5, 50]),
-    "max_drawdown": st.sampled_from([None, 0.1, 0.5]),
-})
+option_sets = st.fixed_dictionaries(
+    {
+        "action": st.sampled_from(["discrete", "continuous"]),
+        "long_only": st.booleans(),
+        "fill": st.sampled_from(["next_open", "close"]),
+        "fee_bps": st.sampled_from([0.0, 10.0, 50.0]),
+        "slippage_bps": st.sampled_from([0.0, 2.0]),
+        "slippage_model": st.sampled_from(["fixed", "range", "vol"]),
+        "funding": st.booleans(),
+        "reward": st.sampled_from(["drawdown", "log_return", "dsr"]),
+        "episode_length": st.sampled_from([None, 5, 50]),
+        "max_drawdown": st.sampled_from([None, 0.1, 0.5]),
+    }
+)
 
 
 @settings(max_examples=40, deadline=None)
@@ -114,7 +116,8 @@ def market_fuzz():
     c["high"] = np.maximum(c["open"], c["close"]) * 1.01
     c["low"] = np.minimum(c["open"], c["close"]) * 0.99
     c = c.drop(c.index[[200]])
-    funding = pd.Series(np.where(np.arange(50) % 2, 0.003, -0.002),
-                        index=c.index[::8][:50] + pd.Timedelta("1h"))
+    funding = pd.Series(
+        np.where(np.arange(50) % 2, 0.003, -0.002), index=c.index[::8][:50] + pd.Timedelta("1h")
+    )
     f = np.random.default_rng(1).standard_normal((len(c), 2))
     return MarketData.build(c, f, funding, window=3)

@@ -165,12 +165,14 @@ def test_no_look_ahead_future_bars_do_not_change_the_observation(make_candles, f
         np.testing.assert_array_equal(obs[0], obs[1])
         # and the reset observation at t itself
         e1, e2 = TradingEnv(m1), TradingEnv(m2)
-        np.testing.assert_array_equal(e1.reset(options={"start": t})[0],
-                                      e2.reset(options={"start": t})[0])
+        np.testing.assert_array_equal(
+            e1.reset(options={"start": t})[0], e2.reset(options={"start": t})[0]
+        )
     # sanity: the observation at t+1 does differ (the test can fail)
     e1, e2 = TradingEnv(m1), TradingEnv(m2)
-    assert not np.array_equal(e1.reset(options={"start": t + 1})[0],
-                              e2.reset(options={"start": t + 1})[0])
+    assert not np.array_equal(
+        e1.reset(options={"start": t + 1})[0], e2.reset(options={"start": t + 1})[0]
+    )
 
 
 def test_observation_layout_oldest_first(make_candles):

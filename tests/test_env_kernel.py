@@ -93,9 +93,20 @@ def reference_step(acct: Account, w: float, m: MarketData, env: TradingEnv) -> d
     window = m.features[t1 - m.window + 1 : t1 + 1].reshape(-1)
     bars = math.log1p(acct.held) / math.log1p(720)
     obs = np.concatenate([window, np.array([w, unreal, min(dd, 1.0), bars], dtype=np.float32)])
-    return dict(equity=eq, position=w, fee=fee, slippage=slip, funding=funding, turnover=turnover,
-                drawdown=dd, bar=t1, reward=reward, terminated=terminated, truncated=truncated,
-                obs=obs)
+    return dict(
+        equity=eq,
+        position=w,
+        fee=fee,
+        slippage=slip,
+        funding=funding,
+        turnover=turnover,
+        drawdown=dd,
+        bar=t1,
+        reward=reward,
+        terminated=terminated,
+        truncated=truncated,
+        obs=obs,
+    )
 
 
 def random_market(seed: int, n: int = 160) -> MarketData:
@@ -104,28 +115,31 @@ def random_market(seed: int, n: int = 160) -> MarketData:
     rng = np.random.default_rng(seed)
     c = synthetic_candles(n, seed=seed)
     c = c.drop(c.index[[60, 61]])  # a gap: episodes must stop at it
-    funding = pd.Series(rng.uniform(-0.002, 0.002, n // 8 + 1),
-                        index=pd.date_range("2020-01-01T01:00", periods=n // 8 + 1, freq="8h",
-                                            tz="UTC"))
+    funding = pd.Series(
+        rng.uniform(-0.002, 0.002, n // 8 + 1),
+        index=pd.date_range("2020-01-01T01:00", periods=n // 8 + 1, freq="8h", tz="UTC"),
+    )
     return MarketData.build(c, rng.standard_normal((len(c), 2)), funding, window=3)
 
 
-OPTIONS = st.fixed_dictionaries({
-    "action": st.sampled_from(["discrete", "continuous"]),
-    "long_only": st.booleans(),
-    "fill": st.sampled_from(["next_open", "close"]),
-    "fee_bps": st.sampled_from([0.0, 10.0, 75.0]),
-    "slippage_bps": st.sampled_from([0.0, 2.0]),
-    "slippage_model": st.sampled_from(["fixed", "range", "vol"]),
-    "funding": st.booleans(),
-    "reward": st.sampled_from(["drawdown", "log_return", "dsr"]),
-    "dd_penalty": st.sampled_from([0.0, 0.5, 3.0]),
-    "episode_length": st.sampled_from([None, 7, 50]),
-    "max_drawdown": st.sampled_from([None, 0.05, 0.5]),
-    "ruin_fraction": st.sampled_from([0.01, 0.97]),
-    "reward_scale": st.sampled_from([1.0, 10.0]),
-    "initial_equity": st.sampled_from([1.0, 250.0]),
-})
+OPTIONS = st.fixed_dictionaries(
+    {
+        "action": st.sampled_from(["discrete", "continuous"]),
+        "long_only": st.booleans(),
+        "fill": st.sampled_from(["next_open", "close"]),
+        "fee_bps": st.sampled_from([0.0, 10.0, 75.0]),
+        "slippage_bps": st.sampled_from([0.0, 2.0]),
+        "slippage_model": st.sampled_from(["fixed", "range", "vol"]),
+        "funding": st.booleans(),
+        "reward": st.sampled_from(["drawdown", "log_return", "dsr"]),
+        "dd_penalty": st.sampled_from([0.0, 0.5, 3.0]),
+        "episode_length": st.sampled_from([None, 7, 50]),
+        "max_drawdown": st.sampled_from([None, 0.05, 0.5]),
+        "ruin_fraction": st.sampled_from([0.01, 0.97]),
+        "reward_scale": st.sampled_from([1.0, 10.0]),
+        "initial_equity": st.sampled_from([1.0, 250.0]),
+    }
+)
 
 
 @settings(max_examples=40, deadline=None)
@@ -135,8 +149,13 @@ def test_env_matches_the_python_reference_of_the_spec(opts, seed):
     env = TradingEnv(m, **opts)
     rng = np.random.default_rng(seed)
     obs, info = env.reset(seed=seed)
-    acct = Account(t=info["bar"], cash=opts["initial_equity"], eq=opts["initial_equity"],
-                   peak=opts["initial_equity"], entry=float(m.close[info["bar"]]))
+    acct = Account(
+        t=info["bar"],
+        cash=opts["initial_equity"],
+        eq=opts["initial_equity"],
+        peak=opts["initial_equity"],
+        entry=float(m.close[info["bar"]]),
+    )
     for _ in range(60):
         if opts["action"] == "discrete":
             action = int(rng.integers(3))
@@ -147,8 +166,16 @@ def test_env_matches_the_python_reference_of_the_spec(opts, seed):
             w = max(w, 0.0) if opts["long_only"] else w
         obs, reward, term, trunc, info = env.step(action)
         ref = reference_step(acct, w, m, env)
-        for k in ("equity", "position", "fee", "slippage", "funding", "turnover", "drawdown",
-                  "bar"):
+        for k in (
+            "equity",
+            "position",
+            "fee",
+            "slippage",
+            "funding",
+            "turnover",
+            "drawdown",
+            "bar",
+        ):
             assert info[k] == ref[k], k
         assert info["timestamp"] == m.timestamps[ref["bar"]]
         assert (term, trunc) == (ref["terminated"], ref["truncated"])
@@ -157,7 +184,9 @@ def test_env_matches_the_python_reference_of_the_spec(opts, seed):
         if term or trunc:
             obs, info = env.reset()
             e0 = opts["initial_equity"]
-            acct = Account(t=info["bar"], cash=e0, eq=e0, peak=e0, entry=float(m.close[info["bar"]]))
+            acct = Account(
+                t=info["bar"], cash=e0, eq=e0, peak=e0, entry=float(m.close[info["bar"]])
+            )
             np.testing.assert_array_equal(obs[-4:], 0.0)
 
 
@@ -187,7 +216,9 @@ def test_kernel_refuses_inconsistent_buffers():
     env.reset(seed=0)
     short_obs = np.empty(env.observation_space.shape[0] - 1, dtype=np.float32)
     with pytest.raises(ValueError, match="layout"):
-        K.step_accounts(env._state, env._consts, env._bars, env._feats, short_obs, np.empty(K.N_OUT))
+        K.step_accounts(
+            env._state, env._consts, env._bars, env._feats, short_obs, np.empty(K.N_OUT)
+        )
 
 
 def test_batched_last_info_arrays_survive_the_next_step():

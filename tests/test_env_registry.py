@@ -24,7 +24,8 @@ def test_make_env_train_split_uses_train_bars_only(train_env):
     assert ts.min() >= pd.Timestamp("2018-01-01", tz="UTC")
     # the last decision bar's next bar (the one the position is held over) is still in 2022
     assert pd.Timestamp(m.timestamps[env.tables.starts.max() + 1], tz="UTC") < pd.Timestamp(
-        "2023-01-01", tz="UTC")
+        "2023-01-01", tz="UTC"
+    )
     obs, info = env.reset(seed=0)
     assert env.observation_space.contains(obs)
     # normalised features: robust z-scores clipped at +-5
@@ -87,8 +88,10 @@ def test_envs_never_imports_torch_or_sb3():
     import subprocess
     import sys
 
-    code = ("import sys, envs; envs.make_env('btc1h', split='val'); "
-            "bad = [m for m in ('torch', 'stable_baselines3') if m in sys.modules]; "
-            "assert not bad, bad")
+    code = (
+        "import sys, envs; envs.make_env('btc1h', split='val'); "
+        "bad = [m for m in ('torch', 'stable_baselines3') if m in sys.modules]; "
+        "assert not bad, bad"
+    )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr[-500:]

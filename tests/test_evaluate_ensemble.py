@@ -43,7 +43,9 @@ class TableMember:
 
     def act(self, obs_batch: np.ndarray, bars: np.ndarray) -> np.ndarray:
         a = self.actions[np.asarray(bars)]
-        return a.astype(np.int64) if hasattr(self.space, "n") else a.astype(np.float32).reshape(-1, 1)
+        return (
+            a.astype(np.int64) if hasattr(self.space, "n") else a.astype(np.float32).reshape(-1, 1)
+        )
 
     def action_probs(self, obs_batch: np.ndarray, bars: np.ndarray) -> np.ndarray:
         assert self.probs is not None
@@ -78,17 +80,20 @@ class Scheduled:
 
 
 def _spec(name: str, policy: Any, action: str = "discrete", **settings: Any) -> PolicySpec:
-    return PolicySpec(name, name, policy, env_settings={"feature_set": "core17", "window": 4,
-                                                        "action": action, **settings})
+    return PolicySpec(
+        name,
+        name,
+        policy,
+        env_settings={"feature_set": "core17", "window": 4, "action": action, **settings},
+    )
 
 
 # --- the rules by hand ------------------------------------------------------------------------
 
+
 def test_vote_plurality_and_ties_by_hand():
     # columns: (B,B,S) -> +1; (B,S,H) -> tie -> 0; (S,S,S) -> -1; (H,B,B) -> +1; (S,H,H) -> 0 (HOLD wins)
-    pos = np.array([[1, 1, -1, 0, -1],
-                    [1, -1, -1, 1, 0],
-                    [-1, 0, -1, 1, 0]])
+    pos = np.array([[1, 1, -1, 0, -1], [1, -1, -1, 1, 0], [-1, 0, -1, 1, 0]])
     np.testing.assert_array_equal(vote(pos), [1, 0, -1, 1, 0])
     # two members: BUY/SELL and BUY/HOLD are ties -> flat; SELL/SELL -> short
     np.testing.assert_array_equal(vote(np.array([[1, 1, -1], [-1, 0, -1]])), [0, 0, -1])
@@ -102,10 +107,12 @@ def test_unanimous_by_hand():
 
 
 def test_mean_probability_by_hand():
-    probs = np.array([
-        [[0.2, 0.3, 0.5], [0.6, 0.3, 0.1], [0.5, 0.0, 0.5]],
-        [[0.1, 0.6, 0.3], [0.1, 0.3, 0.6], [0.3, 0.4, 0.3]],
-    ])
+    probs = np.array(
+        [
+            [[0.2, 0.3, 0.5], [0.6, 0.3, 0.1], [0.5, 0.0, 0.5]],
+            [[0.1, 0.6, 0.3], [0.1, 0.3, 0.6], [0.3, 0.4, 0.3]],
+        ]
+    )
     # means: (0.15, 0.45, 0.40) -> HOLD; (0.35, 0.30, 0.35) -> SELL/BUY tie -> flat;
     # (0.40, 0.20, 0.40) -> tie -> flat
     np.testing.assert_array_equal(mean_probability_position(probs), [0, 0, 0])
@@ -117,13 +124,17 @@ def test_mean_probability_by_hand():
 def test_member_positions_spaces():
     d, c = action_space_of("discrete"), action_space_of("continuous")
     np.testing.assert_array_equal(member_positions(np.array([0, 1, 2]), d), [-1, 0, 1])
-    np.testing.assert_array_equal(member_positions(np.array([0, 1, 2]), d, long_only=True), [0, 0, 1])
+    np.testing.assert_array_equal(
+        member_positions(np.array([0, 1, 2]), d, long_only=True), [0, 0, 1]
+    )
     x = np.array([[0.3], [-0.7], [0.0], [5e-7], [-1.0]], dtype=np.float32)
     np.testing.assert_array_equal(member_positions(x, c), [1, -1, 0, 0, -1])
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.lists(st.sampled_from([-1, 0, 1]), min_size=6, max_size=6), min_size=1, max_size=5))
+@given(
+    st.lists(st.lists(st.sampled_from([-1, 0, 1]), min_size=6, max_size=6), min_size=1, max_size=5)
+)
 def test_rule_invariants(rows):
     pos = np.array(rows)
     v, u = vote(pos), unanimous(pos)
@@ -140,15 +151,18 @@ def test_rule_invariants(rows):
 
 # --- through the runner -----------------------------------------------------------------------
 
+
 def _market(candles) -> MarketData:
     rng = np.random.default_rng(3)
-    return MarketData.build(candles, rng.standard_normal((len(candles), 2)), None, window=4,
-                            feature_names=("a", "b"))
+    return MarketData.build(
+        candles, rng.standard_normal((len(candles), 2)), None, window=4, feature_names=("a", "b")
+    )
 
 
 def _env(market: MarketData) -> TradingEnv:
-    return TradingEnv(market, (0, market.n_bars), fee_bps=10.0, slippage_bps=2.0, funding=False,
-                      max_drawdown=None)
+    return TradingEnv(
+        market, (0, market.n_bars), fee_bps=10.0, slippage_bps=2.0, funding=False, max_drawdown=None
+    )
 
 
 def _members(n: int, seed: int = 0):
@@ -163,8 +177,14 @@ def _members(n: int, seed: int = 0):
 def test_ensemble_backtest_equals_hand_schedule(make_candles, rule):
     market = _market(make_candles(240, seed=11))
     a, b, x = _members(market.n_bars)
-    spec = build_ensemble(rule, [_spec("a", TableMember(a)), _spec("b", TableMember(b)),
-                                 _spec("sac", ContinuousMember(x), "continuous")])
+    spec = build_ensemble(
+        rule,
+        [
+            _spec("a", TableMember(a)),
+            _spec("b", TableMember(b)),
+            _spec("sac", ContinuousMember(x), "continuous"),
+        ],
+    )
     assert spec.name == f"ensemble_{rule}" and spec.env_settings["action"] == "discrete"
     # the rule by hand, bar by bar
     expected = np.zeros(market.n_bars)
@@ -197,8 +217,9 @@ def test_confidence_ensemble_and_probability_errors(make_candles):
     np.testing.assert_array_equal(bt.positions, expected[held - 1])
     # a continuous member has no probabilities: refused up front, naming it
     with pytest.raises(TypeError, match="member 'sac'.*no action probabilities"):
-        build_ensemble("confidence", [_spec("m1", m1), _spec("sac", ContinuousMember(p1[:, 0]),
-                                                             "continuous")])
+        build_ensemble(
+            "confidence", [_spec("m1", m1), _spec("sac", ContinuousMember(p1[:, 0]), "continuous")]
+        )
 
 
 def test_build_ensemble_refusals():
@@ -206,7 +227,9 @@ def test_build_ensemble_refusals():
     with pytest.raises(ValueError, match="at least 2"):
         build_ensemble("voting", [_spec("a", a)])
     with pytest.raises(ValueError, match="member 'b' has window=8"):
-        build_ensemble("voting", [_spec("a", a), PolicySpec("b", "b", a, env_settings={"window": 8})])
+        build_ensemble(
+            "voting", [_spec("a", a), PolicySpec("b", "b", a, env_settings={"window": 8})]
+        )
     with pytest.raises(ValueError, match="long_only"):
         build_ensemble("voting", [_spec("a", a), _spec("b", a, long_only=True)])
     with pytest.raises(ValueError, match="unknown ensemble rule 'mean'"):
@@ -219,14 +242,21 @@ def test_long_only_ensemble_never_shorts(make_candles):
     market = _market(make_candles(120, seed=13))
     sells = TableMember(np.zeros(market.n_bars, np.int64))  # always SELL -> flat when long-only
     buys = TableMember(np.full(market.n_bars, B, np.int64))
-    spec = build_ensemble("voting", [_spec("s", sells, long_only=True), _spec("s2", sells, long_only=True),
-                                     _spec("b", buys, long_only=True)])
+    spec = build_ensemble(
+        "voting",
+        [
+            _spec("s", sells, long_only=True),
+            _spec("s2", sells, long_only=True),
+            _spec("b", buys, long_only=True),
+        ],
+    )
     env = TradingEnv(market, (0, market.n_bars), long_only=True, funding=False, max_drawdown=None)
     bt = run_env(spec.policy, env, spec.name, periods_per_year=8760)
     np.testing.assert_array_equal(bt.positions, 0.0)  # two flat votes beat one long
 
 
 # --- real model wrappers: probabilities agree with their own argmax --------------------------
+
 
 def test_sb3_and_classifier_probabilities(tmp_path, make_candles):
     torch = pytest.importorskip("torch")
@@ -237,14 +267,20 @@ def test_sb3_and_classifier_probabilities(tmp_path, make_candles):
     env = _env(_market(make_candles(120, seed=14)))
     model = PPO("MlpPolicy", env, n_steps=32, batch_size=32, seed=0, device="cpu")
     pol = SB3Policy(model)
-    obs = np.random.default_rng(0).standard_normal((9, env.observation_space.shape[0])).astype(np.float32)
+    obs = (
+        np.random.default_rng(0)
+        .standard_normal((9, env.observation_space.shape[0]))
+        .astype(np.float32)
+    )
     probs = pol.action_probs(obs, np.arange(9))
     assert probs.shape == (9, 3) and pol.probabilistic
     np.testing.assert_allclose(probs.sum(1), 1.0, rtol=1e-6)
     np.testing.assert_array_equal(probs.argmax(1), pol.act(obs, np.arange(9)))
     from stable_baselines3 import SAC
 
-    sac = SB3Policy(SAC("MlpPolicy", TradingEnv(env.market, action="continuous"), buffer_size=10, device="cpu"))
+    sac = SB3Policy(
+        SAC("MlpPolicy", TradingEnv(env.market, action="continuous"), buffer_size=10, device="cpu")
+    )
     assert not sac.probabilistic
     with pytest.raises(TypeError, match="no class probabilities"):
         sac.action_probs(obs, np.arange(9))
@@ -280,10 +316,20 @@ def _save_classifier(path, seed: int):
         for p in clf.parameters():
             p.add_(0.3 * torch.randn_like(p))
     norm = RobustNormaliser().fit(np.random.default_rng(1).standard_normal((50, 2)))
-    save_checkpoint(path, clf, env="btc1h", feature_set="core17", feature_names=["a", "b"],
-                    label_spec=LabelSpec("forward_sharpe"), split={}, normaliser=norm.to_dict(),
-                    correction=LogitCorrection(np.array([0.3, 0.0, -0.2]), "none"),
-                    loss={"name": "none"}, class_prior=[0.3, 0.4, 0.3], extra={"seed": seed})
+    save_checkpoint(
+        path,
+        clf,
+        env="btc1h",
+        feature_set="core17",
+        feature_names=["a", "b"],
+        label_spec=LabelSpec("forward_sharpe"),
+        split={},
+        normaliser=norm.to_dict(),
+        correction=LogitCorrection(np.array([0.3, 0.0, -0.2]), "none"),
+        loss={"name": "none"},
+        class_prior=[0.3, 0.4, 0.3],
+        extra={"seed": seed},
+    )
     return clf
 
 
@@ -294,8 +340,16 @@ def test_cli_adds_ensembles_next_to_members(tmp_path):
     for k in (1, 2):
         (tmp_path / f"r{k}").mkdir()
         _save_classifier(tmp_path / f"r{k}" / "model.pt", seed=k)
-    args = build_parser().parse_args(["--ensemble", "voting", "--ensemble", "confidence",
-                                      f"a={tmp_path / 'r1'}", f"b={tmp_path / 'r2'}"])
+    args = build_parser().parse_args(
+        [
+            "--ensemble",
+            "voting",
+            "--ensemble",
+            "confidence",
+            f"a={tmp_path / 'r1'}",
+            f"b={tmp_path / 'r2'}",
+        ]
+    )
     specs = _specs(args)
     names = [s.name for s in specs]
     assert names[-4:] == ["a_s1", "b_s2", "ensemble_voting", "ensemble_confidence"]

@@ -16,13 +16,17 @@ from evaluate.report import format_table, write_csv, write_html, write_json
 from evaluate.stats import per_period_sharpe
 
 N = 600
-TS = (np.datetime64("2024-01-01T01:00", "ns") + np.arange(N) * np.timedelta64(1, "h")).astype(np.int64)
+TS = (np.datetime64("2024-01-01T01:00", "ns") + np.arange(N) * np.timedelta64(1, "h")).astype(
+    np.int64
+)
 
 
 def _bt(name: str, returns: np.ndarray, positions: np.ndarray, **meta) -> Backtest:
     eq = np.concatenate([[1.0], np.cumprod(1 + returns)])
     z = np.zeros(N)
-    return Backtest(name, TS.copy(), eq, positions, z + 1e-5 * (positions != 0), z, z, 8760, meta=meta)
+    return Backtest(
+        name, TS.copy(), eq, positions, z + 1e-5 * (positions != 0), z, z, 8760, meta=meta
+    )
 
 
 @pytest.fixture
@@ -48,8 +52,16 @@ def test_backtest_shape_checks():
 
 def test_aligned_returns_match_on_timestamps(backtests):
     a, b = backtests[0], backtests[2]
-    short = Backtest("short", a.timestamps[100:], a.equity[100:], a.positions[100:], a.fees[100:],
-                     a.slippage[100:], a.funding[100:], 8760)
+    short = Backtest(
+        "short",
+        a.timestamps[100:],
+        a.equity[100:],
+        a.positions[100:],
+        a.fees[100:],
+        a.slippage[100:],
+        a.funding[100:],
+        8760,
+    )
     ra, rb = aligned_returns(short, b)
     np.testing.assert_array_equal(ra, a.returns[100:])
     np.testing.assert_array_equal(rb, b.returns[100:])
@@ -96,7 +108,9 @@ def test_outputs_written(backtests, tmp_path):
     ctx = {"env": "synthetic", "split": "test"}
     j = json.loads(write_json(cmp, tmp_path / "metrics.json", ctx).read_text())
     assert j["policies"]["flat"]["sharpe"] is None  # nan -> null
-    assert j["policies"]["buy_and_hold"]["total_return"] == pytest.approx(backtests[0].equity[-1] - 1)
+    assert j["policies"]["buy_and_hold"]["total_return"] == pytest.approx(
+        backtests[0].equity[-1] - 1
+    )
     assert "never feeds model selection" in j["note"]
     rows = list(csv.DictReader(open(write_csv(cmp, tmp_path / "metrics.csv"))))
     assert [r["policy"] for r in rows][:2] == ["buy_and_hold", "flat"]

@@ -49,10 +49,14 @@ def test_buy_and_hold_equity_is_price_ratio_less_entry_cost(make_candles):
     assert bt.equity[-1] == pytest.approx(last_close / first_fill - COST, rel=1e-12)
     assert len(bt) == 300 - WINDOW
     assert bt.timestamps[0] == c.index[WINDOW].value
-    assert bt.fees.sum() == pytest.approx(FEE / 1e4) and bt.slippage.sum() == pytest.approx(SLIP / 1e4)
+    assert bt.fees.sum() == pytest.approx(FEE / 1e4) and bt.slippage.sum() == pytest.approx(
+        SLIP / 1e4
+    )
     np.testing.assert_array_equal(bt.positions, 1.0)
     # every bar after the first: equity = close / fill - cost
-    np.testing.assert_allclose(bt.equity[1:], c["close"].to_numpy()[WINDOW:] / first_fill - COST, rtol=1e-12)
+    np.testing.assert_allclose(
+        bt.equity[1:], c["close"].to_numpy()[WINDOW:] / first_fill - COST, rtol=1e-12
+    )
     assert _run("flat", market).equity[-1] == 1.0
 
 
@@ -91,7 +95,9 @@ def test_continuous_env_baselines(make_candles):
     bt = _run("buy_and_hold", market, action="continuous")
     ref = _run("buy_and_hold", market)
     np.testing.assert_allclose(bt.equity, ref.equity, rtol=1e-12)
-    assert position_to_action(np.array([1.0, -1.0]), TradingEnv(market, action="continuous").action_space).shape == (2, 1)
+    assert position_to_action(
+        np.array([1.0, -1.0]), TradingEnv(market, action="continuous").action_space
+    ).shape == (2, 1)
 
 
 def test_momentum_is_causal(make_candles):
@@ -128,15 +134,22 @@ def test_unknown_baseline():
 
 # --- the shipped data ------------------------------------------------------------------------
 
+
 @pytest.mark.slow
 def test_buy_and_hold_2024_matches_raw_closes():
     """B&H over test (2024) from the runner vs the raw csv read with pandas."""
     raw = pd.read_csv(Path(__file__).resolve().parent.parent / "data" / "btcusdt_1h.csv.gz")
     raw["timestamp"] = pd.to_datetime(raw["timestamp"], utc=True)
-    y = raw[(raw["timestamp"] >= "2024-01-01") & (raw["timestamp"] < "2025-01-01")].reset_index(drop=True)
+    y = raw[(raw["timestamp"] >= "2024-01-01") & (raw["timestamp"] < "2025-01-01")].reset_index(
+        drop=True
+    )
     assert len(y) == 366 * 24  # 2024 has no gap in the shipped file
-    bt = run_policy("buy_and_hold", "btc1h", "test",
-                    costs=CostOverrides(fee_bps=FEE, slippage_bps=SLIP, funding=False))
+    bt = run_policy(
+        "buy_and_hold",
+        "btc1h",
+        "test",
+        costs=CostOverrides(fee_bps=FEE, slippage_bps=SLIP, funding=False),
+    )
     # decision at 2024-01-01 00:00's close, fill at the 01:00 open, marked to the last close
     assert len(bt) == len(y) - 1
     assert bt.timestamps[0] == y["timestamp"].iloc[1].value
@@ -156,10 +169,33 @@ def test_cli_writes_every_output(tmp_path):
     from evaluate.cli import main
 
     out = tmp_path / "ev"
-    assert main(["--env", "btc1h", "--split", "test", "--out", str(out), "--n-boot", "100",
-                 "--seeds", "0", "1"]) == 0
-    for name in ("metrics.json", "metrics.csv", "report.html", "equity.png", "drawdown.png",
-                 "rolling_sharpe.png", "positions.png"):
+    assert (
+        main(
+            [
+                "--env",
+                "btc1h",
+                "--split",
+                "test",
+                "--out",
+                str(out),
+                "--n-boot",
+                "100",
+                "--seeds",
+                "0",
+                "1",
+            ]
+        )
+        == 0
+    )
+    for name in (
+        "metrics.json",
+        "metrics.csv",
+        "report.html",
+        "equity.png",
+        "drawdown.png",
+        "rolling_sharpe.png",
+        "positions.png",
+    ):
         assert (out / name).stat().st_size > 0, name
     data = json.loads((out / "metrics.json").read_text())
     assert set(data["policies"]) == {"buy_and_hold", "flat", "random_s0", "random_s1", "momentum"}
@@ -174,6 +210,7 @@ def test_policy_spec_defaults():
 
 
 # --- the fast per-bar policy call equals SB3's predict / the classifier's own argmax -------------
+
 
 def _transformer_market(candles: pd.DataFrame, window: int = 16) -> MarketData:
     feats = np.random.default_rng(5).standard_normal((len(candles), 3))
@@ -204,33 +241,56 @@ def test_fast_sb3_actions_equal_predict_bar_by_bar(make_candles):
 
     market = _transformer_market(make_candles(420, seed=8))
     env = _env(market)
-    model = PPO("MlpPolicy", env, n_steps=32, batch_size=32, seed=0, device="cpu", policy_kwargs=dict(
-        features_extractor_class=TransformerExtractor,
-        features_extractor_kwargs=dict(window=16, n_features=3),
-        net_arch=dict(pi=[], vf=[16]), ortho_init=False))
+    model = PPO(
+        "MlpPolicy",
+        env,
+        n_steps=32,
+        batch_size=32,
+        seed=0,
+        device="cpu",
+        policy_kwargs=dict(
+            features_extractor_class=TransformerExtractor,
+            features_extractor_kwargs=dict(window=16, n_features=3),
+            net_arch=dict(pi=[], vf=[16]),
+            ortho_init=False,
+        ),
+    )
     with torch.no_grad():  # a far-from-uniform policy, so the argmax really varies
         model.policy.action_net.weight.mul_(200.0)
     policy = SB3Policy(model)
     bt = run_env(policy, env, "ppo", periods_per_year=8760)
     assert policy.actor.direct  # the module-by-module path, not the fallback
-    actions, equity = _manual_rollout(_env(market), lambda o: model.predict(o, deterministic=True)[0])
+    actions, equity = _manual_rollout(
+        _env(market), lambda o: model.predict(o, deterministic=True)[0]
+    )
     assert len(actions) > 300 and len(set(int(a) for a in actions)) == 3
     np.testing.assert_array_equal(bt.equity[1:], equity)  # same actions -> same equity, bar by bar
-    obs = np.random.default_rng(3).standard_normal((50, env.observation_space.shape[0])).astype(np.float32)
-    np.testing.assert_array_equal(policy.act(obs, np.arange(50)), model.predict(obs, deterministic=True)[0])
+    obs = (
+        np.random.default_rng(3)
+        .standard_normal((50, env.observation_space.shape[0]))
+        .astype(np.float32)
+    )
+    np.testing.assert_array_equal(
+        policy.act(obs, np.arange(50)), model.predict(obs, deterministic=True)[0]
+    )
     obs_t, _ = model.policy.obs_to_tensor(obs)
     with torch.no_grad():
         expected = model.policy.get_distribution(obs_t).distribution.probs.numpy()
-    np.testing.assert_array_equal(policy.action_probs(obs, np.arange(50)), expected.astype(np.float64))
+    np.testing.assert_array_equal(
+        policy.action_probs(obs, np.arange(50)), expected.astype(np.float64)
+    )
 
     cont = _env(market, action="continuous")
     sac = SAC("MlpPolicy", cont, buffer_size=10, seed=0, device="cpu")
     fast = SB3Policy(sac)
     bt = run_env(fast, cont, "sac", periods_per_year=8760)
-    _, equity = _manual_rollout(_env(market, action="continuous"),
-                                lambda o: sac.predict(o, deterministic=True)[0])
+    _, equity = _manual_rollout(
+        _env(market, action="continuous"), lambda o: sac.predict(o, deterministic=True)[0]
+    )
     np.testing.assert_array_equal(bt.equity[1:], equity)
-    np.testing.assert_array_equal(fast.act(obs, np.arange(50)), sac.predict(obs, deterministic=True)[0])
+    np.testing.assert_array_equal(
+        fast.act(obs, np.arange(50)), sac.predict(obs, deterministic=True)[0]
+    )
 
 
 def test_fast_classifier_actions_equal_its_corrected_argmax(make_candles):
@@ -246,12 +306,14 @@ def test_fast_classifier_actions_equal_its_corrected_argmax(make_candles):
     clf = Classifier(make_config("cpu", window=16, n_features=3))
     with torch.no_grad():
         clf.head.weight.mul_(100.0)
-    loaded = LoadedClassifier(clf.eval(), LogitCorrection(np.array([0.3, 0.0, -0.2])), LabelSpec(),
-                              "core17", 16, {})
+    loaded = LoadedClassifier(
+        clf.eval(), LogitCorrection(np.array([0.3, 0.0, -0.2])), LabelSpec(), "core17", 16, {}
+    )
     market = _transformer_market(make_candles(400, seed=9))
     env = _env(market)
     bt = run_env(ClassifierPolicy(loaded), env, "clf", periods_per_year=8760)
     actions, equity = _manual_rollout(
-        _env(market), lambda o: loaded.corrected_logits(torch.as_tensor(o)).argmax(-1).numpy())
+        _env(market), lambda o: loaded.corrected_logits(torch.as_tensor(o)).argmax(-1).numpy()
+    )
     assert len(actions) > 300 and len(set(int(a) for a in actions)) >= 2
     np.testing.assert_array_equal(bt.equity[1:], equity)

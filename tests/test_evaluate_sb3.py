@@ -15,10 +15,16 @@ pytest.importorskip("stable_baselines3")
 
 def _env(candles) -> TradingEnv:
     rng = np.random.default_rng(0)
-    market = MarketData.build(candles, rng.standard_normal((len(candles), 3)), None, window=4,
-                              feature_names=("a", "b", "c"))
-    return TradingEnv(market, (0, market.n_bars), fee_bps=10.0, slippage_bps=2.0, funding=False,
-                      max_drawdown=None)
+    market = MarketData.build(
+        candles,
+        rng.standard_normal((len(candles), 3)),
+        None,
+        window=4,
+        feature_names=("a", "b", "c"),
+    )
+    return TradingEnv(
+        market, (0, market.n_bars), fee_bps=10.0, slippage_bps=2.0, funding=False, max_drawdown=None
+    )
 
 
 def test_sb3_run_folder_backtest_matches_manual_rollout(tmp_path, make_candles):
@@ -29,8 +35,18 @@ def test_sb3_run_folder_backtest_matches_manual_rollout(tmp_path, make_candles):
     run = tmp_path / "20250101-000000_s3"
     run.mkdir()
     model.save(run / "final_model.zip")
-    cfg = {"algo": "ppo", "seed": 3, "env": {"feature_set": "core17", "window": 4, "action": "discrete",
-                                             "fee_bps": 4.0, "slippage_bps": 1.0, "funding": True}}
+    cfg = {
+        "algo": "ppo",
+        "seed": 3,
+        "env": {
+            "feature_set": "core17",
+            "window": 4,
+            "action": "discrete",
+            "fee_bps": 4.0,
+            "slippage_bps": 1.0,
+            "funding": True,
+        },
+    }
     (run / "config.yaml").write_text(yaml.safe_dump(cfg))
 
     spec = load_run(run)

@@ -34,8 +34,9 @@ def frame(close, open_=None, high=None, low=None, volume=None, start="2020-01-01
     low = np.minimum(open_, close) * 0.99 if low is None else np.asarray(low, float)
     volume = np.full(len(close), 10.0) if volume is None else np.asarray(volume, float)
     index = pd.date_range(start, periods=len(close), freq="1h", tz="UTC", name="timestamp")
-    return pd.DataFrame({"open": open_, "high": high, "low": low, "close": close,
-                         "volume": volume}, index=index)
+    return pd.DataFrame(
+        {"open": open_, "high": high, "low": low, "close": close, "volume": volume}, index=index
+    )
 
 
 def gappy_candles() -> pd.DataFrame:
@@ -55,6 +56,7 @@ def real_btc_funding() -> pd.Series:
 
 
 # --- contract ---------------------------------------------------------------------------------
+
 
 def test_column_counts_and_names():
     ft = compute_features(synthetic_candles(300), "flagtrader60")
@@ -92,6 +94,7 @@ def test_unknown_set_and_bad_input_errors():
 
 # --- hand-computed values ---------------------------------------------------------------------
 
+
 def test_log_returns_and_sma_ratio():
     f = compute_features(frame([100, 110, 99, 121]), "flagtrader60")
     assert np.isnan(f["ret_1h"].iloc[0])
@@ -119,8 +122,9 @@ def test_single_bar_candle_features():
     assert_allclose(c["flow_diff"], (210 - 110 - 95) / 15, rtol=1e-12)
     f = compute_features(one, "flagtrader60").iloc[0]
     assert_allclose(f["hl_range"], 0.14660347419187544, rtol=1e-12)
-    assert_allclose(f[["body_share", "upper_wick_share", "lower_wick_share"]], [1 / 3] * 3,
-                    rtol=1e-12)
+    assert_allclose(
+        f[["body_share", "upper_wick_share", "lower_wick_share"]], [1 / 3] * 3, rtol=1e-12
+    )
     # 2020-01-01 00:00 UTC is a Wednesday (weekday 2)
     assert_allclose(f[["hour_sin", "hour_cos"]], [0.0, 1.0], atol=1e-15)
     assert_allclose(f[["dow_sin", "dow_cos"]], [np.sin(4 * np.pi / 7), np.cos(4 * np.pi / 7)])
@@ -141,28 +145,69 @@ def test_core17_hand_values():
 
 def test_funding_hand_values():
     candles = frame(100 + np.arange(30.0))  # bars open 2020-01-01 00:00 .. 2020-01-02 05:00
-    funding = pd.Series([1e-4, 3e-4, -2e-4], name="funding_rate", index=pd.DatetimeIndex(
-        ["2020-01-01 08:00", "2020-01-01 16:00", "2020-01-02 00:00"], tz="UTC"))
+    funding = pd.Series(
+        [1e-4, 3e-4, -2e-4],
+        name="funding_rate",
+        index=pd.DatetimeIndex(
+            ["2020-01-01 08:00", "2020-01-01 16:00", "2020-01-02 00:00"], tz="UTC"
+        ),
+    )
     f = compute_features(candles, "flagtrader60", funding=funding)
     at = lambda hour: f.iloc[hour]  # noqa: E731  bar opening at that hour of 2020-01-01
     assert (at(6)[49:] == 0).all()  # closes 07:00: nothing published yet
-    assert_allclose(at(7)[["funding_last", "funding_mean_3", "funding_change", "funding_age_8h",
-                           "funding_cum_24h", "funding_available"]], [1e-4, 1e-4, 0, 0, 1e-4, 1])
-    assert_allclose(at(15)[["funding_last", "funding_mean_3", "funding_change", "funding_cum_24h",
-                            "funding_zscore_21", "funding_sign_persistence"]],
-                    [3e-4, 2e-4, 2e-4, 4e-4, (3e-4 - 2e-4) / np.std([1e-4, 3e-4], ddof=1), 2 / 21])
+    assert_allclose(
+        at(7)[
+            [
+                "funding_last",
+                "funding_mean_3",
+                "funding_change",
+                "funding_age_8h",
+                "funding_cum_24h",
+                "funding_available",
+            ]
+        ],
+        [1e-4, 1e-4, 0, 0, 1e-4, 1],
+    )
+    assert_allclose(
+        at(15)[
+            [
+                "funding_last",
+                "funding_mean_3",
+                "funding_change",
+                "funding_cum_24h",
+                "funding_zscore_21",
+                "funding_sign_persistence",
+            ]
+        ],
+        [3e-4, 2e-4, 2e-4, 4e-4, (3e-4 - 2e-4) / np.std([1e-4, 3e-4], ddof=1), 2 / 21],
+    )
     assert_allclose(at(20)[["funding_last", "funding_age_8h"]], [3e-4, 5 / 8])
-    assert_allclose(at(23)[["funding_last", "funding_mean_3", "funding_change", "funding_cum_24h",
-                            "funding_sign_persistence"]], [-2e-4, 2e-4 / 3, -5e-4, 2e-4, -1 / 21],
-                    atol=1e-18, rtol=1e-12)
+    assert_allclose(
+        at(23)[
+            [
+                "funding_last",
+                "funding_mean_3",
+                "funding_change",
+                "funding_cum_24h",
+                "funding_sign_persistence",
+            ]
+        ],
+        [-2e-4, 2e-4 / 3, -5e-4, 2e-4, -1 / 21],
+        atol=1e-18,
+        rtol=1e-12,
+    )
     c = compute_features(candles, "core17", funding=funding)
-    assert_allclose(c.iloc[[6, 7, 15, 23]][["funding_rate", "funding_momentum_1h"]],
-                    [[0, 0], [1e-4, 0], [3e-4, 2e-4], [-2e-4, -5e-4]], atol=1e-18)
+    assert_allclose(
+        c.iloc[[6, 7, 15, 23]][["funding_rate", "funding_momentum_1h"]],
+        [[0, 0], [1e-4, 0], [3e-4, 2e-4], [-2e-4, -5e-4]],
+        atol=1e-18,
+    )
     none = compute_features(candles, "flagtrader60")
     assert (none.iloc[:, 49:] == 0).all().all()
 
 
 # --- segments and warm-up ---------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", SETS)
 def test_no_feature_crosses_a_gap(name):
@@ -175,8 +220,14 @@ def test_no_feature_crosses_a_gap(name):
         # Rolling sums restart per segment, so no residue of earlier segments carries over;
         # the only differences allowed are 1-ulp ones from numpy's SIMD log/exp, whose
         # vector chunks fall differently when the arrays start at different rows.
-        assert_allclose(full.iloc[rows].to_numpy(), alone.to_numpy(), rtol=1e-12, atol=1e-15,
-                        equal_nan=True, err_msg=f"segment {s}")
+        assert_allclose(
+            full.iloc[rows].to_numpy(),
+            alone.to_numpy(),
+            rtol=1e-12,
+            atol=1e-15,
+            equal_nan=True,
+            err_msg=f"segment {s}",
+        )
 
 
 @pytest.mark.parametrize("name", SETS)
@@ -188,8 +239,9 @@ def test_warmup_is_exact_per_column_and_segment(name):
     pos = bars_since_segment_start(segment_ids(c.index))
     for spec in fs.specs:
         if spec.name in raw:
-            np.testing.assert_array_equal(np.isnan(raw[spec.name]), pos < spec.warmup,
-                                          err_msg=spec.name)
+            np.testing.assert_array_equal(
+                np.isnan(raw[spec.name]), pos < spec.warmup, err_msg=spec.name
+            )
     f = compute_features(c, name)
     np.testing.assert_array_equal(valid_rows(f), pos >= warmup_bars(name))
     assert valid_rows(f)[300:400].sum() == 0  # the 99-bar segment never warms up

@@ -50,15 +50,22 @@ def full_features(kind: str, name: str, with_funding: bool) -> pd.DataFrame:
     return compute_features(c, name, funding=f if with_funding else None)
 
 
-def assert_prefix_equal(kind: str, name: str, t: int, funding: pd.Series | None,
-                        with_funding: bool = True) -> None:
+def assert_prefix_equal(
+    kind: str, name: str, t: int, funding: pd.Series | None, with_funding: bool = True
+) -> None:
     c, _ = data(kind)
     full = full_features(kind, name, with_funding)
     trunc = compute_features(c.iloc[: t + 1], name, funding=funding)
     assert trunc.shape == (t + 1, full.shape[1])
     # tight: only 1-ulp SIMD rounding may differ; NaN positions must match exactly
-    assert_allclose(trunc.to_numpy(), full.iloc[: t + 1].to_numpy(), rtol=1e-12, atol=1e-15,
-                    equal_nan=True, err_msg=f"{kind}/{name} cut at row {t}")
+    assert_allclose(
+        trunc.to_numpy(),
+        full.iloc[: t + 1].to_numpy(),
+        rtol=1e-12,
+        atol=1e-15,
+        equal_nan=True,
+        err_msg=f"{kind}/{name} cut at row {t}",
+    )
 
 
 def funding_variants(kind: str, t: int):
@@ -76,8 +83,17 @@ def fixed_cuts(kind: str, name: str) -> list[int]:
     seg = segment_ids(c.index)
     starts = np.flatnonzero(np.diff(seg)) + 1  # first bar after each gap
     w = warmup_bars(name)
-    cuts = {0, len(c) - 1, *starts.tolist(), *(starts - 1).tolist(), *(starts + 1).tolist(),
-            *(starts + w - 1).tolist(), *(starts + w).tolist(), w - 1, w}
+    cuts = {
+        0,
+        len(c) - 1,
+        *starts.tolist(),
+        *(starts - 1).tolist(),
+        *(starts + 1).tolist(),
+        *(starts + w - 1).tolist(),
+        *(starts + w).tolist(),
+        w - 1,
+        w,
+    }
     # bars closing exactly at, and one hour before, the first settlements in the candles
     inside = f.index[(f.index > c.index[0] + HOUR) & (f.index <= c.index[-1])][:3]
     for lag_h in (1, 2):

@@ -24,8 +24,14 @@ from supervised.labels import (
 def _labels(o, h, l_, c, spec, seg=None):
     n = len(c)
     seg = np.zeros(n, dtype=np.int64) if seg is None else np.asarray(seg)
-    return make_labels(np.asarray(o, float), np.asarray(h, float), np.asarray(l_, float),
-                       np.asarray(c, float), seg, spec)
+    return make_labels(
+        np.asarray(o, float),
+        np.asarray(h, float),
+        np.asarray(l_, float),
+        np.asarray(c, float),
+        seg,
+        spec,
+    )
 
 
 # open/close for the threshold examples; high/low are irrelevant to this scheme.
@@ -47,7 +53,14 @@ def test_threshold_next_open_hand_computed():
 def test_threshold_cost_raises_the_bar():
     # 5 bps round trip: the bar is 1.05%; t=2's +1.0101% no longer clears it.
     spec = LabelSpec("threshold", 2, {"threshold": 0.01, "cost_bps": 5})
-    assert _labels(OPEN, OPEN, OPEN, CLOSE, spec).tolist() == [BUY, SELL, HOLD, HOLD, MASKED, MASKED]
+    assert _labels(OPEN, OPEN, OPEN, CLOSE, spec).tolist() == [
+        BUY,
+        SELL,
+        HOLD,
+        HOLD,
+        MASKED,
+        MASKED,
+    ]
 
 
 def test_threshold_entry_close():
@@ -61,7 +74,14 @@ def test_threshold_never_crosses_a_gap():
     # segments [0,0,0 | 1,1,1]: t=1 and t=2 would need bars of segment 1 -> masked.
     spec = LabelSpec("threshold", 2, {"threshold": 0.01})
     seg = [0, 0, 0, 1, 1, 1]
-    assert _labels(OPEN, OPEN, OPEN, CLOSE, spec, seg).tolist() == [BUY, MASKED, MASKED, HOLD, MASKED, MASKED]
+    assert _labels(OPEN, OPEN, OPEN, CLOSE, spec, seg).tolist() == [
+        BUY,
+        MASKED,
+        MASKED,
+        HOLD,
+        MASKED,
+        MASKED,
+    ]
 
 
 def test_threshold_vol_scaled_hand_computed():
@@ -100,8 +120,12 @@ def test_forward_sharpe_hand_computed():
     spec = LabelSpec("forward_sharpe", 3, {"k": 0.5})
     assert _labels(o, o, o, c, spec)[0] == BUY
     # cost 300 bps: (0.02 - 0.03/3)/0.01 = 1.0 > 0.5 -> BUY; 600 bps: (0.02-0.02)/0.01 = 0 -> HOLD
-    assert _labels(o, o, o, c, LabelSpec("forward_sharpe", 3, {"k": 0.5, "cost_bps": 300}))[0] == BUY
-    assert _labels(o, o, o, c, LabelSpec("forward_sharpe", 3, {"k": 0.5, "cost_bps": 600}))[0] == HOLD
+    assert (
+        _labels(o, o, o, c, LabelSpec("forward_sharpe", 3, {"k": 0.5, "cost_bps": 300}))[0] == BUY
+    )
+    assert (
+        _labels(o, o, o, c, LabelSpec("forward_sharpe", 3, {"k": 0.5, "cost_bps": 600}))[0] == HOLD
+    )
     # k=2.5 > 2.0 -> HOLD
     assert _labels(o, o, o, c, LabelSpec("forward_sharpe", 3, {"k": 2.5}))[0] == HOLD
     o, c = _path_from_log_returns([-0.01, -0.02, -0.03])

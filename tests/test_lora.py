@@ -70,10 +70,16 @@ def test_zero_b_equals_base_exactly() -> None:
     before = model(x)
     replaced = apply_lora(model, targets=("q", "v", "fc1"), rank=4, alpha=8.0)
     assert replaced == [
-        "blocks.0.attn.q", "blocks.0.attn.v", "blocks.0.mlp.fc1",
-        "blocks.1.attn.q", "blocks.1.attn.v", "blocks.1.mlp.fc1",
+        "blocks.0.attn.q",
+        "blocks.0.attn.v",
+        "blocks.0.mlp.fc1",
+        "blocks.1.attn.q",
+        "blocks.1.attn.v",
+        "blocks.1.mlp.fc1",
     ]
-    assert all(torch.count_nonzero(m.lora_B) == 0 for m in model.modules() if isinstance(m, LoRALinear))
+    assert all(
+        torch.count_nonzero(m.lora_B) == 0 for m in model.modules() if isinstance(m, LoRALinear)
+    )
     assert torch.equal(model(x), before)
 
 
@@ -90,7 +96,9 @@ def test_apply_lora_layer_selection_and_errors() -> None:
 
 
 def test_config_lora_fields_build_the_wrappers() -> None:
-    model = TransformerBackbone(small_config(lora_rank=3, lora_targets=["v", "out"], lora_layers=[0]))
+    model = TransformerBackbone(
+        small_config(lora_rank=3, lora_targets=["v", "out"], lora_layers=[0])
+    )
     wrapped = sorted(n for n, m in model.named_modules() if isinstance(m, LoRALinear))
     assert wrapped == ["blocks.0.attn.out", "blocks.0.attn.v"]
     assert model.blocks[0].attn.v.scaling == pytest.approx(16.0 / 3)

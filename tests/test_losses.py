@@ -49,7 +49,9 @@ def test_weighted_ce_equals_formula(name, power):
 
 def test_focal_gamma0_is_ce_and_gamma2_hand_value():
     ce = make_loss("none", PRIOR)(LOGITS, TARGET).item()
-    assert make_loss("focal", PRIOR, gamma=0.0)(LOGITS, TARGET).item() == pytest.approx(ce, rel=1e-6)
+    assert make_loss("focal", PRIOR, gamma=0.0)(LOGITS, TARGET).item() == pytest.approx(
+        ce, rel=1e-6
+    )
     # p = (.5, .25, .25), target 0: FL = -(1 - .5)^2 * ln .5 = 0.25 ln 2
     z = torch.log(torch.tensor([[0.5, 0.25, 0.25]]))
     fl = make_loss("focal", PRIOR, gamma=2.0)(z, torch.tensor([0])).item()

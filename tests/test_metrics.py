@@ -132,7 +132,12 @@ def test_summarize_costs_and_shape_checks():
     slip = fees / 2
     funding = np.array([0.01, 0.01, 0.0, -0.01, -0.01, 0.0])
     d = m.summarize(
-        T_EQ, T_POS, periods_per_year=6, fees=fees, slippage=slip, funding=funding,
+        T_EQ,
+        T_POS,
+        periods_per_year=6,
+        fees=fees,
+        slippage=slip,
+        funding=funding,
         benchmark_returns=m.returns_from_equity(T_EQ),
     )
     assert d["fees_paid"] == pytest.approx(0.5 / 100)
@@ -166,6 +171,7 @@ def test_rolling_sharpe_matches_brute_force():
 
 # --- agreement with empyrical-reloaded (annualization=8760, simple returns) -------------------
 
+
 @pytest.fixture
 def series():
     rng = np.random.default_rng(7)
@@ -182,7 +188,9 @@ def test_matches_empyrical(series):
     # Same conventions (ddof=1, simple returns, downside over all bars): equal to rounding.
     assert m.sharpe_ratio(r, a) == pytest.approx(ep.sharpe_ratio(r, annualization=a), rel=1e-10)
     assert m.sortino_ratio(r, a) == pytest.approx(ep.sortino_ratio(r, annualization=a), rel=1e-10)
-    assert m.annual_volatility(r, a) == pytest.approx(ep.annual_volatility(r, annualization=a), rel=1e-10)
+    assert m.annual_volatility(r, a) == pytest.approx(
+        ep.annual_volatility(r, annualization=a), rel=1e-10
+    )
     assert m.cagr(r, a) == pytest.approx(ep.annual_return(r, annualization=a), rel=1e-9)
     # Sign convention differs: empyrical's drawdown is negative.
     assert m.max_drawdown(eq) == pytest.approx(-ep.max_drawdown(r), rel=1e-10)
@@ -215,15 +223,20 @@ def test_invariants(r):
     s = m.sharpe_ratio(r, 8760)
     if not np.isnan(s) and np.std(r) > 1e-9:
         assert m.sharpe_ratio(3.7 * r, 8760) == pytest.approx(s, rel=1e-9)
-        assert m.sortino_ratio(r * 0.5, 8760) == pytest.approx(m.sortino_ratio(r, 8760), rel=1e-9, nan_ok=True)
+        assert m.sortino_ratio(r * 0.5, 8760) == pytest.approx(
+            m.sortino_ratio(r, 8760), rel=1e-9, nan_ok=True
+        )
 
 
 @settings(max_examples=40, deadline=None)
 @given(returns_st, st.data())
 def test_trades_partition_the_bars(r, data):
     """Trades own disjoint bar ranges; their growth times the unowned bars' growth is the total."""
-    pos = np.array(data.draw(st.lists(st.sampled_from([-1.0, -0.5, 0.0, 0.5, 1.0]),
-                                      min_size=r.size, max_size=r.size)))
+    pos = np.array(
+        data.draw(
+            st.lists(st.sampled_from([-1.0, -0.5, 0.0, 0.5, 1.0]), min_size=r.size, max_size=r.size)
+        )
+    )
     eq = np.concatenate([[1.0], np.cumprod(1 + r)])
     tr = extract_trades(pos, eq)
     owned = np.zeros(r.size, dtype=int)

@@ -155,8 +155,9 @@ def test_extractor_rejects_mismatched_space_and_dropout() -> None:
     good = gym.spaces.Box(-1.0, 1.0, (OBS_DIM,), np.float32)
     with pytest.raises(ValueError, match="dropout=0.1 .* PPO's probability ratio"):
         TransformerExtractor(good, window=WINDOW, n_features=N_FEATURES, dropout=0.1)
-    ext = TransformerExtractor(good, window=WINDOW, n_features=N_FEATURES, dropout=0.1,
-                               allow_dropout=True)
+    ext = TransformerExtractor(
+        good, window=WINDOW, n_features=N_FEATURES, dropout=0.1, allow_dropout=True
+    )
     assert ext.config.dropout == 0.1
 
 
@@ -176,8 +177,9 @@ def test_config_errors() -> None:
 
 def test_extractor_freeze_and_counts() -> None:
     space = gym.spaces.Box(-1.0, 1.0, (OBS_DIM,), np.float32)
-    ext = TransformerExtractor(space, window=WINDOW, n_features=N_FEATURES, lora_rank=2,
-                               freeze_base_weights=True)
+    ext = TransformerExtractor(
+        space, window=WINDOW, n_features=N_FEATURES, lora_rank=2, freeze_base_weights=True
+    )
     counts = ext.parameter_counts()
     lora = 2 * (2 * 32 + 32 * 2)  # q and v of the single block
     proj = (32 + N_ACCOUNT) * 64 + 64
@@ -193,7 +195,9 @@ def _extractor_kwargs(**kw) -> dict:
 def test_ppo_policy_kwargs_shape() -> None:
     kw = ppo_policy_kwargs(32, 17, vf=(32,), lora_rank=4)
     assert kw["features_extractor_class"] is TransformerExtractor
-    assert kw["features_extractor_kwargs"] == dict(window=32, n_features=17, preset="cpu", lora_rank=4)
+    assert kw["features_extractor_kwargs"] == dict(
+        window=32, n_features=17, preset="cpu", lora_rank=4
+    )
     assert kw["net_arch"] == dict(pi=[], vf=[32])
     assert kw["ortho_init"] is False and kw["optimizer_kwargs"] == dict(foreach=True)
 
@@ -202,7 +206,13 @@ def test_ppo_policy_kwargs_shape() -> None:
 def test_ppo_learns_and_round_trips(tmp_path, one_thread) -> None:
     env = RandomObsEnv()
     model = PPO(
-        "MlpPolicy", env, n_steps=64, batch_size=32, n_epochs=2, seed=0, device="cpu",
+        "MlpPolicy",
+        env,
+        n_steps=64,
+        batch_size=32,
+        n_epochs=2,
+        seed=0,
+        device="cpu",
         policy_kwargs=ppo_policy_kwargs(WINDOW, N_FEATURES, vf=(16,), lora_rank=2),
     )
     assert model.policy.action_net.in_features == 64  # pi=[]: straight on the features
@@ -226,8 +236,15 @@ def test_ppo_learns_and_round_trips(tmp_path, one_thread) -> None:
 def test_sac_learns_and_round_trips(tmp_path, one_thread) -> None:
     env = RandomObsEnv(continuous=True)
     model = SAC(
-        "MlpPolicy", env, learning_starts=64, batch_size=32, buffer_size=1000, seed=0,
-        train_freq=32, gradient_steps=4, device="cpu",  # 24 gradient steps: enough to move weights
+        "MlpPolicy",
+        env,
+        learning_starts=64,
+        batch_size=32,
+        buffer_size=1000,
+        seed=0,
+        train_freq=32,
+        gradient_steps=4,
+        device="cpu",  # 24 gradient steps: enough to move weights
         policy_kwargs=dict(
             features_extractor_class=TransformerExtractor,
             features_extractor_kwargs=_extractor_kwargs(),
@@ -253,7 +270,11 @@ def test_warm_start_classifier_into_ppo_gives_identical_probabilities() -> None:
     backbone = TransformerBackbone(cfg)
     head = nn.Linear(cfg.out_dim, 3)
     model = PPO(
-        "MlpPolicy", RandomObsEnv(), n_steps=64, seed=1, device="cpu",
+        "MlpPolicy",
+        RandomObsEnv(),
+        n_steps=64,
+        seed=1,
+        device="cpu",
         policy_kwargs=dict(
             features_extractor_class=TransformerExtractor,
             features_extractor_kwargs=_extractor_kwargs(lora_rank=2),

@@ -31,8 +31,13 @@ def test_create_run_dir_writes_command_config_meta(tmp_path: Path) -> None:
     argv = ["agents/ppo.py", "--env", "btc1h", "--config", "my file.yml"]
     config = {"algo": "ppo", "env": {"window": 32}, "seed": 3}
     path = rundir.create_run_dir(
-        env="btc1h", algo="ppo", seed=3, config=config, data_files=[data],
-        run_dir=tmp_path / "run", argv=argv,
+        env="btc1h",
+        algo="ppo",
+        seed=3,
+        config=config,
+        data_files=[data],
+        run_dir=tmp_path / "run",
+        argv=argv,
     )
     assert path == tmp_path / "run"
     command = (path / "command.txt").read_text().strip()

@@ -22,10 +22,14 @@ UTC = "UTC"
 
 @pytest.mark.parametrize("preset", ["btc1h", "eth1h"])
 def test_split_bounds(preset):
-    assert split_bounds(preset, "train") == (pd.Timestamp("2018-01-01", tz=UTC),
-                                             pd.Timestamp("2023-01-01", tz=UTC))
-    assert split_bounds(get_preset(preset), "val") == (pd.Timestamp("2023-01-01", tz=UTC),
-                                                       pd.Timestamp("2024-01-01", tz=UTC))
+    assert split_bounds(preset, "train") == (
+        pd.Timestamp("2018-01-01", tz=UTC),
+        pd.Timestamp("2023-01-01", tz=UTC),
+    )
+    assert split_bounds(get_preset(preset), "val") == (
+        pd.Timestamp("2023-01-01", tz=UTC),
+        pd.Timestamp("2024-01-01", tz=UTC),
+    )
     assert split_bounds(preset, "test")[1] == pd.Timestamp("2025-01-01", tz=UTC)
 
 
@@ -68,10 +72,12 @@ def test_walk_forward_hand_checked():
         Fold(2, ((0, 60), (63, 75)), (80, 100)),  # [60, 63) after test block 0 embargoed
     ]
     assert folds[2].n_train == 72 and folds[2].train_span == (0, 75)
-    np.testing.assert_array_equal(folds[2].train_indices(),
-                                  np.r_[np.arange(0, 60), np.arange(63, 75)])
-    rolling = walk_forward_folds(100, 3, test_bars=20, purge_bars=5, embargo_bars=3,
-                                 expanding=False, train_bars=30)
+    np.testing.assert_array_equal(
+        folds[2].train_indices(), np.r_[np.arange(0, 60), np.arange(63, 75)]
+    )
+    rolling = walk_forward_folds(
+        100, 3, test_bars=20, purge_bars=5, embargo_bars=3, expanding=False, train_bars=30
+    )
     assert [f.train_ranges for f in rolling] == [((5, 35),), ((25, 55),), ((45, 60), (63, 75))]
 
 
@@ -114,9 +120,15 @@ def test_walk_forward_invariants(n_bars, n_folds, purge, embargo, expanding, dat
     test_bars = data.draw(st.integers(1, max_test))
     train_bars = None if expanding else data.draw(st.integers(1, n_bars))
     try:
-        folds = walk_forward_folds(n_bars, n_folds, test_bars=test_bars, purge_bars=purge,
-                                   embargo_bars=embargo, expanding=expanding,
-                                   train_bars=train_bars)
+        folds = walk_forward_folds(
+            n_bars,
+            n_folds,
+            test_bars=test_bars,
+            purge_bars=purge,
+            embargo_bars=embargo,
+            expanding=expanding,
+            train_bars=train_bars,
+        )
     except ValueError as exc:  # only the documented "too few training rows" refusal
         assert "training rows" in str(exc)
         return

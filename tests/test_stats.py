@@ -76,9 +76,9 @@ def test_deflated_sharpe_is_psr_against_sr0():
         s.probabilistic_sharpe_ratio(r, sr0), rel=1e-12
     )
     # more trials, harsher deflation
-    assert s.deflated_sharpe_ratio(r, n_trials=200, trials_sharpe_var=0.002) < s.deflated_sharpe_ratio(
-        r, n_trials=20, trials_sharpe_var=0.002
-    )
+    assert s.deflated_sharpe_ratio(
+        r, n_trials=200, trials_sharpe_var=0.002
+    ) < s.deflated_sharpe_ratio(r, n_trials=20, trials_sharpe_var=0.002)
     assert s.deflated_sharpe_ratio(r, n_trials=1, trials_sharpe_var=0.002) == pytest.approx(
         s.probabilistic_sharpe_ratio(r)
     )

@@ -17,17 +17,19 @@ from supervised.decision import ARGMAX, DecisionRule, bars_held_from_scaled, cla
 from supervised.decision_fit import Market, fit_rule, grid_points
 
 # Hand-made probabilities: (SELL, HOLD, BUY) per bar.
-P = np.array([
-    [0.10, 0.20, 0.70],  # 0: BUY 0.70
-    [0.90, 0.05, 0.05],  # 1: SELL 0.90
-    [0.50, 0.30, 0.20],  # 2: SELL 0.50 (weak)
-    [0.90, 0.05, 0.05],  # 3: SELL 0.90
-    [0.05, 0.90, 0.05],  # 4: HOLD 0.90 (go flat)
-    [0.30, 0.40, 0.30],  # 5: HOLD 0.40 (weak)
-    [0.05, 0.05, 0.90],  # 6: no trade possible (gap)
-    [0.50, 0.30, 0.20],  # 7: SELL 0.50 (weak)
-    [0.05, 0.05, 0.90],  # 8: BUY 0.90
-])
+P = np.array(
+    [
+        [0.10, 0.20, 0.70],  # 0: BUY 0.70
+        [0.90, 0.05, 0.05],  # 1: SELL 0.90
+        [0.50, 0.30, 0.20],  # 2: SELL 0.50 (weak)
+        [0.90, 0.05, 0.05],  # 3: SELL 0.90
+        [0.05, 0.90, 0.05],  # 4: HOLD 0.90 (go flat)
+        [0.30, 0.40, 0.30],  # 5: HOLD 0.40 (weak)
+        [0.05, 0.05, 0.90],  # 6: no trade possible (gap)
+        [0.50, 0.30, 0.20],  # 7: SELL 0.50 (weak)
+        [0.05, 0.05, 0.90],  # 8: BUY 0.90
+    ]
+)
 OK = np.array([True] * 6 + [False] + [True] * 2)
 
 
@@ -48,17 +50,20 @@ def _replay(rule: DecisionRule, probs: np.ndarray, ok: np.ndarray) -> np.ndarray
     return np.array(out)
 
 
-@pytest.mark.parametrize("rule, expected", [
-    (ARGMAX, [2, 0, 0, 0, 1, 1, 1, 0, 2]),
-    (DecisionRule("confidence", 0.0, 0), [2, 0, 0, 0, 1, 1, 1, 0, 2]),
-    # tau 0.6: the weak SELL at 2 keeps the short, the weak HOLD at 5 keeps flat, 7 stays flat
-    (DecisionRule("confidence", 0.6, 0), [2, 0, 0, 0, 1, 1, 1, 1, 2]),
-    # tau 0.6 + min_hold 3: the long opened at 0 is locked for bars 1, 2 (held 1, 2); at 3 it has
-    # been held 3 bars and the SELL 0.9 flips it; the short is locked at 4 and 5; the gap resets
-    (DecisionRule("confidence", 0.6, 3), [2, 2, 2, 0, 0, 0, 1, 1, 2]),
-    # tau 0.95: nothing is confident enough, never leaves flat
-    (DecisionRule("confidence", 0.95, 0), [1, 1, 1, 1, 1, 1, 1, 1, 1]),
-])
+@pytest.mark.parametrize(
+    "rule, expected",
+    [
+        (ARGMAX, [2, 0, 0, 0, 1, 1, 1, 0, 2]),
+        (DecisionRule("confidence", 0.0, 0), [2, 0, 0, 0, 1, 1, 1, 0, 2]),
+        # tau 0.6: the weak SELL at 2 keeps the short, the weak HOLD at 5 keeps flat, 7 stays flat
+        (DecisionRule("confidence", 0.6, 0), [2, 0, 0, 0, 1, 1, 1, 1, 2]),
+        # tau 0.6 + min_hold 3: the long opened at 0 is locked for bars 1, 2 (held 1, 2); at 3 it has
+        # been held 3 bars and the SELL 0.9 flips it; the short is locked at 4 and 5; the gap resets
+        (DecisionRule("confidence", 0.6, 3), [2, 2, 2, 0, 0, 0, 1, 1, 2]),
+        # tau 0.95: nothing is confident enough, never leaves flat
+        (DecisionRule("confidence", 0.95, 0), [1, 1, 1, 1, 1, 1, 1, 1, 1]),
+    ],
+)
 def test_hand_made_paths(rule, expected):
     np.testing.assert_array_equal(rule_path(rule, P, OK), expected)
     np.testing.assert_array_equal(_replay(rule, P, OK), expected)
@@ -70,8 +75,12 @@ def _probs(seed: int, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 @settings(max_examples=40, deadline=None)
-@given(seed=st.integers(0, 10_000), n=st.integers(1, 300), tau=st.floats(0.0, 0.99),
-       min_hold=st.integers(0, 20))
+@given(
+    seed=st.integers(0, 10_000),
+    n=st.integers(1, 300),
+    tau=st.floats(0.0, 0.99),
+    min_hold=st.integers(0, 20),
+)
 def test_compiled_path_equals_the_step_by_step_rule(seed, n, tau, min_hold):
     probs, ok = _probs(seed, n)
     rule = DecisionRule("confidence", tau, min_hold)
@@ -83,7 +92,9 @@ def test_compiled_path_equals_the_step_by_step_rule(seed, n, tau, min_hold):
 def test_tau_zero_is_argmax(seed, n, min_hold):
     probs, ok = _probs(seed, n)
     expected = np.where(ok, probs.argmax(axis=1), 1)
-    np.testing.assert_array_equal(rule_path(DecisionRule("confidence", 0.0, min_hold), probs, ok), expected)
+    np.testing.assert_array_equal(
+        rule_path(DecisionRule("confidence", 0.0, min_hold), probs, ok), expected
+    )
     np.testing.assert_array_equal(rule_path(ARGMAX, probs, ok), expected)
     assert DecisionRule("confidence", 0.0, min_hold).is_argmax
 
@@ -191,9 +202,17 @@ def test_checkpoint_round_trip_and_old_checkpoints(tmp_path):
     clf = _classifier(16, 2)
     rule = DecisionRule("confidence", 0.61, 24)
     norm = RobustNormaliser().fit(np.random.default_rng(1).standard_normal((50, 2)))
-    kw = dict(env="btc1h", feature_set="core17", feature_names=["a", "b"], label_spec=LabelSpec(),
-              split={}, normaliser=norm.to_dict(), correction=LogitCorrection(np.zeros(3)),
-              loss={"name": "none"}, class_prior=[0.2, 0.6, 0.2])
+    kw = dict(
+        env="btc1h",
+        feature_set="core17",
+        feature_names=["a", "b"],
+        label_spec=LabelSpec(),
+        split={},
+        normaliser=norm.to_dict(),
+        correction=LogitCorrection(np.zeros(3)),
+        loss={"name": "none"},
+        class_prior=[0.2, 0.6, 0.2],
+    )
     save_checkpoint(tmp_path / "model.pt", clf, decision_rule=rule, **kw)
     loaded = load_checkpoint(tmp_path / "model.pt")
     assert loaded.rule == rule and loaded.payload["decision_rule"] == rule.to_dict()
@@ -221,7 +240,9 @@ def _offline_probs(data, clf, bias, lo, hi):
     t = np.arange(lo, hi)
     ok = data.obs_ok[lo:hi] & data.can_step[lo:hi]
     z = np.zeros((hi - lo, 3))
-    z[ok] = predict_logits(clf, WindowSamples(data.features, t[ok], np.zeros(int(ok.sum()), np.int64), 32))
+    z[ok] = predict_logits(
+        clf, WindowSamples(data.features, t[ok], np.zeros(int(ok.sum()), np.int64), 32)
+    )
     return class_probs(z.astype(np.float32) + bias.astype(np.float32)), ok
 
 
@@ -252,7 +273,9 @@ def test_classifier_policy_through_the_runner_equals_the_rule_offline(real):
     changes = lambda a: int((np.diff(a[ok]) != 0).sum())  # noqa: E731
     assert 3 < changes(offline) < changes(argmax_path)  # the rule trades, and less than argmax
     env2 = TradingEnv(market, (lo, hi), fee_bps=10.0, slippage_bps=2.0, max_drawdown=None)
-    bt_arg = run_env(ClassifierPolicy(loaded, use_rule=False), env2, "argmax", periods_per_year=8760)
+    bt_arg = run_env(
+        ClassifierPolicy(loaded, use_rule=False), env2, "argmax", periods_per_year=8760
+    )
     np.testing.assert_array_equal(bt_arg.positions, argmax_path[ok] - 1.0)
 
 

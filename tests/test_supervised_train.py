@@ -56,8 +56,9 @@ def test_proxy_backtest_tracks_the_env(data):
     acts = np.full(len(data.close), HOLD)
     acts[lo:hi] = 2
     ok = data.obs_ok[lo:hi] & data.can_step[lo:hi]
-    proxy = backtest_actions(acts[lo:hi], data.open[lo:hi + 1], data.close[lo:hi + 1], ok,
-                             data.funding[lo:hi + 1])
+    proxy = backtest_actions(
+        acts[lo:hi], data.open[lo : hi + 1], data.close[lo : hi + 1], ok, data.funding[lo : hi + 1]
+    )
     env = env_backtest(data, acts, "val")
     # the env runs over the whole val split; after bar hi it goes flat (one exit trade)
     assert env["total_log_return"] == pytest.approx(proxy["total_log_return"], abs=3e-3)
@@ -80,16 +81,25 @@ def test_costs_are_the_env_defaults_everywhere(data):
     # labels: the round trip (enter + exit at fee + slippage) unless label_params says otherwise
     prep = prepare(TrainConfig(max_train_samples=50, max_val_bars=100), data)
     assert prep.spec.params["cost_bps"] == 2 * (10.0 + 2.0)
-    prep = prepare(TrainConfig(fee_bps=4.0, slippage_bps=1.0, label_params={"k": 0.1},
-                               max_train_samples=50, max_val_bars=100), data)
+    prep = prepare(
+        TrainConfig(
+            fee_bps=4.0,
+            slippage_bps=1.0,
+            label_params={"k": 0.1},
+            max_train_samples=50,
+            max_val_bars=100,
+        ),
+        data,
+    )
     assert prep.spec.params["cost_bps"] == 10.0 and prep.spec.params["k"] == 0.1
-    prep = prepare(TrainConfig(label_params={"cost_bps": 0.0}, max_train_samples=50,
-                               max_val_bars=100), data)
+    prep = prepare(
+        TrainConfig(label_params={"cost_bps": 0.0}, max_train_samples=50, max_val_bars=100), data
+    )
     assert prep.spec.params["cost_bps"] == 0.0
     # the fast proxy and the env backtest default to the same costs: funding off changes both
     lo, _ = data.splits["val"]
     acts = np.full(len(data.close), HOLD)
-    acts[lo:lo + 300] = 2
+    acts[lo : lo + 300] = 2
     with_funding = env_backtest(data, acts, "val")
     without = env_backtest(data, acts, "val", funding=False)
     assert with_funding["funding"] != 0.0 and without["funding"] == 0.0
@@ -98,12 +108,37 @@ def test_costs_are_the_env_defaults_everywhere(data):
 @pytest.mark.slow
 def test_tiny_end_to_end_run_writes_the_run_folder(tmp_path, capsys):
     run = tmp_path / "run"
-    main(["--env", "btc1h", "--labels", "forward_sharpe", "--class-weights", "logit_adjusted",
-          "--epochs", "1", "--max-train-samples", "400", "--max-val-bars", "300",
-          "--threads", "1", "--run-dir", str(run)])
-    for name in ("model.pt", "config.yaml", "command.txt", "meta.json", "metrics.json",
-                 "normaliser.json", "confusion_val.png", "confusion_val.txt",
-                 "confusion_val_raw.png"):
+    main(
+        [
+            "--env",
+            "btc1h",
+            "--labels",
+            "forward_sharpe",
+            "--class-weights",
+            "logit_adjusted",
+            "--epochs",
+            "1",
+            "--max-train-samples",
+            "400",
+            "--max-val-bars",
+            "300",
+            "--threads",
+            "1",
+            "--run-dir",
+            str(run),
+        ]
+    )
+    for name in (
+        "model.pt",
+        "config.yaml",
+        "command.txt",
+        "meta.json",
+        "metrics.json",
+        "normaliser.json",
+        "confusion_val.png",
+        "confusion_val.txt",
+        "confusion_val_raw.png",
+    ):
         assert (run / name).is_file(), name
     assert list(run.glob("events.out.tfevents.*"))
     metrics = json.loads((run / "metrics.json").read_text())

@@ -40,10 +40,16 @@ def _save(tmp_path, feature_set="core17"):
         for p in model.parameters():
             p.add_(0.3 * torch.randn_like(p))
     path = save_checkpoint(
-        tmp_path / "model.pt", model, env="btc1h", feature_set=feature_set,
-        feature_names=[f"f{i}" for i in range(F)], label_spec=LabelSpec("forward_sharpe"),
-        split={"train": ["2018-01-01", "2023-01-01"]}, normaliser={},
-        correction=LogitCorrection(BIAS, "balanced_accuracy"), loss={"name": "none"},
+        tmp_path / "model.pt",
+        model,
+        env="btc1h",
+        feature_set=feature_set,
+        feature_names=[f"f{i}" for i in range(F)],
+        label_spec=LabelSpec("forward_sharpe"),
+        split={"train": ["2018-01-01", "2023-01-01"]},
+        normaliser={},
+        correction=LogitCorrection(BIAS, "balanced_accuracy"),
+        loss={"name": "none"},
         class_prior=[0.3, 0.4, 0.3],
     )
     return model, path
@@ -53,10 +59,19 @@ def _ppo(lora_rank: int):
     kwargs = dict(
         features_extractor_class=TransformerExtractor,
         features_extractor_kwargs=dict(window=W, n_features=F, lora_rank=lora_rank),
-        net_arch=dict(pi=[], vf=[32]), share_features_extractor=True, ortho_init=False,
+        net_arch=dict(pi=[], vf=[32]),
+        share_features_extractor=True,
+        ortho_init=False,
     )
-    return PPO("MlpPolicy", _ObsOnlyEnv(), policy_kwargs=kwargs, n_steps=16, batch_size=16,
-               seed=0, device="cpu")
+    return PPO(
+        "MlpPolicy",
+        _ObsOnlyEnv(),
+        policy_kwargs=kwargs,
+        n_steps=16,
+        batch_size=16,
+        seed=0,
+        device="cpu",
+    )
 
 
 def test_checkpoint_roundtrip_and_refusals(tmp_path):
@@ -65,7 +80,9 @@ def test_checkpoint_roundtrip_and_refusals(tmp_path):
     obs = torch.randn(7, W * F + 4)
     torch.testing.assert_close(loaded.model(obs), model.eval()(obs))
     assert loaded.correction.bias.tolist() == BIAS.tolist()
-    with pytest.raises(ValueError, match=r"feature_set: checkpoint 'core17', requested 'flagtrader60'"):
+    with pytest.raises(
+        ValueError, match=r"feature_set: checkpoint 'core17', requested 'flagtrader60'"
+    ):
         load_checkpoint(path, feature_set="flagtrader60")
     with pytest.raises(ValueError, match=r"window: checkpoint 16, requested 32"):
         load_checkpoint(tmp_path, window=32)
@@ -82,9 +99,9 @@ def test_classifier_ignores_account_state_and_gathers_windows():
     assert obs.shape == (3, W * F + 4)
     # row-major window, oldest first: bar 30's window is bars 15..30
     np.testing.assert_array_equal(obs[1, : W * F].numpy(), feats[15:31].reshape(-1))
-    assert (obs[:, W * F:] == 0).all()
+    assert (obs[:, W * F :] == 0).all()
     shifted = obs.clone()
-    shifted[:, W * F:] = torch.tensor([1.0, 0.05, -0.1, 0.3])  # a long position, in profit
+    shifted[:, W * F :] = torch.tensor([1.0, 0.05, -0.1, 0.3])  # a long position, in profit
     torch.testing.assert_close(model(shifted), model(obs))
 
 
@@ -94,7 +111,7 @@ def test_warm_start_probabilities_equal_classifier_softmax(tmp_path, lora_rank):
     ppo = _ppo(lora_rank)
     summary = load_into_ppo(ppo, path, freeze=lora_rank > 0)
     obs = torch.randn(64, W * F + 4)
-    obs[:, W * F:] = 0.0  # the classifier's sample layout (flat account state)
+    obs[:, W * F :] = 0.0  # the classifier's sample layout (flat account state)
     with torch.no_grad():
         probs = ppo.policy.get_distribution(obs).distribution.probs
         expected = torch.softmax(model.eval()(obs) + torch.tensor(BIAS, dtype=torch.float32), -1)
@@ -112,9 +129,17 @@ def test_warm_start_refusals(tmp_path):
     _, path = _save(tmp_path)
     with pytest.raises(ValueError, match="no LoRA adapters"):
         load_into_ppo(_ppo(0), path, freeze=True)
-    ppo = PPO("MlpPolicy", _ObsOnlyEnv(), policy_kwargs=dict(
-        features_extractor_class=TransformerExtractor,
-        features_extractor_kwargs=dict(window=W, n_features=F),
-        net_arch=dict(pi=[8], vf=[8])), n_steps=16, batch_size=16, device="cpu")
+    ppo = PPO(
+        "MlpPolicy",
+        _ObsOnlyEnv(),
+        policy_kwargs=dict(
+            features_extractor_class=TransformerExtractor,
+            features_extractor_kwargs=dict(window=W, n_features=F),
+            net_arch=dict(pi=[8], vf=[8]),
+        ),
+        n_steps=16,
+        batch_size=16,
+        device="cpu",
+    )
     with pytest.raises(ValueError, match="pi=\\[\\]"):
         load_into_ppo(ppo, path)

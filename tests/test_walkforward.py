@@ -27,12 +27,22 @@ H = 3_600_000_000_000  # one hour in ns
 
 def _bt(name, t0, equity, fees, ruined=None, segs=(0,)):
     n = len(equity) - 1
-    return Backtest(name, np.arange(t0, t0 + n, dtype=np.int64) * H, np.asarray(equity, float),
-                    np.ones(n), np.asarray(fees, float), np.zeros(n), np.zeros(n), 8760.0,
-                    np.asarray(segs, dtype=np.int64), {"ruined_at": ruined})
+    return Backtest(
+        name,
+        np.arange(t0, t0 + n, dtype=np.int64) * H,
+        np.asarray(equity, float),
+        np.ones(n),
+        np.asarray(fees, float),
+        np.zeros(n),
+        np.zeros(n),
+        8760.0,
+        np.asarray(segs, dtype=np.int64),
+        {"ruined_at": ruined},
+    )
 
 
 # --- stitching ----------------------------------------------------------------------------------
+
 
 def test_stitch_by_hand():
     a = _bt("p", 0, [1.0, 1.1, 1.21], [0.001, 0.0])
@@ -62,6 +72,7 @@ def test_stitch_ruin_is_permanent_and_order_is_checked():
 
 # --- fold plans ---------------------------------------------------------------------------------
 
+
 def test_plan_folds_by_hand():
     plans = plan_folds((100, 1100), 3, val_bars=100, purge_bars=10, embargo_bars=5)
     # walk_forward_folds(1000, 3, min_train=2*100+10, purge=10): test_bars (1000-210-10)//3 = 260,
@@ -75,13 +86,21 @@ def test_plan_folds_by_hand():
     assert p2.train == ((100, 580), (585, 720))  # val start 730 - purge 10
     assert p2.n_train == 480 + 135
     # the information set must hold train + purge + val: 2 * 100 + 10 rows before test block 0
-    with pytest.raises(ValueError, match=r"fold 0 \(test rows \[100, 300\)\) keeps 90 training rows"):
+    with pytest.raises(
+        ValueError, match=r"fold 0 \(test rows \[100, 300\)\) keeps 90 training rows"
+    ):
         plan_folds((0, 500), 2, val_bars=100, purge_bars=10, test_bars=200)
 
 
 @settings(max_examples=40, deadline=None)
-@given(n=st.integers(2000, 6000), k=st.integers(1, 5), val=st.integers(50, 300),
-       purge=st.integers(0, 48), embargo=st.integers(0, 48), lo=st.integers(0, 500))
+@given(
+    n=st.integers(2000, 6000),
+    k=st.integers(1, 5),
+    val=st.integers(50, 300),
+    purge=st.integers(0, 48),
+    embargo=st.integers(0, 48),
+    lo=st.integers(0, 500),
+)
 def test_plans_never_train_on_the_future(n, k, val, purge, embargo, lo):
     try:
         plans = plan_folds((lo, lo + n), k, val_bars=val, purge_bars=purge, embargo_bars=embargo)
@@ -112,6 +131,7 @@ def test_mask_rows_and_env_split(make_candles):
 
 # --- end to end on synthetic data ---------------------------------------------------------------
 
+
 def _data(candles) -> WFData:
     from envs.features import compute_features
 
@@ -119,8 +139,9 @@ def _data(candles) -> WFData:
 
 
 def _run(data, tmp_path, **kw):
-    plans = plan_folds((0, data.n_rows), 3, val_bars=300, purge_bars=24, embargo_bars=24,
-                       min_train_bars=900)
+    plans = plan_folds(
+        (0, data.n_rows), 3, val_bars=300, purge_bars=24, embargo_bars=24, min_train_bars=900
+    )
     return plans, run_walkforward(data, plans, "momentum", tmp_path, window=16, n_boot=50, **kw)
 
 
@@ -129,37 +150,54 @@ def test_momentum_walkforward_end_to_end(make_candles, tmp_path):
     plans, wf = _run(data, tmp_path)
     cand = wf.stitched[0]
     assert cand.name == "wf_momentum" and [b.name for b in wf.stitched] == [
-        "wf_momentum", "buy_and_hold", "flat", "momentum"]
+        "wf_momentum",
+        "buy_and_hold",
+        "flat",
+        "momentum",
+    ]
     parts = [f.backtests["wf_momentum"] for f in wf.folds]
-    np.testing.assert_allclose(cand.returns, np.concatenate([p.returns for p in parts]), rtol=1e-9, atol=1e-15)
+    np.testing.assert_allclose(
+        cand.returns, np.concatenate([p.returns for p in parts]), rtol=1e-9, atol=1e-15
+    )
     assert cand.equity[-1] == pytest.approx(np.prod([p.equity[-1] for p in parts]), rel=1e-12)
     for plan, part in zip(plans, parts, strict=True):
         held = np.searchsorted(data.index.as_unit("ns").asi8, part.timestamps)
         assert held.min() >= plan.test[0] + 1 and held.max() == min(plan.test[1], data.n_rows - 1)
-        assert plan.train[-1][1] <= plan.test[0] - 2 * 24 - 300  # train | purge | val | purge | test
+        assert (
+            plan.train[-1][1] <= plan.test[0] - 2 * 24 - 300
+        )  # train | purge | val | purge | test
     np.testing.assert_array_equal(np.diff(cand.timestamps) > 0, True)
     # selection: the lookback with the best val Sharpe, recomputed from the saved numbers
     for f in wf.folds:
         val = {int(k): v for k, v in f.selection["val_sharpe"].items()}
         assert f.selection["lookback"] == max(MOMENTUM_GRID, key=lambda lb: (val[lb], -lb))
-        assert json.loads((tmp_path / f"fold_{f.plan.index:02d}" / "selection.json").read_text())[
-            "lookback"] == f.selection["lookback"]
+        assert (
+            json.loads((tmp_path / f"fold_{f.plan.index:02d}" / "selection.json").read_text())[
+                "lookback"
+            ]
+            == f.selection["lookback"]
+        )
     # deflated Sharpe: n_trials = 3 folds x 4 lookbacks, variance of the 12 trial Sharpes
     trials = np.array([s for f in wf.folds for s in f.trial_sharpes.values()])
     assert wf.n_trials == 12 and trials.size == 12
     assert wf.trials_sharpe_var == pytest.approx(np.var(trials, ddof=1), rel=1e-12)
     lb = wf.folds[0].selection["lookback"]
-    assert wf.folds[0].trial_sharpes[f"momentum_{lb}"] == pytest.approx(per_period_sharpe(parts[0].returns))
+    assert wf.folds[0].trial_sharpes[f"momentum_{lb}"] == pytest.approx(
+        per_period_sharpe(parts[0].returns)
+    )
     row = wf.comparison.row("wf_momentum")
-    assert row.dsr == pytest.approx(deflated_sharpe_ratio(cand.returns, n_trials=12,
-                                                          trials_sharpe_var=np.var(trials, ddof=1)))
+    assert row.dsr == pytest.approx(
+        deflated_sharpe_ratio(cand.returns, n_trials=12, trials_sharpe_var=np.var(trials, ddof=1))
+    )
     assert math.isfinite(row.dsr)
 
 
 def test_fold_selection_ignores_the_future(make_candles, tmp_path):
     """Changing every price after fold 0's val block leaves fold 0's normaliser and choice alone."""
     c = make_candles(3000, seed=22)
-    plans = plan_folds((0, 3000), 3, val_bars=300, purge_bars=24, embargo_bars=24, min_train_bars=900)
+    plans = plan_folds(
+        (0, 3000), 3, val_bars=300, purge_bars=24, embargo_bars=24, min_train_bars=900
+    )
     cut = plans[0].val[1] + 1  # the last val decision row holds bar val[1]
     future = c.copy()
     future.iloc[cut:, :4] *= np.exp(np.linspace(0, 0.5, len(c) - cut))[:, None]
@@ -170,23 +208,38 @@ def test_fold_selection_ignores_the_future(make_candles, tmp_path):
     _, wa = _run(a, tmp_path / "a")
     _, wb = _run(b, tmp_path / "b")
     assert wa.folds[0].selection == wb.folds[0].selection
-    assert wa.folds[2].backtests["buy_and_hold"].equity[-1] != wb.folds[2].backtests["buy_and_hold"].equity[-1]
+    assert (
+        wa.folds[2].backtests["buy_and_hold"].equity[-1]
+        != wb.folds[2].backtests["buy_and_hold"].equity[-1]
+    )
 
 
 # --- slow: a tiny real PPO fold, the CLI on the shipped data -----------------------------------
+
 
 @pytest.mark.slow
 def test_tiny_ppo_walkforward(make_candles, tmp_path):
     pytest.importorskip("stable_baselines3")
     cfg = tmp_path / "tiny.yml"
-    cfg.write_text("env: {n_envs: 2, episode_length: 64}\nppo: {n_steps: 32, batch_size: 32, n_epochs: 1}\n"
-                   "train: {eval_freq: 1000000, n_eval_episodes: 1, checkpoint_freq: 1000000, torch_threads: 1}\n")
+    cfg.write_text(
+        "env: {n_envs: 2, episode_length: 64}\nppo: {n_steps: 32, batch_size: 32, n_epochs: 1}\n"
+        "train: {eval_freq: 1000000, n_eval_episodes: 1, checkpoint_freq: 1000000, torch_threads: 1}\n"
+    )
     data = _data(make_candles(2400, seed=23))
-    plans = plan_folds((0, 2400), 2, val_bars=200, purge_bars=24, embargo_bars=24, min_train_bars=900)
-    wf = run_walkforward(data, plans[1:], "ppo", tmp_path / "wf", window=16, n_boot=20,
-                         timesteps=64, config=cfg)
+    plans = plan_folds(
+        (0, 2400), 2, val_bars=200, purge_bars=24, embargo_bars=24, min_train_bars=900
+    )
+    wf = run_walkforward(
+        data, plans[1:], "ppo", tmp_path / "wf", window=16, n_boot=20, timesteps=64, config=cfg
+    )
     fold_dir = tmp_path / "wf" / "fold_01"
-    for name in ("best_model.zip", "final_model.zip", "normaliser.json", "config.yaml", "meta.json"):
+    for name in (
+        "best_model.zip",
+        "final_model.zip",
+        "normaliser.json",
+        "config.yaml",
+        "meta.json",
+    ):
         assert (fold_dir / name).is_file(), name
     bt = wf.folds[0].backtests["wf_ppo"]
     assert len(bt) == len(wf.folds[0].backtests["buy_and_hold"]) > 0
@@ -197,9 +250,19 @@ def test_tiny_ppo_walkforward(make_candles, tmp_path):
 def test_tiny_supervised_walkforward(make_candles, tmp_path):
     pytest.importorskip("torch")
     data = _data(make_candles(2400, seed=24))
-    plans = plan_folds((0, 2400), 2, val_bars=200, purge_bars=24, embargo_bars=24, min_train_bars=900)
-    wf = run_walkforward(data, plans[1:], "supervised", tmp_path / "wf", window=16, n_boot=20,
-                         epochs=1, max_train_samples=300)
+    plans = plan_folds(
+        (0, 2400), 2, val_bars=200, purge_bars=24, embargo_bars=24, min_train_bars=900
+    )
+    wf = run_walkforward(
+        data,
+        plans[1:],
+        "supervised",
+        tmp_path / "wf",
+        window=16,
+        n_boot=20,
+        epochs=1,
+        max_train_samples=300,
+    )
     fold_dir = tmp_path / "wf" / "fold_01"
     payload = json.loads((fold_dir / "normaliser.json").read_text())
     # the checkpoint's normaliser is the fold's, fitted on the fold's training rows only
@@ -214,9 +277,29 @@ def test_cli_momentum_on_shipped_data(tmp_path):
     from evaluate.walkforward import main
 
     out = tmp_path / "wf"
-    assert main(["--env", "btc1h", "--algo", "momentum", "--folds", "3", "--start", "2022-01-01",
-                 "--end", "2024-01-01", "--min-train-bars", "6000", "--out", str(out),
-                 "--n-boot", "100"]) == 0
+    assert (
+        main(
+            [
+                "--env",
+                "btc1h",
+                "--algo",
+                "momentum",
+                "--folds",
+                "3",
+                "--start",
+                "2022-01-01",
+                "--end",
+                "2024-01-01",
+                "--min-train-bars",
+                "6000",
+                "--out",
+                str(out),
+                "--n-boot",
+                "100",
+            ]
+        )
+        == 0
+    )
     for name in ("metrics.json", "metrics.csv", "folds.csv", "report.html", "equity_folds.png"):
         assert (out / name).stat().st_size > 0, name
     data = json.loads((out / "metrics.json").read_text())

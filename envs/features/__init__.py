@@ -63,7 +63,10 @@ class FeatureSet:
 
 FEATURE_SETS: dict[str, FeatureSet] = {
     "flagtrader60": FeatureSet(
-        "flagtrader60", flagtrader60.SPECS, flagtrader60.OMITTED, flagtrader60.compute,
+        "flagtrader60",
+        flagtrader60.SPECS,
+        flagtrader60.OMITTED,
+        flagtrader60.compute,
         funding_features,
     ),
     "core17": FeatureSet("core17", core17.SPECS, core17.OMITTED, core17.compute, _core17_funding),
@@ -95,7 +98,10 @@ def warmup_bars(feature_set: str) -> int:
 
 
 def compute_features(
-    candles: pd.DataFrame, feature_set: str, *, funding: pd.Series | None = None,
+    candles: pd.DataFrame,
+    feature_set: str,
+    *,
+    funding: pd.Series | None = None,
     freq: str = "1h",
 ) -> pd.DataFrame:
     """Features of ``candles`` (``load_candles``/``clean`` output) as a float64 DataFrame.

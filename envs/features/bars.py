@@ -55,7 +55,11 @@ class Bars:
             bad = ~np.isfinite(a) | (a <= 0)
             if bad.any():
                 i = int(np.flatnonzero(bad)[0])
-                hint = " (run envs.data.clean first: it drops zero-volume bars)" if c == "volume" else ""
+                hint = (
+                    " (run envs.data.clean first: it drops zero-volume bars)"
+                    if c == "volume"
+                    else ""
+                )
                 raise ValueError(
                     f"candles column {c!r} has a non-finite or non-positive value {a[i]!r} "
                     f"at {index[i]} ({int(bad.sum())} such rows){hint}"

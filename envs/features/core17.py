@@ -69,8 +69,9 @@ from envs.features.specs import FeatureSpec
 OMITTED: tuple[str, ...] = ("S_top", "S_bot")
 
 
-def _s(name: str, formula: str, window: int, units: str, warmup: int,
-       latest: str = "t") -> FeatureSpec:
+def _s(
+    name: str, formula: str, window: int, units: str, warmup: int, latest: str = "t"
+) -> FeatureSpec:
     return FeatureSpec(name, formula, window, units, "robust", latest, warmup)
 
 
@@ -80,21 +81,52 @@ SPECS: tuple[FeatureSpec, ...] = (
     _s("mom_1", "r_t = log(C_t/C_(t-1))", 1, "log-return", 1),
     _s("mom_3", "log(C_t/C_(t-3))", 3, "log-return", 3),
     _s("mr_ema20_z", "(C_t-EMA_20(C))/sd_20(C), sd ddof=1 (0 if sd=0)", 20, "std devs", 19),
-    _s("rv_1h", "abs(r_t) (realised vol of the last hour from 1 hourly return)", 1,
-       "log-return/bar", 1),
+    _s(
+        "rv_1h",
+        "abs(r_t) (realised vol of the last hour from 1 hourly return)",
+        1,
+        "log-return/bar",
+        1,
+    ),
     _s("regime_high_vol", "1 if rv_24 > rv_168 else 0", 168, "flag 0/1", 168),
-    _s("gk_volatility", "sqrt(0.5 log(H/L)^2-(2log2-1) log(C/O)^2) of bar t (Garman-Klass)", 0,
-       "log-return/bar", 0),
-    _s("jump_magnitude", "abs(r_t)/rv_24(t-1) (vol of the 24 bars before t; 0 if 0)", 25,
-       "multiples of vol", 25),
+    _s(
+        "gk_volatility",
+        "sqrt(0.5 log(H/L)^2-(2log2-1) log(C/O)^2) of bar t (Garman-Klass)",
+        0,
+        "log-return/bar",
+        0,
+    ),
+    _s(
+        "jump_magnitude",
+        "abs(r_t)/rv_24(t-1) (vol of the 24 bars before t; 0 if 0)",
+        25,
+        "multiples of vol",
+        25,
+    ),
     _s("volume_intensity", "log(V_t/SMA_24(V))", 24, "log", 23),
-    _s("price_efficiency", "abs(C_t-C_(t-12))/sum_12 abs(C_i-C_(i-1)) (Kaufman ER; 0 if flat)", 12,
-       "0..1", 12),
-    _s("price_volume_corr", "corr_24(r, dlogV), dlogV=log(V_t/V_(t-1)) (0 if a sd=0)", 24,
-       "-1..1", 24),
+    _s(
+        "price_efficiency",
+        "abs(C_t-C_(t-12))/sum_12 abs(C_i-C_(i-1)) (Kaufman ER; 0 if flat)",
+        12,
+        "0..1",
+        12,
+    ),
+    _s(
+        "price_volume_corr",
+        "corr_24(r, dlogV), dlogV=log(V_t/V_(t-1)) (0 if a sd=0)",
+        24,
+        "-1..1",
+        24,
+    ),
     _s("vwap_momentum", "log(C_t/VWAP_24), VWAP_24=sum_24(V(H+L+C)/3)/sum_24(V)", 24, "log", 23),
-    _s("depth_proxy", "log(SMA_24(V)/SMA_168(V)) - log(SMA_24(logH/L)/SMA_168(logH/L)) "
-       "(volume per unit of range, day vs week; range ratio 1 if a mean is 0)", 168, "log", 167),
+    _s(
+        "depth_proxy",
+        "log(SMA_24(V)/SMA_168(V)) - log(SMA_24(logH/L)/SMA_168(logH/L)) "
+        "(volume per unit of range, day vs week; range ratio 1 if a mean is 0)",
+        168,
+        "log",
+        167,
+    ),
     _s("funding_rate", "latest settled rate s_k (0 if none)", 0, "fraction/8h", 0, _FUND),
     _s("funding_momentum_1h", "s_k - s_(k-1) (0 if none)", 0, "fraction/8h", 0, _FUND),
     _s("flow_diff", "PROXY: (2C_t-H_t-L_t)/(H_t-L_t) close location (0 if H=L)", 0, "-1..1", 0),

@@ -96,17 +96,28 @@ def _s(name: str, formula: str, window: int, units: str, warmup: int) -> Feature
     return FeatureSpec(name, formula, window, units, _R, "t", warmup)
 
 
-_RET = tuple(_s(f"ret_{k}h", f"log(C_t/C_(t-{k}))", k, "log-return", k) for k in (1, 6, 24, 72, 168))
-_SMA = tuple(_s(f"sma_ratio_{w}", f"log(C_t/SMA_{w}(C))", w, "log", w - 1) for w in (12, 24, 72, 168))
-_RV = tuple(_s(f"rv_{w}", f"sqrt(mean of r^2 over {w} bars)", w, "log-return/bar", w)
-            for w in (12, 24, 72, 168))
+_RET = tuple(
+    _s(f"ret_{k}h", f"log(C_t/C_(t-{k}))", k, "log-return", k) for k in (1, 6, 24, 72, 168)
+)
+_SMA = tuple(
+    _s(f"sma_ratio_{w}", f"log(C_t/SMA_{w}(C))", w, "log", w - 1) for w in (12, 24, 72, 168)
+)
+_RV = tuple(
+    _s(f"rv_{w}", f"sqrt(mean of r^2 over {w} bars)", w, "log-return/bar", w)
+    for w in (12, 24, 72, 168)
+)
 
 OHLCV_SPECS: tuple[FeatureSpec, ...] = (
     *_RET,
     *_SMA,
     *_RV,
-    _s("rsi_14", "Cutler RSI: 100*G/(G+L), G/L = mean gain/loss of r over 14 bars (50 if both 0)",
-       14, "0..100", 14),
+    _s(
+        "rsi_14",
+        "Cutler RSI: 100*G/(G+L), G/L = mean gain/loss of r over 14 bars (50 if both 0)",
+        14,
+        "0..100",
+        14,
+    ),
     _s("vol_rel_24", "log(V_t/SMA_24(V))", 24, "log", 23),
     _s("vol_rel_168", "log(V_t/SMA_168(V))", 168, "log", 167),
     _s("vol_z_24", "(V_t-SMA_24(V))/std_24(V) (0 if std=0)", 24, "std devs", 23),
@@ -126,14 +137,24 @@ OHLCV_SPECS: tuple[FeatureSpec, ...] = (
     _s("ema_cross_12_48", "log(EMA_12(C)/EMA_48(C))", 48, "log", 47),
     _s("bb_pctb_20", "(C_t-(SMA_20-2sd_20))/(4sd_20), sd ddof=1 (0.5 if sd=0)", 20, "fraction", 19),
     _s("bb_width_20", "4*sd_20(C)/SMA_20(C)", 20, "fraction of price", 19),
-    _s("atr_pct_14", "SMA_14(TR)/C_t, TR=max(H-L, abs(H-C_(t-1)), abs(L-C_(t-1)))", 15, "fraction of price",
-       14),
+    _s(
+        "atr_pct_14",
+        "SMA_14(TR)/C_t, TR=max(H-L, abs(H-C_(t-1)), abs(L-C_(t-1)))",
+        15,
+        "fraction of price",
+        14,
+    ),
     _s("atr_ratio_14_168", "log(SMA_14(TR)/SMA_168(TR))", 169, "log", 168),
     _s("body_share", "(C_t-O_t)/(H_t-L_t) (0 if H=L)", 0, "-1..1", 0),
     _s("upper_wick_share", "(H_t-max(O_t,C_t))/(H_t-L_t) (0 if H=L)", 0, "0..1", 0),
     _s("lower_wick_share", "(min(O_t,C_t)-L_t)/(H_t-L_t) (0 if H=L)", 0, "0..1", 0),
-    _s("gk_vol_24", "sqrt(SMA_24(0.5 log(H/L)^2-(2log2-1) log(C/O)^2)) (Garman-Klass)", 24,
-       "log-return/bar", 23),
+    _s(
+        "gk_vol_24",
+        "sqrt(SMA_24(0.5 log(H/L)^2-(2log2-1) log(C/O)^2)) (Garman-Klass)",
+        24,
+        "log-return/bar",
+        23,
+    ),
     _s("parkinson_vol_24", "sqrt(SMA_24(log(H/L)^2)/(4 log 2))", 24, "log-return/bar", 23),
     _s("skew_24", "sample skew of r over 24 bars (0 if var=0)", 24, "unitless", 24),
     _s("skew_72", "sample skew of r over 72 bars (0 if var=0)", 72, "unitless", 72),
@@ -175,8 +196,9 @@ def compute(b: Bars) -> dict[str, np.ndarray]:
     out["vol_rel_24"] = log_v - np.log(v24)
     out["vol_rel_168"] = log_v - np.log(v168)
     out["vol_z_24"] = ops.safe_div(v - v24, ops.roll_std(v, 24, pos))
-    out["obv_slope_24"] = ops.safe_div(ops.roll_sum(np.sign(r) * v, 24, pos),
-                                       ops.roll_sum(v, 24, pos))
+    out["obv_slope_24"] = ops.safe_div(
+        ops.roll_sum(np.sign(r) * v, 24, pos), ops.roll_sum(v, 24, pos)
+    )
     out["vol_change_1h"] = log_v - np.log(ops.lag(v, 1, pos))
     out["vol_trend_24_168"] = np.log(v24 / v168)
 

@@ -46,8 +46,9 @@ _NORM = "robust"
 
 
 def _spec(name: str, formula: str, window: int, units: str) -> FeatureSpec:
-    return FeatureSpec(name, formula, window, units, _NORM,
-                       "latest settlement with instant <= close of bar t", 0)
+    return FeatureSpec(
+        name, formula, window, units, _NORM, "latest settlement with instant <= close of bar t", 0
+    )
 
 
 FUNDING_SPECS: tuple[FeatureSpec, ...] = (
@@ -86,8 +87,9 @@ def _validate(funding: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return t, f
 
 
-def latest_settlement(bar_open: pd.DatetimeIndex, settle_ns: np.ndarray,
-                      bar_ns: int = _HOUR_NS) -> np.ndarray:
+def latest_settlement(
+    bar_open: pd.DatetimeIndex, settle_ns: np.ndarray, bar_ns: int = _HOUR_NS
+) -> np.ndarray:
     """Index of the latest settlement with instant <= bar close (open + 1 bar); -1 if none."""
     close_ns = _as_utc_ns(bar_open, "candles") + bar_ns
     return np.searchsorted(settle_ns, close_ns, side="right") - 1
@@ -117,8 +119,9 @@ def _settlement_stats(f: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
-def funding_features(bar_open: pd.DatetimeIndex, funding: pd.Series | None,
-                     bar_ns: int = _HOUR_NS) -> dict[str, np.ndarray]:
+def funding_features(
+    bar_open: pd.DatetimeIndex, funding: pd.Series | None, bar_ns: int = _HOUR_NS
+) -> dict[str, np.ndarray]:
     """The 11 ``FUNDING_SPECS`` columns per bar (float64, never NaN)."""
     n = len(bar_open)
     out = {spec.name: np.zeros(n) for spec in FUNDING_SPECS}

@@ -41,8 +41,9 @@ def _describe_mismatch(expected: Sequence[str], got: Sequence[str]) -> str:
     if len(exp) != len(gt):
         return f"repeated names: fitted {len(exp)} columns, given {len(gt)}"
     first = next(i for i, (a, b) in enumerate(zip(exp, gt, strict=True)) if a != b)
-    return (f"same names in a different order: position {first} is {gt[first]!r}, "
-            f"fitted {exp[first]!r}")
+    return (
+        f"same names in a different order: position {first} is {gt[first]!r}, fitted {exp[first]!r}"
+    )
 
 
 class RobustNormaliser:
@@ -60,8 +61,9 @@ class RobustNormaliser:
     def fitted(self) -> bool:
         return self.center is not None
 
-    def fit(self, features: pd.DataFrame | np.ndarray,
-            mask: np.ndarray | None = None) -> RobustNormaliser:
+    def fit(
+        self, features: pd.DataFrame | np.ndarray, mask: np.ndarray | None = None
+    ) -> RobustNormaliser:
         """Fit on the rows where ``mask`` is True (all rows if None), ignoring NaN.
 
         Raises ValueError when the mask has the wrong length or a column has no
@@ -94,11 +96,14 @@ class RobustNormaliser:
         z = (values - self.center) / self.scale
         return np.clip(z, -self.clip, self.clip).astype(np.float32)
 
-    def fit_transform(self, features: pd.DataFrame | np.ndarray,
-                      mask: np.ndarray | None = None) -> np.ndarray:
+    def fit_transform(
+        self, features: pd.DataFrame | np.ndarray, mask: np.ndarray | None = None
+    ) -> np.ndarray:
         return self.fit(features, mask).transform(features)
 
-    def _values(self, features: pd.DataFrame | np.ndarray, *, check: bool) -> tuple[np.ndarray, list[str]]:
+    def _values(
+        self, features: pd.DataFrame | np.ndarray, *, check: bool
+    ) -> tuple[np.ndarray, list[str]]:
         if isinstance(features, pd.DataFrame):
             names = [str(c) for c in features.columns]
             values = features.to_numpy(dtype=np.float64)
@@ -106,15 +111,20 @@ class RobustNormaliser:
             values = np.asarray(features, dtype=np.float64)
             if values.ndim != 2:
                 raise ValueError(f"features must be 2-D (rows, columns), got shape {values.shape}")
-            names = self.feature_names if check and self.feature_names else [
-                f"f{i}" for i in range(values.shape[1])]
+            names = (
+                self.feature_names
+                if check and self.feature_names
+                else [f"f{i}" for i in range(values.shape[1])]
+            )
         if check:
             assert self.feature_names is not None
             if values.shape[1] != len(self.feature_names) or names != self.feature_names:
                 if isinstance(features, pd.DataFrame):
                     detail = _describe_mismatch(self.feature_names, names)
                 else:
-                    detail = f"array has {values.shape[1]} columns, fitted {len(self.feature_names)}"
+                    detail = (
+                        f"array has {values.shape[1]} columns, fitted {len(self.feature_names)}"
+                    )
                 raise ValueError(f"features do not match the fitted normaliser: {detail}")
         return values, names
 
@@ -123,8 +133,10 @@ class RobustNormaliser:
         if self.feature_names is None:
             raise RuntimeError("RobustNormaliser is not fitted")
         if list(feature_names) != self.feature_names:
-            raise ValueError("normaliser was fitted on other features: "
-                             + _describe_mismatch(self.feature_names, list(feature_names)))
+            raise ValueError(
+                "normaliser was fitted on other features: "
+                + _describe_mismatch(self.feature_names, list(feature_names))
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable state (plain lists and floats)."""
@@ -140,18 +152,23 @@ class RobustNormaliser:
         }
 
     @classmethod
-    def from_dict(cls, state: dict[str, Any],
-                  feature_names: Sequence[str] | None = None) -> RobustNormaliser:
+    def from_dict(
+        cls, state: dict[str, Any], feature_names: Sequence[str] | None = None
+    ) -> RobustNormaliser:
         """Rebuild from ``to_dict`` output; with ``feature_names``, check they match."""
         if state.get("kind") != _KIND or state.get("version") != _VERSION:
-            raise ValueError(f"not a {_KIND} v{_VERSION} state: kind={state.get('kind')!r}, "
-                             f"version={state.get('version')!r}")
+            raise ValueError(
+                f"not a {_KIND} v{_VERSION} state: kind={state.get('kind')!r}, "
+                f"version={state.get('version')!r}"
+            )
         names = [str(n) for n in state["feature_names"]]
         center = np.asarray(state["center"], dtype=np.float64)
         scale = np.asarray(state["scale"], dtype=np.float64)
         if not (len(names) == len(center) == len(scale)):
-            raise ValueError(f"corrupt normaliser state: {len(names)} names, {len(center)} "
-                             f"centers, {len(scale)} scales")
+            raise ValueError(
+                f"corrupt normaliser state: {len(names)} names, {len(center)} "
+                f"centers, {len(scale)} scales"
+            )
         obj = cls(clip=float(state["clip"]))
         obj.feature_names, obj.center, obj.scale = names, center, scale
         if feature_names is not None:

@@ -90,8 +90,14 @@ def roll_skew(x: FloatArray, window: int, pos: np.ndarray) -> FloatArray:
     return np.where(complete & ~np.isfinite(raw), 0.0, raw)
 
 
-def ewm(x: FloatArray, segment: np.ndarray, *, span: float | None = None,
-        alpha: float | None = None, min_periods: int = 1) -> FloatArray:
+def ewm(
+    x: FloatArray,
+    segment: np.ndarray,
+    *,
+    span: float | None = None,
+    alpha: float | None = None,
+    min_periods: int = 1,
+) -> FloatArray:
     """Exponential moving average restarted at every segment start.
 
     ``adjust=False`` recursion ``y_t = a x_t + (1 - a) y_{t-1}`` seeded with the
