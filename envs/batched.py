@@ -34,7 +34,6 @@ from copy import deepcopy
 from typing import Any
 
 import numpy as np
-from gymnasium import spaces
 from gymnasium.utils import seeding
 
 from envs import kernel as K
@@ -75,11 +74,7 @@ class BatchedTradingEnv:
         self.tables = tb = EnvTables(market, p, split or (0, market.n_bars))
         self.num_envs = n = int(n_envs)
         self.window, self.n_features = tb.window, tb.n_features
-        self.observation_space = spaces.Box(tb.obs_low, tb.obs_high, dtype=np.float32)
-        if p.action == "discrete":
-            self.action_space: spaces.Space = spaces.Discrete(3)
-        else:
-            self.action_space = spaces.Box(-1.0, 1.0, (1,), np.float32)
+        self.observation_space, self.action_space = tb.spaces(p.action)
         self._wf = tb.window * tb.n_features
         self._targets = np.array(p.targets, dtype=np.float64)
         self._max_steps = K.NO_STEP_LIMIT if p.episode_length is None else p.episode_length

@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass, fields
 
 import numpy as np
+from gymnasium import spaces
 from numpy.lib.stride_tricks import as_strided
 
 from envs.market import MarketData
@@ -183,6 +184,14 @@ class EnvTables:
         self.obs_high = np.concatenate(
             [np.full(w * f, fb), [1.0, UNREALISED_CLIP, 1.0, max(10.0, bars_max)]]
         ).astype(np.float32)
+
+    def spaces(self, action: str) -> tuple[spaces.Box, spaces.Space]:
+        """(observation_space, action_space) for ``EnvParams.action``: one definition for the
+        single and the batched env."""
+        observation = spaces.Box(self.obs_low, self.obs_high, dtype=np.float32)
+        if action == "discrete":
+            return observation, spaces.Discrete(3)
+        return observation, spaces.Box(-1.0, 1.0, (1,), np.float32)
 
     def window_row(self, t: int) -> np.ndarray:
         """A fresh float32 copy of bar t's observation row (account slots still to fill)."""

@@ -133,7 +133,6 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from gymnasium import spaces
 
 from envs import kernel as K
 from envs.market import MarketData
@@ -157,11 +156,7 @@ class TradingEnv(gym.Env):
         self.tables = EnvTables(market, self.params, split or (0, market.n_bars))
         p, tb = self.params, self.tables
         self.window, self.n_features = tb.window, tb.n_features
-        self.observation_space = spaces.Box(tb.obs_low, tb.obs_high, dtype=np.float32)
-        if p.action == "discrete":
-            self.action_space: spaces.Space = spaces.Discrete(3)
-        else:
-            self.action_space = spaces.Box(-1.0, 1.0, (1,), np.float32)
+        self.observation_space, self.action_space = tb.spaces(p.action)
         self._wf = tb.window * tb.n_features
         # the kernel's inputs (see envs.kernel): one account's state row, settings, per-bar
         # table, flat features
