@@ -199,6 +199,8 @@ def run_walkforward(
     names = list(folds[0].backtests)
     stitched = [stitch([f.backtests[n] for f in folds], n) for n in names]
     configs = len(MOMENTUM_GRID) if algo == "momentum" else int(n_configs)
+    # a supervised fold also searched its decision rule's grid on val: every point is a trial
+    configs *= max(int(f.selection.get("rule_grid_points", 1)) for f in folds)
     n_trials = len(plans) * configs
     sharpes = np.array([s for f in folds for s in f.trial_sharpes.values()], dtype=np.float64)
     sharpes = sharpes[np.isfinite(sharpes)]

@@ -165,7 +165,7 @@ def train_supervised(ctx: FoldContext) -> TrainedFold:
     from evaluate.policies import load_run
     from supervised.data import SupervisedData
     from supervised.train import save_run
-    from supervised.training import TrainConfig, fit, prepare
+    from supervised.training import TrainConfig, fit, fit_val_rule, prepare
 
     # costs: the evaluation's overrides, else TrainConfig's defaults, which are the env's
     costs = {
@@ -217,13 +217,17 @@ def train_supervised(ctx: FoldContext) -> TrainedFold:
     )
     prep = prepare(cfg, data)
     res = fit(cfg, prep, writer=None, log=lambda s: print(f"    {s}", file=sys.stderr))
-    save_run(run_dir, cfg, prep, res)
+    # the same cost-aware decision rule as supervised.train, fitted on the fold's val rows only
+    rule_fit = fit_val_rule(prep, res.model, res.evaluation.correction.bias, cfg)
+    save_run(run_dir, cfg, prep, res, rule_fit=rule_fit)
     spec = load_run(run_dir / "model.pt", label="wf_supervised")
     spec.name, spec.seed = "wf_supervised", cfg.seed
     selection = {
         "best_epoch": res.best_epoch,
         "val_sharpe": res.evaluation.trading.get("sharpe"),
         "n_train_samples": len(prep.train),
+        "decision_rule": rule_fit.rule.label(),
+        "rule_grid_points": rule_fit.n_grid,
     }
     return TrainedFold(spec, {"wf_supervised": spec.policy}, selection)
 

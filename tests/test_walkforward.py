@@ -270,6 +270,9 @@ def test_tiny_supervised_walkforward(make_candles, tmp_path):
     np.testing.assert_allclose(payload["center"], fold_norm.center)
     assert wf.folds[0].selection["n_train_samples"] == 300 and (fold_dir / "model.pt").is_file()
     assert len(wf.folds[0].backtests["wf_supervised"]) == len(wf.folds[0].backtests["flat"])
+    # the decision rule's val grid counts as configurations in the deflated Sharpe
+    grid = wf.folds[0].selection["rule_grid_points"]
+    assert grid >= 1 and wf.n_trials == 1 * grid
 
 
 @pytest.mark.slow
