@@ -59,6 +59,8 @@ def validation_backtest(
         "action": cfg.env.action,
         "long_only": cfg.env.long_only,
     }
+    # the agents act every k bars (held in between by the runner); buy-and-hold is unaffected
+    agent_settings = {**settings, "decision_interval": cfg.env.decision_interval}
     costs = _cost_overrides(cfg)
     bench = run_policy(
         "buy_and_hold", cfg.env_name, split, seed=cfg.seed, costs=costs, env_settings=settings
@@ -70,7 +72,7 @@ def validation_backtest(
             method=cfg.algo,
             policy=SB3Policy(model),
             seed=cfg.seed,
-            env_settings=settings,
+            env_settings=agent_settings,
             normaliser=normaliser,
         )
         bt = run_policy(spec, cfg.env_name, split, seed=cfg.seed, costs=costs)

@@ -67,6 +67,12 @@ class EnvConfig:
     episode_length: int | None = field(
         default=720, metadata=_doc("bars per training episode (720 = 30 days); None = to the end")
     )
+    decision_interval: int = field(
+        default=_ENV_DEFAULTS.decision_interval,
+        metadata=_doc(
+            "bars per agent step: each action is held k bars, rewards summed (gamma is per step)"
+        ),
+    )
     action: str = field(default="discrete", metadata=_doc("discrete (sell/flat/buy) | continuous"))
     long_only: bool = field(default=False, metadata=_doc("SELL means flat; no short positions"))
     options: dict[str, Any] = field(
@@ -87,6 +93,7 @@ class EnvConfig:
                 "reward",
                 "dd_penalty",
                 "episode_length",
+                "decision_interval",
                 "action",
                 "long_only",
             )
@@ -132,7 +139,10 @@ class PPOHyper:
     n_steps: int = field(default=128, metadata=_doc("rollout steps per env per update"))
     batch_size: int = field(default=256, metadata=_doc("minibatch size (transitions)"))
     n_epochs: int = field(default=4, metadata=_doc("passes over each rollout"))
-    gamma: float = field(default=0.99, metadata=_doc("discount per bar (~100-bar horizon)"))
+    gamma: float = field(
+        default=0.99,
+        metadata=_doc("discount per agent step = per env.decision_interval bars (k=1: ~100 bars)"),
+    )
     gae_lambda: float = field(default=0.95, metadata=_doc("GAE lambda"))
     clip_range: float = field(default=0.2, metadata=_doc("PPO ratio clip"))
     ent_coef: float = field(default=0.01, metadata=_doc("entropy bonus (fights policy collapse)"))
@@ -150,7 +160,9 @@ class SACHyper:
     learning_starts: int = field(default=1_000, metadata=_doc("random-action steps before updates"))
     batch_size: int = field(default=256, metadata=_doc("minibatch size (transitions)"))
     tau: float = field(default=0.005, metadata=_doc("target network soft-update rate"))
-    gamma: float = field(default=0.99, metadata=_doc("discount per bar"))
+    gamma: float = field(
+        default=0.99, metadata=_doc("discount per agent step (env.decision_interval bars)")
+    )
     train_freq: int = field(default=1, metadata=_doc("VecEnv steps between updates"))
     gradient_steps: int = field(default=1, metadata=_doc("gradient steps per update"))
     ent_coef: Any = field(default="auto", metadata=_doc("entropy weight or 'auto' (learned)"))

@@ -1,4 +1,8 @@
-"""The one accounting kernel: advances n accounts by one bar (numba, float64, no fastmath).
+"""The one accounting kernel: advances n accounts by one agent step (numba, float64, no fastmath).
+
+One agent step is ``decision_interval`` bars (1 by default): the action trades on the first
+bar and is held, without a trade, over the rest; every bar is accounted in turn (mark-to-market,
+funding, drawdown, reward terms) and the step stops early at the bar where its episode ends.
 
 ``BatchedTradingEnv`` calls ``step_accounts`` with n=N accounts and ``TradingEnv`` with n=1
 (through ``step_one``, a thin wrapper that saves call overhead), so the single env and the
@@ -62,7 +66,8 @@ N_BAR = 8  # padded to 64 bytes: one cache line per row
 # --- consts
 C_FEE_RATE, C_FLOOR, C_MAX_DD, C_REWARD, C_DD_PENALTY, C_DSR_ETA = 0, 1, 2, 3, 4, 5
 C_TERMINAL_PENALTY, C_REWARD_SCALE, C_WINDOW, C_N_FEATURES, C_N_BARS = 6, 7, 8, 9, 10
-N_CONST = 11
+C_INTERVAL = 11  # decision_interval: bars per step (the action is held over them)
+N_CONST = 12
 REWARD_CODES = {"drawdown": 0.0, "log_return": 1.0, "dsr": 2.0}
 DSR_VAR_EPS = 1e-12  # DSR: no reward while the variance estimate B - A^2 is below this
 NO_STEP_LIMIT = float(1 << 62)  # episode_length=None (exact in float64)
@@ -101,6 +106,7 @@ def kernel_consts(params: EnvParams, tables: EnvTables) -> np.ndarray:
     c[C_WINDOW] = tables.window
     c[C_N_FEATURES] = tables.n_features
     c[C_N_BARS] = len(tables.close)
+    c[C_INTERVAL] = params.decision_interval
     return c
 
 
@@ -145,7 +151,8 @@ def _copy_items(typingctx, dst, dst_start, src, src_start, count):  # noqa: ANN0
 
 @numba.njit(cache=True, fastmath=False, nogil=True)
 def step_accounts(state, consts, bars, feats, obs, out):  # noqa: ANN001, ANN201 (numba)
-    """Advance every account of ``state`` by one bar; returns how many episodes ended.
+    """Advance every account of ``state`` by one agent step (``decision_interval`` bars, fewer
+    when its episode ends first); returns how many episodes ended.
 
     See the module docstring for the layouts. Raises IndexError when an account's next bar
     lies outside the market (stepping a finished episode past the end of the data).
@@ -174,6 +181,9 @@ def step_accounts(state, consts, bars, feats, obs, out):  # noqa: ANN001, ANN201
         or out.size < N_OUT * n
     ):
         raise ValueError("step_accounts: buffer shapes do not match the layout in envs.kernel")
+    interval = int(consts[C_INTERVAL])
+    if interval < 1:
+        raise ValueError("step_accounts: decision_interval must be >= 1")
     n_done = 0
     for i in range(n):
         t = int(state[i, S_T])
@@ -187,61 +197,91 @@ def step_accounts(state, consts, bars, feats, obs, out):  # noqa: ANN001, ANN201
         held = state[i, S_HELD]
         if not 0.0 <= held < n_bars:  # held <= steps < n_bars in any episode
             raise IndexError("bars held outside [0, n_bars): corrupt account state")
-        # The trade, written without branches (random actions make `w != pos` unpredictable;
-        # selects are ~25 % faster). Without a trade u_new = units, so du = 0 and turnover,
-        # fee and slippage are exactly +0.0 and cash is unchanged: the spec's "no trade, no cost".
-        pf = bars[t, B_FILL]
-        e_pre = cash + units * pf
-        e_pre = 0.0 if e_pre < 0.0 else e_pre  # bankrupt between close and next open: size 0
-        u_new = w * e_pre / pf
-        u_new = u_new if w != pos else units
-        du = u_new - units
-        turnover = abs(du) * pf
-        fee = turnover * fee_rate
-        slip = turnover * bars[t, B_SLIP]
-        cash = cash - du * pf - fee - slip
-        flipped = ((w > 0.0) - (w < 0.0)) != ((pos > 0.0) - (pos < 0.0))  # opened or flipped
-        entry = pf if flipped else entry  # a new entry at the fill price
-        held = 0.0 if flipped else held
-        units = u_new
-        c = bars[t, B_CLOSE_NEXT]
-        fund = bars[t, B_FUND_NEXT] * units * c
-        cash = cash - fund
-        eq = cash + units * c
-        if w != 0.0:
-            held += 1.0
+        eq_prev = state[i, S_EQ]
         peak = state[i, S_PEAK]
-        if eq > peak:
-            peak = eq
-        dd = 1.0 - eq / peak
-        r_log = math.log((floor if eq <= floor else eq) / state[i, S_EQ])
-        if kind == 0.0:  # drawdown
-            d = dd - state[i, S_DD]
-            reward = r_log - dd_penalty * (d if d > 0.0 else 0.0)
-        elif kind == 1.0:  # log_return
-            reward = r_log
-        else:  # dsr
-            a = state[i, S_DSR_A]
-            b = state[i, S_DSR_B]
-            da = r_log - a
-            db = r_log * r_log - b
-            var = b - a * a
-            reward = (b * da - 0.5 * a * db) / (var * math.sqrt(var)) if var > DSR_VAR_EPS else 0.0
-            state[i, S_DSR_A] = a + eta * da
-            state[i, S_DSR_B] = b + eta * db
-        terminated = eq <= floor or dd > max_dd
-        if terminated:
-            reward = reward - terminal_penalty
-        reward = reward * scale
-        steps = state[i, S_STEPS] + 1.0
+        dd_prev = state[i, S_DD]
+        a = state[i, S_DSR_A]
+        b = state[i, S_DSR_B]
+        steps = state[i, S_STEPS]
+        max_steps = state[i, S_MAX_STEPS]
+        reward = fee = slip = fund = turnover = 0.0  # this step's sums over its bars
+        eq = dd = c = 0.0
         done = 0.0
-        if terminated:
-            done = DONE_TERMINATED
-        elif bars[t, B_END_NEXT] != 0.0 or steps >= state[i, S_MAX_STEPS]:
-            done = DONE_TRUNCATED
+        # One bar per pass; the action trades on the first bar only (from the second on
+        # pos == w, so the bar below is "no trade, no cost": du = 0, fee = slippage = +0.0).
+        # The sums start from the first bar's values (not 0.0 + x), so interval 1 is the
+        # one-bar step bit for bit (-0.0 included).
+        for j in range(interval):
+            # The trade, written without branches (random actions make `w != pos`
+            # unpredictable; selects are ~25 % faster). Without a trade u_new = units, so du = 0
+            # and turnover, fee and slippage are exactly +0.0 and cash is unchanged: the spec's
+            # "no trade, no cost".
+            pf = bars[t, B_FILL]
+            e_pre = cash + units * pf
+            e_pre = 0.0 if e_pre < 0.0 else e_pre  # bankrupt between close and next open: size 0
+            u_new = w * e_pre / pf
+            u_new = u_new if w != pos else units
+            du = u_new - units
+            bar_turnover = abs(du) * pf
+            bar_fee = bar_turnover * fee_rate
+            bar_slip = bar_turnover * bars[t, B_SLIP]
+            cash = cash - du * pf - bar_fee - bar_slip
+            flipped = ((w > 0.0) - (w < 0.0)) != ((pos > 0.0) - (pos < 0.0))  # opened or flipped
+            entry = pf if flipped else entry  # a new entry at the fill price
+            held = 0.0 if flipped else held
+            units = u_new
+            pos = w
+            c = bars[t, B_CLOSE_NEXT]
+            bar_fund = bars[t, B_FUND_NEXT] * units * c
+            cash = cash - bar_fund
+            eq = cash + units * c
+            if w != 0.0:
+                held += 1.0
+            if eq > peak:
+                peak = eq
+            dd = 1.0 - eq / peak
+            r_log = math.log((floor if eq <= floor else eq) / eq_prev)
+            if kind == 0.0:  # drawdown
+                d = dd - dd_prev
+                bar_reward = r_log - dd_penalty * (d if d > 0.0 else 0.0)
+            elif kind == 1.0:  # log_return
+                bar_reward = r_log
+            else:  # dsr
+                da = r_log - a
+                db = r_log * r_log - b
+                var = b - a * a
+                bar_reward = (
+                    (b * da - 0.5 * a * db) / (var * math.sqrt(var)) if var > DSR_VAR_EPS else 0.0
+                )
+                a = a + eta * da
+                b = b + eta * db
+            terminated = eq <= floor or dd > max_dd
+            if terminated:
+                bar_reward = bar_reward - terminal_penalty
+            bar_reward = bar_reward * scale
+            steps += 1.0
+            if j == 0:
+                reward, fee, slip = bar_reward, bar_fee, bar_slip
+                fund, turnover = bar_fund, bar_turnover
+            else:
+                reward += bar_reward
+                fee += bar_fee
+                slip += bar_slip
+                fund += bar_fund
+                turnover += bar_turnover
+            eq_prev = eq
+            dd_prev = dd
+            end_next = bars[t, B_END_NEXT]
+            t += 1
+            if terminated:
+                done = DONE_TERMINATED
+                break
+            if end_next != 0.0 or steps >= max_steps:
+                done = DONE_TRUNCATED
+                break
         if done != 0.0:
             n_done += 1
-        t1 = t + 1
+        t1 = t
 
         state[i, S_T] = t1
         state[i, S_STEPS] = steps
@@ -253,6 +293,8 @@ def step_accounts(state, consts, bars, feats, obs, out):  # noqa: ANN001, ANN201
         state[i, S_EQ] = eq
         state[i, S_PEAK] = peak
         state[i, S_DD] = dd
+        state[i, S_DSR_A] = a
+        state[i, S_DSR_B] = b
 
         out[O_REWARD * n + i] = reward
         out[O_DONE * n + i] = done

@@ -50,6 +50,7 @@ class EnvParams:
     ruin_fraction: float = 0.01
     terminal_penalty: float = 1.0
     initial_equity: float = 1.0
+    decision_interval: int = 1
 
     def __post_init__(self) -> None:
         for name, value, valid in (
@@ -85,6 +86,11 @@ class EnvParams:
             raise ValueError(f"ruin_fraction must be in (0, 1), got {self.ruin_fraction!r}")
         if not (math.isfinite(self.initial_equity) and self.initial_equity > 0):
             raise ValueError(f"initial_equity must be > 0, got {self.initial_equity!r}")
+        k = self.decision_interval
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise ValueError(
+                f"decision_interval must be a positive int (bars per agent step), got {k!r}"
+            )
 
     @classmethod
     def from_kwargs(cls, **kwargs: object) -> EnvParams:

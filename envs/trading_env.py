@@ -5,7 +5,8 @@
 An account with starting equity ``initial_equity`` (1.0) trades a single
 instrument (spot prices, perpetual funding) on hourly bars. At each step the
 agent sees a window of normalised features and its account state at bar t's
-close, and chooses a **target position** for the next bar.
+close, and chooses a **target position** for the next bar (the next
+``decision_interval`` bars, see below).
 
 ## Action space
 
@@ -87,6 +88,22 @@ floored at the ruin level so it stays finite):
 
 On termination ``terminal_penalty`` (1.0) is subtracted from that step's reward.
 
+## Decision interval (``decision_interval=k``, default 1)
+
+The agent acts every k bars. ``step(action)`` fills the target exactly as above
+(on decision bar t, at bar t+1's open by default), then holds it for k bars with
+no further trade (no fee, no slippage): bars t+1..t+k are each accounted as
+above (mark-to-market, funding, peak/drawdown, DSR update, ruin/drawdown checks),
+as if the same target were chosen again on each of them. The step's reward is
+the **sum of the k per-bar rewards** (so with ``dd_penalty=0`` rewards still sum
+to ``log(E_T / E_0)``); the observation is at the last bar's close. A step ends
+early, after fewer than k bars, at the bar where the episode terminates (ruin or
+max drawdown, checked every bar; the terminal penalty is in that bar's reward)
+or is truncated (a gap, the split end, or ``episode_length`` bars). A discount
+``gamma`` of an agent therefore applies per agent step = per k bars
+(``gamma_bar ** k`` for a per-bar discount ``gamma_bar``). k=1 is the one-bar
+step, bit for bit.
+
 ## Episodes
 
 * Start: ``reset()`` draws a decision bar uniformly (``self.np_random``) among the
@@ -96,7 +113,9 @@ On termination ``terminal_penalty`` (1.0) is subtracted from that step's reward.
   deterministic full-split pass (``episode_starts()``; cycles) and runs to its
   end regardless of ``episode_length``; ``episode_length=None`` runs every
   episode to the end of its segment/split.
-* Truncation (``truncated=True``): ``episode_length`` steps done, the split ends
+* Truncation (``truncated=True``): ``episode_length`` **bars** held (counted in bars,
+  not agent steps: with ``decision_interval=k`` an episode has at most
+  ``ceil(episode_length / k)`` steps, the last one possibly shorter), the split ends
   (the last position is held over the split's last bar), or the next decision
   bar has no valid window/next bar (a gap follows): an episode never crosses a gap.
 * Termination (``terminated=True``): ruin (``E <= ruin_fraction * initial_equity``)
@@ -107,13 +126,17 @@ On termination ``terminal_penalty`` (1.0) is subtracted from that step's reward.
 ``equity``, ``position`` (target w held over the bar), ``fee``, ``slippage``,
 ``funding`` (paid this step; negative = received), ``turnover`` (notional, equity
 units), ``drawdown``, ``bar`` (index into the MarketData), ``timestamp`` (bar
-open, ns UTC) of the new decision bar.
+open, ns UTC) of the new decision bar. With ``decision_interval=k`` fee, slippage,
+funding and turnover are sums over the step's bars; equity, position, drawdown,
+bar and timestamp are the last bar's. (Per-bar numbers: a k=1 env stepped with
+the same action k times gives exactly the same bars; ``evaluate.runner`` does so.)
 
 ## Arguments
 
 ``TradingEnv(market, split=(lo, hi), **EnvParams fields)``; ``split`` is the
 half-open range of decision-bar rows (default: the whole series). See
 ``envs.params.EnvParams`` for defaults; ``envs.make_env`` builds the market.
+``decision_interval`` (int >= 1, default 1): bars per agent step (see above).
 
 ## Implementation
 
@@ -125,6 +148,8 @@ Each ``step`` returns a fresh observation array (safe to keep).
 
 * v0: initial version (the kernel replaced the pure-Python step without changing results,
   except float64 rewards may differ by 1 ulp: ``log`` is the C library's, see ``envs.kernel``).
+* v1: adds ``decision_interval`` (action hold over k bars; ``episode_length`` counts bars).
+  The default k=1 reproduces v0 bit for bit.
 """
 
 from __future__ import annotations

@@ -283,9 +283,8 @@ def load_run(path: str | Path, label: str | None = None) -> PolicySpec:
     seed = cfg.get("seed", _seed_from_path(run_dir))
     method = label or algo
     name = f"{method}_s{seed}" if seed is not None else method
-    settings = {
-        k: env_cfg[k] for k in ("feature_set", "window", "action", "long_only") if k in env_cfg
-    }
+    layout = ("feature_set", "window", "action", "long_only", "decision_interval")
+    settings = {k: env_cfg[k] for k in layout if k in env_cfg}
     costs = {k: env_cfg[k] for k in ("fee_bps", "slippage_bps", "funding") if k in env_cfg}
     return PolicySpec(
         name, method, SB3Policy(model), seed, settings, normaliser, str(zip_path), costs

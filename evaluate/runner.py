@@ -18,6 +18,13 @@ action produced). Model policies (``evaluate.policies.SB3Policy``, ``ClassifierP
 through ``evaluate.inference``: modules called directly, one torch thread, inference mode, equal
 to ``model.predict(deterministic=True)``, ~0.8 ms instead of ~10 ms CPU per bar (bench/eval_policy.py).
 
+Decision interval: a policy trained with ``decision_interval=k`` (the env holds each action for k
+bars) is backtested on a k=1 env that re-submits its last action on the k-1 bars between decisions
+(``run_env(..., decision_interval=k)``; ``run_policy`` reads k from the env settings). Re-choosing
+the current target is "no trade, no cost" in the env, so this is the k-bar env's trajectory bit
+for bit (``tests/test_env_interval.py``), with per-BAR equity, positions and costs recorded. The
+decisions fall on the same bars: every k bars from each episode's start.
+
 Ruin: if the env terminates (equity at or below ``ruin_fraction`` of the start), the account is
 dead: the remaining bars of the split are recorded flat (position 0, no cost, equity unchanged)
 and ``meta['ruined_at']`` holds the bar's timestamp, so every policy covers the same bars.
@@ -68,10 +75,22 @@ def run_env(
     *,
     periods_per_year: float,
     meta: dict[str, Any] | None = None,
+    decision_interval: int = 1,
 ) -> Backtest:
     """One deterministic pass over every decision run of ``env``'s split (see module doc).
 
-    ``env`` is an ``envs.TradingEnv`` (built by ``run_policy`` or by hand on a synthetic market)."""
+    ``env`` is an ``envs.TradingEnv`` (built by ``run_policy`` or by hand on a synthetic market)
+    with ``decision_interval=1``; ``decision_interval=k`` here calls the policy every k bars of
+    an episode and holds its action in between (the module doc says why)."""
+    k = int(decision_interval)
+    if k < 1:
+        raise ValueError(f"decision_interval must be >= 1, got {decision_interval!r}")
+    if getattr(env.params, "decision_interval", 1) != 1:
+        raise ValueError(
+            f"{name}: backtest env has decision_interval={env.params.decision_interval}; build it "
+            "with decision_interval=1 and pass run_env(..., decision_interval=k) so that every "
+            "bar's equity and position is recorded"
+        )
     market = env.market
     policy.bind(market, env.action_space)
     e0 = float(env.params.initial_equity)
@@ -92,9 +111,11 @@ def run_env(
             )
         seg_starts.append(n)
         bar = np.array([info["bar"]], dtype=np.int64)
-        done = False
+        done, held = False, 0
         while not done:
-            action = policy.act(obs[None, :], bar)
+            if held % k == 0:  # a decision bar of the k-bar env; else hold the last action
+                action = policy.act(obs[None, :], bar)
+            held += 1
             obs, _r, terminated, truncated, info = env.step(action[0])
             ts[n] = info["timestamp"]
             eq[n + 1] = carry * info["equity"]
@@ -168,6 +189,7 @@ def run_policy(
     options = {k: v for k, v in settings.items() if k not in ("feature_set", "window")}
     options.update((costs or CostOverrides()).options())
     options["max_drawdown"] = None
+    k = int(options.pop("decision_interval", 1))  # held by run_env on a k=1 env (module doc)
     env = make_env(
         env_name,
         split=split,
@@ -192,6 +214,9 @@ def run_policy(
             "action": p.action,
             "window": env.window,
             "feature_set": settings.get("feature_set", "core17"),
+            "decision_interval": k,
         },
     }
-    return run_env(spec.policy, env, spec.name, periods_per_year=ppy, meta=meta)
+    return run_env(
+        spec.policy, env, spec.name, periods_per_year=ppy, meta=meta, decision_interval=k
+    )
