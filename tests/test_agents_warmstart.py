@@ -57,7 +57,8 @@ def _checkpoint(tmp_path, **model_overrides):
 
 def test_prepare_adopts_the_checkpoint_layout_and_fine_tuning_settings(tmp_path, capsys):
     path = _checkpoint(tmp_path, d_model=16, n_heads=2)
-    cfg = resolve_config("ppo", "btc1h")
+    # a run configured with another window than the checkpoint's: the checkpoint's layout wins
+    cfg = resolve_config("ppo", "btc1h", cli={"env": {"window": 32}})
     loaded = prepare_warm_start(path, cfg)
     assert (cfg.env.feature_set, cfg.env.window) == ("flagtrader60", W)
     assert cfg.policy.preset == "cpu" and cfg.policy.dropout == 0.0
