@@ -174,6 +174,7 @@ def step_accounts(state, consts, bars, feats, obs, out):  # noqa: ANN001, ANN201
     # the loop indexes without bounds checks: refuse inconsistent buffers up front
     if (
         state.shape[1] != N_STATE
+        or consts.size < N_CONST
         or bars.shape[0] < n_bars + 2
         or bars.shape[1] != N_BAR
         or feats.size < n_bars * n_feat

@@ -139,17 +139,15 @@ def test_k_bar_step_equals_k_one_bar_steps_with_the_same_action(opts, k, seed):
     rng = np.random.default_rng(seed)
     obs_k, info_k = env_k.reset(seed=seed)
     obs_1, _ = env_1.reset(options={"start": info_k["bar"]})
-    steps_1 = 0  # bars of the k=1 episode: its step limit counts the same bars
     for _ in range(25):
         if opts["action"] == "discrete":
             action = int(rng.integers(3))
         else:
             action = rng.uniform(-1.2, 1.2, 1).astype(np.float32)
         obs_k, r_k, term_k, trunc_k, info_k = env_k.step(action)
-        sums = dict.fromkeys(PER_BAR_SUMS, 0.0)
+        sums, reward = dict.fromkeys(PER_BAR_SUMS, 0.0), 0.0
         for j in range(k):
             obs_1, r_1, term_1, trunc_1, info_1 = env_1.step(action)
-            steps_1 += 1
             reward = r_1 if j == 0 else reward + r_1
             for key in PER_BAR_SUMS:
                 sums[key] = info_1[key] if j == 0 else sums[key] + info_1[key]
@@ -163,7 +161,6 @@ def test_k_bar_step_equals_k_one_bar_steps_with_the_same_action(opts, k, seed):
         if term_k or trunc_k:
             obs_k, info_k = env_k.reset()
             obs_1, _ = env_1.reset(options={"start": info_k["bar"]})
-            steps_1 = 0
 
 
 def test_a_step_stops_at_a_gap_mid_interval():
@@ -171,7 +168,7 @@ def test_a_step_stops_at_a_gap_mid_interval():
     env = TradingEnv(m, decision_interval=5, episode_length=None, max_drawdown=None)
     last = int(env.episode_starts()[1]) - 1  # the first run ends...
     ok = env.tables.step_ok
-    end = int(np.flatnonzero(ok[:last + 1])[-1])  # ...at its last decision bar
+    end = int(np.flatnonzero(ok[: last + 1])[-1])  # ...at its last decision bar
     env.reset(options={"start": end - 2})  # 3 bars left before the gap, k = 5
     *_, term, trunc, info = env.step(2)
     assert (term, trunc) == (False, True) and info["bar"] == end + 1

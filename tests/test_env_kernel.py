@@ -1,5 +1,7 @@
 """The numba accounting kernel against a slow pure-Python transcription of the spec.
 
+``decision_interval=k`` is checked with ``reference_interval_step`` (k reference bars).
+
 ``reference_step`` is the ``TradingEnv`` docstring's formulas written out in plain Python
 floats (in the spec's order of operations), independent of the kernel's array layout. For
 random markets, settings and action sequences the env must reproduce it: every accounting
@@ -109,6 +111,22 @@ def reference_step(acct: Account, w: float, m: MarketData, env: TradingEnv) -> d
     )
 
 
+def reference_interval_step(acct: Account, w: float, m: MarketData, env: TradingEnv) -> dict:
+    """One agent step of ``decision_interval`` k bars: k one-bar steps at target w (no trade
+    after the first: w equals the position), stopped at the bar where the episode ends; fee,
+    slippage, funding, turnover and reward summed in bar order, the rest the last bar's."""
+    total: dict = {}
+    for j in range(env.params.decision_interval):
+        ref = reference_step(acct, w, m, env)
+        if j > 0:
+            for key in ("fee", "slippage", "funding", "turnover", "reward"):
+                ref[key] = total[key] + ref[key]
+        total = ref
+        if ref["terminated"] or ref["truncated"]:
+            break
+    return total
+
+
 def random_market(seed: int, n: int = 160) -> MarketData:
     from conftest import synthetic_candles
 
@@ -145,6 +163,17 @@ OPTIONS = st.fixed_dictionaries(
 @settings(max_examples=40, deadline=None)
 @given(opts=OPTIONS, seed=st.integers(0, 10_000))
 def test_env_matches_the_python_reference_of_the_spec(opts, seed):
+    check_against_reference(opts, seed)
+
+
+@settings(max_examples=25, deadline=None)
+@given(opts=OPTIONS, k=st.integers(2, 5), seed=st.integers(0, 10_000))
+def test_env_with_decision_interval_matches_the_reference(opts, k, seed):
+    check_against_reference({**opts, "decision_interval": k}, seed)
+
+
+def check_against_reference(opts: dict, seed: int) -> None:
+    """60 random actions (with resets) on ``TradingEnv(**opts)`` against the reference."""
     m = random_market(seed % 7)
     env = TradingEnv(m, **opts)
     rng = np.random.default_rng(seed)
@@ -165,7 +194,7 @@ def test_env_matches_the_python_reference_of_the_spec(opts, seed):
             w = min(max(float(action[0]), -1.0), 1.0)
             w = max(w, 0.0) if opts["long_only"] else w
         obs, reward, term, trunc, info = env.step(action)
-        ref = reference_step(acct, w, m, env)
+        ref = reference_interval_step(acct, w, m, env)
         for k in (
             "equity",
             "position",
