@@ -110,3 +110,17 @@ def test_seed_everything_repeats_all_generators() -> None:
     assert draw() == first
     rundir.seed_everything(124)
     assert draw() != first
+
+
+def test_atomic_write_gives_the_mode_a_plain_open_would(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    from agents.rundir import atomic_write_text
+
+    old = os.umask(0o022)
+    try:
+        path = atomic_write_text(tmp_path / "metrics.json", "{}\n")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644  # not mkstemp's 0600
