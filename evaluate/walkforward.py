@@ -101,7 +101,13 @@ def backtest_rows(
             for k in ("fee_bps", "slippage_bps", "slippage_model", "funding", "fill", "action")
         },
     }
-    return run_env(spec.policy, env, spec.name, periods_per_year=ppy, meta=meta)
+    # a policy trained with decision_interval=k acts every k bars (on this k=1 env), as
+    # evaluate.runner.run_policy backtests it
+    k = int(spec.env_settings.get("decision_interval", 1))
+    meta["env_settings"]["decision_interval"] = k
+    return run_env(
+        spec.policy, env, spec.name, periods_per_year=ppy, meta=meta, decision_interval=k
+    )
 
 
 def run_fold(

@@ -102,7 +102,10 @@ def prepare(cfg: TrainConfig, data: SupervisedData) -> Prepared:
     labels = make_labels(d.open, d.high, d.low, d.close, d.segment, spec)
     tlo, thi = d.splits["train"]
     vlo, vhi = d.splits["val"]
-    vhi = min(vhi, len(d.close) - 1)  # the backtest needs bar t+1
+    # the backtest holds decision bar t's position over bar t+1: the last decision bar is
+    # vhi - 2 so that it holds over val's last bar vhi - 1, never over the first test bar
+    # (the env's split does the same)
+    vhi = min(vhi, len(d.close)) - 1
     if cfg.max_val_bars:
         vhi = min(vhi, vlo + int(cfg.max_val_bars))
     t_tr = np.arange(tlo, thi)

@@ -159,3 +159,34 @@ def test_tiny_end_to_end_run_writes_the_run_folder(tmp_path, capsys):
         load_checkpoint(run, window=48)
     out = capsys.readouterr().out
     assert "val through the env" in out and "rule Sharpe" in out
+
+
+def test_val_selection_backtest_never_reads_the_first_test_bar():
+    """The fast val backtest (epoch and rule selection) holds its last position over the val
+    split's last bar, as the env does: the first test bar's prices cannot move it."""
+    from conftest import synthetic_candles
+
+    from envs.market import MarketData
+    from supervised.data import SupervisedData
+    from supervised.training import TrainConfig, prepare, val_market
+
+    n, (vlo, vhi) = 600, (300, 450)
+    candles = synthetic_candles(n, seed=1)
+    feats = np.random.default_rng(0).standard_normal((n, 3)).astype(np.float32)
+    m = MarketData.build(candles, feats, None, window=8)
+    cfg = TrainConfig(labels="threshold", horizon=3, label_params={"threshold": 0.001})
+
+    def val_sharpe(close: np.ndarray) -> float:
+        d = SupervisedData(
+            "btc1h", "x", ["a", "b", "c"], 8, candles.index, m.open, m.high, m.low, close,
+            m.segment, m.features, m.obs_ok, m.can_step, m.funding,
+            {"train": (0, vlo), "val": (vlo, vhi), "test": (vhi, n)}, {}, None,
+        )  # fmt: skip
+        prep = prepare(cfg, d)
+        assert prep.val_range == (vlo, vhi - 1)  # decision bars; the last one holds bar vhi - 1
+        lo, hi = prep.val_range
+        return val_market(prep, cfg).backtest(np.full(hi - lo, 2))["sharpe"]
+
+    moved = m.close.copy()
+    moved[vhi] *= 1.5  # the first TEST bar's close
+    assert val_sharpe(moved) == val_sharpe(m.close.copy())

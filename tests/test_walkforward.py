@@ -309,3 +309,29 @@ def test_cli_momentum_on_shipped_data(tmp_path):
     assert data["context"]["n_trials"] == 12 and len(data["context"]["fold_details"]) == 3
     assert data["context"]["fold_details"][2]["test_to"] == "2024-01-01"
     assert set(data["policies"]) == {"wf_momentum", "buy_and_hold", "flat", "momentum"}
+
+
+def test_backtest_rows_holds_a_k_bar_policy_for_k_bars(make_candles):
+    """A policy trained with decision_interval=k (its spec's env settings) is asked for an action
+    every k bars of the fold's test rows, as ``evaluate.runner.run_policy`` does."""
+    from evaluate.policies import PolicySpec
+    from evaluate.walkforward import backtest_rows
+
+    class Counting:
+        def __init__(self) -> None:
+            self.bars: list[int] = []
+
+        def bind(self, market, action_space) -> None:  # noqa: ANN001
+            pass
+
+        def act(self, obs, bars):  # noqa: ANN001, ANN201
+            self.bars.append(int(bars[0]))
+            return np.array([2 if len(self.bars) % 2 else 0])
+
+    data = _data(make_candles(1200, seed=1))
+    market = data.market(data.fit_normaliser(((0, 1200),)), 16)
+    pol = Counting()
+    spec = PolicySpec("k4", "k4", pol, 0, {"decision_interval": 4})
+    bt = backtest_rows(spec, market, (300, 340), {"max_drawdown": None}, 8760.0)
+    assert len(bt) == 40 and pol.bars == list(range(300, 340, 4))
+    assert np.all(bt.positions[:4] == 1.0) and np.all(bt.positions[4:8] == -1.0)
