@@ -53,8 +53,9 @@ from agents.warm_start import (
     refreeze,
     warm_start_into,
 )
-from envs import MarketData
+from envs import MarketData, load_market
 from envs.presets import get_preset
+from envs.registry import split_range
 
 EVAL_DIR = "eval"
 
@@ -238,6 +239,26 @@ def run_validation(
     )
     print(format_table(results, f"validation backtest ({cfg.env_name}, val split, deterministic)"))
     return results
+
+
+def load_run_market(
+    cfg: RunConfig, run_dir: Path, normaliser: Any = None
+) -> tuple[MarketData, Any, tuple[int, int], tuple[int, int]]:
+    """The run's market, normaliser and train/val rows; writes normaliser.json.
+
+    ``normaliser``: a given one (warm start: the checkpoint's; resume: the run's), else one is
+    fitted on the train split's valid rows only.
+    """
+    t0 = time.perf_counter()
+    market, normaliser = load_market(cfg.env_name, cfg.env.feature_set, cfg.env.window, normaliser)
+    save_normaliser(run_dir, normaliser)
+    train_rows = split_range(market, cfg.env_name, "train")
+    val_rows = split_range(market, cfg.env_name, "val")
+    print(
+        f"data ready in {time.perf_counter() - t0:.1f}s: {market.n_features} features, "
+        f"train rows {train_rows}, val rows {val_rows}"
+    )
+    return market, normaliser, train_rows, val_rows
 
 
 # --------------------------------------------------------------------------- in-process training

@@ -17,7 +17,6 @@ training steps are ``agents.pipeline.train_ppo``'s, which walk-forward uses as w
 from __future__ import annotations
 
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,16 +27,14 @@ from agents.models import set_torch_threads
 from agents.pipeline import (
     Training,
     learn,
+    load_run_market,
     open_run,
     prepare_training,
     run_validation,
-    save_normaliser,
     saved_normaliser,
 )
 from agents.rundir import seed_everything
 from agents.warm_start import LoadedWarmStart, WarmStartError, prepare_warm_start
-from envs import load_market
-from envs.registry import split_range
 
 ALGO = "ppo"
 
@@ -89,16 +86,9 @@ def setup(argv: list[str]) -> Session:
     threads = set_torch_threads(cfg.train.torch_threads)
 
     # 5. market: the checkpoint's normaliser (warm start), the run's (resume) or fitted on train
-    t0 = time.perf_counter()
     normaliser = warm.normaliser if warm else saved_normaliser(run_dir, inv.resume)
-    market, normaliser = load_market(cfg.env_name, cfg.env.feature_set, cfg.env.window, normaliser)
-    save_normaliser(run_dir, normaliser)
-    train_rows = split_range(market, cfg.env_name, "train")
-    val_rows = split_range(market, cfg.env_name, "val")
-    print(
-        f"data ready in {time.perf_counter() - t0:.1f}s: {market.n_features} features, "
-        f"train rows {train_rows}, val rows {val_rows}; torch threads {threads}"
-    )
+    market, normaliser, train_rows, val_rows = load_run_market(cfg, run_dir, normaliser)
+    print(f"torch threads {threads}")
 
     # 6. envs, model (fresh / warm-started / resumed) and callbacks
     try:

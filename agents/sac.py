@@ -11,7 +11,6 @@ SAC restarts with an empty replay buffer (buffers are not checkpointed: hundreds
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 from agents.cli import parse
@@ -19,15 +18,13 @@ from agents.config import SACHyper
 from agents.models import set_torch_threads
 from agents.pipeline import (
     learn,
+    load_run_market,
     open_run,
     prepare_training,
     run_validation,
-    save_normaliser,
     saved_normaliser,
 )
 from agents.rundir import seed_everything
-from envs import load_market
-from envs.registry import split_range
 
 ALGO = "sac"
 
@@ -54,16 +51,9 @@ def main(argv: list[str] | None = None) -> Path:
     threads = set_torch_threads(cfg.train.torch_threads)
 
     # 4. market: the run's normaliser (resume) or one fitted on the train split
-    t0 = time.perf_counter()
     normaliser = saved_normaliser(run_dir, inv.resume)
-    market, normaliser = load_market(cfg.env_name, cfg.env.feature_set, cfg.env.window, normaliser)
-    save_normaliser(run_dir, normaliser)
-    train_rows = split_range(market, cfg.env_name, "train")
-    val_rows = split_range(market, cfg.env_name, "val")
-    print(
-        f"data ready in {time.perf_counter() - t0:.1f}s: {market.n_features} features, "
-        f"train rows {train_rows}, val rows {val_rows}; torch threads {threads}"
-    )
+    market, normaliser, train_rows, val_rows = load_run_market(cfg, run_dir, normaliser)
+    print(f"torch threads {threads}")
 
     # 5. envs (batched train split, val split for selection), model (fresh, or the last
     #    checkpoint of a resumed run, with an empty replay buffer) and callbacks
