@@ -45,6 +45,11 @@ SCHEMES: dict[str, tuple[str, int, dict[str, Any]]] = {
 }
 
 
+def _sr(x: float) -> str:
+    """A Sharpe for the table; nan means no return variance (a policy that never traded)."""
+    return "n/a (flat)" if x != x else f"{x:+.2f}"
+
+
 def _pct(x: list[float]) -> str:
     return "/".join(f"{100 * v:.0f}" for v in x)
 
@@ -98,7 +103,7 @@ def _rule_params(rule: dict[str, Any]) -> str:
 def _half(h: dict[str, Any]) -> str:
     if not h:
         return "-"
-    return f"{h['second_half_sharpe_rule']:+.2f} vs {h['second_half_sharpe_argmax']:+.2f}"
+    return f"{_sr(h['second_half_sharpe_rule'])} vs {_sr(h['second_half_sharpe_argmax'])}"
 
 
 def to_markdown(rows: list[dict[str, Any]], header: str) -> str:
@@ -114,10 +119,10 @@ def to_markdown(rows: list[dict[str, Any]], header: str) -> str:
         lines.append(
             f"| {r['scheme']} | {r['loss']} | {r['accuracy']:.3f} | {r['balanced_accuracy']:.3f} | "
             f"{_pct(r['pred_shares'])} ({_pct(r['val_prior'])}) | {'YES' if r['alarm'] else 'no'} | "
-            f"{r['env_raw']['sharpe']:+.2f} | {_pct(r['corr_pred_shares'])} | "
-            f"{'YES' if r['corr_alarm'] else 'no'} | {r['env_corrected']['sharpe']:+.2f} | "
+            f"{_sr(r['env_raw']['sharpe'])} | {_pct(r['corr_pred_shares'])} | "
+            f"{'YES' if r['corr_alarm'] else 'no'} | {_sr(r['env_corrected']['sharpe'])} | "
             f"{r['env_corrected']['turnover']:.0f} | {_rule_params(r['rule'])} ({r['rule_n_grid']}) | "
-            f"{r['env_rule']['sharpe']:+.2f} | {r['env_rule']['turnover']:.0f} | "
+            f"{_sr(r['env_rule']['sharpe'])} | {r['env_rule']['turnover']:.0f} | "
             f"{_half(r['rule_half_check'])} |"
         )
     return "\n".join(lines) + "\n"
@@ -178,9 +183,9 @@ def main(argv: list[str] | None = None) -> Path:
             print(
                 f"{scheme:>28} {loss:>15}: acc {row['accuracy']:.3f} bal {row['balanced_accuracy']:.3f} "
                 f"pred {_pct(row['pred_shares'])} prior {_pct(row['val_prior'])} "
-                f"{'COLLAPSE' if row['alarm'] else 'ok':>8} Sharpe raw {row['env_raw']['sharpe']:+.2f} | "
-                f"corrected pred {_pct(row['corr_pred_shares'])} Sharpe {row['env_corrected']['sharpe']:+.2f}"
-                f" | rule {row['rule_label']} Sharpe {row['env_rule']['sharpe']:+.2f} turnover "
+                f"{'COLLAPSE' if row['alarm'] else 'ok':>8} Sharpe raw {_sr(row['env_raw']['sharpe'])} | "
+                f"corrected pred {_pct(row['corr_pred_shares'])} Sharpe {_sr(row['env_corrected']['sharpe'])}"
+                f" | rule {row['rule_label']} Sharpe {_sr(row['env_rule']['sharpe'])} turnover "
                 f"{row['env_rule']['turnover']:.0f} ({row['wall_s']:.0f}s)",
                 flush=True,
             )
