@@ -28,7 +28,8 @@ magnitude is discarded by design (a vote is a direction). The ensemble env is ``
 with the members' common ``long_only``.
 
 Members must share one observation layout (feature set, window, normaliser), because they read
-the same observation vector; a mismatch is refused naming the member and the field.
+the same observation vector, and one ``decision_interval`` (the ensemble acts on their clock); a
+mismatch is refused naming the member and the field.
 
 An ensemble is one more configuration tried: ``evaluate.compare`` counts it among the candidates
 of the deflated Sharpe. Choose the rule on the validation split, not on test.
@@ -169,6 +170,8 @@ def _layout(spec: PolicySpec) -> dict[str, Any]:
         "feature_set": s.get("feature_set", DEFAULT_LAYOUT["feature_set"]),
         "window": int(s.get("window", DEFAULT_LAYOUT["window"])),
         "long_only": bool(s.get("long_only", False)),
+        # members trained to act every k bars are polled every k bars, so k must agree
+        "decision_interval": int(s.get("decision_interval", 1)),
     }
 
 
@@ -198,8 +201,8 @@ def build_ensemble(rule: str, members: list[PolicySpec], name: str | None = None
             if lay[key] != ref[key]:
                 raise ValueError(
                     f"ensemble member {m.name!r} has {key}={lay[key]!r} but {members[0].name!r} has "
-                    f"{ref[key]!r}; members read one observation, so they must share feature_set, "
-                    "window and long_only"
+                    f"{ref[key]!r}; members read one observation and act on one clock, so they must "
+                    "share feature_set, window, long_only and decision_interval"
                 )
         if _normaliser_key(m) != ref_norm:
             raise ValueError(
@@ -223,6 +226,8 @@ def build_ensemble(rule: str, members: list[PolicySpec], name: str | None = None
     settings = {"feature_set": ref["feature_set"], "window": ref["window"], "action": "discrete"}
     if ref["long_only"]:
         settings["long_only"] = True
+    if ref["decision_interval"] != 1:
+        settings["decision_interval"] = ref["decision_interval"]
     return PolicySpec(
         label,
         label,

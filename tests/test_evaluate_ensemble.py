@@ -232,6 +232,11 @@ def test_build_ensemble_refusals():
         )
     with pytest.raises(ValueError, match="long_only"):
         build_ensemble("voting", [_spec("a", a), _spec("b", a, long_only=True)])
+    k4 = _spec("c", a, decision_interval=4)
+    with pytest.raises(ValueError, match="member 'c' has decision_interval=4 but 'a' has 1"):
+        build_ensemble("voting", [_spec("a", a), k4])
+    same_clock = build_ensemble("voting", [k4, _spec("d", a, decision_interval=4)])
+    assert same_clock.env_settings["decision_interval"] == 4  # the runner then polls every 4 bars
     with pytest.raises(ValueError, match="unknown ensemble rule 'mean'"):
         build_ensemble("mean", [_spec("a", a), _spec("b", a)])
     with pytest.raises(ValueError, match="at least 2 members"):
