@@ -71,6 +71,8 @@ def env_backtest(
         reward="log_return",
         episode_length=None,
         max_drawdown=None,
+        # rewards are read as log returns: a ruined account must not add the RL penalty to them
+        terminal_penalty=0.0,
         **env_options,
     )
     rewards: list[float] = []
