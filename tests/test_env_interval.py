@@ -13,33 +13,20 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from hand_market import INDEX
+from hand_market import hand_market as _hand_market
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from envs import BatchedTradingEnv, MarketData, TradingEnv
 from envs.params import EnvParams
 
-#            bar:   0      1      2      3      4      5      6
-OPEN = np.array([100.0, 101.0, 103.0, 105.0, 99.0, 97.0, 96.0])
-CLOSE = np.array([100.0, 102.0, 104.0, 100.0, 98.0, 96.0, 95.0])
-INDEX = pd.date_range("2021-01-01", periods=7, freq="1h", tz="UTC", name="timestamp")
 # one settlement, at the close of bar 2 (02:00 open -> 03:00 close)
 FUNDING = pd.Series([0.001], index=pd.DatetimeIndex(["2021-01-01T03:00"], tz="UTC"))
 
 
 def hand_market() -> MarketData:
-    candles = pd.DataFrame(
-        {
-            "open": OPEN,
-            "high": np.maximum(OPEN, CLOSE) + 1.0,
-            "low": np.minimum(OPEN, CLOSE) - 1.0,
-            "close": CLOSE,
-            "volume": 1.0,
-        },
-        index=INDEX,
-    )
-    feats = np.arange(7, dtype=np.float64)[:, None] * np.array([[1.0, -1.0]])
-    return MarketData.build(candles, feats, FUNDING, window=1)
+    return _hand_market(FUNDING)
 
 
 def test_hand_computed_k3_fill_once_hold_three_bars():
