@@ -1,18 +1,14 @@
-"""The numba accounting kernel against a slow pure-Python transcription of the spec.
+"""The numba accounting kernel against the plain-Python reference of the spec.
 
-``decision_interval=k`` is checked with ``reference_interval_step`` (k reference bars).
-
-``reference_step`` is the ``TradingEnv`` docstring's formulas written out in plain Python
-floats (in the spec's order of operations), independent of the kernel's array layout. For
-random markets, settings and action sequences the env must reproduce it: every accounting
-number and observation exactly, rewards to 1e-12 (Python's ``math.log`` and the kernel's
-may be different C functions on some platforms).
+``envs.accounting.reference_step`` is the ``TradingEnv`` docstring's formulas written out in
+plain Python floats (one small function per cost, in the spec's order of operations),
+independent of the kernel's array layout; ``reference_interval_step`` chains k of them for
+``decision_interval=k``. For random markets, settings and action sequences the env must
+reproduce it: every accounting number and observation exactly, rewards to 1e-12 (Python's
+``math.log`` and the kernel's may be different C functions on some platforms).
 """
 
 from __future__ import annotations
-
-import math
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -22,109 +18,7 @@ from hypothesis import strategies as st
 
 from envs import BatchedTradingEnv, MarketData, TradingEnv
 from envs import kernel as K
-
-
-@dataclass
-class Account:
-    t: int
-    cash: float = 1.0
-    units: float = 0.0
-    pos: float = 0.0
-    entry: float = 0.0
-    held: int = 0
-    eq: float = 1.0
-    peak: float = 1.0
-    dd: float = 0.0
-    dsr_a: float = 0.0
-    dsr_b: float = 1e-4
-    steps: int = 0
-
-
-def reference_step(acct: Account, w: float, m: MarketData, env: TradingEnv) -> dict:
-    """One step of the spec (module docstring of envs.trading_env), in plain Python."""
-    p = env.params
-    t, t1 = acct.t, acct.t + 1
-    if p.fill == "next_open":
-        price, fill_bar = float(m.open[t1]), t1
-    else:
-        price, fill_bar = float(m.close[t]), t
-    extra = 0.0
-    if p.slippage_model == "range":
-        extra = p.slippage_coef * float(m.range_frac[fill_bar])
-    elif p.slippage_model == "vol":
-        extra = p.slippage_coef * float(m.vol[t])
-    fee = slip = turnover = 0.0
-    if w != acct.pos:
-        e_pre = max(acct.cash + acct.units * price, 0.0)
-        u_new = w * e_pre / price
-        turnover = abs(u_new - acct.units) * price
-        fee = turnover * (p.fee_bps / 1e4)
-        slip = turnover * (p.slippage_bps / 1e4 + extra)
-        acct.cash = acct.cash - (u_new - acct.units) * price - fee - slip
-        if math.copysign(1, w) * (w != 0) != math.copysign(1, acct.pos) * (acct.pos != 0):
-            acct.entry, acct.held = price, 0
-        acct.units, acct.pos = u_new, w
-    close = float(m.close[t1])
-    rate = float(m.funding[t1]) if p.funding else 0.0
-    funding = rate * acct.units * close
-    acct.cash -= funding
-    eq = acct.cash + acct.units * close
-    acct.held += w != 0.0
-    peak = max(acct.peak, eq)
-    dd = 1.0 - eq / peak
-    ruin = p.ruin_fraction * p.initial_equity
-    r = math.log(max(eq, ruin) / acct.eq)
-    if p.reward == "drawdown":
-        reward = r - p.dd_penalty * max(0.0, dd - acct.dd)
-    elif p.reward == "log_return":
-        reward = r
-    else:
-        a, b = acct.dsr_a, acct.dsr_b
-        da, db = r - a, r * r - b
-        reward = (b * da - a * db / 2) / (b - a * a) ** 1.5 if b - a * a > 1e-12 else 0.0
-        acct.dsr_a, acct.dsr_b = a + p.dsr_eta * da, b + p.dsr_eta * db
-    max_dd = 2.0 if p.max_drawdown is None else p.max_drawdown
-    terminated = eq <= ruin or dd > max_dd
-    reward = (reward - p.terminal_penalty * terminated) * p.reward_scale
-    acct.steps += 1
-    limit = p.episode_length or 1 << 62
-    truncated = not terminated and (not env.tables.step_ok[t1] or acct.steps >= limit)
-    acct.t, acct.eq, acct.peak, acct.dd = t1, eq, peak, dd
-    sign = (w > 0) - (w < 0)
-    unreal = min(max(sign * (close / acct.entry - 1.0), -10.0), 10.0)
-    window = m.features[t1 - m.window + 1 : t1 + 1].reshape(-1)
-    bars = math.log1p(acct.held) / math.log1p(720)
-    obs = np.concatenate([window, np.array([w, unreal, min(dd, 1.0), bars], dtype=np.float32)])
-    return dict(
-        equity=eq,
-        position=w,
-        fee=fee,
-        slippage=slip,
-        funding=funding,
-        turnover=turnover,
-        drawdown=dd,
-        bar=t1,
-        reward=reward,
-        terminated=terminated,
-        truncated=truncated,
-        obs=obs,
-    )
-
-
-def reference_interval_step(acct: Account, w: float, m: MarketData, env: TradingEnv) -> dict:
-    """One agent step of ``decision_interval`` k bars: k one-bar steps at target w (no trade
-    after the first: w equals the position), stopped at the bar where the episode ends; fee,
-    slippage, funding, turnover and reward summed in bar order, the rest the last bar's."""
-    total: dict = {}
-    for j in range(env.params.decision_interval):
-        ref = reference_step(acct, w, m, env)
-        if j > 0:
-            for key in ("fee", "slippage", "funding", "turnover", "reward"):
-                ref[key] = total[key] + ref[key]
-        total = ref
-        if ref["terminated"] or ref["truncated"]:
-            break
-    return total
+from envs.accounting import Account, reference_interval_step
 
 
 def random_market(seed: int, n: int = 160) -> MarketData:
@@ -194,7 +88,7 @@ def check_against_reference(opts: dict, seed: int) -> None:
             w = min(max(float(action[0]), -1.0), 1.0)
             w = max(w, 0.0) if opts["long_only"] else w
         obs, reward, term, trunc, info = env.step(action)
-        ref = reference_interval_step(acct, w, m, env)
+        ref = reference_interval_step(acct, w, m, env.params, env.tables.step_ok)
         for k in (
             "equity",
             "position",
