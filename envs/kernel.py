@@ -149,154 +149,213 @@ def _copy_items(typingctx, dst, dst_start, src, src_start, count):  # noqa: ANN0
     return sig, codegen
 
 
-@numba.njit(cache=True, fastmath=False, nogil=True)
-def step_accounts(state, consts, bars, feats, obs, out):  # noqa: ANN001, ANN201 (numba)
-    """Advance every account of ``state`` by one agent step (``decision_interval`` bars, fewer
-    when its episode ends first); returns how many episodes ended.
+_inline = numba.njit(inline="always", fastmath=False, nogil=True)
+"""Helpers of ``step_accounts``: inlined into it at numba-IR level (no call, no tuple boxing),
+so splitting the step into one function per concern costs nothing (bench/RESULTS.md)."""
 
-    See the module docstring for the layouts. Raises IndexError when an account's next bar
-    lies outside the market (stepping a finished episode past the end of the data).
-    """
+
+@numba.njit(cache=True, fastmath=False, nogil=True)
+def _check_buffers(state, consts, bars, feats, obs, out):  # noqa: ANN001, ANN202 (numba)
+    """Refuse buffers inconsistent with the layout: the step loop indexes without bounds
+    checks. Returns the settings the loop reads, as one tuple."""
     n = state.shape[0]
-    fee_rate = consts[C_FEE_RATE]
-    floor = consts[C_FLOOR]
-    max_dd = consts[C_MAX_DD]
-    kind = consts[C_REWARD]
-    dd_penalty = consts[C_DD_PENALTY]
-    eta = consts[C_DSR_ETA]
-    terminal_penalty = consts[C_TERMINAL_PENALTY]
-    scale = consts[C_REWARD_SCALE]
-    n_feat = int(consts[C_N_FEATURES])
-    window = int(consts[C_WINDOW])
-    wf = window * n_feat
-    dim = wf + 4
-    n_bars = int(consts[C_N_BARS])
-    # the loop indexes without bounds checks: refuse inconsistent buffers up front
+    n_feat = int(consts[C_N_FEATURES]) if consts.size >= N_CONST else 0
+    window = int(consts[C_WINDOW]) if consts.size >= N_CONST else 0
+    n_bars = int(consts[C_N_BARS]) if consts.size >= N_CONST else 0
     if (
         state.shape[1] != N_STATE
         or consts.size < N_CONST
         or bars.shape[0] < n_bars + 2
         or bars.shape[1] != N_BAR
         or feats.size < n_bars * n_feat
-        or obs.size < n * dim
+        or obs.size < n * (window * n_feat + 4)
         or out.size < N_OUT * n
     ):
         raise ValueError("step_accounts: buffer shapes do not match the layout in envs.kernel")
-    interval = int(consts[C_INTERVAL])
-    if interval < 1:
+    if int(consts[C_INTERVAL]) < 1:
         raise ValueError("step_accounts: decision_interval must be >= 1")
+
+
+@_inline
+def _fill(w, pos, cash, units, entry, held, pf, fee_rate, slip_rate):  # noqa: ANN001, ANN202
+    """The trade of a bar at fill price ``pf``: ``(cash, units, entry, held, turnover, fee,
+    slippage)``.
+
+    Written without branches (random actions make ``w != pos`` unpredictable; selects are
+    ~25 % faster). Without a trade u_new = units, so du = 0 and turnover, fee and slippage are
+    exactly +0.0 and cash is unchanged: the spec's "no trade, no cost".
+    """
+    e_pre = cash + units * pf
+    e_pre = 0.0 if e_pre < 0.0 else e_pre  # bankrupt between close and next open: size 0
+    u_new = w * e_pre / pf
+    u_new = u_new if w != pos else units
+    du = u_new - units
+    turnover = abs(du) * pf
+    fee = turnover * fee_rate
+    slip = turnover * slip_rate
+    cash = cash - du * pf - fee - slip
+    flipped = ((w > 0.0) - (w < 0.0)) != ((pos > 0.0) - (pos < 0.0))  # opened or flipped
+    entry = pf if flipped else entry  # a new entry at the fill price
+    held = 0.0 if flipped else held
+    return cash, u_new, entry, held, turnover, fee, slip
+
+
+@_inline
+def _settle(cash, units, close, funding_rate):  # noqa: ANN001, ANN202
+    """Funding at the bar's close, then the mark: ``(cash, equity, funding paid)``."""
+    fund = funding_rate * units * close
+    cash = cash - fund
+    eq = cash + units * close
+    if not abs(eq) < math.inf:  # only absurd prices overflow: a clear error, never inf/nan
+        raise FloatingPointError(
+            "equity overflowed to a non-finite number: the market has absurd prices "
+            "(a level shift or a 1e300 value); clean the candles (envs.data.clean)"
+        )
+    return cash, eq, fund
+
+
+@_inline
+def _dsr(r_log, a, b, eta):  # noqa: ANN001, ANN202
+    """Differential Sharpe ratio of ``r_log`` and the updated moments: ``(D, A, B)``."""
+    da = r_log - a
+    db = r_log * r_log - b
+    var = b - a * a
+    d = (b * da - 0.5 * a * db) / (var * math.sqrt(var)) if var > DSR_VAR_EPS else 0.0
+    return d, a + eta * da, b + eta * db
+
+
+@_inline
+def _reward(eq, eq_prev, dd, dd_prev, a, b, cfg):  # noqa: ANN001, ANN202
+    """The bar's reward before the terminal penalty and the scale: ``(reward, A, B)``."""
+    floor, kind, dd_penalty, eta = cfg[1], cfg[3], cfg[4], cfg[5]
+    r_log = math.log((floor if eq <= floor else eq) / eq_prev)
+    if kind == 0.0:  # drawdown
+        d = dd - dd_prev
+        return r_log - dd_penalty * (d if d > 0.0 else 0.0), a, b
+    if kind == 1.0:  # log_return
+        return r_log, a, b
+    return _dsr(r_log, a, b, eta)
+
+
+@_inline
+def _write_obs(obs, o, feats, src, wf, w, c, entry, dd, bars_held_scaled):  # noqa: ANN001, ANN202
+    """Observation row at ``obs[o:]``: bar t1's window (one memcpy), then the account state."""
+    _copy_items(obs, o, feats, src, wf)
+    sign = 1.0 if w > 0.0 else (-1.0 if w < 0.0 else 0.0)
+    unreal = sign * (c / entry - 1.0)
+    if unreal > UNREALISED_CLIP:
+        unreal = UNREALISED_CLIP
+    elif unreal < -UNREALISED_CLIP:
+        unreal = -UNREALISED_CLIP
+    obs[o + wf] = w
+    obs[o + wf + 1] = unreal
+    obs[o + wf + 2] = dd if dd < 1.0 else 1.0
+    obs[o + wf + 3] = bars_held_scaled
+
+
+@_inline
+def _step_account(i, state, bars, cfg):  # noqa: ANN001, ANN202
+    """Account i's agent step of up to ``decision_interval`` bars, state updated in place:
+    ``(done code, reward, fee, slippage, funding, turnover, last close, bar, position,
+    equity, drawdown, entry, bars held)``; reward and costs summed over the step's bars."""
+    fee_rate, floor, max_dd, terminal_penalty, scale = cfg[0], cfg[1], cfg[2], cfg[6], cfg[7]
+    interval, n_bars = cfg[8], cfg[9]
+    t = int(state[i, S_T])
+    w, pos, units, cash = state[i, S_TARGET], state[i, S_POS], state[i, S_UNITS], state[i, S_CASH]
+    entry, held = state[i, S_ENTRY], state[i, S_HELD]
+    if not 0.0 <= held < n_bars:  # held <= steps < n_bars in any episode
+        raise IndexError("bars held outside [0, n_bars): corrupt account state")
+    eq_prev, peak, dd_prev = state[i, S_EQ], state[i, S_PEAK], state[i, S_DD]
+    a, b, steps, max_steps = (
+        state[i, S_DSR_A],
+        state[i, S_DSR_B],
+        state[i, S_STEPS],
+        state[i, S_MAX_STEPS],
+    )
+    reward = fee = slip = fund = turnover = 0.0  # this step's sums over its bars
+    eq = dd = c = done = 0.0
+    # One bar per pass; the action trades on the first bar only (from the second on pos == w,
+    # so the bar is "no trade, no cost": du = 0, fee = slippage = +0.0). The sums start from
+    # the first bar's values (not 0.0 + x), so interval 1 is the one-bar step bit for bit.
+    for j in range(interval):
+        cash, units, entry, held, bar_turnover, bar_fee, bar_slip = _fill(
+            w, pos, cash, units, entry, held, bars[t, B_FILL], fee_rate, bars[t, B_SLIP]
+        )
+        pos = w
+        c = bars[t, B_CLOSE_NEXT]
+        cash, eq, bar_fund = _settle(cash, units, c, bars[t, B_FUND_NEXT])
+        if w != 0.0:
+            held += 1.0
+        if eq > peak:
+            peak = eq
+        dd = 1.0 - eq / peak
+        bar_reward, a, b = _reward(eq, eq_prev, dd, dd_prev, a, b, cfg)
+        terminated = eq <= floor or dd > max_dd
+        if terminated:
+            bar_reward = bar_reward - terminal_penalty
+        bar_reward = bar_reward * scale
+        steps += 1.0
+        if j == 0:
+            reward, fee, slip, fund, turnover = (
+                bar_reward,
+                bar_fee,
+                bar_slip,
+                bar_fund,
+                bar_turnover,
+            )
+        else:
+            reward += bar_reward
+            fee += bar_fee
+            slip += bar_slip
+            fund += bar_fund
+            turnover += bar_turnover
+        eq_prev, dd_prev = eq, dd
+        end_next = bars[t, B_END_NEXT]
+        t += 1
+        if terminated:
+            done = DONE_TERMINATED
+            break
+        if end_next != 0.0 or steps >= max_steps:
+            done = DONE_TRUNCATED
+            break
+    state[i, S_T], state[i, S_STEPS], state[i, S_HELD] = t, steps, held
+    state[i, S_CASH], state[i, S_UNITS], state[i, S_POS], state[i, S_ENTRY] = cash, units, w, entry
+    state[i, S_EQ], state[i, S_PEAK], state[i, S_DD] = eq, peak, dd
+    state[i, S_DSR_A], state[i, S_DSR_B] = a, b
+    return done, reward, fee, slip, fund, turnover, c, float(t), w, eq, dd, entry, held
+
+
+@numba.njit(cache=True, fastmath=False, nogil=True)
+def step_accounts(state, consts, bars, feats, obs, out):  # noqa: ANN001, ANN201 (numba)
+    """Advance every account of ``state`` by one agent step (``decision_interval`` bars, fewer
+    when its episode ends first); returns how many episodes ended.
+
+    See the module docstring for the layouts. Raises IndexError when an account's next bar
+    lies outside the market (stepping a finished episode past the end of the data), and
+    FloatingPointError when absurd prices overflow an account's equity.
+    """
+    _check_buffers(state, consts, bars, feats, obs, out)
+    n = state.shape[0]
+    n_feat, window = int(consts[C_N_FEATURES]), int(consts[C_WINDOW])
+    wf = window * n_feat
+    n_bars = int(consts[C_N_BARS])
+    # the settings, read once (cfg[k] below): fee rate, ruin floor, max drawdown, reward
+    # kind, dd penalty, DSR eta, terminal penalty, reward scale, interval, bars
+    cfg = (
+        consts[C_FEE_RATE], consts[C_FLOOR], consts[C_MAX_DD], consts[C_REWARD],
+        consts[C_DD_PENALTY], consts[C_DSR_ETA], consts[C_TERMINAL_PENALTY],
+        consts[C_REWARD_SCALE], int(consts[C_INTERVAL]), n_bars,
+    )  # fmt: skip
     n_done = 0
     for i in range(n):
         t = int(state[i, S_T])
         if t < 0 or t + 2 < window or t + 1 >= n_bars:
             raise IndexError("decision bar outside the market: reset() the episode first")
-        w = state[i, S_TARGET]
-        pos = state[i, S_POS]
-        units = state[i, S_UNITS]
-        cash = state[i, S_CASH]
-        entry = state[i, S_ENTRY]
-        held = state[i, S_HELD]
-        if not 0.0 <= held < n_bars:  # held <= steps < n_bars in any episode
-            raise IndexError("bars held outside [0, n_bars): corrupt account state")
-        eq_prev = state[i, S_EQ]
-        peak = state[i, S_PEAK]
-        dd_prev = state[i, S_DD]
-        a = state[i, S_DSR_A]
-        b = state[i, S_DSR_B]
-        steps = state[i, S_STEPS]
-        max_steps = state[i, S_MAX_STEPS]
-        reward = fee = slip = fund = turnover = 0.0  # this step's sums over its bars
-        eq = dd = c = 0.0
-        done = 0.0
-        # One bar per pass; the action trades on the first bar only (from the second on
-        # pos == w, so the bar below is "no trade, no cost": du = 0, fee = slippage = +0.0).
-        # The sums start from the first bar's values (not 0.0 + x), so interval 1 is the
-        # one-bar step bit for bit (-0.0 included).
-        for j in range(interval):
-            # The trade, written without branches (random actions make `w != pos`
-            # unpredictable; selects are ~25 % faster). Without a trade u_new = units, so du = 0
-            # and turnover, fee and slippage are exactly +0.0 and cash is unchanged: the spec's
-            # "no trade, no cost".
-            pf = bars[t, B_FILL]
-            e_pre = cash + units * pf
-            e_pre = 0.0 if e_pre < 0.0 else e_pre  # bankrupt between close and next open: size 0
-            u_new = w * e_pre / pf
-            u_new = u_new if w != pos else units
-            du = u_new - units
-            bar_turnover = abs(du) * pf
-            bar_fee = bar_turnover * fee_rate
-            bar_slip = bar_turnover * bars[t, B_SLIP]
-            cash = cash - du * pf - bar_fee - bar_slip
-            flipped = ((w > 0.0) - (w < 0.0)) != ((pos > 0.0) - (pos < 0.0))  # opened or flipped
-            entry = pf if flipped else entry  # a new entry at the fill price
-            held = 0.0 if flipped else held
-            units = u_new
-            pos = w
-            c = bars[t, B_CLOSE_NEXT]
-            bar_fund = bars[t, B_FUND_NEXT] * units * c
-            cash = cash - bar_fund
-            eq = cash + units * c
-            if w != 0.0:
-                held += 1.0
-            if eq > peak:
-                peak = eq
-            dd = 1.0 - eq / peak
-            r_log = math.log((floor if eq <= floor else eq) / eq_prev)
-            if kind == 0.0:  # drawdown
-                d = dd - dd_prev
-                bar_reward = r_log - dd_penalty * (d if d > 0.0 else 0.0)
-            elif kind == 1.0:  # log_return
-                bar_reward = r_log
-            else:  # dsr
-                da = r_log - a
-                db = r_log * r_log - b
-                var = b - a * a
-                bar_reward = (
-                    (b * da - 0.5 * a * db) / (var * math.sqrt(var)) if var > DSR_VAR_EPS else 0.0
-                )
-                a = a + eta * da
-                b = b + eta * db
-            terminated = eq <= floor or dd > max_dd
-            if terminated:
-                bar_reward = bar_reward - terminal_penalty
-            bar_reward = bar_reward * scale
-            steps += 1.0
-            if j == 0:
-                reward, fee, slip = bar_reward, bar_fee, bar_slip
-                fund, turnover = bar_fund, bar_turnover
-            else:
-                reward += bar_reward
-                fee += bar_fee
-                slip += bar_slip
-                fund += bar_fund
-                turnover += bar_turnover
-            eq_prev = eq
-            dd_prev = dd
-            end_next = bars[t, B_END_NEXT]
-            t += 1
-            if terminated:
-                done = DONE_TERMINATED
-                break
-            if end_next != 0.0 or steps >= max_steps:
-                done = DONE_TRUNCATED
-                break
+        done, reward, fee, slip, fund, turnover, c, t1, w, eq, dd, entry, held = _step_account(
+            i, state, bars, cfg
+        )
         if done != 0.0:
             n_done += 1
-        t1 = t
-
-        state[i, S_T] = t1
-        state[i, S_STEPS] = steps
-        state[i, S_HELD] = held
-        state[i, S_CASH] = cash
-        state[i, S_UNITS] = units
-        state[i, S_POS] = w
-        state[i, S_ENTRY] = entry
-        state[i, S_EQ] = eq
-        state[i, S_PEAK] = peak
-        state[i, S_DD] = dd
-        state[i, S_DSR_A] = a
-        state[i, S_DSR_B] = b
-
         out[O_REWARD * n + i] = reward
         out[O_DONE * n + i] = done
         out[O_EQUITY * n + i] = eq
@@ -307,21 +366,9 @@ def step_accounts(state, consts, bars, feats, obs, out):  # noqa: ANN001, ANN201
         out[O_TURNOVER * n + i] = turnover
         out[O_DRAWDOWN * n + i] = dd
         out[O_BAR * n + i] = t1
-
-        # observation: bar t1's window (contiguous in feats), then the account state
-        o = i * dim
-        src = (t1 + 1) * n_feat - wf
-        _copy_items(obs, o, feats, src, wf)
-        sign = 1.0 if w > 0.0 else (-1.0 if w < 0.0 else 0.0)
-        unreal = sign * (c / entry - 1.0)
-        if unreal > UNREALISED_CLIP:
-            unreal = UNREALISED_CLIP
-        elif unreal < -UNREALISED_CLIP:
-            unreal = -UNREALISED_CLIP
-        obs[o + wf] = w
-        obs[o + wf + 1] = unreal
-        obs[o + wf + 2] = dd if dd < 1.0 else 1.0
-        obs[o + wf + 3] = bars[int(held), B_BARS_SCALED]
+        src = (int(t1) + 1) * n_feat - wf
+        held_scaled = bars[int(held), B_BARS_SCALED]
+        _write_obs(obs, i * (wf + 4), feats, src, wf, w, c, entry, dd, held_scaled)
     return n_done
 
 
