@@ -206,11 +206,6 @@ def _settle(cash, units, close, funding_rate):  # noqa: ANN001, ANN202
     fund = funding_rate * units * close
     cash = cash - fund
     eq = cash + units * close
-    if not abs(eq) < math.inf:  # only absurd prices overflow: a clear error, never inf/nan
-        raise FloatingPointError(
-            "equity overflowed to a non-finite number: the market has absurd prices "
-            "(a level shift or a 1e300 value); clean the candles (envs.data.clean)"
-        )
     return cash, eq, fund
 
 
@@ -226,7 +221,8 @@ def _dsr(r_log, a, b, eta):  # noqa: ANN001, ANN202
 
 @_inline
 def _reward(eq, eq_prev, dd, dd_prev, a, b, cfg):  # noqa: ANN001, ANN202
-    """The bar's reward before the terminal penalty and the scale: ``(reward, A, B)``."""
+    """The bar's reward before the terminal penalty and the scale: ``(reward, A, B)``
+    (``cfg``: the settings tuple of ``step_accounts``)."""
     floor, kind, dd_penalty, eta = cfg[1], cfg[3], cfg[4], cfg[5]
     r_log = math.log((floor if eq <= floor else eq) / eq_prev)
     if kind == 0.0:  # drawdown
@@ -238,91 +234,62 @@ def _reward(eq, eq_prev, dd, dd_prev, a, b, cfg):  # noqa: ANN001, ANN202
 
 
 @_inline
-def _write_obs(obs, o, feats, src, wf, w, c, entry, dd, bars_held_scaled):  # noqa: ANN001, ANN202
-    """Observation row at ``obs[o:]``: bar t1's window (one memcpy), then the account state."""
-    _copy_items(obs, o, feats, src, wf)
+def _bar(acct, w, pf, slip_rate, c, funding_rate, cfg):  # noqa: ANN001, ANN202
+    """One bar of an account holding target ``w``: the trade at fill price ``pf`` (none when
+    ``w`` is already the position), funding and mark at close ``c``, drawdown, reward,
+    termination.
+
+    ``acct`` is ``(position, cash, units, entry, bars held, equity, peak, drawdown, DSR A,
+    DSR B)`` before the bar; returns ``(acct after it, (reward, fee, slippage, funding,
+    turnover), terminated)``. Scalars only: array arguments of an inlined function cost a
+    reference count per call.
+    """
+    pos, cash, units, entry, held, eq_prev, peak, dd_prev, a, b = acct
+    fee_rate, floor, max_dd, terminal_penalty, scale = cfg[0], cfg[1], cfg[2], cfg[6], cfg[7]
+    cash, units, entry, held, turnover, fee, slip = _fill(
+        w, pos, cash, units, entry, held, pf, fee_rate, slip_rate
+    )
+    cash, eq, fund = _settle(cash, units, c, funding_rate)
+    if w != 0.0:
+        held += 1.0
+    if eq > peak:
+        peak = eq
+    dd = 1.0 - eq / peak
+    reward, a, b = _reward(eq, eq_prev, dd, dd_prev, a, b, cfg)
+    terminated = eq <= floor or dd > max_dd
+    if terminated:
+        reward = reward - terminal_penalty
+    reward = reward * scale
+    return (
+        (w, cash, units, entry, held, eq, peak, dd, a, b),
+        (reward, fee, slip, fund, turnover),
+        terminated,
+    )
+
+
+@_inline
+def _add(sums, bar):  # noqa: ANN001, ANN202
+    """Element-wise ``sums + bar`` of the (reward, fee, slippage, funding, turnover) tuples."""
+    return (
+        sums[0] + bar[0],
+        sums[1] + bar[1],
+        sums[2] + bar[2],
+        sums[3] + bar[3],
+        sums[4] + bar[4],
+    )
+
+
+@_inline
+def _account_obs(w, c, entry, dd):  # noqa: ANN001, ANN202
+    """The observation's unrealised return (clipped to +-UNREALISED_CLIP) and drawdown
+    (clipped at 1) at close ``c``."""
     sign = 1.0 if w > 0.0 else (-1.0 if w < 0.0 else 0.0)
     unreal = sign * (c / entry - 1.0)
     if unreal > UNREALISED_CLIP:
         unreal = UNREALISED_CLIP
     elif unreal < -UNREALISED_CLIP:
         unreal = -UNREALISED_CLIP
-    obs[o + wf] = w
-    obs[o + wf + 1] = unreal
-    obs[o + wf + 2] = dd if dd < 1.0 else 1.0
-    obs[o + wf + 3] = bars_held_scaled
-
-
-@_inline
-def _step_account(i, state, bars, cfg):  # noqa: ANN001, ANN202
-    """Account i's agent step of up to ``decision_interval`` bars, state updated in place:
-    ``(done code, reward, fee, slippage, funding, turnover, last close, bar, position,
-    equity, drawdown, entry, bars held)``; reward and costs summed over the step's bars."""
-    fee_rate, floor, max_dd, terminal_penalty, scale = cfg[0], cfg[1], cfg[2], cfg[6], cfg[7]
-    interval, n_bars = cfg[8], cfg[9]
-    t = int(state[i, S_T])
-    w, pos, units, cash = state[i, S_TARGET], state[i, S_POS], state[i, S_UNITS], state[i, S_CASH]
-    entry, held = state[i, S_ENTRY], state[i, S_HELD]
-    if not 0.0 <= held < n_bars:  # held <= steps < n_bars in any episode
-        raise IndexError("bars held outside [0, n_bars): corrupt account state")
-    eq_prev, peak, dd_prev = state[i, S_EQ], state[i, S_PEAK], state[i, S_DD]
-    a, b, steps, max_steps = (
-        state[i, S_DSR_A],
-        state[i, S_DSR_B],
-        state[i, S_STEPS],
-        state[i, S_MAX_STEPS],
-    )
-    reward = fee = slip = fund = turnover = 0.0  # this step's sums over its bars
-    eq = dd = c = done = 0.0
-    # One bar per pass; the action trades on the first bar only (from the second on pos == w,
-    # so the bar is "no trade, no cost": du = 0, fee = slippage = +0.0). The sums start from
-    # the first bar's values (not 0.0 + x), so interval 1 is the one-bar step bit for bit.
-    for j in range(interval):
-        cash, units, entry, held, bar_turnover, bar_fee, bar_slip = _fill(
-            w, pos, cash, units, entry, held, bars[t, B_FILL], fee_rate, bars[t, B_SLIP]
-        )
-        pos = w
-        c = bars[t, B_CLOSE_NEXT]
-        cash, eq, bar_fund = _settle(cash, units, c, bars[t, B_FUND_NEXT])
-        if w != 0.0:
-            held += 1.0
-        if eq > peak:
-            peak = eq
-        dd = 1.0 - eq / peak
-        bar_reward, a, b = _reward(eq, eq_prev, dd, dd_prev, a, b, cfg)
-        terminated = eq <= floor or dd > max_dd
-        if terminated:
-            bar_reward = bar_reward - terminal_penalty
-        bar_reward = bar_reward * scale
-        steps += 1.0
-        if j == 0:
-            reward, fee, slip, fund, turnover = (
-                bar_reward,
-                bar_fee,
-                bar_slip,
-                bar_fund,
-                bar_turnover,
-            )
-        else:
-            reward += bar_reward
-            fee += bar_fee
-            slip += bar_slip
-            fund += bar_fund
-            turnover += bar_turnover
-        eq_prev, dd_prev = eq, dd
-        end_next = bars[t, B_END_NEXT]
-        t += 1
-        if terminated:
-            done = DONE_TERMINATED
-            break
-        if end_next != 0.0 or steps >= max_steps:
-            done = DONE_TRUNCATED
-            break
-    state[i, S_T], state[i, S_STEPS], state[i, S_HELD] = t, steps, held
-    state[i, S_CASH], state[i, S_UNITS], state[i, S_POS], state[i, S_ENTRY] = cash, units, w, entry
-    state[i, S_EQ], state[i, S_PEAK], state[i, S_DD] = eq, peak, dd
-    state[i, S_DSR_A], state[i, S_DSR_B] = a, b
-    return done, reward, fee, slip, fund, turnover, c, float(t), w, eq, dd, entry, held
+    return unreal, (dd if dd < 1.0 else 1.0)
 
 
 @numba.njit(cache=True, fastmath=False, nogil=True)
@@ -335,40 +302,70 @@ def step_accounts(state, consts, bars, feats, obs, out):  # noqa: ANN001, ANN201
     FloatingPointError when absurd prices overflow an account's equity.
     """
     _check_buffers(state, consts, bars, feats, obs, out)
-    n = state.shape[0]
-    n_feat, window = int(consts[C_N_FEATURES]), int(consts[C_WINDOW])
-    wf = window * n_feat
-    n_bars = int(consts[C_N_BARS])
-    # the settings, read once (cfg[k] below): fee rate, ruin floor, max drawdown, reward
-    # kind, dd penalty, DSR eta, terminal penalty, reward scale, interval, bars
-    cfg = (
-        consts[C_FEE_RATE], consts[C_FLOOR], consts[C_MAX_DD], consts[C_REWARD],
-        consts[C_DD_PENALTY], consts[C_DSR_ETA], consts[C_TERMINAL_PENALTY],
-        consts[C_REWARD_SCALE], int(consts[C_INTERVAL]), n_bars,
-    )  # fmt: skip
+    n, n_feat, window = state.shape[0], int(consts[C_N_FEATURES]), int(consts[C_WINDOW])
+    wf, n_bars, interval = window * n_feat, int(consts[C_N_BARS]), int(consts[C_INTERVAL])
+    # settings read once: fee rate, ruin floor, max drawdown, reward kind, dd penalty,
+    # DSR eta, terminal penalty, reward scale (cfg[k] in the helpers)
+    cfg = (consts[C_FEE_RATE], consts[C_FLOOR], consts[C_MAX_DD], consts[C_REWARD],
+           consts[C_DD_PENALTY], consts[C_DSR_ETA], consts[C_TERMINAL_PENALTY],
+           consts[C_REWARD_SCALE])  # fmt: skip
     n_done = 0
     for i in range(n):
         t = int(state[i, S_T])
         if t < 0 or t + 2 < window or t + 1 >= n_bars:
             raise IndexError("decision bar outside the market: reset() the episode first")
-        done, reward, fee, slip, fund, turnover, c, t1, w, eq, dd, entry, held = _step_account(
-            i, state, bars, cfg
-        )
+        w, steps, max_steps = state[i, S_TARGET], state[i, S_STEPS], state[i, S_MAX_STEPS]
+        acct = (state[i, S_POS], state[i, S_CASH], state[i, S_UNITS], state[i, S_ENTRY],
+                state[i, S_HELD], state[i, S_EQ], state[i, S_PEAK], state[i, S_DD],
+                state[i, S_DSR_A], state[i, S_DSR_B])  # fmt: skip
+        if not 0.0 <= acct[4] < n_bars:  # bars held <= steps < n_bars in any episode
+            raise IndexError("bars held outside [0, n_bars): corrupt account state")
+        sums, c, done = (0.0, 0.0, 0.0, 0.0, 0.0), 0.0, 0.0
+        # One bar per pass; the action trades on the first bar only (then pos == w: no
+        # trade, no cost). The sums start from the first bar's values (not 0.0 + x), so
+        # interval 1 is the one-bar step bit for bit (-0.0 included).
+        for j in range(interval):
+            c = bars[t, B_CLOSE_NEXT]
+            acct, bar, terminated = _bar(
+                acct, w, bars[t, B_FILL], bars[t, B_SLIP], c, bars[t, B_FUND_NEXT], cfg
+            )
+            sums = bar if j == 0 else _add(sums, bar)
+            steps += 1.0
+            end_next = bars[t, B_END_NEXT]
+            t += 1
+            if terminated:
+                done = DONE_TERMINATED
+                break
+            if end_next != 0.0 or steps >= max_steps:
+                done = DONE_TRUNCATED
+                break
+        _, cash, units, entry, held, eq, peak, dd, a, b = acct
+        if not (abs(sums[0]) < math.inf and abs(eq) < math.inf):
+            # only absurd prices overflow the equity (an inf mark makes a bar's log return,
+            # hence the step's reward sum, non-finite): a clear error, never an inf/nan reward
+            raise FloatingPointError(
+                "equity overflowed to a non-finite number: the market has absurd prices "
+                "(a level shift or a 1e300 value); clean the candles (envs.data.clean)"
+            )
         if done != 0.0:
             n_done += 1
-        out[O_REWARD * n + i] = reward
-        out[O_DONE * n + i] = done
-        out[O_EQUITY * n + i] = eq
-        out[O_POSITION * n + i] = w
-        out[O_FEE * n + i] = fee
-        out[O_SLIPPAGE * n + i] = slip
-        out[O_FUNDING * n + i] = fund
-        out[O_TURNOVER * n + i] = turnover
-        out[O_DRAWDOWN * n + i] = dd
-        out[O_BAR * n + i] = t1
-        src = (int(t1) + 1) * n_feat - wf
-        held_scaled = bars[int(held), B_BARS_SCALED]
-        _write_obs(obs, i * (wf + 4), feats, src, wf, w, c, entry, dd, held_scaled)
+        state[i, S_T], state[i, S_STEPS], state[i, S_HELD], state[i, S_POS] = t, steps, held, w
+        state[i, S_CASH], state[i, S_UNITS], state[i, S_ENTRY], state[i, S_EQ] = (
+            cash,
+            units,
+            entry,
+            eq,
+        )
+        state[i, S_PEAK], state[i, S_DD], state[i, S_DSR_A], state[i, S_DSR_B] = peak, dd, a, b
+        row = (sums[0], done, eq, w, sums[1], sums[2], sums[3], sums[4], dd, float(t))
+        for k in range(N_OUT):  # row k of out is quantity k: the O_* order of ``row``
+            out[k * n + i] = row[k]
+        # observation: bar t's window (contiguous in feats: one memcpy), then the account
+        o = i * (wf + 4)
+        _copy_items(obs, o, feats, (t + 1) * n_feat - wf, wf)
+        unreal, dd_obs = _account_obs(w, c, entry, dd)
+        obs[o + wf], obs[o + wf + 1], obs[o + wf + 2] = w, unreal, dd_obs
+        obs[o + wf + 3] = bars[int(held), B_BARS_SCALED]
     return n_done
 
 
