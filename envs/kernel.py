@@ -154,10 +154,10 @@ _inline = numba.njit(inline="always", fastmath=False, nogil=True)
 so splitting the step into one function per concern costs nothing (bench/RESULTS.md)."""
 
 
-@numba.njit(cache=True, fastmath=False, nogil=True)
+@_inline
 def _check_buffers(state, consts, bars, feats, obs, out):  # noqa: ANN001, ANN202 (numba)
     """Refuse buffers inconsistent with the layout: the step loop indexes without bounds
-    checks. Returns the settings the loop reads, as one tuple."""
+    checks (inlined too: a call with array arguments would cost reference counts)."""
     n = state.shape[0]
     n_feat = int(consts[C_N_FEATURES]) if consts.size >= N_CONST else 0
     window = int(consts[C_WINDOW]) if consts.size >= N_CONST else 0
