@@ -6,7 +6,10 @@ Public API::
     env = make_env("btc1h", split="train")          # gymnasium.Env, spec in envs.trading_env
     venv = make_batched_env("btc1h", n_envs=1024, seed=0)   # VecEnv semantics, plain numpy
 
-``import envs`` registers ``TradingEnv-btc1h-v0`` and ``TradingEnv-eth1h-v0`` with gymnasium.
+``import envs`` registers ``TradingEnv-<preset>-v1`` (``TradingEnv-btc1h-v1``,
+``TradingEnv-eth1h-v1``, ...) with gymnasium: the env's version (``ENV_VERSION``, history in
+``envs.trading_env``). ``TradingEnv-<preset>-v0`` stays registered as v1 with
+``decision_interval`` fixed to 1, which reproduces v0 bit for bit.
 This package never imports torch or stable_baselines3.
 
 The env classes are imported lazily (PEP 562), so ``python -m envs.data`` and
@@ -32,17 +35,20 @@ _LAZY = {
     "make_env": "envs.registry",
 }
 
-__all__ = [*sorted(_LAZY), "register_envs"]
+__all__ = [*sorted(_LAZY), "ENV_VERSION", "register_envs"]
+
+ENV_VERSION = 1  # TradingEnv's spec version (history: envs.trading_env); the gymnasium ids' -vN
 
 
 def register_envs() -> None:
-    """Register ``TradingEnv-<preset>-v0`` for every preset (idempotent)."""
+    """Register ``TradingEnv-<preset>-v1`` (current) and ``-v0`` (v1 at decision_interval 1,
+    bit-identical to v0) for every preset (idempotent)."""
+    entry = {ENV_VERSION: "envs.registry:make_env", 0: "envs.registry:make_env_v0"}
     for name in PRESETS:
-        env_id = f"TradingEnv-{name}-v0"
-        if env_id not in gymnasium.registry:
-            gymnasium.register(
-                id=env_id, entry_point="envs.registry:make_env", kwargs={"preset": name}
-            )
+        for version, entry_point in entry.items():
+            env_id = f"TradingEnv-{name}-v{version}"
+            if env_id not in gymnasium.registry:
+                gymnasium.register(id=env_id, entry_point=entry_point, kwargs={"preset": name})
 
 
 def __getattr__(name: str) -> Any:

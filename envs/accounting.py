@@ -18,7 +18,7 @@ of operations (the order matters for bit-identity with the kernel):
 ``mark_to_market``     ``cash + units * close``
 ``drawdown``           ``(peak, 1 - equity / peak)``
 ``log_return``         ``log(max(E, ruin level) / E_prev)`` (finite even for a ruined account)
-``drawdown_reward``    ``R - dd_penalty * max(0, DD - DD_prev)``
+``drawdown_reward``    ``R - dd_penalty * max(0, min(DD, 1) - DD_prev)``
 ``dsr_reward``         Moody & Saffell's differential Sharpe ratio and its A, B updates
 ``is_terminated``      ruin (``E <= ruin level``) or drawdown above ``max_drawdown``
 =====================  ===================================================================
@@ -136,8 +136,9 @@ def log_return(equity: float, equity_prev: float, ruin_level: float) -> float:
 
 
 def drawdown_reward(r: float, dd: float, dd_prev: float, dd_penalty: float) -> float:
-    """``R - dd_penalty * max(0, DD - DD_prev)``: only increases of the drawdown cost."""
-    return r - dd_penalty * max(0.0, dd - dd_prev)
+    """``R - dd_penalty * max(0, min(DD, 1) - DD_prev)``: only increases of the drawdown cost;
+    DD is capped at 1 (only a negative equity passes it), so a ruin's penalty stays bounded."""
+    return r - dd_penalty * max(0.0, min(dd, 1.0) - dd_prev)
 
 
 def dsr_reward(r: float, a: float, b: float, eta: float) -> tuple[float, float, float]:

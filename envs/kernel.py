@@ -225,8 +225,8 @@ def _reward(eq, eq_prev, dd, dd_prev, a, b, cfg):  # noqa: ANN001, ANN202
     (``cfg``: the settings tuple of ``step_accounts``)."""
     floor, kind, dd_penalty, eta = cfg[1], cfg[3], cfg[4], cfg[5]
     r_log = math.log((floor if eq <= floor else eq) / eq_prev)
-    if kind == 0.0:  # drawdown
-        d = dd - dd_prev
+    if kind == 0.0:  # drawdown, capped at 1 (only a negative equity passes it): finite
+        d = (dd if dd < 1.0 else 1.0) - dd_prev
         return r_log - dd_penalty * (d if d > 0.0 else 0.0), a, b
     if kind == 1.0:  # log_return
         return r_log, a, b

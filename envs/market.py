@@ -29,6 +29,14 @@ from envs.segments import bars_since_segment_start, segment_ids
 VOL_BARS = 24  # trailing bars of the realised volatility used by slippage_model="vol"
 
 
+def check_window(window: object) -> None:
+    """Refuse an observation window that is not an int >= 1 (one line naming the value)."""
+    if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 1:
+        raise ValueError(
+            f"window={window!r} is not valid: expected an int >= 1 (observation window in bars)"
+        )
+
+
 @dataclass(frozen=True, eq=False)
 class MarketData:
     """Float arrays of one bar series plus the masks the env needs (see module doc).
@@ -99,8 +107,7 @@ class MarketData:
         ``funding``: settlement-instant-indexed rates (``envs.data.load_funding``)
         or None (then ``funding`` is all zeros).
         """
-        if window < 1:
-            raise ValueError(f"window must be >= 1 bar, got {window}")
+        check_window(window)
         index = candles.index
         if not isinstance(index, pd.DatetimeIndex) or index.tz is None:
             raise ValueError("candles must have a tz-aware (UTC) DatetimeIndex of bar open times")
@@ -168,6 +175,7 @@ class MarketData:
             fund, unmatched = _align_funding(funding, ts + freq_ns)
 
         o, h, lo_p, c = prices["open"], prices["high"], prices["low"], prices["close"]
+        range_frac = _range_fraction(o, h, lo_p, index)
         return cls(
             timestamps=ts,
             open=o,
@@ -180,13 +188,29 @@ class MarketData:
             can_step=can_step,
             funding=fund,
             segment=seg,
-            range_frac=(h - lo_p) / o,
+            range_frac=range_frac,
             vol=_trailing_vol(c, seg, VOL_BARS),
             window=int(window),
             feature_names=names,
             freq_ns=freq_ns,
             funding_unmatched=unmatched,
         )
+
+
+def _range_fraction(
+    o: np.ndarray, h: np.ndarray, lo: np.ndarray, index: pd.DatetimeIndex
+) -> np.ndarray:
+    """``(high - low) / open`` per bar; a bar where it overflows float64 is refused."""
+    with np.errstate(over="ignore"):
+        frac = (h - lo) / o
+    if not np.isfinite(frac).all():
+        bad = int(np.flatnonzero(~np.isfinite(frac))[0])
+        raise ValueError(
+            f"candles at {index[bad]}: (high - low) / open overflows (high={h[bad]!r}, "
+            f"low={lo[bad]!r}, open={o[bad]!r}): absurd prices; clean the candles first "
+            "(envs.data.clean)"
+        )
+    return frac
 
 
 def _align_funding(funding: pd.Series, close_ns: np.ndarray) -> tuple[np.ndarray, int]:
@@ -214,7 +238,12 @@ def _trailing_vol(close: np.ndarray, seg: np.ndarray, bars: int) -> np.ndarray:
     """Std (ddof 0) of the last <= ``bars`` log returns inside the segment, ending at t."""
     n = len(close)
     r = np.zeros(n)
-    r[1:] = np.log(close[1:] / close[:-1])
+    with np.errstate(over="ignore", under="ignore"):
+        ratio = close[1:] / close[:-1]
+    extreme = ~((ratio > 0) & (ratio < np.inf))
+    r[1:] = np.log(np.where(extreme, 1.0, ratio))
+    # a ratio beyond float64 (absurd prices, e.g. 1e-200 then 1e200): the difference of logs
+    r[1:][extreme] = np.log(close[1:][extreme]) - np.log(close[:-1][extreme])
     same = np.zeros(n, dtype=bool)
     same[1:] = seg[1:] == seg[:-1]
     r[~same] = 0.0

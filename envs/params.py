@@ -1,7 +1,8 @@
 """Env settings and the per-bar tables derived from them (shared by single and batched env).
 
-``EnvParams`` validates every option once, with an error naming the option and
-the valid values. ``EnvTables`` precomputes, per decision bar, everything
+``EnvParams`` documents every option once (its field's metadata: meaning, units, valid
+values; ``options_table`` renders them for the env docstring) and validates each with a
+one-line error naming the option, the value and the valid range. ``EnvTables`` precomputes, per decision bar, everything
 ``step`` needs (fill price, slippage rate, funding, can-decide mask), so the
 single env and the batched env read identical float64 numbers and therefore
 produce bit-identical trajectories.
@@ -10,7 +11,9 @@ produce bit-identical trajectories.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 import numpy as np
 from gymnasium import spaces
@@ -28,69 +31,104 @@ UNREALISED_CLIP = 10.0  # the unrealised-return observation is clipped to +-10 (
 FEATURE_BOUND_MIN = 10.0  # feature bounds: +-max(10, ceil(max |feature|)); normalised data is +-5
 
 
+Check = Callable[[Any], bool]
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
+
+
+def _choice(options: tuple[str, ...]) -> tuple[str, Check]:
+    return "one of " + ", ".join(options), lambda x: isinstance(x, str) and x in options
+
+
+def _boolean() -> tuple[str, Check]:
+    return "true or false", lambda x: isinstance(x, (bool, np.bool_))
+
+
+def _range(lo: float, hi: float, lo_open: bool = False, hi_open: bool = False) -> tuple[str, Check]:
+    """A finite number in the interval; the text is its mathematical notation."""
+    text = f"{'(' if lo_open else '['}{_num(lo)}, {_num(hi)}{')' if hi_open else ']'}"
+
+    def check(x: Any) -> bool:
+        if not (_is_number(x) and math.isfinite(x)):
+            return False
+        return (x > lo if lo_open else x >= lo) and (x < hi if hi_open else x <= hi)
+
+    return text, check
+
+
+def _num(x: float) -> str:
+    """A bound as written in the docs: 0, 10000, 1e6."""
+    return (
+        str(int(x))
+        if x == int(x) and abs(x) < 1e5
+        else f"{x:.0e}".replace("e+0", "e").replace("e+", "e")
+    )
+
+
+def _positive_int(optional: bool = False, integral_float: bool = False) -> tuple[str, Check]:
+    """An int >= 1 (``integral_float``: or a float with an integer value, e.g. 720.0)."""
+    text = "an int >= 1" + (" or null (None: no limit)" if optional else "")
+
+    def check(x: Any) -> bool:
+        if optional and x is None:
+            return True
+        whole = _is_int(x) or (integral_float and _is_number(x) and float(x).is_integer())
+        return whole and x >= 1
+
+    return text, check
+
+
+def _optional(spec: tuple[str, Check], none_means: str) -> tuple[str, Check]:
+    text, check = spec
+    return f"{text} or null (None: {none_means})", lambda x: x is None or check(x)
+
+
+def _opt(default: Any, doc: str, valid: tuple[str, Check]) -> Any:
+    """A dataclass field documented once: ``doc`` (meaning, units) and ``valid`` (the valid
+    values, as text and as a check) in its metadata; the env docstring's table and every
+    error message read them from here."""
+    return field(default=default, metadata={"doc": doc, "valid": valid[0], "check": valid[1]})
+
+
 @dataclass(frozen=True)
 class EnvParams:
-    """Every trading/reward option of the env (documented in ``envs.trading_env``)."""
+    """Every trading/reward option of the env, each documented in its field's metadata
+    (``options_table()`` renders them; the spec is ``envs.trading_env``'s docstring)."""
 
-    action: str = "discrete"
-    long_only: bool = False
-    fill: str = "next_open"
-    fee_bps: float = 10.0
-    slippage_bps: float = 2.0
-    slippage_model: str = "fixed"
-    slippage_coef: float = 0.05
-    funding: bool = True
-    reward: str = "drawdown"
-    dd_penalty: float = 0.5
-    dsr_eta: float = 0.01
-    dsr_var0: float = 1e-4
-    reward_scale: float = 1.0
-    episode_length: int | None = 720
-    max_drawdown: float | None = 0.5
-    ruin_fraction: float = 0.01
-    terminal_penalty: float = 1.0
-    initial_equity: float = 1.0
-    decision_interval: int = 1
+    action: str = _opt("discrete", "discrete: Discrete(3) SELL/HOLD/BUY target positions -1/0/+1; continuous: Box target exposure in [-1, 1] (SAC)", _choice(ACTIONS))  # fmt: skip
+    long_only: bool = _opt(False, "no shorts: SELL means flat, continuous targets clipped to [0, 1]", _boolean())  # fmt: skip
+    fill: str = _opt("next_open", "next_open: fill at bar t+1's open (honest); close: at bar t's close (optimistic)", _choice(FILLS))  # fmt: skip
+    fee_bps: float = _opt(10.0, "fee per unit of notional traded, basis points (10 = 0.1 %)", _range(0.0, 1e4))  # fmt: skip
+    slippage_bps: float = _opt(2.0, "fixed slippage per unit of notional traded, basis points", _range(0.0, 1e4))  # fmt: skip
+    slippage_model: str = _opt("fixed", "extra slippage rate: fixed 0; range slippage_coef * (high - low) / open of the fill bar; vol slippage_coef * 24-bar volatility", _choice(SLIPPAGE_MODELS))  # fmt: skip
+    slippage_coef: float = _opt(0.05, "coefficient of the range/vol slippage models", _range(0.0, 10.0))  # fmt: skip
+    funding: bool = _opt(True, "charge perpetual funding at each settlement on the position held (longs pay positive rates)", _boolean())  # fmt: skip
+    reward: str = _opt("drawdown", "drawdown: R - dd_penalty * drawdown increase; log_return: R; dsr: differential Sharpe ratio of R", _choice(REWARDS))  # fmt: skip
+    dd_penalty: float = _opt(0.5, "weight of the drawdown increase in the drawdown reward", _range(0.0, 1e3))  # fmt: skip
+    dsr_eta: float = _opt(0.01, "DSR moving-average rate eta", _range(0.0, 1.0, lo_open=True, hi_open=True))  # fmt: skip
+    dsr_var0: float = _opt(1e-4, "DSR second moment B at the start of an episode", _range(0.0, 1.0, lo_open=True))  # fmt: skip
+    reward_scale: float = _opt(1.0, "every reward is multiplied by it", _range(0.0, 1e6, lo_open=True))  # fmt: skip
+    episode_length: int | None = _opt(720, "episode length in bars (truncation); None runs to the end of the segment/split", _positive_int(optional=True, integral_float=True))  # fmt: skip
+    max_drawdown: float | None = _opt(0.5, "terminate when the drawdown exceeds it", _optional(_range(0.0, 1.0, lo_open=True), "never"))  # fmt: skip
+    ruin_fraction: float = _opt(0.01, "terminate (ruin) when equity <= ruin_fraction * initial_equity", _range(0.0, 1.0, lo_open=True, hi_open=True))  # fmt: skip
+    terminal_penalty: float = _opt(1.0, "subtracted from the reward of the terminating step", _range(0.0, 1e3))  # fmt: skip
+    initial_equity: float = _opt(1.0, "starting equity of every episode (equity units)", _range(0.0, 1e12, lo_open=True))  # fmt: skip
+    decision_interval: int = _opt(1, "bars per agent step: the action is held k bars (one fill), rewards summed", _positive_int())  # fmt: skip
 
     def __post_init__(self) -> None:
-        for name, value, valid in (
-            ("action", self.action, ACTIONS),
-            ("fill", self.fill, FILLS),
-            ("slippage_model", self.slippage_model, SLIPPAGE_MODELS),
-            ("reward", self.reward, REWARDS),
-        ):
-            if value not in valid:
-                raise ValueError(f"{name}={value!r} is not valid; choose one of {', '.join(valid)}")
-        for name in ("fee_bps", "slippage_bps", "slippage_coef", "dd_penalty", "terminal_penalty"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value >= 0):
-                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-        if not 0 < self.dsr_eta < 1:
-            raise ValueError(f"dsr_eta must be in (0, 1), got {self.dsr_eta!r}")
-        if not (math.isfinite(self.dsr_var0) and self.dsr_var0 > 0):
-            raise ValueError(f"dsr_var0 must be > 0, got {self.dsr_var0!r}")
-        if not (math.isfinite(self.reward_scale) and self.reward_scale > 0):
-            raise ValueError(f"reward_scale must be > 0, got {self.reward_scale!r}")
-        if self.episode_length is not None and (
-            isinstance(self.episode_length, bool)
-            or int(self.episode_length) != self.episode_length
-            or self.episode_length < 1
-        ):
-            raise ValueError(
-                f"episode_length must be a positive int or None (run to the end of the "
-                f"segment/split), got {self.episode_length!r}"
-            )
-        if self.max_drawdown is not None and not 0 < self.max_drawdown < 1:
-            raise ValueError(f"max_drawdown must be in (0, 1) or None, got {self.max_drawdown!r}")
-        if not 0 < self.ruin_fraction < 1:
-            raise ValueError(f"ruin_fraction must be in (0, 1), got {self.ruin_fraction!r}")
-        if not (math.isfinite(self.initial_equity) and self.initial_equity > 0):
-            raise ValueError(f"initial_equity must be > 0, got {self.initial_equity!r}")
-        k = self.decision_interval
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise ValueError(
-                f"decision_interval must be a positive int (bars per agent step), got {k!r}"
-            )
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if not f.metadata["check"](value):
+                raise ValueError(
+                    f"{f.name}={value!r} is not valid: expected {f.metadata['valid']} "
+                    f"({f.metadata['doc']})"
+                )
 
     @classmethod
     def from_kwargs(cls, **kwargs: object) -> EnvParams:
@@ -105,6 +143,16 @@ class EnvParams:
     def targets(self) -> tuple[float, float, float]:
         """Target position of discrete actions 0 (SELL), 1 (HOLD = flat), 2 (BUY)."""
         return (0.0 if self.long_only else -1.0, 0.0, 1.0)
+
+
+def options_table() -> str:
+    """The env's options as a markdown table (option, default, valid values, meaning),
+    generated from the ``EnvParams`` fields: the one place they are documented."""
+    rows = ["| option | default | valid | meaning |", "|---|---|---|---|"]
+    for f in fields(EnvParams):
+        m = f.metadata
+        rows.append(f"| ``{f.name}`` | ``{f.default!r}`` | {m['valid']} | {m['doc']} |")
+    return "\n".join(rows)
 
 
 class EnvTables:

@@ -14,8 +14,9 @@ a 484-float observation keeps the transformer's sequence short (fast PPO on
 2 CPU cores) and the batched env's per-step memory traffic small; a day and a
 third of hourly context plus the features' own 168-bar lookbacks.
 
-Registered ids (at ``import envs``): ``TradingEnv-btc1h-v0``, ``TradingEnv-eth1h-v0``
-(``gymnasium.make(id, split="val", ...)``; kwargs as ``make_env``).
+Registered ids (at ``import envs``): ``TradingEnv-btc1h-v1``, ``TradingEnv-eth1h-v1``
+(``gymnasium.make(id, split="val", ...)``; kwargs as ``make_env``); the ``-v0`` ids are
+``make_env_v0`` (v1 with ``decision_interval`` fixed to 1, bit-identical to v0).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import json
 from typing import Any
 
 from envs.batched import BatchedTradingEnv
-from envs.market import MarketData
+from envs.market import MarketData, check_window
 from envs.presets import get_preset
 from envs.trading_env import TradingEnv
 
@@ -52,6 +53,7 @@ def load_market(
     from envs.features import RobustNormaliser, compute_features, valid_rows
     from envs.splits import split_index_range
 
+    check_window(window)  # before any data is loaded
     p = get_preset(preset)
     key = (p.name, feature_set, int(window), _normaliser_key(normaliser))
     if key in _CACHE:
@@ -107,6 +109,18 @@ def make_env(
     if seed is not None:
         env.reset(seed=seed)
     return env
+
+
+def make_env_v0(preset: str = "btc1h", **kwargs: Any) -> TradingEnv:
+    """``TradingEnv-<preset>-v0``: ``make_env`` with ``decision_interval`` 1, which is v0 bit
+    for bit; v0 had no ``decision_interval``, so another value is refused."""
+    k = kwargs.pop("decision_interval", 1)
+    if k != 1:
+        raise ValueError(
+            f"decision_interval={k!r} is not a v0 option (v0 steps one bar); "
+            f"use TradingEnv-{preset}-v1"
+        )
+    return make_env(preset, **kwargs)
 
 
 def make_batched_env(

@@ -42,10 +42,14 @@ in the table.
 | ``window*F + 2`` | drawdown ``1 - E_t / max(E_start..E_t)`` within the episode | fraction in [0, 1] (clipped at 1: only a ruined account passes it) | close of bar t |
 | ``window*F + 3`` | bars held (bars since the position was opened or flipped; 0 when flat) scaled as ``log1p(n) / log1p(720)`` | 1.0 after a month, in [0, 10] | - |
 
-No value uses a bar after t (``tests/test_env_lookahead.py`` proves it by
-building two markets that differ only after t).
+No value uses a bar after t (``tests/test_env_episodes.py::
+test_no_look_ahead_future_bars_do_not_change_the_observation`` proves it by building two
+markets that differ only after t).
 
 ## Execution timing and accounting (float64)
+
+The formulas below are written out as small plain-Python functions, one per cost, in
+``envs.accounting`` (the readable reference; the numba kernel is tested against it).
 
 Decision on bar t's close. ``fill="next_open"`` (default): the order fills at
 bar t+1's **open**. ``fill="close"``: it fills at bar t's close, which is
@@ -78,8 +82,9 @@ cash ``E + |u| P`` and owe ``|u|`` units; no borrow fee is charged.
 With ``R = log(E_{t+1} / E_t)`` net of every cost above (the equity in it is
 floored at the ruin level so it stays finite):
 
-* ``"drawdown"`` (default): ``R - dd_penalty * max(0, DD_{t+1} - DD_t)``,
-  ``DD = 1 - E / peak``; with ``dd_penalty=0`` rewards sum to ``log(E_T / E_0)``.
+* ``"drawdown"`` (default): ``R - dd_penalty * max(0, min(DD_{t+1}, 1) - DD_t)``,
+  ``DD = 1 - E / peak`` (capped at 1 here and in the observation: only a negative equity,
+  i.e. a ruin, passes 1); with ``dd_penalty=0`` rewards sum to ``log(E_T / E_0)``.
 * ``"log_return"``: ``R``. Typical |R| on BTC hourly bars is ~1e-2 or less.
 * ``"dsr"``: differential Sharpe ratio (Moody & Saffell 1998, 2001) of R:
   ``D = (B dA - A dB / 2) / (B - A^2)^{3/2}`` with ``dA = R - A``, ``dB = R^2 - B``,
@@ -133,23 +138,39 @@ the same action k times gives exactly the same bars; ``evaluate.runner`` does so
 
 ## Arguments
 
-``TradingEnv(market, split=(lo, hi), **EnvParams fields)``; ``split`` is the
-half-open range of decision-bar rows (default: the whole series). See
-``envs.params.EnvParams`` for defaults; ``envs.make_env`` builds the market.
-``decision_interval`` (int >= 1, default 1): bars per agent step (see above).
+``TradingEnv(market, split=(lo, hi), **options)``; ``split`` is the half-open range of
+decision-bar rows (default: the whole series); ``envs.make_env`` builds the market. The
+options are the fields of ``envs.params.EnvParams``, documented there once (this table is
+generated from them at import; a bad value is refused with one line naming the option, the
+value and the valid range):
+
+<<OPTIONS_TABLE>>
 
 ## Implementation
 
 ``step`` calls the accounting kernel of ``envs.kernel`` (numba) with one account;
 ``BatchedTradingEnv`` calls the same kernel with N, so both agree bit for bit.
-Each ``step`` returns a fresh observation array (safe to keep).
+Each ``step`` returns a fresh observation array (safe to keep). ``envs.accounting`` is
+the same maths in plain Python (``tests/test_env_kernel.py`` holds the kernel to it).
+
+Extreme settings and markets stay finite: a ruined account (equity at or below the ruin
+level, negative after costs larger than the equity) terminates with a finite reward (the
+log return's equity is floored at the ruin level) and finite numbers in the info;
+absurd prices that would overflow the equity (e.g. 1e300 and 1e-300 in one series) raise
+``FloatingPointError`` naming the cause instead of returning inf/nan.
 
 ## Version history
+
+The gymnasium ids carry the version: ``TradingEnv-<preset>-v1`` (``envs.ENV_VERSION``).
 
 * v0: initial version (the kernel replaced the pure-Python step without changing results,
   except float64 rewards may differ by 1 ulp: ``log`` is the C library's, see ``envs.kernel``).
 * v1: adds ``decision_interval`` (action hold over k bars; ``episode_length`` counts bars).
-  The default k=1 reproduces v0 bit for bit.
+  The default k=1 reproduces v0 bit for bit, so ``TradingEnv-<preset>-v0`` stays registered
+  as v1 with k fixed to 1 (``decision_interval`` is refused there; gymnasium warns that v1
+  exists). Also in v1: absurd option values are refused (ranges in the table above:
+  e.g. ``fee_bps`` in [0, 10000], ``max_drawdown`` up to 1) and an equity overflow raises
+  instead of returning inf/nan; every result v0 produced is unchanged.
 """
 
 from __future__ import annotations
@@ -161,13 +182,19 @@ import numpy as np
 
 from envs import kernel as K
 from envs.market import MarketData
-from envs.params import EnvParams, EnvTables
+from envs.params import EnvParams, EnvTables, options_table
 
+__doc__ = (__doc__ or "").replace("<<OPTIONS_TABLE>>", options_table())  # options documented once
 _step_one = K.step_one
 
 
 class TradingEnv(gym.Env):
-    """Single-account trading env; see the module docstring for the full spec."""
+    """Single-account trading env; see the module docstring for the full spec.
+
+    ``TradingEnv(market, split=(lo, hi), **options)``: options (``envs.params.EnvParams``):
+
+    <<OPTIONS_TABLE>>
+    """
 
     metadata = {"render_modes": []}
     render_mode = None
@@ -210,6 +237,7 @@ class TradingEnv(gym.Env):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Start an episode (see "Episodes" in the module docstring) -> ``(obs, info)``."""
         super().reset(seed=seed)
         length = self.params.episode_length
         max_steps = K.NO_STEP_LIMIT if length is None else length
@@ -266,6 +294,8 @@ class TradingEnv(gym.Env):
         return w
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """Trade to ``action``'s target and hold it ``decision_interval`` bars ->
+        ``(obs, reward, terminated, truncated, info)`` (the spec: module docstring)."""
         # The accounting is the kernel's; this wrapper only validates the action and boxes
         # the results (a few hundred ns of Python per step is the floor here).
         if action.__class__ is int and self._discrete and 0 <= action <= 2:
@@ -295,3 +325,8 @@ class TradingEnv(gym.Env):
 
     def close(self) -> None:
         """Nothing to release (arrays are shared with the MarketData)."""
+
+
+TradingEnv.__doc__ = (TradingEnv.__doc__ or "").replace(
+    "<<OPTIONS_TABLE>>", options_table().replace("\n", "\n    ")
+)

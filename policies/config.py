@@ -5,7 +5,7 @@ environment's observation layout and are passed to ``make_config``.
 
 * ``cpu`` (default): sized for >= 1,000 PPO env steps/s on a 2-core CPU: the 32-bar window is cut
   into 4 patches of 8 bars -> 4 tokens of width 32, one pre-LN block, 2 heads, FFN 64, features 64
-  (15,488 parameters at 17 features). Measured 1,644 PPO env steps per CPU-second on btc1h (MLP
+  (14,976 parameters at core17's 15 features). Measured 1,644 PPO env steps per CPU-second on btc1h (MLP
   2,779; bench/RESULTS.md "train_fps"). On a synthetic env, d_model 64 cut PPO throughput ~20%
   and a second layer ~40%.
 * ``flagtrader``: the FLAG-TRADER size (d_model 768, 12 layers, 8 heads, FFN 3072, LoRA rank 16 on

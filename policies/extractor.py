@@ -55,7 +55,7 @@ class TransformerExtractor(BaseFeaturesExtractor):
     Args:
         observation_space: flat ``Box`` of shape ``(window * n_features + n_account,)``.
         window: bars in the observation window (from the env config).
-        n_features: features per bar (from the env's feature set: 17 for core17, 60 for
+        n_features: features per bar (from the env's feature set: 15 for core17, 60 for
             flagtrader60).
         preset: architecture preset name in ``policies.PRESETS`` ("cpu" or "flagtrader").
         n_account: account-state values after the window (4 in this lab's envs).

@@ -48,10 +48,12 @@ def test_sb3_check_env_without_warnings(market, action):
 def test_gymnasium_make_registered_id_is_known():
     import gymnasium
 
-    import envs  # noqa: F401  (registration happens at import)
+    import envs  # registration happens at import
 
-    assert "TradingEnv-btc1h-v0" in gymnasium.registry
-    assert "TradingEnv-eth1h-v0" in gymnasium.registry
+    assert envs.ENV_VERSION == 1
+    for preset in ("btc1h", "eth1h"):
+        assert f"TradingEnv-{preset}-v1" in gymnasium.registry  # the env's real version
+        assert f"TradingEnv-{preset}-v0" in gymnasium.registry  # v1 at k=1 == v0
 
 
 option_sets = st.fixed_dictionaries(

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 import envs
+import envs.registry
 from envs.registry import load_market
 
 
@@ -62,12 +63,30 @@ def test_full_split_pass_is_deterministic():
 
 
 def test_gymnasium_make_registered_ids():
-    env = gymnasium.make("TradingEnv-eth1h-v0", split="val", reward="log_return")
+    env = gymnasium.make("TradingEnv-eth1h-v1", split="val", reward="log_return")
     obs, _ = env.reset(seed=1)
     assert obs.shape == (32 * 15 + 4,)
     assert env.unwrapped.params.reward == "log_return"
     obs, r, term, trunc, info = env.step(2)
     assert isinstance(r, float) and info["position"] == 1.0
+    k3 = gymnasium.make("TradingEnv-eth1h-v1", split="val", decision_interval=3)
+    assert k3.unwrapped.params.decision_interval == 3
+
+
+def test_v0_ids_are_v1_at_one_bar_per_step_bit_for_bit():
+    with pytest.warns(DeprecationWarning, match="out of date.*v1"):  # gymnasium points to v1
+        v0 = gymnasium.make("TradingEnv-btc1h-v0", split="val", disable_env_checker=True)
+    v1 = gymnasium.make("TradingEnv-btc1h-v1", split="val", disable_env_checker=True)
+    assert v0.unwrapped.params == v1.unwrapped.params  # decision_interval 1
+    a, _ = v0.reset(seed=3)
+    b, _ = v1.reset(seed=3)
+    np.testing.assert_array_equal(a, b)
+    for action in [2, 2, 0, 1, 0, 2] * 5:
+        x, y = v0.step(action), v1.step(action)
+        np.testing.assert_array_equal(x[0], y[0])
+        assert x[1:] == y[1:]
+    with pytest.raises(ValueError, match="decision_interval=4 is not a v0 option.*-v1"):
+        envs.registry.make_env_v0("btc1h", split="val", decision_interval=4)
 
 
 def test_make_batched_env_matches_make_env():
