@@ -280,6 +280,26 @@ def _add(sums, bar):  # noqa: ANN001, ANN202
 
 
 @_inline
+def _check_account(t, held, window, n_bars):  # noqa: ANN001, ANN202
+    """Refuse an account whose next bar lies outside the market or whose state is corrupt."""
+    if t < 0 or t + 2 < window or t + 1 >= n_bars:
+        raise IndexError("decision bar outside the market: reset() the episode first")
+    if not 0.0 <= held < n_bars:  # bars held <= steps < n_bars in any episode
+        raise IndexError("bars held outside [0, n_bars): corrupt account state")
+
+
+@_inline
+def _check_finite(reward, eq):  # noqa: ANN001, ANN202
+    """Only absurd prices overflow the equity (an inf mark makes a bar's log return, hence
+    the step's reward sum, non-finite): a clear error, never an inf/nan reward."""
+    if not (abs(reward) < math.inf and abs(eq) < math.inf):
+        raise FloatingPointError(
+            "equity overflowed to a non-finite number: the market has absurd prices "
+            "(a level shift or a 1e300 value); clean the candles (envs.data.clean)"
+        )
+
+
+@_inline
 def _account_obs(w, c, entry, dd):  # noqa: ANN001, ANN202
     """The observation's unrealised return (clipped to +-UNREALISED_CLIP) and drawdown
     (clipped at 1) at close ``c``."""
@@ -312,14 +332,11 @@ def step_accounts(state, consts, bars, feats, obs, out):  # noqa: ANN001, ANN201
     n_done = 0
     for i in range(n):
         t = int(state[i, S_T])
-        if t < 0 or t + 2 < window or t + 1 >= n_bars:
-            raise IndexError("decision bar outside the market: reset() the episode first")
         w, steps, max_steps = state[i, S_TARGET], state[i, S_STEPS], state[i, S_MAX_STEPS]
         acct = (state[i, S_POS], state[i, S_CASH], state[i, S_UNITS], state[i, S_ENTRY],
                 state[i, S_HELD], state[i, S_EQ], state[i, S_PEAK], state[i, S_DD],
                 state[i, S_DSR_A], state[i, S_DSR_B])  # fmt: skip
-        if not 0.0 <= acct[4] < n_bars:  # bars held <= steps < n_bars in any episode
-            raise IndexError("bars held outside [0, n_bars): corrupt account state")
+        _check_account(t, acct[4], window, n_bars)
         sums, c, done = (0.0, 0.0, 0.0, 0.0, 0.0), 0.0, 0.0
         # One bar per pass; the action trades on the first bar only (then pos == w: no
         # trade, no cost). The sums start from the first bar's values (not 0.0 + x), so
@@ -340,23 +357,13 @@ def step_accounts(state, consts, bars, feats, obs, out):  # noqa: ANN001, ANN201
                 done = DONE_TRUNCATED
                 break
         _, cash, units, entry, held, eq, peak, dd, a, b = acct
-        if not (abs(sums[0]) < math.inf and abs(eq) < math.inf):
-            # only absurd prices overflow the equity (an inf mark makes a bar's log return,
-            # hence the step's reward sum, non-finite): a clear error, never an inf/nan reward
-            raise FloatingPointError(
-                "equity overflowed to a non-finite number: the market has absurd prices "
-                "(a level shift or a 1e300 value); clean the candles (envs.data.clean)"
-            )
+        _check_finite(sums[0], eq)
         if done != 0.0:
             n_done += 1
         state[i, S_T], state[i, S_STEPS], state[i, S_HELD], state[i, S_POS] = t, steps, held, w
-        state[i, S_CASH], state[i, S_UNITS], state[i, S_ENTRY], state[i, S_EQ] = (
-            cash,
-            units,
-            entry,
-            eq,
-        )
-        state[i, S_PEAK], state[i, S_DD], state[i, S_DSR_A], state[i, S_DSR_B] = peak, dd, a, b
+        state[i, S_CASH], state[i, S_UNITS], state[i, S_ENTRY] = cash, units, entry
+        state[i, S_EQ], state[i, S_PEAK], state[i, S_DD] = eq, peak, dd
+        state[i, S_DSR_A], state[i, S_DSR_B] = a, b
         row = (sums[0], done, eq, w, sums[1], sums[2], sums[3], sums[4], dd, float(t))
         for k in range(N_OUT):  # row k of out is quantity k: the O_* order of ``row``
             out[k * n + i] = row[k]
