@@ -161,9 +161,12 @@ class BatchedTradingEnv:
         return w
 
     def step_async(self, actions: np.ndarray) -> None:
+        """Store the actions for the next ``step_wait`` (VecEnv API)."""
         self._actions = actions
 
     def step_wait(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
+        """Step every account with the stored actions -> ``(obs, rewards, dones, infos)``
+        (done envs are reset; see the module docstring)."""
         if self._actions is None:
             raise RuntimeError("step_wait() without step_async(actions)")
         actions, self._actions = self._actions, None
@@ -204,6 +207,7 @@ class BatchedTradingEnv:
     def step(
         self, actions: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
+        """``step_async(actions)`` then ``step_wait()``."""
         self.step_async(actions)
         return self.step_wait()
 
@@ -232,6 +236,7 @@ class BatchedTradingEnv:
         )
 
     def close(self) -> None:
+        """Mark the batch closed (nothing to release)."""
         self.closed = True
 
     def get_attr(self, attr_name: str, indices: None | int | Iterable[int] = None) -> list[Any]:
@@ -264,9 +269,11 @@ class BatchedTradingEnv:
         return [False for _ in self._indices(indices)]
 
     def has_attr(self, attr_name: str) -> bool:
+        """Whether the batch has the attribute (VecEnv API)."""
         return hasattr(self, attr_name)
 
     def get_images(self) -> Sequence[np.ndarray | None]:
+        """No images (no render modes): one None per env."""
         return [None for _ in range(self.num_envs)]
 
     def render(self, mode: str | None = None) -> None:
@@ -275,9 +282,11 @@ class BatchedTradingEnv:
 
     @property
     def unwrapped(self) -> BatchedTradingEnv:
+        """The batch itself (no wrappers)."""
         return self
 
     def getattr_depth_check(self, name: str, already_found: bool) -> str | None:
+        """SB3's wrapper-attribute check: this class's name when ``name`` is found twice."""
         if hasattr(self, name) and already_found:
             return f"{type(self).__module__}.{type(self).__name__}"
         return None

@@ -7,12 +7,13 @@ funding, drawdown, reward terms) and the step stops early at the bar where its e
 ``BatchedTradingEnv`` calls ``step_accounts`` with n=N accounts and ``TradingEnv`` with n=1
 (through ``step_one``, a thin wrapper that saves call overhead), so the single env and the
 batched env run the same accounting code and agree bit for bit by construction
-(``tests/test_batched.py`` checks it; ``tests/test_env_kernel.py`` checks the kernel against a
-plain-Python transcription of the spec). The maths is the spec in ``envs.trading_env``'s
-docstring; this module only lays it out for speed: one loop over accounts, one row of a
-per-bar table per account (one cache line: fill price, slippage rate, next close, next
-funding, end flag) and the observation window copied with one memcpy (bar t's window is the
-contiguous run ``features[(t-window+1)*F : (t+1)*F]`` of the row-major feature array).
+(``tests/test_batched.py`` checks it). The maths is the spec in ``envs.trading_env``'s
+docstring, written out readably in ``envs.accounting`` (one plain function per cost;
+``tests/test_env_kernel.py`` holds this kernel to it). This module lays it out for speed:
+one loop over accounts, small helpers inlined by numba (one per concern: fill, settlement,
+reward, checks), one 64-byte row of a per-bar table per account and the observation window
+copied with one memcpy (bar t's window is the contiguous run
+``features[(t-window+1)*F : (t+1)*F]`` of the row-major feature array).
 
 Compiled on first use and cached by numba next to this file (``__pycache__``); a warm cache
 loads in well under a second, a cold compile takes a few seconds (``bench/env_step.py``
@@ -149,9 +150,9 @@ def _copy_items(typingctx, dst, dst_start, src, src_start, count):  # noqa: ANN0
     return sig, codegen
 
 
+# Helpers of step_accounts are inlined at numba-IR level: no call, no boxing, no reference
+# counts, so one function per concern costs nothing (bench/kernel_ab.py, bench/RESULTS.md).
 _inline = numba.njit(inline="always", fastmath=False, nogil=True)
-"""Helpers of ``step_accounts``: inlined into it at numba-IR level (no call, no tuple boxing),
-so splitting the step into one function per concern costs nothing (bench/RESULTS.md)."""
 
 
 @_inline

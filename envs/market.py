@@ -78,10 +78,12 @@ class MarketData:
 
     @property
     def n_bars(self) -> int:
+        """Number of bars T of the series."""
         return int(self.close.shape[0])
 
     @property
     def n_features(self) -> int:
+        """Number of features F per bar."""
         return int(self.features.shape[1])
 
     @property
@@ -109,47 +111,9 @@ class MarketData:
         """
         check_window(window)
         index = candles.index
-        if not isinstance(index, pd.DatetimeIndex) or index.tz is None:
-            raise ValueError("candles must have a tz-aware (UTC) DatetimeIndex of bar open times")
-        if not index.is_monotonic_increasing or index.has_duplicates:
-            raise ValueError("candles index must be sorted ascending without duplicates")
-        missing = [c for c in ("open", "high", "low", "close") if c not in candles.columns]
-        if missing:
-            raise ValueError(f"candles lack columns {missing}; expected open, high, low, close")
+        prices = _prices(candles)
         ts = index.tz_convert("UTC").as_unit("ns").asi8.astype(np.int64)
-        prices = {
-            c: candles[c].to_numpy(dtype=np.float64).copy()
-            for c in ("open", "high", "low", "close")
-        }
-        for name, arr in prices.items():
-            if not (np.isfinite(arr).all() and (arr > 0).all()):
-                bad = int(np.flatnonzero(~(np.isfinite(arr) & (arr > 0)))[0])
-                raise ValueError(
-                    f"candles column {name!r} has a non-positive or non-finite price at "
-                    f"{index[bad]} ({arr[bad]!r}); clean the candles first (envs.data.clean)"
-                )
-
-        if isinstance(features, pd.DataFrame):
-            if not features.index.equals(index):
-                raise ValueError(
-                    "features index differs from the candles index; compute the features on "
-                    "the same cleaned candles (envs.features.compute_features)"
-                )
-            names = tuple(str(c) for c in features.columns)
-            values = features.to_numpy(dtype=np.float64)
-        else:
-            values = np.asarray(features, dtype=np.float64)
-            names = (
-                tuple(feature_names)
-                if feature_names is not None
-                else tuple(f"f{j}" for j in range(values.shape[1] if values.ndim == 2 else 0))
-            )
-        if values.ndim != 2 or values.shape[0] != len(index):
-            raise ValueError(
-                f"features must have shape (n_bars={len(index)}, F), got {values.shape}"
-            )
-        if len(names) != values.shape[1]:
-            raise ValueError(f"{len(names)} feature names for {values.shape[1]} columns")
+        values, names = _feature_values(features, index, feature_names)
         feature_ok = np.isfinite(values).all(axis=1)
         feats = np.where(feature_ok[:, None], values, 0.0).astype(np.float32)
         # inf rows are invalid too; float32 overflow of a finite huge value is refused
@@ -157,17 +121,8 @@ class MarketData:
             raise ValueError("features overflow float32; normalise them first (RobustNormaliser)")
 
         seg = segment_ids(index, freq)
-        pos = bars_since_segment_start(seg)
+        obs_ok, can_step = _masks(seg, feature_ok, window)
         n = len(index)
-        # invalid rows inside the window [t-window+1, t] via a cumulative count
-        bad_cum = np.concatenate([[0], np.cumsum(~feature_ok)])
-        t = np.arange(n)
-        lo = np.maximum(t - window + 1, 0)
-        bad_in_window = bad_cum[t + 1] - bad_cum[lo]
-        obs_ok = (pos >= window - 1) & (bad_in_window == 0)
-        can_step = np.zeros(n, dtype=bool)
-        can_step[:-1] = seg[1:] == seg[:-1]
-
         freq_ns = int(pd.Timedelta(freq).value)
         fund = np.zeros(n, dtype=np.float64)
         unmatched = 0
@@ -195,6 +150,74 @@ class MarketData:
             freq_ns=freq_ns,
             funding_unmatched=unmatched,
         )
+
+
+def _masks(seg: np.ndarray, feature_ok: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(obs_ok, can_step)``: bar t's window lies in one segment with every row valid; bar
+    t+1 exists in t's segment."""
+    pos = bars_since_segment_start(seg)
+    n = len(seg)
+    # invalid rows inside the window [t-window+1, t] via a cumulative count
+    bad_cum = np.concatenate([[0], np.cumsum(~feature_ok)])
+    t = np.arange(n)
+    lo = np.maximum(t - window + 1, 0)
+    bad_in_window = bad_cum[t + 1] - bad_cum[lo]
+    obs_ok = (pos >= window - 1) & (bad_in_window == 0)
+    can_step = np.zeros(n, dtype=bool)
+    can_step[:-1] = seg[1:] == seg[:-1]
+    return obs_ok, can_step
+
+
+def _prices(candles: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The four price columns as float64 copies; a bad index, a missing column or a
+    non-positive or non-finite price is refused."""
+    index = candles.index
+    if not isinstance(index, pd.DatetimeIndex) or index.tz is None:
+        raise ValueError("candles must have a tz-aware (UTC) DatetimeIndex of bar open times")
+    if not index.is_monotonic_increasing or index.has_duplicates:
+        raise ValueError("candles index must be sorted ascending without duplicates")
+    missing = [c for c in ("open", "high", "low", "close") if c not in candles.columns]
+    if missing:
+        raise ValueError(f"candles lack columns {missing}; expected open, high, low, close")
+    prices = {
+        c: candles[c].to_numpy(dtype=np.float64).copy() for c in ("open", "high", "low", "close")
+    }
+    for name, arr in prices.items():
+        if not (np.isfinite(arr).all() and (arr > 0).all()):
+            bad = int(np.flatnonzero(~(np.isfinite(arr) & (arr > 0)))[0])
+            raise ValueError(
+                f"candles column {name!r} has a non-positive or non-finite price at "
+                f"{candles.index[bad]} ({arr[bad]!r}); clean the candles first (envs.data.clean)"
+            )
+    return prices
+
+
+def _feature_values(
+    features: pd.DataFrame | np.ndarray,
+    index: pd.DatetimeIndex,
+    feature_names: tuple[str, ...] | list[str] | None,
+) -> tuple[np.ndarray, tuple[str, ...]]:
+    """``(float64 (T, F) values, F names)`` of the features, checked against the candles."""
+    if isinstance(features, pd.DataFrame):
+        if not features.index.equals(index):
+            raise ValueError(
+                "features index differs from the candles index; compute the features on "
+                "the same cleaned candles (envs.features.compute_features)"
+            )
+        names = tuple(str(c) for c in features.columns)
+        values = features.to_numpy(dtype=np.float64)
+    else:
+        values = np.asarray(features, dtype=np.float64)
+        names = (
+            tuple(feature_names)
+            if feature_names is not None
+            else tuple(f"f{j}" for j in range(values.shape[1] if values.ndim == 2 else 0))
+        )
+    if values.ndim != 2 or values.shape[0] != len(index):
+        raise ValueError(f"features must have shape (n_bars={len(index)}, F), got {values.shape}")
+    if len(names) != values.shape[1]:
+        raise ValueError(f"{len(names)} feature names for {values.shape[1]} columns")
+    return values, names
 
 
 def _range_fraction(

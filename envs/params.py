@@ -172,6 +172,13 @@ class EnvTables:
         if not 0 <= lo < hi <= n:
             raise ValueError(f"split range [{lo}, {hi}) is not inside [0, {n})")
         self.lo, self.hi = lo, hi
+        self._decision_bars(market, lo, hi)
+        self._costs(market, params)
+        self._observation_layout(market)
+
+    def _decision_bars(self, market: MarketData, lo: int, hi: int) -> None:
+        """``step_ok``, ``starts`` and ``run_starts`` of the split ``[lo, hi)``."""
+        n = market.n_bars
         ok = np.zeros(n, dtype=bool)
         ok[lo : hi - 1] = True
         ok &= market.can_step & market.obs_ok
@@ -188,6 +195,9 @@ class EnvTables:
         prev = np.concatenate([[False], ok[:-1]])
         self.run_starts = np.flatnonzero(ok & ~prev)
 
+    def _costs(self, market: MarketData, params: EnvParams) -> None:
+        """Per-bar fill price, slippage rate and funding; the fee rate; close and timestamps."""
+        n = market.n_bars
         # fill price and slippage rate (fraction of notional) per decision bar t
         fill = np.empty(n)
         if params.fill == "next_open":
@@ -208,6 +218,10 @@ class EnvTables:
         self.close = market.close
         self.funding = market.funding if params.funding else np.zeros(n)
         self.timestamps = market.timestamps
+
+    def _observation_layout(self, market: MarketData) -> None:
+        """The strided observation windows, the bars-held scale and the Box bounds."""
+        n = market.n_bars
         # log1p(k)/log1p(720) for k = 0..n, stored as float32 values (the obs dtype)
         self.bars_scaled = (
             np.log1p(np.arange(n + 2, dtype=np.float64)) / math.log1p(BARS_HELD_SCALE)
