@@ -39,7 +39,7 @@ OPTIONS = st.fixed_dictionaries(
         "action": st.sampled_from(["discrete", "continuous"]),
         "long_only": st.booleans(),
         "fill": st.sampled_from(["next_open", "close"]),
-        "fee_bps": st.sampled_from([0.0, 10.0, 75.0]),
+        "fee_bps": st.sampled_from([0.0, 10.0, 75.0, 5000.0]),  # 5000: ruins, equity < 0
         "slippage_bps": st.sampled_from([0.0, 2.0]),
         "slippage_model": st.sampled_from(["fixed", "range", "vol"]),
         "funding": st.booleans(),
@@ -64,6 +64,17 @@ def test_env_matches_the_python_reference_of_the_spec(opts, seed):
 @given(opts=OPTIONS, k=st.integers(2, 5), seed=st.integers(0, 10_000))
 def test_env_with_decision_interval_matches_the_reference(opts, k, seed):
     check_against_reference({**opts, "decision_interval": k}, seed)
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("reward", ["drawdown", "dsr"])
+def test_ruinous_costs_match_the_reference(seed, reward):
+    """Fees above the equity drive it below zero at a flip: ruin, bounded reward terms."""
+    opts = {**dict.fromkeys(("slippage_bps",), 0.0), "fee_bps": 10000.0, "reward": reward}
+    opts |= dict(action="discrete", long_only=False, fill="next_open", slippage_model="fixed")
+    opts |= dict(funding=False, dd_penalty=3.0, episode_length=None, max_drawdown=None)
+    opts |= dict(ruin_fraction=0.01, reward_scale=1.0, initial_equity=1.0)
+    check_against_reference(opts, seed)
 
 
 def check_against_reference(opts: dict, seed: int) -> None:
