@@ -43,11 +43,11 @@ def test_report_text_for_a_file_the_loader_refuses(tmp_path):
         "timestamp,open,high,low,close,volume\n"
         "2020-01-01T00:00:00Z,1,2,1,2,1\n2020-01-01T00:00:00Z,1,2,1,2,1\n2020-01-01T03:00:00Z,1,2,1,2,1\n"
     )
-    proc = run("report", str(path))
+    proc = run("report", str(path), "--bar", "1h")
     assert proc.returncode == 0, proc.stderr
     assert "duplicates              1" in proc.stdout and "gaps                    2" in proc.stdout
     refused = run("clean", str(path))
-    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
     assert "duplicate timestamps" in refused.stderr and "line 3" in refused.stderr
 
 
@@ -74,3 +74,27 @@ def test_clean_json_and_help():
     assert proc.returncode == 0 and json.loads(proc.stdout)["rows_after"] == 61_243
     helptext = run("clean", "--help").stdout
     assert "--min-valid-fraction" in helptext and "--out" in helptext and "--outliers" in helptext
+
+
+@pytest.mark.parametrize(
+    ("freq", "bar", "words"),
+    [
+        ("5min", "1h", "declared bar size 1h but the file's bars are 5m"),
+        ("1D", "1h", "declared bar size 1h but the file's bars are 1d"),
+    ],
+)
+def test_clean_refuses_a_declared_bar_size_the_file_lacks(tmp_path, freq, bar, words):
+    idx = pd.date_range("2020-01-01", periods=400, freq=freq, tz="UTC")
+    c = 100.0 + (idx.asi8 % 7)
+    frame = pd.DataFrame(
+        {"open": c, "high": c + 1, "low": c - 1, "close": c, "volume": 1.0},
+        index=idx.rename("timestamp"),
+    )
+    frame.index = frame.index.strftime("%Y-%m-%dT%H:%M:%SZ")
+    path = tmp_path / "x.csv"
+    frame.to_csv(path)
+    proc = run("clean", str(path), "--bar", bar)
+    assert proc.returncode == 2 and words in proc.stderr and len(proc.stderr.splitlines()) == 1
+    detected = run("clean", str(path))  # detected, said, and graded on its own grid
+    assert detected.returncode == 0, detected.stderr
+    assert "valid_fraction: 1.0000" in detected.stdout and "bar size:" in detected.stderr

@@ -4,10 +4,11 @@
     python -m envs.data report data/btcusd_bitstamp_2011_1h.csv.gz
     python -m envs.data clean btc1h [--out cleaned.csv.gz] [--min-valid-fraction 0.9] [--json]
 
-Exit codes: 0 success; 1 the file is refused (validation or sha256 error,
-missing file, unknown preset); 2 the cleaning gate refused the data (or bad
-ticks under --outliers raise), or a command-line usage error. Errors print one
-message on stderr, never a traceback.
+Exit codes: 0 success; 2 any error: the file is refused (validation, bar size
+or sha256 error, missing file, unknown preset), the cleaning gate refused the
+data (or bad ticks under --outliers raise), or a command-line usage error.
+Errors print one line on stderr naming the file/row/value and the fix, never a
+traceback (``--debug`` shows it).
 """
 
 from __future__ import annotations
@@ -20,24 +21,42 @@ from pathlib import Path
 
 import pandas as pd
 
+from envs import barsize
 from envs.data.cleaning import OUTLIER_POLICIES, clean
-from envs.data.errors import DataQualityError, DataValidationError
+from envs.data.errors import DataValidationError
 from envs.data.loading import load_candles, read_candles_raw
 from envs.data.quality import DEFAULT_OUTLIER_K, quality_report
 from envs.presets import PRESETS
 
-EXIT_REFUSED = 1
-EXIT_GATE = 2
+EXIT_ERROR = 2
 
 
-def _freq(source: str, freq: str | None) -> str:
-    return freq or (PRESETS[source].freq if source in PRESETS else "1h")
+def _bar(args: argparse.Namespace, frame: pd.DataFrame, *, strict: bool) -> str:
+    """The bar size: declared (``--bar``, or the preset's) and checked against the file's, or detected.
+
+    ``strict`` (clean) also refuses mixed and off-grid rows; the report only
+    reads the median spacing and counts off-grid rows.
+    """
+    source = str(args.source)
+    declared = args.bar or (PRESETS[source].freq if source in PRESETS else None)
+    if declared is not None:
+        barsize.canonical(declared)  # --bar banana: one line listing the sizes
+        if strict:
+            barsize.check_frame_bar(pd.DatetimeIndex(frame.index), declared, source)
+        return barsize.canonical(declared)
+    detected = barsize.detect_bar(pd.DatetimeIndex(frame.index), source, check=strict)
+    print(
+        f"bar size: {detected} (detected from the median spacing; --bar to declare it)",
+        file=sys.stderr,
+    )
+    return detected
 
 
 def _print_report(r: dict) -> None:
     keys = [
         "source",
         "freq",
+        "periods_per_year",
         "rows",
         "start",
         "end",
@@ -100,7 +119,7 @@ def _write_atomic(frame: pd.DataFrame, out: Path) -> None:
 
 def cmd_report(args: argparse.Namespace) -> int:
     frame = read_candles_raw(args.source, verify=not args.no_verify)
-    report = quality_report(frame, _freq(args.source, args.freq), outlier_k=args.outlier_k)
+    report = quality_report(frame, _bar(args, frame, strict=False), outlier_k=args.outlier_k)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -112,7 +131,7 @@ def cmd_clean(args: argparse.Namespace) -> int:
     frame = load_candles(args.source, verify=not args.no_verify)
     cleaned, report = clean(
         frame,
-        freq=_freq(args.source, args.freq),
+        freq=_bar(args, frame, strict=True),
         min_valid_fraction=args.min_valid_fraction,
         outlier_k=args.outlier_k,
         outliers=args.outliers,
@@ -139,8 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
         f"({', '.join(sorted(PRESETS))}: the shipped file, sha256-checked) or a path to a CSV, "
         "CSV.gz or parquet file with columns timestamp,open,high,low,close,volume "
         "(timestamp = bar open time, ISO-8601 UTC with a Z suffix).",
-        epilog="Exit codes: 0 ok; 1 file refused (validation/sha256 error, missing file); "
-        "2 cleaning gate refused the data, or a usage error.",
+        epilog="Exit codes: 0 ok; 2 an error (file refused, cleaning gate, usage), printed as "
+        "one line on stderr.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -148,7 +167,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("source", help="preset name or file path")
         p.add_argument("--json", action="store_true", help="print only a JSON object on stdout")
         p.add_argument(
-            "--freq", default=None, help="bar frequency, pandas offset (default: preset's, else 1h)"
+            "--bar",
+            "--freq",
+            dest="bar",
+            default=None,
+            help="bar size, 1m .. 1d (default: the preset's, else detected from the file's "
+            "median spacing; a declared size the file does not have is refused)",
         )
         p.add_argument(
             "--outlier-k",
@@ -157,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
             help="bad-tick threshold in robust-scale units (default %(default)s)",
         )
         p.add_argument("--no-verify", action="store_true", help="skip a preset file's sha256 check")
+        p.add_argument("--debug", action="store_true", help="show the traceback of an error")
 
     rep = sub.add_parser(
         "report",
@@ -193,16 +218,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(exc: BaseException) -> str:
+    text = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+    return " ".join(str(text).split())
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(argv)  # usage errors: argparse prints one line, exit 2
     try:
         return args.func(args)
-    except DataQualityError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_GATE
-    except (DataValidationError, FileNotFoundError, KeyError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_REFUSED
+    except (ValueError, KeyError, OSError, EOFError) as exc:  # bad input: one line, exit 2
+        if args.debug:
+            raise
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_ERROR
 
 
 if __name__ == "__main__":

@@ -13,6 +13,9 @@ Policy
 * A dropped bar becomes a gap. Gaps are never bridged: nothing is forward
   filled or interpolated, ever. Segments come from the cleaned index alone via
   ``envs.segments.segment_ids``, so no window spans a gap.
+* The bar size: ``freq`` must be the frame's bar size (``envs.barsize.check_frame_bar``);
+  a mismatch (5-minute rows declared hourly, daily rows declared hourly)
+  raises ``BarSizeError`` saying both, rather than grading them on the wrong grid.
 * The gate: if the quality report's ``valid_fraction`` (usable bars / expected
   bars over the span, see ``envs.data.quality``) is below ``min_valid_fraction``,
   ``clean`` raises ``DataQualityError`` and returns nothing.
@@ -30,6 +33,7 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
+from envs import barsize
 from envs.data.errors import DataQualityError
 from envs.data.loading import _signature, load_candles
 from envs.data.quality import DEFAULT_OUTLIER_K, bar_flags, quality_report
@@ -135,6 +139,7 @@ def clean(
         raise ValueError(f"outliers={outliers!r}; choose one of {', '.join(OUTLIER_POLICIES)}")
     source = source or candles.attrs.get("preset") or candles.attrs.get("source")
     validate_candles(candles, RowLocator(source or "<DataFrame>"))
+    barsize.check_frame_bar(pd.DatetimeIndex(candles.index), freq, source or "<DataFrame>")
     q = quality_report(candles, freq, outlier_k=outlier_k)
     if q["valid_fraction"] < min_valid_fraction:
         raise DataQualityError(

@@ -27,6 +27,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from envs import barsize
 from envs.data.reading import CANDLE_COLUMNS, iso
 
 DEFAULT_OUTLIER_K = 10.0  # threshold in robust-scale units (see bad_tick_mask)
@@ -105,7 +106,7 @@ def bar_flags(
     Columns: duplicate (every row of a repeated timestamp), off_grid, nan,
     nonpositive, invalid_ohlc, negative_volume, zero_volume, flat, outlier, usable.
     """
-    step_ns = pd.Timedelta(freq).value
+    step_ns = barsize.step_ns(freq)
     idx = pd.DatetimeIndex(candles.index)
     ts = idx.as_unit("ns").asi8 if len(idx) else np.zeros(0, dtype=np.int64)
     o, h, lo, c, v = (candles[col].to_numpy(dtype=np.float64) for col in CANDLE_COLUMNS)
@@ -153,7 +154,7 @@ def quality_report(
 ) -> dict:
     """JSON-serialisable quality figures for ``candles`` (see the module docstring)."""
     flags = bar_flags(candles, freq, outlier_k=outlier_k, outlier_window=outlier_window)
-    step_ns = pd.Timedelta(freq).value
+    step_ns = barsize.step_ns(freq)
     idx = pd.DatetimeIndex(candles.index)
     ts = idx.as_unit("ns").asi8
     n = len(ts)
@@ -185,6 +186,7 @@ def quality_report(
     report = {
         "source": candles.attrs.get("source"),
         "freq": freq,
+        "periods_per_year": barsize.YEAR_NS // step_ns,
         "rows": n,
         "start": iso(idx.min()) if n else None,
         "end": iso(idx.max()) if n else None,
