@@ -3,6 +3,8 @@
     python -m envs.data report btc1h [--json]
     python -m envs.data report data/btcusd_bitstamp_2011_1h.csv.gz
     python -m envs.data clean btc1h [--out cleaned.csv.gz] [--min-valid-fraction 0.9] [--json]
+    python -m envs.data resample data/btcusdt_1h.csv.gz --to 1d --out btc_1d.csv.gz
+    python -m envs.data clean path/to/candles.csv.gz --bar 4h    # resampled on the fly
 
 Exit codes: 0 success; 2 any error: the file is refused (validation, bar size
 or sha256 error, missing file, unknown preset), the cleaning gate refused the
@@ -15,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -23,33 +24,14 @@ import pandas as pd
 
 from envs import barsize
 from envs.data.cleaning import OUTLIER_POLICIES, clean
-from envs.data.errors import DataValidationError
 from envs.data.loading import load_candles, read_candles_raw
 from envs.data.quality import DEFAULT_OUTLIER_K, quality_report
-from envs.presets import PRESETS
+from envs.data.resample import resample
+from envs.data.writing import check_out, write_candles
+from envs.markets import resolve_market
+from envs.presets import PRESETS, Preset
 
 EXIT_ERROR = 2
-
-
-def _bar(args: argparse.Namespace, frame: pd.DataFrame, *, strict: bool) -> str:
-    """The bar size: declared (``--bar``, or the preset's) and checked against the file's, or detected.
-
-    ``strict`` (clean) also refuses mixed and off-grid rows; the report only
-    reads the median spacing and counts off-grid rows.
-    """
-    source = str(args.source)
-    declared = args.bar or (PRESETS[source].freq if source in PRESETS else None)
-    if declared is not None:
-        barsize.canonical(declared)  # --bar banana: one line listing the sizes
-        if strict:
-            barsize.check_frame_bar(pd.DatetimeIndex(frame.index), declared, source)
-        return barsize.canonical(declared)
-    detected = barsize.detect_bar(pd.DatetimeIndex(frame.index), source, check=strict)
-    print(
-        f"bar size: {detected} (detected from the median spacing; --bar to declare it)",
-        file=sys.stderr,
-    )
-    return detected
 
 
 def _print_report(r: dict) -> None:
@@ -97,29 +79,36 @@ def _print_report(r: dict) -> None:
         print(f"{'read_issues':<24}{r['read_issues']}")
 
 
-def _write_atomic(frame: pd.DataFrame, out: Path) -> None:
-    """Write to a temp file beside ``out`` and rename it into place: never a half-written file."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    try:
-        if out.suffix.lower() in (".parquet", ".pq"):
-            frame.to_parquet(tmp)
-        elif out.suffix.lower() in (".csv", ".gz"):
-            table = frame.copy()
-            table.index = table.index.strftime("%Y-%m-%dT%H:%M:%SZ")
-            table.index.name = "timestamp"
-            compression = {"method": "gzip", "mtime": 0} if out.suffix.lower() == ".gz" else None
-            table.to_csv(tmp, compression=compression)
-        else:
-            raise DataValidationError(f"--out {out}: use a .csv, .csv.gz or .parquet file name")
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
+def _market(args: argparse.Namespace) -> Preset:
+    """Resolve SOURCE (preset, path, catalog entry) with --bar / --catalog; say what was chosen."""
+    market = resolve_market(args.source, catalog=args.catalog, bar=args.bar)
+    if args.bar is None and market.spec not in PRESETS:
+        print(f"bar size: {market.freq} (detected; --bar to declare it)", file=sys.stderr)
+    if market.split_note.startswith("default"):
+        print(f"splits: {market.split_note}", file=sys.stderr)
+    return market
+
+
+def _lenient_path(args: argparse.Namespace) -> Path | None:
+    """SOURCE as a plain existing file (the report reads it leniently), else None."""
+    path = Path(args.source)
+    if args.source in PRESETS or not path.is_file():
+        return None
+    return path
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    frame = read_candles_raw(args.source, verify=not args.no_verify)
-    report = quality_report(frame, _bar(args, frame, strict=False), outlier_k=args.outlier_k)
+    path = _lenient_path(args)
+    if path is None:  # preset or catalog entry: resolved (and resampled) like any command
+        market = _market(args)
+        frame, bar = load_candles(market, verify=not args.no_verify), market.freq
+    else:  # a dirty file the loader would refuse can still be described
+        frame = read_candles_raw(path)
+        bar = barsize.canonical(args.bar) if args.bar else None
+        if bar is None:
+            bar = barsize.detect_bar(pd.DatetimeIndex(frame.index), str(path), check=False)
+            print(f"bar size: {bar} (detected from the median spacing)", file=sys.stderr)
+    report = quality_report(frame, bar, outlier_k=args.outlier_k)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -128,17 +117,20 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_clean(args: argparse.Namespace) -> int:
-    frame = load_candles(args.source, verify=not args.no_verify)
+    market = _market(args)
+    if args.out is not None:
+        check_out(args.out, market.files)
+    frame = load_candles(market, verify=not args.no_verify)
     cleaned, report = clean(
         frame,
-        freq=_bar(args, frame, strict=True),
+        freq=market.freq,
         min_valid_fraction=args.min_valid_fraction,
         outlier_k=args.outlier_k,
         outliers=args.outliers,
         source=args.source,
     )
     if args.out is not None:
-        _write_atomic(cleaned, args.out)
+        write_candles(cleaned, args.out)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:
@@ -148,6 +140,22 @@ def cmd_clean(args: argparse.Namespace) -> int:
             if args.out
             else "  not written (pass --out FILE.csv.gz to save)"
         )
+    return 0
+
+
+def cmd_resample(args: argparse.Namespace) -> int:
+    market = resolve_market(args.source, catalog=args.catalog, bar=args.bar)
+    if args.out is not None:
+        check_out(args.out, market.files)
+    frame = load_candles(market, verify=not args.no_verify)
+    out, report = resample(frame, args.to, from_bar=market.freq, source=args.source)
+    if args.out is not None:
+        write_candles(out, args.out)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        print(report.summary())
+        print(f"  written: {args.out}" if args.out else "  not written (pass --out FILE.csv.gz)")
     return 0
 
 
@@ -164,7 +172,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("source", help="preset name or file path")
+        p.add_argument("source", help="preset name, file path or catalog entry (envs/markets.py)")
+        p.add_argument(
+            "--catalog",
+            default=None,
+            help="data catalog YAML (default data/catalog.yml when it exists)",
+        )
         p.add_argument("--json", action="store_true", help="print only a JSON object on stdout")
         p.add_argument(
             "--bar",
@@ -172,7 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
             dest="bar",
             default=None,
             help="bar size, 1m .. 1d (default: the preset's, else detected from the file's "
-            "median spacing; a declared size the file does not have is refused)",
+            "median spacing); a coarser whole multiple of the file's bars resamples it on the fly, "
+            "anything else is refused",
         )
         p.add_argument(
             "--outlier-k",
@@ -215,6 +229,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="bad ticks: drop (default), keep (list only) or raise (refuse)",
     )
     cln.set_defaults(func=cmd_clean)
+
+    rsm = sub.add_parser(
+        "resample",
+        help="aggregate to a coarser bar size on UTC boundaries (partial bars dropped, listed)",
+        description="OHLCV aggregation (open first, high max, low min, close last, volume sum) "
+        "into UTC-aligned bars; a bar overlapping a gap is partial: dropped and listed, never "
+        "filled. See envs/data/resample.py.",
+    )
+    common(rsm)
+    rsm.add_argument("--to", required=True, help="target bar size, e.g. 4h or 1d")
+    rsm.add_argument("--out", type=Path, default=None, help="write (.csv, .csv.gz, .parquet)")
+    rsm.set_defaults(func=cmd_resample)
     return parser
 
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import copy
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -39,7 +38,7 @@ from envs.data.loading import _signature, load_candles
 from envs.data.quality import DEFAULT_OUTLIER_K, bar_flags, quality_report
 from envs.data.reading import RowLocator, iso
 from envs.data.validation import validate_candles
-from envs.presets import get_preset
+from envs.presets import Preset, get_preset
 from envs.segments import segment_ids
 
 DROP_REASONS = ("zero_volume", "flat", "outlier")
@@ -186,23 +185,28 @@ def clean(
     return cleaned, report
 
 
-@lru_cache(maxsize=8)
-def _load_clean_cached(
-    name: str, signature: tuple, kwargs: tuple
-) -> tuple[pd.DataFrame, CleaningReport]:
-    del signature  # cache key only: a rewritten file is cleaned again
-    preset = get_preset(name)
-    return clean(load_candles(name), freq=preset.freq, **dict(kwargs))
+_CLEAN_CACHE: dict[tuple, tuple[pd.DataFrame, CleaningReport]] = {}
 
 
-def load_clean(preset_name: str, **kwargs) -> tuple[pd.DataFrame, CleaningReport]:
-    """``clean(load_candles(preset_name), freq=preset.freq, **kwargs)``, cached in-process.
+def load_clean(preset: str | Preset, **kwargs) -> tuple[pd.DataFrame, CleaningReport]:
+    """``clean(load_candles(preset), freq=preset.freq, **kwargs)``, cached in-process.
 
+    ``preset``: a preset name or a resolved market (``envs.markets.resolve_market``).
     The file hash is checked on every call; callers get copies.
     """
-    preset = get_preset(preset_name)
-    load_candles(preset_name)  # verify sha256 now even on a cache hit (cheap: parse is cached)
-    cleaned, report = _load_clean_cached(
-        preset_name, _signature(preset.candles.path), tuple(sorted(kwargs.items()))
+    market = get_preset(preset) if isinstance(preset, str) else preset
+    candles = load_candles(market)  # verifies sha256 now even on a cache hit (parse is cached)
+    key = (
+        market.name,
+        market.freq,
+        market.file_bar,
+        _signature(market.candles.path),
+        candles.attrs["sha256"],
+        tuple(sorted(kwargs.items())),
     )
+    if key not in _CLEAN_CACHE:
+        if len(_CLEAN_CACHE) >= 8:
+            _CLEAN_CACHE.pop(next(iter(_CLEAN_CACHE)))
+        _CLEAN_CACHE[key] = clean(candles, freq=market.freq, **kwargs)
+    cleaned, report = _CLEAN_CACHE[key]
     return cleaned.copy(deep=True), copy.deepcopy(report)

@@ -1,0 +1,66 @@
+"""Resampling: OHLCV aggregation on UTC boundaries, partial bars at gaps dropped, never invented."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from envs.barsize import BarSizeError, bar_ns
+from envs.data import load_candles, load_clean
+from envs.data.resample import resample
+from envs.presets import PRESETS
+from tests.conftest import synthetic_candles
+
+
+def test_btc_hourly_to_daily_matches_the_hourly_bars():
+    hourly = load_candles("btc1h")
+    daily, report = resample(hourly, "1d")
+    assert report.from_bar == "1h" and report.rows_out == len(daily) == 2_529
+    day = hourly.index.floor("D")
+    counts = pd.Series(1, index=hourly.index).groupby(day).sum()
+    complete = counts.index[counts == 24]
+    assert list(daily.index) == list(complete)  # exactly the complete days, nothing invented
+    assert len(report.partial) == int((counts < 24).sum()) == 28
+    at = lambda hour: hourly[hourly.index.hour == hour].set_index(day[hourly.index.hour == hour])  # noqa: E731
+    np.testing.assert_array_equal(daily.close, at(23).loc[daily.index, "close"])
+    np.testing.assert_array_equal(daily.open, at(0).loc[daily.index, "open"])
+    grouped = hourly.groupby(day)
+    np.testing.assert_array_equal(daily.high, grouped.high.max().loc[daily.index])
+    np.testing.assert_array_equal(daily.low, grouped.low.min().loc[daily.index])
+    np.testing.assert_allclose(daily.volume, grouped.volume.sum().loc[daily.index], rtol=1e-12)
+    assert (daily.index.hour == 0).all()
+
+
+def test_partial_bars_dropped_or_kept_with_a_count():
+    c = synthetic_candles(48, start="2021-01-01")  # two whole days of hourly bars
+    gappy = c.drop(c.index[[5, 6]])  # day 1 loses two hours
+    out, report = resample(gappy, "4h")
+    assert report.partial == ["2021-01-01T04:00:00Z"]
+    assert pd.Timestamp("2021-01-01T04:00Z") not in out.index and len(out) == 11
+    kept, _ = resample(gappy, "4h", partial="keep")
+    assert kept.loc["2021-01-01T04:00Z", "source_bars"] == 2 and len(kept) == 12
+    assert (kept.drop(index=pd.Timestamp("2021-01-01T04:00Z")).source_bars == 4).all()
+
+
+def test_resample_refuses_finer_or_non_multiple_targets():
+    c = synthetic_candles(48, freq="4h")
+    with pytest.raises(BarSizeError, match="whole multiple of 4h"):
+        resample(c, "1h")
+    with pytest.raises(BarSizeError, match="whole multiple"):
+        resample(c, "6h")
+
+
+@pytest.mark.parametrize(("name", "ppy"), [("btc4h", 2190), ("btc1d", 365), ("eth4h", 2190)])
+def test_resampled_presets(name, ppy):
+    p = PRESETS[name]
+    base = PRESETS[name[:3] + "1h"]
+    assert (p.periods_per_year, p.splits, p.candles, p.funding) == (
+        ppy,
+        base.splits,
+        base.candles,
+        base.funding,
+    )
+    cleaned, report = load_clean(name)
+    assert report.freq == p.freq and report.valid_fraction > 0.98
+    assert ((cleaned.index.asi8 % bar_ns(p.freq)) == 0).all()
