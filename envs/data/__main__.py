@@ -159,6 +159,53 @@ def cmd_resample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _funding_path(out: Path) -> Path:
+    """``sol_1h.csv.gz`` -> ``sol_1h_funding.csv.gz`` (beside the candles)."""
+    stem, _, rest = out.name.partition(".")
+    return out.with_name(f"{stem}_funding.{rest}" if rest else f"{stem}_funding.csv.gz")
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    from envs.data import fetch  # ccxt is an extra: imported only by this command
+
+    bar = barsize.canonical(args.timeframe)
+    since = pd.Timestamp(args.since, tz="UTC") if args.since else None
+    until = pd.Timestamp(args.until, tz="UTC") if args.until else None
+    fund_out = _funding_path(args.out)
+    check_out(args.out, [])
+    if args.funding:
+        check_out(fund_out, [])
+    exchange = fetch.make_exchange(args.exchange)
+    if since is None and not args.out.exists():
+        raise fetch.FetchError("--since is required for a new file (e.g. --since 2020-08-01)")
+    since = since if since is not None else pd.Timestamp(0, tz="UTC")
+    result = fetch.fetch_candles(
+        exchange, args.symbol, args.timeframe, args.out, since=since, until=until
+    )
+    fetch.write_provenance(
+        args.out, fetch.provenance_record(args.exchange, args.symbol, bar, result, "candles")
+    )
+    print(
+        f"fetched {result.rows_fetched:,} closed {bar} bars ({result.first} .. {result.last}), "
+        f"appended {result.rows_appended:,} to {args.out} ({result.retries} retries)"
+    )
+    if args.funding:
+        fres = fetch.fetch_funding(exchange, args.symbol, fund_out, since=since)
+        if fund_out.exists():
+            fetch.write_provenance(
+                fund_out, fetch.provenance_record(args.exchange, args.symbol, bar, fres, "funding")
+            )
+        print(f"fetched {fres.rows_fetched:,} funding settlements into {fund_out}")
+    cleaned, report = clean(
+        load_candles(args.out),
+        freq=bar,
+        min_valid_fraction=args.min_valid_fraction,
+        source=str(args.out),
+    )
+    print(report.summary())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m envs.data",
@@ -241,6 +288,29 @@ def build_parser() -> argparse.ArgumentParser:
     rsm.add_argument("--to", required=True, help="target bar size, e.g. 4h or 1d")
     rsm.add_argument("--out", type=Path, default=None, help="write (.csv, .csv.gz, .parquet)")
     rsm.set_defaults(func=cmd_resample)
+
+    fch = sub.add_parser(
+        "fetch",
+        help="download closed candles (and funding) with ccxt; needs network and the fetch extra",
+        description="Paginated, rate-limit aware, resumable download (see envs/data/fetch.py). "
+        "An existing --out is extended with new closed bars after its overlap is verified. "
+        "Writes <out>.provenance.json, then runs the quality report and cleaning gate.",
+    )
+    fch.add_argument("--exchange", required=True, help="ccxt exchange id, e.g. binance")
+    fch.add_argument("--symbol", required=True, help="market symbol, e.g. SOL/USDT")
+    fch.add_argument("--timeframe", required=True, help="bar size, 1m .. 1d")
+    fch.add_argument("--since", default=None, help="first bar (UTC date); required for a new file")
+    fch.add_argument("--until", default=None, help="stop before this UTC instant (default: now)")
+    fch.add_argument(
+        "--out", type=Path, required=True, help="candle file (.csv, .csv.gz, .parquet)"
+    )
+    fch.add_argument(
+        "--funding", action="store_true", help="also fetch funding into <out stem>_funding.<ext>"
+    )
+    fch.add_argument("--min-valid-fraction", type=float, default=0.9, help="cleaning gate")
+    fch.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
+    fch.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    fch.set_defaults(func=cmd_fetch)
     return parser
 
 
