@@ -93,7 +93,7 @@ def test_bar_size_detected_declared_resampled_or_refused(tmp_path):
     five = _bars_file(tmp_path, "5min", 1200)
     detected = run("clean", str(five))  # detected, said, and graded on its own grid
     assert detected.returncode == 0, detected.stderr
-    assert "(freq 5m)" in detected.stdout and "bar size: 5m" in detected.stderr
+    assert "(freq 5m)" in detected.stdout and "bar size: 5m" in detected.stdout
     assert "valid_fraction: 1.0000" in detected.stdout
     hourly = run("clean", str(five), "--bar", "1h")  # resampled on the fly, not passed as hourly
     assert hourly.returncode == 0 and "rows: 100 -> 100" in hourly.stdout

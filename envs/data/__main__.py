@@ -53,10 +53,12 @@ def _print_report(r: dict) -> None:
         "nonpositive",
         "invalid_ohlc",
         "negative_volume",
+        "absurd",
         "zero_volume",
         "flat",
         "zero_volume_and_flat",
         "outliers",
+        "level_shift",
         "usable_bars",
         "valid_fraction",
     ]
@@ -68,7 +70,13 @@ def _print_report(r: dict) -> None:
             else (f"{value:.6f}" if isinstance(value, float) else str(value))
         )
         print(f"{key:<24}{text}")
-    for key in ("zero_volume_timestamps", "flat_timestamps", "outlier_timestamps"):
+    for key in (
+        "zero_volume_timestamps",
+        "flat_timestamps",
+        "outlier_timestamps",
+        "level_shift_timestamps",
+        "extra_columns",
+    ):
         if r.get(key):
             print(f"{key:<24}{', '.join(r[key])}")
     if r["gap_list"]:
@@ -83,9 +91,9 @@ def _market(args: argparse.Namespace) -> Preset:
     """Resolve SOURCE (preset, path, catalog entry) with --bar / --catalog; say what was chosen."""
     market = resolve_market(args.source, catalog=args.catalog, bar=args.bar)
     if args.bar is None and market.spec not in PRESETS:
-        print(f"bar size: {market.freq} (detected; --bar to declare it)", file=sys.stderr)
+        _note(args, f"bar size: {market.freq} (detected; --bar to declare it)")
     if market.split_note.startswith("default"):
-        print(f"splits: {market.split_note}", file=sys.stderr)
+        _note(args, f"splits: {market.split_note}")
     return market
 
 
@@ -95,6 +103,28 @@ def _lenient_path(args: argparse.Namespace) -> Path | None:
     if args.source in PRESETS or not path.is_file():
         return None
     return path
+
+
+def _note(args: argparse.Namespace, text: str) -> None:
+    """Information for stdout, printed with the result (``_flush``): a failing command prints
+    only its one-line error on stderr; nothing under --json."""
+    if not args.json:
+        args.notes = [*getattr(args, "notes", []), text]
+
+
+def _flush(args: argparse.Namespace) -> None:
+    for text in getattr(args, "notes", []):
+        print(text)
+    args.notes = []
+
+
+def _note_extra(args: argparse.Namespace, frame: pd.DataFrame) -> None:
+    if frame.attrs.get("extra_columns"):
+        _note(
+            args,
+            f"note: column(s) {', '.join(frame.attrs['extra_columns'])} of {frame.attrs['source']} "
+            "are not read (only timestamp,open,high,low,close,volume are used)",
+        )
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -107,8 +137,10 @@ def cmd_report(args: argparse.Namespace) -> int:
         bar = barsize.canonical(args.bar) if args.bar else None
         if bar is None:
             bar = barsize.detect_bar(pd.DatetimeIndex(frame.index), str(path), check=False)
-            print(f"bar size: {bar} (detected from the median spacing)", file=sys.stderr)
+            _note(args, f"bar size: {bar} (detected from the median spacing)")
+    _note_extra(args, frame)
     report = quality_report(frame, bar, outlier_k=args.outlier_k)
+    _flush(args)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -121,6 +153,7 @@ def cmd_clean(args: argparse.Namespace) -> int:
     if args.out is not None:
         check_out(args.out, market.files)
     frame = load_candles(market, verify=not args.no_verify)
+    _note_extra(args, frame)
     cleaned, report = clean(
         frame,
         freq=market.freq,
@@ -131,6 +164,7 @@ def cmd_clean(args: argparse.Namespace) -> int:
     )
     if args.out is not None:
         write_candles(cleaned, args.out)
+    _flush(args)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:
@@ -151,6 +185,7 @@ def cmd_resample(args: argparse.Namespace) -> int:
     out, report = resample(frame, args.to, from_bar=market.freq, source=args.source)
     if args.out is not None:
         write_candles(out, args.out)
+    _flush(args)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:

@@ -16,6 +16,9 @@ Policy
 * The bar size: ``freq`` must be the frame's bar size (``envs.barsize.check_frame_bar``);
   a mismatch (5-minute rows declared hourly, daily rows declared hourly)
   raises ``BarSizeError`` saying both, rather than grading them on the wrong grid.
+* Level shifts (``envs.data.quality.level_shift_mask``: a bar opening more
+  than 10x away from the previous close) are refused with ``DataQualityError``:
+  dropping one bar would not help, every later price is in another unit.
 * The gate: if the quality report's ``valid_fraction`` (usable bars / expected
   bars over the span, see ``envs.data.quality``) is below ``min_valid_fraction``,
   ``clean`` raises ``DataQualityError`` and returns nothing.
@@ -149,6 +152,16 @@ def clean(
             "(--min-valid-fraction) if you accept training on a mostly-gap series."
         )
     flags = bar_flags(candles, freq, outlier_k=outlier_k)
+    shifts = flags["level_shift"].to_numpy()
+    if shifts.any():
+        i = int(np.flatnonzero(shifts)[0])
+        prev, now = float(candles["close"].iat[i - 1]), float(candles["open"].iat[i])
+        raise DataQualityError(
+            f"{source or '<DataFrame>'}: level shift at {iso(candles.index[i])}: open {now!r} after "
+            f"close {prev!r} ({now / prev:.4g}x; {int(shifts.sum()):,} such bar(s)); a price "
+            "unit change (wrong decimals, a redenomination, another market spliced in): fix the "
+            "file or split it at that bar"
+        )
     zero, flat, bad = (flags[c].to_numpy() for c in ("zero_volume", "flat", "outlier"))
     if outliers == "raise" and bad.any():
         raise DataQualityError(

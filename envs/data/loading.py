@@ -123,6 +123,8 @@ def _frame(path: Path, columns: tuple[str, ...], strict: bool) -> pd.DataFrame:
         issues["non_utc_timestamps"] = non_utc
         frame = frame.loc[ok]
     frame.attrs = {"source": str(path)} if strict else {"source": str(path), "read_issues": issues}
+    if table.attrs.get("extra_columns"):
+        frame.attrs["extra_columns"] = list(table.attrs["extra_columns"])
     return frame
 
 
