@@ -36,7 +36,7 @@ def test_split_bounds(preset):
 def test_unknown_split_and_preset():
     with pytest.raises(KeyError, match="unknown split 'holdout'.*valid splits: train, val, test"):
         split_bounds("btc1h", "holdout")
-    with pytest.raises(KeyError, match="valid presets: btc1h, eth1h"):
+    with pytest.raises(KeyError, match="valid presets: btc1d, btc1h, btc4h, eth1d, eth1h, eth4h"):
         split_bounds("doge", "train")
 
 
