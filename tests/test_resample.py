@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from envs.barsize import BarSizeError, bar_ns
-from envs.data import load_candles, load_clean
+from envs.data import load_candles, load_clean, load_funding
 from envs.data.resample import resample
 from envs.presets import PRESETS
 from tests.conftest import synthetic_candles
@@ -64,3 +64,17 @@ def test_resampled_presets(name, ppy):
     cleaned, report = load_clean(name)
     assert report.freq == p.freq and report.valid_fraction > 0.98
     assert ((cleaned.index.asi8 % bar_ns(p.freq)) == 0).all()
+
+
+def test_daily_preset_env_sums_the_days_funding():
+    from envs.registry import load_market
+
+    market, _ = load_market("btc1d", window=4)
+    funding = load_funding("btc1h")
+    day = pd.Timestamp("2023-03-01", tz="UTC")
+    t = int(np.searchsorted(market.timestamps, day.value))
+    # bar 2023-03-01 spans (00:00, 24:00]: the 08:00, 16:00 and next-day 00:00 settlements
+    expected = funding.loc[day + pd.Timedelta("1h") : day + pd.Timedelta("24h")].sum()
+    assert len(funding.loc[day + pd.Timedelta("1h") : day + pd.Timedelta("24h")]) == 3
+    assert market.funding[t] == pytest.approx(expected, rel=1e-12)
+    assert market.freq_ns == 86_400 * 10**9
