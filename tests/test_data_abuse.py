@@ -175,3 +175,21 @@ def test_epoch_milliseconds_are_accepted_and_extra_columns_reported(tmp_path):
     assert load_candles(tmp_path / "ok.csv").index[0] == idx[0]
     report = run("report", str(path), "--json")
     assert report.returncode == 0 and '"extra_columns": [\n    "trades"' in report.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (("--exchange", "nope"), "--exchange 'nope': not a ccxt exchange id"),
+        (("--timeframe", "banana"), "'banana' is not a bar size"),
+        (("--out", "data/btcusdt_1h.csv.gz"), "is a shipped, hash-protected data file"),
+    ],
+)
+def test_fetch_refuses_bad_arguments_before_any_network(tmp_path, args, words):
+    base = {"--exchange": "binance", "--symbol": "SOL/USDT", "--timeframe": "1h"}
+    base |= {"--since": "2020-08-01", "--out": str(tmp_path / "sol.csv.gz")}
+    base |= dict(zip(args[::2], args[1::2], strict=True))
+    proc = run("fetch", *[x for kv in base.items() for x in kv])
+    assert proc.returncode == 2 and words in proc.stderr, proc.stderr
+    assert len(proc.stderr.splitlines()) == 1 and "Traceback" not in proc.stderr
+    assert list(tmp_path.iterdir()) == []

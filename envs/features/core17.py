@@ -1,7 +1,11 @@
 """``core17``: the compact research set, adapted from 5-minute bars to hourly bars.
 
 Notation as in ``flagtrader60``: r_t = log(C_t / C_{t-1}) within the segment;
-rv_w = sqrt(mean of r^2 over the last w bars); windows count 1-hour bars.
+rv_w = sqrt(mean of r^2 over the last w bars). The table is for 1-hour bars;
+at another bar size ``specs(bar)`` gives the windows in bars of that size:
+``basis="time"`` columns keep their span in hours (the day/week windows:
+24 h = 288 5-minute bars = 6 4-hour bars), ``basis="bar"`` ones keep their
+bar count (mom_1, mom_3, mr_ema20_z, gk_volatility, flow_diff).
 
 Adaptations from the 5-minute original (1 bar is now 1 h, so a window of n
 bars spans 12x more time than before unless stated):

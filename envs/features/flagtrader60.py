@@ -3,7 +3,10 @@
 Notation: bar t has open O_t, high H_t, low L_t, close C_t, volume V_t (base
 asset); r_t = log(C_t / C_{t-1}) within the segment; SMA_w / EMA_w are simple /
 exponential (span w, adjust=False, restarted per segment) means; windows count
-bars (1 bar = 1 h). Every feature uses bar t and earlier bars of t's segment
+bars (the table is for 1-hour bars; ``specs(bar)`` gives other bar sizes:
+``basis="time"`` windows keep their span in hours, ``basis="bar"`` ones, the
+classic indicators RSI/MACD/EMA/Bollinger/ATR and candle shape, their bar
+count; see ``FeatureSpec``). Every feature uses bar t and earlier bars of t's segment
 only; ``warm-up`` is the number of leading NaN rows in every segment. Raw
 units are listed; the model sees them through ``RobustNormaliser``
 (median/IQR z-score, clipped to +-5), hence ``robust`` everywhere, which is
