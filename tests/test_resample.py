@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from envs.barsize import BarSizeError, bar_ns
 from envs.data import load_candles, load_clean, load_funding
@@ -78,3 +80,50 @@ def test_daily_preset_env_sums_the_days_funding():
     assert len(funding.loc[day + pd.Timedelta("1h") : day + pd.Timedelta("24h")]) == 3
     assert market.funding[t] == pytest.approx(expected, rel=1e-12)
     assert market.freq_ns == 86_400 * 10**9
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    n=st.integers(10, 200),
+    drop=st.lists(st.integers(0, 199), max_size=30),
+    to=st.sampled_from(["2h", "4h", "6h", "1d"]),
+    seed=st.integers(0, 1000),
+)
+def test_resample_invariants(n, drop, to, seed):
+    c = synthetic_candles(n, seed=seed, start="2021-03-01T00:00")
+    c = c.drop(c.index[sorted({d for d in drop if d < n})])
+    out, report = resample(c, to, from_bar="1h")
+    per = bar_ns(to) // bar_ns("1h")
+    assert len(out) + len(report.partial) == len(
+        np.unique(c.index.as_unit("ns").asi8 // bar_ns(to))
+    )
+    for t, row in out.iterrows():
+        src = c.loc[t : t + pd.Timedelta(hours=per - 1)]
+        assert len(src) == per  # complete: nothing invented
+        assert (row.open, row.close) == (src.open.iloc[0], src.close.iloc[-1])
+        assert (row.high, row.low) == (src.high.max(), src.low.min())
+        assert row.volume == pytest.approx(src.volume.sum(), rel=1e-12)
+        assert t.value % bar_ns(to) == 0
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    bar=st.sampled_from(["1h", "4h", "1d"]),
+    drop=st.lists(st.integers(0, 59), max_size=10),
+    offsets_h=st.lists(st.integers(-30, 30 * 24 + 30), max_size=40, unique=True),
+)
+def test_funding_is_conserved_across_bar_sizes(bar, drop, offsets_h):
+    from envs.market import MarketData
+
+    c = synthetic_candles(60, freq=pd.Timedelta(bar_ns(bar)), start="2021-01-01")
+    c = c.drop(c.index[sorted(set(drop))])
+    start = pd.Timestamp("2021-01-01", tz="UTC")
+    instants = pd.DatetimeIndex(
+        [start + pd.Timedelta(hours=h) for h in sorted(offsets_h)], tz="UTC"
+    )
+    rates = pd.Series(np.arange(1, len(instants) + 1) * 1e-5, index=instants)
+    m = MarketData.build(c, np.zeros((len(c), 1)), rates, window=1, freq=bar)
+    opens = c.index.as_unit("ns").asi8
+    inside = [any(o < s.value <= o + bar_ns(bar) for o in opens) for s in instants]
+    assert m.funding.sum() == pytest.approx(rates[np.array(inside, bool)].sum(), abs=1e-15)
+    assert m.funding_unmatched == len(instants) - sum(inside)
