@@ -16,20 +16,18 @@ from pathlib import Path
 import pandas as pd
 
 from envs.data.errors import DataValidationError
-from envs.presets import BITSTAMP_2011, DATA_DIR, PRESETS
+from envs.presets import BITSTAMP_2011, PRESETS
 
 OUT_SUFFIXES = (".csv", ".gz", ".parquet", ".pq")
 
 
 def shipped_files() -> set[Path]:
-    """Resolved paths of every file shipped in data/ (candles, funding, the Bitstamp sample)."""
+    """Resolved paths of the hash-protected files shipped in data/ (candles, funding, Bitstamp)."""
     files = {BITSTAMP_2011.path}
     for p in PRESETS.values():
         files.add(p.candles.path)
         if p.funding is not None:
             files.add(p.funding.path)
-    if DATA_DIR.is_dir():
-        files |= {f for f in DATA_DIR.iterdir() if f.is_file()}
     return {f.resolve() for f in files}
 
 
