@@ -87,6 +87,28 @@ def split_index_range(index: pd.DatetimeIndex, preset: Preset | str, split: str)
     return lo, hi
 
 
+def date_range_with_warmup(
+    index: pd.DatetimeIndex, start: str | pd.Timestamp, end: str | pd.Timestamp | None, warmup: int
+) -> tuple[int, int, int]:
+    """Rows for evaluating ``[start, end)`` of ``index``: ``(first warm-up row, lo, hi)``.
+
+    Features at row ``lo`` need the ``warmup`` bars before it (``warmup_bars(set,
+    bar)`` plus the observation window): they come from before ``start``, never
+    after it. Compute features on ``index[first:hi]`` and evaluate rows
+    ``lo - first`` onwards. Fewer than ``warmup`` earlier rows (or a gap among
+    them) leave the first rows invalid, which the env and backtests skip.
+    """
+    if warmup < 0:
+        raise ValueError(f"warmup must be >= 0 bars, got {warmup}")
+    lo = int(index.searchsorted(pd.Timestamp(start, tz="UTC"), side="left"))
+    hi = len(index) if end is None else int(index.searchsorted(pd.Timestamp(end, tz="UTC")))
+    if hi <= lo:
+        raise ValueError(
+            f"no bars in [{start}, {end or 'end'}): the data span {index[0]} .. {index[-1]}"
+        )
+    return max(0, lo - warmup), lo, hi
+
+
 @dataclass(frozen=True)
 class Fold:
     """One walk-forward fold: training row ranges and the test row range (half-open)."""
