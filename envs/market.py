@@ -9,12 +9,14 @@ Timing conventions (all instants UTC, nanoseconds):
 
 * bar t opens at ``timestamps[t]`` and closes at ``timestamps[t] + freq``; the
   decision for bar t is taken at its close, so the observation may use bars <= t;
-* ``funding[t]`` is the rate of the settlement whose instant equals bar t's
-  **close**; it is charged on the position held over bar t (longs pay positive
-  rates). A settlement instant that is not the close of any bar of the series
-  (outside its range, or inside a gap where bars are missing) is not charged:
-  no episode holds a position across a gap, so nothing could owe it. Their count
-  is kept in ``funding_unmatched`` so nothing is dropped silently.
+* ``funding[t]`` is the sum of the rates of the settlements whose instant lies
+  in bar t's span ``(open, close]`` (on hourly bars: the one settlement at its
+  close; on a daily bar: the three of that day, summed); it is charged on the
+  position held over bar t (longs pay positive rates). A settlement that lies
+  in no bar's span (outside the series, or inside a gap where bars are
+  missing) is not charged: no episode holds a position across a gap, so
+  nothing could owe it. Their count is kept in ``funding_unmatched`` so
+  nothing is dropped silently.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from envs.barsize import step_ns
 from envs.segments import bars_since_segment_start, segment_ids
 
 VOL_BARS = 24  # trailing bars of the realised volatility used by slippage_model="vol"
@@ -123,11 +126,11 @@ class MarketData:
         seg = segment_ids(index, freq)
         obs_ok, can_step = _masks(seg, feature_ok, window)
         n = len(index)
-        freq_ns = int(pd.Timedelta(freq).value)
+        freq_ns = step_ns(freq)
         fund = np.zeros(n, dtype=np.float64)
         unmatched = 0
         if funding is not None:
-            fund, unmatched = _align_funding(funding, ts + freq_ns)
+            fund, unmatched = _align_funding(funding, ts + freq_ns, freq_ns)
 
         o, h, lo_p, c = prices["open"], prices["high"], prices["low"], prices["close"]
         range_frac = _range_fraction(o, h, lo_p, index)
@@ -236,8 +239,8 @@ def _range_fraction(
     return frac
 
 
-def _align_funding(funding: pd.Series, close_ns: np.ndarray) -> tuple[np.ndarray, int]:
-    """Rates on the bars whose close instant equals the settlement instant; count the rest."""
+def _align_funding(funding: pd.Series, close_ns: np.ndarray, bar_ns: int) -> tuple[np.ndarray, int]:
+    """Rates summed on the bar whose span ``(close - bar, close]`` holds the instant; count the rest."""
     if not isinstance(funding, pd.Series):
         raise TypeError(f"funding must be a pandas Series or None, got {type(funding).__name__}")
     if not isinstance(funding.index, pd.DatetimeIndex) or funding.index.tz is None:
@@ -249,11 +252,11 @@ def _align_funding(funding: pd.Series, close_ns: np.ndarray) -> tuple[np.ndarray
     if len(s_ns) and not (np.diff(s_ns) > 0).all():
         raise ValueError("funding index must be strictly increasing (one row per settlement)")
     out = np.zeros(len(close_ns), dtype=np.float64)
-    pos = np.searchsorted(close_ns, s_ns)
+    pos = np.searchsorted(close_ns, s_ns)  # first bar closing at or after the instant
     inside = pos < len(close_ns)
     matched = np.zeros(len(s_ns), dtype=bool)
-    matched[inside] = close_ns[pos[inside]] == s_ns[inside]
-    out[pos[matched]] = rates[matched]
+    matched[inside] = close_ns[pos[inside]] - bar_ns < s_ns[inside]  # and opening before it
+    np.add.at(out, pos[matched], rates[matched])
     return out, int((~matched).sum())
 
 

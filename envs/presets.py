@@ -1,16 +1,25 @@
 """Named data presets: the shipped files, their sha256, and the date splits.
 
 A preset ties a name (``btc1h``) to the candle file, the optional perpetual
-funding history, and named date splits. Splits are half-open UTC intervals
-``[start, end)`` on the bar's open time. The test split never feeds model
-selection; selection uses ``val``.
+funding history, the bar size and named date splits. Splits are half-open UTC
+intervals ``[start, end)`` on the bar's open time. The test split never feeds
+model selection; selection uses ``val``.
+
+``btc4h``, ``btc1d``, ``eth4h``, ``eth1d`` read the shipped hourly files
+(``file_bar="1h"``) and resample them on load (``envs.data.resample``: complete
+UTC-aligned bars only), with the hourly presets' splits and
+``periods_per_year`` of their own bar size (2,190 for 4h, 365 for 1d).
+A market given as a file or catalog entry is a ``Preset`` too
+(``envs.markets.resolve_market``), with ``spec`` and ``split_note`` filled in.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+from envs.barsize import periods_per_year
 
 # The repo's data/ folder; RLTRADE_DATA_DIR overrides it (e.g. for a non-editable install).
 DATA_DIR = Path(os.environ.get("RLTRADE_DATA_DIR", Path(__file__).resolve().parent.parent / "data"))
@@ -30,7 +39,13 @@ class DataFile:
 
 @dataclass(frozen=True)
 class Preset:
-    """One market: candles, funding, bar frequency and named date splits."""
+    """One market: candles, funding, bar size (``freq``) and named date splits.
+
+    ``file_bar``: the bar size of the candle file; when it differs from
+    ``freq`` the loader resamples the file to ``freq``. ``spec``: the market
+    spec it was resolved from (the name, a path or ``catalog:entry``);
+    ``split_note``: how the splits were chosen (configured or default).
+    """
 
     name: str
     candles: DataFile
@@ -44,6 +59,17 @@ class Preset:
             "test": ("2024-01-01", "2025-01-01"),
         }
     )
+    file_bar: str = "1h"
+    spec: str = ""
+    split_note: str = "preset splits"
+
+    @property
+    def files(self) -> dict[str, str]:
+        """``{path: recorded sha256}`` of every file this market reads."""
+        out = {str(self.candles.path): self.candles.sha256}
+        if self.funding is not None:
+            out[str(self.funding.path)] = self.funding.sha256
+        return out
 
 
 PRESETS: dict[str, Preset] = {
@@ -68,6 +94,21 @@ PRESETS: dict[str, Preset] = {
         ),
     ),
 }
+
+
+def _variant(base: Preset, bar: str) -> Preset:
+    """``base`` (hourly files) resampled to ``bar`` on load: same files, same splits."""
+    name = base.name.removesuffix(base.freq) + bar
+    return replace(base, name=name, freq=bar, periods_per_year=periods_per_year(bar))
+
+
+PRESETS.update(
+    {
+        v.name: v
+        for b in ("btc1h", "eth1h")
+        for v in (_variant(PRESETS[b], "4h"), _variant(PRESETS[b], "1d"))
+    }
+)
 
 # Not a trading preset: the dirty early-Bitstamp file, shipped to exercise the cleaner.
 BITSTAMP_2011 = DataFile(

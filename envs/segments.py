@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from envs.barsize import step_ns
+
 
 def segment_ids(index: pd.DatetimeIndex, freq: str = "1h") -> np.ndarray:
     """Segment id per bar (int64, starting at 0): increments after every gap.
@@ -19,9 +21,9 @@ def segment_ids(index: pd.DatetimeIndex, freq: str = "1h") -> np.ndarray:
     """
     if len(index) == 0:
         return np.zeros(0, dtype=np.int64)
-    step_ns = pd.Timedelta(freq).value
+    step = step_ns(freq)
     ts = index.asi8 if index.unit == "ns" else index.as_unit("ns").asi8
-    breaks = np.diff(ts) != step_ns
+    breaks = np.diff(ts) != step
     return np.concatenate([[0], np.cumsum(breaks)]).astype(np.int64)
 
 

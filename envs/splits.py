@@ -36,17 +36,24 @@ Training rows are given as sorted disjoint half-open ranges
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from envs.presets import Preset, get_preset
+from envs.markets import resolve_market
+from envs.presets import PRESETS, Preset, get_preset
 
 Range = tuple[int, int]
 
 
 def _preset(preset_or_name: Preset | str) -> Preset:
-    return get_preset(preset_or_name) if isinstance(preset_or_name, str) else preset_or_name
+    """A Preset from itself, a preset name, or any market spec (``envs.markets``: path, catalog)."""
+    if not isinstance(preset_or_name, str):
+        return preset_or_name
+    if preset_or_name in PRESETS or not Path(preset_or_name).suffix:
+        return get_preset(preset_or_name)  # unknown names: the KeyError listing the presets
+    return resolve_market(preset_or_name)
 
 
 def split_bounds(preset_or_name: Preset | str, split: str) -> tuple[pd.Timestamp, pd.Timestamp]:
@@ -78,6 +85,28 @@ def split_index_range(index: pd.DatetimeIndex, preset: Preset | str, split: str)
     lo = int(index.searchsorted(start, side="left"))
     hi = int(index.searchsorted(end, side="left"))
     return lo, hi
+
+
+def date_range_with_warmup(
+    index: pd.DatetimeIndex, start: str | pd.Timestamp, end: str | pd.Timestamp | None, warmup: int
+) -> tuple[int, int, int]:
+    """Rows for evaluating ``[start, end)`` of ``index``: ``(first warm-up row, lo, hi)``.
+
+    Features at row ``lo`` need the ``warmup`` bars before it (``warmup_bars(set,
+    bar)`` plus the observation window): they come from before ``start``, never
+    after it. Compute features on ``index[first:hi]`` and evaluate rows
+    ``lo - first`` onwards. Fewer than ``warmup`` earlier rows (or a gap among
+    them) leave the first rows invalid, which the env and backtests skip.
+    """
+    if warmup < 0:
+        raise ValueError(f"warmup must be >= 0 bars, got {warmup}")
+    lo = int(index.searchsorted(pd.Timestamp(start, tz="UTC"), side="left"))
+    hi = len(index) if end is None else int(index.searchsorted(pd.Timestamp(end, tz="UTC")))
+    if hi <= lo:
+        raise ValueError(
+            f"no bars in [{start}, {end or 'end'}): the data span {index[0]} .. {index[-1]}"
+        )
+    return max(0, lo - warmup), lo, hi
 
 
 @dataclass(frozen=True)

@@ -39,12 +39,15 @@ def _exit_message(capsys: pytest.CaptureFixture[str], fn, argv: list[str]) -> st
 
 # ----------------------------------------------------------------------------- errors, help
 def test_bad_env_lists_presets(capsys: pytest.CaptureFixture[str]) -> None:
-    msg = _exit_message(capsys, ppo.main, ["--env", "btc4h"])
-    assert "unknown --env 'btc4h'; valid presets: btc1h, eth1h" in msg
+    msg = _exit_message(capsys, ppo.main, ["--env", "btc2h"])
+    assert "unknown --env 'btc2h'; valid presets: btc1d, btc1h, btc4h, eth1d, eth1h, eth4h" in msg
 
 
 def test_missing_env_lists_presets(capsys: pytest.CaptureFixture[str]) -> None:
-    assert "--env is required; valid presets: btc1h, eth1h" in _exit_message(capsys, sac.main, [])
+    assert (
+        "--env is required; valid presets: btc1d, btc1h, btc4h, eth1d, eth1h, eth4h"
+        in _exit_message(capsys, sac.main, [])
+    )
 
 
 def test_unknown_config_key_names_key_file_and_valid_keys(

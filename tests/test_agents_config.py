@@ -63,13 +63,19 @@ def test_unknown_section_and_wrong_algo_section(tmp_path: Path) -> None:
 
 
 def test_unknown_env_entry_in_zoo_file(tmp_path: Path) -> None:
-    zoo = _yaml(tmp_path / "ppo.yml", {"default": {}, "btc4h": {}})
-    with pytest.raises(ConfigError, match=r"'btc4h'.*valid entries: default, btc1h, eth1h"):
+    zoo = _yaml(tmp_path / "ppo.yml", {"default": {}, "btc2h": {}})
+    with pytest.raises(
+        ConfigError,
+        match=r"'btc2h'.*valid entries: default, btc1d, btc1h, btc4h, eth1d, eth1h, eth4h",
+    ):
         resolve_config("ppo", "btc1h", algo_yaml=zoo)
 
 
 def test_bad_env_lists_presets() -> None:
-    with pytest.raises(ConfigError, match=r"unknown --env 'doge1h'; valid presets: btc1h, eth1h"):
+    with pytest.raises(
+        ConfigError,
+        match=r"unknown --env 'doge1h'; valid presets: btc1d, btc1h, btc4h, eth1d, eth1h, eth4h",
+    ):
         resolve_config("ppo", "doge1h")
 
 

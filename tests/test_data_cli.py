@@ -43,11 +43,11 @@ def test_report_text_for_a_file_the_loader_refuses(tmp_path):
         "timestamp,open,high,low,close,volume\n"
         "2020-01-01T00:00:00Z,1,2,1,2,1\n2020-01-01T00:00:00Z,1,2,1,2,1\n2020-01-01T03:00:00Z,1,2,1,2,1\n"
     )
-    proc = run("report", str(path))
+    proc = run("report", str(path), "--bar", "1h")
     assert proc.returncode == 0, proc.stderr
     assert "duplicates              1" in proc.stdout and "gaps                    2" in proc.stdout
     refused = run("clean", str(path))
-    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
     assert "duplicate timestamps" in refused.stderr and "line 3" in refused.stderr
 
 
@@ -74,3 +74,40 @@ def test_clean_json_and_help():
     assert proc.returncode == 0 and json.loads(proc.stdout)["rows_after"] == 61_243
     helptext = run("clean", "--help").stdout
     assert "--min-valid-fraction" in helptext and "--out" in helptext and "--outliers" in helptext
+
+
+def _bars_file(tmp_path, freq: str, n: int = 400) -> Path:
+    idx = pd.date_range("2020-01-01", periods=n, freq=freq, tz="UTC")
+    c = 100.0 + (idx.asi8 // 10**9 % 7)
+    frame = pd.DataFrame(
+        {"open": c, "high": c + 1, "low": c - 1, "close": c, "volume": 1.0},
+        index=idx.rename("timestamp"),
+    )
+    frame.index = frame.index.strftime("%Y-%m-%dT%H:%M:%SZ")
+    path = tmp_path / f"x_{freq}.csv"
+    frame.to_csv(path)
+    return path
+
+
+def test_bar_size_detected_declared_resampled_or_refused(tmp_path):
+    five = _bars_file(tmp_path, "5min", 1200)
+    detected = run("clean", str(five))  # detected, said, and graded on its own grid
+    assert detected.returncode == 0, detected.stderr
+    assert "(freq 5m)" in detected.stdout and "bar size: 5m" in detected.stdout
+    assert "valid_fraction: 1.0000" in detected.stdout
+    hourly = run("clean", str(five), "--bar", "1h")  # resampled on the fly, not passed as hourly
+    assert hourly.returncode == 0 and "rows: 100 -> 100" in hourly.stdout
+    daily = _bars_file(tmp_path, "1D")
+    assert "(freq 1d)" in run("clean", str(daily)).stdout  # not "6,877 missing bars"
+    refused = run("clean", str(daily), "--bar", "1h")
+    assert refused.returncode == 2 and len(refused.stderr.splitlines()) == 1
+    assert "--bar 1h cannot be made from its 1d bars" in refused.stderr
+
+
+def test_resample_cli_writes_daily_bars(tmp_path):
+    out = tmp_path / "btc_1d.csv.gz"
+    proc = run("resample", "data/btcusdt_1h.csv.gz", "--to", "1d", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "1h -> 1d, 61,246 -> 2,529 bars; 28 partial bar(s) at gaps dropped" in proc.stdout
+    daily = load_candles(out)
+    assert len(daily) == 2_529 and (daily.index.hour == 0).all()

@@ -178,7 +178,9 @@ def test_unsupported_extension(tmp_path):
 
 
 def test_unknown_source():
-    with pytest.raises(FileNotFoundError, match="presets: btc1h, eth1h"):
+    with pytest.raises(
+        FileNotFoundError, match="presets: btc1d, btc1h, btc4h, eth1d, eth1h, eth4h"
+    ):
         load_candles("btc15m")
 
 

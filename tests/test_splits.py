@@ -36,7 +36,7 @@ def test_split_bounds(preset):
 def test_unknown_split_and_preset():
     with pytest.raises(KeyError, match="unknown split 'holdout'.*valid splits: train, val, test"):
         split_bounds("btc1h", "holdout")
-    with pytest.raises(KeyError, match="valid presets: btc1h, eth1h"):
+    with pytest.raises(KeyError, match="valid presets: btc1d, btc1h, btc4h, eth1d, eth1h, eth4h"):
         split_bounds("doge", "train")
 
 
@@ -149,3 +149,13 @@ def test_walk_forward_invariants(n_bars, n_folds, purge, embargo, expanding, dat
         if not expanding:
             assert tr.min() >= lo - purge - train_bars
         embargoed |= set(range(hi, hi + embargo))
+
+
+def test_date_range_with_warmup_takes_the_warmup_from_before_start():
+    from envs.splits import date_range_with_warmup
+
+    idx = pd.date_range("2024-01-01", periods=100, freq="1h", tz=UTC)
+    assert date_range_with_warmup(idx, "2024-01-02", None, 10) == (14, 24, 100)
+    assert date_range_with_warmup(idx, "2024-01-01T03:00", "2024-01-02", 10) == (0, 3, 24)
+    with pytest.raises(ValueError, match="no bars in"):
+        date_range_with_warmup(idx, "2025-01-01", None, 10)

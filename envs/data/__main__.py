@@ -3,41 +3,42 @@
     python -m envs.data report btc1h [--json]
     python -m envs.data report data/btcusd_bitstamp_2011_1h.csv.gz
     python -m envs.data clean btc1h [--out cleaned.csv.gz] [--min-valid-fraction 0.9] [--json]
+    python -m envs.data resample data/btcusdt_1h.csv.gz --to 1d --out btc_1d.csv.gz
+    python -m envs.data clean path/to/candles.csv.gz --bar 4h    # resampled on the fly
 
-Exit codes: 0 success; 1 the file is refused (validation or sha256 error,
-missing file, unknown preset); 2 the cleaning gate refused the data (or bad
-ticks under --outliers raise), or a command-line usage error. Errors print one
-message on stderr, never a traceback.
+Exit codes: 0 success; 2 any error: the file is refused (validation, bar size
+or sha256 error, missing file, unknown preset), the cleaning gate refused the
+data (or bad ticks under --outliers raise), or a command-line usage error.
+Errors print one line on stderr naming the file/row/value and the fix, never a
+traceback (``--debug`` shows it).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
 import pandas as pd
 
+from envs import barsize
 from envs.data.cleaning import OUTLIER_POLICIES, clean
-from envs.data.errors import DataQualityError, DataValidationError
 from envs.data.loading import load_candles, read_candles_raw
 from envs.data.quality import DEFAULT_OUTLIER_K, quality_report
-from envs.presets import PRESETS
+from envs.data.resample import resample
+from envs.data.writing import check_out, write_candles
+from envs.markets import resolve_market
+from envs.presets import PRESETS, Preset
 
-EXIT_REFUSED = 1
-EXIT_GATE = 2
-
-
-def _freq(source: str, freq: str | None) -> str:
-    return freq or (PRESETS[source].freq if source in PRESETS else "1h")
+EXIT_ERROR = 2
 
 
 def _print_report(r: dict) -> None:
     keys = [
         "source",
         "freq",
+        "periods_per_year",
         "rows",
         "start",
         "end",
@@ -52,10 +53,12 @@ def _print_report(r: dict) -> None:
         "nonpositive",
         "invalid_ohlc",
         "negative_volume",
+        "absurd",
         "zero_volume",
         "flat",
         "zero_volume_and_flat",
         "outliers",
+        "level_shift",
         "usable_bars",
         "valid_fraction",
     ]
@@ -67,7 +70,13 @@ def _print_report(r: dict) -> None:
             else (f"{value:.6f}" if isinstance(value, float) else str(value))
         )
         print(f"{key:<24}{text}")
-    for key in ("zero_volume_timestamps", "flat_timestamps", "outlier_timestamps"):
+    for key in (
+        "zero_volume_timestamps",
+        "flat_timestamps",
+        "outlier_timestamps",
+        "level_shift_timestamps",
+        "extra_columns",
+    ):
         if r.get(key):
             print(f"{key:<24}{', '.join(r[key])}")
     if r["gap_list"]:
@@ -78,29 +87,60 @@ def _print_report(r: dict) -> None:
         print(f"{'read_issues':<24}{r['read_issues']}")
 
 
-def _write_atomic(frame: pd.DataFrame, out: Path) -> None:
-    """Write to a temp file beside ``out`` and rename it into place: never a half-written file."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    try:
-        if out.suffix.lower() in (".parquet", ".pq"):
-            frame.to_parquet(tmp)
-        elif out.suffix.lower() in (".csv", ".gz"):
-            table = frame.copy()
-            table.index = table.index.strftime("%Y-%m-%dT%H:%M:%SZ")
-            table.index.name = "timestamp"
-            compression = {"method": "gzip", "mtime": 0} if out.suffix.lower() == ".gz" else None
-            table.to_csv(tmp, compression=compression)
-        else:
-            raise DataValidationError(f"--out {out}: use a .csv, .csv.gz or .parquet file name")
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
+def _market(args: argparse.Namespace) -> Preset:
+    """Resolve SOURCE (preset, path, catalog entry) with --bar / --catalog; say what was chosen."""
+    market = resolve_market(args.source, catalog=args.catalog, bar=args.bar)
+    if args.bar is None and market.spec not in PRESETS:
+        _note(args, f"bar size: {market.freq} (detected; --bar to declare it)")
+    if market.split_note.startswith("default"):
+        _note(args, f"splits: {market.split_note}")
+    return market
+
+
+def _lenient_path(args: argparse.Namespace) -> Path | None:
+    """SOURCE as a plain existing file (the report reads it leniently), else None."""
+    path = Path(args.source)
+    if args.source in PRESETS or not path.is_file():
+        return None
+    return path
+
+
+def _note(args: argparse.Namespace, text: str) -> None:
+    """Information for stdout, printed with the result (``_flush``): a failing command prints
+    only its one-line error on stderr; nothing under --json."""
+    if not args.json:
+        args.notes = [*getattr(args, "notes", []), text]
+
+
+def _flush(args: argparse.Namespace) -> None:
+    for text in getattr(args, "notes", []):
+        print(text)
+    args.notes = []
+
+
+def _note_extra(args: argparse.Namespace, frame: pd.DataFrame) -> None:
+    if frame.attrs.get("extra_columns"):
+        _note(
+            args,
+            f"note: column(s) {', '.join(frame.attrs['extra_columns'])} of {frame.attrs['source']} "
+            "are not read (only timestamp,open,high,low,close,volume are used)",
+        )
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    frame = read_candles_raw(args.source, verify=not args.no_verify)
-    report = quality_report(frame, _freq(args.source, args.freq), outlier_k=args.outlier_k)
+    path = _lenient_path(args)
+    if path is None:  # preset or catalog entry: resolved (and resampled) like any command
+        market = _market(args)
+        frame, bar = load_candles(market, verify=not args.no_verify), market.freq
+    else:  # a dirty file the loader would refuse can still be described
+        frame = read_candles_raw(path)
+        bar = barsize.canonical(args.bar) if args.bar else None
+        if bar is None:
+            bar = barsize.detect_bar(pd.DatetimeIndex(frame.index), str(path), check=False)
+            _note(args, f"bar size: {bar} (detected from the median spacing)")
+    _note_extra(args, frame)
+    report = quality_report(frame, bar, outlier_k=args.outlier_k)
+    _flush(args)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -109,17 +149,22 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_clean(args: argparse.Namespace) -> int:
-    frame = load_candles(args.source, verify=not args.no_verify)
+    market = _market(args)
+    if args.out is not None:
+        check_out(args.out, market.files)
+    frame = load_candles(market, verify=not args.no_verify)
+    _note_extra(args, frame)
     cleaned, report = clean(
         frame,
-        freq=_freq(args.source, args.freq),
+        freq=market.freq,
         min_valid_fraction=args.min_valid_fraction,
         outlier_k=args.outlier_k,
         outliers=args.outliers,
         source=args.source,
     )
     if args.out is not None:
-        _write_atomic(cleaned, args.out)
+        write_candles(cleaned, args.out)
+    _flush(args)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:
@@ -132,6 +177,70 @@ def cmd_clean(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_resample(args: argparse.Namespace) -> int:
+    market = resolve_market(args.source, catalog=args.catalog, bar=args.bar)
+    if args.out is not None:
+        check_out(args.out, market.files)
+    frame = load_candles(market, verify=not args.no_verify)
+    out, report = resample(frame, args.to, from_bar=market.freq, source=args.source)
+    if args.out is not None:
+        write_candles(out, args.out)
+    _flush(args)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        print(report.summary())
+        print(f"  written: {args.out}" if args.out else "  not written (pass --out FILE.csv.gz)")
+    return 0
+
+
+def _funding_path(out: Path) -> Path:
+    """``sol_1h.csv.gz`` -> ``sol_1h_funding.csv.gz`` (beside the candles)."""
+    stem, _, rest = out.name.partition(".")
+    return out.with_name(f"{stem}_funding.{rest}" if rest else f"{stem}_funding.csv.gz")
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    from envs.data import fetch  # ccxt is an extra: imported only by this command
+
+    bar = barsize.canonical(args.timeframe)
+    since = pd.Timestamp(args.since, tz="UTC") if args.since else None
+    until = pd.Timestamp(args.until, tz="UTC") if args.until else None
+    fund_out = _funding_path(args.out)
+    check_out(args.out, [])
+    if args.funding:
+        check_out(fund_out, [])
+    exchange = fetch.make_exchange(args.exchange)
+    if since is None and not args.out.exists():
+        raise fetch.FetchError("--since is required for a new file (e.g. --since 2020-08-01)")
+    since = since if since is not None else pd.Timestamp(0, tz="UTC")
+    result = fetch.fetch_candles(
+        exchange, args.symbol, args.timeframe, args.out, since=since, until=until
+    )
+    fetch.write_provenance(
+        args.out, fetch.provenance_record(args.exchange, args.symbol, bar, result, "candles")
+    )
+    print(
+        f"fetched {result.rows_fetched:,} closed {bar} bars ({result.first} .. {result.last}), "
+        f"appended {result.rows_appended:,} to {args.out} ({result.retries} retries)"
+    )
+    if args.funding:
+        fres = fetch.fetch_funding(exchange, args.symbol, fund_out, since=since)
+        if fund_out.exists():
+            fetch.write_provenance(
+                fund_out, fetch.provenance_record(args.exchange, args.symbol, bar, fres, "funding")
+            )
+        print(f"fetched {fres.rows_fetched:,} funding settlements into {fund_out}")
+    cleaned, report = clean(
+        load_candles(args.out),
+        freq=bar,
+        min_valid_fraction=args.min_valid_fraction,
+        source=str(args.out),
+    )
+    print(report.summary())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m envs.data",
@@ -139,16 +248,27 @@ def build_parser() -> argparse.ArgumentParser:
         f"({', '.join(sorted(PRESETS))}: the shipped file, sha256-checked) or a path to a CSV, "
         "CSV.gz or parquet file with columns timestamp,open,high,low,close,volume "
         "(timestamp = bar open time, ISO-8601 UTC with a Z suffix).",
-        epilog="Exit codes: 0 ok; 1 file refused (validation/sha256 error, missing file); "
-        "2 cleaning gate refused the data, or a usage error.",
+        epilog="Exit codes: 0 ok; 2 an error (file refused, cleaning gate, usage), printed as "
+        "one line on stderr.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("source", help="preset name or file path")
+        p.add_argument("source", help="preset name, file path or catalog entry (envs/markets.py)")
+        p.add_argument(
+            "--catalog",
+            default=None,
+            help="data catalog YAML (default data/catalog.yml when it exists)",
+        )
         p.add_argument("--json", action="store_true", help="print only a JSON object on stdout")
         p.add_argument(
-            "--freq", default=None, help="bar frequency, pandas offset (default: preset's, else 1h)"
+            "--bar",
+            "--freq",
+            dest="bar",
+            default=None,
+            help="bar size, 1m .. 1d (default: the preset's, else detected from the file's "
+            "median spacing); a coarser whole multiple of the file's bars resamples it on the fly, "
+            "anything else is refused",
         )
         p.add_argument(
             "--outlier-k",
@@ -157,6 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
             help="bad-tick threshold in robust-scale units (default %(default)s)",
         )
         p.add_argument("--no-verify", action="store_true", help="skip a preset file's sha256 check")
+        p.add_argument("--debug", action="store_true", help="show the traceback of an error")
 
     rep = sub.add_parser(
         "report",
@@ -190,19 +311,58 @@ def build_parser() -> argparse.ArgumentParser:
         help="bad ticks: drop (default), keep (list only) or raise (refuse)",
     )
     cln.set_defaults(func=cmd_clean)
+
+    rsm = sub.add_parser(
+        "resample",
+        help="aggregate to a coarser bar size on UTC boundaries (partial bars dropped, listed)",
+        description="OHLCV aggregation (open first, high max, low min, close last, volume sum) "
+        "into UTC-aligned bars; a bar overlapping a gap is partial: dropped and listed, never "
+        "filled. See envs/data/resample.py.",
+    )
+    common(rsm)
+    rsm.add_argument("--to", required=True, help="target bar size, e.g. 4h or 1d")
+    rsm.add_argument("--out", type=Path, default=None, help="write (.csv, .csv.gz, .parquet)")
+    rsm.set_defaults(func=cmd_resample)
+
+    fch = sub.add_parser(
+        "fetch",
+        help="download closed candles (and funding) with ccxt; needs network and the fetch extra",
+        description="Paginated, rate-limit aware, resumable download (see envs/data/fetch.py). "
+        "An existing --out is extended with new closed bars after its overlap is verified. "
+        "Writes <out>.provenance.json, then runs the quality report and cleaning gate.",
+    )
+    fch.add_argument("--exchange", required=True, help="ccxt exchange id, e.g. binance")
+    fch.add_argument("--symbol", required=True, help="market symbol, e.g. SOL/USDT")
+    fch.add_argument("--timeframe", required=True, help="bar size, 1m .. 1d")
+    fch.add_argument("--since", default=None, help="first bar (UTC date); required for a new file")
+    fch.add_argument("--until", default=None, help="stop before this UTC instant (default: now)")
+    fch.add_argument(
+        "--out", type=Path, required=True, help="candle file (.csv, .csv.gz, .parquet)"
+    )
+    fch.add_argument(
+        "--funding", action="store_true", help="also fetch funding into <out stem>_funding.<ext>"
+    )
+    fch.add_argument("--min-valid-fraction", type=float, default=0.9, help="cleaning gate")
+    fch.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
+    fch.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    fch.set_defaults(func=cmd_fetch)
     return parser
 
 
+def _one_line(exc: BaseException) -> str:
+    text = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+    return " ".join(str(text).split())
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(argv)  # usage errors: argparse prints one line, exit 2
     try:
         return args.func(args)
-    except DataQualityError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_GATE
-    except (DataValidationError, FileNotFoundError, KeyError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_REFUSED
+    except (ValueError, KeyError, OSError, EOFError) as exc:  # bad input: one line, exit 2
+        if args.debug:
+            raise
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_ERROR
 
 
 if __name__ == "__main__":

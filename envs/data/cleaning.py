@@ -13,6 +13,12 @@ Policy
 * A dropped bar becomes a gap. Gaps are never bridged: nothing is forward
   filled or interpolated, ever. Segments come from the cleaned index alone via
   ``envs.segments.segment_ids``, so no window spans a gap.
+* The bar size: ``freq`` must be the frame's bar size (``envs.barsize.check_frame_bar``);
+  a mismatch (5-minute rows declared hourly, daily rows declared hourly)
+  raises ``BarSizeError`` saying both, rather than grading them on the wrong grid.
+* Level shifts (``envs.data.quality.level_shift_mask``: a bar opening more
+  than 10x away from the previous close) are refused with ``DataQualityError``:
+  dropping one bar would not help, every later price is in another unit.
 * The gate: if the quality report's ``valid_fraction`` (usable bars / expected
   bars over the span, see ``envs.data.quality``) is below ``min_valid_fraction``,
   ``clean`` raises ``DataQualityError`` and returns nothing.
@@ -25,17 +31,17 @@ from __future__ import annotations
 
 import copy
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
 
 import numpy as np
 import pandas as pd
 
+from envs import barsize
 from envs.data.errors import DataQualityError
 from envs.data.loading import _signature, load_candles
 from envs.data.quality import DEFAULT_OUTLIER_K, bar_flags, quality_report
 from envs.data.reading import RowLocator, iso
 from envs.data.validation import validate_candles
-from envs.presets import get_preset
+from envs.presets import Preset, get_preset
 from envs.segments import segment_ids
 
 DROP_REASONS = ("zero_volume", "flat", "outlier")
@@ -135,6 +141,7 @@ def clean(
         raise ValueError(f"outliers={outliers!r}; choose one of {', '.join(OUTLIER_POLICIES)}")
     source = source or candles.attrs.get("preset") or candles.attrs.get("source")
     validate_candles(candles, RowLocator(source or "<DataFrame>"))
+    barsize.check_frame_bar(pd.DatetimeIndex(candles.index), freq, source or "<DataFrame>")
     q = quality_report(candles, freq, outlier_k=outlier_k)
     if q["valid_fraction"] < min_valid_fraction:
         raise DataQualityError(
@@ -145,6 +152,16 @@ def clean(
             "(--min-valid-fraction) if you accept training on a mostly-gap series."
         )
     flags = bar_flags(candles, freq, outlier_k=outlier_k)
+    shifts = flags["level_shift"].to_numpy()
+    if shifts.any():
+        i = int(np.flatnonzero(shifts)[0])
+        prev, now = float(candles["close"].iat[i - 1]), float(candles["open"].iat[i])
+        raise DataQualityError(
+            f"{source or '<DataFrame>'}: level shift at {iso(candles.index[i])}: open {now!r} after "
+            f"close {prev!r} ({now / prev:.4g}x; {int(shifts.sum()):,} such bar(s)); a price "
+            "unit change (wrong decimals, a redenomination, another market spliced in): fix the "
+            "file or split it at that bar"
+        )
     zero, flat, bad = (flags[c].to_numpy() for c in ("zero_volume", "flat", "outlier"))
     if outliers == "raise" and bad.any():
         raise DataQualityError(
@@ -181,23 +198,28 @@ def clean(
     return cleaned, report
 
 
-@lru_cache(maxsize=8)
-def _load_clean_cached(
-    name: str, signature: tuple, kwargs: tuple
-) -> tuple[pd.DataFrame, CleaningReport]:
-    del signature  # cache key only: a rewritten file is cleaned again
-    preset = get_preset(name)
-    return clean(load_candles(name), freq=preset.freq, **dict(kwargs))
+_CLEAN_CACHE: dict[tuple, tuple[pd.DataFrame, CleaningReport]] = {}
 
 
-def load_clean(preset_name: str, **kwargs) -> tuple[pd.DataFrame, CleaningReport]:
-    """``clean(load_candles(preset_name), freq=preset.freq, **kwargs)``, cached in-process.
+def load_clean(preset: str | Preset, **kwargs) -> tuple[pd.DataFrame, CleaningReport]:
+    """``clean(load_candles(preset), freq=preset.freq, **kwargs)``, cached in-process.
 
+    ``preset``: a preset name or a resolved market (``envs.markets.resolve_market``).
     The file hash is checked on every call; callers get copies.
     """
-    preset = get_preset(preset_name)
-    load_candles(preset_name)  # verify sha256 now even on a cache hit (cheap: parse is cached)
-    cleaned, report = _load_clean_cached(
-        preset_name, _signature(preset.candles.path), tuple(sorted(kwargs.items()))
+    market = get_preset(preset) if isinstance(preset, str) else preset
+    candles = load_candles(market)  # verifies sha256 now even on a cache hit (parse is cached)
+    key = (
+        market.name,
+        market.freq,
+        market.file_bar,
+        _signature(market.candles.path),
+        candles.attrs["sha256"],
+        tuple(sorted(kwargs.items())),
     )
+    if key not in _CLEAN_CACHE:
+        if len(_CLEAN_CACHE) >= 8:
+            _CLEAN_CACHE.pop(next(iter(_CLEAN_CACHE)))
+        _CLEAN_CACHE[key] = clean(candles, freq=market.freq, **kwargs)
+    cleaned, report = _CLEAN_CACHE[key]
     return cleaned.copy(deep=True), copy.deepcopy(report)

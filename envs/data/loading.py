@@ -28,10 +28,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from envs.barsize import canonical
 from envs.data.errors import DataIntegrityError, DataValidationError
 from envs.data.reading import CANDLE_COLUMNS, FUNDING_COLUMNS, parse_timestamps, read_table
+from envs.data.resample import resample
 from envs.data.validation import validate_candles, validate_funding
-from envs.presets import PRESETS, DataFile
+from envs.presets import PRESETS, DataFile, Preset
 
 Source = str | os.PathLike
 
@@ -45,6 +47,11 @@ def file_sha256(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
+def _shipped(data_file: DataFile) -> bool:
+    """A shipped file is named relative to data/; a resolved user file has an absolute path."""
+    return not Path(data_file.filename).is_absolute()
+
+
 def verify_data_file(data_file: DataFile) -> str:
     """Check a shipped file's sha256 against the recorded one; return the hash."""
     path = data_file.path
@@ -53,6 +60,11 @@ def verify_data_file(data_file: DataFile) -> str:
             f"{path}: shipped data file is missing; restore it with `git checkout -- data/{data_file.filename}`"
         )
     actual = file_sha256(path)
+    if actual != data_file.sha256 and not _shipped(data_file):
+        raise DataIntegrityError(
+            f"{path}: the file changed since its market was resolved (sha256 {data_file.sha256} "
+            f"then, {actual} now); resolve the market again (re-run the command) to use the new file"
+        )
     if actual != data_file.sha256:
         raise DataIntegrityError(
             f"{path}: sha256 mismatch for shipped file {data_file.filename}: expected "
@@ -63,10 +75,16 @@ def verify_data_file(data_file: DataFile) -> str:
     return actual
 
 
-def _resolve(source: Source, kind: str) -> tuple[Path, DataFile | None]:
-    """Preset name -> (its file, DataFile); anything else -> (path, None)."""
-    if isinstance(source, str) and source in PRESETS:
-        preset = PRESETS[source]
+def _preset_of(source: Source | Preset) -> Preset | None:
+    if isinstance(source, Preset):
+        return source
+    return PRESETS[source] if isinstance(source, str) and source in PRESETS else None
+
+
+def _resolve(source: Source | Preset, kind: str) -> tuple[Path, DataFile | None]:
+    """Preset (or its name) -> (its file, DataFile); anything else -> (path, None)."""
+    preset = _preset_of(source)
+    if preset is not None:
         data_file = preset.candles if kind == "candles" else preset.funding
         if data_file is None:
             return Path(), None
@@ -75,6 +93,10 @@ def _resolve(source: Source, kind: str) -> tuple[Path, DataFile | None]:
     if not path.exists():
         hint = f"; presets: {', '.join(sorted(PRESETS))}" if isinstance(source, str) else ""
         raise FileNotFoundError(f"{source}: neither a preset name nor an existing file{hint}")
+    if path.is_dir():
+        raise IsADirectoryError(
+            f"{source}: is a directory; give a candle file (.csv, .csv.gz or .parquet)"
+        )
     return path, None
 
 
@@ -101,6 +123,8 @@ def _frame(path: Path, columns: tuple[str, ...], strict: bool) -> pd.DataFrame:
         issues["non_utc_timestamps"] = non_utc
         frame = frame.loc[ok]
     frame.attrs = {"source": str(path)} if strict else {"source": str(path), "read_issues": issues}
+    if table.attrs.get("extra_columns"):
+        frame.attrs["extra_columns"] = list(table.attrs["extra_columns"])
     return frame
 
 
@@ -113,20 +137,25 @@ def _cached(
 
 
 def _load(
-    source: Source, kind: str, columns: tuple[str, ...], *, verify: bool, strict: bool
+    source: Source | Preset, kind: str, columns: tuple[str, ...], *, verify: bool, strict: bool
 ) -> pd.DataFrame | None:
     path, data_file = _resolve(source, kind)
-    if data_file is None and isinstance(source, str) and source in PRESETS:
+    preset = _preset_of(source)
+    if data_file is None and preset is not None:
         return None  # preset without this kind of file (funding)
     sha = verify_data_file(data_file) if (data_file is not None and verify) else None
     frame = _cached(*_signature(path), columns, strict).copy(deep=True)
     frame.attrs = {**frame.attrs, "source": str(path), "sha256": sha or file_sha256(path)}
-    if isinstance(source, str) and source in PRESETS:
-        frame.attrs["preset"] = source
+    if preset is not None:
+        frame.attrs["preset"] = preset.name
+        if kind == "candles" and canonical(preset.freq) != canonical(preset.file_bar):
+            attrs = dict(frame.attrs)
+            frame, report = resample(frame, preset.freq, from_bar=preset.file_bar)
+            frame.attrs = {**attrs, "bar": report.to_bar, "resample": report.to_dict()}
     return frame
 
 
-def load_candles(source: Source, *, verify: bool = True) -> pd.DataFrame:
+def load_candles(source: Source | Preset, *, verify: bool = True) -> pd.DataFrame:
     """Validated OHLCV candles from a preset name (``btc1h``, ``eth1h``) or a CSV/CSV.gz/parquet path.
 
     ``verify`` checks a preset file's sha256 (ignored for paths). Raises
@@ -138,7 +167,7 @@ def load_candles(source: Source, *, verify: bool = True) -> pd.DataFrame:
     return frame
 
 
-def load_funding(source: Source, *, verify: bool = True) -> pd.Series | None:
+def load_funding(source: Source | Preset, *, verify: bool = True) -> pd.Series | None:
     """Funding rates (fraction of notional per settlement; >0: longs pay) from a preset or path.
 
     Index: UTC settlement instants, named ``timestamp``. Returns ``None`` for a
@@ -152,7 +181,7 @@ def load_funding(source: Source, *, verify: bool = True) -> pd.Series | None:
     return series
 
 
-def read_candles_raw(source: Source, *, verify: bool = True) -> pd.DataFrame:
+def read_candles_raw(source: Source | Preset, *, verify: bool = True) -> pd.DataFrame:
     """Lenient read for reporting: parse what parses, refuse nothing but missing columns.
 
     The result may be unsorted and contain duplicate timestamps, NaN and

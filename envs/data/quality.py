@@ -13,8 +13,10 @@ accepts the strict loader's output and the lenient ``read_candles_raw`` output
   timestamp is not first timestamp + a whole number of ``freq`` steps.
 * ``nan``: rows with a NaN/inf in any of OHLCV. ``nonpositive``: a price <= 0.
   ``invalid_ohlc``: high < low, or open/close outside [low, high].
-  ``negative_volume``: volume < 0. ``zero_volume``: volume == 0. ``flat``: high == low.
-* ``outliers`` (bad ticks): see ``bad_tick_mask``.
+  ``negative_volume``: volume < 0. ``absurd``: a price above 1e12 or a volume above 1e16. ``zero_volume``: volume == 0. ``flat``: high == low.
+* ``outliers`` (bad ticks): see ``bad_tick_mask``. ``level_shift``: bars opening
+  more than 10x away from the previous close (``level_shift_mask``).
+* ``extra_columns``: columns in the file besides timestamp and OHLCV (not read).
 * ``usable_bars``: timestamps with exactly one row that is on the grid and is
   none of nan, nonpositive, invalid_ohlc, negative_volume, zero_volume, flat, outlier.
 * ``valid_fraction = usable_bars / expected_bars`` (0.0 for an empty frame):
@@ -27,7 +29,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from envs import barsize
 from envs.data.reading import CANDLE_COLUMNS, iso
+from envs.data.validation import MAX_PRICE, MAX_VOLUME
 
 DEFAULT_OUTLIER_K = 10.0  # threshold in robust-scale units (see bad_tick_mask)
 OUTLIER_WINDOW = 168  # trailing returns in the robust scale: one week of hourly bars
@@ -93,6 +97,28 @@ def bad_tick_mask(
     return out_ & back & cut
 
 
+LEVEL_SHIFT_FACTOR = 10.0  # consecutive bars whose open and previous close differ more than 10x
+LEVEL_SHIFT_MAX_GAP_NS = 86_400_000_000_000  # judged across gaps of up to a day
+
+
+def level_shift_mask(ts_ns: np.ndarray, open_: np.ndarray, close: np.ndarray) -> np.ndarray:
+    """Bars (sorted, valid) that open more than ``LEVEL_SHIFT_FACTOR`` x away from the previous close.
+
+    A continuous market never jumps 10x between one bar's close and the next
+    bar's open (the shipped files' largest such move is 1.1%); a persistent jump
+    is a unit change (a wrong decimal, a redenomination, another market spliced
+    in), which the bad-tick rule cannot see because the price never comes back.
+    """
+    out = np.zeros(len(close), dtype=bool)
+    if len(close) < 2:
+        return out
+    near = np.diff(ts_ns) <= LEVEL_SHIFT_MAX_GAP_NS
+    with np.errstate(divide="ignore", invalid="ignore"):
+        jump = np.abs(np.log(open_[1:] / close[:-1]))
+    out[1:] = near & (jump > np.log(LEVEL_SHIFT_FACTOR))
+    return out
+
+
 def bar_flags(
     candles: pd.DataFrame,
     freq: str = "1h",
@@ -105,7 +131,7 @@ def bar_flags(
     Columns: duplicate (every row of a repeated timestamp), off_grid, nan,
     nonpositive, invalid_ohlc, negative_volume, zero_volume, flat, outlier, usable.
     """
-    step_ns = pd.Timedelta(freq).value
+    step_ns = barsize.step_ns(freq)
     idx = pd.DatetimeIndex(candles.index)
     ts = idx.as_unit("ns").asi8 if len(idx) else np.zeros(0, dtype=np.int64)
     o, h, lo, c, v = (candles[col].to_numpy(dtype=np.float64) for col in CANDLE_COLUMNS)
@@ -122,6 +148,7 @@ def bar_flags(
             "nonpositive": (o <= 0) | (h <= 0) | (lo <= 0) | (c <= 0),
             "invalid_ohlc": (h < lo) | (o < lo) | (o > h) | (c < lo) | (c > h),
             "negative_volume": v < 0,
+            "absurd": (np.fmax.reduce([o, h, lo, c]) > MAX_PRICE) | (v > MAX_VOLUME),
             "zero_volume": v == 0,
             "flat": h == lo,
         }
@@ -133,7 +160,10 @@ def bar_flags(
     cand = cand[np.argsort(ts[cand], kind="stable")]
     outlier[cand] = bad_tick_mask(ts[cand], o[cand], c[cand], step_ns, outlier_k, outlier_window)
     flags["outlier"] = outlier
-    flags["usable"] = ~(bad | outlier)
+    shift = np.zeros(len(ts), dtype=bool)
+    shift[cand] = level_shift_mask(ts[cand], o[cand], c[cand])
+    flags["level_shift"] = shift
+    flags["usable"] = ~(bad | outlier)  # a level shift is a file-level problem: clean refuses it
     return pd.DataFrame(flags, index=candles.index)
 
 
@@ -153,7 +183,7 @@ def quality_report(
 ) -> dict:
     """JSON-serialisable quality figures for ``candles`` (see the module docstring)."""
     flags = bar_flags(candles, freq, outlier_k=outlier_k, outlier_window=outlier_window)
-    step_ns = pd.Timedelta(freq).value
+    step_ns = barsize.step_ns(freq)
     idx = pd.DatetimeIndex(candles.index)
     ts = idx.as_unit("ns").asi8
     n = len(ts)
@@ -185,6 +215,7 @@ def quality_report(
     report = {
         "source": candles.attrs.get("source"),
         "freq": freq,
+        "periods_per_year": barsize.YEAR_NS // step_ns,
         "rows": n,
         "start": iso(idx.min()) if n else None,
         "end": iso(idx.max()) if n else None,
@@ -206,6 +237,9 @@ def quality_report(
         "outlier_timestamps": _timestamps(idx, flags["outlier"].to_numpy()),
         "gap_list": gap_list,
     }
+    report["level_shift_timestamps"] = _timestamps(idx, flags["level_shift"].to_numpy())
+    if candles.attrs.get("extra_columns"):
+        report["extra_columns"] = list(candles.attrs["extra_columns"])
     if "read_issues" in candles.attrs:
         report["read_issues"] = dict(candles.attrs["read_issues"])
     return report

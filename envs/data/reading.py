@@ -13,6 +13,10 @@ in ``envs.data.validation``. Two modes:
   still raise: there is nothing to report without them.
 
 Timestamps: ISO-8601 strings ending in ``Z`` or ``+00:00``/``+0000`` are UTC.
+A column of integers with 12-14 digits is read as **epoch milliseconds**
+(ccxt's and the exchanges' format; UTC by definition); epoch seconds or
+microseconds are refused with a message that names them. Times before 1970 or
+more than a day in the future (a year typo such as 2300) are refused.
 A *naive* timestamp (no ``Z``, no offset) is rejected by the strict reader:
 the shipped files always carry ``Z`` and a naive time is ambiguous. Offsets
 other than UTC are rejected too (convert the file to UTC first). Parquet
@@ -28,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from envs.data.errors import DataValidationError
+from envs.data.sniff import sniff_csv, sniff_parquet
 
 CANDLE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
 FUNDING_COLUMNS: tuple[str, ...] = ("funding_rate",)
@@ -154,20 +159,53 @@ def read_table(
         raise FileNotFoundError(f"{path}: no such file")
     kind = file_kind(path)
     needed = ("timestamp", *columns)
+    if path.is_dir():
+        raise DataValidationError(f"{path}: is a directory; give a .csv, .csv.gz or .parquet file")
+    kind = file_kind(path)
+    needed = ("timestamp", *columns)
     if kind == "csv":
+        sniff_csv(path)
         loc = RowLocator(str(path), first_line=2)
+        _check_header(path, loc.label)
         table = _read_csv(path, needed, columns, loc)
     else:
+        sniff_parquet(path)
         loc = RowLocator(str(path), first_line=None)
-        table = pd.read_parquet(path)
+        try:
+            table = pd.read_parquet(path)
+        except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+            raise DataValidationError(
+                f"{path}: unreadable parquet file ({' '.join(str(exc).split())[:200]}); write it "
+                "again with DataFrame.to_parquet, or give a CSV"
+            ) from None
         if "timestamp" not in table.columns and table.index.name == "timestamp":
             table = table.reset_index()
         _check_columns([str(c) for c in table.columns], needed, loc.label)
         table = table.reset_index(drop=True)
+    extra = [str(c) for c in table.columns if c not in needed]
     table = table.loc[:, list(needed)].copy()
     table, bad_numbers = _coerce_numeric(table, columns, loc, strict)
     table.attrs["read_issues"] = {"unparseable_values": bad_numbers}
+    table.attrs["extra_columns"] = extra  # reported by the CLI and the quality report, not used
     return table, loc
+
+
+def _check_header(path: Path, label: str) -> None:
+    """Refuse a repeated column name (pandas would silently rename the copy ``close.1``)."""
+    try:
+        header = pd.read_csv(path, header=None, nrows=1, dtype=str).iloc[0].tolist()
+    except (pd.errors.EmptyDataError, IndexError):
+        return  # an empty file: _read_csv says so
+    except pd.errors.ParserError:
+        return  # malformed: _read_csv says where
+    seen: set[str] = set()
+    for name in header:
+        if name in seen:
+            raise DataValidationError(
+                f"{label}: column {name!r} appears twice in the header ({','.join(map(str, header))}); "
+                "keep one (the loader will not guess which is right)"
+            )
+        seen.add(name)
 
 
 def parse_timestamps(
@@ -192,13 +230,19 @@ def parse_timestamps(
         ok = parsed.notna().to_numpy()
         non_utc = 0 if tz is not None and str(tz) in ("UTC", "utc") else int(ok.sum())
         return pd.DatetimeIndex(parsed, name="timestamp").as_unit("ns"), ok, non_utc
+    if pd.api.types.is_integer_dtype(raw):  # parquet epoch integers: judged like digit strings
+        raw = raw.astype("string")
     if not (pd.api.types.is_string_dtype(raw) or raw.dtype == object):
         raise DataValidationError(
             f"{loc.label}: timestamp column has dtype {raw.dtype}; expected ISO-8601 strings "
             "such as 2020-01-01T00:00:00Z (or tz-aware UTC datetimes in parquet)."
         )
     text = raw.astype("string").str.strip()
+    epoch = _epoch_ms(text, loc)
+    if epoch is not None:  # epoch milliseconds (the exchanges' format): UTC by definition
+        return _in_range(epoch, raw, loc, strict), epoch.notna().to_numpy(), 0
     parsed = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
+    parsed = pd.Series(_in_range(parsed, raw, loc, strict), index=text.index)
     ok = parsed.notna().to_numpy()
     if strict and not ok.all():
         pos = np.flatnonzero(~ok)
@@ -224,3 +268,46 @@ def parse_timestamps(
         )
     index = pd.DatetimeIndex(parsed, name="timestamp").as_unit("ns")
     return index, ok, int((ok & ~utc_written).sum())
+
+
+_EPOCH_UNITS = {  # digits of an epoch count around the 2000s-2100s -> unit
+    range(9, 12): "seconds",
+    range(12, 15): "milliseconds",
+    range(15, 18): "microseconds",
+    range(18, 20): "nanoseconds",
+}
+
+
+def _epoch_ms(text: pd.Series, loc: RowLocator) -> pd.Series | None:
+    """Parse an all-digit column as epoch milliseconds; refuse other epoch units, naming them."""
+    values = text.dropna()
+    if len(values) == 0 or not values.str.fullmatch(r"\d+").all():
+        return None
+    digits = int(values.str.len().median())
+    unit = next((u for r, u in _EPOCH_UNITS.items() if digits in r), "an unknown unit")
+    if unit != "milliseconds":
+        raise DataValidationError(
+            f"{loc.label}: timestamps look like epoch {unit} (e.g. {values.iloc[0]!r}); epoch "
+            "milliseconds (13 digits) and ISO-8601 UTC (2020-01-01T00:00:00Z) are accepted: "
+            "convert the column to one of them"
+        )
+    return pd.to_datetime(pd.to_numeric(text), unit="ms", utc=True, errors="coerce")
+
+
+MIN_TIMESTAMP = pd.Timestamp("1970-01-01", tz="UTC")
+
+
+def _in_range(parsed: pd.Series, raw: pd.Series, loc: RowLocator, strict: bool) -> pd.DatetimeIndex:
+    """Refuse (strict) or drop to NaT (lenient) times before 1970 or more than a day ahead."""
+    latest = pd.Timestamp.now(tz="UTC") + pd.Timedelta(days=1)
+    values = pd.Series(parsed.to_numpy(), index=raw.index)
+    bad = (values.notna() & ((values < MIN_TIMESTAMP) | (values > latest))).to_numpy()
+    if bad.any() and strict:
+        pos = np.flatnonzero(bad)
+        labels = [repr(raw.iloc[i]) for i in pos[:MAX_EXAMPLES]]
+        raise DataValidationError(
+            f"{loc.label}: timestamps before 1970 or in the future: "
+            f"{describe_rows(pos, loc, labels)}. Correct or delete these rows (a year typo?)."
+        )
+    values[bad] = pd.NaT
+    return pd.DatetimeIndex(values.to_numpy(), name="timestamp").as_unit("ns")

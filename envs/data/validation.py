@@ -5,7 +5,8 @@ offending rows (line or row number and timestamp), the total count and the fix.
 Checks run in this order and the first failure is raised:
 
 candles: NaN/inf (per column) -> unsorted -> duplicate timestamps -> non-positive
-prices -> high < low -> open/close outside [low, high] -> negative volume.
+prices -> absurd values (a price above ``MAX_PRICE`` or a volume above
+``MAX_VOLUME``, e.g. 1e300) -> high < low -> open/close outside [low, high] -> negative volume.
 funding: NaN/inf -> unsorted -> duplicate timestamps.
 
 Zero volume and flat bars (high == low) are *valid* here: they are real exchange
@@ -20,6 +21,8 @@ import pandas as pd
 from envs.data.errors import DataValidationError
 from envs.data.reading import CANDLE_COLUMNS, MAX_EXAMPLES, RowLocator, describe_rows, iso
 
+MAX_PRICE = 1e12  # quote units per base unit: far above any traded asset (BTC ~1e5)
+MAX_VOLUME = 1e16  # base units per bar: above any token's daily volume (SHIB ~1e13)
 _REPORT_HINT = "To list every problem in the file at once: python -m envs.data report PATH."
 
 
@@ -101,6 +104,17 @@ def validate_candles(frame: pd.DataFrame, loc: RowLocator) -> None:
             nonpos,
             frame,
             ("open", "high", "low", "close"),
+            "Correct or delete these rows.",
+        )
+    absurd = (np.maximum.reduce([o, h, lo, c]) > MAX_PRICE) | (v > MAX_VOLUME)
+    if absurd.any():
+        _raise(
+            loc,
+            f"absurd values (a price above {MAX_PRICE:.0e} or a volume above {MAX_VOLUME:.0e}: a "
+            "corrupt cell or a unit error)",
+            absurd,
+            frame,
+            CANDLE_COLUMNS,
             "Correct or delete these rows.",
         )
     inverted = h < lo

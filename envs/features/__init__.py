@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from envs.barsize import HOUR_NS, bar_ns, canonical
 from envs.features import core17, flagtrader60
 from envs.features.bars import Bars
 from envs.features.funding import funding_features
@@ -45,20 +46,27 @@ __all__ = [
 ]
 
 
-def _core17_funding(index: pd.DatetimeIndex, funding: pd.Series | None) -> dict[str, np.ndarray]:
-    f = funding_features(index, funding)
+def _core17_funding(
+    index: pd.DatetimeIndex, funding: pd.Series | None, bar_ns: int = HOUR_NS
+) -> dict[str, np.ndarray]:
+    f = funding_features(index, funding, bar_ns)
     return {"funding_rate": f["funding_last"], "funding_momentum_1h": f["funding_change"]}
 
 
 @dataclass(frozen=True)
 class FeatureSet:
-    """A registered set: its specs (column order), omitted names and compute functions."""
+    """A registered set: its specs (column order, 1h bars), omitted names and compute functions.
+
+    ``specs_for(bar)`` gives the specs at another bar size (windows and warm-ups
+    in bars of that size; ``specs == specs_for("1h")``).
+    """
 
     name: str
     specs: tuple[FeatureSpec, ...]
     omitted: tuple[str, ...]
     compute_ohlcv: Callable[[Bars], dict[str, np.ndarray]]
-    compute_funding: Callable[[pd.DatetimeIndex, pd.Series | None], dict[str, np.ndarray]]
+    compute_funding: Callable[[pd.DatetimeIndex, pd.Series | None, int], dict[str, np.ndarray]]
+    specs_for: Callable[[str], tuple[FeatureSpec, ...]]
 
 
 FEATURE_SETS: dict[str, FeatureSet] = {
@@ -68,8 +76,11 @@ FEATURE_SETS: dict[str, FeatureSet] = {
         flagtrader60.OMITTED,
         flagtrader60.compute,
         funding_features,
+        flagtrader60.specs,
     ),
-    "core17": FeatureSet("core17", core17.SPECS, core17.OMITTED, core17.compute, _core17_funding),
+    "core17": FeatureSet(
+        "core17", core17.SPECS, core17.OMITTED, core17.compute, _core17_funding, core17.specs
+    ),
 }
 
 
@@ -82,9 +93,10 @@ def _get(feature_set: str) -> FeatureSet:
         ) from None
 
 
-def feature_specs(feature_set: str) -> tuple[FeatureSpec, ...]:
-    """The documented specs of ``feature_set``, in column order."""
-    return _get(feature_set).specs
+def feature_specs(feature_set: str, bar: str = "1h") -> tuple[FeatureSpec, ...]:
+    """The documented specs of ``feature_set`` at bar size ``bar``, in column order."""
+    fs = _get(feature_set)
+    return fs.specs if canonical(bar) == "1h" else fs.specs_for(canonical(bar))
 
 
 def feature_names(feature_set: str) -> list[str]:
@@ -92,9 +104,9 @@ def feature_names(feature_set: str) -> list[str]:
     return [s.name for s in _get(feature_set).specs]
 
 
-def warmup_bars(feature_set: str) -> int:
-    """Leading rows of every segment that are not valid (the longest column warm-up)."""
-    return max(s.warmup for s in _get(feature_set).specs)
+def warmup_bars(feature_set: str, bar: str = "1h") -> int:
+    """Leading rows of every segment that are not valid (the longest column warm-up), in bars."""
+    return max(s.warmup for s in feature_specs(feature_set, bar))
 
 
 def compute_features(
@@ -107,21 +119,21 @@ def compute_features(
     """Features of ``candles`` (``load_candles``/``clean`` output) as a float64 DataFrame.
 
     ``funding``: settlement-instant-indexed rates (``load_funding``) or None.
-    Raises ValueError for invalid candles (see ``Bars.from_candles``) and
-    KeyError for an unknown feature set.
+    ``freq``: the bar size (``envs.barsize``: 1m .. 1d); time-based windows
+    scale with it (see ``FeatureSpec.basis``). Raises ValueError for invalid
+    candles (see ``Bars.from_candles``) or bar size, KeyError for an unknown set.
     """
     fs = _get(feature_set)
-    if freq != "1h":
-        raise ValueError(f"only hourly bars are supported (freq='1h'), got freq={freq!r}")
     bars = Bars.from_candles(candles, freq)
+    specs = feature_specs(feature_set, bars.bar)
     columns = fs.compute_ohlcv(bars)
-    columns.update(fs.compute_funding(bars.index, funding))
-    names = [s.name for s in fs.specs]
+    columns.update(fs.compute_funding(bars.index, funding, bar_ns(bars.bar)))
+    names = [s.name for s in specs]
     if set(columns) != set(names):  # a programming error in a feature-set module
         raise RuntimeError(f"{feature_set}: computed {sorted(set(columns) ^ set(names))} mismatch")
     # Fortran order: each column is contiguous, which is also pandas' block layout (no copy).
     data = np.empty((len(bars), len(names)), dtype=np.float64, order="F")
-    for j, spec in enumerate(fs.specs):
+    for j, spec in enumerate(specs):
         col = np.asarray(columns[spec.name], dtype=np.float64)
         data[:, j] = col
         data[bars.pos < spec.warmup, j] = np.nan  # enforce the documented warm-up exactly

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from envs.barsize import bars_for, canonical
 from envs.features.ops import log_return
 from envs.segments import bars_since_segment_start, segment_ids
 
@@ -30,6 +31,11 @@ class Bars:
     segment: np.ndarray
     pos: np.ndarray
     r1: np.ndarray
+    bar: str = "1h"  # canonical bar size (envs.barsize)
+
+    def n(self, hours: float) -> int:
+        """Bars spanning ``hours`` of time at this bar size (at least 1; see envs.barsize)."""
+        return bars_for(hours, self.bar)
 
     @classmethod
     def from_candles(cls, candles: pd.DataFrame, freq: str = "1h") -> Bars:
@@ -64,7 +70,8 @@ class Bars:
                     f"candles column {c!r} has a non-finite or non-positive value {a[i]!r} "
                     f"at {index[i]} ({int(bad.sum())} such rows){hint}"
                 )
-        seg = segment_ids(index, freq)
+        bar = canonical(freq)
+        seg = segment_ids(index, bar)
         pos = bars_since_segment_start(seg)
         return cls(
             index=index,
@@ -76,6 +83,7 @@ class Bars:
             segment=seg,
             pos=pos,
             r1=log_return(arrays["close"], 1, pos),
+            bar=bar,
         )
 
     def __len__(self) -> int:

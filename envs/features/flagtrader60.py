@@ -3,7 +3,10 @@
 Notation: bar t has open O_t, high H_t, low L_t, close C_t, volume V_t (base
 asset); r_t = log(C_t / C_{t-1}) within the segment; SMA_w / EMA_w are simple /
 exponential (span w, adjust=False, restarted per segment) means; windows count
-bars (1 bar = 1 h). Every feature uses bar t and earlier bars of t's segment
+bars (the table is for 1-hour bars; ``specs(bar)`` gives other bar sizes:
+``basis="time"`` windows keep their span in hours, ``basis="bar"`` ones, the
+classic indicators RSI/MACD/EMA/Bollinger/ATR and candle shape, their bar
+count; see ``FeatureSpec``). Every feature uses bar t and earlier bars of t's segment
 only; ``warm-up`` is the number of leading NaN rows in every segment. Raw
 units are listed; the model sees them through ``RobustNormaliser``
 (median/IQR z-score, clipped to +-5), hence ``robust`` everywhere, which is
@@ -82,8 +85,11 @@ with ``funding=None``, or before the contract listed, they are all 0 and
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
+from envs.barsize import bars_for
 from envs.features import ops
 from envs.features.bars import Bars
 from envs.features.funding import FUNDING_SPECS
@@ -92,81 +98,124 @@ from envs.features.specs import FeatureSpec
 _R = "robust"
 
 
-def _s(name: str, formula: str, window: int, units: str, warmup: int) -> FeatureSpec:
-    return FeatureSpec(name, formula, window, units, _R, "t", warmup)
+def _s(
+    name: str, formula: str, window: int, units: str, warmup: int, basis: str = "time"
+) -> FeatureSpec:
+    return FeatureSpec(name, formula, window, units, _R, "t", warmup, basis)
 
 
-_RET = tuple(
-    _s(f"ret_{k}h", f"log(C_t/C_(t-{k}))", k, "log-return", k) for k in (1, 6, 24, 72, 168)
-)
-_SMA = tuple(
-    _s(f"sma_ratio_{w}", f"log(C_t/SMA_{w}(C))", w, "log", w - 1) for w in (12, 24, 72, 168)
-)
-_RV = tuple(
-    _s(f"rv_{w}", f"sqrt(mean of r^2 over {w} bars)", w, "log-return/bar", w)
-    for w in (12, 24, 72, 168)
-)
+def ohlcv_specs(bar: str = "1h") -> tuple[FeatureSpec, ...]:
+    """The 49 OHLCV specs for ``bar``-sized bars (windows and warm-ups in bars of that size).
 
-OHLCV_SPECS: tuple[FeatureSpec, ...] = (
-    *_RET,
-    *_SMA,
-    *_RV,
-    _s(
-        "rsi_14",
-        "Cutler RSI: 100*G/(G+L), G/L = mean gain/loss of r over 14 bars (50 if both 0)",
-        14,
-        "0..100",
-        14,
-    ),
-    _s("vol_rel_24", "log(V_t/SMA_24(V))", 24, "log", 23),
-    _s("vol_rel_168", "log(V_t/SMA_168(V))", 168, "log", 167),
-    _s("vol_z_24", "(V_t-SMA_24(V))/std_24(V) (0 if std=0)", 24, "std devs", 23),
-    _s("obv_slope_24", "sum_24(sign(r)*V)/sum_24(V)", 24, "-1..1", 24),
-    _s("vol_change_1h", "log(V_t/V_(t-1))", 1, "log", 1),
-    _s("vol_trend_24_168", "log(SMA_24(V)/SMA_168(V))", 168, "log", 167),
-    _s("hl_range", "log(H_t/L_t)", 0, "log", 0),
-    _s("hl_range_mean_24", "SMA_24(log(H/L))", 24, "log", 23),
-    _s("hl_range_rel_24_168", "log(SMA_24(log H/L)/SMA_168(log H/L))", 168, "log", 167),
-    _s("mom_24_voladj", "ret_24h/(rv_24*sqrt(24)) (0 if rv=0)", 24, "std devs", 24),
-    _s("mom_168_voladj", "ret_168h/(rv_168*sqrt(168)) (0 if rv=0)", 168, "std devs", 168),
-    _s("macd", "(EMA_12(C)-EMA_26(C))/C_t", 26, "fraction of price", 25),
-    _s("macd_signal", "EMA_9(macd)", 34, "fraction of price", 33),
-    _s("macd_hist", "macd - macd_signal", 34, "fraction of price", 33),
-    _s("ema_ratio_12", "log(C_t/EMA_12(C))", 12, "log", 11),
-    _s("ema_ratio_48", "log(C_t/EMA_48(C))", 48, "log", 47),
-    _s("ema_cross_12_48", "log(EMA_12(C)/EMA_48(C))", 48, "log", 47),
-    _s("bb_pctb_20", "(C_t-(SMA_20-2sd_20))/(4sd_20), sd ddof=1 (0.5 if sd=0)", 20, "fraction", 19),
-    _s("bb_width_20", "4*sd_20(C)/SMA_20(C)", 20, "fraction of price", 19),
-    _s(
-        "atr_pct_14",
-        "SMA_14(TR)/C_t, TR=max(H-L, abs(H-C_(t-1)), abs(L-C_(t-1)))",
-        15,
-        "fraction of price",
-        14,
-    ),
-    _s("atr_ratio_14_168", "log(SMA_14(TR)/SMA_168(TR))", 169, "log", 168),
-    _s("body_share", "(C_t-O_t)/(H_t-L_t) (0 if H=L)", 0, "-1..1", 0),
-    _s("upper_wick_share", "(H_t-max(O_t,C_t))/(H_t-L_t) (0 if H=L)", 0, "0..1", 0),
-    _s("lower_wick_share", "(min(O_t,C_t)-L_t)/(H_t-L_t) (0 if H=L)", 0, "0..1", 0),
-    _s(
-        "gk_vol_24",
-        "sqrt(SMA_24(0.5 log(H/L)^2-(2log2-1) log(C/O)^2)) (Garman-Klass)",
-        24,
-        "log-return/bar",
-        23,
-    ),
-    _s("parkinson_vol_24", "sqrt(SMA_24(log(H/L)^2)/(4 log 2))", 24, "log-return/bar", 23),
-    _s("skew_24", "sample skew of r over 24 bars (0 if var=0)", 24, "unitless", 24),
-    _s("skew_72", "sample skew of r over 72 bars (0 if var=0)", 72, "unitless", 72),
-    _s("drawdown_168", "log(C_t/max_168(C))", 168, "log (<=0)", 167),
-    _s("dist_max_24", "log(C_t/max_24(H))", 24, "log (<=0)", 23),
-    _s("dist_min_24", "log(C_t/min_24(L))", 24, "log (>=0)", 23),
-    _s("hour_sin", "sin(2pi*hour(open_t)/24)", 0, "-1..1", 0),
-    _s("hour_cos", "cos(2pi*hour(open_t)/24)", 0, "-1..1", 0),
-    _s("dow_sin", "sin(2pi*weekday(open_t)/7), Monday=0", 0, "-1..1", 0),
-    _s("dow_cos", "cos(2pi*weekday(open_t)/7), Monday=0", 0, "-1..1", 0),
-)
+    ``basis="time"`` features keep their span in hours (``n(h)`` bars, see
+    ``envs.barsize.bars_for``: ret_24h is 288 5-minute bars or 6 4-hour bars);
+    ``basis="bar"`` ones are classic per-bar indicators (RSI-14 is 14 bars at
+    any size); ``mixed`` names both. On 1h bars every window equals its hours.
+    """
+    n = functools.partial(bars_for, bar=bar)
+    n2 = lambda hours: max(2, n(hours))  # noqa: E731  a sample std needs 2 values
+    ret = tuple(
+        _s(f"ret_{k}h", f"log(C_t/C_(t-{n(k)}))", n(k), "log-return", n(k))
+        for k in (1, 6, 24, 72, 168)
+    )
+    sma = tuple(
+        _s(f"sma_ratio_{w}", f"log(C_t/SMA_{n(w)}(C))", n(w), "log", n(w) - 1)
+        for w in (12, 24, 72, 168)
+    )
+    rv = tuple(
+        _s(f"rv_{w}", f"sqrt(mean of r^2 over {n(w)} bars)", n(w), "log-return/bar", n(w))
+        for w in (12, 24, 72, 168)
+    )
+    d, wk, d3 = n(24), n(168), n(72)
+    atr_w = max(14, wk)
+    return (
+        *ret,
+        *sma,
+        *rv,
+        _s(
+            "rsi_14",
+            "Cutler RSI: 100*G/(G+L), G/L = mean gain/loss of r over 14 bars (50 if both 0)",
+            14,
+            "0..100",
+            14,
+            "bar",
+        ),
+        _s("vol_rel_24", f"log(V_t/SMA_{d}(V))", d, "log", d - 1),
+        _s("vol_rel_168", f"log(V_t/SMA_{wk}(V))", wk, "log", wk - 1),
+        _s(
+            "vol_z_24",
+            f"(V_t-SMA_{n2(24)}(V))/std_{n2(24)}(V) (0 if std=0)",
+            n2(24),
+            "std devs",
+            n2(24) - 1,
+        ),
+        _s("obv_slope_24", f"sum_{d}(sign(r)*V)/sum_{d}(V)", d, "-1..1", d),
+        _s("vol_change_1h", "log(V_t/V_(t-1))", 1, "log", 1, "bar"),
+        _s("vol_trend_24_168", f"log(SMA_{d}(V)/SMA_{wk}(V))", wk, "log", max(d, wk) - 1),
+        _s("hl_range", "log(H_t/L_t)", 0, "log", 0, "bar"),
+        _s("hl_range_mean_24", f"SMA_{d}(log(H/L))", d, "log", d - 1),
+        _s(
+            "hl_range_rel_24_168",
+            f"log(SMA_{d}(log H/L)/SMA_{wk}(log H/L))",
+            wk,
+            "log",
+            max(d, wk) - 1,
+        ),
+        _s("mom_24_voladj", f"ret_24h/(rv_24*sqrt({d})) (0 if rv=0)", d, "std devs", d),
+        _s("mom_168_voladj", f"ret_168h/(rv_168*sqrt({wk})) (0 if rv=0)", wk, "std devs", wk),
+        _s("macd", "(EMA_12(C)-EMA_26(C))/C_t", 26, "fraction of price", 25, "bar"),
+        _s("macd_signal", "EMA_9(macd)", 34, "fraction of price", 33, "bar"),
+        _s("macd_hist", "macd - macd_signal", 34, "fraction of price", 33, "bar"),
+        _s("ema_ratio_12", "log(C_t/EMA_12(C))", 12, "log", 11, "bar"),
+        _s("ema_ratio_48", "log(C_t/EMA_48(C))", 48, "log", 47, "bar"),
+        _s("ema_cross_12_48", "log(EMA_12(C)/EMA_48(C))", 48, "log", 47, "bar"),
+        _s(
+            "bb_pctb_20",
+            "(C_t-(SMA_20-2sd_20))/(4sd_20), sd ddof=1 (0.5 if sd=0)",
+            20,
+            "fraction",
+            19,
+            "bar",
+        ),
+        _s("bb_width_20", "4*sd_20(C)/SMA_20(C)", 20, "fraction of price", 19, "bar"),
+        _s(
+            "atr_pct_14",
+            "SMA_14(TR)/C_t, TR=max(H-L, abs(H-C_(t-1)), abs(L-C_(t-1)))",
+            15,
+            "fraction of price",
+            14,
+            "bar",
+        ),
+        _s("atr_ratio_14_168", f"log(SMA_14(TR)/SMA_{wk}(TR))", atr_w + 1, "log", atr_w, "mixed"),
+        _s("body_share", "(C_t-O_t)/(H_t-L_t) (0 if H=L)", 0, "-1..1", 0, "bar"),
+        _s("upper_wick_share", "(H_t-max(O_t,C_t))/(H_t-L_t) (0 if H=L)", 0, "0..1", 0, "bar"),
+        _s("lower_wick_share", "(min(O_t,C_t)-L_t)/(H_t-L_t) (0 if H=L)", 0, "0..1", 0, "bar"),
+        _s(
+            "gk_vol_24",
+            f"sqrt(SMA_{d}(0.5 log(H/L)^2-(2log2-1) log(C/O)^2)) (Garman-Klass)",
+            d,
+            "log-return/bar",
+            d - 1,
+        ),
+        _s("parkinson_vol_24", f"sqrt(SMA_{d}(log(H/L)^2)/(4 log 2))", d, "log-return/bar", d - 1),
+        _s("skew_24", f"sample skew of r over {d} bars (0 if var=0)", d, "unitless", d),
+        _s("skew_72", f"sample skew of r over {d3} bars (0 if var=0)", d3, "unitless", d3),
+        _s("drawdown_168", f"log(C_t/max_{wk}(C))", wk, "log (<=0)", wk - 1),
+        _s("dist_max_24", f"log(C_t/max_{d}(H))", d, "log (<=0)", d - 1),
+        _s("dist_min_24", f"log(C_t/min_{d}(L))", d, "log (>=0)", d - 1),
+        _s("hour_sin", "sin(2pi*hour(open_t)/24)", 0, "-1..1", 0),
+        _s("hour_cos", "cos(2pi*hour(open_t)/24)", 0, "-1..1", 0),
+        _s("dow_sin", "sin(2pi*weekday(open_t)/7), Monday=0", 0, "-1..1", 0),
+        _s("dow_cos", "cos(2pi*weekday(open_t)/7), Monday=0", 0, "-1..1", 0),
+    )
 
+
+def specs(bar: str = "1h") -> tuple[FeatureSpec, ...]:
+    """All 60 specs for ``bar``-sized bars (funding columns are defined in time already)."""
+    return ohlcv_specs(bar) + FUNDING_SPECS
+
+
+OHLCV_SPECS: tuple[FeatureSpec, ...] = ohlcv_specs("1h")
 SPECS: tuple[FeatureSpec, ...] = OHLCV_SPECS + FUNDING_SPECS
 OMITTED: tuple[str, ...] = ()
 
@@ -181,34 +230,37 @@ def _rsi(r: np.ndarray, window: int, pos: np.ndarray) -> np.ndarray:
 def compute(b: Bars) -> dict[str, np.ndarray]:
     """The 49 OHLCV columns of ``OHLCV_SPECS`` (funding is added by the caller)."""
     c, h, lo, o, v, pos, r, seg = b.close, b.high, b.low, b.open, b.volume, b.pos, b.r1, b.segment
+    n, d, wk = b.n, b.n(24), b.n(168)
     out: dict[str, np.ndarray] = {}
     for k in (1, 6, 24, 72, 168):
-        out[f"ret_{k}h"] = ops.log_return(c, k, pos)
+        out[f"ret_{k}h"] = ops.log_return(c, n(k), pos)
     for w in (12, 24, 72, 168):
-        out[f"sma_ratio_{w}"] = np.log(c / ops.roll_mean(c, w, pos))
+        out[f"sma_ratio_{w}"] = np.log(c / ops.roll_mean(c, n(w), pos))
     r2 = r * r
     for w in (12, 24, 72, 168):
-        out[f"rv_{w}"] = np.sqrt(ops.roll_mean(r2, w, pos))
+        out[f"rv_{w}"] = np.sqrt(ops.roll_mean(r2, n(w), pos))
     out["rsi_14"] = _rsi(r, 14, pos)
 
     log_v = np.log(v)
-    v24, v168 = ops.roll_mean(v, 24, pos), ops.roll_mean(v, 168, pos)
+    v24, v168 = ops.roll_mean(v, d, pos), ops.roll_mean(v, wk, pos)
+    d2 = max(2, d)  # a sample std needs 2 values (1d bars: 24 h is one bar)
     out["vol_rel_24"] = log_v - np.log(v24)
     out["vol_rel_168"] = log_v - np.log(v168)
-    out["vol_z_24"] = ops.safe_div(v - v24, ops.roll_std(v, 24, pos))
+    v24z = v24 if d2 == d else ops.roll_mean(v, d2, pos)
+    out["vol_z_24"] = ops.safe_div(v - v24z, ops.roll_std(v, d2, pos))
     out["obv_slope_24"] = ops.safe_div(
-        ops.roll_sum(np.sign(r) * v, 24, pos), ops.roll_sum(v, 24, pos)
+        ops.roll_sum(np.sign(r) * v, d, pos), ops.roll_sum(v, d, pos)
     )
     out["vol_change_1h"] = log_v - np.log(ops.lag(v, 1, pos))
     out["vol_trend_24_168"] = np.log(v24 / v168)
 
     hl = np.log(h / lo)
-    hl24, hl168 = ops.roll_mean(hl, 24, pos), ops.roll_mean(hl, 168, pos)
+    hl24, hl168 = ops.roll_mean(hl, d, pos), ops.roll_mean(hl, wk, pos)
     out["hl_range"] = hl
     out["hl_range_mean_24"] = hl24
     out["hl_range_rel_24_168"] = np.log(ops.safe_div(hl24, hl168, fill=1.0))
-    out["mom_24_voladj"] = ops.safe_div(out["ret_24h"], out["rv_24"] * np.sqrt(24.0))
-    out["mom_168_voladj"] = ops.safe_div(out["ret_168h"], out["rv_168"] * np.sqrt(168.0))
+    out["mom_24_voladj"] = ops.safe_div(out["ret_24h"], out["rv_24"] * np.sqrt(float(d)))
+    out["mom_168_voladj"] = ops.safe_div(out["ret_168h"], out["rv_168"] * np.sqrt(float(wk)))
 
     ema12 = ops.ewm(c, seg, span=12, min_periods=12)
     ema26 = ops.ewm(c, seg, span=26, min_periods=26)
@@ -229,20 +281,20 @@ def compute(b: Bars) -> dict[str, np.ndarray]:
     tr[pos < 1] = np.nan  # TR needs the previous close (in the segment)
     atr14 = ops.roll_mean(tr, 14, pos)
     out["atr_pct_14"] = atr14 / c
-    out["atr_ratio_14_168"] = np.log(ops.safe_div(atr14, ops.roll_mean(tr, 168, pos), fill=1.0))
+    out["atr_ratio_14_168"] = np.log(ops.safe_div(atr14, ops.roll_mean(tr, wk, pos), fill=1.0))
 
     rng = h - lo
     out["body_share"] = ops.safe_div(c - o, rng)
     out["upper_wick_share"] = ops.safe_div(h - np.maximum(o, c), rng)
     out["lower_wick_share"] = ops.safe_div(np.minimum(o, c) - lo, rng)
     gk_var = 0.5 * hl**2 - (2.0 * np.log(2.0) - 1.0) * np.log(c / o) ** 2
-    out["gk_vol_24"] = np.sqrt(np.maximum(ops.roll_mean(gk_var, 24, pos), 0.0))
-    out["parkinson_vol_24"] = np.sqrt(ops.roll_mean(hl**2, 24, pos) / (4.0 * np.log(2.0)))
-    out["skew_24"] = ops.roll_skew(r, 24, pos)
-    out["skew_72"] = ops.roll_skew(r, 72, pos)
-    out["drawdown_168"] = np.log(c / ops.roll_max(c, 168, pos))
-    out["dist_max_24"] = np.log(c / ops.roll_max(h, 24, pos))
-    out["dist_min_24"] = np.log(c / ops.roll_min(lo, 24, pos))
+    out["gk_vol_24"] = np.sqrt(np.maximum(ops.roll_mean(gk_var, d, pos), 0.0))
+    out["parkinson_vol_24"] = np.sqrt(ops.roll_mean(hl**2, d, pos) / (4.0 * np.log(2.0)))
+    out["skew_24"] = ops.roll_skew(r, d, pos)
+    out["skew_72"] = ops.roll_skew(r, n(72), pos)
+    out["drawdown_168"] = np.log(c / ops.roll_max(c, wk, pos))
+    out["dist_max_24"] = np.log(c / ops.roll_max(h, d, pos))
+    out["dist_min_24"] = np.log(c / ops.roll_min(lo, d, pos))
 
     hour = b.index.hour.to_numpy().astype(np.float64)
     dow = b.index.day_of_week.to_numpy().astype(np.float64)

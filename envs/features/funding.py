@@ -1,8 +1,8 @@
 """Perpetual funding-rate features and the one alignment rule they all obey.
 
 Alignment (the rule for every funding feature): bar t has open time ``ts`` and
-closes at ``ts + 1h``; the decision is taken at that close. A feature at bar t
-may use exactly the settlements whose settlement instant is ``<= ts + 1h``
+closes at ``ts + bar`` (one bar size; 1h on hourly bars); the decision is taken at that close. A feature at bar t
+may use exactly the settlements whose settlement instant is ``<= ts + bar``
 (a settlement at the bar's close instant has been published by then). Later
 settlements never affect bar t; ``tests/test_features_truncation.py`` checks
 it by changing a settlement value published after bar t's close.

@@ -23,6 +23,12 @@ class FeatureSpec:
     median/IQR z-score, clipped). latest_bar: the latest bar (or published
     data) it uses, always ``t`` or earlier. warmup: leading NaN rows per
     segment (the first row whose full look-back lies inside the segment).
+    basis: how the look-back scales with the bar size (``envs.barsize``):
+    ``time`` = a span of hours (ret_24h is 24 1h bars, 288 5m bars, 6 4h bars,
+    1 daily bar; a span shorter than one bar is one bar), ``bar`` = a fixed
+    number of bars at any size (RSI-14, MACD 12/26/9, Bollinger 20, candle
+    shape), ``mixed`` = both (named in the formula). ``window``, ``warmup`` and
+    the formula's numbers are in bars of the size the specs were built for.
     """
 
     name: str
@@ -32,6 +38,7 @@ class FeatureSpec:
     norm: str
     latest_bar: str
     warmup: int
+    basis: str = "time"
 
 
 def render_table(specs: tuple[FeatureSpec, ...]) -> str:
