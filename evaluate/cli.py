@@ -125,7 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _specs(args: argparse.Namespace, runs: list[RunRef]) -> list[PolicySpec]:
+def _specs(args: argparse.Namespace, runs: list[RunRef] | None = None) -> list[PolicySpec]:
+    """Baselines, then every run (``runs``: ``args.runs`` with seed groups expanded), then the
+    ensembles over them."""
+    runs = expand_runs(args.runs).runs if runs is None else runs
     specs = [
         PolicySpec("buy_and_hold", "buy_and_hold", baseline("buy_and_hold")),
         PolicySpec("flat", "flat", baseline("flat")),
