@@ -41,9 +41,13 @@ flat; confidence: argmax of the mean SELL/HOLD/BUY probabilities, discrete PPO a
 members only; disagreement: trade only when every member agrees, else flat; a continuous SAC
 member votes with the sign of its exposure; see evaluate.ensemble). An ensemble counts as one
 more trial in the deflated Sharpe; pick its rule on val, like any other choice.
+Seeds: LABEL=GROUP (a seed group folder with group.json), LABEL=RUN1,RUN2,... or one LABEL repeated
+are seeds of one method, reduced to the IQM of their Sharpes with a stratified bootstrap CI, the
+probability of beating buy-and-hold (and the supervised entry), median, worst and collapsed
+seeds (a seed that stayed flat counts as Sharpe 0); seeds that failed to train are listed.
 Walk-forward retraining is a separate command: python -m evaluate.walkforward --help.
 Outputs: a table on stdout and metrics.json, metrics.csv, equity/drawdown/rolling-Sharpe/position
-PNGs and one self-contained report.html."""
+PNGs and one self-contained report.html (verdicts, interactive charts, every metric)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
