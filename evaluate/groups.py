@@ -71,6 +71,7 @@ def _failures(folder: Path) -> dict[int, str]:
     out: dict[int, str] = {}
     items = raw.items() if isinstance(raw, dict) else enumerate(raw)
     for key, val in items:
+        seed: Any
         if isinstance(val, dict):
             seed = val.get("seed", key)
             why = val.get("error") or val.get("message") or val.get("reason") or "failed"
@@ -121,8 +122,8 @@ def expand_runs(items: list[str]) -> Expanded:
     """Command-line ``[LABEL=]PATH`` items -> runs; PATH may be a group folder or a comma list."""
     out = Expanded()
     for item in items:
-        label, _, path = item.rpartition("=") if "=" in item else ("", "", item)
-        label = label or None
+        given, _, path = item.rpartition("=") if "=" in item else ("", "", item)
+        label = given or None
         if is_group(path):
             algo, refs, failed = read_group(path)
             method = label or algo
