@@ -99,10 +99,14 @@ def verdicts(
     failures: dict[str, dict[int, str]] | None = None,
 ) -> dict[str, str]:
     failures = failures or {}
-    return {
+    out = {
         m: verdict(s, trials, median_dsr(cmp, m), len(failures.get(m, {})))
         for m, s in summaries.items()
     }
+    for m, failed in failures.items():
+        if m not in out and failed:
+            out[m] = f"{m.upper()}: all {len(failed)} seeds failed to train; nothing to evaluate."
+    return out
 
 
 def format_seed_table(

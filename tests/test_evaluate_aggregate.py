@@ -23,7 +23,7 @@ from evaluate.aggregate import (
 from evaluate.compare import compare
 from evaluate.groups import GroupError, expand_runs, read_group
 from evaluate.report import format_table
-from evaluate.seeds import chosen_trials, counted_trials, seed_summaries, verdict
+from evaluate.seeds import chosen_trials, counted_trials, seed_summaries, verdict, verdicts
 from tests.test_evaluate_report import N, _bt
 
 
@@ -139,6 +139,14 @@ def test_verdict_sentence():
         s, TrialCount(48, 2.4, "x"), dsr=0.97
     )
     assert "2 failed to train" in verdict(s, TrialCount(1, 0.0, "x"), 0.5, failed=2)
+
+
+def test_all_seeds_failed_still_gets_a_verdict(backtests_with_flat_seed):
+    cmp = compare(backtests_with_flat_seed, n_boot=50)
+    summ = seed_summaries(cmp, n_boot=50)
+    text = verdicts(cmp, summ, TrialCount(3, 0.0, "x"), {"sac": {0: "a", 1: "b"}})
+    assert text["sac"] == "SAC: all 2 seeds failed to train; nothing to evaluate."
+    assert text["ppo"].startswith("PPO (3 seeds): IQM Sharpe")
 
 
 def test_trial_count_sources(backtests_with_flat_seed):
