@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import math
 import sys
 import time
 from pathlib import Path
@@ -15,10 +16,20 @@ from pathlib import Path
 from evaluate.backtest import Backtest
 from evaluate.compare import compare
 from evaluate.ensemble import RULES, build_ensemble
+from evaluate.groups import GroupError, RunRef, expand_runs
 from evaluate.plots import write_plots
 from evaluate.policies import PolicySpec, baseline, load_run
-from evaluate.report import SELECTION_NOTE, format_table, write_csv, write_html, write_json
+from evaluate.report import SELECTION_NOTE, format_table, write_csv, write_json
+from evaluate.report_html import split_close, write_report_html
 from evaluate.runner import CostOverrides, run_policy
+from evaluate.seeds import (
+    chosen_trials,
+    counted_trials,
+    format_seed_table,
+    seed_summaries,
+    summaries_json,
+    verdicts,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,9 +41,13 @@ flat; confidence: argmax of the mean SELL/HOLD/BUY probabilities, discrete PPO a
 members only; disagreement: trade only when every member agrees, else flat; a continuous SAC
 member votes with the sign of its exposure; see evaluate.ensemble). An ensemble counts as one
 more trial in the deflated Sharpe; pick its rule on val, like any other choice.
+Seeds: LABEL=GROUP (a seed group folder with group.json), LABEL=RUN1,RUN2,... or one LABEL repeated
+are seeds of one method, reduced to the IQM of their Sharpes with a stratified bootstrap CI, the
+probability of beating buy-and-hold (and the supervised entry), median, worst and collapsed
+seeds (a seed that stayed flat counts as Sharpe 0); seeds that failed to train are listed.
 Walk-forward retraining is a separate command: python -m evaluate.walkforward --help.
 Outputs: a table on stdout and metrics.json, metrics.csv, equity/drawdown/rolling-Sharpe/position
-PNGs and one self-contained report.html."""
+PNGs and one self-contained report.html (verdicts, interactive charts, every metric)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,8 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
         "runs",
         nargs="*",
         metavar="RUN_OR_CKPT",
-        help="SB3 run folder or .zip, or supervised model.pt / folder; LABEL=PATH names "
-        "it (the same LABEL on several paths = seeds of one method)",
+        help="SB3 run folder or .zip, or supervised model.pt / folder, or a seed group folder "
+        "(group.json: every seed); LABEL=PATH names it (the same LABEL on several paths, or "
+        "LABEL=PATH1,PATH2,... = seeds of one method)",
     )
     p.add_argument("--env", default="btc1h", help="preset name (default btc1h)")
     p.add_argument(
@@ -113,7 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _specs(args: argparse.Namespace) -> list[PolicySpec]:
+def _specs(args: argparse.Namespace, runs: list[RunRef] | None = None) -> list[PolicySpec]:
+    """Baselines, then every run (``runs``: ``args.runs`` with seed groups expanded), then the
+    ensembles over them."""
+    runs = expand_runs(args.runs).runs if runs is None else runs
     specs = [
         PolicySpec("buy_and_hold", "buy_and_hold", baseline("buy_and_hold")),
         PolicySpec("flat", "flat", baseline("flat")),
@@ -123,9 +142,11 @@ def _specs(args: argparse.Namespace) -> list[PolicySpec]:
         specs.append(PolicySpec(name, "random", baseline("random", s), seed=s))
     specs.append(PolicySpec("momentum", "momentum", baseline("momentum")))
     members = []
-    for item in args.runs:
-        label, _, path = item.rpartition("=") if "=" in item else (None, "", item)
-        members.append(load_run(path, label or None))
+    for ref in runs:
+        spec = load_run(ref.path, ref.label)
+        if ref.seed is not None:  # a seed group's seed is authoritative
+            spec.seed, spec.name = ref.seed, f"{spec.method}_s{ref.seed}"
+        members.append(spec)
     specs += members
     for rule in dict.fromkeys(args.ensemble):
         try:
@@ -178,7 +199,12 @@ def main(argv: list[str] | None = None) -> int:
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
     out = args.out or REPO_ROOT / "runs" / args.env / "evaluate" / stamp
     out.mkdir(parents=True, exist_ok=True)
-    specs = _specs(args)
+    try:
+        expanded = expand_runs(args.runs)
+    except GroupError as err:
+        print(f"python -m evaluate: error: {err}", file=sys.stderr)
+        return 2
+    specs = _specs(args, expanded.runs)
     costs = resolve_costs(args, specs)
     backtests: list[Backtest] = []
     for spec in specs:
@@ -189,16 +215,20 @@ def main(argv: list[str] | None = None) -> int:
             f"  {spec.name:<24} {len(bt):>6} bars  {time.perf_counter() - t:6.1f} s",
             file=sys.stderr,
         )
+    chosen = chosen_trials(args.n_trials, args.trials_sharpe_var, ledger=None)  # ledger: lead
     cmp = compare(
         backtests,
         n_boot=args.n_boot,
         seed=args.bootstrap_seed,
         block_length=args.block_length,
-        n_trials=args.n_trials,
-        trials_sharpe_var=None
-        if args.trials_sharpe_var is None
-        else args.trials_sharpe_var / backtests[0].periods_per_year,
+        n_trials=chosen.n if chosen and chosen.n > 0 else None,
+        trials_sharpe_var=chosen.sharpe_var / backtests[0].periods_per_year
+        if chosen and math.isfinite(chosen.sharpe_var)
+        else None,
     )
+    trials = counted_trials(cmp, chosen)
+    summaries = seed_summaries(cmp, n_boot=args.n_boot, seed=args.bootstrap_seed)
+    verdict_text = verdicts(cmp, summaries, trials, expanded.failures)
     first = backtests[0]
     context = {
         "env": args.env,
@@ -211,11 +241,25 @@ def main(argv: list[str] | None = None) -> int:
         "sources": {s.name: s.source for s in specs if s.source},
         "command": " ".join(["python -m evaluate", *(argv if argv is not None else sys.argv[1:])]),
     }
+    context["seed_groups"] = expanded.groups
     print(format_table(cmp))
-    write_json(cmp, out / "metrics.json", context)
+    print(format_seed_table(summaries, trials, expanded.failures))
+    print("\n".join(verdict_text.values()))
+    extra = summaries_json(summaries, verdict_text, trials, expanded.failures)
+    write_json(cmp, out / "metrics.json", context, extra)
     write_csv(cmp, out / "metrics.csv")
     plots = {} if args.no_plots else write_plots(backtests, out)
-    write_html(cmp, out / "report.html", plots, context)
+    write_report_html(
+        out / "report.html",
+        cmp,
+        backtests,
+        summaries,
+        verdict_text,
+        trials,
+        context,
+        price=split_close(args.env, first),
+        failures=expanded.failures,
+    )
     print(
         f"\nwrote {out}/metrics.json, metrics.csv, report.html"
         f"{', ' + str(len(plots)) + ' PNGs' if plots else ''} in {time.perf_counter() - t0:.1f} s"

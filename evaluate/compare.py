@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from evaluate.aggregate import seed_sharpes
 from evaluate.backtest import Backtest, aligned_returns
 from evaluate.stats import (
     PairedSharpeTest,
@@ -103,6 +104,16 @@ class Comparison:
                 m: {k: asdict(v) for k, v in aggs.items()} for m, aggs in self.aggregates.items()
             },
         }
+
+
+def _seed_values(members: list[Row], key: str) -> np.ndarray:
+    """``key`` over a method's seeds. A seed that stayed flat has an undefined Sharpe: it counts
+    as Sharpe 0 (``evaluate.aggregate.seed_sharpes``), never dropped from the seed mean."""
+    values = np.array([m.flat()[key] for m in members], dtype=np.float64)
+    if key == "sharpe":
+        exposure = np.array([m.metrics.get("exposure", np.nan) for m in members])
+        values, _ = seed_sharpes(values, exposure)
+    return values
 
 
 def compare(
@@ -201,7 +212,7 @@ def compare(
             continue
         keys = list(members[0].flat())
         aggregates[method] = {
-            k: aggregate_seeds(np.array([m.flat()[k] for m in members], dtype=np.float64), level)
+            k: aggregate_seeds(_seed_values(members, k), level)
             for k in keys
             if k not in ("method", "seed")
         }

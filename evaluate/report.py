@@ -125,8 +125,11 @@ def _clean(obj: Any) -> Any:
     return obj
 
 
-def write_json(cmp: Comparison, path: Path, context: dict[str, Any]) -> Path:
-    data = {"context": context, "note": SELECTION_NOTE, **cmp.to_dict()}
+def write_json(
+    cmp: Comparison, path: Path, context: dict[str, Any], extra: dict[str, Any] | None = None
+) -> Path:
+    """metrics.json: context, note, the comparison and ``extra`` (seed aggregates, trials)."""
+    data = {"context": context, "note": SELECTION_NOTE, **cmp.to_dict(), **(extra or {})}
     path.write_text(json.dumps(_clean(data), indent=2, allow_nan=False))
     return path
 

@@ -1,0 +1,81 @@
+"""``python -m evaluate ... ppo=<seed group>`` end to end: tiny runs trained with today's CLIs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from evaluate import cli
+
+pytest.importorskip("stable_baselines3")
+
+
+def test_bad_group_is_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    g = tmp_path / "g"
+    g.mkdir()
+    (g / "group.json").write_text(json.dumps({"kind": "seed_group", "algo": "ppo", "seeds": [0]}))
+    assert cli.main(["--env", "btc1h", f"ppo={g}", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert (
+        err
+        == f"python -m evaluate: error: {g}/group.json: needs 'seeds' (a list) and 'runs' (seed -> folder)"
+    )
+
+
+@pytest.mark.slow
+def test_seed_group_evaluation(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from agents import ppo
+    from supervised import train as supervised_train
+
+    group = tmp_path / "ppo_group"
+    common = ["--env", "btc1h", "--timesteps", "128", "--n-envs", "1", "--no-progress"]
+    for s in (0, 1, 2):
+        ppo.main([*common, "--seed", str(s), "--run-dir", str(group / f"s{s}")])
+    meta = {"kind": "seed_group", "algo": "ppo", "env": "btc1h", "seeds": [0, 1, 2, 3],
+            "runs": {str(s): f"s{s}" for s in range(4)}, "command": ["python", "-m", "agents.ppo"],
+            "config": {}, "created": "2026-11-29T00:00:00Z"}  # fmt: skip
+    (group / "group.json").write_text(json.dumps(meta))
+    (group / "summary.json").write_text(json.dumps({"failures": {"3": "killed by OOM"}}))
+    sup = tmp_path / "sup"
+    supervised_train.main(["--env", "btc1h", "--epochs", "1", "--max-train-samples", "512",
+                           "--max-val-bars", "500", "--seed", "0", "--run-dir", str(sup)])  # fmt: skip
+    capsys.readouterr()
+
+    out = tmp_path / "eval"
+    argv = ["--env", "btc1h", "--split", "test", f"ppo={group}", f"supervised={sup}",
+            "--n-boot", "200", "--no-plots", "--out", str(out)]  # fmt: skip
+    assert cli.main(argv) == 0
+    text = capsys.readouterr().out
+    m = json.loads((out / "metrics.json").read_text())
+    agg = m["seed_aggregates"]["ppo"]
+    sharpes = [m["policies"][f"ppo_s{s}"]["sharpe"] for s in range(3)]
+    expect = [
+        0.0 if (v is None or c) else v for v, c in zip(sharpes, agg["collapsed"], strict=True)
+    ]
+    assert agg["n_seeds"] == 3 and agg["sharpes"] == pytest.approx(expect)
+    assert agg["iqm"] == pytest.approx(float(sps.trim_mean(expect, 0.25)))
+    assert agg["iqm_low"] <= agg["iqm"] <= agg["iqm_high"]
+    assert agg["worst"] == pytest.approx(min(expect)) and agg["median"] == pytest.approx(
+        np.median(expect)
+    )
+    sup_sharpe = m["seed_aggregates"]["supervised"]["sharpes"][0]
+    bh = m["policies"]["buy_and_hold"]["sharpe"]
+    assert agg["p_improve"]["buy_and_hold"] == pytest.approx(np.mean([v > bh for v in expect]))
+    assert agg["p_improve"]["supervised"] == pytest.approx(
+        np.mean([v > sup_sharpe for v in expect])
+    )
+    assert agg["failed_seeds"] == {"3": "killed by OOM"}
+    assert m["trials"]["n"] == 4 and "policies given here" in m["trials"]["source"]
+    # the printed rows: per seed, IQM with its CI, P(improvement), collapsed, trials, verdict
+    assert f"ppo: 3 seeds  IQM {agg['iqm']:+.3f} 95% CI [{agg['iqm_low']:+.3f}" in text
+    assert f"P(> buy_and_hold) {agg['p_improve']['buy_and_hold']:.3f}" in text
+    assert f"P(> supervised) {agg['p_improve']['supervised']:.3f}" in text
+    assert f"collapsed {agg['n_collapsed']}/3" in text
+    assert "ppo: seed 3 FAILED to train, not backtested: killed by OOM" in text
+    assert "trials: 4 trials counted, from: the non-baseline policies given here" in text
+    assert agg["verdict"].startswith("PPO (3 seeds, 1 failed to train): IQM Sharpe")
+    assert agg["verdict"] in text and agg["verdict"] in (out / "report.html").read_text()
