@@ -15,6 +15,7 @@ from pathlib import Path
 from evaluate.backtest import Backtest
 from evaluate.compare import compare
 from evaluate.ensemble import RULES, build_ensemble
+from evaluate.oracle_policy import oracle_specs
 from evaluate.plots import write_plots
 from evaluate.policies import PolicySpec, baseline, load_run
 from evaluate.report import SELECTION_NOTE, format_table, write_csv, write_html, write_json
@@ -122,6 +123,7 @@ def _specs(args: argparse.Namespace) -> list[PolicySpec]:
         name = "random" if len(args.seeds) == 1 else f"random_s{s}"
         specs.append(PolicySpec(name, "random", baseline("random", s), seed=s))
     specs.append(PolicySpec("momentum", "momentum", baseline("momentum")))
+    specs += oracle_specs(args.env)  # synthetic presets: the two oracle baselines
     members = []
     for item in args.runs:
         label, _, path = item.rpartition("=") if "=" in item else (None, "", item)
