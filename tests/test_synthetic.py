@@ -200,7 +200,17 @@ def test_hidden_oracle_beats_filter_oracle_which_clears_costs(name):
     assert hidden > filt > 2.0
 
 
+def test_fit_band_keeps_out_of_a_market_without_edge():
+    r = np.random.default_rng(0).normal(0, 0.01, 20_000)
+    signal = np.random.default_rng(1).normal(0, 1, 20_000)  # unrelated to r
+    assert oracles.fit_band(signal, r, slice(0, None), ((0.5, 0.0), (1.0, 0.0))) == oracles.NO_TRADE
+    np.testing.assert_array_equal(oracles.band_positions(signal, *oracles.NO_TRADE), 0.0)
+    planted = np.concatenate([r[1:], [0.0]])  # signal = the next bar's return: an edge
+    assert oracles.fit_band(planted, r, slice(0, None), ((0.0, 0.0),)) == (0.0, 0.0)
+
+
 @pytest.mark.slow
 def test_filter_finds_no_edge_on_the_random_walk():
-    assert abs(_test_sharpe("synth-rw", "oracle_filter")) < 1.0  # 1-year Sharpe s.e. ~ 1
-    assert (_test_run("synth-rw", "oracle_hidden").positions == 0).all()  # nothing to know
+    assert oracle_band("synth-rw", "filter") == oracles.NO_TRADE  # no band beats 3 s.e. on train
+    for kind in ("filter", "hidden"):
+        assert (_test_run("synth-rw", f"oracle_{kind}").positions == 0).all()

@@ -20,7 +20,7 @@ from envs.presets import DataFile, Preset
 SYNTH_SHA256 = {
     "synth-regime": "ea1b7f53f33686f0ffa73e2adb0274335a73d46d81ae487d01808859e3aace6e",
     "synth-meanrev": "6d53f143f5707e1adf687c524c89750be0c76fd669d03901177cec0a14b22372",
-    "synth-rw": "36803ea85b6b2752203a8fddafd6eb8ba11429ce3cbf6cf46fe5259b7530e32e",
+    "synth-rw": "721bee6392d7f15af009d6505c39fef343d84d636eb415047992600d68a5147e",
 }
 
 

@@ -49,9 +49,9 @@ class MeanRevParams:
 
 @dataclass(frozen=True)
 class WalkParams:
-    """Driftless Gaussian random walk: ``r_t = sigma * eps_t``."""
+    """Gaussian random walk of a martingale price: ``r_t = -sigma^2 / 2 + sigma * eps_t``."""
 
-    seed: int = 16  # the first seed >= 13 with |buy-and-hold Sharpe| < 0.5 on test and overall
+    seed: int = 21  # first seed >= 13 with |buy-and-hold Sharpe| < 0.25 on test and overall
     sigma: float = SIGMA_BAR
 
 
@@ -128,10 +128,10 @@ def generate_meanrev(p: MeanRevParams = MeanRevParams()) -> SyntheticSeries:
 
 
 def generate_walk(p: WalkParams = WalkParams()) -> SyntheticSeries:
-    """Driftless random walk; ``hidden`` = zeros (nothing to know)."""
+    """Martingale random walk (log drift -sigma^2/2: E[simple return] = 0); ``hidden`` = zeros."""
     rng = np.random.default_rng(p.seed)
     n = len(hourly_index())
-    returns = p.sigma * rng.standard_normal(n)
+    returns = -0.5 * p.sigma**2 + p.sigma * rng.standard_normal(n)
     return SyntheticSeries(candles_from_returns(returns, rng), np.zeros(n))
 
 

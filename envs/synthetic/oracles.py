@@ -18,6 +18,8 @@ import math
 import numpy as np
 
 COST_DEFAULT = (10.0 + 2.0) * 1e-4  # fee 10 bps + slippage 2 bps per unit of position traded
+MIN_TRAIN_SHARPE_SE = 3.0  # a band must beat 3 s.e. on train (best of a small grid: ~Bonferroni)
+NO_TRADE = (math.inf, 0.0)  # the band that never enters: always flat
 
 
 def hamilton_filter(log_returns: np.ndarray, drift: float, sigma: float, p: float) -> np.ndarray:
@@ -106,8 +108,17 @@ def fit_band(
     rows: slice,
     grid: tuple[tuple[float, float], ...],
     cost: float = COST_DEFAULT,
+    periods_per_year: int = 8760,
 ) -> tuple[float, float]:
-    """The ``(enter, exit)`` of ``grid`` with the best after-cost Sharpe on ``rows`` (train)."""
+    """The ``(enter, exit)`` of ``grid`` with the best after-cost Sharpe on ``rows`` (train).
+
+    A band is used only if its train Sharpe exceeds ``MIN_TRAIN_SHARPE_SE`` standard errors
+    (``sqrt(periods_per_year / n_rows)``, annualised); otherwise ``NO_TRADE``: a policy from
+    past data alone trades only an edge that past data shows.
+    """
     sig, ret = signal[rows], log_returns[rows]
     scores = [sharpe(after_cost_returns(band_positions(sig, e, x), ret, cost)) for e, x in grid]
-    return grid[int(np.argmax(scores))]
+    best = int(np.argmax(scores))
+    if scores[best] <= MIN_TRAIN_SHARPE_SE * math.sqrt(periods_per_year / len(ret)):
+        return NO_TRADE
+    return grid[best]
