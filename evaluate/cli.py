@@ -25,7 +25,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 DESCRIPTION = f"""Evaluate policies head to head on one split of a preset, over the WHOLE split,
 every policy stepping the same env with the same costs. Baselines (buy_and_hold, flat, random,
-momentum) are always included. {SELECTION_NOTE} --ensemble RULE adds one policy
+momentum) are always included; on a synthetic preset (synth-*) also oracle_hidden and
+oracle_filter (envs.synthetic). {SELECTION_NOTE} --ensemble RULE adds one policy
 ensemble_RULE over all the given runs (voting: plurality of the members' positions, a tie is
 flat; confidence: argmax of the mean SELL/HOLD/BUY probabilities, discrete PPO and supervised
 members only; disagreement: trade only when every member agrees, else flat; a continuous SAC
