@@ -214,3 +214,14 @@ def test_filter_finds_no_edge_on_the_random_walk():
     assert oracle_band("synth-rw", "filter") == oracles.NO_TRADE  # no band beats 3 s.e. on train
     for kind in ("filter", "hidden"):
         assert (_test_run("synth-rw", f"oracle_{kind}").positions == 0).all()
+
+
+def test_make_env_on_a_synthetic_preset():
+    import envs
+
+    env = envs.make_env("synth-regime", split="test")
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == env.observation_space.shape
+    assert (env.market.funding == 0).all()  # no funding file: funding off
+    lo = int(np.searchsorted(env.market.timestamps, pd.Timestamp("2024-01-01", tz="UTC").value))
+    assert env.market.n_bars == N_BARS and env.tables.starts.min() >= lo
