@@ -105,9 +105,16 @@ def oracle_band(name: str, kind: str) -> tuple[float, float]:
     return oracles.fit_band(sig, r, _train_rows(len(r)), grid)
 
 
-@lru_cache(maxsize=8)
 def oracle_positions(name: str, kind: str) -> tuple[np.ndarray, np.ndarray]:
-    """``(bar open times in ns, target position per bar)`` of oracle ``kind`` on market ``name``."""
+    """``(bar open times in ns, target position per bar)`` of oracle ``kind`` on market ``name``.
+
+    Fresh copies of cached arrays: a caller cannot corrupt the cache."""
+    times_ns, positions = _oracle_positions(name, kind)
+    return times_ns.copy(), positions.copy()
+
+
+@lru_cache(maxsize=8)
+def _oracle_positions(name: str, kind: str) -> tuple[np.ndarray, np.ndarray]:
     if kind not in ORACLE_KINDS:
         raise ValueError(f"unknown oracle kind {kind!r}; choose one of {', '.join(ORACLE_KINDS)}")
     s = series(name)
