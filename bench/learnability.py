@@ -11,8 +11,9 @@ oracle baselines it lists: ``oracle_hidden`` and ``oracle_filter``). Printed per
 * the per-seed test Sharpes, their mean and spread (sd, min, max);
 * the mean as a fraction of the achievable oracle's (``oracle_filter``) test Sharpe, and of the
   hidden-state oracle's (``oracle_hidden``, the upper bound);
-* collapsed seeds: a constant position over the test year (at most one trade) where the
-  achievable oracle trades;
+* collapsed seeds: a (near-)constant position over the test year where the achievable oracle
+  trades: annual turnover below a tenth of ``oracle_filter``'s (always-long, always-flat, or a
+  handful of trades a year);
 * on synth-rw (no edge): the seed selected on VAL (best val Sharpe), and its test deflated
   Sharpe (evaluate's DSR, deflated over every run backtested on that market).
 
@@ -36,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MARKETS = ("synth-regime", "synth-meanrev", "synth-rw")
 METHODS = ("ppo", "sac", "supervised")
 ORACLE = "oracle_filter"  # the achievable oracle: past data only
+COLLAPSE_TURNOVER = 0.1  # collapsed: trades less than a tenth as often as the oracle
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -108,10 +110,16 @@ def _sharpe(row: dict[str, Any]) -> float:
     return 0.0 if value is None or value != value else float(value)  # flat: nan -> 0
 
 
+def _collapsed(row: dict[str, Any], oracle_turnover: float) -> bool:
+    """A (near-)constant position where the oracle trades: turnover < COLLAPSE_TURNOVER x its."""
+    turnover = float(row.get("turnover_annual") or 0.0)
+    return oracle_turnover > 0 and turnover < COLLAPSE_TURNOVER * oracle_turnover
+
+
 def summarise(market: str, methods: list[str], test: dict[str, Any]) -> list[dict[str, Any]]:
     """Per method: seeds' Sharpes, fraction of the oracles, collapsed-seed count."""
     oracle, hidden = _sharpe(test[ORACLE]), _sharpe(test["oracle_hidden"])
-    oracle_trades = (test[ORACLE].get("n_trades") or 0) > 1
+    oracle_turnover = float(test[ORACLE].get("turnover_annual") or 0.0)
     rows = []
     for method in methods:
         seeds = {k: v for k, v in test.items() if v.get("method") == method}
@@ -119,7 +127,7 @@ def summarise(market: str, methods: list[str], test: dict[str, Any]) -> list[dic
             continue
         sharpes = [_sharpe(v) for v in seeds.values()]
         mean = statistics.fmean(sharpes)
-        collapsed = sum(oracle_trades and (v.get("n_trades") or 0) <= 1 for v in seeds.values())
+        collapsed = sum(_collapsed(v, oracle_turnover) for v in seeds.values())
         rows.append(
             {
                 "market": market,
