@@ -125,3 +125,9 @@ def get_preset(name: str) -> Preset:
         raise KeyError(
             f"unknown env/preset {name!r}; valid presets: {', '.join(sorted(PRESETS))}"
         ) from None
+
+
+# Planted-signal markets (envs.synthetic): generated from a fixed seed on first use.
+from envs.synthetic.files import synthetic_presets  # noqa: E402  (needs DataFile/Preset above)
+
+PRESETS.update(synthetic_presets())

@@ -17,6 +17,7 @@ from evaluate.backtest import Backtest
 from evaluate.compare import compare
 from evaluate.ensemble import RULES, build_ensemble
 from evaluate.groups import GroupError, RunRef, expand_runs
+from evaluate.oracle_policy import oracle_specs
 from evaluate.plots import write_plots
 from evaluate.policies import PolicySpec, baseline, load_run
 from evaluate.report import SELECTION_NOTE, format_table, write_csv, write_json
@@ -35,7 +36,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 DESCRIPTION = f"""Evaluate policies head to head on one split of a preset, over the WHOLE split,
 every policy stepping the same env with the same costs. Baselines (buy_and_hold, flat, random,
-momentum) are always included. {SELECTION_NOTE} --ensemble RULE adds one policy
+momentum) are always included; on a synthetic preset (synth-*) also oracle_hidden and
+oracle_filter (envs.synthetic). {SELECTION_NOTE} --ensemble RULE adds one policy
 ensemble_RULE over all the given runs (voting: plurality of the members' positions, a tie is
 flat; confidence: argmax of the mean SELL/HOLD/BUY probabilities, discrete PPO and supervised
 members only; disagreement: trade only when every member agrees, else flat; a continuous SAC
@@ -141,6 +143,7 @@ def _specs(args: argparse.Namespace, runs: list[RunRef] | None = None) -> list[P
         name = "random" if len(args.seeds) == 1 else f"random_s{s}"
         specs.append(PolicySpec(name, "random", baseline("random", s), seed=s))
     specs.append(PolicySpec("momentum", "momentum", baseline("momentum")))
+    specs += oracle_specs(args.env)  # synthetic presets: the two oracle baselines
     members = []
     for ref in runs:
         spec = load_run(ref.path, ref.label)

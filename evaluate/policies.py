@@ -109,8 +109,12 @@ def segment_of(timestamps_ns: np.ndarray) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(d != step_ns)]).astype(np.int64)
 
 
-def baseline(name: str, seed: int = 0) -> Policy:
-    """A built-in baseline by name (see the module docstring)."""
+def baseline(name: str, seed: int = 0, env: str | None = None) -> Policy:
+    """A built-in baseline by name (see the module docstring); oracles need their ``env``."""
+    if name.startswith("oracle_"):  # synthetic markets only (evaluate.oracle_policy)
+        from evaluate.oracle_policy import oracle_baseline
+
+        return oracle_baseline(name, env)
     if name == "buy_and_hold":
         return ConstantPolicy(1.0)
     if name == "flat":

@@ -183,7 +183,7 @@ def run_policy(
     spec = (
         policy
         if isinstance(policy, PolicySpec)
-        else PolicySpec(policy, policy, baseline(policy, seed), seed)
+        else PolicySpec(policy, policy, baseline(policy, seed, env_name), seed)
     )
     settings = {**spec.env_settings, **(env_settings or {})}
     options = {k: v for k, v in settings.items() if k not in ("feature_set", "window")}
