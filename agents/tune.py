@@ -2,6 +2,7 @@
 
     python -m agents.tune --env btc1h --algo ppo --trials 20 [--workers N] [--address ADDR]
         [--storage URL] [--study NAME] [--seeds-per-trial k] [--timesteps N] [--space FILE]
+        [other flags: passed to every trial's training command, e.g. --max-train-samples 2000]
 
 Optuna's TPE sampler proposes configurations from the algorithm's search space
 (``agents/configs/search/<algo>.yml``); the objective is the val split's full backtest Sharpe of
@@ -174,6 +175,7 @@ def tell(
 
 def _task(args, study, trial, out_dir: Path, fixed: dict[str, Any]) -> Task:  # noqa: ANN001
     extra = [] if args.algo == "supervised" else ["--device", args.device]
+    extra += list(args.passthrough)
     seeds = list(range(args.seeds_per_trial))
     kwargs = {
         "algo": args.algo,
@@ -223,7 +225,8 @@ def main(argv: list[str] | None = None) -> Path:
     """Run (or resume) the study; write best.yml, the trials table and the plots."""
     from agents.tune_report import write_outputs
 
-    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    # flags tune does not know go to every trial's training command (e.g. --max-train-samples)
+    args, args.passthrough = build_parser().parse_known_args(sys.argv[1:] if argv is None else argv)
     args.study = args.study or args.algo
     out = args.out or default_runs_root() / args.env / "tune" / args.study
     out.mkdir(parents=True, exist_ok=True)
