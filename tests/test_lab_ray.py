@@ -126,13 +126,13 @@ def test_killed_group_driver_restarts_and_skips_the_finished_seed(tmp_path: Path
     assert sorted(r["seed"] for r in recs) == [0, 1]  # each seed once, none twice
 
 
-def _tune(tmp_path: Path, study: Path, *extra: str) -> list[str]:
+def _tune(study: Path) -> list[str]:
     return ["agents.tune", "--env", "btc1h", "--algo", "supervised", "--out", str(study)]
 
 
 def test_tune_on_a_two_node_cluster_uses_both_nodes(two_node_cluster: str, tmp_path: Path) -> None:
     study_dir = tmp_path / "study"
-    cmd = _tune(tmp_path, study_dir) + ["--trials", "2", "--workers", "2", *SUP_TINY]
+    cmd = _tune(study_dir) + ["--trials", "2", "--workers", "2", *SUP_TINY]
     _run([*cmd, "--address", two_node_cluster], tmp_path)
     study = optuna.load_study(study_name="supervised", storage=f"sqlite:///{study_dir}/study.db")
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
@@ -148,17 +148,15 @@ def test_tune_on_a_two_node_cluster_uses_both_nodes(two_node_cluster: str, tmp_p
 
 def test_killed_tune_resumes_without_redoing_finished_trials(tmp_path: Path) -> None:
     study_dir = tmp_path / "study"
-    cmd = _tune(tmp_path, study_dir) + ["--trials", "2", "--workers", "1", *SUP_TINY]
+    cmd = _tune(study_dir) + ["--trials", "2", "--workers", "1", *SUP_TINY]
     proc = _start(cmd, tmp_path)
     storage = f"sqlite:///{study_dir}/study.db"
 
     def first_complete() -> bool:
-        if not (study_dir / "study.db").is_file():
+        # the ledger line comes just before the tell: the schema exists by then
+        if not (tmp_path / "runs" / "btc1h" / "ledger.jsonl").is_file():
             return False
-        try:
-            s = optuna.load_study(study_name="supervised", storage=storage)
-        except KeyError:  # the study row is not written yet
-            return False
+        s = optuna.load_study(study_name="supervised", storage=storage)
         return any(t.state == optuna.trial.TrialState.COMPLETE for t in s.trials)
 
     try:
