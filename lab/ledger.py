@@ -164,7 +164,8 @@ class TrialSummary:
 def trial_summary(market: str, runs_root: str | os.PathLike[str] | None = None) -> TrialSummary:
     """One trial per distinct ``config_hash`` (Sharpe = mean over its seeds; a null Sharpe, an
     always-flat policy, counts as 0: it was tried); variance across trials with ddof 1 (0 for
-    fewer than two trials)."""
+    fewer than two trials). A record marked ``extra.no_val_sharpe`` (a walk-forward PPO fold,
+    selected on val reward) counts as a trial but adds nothing to the variance."""
     sharpes: dict[str, list[float]] = defaultdict(list)
     first_source: dict[str, str] = {}
     n_records = 0
@@ -172,13 +173,16 @@ def trial_summary(market: str, runs_root: str | os.PathLike[str] | None = None) 
         n_records += 1
         h = str(rec["config_hash"])
         first_source.setdefault(h, str(rec["source"]))
+        if (rec.get("extra") or {}).get("no_val_sharpe"):
+            sharpes.setdefault(h, [])  # tried (counted), but nothing to add to the variance
+            continue
         v = rec.get("val_sharpe")
         sharpes[h].append(0.0 if v is None else float(v))
-    means = [sum(v) / len(v) for v in sharpes.values()]
+    means = [sum(v) / len(v) for v in sharpes.values() if v]
     n = len(means)
-    if n > 1:
+    if n > 1:  # variance over the trials that measured a val Sharpe
         mu = sum(means) / n
         var = sum((m - mu) ** 2 for m in means) / (n - 1)
     else:
         var = 0.0
-    return TrialSummary(n, var, dict(Counter(first_source.values())), n_records)
+    return TrialSummary(len(sharpes), var, dict(Counter(first_source.values())), n_records)

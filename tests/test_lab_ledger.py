@@ -124,3 +124,13 @@ def test_group_summary_keeps_failures_and_counts_collapsed_seeds(tmp_path: Path)
     assert (agg["n_collapsed"], agg["collapsed_seeds"]) == (1, [1])
     assert s["failures"] == [{"seed": 2, "error": "RuntimeError: boom"}]
     assert s["per_seed"]["2"]["status"] == "failed"
+
+
+def test_record_without_val_sharpe_counts_as_trial_but_not_in_variance(tmp_path: Path) -> None:
+    append_record(_rec(CFG, 0, 1.0), tmp_path)
+    append_record(_rec({**CFG, "ppo": {"gamma": 0.9}}, 0, 3.0), tmp_path)
+    rec = _rec({**CFG, "ppo": {"gamma": 0.5}}, 0, None, "walkforward")
+    rec["extra"] = {"no_val_sharpe": True}
+    append_record(rec, tmp_path)
+    s = trial_summary("btc1h", tmp_path)
+    assert (s.n_trials, s.sharpe_var) == (3, pytest.approx(2.0))  # var of 1.0 and 3.0

@@ -190,3 +190,23 @@ def test_pruner_snapshot_prunes_a_trial_trailing_the_finished_ones() -> None:
     good.report(2.5, 100)
     assert not good.should_prune()
     assert not _snapshot_trial(history, "none").should_prune()
+
+
+def test_walkforward_folds_on_local_ray_match_inline(tmp_path: Path) -> None:
+    from evaluate.walkforward import main
+
+    base = ["--env", "btc1h", "--algo", "momentum", "--folds", "3", "--start", "2022-01-01"]
+    base += ["--end", "2024-01-01", "--min-train-bars", "6000", "--n-boot", "100", "--no-plots"]
+    assert main([*base, "--out", str(tmp_path / "inline")]) == 0
+    _run(
+        ["evaluate.walkforward", *base, "--workers", "2", "--out", str(tmp_path / "ray")], tmp_path
+    )
+    inline = json.loads((tmp_path / "inline" / "metrics.json").read_text())
+    on_ray = json.loads((tmp_path / "ray" / "metrics.json").read_text())
+    assert on_ray["policies"] == inline["policies"]  # same folds, same numbers
+    assert on_ray["context"]["n_trials"] == 12
+    for k in range(3):
+        assert (tmp_path / "ray" / f"fold_{k:02d}" / "selection.json").is_file()
+    recs = [r for r in read_records("btc1h", tmp_path / "runs") if r["source"] == "walkforward"]
+    assert len(recs) == 12  # 3 folds x 4 lookbacks evaluated on val
+    assert trial_summary("btc1h", tmp_path / "runs").n_trials == 4
