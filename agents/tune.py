@@ -154,6 +154,8 @@ def tell(
     trial.set_user_attr("node_id", res.node_id)
     trial.set_user_attr("hostname", res.hostname)
     trial.set_user_attr("wall_s", round(res.wall_s, 1))
+    if res.ok and not all(res.value["seeds"].values()):  # a seed without a val backtest
+        res.ok, res.error = False, "a seed finished without a complete metrics.json"
     if not res.ok:
         trial.set_user_attr("error", (res.error or "").strip().splitlines()[-1:])
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
