@@ -201,9 +201,7 @@ def optimise(args: argparse.Namespace, study: optuna.Study, out: Path) -> None:
     with Engine(args.workers, args.address, device=args.device) as engine:
         while remaining or inflight:
             while remaining and len(inflight) < args.workers:
-                trial = study.ask(space)
-                trial.set_user_attr("driver_host", socket.gethostname())
-                trial.set_user_attr("driver_pid", os.getpid())
+                trial = _ask(study, space)
                 task = _task(args, study, trial, out / "trials" / f"t{trial.number:04d}", fixed)
                 engine.submit(task)
                 inflight[task.key] = trial
@@ -217,6 +215,18 @@ def optimise(args: argparse.Namespace, study: optuna.Study, out: Path) -> None:
                 f"trial {trial.number}: {state} value {study.trials[trial.number].value} "
                 f"on node {res.node_id[:12]} in {res.wall_s:.0f}s"
             )
+
+
+def _ask(study: optuna.Study, space: dict[str, Any]) -> optuna.Trial:
+    """``study.ask`` with this driver (host, pid) written in the same transaction that makes
+    the trial RUNNING (an enqueued template), so a driver killed at any instant leaves no
+    RUNNING trial that ``fail_stale`` cannot attribute."""
+    me = {"driver_host": socket.gethostname(), "driver_pid": os.getpid()}
+    study.enqueue_trial({}, user_attrs=me)
+    trial = study.ask(space)
+    for k, v in me.items():  # another driver's orphaned template may have been popped
+        trial.set_user_attr(k, v)
+    return trial
 
 
 def _failures(study: optuna.Study) -> int:
