@@ -46,10 +46,12 @@ def _run(args: list[str], tmp_path: Path, timeout: int = 400) -> str:
 
 
 def _start(args: list[str], tmp_path: Path) -> subprocess.Popen:
+    """An inline driver to kill: its task's temp folder (left by the kill) stays in tmp_path."""
+    (tmp_path / "tmp").mkdir(exist_ok=True)
     return subprocess.Popen(
         [sys.executable, "-m", *args],
         cwd=REPO,
-        env=_env(tmp_path),
+        env={**_env(tmp_path), "TMPDIR": str(tmp_path / "tmp")},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
