@@ -24,6 +24,7 @@ from agents.config import (
 )
 from agents.rundir import read_config
 from envs.presets import PRESETS
+from lab.seeds import add_group_flags
 
 # Flags that may change on --resume (the budget, where to compute, the progress bar); the rest
 # would make the resumed run a different experiment.
@@ -100,6 +101,7 @@ def build_parser(algo: str, hyper_cls: type) -> argparse.ArgumentParser:
         "supervised checkpoint (PPO only; see supervised.warmstart)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar (logs, CI)")
+    add_group_flags(p)  # handled by agents.seed_group before parse() sees them
     return p
 
 
@@ -120,6 +122,8 @@ def parse(algo: str, hyper_cls: type, argv: list[str] | None = None) -> Invocati
     """Parse argv into an :class:`Invocation`; user errors exit with code 2 and a clear message."""
     parser = build_parser(algo, hyper_cls)
     args = parser.parse_args(argv)
+    if args.workers is not None or args.address is not None:
+        parser.error("--workers/--address run a seed group: add --seeds S1 S2 ...")
     try:
         if args.resume is not None:
             return _parse_resume(parser, args, algo)

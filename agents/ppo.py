@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agents import seed_group
 from agents.cli import Invocation, parse
 from agents.config import PPOHyper
 from agents.models import set_torch_threads
@@ -103,6 +104,8 @@ def setup(argv: list[str]) -> Session:
 def main(argv: list[str] | None = None) -> Path:
     """Train, save and validate one PPO run; returns the run folder."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    if seed_group.wants_group(argv):  # --seeds: a seed group (agents.seed_group)
+        return seed_group.main(ALGO, argv, PPOHyper)
     session = setup(argv)
     cfg, run_dir = session.training.cfg, session.run_dir
 
@@ -112,6 +115,7 @@ def main(argv: list[str] | None = None) -> Path:
 
     # 9. evaluate: deterministic full val-split backtest -> metrics.json + table
     run_validation(cfg, run_dir, model, session.normaliser)
+    seed_group.record_single_run(ALGO, run_dir)  # the trial ledger (lab.ledger)
     return run_dir
 
 

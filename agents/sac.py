@@ -13,6 +13,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from agents import seed_group
 from agents.cli import parse
 from agents.config import SACHyper
 from agents.models import set_torch_threads
@@ -32,6 +33,8 @@ ALGO = "sac"
 def main(argv: list[str] | None = None) -> Path:
     """Train, save and validate one SAC run; returns the run folder."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    if seed_group.wants_group(argv):  # --seeds: a seed group (agents.seed_group)
+        return seed_group.main(ALGO, argv, SACHyper)
     # 1. parse: resolved config (defaults -> sac.yml -> --config -> flags) or the resumed run's
     inv = parse(ALGO, SACHyper, argv)
     cfg = inv.cfg
@@ -65,6 +68,7 @@ def main(argv: list[str] | None = None) -> Path:
 
     # 7. evaluate: deterministic full val-split backtest -> metrics.json + table
     run_validation(cfg, run_dir, model, normaliser)
+    seed_group.record_single_run(ALGO, run_dir)  # the trial ledger (lab.ledger)
     return run_dir
 
 

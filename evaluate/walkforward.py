@@ -177,6 +177,7 @@ def run_walkforward(
     n_boot: int = 2000,
     bootstrap_seed: int = 0,
     log: Any = None,
+    fold_runner: Any = None,
     **train_kwargs: Any,
 ) -> WalkForward:
     """Every fold of ``plans`` (see module doc); fold run folders are ``out/fold_<k>``."""
@@ -184,8 +185,9 @@ def run_walkforward(
         raise ValueError(f"unknown algo {algo!r}; choose from {', '.join(TRAINERS)}")
     options = eval_options(costs or CostOverrides())
     folds = []
+    ran = fold_runner(plans, algo, out, seed=seed, window=window, options=options, **train_kwargs) if fold_runner else {}  # fmt: skip
     for plan in plans:
-        res = run_fold(
+        res = ran.get(plan.index) or run_fold(
             data,
             plan,
             algo,
@@ -386,6 +388,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--feature-set", default="core17", help="feature set (default core17)")
     p.add_argument("--window", type=int, default=32, help="observation window in bars (default 32)")
     p.add_argument("--seed", type=int, default=0, help="seed of every fold's training (default 0)")
+    p.add_argument("--workers", type=int, default=1, help="folds trained at once (lab.engine)")
+    p.add_argument("--address", help="run the folds on this Ray cluster (ray start --head)")
     p.add_argument(
         "--n-configs",
         type=int,
@@ -411,6 +415,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-plots", action="store_true", help="skip the PNGs")
     return p
+
+
+def engine_runner(args: argparse.Namespace) -> Any:
+    """Folds in parallel on the engine (``evaluate.wf_engine``) with --workers/--address."""
+    from evaluate.wf_engine import fold_runner
+
+    if args.workers > 1 or args.address:
+        return fold_runner(args.env, args.feature_set, args.workers, args.address)
+    return None
+
+
+def record_walkforward(args: argparse.Namespace, wf: WalkForward, ppy: float, out: Path) -> None:
+    """The walk-forward configuration into the market's trial ledger (lab.ledger)."""
+    from evaluate.wf_engine import record_folds
+
+    skip = ("out", "seed", "workers", "address", "n_boot", "bootstrap_seed")
+    cfg = {k: str(v) for k, v in vars(args).items() if k not in skip}
+    record_folds(args.env, args.algo, wf, cfg, args.seed, ppy, out)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -469,7 +491,9 @@ def main(argv: list[str] | None = None) -> int:
         max_train_samples=args.max_train_samples,
         config=args.config,
         argv=["-m", "evaluate.walkforward", *argv],
+        fold_runner=engine_runner(args),
     )
+    record_walkforward(args, wf, data.periods_per_year, out)
     rows = fold_rows(wf, data)
     first = wf.stitched[0]
     wall = time.perf_counter() - t_start

@@ -39,6 +39,8 @@ import yaml
 
 from agents.models import set_torch_threads
 from agents.rundir import atomic_write_json, create_run_dir, seed_everything
+from lab.seeds import add_group_flags
+from supervised import seed_group
 from supervised.checkpoint import save_checkpoint
 from supervised.data import load_supervised_data
 from supervised.decision_fit import RuleFit
@@ -110,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--run-dir", default=None)
+    add_group_flags(p)  # handled by supervised.seed_group before this parser runs
     return p
 
 
@@ -206,6 +209,9 @@ def save_run(
 
 
 def main(argv: list[str] | None = None) -> Path:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--seeds" in argv:  # a seed group (supervised.seed_group)
+        return seed_group.main(argv)
     args = build_parser().parse_args(argv)
     cfg = config_from_args(args)
     t0 = time.time()
@@ -216,7 +222,7 @@ def main(argv: list[str] | None = None) -> Path:
         config=dataclasses.asdict(cfg),
         data_files=_data_files(cfg.env),
         run_dir=args.run_dir,
-        argv=["-m", "supervised.train", *(sys.argv[1:] if argv is None else argv)],
+        argv=["-m", "supervised.train", *argv],
     )
     seed_everything(cfg.seed)
     set_torch_threads(cfg.threads)
@@ -263,6 +269,7 @@ def main(argv: list[str] | None = None) -> Path:
         f"{ev.trading['sharpe']:+.2f}; bal acc {ev.corrected.balanced_accuracy:.3f}; wall {wall:.0f}s"
     )
     print(ev.corrected.confusion_text())
+    seed_group.record_once(run_dir)  # the trial ledger (lab.ledger)
     return run_dir
 
 

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _ledger_in_tmp(tmp_path_factory):
+    """Runs made by tests append to a throwaway trial ledger, never to runs/<market>/."""
+    os.environ["RLTRADE_RUNS_ROOT"] = str(tmp_path_factory.mktemp("runs"))
 
 
 def synthetic_candles(

@@ -1,0 +1,274 @@
+"""Run a batch of tasks locally or on a Ray cluster, landing their files on the driver.
+
+A :class:`Task` is a module-level function named ``"package.module:function"`` plus plain-data
+keyword arguments, so it pickles anywhere. The function gets a fresh, empty ``work_dir`` on
+whichever machine runs it and returns a JSON-able value; the files it wrote come back to the
+driver as bytes and land in the task's ``out_dir`` by one directory rename (never a half-written
+run folder; no shared filesystem assumed). Its stdout/stderr go to ``work_dir/log.txt``.
+
+* no ``address``: a local Ray with ``workers`` CPUs (``ray.init(num_cpus=workers)``), one CPU
+  and one torch thread per task; ``workers == 1`` runs the tasks inline, without Ray.
+* ``address``: join an existing cluster (``ray start --head`` / ``ray start --address``); the
+  project's code and data are shipped as the job's ``working_dir`` (run folders, the venv and
+  git excluded).
+* ``device == "cuda"``: every task also requests a GPU fraction (``gpu_fraction``).
+
+Inside a task ``RLTRADE_NO_LEDGER=1``: the driver, not the worker, appends ledger records.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import shutil
+import socket
+import tempfile
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+# Never shipped to cluster workers: outputs, environments, caches, VCS.
+SHIP_EXCLUDES = [
+    "runs/",
+    ".venv/",
+    ".git/",
+    "**/__pycache__/",
+    ".pytest_cache/",
+    ".ruff_cache/",
+    ".mypy_cache/",
+    ".hypothesis/",
+    "*.egg-info/",
+    "tb/",
+]
+TASK_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "RLTRADE_NO_LEDGER": "1"}
+
+
+@dataclass(frozen=True)
+class Task:
+    """``fn`` ("pkg.mod:func") called as ``func(work_dir=Path, **kwargs)``; its files land in
+    ``out_dir`` on the driver (None: files are dropped, only the return value comes back)."""
+
+    key: str
+    fn: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    out_dir: str | None = None
+
+
+@dataclass
+class TaskResult:
+    """How a task ended: ``value`` (the function's return) or ``error`` (a traceback), where it
+    ran (Ray node id, host) and its wall time; ``out_dir`` is set once its files landed."""
+
+    key: str
+    ok: bool
+    value: Any = None
+    error: str | None = None
+    node_id: str = "inline"
+    hostname: str = ""
+    wall_s: float = 0.0
+    out_dir: str | None = None
+
+
+def _resolve(fn: str) -> Callable[..., Any]:
+    module, _, name = fn.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def _read_tree(root: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+def _node_id() -> str:
+    try:
+        import ray
+
+        if ray.is_initialized():
+            return ray.get_runtime_context().get_node_id()
+    except Exception:  # noqa: BLE001  (inline: no Ray at all)
+        pass
+    return "inline"
+
+
+def execute(fn: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Run one task in a fresh temporary ``work_dir`` with one torch thread; return its value
+    (or traceback), its files as bytes and where it ran. Never raises."""
+    t0 = time.perf_counter()
+    saved = {k: os.environ.get(k) for k in TASK_ENV}
+    os.environ.update(TASK_ENV)
+    tmp = Path(tempfile.mkdtemp(prefix="rltrade-task-"))
+    work_dir = tmp / "out"
+    work_dir.mkdir()
+    out: dict[str, Any] = {"ok": False, "value": None, "error": None}
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+        log = open(tmp / "log.txt", "w", encoding="utf-8")  # noqa: SIM115  (closed below)
+        with log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+            try:
+                out["value"] = _resolve(fn)(work_dir=work_dir, **kwargs)
+                out["ok"] = True
+            except BaseException:  # noqa: BLE001  (SystemExit from a CLI is a task failure)
+                out["error"] = traceback.format_exc()
+                print(out["error"])
+        files = _read_tree(work_dir)
+        files["log.txt"] = (tmp / "log.txt").read_bytes()
+        out["files"] = files
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    out.update(node_id=_node_id(), hostname=socket.gethostname(), wall_s=time.perf_counter() - t0)
+    return out
+
+
+def land_files(files: dict[str, bytes], out_dir: Path) -> Path:
+    """Write ``files`` into a hidden sibling folder, then rename it to ``out_dir`` in one step.
+
+    An existing ``out_dir`` (an earlier attempt's) is moved aside to ``<name>.stale-<time>``,
+    never deleted or merged into."""
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
+    for rel, data in files.items():
+        dest = partial / rel
+        if not dest.resolve().is_relative_to(partial.resolve()):
+            raise ValueError(f"task file {rel!r} points outside its run folder")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(data)
+    if out_dir.exists():
+        out_dir.rename(out_dir.with_name(f"{out_dir.name}.stale-{time.strftime('%Y%m%d-%H%M%S')}"))
+    partial.rename(out_dir)
+    return out_dir
+
+
+def _to_result(task: Task, raw: dict[str, Any]) -> TaskResult:
+    res = TaskResult(
+        key=task.key,
+        ok=bool(raw.get("ok")),
+        value=raw.get("value"),
+        error=raw.get("error"),
+        node_id=str(raw.get("node_id", "")),
+        hostname=str(raw.get("hostname", "")),
+        wall_s=float(raw.get("wall_s", 0.0)),
+    )
+    if task.out_dir is not None:
+        out = Path(task.out_dir)
+        files = raw.get("files") or {}
+        if res.ok:
+            res.out_dir = str(land_files(files, out))
+        elif "log.txt" in files:  # a failed task leaves its log beside the folder it would be
+            land_files({"log.txt": files["log.txt"]}, out.with_name(f"{out.name}.failed"))
+    return res
+
+
+class Engine:
+    """Submit tasks, collect results as they finish (``next_done``) or all at once (``run``).
+
+    Use as a context manager: Ray is started (or joined) on enter and shut down on exit."""
+
+    def __init__(
+        self,
+        workers: int = 1,
+        address: str | None = None,
+        device: str = "cpu",
+        gpu_fraction: float | None = None,
+        repo: Path = REPO_ROOT,
+    ) -> None:
+        if workers < 1:
+            raise ValueError(f"--workers {workers}: need at least 1")
+        self.workers, self.address, self.repo = workers, address, Path(repo)
+        self.num_gpus = 0.0
+        if device == "cuda":
+            self.num_gpus = gpu_fraction if gpu_fraction else min(1.0, 1.0 / workers)
+        self.inline = address is None and workers == 1 and self.num_gpus == 0
+        self._queue: deque[Task] = deque()
+        self._pending: dict[Any, Task] = {}
+        self._remote: Any = None
+
+    # ------------------------------------------------------------------ lifecycle
+    def __enter__(self) -> Engine:
+        if self.inline:
+            return self
+        import ray
+
+        env_vars = dict(TASK_ENV)
+        if self.address is None:  # same machine: import the code in place
+            env_vars["PYTHONPATH"] = os.pathsep.join(
+                [str(self.repo), *filter(None, [os.environ.get("PYTHONPATH")])]
+            )
+            ray.init(
+                num_cpus=self.workers,
+                include_dashboard=False,
+                log_to_driver=False,
+                runtime_env={"env_vars": env_vars},
+            )
+        else:  # a cluster: ship code and data as the job's working_dir
+            ray.init(
+                address=self.address,
+                log_to_driver=False,
+                runtime_env={
+                    "working_dir": str(self.repo),
+                    "excludes": SHIP_EXCLUDES,
+                    "env_vars": env_vars,
+                },
+            )
+        self._remote = ray.remote(num_cpus=1, num_gpus=self.num_gpus, max_retries=0)(execute)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if not self.inline:
+            import ray
+
+            ray.shutdown()
+
+    # ------------------------------------------------------------------ work
+    def submit(self, task: Task) -> None:
+        """Queue ``task`` (Ray schedules it when a CPU is free; inline runs it in next_done)."""
+        if self.inline:
+            self._queue.append(task)
+        else:
+            self._pending[self._remote.remote(task.fn, task.kwargs)] = task
+
+    @property
+    def n_pending(self) -> int:
+        return len(self._queue) + len(self._pending)
+
+    def next_done(self) -> TaskResult:
+        """Block until a task finishes; land its files and return its result."""
+        if self.inline:
+            task = self._queue.popleft()
+            return _to_result(task, execute(task.fn, task.kwargs))
+        import ray
+
+        done, _ = ray.wait(list(self._pending), num_returns=1)
+        task = self._pending.pop(done[0])
+        try:
+            raw = ray.get(done[0])
+        except Exception as err:  # noqa: BLE001  (a worker died: the task failed, say how)
+            raw = {"ok": False, "error": f"{type(err).__name__}: {err}", "files": {}}
+        return _to_result(task, raw)
+
+    def run(
+        self, tasks: Iterable[Task], on_result: Callable[[TaskResult], None] | None = None
+    ) -> list[TaskResult]:
+        """Run every task; ``on_result`` sees each as it finishes (in finishing order)."""
+        for t in tasks:
+            self.submit(t)
+        results = []
+        while self.n_pending:
+            res = self.next_done()
+            if on_result is not None:
+                on_result(res)
+            results.append(res)
+        return results
