@@ -34,6 +34,7 @@ from sklearn.ensemble import (
 )
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
+from threadpoolctl import threadpool_limits
 
 CLASSES = np.array([0, 1, 2])  # SELL, HOLD, BUY (the env's action order)
 BASE_NAMES = ("random_forest", "extra_trees", "hist_gradient_boosting", "gradient_boosting")
@@ -92,8 +93,9 @@ def base_probs(bases: list[Any], x: np.ndarray) -> np.ndarray:
 
 def _fit_bases(x: np.ndarray, y: np.ndarray, sizes: TreeSizes, seed: int, n_jobs: int) -> list:
     bases = make_bases(sizes, seed, n_jobs)
-    for b in bases:
-        b.fit(x, y)
+    with threadpool_limits(n_jobs):  # OpenMP (HGB) on a shared machine: see predict_proba
+        for b in bases:
+            b.fit(x, y)
     return bases
 
 
@@ -138,11 +140,12 @@ class TreeStack:
     calibrated: Any  # CalibratedClassifierCV(FrozenEstimator(LogisticRegression))
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        meta = base_probs(self.bases, np.asarray(x, dtype=np.float32))
-        p = np.zeros((len(x), len(CLASSES)))
-        p[:, np.asarray(self.calibrated.classes_, dtype=np.int64)] = self.calibrated.predict_proba(
-            meta
-        )
+        with threadpool_limits(1):  # OpenMP pools oversubscribe a shared machine (HGB: 15x)
+            meta = base_probs(self.bases, np.asarray(x, dtype=np.float32))
+            p = np.zeros((len(x), len(CLASSES)))
+            p[:, np.asarray(self.calibrated.classes_, dtype=np.int64)] = (
+                self.calibrated.predict_proba(meta)
+            )
         return p
 
 
@@ -159,7 +162,20 @@ def fit_stack(
     calib_share: float = 0.15,
 ) -> TreeStack:
     """Fit the stack on samples ``x (n, F)``, labels ``y`` and decision bars ``t`` (ascending)."""
-    sizes = sizes or TreeSizes()
+    return _fit_stack(x, y, t, horizon, sizes or TreeSizes(), seed, n_jobs, n_folds, calib_share)
+
+
+def _fit_stack(
+    x: np.ndarray,
+    y: np.ndarray,
+    t: np.ndarray,
+    horizon: int,
+    sizes: TreeSizes,
+    seed: int,
+    n_jobs: int,
+    n_folds: int,
+    calib_share: float,
+) -> TreeStack:
     t = np.asarray(t, dtype=np.int64)
     if np.any(np.diff(t) < 0):
         raise ValueError("samples must be in time order (decision bars ascending)")

@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from supervised.decision import DecisionRule
+from supervised.decision import DecisionRule, class_probs
 from supervised.trees.ensemble import TreeStack
 from supervised.trees.persist import load_stack
 
@@ -36,6 +36,13 @@ def is_tree_run(path: str | os.PathLike[str]) -> bool:
     return (p.is_dir() and (p / INFO_FILE).is_file()) or (
         p.name == MODEL_FILE and (p.parent / INFO_FILE).is_file()
     )
+
+
+def corrected_probs(probs: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """``softmax(log p + bias)``: the val-fitted logit correction (``supervised.logit_correction``)
+    on calibrated probabilities; the probabilities the decision rule acts on."""
+    z = np.log(np.clip(np.asarray(probs, dtype=np.float64), 1e-12, None))
+    return class_probs(z + np.asarray(bias, dtype=np.float64))
 
 
 @dataclass
@@ -75,6 +82,7 @@ class TreePolicy:
     rule: DecisionRule
     window: int
     n_features: int
+    bias: np.ndarray = field(default_factory=lambda: np.zeros(3))
     space: Any = None
     probabilistic: ClassVar[bool] = True
     _features: np.ndarray | None = field(default=None, init=False, repr=False)
@@ -83,7 +91,8 @@ class TreePolicy:
     @classmethod
     def from_loaded(cls, loaded: LoadedTree) -> TreePolicy:
         i = loaded.info
-        return cls(loaded.stack, loaded.rule, int(i["window"]), len(i["feature_names"]))
+        bias = np.asarray((i.get("logit_correction") or {}).get("bias", np.zeros(3)), dtype=float)
+        return cls(loaded.stack, loaded.rule, int(i["window"]), len(i["feature_names"]), bias)
 
     def bind(self, market: Any, action_space: Any) -> None:
         self.space = action_space
@@ -94,7 +103,10 @@ class TreePolicy:
                 f"{self.n_features}: build the env with the model's feature set"
             )
         self._features = feats
-        self._probs = self.stack.predict_proba(feats) if len(feats) else np.zeros((0, 3))
+        self._probs = self._predict(feats) if len(feats) else np.zeros((0, 3))
+
+    def _predict(self, rows: np.ndarray) -> np.ndarray:
+        return corrected_probs(self.stack.predict_proba(rows), self.bias)
 
     def last_rows(self, obs_batch: np.ndarray) -> np.ndarray:
         """Bar t's normalised features: the last row of each observation's window."""
@@ -102,7 +114,7 @@ class TreePolicy:
         return np.asarray(obs_batch, dtype=np.float32)[:, (w - 1) * f : w * f]
 
     def action_probs(self, obs_batch: np.ndarray, bars: np.ndarray) -> np.ndarray:
-        """``(B, 3)`` calibrated SELL/HOLD/BUY probabilities of bar t's features."""
+        """``(B, 3)`` SELL/HOLD/BUY probabilities of bar t's features (calibrated, corrected)."""
         rows = self.last_rows(obs_batch)
         b = np.asarray(bars, dtype=np.int64)
         if (
@@ -112,7 +124,7 @@ class TreePolicy:
             and np.array_equal(self._features[b], rows)
         ):
             return self._probs[b]
-        return self.stack.predict_proba(rows)
+        return self._predict(rows)
 
     def act(self, obs_batch: np.ndarray, bars: np.ndarray) -> np.ndarray:
         probs = self.action_probs(obs_batch, bars)

@@ -34,12 +34,20 @@ import numpy as np
 from agents.rundir import atomic_write_json, create_run_dir
 from supervised.diagnostics import CLASS_NAMES, classifier_report
 from supervised.labels import class_shares
+from supervised.logit_correction import CORRECTION_METHODS, LogitCorrection, fit_logit_correction
 from supervised.train import _data_files, _kv
 from supervised.training import Prepared, TrainConfig, prepare, val_market
 from supervised.trees import checks
 from supervised.trees.ensemble import TreeSizes, TreeStack, fit_stack
 from supervised.trees.persist import save_stack
-from supervised.trees.policy import FORMAT, INFO_FILE, MODEL_FILE, NORMALISER_FILE, TreePolicy
+from supervised.trees.policy import (
+    FORMAT,
+    INFO_FILE,
+    MODEL_FILE,
+    NORMALISER_FILE,
+    TreePolicy,
+    corrected_probs,
+)
 
 THRESHOLD_DEFAULTS = {"threshold": 0.005, "cost_bps": 0.0}
 
@@ -62,6 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--horizon", type=int, default=6, help="label horizon, bars (= the purge)")
     p.add_argument("--label-param", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument(
+        "--correction",
+        default="balanced_accuracy",
+        choices=CORRECTION_METHODS,
+        help="post-hoc class bias fitted on val (as the classifier's)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--n-jobs", type=int, default=2, help="cores for the forests")
     p.add_argument("--n-folds", type=int, default=2, help="out-of-fold blocks for meta-features")
@@ -95,6 +109,7 @@ def configs(a: argparse.Namespace) -> tuple[TrainConfig, TreeSizes, dict[str, An
         fee_bps=a.fee_bps,
         slippage_bps=a.slippage_bps,
         funding=not a.no_funding,
+        correction=a.correction,
     )
     sizes = TreeSizes(**{f.name: getattr(a, f.name) for f in dataclasses.fields(TreeSizes)})
     opts = {"n_jobs": a.n_jobs, "n_folds": a.n_folds, "calib_share": a.calib_share}
@@ -119,14 +134,16 @@ def direction_check(prep: Prepared) -> dict[str, Any]:
     return res
 
 
-def val_probabilities(prep: Prepared, stack: TreeStack) -> tuple[np.ndarray, np.ndarray]:
-    """Probabilities ``(n, 3)`` over the val backtest bars (uniform where no trade is possible)
-    and the can-trade mask."""
+def val_probabilities(
+    prep: Prepared, stack: TreeStack, bias: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Corrected probabilities ``(n, 3)`` over the val backtest bars (uniform where no trade is
+    possible) and the can-trade mask."""
     d, (lo, hi) = prep.data, prep.val_range
     ok = d.obs_ok[lo:hi] & d.can_step[lo:hi]
     probs = np.full((hi - lo, 3), 1.0 / 3.0)
     if ok.any():
-        probs[ok] = stack.predict_proba(d.features[lo:hi][ok])
+        probs[ok] = corrected_probs(stack.predict_proba(d.features[lo:hi][ok]), bias)
     return probs, ok
 
 
@@ -149,7 +166,9 @@ def runner_backtest(prep: Prepared, cfg: TrainConfig, policy: TreePolicy) -> dic
     return {k: float(v) for k, v in bt.summary().items()}
 
 
-def _info(cfg: TrainConfig, prep: Prepared, rule_fit: Any, sizes: TreeSizes) -> dict[str, Any]:
+def _info(
+    cfg: TrainConfig, prep: Prepared, rule_fit: Any, sizes: TreeSizes, corr: LogitCorrection
+) -> dict[str, Any]:
     d = prep.data
     return {
         "format": FORMAT,
@@ -159,6 +178,7 @@ def _info(cfg: TrainConfig, prep: Prepared, rule_fit: Any, sizes: TreeSizes) -> 
         "feature_names": d.feature_names,
         "label_spec": prep.spec.to_dict(),
         "decision_rule": rule_fit.rule.to_dict(),
+        "logit_correction": corr.to_dict(),
         "costs": cfg.costs(),
         "seed": cfg.seed,
         "split": {k: list(v) for k, v in d.split_dates.items()},
@@ -193,13 +213,15 @@ def train(argv: list[str] | None = None) -> Path:
     fit_s = time.time() - t_fit
     from supervised.decision_fit import fit_rule
 
-    probs, _ok = val_probabilities(prep, stack)
+    val_z = np.log(np.clip(stack.predict_proba(d.features[prep.val.t]), 1e-12, None))
+    corr = fit_logit_correction(val_z, prep.val.labels, cfg.correction)
+    probs, _ok = val_probabilities(prep, stack, corr.bias)
     rule_fit = fit_rule(probs, val_market(prep, cfg))
-    val_p = stack.predict_proba(d.features[prep.val.t])
-    report = classifier_report(np.log(np.clip(val_p, 1e-12, None)), prep.val.labels)
-    classes = checks.val_classes(val_p.argmax(axis=1))
+    raw_report = classifier_report(val_z, prep.val.labels)
+    report = classifier_report(corr.apply(val_z), prep.val.labels)
+    classes = checks.val_classes(corr.apply(val_z).argmax(axis=1))
     save_stack(run_dir / MODEL_FILE, stack)
-    atomic_write_json(run_dir / INFO_FILE, _info(cfg, prep, rule_fit, sizes))
+    atomic_write_json(run_dir / INFO_FILE, _info(cfg, prep, rule_fit, sizes, corr))
     d.normaliser.save(run_dir / NORMALISER_FILE)
     from supervised.trees.policy import load_tree_run
 
@@ -210,7 +232,7 @@ def train(argv: list[str] | None = None) -> Path:
         "train_label_shares": class_shares(tr.labels).round(4).tolist(),
         "val_label_shares": class_shares(prep.val.labels).round(4).tolist(),
         "checks": {"label_direction": direction, "val_classes": classes},
-        "val": {"classifier": report.to_dict()},
+        "val": {"raw": raw_report.to_dict(), "corrected": report.to_dict()},
         "decision_rule": rule_fit.summary(),
         "val_backtest": runner_backtest(prep, cfg, policy),
         "fit_s": round(fit_s, 1),
