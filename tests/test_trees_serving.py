@@ -133,3 +133,38 @@ def test_cli_json_on_the_shipped_file(registry, capsys):
     assert main(["--model", "tiny", "--candles", "data/btcusdt_1h.csv.gz", "--root",
                  str(registry)]) == 2  # fmt: skip
     assert "stale" in capsys.readouterr().err
+
+
+class FakeExchange:
+    """Recorded candles replayed as an exchange would serve them: the bars closed by ``now``."""
+
+    def __init__(self, candles: pd.DataFrame):
+        self.candles = candles
+
+    def closed(self, bar: int) -> tuple[pd.DataFrame, pd.Timestamp]:
+        visible = self.candles.iloc[: bar + 1]
+        return visible, visible.index[-1] + pd.Timedelta("1h")
+
+
+def _paper(registry, state_dir, ticks):
+    from agents.paper import tick
+
+    candles, funding = _series(230)
+    ex = FakeExchange(candles)
+    for bar in ticks:  # every call starts from the state on disk: a restart each time
+        visible, now = ex.closed(bar)
+        tick("tiny", visible, state_dir, now=now, root=registry, funding=funding)
+    return json.loads((state_dir / "state.json").read_text())
+
+
+def test_paper_trading_restart_continues_and_a_missed_bar_holds(registry, tmp_path):
+    straight = _paper(registry, tmp_path / "a", range(205, 215))
+    _paper(registry, tmp_path / "b", range(205, 210))
+    resumed = _paper(registry, tmp_path / "b", range(210, 215))
+    assert resumed == straight and len(straight["decisions"]) == 10
+    assert straight["account"]["equity"] > 0 and straight["updated_for_bar_utc"]
+    missed = _paper(registry, tmp_path / "c", [205, 206, 207, 211, 212, 213, 214])
+    log = missed["decisions"]
+    assert [d["missed"] for d in log] == [False] * 3 + [True] * 3 + [False] * 4
+    assert all(d["action"] == log[2]["action"] for d in log[3:6])  # held, no new decision
+    assert log[-1]["bar_open_utc"] == straight["decisions"][-1]["bar_open_utc"]
