@@ -79,3 +79,25 @@ def test_list_and_show(tmp_path, capsys):
     assert main(["--root", str(root), "show", "btc"]) == 0
     assert json.loads(capsys.readouterr().out)["latest"]["version"] == "v1"
     assert main(["--root", str(root), "show", "nope"]) == 2
+
+
+def _ppo_run(d: Path, *, split: str = "val") -> Path:
+    d.mkdir(parents=True)
+    (d / "best_model.zip").write_bytes(b"zip bytes")
+    (d / "config.yaml").write_text(
+        "algo: ppo\nenv_name: btc1h\nseed: 0\nenv:\n  feature_set: flagtrader60\n  window: 16\n"
+    )
+    (d / "normaliser.json").write_text("{}")
+    (d / "meta.json").write_text(json.dumps({"data_sha256": {"btcusdt_1h.csv.gz": "cd" * 32}}))
+    metrics = {"split": split, "policies": {"ppo_best": {"sharpe": 0.1}}}
+    (d / "metrics.json").write_text(json.dumps(metrics))
+    return d
+
+
+def test_a_ppo_run_folder_is_promoted_with_its_model_and_layout(tmp_path):
+    v1 = promote(_ppo_run(tmp_path / "ppo"), "ppo", tmp_path / "models")
+    rec = json.loads((v1 / "registry.json").read_text())
+    assert (rec["kind"], rec["feature_set"], rec["window"]) == ("sb3", "flagtrader60", 16)
+    assert (v1 / "best_model.zip").read_bytes() == b"zip bytes" and (v1 / "config.yaml").is_file()
+    with pytest.raises(ValueError, match="no val metrics"):
+        promote(_ppo_run(tmp_path / "ppo2", split="test"), "ppo", tmp_path / "models")

@@ -162,20 +162,7 @@ def fit_stack(
     calib_share: float = 0.15,
 ) -> TreeStack:
     """Fit the stack on samples ``x (n, F)``, labels ``y`` and decision bars ``t`` (ascending)."""
-    return _fit_stack(x, y, t, horizon, sizes or TreeSizes(), seed, n_jobs, n_folds, calib_share)
-
-
-def _fit_stack(
-    x: np.ndarray,
-    y: np.ndarray,
-    t: np.ndarray,
-    horizon: int,
-    sizes: TreeSizes,
-    seed: int,
-    n_jobs: int,
-    n_folds: int,
-    calib_share: float,
-) -> TreeStack:
+    sizes = sizes or TreeSizes()
     t = np.asarray(t, dtype=np.int64)
     if np.any(np.diff(t) < 0):
         raise ValueError("samples must be in time order (decision bars ascending)")
