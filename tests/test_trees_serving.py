@@ -21,6 +21,8 @@ from evaluate.policies import load_run
 from evaluate.runner import run_env
 from supervised.trees.train import cli, direction_check
 
+pytestmark = pytest.mark.slow  # trains a tiny tree run (tens of seconds on 2 cores)
+
 TINY = ["--n-estimators", "4", "--max-depth", "3", "--min-samples-leaf", "20", "--hgb-max-iter",
         "4", "--gb-n-estimators", "4", "--n-jobs", "1"]  # fmt: skip
 
@@ -168,3 +170,15 @@ def test_paper_trading_restart_continues_and_a_missed_bar_holds(registry, tmp_pa
     assert [d["missed"] for d in log] == [False] * 3 + [True] * 3 + [False] * 4
     assert all(d["action"] == log[2]["action"] for d in log[3:6])  # held, no new decision
     assert log[-1]["bar_open_utc"] == straight["decisions"][-1]["bar_open_utc"]
+
+
+def test_predict_tail_features_equal_the_whole_file_features(registry):
+    from envs import load_market
+
+    vdir, record = resolve("tiny", registry)
+    spec = load_run(vdir)
+    full, _ = load_market("btc1h", "core17", 32, spec.normaliser)
+    candles = load_candles("btc1h")
+    tail = serve_market(candles.iloc[-800:], load_funding("btc1h"), record, spec.normaliser)
+    assert tail.timestamps[-1] == full.timestamps[-1]
+    np.testing.assert_array_equal(tail.features[-32:], full.features[-32:])  # the last window

@@ -254,7 +254,8 @@ def cli(argv: list[str] | None = None) -> int:
     """Exit 0, or 2 with one line on a failed check or bad input."""
     try:
         train(argv)
-    except (TreeCheckError, ValueError, FileNotFoundError, FileExistsError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (TreeCheckError, ValueError, KeyError, FileNotFoundError, FileExistsError) as exc:
+        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"error: {msg}", file=sys.stderr)
         return 2
     return 0
