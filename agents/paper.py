@@ -44,20 +44,38 @@ def _load_state(state_dir: Path, model: str) -> dict[str, Any]:
     return state
 
 
-def replay(env: Any, market: Any, decisions: list[dict[str, Any]]) -> tuple[Any, dict[str, Any]]:
-    """Step the env through the logged decisions; the observation after the last one, and the
-    account (equity, position, costs) it reached."""
+def replay(
+    env: Any, market: Any, decisions: list[dict[str, Any]], periods_per_year: float = 8760
+) -> tuple[Any, dict[str, Any]]:
+    """Step the env through the logged decisions; the observation after the last one, the
+    account it reached and the same metrics as ``evaluate`` over the live period."""
+    from evaluate.metrics import summarize
+
     ts = {int(v): i for i, v in enumerate(market.timestamps)}
     first = ts[pd.Timestamp(decisions[0]["bar_open_utc"]).value] if decisions else None
     obs, info = env.reset(options={"start": first}) if decisions else (None, {})
-    acct = {"equity": 1.0, "position": 0.0, "fees": 0.0, "funding": 0.0}
+    rows = []  # per bar: equity, position, fee + slippage, funding
     for d in decisions:
         obs, _r, term, _trunc, info = env.step(int(d["action"]))
-        acct["equity"], acct["position"] = float(info["equity"]), float(info["position"])
-        acct["fees"] += float(info["fee"] + info["slippage"])
-        acct["funding"] += float(info["funding"])
+        rows.append((info["equity"], info["position"], info["fee"] + info["slippage"],
+                     info["funding"]))  # fmt: skip
         if term:
             raise RuntimeError("the paper account is ruined; start a new --state folder")
+    eq, pos, cost, fund = (
+        (np.asarray(c, dtype=np.float64) for c in zip(*rows, strict=True))
+        if (rows)
+        else (np.zeros(0),) * 4
+    )
+    equity = np.concatenate([[float(env.params.initial_equity)], eq])
+    acct = {
+        "equity": float(equity[-1]),
+        "position": float(pos[-1]) if len(pos) else 0.0,
+        "costs": float(cost.sum()),
+        "funding": float(fund.sum()),
+    }
+    if len(pos) >= 2:
+        m = summarize(equity, pos, periods_per_year=periods_per_year, fees=cost, funding=fund)
+        acct["metrics"] = {k: (float(v) if np.isfinite(v) else None) for k, v in m.items()}
     return obs, acct
 
 
@@ -86,7 +104,9 @@ def tick(model: str, candles: pd.DataFrame, state_dir: Path, *, now: Any, root: 
         k: v for k, v in spec.trained_costs.items() if k in ("fee_bps", "slippage_bps", "funding")
     }
     env = TradingEnv(market, (0, market.n_bars), max_drawdown=None, episode_length=None, **costs)
-    obs, acct = replay(env, market, log)
+    from envs.presets import get_preset
+
+    obs, acct = replay(env, market, log, get_preset(record["market"]).periods_per_year)
     if obs is None:  # the first decision: a flat account
         obs = np.concatenate([market.features[t - market.window + 1 : t + 1].ravel(),
                               np.zeros(4, np.float32)])  # fmt: skip

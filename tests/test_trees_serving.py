@@ -165,6 +165,8 @@ def test_paper_trading_restart_continues_and_a_missed_bar_holds(registry, tmp_pa
     resumed = _paper(registry, tmp_path / "b", range(210, 215))
     assert resumed == straight and len(straight["decisions"]) == 10
     assert straight["account"]["equity"] > 0 and straight["updated_for_bar_utc"]
+    m = straight["account"]["metrics"]  # evaluate's metrics over the 9 filled bars
+    assert m["total_return"] == pytest.approx(straight["account"]["equity"] - 1.0)
     missed = _paper(registry, tmp_path / "c", [205, 206, 207, 211, 212, 213, 214])
     log = missed["decisions"]
     assert [d["missed"] for d in log] == [False] * 3 + [True] * 3 + [False] * 4
