@@ -26,7 +26,7 @@ def _synthetic(n: int = 900, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.
 @pytest.fixture(scope="module")
 def stack() -> TreeStack:
     x, y, t = _synthetic()
-    return fit_stack(x, y, t, 6, sizes=TINY, seed=3, n_jobs=1)
+    return fit_stack(x, y, t, 6, sizes=TINY, seed=3, n_jobs=2)
 
 
 def test_stack_learns_and_is_calibrated_probabilities(stack):
@@ -39,7 +39,7 @@ def test_stack_learns_and_is_calibrated_probabilities(stack):
 
 def test_same_seed_same_model(stack):
     x, y, t = _synthetic()
-    again = fit_stack(x, y, t, 6, sizes=TINY, seed=3, n_jobs=1)
+    again = fit_stack(x, y, t, 6, sizes=TINY, seed=3, n_jobs=2)  # parallel fit, same model
     xs, _, _ = _synthetic(seed=2)
     np.testing.assert_array_equal(stack.predict_proba(xs), again.predict_proba(xs))
 

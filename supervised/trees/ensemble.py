@@ -96,6 +96,10 @@ def _fit_bases(x: np.ndarray, y: np.ndarray, sizes: TreeSizes, seed: int, n_jobs
     with threadpool_limits(n_jobs):  # OpenMP (HGB) on a shared machine: see predict_proba
         for b in bases:
             b.fit(x, y)
+            if "n_jobs" in b.get_params():
+                # predict on one thread: joblib threads add the trees' probabilities in a
+                # varying order, so the last float bits (and so a tie-break) would vary by run
+                b.set_params(n_jobs=1)
     return bases
 
 

@@ -59,4 +59,7 @@ def load_stack(path: str | os.PathLike[str]) -> TreeStack:
         or len(obj["bases"]) != len(BASE_NAMES)
     ):
         raise UntrustedModelError(f"{path}: not a tree-ensemble file (bases + calibrated)")
+    for b in obj["bases"]:  # one predict thread: deterministic float sums (see ensemble)
+        if "n_jobs" in b.get_params():
+            b.set_params(n_jobs=1)
     return TreeStack(list(obj["bases"]), obj["calibrated"])
