@@ -258,6 +258,8 @@ def load_run(path: str | Path, label: str | None = None) -> PolicySpec:
         raise FileNotFoundError(f"{p}: no such run folder or checkpoint")
     if p.suffix == ".pt" or (p.is_dir() and (p / "model.pt").is_file()):
         return _load_supervised(p, label)
+    if p.suffix == ".skops" or (p.is_dir() and (p / "tree.json").is_file()):
+        return _load_tree(p, label)
     run_dir, zip_path = (p.parent, p) if p.suffix == ".zip" else (p, None)
     if zip_path is None:
         for name in ("best_model.zip", "final_model.zip"):
@@ -293,6 +295,17 @@ def load_run(path: str | Path, label: str | None = None) -> PolicySpec:
     return PolicySpec(
         name, method, SB3Policy(model), seed, settings, normaliser, str(zip_path), costs
     )
+
+
+def _load_tree(path: Path, label: str | None) -> PolicySpec:
+    """A tree-ensemble run (``supervised.trees``): its decision rule on calibrated probabilities."""
+    from supervised.trees.policy import policy_parts
+
+    parts = policy_parts(path)
+    method = label or "trees"
+    seed = parts.pop("seed")
+    name = f"{method}_s{seed}" if seed is not None else method
+    return PolicySpec(name=name, method=method, seed=seed, **parts)
 
 
 def _load_supervised(path: Path, label: str | None, use_rule: bool = True) -> PolicySpec:

@@ -1,0 +1,153 @@
+"""Paper trading: at each bar close decide with a registered model, fill at the next open.
+
+    python -m agents.paper --model NAME[@vN] --candles FILE --state DIR [--root models] [--now ISO]
+
+Each call is one tick: read the closed candles (``--candles``: a file standing for the
+exchange; tests replay recorded candles through a fake exchange), decide on the latest closed
+bar, and persist the state (``DIR/state.json``, written atomically: the decisions log, equity and
+position) so a restart continues where it stopped.
+
+Accounting is the env's own: the decisions log is replayed through ``envs.TradingEnv`` on the
+market built from the candles (``agents.predict.serve_market``), so each decision fills at the
+next bar's open with the env's fee, slippage and funding, exactly as in a backtest. A bar that
+closed while the trader was down is a **missed** decision: it is logged as such and keeps the
+previous target (no trade), as the env's held action would; the trader then decides on the
+latest closed bar only (never retroactively).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from agents.predict import StaleInputError, check_fresh, serve_market
+from agents.registry import MODELS_DIR, RegistryError, resolve
+from agents.rundir import atomic_write_json
+
+STATE_FILE = "state.json"
+ISO = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def _load_state(state_dir: Path, model: str) -> dict[str, Any]:
+    path = state_dir / STATE_FILE
+    if not path.is_file():
+        return {"model": model, "decisions": []}
+    state = json.loads(path.read_text())
+    if state.get("model") != model:
+        raise ValueError(f"{path} belongs to model {state.get('model')!r}, not {model!r}")
+    return state
+
+
+def replay(
+    env: Any, market: Any, decisions: list[dict[str, Any]], periods_per_year: float = 8760
+) -> tuple[Any, dict[str, Any]]:
+    """Step the env through the logged decisions; the observation after the last one, the
+    account it reached and the same metrics as ``evaluate`` over the live period."""
+    from evaluate.metrics import summarize
+
+    ts = {int(v): i for i, v in enumerate(market.timestamps)}
+    first = ts[pd.Timestamp(decisions[0]["bar_open_utc"]).value] if decisions else None
+    obs, info = env.reset(options={"start": first}) if decisions else (None, {})
+    rows = []  # per bar: equity, position, fee + slippage, funding
+    for d in decisions:
+        obs, _r, term, _trunc, info = env.step(int(d["action"]))
+        rows.append((info["equity"], info["position"], info["fee"] + info["slippage"],
+                     info["funding"]))  # fmt: skip
+        if term:
+            raise RuntimeError("the paper account is ruined; start a new --state folder")
+    eq, pos, cost, fund = (
+        (np.asarray(c, dtype=np.float64) for c in zip(*rows, strict=True))
+        if (rows)
+        else (np.zeros(0),) * 4
+    )
+    equity = np.concatenate([[float(env.params.initial_equity)], eq])
+    acct = {
+        "equity": float(equity[-1]),
+        "position": float(pos[-1]) if len(pos) else 0.0,
+        "costs": float(cost.sum()),
+        "funding": float(fund.sum()),
+    }
+    if len(pos) >= 2:
+        m = summarize(equity, pos, periods_per_year=periods_per_year, fees=cost, funding=fund)
+        acct["metrics"] = {k: (float(v) if np.isfinite(v) else None) for k, v in m.items()}
+    return obs, acct
+
+
+def tick(model: str, candles: pd.DataFrame, state_dir: Path, *, now: Any, root: Path = MODELS_DIR,
+         funding: pd.Series | None = None) -> dict[str, Any]:  # fmt: skip
+    """One bar close: log missed bars, decide on the latest closed bar, save the state."""
+    from envs.trading_env import TradingEnv
+    from evaluate.policies import load_run
+
+    vdir, record = resolve(model, root)
+    spec = load_run(vdir)
+    state = _load_state(state_dir, model)
+    market = serve_market(candles, funding, record, spec.normaliser)
+    t = check_fresh(market, now, "candles")
+    last = pd.Timestamp(int(market.timestamps[t]), unit="ns", tz="UTC")
+    log = state["decisions"]
+    if log and pd.Timestamp(log[-1]["bar_open_utc"]) >= last:
+        return state  # this bar was already decided
+    if log:  # bars that closed while we were down: keep the previous target
+        prev = pd.Timestamp(log[-1]["bar_open_utc"])
+        step = pd.Timedelta(market.freq_ns, "ns")
+        for b in pd.date_range(prev + step, last - step, freq=step):
+            log.append({"bar_open_utc": b.strftime(ISO), "action": log[-1]["action"],
+                        "missed": True})  # fmt: skip
+    costs = {
+        k: v for k, v in spec.trained_costs.items() if k in ("fee_bps", "slippage_bps", "funding")
+    }
+    env = TradingEnv(market, (0, market.n_bars), max_drawdown=None, episode_length=None, **costs)
+    from envs.presets import get_preset
+
+    obs, acct = replay(env, market, log, get_preset(record["market"]).periods_per_year)
+    if obs is None:  # the first decision: a flat account
+        obs = np.concatenate([market.features[t - market.window + 1 : t + 1].ravel(),
+                              np.zeros(4, np.float32)])  # fmt: skip
+    from gymnasium import spaces
+
+    spec.policy.bind(market, spaces.Discrete(3))
+    action = int(np.asarray(spec.policy.act(obs[None, :].astype(np.float32), np.array([t])))[0])
+    log.append({"bar_open_utc": last.strftime(ISO), "action": action, "missed": False})
+    state.update(
+        version=record["version"], account=acct, position_target=float(action - 1),
+        updated_for_bar_utc=last.strftime(ISO),
+    )  # fmt: skip
+    atomic_write_json(state_dir / STATE_FILE, state)
+    return state
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m agents.paper", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p.add_argument("--model", required=True)
+    p.add_argument("--candles", required=True)
+    p.add_argument("--state", type=Path, required=True)
+    p.add_argument("--root", type=Path, default=MODELS_DIR)
+    p.add_argument("--now", default=None)
+    a = p.parse_args(argv)
+    from envs.data import load_candles, load_funding
+
+    try:
+        _, record = resolve(a.model, a.root)
+        candles = load_candles(a.candles)
+        now = pd.Timestamp(a.now) if a.now else pd.Timestamp.now(tz="UTC")
+        now = now.tz_localize("UTC") if now.tzinfo is None else now
+        state = tick(a.model, candles, a.state, now=now, root=a.root,
+                     funding=load_funding(record["market"]))  # fmt: skip
+    except (StaleInputError, RegistryError, FileNotFoundError, ValueError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{a.model}: bar {state['updated_for_bar_utc']} target {state['position_target']:+g} "
+          f"equity {state['account']['equity']:.4f}")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

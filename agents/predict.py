@@ -1,0 +1,219 @@
+"""The decision for the latest closed bar, from a registered model and a candle file.
+
+    python -m agents.predict --model NAME[@vN] --candles FILE [--json] [--root models]
+        [--funding FILE] [--position 0] [--entry-price P] [--bars-held 0] [--now ISO]
+
+Pipeline (the training pipeline, applied to the file's tail): load and validate the candles
+(``envs.data.load_candles``), keep the last ``--tail-bars`` (default: what the feature warm-up
+and the window need, x4), clean them as training did (``envs.data.clean``), compute the model's
+feature set with the market's funding history (``--funding``, default the registered market's
+funding file), normalise with the model's own ``normaliser.json`` and build the env's
+``MarketData``. The observation of the last bar is the env's (window of normalised features
+plus the account state given by ``--position/--entry-price/--bars-held``, flat by default), and
+the policy is the one ``evaluate`` steps (``evaluate.policies.load_run`` on the version folder).
+
+Refused with one line (exit 2): the last bar not closed yet at ``--now`` (default: the clock),
+the file stale (a later bar has closed since), or a gap or invalid feature row inside the bars
+the last observation needs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from agents.registry import MODELS_DIR, RegistryError, resolve
+
+ACTION_NAMES = ("SELL", "HOLD", "BUY")
+BARS_HELD_SCALE = 720  # envs.params.BARS_HELD_SCALE
+
+
+class StaleInputError(ValueError):
+    """The candles cannot give a decision for the latest closed bar (one line, exit 2)."""
+
+
+@dataclass
+class Decision:
+    model: str
+    bar_open_utc: str  # the decision bar's open time
+    bar_close_utc: str  # its close: the decision instant
+    features_asof_utc: str  # the feature values' timestamp (bar t's close; nothing later)
+    action: int | None
+    target_position: float
+    probabilities: dict[str, float] | None
+
+
+def account_slots(
+    close: float, position: float = 0.0, entry_price: float | None = None, bars_held: int = 0,
+    drawdown: float = 0.0,
+) -> np.ndarray:  # fmt: skip
+    """The env's 4 account values (``envs.trading_env`` observation table) for a live account."""
+    unreal = 0.0
+    if position != 0.0 and entry_price:
+        unreal = float(np.clip(math.copysign(1.0, position) * (close / entry_price - 1.0), -10, 10))
+    held = math.log1p(bars_held) / math.log1p(BARS_HELD_SCALE) if position != 0.0 else 0.0
+    return np.array([position, unreal, drawdown, held], dtype=np.float32)
+
+
+def serve_market(
+    candles: pd.DataFrame, funding: pd.Series | None, record: dict[str, Any], normaliser: Any
+) -> Any:
+    """The env's ``MarketData`` of ``candles`` with the model's feature set and normaliser."""
+    from envs.data import clean
+    from envs.features import compute_features
+    from envs.market import MarketData
+    from envs.presets import get_preset
+
+    freq = get_preset(record["market"]).freq
+    cleaned, _ = clean(candles, freq=freq)
+    raw = compute_features(cleaned, record["feature_set"], funding=funding, freq=freq)
+    values = normaliser.transform(raw)
+    return MarketData.build(cleaned, values, funding, window=int(record["window"]), freq=freq,
+                            feature_names=tuple(raw.columns))  # fmt: skip
+
+
+def check_fresh(market: Any, now: dt.datetime, source: str) -> int:
+    """Index of the last bar; refuse a bar not closed at ``now``, a stale file, or a gap."""
+    t = market.n_bars - 1
+    step = pd.Timedelta(market.freq_ns, "ns")
+    opened = pd.Timestamp(int(market.timestamps[t]), unit="ns", tz="UTC")
+    now_ts = pd.Timestamp(now)
+    if opened + step > now_ts:
+        raise StaleInputError(
+            f"{source}: the last bar (open {opened:%Y-%m-%d %H:%M}Z) is not closed at "
+            f"{now_ts:%Y-%m-%d %H:%M}Z; drop the forming bar or wait for its close"
+        )
+    if opened + 2 * step <= now_ts:
+        raise StaleInputError(
+            f"{source}: stale, the last bar closed at {opened + step:%Y-%m-%d %H:%M}Z but bars "
+            f"have closed since (now {now_ts:%Y-%m-%d %H:%M}Z); fetch fresh candles "
+            "(a recorded file: add --replay)"
+        )
+    if not market.obs_ok[t]:
+        seg = market.segment
+        start = int(np.flatnonzero(seg == seg[t])[0])
+        at = pd.Timestamp(int(market.timestamps[start]), unit="ns", tz="UTC")
+        raise StaleInputError(
+            f"{source}: incomplete input, the last observation's window and feature warm-up "
+            f"need {market.window} valid bars after a gap; the data restarts at "
+            f"{at:%Y-%m-%d %H:%M}Z ({t - start + 1} bars before the decision); fill the gap"
+        )
+    return t
+
+
+def decide(
+    model: str,
+    candles: pd.DataFrame,
+    *,
+    now: dt.datetime,
+    root: Path = MODELS_DIR,
+    funding: pd.Series | None = None,
+    account: np.ndarray | None = None,
+    source: str = "candles",
+) -> Decision:
+    """The decision of registered ``model`` for the last bar of ``candles`` (see module doc)."""
+    from gymnasium import spaces
+
+    from evaluate.policies import load_run
+
+    vdir, record = resolve(model, root)
+    spec = load_run(vdir)
+    market = serve_market(candles, funding, record, spec.normaliser)
+    t = check_fresh(market, now, source)
+    w = market.window
+    acct = account_slots(float(market.close[t])) if account is None else account
+    obs = np.concatenate([market.features[t - w + 1 : t + 1].ravel(), acct]).astype(np.float32)
+    discrete = spec.env_settings.get("action", "discrete") == "discrete"
+    space = spaces.Discrete(3) if discrete else spaces.Box(-1.0, 1.0, (1,), np.float32)
+    spec.policy.bind(market, space)
+    bars = np.array([t], dtype=np.int64)
+    act = np.asarray(spec.policy.act(obs[None, :], bars))
+    probs = None
+    if getattr(spec.policy, "probabilistic", False):
+        p = np.asarray(spec.policy.action_probs(obs[None, :], bars))[0]
+        probs = {n: float(v) for n, v in zip(ACTION_NAMES, p, strict=True)}
+    opened = pd.Timestamp(int(market.timestamps[t]), unit="ns", tz="UTC")
+    closed = opened + pd.Timedelta(market.freq_ns, "ns")
+    iso = "%Y-%m-%dT%H:%M:%SZ"
+    action = int(act.reshape(-1)[0]) if discrete else None
+    target = float(action - 1) if discrete else float(act.reshape(-1)[0])
+    return Decision(f"{record['name']}@{record['version']}", opened.strftime(iso),
+                    closed.strftime(iso), closed.strftime(iso), action, target, probs)  # fmt: skip
+
+
+def read_inputs(a: argparse.Namespace, record: dict[str, Any]) -> tuple[pd.DataFrame, Any]:
+    """The candle tail and the funding history (explicit file, or the market's, or none)."""
+    from envs.data import load_candles, load_funding
+    from envs.features import warmup_bars
+
+    candles = load_candles(a.candles)
+    tail = a.tail_bars or 4 * (warmup_bars(record["feature_set"]) + int(record["window"]))
+    if a.tail_bars != 0:
+        candles = candles.iloc[-tail:]
+    funding = load_funding(a.funding) if a.funding else load_funding(record["market"])
+    return candles, funding
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m agents.predict", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p.add_argument("--model", required=True, help="NAME or NAME@vN in the registry")
+    p.add_argument("--candles", required=True, help="CSV/CSV.gz/parquet of hourly candles")
+    p.add_argument("--funding", default=None, help="funding file (default: the market's)")
+    p.add_argument("--root", type=Path, default=MODELS_DIR)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--now", default=None, help="ISO time standing for the clock (tests, replays)")
+    p.add_argument(
+        "--replay",
+        action="store_true",
+        help="a recorded file: the clock is the last bar's close (no staleness check)",
+    )
+    p.add_argument("--tail-bars", type=int, default=None, help="0: the whole file")
+    p.add_argument("--position", type=float, default=0.0, help="current target position")
+    p.add_argument("--entry-price", type=float, default=None)
+    p.add_argument("--bars-held", type=int, default=0)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from envs.presets import get_preset
+
+    a = build_parser().parse_args(argv)
+    now = pd.Timestamp(a.now) if a.now else pd.Timestamp.now(tz="UTC")
+    now = now.tz_localize("UTC") if now.tzinfo is None else now.tz_convert("UTC")
+    try:
+        _, record = resolve(a.model, a.root)
+        candles, funding = read_inputs(a, record)
+        if a.replay:  # the clock stands at the last bar's close
+            now = candles.index[-1] + pd.Timedelta(get_preset(record["market"]).freq)
+        close = float(candles["close"].iloc[-1])
+        acct = account_slots(close, a.position, a.entry_price, a.bars_held)
+        d = decide(a.model, candles, now=now.to_pydatetime(), root=a.root, funding=funding,
+                   account=acct, source=str(a.candles))  # fmt: skip
+    except (StaleInputError, RegistryError, FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if a.json:
+        print(json.dumps(asdict(d)))
+    else:
+        probs = (
+            ""
+            if d.probabilities is None
+            else " probs " + " ".join(f"{k} {v:.3f}" for k, v in d.probabilities.items())
+        )
+        print(f"{d.model}: bar {d.bar_open_utc} (closed {d.bar_close_utc}) -> target position "
+              f"{d.target_position:+g}{probs}; features as of {d.features_asof_utc}")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,286 @@
+"""A model registry: promote a checked run into ``models/NAME/vN/``; list, show, roll back.
+
+    python -m agents.registry promote RUN_OR_CKPT --name NAME [--market btc1h] [--root models]
+    python -m agents.registry list | show NAME | rollback NAME   [--root models]
+
+Promotion copies what using the model needs (the model file, ``normaliser.json``, the feature
+spec and config, ``meta.json`` provenance, ``metrics.json``) into a temp folder beside the new
+version, renames it to ``vN`` (atomic: a version is complete or absent) and then rewrites
+``models/NAME/LATEST.json`` atomically. Old versions stay as backups; ``rollback`` points
+LATEST at the previous version. Each version has ``registry.json``: kind, source, checks, layout.
+
+Kinds: ``trees`` (``tree.json`` + ``model.skops``), ``supervised`` (``model.pt``), ``sb3``
+(a PPO/SAC run folder: ``config.yaml`` + ``best_model.zip`` or ``final_model.zip``). A version
+folder is itself a run folder of its kind, so ``evaluate.policies.load_run`` loads it.
+
+Promotion refuses (naming every reason): a collapsed model or one that never predicts a class on
+val (where the run recorded class predictions), no val metrics, no data hash in ``meta.json``, a
+bar size other than the market's (``--market``, default the run's own env), or a feature set /
+window other than the one already registered under NAME.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from agents.rundir import REPO_ROOT, atomic_write_json, utc_now
+
+MODELS_DIR = REPO_ROOT / "models"
+COMMON_FILES = ("normaliser.json", "config.yaml", "meta.json", "metrics.json", "command.txt")
+
+
+class RegistryError(ValueError):
+    """A refused promotion or a bad registry request (one line, exit 2)."""
+
+
+@dataclass
+class RunInfo:
+    """What the registry reads from a run before promoting it."""
+
+    kind: str  # trees | supervised | sb3
+    run_dir: Path
+    model_files: list[Path]
+    env: str | None
+    feature_set: str | None
+    window: int | None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def _json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def describe_run(path: str | os.PathLike[str]) -> RunInfo:
+    """Classify a run folder (or the model file inside one) and read its layout."""
+    p = Path(path)
+    if not p.exists():
+        raise RegistryError(f"{p}: no such run folder or checkpoint")
+    d = p.parent if p.is_file() else p
+    metrics, meta = _json(d / "metrics.json"), _json(d / "meta.json")
+    if (d / "tree.json").is_file():
+        info = _json(d / "tree.json")
+        files = [d / "model.skops", d / "tree.json"]
+        return RunInfo("trees", d, files, info.get("env"), info.get("feature_set"),
+                       info.get("window"), metrics, meta)  # fmt: skip
+    if (d / "model.pt").is_file():
+        import torch
+
+        ck = torch.load(d / "model.pt", map_location="cpu", weights_only=True)
+        return RunInfo("supervised", d, [d / "model.pt"], ck.get("env"), ck.get("feature_set"),
+                       ck.get("window"), metrics, meta)  # fmt: skip
+    zips = [d / n for n in ("best_model.zip", "final_model.zip") if (d / n).is_file()]
+    if zips and (d / "config.yaml").is_file():
+        cfg = yaml.safe_load((d / "config.yaml").read_text()) or {}
+        env_cfg = cfg.get("env", {}) or {}
+        return RunInfo("sb3", d, [zips[0]], cfg.get("env_name"), env_cfg.get("feature_set"),
+                       env_cfg.get("window"), metrics, meta)  # fmt: skip
+    raise RegistryError(f"{d}: not a tree run, supervised checkpoint or PPO/SAC run folder")
+
+
+def _class_problems(info: RunInfo) -> list[str]:
+    """Collapse / missing-class reasons from the run's own val class predictions."""
+    m = info.metrics
+    if info.kind == "trees":
+        vc = (m.get("checks") or {}).get("val_classes") or {}
+        return [] if vc.get("ok", False) else [f"val classes: {vc.get('message', 'no check')}"]
+    if info.kind == "supervised":
+        rep = (m.get("val") or {}).get("corrected") or {}
+        shares = rep.get("pred_shares") or []
+        out = [f"collapsed: {rep['alarm']}"] if rep.get("alarm") else []
+        if shares and min(shares) == 0:
+            out.append(f"a class is never predicted on val (shares {shares})")
+        return out
+    return []  # PPO/SAC runs record no class predictions: their checks are the others
+
+
+def _has_val_metrics(info: RunInfo) -> bool:
+    m = info.metrics
+    if info.kind == "trees":
+        return bool(m.get("val_backtest"))
+    if info.kind == "supervised":
+        return bool(m.get("val_env") or m.get("val"))
+    return m.get("split") == "val" and bool(m.get("policies"))
+
+
+def promotion_problems(
+    info: RunInfo, market: str | None, latest: dict[str, Any] | None
+) -> list[str]:
+    """Every reason to refuse ``info`` (empty: promotable)."""
+    from envs.presets import PRESETS
+
+    out = _class_problems(info)
+    if not _has_val_metrics(info):
+        out.append("no val metrics (metrics.json lacks the val backtest)")
+    if not (info.meta.get("data_sha256") or {}):
+        out.append("no data hash (meta.json lacks data_sha256)")
+    market = market or info.env
+    if market not in PRESETS or info.env not in PRESETS:
+        out.append(f"unknown market {market!r} / run env {info.env!r}")
+    elif PRESETS[market].freq != PRESETS[info.env].freq:
+        out.append(
+            f"bar size {PRESETS[info.env].freq} ({info.env}) is not the market's "
+            f"{PRESETS[market].freq} ({market})"
+        )
+    if latest:
+        for key in ("feature_set", "window"):
+            if latest.get(key) != getattr(info, key):
+                out.append(
+                    f"{key} {getattr(info, key)!r} differs from the registered {latest.get(key)!r}"
+                )
+    return out
+
+
+def _versions(model_dir: Path) -> list[int]:
+    if not model_dir.is_dir():
+        return []
+    return sorted(
+        int(p.name[1:]) for p in model_dir.iterdir() if p.is_dir() and p.name[1:].isdigit()
+        and p.name.startswith("v")
+    )  # fmt: skip
+
+
+def latest_record(root: Path, name: str) -> dict[str, Any] | None:
+    """The record of the version ``LATEST.json`` points at (None: nothing registered)."""
+    latest = _json(root / name / "LATEST.json")
+    if not latest:
+        return None
+    return _json(root / name / latest["version"] / "registry.json")
+
+
+def promote(
+    path: str | os.PathLike[str], name: str, root: Path = MODELS_DIR, market: str | None = None
+) -> Path:
+    """Check, copy into ``root/name/vN`` and move LATEST; return the version folder."""
+    if not name or "/" in name or name.startswith("."):
+        raise RegistryError(f"bad model name {name!r}: use letters, digits, - and _")
+    info = describe_run(path)
+    problems = promotion_problems(info, market, latest_record(root, name))
+    if problems:
+        raise RegistryError(f"refused to promote {info.run_dir}: " + "; ".join(problems))
+    model_dir = root / name
+    version = f"v{(_versions(model_dir) or [0])[-1] + 1}"
+    tmp = model_dir / f".{version}.tmp{os.getpid()}"
+    tmp.mkdir(parents=True)
+    try:
+        for f in [*info.model_files, *(info.run_dir / n for n in COMMON_FILES)]:
+            if f.is_file():
+                shutil.copy2(f, tmp / f.name)
+        record = {
+            "name": name,
+            "version": version,
+            "kind": info.kind,
+            "source": str(info.run_dir.resolve()),
+            "env": info.env,
+            "market": market or info.env,
+            "feature_set": info.feature_set,
+            "window": info.window,
+            "data_sha256": info.meta.get("data_sha256"),
+            "git": info.meta.get("git"),
+            "promoted_at_utc": utc_now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+        atomic_write_json(tmp / "registry.json", record)
+        os.rename(tmp, model_dir / version)  # atomic; fails rather than overwrite a version
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _point_latest(model_dir, version)
+    return model_dir / version
+
+
+def _point_latest(model_dir: Path, version: str) -> None:
+    atomic_write_json(
+        model_dir / "LATEST.json",
+        {"version": version, "updated_at_utc": utc_now().strftime("%Y-%m-%dT%H:%M:%SZ")},
+    )
+
+
+def rollback(root: Path, name: str) -> str:
+    """Point LATEST at the version before it (kept as a backup); return that version."""
+    model_dir = root / name
+    latest = _json(model_dir / "LATEST.json")
+    if not latest:
+        raise RegistryError(f"no model {name!r} under {root}")
+    current = int(latest["version"][1:])
+    older = [v for v in _versions(model_dir) if v < current]
+    if not older:
+        raise RegistryError(
+            f"{name}: {latest['version']} is the oldest version, nothing to roll back to"
+        )
+    _point_latest(model_dir, f"v{older[-1]}")
+    return f"v{older[-1]}"
+
+
+def resolve(spec: str, root: Path = MODELS_DIR) -> tuple[Path, dict[str, Any]]:
+    """``NAME`` (LATEST) or ``NAME@vN`` -> (version folder, its registry record)."""
+    name, _, version = spec.partition("@")
+    if not version:
+        latest = _json(root / name / "LATEST.json")
+        if not latest:
+            raise RegistryError(f"no model {name!r} under {root} (promote one first)")
+        version = latest["version"]
+    d = root / name / version
+    if not (d / "registry.json").is_file():
+        have = ", ".join(f"v{v}" for v in _versions(root / name)) or "none"
+        raise RegistryError(f"{name}@{version}: no such version under {root} (have: {have})")
+    return d, _json(d / "registry.json")
+
+
+def list_models(root: Path = MODELS_DIR) -> list[dict[str, Any]]:
+    """One row per registered name: latest version, kind, env, number of versions."""
+    rows = []
+    for d in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
+        rec = latest_record(root, d.name)
+        if rec:
+            rows.append({**rec, "n_versions": len(_versions(d))})
+    return rows
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m agents.registry", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p.add_argument("--root", type=Path, default=MODELS_DIR, help="registry root (default models/)")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    pr = sub.add_parser("promote")
+    pr.add_argument("run")
+    pr.add_argument("--name", required=True)
+    pr.add_argument(
+        "--market", default=None, help="data preset the model serves (default: its env)"
+    )
+    sub.add_parser("list")
+    for cmd in ("show", "rollback"):
+        sub.add_parser(cmd).add_argument("name")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = build_parser().parse_args(argv)
+    try:
+        if a.cmd == "promote":
+            print(f"promoted {a.run} -> {promote(a.run, a.name, a.root, a.market)}")
+        elif a.cmd == "list":
+            for r in list_models(a.root):
+                print(f"{r['name']:<20} {r['version']:<5} {r['kind']:<11} {r['env']:<8} "
+                      f"{r['feature_set']}  ({r['n_versions']} versions)")  # fmt: skip
+        elif a.cmd == "show":
+            d, rec = resolve(a.name, a.root)
+            print(json.dumps({"latest": rec, "versions": _versions(d.parent)}, indent=2))
+        else:
+            print(f"{a.name}: LATEST -> {rollback(a.root, a.name)}")
+    except (RegistryError, FileNotFoundError, json.JSONDecodeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""Save and load a ``TreeStack`` with skops: no pickle, only an explicit list of trusted types.
+
+``skops.io.dump`` writes a zip of JSON schemas and numpy arrays; ``skops.io.load`` rebuilds only
+the types it is told to trust. ``TRUSTED_TYPES`` lists the types a ``TreeStack`` needs beyond
+skops' own defaults (plain sklearn estimators, numpy arrays and builtins): it was computed with
+``skops.io.get_untrusted_types`` on a stack fitted by ``supervised.trees.ensemble.fit_stack``
+(``tests/test_trees.py`` checks the list is still sufficient). A file that needs any other type
+(a crafted ``os.system``, an unknown class) is refused before anything is constructed, naming
+the types. Never ``trusted=True``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import skops.io as sio
+
+from agents.rundir import atomic_write_bytes
+from supervised.trees.ensemble import BASE_NAMES, TreeStack
+
+TRUSTED_TYPES = (
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.tree._tree.Tree",
+)
+
+
+class UntrustedModelError(ValueError):
+    """A model file that needs types outside ``TRUSTED_TYPES``."""
+
+
+def save_stack(path: str | os.PathLike[str], stack: TreeStack) -> Path:
+    """Write ``stack`` as a skops file, atomically."""
+    blob = sio.dumps({"bases": list(stack.bases), "calibrated": stack.calibrated})
+    return atomic_write_bytes(path, blob)
+
+
+def load_stack(path: str | os.PathLike[str]) -> TreeStack:
+    """Load a skops file written by ``save_stack``; refuse any type outside ``TRUSTED_TYPES``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no tree model here (expected model.skops)")
+    try:
+        untrusted = sio.get_untrusted_types(file=path)
+    except Exception as exc:  # not a zip, or a broken schema: say so, build nothing
+        raise UntrustedModelError(f"{path}: not a readable skops file ({exc})") from exc
+    unknown = sorted(set(untrusted) - set(TRUSTED_TYPES))
+    if unknown:
+        raise UntrustedModelError(
+            f"{path}: refused, it needs types outside the trusted list: {', '.join(unknown)}"
+        )
+    obj: Any = sio.load(path, trusted=list(TRUSTED_TYPES))
+    if (
+        not isinstance(obj, dict)
+        or set(obj) != {"bases", "calibrated"}
+        or len(obj["bases"]) != len(BASE_NAMES)
+    ):
+        raise UntrustedModelError(f"{path}: not a tree-ensemble file (bases + calibrated)")
+    for b in obj["bases"]:  # one predict thread: deterministic float sums (see ensemble)
+        if "n_jobs" in b.get_params():
+            b.set_params(n_jobs=1)
+    return TreeStack(list(obj["bases"]), obj["calibrated"])

@@ -1,0 +1,261 @@
+"""Train the stacked tree-ensemble baseline.
+
+    python -m supervised.trees --env btc1h [--feature-set core17] [--labels threshold] \
+        [--horizon 6] [--label-param threshold=0.005] [--seed 0] [--n-jobs 2] [--run-dir DIR]
+
+Samples, labels, purging and costs are the classifier's (``supervised.training.prepare``); the
+model sees bar t's normalised features (the last row of the env's observation window). Labels
+default to the +-0.5% three-class target: ``threshold`` with ``threshold=0.005, cost_bps=0``
+(override with ``--label-param``); ``forward_sharpe`` and ``triple_barrier`` keep the project's
+defaults (the round-trip cost in the label).
+
+Checks that stop the run (one line, exit 2): the label direction on train (before fitting,
+``supervised.trees.checks``); after fitting, every class predicted on val and none above the
+collapse threshold (the run folder is kept, with the failed check in ``metrics.json``, so the
+registry refuses it).
+
+Writes ``runs/<env>/trees/<UTC stamp>_s<seed>/``: ``config.yaml``, ``command.txt``,
+``meta.json`` (seed, data sha256, versions, git commit), ``model.skops``, ``tree.json``,
+``normaliser.json``, ``metrics.json`` (class distributions, checks, val classifier report, the
+val-fitted decision rule, the val backtest through ``evaluate.runner``, train time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agents.rundir import atomic_write_json, create_run_dir
+from supervised.diagnostics import CLASS_NAMES, classifier_report
+from supervised.labels import class_shares
+from supervised.logit_correction import CORRECTION_METHODS, LogitCorrection, fit_logit_correction
+from supervised.train import _data_files, _kv
+from supervised.training import Prepared, TrainConfig, prepare, val_market
+from supervised.trees import checks
+from supervised.trees.ensemble import TreeSizes, TreeStack, fit_stack
+from supervised.trees.persist import save_stack
+from supervised.trees.policy import (
+    FORMAT,
+    INFO_FILE,
+    MODEL_FILE,
+    NORMALISER_FILE,
+    TreePolicy,
+    corrected_probs,
+)
+
+THRESHOLD_DEFAULTS = {"threshold": 0.005, "cost_bps": 0.0}
+
+
+class TreeCheckError(RuntimeError):
+    """A check failed (label direction, val classes): one line, exit 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m supervised.trees",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--env", default="btc1h")
+    p.add_argument("--feature-set", default="core17")
+    p.add_argument("--window", type=int, default=32, help="observation window of the env, bars")
+    p.add_argument(
+        "--labels", default="threshold", choices=["threshold", "forward_sharpe", "triple_barrier"]
+    )
+    p.add_argument("--horizon", type=int, default=6, help="label horizon, bars (= the purge)")
+    p.add_argument("--label-param", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument(
+        "--correction",
+        default="balanced_accuracy",
+        choices=CORRECTION_METHODS,
+        help="post-hoc class bias fitted on val (as the classifier's)",
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n-jobs", type=int, default=2, help="cores for the forests")
+    p.add_argument("--n-folds", type=int, default=2, help="out-of-fold blocks for meta-features")
+    p.add_argument("--calib-share", type=float, default=0.15, help="train tail for calibration")
+    for f in dataclasses.fields(TreeSizes):
+        p.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default)
+    p.add_argument("--max-train-samples", type=int, default=None)
+    p.add_argument("--max-val-bars", type=int, default=None)
+    p.add_argument("--fee-bps", type=float, default=TrainConfig().fee_bps)
+    p.add_argument("--slippage-bps", type=float, default=TrainConfig().slippage_bps)
+    p.add_argument("--no-funding", action="store_true")
+    p.add_argument("--run-dir", default=None)
+    return p
+
+
+def configs(a: argparse.Namespace) -> tuple[TrainConfig, TreeSizes, dict[str, Any]]:
+    """The shared sample/label/cost config, the model sizes and the tree-only options."""
+    params = _kv(a.label_param)
+    if a.labels == "threshold":
+        params = {**THRESHOLD_DEFAULTS, **params}
+    cfg = TrainConfig(
+        env=a.env,
+        feature_set=a.feature_set,
+        window=a.window,
+        labels=a.labels,
+        horizon=a.horizon,
+        label_params=params,
+        max_train_samples=a.max_train_samples,
+        max_val_bars=a.max_val_bars,
+        seed=a.seed,
+        fee_bps=a.fee_bps,
+        slippage_bps=a.slippage_bps,
+        funding=not a.no_funding,
+        correction=a.correction,
+    )
+    sizes = TreeSizes(**{f.name: getattr(a, f.name) for f in dataclasses.fields(TreeSizes)})
+    opts = {"n_jobs": a.n_jobs, "n_folds": a.n_folds, "calib_share": a.calib_share}
+    return cfg, sizes, opts
+
+
+def direction_check(prep: Prepared) -> dict[str, Any]:
+    """Print the class distributions and the label-direction check on train; raise if wrong."""
+    d, tr = prep.data, prep.train
+    dist = ", ".join(
+        f"{CLASS_NAMES[c]} {100 * s:.1f}%" for c, s in enumerate(class_shares(tr.labels))
+    )
+    vdist = ", ".join(
+        f"{CLASS_NAMES[c]} {100 * s:.1f}%" for c, s in enumerate(class_shares(prep.val.labels))
+    )
+    print(f"class distribution: train ({len(tr)}) {dist}; val ({len(prep.val)}) {vdist}")
+    fwd = checks.forward_returns(d.open, d.close, tr.t, prep.spec.horizon)
+    res = checks.label_direction(tr.labels, fwd)
+    print(res["message"])
+    if not res["ok"]:
+        raise TreeCheckError(res["message"])
+    return res
+
+
+def val_probabilities(
+    prep: Prepared, stack: TreeStack, bias: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Corrected probabilities ``(n, 3)`` over the val backtest bars (uniform where no trade is
+    possible) and the can-trade mask."""
+    d, (lo, hi) = prep.data, prep.val_range
+    ok = d.obs_ok[lo:hi] & d.can_step[lo:hi]
+    probs = np.full((hi - lo, 3), 1.0 / 3.0)
+    if ok.any():
+        probs[ok] = corrected_probs(stack.predict_proba(d.features[lo:hi][ok]), bias)
+    return probs, ok
+
+
+def runner_backtest(prep: Prepared, cfg: TrainConfig, policy: TreePolicy) -> dict[str, float]:
+    """The val split through the project's runner (``evaluate.runner.run_env``), summarised."""
+    from envs import make_env
+    from envs.presets import get_preset
+    from evaluate.runner import run_env
+
+    env = make_env(
+        cfg.env,
+        split="val",
+        feature_set=cfg.feature_set,
+        window=cfg.window,
+        normaliser=prep.data.normaliser,
+        max_drawdown=None,
+        **cfg.costs(),
+    )
+    bt = run_env(policy, env, "trees", periods_per_year=get_preset(cfg.env).periods_per_year)
+    return {k: float(v) for k, v in bt.summary().items()}
+
+
+def _info(
+    cfg: TrainConfig, prep: Prepared, rule_fit: Any, sizes: TreeSizes, corr: LogitCorrection
+) -> dict[str, Any]:
+    d = prep.data
+    return {
+        "format": FORMAT,
+        "env": cfg.env,
+        "feature_set": cfg.feature_set,
+        "window": cfg.window,
+        "feature_names": d.feature_names,
+        "label_spec": prep.spec.to_dict(),
+        "decision_rule": rule_fit.rule.to_dict(),
+        "logit_correction": corr.to_dict(),
+        "costs": cfg.costs(),
+        "seed": cfg.seed,
+        "split": {k: list(v) for k, v in d.split_dates.items()},
+        "sizes": sizes.to_dict(),
+        "classes": list(CLASS_NAMES),
+    }
+
+
+def train(argv: list[str] | None = None) -> Path:
+    """Parse, check labels, fit, fit the rule on val, save, backtest val; return the run folder."""
+    args = build_parser().parse_args(argv)
+    cfg, sizes, opts = configs(args)
+    t0 = time.time()
+    from supervised.data import load_supervised_data
+
+    prep = prepare(cfg, load_supervised_data(cfg.env, cfg.feature_set, cfg.window))
+    direction = direction_check(prep)
+    run_dir = create_run_dir(
+        env=cfg.env,
+        algo="trees",
+        seed=cfg.seed,
+        config={**dataclasses.asdict(cfg), "trees": {**sizes.to_dict(), **opts}},
+        data_files=_data_files(cfg.env),
+        run_dir=args.run_dir,
+        argv=["-m", "supervised.trees", *(sys.argv[1:] if argv is None else argv)],
+    )
+    print(f"run folder: {run_dir}")
+    d, tr = prep.data, prep.train
+    t_fit = time.time()
+    stack = fit_stack(d.features[tr.t], tr.labels, tr.t, prep.spec.horizon, sizes=sizes,
+                      seed=cfg.seed, **opts)  # fmt: skip
+    fit_s = time.time() - t_fit
+    from supervised.decision_fit import fit_rule
+
+    val_z = np.log(np.clip(stack.predict_proba(d.features[prep.val.t]), 1e-12, None))
+    corr = fit_logit_correction(val_z, prep.val.labels, cfg.correction)
+    probs, _ok = val_probabilities(prep, stack, corr.bias)
+    rule_fit = fit_rule(probs, val_market(prep, cfg))
+    raw_report = classifier_report(val_z, prep.val.labels)
+    report = classifier_report(corr.apply(val_z), prep.val.labels)
+    classes = checks.val_classes(corr.apply(val_z).argmax(axis=1))
+    save_stack(run_dir / MODEL_FILE, stack)
+    atomic_write_json(run_dir / INFO_FILE, _info(cfg, prep, rule_fit, sizes, corr))
+    d.normaliser.save(run_dir / NORMALISER_FILE)
+    from supervised.trees.policy import load_tree_run
+
+    policy = TreePolicy.from_loaded(load_tree_run(run_dir))  # the saved model, as evaluate sees it
+    metrics = {
+        "n_train": len(tr),
+        "n_val": len(prep.val),
+        "train_label_shares": class_shares(tr.labels).round(4).tolist(),
+        "val_label_shares": class_shares(prep.val.labels).round(4).tolist(),
+        "checks": {"label_direction": direction, "val_classes": classes},
+        "val": {"raw": raw_report.to_dict(), "corrected": report.to_dict()},
+        "decision_rule": rule_fit.summary(),
+        "val_backtest": runner_backtest(prep, cfg, policy),
+        "fit_s": round(fit_s, 1),
+        "wall_s": round(time.time() - t0, 1),
+    }
+    atomic_write_json(run_dir / "metrics.json", metrics)
+    vb = metrics["val_backtest"]
+    print(
+        f"fit {fit_s:.0f}s; {classes['message']}; val bal acc {report.balanced_accuracy:.3f}; "
+        f"rule {rule_fit.rule.label()}; val (runner) Sharpe {vb.get('sharpe', float('nan')):+.2f}"
+        f"; wall {metrics['wall_s']:.0f}s"
+    )
+    if not classes["ok"]:
+        raise TreeCheckError(f"{classes['message']} (run kept at {run_dir}, marked failed)")
+    return run_dir
+
+
+def cli(argv: list[str] | None = None) -> int:
+    """Exit 0, or 2 with one line on a failed check or bad input."""
+    try:
+        train(argv)
+    except (TreeCheckError, ValueError, KeyError, FileNotFoundError, FileExistsError) as exc:
+        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"error: {msg}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,186 @@
+"""A tiny real tree run end to end: the CLI, evaluate's loader, the registry and predict.
+
+The parity test: ``agents.predict.decide`` on every prefix of a short series gives exactly the
+actions the evaluate runner took on that series (same account state, read from the runner's
+own observations).
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from agents.predict import StaleInputError, decide, main, serve_market
+from agents.registry import promote, resolve
+from envs.data import load_candles, load_funding
+from envs.trading_env import TradingEnv
+from evaluate.policies import load_run
+from evaluate.runner import run_env
+from supervised.trees.train import cli, direction_check
+
+pytestmark = pytest.mark.slow  # trains a tiny tree run (tens of seconds on 2 cores)
+
+TINY = ["--n-estimators", "4", "--max-depth", "3", "--min-samples-leaf", "20", "--hgb-max-iter",
+        "4", "--gb-n-estimators", "4", "--n-jobs", "1"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def tree_run(tmp_path_factory):
+    d = tmp_path_factory.mktemp("trees") / "run"
+    args = ["--env", "btc1h", "--max-train-samples", "3000", "--max-val-bars", "400",
+            "--seed", "1", "--run-dir", str(d), *TINY]  # fmt: skip
+    assert cli(args) == 0
+    return d
+
+
+@pytest.fixture(scope="module")
+def registry(tree_run, tmp_path_factory):
+    root = tmp_path_factory.mktemp("models")
+    promote(tree_run, "tiny", root)
+    return root
+
+
+def test_cli_writes_a_complete_run_and_evaluate_loads_it(tree_run):
+    files = {p.name for p in tree_run.iterdir()}
+    assert {"model.skops", "tree.json", "normaliser.json", "config.yaml", "command.txt",
+            "meta.json", "metrics.json"} <= files  # fmt: skip
+    m = json.loads((tree_run / "metrics.json").read_text())
+    assert m["checks"]["label_direction"]["ok"] and m["checks"]["val_classes"]["ok"]
+    assert m["val_backtest"]["n_bars"] > 1000 and np.isfinite(m["val_backtest"]["sharpe"])
+    assert json.loads((tree_run / "meta.json").read_text())["data_sha256"]
+    spec = load_run(tree_run)
+    assert spec.method == "trees" and spec.name == "trees_s1"
+    assert spec.env_settings == {"feature_set": "core17", "window": 32, "action": "discrete"}
+
+
+def test_inverted_labels_fail_the_direction_check(monkeypatch, capsys):
+    import supervised.trees.train as tt
+
+    real = tt.prepare
+
+    def flipped(cfg, data):
+        prep = real(cfg, data)
+        prep.train.labels[:] = 2 - prep.train.labels  # SELL <-> BUY
+        return prep
+
+    monkeypatch.setattr(tt, "prepare", flipped)
+    assert (
+        cli(["--env", "btc1h", "--max-train-samples", "2000", "--run-dir", "/nonexistent/x"]) == 2
+    )
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "label direction FAILED" in err and "inverted labels?" in err
+    _ = direction_check  # the same check, called by the CLI before any folder is created
+
+
+def _series(n_bars: int) -> tuple[pd.DataFrame, pd.Series]:
+    candles = load_candles("btc1h")
+    return candles.iloc[-1000 : -1000 + n_bars], load_funding("btc1h")
+
+
+class Recorder:
+    """The evaluated policy, recording the bar, the account slots and the action of each call."""
+
+    def __init__(self, inner):
+        self.inner, self.rows = inner, []
+
+    def bind(self, market, space):
+        self.inner.bind(market, space)
+
+    def act(self, obs, bars):
+        a = self.inner.act(obs, bars)
+        self.rows.append((int(bars[0]), obs[0, -4:].copy(), int(a[0])))
+        return a
+
+
+def test_predict_on_every_prefix_equals_the_runner(registry):
+    vdir, record = resolve("tiny", registry)
+    spec = load_run(vdir)
+    candles, funding = _series(230)
+    market = serve_market(candles, funding, record, spec.normaliser)
+    rec = Recorder(spec.policy)
+    env = TradingEnv(market, (0, market.n_bars), max_drawdown=None)
+    run_env(rec, env, "trees", periods_per_year=8760)
+    assert len(rec.rows) >= 25
+    step = pd.Timedelta("1h")
+    for bar, acct, action in rec.rows:
+        prefix = candles.iloc[: bar + 1]
+        d = decide("tiny", prefix, now=prefix.index[-1] + step, root=registry, funding=funding,
+                   account=acct)  # fmt: skip
+        assert d.action == action, f"bar {bar}"
+        assert d.bar_open_utc == prefix.index[-1].strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_predict_refuses_a_forming_bar_a_stale_file_and_a_gap(registry):
+    candles, funding = _series(260)
+    last = candles.index[-1]
+    kw = {"root": registry, "funding": funding}
+    with pytest.raises(StaleInputError, match="not closed"):
+        decide("tiny", candles, now=last + pd.Timedelta("30min"), **kw)
+    with pytest.raises(StaleInputError, match="stale"):
+        decide("tiny", candles, now=last + pd.Timedelta("2h"), **kw)
+    gapped = candles.drop(candles.index[-10])
+    with pytest.raises(StaleInputError, match="gap"):
+        decide("tiny", gapped, now=last + pd.Timedelta("1h"), **kw)
+
+
+def test_cli_json_on_the_shipped_file(registry, capsys):
+    assert main(["--model", "tiny", "--candles", "data/btcusdt_1h.csv.gz", "--root",
+                 str(registry), "--replay", "--json"]) == 0  # fmt: skip
+    out = json.loads(capsys.readouterr().out)
+    assert out["model"] == "tiny@v1" and out["target_position"] in (-1.0, 0.0, 1.0)
+    assert set(out["probabilities"]) == {"SELL", "HOLD", "BUY"}
+    assert main(["--model", "tiny", "--candles", "data/btcusdt_1h.csv.gz", "--root",
+                 str(registry)]) == 2  # fmt: skip
+    assert "stale" in capsys.readouterr().err
+
+
+class FakeExchange:
+    """Recorded candles replayed as an exchange would serve them: the bars closed by ``now``."""
+
+    def __init__(self, candles: pd.DataFrame):
+        self.candles = candles
+
+    def closed(self, bar: int) -> tuple[pd.DataFrame, pd.Timestamp]:
+        visible = self.candles.iloc[: bar + 1]
+        return visible, visible.index[-1] + pd.Timedelta("1h")
+
+
+def _paper(registry, state_dir, ticks):
+    from agents.paper import tick
+
+    candles, funding = _series(230)
+    ex = FakeExchange(candles)
+    for bar in ticks:  # every call starts from the state on disk: a restart each time
+        visible, now = ex.closed(bar)
+        tick("tiny", visible, state_dir, now=now, root=registry, funding=funding)
+    return json.loads((state_dir / "state.json").read_text())
+
+
+def test_paper_trading_restart_continues_and_a_missed_bar_holds(registry, tmp_path):
+    straight = _paper(registry, tmp_path / "a", range(205, 215))
+    _paper(registry, tmp_path / "b", range(205, 210))
+    resumed = _paper(registry, tmp_path / "b", range(210, 215))
+    assert resumed == straight and len(straight["decisions"]) == 10
+    assert straight["account"]["equity"] > 0 and straight["updated_for_bar_utc"]
+    m = straight["account"]["metrics"]  # evaluate's metrics over the 9 filled bars
+    assert m["total_return"] == pytest.approx(straight["account"]["equity"] - 1.0)
+    missed = _paper(registry, tmp_path / "c", [205, 206, 207, 211, 212, 213, 214])
+    log = missed["decisions"]
+    assert [d["missed"] for d in log] == [False] * 3 + [True] * 3 + [False] * 4
+    assert all(d["action"] == log[2]["action"] for d in log[3:6])  # held, no new decision
+    assert log[-1]["bar_open_utc"] == straight["decisions"][-1]["bar_open_utc"]
+
+
+def test_predict_tail_features_equal_the_whole_file_features(registry):
+    from envs import load_market
+
+    vdir, record = resolve("tiny", registry)
+    spec = load_run(vdir)
+    full, _ = load_market("btc1h", "core17", 32, spec.normaliser)
+    candles = load_candles("btc1h")
+    tail = serve_market(candles.iloc[-800:], load_funding("btc1h"), record, spec.normaliser)
+    assert tail.timestamps[-1] == full.timestamps[-1]
+    np.testing.assert_array_equal(tail.features[-32:], full.features[-32:])  # the last window
