@@ -22,8 +22,8 @@ from agents.config import (
     describe,
     resolve_config,
 )
-from agents.rundir import read_config
 from envs.presets import PRESETS
+from lab.rundir import read_config
 
 # Flags that may change on --resume (the budget, where to compute, the progress bar); the rest
 # would make the resumed run a different experiment.
@@ -97,7 +97,7 @@ def build_parser(algo: str, hyper_cls: type) -> argparse.ArgumentParser:
         type=Path,
         metavar="CKPT",
         help="initialise the policy from a "
-        "supervised checkpoint (PPO only; see supervised.warmstart)",
+        "supervised checkpoint (PPO only; see supervised.transfer)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar (logs, CI)")
     return p

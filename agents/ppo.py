@@ -23,7 +23,6 @@ from typing import Any
 
 from agents.cli import Invocation, parse
 from agents.config import PPOHyper
-from agents.models import set_torch_threads
 from agents.pipeline import (
     Training,
     learn,
@@ -33,8 +32,8 @@ from agents.pipeline import (
     run_validation,
     saved_normaliser,
 )
-from agents.rundir import seed_everything
 from agents.warm_start import LoadedWarmStart, WarmStartError, prepare_warm_start
+from lab.runtime import seed_everything, set_torch_threads
 
 ALGO = "ppo"
 

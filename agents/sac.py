@@ -15,7 +15,6 @@ from pathlib import Path
 
 from agents.cli import parse
 from agents.config import SACHyper
-from agents.models import set_torch_threads
 from agents.pipeline import (
     learn,
     load_run_market,
@@ -24,7 +23,7 @@ from agents.pipeline import (
     run_validation,
     saved_normaliser,
 )
-from agents.rundir import seed_everything
+from lab.runtime import seed_everything, set_torch_threads
 
 ALGO = "sac"
 

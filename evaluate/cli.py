@@ -12,13 +12,14 @@ import sys
 import time
 from pathlib import Path
 
-from evaluate.backtest import Backtest
-from evaluate.compare import compare
+from agents.loading import load_run
+from backtest.baselines import PolicySpec, baseline
+from backtest.record import Backtest
+from backtest.runner import CostOverrides, run_policy
 from evaluate.ensemble import RULES, build_ensemble
+from evaluate.headtohead import compare
 from evaluate.plots import write_plots
-from evaluate.policies import PolicySpec, baseline, load_run
 from evaluate.report import SELECTION_NOTE, format_table, write_csv, write_html, write_json
-from evaluate.runner import CostOverrides, run_policy
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

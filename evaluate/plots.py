@@ -12,8 +12,8 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from evaluate.backtest import Backtest
-from evaluate.metrics import drawdown_series, rolling_sharpe
+from backtest.metrics import drawdown_series, rolling_sharpe
+from backtest.record import Backtest
 
 ROLLING_SHARPE_BARS = 720  # 30 days of hourly bars
 FLAT_EPS = 1e-6  # |position| below this counts as flat

@@ -6,9 +6,9 @@
 
 Reads top to bottom: parse -> output folder -> data (real preset files) -> fold plans -> per
 fold: normaliser fitted on the fold's train rows -> train (``evaluate.wf_train``) -> backtest the
-selected policy and the baselines on the fold's test rows (``evaluate.runner.run_env``, one set
+selected policy and the baselines on the fold's test rows (``backtest.runner.run_env``, one set
 of costs for everyone) -> stitch the test segments (``evaluate.stitch``) -> statistics
-(``evaluate.compare``) -> per-fold table, folds.csv, metrics.json, metrics.csv, PNGs (stitched
+(``evaluate.headtohead``) -> per-fold table, folds.csv, metrics.json, metrics.csv, PNGs (stitched
 equity with fold boundaries, drawdown, rolling Sharpe, positions) and report.html.
 
 Span: by default the folds cover the preset's whole train+val+test period (btc1h: 2018-2024);
@@ -41,13 +41,13 @@ from typing import Any
 
 import numpy as np
 
+from backtest.baselines import PolicySpec, baseline
+from backtest.record import Backtest
+from backtest.runner import CostOverrides, run_env
+from backtest.stats import per_period_sharpe
 from envs import TradingEnv
-from evaluate.backtest import Backtest
-from evaluate.compare import Comparison, compare
-from evaluate.policies import PolicySpec, baseline
+from evaluate.headtohead import Comparison, compare
 from evaluate.report import format_table, write_csv, write_html, write_json
-from evaluate.runner import CostOverrides, run_env
-from evaluate.stats import per_period_sharpe
 from evaluate.stitch import stitch
 from evaluate.wf_data import FoldPlan, WFData, env_split, mask_rows, plan_folds
 from evaluate.wf_train import MOMENTUM_GRID, TRAINERS, FoldContext, TrainedFold
@@ -102,7 +102,7 @@ def backtest_rows(
         },
     }
     # a policy trained with decision_interval=k acts every k bars (on this k=1 env), as
-    # evaluate.runner.run_policy backtests it
+    # backtest.runner.run_policy backtests it
     k = int(spec.env_settings.get("decision_interval", 1))
     meta["env_settings"]["decision_interval"] = k
     return run_env(

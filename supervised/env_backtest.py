@@ -4,7 +4,7 @@ The classifier ignores the account state (see ``supervised.model``), so its acti
 function of the window alone and can be computed in one batched pass; here those actions are fed
 to the env bar by bar over a deterministic full-split pass (``reset(options={"sequential":
 True})`` for every run between gaps). The env does the accounting (next-open fills, fee,
-slippage, funding), so this is the figure to report; ``supervised.backtest`` is only the fast
+slippage, funding), so this is the figure to report; ``backtest.proxy`` is only the fast
 proxy used for early stopping.
 
 With a ``rule`` (``supervised.decision.DecisionRule``) and ``probs_by_bar`` (T, 3), the action at
@@ -13,7 +13,7 @@ the position and bars held from the env's own observation, exactly as ``evaluate
 ``ClassifierPolicy`` does, so a path-dependent rule is measured on the env's state, not on an
 offline replay of it. Other bars take ``actions_by_bar[t]``.
 
-Sharpe: ``evaluate.metrics.sharpe_ratio`` of the per-step simple returns ``exp(R) - 1``
+Sharpe: ``backtest.metrics.sharpe_ratio`` of the per-step simple returns ``exp(R) - 1``
 (``reward="log_return"``: R is the step's log equity change net of every cost), annualised with
 ``periods_per_year`` over every step of every run.
 """
@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
+from backtest.metrics import sharpe_ratio
 from envs import make_env
 from envs.params import EnvParams
-from evaluate.metrics import sharpe_ratio
 from supervised.data import SupervisedData
 from supervised.decision import DecisionRule
 

@@ -12,7 +12,7 @@ and in the checkpoint (``costs``), so a warm-started PPO run and ``evaluate`` ca
 
 Reads top to bottom: parse -> run dir -> seed -> data -> samples -> model/fit -> save -> report.
 Writes ``runs/<env>/supervised/<UTC stamp>_s<seed>/``: ``config.yaml``, ``command.txt``,
-``meta.json`` (seed, data sha256, versions, git commit; via ``agents.rundir``), TensorBoard
+``meta.json`` (seed, data sha256, versions, git commit; via ``lab.rundir``), TensorBoard
 events, ``model.pt`` (see ``supervised.checkpoint``), ``normaliser.json``, ``metrics.json``
 (history, val diagnostics raw and corrected, backtest), ``confusion_val.{png,txt}``.
 
@@ -37,25 +37,26 @@ from typing import Any
 import numpy as np
 import yaml
 
-from agents.models import set_torch_threads
-from agents.rundir import atomic_write_json, create_run_dir, seed_everything
+from lab.atomic import atomic_write_json
+from lab.rundir import create_run_dir
+from lab.runtime import seed_everything, set_torch_threads
 from supervised.checkpoint import save_checkpoint
 from supervised.data import load_supervised_data
 from supervised.decision_fit import RuleFit
 from supervised.diagnostics import collapse_banner
-from supervised.labels import class_shares
-from supervised.logit_correction import CORRECTION_METHODS
-from supervised.losses import LOSS_NAMES
-from supervised.reporting import save_confusion
-from supervised.training import (
+from supervised.fitting import (
+    FitConfig,
     FitResult,
     Prepared,
-    TrainConfig,
     env_metrics,
     fit,
     fit_val_rule,
     prepare,
 )
+from supervised.labels import class_shares
+from supervised.logit_correction import CORRECTION_METHODS
+from supervised.losses import LOSS_NAMES
+from supervised.reporting import save_confusion
 
 
 def _kv(items: list[str]) -> dict[str, Any]:
@@ -75,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    d = TrainConfig()
+    d = FitConfig()
     p.add_argument("--env", default=d.env)
     p.add_argument(
         "--labels", default=d.labels, choices=["threshold", "forward_sharpe", "triple_barrier"]
@@ -113,8 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def config_from_args(a: argparse.Namespace) -> TrainConfig:
-    return TrainConfig(
+def config_from_args(a: argparse.Namespace) -> FitConfig:
+    return FitConfig(
         env=a.env,
         feature_set=a.feature_set,
         window=a.window,
@@ -141,7 +142,7 @@ def config_from_args(a: argparse.Namespace) -> TrainConfig:
 
 def save_run(
     run_dir: Path,
-    cfg: TrainConfig,
+    cfg: FitConfig,
     prep: Prepared,
     res: FitResult,
     writer: Any = None,

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from evaluate.trades import extract_trades, trade_stats
+from backtest.trades import extract_trades, trade_stats
 
 FloatArray = np.ndarray
 

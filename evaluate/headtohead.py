@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from evaluate.backtest import Backtest, aligned_returns
-from evaluate.stats import (
+from backtest.record import Backtest, aligned_returns
+from backtest.stats import (
     PairedSharpeTest,
     SeedAggregate,
     SharpeCI,

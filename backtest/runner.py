@@ -14,8 +14,8 @@ bar and no return). The env marks the last position at the segment's last close 
 cost, and the next episode pays a fresh entry cost.
 
 Speed: the pass calls the policy once per bar (the observation carries the account state the last
-action produced). Model policies (``evaluate.policies.SB3Policy``, ``ClassifierPolicy``) act
-through ``evaluate.inference``: modules called directly, one torch thread, inference mode, equal
+action produced). Model policies (``backtest.baselines.SB3Policy``, ``ClassifierPolicy``) act
+through ``agents.inference``: modules called directly, one torch thread, inference mode, equal
 to ``model.predict(deterministic=True)``, ~0.8 ms instead of ~10 ms CPU per bar (bench/eval_policy.py).
 
 Decision interval: a policy trained with ``decision_interval=k`` (the env holds each action for k
@@ -37,8 +37,8 @@ from typing import Any
 
 import numpy as np
 
-from evaluate.backtest import Backtest
-from evaluate.policies import Policy, PolicySpec, baseline
+from backtest.baselines import Policy, PolicySpec, baseline
+from backtest.record import Backtest
 
 COST_KEYS = ("fee_bps", "slippage_bps", "slippage_model", "slippage_coef", "funding", "fill")
 

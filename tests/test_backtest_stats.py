@@ -1,4 +1,4 @@
-"""evaluate.stats: PSR/DSR from the papers' formulas, block bootstraps, paired test, seed CIs."""
+"""backtest.stats: PSR/DSR from the papers' formulas, block bootstraps, paired test, seed CIs."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.special import ndtr
 
-from evaluate import stats as s
+from backtest import stats as s
 
 PHI = NormalDist().cdf
 PHI_INV = NormalDist().inv_cdf

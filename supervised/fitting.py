@@ -2,7 +2,7 @@
 
 Selection is on a VALIDATION TRADING METRIC, never accuracy: after each epoch the post-hoc logit
 correction is fitted on val, the corrected argmax policy is backtested over the val bars with
-``supervised.backtest`` (env timing, fees, slippage, funding) and the epoch with the best Sharpe
+``backtest.proxy`` (env timing, fees, slippage, funding) and the epoch with the best Sharpe
 is kept (early stopping after ``patience`` epochs without improvement).
 
 Samples: train = decision bars of the train split with ``obs_ok``, a label, and a label window
@@ -38,7 +38,7 @@ _ENV_DEFAULTS = EnvParams()
 
 
 @dataclass
-class TrainConfig:
+class FitConfig:
     """Everything a supervised run depends on (saved as config.yaml)."""
 
     env: str = "btc1h"  # data preset
@@ -93,7 +93,7 @@ class Prepared:
     prior: np.ndarray  # train label prior
 
 
-def prepare(cfg: TrainConfig, data: SupervisedData) -> Prepared:
+def prepare(cfg: FitConfig, data: SupervisedData) -> Prepared:
     """Labels, purged/embargoed samples and the train prior."""
     spec = LabelSpec(
         cfg.labels, cfg.horizon, {"cost_bps": cfg.label_cost_bps(), **cfg.label_params}
@@ -147,7 +147,7 @@ def _val_logits(prep: Prepared, model: torch.nn.Module) -> tuple[np.ndarray, np.
     return logits, ok
 
 
-def val_market(prep: Prepared, cfg: TrainConfig) -> Market:
+def val_market(prep: Prepared, cfg: FitConfig) -> Market:
     """The fast-backtest arrays of the val bars, at the config's costs."""
     d, (lo, hi) = prep.data, prep.val_range
     funding = d.funding[lo : hi + 1] if cfg.funding else np.zeros(hi + 1 - lo)
@@ -162,7 +162,7 @@ def val_market(prep: Prepared, cfg: TrainConfig) -> Market:
 
 
 def backtest_logits(
-    prep: Prepared, model: torch.nn.Module, bias: np.ndarray, cfg: TrainConfig
+    prep: Prepared, model: torch.nn.Module, bias: np.ndarray, cfg: FitConfig
 ) -> tuple[dict[str, float], np.ndarray]:
     """Backtest the argmax of ``logits + bias`` over the val bars; returns (metrics, actions)."""
     logits, ok = _val_logits(prep, model)
@@ -181,7 +181,7 @@ def val_probs(
 
 
 def fit_val_rule(
-    prep: Prepared, model: torch.nn.Module, bias: np.ndarray, cfg: TrainConfig
+    prep: Prepared, model: torch.nn.Module, bias: np.ndarray, cfg: FitConfig
 ) -> RuleFit:
     """Fit the cost-aware decision rule on the val bars (``supervised.decision_fit``)."""
     probs, _ = val_probs(prep, model, bias)
@@ -207,7 +207,7 @@ class Evaluation:
         }
 
 
-def evaluate(model: torch.nn.Module, prep: Prepared, cfg: TrainConfig) -> Evaluation:
+def evaluate(model: torch.nn.Module, prep: Prepared, cfg: FitConfig) -> Evaluation:
     logits = predict_logits(model, prep.val)
     y = prep.val.labels
     corr = fit_logit_correction(logits, y, cfg.correction)
@@ -227,7 +227,7 @@ def env_metrics(
     prep: Prepared,
     model: torch.nn.Module,
     bias: np.ndarray,
-    cfg: TrainConfig,
+    cfg: FitConfig,
     rule: DecisionRule | None = None,
 ) -> dict[str, float]:
     """The policy stepped through the real env over the val split: argmax(logits + bias), or
@@ -254,14 +254,14 @@ class FitResult:
     history: list[dict[str, Any]]
 
 
-def build_model(cfg: TrainConfig, n_features: int) -> Classifier:
+def build_model(cfg: FitConfig, n_features: int) -> Classifier:
     return Classifier(
         make_config(cfg.preset, window=cfg.window, n_features=n_features, **cfg.model_overrides)
     )
 
 
 def fit(
-    cfg: TrainConfig, prep: Prepared, writer: Any = None, log: Callable[[str], None] = print
+    cfg: FitConfig, prep: Prepared, writer: Any = None, log: Callable[[str], None] = print
 ) -> FitResult:
     """Train with AdamW + cosine decay; keep the epoch with the best corrected val Sharpe."""
     torch.manual_seed(cfg.seed)
