@@ -17,22 +17,10 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from backtest.metrics import max_drawdown, sharpe_ratio
+from backtest.metrics import max_drawdown, position_shares, sharpe_ratio
 
 PERIODS_PER_YEAR = 8760  # hourly bars, 24/7 markets
-FLAT_EPS = 1e-6  # |position| below this counts as flat (continuous actions rarely hit 0.0 exactly)
 STEP_KEYS = ("equity", "position", "fee", "slippage", "funding")
-
-
-def position_shares(positions: np.ndarray, eps: float = FLAT_EPS) -> tuple[float, float, float]:
-    """Fractions of steps spent short, flat and long (sum to 1; zeros for no steps)."""
-    p = np.asarray(positions, dtype=np.float64)
-    if p.size == 0:
-        return 0.0, 0.0, 0.0
-    short = float(np.mean(p < -eps))
-    long = float(np.mean(p > eps))
-    flat = float(np.mean(np.abs(p) <= eps))  # counted, not 1 - short - long (no -5e-17)
-    return short, flat, long
 
 
 def summarize_episode(

@@ -87,7 +87,7 @@ class MomentumPolicy:
 
         self.space = action_space
         close = np.asarray(market.close, dtype=np.float64)
-        seg = segment_of(np.asarray(market.timestamps, dtype=np.int64))
+        seg = np.asarray(market.segment, dtype=np.int64)  # envs.segments.segment_ids
         since = bars_since_segment_start(seg)
         past = np.concatenate([np.full(self.lookback, np.nan), close[: -self.lookback]])
         with np.errstate(invalid="ignore"):
@@ -96,16 +96,6 @@ class MomentumPolicy:
 
     def act(self, obs_batch: np.ndarray, bars: np.ndarray) -> np.ndarray:
         return position_to_action(self.signal[np.asarray(bars)], self.space)
-
-
-def segment_of(timestamps_ns: np.ndarray) -> np.ndarray:
-    """Segment id per bar from open times: a step other than the modal bar step starts a new one."""
-    if timestamps_ns.size < 2:
-        return np.zeros(timestamps_ns.size, dtype=np.int64)
-    d = np.diff(timestamps_ns)
-    values, counts = np.unique(d, return_counts=True)
-    step_ns = values[counts.argmax()]
-    return np.concatenate([[0], np.cumsum(d != step_ns)]).astype(np.int64)
 
 
 def baseline(name: str, seed: int = 0) -> Policy:

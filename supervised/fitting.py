@@ -327,8 +327,8 @@ def fit(
             f"{row['pred_shares_raw']} -> corrected {row['pred_shares']} | val Sharpe raw "
             f"{ev.trading_raw['sharpe']:+.2f} corrected {ev.trading['sharpe']:+.2f}"
         )
-        if best is None or ev.trading["sharpe"] > best[0]:
-            best = (ev.trading["sharpe"], epoch, copy.deepcopy(model.state_dict()), ev)
+        if best is None or ev.trading["score"] > best[0]:  # a flat epoch's nan Sharpe ranks 0
+            best = (ev.trading["score"], epoch, copy.deepcopy(model.state_dict()), ev)
         elif epoch - best[1] >= cfg.patience:
             log(
                 f"early stop: no better val Sharpe for {cfg.patience} epochs (best epoch {best[1]})"

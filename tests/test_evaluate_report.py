@@ -9,10 +9,11 @@ import math
 import numpy as np
 import pytest
 
+from backtest.metrics import position_shares
 from backtest.record import Backtest, aligned_returns
 from backtest.stats import per_period_sharpe
 from evaluate.headtohead import compare
-from evaluate.plots import position_shares, write_plots
+from evaluate.plots import write_plots
 from evaluate.report import format_table, write_csv, write_html, write_json
 
 N = 600
