@@ -27,13 +27,10 @@ import yaml
 
 from envs.params import EnvParams
 from envs.presets import PRESETS
+from lab.config import ConfigError
 
 _ENV_DEFAULTS = EnvParams()
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
-
-
-class ConfigError(ValueError):
-    """A config file or flag is invalid; the message names the key, the source and the fix."""
 
 
 def _doc(text: str) -> dict[str, str]:
@@ -264,18 +261,6 @@ ALGO_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
         "policy": {"net_arch": [64, 64], "share_features_extractor": False},
     },
 }
-
-
-def _section_classes(algo: str) -> dict[str, type]:
-    out = {
-        "env": EnvConfig,
-        "policy": PolicyConfig,
-        algo: HYPER_CLASSES[algo],
-        "train": TrainConfig,
-    }
-    if algo in WARM_START_ALGOS:
-        out["warm_start"] = WarmStartConfig
-    return out
 
 
 def _coerce(value: Any, tp: Any, where: str) -> Any:

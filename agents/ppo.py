@@ -33,6 +33,8 @@ from agents.pipeline import (
     saved_normaliser,
 )
 from agents.warm_start import LoadedWarmStart, WarmStartError, prepare_warm_start
+from envs.data import DataValidationError
+from lab.cli import run_cli
 from lab.runtime import seed_everything, set_torch_threads
 
 ALGO = "ppo"
@@ -115,4 +117,4 @@ def main(argv: list[str] | None = None) -> Path:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_cli(main, (WarmStartError, DataValidationError)))

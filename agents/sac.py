@@ -23,6 +23,8 @@ from agents.pipeline import (
     run_validation,
     saved_normaliser,
 )
+from envs.data import DataValidationError
+from lab.cli import run_cli
 from lab.runtime import seed_everything, set_torch_threads
 
 ALGO = "sac"
@@ -68,4 +70,4 @@ def main(argv: list[str] | None = None) -> Path:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_cli(main, (DataValidationError,)))

@@ -16,10 +16,12 @@ from agents.loading import load_run
 from backtest.baselines import PolicySpec, baseline
 from backtest.record import Backtest
 from backtest.runner import CostOverrides, run_policy
+from envs.presets import PRESETS
 from evaluate.ensemble import RULES, build_ensemble
 from evaluate.headtohead import compare
 from evaluate.plots import write_plots
 from evaluate.report import SELECTION_NOTE, format_table, write_csv, write_html, write_json
+from lab.config import check_choice
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -175,12 +177,13 @@ def resolve_costs(args: argparse.Namespace, specs: list[PolicySpec]) -> CostOver
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    check_choice("--env", args.env, PRESETS)
     t0 = time.perf_counter()
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
     out = args.out or REPO_ROOT / "runs" / args.env / "evaluate" / stamp
-    out.mkdir(parents=True, exist_ok=True)
-    specs = _specs(args)
+    specs = _specs(args)  # every input checked before the output folder exists
     costs = resolve_costs(args, specs)
+    out.mkdir(parents=True, exist_ok=True)
     backtests: list[Backtest] = []
     for spec in specs:
         t = time.perf_counter()

@@ -46,11 +46,15 @@ from backtest.record import Backtest
 from backtest.runner import CostOverrides, run_env
 from backtest.stats import per_period_sharpe
 from envs import TradingEnv
+from envs.data import DataValidationError
+from envs.presets import PRESETS
 from evaluate.headtohead import Comparison, compare
 from evaluate.report import format_table, write_csv, write_html, write_json
 from evaluate.stitch import stitch
 from evaluate.wf_data import FoldPlan, WFData, env_split, mask_rows, plan_folds
 from evaluate.wf_train import MOMENTUM_GRID, TRAINERS, FoldContext, TrainedFold
+from lab.cli import run_cli
+from lab.config import check_choice
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BASELINES = ("buy_and_hold", "flat", "momentum")
@@ -416,6 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    check_choice("--env", args.env, PRESETS)
     t_start = time.perf_counter()
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
     out = (
@@ -525,4 +530,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_cli(main, (DataValidationError,)))

@@ -113,6 +113,36 @@ def build_meta(
 
 
 # --------------------------------------------------------------------------- the folder
+PROVENANCE_FILES = frozenset({"command.txt", "config.yaml", "meta.json"})
+# (folder, created by this process) for every run folder made here: a failed command removes
+# the ones that hold nothing but provenance (``discard_unfinished``), so a retry can reuse them
+_UNFINISHED: list[tuple[Path, bool]] = []
+
+
+def discard_unfinished() -> list[Path]:
+    """Remove the provenance files (and the folder, if this process made it) of every run folder
+    created here that holds nothing else: the command failed before the run produced anything.
+
+    A folder with any other file (a checkpoint, TensorBoard events) is kept: it can be resumed.
+    Returns the folders cleaned."""
+    cleaned = []
+    while _UNFINISHED:
+        path, created = _UNFINISHED.pop()
+        if not path.is_dir():
+            continue
+        files = [f for f in path.rglob("*") if f.is_file()]
+        if any(f.relative_to(path).as_posix() not in PROVENANCE_FILES for f in files):
+            continue
+        for f in files:
+            f.unlink()
+        for d in sorted((d for d in path.rglob("*") if d.is_dir()), reverse=True):
+            d.rmdir()
+        if created:
+            path.rmdir()
+        cleaned.append(path)
+    return cleaned
+
+
 def default_run_dir(
     env: str,
     algo: str,
@@ -145,9 +175,11 @@ def create_run_dir(
     if path.exists() and any(path.iterdir()):
         raise FileExistsError(
             f"run folder {path} already exists and is not empty; pick another --run-dir "
-            f"or continue it with --resume {path}"
+            f"(or an empty folder), or continue it with --resume {path}"
         )
+    created = not path.exists()
     path.mkdir(parents=True, exist_ok=True)
+    _UNFINISHED.append((path, created))
     write_command(path, argv)
     atomic_write_yaml(path / "config.yaml", dict(config))
     atomic_write_json(path / "meta.json", build_meta(seed, data_files, start))

@@ -31,7 +31,11 @@ from typing import Any
 
 import numpy as np
 
+from envs.data import DataValidationError
+from envs.presets import PRESETS
 from lab.atomic import atomic_write_json, atomic_write_text
+from lab.cli import run_cli
+from lab.config import check_choice
 from lab.rundir import create_run_dir
 from lab.runtime import seed_everything, set_torch_threads
 from supervised.data import load_supervised_data
@@ -145,6 +149,7 @@ def main(argv: list[str] | None = None) -> Path:
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--run-dir", default=None)
     a = p.parse_args(argv)
+    check_choice("--env", a.env, PRESETS)
     base = FitConfig(
         env=a.env,
         epochs=a.epochs,
@@ -212,4 +217,4 @@ def main(argv: list[str] | None = None) -> Path:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_cli(main, (DataValidationError,)))

@@ -37,7 +37,11 @@ from typing import Any
 import numpy as np
 import yaml
 
+from envs.data import DataValidationError
+from envs.presets import PRESETS
 from lab.atomic import atomic_write_json
+from lab.cli import run_cli
+from lab.config import check_choice
 from lab.rundir import create_run_dir
 from lab.runtime import seed_everything, set_torch_threads
 from supervised.checkpoint import save_checkpoint
@@ -208,6 +212,7 @@ def save_run(
 
 def main(argv: list[str] | None = None) -> Path:
     args = build_parser().parse_args(argv)
+    check_choice("--env", args.env, PRESETS)
     cfg = config_from_args(args)
     t0 = time.time()
     run_dir = create_run_dir(
@@ -275,4 +280,4 @@ def _data_files(env: str) -> list[Path]:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_cli(main, (DataValidationError,)))
