@@ -32,6 +32,7 @@ and ``meta['ruined_at']`` holds the bar's timestamp, so every policy covers the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,12 +77,14 @@ def run_env(
     periods_per_year: float,
     meta: dict[str, Any] | None = None,
     decision_interval: int = 1,
+    on_step: Callable[[float, dict[str, Any]], None] | None = None,
 ) -> Backtest:
     """One deterministic pass over every decision run of ``env``'s split (see module doc).
 
     ``env`` is an ``envs.TradingEnv`` (built by ``run_policy`` or by hand on a synthetic market)
     with ``decision_interval=1``; ``decision_interval=k`` here calls the policy every k bars of
-    an episode and holds its action in between (the module doc says why)."""
+    an episode and holds its action in between (the module doc says why). ``on_step(reward,
+    info)``, if given, sees every env step (for figures the record does not keep)."""
     k = int(decision_interval)
     if k < 1:
         raise ValueError(f"decision_interval must be >= 1, got {decision_interval!r}")
@@ -116,7 +119,9 @@ def run_env(
             if held % k == 0:  # a decision bar of the k-bar env; else hold the last action
                 action = policy.act(obs[None, :], bar)
             held += 1
-            obs, _r, terminated, truncated, info = env.step(action[0])
+            obs, reward, terminated, truncated, info = env.step(action[0])
+            if on_step is not None:
+                on_step(float(reward), info)
             ts[n] = info["timestamp"]
             eq[n + 1] = carry * info["equity"]
             pos[n] = info["position"]
