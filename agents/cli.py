@@ -19,10 +19,10 @@ from agents.config import (
     PolicyConfig,
     RunConfig,
     TrainConfig,
-    describe,
     resolve_config,
 )
 from envs.presets import PRESETS
+from lab.config import describe
 from lab.rundir import read_config
 
 # Flags that may change on --resume (the budget, where to compute, the progress bar); the rest
