@@ -63,7 +63,7 @@ def _fail(err: Exception) -> SystemExit:
 
 
 def setup(argv: list[str]) -> Session:
-    """parse -> warm-start checkpoint -> run dir -> seed -> market -> envs, model, callbacks."""
+    """Parse -> warm-start checkpoint -> run dir -> seed -> market -> envs, model, callbacks."""
     # 1. parse: resolved config (defaults -> ppo.yml -> --config -> flags) or the resumed run's
     inv = parse(ALGO, PPOHyper, argv)
     cfg = inv.cfg

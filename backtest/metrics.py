@@ -201,7 +201,7 @@ def beta_correlation(returns: FloatArray, benchmark: FloatArray) -> tuple[float,
 
 
 def alpha_annual(returns: FloatArray, benchmark: FloatArray, periods_per_year: float) -> float:
-    """empyrical's annualised alpha: ``(1 + mean(r - beta * b)) ** ppy - 1``."""
+    """Empyrical's annualised alpha: ``(1 + mean(r - beta * b)) ** ppy - 1``."""
     beta, _ = beta_correlation(returns, benchmark)
     if np.isnan(beta):
         return float("nan")

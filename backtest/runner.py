@@ -162,7 +162,7 @@ def run_env(
 
 def _remaining_bars(env: Any, after_ts: int) -> np.ndarray:
     """Timestamps of the bars a full pass holds (decision bar + 1) after ``after_ts``."""
-    held = np.flatnonzero(env.tables.step_ok) + 1
+    held: np.ndarray = np.flatnonzero(env.tables.step_ok) + 1
     ts = env.market.timestamps[held]
     return ts[ts > after_ts]
 
