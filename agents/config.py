@@ -332,6 +332,7 @@ def validate(cfg: RunConfig) -> None:
         raise ConfigError(f"env.n_envs must be >= 1, got {cfg.env.n_envs}")
     if cfg.train.total_timesteps < 1:
         raise ConfigError(f"train.total_timesteps must be >= 1, got {cfg.train.total_timesteps}")
+    _validate_values(cfg)
     if cfg.train.keep_checkpoints < 1:
         raise ConfigError(f"train.keep_checkpoints must be >= 1, got {cfg.train.keep_checkpoints}")
     if cfg.env.action not in ("discrete", "continuous"):
@@ -346,3 +347,22 @@ def validate(cfg: RunConfig) -> None:
             f"warm_start.lora_rank ({ws.lora_rank}) and critic_warmup_steps "
             f"({ws.critic_warmup_steps}) must be >= 0"
         )
+
+
+def _validate_values(cfg: RunConfig) -> None:
+    """Single-field ranges: frequencies, learning rate, costs, the drawdown stop."""
+    for key in ("eval_freq", "checkpoint_freq"):
+        if getattr(cfg.train, key) < 1:
+            raise ConfigError(
+                f"train.{key} must be >= 1 env step, got {getattr(cfg.train, key)}; "
+                "set a large value to make it rare"
+            )
+    if not cfg.hyper.learning_rate > 0:
+        raise ConfigError(f"{cfg.algo}.learning_rate must be > 0, got {cfg.hyper.learning_rate}")
+    for key in ("fee_bps", "slippage_bps"):
+        value = getattr(cfg.env, key)
+        if value is not None and value < 0:
+            raise ConfigError(f"env.{key} must be >= 0 bps, got {value}")
+    mdd = cfg.env.options.get("max_drawdown", 0.5)
+    if mdd is not None and not 0 < mdd <= 1:
+        raise ConfigError(f"env.options.max_drawdown must be in (0, 1] (or null), got {mdd}")

@@ -14,9 +14,11 @@ the supervised trainer's, evaluate's, ``envs.data``'s) can raise the same type, 
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import types
 import typing
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +36,9 @@ def check_choice(flag: str, value: object, valid: object, source: str = "the com
         raise ConfigError(f"unknown {flag} {value!r} (from {source}); valid: {', '.join(choices)}")
 
 
-def doc(text: str) -> dict[str, str]:
-    """Field metadata carrying the field's documentation (shown by ``describe``)."""
-    return {"doc": text}
+def doc(text: str, choices: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """Field metadata: the field's documentation (``describe``, ``--help``) and its choices."""
+    return {"doc": text} if choices is None else {"doc": text, "choices": tuple(choices)}
 
 
 def coerce(value: Any, tp: Any, where: str) -> Any:  # noqa: C901  (one branch per field type)
@@ -114,3 +116,125 @@ def describe(cls: type) -> str:
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc,operator]
         lines.append(f"  {f.name} = {default!r}: {f.metadata.get('doc', '')}")
     return "\n".join(lines)
+
+
+CLI = "the command line"
+# a rule: (predicate on the value, what the value must be); see ``check_rules``
+Rule = tuple[Callable[[Any], bool], str]
+
+
+def flag_of(name: str) -> str:
+    """``max_val_bars`` -> ``--max-val-bars``."""
+    return "--" + name.replace("_", "-")
+
+
+def _field_type(tp: Any) -> Any:
+    """The non-None member of ``X | None``; ``dict[...]`` -> ``dict``; else ``tp``."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        tp = next(a for a in typing.get_args(tp) if a is not type(None))
+    return typing.get_origin(tp) or tp
+
+
+def _default(f: dataclasses.Field[Any]) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    return f.default_factory()  # type: ignore[misc]
+
+
+def add_fields(parser: argparse.ArgumentParser, cls: type) -> None:
+    """One flag per field of dataclass ``cls``, its help the field's ``doc``.
+
+    Defaults are suppressed (an absent flag is absent from the namespace), so the dataclass's
+    default, then a ``--config`` YAML, then a given flag win in that order (``resolve``). A bool
+    field that defaults to True is turned off with ``--no-<name>``; a dict field takes repeated
+    ``--<name without s> KEY=VALUE`` (values read as YAML scalars).
+    """
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        tp, default = _field_type(hints[f.name]), _default(f)
+        text = str(f.metadata.get("doc", "")).replace("%", "%%")
+        if tp is bool:
+            neg = bool(default)
+            parser.add_argument(
+                flag_of(("no_" if neg else "") + f.name),
+                dest=f.name,
+                action="store_false" if neg else "store_true",
+                default=argparse.SUPPRESS,
+                help=f"{f.name}: {text} (default: {default})",
+            )
+        elif tp is dict:
+            parser.add_argument(
+                flag_of(f.name).rstrip("s"),
+                dest=f.name,
+                action="append",
+                metavar="KEY=VALUE",
+                default=argparse.SUPPRESS,
+                help=f"{f.name}: {text} (repeatable)",
+            )
+        else:
+            parser.add_argument(
+                flag_of(f.name),
+                dest=f.name,
+                type=tp,
+                choices=f.metadata.get("choices"),
+                default=argparse.SUPPRESS,
+                help=f"{f.name}: {text} (default: {default})",
+            )
+    parser.add_argument(
+        "--config", default=None, metavar="FILE", help="YAML mapping of the fields above"
+    )
+
+
+def key_values(items: list[str], where: str) -> dict[str, Any]:
+    """``["k=0.2", "vol_scaled=true"]`` -> ``{"k": 0.2, "vol_scaled": True}`` (YAML scalars)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"{where}: expected KEY=VALUE, got {item!r}")
+        k, v = item.split("=", 1)
+        out[k.strip()] = yaml.safe_load(v)
+    return out
+
+
+def resolve(cls: type, args: argparse.Namespace) -> tuple[Any, dict[str, str]]:
+    """The dataclass from its defaults, then ``args.config`` (YAML), then the given flags.
+
+    Returns the config and, per field, where its value came from (for error messages).
+    """
+    cfg = cls()
+    sources = {f.name: "the default" for f in dataclasses.fields(cls)}
+    given = {k: v for k, v in vars(args).items() if k in sources}
+    if getattr(args, "config", None):
+        layer = load_yaml(args.config)
+        apply_section(cfg, layer, str(args.config), cls.__name__)
+        sources.update({k: str(args.config) for k in layer})
+    hints = typing.get_type_hints(cls)
+    for name, value in given.items():
+        if isinstance(value, list) and _field_type(hints[name]) is dict:
+            value = key_values(value, flag_of(name).rstrip("s"))
+        setattr(cfg, name, coerce(value, hints[name], flag_of(name)))
+        sources[name] = CLI
+    return cfg, sources
+
+
+def check_rules(
+    cfg: Any, rules: Mapping[str, Rule], sources: Mapping[str, str] | None = None
+) -> None:
+    """Raise one ``ConfigError`` line naming the first field that breaks its rule.
+
+    The line names the flag, the value, where it came from and what it must be (the fix).
+    Choices declared in a field's metadata are checked too.
+    """
+    sources = sources or {}
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        choices = f.metadata.get("choices")
+        where = sources.get(f.name, "the config")
+        if choices is not None and value not in choices:
+            raise ConfigError(
+                f"{flag_of(f.name)} {value!r} (from {where}) is not valid; "
+                f"choose from {', '.join(choices)}"
+            )
+        rule = rules.get(f.name)
+        if rule is not None and value is not None and not rule[0](value):
+            raise ConfigError(f"{flag_of(f.name)} {value!r} (from {where}) must be {rule[1]}")
