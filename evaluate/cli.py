@@ -16,12 +16,13 @@ from agents.loading import load_run
 from backtest.baselines import PolicySpec, baseline
 from backtest.record import Backtest
 from backtest.runner import CostOverrides, run_policy
-from envs.presets import PRESETS
+from envs.presets import PRESETS, get_preset
 from evaluate.ensemble import RULES, build_ensemble
 from evaluate.headtohead import compare
 from evaluate.plots import write_plots
 from evaluate.report import SELECTION_NOTE, format_table, write_csv, write_html, write_json
 from lab.config import check_choice
+from lab.rundir import preset_files, write_provenance
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -183,7 +184,13 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or REPO_ROOT / "runs" / args.env / "evaluate" / stamp
     specs = _specs(args)  # every input checked before the output folder exists
     costs = resolve_costs(args, specs)
-    out.mkdir(parents=True, exist_ok=True)
+    write_provenance(  # the same command/config/meta.json as every run folder
+        out,
+        seed=args.bootstrap_seed,
+        config=vars(args),
+        data_files=preset_files(get_preset(args.env)),
+        argv=["-m", "evaluate", *(sys.argv[1:] if argv is None else argv)],
+    )
     backtests: list[Backtest] = []
     for spec in specs:
         t = time.perf_counter()

@@ -55,6 +55,7 @@ from evaluate.wf_report import fold_rows, format_fold_table, plot_folds, write_f
 from evaluate.wf_train import MOMENTUM_GRID, TRAINERS, FoldContext, TrainedFold
 from lab.cli import run_cli
 from lab.config import check_choice
+from lab.rundir import preset_files, write_provenance
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BASELINES = ("buy_and_hold", "flat", "momentum")
@@ -242,7 +243,6 @@ def main(argv: list[str] | None = None) -> int:
         args.out
         or REPO_ROOT / "runs" / args.env / "walkforward" / f"{stamp}_{args.algo}_s{args.seed}"
     )
-    out.mkdir(parents=True, exist_ok=True)
     from envs.presets import get_preset
 
     preset = get_preset(args.env)
@@ -261,6 +261,13 @@ def main(argv: list[str] | None = None) -> int:
         )
     except ValueError as err:
         raise SystemExit(f"python -m evaluate.walkforward: error: {err}") from None
+    write_provenance(  # after every input is checked: a refused command leaves no folder
+        out,
+        seed=args.seed,
+        config=vars(args),
+        data_files=preset_files(preset),
+        argv=["-m", "evaluate.walkforward", *argv],
+    )
     costs = CostOverrides(
         fee_bps=args.fee_bps,
         slippage_bps=args.slippage_bps,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import importlib.metadata
+import json
 import os
 import platform
 import shlex
@@ -180,10 +181,41 @@ def create_run_dir(
     created = not path.exists()
     path.mkdir(parents=True, exist_ok=True)
     _UNFINISHED.append((path, created))
+    return write_provenance(
+        path, seed=seed, config=config, data_files=data_files, argv=argv, start=start
+    )
+
+
+def write_provenance(
+    path: str | os.PathLike[str],
+    *,
+    seed: int,
+    config: Mapping[str, Any],
+    data_files: Iterable[str | os.PathLike[str]],
+    argv: list[str] | None = None,
+    start: dt.datetime | None = None,
+) -> Path:
+    """Write ``command.txt``, ``config.yaml`` and ``meta.json`` into ``path`` (created if needed).
+
+    The provenance every run folder records, whoever writes it: ``create_run_dir`` for training
+    runs, the evaluation and walk-forward output folders directly. ``config`` values that YAML
+    cannot hold (paths, tuples) are written as their JSON/str form.
+    """
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
     write_command(path, argv)
-    atomic_write_yaml(path / "config.yaml", dict(config))
+    plain = json.loads(json.dumps(dict(config), default=str))
+    atomic_write_yaml(path / "config.yaml", plain)
     atomic_write_json(path / "meta.json", build_meta(seed, data_files, start))
     return path
+
+
+def preset_files(preset: Any) -> list[Path]:
+    """The data files of an ``envs.presets`` preset (candles, and funding when it has one)."""
+    files = [Path(preset.candles.path)]
+    if getattr(preset, "funding", None) is not None:
+        files.append(Path(preset.funding.path))
+    return files
 
 
 def write_command(path: Path, argv: list[str] | None = None, name: str = "command.txt") -> Path:

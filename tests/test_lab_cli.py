@@ -116,3 +116,22 @@ def test_every_cli_refuses_a_bad_env_in_one_line_before_making_a_folder(module, 
     assert "Traceback" not in res.stderr
     assert "error:" in res.stderr.strip().splitlines()[-1] and "nope" in res.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_write_provenance_records_command_config_and_meta(tmp_path):
+    from envs.presets import get_preset
+
+    preset = get_preset("btc1h")
+    out = rundir.write_provenance(
+        tmp_path / "eval",
+        seed=3,
+        config={"out": tmp_path, "split": "test"},
+        data_files=rundir.preset_files(preset),
+        argv=["-m", "evaluate", "--split", "test"],
+    )
+    assert sorted(p.name for p in out.iterdir()) == ["command.txt", "config.yaml", "meta.json"]
+    assert (out / "config.yaml").read_text() == f"out: {tmp_path}\nsplit: test\n"
+    meta = __import__("json").loads((out / "meta.json").read_text())
+    assert meta["seed"] == 3
+    assert meta["data_sha256"][Path(preset.candles.path).name] == preset.candles.sha256
+    assert (out / "command.txt").read_text().endswith("-m evaluate --split test\n")
