@@ -138,7 +138,7 @@ def _field_type(tp: Any) -> Any:
 def _default(f: dataclasses.Field[Any]) -> Any:
     if f.default is not dataclasses.MISSING:
         return f.default
-    return f.default_factory()  # type: ignore[misc]
+    return f.default_factory()  # type: ignore[misc,operator]
 
 
 def add_fields(parser: argparse.ArgumentParser, cls: type) -> None:
