@@ -18,7 +18,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 
 from agents.episode_stats import PERIODS_PER_YEAR, EpisodeStats
 from agents.models import parameter_counts
-from agents.rundir import atomic_save, atomic_write_json, atomic_write_text
+from lab.atomic import atomic_save, atomic_write_json, atomic_write_text
 
 CHECKPOINT_DIR = "checkpoints"
 LATEST = "latest.json"

@@ -19,11 +19,11 @@ from agents.config import (
     PolicyConfig,
     RunConfig,
     TrainConfig,
-    describe,
     resolve_config,
 )
-from agents.rundir import read_config
 from envs.presets import PRESETS
+from lab.config import describe
+from lab.rundir import read_config
 from lab.seeds import add_group_flags
 
 # Flags that may change on --resume (the budget, where to compute, the progress bar); the rest
@@ -98,7 +98,7 @@ def build_parser(algo: str, hyper_cls: type) -> argparse.ArgumentParser:
         type=Path,
         metavar="CKPT",
         help="initialise the policy from a "
-        "supervised checkpoint (PPO only; see supervised.warmstart)",
+        "supervised checkpoint (PPO only; see supervised.transfer)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar (logs, CI)")
     add_group_flags(p)  # handled by agents.seed_group before parse() sees them

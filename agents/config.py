@@ -17,28 +17,19 @@ must never silently fall back to a default.
 from __future__ import annotations
 
 import dataclasses
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from envs.params import EnvParams
 from envs.presets import PRESETS
+from lab.config import ConfigError, load_yaml
+from lab.config import apply_section as _apply
+from lab.config import coerce as _coerce
+from lab.config import doc as _doc
 
 _ENV_DEFAULTS = EnvParams()
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
-
-
-class ConfigError(ValueError):
-    """A config file or flag is invalid; the message names the key, the source and the fix."""
-
-
-def _doc(text: str) -> dict[str, str]:
-    """Field metadata carrying the field's documentation (shown by ``describe``)."""
-    return {"doc": text}
 
 
 @dataclass
@@ -266,72 +257,6 @@ ALGO_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 
-def _section_classes(algo: str) -> dict[str, type]:
-    out = {
-        "env": EnvConfig,
-        "policy": PolicyConfig,
-        algo: HYPER_CLASSES[algo],
-        "train": TrainConfig,
-    }
-    if algo in WARM_START_ALGOS:
-        out["warm_start"] = WarmStartConfig
-    return out
-
-
-def _coerce(value: Any, tp: Any, where: str) -> Any:
-    """Coerce a YAML/CLI value to the field type (YAML 1.1 reads ``3e-4`` as a string)."""
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _coerce(value, arg, where)
-            except ConfigError:
-                continue
-        raise ConfigError(f"{where}: {value!r} is not a valid {tp}")
-    try:
-        if tp is bool:
-            if isinstance(value, bool):
-                return value
-            raise TypeError
-        if tp is int:
-            if isinstance(value, bool) or float(value) != int(float(value)):
-                raise TypeError
-            return int(float(value))
-        if tp is float:
-            if isinstance(value, bool):
-                raise TypeError
-            return float(value)
-        if tp is str:
-            if not isinstance(value, str):
-                raise TypeError
-            return value
-    except (TypeError, ValueError):
-        raise ConfigError(
-            f"{where}: {value!r} is not a valid {getattr(tp, '__name__', tp)}"
-        ) from None
-    return value  # Any, dict, list: passed through
-
-
-def _apply(obj: Any, updates: dict[str, Any], source: str, section: str) -> None:
-    """Set ``updates`` on dataclass ``obj``; unknown keys raise naming the valid ones."""
-    if not isinstance(updates, dict):
-        raise ConfigError(f"{source}: section {section!r} must be a mapping, got {updates!r}")
-    hints = typing.get_type_hints(type(obj))
-    valid = [f.name for f in dataclasses.fields(obj)]
-    for key, value in updates.items():
-        if key not in valid:
-            raise ConfigError(
-                f"unknown key {key!r} in section {section!r} of {source}; "
-                f"valid keys: {', '.join(valid)}"
-            )
-        setattr(obj, key, _coerce(value, hints[key], f"{source}: {section}.{key}"))
-
-
 def apply_layer(cfg: RunConfig, layer: dict[str, Any], source: str) -> None:
     """Apply one config layer (sections ``env``/``policy``/``<algo>``/``train``, plus ``seed``)."""
     if not isinstance(layer, dict):
@@ -354,20 +279,6 @@ def apply_layer(cfg: RunConfig, layer: dict[str, Any], source: str) -> None:
             raise ConfigError(
                 f"unknown key {key!r} at the top level of {source}; valid keys: {', '.join(valid)}"
             )
-
-
-def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping; a missing file or non-mapping is a ConfigError naming the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file {path} not found")
-    with open(path, encoding="utf-8") as fh:
-        data = yaml.safe_load(fh)
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a YAML mapping at the top level")
-    return data
 
 
 def check_env_name(env_name: str) -> None:
@@ -421,6 +332,7 @@ def validate(cfg: RunConfig) -> None:
         raise ConfigError(f"env.n_envs must be >= 1, got {cfg.env.n_envs}")
     if cfg.train.total_timesteps < 1:
         raise ConfigError(f"train.total_timesteps must be >= 1, got {cfg.train.total_timesteps}")
+    _validate_values(cfg)
     if cfg.train.keep_checkpoints < 1:
         raise ConfigError(f"train.keep_checkpoints must be >= 1, got {cfg.train.keep_checkpoints}")
     if cfg.env.action not in ("discrete", "continuous"):
@@ -437,10 +349,20 @@ def validate(cfg: RunConfig) -> None:
         )
 
 
-def describe(cls: type) -> str:
-    """One line per field: name, default and documentation (for --help epilogs and docs)."""
-    lines = []
-    for f in dataclasses.fields(cls):
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
-        lines.append(f"  {f.name} = {default!r}: {f.metadata.get('doc', '')}")
-    return "\n".join(lines)
+def _validate_values(cfg: RunConfig) -> None:
+    """Single-field ranges: frequencies, learning rate, costs, the drawdown stop."""
+    for key in ("eval_freq", "checkpoint_freq"):
+        if getattr(cfg.train, key) < 1:
+            raise ConfigError(
+                f"train.{key} must be >= 1 env step, got {getattr(cfg.train, key)}; "
+                "set a large value to make it rare"
+            )
+    if not cfg.hyper.learning_rate > 0:
+        raise ConfigError(f"{cfg.algo}.learning_rate must be > 0, got {cfg.hyper.learning_rate}")
+    for key in ("fee_bps", "slippage_bps"):
+        value = getattr(cfg.env, key)
+        if value is not None and value < 0:
+            raise ConfigError(f"env.{key} must be >= 0 bps, got {value}")
+    mdd = cfg.env.options.get("max_drawdown", 0.5)
+    if mdd is not None and not 0 < mdd <= 1:
+        raise ConfigError(f"env.options.max_drawdown must be in (0, 1] (or null), got {mdd}")

@@ -8,7 +8,7 @@ received is negative). Its per-env ``infos`` are empty dicts except on the last 
 arrays are the only complete record. ``EpisodeStats`` keeps each step's arrays until every env
 that needs them has finished its episode, then summarises that env's episode.
 
-Sharpe and drawdown come from ``evaluate.metrics`` (the same maths as every backtest report).
+Sharpe and drawdown come from ``backtest.metrics`` (the same maths as every backtest report).
 """
 
 from __future__ import annotations
@@ -17,22 +17,10 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from evaluate.metrics import max_drawdown, sharpe_ratio
+from backtest.metrics import max_drawdown, position_shares, sharpe_ratio
 
 PERIODS_PER_YEAR = 8760  # hourly bars, 24/7 markets
-FLAT_EPS = 1e-6  # |position| below this counts as flat (continuous actions rarely hit 0.0 exactly)
 STEP_KEYS = ("equity", "position", "fee", "slippage", "funding")
-
-
-def position_shares(positions: np.ndarray, eps: float = FLAT_EPS) -> tuple[float, float, float]:
-    """Fractions of steps spent short, flat and long (sum to 1; zeros for no steps)."""
-    p = np.asarray(positions, dtype=np.float64)
-    if p.size == 0:
-        return 0.0, 0.0, 0.0
-    short = float(np.mean(p < -eps))
-    long = float(np.mean(p > eps))
-    flat = float(np.mean(np.abs(p) <= eps))  # counted, not 1 - short - long (no -5e-17)
-    return short, flat, long
 
 
 def summarize_episode(
@@ -61,7 +49,7 @@ def summarize_episode(
         "max_drawdown": max_drawdown(eq),
         # sum of |change in exposure| from the flat start: 1.0 = one full notional traded
         "turnover": float(np.sum(np.abs(np.diff(np.concatenate([[0.0], pos]))))),
-        # costs as fractions of the starting equity, like evaluate.metrics.summarize
+        # costs as fractions of the starting equity, like backtest.metrics.summarize
         "fees_paid": paid[0],
         "slippage_paid": paid[1],
         "funding_paid": paid[2],

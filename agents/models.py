@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import torch
 from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecEnv
@@ -18,19 +17,6 @@ from agents.config import RunConfig
 from policies import TransformerExtractor
 
 ALGOS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "sac": SAC}
-
-
-def set_torch_threads(requested: int | None) -> int:
-    """Set torch's intra-op threads: ``requested``, or 1 by default; returns the number.
-
-    The cpu-preset transformer's ops are tiny (batches of 16-256 rows, width 32), so intra-op
-    parallelism buys nothing and thread hand-offs dominate. Measured on the 2-core machine
-    shared with other jobs: PPO trained at ~2,000 steps/s with 1 thread and ~125 with 2, and a
-    batch-1 ``predict`` took 2 ms vs 30 ms (bench/RESULTS.md, ppo_default_run).
-    """
-    n = requested or 1
-    torch.set_num_threads(n)
-    return n
 
 
 def policy_kwargs(cfg: RunConfig, n_features: int) -> dict[str, Any]:

@@ -28,7 +28,7 @@ import pandas as pd
 
 from agents.predict import StaleInputError, check_fresh, serve_market
 from agents.registry import MODELS_DIR, RegistryError, resolve
-from agents.rundir import atomic_write_json
+from lab.atomic import atomic_write_json
 
 STATE_FILE = "state.json"
 ISO = "%Y-%m-%dT%H:%M:%SZ"
@@ -49,7 +49,7 @@ def replay(
 ) -> tuple[Any, dict[str, Any]]:
     """Step the env through the logged decisions; the observation after the last one, the
     account it reached and the same metrics as ``evaluate`` over the live period."""
-    from evaluate.metrics import summarize
+    from backtest.metrics import summarize
 
     ts = {int(v): i for i, v in enumerate(market.timestamps)}
     first = ts[pd.Timestamp(decisions[0]["bar_open_utc"]).value] if decisions else None
@@ -82,8 +82,8 @@ def replay(
 def tick(model: str, candles: pd.DataFrame, state_dir: Path, *, now: Any, root: Path = MODELS_DIR,
          funding: pd.Series | None = None) -> dict[str, Any]:  # fmt: skip
     """One bar close: log missed bars, decide on the latest closed bar, save the state."""
+    from agents.loading import load_run
     from envs.trading_env import TradingEnv
-    from evaluate.policies import load_run
 
     vdir, record = resolve(model, root)
     spec = load_run(vdir)

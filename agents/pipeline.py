@@ -26,7 +26,6 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList, EvalCallback
 from stable_baselines3.common.vec_env import VecEnv, VecMonitor
 
-from agents.backtest import format_table, validation_backtest, write_metrics
 from agents.callbacks import (
     CHECKPOINT_DIR,
     AtomicCheckpointCallback,
@@ -38,13 +37,7 @@ from agents.callbacks import (
 from agents.cli import Invocation
 from agents.config import RunConfig
 from agents.models import build_model, load_model, parameter_counts
-from agents.rundir import (
-    atomic_save,
-    atomic_write_json,
-    atomic_write_yaml,
-    create_run_dir,
-    utc_now,
-)
+from agents.validation import validation_backtest
 from agents.vec_env import SB3BatchedTradingEnv
 from agents.warm_start import (
     CriticWarmupCallback,
@@ -53,9 +46,12 @@ from agents.warm_start import (
     refreeze,
     warm_start_into,
 )
+from backtest.table import format_table, write_metrics
 from envs import MarketData, load_market
 from envs.presets import get_preset
 from envs.registry import split_range
+from lab.atomic import atomic_save, atomic_write_json, atomic_write_yaml
+from lab.rundir import create_run_dir, utc_now
 
 EVAL_DIR = "eval"
 

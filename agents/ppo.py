@@ -24,7 +24,6 @@ from typing import Any
 from agents import seed_group
 from agents.cli import Invocation, parse
 from agents.config import PPOHyper
-from agents.models import set_torch_threads
 from agents.pipeline import (
     Training,
     learn,
@@ -34,8 +33,10 @@ from agents.pipeline import (
     run_validation,
     saved_normaliser,
 )
-from agents.rundir import seed_everything
 from agents.warm_start import LoadedWarmStart, WarmStartError, prepare_warm_start
+from envs.data import DataValidationError
+from lab.cli import run_cli
+from lab.runtime import seed_everything, set_torch_threads
 
 ALGO = "ppo"
 
@@ -63,7 +64,7 @@ def _fail(err: Exception) -> SystemExit:
 
 
 def setup(argv: list[str]) -> Session:
-    """parse -> warm-start checkpoint -> run dir -> seed -> market -> envs, model, callbacks."""
+    """Parse -> warm-start checkpoint -> run dir -> seed -> market -> envs, model, callbacks."""
     # 1. parse: resolved config (defaults -> ppo.yml -> --config -> flags) or the resumed run's
     inv = parse(ALGO, PPOHyper, argv)
     cfg = inv.cfg
@@ -120,4 +121,4 @@ def main(argv: list[str] | None = None) -> Path:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_cli(main, (WarmStartError, DataValidationError)))

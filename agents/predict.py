@@ -10,7 +10,7 @@ feature set with the market's funding history (``--funding``, default the regist
 funding file), normalise with the model's own ``normaliser.json`` and build the env's
 ``MarketData``. The observation of the last bar is the env's (window of normalised features
 plus the account state given by ``--position/--entry-price/--bars-held``, flat by default), and
-the policy is the one ``evaluate`` steps (``evaluate.policies.load_run`` on the version folder).
+the policy is the one ``evaluate`` steps (``agents.loading.load_run`` on the version folder).
 
 Refused with one line (exit 2): the last bar not closed yet at ``--now`` (default: the clock),
 the file stale (a later bar has closed since), or a gap or invalid feature row inside the bars
@@ -123,7 +123,7 @@ def decide(
     """The decision of registered ``model`` for the last bar of ``candles`` (see module doc)."""
     from gymnasium import spaces
 
-    from evaluate.policies import load_run
+    from agents.loading import load_run
 
     vdir, record = resolve(model, root)
     spec = load_run(vdir)

@@ -11,7 +11,7 @@ LATEST at the previous version. Each version has ``registry.json``: kind, source
 
 Kinds: ``trees`` (``tree.json`` + ``model.skops``), ``supervised`` (``model.pt``), ``sb3``
 (a PPO/SAC run folder: ``config.yaml`` + ``best_model.zip`` or ``final_model.zip``). A version
-folder is itself a run folder of its kind, so ``evaluate.policies.load_run`` loads it.
+folder is itself a run folder of its kind, so ``agents.loading.load_run`` loads it.
 
 Promotion refuses (naming every reason): a collapsed model or one that never predicts a class on
 val (where the run recorded class predictions), no val metrics, no data hash in ``meta.json``, a
@@ -32,7 +32,8 @@ from typing import Any
 
 import yaml
 
-from agents.rundir import REPO_ROOT, atomic_write_json, utc_now
+from lab.atomic import atomic_write_json
+from lab.rundir import REPO_ROOT, utc_now
 
 MODELS_DIR = REPO_ROOT / "models"
 COMMON_FILES = ("normaliser.json", "config.yaml", "meta.json", "metrics.json", "command.txt")

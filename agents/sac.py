@@ -16,7 +16,6 @@ from pathlib import Path
 from agents import seed_group
 from agents.cli import parse
 from agents.config import SACHyper
-from agents.models import set_torch_threads
 from agents.pipeline import (
     learn,
     load_run_market,
@@ -25,7 +24,9 @@ from agents.pipeline import (
     run_validation,
     saved_normaliser,
 )
-from agents.rundir import seed_everything
+from envs.data import DataValidationError
+from lab.cli import run_cli
+from lab.runtime import seed_everything, set_torch_threads
 
 ALGO = "sac"
 
@@ -73,4 +74,4 @@ def main(argv: list[str] | None = None) -> Path:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_cli(main, (DataValidationError,)))

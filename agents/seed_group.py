@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from agents.rundir import read_config
 from envs.presets import get_preset
 from lab.engine import Engine
 from lab.ledger import (
@@ -24,6 +23,7 @@ from lab.ledger import (
     make_record,
     recorded_run_dirs,
 )
+from lab.rundir import read_config
 from lab.seeds import GroupSpec, default_group_dir, run_group, split_group_argv
 
 # A run with less than this share of bars in the market stayed flat: counted, flagged.

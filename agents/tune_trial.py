@@ -79,9 +79,8 @@ def _rl_seed(
     """Train one RL seed like ``agents.<algo>.main``; returns whether it was pruned."""
     from agents.cli import parse
     from agents.config import PPOHyper, SACHyper
-    from agents.models import set_torch_threads
     from agents.pipeline import learn, load_run_market, open_run, prepare_training, run_validation
-    from agents.rundir import seed_everything
+    from lab.runtime import seed_everything, set_torch_threads
 
     inv = parse(algo, {"ppo": PPOHyper, "sac": SACHyper}[algo], argv)
     run_dir = open_run(inv, argv)

@@ -11,9 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from stable_baselines3.common.vec_env import VecEnv, VecMonitor
+from stable_baselines3.common.vec_env import VecEnv
 
-from agents.config import RunConfig
 from envs import BatchedTradingEnv, load_market
 from envs.registry import split_range
 
@@ -66,38 +65,3 @@ def make_sb3_batched_env(
     venv.normaliser = norm
     venv.preset, venv.split = preset, split
     return venv
-
-
-def make_train_env(cfg: RunConfig, normaliser: Any = None) -> VecMonitor:
-    """The training VecEnv: ``env.n_envs`` accounts on the train split, seeded ``cfg.seed + i``,
-    under VecMonitor (SB3's ``rollout/ep_rew_mean`` and ``ep_len_mean``)."""
-    venv = make_sb3_batched_env(
-        cfg.env_name,
-        cfg.env.n_envs,
-        "train",
-        feature_set=cfg.env.feature_set,
-        window=cfg.env.window,
-        normaliser=normaliser,
-        seed=cfg.seed,
-        **cfg.env.env_options(),
-    )
-    return VecMonitor(venv)
-
-
-def make_eval_env(cfg: RunConfig, normaliser: Any) -> VecMonitor:
-    """The model-selection VecEnv: ``n_eval_episodes`` accounts on the VAL split with the
-    training settings, the train-fitted ``normaliser``, and the same episode starts at every
-    evaluation (seed ``cfg.seed + 10_000``, apart from the training envs' seeds)."""
-    n = max(1, cfg.train.n_eval_episodes)
-    venv = make_sb3_batched_env(
-        cfg.env_name,
-        n,
-        "val",
-        feature_set=cfg.env.feature_set,
-        window=cfg.env.window,
-        normaliser=normaliser,
-        seed=cfg.seed + 10_000,
-        reseed_every_reset=cfg.seed + 10_000,
-        **cfg.env.env_options(),
-    )
-    return VecMonitor(venv)

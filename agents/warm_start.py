@@ -7,7 +7,7 @@
    hyperparameters of the ``warm_start`` section (learning rate, clip range, target KL). The
    checkpoint's path and sha256 go into ``warm_start.checkpoint*``; its fitted normaliser feeds
    the envs, so the backbone sees exactly the inputs it was trained on.
-2. ``warm_start_into``: ``supervised.warmstart.load_into_ppo`` copies backbone + head (+ the logit
+2. ``warm_start_into``: ``supervised.transfer.load_into_ppo`` copies backbone + head (+ the logit
    correction into ``action_net``'s bias) and freezes the base: only the LoRA adapters, the value
    head and (``train_action_head``) ``action_net`` stay trainable.
 3. ``CriticWarmupCallback``: the first ``critic_warmup_steps`` env steps train only the value
@@ -28,7 +28,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from torch import nn
 
 from agents.config import RunConfig
-from agents.rundir import sha256_file
+from lab.rundir import sha256_file
 
 # Architecture fields the run takes from the checkpoint rather than from its own config.
 _LAYOUT_FIELDS = ("window", "n_features", "n_account", "dropout")
@@ -87,7 +87,7 @@ def extractor_overrides(payload: dict[str, Any], cfg: RunConfig) -> tuple[str, d
     return preset, kwargs
 
 
-def prepare_warm_start(path: Path, cfg: RunConfig) -> LoadedWarmStart:
+def prepare_warm_start(path: Path, cfg: RunConfig) -> LoadedWarmStart:  # noqa: C901  (one check per checkpoint field, each with its own message)
     """Validate ``path`` as a supervised checkpoint and adapt ``cfg`` to it (module doc, step 1)."""
     if cfg.algo != "ppo":
         raise WarmStartError(
@@ -166,8 +166,8 @@ def prepare_warm_start(path: Path, cfg: RunConfig) -> LoadedWarmStart:
 
 
 def warm_start_into(model: Any, loaded: LoadedWarmStart, cfg: RunConfig) -> dict[str, Any]:
-    """Copy the classifier into ``model`` and freeze it (``supervised.warmstart.load_into_ppo``)."""
-    from supervised.warmstart import load_into_ppo
+    """Copy the classifier into ``model`` and freeze it (``supervised.transfer.load_into_ppo``)."""
+    from supervised.transfer import load_into_ppo
 
     try:
         return load_into_ppo(
@@ -187,7 +187,7 @@ def refreeze(model: Any, cfg: RunConfig) -> list[str]:
     """On --resume of a warm-started run: freeze as the fresh run did; returns trainable names."""
     if not cfg.policy.freeze_on_warm_start:
         return [n for n, p in model.policy.named_parameters() if p.requires_grad]
-    from supervised.warmstart import freeze_policy
+    from supervised.transfer import freeze_policy
 
     return freeze_policy(
         model.policy,
@@ -198,7 +198,7 @@ def refreeze(model: Any, cfg: RunConfig) -> list[str]:
 
 def actor_parameters(policy: nn.Module) -> list[nn.Parameter]:
     """Trainable parameters outside the value side: what the critic warm-up holds still."""
-    from supervised.warmstart import VALUE_SIDE
+    from supervised.transfer import VALUE_SIDE
 
     return [
         p

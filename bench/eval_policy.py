@@ -6,8 +6,8 @@ data, with the agents' default PPO network (cpu-preset transformer, core17, wind
 times one policy call per bar on the env's real observations, in one run:
 
 (a) before: ``model.predict(obs[None], deterministic=True)`` with torch's default intra-op
-    threads (what ``evaluate.runner`` did), then the same with 1 thread;
-(b) after: ``evaluate.inference.SB3Actor.act`` (modules called directly, inference mode,
+    threads (what ``backtest.runner`` did), then the same with 1 thread;
+(b) after: ``agents.inference.SB3Actor.act`` (modules called directly, inference mode,
     preallocated tensor, 1 thread);
 (c) the classifier: ``LoadedClassifier.corrected_logits(...).argmax`` (before) against
     ``ClassifierActor.act`` (after).
@@ -69,8 +69,8 @@ def main() -> None:
 
     from stable_baselines3 import PPO
 
+    from agents.inference import ClassifierActor, SB3Actor
     from agents.vec_env import make_sb3_batched_env
-    from evaluate.inference import ClassifierActor, SB3Actor
     from policies import make_config
     from supervised.checkpoint import LoadedClassifier
     from supervised.labels import LabelSpec

@@ -134,7 +134,7 @@ units), ``drawdown``, ``bar`` (index into the MarketData), ``timestamp`` (bar
 open, ns UTC) of the new decision bar. With ``decision_interval=k`` fee, slippage,
 funding and turnover are sums over the step's bars; equity, position, drawdown,
 bar and timestamp are the last bar's. (Per-bar numbers: a k=1 env stepped with
-the same action k times gives exactly the same bars; ``evaluate.runner`` does so.)
+the same action k times gives exactly the same bars; ``backtest.runner`` does so.)
 
 ## Arguments
 

@@ -14,8 +14,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from evaluate.backtest import Backtest
-from evaluate.metrics import drawdown_series
+from backtest.metrics import drawdown_series
+from backtest.record import Backtest
 
 BASELINES = ("buy_and_hold", "flat", "random", "momentum")
 BAND_ALPHA = 0.18

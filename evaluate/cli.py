@@ -13,16 +13,18 @@ import sys
 import time
 from pathlib import Path
 
-from evaluate.backtest import Backtest
-from evaluate.compare import compare
+from agents.loading import load_run
+from backtest.baselines import PolicySpec, baseline
+from backtest.oracles import oracle_specs
+from backtest.record import Backtest
+from backtest.runner import CostOverrides, run_policy
+from envs.presets import PRESETS, get_preset
 from evaluate.ensemble import RULES, build_ensemble
 from evaluate.groups import GroupError, RunRef, expand_runs
-from evaluate.oracle_policy import oracle_specs
+from evaluate.headtohead import compare
 from evaluate.plots import write_plots
-from evaluate.policies import PolicySpec, baseline, load_run
 from evaluate.report import SELECTION_NOTE, format_table, write_csv, write_json
 from evaluate.report_html import split_close, write_report_html
-from evaluate.runner import CostOverrides, run_policy
 from evaluate.seeds import (
     chosen_trials,
     counted_trials,
@@ -31,6 +33,8 @@ from evaluate.seeds import (
     summaries_json,
     verdicts,
 )
+from lab.config import check_choice
+from lab.rundir import preset_files, write_provenance
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -198,17 +202,24 @@ def resolve_costs(args: argparse.Namespace, specs: list[PolicySpec]) -> CostOver
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    check_choice("--env", args.env, PRESETS)
     t0 = time.perf_counter()
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
     out = args.out or REPO_ROOT / "runs" / args.env / "evaluate" / stamp
-    out.mkdir(parents=True, exist_ok=True)
     try:
         expanded = expand_runs(args.runs)
     except GroupError as err:
         print(f"python -m evaluate: error: {err}", file=sys.stderr)
         return 2
-    specs = _specs(args, expanded.runs)
+    specs = _specs(args, expanded.runs)  # every input checked before the output folder exists
     costs = resolve_costs(args, specs)
+    write_provenance(  # the same command/config/meta.json as every run folder
+        out,
+        seed=args.bootstrap_seed,
+        config=vars(args),
+        data_files=preset_files(get_preset(args.env)),
+        argv=["-m", "evaluate", *(sys.argv[1:] if argv is None else argv)],
+    )
     backtests: list[Backtest] = []
     for spec in specs:
         t = time.perf_counter()

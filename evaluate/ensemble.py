@@ -1,6 +1,6 @@
 """Ensembles of trained policies (the FLAG-TRADER ensemble backtest): one extra policy per rule.
 
-An ensemble is a policy like any other (``evaluate.policies`` protocol): it steps the same env
+An ensemble is a policy like any other (``backtest.baselines`` protocol): it steps the same env
 with the same costs as its members and appears in the table next to them as ``ensemble_<rule>``.
 Every member sees the **ensemble's** observation (the same market window and the ensemble's own
 account state: position, unrealised return, drawdown, bars held) and proposes an action; the rule
@@ -31,7 +31,7 @@ Members must share one observation layout (feature set, window, normaliser), bec
 the same observation vector, and one ``decision_interval`` (the ensemble acts on their clock); a
 mismatch is refused naming the member and the field.
 
-An ensemble is one more configuration tried: ``evaluate.compare`` counts it among the candidates
+An ensemble is one more configuration tried: ``evaluate.headtohead`` counts it among the candidates
 of the deflated Sharpe. Choose the rule on the validation split, not on test.
 """
 
@@ -43,11 +43,11 @@ from typing import Any
 
 import numpy as np
 
-from evaluate.policies import Policy, PolicySpec, position_to_action
+from backtest.baselines import Policy, PolicySpec, position_to_action
 
 RULES = ("voting", "confidence", "disagreement")
 FLAT_EPS = 1e-6  # |continuous exposure| at or below this votes flat
-DEFAULT_LAYOUT = {"feature_set": "core17", "window": 32}  # what evaluate.runner builds by default
+DEFAULT_LAYOUT = {"feature_set": "core17", "window": 32}  # what backtest.runner builds by default
 
 
 def vote(positions: np.ndarray) -> np.ndarray:

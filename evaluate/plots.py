@@ -12,11 +12,10 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from evaluate.backtest import Backtest
-from evaluate.metrics import drawdown_series, rolling_sharpe
+from backtest.metrics import drawdown_series, position_shares, rolling_sharpe
+from backtest.record import Backtest
 
 ROLLING_SHARPE_BARS = 720  # 30 days of hourly bars
-FLAT_EPS = 1e-6  # |position| below this counts as flat
 
 
 def _times(bt: Backtest) -> np.ndarray:
@@ -68,15 +67,6 @@ def plot_rolling_sharpe(
     ax.legend(loc="best", fontsize=8)
     fig.savefig(path)
     return path
-
-
-def position_shares(positions: np.ndarray) -> tuple[float, float, float]:
-    """Share of bars short, flat and long."""
-    p = np.asarray(positions, dtype=np.float64)
-    if p.size == 0:
-        return 0.0, 0.0, 0.0
-    short, long = float(np.mean(p < -FLAT_EPS)), float(np.mean(p > FLAT_EPS))
-    return short, 1.0 - short - long, long
 
 
 def plot_positions(backtests: list[Backtest], path: Path) -> Path:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from evaluate.compare import Comparison
+from evaluate.headtohead import Comparison
 
 SELECTION_NOTE = (
     "The test split never feeds model selection: checkpoints and hyperparameters are chosen on "

@@ -16,10 +16,10 @@ import numpy as np
 import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
-from evaluate.aggregate import SeedSummary, TrialCount
-from evaluate.backtest import Backtest
+from backtest.aggregate import SeedSummary, TrialCount
+from backtest.record import Backtest
 from evaluate.charts import drawdown_figure, equity_figure, monthly_heatmap, positions_figure
-from evaluate.compare import Comparison
+from evaluate.headtohead import Comparison
 from evaluate.report import SELECTION_NOTE, TABLE, table_columns
 
 COST_LABELS = {

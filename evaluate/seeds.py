@@ -1,7 +1,7 @@
 """Per-method seed aggregates of a head-to-head and the one-sentence verdicts built on them.
 
 Every non-baseline method (a label with one or more seeds) is reduced by
-``evaluate.aggregate.summarize_seeds`` over its rows' annualised Sharpes: IQM with a stratified
+``backtest.aggregate.summarize_seeds`` over its rows' annualised Sharpes: IQM with a stratified
 bootstrap CI, ``P(method > buy-and-hold)`` and, when a supervised method is in the comparison,
 ``P(method > supervised)``, median, worst seed and collapsed seeds. Seeds whose training failed
 (a seed group's failures) are listed with their method; they have no backtest.
@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from evaluate.aggregate import SeedSummary, TrialCount, seed_sharpes, summarize_seeds
-from evaluate.compare import Comparison
+from backtest.aggregate import SeedSummary, TrialCount, seed_sharpes, summarize_seeds
+from evaluate.headtohead import Comparison
 
 BASELINES = ("buy_and_hold", "flat", "random", "momentum")
 SIGNIFICANT_DSR = 0.95  # a seed is significant when its deflated Sharpe exceeds this

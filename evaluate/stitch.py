@@ -1,7 +1,7 @@
 """Stitch per-fold out-of-sample backtests into one account (walk-forward), pure numpy.
 
 Each fold's backtest starts flat at the env's initial equity (``equity[0]``). The stitched account
-carries its equity from fold to fold multiplicatively, exactly like ``evaluate.runner`` stitches
+carries its equity from fold to fold multiplicatively, exactly like ``backtest.runner`` stitches
 the episodes of a split with gaps:
 
 * fold k's marks are rescaled by ``level_k / fold_k.equity[0]``, with ``level_k`` the stitched
@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from evaluate.backtest import Backtest
+from backtest.record import Backtest
 
 
 def stitch(parts: list[Backtest], name: str, meta: dict[str, Any] | None = None) -> Backtest:

@@ -6,9 +6,9 @@
 
 Reads top to bottom: parse -> output folder -> data (real preset files) -> fold plans -> per
 fold: normaliser fitted on the fold's train rows -> train (``evaluate.wf_train``) -> backtest the
-selected policy and the baselines on the fold's test rows (``evaluate.runner.run_env``, one set
+selected policy and the baselines on the fold's test rows (``backtest.runner.run_env``, one set
 of costs for everyone) -> stitch the test segments (``evaluate.stitch``) -> statistics
-(``evaluate.compare``) -> per-fold table, folds.csv, metrics.json, metrics.csv, PNGs (stitched
+(``evaluate.headtohead``) -> per-fold table, folds.csv, metrics.json, metrics.csv, PNGs (stitched
 equity with fold boundaries, drawdown, rolling Sharpe, positions) and report.html.
 
 Span: by default the folds cover the preset's whole train+val+test period (btc1h: 2018-2024);
@@ -30,7 +30,6 @@ single trial, which makes DSR = PSR against the expected best of n_trials zero-s
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime as dt
 import math
 import sys
@@ -41,16 +40,23 @@ from typing import Any
 
 import numpy as np
 
+from backtest.baselines import PolicySpec, baseline
+from backtest.record import Backtest
+from backtest.runner import CostOverrides, run_env
+from backtest.stats import per_period_sharpe
 from envs import TradingEnv
-from evaluate.backtest import Backtest
-from evaluate.compare import Comparison, compare
-from evaluate.policies import PolicySpec, baseline
+from envs.data import DataValidationError
+from envs.presets import PRESETS
+from evaluate.headtohead import Comparison, compare
 from evaluate.report import format_table, write_csv, write_html, write_json
-from evaluate.runner import CostOverrides, run_env
-from evaluate.stats import per_period_sharpe
 from evaluate.stitch import stitch
+from evaluate.wf_args import build_parser
 from evaluate.wf_data import FoldPlan, WFData, env_split, mask_rows, plan_folds
+from evaluate.wf_report import fold_rows, format_fold_table, plot_folds, write_folds_csv
 from evaluate.wf_train import MOMENTUM_GRID, TRAINERS, FoldContext, TrainedFold
+from lab.cli import run_cli
+from lab.config import check_choice
+from lab.rundir import preset_files, write_provenance
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BASELINES = ("buy_and_hold", "flat", "momentum")
@@ -102,7 +108,7 @@ def backtest_rows(
         },
     }
     # a policy trained with decision_interval=k acts every k bars (on this k=1 env), as
-    # evaluate.runner.run_policy backtests it
+    # backtest.runner.run_policy backtests it
     k = int(spec.env_settings.get("decision_interval", 1))
     meta["env_settings"]["decision_interval"] = k
     return run_env(
@@ -230,193 +236,6 @@ def run_walkforward(
     return WalkForward(algo, names[0], folds, stitched, cmp, n_trials, var, settings)
 
 
-def fold_rows(wf: WalkForward, data: WFData) -> list[dict[str, Any]]:
-    """One dict per fold: dates, sizes, what was selected, candidate and buy-and-hold metrics."""
-    rows = []
-    for f in wf.folds:
-        d = f.plan.describe(data.index)
-        cand, bh = f.backtests[wf.candidate].summary(), f.backtests["buy_and_hold"].summary()
-        rows.append(
-            {
-                "fold": f.plan.index,
-                "train_from": d["train"][0][:10],
-                "test_from": d["test"][0][:10],
-                "test_to": d["test"][1][:10],
-                "n_train": d["n_train"],
-                "n_test_bars": len(f.backtests[wf.candidate]),
-                "selected": ", ".join(
-                    f"{k}={v}"
-                    for k, v in f.selection.items()
-                    if k in ("lookback", "best_model_step", "best_epoch")
-                ),
-                "sharpe": cand["sharpe"],
-                "total_return": cand["total_return"],
-                "max_drawdown": cand["max_drawdown"],
-                "n_trades": cand["n_trades"],
-                "bh_sharpe": bh["sharpe"],
-                "bh_total_return": bh["total_return"],
-                "train_s": round(f.train_s, 1),
-                "eval_s": round(f.eval_s, 1),
-                "rows": d,
-                "selection": f.selection,
-            }
-        )
-    return rows
-
-
-def format_fold_table(rows: list[dict[str, Any]], candidate: str) -> str:
-    head = (
-        f"{'fold':>4}  {'train from':>10}  {'test from':>10}  {'test to':>10}  {'n_train':>7}  "
-        f"{'bars':>6}  {candidate + ' Sharpe':>18}  {'return':>8}  {'max DD':>7}  {'trades':>6}  "
-        f"{'B&H Sharpe':>10}  {'B&H ret':>8}  {'train s':>7}  selected"
-    )
-    lines = [head]
-    for r in rows:
-        lines.append(
-            f"{r['fold']:>4}  {r['train_from']:>10}  {r['test_from']:>10}  {r['test_to']:>10}  "
-            f"{r['n_train']:>7}  {r['n_test_bars']:>6}  {r['sharpe']:>18.3f}  {100 * r['total_return']:>7.2f}%  "
-            f"{100 * r['max_drawdown']:>6.2f}%  {int(r['n_trades']):>6}  {r['bh_sharpe']:>10.3f}  "
-            f"{100 * r['bh_total_return']:>7.2f}%  {r['train_s']:>7.1f}  {r['selected']}"
-        )
-    return "\n".join(lines)
-
-
-def write_folds_csv(rows: list[dict[str, Any]], path: Path) -> Path:
-    keys = [k for k in rows[0] if k not in ("rows", "selection")]
-    with path.open("w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(keys)
-        for r in rows:
-            w.writerow([r[k] for k in keys])
-    return path
-
-
-def plot_folds(wf: WalkForward, path: Path) -> Path:
-    """Stitched equity (start 1, log scale) of every policy, fold boundaries dashed."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(11, 4.2), dpi=100, layout="constrained")
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    ax.set_title(f"Walk-forward out-of-sample equity ({len(wf.folds)} folds, stitched; start = 1)")
-    for bt in wf.stitched:
-        ax.plot(
-            bt.timestamps.astype("datetime64[ns]"),
-            bt.equity[1:] / bt.equity[0],
-            lw=1.0,
-            label=bt.name,
-        )
-    for k in wf.stitched[0].meta["fold_starts"][1:]:
-        ax.axvline(
-            wf.stitched[0].timestamps[k].astype("datetime64[ns]"), color="gray", ls="--", lw=0.8
-        )
-    ax.set_yscale("log")
-    ax.grid(True, alpha=0.3)
-    ax.legend(loc="best", fontsize=8)
-    fig.savefig(path)
-    return path
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m evaluate.walkforward",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("--env", default="btc1h", help="preset name (default btc1h)")
-    p.add_argument(
-        "--algo",
-        required=True,
-        choices=sorted(TRAINERS),
-        help="ppo | supervised | momentum (momentum = smoke path: lookback chosen on val "
-        f"among {MOMENTUM_GRID}, no learning)",
-    )
-    p.add_argument("--folds", type=int, required=True, help="number of folds K (test blocks)")
-    p.add_argument(
-        "--timesteps", type=int, default=None, help="PPO env steps per fold (default: config)"
-    )
-    p.add_argument(
-        "--config", type=Path, default=None, help="PPO config YAML (sections env/policy/ppo/train)"
-    )
-    p.add_argument(
-        "--epochs", type=int, default=None, help="supervised epochs per fold (default: its own)"
-    )
-    p.add_argument(
-        "--max-train-samples",
-        type=int,
-        default=None,
-        help="supervised: keep only the last N training samples per fold (quick runs)",
-    )
-    p.add_argument(
-        "--purge-bars",
-        type=int,
-        default=24,
-        help="bars dropped between training and val, and between val and test (>= the "
-        "label horizon; default 24)",
-    )
-    p.add_argument(
-        "--embargo-bars",
-        type=int,
-        default=24,
-        help="bars after each earlier test block removed from training (default 24)",
-    )
-    p.add_argument(
-        "--val-bars",
-        type=int,
-        default=2160,
-        help="selection block per fold (default 2160 = 90 days)",
-    )
-    p.add_argument(
-        "--test-bars",
-        type=int,
-        default=None,
-        help="bars per test block (default: the span after the first fold's training, split evenly)",
-    )
-    p.add_argument(
-        "--min-train-bars",
-        type=int,
-        default=17520,
-        help="minimum rows of the first fold's information set (default 17520 = 2 years)",
-    )
-    p.add_argument(
-        "--start", default=None, help="span start (UTC date; default the preset's train start)"
-    )
-    p.add_argument(
-        "--end", default=None, help="span end, exclusive (UTC date; default the test end)"
-    )
-    p.add_argument("--feature-set", default="core17", help="feature set (default core17)")
-    p.add_argument("--window", type=int, default=32, help="observation window in bars (default 32)")
-    p.add_argument("--seed", type=int, default=0, help="seed of every fold's training (default 0)")
-    p.add_argument("--workers", type=int, default=1, help="folds trained at once (lab.engine)")
-    p.add_argument("--address", help="run the folds on this Ray cluster (ray start --head)")
-    p.add_argument(
-        "--n-configs",
-        type=int,
-        default=1,
-        help="configurations tried to arrive at this one (a hyperparameter search), for "
-        "the deflated Sharpe: n_trials = folds x n_configs (momentum: 4)",
-    )
-    p.add_argument(
-        "--out",
-        type=Path,
-        default=None,
-        help="output folder (default runs/<env>/walkforward/<UTC time>_<algo>_s<seed>/)",
-    )
-    p.add_argument("--fee-bps", type=float, default=None, help="fee per unit notional traded, bps")
-    p.add_argument(
-        "--slippage-bps", type=float, default=None, help="slippage per unit notional, bps"
-    )
-    p.add_argument("--no-funding", action="store_true", help="do not charge perpetual funding")
-    p.add_argument("--fill", choices=["next_open", "close"], default=None, help="fill convention")
-    p.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples (default 2000)")
-    p.add_argument(
-        "--bootstrap-seed", type=int, default=0, help="seed of the bootstrap (default 0)"
-    )
-    p.add_argument("--no-plots", action="store_true", help="skip the PNGs")
-    return p
-
-
 def engine_runner(args: argparse.Namespace) -> Any:
     """Folds in parallel on the engine (``evaluate.wf_engine``) with --workers/--address."""
     from evaluate.wf_engine import fold_runner
@@ -438,13 +257,13 @@ def record_walkforward(args: argparse.Namespace, wf: WalkForward, ppy: float, ou
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    check_choice("--env", args.env, PRESETS)
     t_start = time.perf_counter()
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
     out = (
         args.out
         or REPO_ROOT / "runs" / args.env / "walkforward" / f"{stamp}_{args.algo}_s{args.seed}"
     )
-    out.mkdir(parents=True, exist_ok=True)
     from envs.presets import get_preset
 
     preset = get_preset(args.env)
@@ -463,6 +282,13 @@ def main(argv: list[str] | None = None) -> int:
         )
     except ValueError as err:
         raise SystemExit(f"python -m evaluate.walkforward: error: {err}") from None
+    write_provenance(  # after every input is checked: a refused command leaves no folder
+        out,
+        seed=args.seed,
+        config=vars(args),
+        data_files=preset_files(preset),
+        argv=["-m", "evaluate.walkforward", *argv],
+    )
     costs = CostOverrides(
         fee_bps=args.fee_bps,
         slippage_bps=args.slippage_bps,
@@ -549,4 +375,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_cli(main, (DataValidationError,)))

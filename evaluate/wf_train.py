@@ -8,7 +8,7 @@ configurations it tried, whose out-of-sample Sharpes feed the deflated Sharpe's 
 * ``ppo``: resolved config -> ``create_run_dir`` -> seed -> ``agents.pipeline.train_ppo`` (the
   function ``agents.ppo.main`` trains with) on the fold's market: the train VecEnv on the fold's
   inner-train rows, the selection VecEnv (``best_model.zip``) on its val rows.
-* ``supervised``: ``supervised.training.prepare`` / ``fit`` / ``supervised.train.save_run`` on a
+* ``supervised``: ``supervised.fitting.prepare`` / ``fit`` / ``supervised.train.save_run`` on a
   ``SupervisedData`` whose ``splits`` are the fold's train and val rows (a clean hook the
   supervised package already has: it indexes everything by ``splits``), costs = the evaluation's
   (the env's defaults unless overridden).
@@ -29,9 +29,9 @@ from typing import Any
 
 import numpy as np
 
+from backtest.baselines import MomentumPolicy, Policy, PolicySpec
+from backtest.runner import run_env
 from envs import MarketData, TradingEnv
-from evaluate.policies import MomentumPolicy, Policy, PolicySpec
-from evaluate.runner import run_env
 from evaluate.wf_data import FoldPlan, WFData, env_split
 
 MOMENTUM_GRID = (24, 72, 168, 336)  # 1 day .. 2 weeks of hourly bars
@@ -76,7 +76,7 @@ def val_backtest(policy: Policy, ctx: FoldContext, name: str) -> float:
     return float(bt.summary()["sharpe"])
 
 
-def train_momentum(ctx: FoldContext) -> TrainedFold:
+def train_momentum_fold(ctx: FoldContext) -> TrainedFold:
     """SMOKE PATH: pick the momentum lookback with the best val Sharpe (ties: the shorter)."""
     ctx.run_dir.mkdir(parents=True, exist_ok=True)
     sharpes = {lb: val_backtest(MomentumPolicy(lb), ctx, f"momentum_{lb}") for lb in MOMENTUM_GRID}
@@ -100,16 +100,16 @@ def train_momentum(ctx: FoldContext) -> TrainedFold:
     return TrainedFold(spec, trials, selection)
 
 
-def train_ppo(ctx: FoldContext) -> TrainedFold:
+def train_ppo_fold(ctx: FoldContext) -> TrainedFold:
     """PPO on the fold's inner-train rows, best checkpoint chosen on its val rows.
 
     ``agents.pipeline.train_ppo`` does the training (the same function as ``agents.ppo``) on the
     fold's market with the embargo holes masked; costs are the evaluation's."""
     from agents.config import resolve_config
-    from agents.models import set_torch_threads
+    from agents.loading import load_run
     from agents.pipeline import train_ppo as train_agent
-    from agents.rundir import create_run_dir, seed_everything
-    from evaluate.policies import load_run
+    from lab.rundir import create_run_dir
+    from lab.runtime import seed_everything, set_torch_threads
 
     costs = {
         k: ctx.eval_options[k]
@@ -158,22 +158,22 @@ def train_ppo(ctx: FoldContext) -> TrainedFold:
     return TrainedFold(spec, {"wf_ppo": spec.policy}, selection)
 
 
-def train_supervised(ctx: FoldContext) -> TrainedFold:
+def train_supervised_fold(ctx: FoldContext) -> TrainedFold:
     """The supervised classifier on the fold's train rows, early-stopped/corrected on its val rows."""
-    from agents.models import set_torch_threads
-    from agents.rundir import create_run_dir, seed_everything
-    from evaluate.policies import load_run
+    from agents.loading import load_run
+    from lab.rundir import create_run_dir
+    from lab.runtime import seed_everything, set_torch_threads
     from supervised.data import SupervisedData
+    from supervised.fitting import FitConfig, fit, fit_val_rule, prepare
     from supervised.train import save_run
-    from supervised.training import TrainConfig, fit, fit_val_rule, prepare
 
-    # costs: the evaluation's overrides, else TrainConfig's defaults, which are the env's
+    # costs: the evaluation's overrides, else FitConfig's defaults, which are the env's
     costs = {
         k: ctx.eval_options[k]
         for k in ("fee_bps", "slippage_bps", "funding")
         if k in ctx.eval_options
     }
-    cfg = TrainConfig(
+    cfg = FitConfig(
         env=ctx.data.preset,
         feature_set=ctx.data.feature_set,
         window=ctx.window,
@@ -232,7 +232,11 @@ def train_supervised(ctx: FoldContext) -> TrainedFold:
     return TrainedFold(spec, {"wf_supervised": spec.policy}, selection)
 
 
-TRAINERS = {"ppo": train_ppo, "supervised": train_supervised, "momentum": train_momentum}
+TRAINERS = {
+    "ppo": train_ppo_fold,
+    "supervised": train_supervised_fold,
+    "momentum": train_momentum_fold,
+}
 
 
 def _finite(x: float) -> float:

@@ -1,1 +1,2 @@
-"""Layer 0 infrastructure: run folders, config, the trial ledger, the Ray execution engine."""
+"""Layer 0 infrastructure: run folders + provenance, atomic writes, the config mechanism, the CLI
+wrapper, the trial ledger and the Ray execution engine. Imports nothing of ours."""

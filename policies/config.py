@@ -63,7 +63,7 @@ class TransformerConfig:
     """Output width. An int: concat(pooled d_model, account) -> Linear -> GELU -> features_dim.
     None: output the concat itself (width d_model + n_account), no projection."""
 
-    def __post_init__(self) -> None:
+    def __post_init__(self) -> None:  # noqa: C901  (a flat list of independent field checks)
         # YAML gives lists; the config is frozen, so store tuples.
         object.__setattr__(self, "lora_targets", tuple(self.lora_targets))
         if self.lora_layers is not None:

@@ -144,7 +144,7 @@ class TransformerBackbone(nn.Module):
             apply_lora(self, c.lora_targets, c.lora_layers, rank=c.lora_rank, alpha=c.lora_alpha)
 
     def _init_weights(self, module: nn.Module) -> None:
-        """nanoGPT init: N(0, 0.02) weights, zero biases, residual outputs scaled by 1/sqrt(2L)."""
+        """The nanoGPT init: N(0, 0.02) weights, zero biases, residual outputs scaled by 1/sqrt(2L)."""
         if isinstance(module, nn.Linear):
             std = 0.02
             if module in self._residual_outputs():

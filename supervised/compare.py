@@ -31,11 +31,16 @@ from typing import Any
 
 import numpy as np
 
-from agents.models import set_torch_threads
-from agents.rundir import atomic_write_json, atomic_write_text, create_run_dir, seed_everything
+from envs.data import DataValidationError
+from envs.presets import PRESETS
+from lab.atomic import atomic_write_json, atomic_write_text
+from lab.cli import run_cli
+from lab.config import check_choice
+from lab.rundir import create_run_dir
+from lab.runtime import seed_everything, set_torch_threads
 from supervised.data import load_supervised_data
+from supervised.fitting import FitConfig, env_metrics, fit, fit_val_rule, prepare
 from supervised.losses import LOSS_NAMES
-from supervised.training import TrainConfig, env_metrics, fit, fit_val_rule, prepare
 
 SCHEMES: dict[str, tuple[str, int, dict[str, Any]]] = {
     # the original FLAG-TRADER labels, reproduced exactly: +-1% over 6 bars, no cost in the bar
@@ -54,7 +59,7 @@ def _pct(x: list[float]) -> str:
     return "/".join(f"{100 * v:.0f}" for v in x)
 
 
-def run_one(base: TrainConfig, data: Any, scheme: str, loss: str) -> dict[str, Any]:
+def run_one(base: FitConfig, data: Any, scheme: str, loss: str) -> dict[str, Any]:
     name, horizon, params = SCHEMES[scheme]
     cfg = dataclasses.replace(
         base, labels=name, horizon=horizon, label_params=dict(params), class_weights=loss
@@ -144,7 +149,8 @@ def main(argv: list[str] | None = None) -> Path:
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--run-dir", default=None)
     a = p.parse_args(argv)
-    base = TrainConfig(
+    check_choice("--env", a.env, PRESETS)
+    base = FitConfig(
         env=a.env,
         epochs=a.epochs,
         seed=a.seed,
@@ -211,4 +217,4 @@ def main(argv: list[str] | None = None) -> Path:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_cli(main, (DataValidationError,)))

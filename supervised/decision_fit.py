@@ -6,8 +6,8 @@ replaced by tau = 0, which is plain argmax), crossed with ``MIN_HOLDS`` bars. Du
 (a collapsed model has equal quantiles) are tried once; ``n_grid`` counts the distinct points
 tried, the number of trials behind the selection, for the deflated Sharpe.
 
-Score: ``supervised.backtest.backtest_actions`` of ``rule_path`` (env timing, fee, slippage,
-funding), the fast proxy of the env. The best Sharpe wins; ties go to the earlier grid point,
+Score: ``backtest.proxy.backtest_actions`` of ``rule_path`` (env timing, fee, slippage,
+funding), the fast proxy of the env. The best Sharpe (``score``) wins; ties go to the earlier grid point,
 ordered from least to most change to argmax (tau ascending, then min_hold ascending), so plain
 argmax wins any tie. A rule that never trades scores Sharpe 0 and can win: that is the honest
 answer when nothing beats costs.
@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from backtest.proxy import backtest_actions
 from envs.params import EnvParams
-from supervised.backtest import backtest_actions
 from supervised.decision import ARGMAX, DecisionRule, rule_path
 
 TAU_QUANTILES = (0.0, 0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995)
@@ -117,8 +117,8 @@ def fit_rule(
         rule = DecisionRule("confidence", tau, m)
         met = market.backtest(rule_path(rule, probs, market.can_trade))
         grid.append({"tau_quantile": q, "tau": tau, "min_hold": m, **met})
-        if best is None or met["sharpe"] > best[0]:
-            best = (met["sharpe"], rule, met)
+        if best is None or met["score"] > best[0]:
+            best = (met["score"], rule, met)
     assert best is not None
     rule = ARGMAX if best[1].is_argmax else best[1]
     check = _half_check(probs, market, tau_quantiles, min_holds) if half_check else {}

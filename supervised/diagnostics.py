@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from supervised.decision import class_probs
+
 CLASS_NAMES = ("SELL", "HOLD", "BUY")
 COLLAPSE_HI = 0.90
 COLLAPSE_LO = 0.02
@@ -46,12 +48,6 @@ def macro_f1(cm: np.ndarray) -> float:
     present = (support + predicted) > 0
     f1 = np.where(present, 2 * tp / np.maximum(support + predicted, 1), np.nan)
     return float(np.nanmean(f1)) if present.any() else float("nan")
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    z = np.asarray(logits, dtype=np.float64)
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
 
 
 def collapse_alarm(
@@ -148,7 +144,7 @@ def classifier_report(
     n = len(y)
     shares = np.bincount(pred, minlength=n_classes) / max(n, 1)
     prior = np.bincount(y, minlength=n_classes) / max(n, 1)
-    p = softmax(z) if n else np.zeros((0, n_classes))
+    p = class_probs(z) if n else np.zeros((0, n_classes))
     ent = -(p * np.log(np.clip(p, 1e-30, None))).sum(axis=1)
     nz = shares[shares > 0]
     return ClassifierReport(

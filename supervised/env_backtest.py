@@ -2,9 +2,9 @@
 
 The classifier ignores the account state (see ``supervised.model``), so its action at bar t is a
 function of the window alone and can be computed in one batched pass; here those actions are fed
-to the env bar by bar over a deterministic full-split pass (``reset(options={"sequential":
-True})`` for every run between gaps). The env does the accounting (next-open fills, fee,
-slippage, funding), so this is the figure to report; ``supervised.backtest`` is only the fast
+to the env bar by bar by the one runner (``backtest.runner.run_env``: a deterministic
+full-split pass, ``reset(options={"sequential": True})`` for every run between gaps). The env does the accounting (next-open fills, fee,
+slippage, funding), so this is the figure to report; ``backtest.proxy`` is only the fast
 proxy used for early stopping.
 
 With a ``rule`` (``supervised.decision.DecisionRule``) and ``probs_by_bar`` (T, 3), the action at
@@ -13,7 +13,7 @@ the position and bars held from the env's own observation, exactly as ``evaluate
 ``ClassifierPolicy`` does, so a path-dependent rule is measured on the env's state, not on an
 offline replay of it. Other bars take ``actions_by_bar[t]``.
 
-Sharpe: ``evaluate.metrics.sharpe_ratio`` of the per-step simple returns ``exp(R) - 1``
+Sharpe: ``backtest.metrics.sharpe_ratio`` of the per-step simple returns ``exp(R) - 1``
 (``reward="log_return"``: R is the step's log equity change net of every cost), annualised with
 ``periods_per_year`` over every step of every run.
 """
@@ -24,9 +24,10 @@ from typing import Any
 
 import numpy as np
 
+from backtest.metrics import sharpe_ratio
+from backtest.runner import run_env
 from envs import make_env
 from envs.params import EnvParams
-from evaluate.metrics import sharpe_ratio
 from supervised.data import SupervisedData
 from supervised.decision import DecisionRule
 
@@ -77,29 +78,22 @@ def env_backtest(
     )
     rewards: list[float] = []
     pos: list[float] = []
-    turnover = fees = funding_paid = 0.0
-    n_trades = 0
+    paid = {"turnover": 0.0, "n_trades": 0, "costs": 0.0, "funding": 0.0}
+
+    def record(reward: float, info: dict[str, Any]) -> None:
+        rewards.append(reward)
+        pos.append(info["position"])
+        paid["turnover"] += info["turnover"]
+        paid["n_trades"] += info["turnover"] > 0.0
+        paid["costs"] += info["fee"] + info["slippage"]
+        paid["funding"] += info["funding"]
+
     starts = env.episode_starts()
-    for _ in range(len(starts)):
-        obs, _ = env.reset(options={"sequential": True})
-        done = False
-        while not done:
-            t = env.t
-            a = int(acts[t])
-            if has_probs is not None and has_probs[t]:
-                a = int(
-                    rule.decide_obs(
-                        probs_by_bar[t][None, :], obs[None, :], data.window, data.n_features
-                    )[0]
-                )
-            obs, r, term, trunc, info = env.step(a)
-            rewards.append(r)
-            pos.append(info["position"])
-            turnover += info["turnover"]
-            n_trades += info["turnover"] > 0.0
-            fees += info["fee"] + info["slippage"]
-            funding_paid += info["funding"]
-            done = term or trunc
+    policy = _BarActions(acts, probs_by_bar, has_probs, rule, data.window, data.n_features)
+    run_env(policy, env, "classifier", periods_per_year=periods_per_year, on_step=record)
+    turnover, n_trades, fees, funding_paid = (
+        paid[k] for k in ("turnover", "n_trades", "costs", "funding")
+    )
     rr = np.asarray(rewards)
     p = np.asarray(pos)
     sharpe = sharpe_ratio(np.expm1(rr), periods_per_year) if len(rr) > 1 else float("nan")
@@ -116,3 +110,36 @@ def env_backtest(
         "long_share": float((p > 0).mean()) if len(p) else 0.0,
         "short_share": float((p < 0).mean()) if len(p) else 0.0,
     }
+
+
+class _BarActions:
+    """The runner's policy: ``actions_by_bar[t]``, or the rule on ``probs_by_bar[t]`` and the
+    env's own observation where the probabilities are finite."""
+
+    def __init__(
+        self,
+        acts: np.ndarray,
+        probs_by_bar: np.ndarray | None,
+        has_probs: np.ndarray | None,
+        rule: DecisionRule | None,
+        window: int,
+        n_features: int,
+    ) -> None:
+        self.acts, self.probs, self.has_probs, self.rule = acts, probs_by_bar, has_probs, rule
+        self.window, self.n_features = window, n_features
+
+    def bind(self, market: Any, action_space: Any) -> None:
+        """Nothing to prepare: the actions are precomputed."""
+
+    def act(self, obs_batch: np.ndarray, bars: np.ndarray) -> np.ndarray:
+        """The action at bar ``bars[0]`` (the runner steps one bar at a time)."""
+        t = int(bars[0])
+        a = int(self.acts[t])
+        if self.has_probs is not None and self.has_probs[t]:
+            assert self.rule is not None and self.probs is not None
+            a = int(
+                self.rule.decide_obs(
+                    self.probs[t][None, :], obs_batch, self.window, self.n_features
+                )[0]
+            )
+        return np.array([a], dtype=np.int64)

@@ -1,8 +1,8 @@
 """Post-hoc logit correction: a per-class bias added to the logits, fitted on VALIDATION.
 
 ``corrected = logits + bias``; ``bias[HOLD] = 0`` (only differences matter to argmax/softmax).
-Methods:
 
+Methods:
 * ``balanced_accuracy`` (default): choose ``bias[SELL], bias[BUY]`` on a coarse-to-fine grid in
   ``[-span, span]`` to maximise validation balanced accuracy of the argmax; ties go to the bias
   with the smallest L1 norm (the least change). Targets the collapse directly: a model that

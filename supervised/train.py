@@ -12,7 +12,7 @@ and in the checkpoint (``costs``), so a warm-started PPO run and ``evaluate`` ca
 
 Reads top to bottom: parse -> run dir -> seed -> data -> samples -> model/fit -> save -> report.
 Writes ``runs/<env>/supervised/<UTC stamp>_s<seed>/``: ``config.yaml``, ``command.txt``,
-``meta.json`` (seed, data sha256, versions, git commit; via ``agents.rundir``), TensorBoard
+``meta.json`` (seed, data sha256, versions, git commit; via ``lab.rundir``), TensorBoard
 events, ``model.pt`` (see ``supervised.checkpoint``), ``normaliser.json``, ``metrics.json``
 (history, val diagnostics raw and corrected, backtest), ``confusion_val.{png,txt}``.
 
@@ -35,116 +35,57 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
-from agents.models import set_torch_threads
-from agents.rundir import atomic_write_json, create_run_dir, seed_everything
+from envs.data import DataValidationError
+from lab.atomic import atomic_write_json
+from lab.cli import run_cli
+from lab.config import add_fields, check_rules, resolve
+from lab.rundir import create_run_dir
+from lab.runtime import seed_everything, set_torch_threads
 from lab.seeds import add_group_flags
 from supervised import seed_group
 from supervised.checkpoint import save_checkpoint
 from supervised.data import load_supervised_data
 from supervised.decision_fit import RuleFit
 from supervised.diagnostics import collapse_banner
-from supervised.labels import class_shares
-from supervised.logit_correction import CORRECTION_METHODS
-from supervised.losses import LOSS_NAMES
-from supervised.reporting import save_confusion
-from supervised.training import (
+from supervised.fitting import (
+    FitConfig,
     FitResult,
     Prepared,
-    TrainConfig,
     env_metrics,
     fit,
     fit_val_rule,
     prepare,
 )
-
-
-def _kv(items: list[str]) -> dict[str, Any]:
-    """``["k=0.2", "vol_scaled=true"]`` -> ``{"k": 0.2, "vol_scaled": True}`` (YAML scalars)."""
-    out: dict[str, Any] = {}
-    for item in items:
-        if "=" not in item:
-            raise SystemExit(f"expected KEY=VALUE, got {item!r}")
-        k, v = item.split("=", 1)
-        out[k.strip()] = yaml.safe_load(v)
-    return out
+from supervised.labels import class_shares
+from supervised.reporting import save_confusion
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """One flag per ``FitConfig`` field (help from its doc), ``--config FILE`` and ``--run-dir``."""
     p = argparse.ArgumentParser(
         prog="python -m supervised.train",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    d = TrainConfig()
-    p.add_argument("--env", default=d.env)
+    add_fields(p, FitConfig)
     p.add_argument(
-        "--labels", default=d.labels, choices=["threshold", "forward_sharpe", "triple_barrier"]
+        "--run-dir", default=None, help="run folder (default: runs/<env>/supervised/...)"
     )
-    p.add_argument("--horizon", type=int, default=d.horizon)
-    p.add_argument("--label-param", action="append", default=[], metavar="KEY=VALUE")
-    p.add_argument("--class-weights", default=d.class_weights, choices=LOSS_NAMES)
-    p.add_argument("--loss-param", action="append", default=[], metavar="KEY=VALUE")
-    p.add_argument("--correction", default=d.correction, choices=CORRECTION_METHODS)
-    p.add_argument("--feature-set", default=d.feature_set)
-    p.add_argument("--window", type=int, default=d.window)
-    p.add_argument("--preset", default=d.preset)
-    p.add_argument("--epochs", type=int, default=d.epochs)
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--lr", type=float, default=d.lr)
-    p.add_argument("--patience", type=int, default=d.patience)
-    p.add_argument("--max-train-samples", type=int, default=None)
-    p.add_argument("--max-val-bars", type=int, default=None)
-    p.add_argument(
-        "--fee-bps",
-        type=float,
-        default=d.fee_bps,
-        help="fee per unit of notional traded, bps (default: the env's)",
-    )
-    p.add_argument(
-        "--slippage-bps",
-        type=float,
-        default=d.slippage_bps,
-        help="slippage per unit of notional traded, bps (default: the env's)",
-    )
-    p.add_argument("--no-funding", action="store_true", help="do not charge perpetual funding")
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--run-dir", default=None)
     add_group_flags(p)  # handled by supervised.seed_group before this parser runs
     return p
 
 
-def config_from_args(a: argparse.Namespace) -> TrainConfig:
-    return TrainConfig(
-        env=a.env,
-        feature_set=a.feature_set,
-        window=a.window,
-        preset=a.preset,
-        labels=a.labels,
-        horizon=a.horizon,
-        label_params=_kv(a.label_param),
-        class_weights=a.class_weights,
-        loss_params=_kv(a.loss_param),
-        correction=a.correction,
-        epochs=a.epochs,
-        batch_size=a.batch_size,
-        lr=a.lr,
-        patience=a.patience,
-        max_train_samples=a.max_train_samples,
-        max_val_bars=a.max_val_bars,
-        seed=a.seed,
-        threads=a.threads,
-        fee_bps=a.fee_bps,
-        slippage_bps=a.slippage_bps,
-        funding=not a.no_funding,
-    )
+def config_from_args(a: argparse.Namespace) -> FitConfig:
+    """Defaults, then ``--config`` YAML, then the flags given; each field checked (one line)."""
+    cfg, sources = resolve(FitConfig, a)
+    check_rules(cfg, FitConfig.RULES, sources)
+    return cfg
 
 
 def save_run(
     run_dir: Path,
-    cfg: TrainConfig,
+    cfg: FitConfig,
     prep: Prepared,
     res: FitResult,
     writer: Any = None,
@@ -281,4 +222,4 @@ def _data_files(env: str) -> list[Path]:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_cli(main, (DataValidationError,)))

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agents.config import ConfigError, EnvConfig, PPOHyper, describe, resolve_config
+from agents.config import ConfigError, EnvConfig, PPOHyper, resolve_config
+from lab.config import describe
 
 
 def _yaml(path: Path, data: dict) -> Path:

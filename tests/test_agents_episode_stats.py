@@ -8,7 +8,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agents.episode_stats import STEP_KEYS, EpisodeStats, position_shares, summarize_episode
+from agents.episode_stats import STEP_KEYS, EpisodeStats, summarize_episode
+from backtest.metrics import position_shares
 
 
 def _summ(steps: list[dict], start_equity: float = 1.0) -> dict[str, float]:

@@ -27,7 +27,7 @@ from supervised.checkpoint import load_checkpoint, save_checkpoint
 from supervised.labels import LabelSpec
 from supervised.logit_correction import LogitCorrection
 from supervised.model import Classifier
-from supervised.warmstart import load_into_ppo
+from supervised.transfer import load_into_ppo
 
 W, F = 16, 5
 

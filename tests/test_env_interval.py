@@ -268,7 +268,7 @@ class _Alternate:
 
 
 def test_runner_holds_actions_and_records_every_bar():
-    from evaluate.runner import run_env
+    from backtest.runner import run_env
 
     m = gap_market(0)
     k = 4

@@ -1,4 +1,4 @@
-"""evaluate.compare / plots / report on hand-made Backtests (no env needed)."""
+"""evaluate.headtohead / plots / report on hand-made Backtests (no env needed)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ import math
 import numpy as np
 import pytest
 
-from evaluate.backtest import Backtest, aligned_returns
-from evaluate.compare import compare
-from evaluate.plots import position_shares, write_plots
+from backtest.metrics import position_shares
+from backtest.record import Backtest, aligned_returns
+from backtest.stats import per_period_sharpe
+from evaluate.headtohead import compare
+from evaluate.plots import write_plots
 from evaluate.report import format_table, write_csv, write_html, write_json
-from evaluate.stats import per_period_sharpe
 
 N = 600
 TS = (np.datetime64("2024-01-01T01:00", "ns") + np.arange(N) * np.timedelta64(1, "h")).astype(

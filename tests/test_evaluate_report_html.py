@@ -9,9 +9,9 @@ import subprocess
 import numpy as np
 import pytest
 
-from evaluate.aggregate import TrialCount
+from backtest.aggregate import TrialCount
 from evaluate.charts import monthly_returns
-from evaluate.compare import compare
+from evaluate.headtohead import compare
 from evaluate.report_html import write_report_html
 from evaluate.seeds import seed_summaries, verdicts
 from tests.test_evaluate_report import TS, N, _bt

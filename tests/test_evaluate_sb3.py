@@ -1,4 +1,4 @@
-"""evaluate.policies.load_run on an SB3 run folder, stepped by the runner on a synthetic market."""
+"""backtest.baselines.load_run on an SB3 run folder, stepped by the runner on a synthetic market."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import yaml
 
+from agents.loading import load_run
+from backtest.runner import run_env
 from envs import MarketData, TradingEnv
-from evaluate.policies import load_run
-from evaluate.runner import run_env
 
 pytest.importorskip("stable_baselines3")
 

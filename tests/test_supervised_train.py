@@ -9,9 +9,9 @@ import pytest
 import torch
 import yaml
 
+from backtest.proxy import backtest_actions
 from envs import make_env
 from policies import make_config
-from supervised.backtest import backtest_actions
 from supervised.checkpoint import load_checkpoint
 from supervised.data import load_supervised_data
 from supervised.diagnostics import classifier_report
@@ -69,20 +69,20 @@ def test_costs_are_the_env_defaults_everywhere(data):
     """fee 10 bps, slippage 2 bps, funding on: supervised, agents (dataclass + YAML) and evaluate."""
     from agents.config import resolve_config
     from envs.params import EnvParams
-    from supervised.training import TrainConfig, prepare
+    from supervised.fitting import FitConfig, prepare
 
     env = EnvParams()
     costs = {"fee_bps": env.fee_bps, "slippage_bps": env.slippage_bps, "funding": env.funding}
     assert costs == {"fee_bps": 10.0, "slippage_bps": 2.0, "funding": True}
-    assert TrainConfig().costs() == costs
+    assert FitConfig().costs() == costs
     for algo in ("ppo", "sac"):
         cfg = resolve_config(algo, "btc1h")
         assert {k: getattr(cfg.env, k) for k in costs} == costs, algo
     # labels: the round trip (enter + exit at fee + slippage) unless label_params says otherwise
-    prep = prepare(TrainConfig(max_train_samples=50, max_val_bars=100), data)
+    prep = prepare(FitConfig(max_train_samples=50, max_val_bars=100), data)
     assert prep.spec.params["cost_bps"] == 2 * (10.0 + 2.0)
     prep = prepare(
-        TrainConfig(
+        FitConfig(
             fee_bps=4.0,
             slippage_bps=1.0,
             label_params={"k": 0.1},
@@ -93,7 +93,7 @@ def test_costs_are_the_env_defaults_everywhere(data):
     )
     assert prep.spec.params["cost_bps"] == 10.0 and prep.spec.params["k"] == 0.1
     prep = prepare(
-        TrainConfig(label_params={"cost_bps": 0.0}, max_train_samples=50, max_val_bars=100), data
+        FitConfig(label_params={"cost_bps": 0.0}, max_train_samples=50, max_val_bars=100), data
     )
     assert prep.spec.params["cost_bps"] == 0.0
     # the fast proxy and the env backtest default to the same costs: funding off changes both
@@ -168,13 +168,13 @@ def test_val_selection_backtest_never_reads_the_first_test_bar():
 
     from envs.market import MarketData
     from supervised.data import SupervisedData
-    from supervised.training import TrainConfig, prepare, val_market
+    from supervised.fitting import FitConfig, prepare, val_market
 
     n, (vlo, vhi) = 600, (300, 450)
     candles = synthetic_candles(n, seed=1)
     feats = np.random.default_rng(0).standard_normal((n, 3)).astype(np.float32)
     m = MarketData.build(candles, feats, None, window=8)
-    cfg = TrainConfig(labels="threshold", horizon=3, label_params={"threshold": 0.001})
+    cfg = FitConfig(labels="threshold", horizon=3, label_params={"threshold": 0.001})
 
     def val_sharpe(close: np.ndarray) -> float:
         d = SupervisedData(

@@ -13,7 +13,7 @@ from supervised.checkpoint import load_checkpoint, save_checkpoint
 from supervised.labels import LabelSpec
 from supervised.logit_correction import LogitCorrection
 from supervised.model import Classifier, WindowSamples
-from supervised.warmstart import load_into_ppo
+from supervised.transfer import load_into_ppo
 
 W, F = 16, 5
 BIAS = np.array([0.5, 0.0, -0.3])

@@ -174,20 +174,20 @@ def test_evaluate_cli_lists_both_oracles_next_to_buy_and_hold():
 
 
 def test_oracle_baseline_refuses_a_real_market():
-    from evaluate.policies import baseline
+    from backtest.baselines import baseline
 
     with pytest.raises(ValueError, match="synthetic preset"):
         baseline("oracle_hidden", env="btc1h")
 
 
 def _test_run(name: str, policy: str):
-    from evaluate.runner import run_policy
+    from backtest.runner import run_policy
 
     return run_policy(policy, name, "test")
 
 
 def _test_sharpe(name: str, policy: str) -> float:
-    from evaluate.metrics import sharpe_ratio
+    from backtest.metrics import sharpe_ratio
 
     bt = _test_run(name, policy)
     return sharpe_ratio(bt.returns, bt.periods_per_year)

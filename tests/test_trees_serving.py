@@ -13,12 +13,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from agents.loading import load_run
 from agents.predict import StaleInputError, decide, main, serve_market
 from agents.registry import promote, resolve
+from backtest.runner import run_env
 from envs.data import load_candles, load_funding
 from envs.trading_env import TradingEnv
-from evaluate.policies import load_run
-from evaluate.runner import run_env
 from supervised.trees.train import cli, direction_check
 
 pytestmark = pytest.mark.slow  # trains a tiny tree run (tens of seconds on 2 cores)

@@ -14,9 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from backtest.record import Backtest
+from backtest.stats import deflated_sharpe_ratio, per_period_sharpe
 from envs import TradingEnv
-from evaluate.backtest import Backtest
-from evaluate.stats import deflated_sharpe_ratio, per_period_sharpe
 from evaluate.stitch import stitch
 from evaluate.walkforward import run_walkforward
 from evaluate.wf_data import WFData, env_split, mask_rows, plan_folds
@@ -313,8 +313,8 @@ def test_cli_momentum_on_shipped_data(tmp_path):
 
 def test_backtest_rows_holds_a_k_bar_policy_for_k_bars(make_candles):
     """A policy trained with decision_interval=k (its spec's env settings) is asked for an action
-    every k bars of the fold's test rows, as ``evaluate.runner.run_policy`` does."""
-    from evaluate.policies import PolicySpec
+    every k bars of the fold's test rows, as ``backtest.runner.run_policy`` does."""
+    from backtest.baselines import PolicySpec
     from evaluate.walkforward import backtest_rows
 
     class Counting:

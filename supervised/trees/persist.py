@@ -17,7 +17,7 @@ from typing import Any
 
 import skops.io as sio
 
-from agents.rundir import atomic_write_bytes
+from lab.atomic import atomic_write_bytes
 from supervised.trees.ensemble import BASE_NAMES, TreeStack
 
 TRUSTED_TYPES = (

@@ -3,7 +3,7 @@
     python -m supervised.trees --env btc1h [--feature-set core17] [--labels threshold] \
         [--horizon 6] [--label-param threshold=0.005] [--seed 0] [--n-jobs 2] [--run-dir DIR]
 
-Samples, labels, purging and costs are the classifier's (``supervised.training.prepare``); the
+Samples, labels, purging and costs are the classifier's (``supervised.fitting.prepare``); the
 model sees bar t's normalised features (the last row of the env's observation window). Labels
 default to the +-0.5% three-class target: ``threshold`` with ``threshold=0.005, cost_bps=0``
 (override with ``--label-param``); ``forward_sharpe`` and ``triple_barrier`` keep the project's
@@ -17,7 +17,7 @@ registry refuses it).
 Writes ``runs/<env>/trees/<UTC stamp>_s<seed>/``: ``config.yaml``, ``command.txt``,
 ``meta.json`` (seed, data sha256, versions, git commit), ``model.skops``, ``tree.json``,
 ``normaliser.json``, ``metrics.json`` (class distributions, checks, val classifier report, the
-val-fitted decision rule, the val backtest through ``evaluate.runner``, train time).
+val-fitted decision rule, the val backtest through ``backtest.runner``, train time).
 """
 
 from __future__ import annotations
@@ -31,12 +31,14 @@ from typing import Any
 
 import numpy as np
 
-from agents.rundir import atomic_write_json, create_run_dir
+from envs.presets import get_preset
+from lab.atomic import atomic_write_json
+from lab.config import key_values
+from lab.rundir import create_run_dir, preset_files
 from supervised.diagnostics import CLASS_NAMES, classifier_report
+from supervised.fitting import FitConfig, Prepared, prepare, val_market
 from supervised.labels import class_shares
 from supervised.logit_correction import CORRECTION_METHODS, LogitCorrection, fit_logit_correction
-from supervised.train import _data_files, _kv
-from supervised.training import Prepared, TrainConfig, prepare, val_market
 from supervised.trees import checks
 from supervised.trees.ensemble import TreeSizes, TreeStack, fit_stack
 from supervised.trees.persist import save_stack
@@ -84,19 +86,19 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default)
     p.add_argument("--max-train-samples", type=int, default=None)
     p.add_argument("--max-val-bars", type=int, default=None)
-    p.add_argument("--fee-bps", type=float, default=TrainConfig().fee_bps)
-    p.add_argument("--slippage-bps", type=float, default=TrainConfig().slippage_bps)
+    p.add_argument("--fee-bps", type=float, default=FitConfig().fee_bps)
+    p.add_argument("--slippage-bps", type=float, default=FitConfig().slippage_bps)
     p.add_argument("--no-funding", action="store_true")
     p.add_argument("--run-dir", default=None)
     return p
 
 
-def configs(a: argparse.Namespace) -> tuple[TrainConfig, TreeSizes, dict[str, Any]]:
+def configs(a: argparse.Namespace) -> tuple[FitConfig, TreeSizes, dict[str, Any]]:
     """The shared sample/label/cost config, the model sizes and the tree-only options."""
-    params = _kv(a.label_param)
+    params = key_values(a.label_param, "--label-param")
     if a.labels == "threshold":
         params = {**THRESHOLD_DEFAULTS, **params}
-    cfg = TrainConfig(
+    cfg = FitConfig(
         env=a.env,
         feature_set=a.feature_set,
         window=a.window,
@@ -147,11 +149,10 @@ def val_probabilities(
     return probs, ok
 
 
-def runner_backtest(prep: Prepared, cfg: TrainConfig, policy: TreePolicy) -> dict[str, float]:
-    """The val split through the project's runner (``evaluate.runner.run_env``), summarised."""
+def runner_backtest(prep: Prepared, cfg: FitConfig, policy: TreePolicy) -> dict[str, float]:
+    """The val split through the project's runner (``backtest.runner.run_env``), summarised."""
+    from backtest.runner import run_env
     from envs import make_env
-    from envs.presets import get_preset
-    from evaluate.runner import run_env
 
     env = make_env(
         cfg.env,
@@ -167,7 +168,7 @@ def runner_backtest(prep: Prepared, cfg: TrainConfig, policy: TreePolicy) -> dic
 
 
 def _info(
-    cfg: TrainConfig, prep: Prepared, rule_fit: Any, sizes: TreeSizes, corr: LogitCorrection
+    cfg: FitConfig, prep: Prepared, rule_fit: Any, sizes: TreeSizes, corr: LogitCorrection
 ) -> dict[str, Any]:
     d = prep.data
     return {
@@ -201,7 +202,7 @@ def train(argv: list[str] | None = None) -> Path:
         algo="trees",
         seed=cfg.seed,
         config={**dataclasses.asdict(cfg), "trees": {**sizes.to_dict(), **opts}},
-        data_files=_data_files(cfg.env),
+        data_files=preset_files(get_preset(cfg.env)),
         run_dir=args.run_dir,
         argv=["-m", "supervised.trees", *(sys.argv[1:] if argv is None else argv)],
     )

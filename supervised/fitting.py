@@ -2,7 +2,7 @@
 
 Selection is on a VALIDATION TRADING METRIC, never accuracy: after each epoch the post-hoc logit
 correction is fitted on val, the corrected argmax policy is backtested over the val bars with
-``supervised.backtest`` (env timing, fees, slippage, funding) and the epoch with the best Sharpe
+``backtest.proxy`` (env timing, fees, slippage, funding) and the epoch with the best Sharpe
 is kept (early stopping after ``patience`` epochs without improvement).
 
 Samples: train = decision bars of the train split with ``obs_ok``, a label, and a label window
@@ -17,57 +17,122 @@ import copy
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
+from envs.features import FEATURE_SETS
 from envs.params import EnvParams
+from envs.presets import PRESETS
+from lab.config import Rule, check_rules, doc
 from policies import make_config
 from supervised.data import SupervisedData
 from supervised.decision import DecisionRule, class_probs
 from supervised.decision_fit import Market, RuleFit, fit_rule
 from supervised.diagnostics import ClassifierReport, classifier_report
 from supervised.labels import HOLD, LabelSpec, make_labels, purge_for_split
-from supervised.logit_correction import LogitCorrection, fit_logit_correction
-from supervised.losses import class_prior, make_loss
+from supervised.logit_correction import CORRECTION_METHODS, LogitCorrection, fit_logit_correction
+from supervised.losses import LOSS_NAMES, class_prior, make_loss
 from supervised.model import Classifier, WindowSamples, build_samples, predict_logits
 from supervised.reporting import log_report, log_trading
 
 _ENV_DEFAULTS = EnvParams()
+LABEL_SCHEMES = ("threshold", "forward_sharpe", "triple_barrier")
 
 
 @dataclass
-class TrainConfig:
+class FitConfig:
     """Everything a supervised run depends on (saved as config.yaml)."""
 
-    env: str = "btc1h"  # data preset
-    feature_set: str = "core17"  # envs.features set; must match the env used for warm start
-    window: int = 32  # observation window in bars, as in the env
-    preset: str = "cpu"  # policies transformer preset
-    model_overrides: dict[str, Any] = field(default_factory=dict)  # TransformerConfig fields
-    labels: str = "forward_sharpe"  # threshold | forward_sharpe | triple_barrier
-    horizon: int = 6  # label horizon in bars
-    label_params: dict[str, Any] = field(default_factory=dict)  # see supervised.labels
-    class_weights: str = "logit_adjusted"  # none | inverse | sqrt | focal | logit_adjusted
-    loss_params: dict[str, float] = field(default_factory=dict)  # gamma, alpha_power, tau
-    correction: str = "balanced_accuracy"  # post-hoc logit correction fitted on val
-    epochs: int = 8
-    batch_size: int = 256
-    lr: float = 1e-3  # AdamW peak learning rate, cosine-decayed to 0 over all steps
-    weight_decay: float = 0.01
-    patience: int = 3  # epochs without a better val Sharpe before stopping
-    embargo_bars: int = 24  # val bars dropped from val *classification* metrics after train
+    env: str = field(default="btc1h", metadata=doc("data preset"))
+    feature_set: str = field(
+        default="core17",
+        metadata=doc(
+            "envs.features set; must match the env used for warm start", choices=tuple(FEATURE_SETS)
+        ),
+    )
+    window: int = field(default=32, metadata=doc("observation window in bars, as in the env"))
+    preset: str = field(default="cpu", metadata=doc("policies transformer preset"))
+    model_overrides: dict[str, Any] = field(
+        default_factory=dict, metadata=doc("TransformerConfig fields")
+    )
+    labels: str = field(
+        default="forward_sharpe",
+        metadata=doc("label scheme (supervised.labels)", choices=LABEL_SCHEMES),
+    )
+    horizon: int = field(default=6, metadata=doc("label horizon in bars"))
+    label_params: dict[str, Any] = field(
+        default_factory=dict, metadata=doc("see supervised.labels")
+    )
+    class_weights: str = field(
+        default="logit_adjusted",
+        metadata=doc("class-imbalance remedy of the loss", choices=LOSS_NAMES),
+    )
+    loss_params: dict[str, float] = field(
+        default_factory=dict, metadata=doc("gamma, alpha_power, tau")
+    )
+    correction: str = field(
+        default="balanced_accuracy",
+        metadata=doc("post-hoc logit correction fitted on val", choices=CORRECTION_METHODS),
+    )
+    epochs: int = field(
+        default=8, metadata=doc("training epochs (at most; early stopping may end sooner)")
+    )
+    batch_size: int = field(default=256, metadata=doc("training batch size, samples"))
+    lr: float = field(
+        default=1e-3, metadata=doc("AdamW peak learning rate, cosine-decayed to 0 over all steps")
+    )
+    weight_decay: float = field(default=0.01, metadata=doc("AdamW weight decay"))
+    patience: int = field(
+        default=3, metadata=doc("epochs without a better val Sharpe before stopping")
+    )
+    embargo_bars: int = field(
+        default=24, metadata=doc("val bars dropped from val *classification* metrics after train")
+    )
     # Costs: the env's own defaults (envs.params.EnvParams), for the selection backtest, the env
     # backtest and the labels' round-trip cost (unless label_params sets cost_bps): same costs
     # everywhere. Recorded in config.yaml and in the checkpoint.
-    fee_bps: float = _ENV_DEFAULTS.fee_bps  # per unit of notional traded, bps
-    slippage_bps: float = _ENV_DEFAULTS.slippage_bps  # per unit of notional traded, bps
-    funding: bool = _ENV_DEFAULTS.funding  # charge perpetual funding on positions
-    max_train_samples: int | None = None  # keep only the last N train samples (quick runs)
-    max_val_bars: int | None = None  # keep only the first N val bars (quick runs)
-    seed: int = 0
-    threads: int | None = None  # torch intra-op threads (None: 1, see agents.models)
+    fee_bps: float = field(
+        default=_ENV_DEFAULTS.fee_bps, metadata=doc("per unit of notional traded, bps")
+    )
+    slippage_bps: float = field(
+        default=_ENV_DEFAULTS.slippage_bps, metadata=doc("per unit of notional traded, bps")
+    )
+    funding: bool = field(
+        default=_ENV_DEFAULTS.funding, metadata=doc("charge perpetual funding on positions")
+    )
+    max_train_samples: int | None = field(
+        default=None, metadata=doc("keep only the last N train samples (quick runs)")
+    )
+    max_val_bars: int | None = field(
+        default=None, metadata=doc("keep only the first N val bars (quick runs)")
+    )
+    seed: int = field(default=0, metadata=doc("seed of torch, numpy and the env"))
+    threads: int | None = field(
+        default=None, metadata=doc("torch intra-op threads (None: 1, see lab.runtime)")
+    )
+
+    # what each field must be (lab.config.check_rules); choices live in the field metadata
+    RULES: ClassVar[dict[str, Rule]] = {
+        "env": (lambda v: v in PRESETS, f"a data preset: {', '.join(sorted(PRESETS))}"),
+        "window": (lambda v: v >= 1, ">= 1 bar"),
+        "horizon": (lambda v: v >= 1, ">= 1 bar"),
+        "epochs": (lambda v: v >= 1, ">= 1"),
+        "batch_size": (lambda v: v >= 1, ">= 1"),
+        "lr": (lambda v: v > 0, "> 0"),
+        "weight_decay": (lambda v: v >= 0, ">= 0"),
+        "patience": (lambda v: v >= 0, ">= 0"),
+        "embargo_bars": (lambda v: v >= 0, ">= 0"),
+        "fee_bps": (lambda v: v >= 0, ">= 0 bps"),
+        "slippage_bps": (lambda v: v >= 0, ">= 0 bps"),
+        "max_train_samples": (lambda v: v >= 1, ">= 1 (or unset)"),
+        "max_val_bars": (lambda v: v >= 1, ">= 1 (or unset)"),
+        "threads": (lambda v: v >= 1, ">= 1 (or unset)"),
+    }
+
+    def __post_init__(self) -> None:
+        check_rules(self, self.RULES)
 
     def costs(self) -> dict[str, Any]:
         """The cost settings, as env options (``fee_bps``, ``slippage_bps``, ``funding``)."""
@@ -93,7 +158,7 @@ class Prepared:
     prior: np.ndarray  # train label prior
 
 
-def prepare(cfg: TrainConfig, data: SupervisedData) -> Prepared:
+def prepare(cfg: FitConfig, data: SupervisedData) -> Prepared:
     """Labels, purged/embargoed samples and the train prior."""
     spec = LabelSpec(
         cfg.labels, cfg.horizon, {"cost_bps": cfg.label_cost_bps(), **cfg.label_params}
@@ -147,7 +212,7 @@ def _val_logits(prep: Prepared, model: torch.nn.Module) -> tuple[np.ndarray, np.
     return logits, ok
 
 
-def val_market(prep: Prepared, cfg: TrainConfig) -> Market:
+def val_market(prep: Prepared, cfg: FitConfig) -> Market:
     """The fast-backtest arrays of the val bars, at the config's costs."""
     d, (lo, hi) = prep.data, prep.val_range
     funding = d.funding[lo : hi + 1] if cfg.funding else np.zeros(hi + 1 - lo)
@@ -162,7 +227,7 @@ def val_market(prep: Prepared, cfg: TrainConfig) -> Market:
 
 
 def backtest_logits(
-    prep: Prepared, model: torch.nn.Module, bias: np.ndarray, cfg: TrainConfig
+    prep: Prepared, model: torch.nn.Module, bias: np.ndarray, cfg: FitConfig
 ) -> tuple[dict[str, float], np.ndarray]:
     """Backtest the argmax of ``logits + bias`` over the val bars; returns (metrics, actions)."""
     logits, ok = _val_logits(prep, model)
@@ -181,7 +246,7 @@ def val_probs(
 
 
 def fit_val_rule(
-    prep: Prepared, model: torch.nn.Module, bias: np.ndarray, cfg: TrainConfig
+    prep: Prepared, model: torch.nn.Module, bias: np.ndarray, cfg: FitConfig
 ) -> RuleFit:
     """Fit the cost-aware decision rule on the val bars (``supervised.decision_fit``)."""
     probs, _ = val_probs(prep, model, bias)
@@ -207,7 +272,7 @@ class Evaluation:
         }
 
 
-def evaluate(model: torch.nn.Module, prep: Prepared, cfg: TrainConfig) -> Evaluation:
+def evaluate(model: torch.nn.Module, prep: Prepared, cfg: FitConfig) -> Evaluation:
     logits = predict_logits(model, prep.val)
     y = prep.val.labels
     corr = fit_logit_correction(logits, y, cfg.correction)
@@ -227,7 +292,7 @@ def env_metrics(
     prep: Prepared,
     model: torch.nn.Module,
     bias: np.ndarray,
-    cfg: TrainConfig,
+    cfg: FitConfig,
     rule: DecisionRule | None = None,
 ) -> dict[str, float]:
     """The policy stepped through the real env over the val split: argmax(logits + bias), or
@@ -254,14 +319,14 @@ class FitResult:
     history: list[dict[str, Any]]
 
 
-def build_model(cfg: TrainConfig, n_features: int) -> Classifier:
+def build_model(cfg: FitConfig, n_features: int) -> Classifier:
     return Classifier(
         make_config(cfg.preset, window=cfg.window, n_features=n_features, **cfg.model_overrides)
     )
 
 
 def fit(
-    cfg: TrainConfig, prep: Prepared, writer: Any = None, log: Callable[[str], None] = print
+    cfg: FitConfig, prep: Prepared, writer: Any = None, log: Callable[[str], None] = print
 ) -> FitResult:
     """Train with AdamW + cosine decay; keep the epoch with the best corrected val Sharpe."""
     torch.manual_seed(cfg.seed)
@@ -327,8 +392,8 @@ def fit(
             f"{row['pred_shares_raw']} -> corrected {row['pred_shares']} | val Sharpe raw "
             f"{ev.trading_raw['sharpe']:+.2f} corrected {ev.trading['sharpe']:+.2f}"
         )
-        if best is None or ev.trading["sharpe"] > best[0]:
-            best = (ev.trading["sharpe"], epoch, copy.deepcopy(model.state_dict()), ev)
+        if best is None or ev.trading["score"] > best[0]:  # a flat epoch's nan Sharpe ranks 0
+            best = (ev.trading["score"], epoch, copy.deepcopy(model.state_dict()), ev)
         elif epoch - best[1] >= cfg.patience:
             log(
                 f"early stop: no better val Sharpe for {cfg.patience} epochs (best epoch {best[1]})"

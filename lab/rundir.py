@@ -6,8 +6,8 @@ holds ``command.txt`` (the exact argv, shell-quoted), ``config.yaml`` (the resol
 whatever the trainer writes afterwards (TensorBoard events, checkpoints, models, metrics).
 
 Nothing here knows about PPO or SAC: ``algo`` is just a folder name, so the supervised trainer
-can reuse the same helpers. Every file is written atomically (temp file + ``os.replace``), so a
-killed run never leaves a half-written JSON or YAML behind.
+can reuse the same helpers. Every file is written atomically (``lab.atomic``), so a killed run
+never leaves a half-written JSON or YAML behind.
 """
 
 from __future__ import annotations
@@ -18,20 +18,19 @@ import importlib.metadata
 import json
 import os
 import platform
-import random
 import shlex
 import socket
 import subprocess
 import sys
-import tempfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import yaml
 
-# The repo root (one level above agents/): default parent of runs/ and where git is asked.
+from lab.atomic import atomic_write_json, atomic_write_text, atomic_write_yaml
+
+# The repo root (one level above lab/): default parent of runs/ and where git is asked.
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RUNS_DIR = REPO_ROOT / "runs"
 
@@ -44,81 +43,6 @@ TRACKED_PACKAGES = (
     "stable-baselines3",
     "sb3-contrib",
 )
-
-
-# --------------------------------------------------------------------------- atomic writes
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` to ``path`` via a temp file in the same folder and ``os.replace``.
-
-    ``os.replace`` is atomic on POSIX and Windows when source and target share a filesystem,
-    which the same folder guarantees: readers see the old file or the new one, never a torn one.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        # mkstemp creates 0600; give the file the mode a plain open() would (0666 & ~umask)
-        os.fchmod(fd, 0o666 & ~_umask())
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def _umask() -> int:
-    """The process umask (read by setting and restoring it: there is no getter)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
-    """UTF-8 text version of :func:`atomic_write_bytes`."""
-    return atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> Path:
-    """Write ``obj`` as indented JSON (keys in insertion order, trailing newline), atomically."""
-    return atomic_write_text(path, json.dumps(obj, indent=2, default=_json_default) + "\n")
-
-
-def atomic_write_yaml(path: str | os.PathLike[str], obj: Any) -> Path:
-    """Write ``obj`` as block-style YAML (key order preserved), atomically."""
-    return atomic_write_text(path, yaml.safe_dump(obj, sort_keys=False, default_flow_style=False))
-
-
-def atomic_save(path: str | os.PathLike[str], save_fn: Callable[[Path], None]) -> Path:
-    """Atomically produce ``path`` with a writer that only accepts a filename (e.g. ``model.save``).
-
-    ``save_fn`` writes to a temp path with the same suffix (SB3 appends ``.zip`` when missing,
-    so the suffix must be kept), then the temp file is moved over ``path``.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
-    try:
-        save_fn(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
-
-
-def _json_default(obj: Any) -> Any:
-    """JSON fallback for numpy scalars/arrays and paths."""
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
 # --------------------------------------------------------------------------- provenance
@@ -190,6 +114,36 @@ def build_meta(
 
 
 # --------------------------------------------------------------------------- the folder
+PROVENANCE_FILES = frozenset({"command.txt", "config.yaml", "meta.json"})
+# (folder, created by this process) for every run folder made here: a failed command removes
+# the ones that hold nothing but provenance (``discard_unfinished``), so a retry can reuse them
+_UNFINISHED: list[tuple[Path, bool]] = []
+
+
+def discard_unfinished() -> list[Path]:
+    """Remove the provenance files (and the folder, if this process made it) of every run folder
+    created here that holds nothing else: the command failed before the run produced anything.
+
+    A folder with any other file (a checkpoint, TensorBoard events) is kept: it can be resumed.
+    Returns the folders cleaned."""
+    cleaned = []
+    while _UNFINISHED:
+        path, created = _UNFINISHED.pop()
+        if not path.is_dir():
+            continue
+        files = [f for f in path.rglob("*") if f.is_file()]
+        if any(f.relative_to(path).as_posix() not in PROVENANCE_FILES for f in files):
+            continue
+        for f in files:
+            f.unlink()
+        for d in sorted((d for d in path.rglob("*") if d.is_dir()), reverse=True):
+            d.rmdir()
+        if created:
+            path.rmdir()
+        cleaned.append(path)
+    return cleaned
+
+
 def default_run_dir(
     env: str,
     algo: str,
@@ -222,13 +176,46 @@ def create_run_dir(
     if path.exists() and any(path.iterdir()):
         raise FileExistsError(
             f"run folder {path} already exists and is not empty; pick another --run-dir "
-            f"or continue it with --resume {path}"
+            f"(or an empty folder), or continue it with --resume {path}"
         )
+    created = not path.exists()
+    path.mkdir(parents=True, exist_ok=True)
+    _UNFINISHED.append((path, created))
+    return write_provenance(
+        path, seed=seed, config=config, data_files=data_files, argv=argv, start=start
+    )
+
+
+def write_provenance(
+    path: str | os.PathLike[str],
+    *,
+    seed: int,
+    config: Mapping[str, Any],
+    data_files: Iterable[str | os.PathLike[str]],
+    argv: list[str] | None = None,
+    start: dt.datetime | None = None,
+) -> Path:
+    """Write ``command.txt``, ``config.yaml`` and ``meta.json`` into ``path`` (created if needed).
+
+    The provenance every run folder records, whoever writes it: ``create_run_dir`` for training
+    runs, the evaluation and walk-forward output folders directly. ``config`` values that YAML
+    cannot hold (paths, tuples) are written as their JSON/str form.
+    """
+    path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     write_command(path, argv)
-    atomic_write_yaml(path / "config.yaml", dict(config))
+    plain = json.loads(json.dumps(dict(config), default=str))
+    atomic_write_yaml(path / "config.yaml", plain)
     atomic_write_json(path / "meta.json", build_meta(seed, data_files, start))
     return path
+
+
+def preset_files(preset: Any) -> list[Path]:
+    """The data files of an ``envs.presets`` preset (candles, and funding when it has one)."""
+    files = [Path(preset.candles.path)]
+    if getattr(preset, "funding", None) is not None:
+        files.append(Path(preset.funding.path))
+    return files
 
 
 def write_command(path: Path, argv: list[str] | None = None, name: str = "command.txt") -> Path:
@@ -244,22 +231,3 @@ def read_config(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise FileNotFoundError(f"{cfg_file} not found: {path} is not a run folder")
     with open(cfg_file, encoding="utf-8") as fh:
         return yaml.safe_load(fh) or {}
-
-
-# --------------------------------------------------------------------------- seeding
-def seed_everything(seed: int) -> None:
-    """Seed python ``random``, numpy's global RNG and torch (CPU and CUDA).
-
-    Envs and SB3 get the same seed explicitly (``make_env(..., seed=)``, ``model(seed=)``):
-    this only covers the global generators that third-party code may use.
-    """
-    random.seed(seed)
-    np.random.seed(seed % 2**32)  # noqa: NPY002  (the legacy global RNG is what we must seed)
-    os.environ["PYTHONHASHSEED"] = str(seed)  # for subprocesses; this one's hash seed is fixed
-    try:
-        import torch
-    except ImportError:  # supervised/agents always have torch; keep rundir importable without
-        return
-    torch.manual_seed(seed)
-    if torch.cuda.is_available():
-        torch.cuda.manual_seed_all(seed)

@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from evaluate.trades import extract_trades, trade_stats
+from backtest.trades import extract_trades, trade_stats
 
 FloatArray = np.ndarray
+
+FLAT_EPS = 1e-6  # |position| below this counts as flat (continuous actions rarely hit 0.0 exactly)
 
 
 def _as_float(a: object, name: str) -> FloatArray:
@@ -77,6 +79,17 @@ def annual_volatility(returns: FloatArray, periods_per_year: float) -> float:
     if r.size < 2:
         return float("nan")
     return float(np.std(r, ddof=1) * np.sqrt(ppy))
+
+
+def position_shares(positions: np.ndarray, eps: float = FLAT_EPS) -> tuple[float, float, float]:
+    """Fractions of steps spent short, flat and long (sum to 1; zeros for no steps)."""
+    p = np.asarray(positions, dtype=np.float64)
+    if p.size == 0:
+        return 0.0, 0.0, 0.0
+    short = float(np.mean(p < -eps))
+    long = float(np.mean(p > eps))
+    flat = float(np.mean(np.abs(p) <= eps))  # counted, not 1 - short - long (no -5e-17)
+    return short, flat, long
 
 
 def sharpe_ratio(returns: FloatArray, periods_per_year: float) -> float:
@@ -188,7 +201,7 @@ def beta_correlation(returns: FloatArray, benchmark: FloatArray) -> tuple[float,
 
 
 def alpha_annual(returns: FloatArray, benchmark: FloatArray, periods_per_year: float) -> float:
-    """empyrical's annualised alpha: ``(1 + mean(r - beta * b)) ** ppy - 1``."""
+    """Empyrical's annualised alpha: ``(1 + mean(r - beta * b)) ** ppy - 1``."""
     beta, _ = beta_correlation(returns, benchmark)
     if np.isnan(beta):
         return float("nan")

@@ -1,4 +1,4 @@
-"""evaluate.aggregate / evaluate.seeds / evaluate.groups: hand-computed seed aggregates."""
+"""backtest.aggregate / evaluate.seeds / evaluate.groups: hand-computed seed aggregates."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evaluate.aggregate import (
+from backtest.aggregate import (
     TrialCount,
     _resample,
     iqm,
@@ -20,8 +20,8 @@ from evaluate.aggregate import (
     seed_sharpes,
     summarize_seeds,
 )
-from evaluate.compare import compare
 from evaluate.groups import GroupError, expand_runs, read_group
+from evaluate.headtohead import compare
 from evaluate.report import format_table
 from evaluate.seeds import chosen_trials, counted_trials, seed_summaries, verdict, verdicts
 from tests.test_evaluate_report import N, _bt

@@ -14,8 +14,8 @@ bar and no return). The env marks the last position at the segment's last close 
 cost, and the next episode pays a fresh entry cost.
 
 Speed: the pass calls the policy once per bar (the observation carries the account state the last
-action produced). Model policies (``evaluate.policies.SB3Policy``, ``ClassifierPolicy``) act
-through ``evaluate.inference``: modules called directly, one torch thread, inference mode, equal
+action produced). Model policies (``backtest.baselines.SB3Policy``, ``ClassifierPolicy``) act
+through ``agents.inference``: modules called directly, one torch thread, inference mode, equal
 to ``model.predict(deterministic=True)``, ~0.8 ms instead of ~10 ms CPU per bar (bench/eval_policy.py).
 
 Decision interval: a policy trained with ``decision_interval=k`` (the env holds each action for k
@@ -32,13 +32,14 @@ and ``meta['ruined_at']`` holds the bar's timestamp, so every policy covers the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from evaluate.backtest import Backtest
-from evaluate.policies import Policy, PolicySpec, baseline
+from backtest.baselines import Policy, PolicySpec, baseline
+from backtest.record import Backtest
 
 COST_KEYS = ("fee_bps", "slippage_bps", "slippage_model", "slippage_coef", "funding", "fill")
 
@@ -76,12 +77,14 @@ def run_env(
     periods_per_year: float,
     meta: dict[str, Any] | None = None,
     decision_interval: int = 1,
+    on_step: Callable[[float, dict[str, Any]], None] | None = None,
 ) -> Backtest:
     """One deterministic pass over every decision run of ``env``'s split (see module doc).
 
     ``env`` is an ``envs.TradingEnv`` (built by ``run_policy`` or by hand on a synthetic market)
     with ``decision_interval=1``; ``decision_interval=k`` here calls the policy every k bars of
-    an episode and holds its action in between (the module doc says why)."""
+    an episode and holds its action in between (the module doc says why). ``on_step(reward,
+    info)``, if given, sees every env step (for figures the record does not keep)."""
     k = int(decision_interval)
     if k < 1:
         raise ValueError(f"decision_interval must be >= 1, got {decision_interval!r}")
@@ -116,7 +119,9 @@ def run_env(
             if held % k == 0:  # a decision bar of the k-bar env; else hold the last action
                 action = policy.act(obs[None, :], bar)
             held += 1
-            obs, _r, terminated, truncated, info = env.step(action[0])
+            obs, reward, terminated, truncated, info = env.step(action[0])
+            if on_step is not None:
+                on_step(float(reward), info)
             ts[n] = info["timestamp"]
             eq[n + 1] = carry * info["equity"]
             pos[n] = info["position"]
@@ -157,7 +162,7 @@ def run_env(
 
 def _remaining_bars(env: Any, after_ts: int) -> np.ndarray:
     """Timestamps of the bars a full pass holds (decision bar + 1) after ``after_ts``."""
-    held = np.flatnonzero(env.tables.step_ok) + 1
+    held: np.ndarray = np.flatnonzero(env.tables.step_ok) + 1
     ts = env.market.timestamps[held]
     return ts[ts > after_ts]
 

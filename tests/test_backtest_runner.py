@@ -1,4 +1,4 @@
-"""evaluate.runner / policies: backtests stepped through the real TradingEnv.
+"""backtest.runner / policies: backtests stepped through the real TradingEnv.
 
 Unit tests build a synthetic MarketData (conftest candles); the last tests use the shipped
 btcusdt_1h data and are marked slow.
@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from backtest.baselines import MomentumPolicy, PolicySpec, baseline, position_to_action
+from backtest.runner import CostOverrides, run_env, run_policy
 from envs import MarketData, TradingEnv
-from evaluate.policies import MomentumPolicy, PolicySpec, baseline, position_to_action
-from evaluate.runner import CostOverrides, run_env, run_policy
 
 FEE, SLIP = 10.0, 2.0  # bps
 COST = (FEE + SLIP) / 1e4  # entry cost as a fraction of the equity traded
@@ -236,7 +236,7 @@ def test_fast_sb3_actions_equal_predict_bar_by_bar(make_candles):
     torch = pytest.importorskip("torch")
     from stable_baselines3 import PPO, SAC
 
-    from evaluate.policies import SB3Policy
+    from agents.loading import SB3Policy
     from policies import TransformerExtractor
 
     market = _transformer_market(make_candles(420, seed=8))
@@ -295,7 +295,7 @@ def test_fast_sb3_actions_equal_predict_bar_by_bar(make_candles):
 
 def test_fast_classifier_actions_equal_its_corrected_argmax(make_candles):
     torch = pytest.importorskip("torch")
-    from evaluate.policies import ClassifierPolicy
+    from agents.loading import ClassifierPolicy
     from policies import make_config
     from supervised.checkpoint import LoadedClassifier
     from supervised.labels import LabelSpec

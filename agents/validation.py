@@ -1,37 +1,21 @@
 """The end-of-training validation backtest: a deterministic pass over the whole VAL split.
 
-Uses ``evaluate.runner.run_policy`` (the same env, costs and stitching every comparison uses), so
+Uses ``backtest.runner.run_policy`` (the same env, costs and stitching every comparison uses), so
 the numbers in a run's ``metrics.json`` are the ones ``python -m evaluate`` would report. Buy and
 hold over the same bars with the same costs is backtested alongside as the reference.
 """
 
 from __future__ import annotations
 
-import math
-from pathlib import Path
 from typing import Any
 
 from agents.config import RunConfig
-from agents.rundir import atomic_write_json
-
-# Rows of the printed table: (metrics key, label, format); fractions are shown as percentages.
-TABLE_ROWS = (
-    ("total_return", "total return", "{:+.1%}"),
-    ("cagr", "CAGR", "{:+.1%}"),
-    ("sharpe", "Sharpe (8760/yr)", "{:.2f}"),
-    ("sortino", "Sortino", "{:.2f}"),
-    ("max_drawdown", "max drawdown", "{:.1%}"),
-    ("annual_volatility", "volatility (ann.)", "{:.1%}"),
-    ("time_in_market", "time in market", "{:.1%}"),
-    ("turnover_annual", "turnover / year", "{:.1f}"),
-    ("costs_paid", "costs paid", "{:.2%}"),
-    ("n_bars", "bars", "{:.0f}"),
-)
+from agents.loading import SB3Policy
+from backtest.baselines import PolicySpec
+from backtest.runner import CostOverrides, run_policy
 
 
 def _cost_overrides(cfg: RunConfig) -> Any:
-    from evaluate.runner import CostOverrides
-
     extra = {k: v for k, v in cfg.env.options.items() if k in ("slippage_model", "slippage_coef")}
     return CostOverrides(
         fee_bps=cfg.env.fee_bps,
@@ -50,9 +34,6 @@ def validation_backtest(
     ``models``: ``{"final": model, "best": model}``; ``normaliser``: the run's fitted one, so the
     backtest sees exactly the inputs training saw.
     """
-    from evaluate.policies import PolicySpec, SB3Policy
-    from evaluate.runner import run_policy
-
     settings = {
         "feature_set": cfg.env.feature_set,
         "window": cfg.env.window,
@@ -79,31 +60,3 @@ def validation_backtest(
         out[f"{cfg.algo}_{name}"] = bt.summary(benchmark=bench)
     out["buy_and_hold"] = bench.summary()
     return out
-
-
-def _clean(value: float) -> float | None:
-    """JSON has no NaN: undefined ratios are written as null."""
-    return None if isinstance(value, float) and not math.isfinite(value) else value
-
-
-def write_metrics(path: Path, results: dict[str, dict[str, float]], extra: dict[str, Any]) -> Path:
-    """``metrics.json``: ``{**extra, "policies": {name: {metric: value | null}}}``, atomically."""
-    payload = {
-        **extra,
-        "policies": {n: {k: _clean(v) for k, v in m.items()} for n, m in results.items()},
-    }
-    return atomic_write_json(path, payload)
-
-
-def format_table(results: dict[str, dict[str, float]], title: str) -> str:
-    """A fixed-width table: one column per policy, the rows of ``TABLE_ROWS``."""
-    names = list(results)
-    width = max(12, *(len(n) for n in names))
-    lines = [title, f"{'':<20}" + "".join(f"{n:>{width + 2}}" for n in names)]
-    for key, label, fmt in TABLE_ROWS:
-        cells = []
-        for n in names:
-            v = results[n].get(key, float("nan"))
-            cells.append("n/a" if v is None or not math.isfinite(v) else fmt.format(v))
-        lines.append(f"{label:<20}" + "".join(f"{c:>{width + 2}}" for c in cells))
-    return "\n".join(lines)

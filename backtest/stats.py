@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as sps
 
+from backtest.metrics import sharpe_ratio
+
 EULER_GAMMA = 0.5772156649015329
 # Rows of resampled indices generated at once: bounds memory to ~4M int64 (32 MB) per array per chunk.
 _CHUNK_CELLS = 4_000_000
@@ -37,11 +39,7 @@ def _returns(r: object, name: str = "returns") -> np.ndarray:
 
 def per_period_sharpe(returns: np.ndarray) -> float:
     """``mean / std(ddof=1)``; nan for a constant or too short series."""
-    r = _returns(returns)
-    if r.size < 2 or r.max() == r.min():
-        return float("nan")
-    sd = r.std(ddof=1)
-    return float(r.mean() / sd) if sd > 0 else float("nan")
+    return sharpe_ratio(_returns(returns), 1.0)  # the one Sharpe, not annualised
 
 
 def psr_from_moments(
@@ -142,7 +140,10 @@ def bootstrap_indices(
 
 
 def _row_sharpe(x: np.ndarray) -> np.ndarray:
-    """Per-row per-period Sharpe of a 2-D array; nan for constant rows."""
+    """Per-row per-period Sharpe of a 2-D array; nan for constant rows.
+
+    ``backtest.metrics.sharpe_ratio`` vectorised over bootstrap rows (same formula, ddof=1,
+    same nan convention); ``tests/test_backtest_stats.py`` checks they agree."""
     std = x.std(axis=1, ddof=1)
     const = x.max(axis=1) == x.min(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from evaluate.aggregate import seed_sharpes
-from evaluate.backtest import Backtest, aligned_returns
-from evaluate.stats import (
+from backtest.aggregate import seed_sharpes
+from backtest.record import Backtest, aligned_returns
+from backtest.stats import (
     PairedSharpeTest,
     SeedAggregate,
     SharpeCI,

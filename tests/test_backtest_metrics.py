@@ -1,4 +1,4 @@
-"""evaluate.metrics and evaluate.trades: hand-computed values, empyrical agreement, invariants."""
+"""backtest.metrics and backtest.trades: hand-computed values, empyrical agreement, invariants."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from evaluate import metrics as m
-from evaluate.trades import extract_trades, trade_stats
+from backtest import metrics as m
+from backtest.trades import extract_trades, trade_stats
 
 # equity 100 -> 110 -> 99 -> 108.9 -> 108.9: returns +10%, -10%, +10%, 0%.
 EQ = np.array([100.0, 110.0, 99.0, 108.9, 108.9])

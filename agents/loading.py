@@ -1,18 +1,8 @@
-"""Policies the runner can step: baselines, SB3 run folders / zips, supervised checkpoints.
+"""Load every kind of run as a policy the runner can step: SB3 run folders / zips, supervised
+checkpoints (``load_run``), and the two model policies (``SB3Policy``, ``ClassifierPolicy``).
 
-Protocol: ``bind(market, action_space)`` once before a pass (market = the env's ``MarketData``),
-then ``act(obs_batch, bars) -> actions`` with ``obs_batch`` ``(B, obs_dim)`` float32 and ``bars``
-``(B,)`` the decision-bar indices into the market arrays (the observation is of bar ``t``'s close).
-Actions are in the env's action space: ``Discrete(3)`` ints (0 SELL, 1 HOLD, 2 BUY) or ``Box``
-target exposures ``(B, 1)``.
-
-Baselines decide a target position in ``{-1, 0, +1}``, mapped onto the action space:
-``buy_and_hold`` always long, ``flat`` always out, ``random`` a seeded uniform draw of
-SELL/HOLD/BUY each bar, ``momentum`` the sign of the trailing ``lookback``-bar (168 = one week) return
-``close[t] / close[t - lookback] - 1`` (known at t's close; flat until ``lookback`` bars of the
-current segment exist, so it never looks across a data gap).
-
-SB3 and supervised models are imported lazily (``evaluate`` metric code never needs torch).
+The protocol and the baselines are in ``backtest.baselines``; actions come from
+``agents.inference`` (the policy's modules called directly, one torch thread, inference mode).
 """
 
 from __future__ import annotations
@@ -20,117 +10,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar
 
 import numpy as np
 
-BASELINES = ("buy_and_hold", "flat", "random", "momentum")
-
-
-class Policy(Protocol):
-    def bind(self, market: Any, action_space: Any) -> None: ...
-
-    def act(self, obs_batch: np.ndarray, bars: np.ndarray) -> np.ndarray: ...
-
-
-def position_to_action(position: np.ndarray, action_space: Any) -> np.ndarray:
-    """Target positions in {-1, 0, 1} -> env actions (Discrete: position + 1; Box: (B, 1))."""
-    pos = np.asarray(position, dtype=np.float64)
-    if hasattr(action_space, "n"):
-        return (np.rint(pos).astype(np.int64) + 1).clip(0, 2)
-    return pos.astype(np.float32).reshape(-1, 1)
-
-
-@dataclass
-class ConstantPolicy:
-    """Always the same target position (buy-and-hold: +1, flat: 0)."""
-
-    position: float
-    space: Any = None
-
-    def bind(self, market: Any, action_space: Any) -> None:
-        self.space = action_space
-
-    def act(self, obs_batch: np.ndarray, bars: np.ndarray) -> np.ndarray:
-        return position_to_action(np.full(len(bars), self.position), self.space)
-
-
-@dataclass
-class RandomPolicy:
-    """Uniform SELL/HOLD/BUY each bar from a seeded Generator (re-seeded at every ``bind``)."""
-
-    seed: int
-    space: Any = None
-    rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
-
-    def bind(self, market: Any, action_space: Any) -> None:
-        self.space = action_space
-        self.rng = np.random.default_rng(self.seed)
-
-    def act(self, obs_batch: np.ndarray, bars: np.ndarray) -> np.ndarray:
-        return position_to_action(
-            self.rng.integers(-1, 2, size=len(bars)).astype(np.float64), self.space
-        )
-
-
-@dataclass
-class MomentumPolicy:
-    """Long when the trailing ``lookback``-bar return is positive, short when negative."""
-
-    lookback: int = (
-        168  # one week of hourly bars: shorter lookbacks flip so often that fees dominate
-    )
-    space: Any = None
-    signal: np.ndarray = field(default_factory=lambda: np.zeros(0))
-
-    def bind(self, market: Any, action_space: Any) -> None:
-        from envs.segments import bars_since_segment_start
-
-        self.space = action_space
-        close = np.asarray(market.close, dtype=np.float64)
-        seg = segment_of(np.asarray(market.timestamps, dtype=np.int64))
-        since = bars_since_segment_start(seg)
-        past = np.concatenate([np.full(self.lookback, np.nan), close[: -self.lookback]])
-        with np.errstate(invalid="ignore"):
-            sig = np.sign(close / past - 1.0)
-        self.signal = np.where(since >= self.lookback, np.nan_to_num(sig), 0.0)
-
-    def act(self, obs_batch: np.ndarray, bars: np.ndarray) -> np.ndarray:
-        return position_to_action(self.signal[np.asarray(bars)], self.space)
-
-
-def segment_of(timestamps_ns: np.ndarray) -> np.ndarray:
-    """Segment id per bar from open times: a step other than the modal bar step starts a new one."""
-    if timestamps_ns.size < 2:
-        return np.zeros(timestamps_ns.size, dtype=np.int64)
-    d = np.diff(timestamps_ns)
-    values, counts = np.unique(d, return_counts=True)
-    step_ns = values[counts.argmax()]
-    return np.concatenate([[0], np.cumsum(d != step_ns)]).astype(np.int64)
-
-
-def baseline(name: str, seed: int = 0, env: str | None = None) -> Policy:
-    """A built-in baseline by name (see the module docstring); oracles need their ``env``."""
-    if name.startswith("oracle_"):  # synthetic markets only (evaluate.oracle_policy)
-        from evaluate.oracle_policy import oracle_baseline
-
-        return oracle_baseline(name, env)
-    if name == "buy_and_hold":
-        return ConstantPolicy(1.0)
-    if name == "flat":
-        return ConstantPolicy(0.0)
-    if name == "random":
-        return RandomPolicy(seed)
-    if name == "momentum":
-        return MomentumPolicy()
-    raise ValueError(f"unknown baseline {name!r}; choose from {', '.join(BASELINES)}")
+from backtest.baselines import PolicySpec, position_to_action
 
 
 @dataclass
 class SB3Policy:
     """A loaded PPO/SAC model acting deterministically.
 
-    Actions come from ``evaluate.inference.SB3Actor`` (the policy's modules called directly,
+    Actions come from ``agents.inference.SB3Actor`` (the policy's modules called directly,
     one torch thread, inference mode): equal to ``model.predict(obs, deterministic=True)``
     bar for bar, at a fraction of its per-call cost.
     """
@@ -141,7 +32,7 @@ class SB3Policy:
     @property
     def actor(self) -> Any:
         if self._actor is None:
-            from evaluate.inference import SB3Actor
+            from agents.inference import SB3Actor
 
             self._actor = SB3Actor(self.model)
         return self._actor
@@ -176,7 +67,7 @@ class ClassifierPolicy:
     applied to the softmax of the corrected logits and to the position and bars held read from
     the observation itself (so the action is a function of bar t's observation alone). Plain
     argmax rules (every checkpoint older than rules) and ``use_rule=False`` take the argmax of the
-    corrected logits (``evaluate.inference.ClassifierActor``: one thread, inference mode, a
+    corrected logits (``agents.inference.ClassifierActor``: one thread, inference mode, a
     preallocated input tensor; equal to ``loaded.corrected_logits(obs).argmax(-1)``).
     """
 
@@ -189,7 +80,7 @@ class ClassifierPolicy:
     @property
     def actor(self) -> Any:
         if self._actor is None:
-            from evaluate.inference import ClassifierActor
+            from agents.inference import ClassifierActor
 
             self._actor = ClassifierActor(self.loaded)
         return self._actor
@@ -221,20 +112,6 @@ class ClassifierPolicy:
     def action_probs(self, obs_batch: np.ndarray, bars: np.ndarray) -> np.ndarray:
         """``(B, 3)`` softmax of the corrected logits (the logits ``act`` takes the argmax of)."""
         return self.actor.probs(obs_batch)
-
-
-@dataclass
-class PolicySpec:
-    """A policy plus what its env must look like (observation layout, normaliser)."""
-
-    name: str
-    method: str
-    policy: Policy
-    seed: int | None = None
-    env_settings: dict[str, Any] = field(default_factory=dict)  # feature_set, window, action
-    normaliser: Any = None  # a RobustNormaliser (or None: the env fits its own on train)
-    source: str | None = None
-    trained_costs: dict[str, Any] = field(default_factory=dict)  # fee_bps, slippage_bps, funding
 
 
 def _seed_from_path(path: Path) -> int | None:

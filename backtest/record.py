@@ -1,6 +1,6 @@
 """The ``Backtest`` record: what one policy did over one split, as plain numpy arrays.
 
-Layout (see ``evaluate.metrics`` for the equity convention):
+Layout (see ``backtest.metrics`` for the equity convention):
 
 * ``timestamps[i]`` (int64 ns UTC) is the open time of bar ``i``, the bar over which
   ``positions[i]`` is held (the decision was taken at the previous bar's close);
@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from evaluate.metrics import alpha_annual, beta_correlation, returns_from_equity, summarize
+from backtest.metrics import alpha_annual, beta_correlation, returns_from_equity, summarize
 
 
 @dataclass
@@ -60,7 +60,7 @@ class Backtest:
         return len(self.positions)
 
     def summary(self, benchmark: Backtest | None = None) -> dict[str, float]:
-        """``evaluate.metrics.summarize`` of this backtest; beta, correlation and alpha against
+        """``backtest.metrics.summarize`` of this backtest; beta, correlation and alpha against
         ``benchmark`` over the bars both have (matched on timestamps; ``n_bars_vs_benchmark``)."""
         out = summarize(
             self.equity,

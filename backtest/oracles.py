@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from evaluate.policies import PolicySpec, position_to_action
+from backtest.baselines import PolicySpec, position_to_action
 
 ORACLES = ("oracle_hidden", "oracle_filter")
 

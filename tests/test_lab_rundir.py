@@ -15,8 +15,8 @@ import pytest
 import torch
 import yaml
 
-from agents import rundir
 from envs.presets import get_preset
+from lab import atomic, rundir, runtime
 
 
 def test_default_run_dir_layout() -> None:
@@ -74,8 +74,8 @@ def test_git_info_without_a_repo(tmp_path: Path) -> None:
 
 def test_atomic_write_replaces_and_leaves_no_temp(tmp_path: Path) -> None:
     target = tmp_path / "sub" / "x.json"
-    rundir.atomic_write_json(target, {"a": np.float32(1.5), "b": np.arange(2)})
-    rundir.atomic_write_json(target, {"a": 2})
+    atomic.atomic_write_json(target, {"a": np.float32(1.5), "b": np.arange(2)})
+    atomic.atomic_write_json(target, {"a": 2})
     assert json.loads(target.read_text()) == {"a": 2}
     assert [p.name for p in target.parent.iterdir()] == ["x.json"]
 
@@ -89,14 +89,14 @@ def test_atomic_save_keeps_old_file_when_writer_fails(tmp_path: Path) -> None:
         raise RuntimeError("disk full")
 
     with pytest.raises(RuntimeError):
-        rundir.atomic_save(target, broken)
+        atomic.atomic_save(target, broken)
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["model.zip"]
 
 
 def test_atomic_save_keeps_suffix_for_writers_that_append_it(tmp_path: Path) -> None:
     seen: list[str] = []
-    rundir.atomic_save(tmp_path / "m.zip", lambda p: (seen.append(p.suffix), p.write_bytes(b"z")))
+    atomic.atomic_save(tmp_path / "m.zip", lambda p: (seen.append(p.suffix), p.write_bytes(b"z")))
     assert seen == [".zip"] and (tmp_path / "m.zip").read_bytes() == b"z"
 
 
@@ -104,11 +104,11 @@ def test_seed_everything_repeats_all_generators() -> None:
     def draw() -> tuple[float, float, float]:
         return random.random(), float(np.random.rand()), float(torch.rand(1))  # noqa: NPY002
 
-    rundir.seed_everything(123)
+    runtime.seed_everything(123)
     first = draw()
-    rundir.seed_everything(123)
+    runtime.seed_everything(123)
     assert draw() == first
-    rundir.seed_everything(124)
+    runtime.seed_everything(124)
     assert draw() != first
 
 
@@ -116,7 +116,7 @@ def test_atomic_write_gives_the_mode_a_plain_open_would(tmp_path: Path) -> None:
     import os
     import stat
 
-    from agents.rundir import atomic_write_text
+    from lab.atomic import atomic_write_text
 
     old = os.umask(0o022)
     try:

@@ -1,4 +1,4 @@
-"""evaluate.stats: PSR/DSR from the papers' formulas, block bootstraps, paired test, seed CIs."""
+"""backtest.stats: PSR/DSR from the papers' formulas, block bootstraps, paired test, seed CIs."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.special import ndtr
 
-from evaluate import stats as s
+from backtest import stats as s
 
 PHI = NormalDist().cdf
 PHI_INV = NormalDist().inv_cdf
@@ -168,3 +168,16 @@ def test_psr_scale_invariant_and_monotone(scale, seed):
     assert 0.0 <= p <= 1.0
     assert s.probabilistic_sharpe_ratio(r * scale) == pytest.approx(p, rel=1e-8, abs=1e-12)
     assert s.probabilistic_sharpe_ratio(r, 0.05) <= p
+
+
+def test_row_sharpe_is_the_one_sharpe_per_row():
+    from backtest.metrics import sharpe_ratio
+    from backtest.stats import _row_sharpe, per_period_sharpe
+
+    rng = np.random.default_rng(3)
+    x = np.vstack([rng.normal(1e-3, 1e-2, 200), np.full(200, 0.5), rng.normal(0, 1, 200)])
+    rows = _row_sharpe(x)
+    assert np.isnan(rows[1]) and np.isnan(sharpe_ratio(x[1], 1.0))
+    for i in (0, 2):
+        assert rows[i] == pytest.approx(sharpe_ratio(x[i], 1.0), rel=1e-12)
+        assert per_period_sharpe(x[i]) == sharpe_ratio(x[i], 1.0)

@@ -49,7 +49,7 @@ def extract_trades(positions: np.ndarray, equity: np.ndarray) -> Trades:
     prev = np.concatenate([[0], sign[:-1]]).astype(np.int8)
     starts = np.flatnonzero((sign != 0) & (sign != prev))
     if starts.size == 0:
-        empty_i = np.zeros(0, dtype=np.int64)
+        empty_i: np.ndarray = np.zeros(0, dtype=np.int64)
         return Trades(empty_i, empty_i, np.zeros(0, dtype=np.int8), np.zeros(0), empty_i)
     # Where does each run of constant sign end? change[i]: bar i differs in sign from bar i - 1.
     # n is a sentinel change point: a run still open at the end ends there.

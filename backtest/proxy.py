@@ -13,15 +13,19 @@ t+1's open, hold over bar t+1, mark at its close. Per decision bar t with target
 Bars where a decision cannot be taken or filled (``obs_ok`` false: window crosses a gap or is in
 warm-up; ``can_step`` false: bar t+1 is in another segment) force the position flat: a position
 open at a segment's last bar is closed at that bar's close, costs charged, and never carried over
-a gap. Sharpe is ``mean(r) / std(r) * sqrt(periods_per_year)`` over every bar of the split (flat
-bars count as 0 returns, as an equity curve would). This is a *proxy*; the reported figure steps
-the real env when ``envs.make_env`` is available.
+a gap. Sharpe is ``backtest.metrics.sharpe_ratio`` of the per-bar simple returns ``exp(r) - 1``
+over every bar of the split (flat bars count as 0 returns, as an equity curve would; nan when the path never
+trades, as everywhere else). ``score`` is the value selections rank by: the Sharpe, with an
+undefined (flat) one ranked as 0 (a rule that never trades is an honest candidate). This is a
+*proxy* of ``backtest.runner`` (``tests/test_backtest_proxy.py`` checks they agree); reported
+figures step the real env.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from backtest.metrics import sharpe_ratio
 from envs.params import EnvParams
 
 _ENV_DEFAULTS = EnvParams()  # fee and slippage default to the env's: same costs everywhere
@@ -59,11 +63,12 @@ def backtest_actions(
     # a bar that cannot step closes what it held at its own close (cost only, no new exposure)
     gap = np.where(ok, gap, 1.0)
     r = np.log(gap * trade * hold)
-    std = r.std(ddof=1) if n > 1 else 0.0
-    sharpe = float(r.mean() / std * np.sqrt(periods_per_year)) if std > 0 else 0.0
+    # of simple returns, as the runner's equity curve gives them; nan for a never-trading path
+    sharpe = sharpe_ratio(np.expm1(r), periods_per_year)
     trades = np.abs(p - q)
     return {
         "sharpe": sharpe,
+        "score": rank_score(sharpe),
         "total_log_return": float(r.sum()),
         "turnover": float(trades.sum()),
         "n_trades": int((trades > 0).sum()),
@@ -71,3 +76,8 @@ def backtest_actions(
         "long_share": float((p > 0).mean()) if n else 0.0,
         "short_share": float((p < 0).mean()) if n else 0.0,
     }
+
+
+def rank_score(sharpe: float) -> float:
+    """The Sharpe a selection ranks by: an undefined (nan, flat path) Sharpe ranks as 0."""
+    return 0.0 if np.isnan(sharpe) else float(sharpe)

@@ -1,0 +1,129 @@
+"""The policy protocol the runner steps, the ``PolicySpec`` record, and the baseline policies.
+
+Protocol: ``bind(market, action_space)`` once before a pass (market = the env's ``MarketData``),
+then ``act(obs_batch, bars) -> actions`` with ``obs_batch`` ``(B, obs_dim)`` float32 and ``bars``
+``(B,)`` the decision-bar indices into the market arrays (the observation is of bar ``t``'s close).
+Actions are in the env's action space: ``Discrete(3)`` ints (0 SELL, 1 HOLD, 2 BUY) or ``Box``
+target exposures ``(B, 1)``.
+
+Baselines decide a target position in ``{-1, 0, +1}``, mapped onto the action space:
+``buy_and_hold`` always long, ``flat`` always out, ``random`` a seeded uniform draw of
+SELL/HOLD/BUY each bar, ``momentum`` the sign of the trailing ``lookback``-bar (168 = one week) return
+``close[t] / close[t - lookback] - 1`` (known at t's close; flat until ``lookback`` bars of the
+current segment exist, so it never looks across a data gap).
+
+Model policies (SB3 run folders, supervised checkpoints) live above this layer, in
+``agents.loading``; this module is numpy + envs only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+BASELINES = ("buy_and_hold", "flat", "random", "momentum")
+
+
+class Policy(Protocol):
+    def bind(self, market: Any, action_space: Any) -> None: ...
+
+    def act(self, obs_batch: np.ndarray, bars: np.ndarray) -> np.ndarray: ...
+
+
+def position_to_action(position: np.ndarray, action_space: Any) -> np.ndarray:
+    """Target positions in {-1, 0, 1} -> env actions (Discrete: position + 1; Box: (B, 1))."""
+    pos = np.asarray(position, dtype=np.float64)
+    if hasattr(action_space, "n"):
+        return (np.rint(pos).astype(np.int64) + 1).clip(0, 2)
+    return pos.astype(np.float32).reshape(-1, 1)
+
+
+@dataclass
+class ConstantPolicy:
+    """Always the same target position (buy-and-hold: +1, flat: 0)."""
+
+    position: float
+    space: Any = None
+
+    def bind(self, market: Any, action_space: Any) -> None:
+        self.space = action_space
+
+    def act(self, obs_batch: np.ndarray, bars: np.ndarray) -> np.ndarray:
+        return position_to_action(np.full(len(bars), self.position), self.space)
+
+
+@dataclass
+class RandomPolicy:
+    """Uniform SELL/HOLD/BUY each bar from a seeded Generator (re-seeded at every ``bind``)."""
+
+    seed: int
+    space: Any = None
+    rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
+
+    def bind(self, market: Any, action_space: Any) -> None:
+        self.space = action_space
+        self.rng = np.random.default_rng(self.seed)
+
+    def act(self, obs_batch: np.ndarray, bars: np.ndarray) -> np.ndarray:
+        return position_to_action(
+            self.rng.integers(-1, 2, size=len(bars)).astype(np.float64), self.space
+        )
+
+
+@dataclass
+class MomentumPolicy:
+    """Long when the trailing ``lookback``-bar return is positive, short when negative."""
+
+    lookback: int = (
+        168  # one week of hourly bars: shorter lookbacks flip so often that fees dominate
+    )
+    space: Any = None
+    signal: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    def bind(self, market: Any, action_space: Any) -> None:
+        from envs.segments import bars_since_segment_start
+
+        self.space = action_space
+        close = np.asarray(market.close, dtype=np.float64)
+        seg = np.asarray(market.segment, dtype=np.int64)  # envs.segments.segment_ids
+        since = bars_since_segment_start(seg)
+        past = np.concatenate([np.full(self.lookback, np.nan), close[: -self.lookback]])
+        with np.errstate(invalid="ignore"):
+            sig = np.sign(close / past - 1.0)
+        self.signal = np.where(since >= self.lookback, np.nan_to_num(sig), 0.0)
+
+    def act(self, obs_batch: np.ndarray, bars: np.ndarray) -> np.ndarray:
+        return position_to_action(self.signal[np.asarray(bars)], self.space)
+
+
+def baseline(name: str, seed: int = 0, env: str | None = None) -> Policy:
+    """A built-in baseline by name (see the module docstring); oracles need their ``env``."""
+    if name.startswith("oracle_"):  # synthetic markets only (backtest.oracles)
+        from backtest.oracles import oracle_baseline
+
+        return oracle_baseline(name, env)
+    if name == "buy_and_hold":
+        return ConstantPolicy(1.0)
+    if name == "flat":
+        return ConstantPolicy(0.0)
+    if name == "random":
+        return RandomPolicy(seed)
+    if name == "momentum":
+        return MomentumPolicy()
+    raise ValueError(f"unknown baseline {name!r}; choose from {', '.join(BASELINES)}")
+
+
+@dataclass
+class PolicySpec:
+    """A policy plus what its env must look like (observation layout, normaliser)."""
+
+    name: str
+    method: str
+    policy: Policy
+    seed: int | None = None
+    env_settings: dict[str, Any] = field(default_factory=dict)  # feature_set, window, action
+    normaliser: Any = None  # a RobustNormaliser (or None: the env fits its own on train)
+    source: str | None = None
+    trained_costs: dict[str, Any] = field(default_factory=dict)  # fee_bps, slippage_bps, funding

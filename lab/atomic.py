@@ -1,0 +1,91 @@
+"""Atomic file writes: readers see the old file or the new one, never a torn one.
+
+Every file is written to a temp file in the same folder and moved over the target with
+``os.replace``, so a killed run never leaves a half-written JSON or YAML behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` to ``path`` via a temp file in the same folder and ``os.replace``.
+
+    ``os.replace`` is atomic on POSIX and Windows when source and target share a filesystem,
+    which the same folder guarantees: readers see the old file or the new one, never a torn one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        # mkstemp creates 0600; give the file the mode a plain open() would (0666 & ~umask)
+        os.fchmod(fd, 0o666 & ~_umask())
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _umask() -> int:
+    """The process umask (read by setting and restoring it: there is no getter)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
+    """UTF-8 text version of :func:`atomic_write_bytes`."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> Path:
+    """Write ``obj`` as indented JSON (keys in insertion order, trailing newline), atomically."""
+    return atomic_write_text(path, json.dumps(obj, indent=2, default=_json_default) + "\n")
+
+
+def atomic_write_yaml(path: str | os.PathLike[str], obj: Any) -> Path:
+    """Write ``obj`` as block-style YAML (key order preserved), atomically."""
+    return atomic_write_text(path, yaml.safe_dump(obj, sort_keys=False, default_flow_style=False))
+
+
+def atomic_save(path: str | os.PathLike[str], save_fn: Callable[[Path], None]) -> Path:
+    """Atomically produce ``path`` with a writer that only accepts a filename (e.g. ``model.save``).
+
+    ``save_fn`` writes to a temp path with the same suffix (SB3 appends ``.zip`` when missing,
+    so the suffix must be kept), then the temp file is moved over ``path``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
+    try:
+        save_fn(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _json_default(obj: Any) -> Any:
+    """JSON fallback for numpy scalars/arrays and paths."""
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")

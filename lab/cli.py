@@ -1,0 +1,59 @@
+"""The one wrapper every ``__main__`` runs through: user errors are one line, bugs a traceback.
+
+``run_cli(main, user_errors=(...))`` calls ``main()``. A user error (``ConfigError``, a missing
+user file, an existing run folder, and whatever the caller adds, e.g. ``DataValidationError``)
+prints ``error: <message>`` on stderr and exits 2; any other exception is a bug and keeps its
+traceback. ``--debug`` on the command line (removed before ``main`` parses it) or
+``RLTRADE_DEBUG=1`` shows the traceback of user errors too. On any failure the run folders this
+process created and that hold nothing but their provenance files are removed
+(``lab.rundir.discard_unfinished``), so a retry with the same ``--run-dir`` works.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from lab.config import ConfigError
+from lab.rundir import discard_unfinished
+
+DEBUG_FLAG = "--debug"
+DEBUG_ENV = "RLTRADE_DEBUG"
+BASE_USER_ERRORS: tuple[type[BaseException], ...] = (
+    ConfigError,
+    FileNotFoundError,
+    FileExistsError,
+)
+
+
+def debug_requested(argv: list[str]) -> bool:
+    """True when ``--debug`` is in ``argv`` or ``RLTRADE_DEBUG`` is set to a non-empty, non-0 value."""
+    return DEBUG_FLAG in argv or os.environ.get(DEBUG_ENV, "") not in ("", "0")
+
+
+def run_cli(main: Callable[[], Any], user_errors: tuple[type[BaseException], ...] = ()) -> int:
+    """Run ``main`` (it reads ``sys.argv``); return the exit code for ``raise SystemExit``."""
+    debug = debug_requested(sys.argv)
+    sys.argv = [a for a in sys.argv if a != DEBUG_FLAG]
+    try:
+        result = main()
+    except (*BASE_USER_ERRORS, *user_errors) as err:
+        discard_unfinished()
+        if debug:
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except SystemExit as exc:
+        if exc.code in (None, 0):
+            raise
+        discard_unfinished()
+        if isinstance(exc.code, str):  # ``raise SystemExit("... error: ...")``: a user error
+            print(exc.code if "error:" in exc.code else f"error: {exc.code}", file=sys.stderr)
+            return 2
+        raise
+    except BaseException:
+        discard_unfinished()
+        raise
+    return result if isinstance(result, int) and not isinstance(result, bool) else 0

@@ -1,0 +1,240 @@
+"""The config mechanism: typed dataclasses whose fields carry their docs, YAML layers, checks.
+
+* ``doc(text)``: field metadata holding the field's documentation (``describe`` prints it);
+* ``coerce(value, type, where)``: a YAML/CLI value to the field's type, or a ``ConfigError``;
+* ``apply_section(obj, updates, source, section)``: set a YAML section on a dataclass; unknown
+  keys raise naming the key, the file and the valid keys;
+* ``load_yaml(path)``: a YAML mapping or a ``ConfigError`` naming the file;
+* ``check_choice(flag, value, valid, source)``: an enum-like value or a one-line error.
+
+``ConfigError`` lives at the bottom layer so that every package's config (agents' run config,
+the supervised trainer's, evaluate's, ``envs.data``'s) can raise the same type, and
+``lab.cli.run_cli`` turns it into one ``error:`` line with exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import types
+import typing
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A config file or flag is invalid; the message names the key, the source and the fix."""
+
+
+def check_choice(flag: str, value: object, valid: object, source: str = "the command line") -> None:
+    """Raise a ConfigError naming ``flag``, the bad ``value``, its ``source`` and the valid ones."""
+    choices = sorted(str(v) for v in valid)  # type: ignore[attr-defined]
+    if str(value) not in choices:
+        raise ConfigError(f"unknown {flag} {value!r} (from {source}); valid: {', '.join(choices)}")
+
+
+def doc(text: str, choices: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """Field metadata: the field's documentation (``describe``, ``--help``) and its choices."""
+    return {"doc": text} if choices is None else {"doc": text, "choices": tuple(choices)}
+
+
+def coerce(value: Any, tp: Any, where: str) -> Any:  # noqa: C901  (one branch per field type)
+    """Coerce a YAML/CLI value to the field type (YAML 1.1 reads ``3e-4`` as a string)."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return coerce(value, arg, where)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{where}: {value!r} is not a valid {tp}")
+    try:
+        if tp is bool:
+            if isinstance(value, bool):
+                return value
+            raise TypeError
+        if tp is int:
+            if isinstance(value, bool) or float(value) != int(float(value)):
+                raise TypeError
+            return int(float(value))
+        if tp is float:
+            if isinstance(value, bool):
+                raise TypeError
+            return float(value)
+        if tp is str:
+            if not isinstance(value, str):
+                raise TypeError
+            return value
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"{where}: {value!r} is not a valid {getattr(tp, '__name__', tp)}"
+        ) from None
+    return value  # Any, dict, list: passed through
+
+
+def apply_section(obj: Any, updates: dict[str, Any], source: str, section: str) -> None:
+    """Set ``updates`` on dataclass ``obj``; unknown keys raise naming the valid ones."""
+    if not isinstance(updates, dict):
+        raise ConfigError(f"{source}: section {section!r} must be a mapping, got {updates!r}")
+    hints = typing.get_type_hints(type(obj))
+    valid = [f.name for f in dataclasses.fields(obj)]
+    for key, value in updates.items():
+        if key not in valid:
+            raise ConfigError(
+                f"unknown key {key!r} in section {section!r} of {source}; "
+                f"valid keys: {', '.join(valid)}"
+            )
+        setattr(obj, key, coerce(value, hints[key], f"{source}: {section}.{key}"))
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping; a missing file or non-mapping is a ConfigError naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} not found")
+    with open(path, encoding="utf-8") as fh:
+        data = yaml.safe_load(fh)
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a YAML mapping at the top level")
+    return data
+
+
+def describe(cls: type) -> str:
+    """One line per field: name, default and documentation (for --help epilogs and docs)."""
+    lines = []
+    for f in dataclasses.fields(cls):
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc,operator]
+        lines.append(f"  {f.name} = {default!r}: {f.metadata.get('doc', '')}")
+    return "\n".join(lines)
+
+
+CLI = "the command line"
+# a rule: (predicate on the value, what the value must be); see ``check_rules``
+Rule = tuple[Callable[[Any], bool], str]
+
+
+def flag_of(name: str) -> str:
+    """``max_val_bars`` -> ``--max-val-bars``."""
+    return "--" + name.replace("_", "-")
+
+
+def _field_type(tp: Any) -> Any:
+    """The non-None member of ``X | None``; ``dict[...]`` -> ``dict``; else ``tp``."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        tp = next(a for a in typing.get_args(tp) if a is not type(None))
+    return typing.get_origin(tp) or tp
+
+
+def _default(f: dataclasses.Field[Any]) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    return f.default_factory()  # type: ignore[misc,operator]
+
+
+def add_fields(parser: argparse.ArgumentParser, cls: type) -> None:
+    """One flag per field of dataclass ``cls``, its help the field's ``doc``.
+
+    Defaults are suppressed (an absent flag is absent from the namespace), so the dataclass's
+    default, then a ``--config`` YAML, then a given flag win in that order (``resolve``). A bool
+    field that defaults to True is turned off with ``--no-<name>``; a dict field takes repeated
+    ``--<name without s> KEY=VALUE`` (values read as YAML scalars).
+    """
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        tp, default = _field_type(hints[f.name]), _default(f)
+        text = str(f.metadata.get("doc", "")).replace("%", "%%")
+        if tp is bool:
+            neg = bool(default)
+            parser.add_argument(
+                flag_of(("no_" if neg else "") + f.name),
+                dest=f.name,
+                action="store_false" if neg else "store_true",
+                default=argparse.SUPPRESS,
+                help=f"{f.name}: {text} (default: {default})",
+            )
+        elif tp is dict:
+            parser.add_argument(
+                flag_of(f.name).rstrip("s"),
+                dest=f.name,
+                action="append",
+                metavar="KEY=VALUE",
+                default=argparse.SUPPRESS,
+                help=f"{f.name}: {text} (repeatable)",
+            )
+        else:
+            parser.add_argument(
+                flag_of(f.name),
+                dest=f.name,
+                type=tp,
+                choices=f.metadata.get("choices"),
+                default=argparse.SUPPRESS,
+                help=f"{f.name}: {text} (default: {default})",
+            )
+    parser.add_argument(
+        "--config", default=None, metavar="FILE", help="YAML mapping of the fields above"
+    )
+
+
+def key_values(items: list[str], where: str) -> dict[str, Any]:
+    """``["k=0.2", "vol_scaled=true"]`` -> ``{"k": 0.2, "vol_scaled": True}`` (YAML scalars)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"{where}: expected KEY=VALUE, got {item!r}")
+        k, v = item.split("=", 1)
+        out[k.strip()] = yaml.safe_load(v)
+    return out
+
+
+def resolve(cls: type, args: argparse.Namespace) -> tuple[Any, dict[str, str]]:
+    """The dataclass from its defaults, then ``args.config`` (YAML), then the given flags.
+
+    Returns the config and, per field, where its value came from (for error messages).
+    """
+    cfg = cls()
+    sources = {f.name: "the default" for f in dataclasses.fields(cls)}
+    given = {k: v for k, v in vars(args).items() if k in sources}
+    if getattr(args, "config", None):
+        layer = load_yaml(args.config)
+        apply_section(cfg, layer, str(args.config), cls.__name__)
+        sources.update({k: str(args.config) for k in layer})
+    hints = typing.get_type_hints(cls)
+    for name, value in given.items():
+        if isinstance(value, list) and _field_type(hints[name]) is dict:
+            value = key_values(value, flag_of(name).rstrip("s"))
+        setattr(cfg, name, coerce(value, hints[name], flag_of(name)))
+        sources[name] = CLI
+    return cfg, sources
+
+
+def check_rules(
+    cfg: Any, rules: Mapping[str, Rule], sources: Mapping[str, str] | None = None
+) -> None:
+    """Raise one ``ConfigError`` line naming the first field that breaks its rule.
+
+    The line names the flag, the value, where it came from and what it must be (the fix).
+    Choices declared in a field's metadata are checked too.
+    """
+    sources = sources or {}
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        choices = f.metadata.get("choices")
+        where = sources.get(f.name, "the config")
+        if choices is not None and value not in choices:
+            raise ConfigError(
+                f"{flag_of(f.name)} {value!r} (from {where}) is not valid; "
+                f"choose from {', '.join(choices)}"
+            )
+        rule = rules.get(f.name)
+        if rule is not None and value is not None and not rule[0](value):
+            raise ConfigError(f"{flag_of(f.name)} {value!r} (from {where}) must be {rule[1]}")
