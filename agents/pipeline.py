@@ -78,6 +78,12 @@ def open_run(inv: Invocation, argv: list[str]) -> Path:
         assert inv.run_dir is not None
         import shlex
 
+        from agents.safe_load import preflight
+
+        found = latest_checkpoint(inv.run_dir)
+        if found is not None:  # refuse a corrupt or crafted checkpoint before recording anything
+            preflight(found[0], cfg)
+
         append_line(
             inv.run_dir / "resumes.txt",
             f"{utc_now():%Y-%m-%dT%H:%M:%SZ} {shlex.join([sys.executable, *command])}",
@@ -218,7 +224,14 @@ def run_validation(
         json.loads(best_json.read_text())["num_timesteps"] == model.num_timesteps
     )
     if (run_dir / "best_model.zip").is_file() and not best_is_final:
-        models["best"] = load_model(cfg.algo, run_dir / "best_model.zip", device=str(model.device))
+        models["best"] = load_model(
+            cfg.algo,
+            run_dir / "best_model.zip",
+            device=str(model.device),
+            cfg=cfg,
+            spaces=(model.observation_space, model.action_space),
+            n_features=model.policy_kwargs["features_extractor_kwargs"]["n_features"],
+        )
     results = validation_backtest(cfg, models, normaliser, split="val")
     if best_is_final:  # the same weights: one backtest, reported under both names
         results = {
@@ -332,6 +345,8 @@ def prepare_training(
             env=train_env,
             device=cfg.train.device,
             tensorboard_log=run_dir / "tb",
+            cfg=cfg,
+            n_features=market.n_features,
         )
         if warm_started:
             refreeze(model, cfg)

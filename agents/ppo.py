@@ -34,6 +34,7 @@ from agents.pipeline import (
     saved_normaliser,
 )
 from agents.rundir import seed_everything
+from agents.safe_load import ModelLoadError, cli_exit
 from agents.warm_start import LoadedWarmStart, WarmStartError, prepare_warm_start
 
 ALGO = "ppo"
@@ -58,7 +59,8 @@ class Session:
 
 
 def _fail(err: Exception) -> SystemExit:
-    return SystemExit(f"python -m agents.ppo: error: {err}")
+    """One line on stderr, exit code 2 (a user error: bad checkpoint or run folder)."""
+    return cli_exit("python -m agents.ppo", err)
 
 
 def setup(argv: list[str]) -> Session:
@@ -78,7 +80,10 @@ def setup(argv: list[str]) -> Session:
             raise _fail(err) from None
 
     # 3. run dir: command.txt, config.yaml, meta.json (or reopen it to resume)
-    run_dir = open_run(inv, argv)
+    try:
+        run_dir = open_run(inv, argv)
+    except ModelLoadError as err:
+        raise _fail(err) from None
     print(f"run folder: {run_dir}")
 
     # 4. seed python/numpy/torch; envs and SB3 get cfg.seed explicitly
@@ -95,7 +100,7 @@ def setup(argv: list[str]) -> Session:
         training = prepare_training(
             cfg, run_dir, market, train_rows, val_rows, warm=warm, resume=inv.resume
         )
-    except WarmStartError as err:
+    except (WarmStartError, ModelLoadError) as err:
         raise _fail(err) from None
     return Session(inv, training, normaliser, warm)
 

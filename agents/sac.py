@@ -25,6 +25,7 @@ from agents.pipeline import (
     saved_normaliser,
 )
 from agents.rundir import seed_everything
+from agents.safe_load import ModelLoadError, cli_exit
 
 ALGO = "sac"
 
@@ -43,7 +44,10 @@ def main(argv: list[str] | None = None) -> Path:
         )
 
     # 2. run dir: command.txt, config.yaml, meta.json (or reopen it to resume)
-    run_dir = open_run(inv, argv)
+    try:
+        run_dir = open_run(inv, argv)
+    except ModelLoadError as err:
+        raise cli_exit("python -m agents.sac", err) from None
     print(f"run folder: {run_dir}")
 
     # 3. seed python/numpy/torch; envs and SB3 get cfg.seed explicitly
@@ -57,7 +61,10 @@ def main(argv: list[str] | None = None) -> Path:
 
     # 5. envs (batched train split, val split for selection), model (fresh, or the last
     #    checkpoint of a resumed run, with an empty replay buffer) and callbacks
-    training = prepare_training(cfg, run_dir, market, train_rows, val_rows, resume=inv.resume)
+    try:
+        training = prepare_training(cfg, run_dir, market, train_rows, val_rows, resume=inv.resume)
+    except ModelLoadError as err:
+        raise cli_exit("python -m agents.sac", err) from None
 
     # 6. learn (the step count continues on --resume); save final_model.zip, a last checkpoint
     #    and a final val evaluation (best_model.zip)

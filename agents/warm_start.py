@@ -119,8 +119,10 @@ def prepare_warm_start(path: Path, cfg: RunConfig) -> LoadedWarmStart:
     try:
         classifier = load_checkpoint(path)
     except Exception as exc:  # torch.load of a non-checkpoint raises pickle errors, not ValueError
+        first = (str(exc).strip().splitlines() or [""])[0][:200]  # torch's notes are long
         raise WarmStartError(
-            f"--warm-start {path}: not a usable supervised checkpoint ({type(exc).__name__}: {exc})"
+            f"--warm-start {path}: refused: not a usable supervised checkpoint "
+            f"({type(exc).__name__}: {first})"
         ) from None
     payload = classifier.payload
     from envs.features import RobustNormaliser

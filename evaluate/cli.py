@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+from agents.safe_load import ModelLoadError, cli_exit
 from evaluate.backtest import Backtest
 from evaluate.compare import compare
 from evaluate.ensemble import RULES, build_ensemble
@@ -125,7 +126,10 @@ def _specs(args: argparse.Namespace) -> list[PolicySpec]:
     members = []
     for item in args.runs:
         label, _, path = item.rpartition("=") if "=" in item else (None, "", item)
-        members.append(load_run(path, label or None))
+        try:
+            members.append(load_run(path, label or None))
+        except ModelLoadError as err:  # corrupt, crafted or diverged model file: one line, exit 2
+            raise cli_exit("python -m evaluate", err) from None
     specs += members
     for rule in dict.fromkeys(args.ensemble):
         try:
