@@ -38,6 +38,7 @@ from agents.callbacks import (
 from agents.cli import Invocation
 from agents.config import RunConfig
 from agents.models import build_model, load_model, parameter_counts
+from agents.nan_guard import NanGuardCallback
 from agents.rundir import (
     atomic_save,
     atomic_write_json,
@@ -175,8 +176,9 @@ def make_callbacks(
     ckpt_cb = AtomicCheckpointCallback(
         run_dir / CHECKPOINT_DIR, cfg.train.checkpoint_freq, keep=cfg.train.keep_checkpoints
     )
+    guard = NanGuardCallback(run_dir)
     callbacks = CallbackList(
-        [*(first or []), ParamCountCallback(), TradingMetricsCallback(), eval_cb, ckpt_cb]
+        [guard, *(first or []), ParamCountCallback(), TradingMetricsCallback(), eval_cb, ckpt_cb]
     )
     return callbacks, eval_cb, ckpt_cb
 

@@ -24,6 +24,7 @@ from typing import Any
 from agents.cli import Invocation, parse
 from agents.config import PPOHyper
 from agents.models import set_torch_threads
+from agents.nan_guard import NonFiniteError
 from agents.pipeline import (
     Training,
     learn,
@@ -113,7 +114,10 @@ def main(argv: list[str] | None = None) -> Path:
 
     # 7. learn (the step count continues on --resume); 8. save: final_model.zip, a last
     #    checkpoint, a final val evaluation (best_model.zip)
-    model = learn(session.training, progress=session.inv.progress)
+    try:
+        model = learn(session.training, progress=session.inv.progress)
+    except NonFiniteError as err:  # diverged: one line; the checkpoints written are good ones
+        raise _fail(err) from None
 
     # 9. evaluate: deterministic full val-split backtest -> metrics.json + table
     run_validation(cfg, run_dir, model, session.normaliser)

@@ -16,6 +16,7 @@ from pathlib import Path
 from agents.cli import parse
 from agents.config import SACHyper
 from agents.models import set_torch_threads
+from agents.nan_guard import NonFiniteError
 from agents.pipeline import (
     learn,
     load_run_market,
@@ -68,7 +69,10 @@ def main(argv: list[str] | None = None) -> Path:
 
     # 6. learn (the step count continues on --resume); save final_model.zip, a last checkpoint
     #    and a final val evaluation (best_model.zip)
-    model = learn(training, progress=inv.progress)
+    try:
+        model = learn(training, progress=inv.progress)
+    except NonFiniteError as err:  # diverged: one line; the checkpoints written are good ones
+        raise cli_exit("python -m agents.sac", err) from None
 
     # 7. evaluate: deterministic full val-split backtest -> metrics.json + table
     run_validation(cfg, run_dir, model, normaliser)
