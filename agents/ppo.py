@@ -34,6 +34,7 @@ from agents.pipeline import (
     run_validation,
     saved_normaliser,
 )
+from agents.resume_state import run_is_finished
 from agents.rundir import seed_everything
 from agents.safe_load import ModelLoadError, cli_exit
 from agents.warm_start import LoadedWarmStart, WarmStartError, prepare_warm_start
@@ -69,6 +70,12 @@ def setup(argv: list[str]) -> Session:
     # 1. parse: resolved config (defaults -> ppo.yml -> --config -> flags) or the resumed run's
     inv = parse(ALGO, PPOHyper, argv)
     cfg = inv.cfg
+    if inv.resume and run_is_finished(inv.run_dir, cfg.train.total_timesteps):
+        print(
+            f"{inv.run_dir}: finished ({cfg.train.total_timesteps} steps, metrics.json written); "
+            "nothing to resume (pass a larger --timesteps to train further)"
+        )
+        raise SystemExit(0)
 
     # 2. warm start: the checkpoint sets the obs layout, extractor and fine-tuning hyperparameters
     #    (before the run dir, so config.yaml records them); a resumed run already has them

@@ -25,6 +25,7 @@ from agents.pipeline import (
     run_validation,
     saved_normaliser,
 )
+from agents.resume_state import run_is_finished
 from agents.rundir import seed_everything
 from agents.safe_load import ModelLoadError, cli_exit
 
@@ -37,6 +38,12 @@ def main(argv: list[str] | None = None) -> Path:
     # 1. parse: resolved config (defaults -> sac.yml -> --config -> flags) or the resumed run's
     inv = parse(ALGO, SACHyper, argv)
     cfg = inv.cfg
+    if inv.resume and run_is_finished(inv.run_dir, cfg.train.total_timesteps):
+        print(
+            f"{inv.run_dir}: finished ({cfg.train.total_timesteps} steps, metrics.json written); "
+            "nothing to resume (pass a larger --timesteps to train further)"
+        )
+        raise SystemExit(0)
     if inv.warm_start is not None:
         raise SystemExit(
             "python -m agents.sac: error: --warm-start is PPO only: the supervised classifier "
