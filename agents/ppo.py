@@ -100,7 +100,18 @@ def setup(argv: list[str]) -> Session:
 
     # 5. market: the checkpoint's normaliser (warm start), the run's (resume) or fitted on train
     normaliser = warm.normaliser if warm else saved_normaliser(run_dir, inv.resume)
-    market, normaliser, train_rows, val_rows = load_run_market(cfg, run_dir, normaliser)
+    try:
+        market, normaliser, train_rows, val_rows = load_run_market(cfg, run_dir, normaliser)
+    except ValueError as err:  # the checkpoint's normaliser vs this feature set/window
+        if warm is None:
+            raise
+        raise _fail(
+            WarmStartError(
+                f"--warm-start {warm.path}: mismatched checkpoint: feature_set "
+                f"{cfg.env.feature_set!r} window {cfg.env.window} vs the checkpoint's "
+                f"normaliser ({err})"
+            )
+        ) from None
     print(f"torch threads {threads}")
 
     # 6. envs, model (fresh / warm-started / resumed) and callbacks

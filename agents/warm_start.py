@@ -128,6 +128,14 @@ def prepare_warm_start(path: Path, cfg: RunConfig) -> LoadedWarmStart:
     from envs.features import RobustNormaliser
 
     normaliser = RobustNormaliser.from_dict(payload["normaliser"])
+    n_model = int(dict(payload.get("model_config") or {}).get("n_features", -1))
+    n_norm = len(normaliser.feature_names or [])
+    if n_model != n_norm:
+        raise WarmStartError(
+            f"--warm-start {path}: mismatched checkpoint: its model expects n_features "
+            f"{n_model} but its normaliser has {n_norm} features (feature_set "
+            f"{classifier.feature_set!r}); re-export it with python -m supervised.train"
+        )
     notes = []
     if payload.get("env") != cfg.env_name:
         notes.append(
