@@ -142,13 +142,11 @@ class AtomicCheckpointCallback(BaseCallback):
 
     def save(self) -> Path:
         """Write one checkpoint now and prune old ones; returns the model path."""
-        from agents.resume_state import fsync_path
         from agents.resume_state import save as save_state
 
         steps = self.num_timesteps
         model_path = atomic_save(
-            self.save_dir / f"model_{steps}_steps.zip",
-            lambda p: (self.model.save(p), fsync_path(Path(p))),
+            self.save_dir / f"model_{steps}_steps.zip", lambda p: self.model.save(p)
         )
         state_name = None
         if self.state_callbacks is not None:

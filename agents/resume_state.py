@@ -31,7 +31,9 @@ import torch
 from stable_baselines3.common.callbacks import BaseCallback
 
 STATE_FMT = "state_{steps}_steps.npz"
-_TEMP_RE = re.compile(r"^\..+\.tmp\d+(\..+)?$")  # agents.rundir.atomic_save / write_atomic temps
+# temps of agents.rundir.atomic_save (.<stem>.tmp<pid><suffix>), atomic_write_bytes
+# (.<name>.<random>.tmp) and save_npz_atomic
+_TEMP_RE = re.compile(r"^\..+\.tmp(\d+(\..+)?)?$")
 
 
 def fsync_path(path: Path) -> None:
