@@ -39,7 +39,12 @@ from agents.cli import Invocation
 from agents.config import RunConfig
 from agents.models import build_model, load_model, parameter_counts
 from agents.nan_guard import NanGuardCallback
-from agents.resume_state import EVAL_TMP, PublishEvaluations, restore_run_state
+from agents.resume_state import (
+    EVAL_TMP,
+    PublishEvaluations,
+    attach_callbacks,
+    restore_run_state,
+)
 from agents.rundir import (
     atomic_save,
     atomic_write_json,
@@ -426,7 +431,7 @@ def learn(t: Training, progress: bool = False, log: Callable[[str], None] = prin
             progress_bar=progress,
         )
     else:  # killed after training (e.g. in the final validation): finish from the checkpoint
-        t.callbacks.init_callback(model)
+        attach_callbacks(t.callbacks, model)
     elapsed = time.perf_counter() - t0
     log(
         f"trained to {model.num_timesteps} steps in {elapsed:.0f}s "

@@ -206,3 +206,19 @@ def run_is_finished(run_dir: Path, total_timesteps: int) -> bool:
         return int(json.loads(metrics.read_text()).get("num_timesteps", -1)) >= total_timesteps
     except (ValueError, AttributeError):
         return False
+
+
+def attach_callbacks(root: BaseCallback, model: Any) -> None:
+    """Give ``root`` and every nested callback the model and its step count, without a
+    ``learn`` (a run resumed after its last step only finishes: final checkpoint, evaluation)."""
+    root.init_callback(model)
+    stack = [root]
+    while stack:
+        cb = stack.pop()
+        cb.num_timesteps = int(model.num_timesteps)
+        stack.extend(getattr(cb, "callbacks", []) or [])
+        stack.extend(
+            c
+            for c in (getattr(cb, "callback", None), getattr(cb, "callback_on_new_best", None))
+            if c is not None
+        )

@@ -5,8 +5,6 @@ Divergence is provoked for real (an absurd learning rate), not mocked.
 
 from __future__ import annotations
 
-import zipfile
-
 import numpy as np
 import pytest
 import yaml
@@ -68,17 +66,25 @@ def test_sane_learning_rate_passes_the_guard():
     assert model.num_timesteps >= 64
 
 
-def test_injected_nan_weight_is_named():
+def test_injected_nan_weight_is_named(tmp_path):
     model = _tiny("ppo", lr=3e-4)
     from stable_baselines3.common.logger import configure
 
     model.set_logger(configure(None, []))
-    guard = NanGuardCallback()
+    (tmp_path / "checkpoints").mkdir()
+    model.save(tmp_path / "checkpoints" / "model_32_steps.zip")
+    (tmp_path / "checkpoints" / "latest.json").write_text(
+        '{"num_timesteps": 32, "model": "model_32_steps.zip", "vecnormalize": null}'
+    )
+    guard = NanGuardCallback(tmp_path)
     guard.init_callback(model)
     with __import__("torch").no_grad():
         model.policy.action_net.weight[0, 0] = float("nan")
-    with pytest.raises(NonFiniteError, match=r"weight 'action_net.weight' is NaN/inf"):
+    with pytest.raises(NonFiniteError, match=r"weight 'action_net.weight' is NaN/inf") as exc:
         guard.check()
+    assert "the last good checkpoint is" in str(exc.value) and "model_32_steps.zip" in str(
+        exc.value
+    )
 
 
 def test_supervised_absurd_learning_rate_stops_with_one_line(tmp_path, capsys):
@@ -114,8 +120,9 @@ def test_ppo_cli_divergence_leaves_the_last_good_checkpoint(tmp_path, capsys):
         ppo.main([*argv, "--run-dir", str(run)])
     assert exc.value.code == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
-    assert "training diverged at step 128" in line and "model_128_steps.zip" in line
+    # the first update diverged: the guard stops at the next rollout start, before the
+    # checkpoint callback could save NaN weights there
+    assert "training diverged at step 128" in line and "no checkpoint was written" in line
     assert not (run / "final_model.zip").exists()
-    ckpt = run / "checkpoints" / "model_128_steps.zip"
-    assert zipfile.is_zipfile(ckpt)
-    check_weights_finite(ckpt)  # the checkpoint left behind is a good one
+    assert not list((run / "checkpoints").glob("model_*.zip"))
+    check_weights_finite(run / "best_model.zip")  # selected before the divergence: finite

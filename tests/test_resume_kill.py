@@ -22,6 +22,8 @@ import pytest
 import torch
 import yaml
 
+from agents.callbacks import latest_checkpoint
+
 REPO = Path(__file__).resolve().parents[1]
 TINY = {
     "env": {"n_envs": 4, "episode_length": 64},
@@ -100,6 +102,7 @@ def test_sigkill_at_three_points_then_resume_is_bit_identical(tmp_path: Path) ->
     # 4. resumed: completes the final validation
     assert _run(resume, log).returncode == 0, log.read_text()[-2000:]
     assert not stale.exists()
+    assert latest_checkpoint(killed) == (killed / "checkpoints" / "model_512_steps.zip", 512)
     assert len((killed / "resumes.txt").read_text().splitlines()) == 3
 
     metrics = json.loads((killed / "metrics.json").read_text())
