@@ -23,6 +23,7 @@ import json
 import os
 import random
 import re
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -192,7 +193,13 @@ def restore_run_state(run_dir: Path, model: Any, ckpt_cb: Any) -> str:
             f"{note}the checkpoint has no resume state (an older run): RNGs and env positions "
             "restart, so the resumed run differs from an uninterrupted one"
         )
-    restore(model, ckpt_cb.state_callbacks, load(path))
+    try:
+        restore(model, ckpt_cb.state_callbacks, load(path))
+    except (ValueError, KeyError, TypeError, OSError, zipfile.BadZipFile) as exc:  # torn/crafted
+        from agents.safe_load import ModelLoadError
+
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise ModelLoadError(f"{path}: unusable resume state ({first})") from None
     sac = " (SAC: the replay buffer restarts empty)" if hasattr(model, "replay_buffer") else ""
     return f"{note}restored RNG, env and schedule state at step {model.num_timesteps}{sac}"
 

@@ -4,8 +4,10 @@ learn that equals the uninterrupted learn bit for bit (the fast companion of tes
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from agents.callbacks import AtomicCheckpointCallback, latest_checkpoint
@@ -100,3 +102,14 @@ def test_stale_temps_and_finished_runs(tmp_path):
     assert not run_is_finished(tmp_path, 100)
     (tmp_path / "metrics.json").write_text(json.dumps({"num_timesteps": 100}))
     assert run_is_finished(tmp_path, 100) and not run_is_finished(tmp_path, 101)
+
+
+def test_state_file_with_a_pickled_object_is_refused(tmp_path):
+    class Touch:
+        def __reduce__(self):
+            return (Path.touch, (tmp_path / "pwned",))
+
+    np.savez(tmp_path / "state.npz", meta=np.array([Touch()], dtype=object))
+    with pytest.raises(ValueError, match="allow_pickle=False"):
+        load(tmp_path / "state.npz")
+    assert not (tmp_path / "pwned").exists()
