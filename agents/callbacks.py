@@ -109,7 +109,8 @@ class ParamCountCallback(BaseCallback):
 
 
 class AtomicCheckpointCallback(BaseCallback):
-    """Every ``save_freq`` env steps: ``checkpoints/model_<steps>_steps.zip``, atomically.
+    """Every ``save_freq`` env steps, at the next rollout start:
+    ``checkpoints/model_<steps>_steps.zip`` and ``state_<steps>_steps.npz``, atomically.
 
     Also writes the VecNormalize statistics when the env has them, then ``latest.json``
     (``{"num_timesteps", "model", "vecnormalize"}``) last, so a reader that trusts latest.json
@@ -123,22 +124,33 @@ class AtomicCheckpointCallback(BaseCallback):
         self.save_freq = int(save_freq)  # env steps (all envs together)
         self.keep = int(keep)
         self._last_saved = 0
+        # callbacks whose counters go into the resume state (set by agents.pipeline)
+        self.state_callbacks: list[BaseCallback] | None = None
 
     def _init_callback(self) -> None:
         self.save_dir.mkdir(parents=True, exist_ok=True)
         self._last_saved = self.num_timesteps  # resumed runs count from their step
 
     def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_start(self) -> None:
+        # only at a rollout boundary (after an update, before the next action): the one point
+        # a resumed run can continue from exactly (agents.resume_state)
         if self.num_timesteps - self._last_saved >= self.save_freq:
             self.save()
-        return True
 
     def save(self) -> Path:
         """Write one checkpoint now and prune old ones; returns the model path."""
+        from agents.resume_state import save as save_state
+
         steps = self.num_timesteps
         model_path = atomic_save(
             self.save_dir / f"model_{steps}_steps.zip", lambda p: self.model.save(p)
         )
+        state_name = None
+        if self.state_callbacks is not None:
+            state_name = save_state(self.save_dir, self.model, self.state_callbacks).name
         vecnorm = _find_vecnormalize(self.model.get_env())
         vn_name = None
         if vecnorm is not None:
@@ -146,7 +158,12 @@ class AtomicCheckpointCallback(BaseCallback):
             atomic_save(self.save_dir / vn_name, lambda p: vecnorm.save(str(p)))
         atomic_write_json(
             self.save_dir / LATEST,
-            {"num_timesteps": steps, "model": model_path.name, "vecnormalize": vn_name},
+            {
+                "num_timesteps": steps,
+                "model": model_path.name,
+                "vecnormalize": vn_name,
+                "state": state_name,
+            },
         )
         self._last_saved = steps
         self._prune()
@@ -161,6 +178,7 @@ class AtomicCheckpointCallback(BaseCallback):
         for steps, path in ckpts[: max(0, len(ckpts) - self.keep)]:
             path.unlink(missing_ok=True)
             (self.save_dir / f"vecnormalize_{steps}_steps.pkl").unlink(missing_ok=True)
+            (self.save_dir / f"state_{steps}_steps.npz").unlink(missing_ok=True)
 
 
 def _find_vecnormalize(env: Any) -> VecNormalize | None:

@@ -208,6 +208,14 @@ class TrainConfig:
     n_eval_episodes: int = field(default=4, metadata=_doc("val episodes per evaluation"))
     checkpoint_freq: int = field(default=25_000, metadata=_doc("env steps between checkpoints"))
     keep_checkpoints: int = field(default=3, metadata=_doc("checkpoints kept (oldest deleted)"))
+    select_metric: str = field(
+        default="sharpe",
+        metadata=_doc(
+            "best_model.zip criterion: a metric of the full val backtest after costs (sharpe, "
+            "sortino, total_return, cagr; the one the run reports) or mean_reward (SB3's "
+            "mean reward of the n_eval_episodes val episodes)"
+        ),
+    )
     device: str = field(default="auto", metadata=_doc("torch device: auto | cpu | cuda"))
     torch_threads: int | None = field(
         default=None, metadata=_doc("torch intra-op threads; None = 1 (fastest for the cpu preset)")
@@ -246,6 +254,8 @@ class RunConfig:
 
 
 HYPER_CLASSES: dict[str, type] = {"ppo": PPOHyper, "sac": SACHyper}
+# checkpoint-selection criteria (agents.selection): val backtest metrics, or SB3's mean reward
+SELECT_METRICS = ("sharpe", "sortino", "total_return", "cagr", "mean_reward")
 WARM_START_ALGOS = ("ppo",)  # algorithms with a ``warm_start`` config section
 # Per-algorithm defaults that differ from the shared dataclass defaults.
 ALGO_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
@@ -335,6 +345,11 @@ def validate(cfg: RunConfig) -> None:
     _validate_values(cfg)
     if cfg.train.keep_checkpoints < 1:
         raise ConfigError(f"train.keep_checkpoints must be >= 1, got {cfg.train.keep_checkpoints}")
+    if cfg.train.select_metric not in SELECT_METRICS:
+        raise ConfigError(
+            f"train.select_metric must be one of {', '.join(SELECT_METRICS)}, "
+            f"got {cfg.train.select_metric!r}"
+        )
     if cfg.env.action not in ("discrete", "continuous"):
         raise ConfigError(f"env.action must be discrete or continuous, got {cfg.env.action!r}")
     if cfg.algo == "sac" and cfg.env.action != "continuous":

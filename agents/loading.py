@@ -156,8 +156,10 @@ def load_run(path: str | Path, label: str | None = None) -> PolicySpec:
     algo = str(cfg.get("algo") or run_dir.parent.name).lower()
     env_cfg = cfg.get("env", {}) or {}
     from agents.models import load_model
+    from agents.safe_load import config_from_saved
 
-    model = load_model(algo, zip_path, device="cpu")
+    run_cfg = config_from_saved({**cfg, "algo": algo}, str(cfg_path))
+    model = load_model(algo, zip_path, device="cpu", cfg=run_cfg)
     normaliser = None
     if (run_dir / "normaliser.json").is_file():
         from envs.features import RobustNormaliser

@@ -75,12 +75,25 @@ def load_model(
     env: VecEnv | None = None,
     device: str = "auto",
     tensorboard_log: str | Path | None = None,
+    *,
+    cfg: RunConfig,
+    spaces: tuple[Any, Any] | None = None,
+    n_features: int | None = None,
 ) -> BaseAlgorithm:
-    """Load a saved PPO/SAC zip (optionally attaching an env and a TensorBoard folder)."""
-    kwargs: dict[str, Any] = {}
-    if tensorboard_log is not None:
-        kwargs["tensorboard_log"] = str(tensorboard_log)
-    return ALGOS[algo].load(str(path), env=env, device=device, **kwargs)
+    """Load a saved PPO/SAC zip (optionally attaching an env and a TensorBoard folder) without
+    unpickling anything: ``agents.safe_load`` rebuilds its serialized entries from ``cfg``."""
+    from agents.safe_load import load_sb3_zip
+
+    assert cfg.algo == algo, (cfg.algo, algo)
+    return load_sb3_zip(
+        path,
+        cfg,
+        env=env,
+        spaces_=spaces,
+        n_features=n_features,
+        device=device,
+        tensorboard_log=tensorboard_log,
+    )
 
 
 def parameter_counts(model: BaseAlgorithm) -> tuple[int, int]:

@@ -37,6 +37,14 @@ from agents.callbacks import (
 from agents.cli import Invocation
 from agents.config import RunConfig
 from agents.models import build_model, load_model, parameter_counts
+from agents.nan_guard import NanGuardCallback
+from agents.resume_state import (
+    EVAL_TMP,
+    PublishEvaluations,
+    attach_callbacks,
+    restore_run_state,
+)
+from agents.selection import ValBacktestSelection, val_backtest_score
 from agents.validation import validation_backtest
 from agents.vec_env import SB3BatchedTradingEnv
 from agents.warm_start import (
@@ -73,6 +81,12 @@ def open_run(inv: Invocation, argv: list[str]) -> Path:
     if inv.resume:
         assert inv.run_dir is not None
         import shlex
+
+        from agents.safe_load import preflight
+
+        found = latest_checkpoint(inv.run_dir)
+        if found is not None:  # refuse a corrupt or crafted checkpoint before recording anything
+            preflight(found[0], cfg)
 
         append_line(
             inv.run_dir / "resumes.txt",
@@ -143,7 +157,11 @@ class AtomicBestModelCallback(BaseCallback):
 
 
 def make_callbacks(
-    cfg: RunConfig, run_dir: Path, eval_env: VecEnv, first: list[BaseCallback] | None = None
+    cfg: RunConfig,
+    run_dir: Path,
+    eval_env: VecEnv,
+    first: list[BaseCallback] | None = None,
+    select_on_val_split: bool = True,
 ) -> tuple[CallbackList, EvalCallback, AtomicCheckpointCallback]:
     """``first`` (e.g. the critic warm-up), trading scalars, parameter counts, val evaluation
     (best_model.zip), checkpoints.
@@ -152,12 +170,24 @@ def make_callbacks(
     steps, hence the division by ``n_envs``.
     """
     n = cfg.env.n_envs
+    # best_model.zip by the val-backtest metric the run reports (agents.selection); runs whose
+    # selection rows are not the preset's val split (walk-forward folds) keep SB3's mean reward
+    score = val_backtest_score(cfg, run_dir) if select_on_val_split else None
+    selection = (
+        None
+        if score is None
+        else ValBacktestSelection(run_dir / EVAL_DIR, run_dir, cfg.train.select_metric, score)
+    )
+    after_eval = CallbackList(
+        [PublishEvaluations(run_dir / EVAL_DIR), *([selection] if selection else [])]
+    )
     eval_cb = EvalCallback(
         eval_env,
-        callback_on_new_best=AtomicBestModelCallback(run_dir),
+        callback_on_new_best=None if selection else AtomicBestModelCallback(run_dir),
         n_eval_episodes=cfg.train.n_eval_episodes,
         eval_freq=max(1, cfg.train.eval_freq // n),
-        log_path=str(run_dir / EVAL_DIR),
+        log_path=str(run_dir / EVAL_DIR / EVAL_TMP),  # published atomically after each eval
+        callback_after_eval=after_eval,
         best_model_save_path=None,  # saved atomically by AtomicBestModelCallback
         deterministic=True,
         verbose=0,
@@ -165,24 +195,29 @@ def make_callbacks(
     ckpt_cb = AtomicCheckpointCallback(
         run_dir / CHECKPOINT_DIR, cfg.train.checkpoint_freq, keep=cfg.train.keep_checkpoints
     )
+    guard = NanGuardCallback(run_dir)
     callbacks = CallbackList(
-        [*(first or []), ParamCountCallback(), TradingMetricsCallback(), eval_cb, ckpt_cb]
+        [guard, *(first or []), ParamCountCallback(), TradingMetricsCallback(), eval_cb, ckpt_cb]
     )
+    ckpt_cb.state_callbacks = [callbacks, *callbacks.callbacks]  # counters in the resume state
+    eval_cb.selection = selection  # type: ignore[attr-defined]  # restored on --resume
     return callbacks, eval_cb, ckpt_cb
 
 
-def restore_eval_history(eval_cb: EvalCallback, run_dir: Path) -> None:
+def restore_eval_history(eval_cb: EvalCallback, run_dir: Path, upto: int | None = None) -> None:
     """On --resume: reload ``eval/evaluations.npz`` so the new run appends to it and a new
-    best_model.zip must beat the best mean reward seen before the kill."""
+    best_model.zip must beat the best mean reward seen before the kill. Evaluations after
+    step ``upto`` (the checkpoint) are dropped: the resumed run redoes them identically."""
     npz = run_dir / EVAL_DIR / "evaluations.npz"
     if not npz.is_file():
         return
-    data = np.load(npz)
-    eval_cb.evaluations_timesteps = [int(t) for t in data["timesteps"]]
-    eval_cb.evaluations_results = [list(r) for r in data["results"]]
-    eval_cb.evaluations_length = [list(r) for r in data["ep_lengths"]]
-    if len(data["results"]):
-        eval_cb.best_mean_reward = float(np.max(np.mean(data["results"], axis=1)))
+    with np.load(npz, allow_pickle=False) as data:
+        keep = [i for i, t in enumerate(data["timesteps"]) if upto is None or int(t) <= upto]
+        eval_cb.evaluations_timesteps = [int(data["timesteps"][i]) for i in keep]
+        eval_cb.evaluations_results = [list(data["results"][i]) for i in keep]
+        eval_cb.evaluations_length = [list(data["ep_lengths"][i]) for i in keep]
+    if keep:
+        eval_cb.best_mean_reward = float(np.max(np.mean(eval_cb.evaluations_results, axis=1)))
 
 
 def final_evaluation(eval_cb: EvalCallback, model: BaseAlgorithm) -> None:
@@ -214,7 +249,14 @@ def run_validation(
         json.loads(best_json.read_text())["num_timesteps"] == model.num_timesteps
     )
     if (run_dir / "best_model.zip").is_file() and not best_is_final:
-        models["best"] = load_model(cfg.algo, run_dir / "best_model.zip", device=str(model.device))
+        models["best"] = load_model(
+            cfg.algo,
+            run_dir / "best_model.zip",
+            device=str(model.device),
+            cfg=cfg,
+            spaces=(model.observation_space, model.action_space),
+            n_features=model.policy_kwargs["features_extractor_kwargs"]["n_features"],
+        )
     results = validation_backtest(cfg, models, normaliser, split="val")
     if best_is_final:  # the same weights: one backtest, reported under both names
         results = {
@@ -298,6 +340,14 @@ class Training:
         self.eval_env.close()
 
 
+def _is_preset_val(cfg: RunConfig, market: MarketData, val_rows: tuple[int, int]) -> bool:
+    """Whether ``val_rows`` are the preset's named val split (what run_validation reports)."""
+    try:
+        return tuple(split_range(market, cfg.env_name, "val")) == tuple(val_rows)
+    except Exception:  # a market without the preset's splits (walk-forward folds)
+        return False
+
+
 def prepare_training(
     cfg: RunConfig,
     run_dir: Path,
@@ -328,6 +378,8 @@ def prepare_training(
             env=train_env,
             device=cfg.train.device,
             tensorboard_log=run_dir / "tb",
+            cfg=cfg,
+            n_features=market.n_features,
         )
         if warm_started:
             refreeze(model, cfg)
@@ -346,9 +398,15 @@ def prepare_training(
         first.append(
             CriticWarmupCallback(actor_parameters(model.policy), cfg.warm_start.critic_warmup_steps)
         )
-    callbacks, eval_cb, ckpt_cb = make_callbacks(cfg, run_dir, eval_env, first)
+    on_val = _is_preset_val(cfg, market, val_rows)
+    callbacks, eval_cb, ckpt_cb = make_callbacks(cfg, run_dir, eval_env, first, on_val)
+    if cfg.train.select_metric != "mean_reward" and not on_val:
+        log("selection rows are not the preset's val split: best_model.zip by mean reward")
     if resume:
-        restore_eval_history(eval_cb, run_dir)
+        restore_eval_history(eval_cb, run_dir, upto=model.num_timesteps)
+        if eval_cb.selection is not None:  # type: ignore[attr-defined]
+            eval_cb.selection.restore(model.num_timesteps)  # type: ignore[attr-defined]
+        log(restore_run_state(run_dir, model, ckpt_cb))
     total, trainable = parameter_counts(model)
     log(f"policy parameters: {total:,} total, {trainable:,} trainable")
     return Training(cfg, run_dir, model, train_env, eval_env, callbacks, eval_cb, ckpt_cb, resume)
@@ -368,6 +426,8 @@ def learn(t: Training, progress: bool = False, log: Callable[[str], None] = prin
             reset_num_timesteps=not t.resume,
             progress_bar=progress,
         )
+    else:  # killed after training (e.g. in the final validation): finish from the checkpoint
+        attach_callbacks(t.callbacks, model)
     elapsed = time.perf_counter() - t0
     log(
         f"trained to {model.num_timesteps} steps in {elapsed:.0f}s "

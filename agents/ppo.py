@@ -24,6 +24,7 @@ from typing import Any
 from agents import seed_group
 from agents.cli import Invocation, parse
 from agents.config import PPOHyper
+from agents.nan_guard import NonFiniteError
 from agents.pipeline import (
     Training,
     learn,
@@ -33,6 +34,8 @@ from agents.pipeline import (
     run_validation,
     saved_normaliser,
 )
+from agents.resume_state import run_is_finished
+from agents.safe_load import ModelLoadError, cli_exit
 from agents.warm_start import LoadedWarmStart, WarmStartError, prepare_warm_start
 from envs.data import DataValidationError
 from lab.cli import run_cli
@@ -60,7 +63,8 @@ class Session:
 
 
 def _fail(err: Exception) -> SystemExit:
-    return SystemExit(f"python -m agents.ppo: error: {err}")
+    """One line on stderr, exit code 2 (a user error: bad checkpoint or run folder)."""
+    return cli_exit("python -m agents.ppo", err)
 
 
 def setup(argv: list[str]) -> Session:
@@ -68,6 +72,12 @@ def setup(argv: list[str]) -> Session:
     # 1. parse: resolved config (defaults -> ppo.yml -> --config -> flags) or the resumed run's
     inv = parse(ALGO, PPOHyper, argv)
     cfg = inv.cfg
+    if inv.resume and run_is_finished(inv.run_dir, cfg.train.total_timesteps):
+        print(
+            f"{inv.run_dir}: finished ({cfg.train.total_timesteps} steps, metrics.json written); "
+            "nothing to resume (pass a larger --timesteps to train further)"
+        )
+        raise SystemExit(0)
 
     # 2. warm start: the checkpoint sets the obs layout, extractor and fine-tuning hyperparameters
     #    (before the run dir, so config.yaml records them); a resumed run already has them
@@ -80,7 +90,10 @@ def setup(argv: list[str]) -> Session:
             raise _fail(err) from None
 
     # 3. run dir: command.txt, config.yaml, meta.json (or reopen it to resume)
-    run_dir = open_run(inv, argv)
+    try:
+        run_dir = open_run(inv, argv)
+    except ModelLoadError as err:
+        raise _fail(err) from None
     print(f"run folder: {run_dir}")
 
     # 4. seed python/numpy/torch; envs and SB3 get cfg.seed explicitly
@@ -89,7 +102,18 @@ def setup(argv: list[str]) -> Session:
 
     # 5. market: the checkpoint's normaliser (warm start), the run's (resume) or fitted on train
     normaliser = warm.normaliser if warm else saved_normaliser(run_dir, inv.resume)
-    market, normaliser, train_rows, val_rows = load_run_market(cfg, run_dir, normaliser)
+    try:
+        market, normaliser, train_rows, val_rows = load_run_market(cfg, run_dir, normaliser)
+    except ValueError as err:  # the checkpoint's normaliser vs this feature set/window
+        if warm is None:
+            raise
+        raise _fail(
+            WarmStartError(
+                f"--warm-start {warm.path}: mismatched checkpoint: feature_set "
+                f"{cfg.env.feature_set!r} window {cfg.env.window} vs the checkpoint's "
+                f"normaliser ({err})"
+            )
+        ) from None
     print(f"torch threads {threads}")
 
     # 6. envs, model (fresh / warm-started / resumed) and callbacks
@@ -97,7 +121,7 @@ def setup(argv: list[str]) -> Session:
         training = prepare_training(
             cfg, run_dir, market, train_rows, val_rows, warm=warm, resume=inv.resume
         )
-    except WarmStartError as err:
+    except (WarmStartError, ModelLoadError) as err:
         raise _fail(err) from None
     return Session(inv, training, normaliser, warm)
 
@@ -112,7 +136,10 @@ def main(argv: list[str] | None = None) -> Path:
 
     # 7. learn (the step count continues on --resume); 8. save: final_model.zip, a last
     #    checkpoint, a final val evaluation (best_model.zip)
-    model = learn(session.training, progress=session.inv.progress)
+    try:
+        model = learn(session.training, progress=session.inv.progress)
+    except NonFiniteError as err:  # diverged: one line; the checkpoints written are good ones
+        raise _fail(err) from None
 
     # 9. evaluate: deterministic full val-split backtest -> metrics.json + table
     run_validation(cfg, run_dir, model, session.normaliser)

@@ -5,7 +5,9 @@ evaluate, like ``agents.ppo``. SAC acts on a continuous target exposure in [-1, 
 (``env.action: continuous``); SB3's SAC has no discrete head, so ``--warm-start`` (a 3-class
 supervised classifier) is refused. Actor and critics each get their own transformer extractor
 by default (SB3's default; the critic's extractor then learns from the Q loss only). A resumed
-SAC restarts with an empty replay buffer (buffers are not checkpointed: hundreds of MB).
+SAC restarts with an empty replay buffer (buffers are not checkpointed: ~1.5 GB at the default
+100k transitions), so unlike PPO a resumed SAC is not bit-identical to an uninterrupted run
+(``agents.resume_state``; RNGs, env positions and schedules are restored all the same).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 from agents import seed_group
 from agents.cli import parse
 from agents.config import SACHyper
+from agents.nan_guard import NonFiniteError
 from agents.pipeline import (
     learn,
     load_run_market,
@@ -24,6 +27,8 @@ from agents.pipeline import (
     run_validation,
     saved_normaliser,
 )
+from agents.resume_state import run_is_finished
+from agents.safe_load import ModelLoadError, cli_exit
 from envs.data import DataValidationError
 from lab.cli import run_cli
 from lab.runtime import seed_everything, set_torch_threads
@@ -39,6 +44,12 @@ def main(argv: list[str] | None = None) -> Path:
     # 1. parse: resolved config (defaults -> sac.yml -> --config -> flags) or the resumed run's
     inv = parse(ALGO, SACHyper, argv)
     cfg = inv.cfg
+    if inv.resume and run_is_finished(inv.run_dir, cfg.train.total_timesteps):
+        print(
+            f"{inv.run_dir}: finished ({cfg.train.total_timesteps} steps, metrics.json written); "
+            "nothing to resume (pass a larger --timesteps to train further)"
+        )
+        raise SystemExit(0)
     if inv.warm_start is not None:
         raise SystemExit(
             "python -m agents.sac: error: --warm-start is PPO only: the supervised classifier "
@@ -47,7 +58,10 @@ def main(argv: list[str] | None = None) -> Path:
         )
 
     # 2. run dir: command.txt, config.yaml, meta.json (or reopen it to resume)
-    run_dir = open_run(inv, argv)
+    try:
+        run_dir = open_run(inv, argv)
+    except ModelLoadError as err:
+        raise cli_exit("python -m agents.sac", err) from None
     print(f"run folder: {run_dir}")
 
     # 3. seed python/numpy/torch; envs and SB3 get cfg.seed explicitly
@@ -61,11 +75,17 @@ def main(argv: list[str] | None = None) -> Path:
 
     # 5. envs (batched train split, val split for selection), model (fresh, or the last
     #    checkpoint of a resumed run, with an empty replay buffer) and callbacks
-    training = prepare_training(cfg, run_dir, market, train_rows, val_rows, resume=inv.resume)
+    try:
+        training = prepare_training(cfg, run_dir, market, train_rows, val_rows, resume=inv.resume)
+    except ModelLoadError as err:
+        raise cli_exit("python -m agents.sac", err) from None
 
     # 6. learn (the step count continues on --resume); save final_model.zip, a last checkpoint
     #    and a final val evaluation (best_model.zip)
-    model = learn(training, progress=inv.progress)
+    try:
+        model = learn(training, progress=inv.progress)
+    except NonFiniteError as err:  # diverged: one line; the checkpoints written are good ones
+        raise cli_exit("python -m agents.sac", err) from None
 
     # 7. evaluate: deterministic full val-split backtest -> metrics.json + table
     run_validation(cfg, run_dir, model, normaliser)

@@ -26,26 +26,45 @@ def _cost_overrides(cfg: RunConfig) -> Any:
     )
 
 
-def validation_backtest(
-    cfg: RunConfig, models: dict[str, Any], normaliser: Any, split: str = "val"
-) -> dict[str, dict[str, float]]:
-    """``{name: metrics}`` for each model (acting deterministically) and buy-and-hold.
-
-    ``models``: ``{"final": model, "best": model}``; ``normaliser``: the run's fitted one, so the
-    backtest sees exactly the inputs training saw.
-    """
-    settings = {
+def _layout(cfg: RunConfig) -> dict[str, Any]:
+    return {
         "feature_set": cfg.env.feature_set,
         "window": cfg.env.window,
         "action": cfg.env.action,
         "long_only": cfg.env.long_only,
     }
-    # the agents act every k bars (held in between by the runner); buy-and-hold is unaffected
-    agent_settings = {**settings, "decision_interval": cfg.env.decision_interval}
-    costs = _cost_overrides(cfg)
-    bench = run_policy(
-        "buy_and_hold", cfg.env_name, split, seed=cfg.seed, costs=costs, env_settings=settings
+
+
+def benchmark_backtest(cfg: RunConfig, split: str = "val") -> Any:
+    """Buy-and-hold over ``split`` with the run's costs (the reference of the val table)."""
+    return run_policy(
+        "buy_and_hold",
+        cfg.env_name,
+        split,
+        seed=cfg.seed,
+        costs=_cost_overrides(cfg),
+        env_settings=_layout(cfg),
     )
+
+
+def validation_backtest(
+    cfg: RunConfig,
+    models: dict[str, Any],
+    normaliser: Any,
+    split: str = "val",
+    bench: Any = None,
+) -> dict[str, dict[str, float]]:
+    """``{name: metrics}`` for each model (acting deterministically) and buy-and-hold.
+
+    ``models``: ``{"final": model, "best": model}``; ``normaliser``: the run's fitted one, so the
+    backtest sees exactly the inputs training saw. ``bench``: a buy-and-hold Backtest of the same
+    split already run (checkpoint selection reuses one), else it is run here.
+    """
+    # the agents act every k bars (held in between by the runner); buy-and-hold is unaffected
+    agent_settings = {**_layout(cfg), "decision_interval": cfg.env.decision_interval}
+    costs = _cost_overrides(cfg)
+    if bench is None:
+        bench = benchmark_backtest(cfg, split)
     out: dict[str, dict[str, float]] = {}
     for name, model in models.items():
         spec = PolicySpec(

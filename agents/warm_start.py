@@ -119,13 +119,23 @@ def prepare_warm_start(path: Path, cfg: RunConfig) -> LoadedWarmStart:  # noqa: 
     try:
         classifier = load_checkpoint(path)
     except Exception as exc:  # torch.load of a non-checkpoint raises pickle errors, not ValueError
+        first = (str(exc).strip().splitlines() or [""])[0][:200]  # torch's notes are long
         raise WarmStartError(
-            f"--warm-start {path}: not a usable supervised checkpoint ({type(exc).__name__}: {exc})"
+            f"--warm-start {path}: refused: not a usable supervised checkpoint "
+            f"({type(exc).__name__}: {first})"
         ) from None
     payload = classifier.payload
     from envs.features import RobustNormaliser
 
     normaliser = RobustNormaliser.from_dict(payload["normaliser"])
+    n_model = int(dict(payload.get("model_config") or {}).get("n_features", -1))
+    n_norm = len(normaliser.feature_names or [])
+    if n_model != n_norm:
+        raise WarmStartError(
+            f"--warm-start {path}: mismatched checkpoint: its model expects n_features "
+            f"{n_model} but its normaliser has {n_norm} features (feature_set "
+            f"{classifier.feature_set!r}); re-export it with python -m supervised.train"
+        )
     notes = []
     if payload.get("env") != cfg.env_name:
         notes.append(

@@ -239,6 +239,22 @@ class BatchedTradingEnv:
         """Mark the batch closed (nothing to release)."""
         self.closed = True
 
+    # ----------------------------------------------------------------- resume
+    def get_state(self) -> dict[str, Any]:
+        """What the env's future depends on: the accounts (positions, episode clocks), each
+        env's start-drawing RNG and any pending seeds. Plain arrays and JSON-able values."""
+        rngs = [None if g is None else g.bit_generator.state for g in self._rngs]
+        return {"accounts": self._state.copy(), "rngs": rngs, "seeds": list(self._seeds)}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore ``get_state()`` (a resumed run continues exactly where the saved one was)."""
+        accounts = np.asarray(state["accounts"], dtype=np.float64)
+        if accounts.shape != self._state.shape:
+            raise ValueError(f"env state of shape {accounts.shape}, this env {self._state.shape}")
+        self._state[...] = accounts
+        self._rngs = [None if s is None else _generator(s) for s in state["rngs"]]
+        self._seeds = [None if s is None else int(s) for s in state["seeds"]]
+
     def get_attr(self, attr_name: str, indices: None | int | Iterable[int] = None) -> list[Any]:
         """The attribute of this (shared) object once per requested env index."""
         value = getattr(self, attr_name)
@@ -290,3 +306,13 @@ class BatchedTradingEnv:
         if hasattr(self, name) and already_found:
             return f"{type(self).__module__}.{type(self).__name__}"
         return None
+
+
+def _generator(bit_state: dict[str, Any]) -> np.random.Generator:
+    """A Generator whose bit generator (named in the state) is at ``bit_state``."""
+    name = str(bit_state["bit_generator"])
+    if name not in ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64"):
+        raise ValueError(f"unknown bit generator {name!r} in a saved env state")
+    bit_generator = getattr(np.random, name)()
+    bit_generator.state = bit_state
+    return np.random.Generator(bit_generator)

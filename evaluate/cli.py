@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from agents.loading import load_run
+from agents.safe_load import ModelLoadError, cli_exit
 from backtest.baselines import PolicySpec, baseline
 from backtest.oracles import oracle_specs
 from backtest.record import Backtest
@@ -150,7 +151,10 @@ def _specs(args: argparse.Namespace, runs: list[RunRef] | None = None) -> list[P
     specs += oracle_specs(args.env)  # synthetic presets: the two oracle baselines
     members = []
     for ref in runs:
-        spec = load_run(ref.path, ref.label)
+        try:
+            spec = load_run(ref.path, ref.label)
+        except ModelLoadError as err:  # corrupt, crafted or diverged model file: one line, exit 2
+            raise cli_exit("python -m evaluate", err) from None
         if ref.seed is not None:  # a seed group's seed is authoritative
             spec.seed, spec.name = ref.seed, f"{spec.method}_s{ref.seed}"
         members.append(spec)

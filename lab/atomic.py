@@ -66,13 +66,17 @@ def atomic_save(path: str | os.PathLike[str], save_fn: Callable[[Path], None]) -
     """Atomically produce ``path`` with a writer that only accepts a filename (e.g. ``model.save``).
 
     ``save_fn`` writes to a temp path with the same suffix (SB3 appends ``.zip`` when missing,
-    so the suffix must be kept), then the temp file is moved over ``path``.
+    so the suffix must be kept), then the temp file is fsync-ed and moved over ``path``. A
+    SIGKILL inside ``save_fn`` leaves the temp (``.<stem>.tmp<pid><suffix>``), which
+    ``agents.resume_state.clean_stale_temps`` removes on resume.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
     try:
         save_fn(tmp)
+        with open(tmp, "rb") as fh:  # on disk before the rename: a crash leaves old or new
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

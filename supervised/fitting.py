@@ -35,6 +35,7 @@ from supervised.labels import HOLD, LabelSpec, make_labels, purge_for_split
 from supervised.logit_correction import CORRECTION_METHODS, LogitCorrection, fit_logit_correction
 from supervised.losses import LOSS_NAMES, class_prior, make_loss
 from supervised.model import Classifier, WindowSamples, build_samples, predict_logits
+from supervised.nan_guard import check_batch
 from supervised.reporting import log_report, log_trading
 
 _ENV_DEFAULTS = EnvParams()
@@ -358,6 +359,7 @@ def fit(
             opt.step()
             sched.step()
             step += 1
+            check_batch(step, loss, logits, model, cfg.lr)  # stop at the first NaN/inf
             tot += loss.item() * len(idx)
             correct += int((logits.argmax(1) == y).sum())
             if writer is not None and step % 20 == 0:

@@ -58,6 +58,7 @@ from supervised.fitting import (
     prepare,
 )
 from supervised.labels import class_shares
+from supervised.nan_guard import NonFiniteError
 from supervised.reporting import save_confusion
 
 
@@ -178,7 +179,11 @@ def main(argv: list[str] | None = None) -> Path:
 
     writer = SummaryWriter(str(run_dir))
     try:
-        res = fit(cfg, prep, writer)
+        try:
+            res = fit(cfg, prep, writer)
+        except NonFiniteError as err:  # one line, exit 2; no checkpoint is written
+            print(f"python -m supervised.train: error: {err}", file=sys.stderr)
+            raise SystemExit(2) from None
         for name, rep in (("raw", res.evaluation.raw), ("corrected", res.evaluation.corrected)):
             if rep.alarm:
                 print(collapse_banner(f"{rep.alarm} [val, {name} logits]"))

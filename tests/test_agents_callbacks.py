@@ -40,7 +40,12 @@ def test_keeps_newest_k_and_points_latest_at_the_last(tmp_path: Path) -> None:
     names = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
     assert names == ["latest.json", "model_200_steps.zip", "model_300_steps.zip"]
     meta = json.loads((tmp_path / "checkpoints" / "latest.json").read_text())
-    assert meta == {"num_timesteps": 300, "model": "model_300_steps.zip", "vecnormalize": None}
+    assert meta == {
+        "num_timesteps": 300,
+        "model": "model_300_steps.zip",
+        "vecnormalize": None,
+        "state": None,
+    }
     assert latest_checkpoint(tmp_path) == (tmp_path / "checkpoints" / "model_300_steps.zip", 300)
 
 

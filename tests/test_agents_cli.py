@@ -142,6 +142,7 @@ def _check_run_folder(run: Path, algo: str, steps: int) -> dict[str, list[int]]:
     assert final["n_bars"] > 8000  # the whole 2023 hourly split
     assert set(metrics["policies"]) >= {f"{algo}_final", "buy_and_hold"}
     assert _num_timesteps(run / "final_model.zip") >= steps
+    _check_selection(run, algo, metrics)
     tags = _scalar_tags(run / "tb")
     for tag in (
         "trading/final_equity",
@@ -156,6 +157,23 @@ def _check_run_folder(run: Path, algo: str, steps: int) -> dict[str, list[int]]:
     ):
         assert tag in tags, tag
     return tags
+
+
+def _check_selection(run: Path, algo: str, metrics: dict) -> None:
+    """best_model.zip is the evaluation with the best full-val-backtest Sharpe, and that is the
+    Sharpe metrics.json reports for it (issue 11: select on the criterion the run reports)."""
+    import numpy as np
+
+    history = json.loads((run / "eval/selection.json").read_text())
+    best = json.loads((run / "eval/best.json").read_text())
+    assert history["metric"] == best["metric"] == "sharpe"
+    steps = [h["num_timesteps"] for h in history["history"]]
+    with np.load(run / "eval/evaluations.npz") as ev:
+        assert steps == ev["timesteps"].tolist() and len(steps) >= 2
+    values = [-np.inf if h["value"] is None else h["value"] for h in history["history"]]
+    top = history["history"][int(np.argmax(values))]
+    assert best["num_timesteps"] == top["num_timesteps"] and best["value"] == top["value"]
+    assert metrics["policies"][f"{algo}_best"]["sharpe"] == top["value"]
 
 
 @pytest.mark.slow

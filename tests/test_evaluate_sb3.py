@@ -19,7 +19,7 @@ def _env(candles) -> TradingEnv:
         candles,
         rng.standard_normal((len(candles), 3)),
         None,
-        window=4,
+        window=8,
         feature_names=("a", "b", "c"),
     )
     return TradingEnv(
@@ -30,17 +30,18 @@ def _env(candles) -> TradingEnv:
 def test_sb3_run_folder_backtest_matches_manual_rollout(tmp_path, make_candles):
     from stable_baselines3 import PPO
 
+    from agents.models import policy_kwargs
+    from agents.safe_load import config_from_saved
+
     env = _env(make_candles(150, seed=1))
-    model = PPO("MlpPolicy", env, n_steps=32, batch_size=32, seed=0, device="cpu")
     run = tmp_path / "20250101-000000_s3"
     run.mkdir()
-    model.save(run / "final_model.zip")
     cfg = {
         "algo": "ppo",
         "seed": 3,
         "env": {
             "feature_set": "core17",
-            "window": 4,
+            "window": 8,
             "action": "discrete",
             "fee_bps": 4.0,
             "slippage_bps": 1.0,
@@ -48,16 +49,22 @@ def test_sb3_run_folder_backtest_matches_manual_rollout(tmp_path, make_candles):
         },
     }
     (run / "config.yaml").write_text(yaml.safe_dump(cfg))
+    # the project's policy (transformer extractor): the loader rebuilds it from config.yaml
+    kwargs = policy_kwargs(config_from_saved(cfg, "test"), n_features=3)
+    model = PPO(
+        "MlpPolicy", env, n_steps=32, batch_size=32, seed=0, device="cpu", policy_kwargs=kwargs
+    )
+    model.save(run / "final_model.zip")
 
     spec = load_run(run)
     assert (spec.name, spec.method, spec.seed) == ("ppo_s3", "ppo", 3)
-    assert spec.env_settings == {"feature_set": "core17", "window": 4, "action": "discrete"}
+    assert spec.env_settings == {"feature_set": "core17", "window": 8, "action": "discrete"}
     assert spec.trained_costs == {"fee_bps": 4.0, "slippage_bps": 1.0, "funding": True}
     assert load_run(f"{run}/final_model.zip", label="mine").method == "mine"
 
     bt = run_env(spec.policy, env, spec.name, periods_per_year=8760)
-    # the same rollout by hand: deterministic actions from the saved model
-    loaded = PPO.load(run / "final_model.zip", device="cpu")
+    # the same rollout by hand: deterministic actions from the model that was saved
+    loaded = model
     obs, _ = env.reset(options={"sequential": True})
     equity, done = [], False
     while not done:

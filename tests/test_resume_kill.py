@@ -1,0 +1,122 @@
+"""Kill anywhere, resume, lose nothing: SIGKILLed and resumed runs equal the uninterrupted run.
+
+A tiny PPO (4 envs x 32 steps per rollout, a checkpoint every rollout, 512 steps) runs once
+uninterrupted; the same config runs in a subprocess that is SIGKILLed after its 1st checkpoint,
+resumed and killed after its 2nd, resumed and killed during the final validation, then resumed to
+the end. metrics.json and the final and best weights must be equal bit for bit.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from agents.callbacks import latest_checkpoint
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = {
+    "env": {"n_envs": 4, "episode_length": 64},
+    "ppo": {"n_steps": 32, "batch_size": 64, "n_epochs": 1},
+    "train": {"eval_freq": 256, "n_eval_episodes": 2, "checkpoint_freq": 128},
+}
+
+
+def _cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "agents.ppo", "--no-progress", *args]
+
+
+def _run(args: list[str], log: Path) -> subprocess.CompletedProcess:
+    with open(log, "ab") as fh:
+        return subprocess.run(args, cwd=REPO, stdout=fh, stderr=subprocess.STDOUT, timeout=600)
+
+
+def _checkpoint_steps(run: Path) -> int:
+    latest = run / "checkpoints" / "latest.json"
+    try:
+        return int(json.loads(latest.read_text())["num_timesteps"])
+    except (OSError, ValueError, KeyError):
+        return -1
+
+
+def _kill_when(args: list[str], log: Path, ready) -> None:
+    """Start ``args``; SIGKILL it as soon as ``ready()`` holds (it must not finish first)."""
+    with open(log, "ab") as fh:
+        proc = subprocess.Popen(args, cwd=REPO, stdout=fh, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 600
+        while not ready():
+            assert proc.poll() is None, f"finished before the kill point: {log.read_text()[-800:]}"
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def _weights(model_zip: Path) -> dict[str, torch.Tensor]:
+    with zipfile.ZipFile(model_zip) as zf:
+        return torch.load(io.BytesIO(zf.read("policy.pth")), weights_only=True)
+
+
+def _assert_same_weights(a: Path, b: Path) -> None:
+    wa, wb = _weights(a), _weights(b)
+    assert wa.keys() == wb.keys()
+    for k in wa:
+        assert torch.equal(wa[k], wb[k]), k
+
+
+@pytest.mark.slow
+def test_sigkill_at_three_points_then_resume_is_bit_identical(tmp_path: Path) -> None:
+    cfg = tmp_path / "tiny.yml"
+    cfg.write_text(yaml.safe_dump(TINY))
+    base = ["--env", "btc1h", "--seed", "3", "--timesteps", "512", "--config", str(cfg)]
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    log = tmp_path / "log.txt"
+
+    assert _run(_cmd(*base, "--run-dir", str(whole)), log).returncode == 0
+
+    # 1. killed right after its 1st checkpoint
+    _kill_when(_cmd(*base, "--run-dir", str(killed)), log, lambda: _checkpoint_steps(killed) >= 128)
+    # 2. resumed, killed after its 2nd checkpoint
+    resume = _cmd("--resume", str(killed))
+    _kill_when(resume, log, lambda: _checkpoint_steps(killed) >= 256)
+    # 3. resumed, killed during the final validation (final checkpoint written, no metrics.json)
+    _kill_when(resume, log, lambda: _checkpoint_steps(killed) >= 512)
+    assert not (killed / "metrics.json").exists()
+    # a SIGKILL inside model.save leaves a temp; the resume removes it
+    stale = killed / "checkpoints" / ".model_640_steps.tmp99999.zip"
+    stale.write_bytes(b"")
+    # 4. resumed: completes the final validation
+    assert _run(resume, log).returncode == 0, log.read_text()[-2000:]
+    assert not stale.exists()
+    assert latest_checkpoint(killed) == (killed / "checkpoints" / "model_512_steps.zip", 512)
+    assert len((killed / "resumes.txt").read_text().splitlines()) == 3
+
+    metrics = json.loads((killed / "metrics.json").read_text())
+    assert metrics == json.loads((whole / "metrics.json").read_text())
+    _assert_same_weights(killed / "final_model.zip", whole / "final_model.zip")
+    _assert_same_weights(killed / "best_model.zip", whole / "best_model.zip")
+    with (
+        __import__("numpy").load(killed / "eval" / "evaluations.npz") as a,
+        __import__("numpy").load(whole / "eval" / "evaluations.npz") as b,
+    ):
+        assert a["timesteps"].tolist() == b["timesteps"].tolist() == [256, 512]
+        assert (a["results"] == b["results"]).all()
+
+    # 5. resuming a finished run says so and exits 0, touching nothing
+    out = subprocess.run(resume, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and "finished" in out.stdout
+    assert len((killed / "resumes.txt").read_text().splitlines()) == 3
