@@ -55,7 +55,7 @@ def oracle_baseline(name: str, env: str | None) -> OraclePolicy:
     """The oracle baseline ``name`` on preset ``env`` (a synthetic market)."""
     from envs.synthetic import MARKET_NAMES
 
-    if env not in MARKET_NAMES:
+    if env is None or env not in MARKET_NAMES:
         raise ValueError(
             f"baseline {name!r} needs a synthetic preset ({', '.join(MARKET_NAMES)}), got {env!r}"
         )

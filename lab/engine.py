@@ -208,6 +208,7 @@ class Engine:
                 [str(self.repo), *filter(None, [os.environ.get("PYTHONPATH")])]
             )
             ray.init(
+                address="local",  # a new local Ray even when RAY_ADDRESS names a cluster
                 num_cpus=self.workers,
                 include_dashboard=False,
                 log_to_driver=False,
