@@ -61,8 +61,13 @@ SPLIT_NAMES = ("train", "val", "test")
 _ENTRY_KEYS = {"candles", "funding", "bar", "splits"}
 
 
-class MarketSpecError(ValueError):
-    """A market spec that names no preset, file or catalog entry, or a bad catalog entry."""
+class MarketSpecError(ValueError, KeyError):
+    """A market spec that names no preset, file or catalog entry, or a bad catalog entry.
+
+    A ``KeyError`` too, as ``get_preset`` raised for an unknown name before any spec existed."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
 
 
 def resolve_market(

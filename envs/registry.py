@@ -39,7 +39,7 @@ def _normaliser_key(normaliser: Any) -> str:
 
 
 def load_market(
-    preset: str,
+    preset: str | Any,
     feature_set: str = DEFAULT_FEATURE_SET,
     window: int = DEFAULT_WINDOW,
     normaliser: Any = None,
@@ -54,12 +54,13 @@ def load_market(
     from envs.splits import split_index_range
 
     check_window(window)  # before any data is loaded
-    p = get_preset(preset)
-    key = (p.name, feature_set, int(window), _normaliser_key(normaliser))
+    p = get_preset(preset)  # a preset name, any market key (envs.marketspec) or a Preset
+    files = tuple(sorted(p.files.items()))  # paths + sha256: a changed file is a new entry
+    key = (p.name, p.freq, files, feature_set, int(window), _normaliser_key(normaliser))
     if key in _CACHE:
         return _CACHE[key]
-    candles, _report = load_clean(p.name)
-    funding = load_funding(p.name) if p.funding is not None else None
+    candles, _report = load_clean(p)
+    funding = load_funding(p) if p.funding is not None else None
     raw = compute_features(candles, feature_set, funding=funding, freq=p.freq)
     if normaliser is None:
         lo, hi = split_index_range(candles.index, p, "train")
@@ -75,7 +76,7 @@ def load_market(
     return market, normaliser
 
 
-def split_range(market: MarketData, preset: str, split: str | None) -> tuple[int, int]:
+def split_range(market: MarketData, preset: Any, split: str | None) -> tuple[int, int]:
     """Row range ``[lo, hi)`` of ``split`` (None: the whole series) in ``market``."""
     if split is None:
         return 0, market.n_bars
