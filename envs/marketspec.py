@@ -117,6 +117,21 @@ def key_of(market: Preset, **options: Any) -> str:
     return make_key(market.candles.filename, **opts)  # absolute: works from any folder
 
 
+def market_key(
+    spec: str,
+    *,
+    funding: str | os.PathLike | None = None,
+    catalog: str | os.PathLike | None = None,
+    bar: str | None = None,
+) -> str:
+    """The key of ``spec`` (a preset, a file, a catalog entry, or a key) with the flags applied."""
+    opts = _present({"funding": funding, "catalog": catalog, "bar": bar})
+    spec_base, key_opts = split_key(str(spec))
+    if key_opts or str(spec) in _RESOLVED:  # already a key (a saved run, a seed group's worker)
+        return make_key(spec_base, **{**key_opts, **{k: str(v) for k, v in opts.items()}})
+    return key_of(resolve_market(spec, **opts), **opts)
+
+
 def add_market_flags(parser: argparse.ArgumentParser, window: bool = False) -> None:
     """``--funding PATH``, ``--catalog FILE`` and ``--bar BAR``, next to a CLI's ``--env``;
     ``window``: also ``--start``/``--end`` (evaluate on the dates ``[start, end)``)."""
@@ -156,12 +171,8 @@ def market_from_args(args: argparse.Namespace, attr: str = "env") -> Preset | No
     span = {k: getattr(args, k, None) for k in ("start", "end")}
     if span["end"] is not None and span["start"] is None:
         raise ConfigError("--end needs --start (the first date to evaluate)")
-    spec_base, key_opts = split_key(str(spec))
     try:
-        if key_opts or str(spec) in _RESOLVED:  # already a key (a saved run, a seed group's worker)
-            key = make_key(spec_base, **{**key_opts, **_present(opts)})
-        else:
-            key = key_of(resolve_market(spec, **opts), **opts)
+        key = market_key(spec, **opts)
         if span["start"] is not None:
             spec_base, key_opts = split_key(key)
             key = make_key(spec_base, **{**key_opts, **_present(span)})
