@@ -21,7 +21,7 @@ from agents.config import (
     TrainConfig,
     resolve_config,
 )
-from envs.marketspec import add_market_flags, market_from_args
+from envs.marketspec import add_market_flags, check_recorded_market, market_from_args
 from envs.presets import PRESETS
 from lab.config import describe
 from lab.rundir import read_config
@@ -181,5 +181,6 @@ def _parse_resume(
             "may change."
         )
     layer = {k: v for k, v in _cli_layer(args).items() if k == "train"}
+    check_recorded_market(run_dir, saved["env_name"])  # the same data it started on
     cfg = resolve_config(algo, saved["env_name"], config_file=run_dir / "config.yaml", cli=layer)
     return Invocation(cfg, run_dir, True, None, not args.no_progress)

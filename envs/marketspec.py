@@ -48,6 +48,7 @@ _OPTIONS = ("funding", "catalog", "bar", "start", "end")
 _RESOLVED: dict[str, Preset] = {}
 __all__ = [
     "add_market_flags",
+    "check_recorded_market",
     "market_dirname",
     "market_for",
     "market_from_args",
@@ -231,3 +232,18 @@ def is_market(key: object) -> bool:
     except (MarketSpecError, BarSizeError, DataValidationError, OSError):
         return False
     return True
+
+
+def check_recorded_market(run_dir: str | os.PathLike[str], key: str) -> None:
+    """``ConfigError`` when a file the run recorded in ``meta.json["market"]`` has another
+    sha256 now (a resumed run must train on the data it started on)."""
+    meta_path = Path(run_dir) / "meta.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    recorded = (meta.get("market") or {}).get("files") or {}
+    now = market_for(key).files
+    changed = sorted(p for p, sha in recorded.items() if now.get(p, sha) != sha)
+    if changed:
+        raise ConfigError(
+            f"{run_dir}: {changed[0]} changed since the run started (sha256 {recorded[changed[0]]}"
+            f" then, {now[changed[0]]} now); restore the file or start a fresh run"
+        )

@@ -84,7 +84,12 @@ def test_catalog_entry_with_splits_funding_and_bar(tmp_path):
 @pytest.mark.parametrize(
     ("spec", "kwargs", "error", "words"),
     [
-        ("nope", {}, MarketSpecError, "not a preset (btc1d, btc1h, btc4h, eth1d, eth1h, eth4h)"),
+        (
+            "nope",
+            {},
+            MarketSpecError,
+            "not a preset (btc1d, btc1h, btc4h, eth1d, eth1h, eth4h, synth-",
+        ),
         ("missing.csv", {}, MarketSpecError, "missing.csv: no such file"),
         ("DIR", {}, MarketSpecError, "is a directory"),
         ("btc1h", {"bar": "banana"}, BarSizeError, "'banana' is not a bar size"),
