@@ -106,8 +106,8 @@ def resolve_market(
     if path.exists() or any(sep in text for sep in ("/", os.sep)) or path.suffix:
         return _from_file(path, funding, bar, spec=text)
     raise MarketSpecError(
-        f"unknown market {text!r}: not a preset ({', '.join(sorted(PRESETS))}), not an existing "
-        f"file, and not an entry of {cat_path}"
+        f"unknown market {text!r}; valid presets: {', '.join(sorted(PRESETS))}; nor an existing "
+        f"file, nor an entry of {cat_path}"
         + (f" (entries: {', '.join(sorted(entries))})" if entries else " (no such catalog)")
     )
 

@@ -180,7 +180,10 @@ def market_from_args(args: argparse.Namespace, attr: str = "env") -> Preset | No
             args.split = WINDOW_SPLIT
         market = market_for(key)
     except (MarketSpecError, BarSizeError, DataValidationError) as err:
-        raise ConfigError(f"--{attr} {spec}: {err}") from None  # one line, exit 2 (lab.cli)
+        text = str(err)
+        if text.startswith("unknown market"):
+            raise ConfigError(f"unknown --{attr}" + text.removeprefix("unknown market")) from None
+        raise ConfigError(f"--{attr} {spec}: {text}") from None  # one line, exit 2 (lab.cli)
     setattr(args, attr, key)
     if market.split_note.startswith("default splits"):
         print(f"{market.name}: {market.split_note}", file=sys.stderr)
