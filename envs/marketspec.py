@@ -139,7 +139,13 @@ def add_market_flags(parser: argparse.ArgumentParser, window: bool = False) -> N
     g = parser.add_argument_group(
         "market (--env takes a preset, a candle file .csv/.csv.gz/.parquet, or a catalog entry)"
     )
-    g.add_argument("--funding", default=None, metavar="PATH", help="funding file of --env FILE")
+    g.add_argument(  # dest funding_file: "funding" is the charge-funding switch of some configs
+        "--funding",
+        dest="funding_file",
+        default=None,
+        metavar="PATH",
+        help="funding file (timestamp,funding_rate) of --env FILE",
+    )
     g.add_argument(
         "--catalog", default=None, metavar="FILE", help="data catalog YAML (data/catalog.yml)"
     )
@@ -168,7 +174,8 @@ def market_from_args(args: argparse.Namespace, attr: str = "env") -> Preset | No
     spec = getattr(args, attr, None)
     if spec is None:
         return None
-    opts = {k: getattr(args, k, None) for k in ("funding", "catalog", "bar")}
+    opts = {k: getattr(args, k, None) for k in ("catalog", "bar")}
+    opts["funding"] = getattr(args, "funding_file", None)
     span = {k: getattr(args, k, None) for k in ("start", "end")}
     if span["end"] is not None and span["start"] is None:
         raise ConfigError("--end needs --start (the first date to evaluate)")

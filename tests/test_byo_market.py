@@ -196,3 +196,25 @@ def test_a_daily_file_run_annualises_with_365(tmp_path: Path) -> None:
     assert market["bar"] == "1d" and market["periods_per_year"] == 365
     bh = json.loads((run / "metrics.json").read_text())["policies"]["buy_and_hold"]
     assert bh["years"] == pytest.approx(bh["n_bars"] / 365)  # 365 reached the metrics
+
+
+def test_a_run_whose_feature_columns_differ_is_refused_naming_them(symbol_dir: Path) -> None:
+    from types import SimpleNamespace
+
+    from envs import load_market
+    from envs.features import RobustNormaliser
+    from evaluate.newdata import check_runs_on_market
+
+    key = market_key(str(symbol_dir / "sol_new.csv.gz"))
+    market, norm = load_market(key, "core17", 32)
+    other = RobustNormaliser.from_dict(
+        {**norm.to_dict(), "feature_names": ["x", *norm.feature_names[1:]]}
+    )
+    run = SimpleNamespace(source=None, normaliser=other, env_settings={"feature_set": "core17"})
+    with pytest.raises(
+        ConfigError, match=r"feature set mismatch: .* core17 with 15 columns"
+    ) as err:
+        check_runs_on_market([run], key)  # type: ignore[list-item]
+    assert "x" in str(err.value) and "\n" not in str(err.value)
+    same = SimpleNamespace(source=None, normaliser=norm, env_settings={"feature_set": "core17"})
+    check_runs_on_market([same], key)  # type: ignore[list-item]
