@@ -233,6 +233,7 @@ def run_validation(
             "algo": cfg.algo,
             "seed": cfg.seed,
             "num_timesteps": int(model.num_timesteps),
+            "periods_per_year": get_preset(cfg.env_name).periods_per_year,
         },
     )
     print(format_table(results, f"validation backtest ({cfg.env_name}, val split, deterministic)"))

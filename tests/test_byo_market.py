@@ -194,7 +194,9 @@ def test_a_daily_file_run_annualises_with_365(tmp_path: Path) -> None:
     )
     market = json.loads((run / "meta.json").read_text())["market"]
     assert market["bar"] == "1d" and market["periods_per_year"] == 365
-    bh = json.loads((run / "metrics.json").read_text())["policies"]["buy_and_hold"]
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["periods_per_year"] == 365
+    bh = metrics["policies"]["buy_and_hold"]
     assert bh["years"] == pytest.approx(bh["n_bars"] / 365)  # 365 reached the metrics
 
 
