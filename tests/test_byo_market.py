@@ -220,3 +220,22 @@ def test_a_run_whose_feature_columns_differ_is_refused_naming_them(symbol_dir: P
     assert "x" in str(err.value) and "\n" not in str(err.value)
     same = SimpleNamespace(source=None, normaliser=norm, env_settings={"feature_set": "core17"})
     check_runs_on_market([same], key)  # type: ignore[list-item]
+
+
+def test_make_env_and_gymnasium_make_take_a_file(symbol_dir: Path) -> None:
+    import gymnasium
+
+    import envs
+
+    path = str(symbol_dir / "sol_1h.csv.gz")
+    env = envs.make_env(path, split="val")
+    stamps = pd.to_datetime(env.unwrapped.market.timestamps, utc=True)
+    assert (stamps[0], stamps[-1]) == (
+        pd.Timestamp("2023-01-01", tz="UTC"),
+        pd.Timestamp("2024-12-31T23:00", tz="UTC"),
+    )
+    four = gymnasium.make("TradingEnv-v1", market=path, bar="4h", split="val")
+    market = get_preset(four.unwrapped.preset)
+    assert (market.freq, market.periods_per_year) == ("4h", 2190)
+    obs, _ = four.reset(seed=0)
+    assert obs.shape == env.observation_space.shape
