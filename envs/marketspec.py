@@ -153,6 +153,7 @@ def add_market_flags(parser: argparse.ArgumentParser, window: bool = False) -> N
         "--bar", default=None, metavar="BAR", help="bar size, e.g. 4h: resample --env on load"
     )
     if window:
+        parser.set_defaults(market_window=True)  # --start/--end are ours (walk-forward has its own)
         g.add_argument(
             "--start",
             default=None,
@@ -176,7 +177,8 @@ def market_from_args(args: argparse.Namespace, attr: str = "env") -> Preset | No
         return None
     opts = {k: getattr(args, k, None) for k in ("catalog", "bar")}
     opts["funding"] = getattr(args, "funding_file", None)
-    span = {k: getattr(args, k, None) for k in ("start", "end")}
+    own = getattr(args, "market_window", False)
+    span = {k: getattr(args, k, None) if own else None for k in ("start", "end")}
     if span["end"] is not None and span["start"] is None:
         raise ConfigError("--end needs --start (the first date to evaluate)")
     try:
