@@ -239,3 +239,30 @@ def test_make_env_and_gymnasium_make_take_a_file(symbol_dir: Path) -> None:
     assert (market.freq, market.periods_per_year) == ("4h", 2190)
     obs, _ = four.reset(seed=0)
     assert obs.shape == env.observation_space.shape
+
+
+def test_new_data_warm_up_comes_from_before_start_never_after(
+    symbol_dir: Path, tmp_path: Path
+) -> None:
+    """The window split starts at --start with valid observations (warm-up from earlier bars),
+    and its features do not change when every bar after the first day is removed."""
+    import numpy as np
+
+    from envs import load_market
+    from envs.registry import split_range
+
+    newer = symbol_dir / "sol_new.csv.gz"
+    key = market_key(str(newer)) + "?start=2024-10-01"  # what evaluate --start makes
+    full, norm = load_market(key, "core17", 32)
+    lo, _hi = split_range(full, key, WINDOW_SPLIT)
+    assert pd.Timestamp(full.timestamps[lo], tz="UTC") == pd.Timestamp("2024-10-01", tz="UTC")
+    assert full.obs_ok[lo]  # warm-up taken from the bars before --start
+    cut = tmp_path / "cut.csv.gz"
+    df = pd.read_csv(newer)
+    df[df["timestamp"] < "2024-10-02"].to_csv(cut, index=False)
+    cut_key = market_key(str(cut)) + "?start=2024-10-01"
+    short, _ = load_market(cut_key, "core17", 32, normaliser=norm)
+    lo2, hi2 = split_range(short, cut_key, WINDOW_SPLIT)
+    assert hi2 - lo2 == 24
+    np.testing.assert_array_equal(short.timestamps[lo2:hi2], full.timestamps[lo : lo + 24])
+    np.testing.assert_array_equal(short.features[lo2:hi2], full.features[lo : lo + 24])
