@@ -61,13 +61,15 @@ def check_runs_on_market(specs: list[PolicySpec], market_key: str) -> None:
         if not names:
             continue
         fset = str(spec.env_settings.get("feature_set", "core17"))
-        data, _ = load_market(market_key, fset, int(spec.env_settings.get("window", 32)))
-        have = list(data.feature_names)
-        if have != list(names):
-            missing = sorted(set(names) - set(have)) or sorted(set(have) - set(names))
+        window = int(spec.env_settings.get("window", 32))
+        try:  # the run's own normaliser: nothing is fitted on the new market
+            load_market(market_key, fset, window, normaliser=spec.normaliser)
+        except ValueError as err:
+            if "do not match the fitted normaliser" not in str(err):
+                raise
+            detail = str(err).split(": ", 1)[-1]
             raise ConfigError(
                 f"feature set mismatch: run {folder or spec.source} uses {fset} with "
-                f"{len(names)} columns, --env {market.name} gives {len(have)} "
-                f"(differing: {', '.join(missing[:5]) or 'column order'}); a funding feature "
-                "needs --funding FILE"
-            )
+                f"{len(names)} columns, --env {market.name} gives other columns ({detail}); "
+                "a funding feature needs --funding FILE"
+            ) from None
