@@ -21,6 +21,7 @@ from agents.config import (
     TrainConfig,
     resolve_config,
 )
+from envs.marketspec import add_market_flags, check_recorded_market, market_from_args
 from envs.presets import PRESETS
 from lab.config import describe
 from lab.rundir import read_config
@@ -60,8 +61,11 @@ def build_parser(algo: str, hyper_cls: type) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
-        "--env", help=f"data preset: {', '.join(sorted(PRESETS))} (required unless --resume)"
+        "--env",
+        help=f"market: a preset ({', '.join(sorted(PRESETS))}), a candle file or a catalog "
+        "entry (required unless --resume)",
     )
+    add_market_flags(p)
     p.add_argument(
         "--timesteps",
         type=int,
@@ -129,6 +133,7 @@ def parse(algo: str, hyper_cls: type, argv: list[str] | None = None) -> Invocati
             return _parse_resume(parser, args, algo)
         if args.env is None:
             parser.error(f"--env is required; valid presets: {', '.join(sorted(PRESETS))}")
+        market_from_args(args)  # args.env: the market's key (envs.marketspec)
         cfg = resolve_config(algo, args.env, config_file=args.config, cli=_cli_layer(args))
     except ConfigError as err:
         parser.error(str(err))
@@ -176,5 +181,6 @@ def _parse_resume(
             "may change."
         )
     layer = {k: v for k, v in _cli_layer(args).items() if k == "train"}
+    check_recorded_market(run_dir, saved["env_name"])  # the same data it started on
     cfg = resolve_config(algo, saved["env_name"], config_file=run_dir / "config.yaml", cli=layer)
     return Invocation(cfg, run_dir, True, None, not args.no_progress)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from envs.params import EnvParams
-from envs.presets import PRESETS
+from envs.presets import PRESETS, get_preset
 from lab.config import ConfigError, load_yaml
 from lab.config import apply_section as _apply
 from lab.config import coerce as _coerce
@@ -292,11 +292,16 @@ def apply_layer(cfg: RunConfig, layer: dict[str, Any], source: str) -> None:
 
 
 def check_env_name(env_name: str) -> None:
-    """Raise a ConfigError listing the presets when ``env_name`` is not one."""
-    if env_name not in PRESETS:
+    """Raise a ConfigError listing the presets when ``env_name`` is neither a preset nor a
+    market key (``envs.marketspec``: a file, a catalog entry)."""
+    if env_name in PRESETS:
+        return
+    try:
+        get_preset(env_name)
+    except (KeyError, ValueError) as err:
         raise ConfigError(
-            f"unknown --env {env_name!r}; valid presets: {', '.join(sorted(PRESETS))}"
-        )
+            f"unknown --env {env_name!r}; valid presets: {', '.join(sorted(PRESETS))} ({err})"
+        ) from None
 
 
 def resolve_config(

@@ -56,6 +56,7 @@ from agents.warm_start import (
 )
 from backtest.table import format_table, write_metrics
 from envs import MarketData, load_market
+from envs.marketspec import record_market
 from envs.presets import get_preset
 from envs.registry import split_range
 from lab.atomic import atomic_save, atomic_write_json, atomic_write_yaml
@@ -104,6 +105,7 @@ def open_run(inv: Invocation, argv: list[str]) -> Path:
         argv=command,
     )
     record_warm_start(run_dir, cfg)
+    record_market(run_dir, cfg.env_name)  # meta.json: spec, bar, splits, sha256 of every file
     return run_dir
 
 
@@ -197,7 +199,7 @@ def make_callbacks(
     )
     guard = NanGuardCallback(run_dir)
     callbacks = CallbackList(
-        [guard, *(first or []), ParamCountCallback(), TradingMetricsCallback(), eval_cb, ckpt_cb]
+        [guard, *(first or []), ParamCountCallback(), _trading_metrics(cfg), eval_cb, ckpt_cb]
     )
     ckpt_cb.state_callbacks = [callbacks, *callbacks.callbacks]  # counters in the resume state
     eval_cb.selection = selection  # type: ignore[attr-defined]  # restored on --resume
@@ -273,6 +275,7 @@ def run_validation(
             "algo": cfg.algo,
             "seed": cfg.seed,
             "num_timesteps": int(model.num_timesteps),
+            "periods_per_year": get_preset(cfg.env_name).periods_per_year,
         },
     )
     print(format_table(results, f"validation backtest ({cfg.env_name}, val split, deterministic)"))
@@ -460,3 +463,8 @@ def train_ppo(
         cfg, run_dir, market, train_rows, val_rows, warm=warm, resume=resume, log=log
     )
     return learn(training, progress=progress, log=log), run_dir
+
+
+def _trading_metrics(cfg: RunConfig) -> TradingMetricsCallback:
+    """Training-time trading scalars annualised with the market's bar size."""
+    return TradingMetricsCallback(periods_per_year=get_preset(cfg.env_name).periods_per_year)

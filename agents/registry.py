@@ -117,7 +117,8 @@ def promotion_problems(
     info: RunInfo, market: str | None, latest: dict[str, Any] | None
 ) -> list[str]:
     """Every reason to refuse ``info`` (empty: promotable)."""
-    from envs.presets import PRESETS
+    from envs.marketspec import is_market
+    from envs.presets import get_preset
 
     out = _class_problems(info)
     if not _has_val_metrics(info):
@@ -125,12 +126,12 @@ def promotion_problems(
     if not (info.meta.get("data_sha256") or {}):
         out.append("no data hash (meta.json lacks data_sha256)")
     market = market or info.env
-    if market not in PRESETS or info.env not in PRESETS:
+    if not is_market(market) or not is_market(info.env):  # presets and market keys
         out.append(f"unknown market {market!r} / run env {info.env!r}")
-    elif PRESETS[market].freq != PRESETS[info.env].freq:
+    elif get_preset(market).freq != get_preset(info.env).freq:
         out.append(
-            f"bar size {PRESETS[info.env].freq} ({info.env}) is not the market's "
-            f"{PRESETS[market].freq} ({market})"
+            f"bar size {get_preset(info.env).freq} ({info.env}) is not the market's "
+            f"{get_preset(market).freq} ({market})"
         )
     if latest:
         for key in ("feature_set", "window"):

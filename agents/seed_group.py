@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from envs.marketspec import pin_market_argv
 from envs.presets import get_preset
 from lab.engine import Engine
 from lab.ledger import (
@@ -108,7 +109,7 @@ def main(algo: str, argv: list[str], hyper_cls: type) -> Path:
         algo=algo,
         env=cfg.env_name,
         module=f"agents.{algo}",
-        argv=[*rest, "--no-progress"],
+        argv=[*pin_market_argv(rest, cfg.env_name), "--no-progress"],
         seeds=seeds,
         config=cfg.to_dict(),
         group_dir=group.run_dir or default_group_dir(runs_root, cfg.env_name, algo, seeds),

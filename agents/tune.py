@@ -32,6 +32,7 @@ import optuna
 import yaml
 
 from agents.tune_trial import make_pruner
+from envs.marketspec import add_market_flags, market_dirname, market_from_args
 from lab.engine import Engine, Task, TaskResult
 from lab.ledger import default_runs_root
 
@@ -44,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m agents.tune",
         description="Optuna search (TPE + median pruner) on the val Sharpe, trials on Ray.",
     )
-    p.add_argument("--env", required=True, help="data preset (btc1h, eth1h)")
+    p.add_argument("--env", required=True, help="market: a preset, a candle file, an entry")
+    add_market_flags(p)  # --funding --catalog --bar (envs.marketspec)
     p.add_argument("--algo", required=True, choices=ALGOS)
     p.add_argument("--trials", type=int, required=True, help="finished trials wanted in all")
     p.add_argument("--workers", type=int, default=1, help="trials run at once (Ray CPUs)")
@@ -239,8 +241,9 @@ def main(argv: list[str] | None = None) -> Path:
 
     # flags tune does not know go to every trial's training command (e.g. --max-train-samples)
     args, args.passthrough = build_parser().parse_known_args(sys.argv[1:] if argv is None else argv)
+    market_from_args(args)  # args.env: the market's key, passed to every trial
     args.study = args.study or args.algo
-    out = args.out or default_runs_root() / args.env / "tune" / args.study
+    out = args.out or default_runs_root() / market_dirname(args.env) / "tune" / args.study
     out.mkdir(parents=True, exist_ok=True)
     storage = args.storage or f"sqlite:///{(out / 'study.db').resolve()}"
     optuna.logging.set_verbosity(optuna.logging.WARNING)

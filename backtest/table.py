@@ -12,7 +12,7 @@ from lab.atomic import atomic_write_json
 TABLE_ROWS = (
     ("total_return", "total return", "{:+.1%}"),
     ("cagr", "CAGR", "{:+.1%}"),
-    ("sharpe", "Sharpe (8760/yr)", "{:.2f}"),
+    ("sharpe", "Sharpe ({ppy}/yr)", "{:.2f}"),  # the market's periods per year
     ("sortino", "Sortino", "{:.2f}"),
     ("max_drawdown", "max drawdown", "{:.1%}"),
     ("annual_volatility", "volatility (ann.)", "{:.1%}"),
@@ -37,12 +37,23 @@ def write_metrics(path: Path, results: dict[str, dict[str, float]], extra: dict[
     return atomic_write_json(path, payload)
 
 
+def _periods_per_year(results: dict[str, dict[str, float]]) -> str:
+    """Bars per year behind the metrics (``n_bars / years``, as ``summarize`` wrote them)."""
+    for m in results.values():
+        years, bars = m.get("years"), m.get("n_bars")
+        if years and bars and math.isfinite(years) and years > 0:
+            return f"{round(bars / years):d}"
+    return "?"
+
+
 def format_table(results: dict[str, dict[str, float]], title: str) -> str:
     """A fixed-width table: one column per policy, the rows of ``TABLE_ROWS``."""
     names = list(results)
     width = max(12, *(len(n) for n in names))
     lines = [title, f"{'':<20}" + "".join(f"{n:>{width + 2}}" for n in names)]
+    ppy = _periods_per_year(results)
     for key, label, fmt in TABLE_ROWS:
+        label = label.format(ppy=ppy)
         cells = []
         for n in names:
             v = results[n].get(key, float("nan"))

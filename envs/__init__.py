@@ -1,4 +1,4 @@
-"""Trading environments on real hourly crypto candles (numpy, pandas, gymnasium only).
+"""Trading environments on real crypto candles of any bar size, 1m .. 1d (numpy, pandas, gymnasium only).
 
 Public API::
 
@@ -6,7 +6,9 @@ Public API::
     env = make_env("btc1h", split="train")          # gymnasium.Env, spec in envs.trading_env
     venv = make_batched_env("btc1h", n_envs=1024, seed=0)   # VecEnv semantics, plain numpy
 
-``import envs`` registers ``TradingEnv-<preset>-v1`` (``TradingEnv-btc1h-v1``,
+``gymnasium.make("TradingEnv-v1", market="path/to/candles.csv.gz", split="test")`` takes any
+market spec (a preset, a candle file with ``funding=``, a ``catalog=`` entry, ``bar="4h"``;
+``envs.marketspec``); ``make_env(spec)`` does too. ``import envs`` also registers ``TradingEnv-<preset>-v1`` (``TradingEnv-btc1h-v1``,
 ``TradingEnv-eth1h-v1``, ...) with gymnasium: the env's version (``ENV_VERSION``, history in
 ``envs.trading_env``). ``TradingEnv-<preset>-v0`` stays registered as v1 with
 ``decision_interval`` fixed to 1, which reproduces v0 bit for bit.
@@ -43,6 +45,10 @@ ENV_VERSION = 1  # TradingEnv's spec version (history: envs.trading_env); the gy
 def register_envs() -> None:
     """Register ``TradingEnv-<preset>-v1`` (current) and ``-v0`` (v1 at decision_interval 1,
     bit-identical to v0) for every preset (idempotent)."""
+    if f"TradingEnv-v{ENV_VERSION}" not in gymnasium.registry:  # any market: market=SPEC
+        gymnasium.register(
+            id=f"TradingEnv-v{ENV_VERSION}", entry_point="envs.registry:make_market_env"
+        )
     entry = {ENV_VERSION: "envs.registry:make_env", 0: "envs.registry:make_env_v0"}
     for name in PRESETS:
         for version, entry_point in entry.items():

@@ -61,8 +61,13 @@ SPLIT_NAMES = ("train", "val", "test")
 _ENTRY_KEYS = {"candles", "funding", "bar", "splits"}
 
 
-class MarketSpecError(ValueError):
-    """A market spec that names no preset, file or catalog entry, or a bad catalog entry."""
+class MarketSpecError(ValueError, KeyError):
+    """A market spec that names no preset, file or catalog entry, or a bad catalog entry.
+
+    A ``KeyError`` too, as ``get_preset`` raised for an unknown name before any spec existed."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
 
 
 def resolve_market(
@@ -101,8 +106,8 @@ def resolve_market(
     if path.exists() or any(sep in text for sep in ("/", os.sep)) or path.suffix:
         return _from_file(path, funding, bar, spec=text)
     raise MarketSpecError(
-        f"unknown market {text!r}: not a preset ({', '.join(sorted(PRESETS))}), not an existing "
-        f"file, and not an entry of {cat_path}"
+        f"unknown market {text!r}; valid presets: {', '.join(sorted(PRESETS))}; nor an existing "
+        f"file, nor an entry of {cat_path}"
         + (f" (entries: {', '.join(sorted(entries))})" if entries else " (no such catalog)")
     )
 

@@ -117,14 +117,17 @@ BITSTAMP_2011 = DataFile(
 )
 
 
-def get_preset(name: str) -> Preset:
-    """Return the preset called ``name`` or raise a KeyError listing the valid names."""
-    try:
+def get_preset(name: str | Preset) -> Preset:
+    """The preset called ``name``, or the market a market key names (``envs.marketspec``: a
+    file path, a catalog entry, ``btc1h?bar=4h``); ``MarketSpecError`` (a ``KeyError`` and a
+    ``ValueError``) naming the valid presets otherwise."""
+    if isinstance(name, Preset):
+        return name
+    if name in PRESETS:
         return PRESETS[name]
-    except KeyError:
-        raise KeyError(
-            f"unknown env/preset {name!r}; valid presets: {', '.join(sorted(PRESETS))}"
-        ) from None
+    from envs.marketspec import market_for  # noqa: PLC0415  (envs.marketspec imports this module)
+
+    return market_for(name)
 
 
 # Planted-signal markets (envs.synthetic): generated from a fixed seed on first use.

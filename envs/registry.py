@@ -9,7 +9,10 @@ split's decision bars. Loading + features + normalisation + arrays are cached
 in-process, keyed by (preset, feature set, window, normaliser state), so
 building 16 envs costs one load.
 
-Defaults ``feature_set="core17"`` (15 columns) and ``window=32`` (32 hours):
+``make_env`` takes any market key (``envs.marketspec``: ``"eth4h"``, ``"btc1h?bar=1d"``, a candle
+file path); the cache key holds the market's name, bar size and every file's sha256.
+
+Defaults ``feature_set="core17"`` (15 columns) and ``window=32`` (32 bars; 32 hours on 1h bars):
 a 484-float observation keeps the transformer's sequence short (fast PPO on
 2 CPU cores) and the batched env's per-step memory traffic small; a day and a
 third of hourly context plus the features' own 168-bar lookbacks.
@@ -39,7 +42,7 @@ def _normaliser_key(normaliser: Any) -> str:
 
 
 def load_market(
-    preset: str,
+    preset: str | Any,
     feature_set: str = DEFAULT_FEATURE_SET,
     window: int = DEFAULT_WINDOW,
     normaliser: Any = None,
@@ -54,12 +57,13 @@ def load_market(
     from envs.splits import split_index_range
 
     check_window(window)  # before any data is loaded
-    p = get_preset(preset)
-    key = (p.name, feature_set, int(window), _normaliser_key(normaliser))
+    p = get_preset(preset)  # a preset name, any market key (envs.marketspec) or a Preset
+    files = tuple(sorted(p.files.items()))  # paths + sha256: a changed file is a new entry
+    key = (p.name, p.freq, files, feature_set, int(window), _normaliser_key(normaliser))
     if key in _CACHE:
         return _CACHE[key]
-    candles, _report = load_clean(p.name)
-    funding = load_funding(p.name) if p.funding is not None else None
+    candles, _report = load_clean(p)
+    funding = load_funding(p) if p.funding is not None else None
     raw = compute_features(candles, feature_set, funding=funding, freq=p.freq)
     if normaliser is None:
         lo, hi = split_index_range(candles.index, p, "train")
@@ -75,7 +79,7 @@ def load_market(
     return market, normaliser
 
 
-def split_range(market: MarketData, preset: str, split: str | None) -> tuple[int, int]:
+def split_range(market: MarketData, preset: Any, split: str | None) -> tuple[int, int]:
     """Row range ``[lo, hi)`` of ``split`` (None: the whole series) in ``market``."""
     if split is None:
         return 0, market.n_bars
@@ -109,6 +113,22 @@ def make_env(
     if seed is not None:
         env.reset(seed=seed)
     return env
+
+
+def make_market_env(
+    market: str = "btc1h",
+    *,
+    funding: str | None = None,
+    catalog: str | None = None,
+    bar: str | None = None,
+    **kwargs: Any,
+) -> TradingEnv:
+    """``gymnasium.make("TradingEnv-v1", market=SPEC, ...)``: ``make_env`` on any market spec
+    (a preset, a candle file with optional ``funding`` file, a ``catalog`` entry) at bar size
+    ``bar`` (resampled on load); other kwargs as ``make_env``."""
+    from envs.marketspec import market_key
+
+    return make_env(market_key(market, funding=funding, catalog=catalog, bar=bar), **kwargs)
 
 
 def make_env_v0(preset: str = "btc1h", **kwargs: Any) -> TradingEnv:

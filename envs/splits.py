@@ -36,24 +36,18 @@ Training rows are given as sorted disjoint half-open ranges
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from envs.markets import resolve_market
-from envs.presets import PRESETS, Preset, get_preset
+from envs.presets import Preset, get_preset
 
 Range = tuple[int, int]
 
 
 def _preset(preset_or_name: Preset | str) -> Preset:
     """A Preset from itself, a preset name, or any market spec (``envs.markets``: path, catalog)."""
-    if not isinstance(preset_or_name, str):
-        return preset_or_name
-    if preset_or_name in PRESETS or not Path(preset_or_name).suffix:
-        return get_preset(preset_or_name)  # unknown names: the KeyError listing the presets
-    return resolve_market(preset_or_name)
+    return get_preset(preset_or_name)  # names, market keys (envs.marketspec) and Presets
 
 
 def split_bounds(preset_or_name: Preset | str, split: str) -> tuple[pd.Timestamp, pd.Timestamp]:

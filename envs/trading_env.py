@@ -3,10 +3,23 @@
 ## Description
 
 An account with starting equity ``initial_equity`` (1.0) trades a single
-instrument (spot prices, perpetual funding) on hourly bars. At each step the
+instrument (spot prices, perpetual funding) on bars of one size (1 minute .. 1 day; the
+shipped presets are hourly, 4-hourly and daily). At each step the
 agent sees a window of normalised features and its account state at bar t's
 close, and chooses a **target position** for the next bar (the next
 ``decision_interval`` bars, see below).
+
+What the bar size changes (``envs.barsize``; a market at another bar size is
+``make_env("btc1h?bar=4h")``, ``make_env("path/to/candles.csv.gz")`` or
+``gymnasium.make("TradingEnv-v1", market=..., bar="4h")``, ``envs.marketspec``):
+``window`` counts bars (32 bars = 32 hours on 1h bars, 128 hours on 4h bars);
+features defined in time keep their span (``ret_24h`` is 6 four-hour bars) and
+the others keep their bar counts (``envs.features.feature_specs``); a funding
+settlement is charged on the bar whose span ``(open, close]`` contains it (a
+daily bar sums its day's three); the warm-up is ``warmup_bars(set, bar)`` +
+``window`` bars; Sharpe and volatility annualise with ``periods_per_year`` =
+365 days / bar (8,760 for 1h, 365 for 1d). Episode lengths and
+``decision_interval`` count bars.
 
 ## Action space
 

@@ -19,10 +19,12 @@ from backtest.baselines import PolicySpec, baseline
 from backtest.oracles import oracle_specs
 from backtest.record import Backtest
 from backtest.runner import CostOverrides, run_policy
-from envs.presets import PRESETS, get_preset
+from envs.marketspec import add_market_flags, market_dirname, market_from_args, record_market
+from envs.presets import get_preset
 from evaluate.ensemble import RULES, build_ensemble
 from evaluate.groups import GroupError, RunRef, expand_runs
 from evaluate.headtohead import compare
+from evaluate.newdata import check_runs_on_market
 from evaluate.plots import write_plots
 from evaluate.report import SELECTION_NOTE, format_table, write_csv, write_json
 from evaluate.report_html import split_close, write_report_html
@@ -34,7 +36,6 @@ from evaluate.seeds import (
     summaries_json,
     verdicts,
 )
-from lab.config import check_choice
 from lab.rundir import preset_files, write_provenance
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -67,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
         "(group.json: every seed); LABEL=PATH names it (the same LABEL on several paths, or "
         "LABEL=PATH1,PATH2,... = seeds of one method)",
     )
-    p.add_argument("--env", default="btc1h", help="preset name (default btc1h)")
+    p.add_argument("--env", default="btc1h", help="market: preset (default btc1h), file, entry")
+    add_market_flags(p, window=True)  # --funding --catalog --bar --start --end
     p.add_argument(
         "--split",
         default="test",
@@ -206,16 +208,17 @@ def resolve_costs(args: argparse.Namespace, specs: list[PolicySpec]) -> CostOver
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    check_choice("--env", args.env, PRESETS)
+    market_from_args(args)  # args.env: the market's key; --start: args.split = "window"
     t0 = time.perf_counter()
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
-    out = args.out or REPO_ROOT / "runs" / args.env / "evaluate" / stamp
+    out = args.out or REPO_ROOT / "runs" / market_dirname(args.env) / "evaluate" / stamp
     try:
         expanded = expand_runs(args.runs)
     except GroupError as err:
         print(f"python -m evaluate: error: {err}", file=sys.stderr)
         return 2
     specs = _specs(args, expanded.runs)  # every input checked before the output folder exists
+    check_runs_on_market(specs, args.env)  # bar size and feature columns of every run
     costs = resolve_costs(args, specs)
     write_provenance(  # the same command/config/meta.json as every run folder
         out,
@@ -224,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         data_files=preset_files(get_preset(args.env)),
         argv=["-m", "evaluate", *(sys.argv[1:] if argv is None else argv)],
     )
+    record_market(out, args.env)  # meta.json: spec, bar, splits (window), sha256 of every file
     backtests: list[Backtest] = []
     for spec in specs:
         t = time.perf_counter()

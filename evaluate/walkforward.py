@@ -46,7 +46,7 @@ from backtest.runner import CostOverrides, run_env
 from backtest.stats import per_period_sharpe
 from envs import TradingEnv
 from envs.data import DataValidationError
-from envs.presets import PRESETS
+from envs.marketspec import market_dirname, market_from_args, record_market
 from evaluate.headtohead import Comparison, compare
 from evaluate.report import format_table, write_csv, write_html, write_json
 from evaluate.stitch import stitch
@@ -55,7 +55,6 @@ from evaluate.wf_data import FoldPlan, WFData, env_split, mask_rows, plan_folds
 from evaluate.wf_report import fold_rows, format_fold_table, plot_folds, write_folds_csv
 from evaluate.wf_train import MOMENTUM_GRID, TRAINERS, FoldContext, TrainedFold
 from lab.cli import run_cli
-from lab.config import check_choice
 from lab.rundir import preset_files, write_provenance
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -257,12 +256,16 @@ def record_walkforward(args: argparse.Namespace, wf: WalkForward, ppy: float, ou
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
-    check_choice("--env", args.env, PRESETS)
+    market_from_args(args)  # args.env: the market's key
     t_start = time.perf_counter()
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
     out = (
         args.out
-        or REPO_ROOT / "runs" / args.env / "walkforward" / f"{stamp}_{args.algo}_s{args.seed}"
+        or REPO_ROOT
+        / "runs"
+        / market_dirname(args.env)
+        / "walkforward"
+        / f"{stamp}_{args.algo}_s{args.seed}"
     )
     from envs.presets import get_preset
 
@@ -289,6 +292,7 @@ def main(argv: list[str] | None = None) -> int:
         data_files=preset_files(preset),
         argv=["-m", "evaluate.walkforward", *argv],
     )
+    record_market(out, args.env)  # meta.json: spec, bar, splits, sha256 of every file
     costs = CostOverrides(
         fee_bps=args.fee_bps,
         slippage_bps=args.slippage_bps,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from envs.marketspec import add_market_flags
 from evaluate.wf_train import MOMENTUM_GRID, TRAINERS
 
 
@@ -14,7 +15,8 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--env", default="btc1h", help="preset name (default btc1h)")
+    p.add_argument("--env", default="btc1h", help="market: preset (default btc1h), file, entry")
+    add_market_flags(p)  # --funding --catalog --bar (envs.marketspec)
     p.add_argument(
         "--algo",
         required=True,

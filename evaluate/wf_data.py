@@ -65,12 +65,12 @@ class WFData:
         from envs.presets import get_preset
 
         p = get_preset(preset)
-        candles, _report = load_clean(p.name)
-        funding = load_funding(p.name) if p.funding is not None else None
+        candles, _report = load_clean(p)  # any market key (envs.marketspec)
+        funding = load_funding(p) if p.funding is not None else None
         raw = compute_features(candles, feature_set, funding=funding, freq=p.freq)
         files = tuple(f.path for f in (p.candles, p.funding) if f is not None)
         return cls(
-            p.name, candles, raw, funding, feature_set, p.freq, float(p.periods_per_year), files
+            preset, candles, raw, funding, feature_set, p.freq, float(p.periods_per_year), files
         )
 
     @property

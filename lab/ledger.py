@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lab.rundir import market_dirname
+
 SOURCES = ("run", "seed_group", "tune", "supervised", "walkforward")
 # Keys that say where/how a run executes, not what it is: dropped (at any depth) from the hash.
 VOLATILE_KEYS = frozenset(
@@ -42,7 +44,7 @@ def default_runs_root() -> Path:
 
 def ledger_path(market: str, runs_root: str | os.PathLike[str] | None = None) -> Path:
     """``<runs_root>/<market>/ledger.jsonl``."""
-    return Path(runs_root or default_runs_root()) / market / "ledger.jsonl"
+    return Path(runs_root or default_runs_root()) / market_dirname(market) / "ledger.jsonl"
 
 
 def _strip(obj: Any) -> Any:

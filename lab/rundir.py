@@ -18,6 +18,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import re
 import shlex
 import socket
 import subprocess
@@ -25,6 +26,7 @@ import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 import yaml
 
@@ -144,6 +146,22 @@ def discard_unfinished() -> list[Path]:
     return cleaned
 
 
+def market_dirname(env: str) -> str:
+    """A safe folder name under ``runs/`` for a market key (``envs.marketspec``): the preset or
+    entry name, or a file's stem, ``@bar`` when the key resamples; only ``[A-Za-z0-9._@-]``, so a
+    run folder never escapes ``runs/`` (idempotent: a preset name is returned unchanged)."""
+    spec, sep, query = str(env).rpartition("?")
+    opts = dict(parse_qsl(query)) if sep else {}
+    if not sep or not opts:
+        spec, opts = str(env), {}
+    name = spec.removeprefix("catalog:")
+    if "/" in name or os.sep in name or "." in name:
+        name = Path(name).name.split(".")[0]
+    if opts.get("bar"):
+        name = f"{name}@{opts['bar']}"
+    return re.sub(r"[^A-Za-z0-9._@-]", "_", name).lstrip(".-") or "market"
+
+
 def default_run_dir(
     env: str,
     algo: str,
@@ -153,7 +171,7 @@ def default_run_dir(
 ) -> Path:
     """``<root>/<env>/<algo>/<UTC YYYYmmdd-HHMMSS>_s<seed>`` (not created)."""
     stamp = (now or utc_now()).strftime("%Y%m%d-%H%M%S")
-    return Path(root) / env / algo / f"{stamp}_s{seed}"
+    return Path(root) / market_dirname(env) / algo / f"{stamp}_s{seed}"
 
 
 def create_run_dir(

@@ -27,6 +27,7 @@ from typing import Any
 
 from lab.engine import Engine, Task, TaskResult
 from lab.ledger import config_hash
+from lab.rundir import market_dirname
 
 # A finished run's val metrics ({"val_sharpe", ..., "collapsed"}) or None when incomplete.
 MetricsReader = Callable[[Path], "dict[str, Any] | None"]
@@ -50,7 +51,7 @@ class GroupSpec:
 def default_group_dir(runs_root: Path, env: str, algo: str, seeds: list[int]) -> Path:
     """``<runs_root>/<env>/<algo>/<UTC YYYYmmdd-HHMMSS>_seeds<first>-<last>``."""
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
-    return runs_root / env / algo / f"{stamp}_seeds{seeds[0]}-{seeds[-1]}"
+    return runs_root / market_dirname(env) / algo / f"{stamp}_seeds{seeds[0]}-{seeds[-1]}"
 
 
 def train_seed(work_dir: Path, module: str, argv: list[str]) -> str:

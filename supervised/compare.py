@@ -32,10 +32,9 @@ from typing import Any
 import numpy as np
 
 from envs.data import DataValidationError
-from envs.presets import PRESETS
+from envs.marketspec import add_market_flags, market_from_args, record_market
 from lab.atomic import atomic_write_json, atomic_write_text
 from lab.cli import run_cli
-from lab.config import check_choice
 from lab.rundir import create_run_dir
 from lab.runtime import seed_everything, set_torch_threads
 from supervised.data import load_supervised_data
@@ -140,6 +139,7 @@ def main(argv: list[str] | None = None) -> Path:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--env", default="btc1h")
+    add_market_flags(p)  # --funding --catalog --bar (envs.marketspec)
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--schemes", nargs="+", default=list(SCHEMES)[:2], choices=list(SCHEMES))
@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> Path:
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--run-dir", default=None)
     a = p.parse_args(argv)
-    check_choice("--env", a.env, PRESETS)
+    market_from_args(a)  # a.env: the market's key
     base = FitConfig(
         env=a.env,
         epochs=a.epochs,
@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> Path:
     header = (
         f"# Supervised compare, {a.env}, val split, {a.epochs} epoch(s), seed {a.seed}\n\n"
         f"Sharpe: argmax policy stepped through the env, after fees+slippage "
-        f"({base.fee_bps}+{base.slippage_bps} bps) and funding, annualised (8760). "
+        f"({base.fee_bps}+{base.slippage_bps} bps) and funding, annualised ({pre.periods_per_year}/yr). "
         f"Pred shares are SELL/HOLD/BUY % of val predictions. Rule: `confidence` decision rule "
         f"on the corrected probabilities, fitted on val (tau x min_hold grid; points tried per "
         f"model in brackets), so its Sharpe is IN-SAMPLE on val. Half check: "
@@ -211,6 +211,7 @@ def main(argv: list[str] | None = None) -> Path:
     atomic_write_json(run_dir / "compare.json", {"rows": rows, "wall_s": round(wall, 1)})
     md = to_markdown(rows, header)
     atomic_write_text(run_dir / "compare.md", md)
+    record_market(run_dir, a.env)
     print(md)
     print(f"written: {run_dir / 'compare.md'}")
     return run_dir

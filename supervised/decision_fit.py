@@ -67,6 +67,7 @@ class Market:
     funding: np.ndarray
     fee_bps: float = _ENV.fee_bps
     slippage_bps: float = _ENV.slippage_bps
+    periods_per_year: int = 8760  # the market's bar size (envs.barsize.periods_per_year)
 
     def backtest(self, actions: np.ndarray, lo: int = 0, hi: int | None = None) -> dict[str, float]:
         hi = len(self.can_trade) if hi is None else hi
@@ -78,6 +79,7 @@ class Market:
             self.funding[lo : hi + 1],
             self.fee_bps,
             self.slippage_bps,
+            periods_per_year=self.periods_per_year,
         )
 
 
@@ -139,6 +141,7 @@ def _half_check(
         market.funding[: h + 1],
         market.fee_bps,
         market.slippage_bps,
+        market.periods_per_year,
     )
     fit = fit_rule(probs[:h], first, tau_quantiles, min_holds, half_check=False)
     p2, ok2 = probs[h:], market.can_trade[h:]

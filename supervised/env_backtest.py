@@ -28,6 +28,7 @@ from backtest.metrics import sharpe_ratio
 from backtest.runner import run_env
 from envs import make_env
 from envs.params import EnvParams
+from envs.presets import get_preset
 from supervised.data import SupervisedData
 from supervised.decision import DecisionRule
 
@@ -41,7 +42,7 @@ def env_backtest(
     fee_bps: float = _ENV_DEFAULTS.fee_bps,
     slippage_bps: float = _ENV_DEFAULTS.slippage_bps,
     funding: bool = _ENV_DEFAULTS.funding,
-    periods_per_year: int = 8760,
+    periods_per_year: int | None = None,
     probs_by_bar: np.ndarray | None = None,
     rule: DecisionRule | None = None,
     **env_options: Any,
@@ -51,6 +52,8 @@ def env_backtest(
     Returns sharpe, total_log_return, n_steps, n_runs, turnover (notional/equity), n_trades, costs, funding,
     exposure (mean |position|), long_share, short_share.
     """
+    if periods_per_year is None:  # the market's bar size (envs.barsize)
+        periods_per_year = get_preset(data.env).periods_per_year
     acts = np.asarray(actions_by_bar, dtype=np.int64)
     if len(acts) != len(data.close):
         raise ValueError(

@@ -23,8 +23,9 @@ import numpy as np
 import torch
 
 from envs.features import FEATURE_SETS
+from envs.marketspec import is_market
 from envs.params import EnvParams
-from envs.presets import PRESETS
+from envs.presets import PRESETS, get_preset
 from lab.config import Rule, check_rules, doc
 from policies import make_config
 from supervised.data import SupervisedData
@@ -116,7 +117,7 @@ class FitConfig:
 
     # what each field must be (lab.config.check_rules); choices live in the field metadata
     RULES: ClassVar[dict[str, Rule]] = {
-        "env": (lambda v: v in PRESETS, f"a data preset: {', '.join(sorted(PRESETS))}"),
+        "env": (is_market, f"a market: a preset ({', '.join(sorted(PRESETS))}), a file or entry"),
         "window": (lambda v: v >= 1, ">= 1 bar"),
         "horizon": (lambda v: v >= 1, ">= 1 bar"),
         "epochs": (lambda v: v >= 1, ">= 1"),
@@ -224,6 +225,7 @@ def val_market(prep: Prepared, cfg: FitConfig) -> Market:
         funding,
         cfg.fee_bps,
         cfg.slippage_bps,
+        get_preset(d.env).periods_per_year,
     )
 
 

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from envs.marketspec import pin_market_argv
 from envs.presets import get_preset
 from lab.engine import Engine
 from lab.ledger import (
@@ -82,7 +83,7 @@ def main(argv: list[str]) -> Path:
         algo=ALGO,
         env=cfg.env,
         module="supervised.train",
-        argv=rest,
+        argv=pin_market_argv(rest, cfg.env),
         seeds=seeds,
         config=dataclasses.asdict(cfg),
         group_dir=group.run_dir or default_group_dir(default_runs_root(), cfg.env, ALGO, seeds),

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from envs.data import DataValidationError
+from envs.marketspec import add_market_flags, market_from_args, record_market
 from lab.atomic import atomic_write_json
 from lab.cli import run_cli
 from lab.config import add_fields, check_rules, resolve
@@ -70,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_fields(p, FitConfig)
+    add_market_flags(p)  # --env FILE|entry, --funding, --catalog, --bar (envs.marketspec)
     p.add_argument(
         "--run-dir", default=None, help="run folder (default: runs/<env>/supervised/...)"
     )
@@ -79,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def config_from_args(a: argparse.Namespace) -> FitConfig:
     """Defaults, then ``--config`` YAML, then the flags given; each field checked (one line)."""
+    market_from_args(a)  # a.env: the market's key
     cfg, sources = resolve(FitConfig, a)
     check_rules(cfg, FitConfig.RULES, sources)
     return cfg
@@ -166,6 +169,7 @@ def main(argv: list[str] | None = None) -> Path:
         run_dir=args.run_dir,
         argv=["-m", "supervised.train", *argv],
     )
+    record_market(run_dir, cfg.env)  # meta.json: spec, bar, splits, sha256 of every file
     seed_everything(cfg.seed)
     set_torch_threads(cfg.threads)
     print(f"run folder: {run_dir}")

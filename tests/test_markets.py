@@ -88,7 +88,7 @@ def test_catalog_entry_with_splits_funding_and_bar(tmp_path):
             "nope",
             {},
             MarketSpecError,
-            "not a preset (btc1d, btc1h, btc4h, eth1d, eth1h, eth4h, synth-meanrev, synth-regime, synth-rw)",
+            "unknown market 'nope'; valid presets: btc1d, btc1h, btc4h, eth1d, eth1h, eth4h, synth-",
         ),
         ("missing.csv", {}, MarketSpecError, "missing.csv: no such file"),
         ("DIR", {}, MarketSpecError, "is a directory"),

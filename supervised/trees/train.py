@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from envs.marketspec import add_market_flags, market_from_args, record_market
 from envs.presets import get_preset
 from lab.atomic import atomic_write_json
 from lab.config import key_values
@@ -65,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--env", default="btc1h")
+    add_market_flags(p)  # --funding --catalog --bar (envs.marketspec)
     p.add_argument("--feature-set", default="core17")
     p.add_argument("--window", type=int, default=32, help="observation window of the env, bars")
     p.add_argument(
@@ -191,6 +193,7 @@ def _info(
 def train(argv: list[str] | None = None) -> Path:
     """Parse, check labels, fit, fit the rule on val, save, backtest val; return the run folder."""
     args = build_parser().parse_args(argv)
+    market_from_args(args)  # args.env: the market's key
     cfg, sizes, opts = configs(args)
     t0 = time.time()
     from supervised.data import load_supervised_data
@@ -206,6 +209,7 @@ def train(argv: list[str] | None = None) -> Path:
         run_dir=args.run_dir,
         argv=["-m", "supervised.trees", *(sys.argv[1:] if argv is None else argv)],
     )
+    record_market(run_dir, cfg.env)
     print(f"run folder: {run_dir}")
     d, tr = prep.data, prep.train
     t_fit = time.time()
