@@ -110,6 +110,20 @@ def check_fresh(market: Any, now: dt.datetime, source: str) -> int:
     return t
 
 
+def load_policy(vdir: Path, record: dict[str, Any]) -> Any:
+    """The version's ``PolicySpec``: a discrete PPO through ``agents.fast_policy`` (no SB3
+    import), anything else (or a PPO it does not recognise) through ``load_run``."""
+    if record.get("kind") == "sb3":
+        from agents.fast_policy import load_fast
+
+        spec = load_fast(vdir)
+        if spec is not None:
+            return spec
+    from agents.loading import load_run
+
+    return load_run(vdir)
+
+
 def decide(
     model: str,
     candles: pd.DataFrame,
@@ -123,10 +137,8 @@ def decide(
     """The decision of registered ``model`` for the last bar of ``candles`` (see module doc)."""
     from gymnasium import spaces
 
-    from agents.loading import load_run
-
     vdir, record = resolve(model, root)
-    spec = load_run(vdir)
+    spec = load_policy(vdir, record)
     market = serve_market(candles, funding, record, spec.normaliser)
     t = check_fresh(market, now, source)
     w = market.window

@@ -182,6 +182,10 @@ def promote(
         for f in [*info.model_files, *(info.run_dir / n for n in COMMON_FILES)]:
             if f.is_file():
                 shutil.copy2(f, tmp / f.name)
+        if info.kind == "sb3":  # a torch-free actor for agents.predict (discrete PPO only)
+            from agents.fast_policy import export_numpy
+
+            export_numpy(tmp)
         record = {
             "name": name,
             "version": version,
