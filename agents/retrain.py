@@ -124,6 +124,23 @@ def tree_argv(cfg: dict[str, Any], market: str, run_dir: Path) -> list[str]:
     return argv
 
 
+@contextlib.contextmanager
+def _no_ledger() -> Iterator[None]:
+    """The trainers' own ledger records off: they would file the trial under the window's
+    temporary market name; ``record_trial`` files it under the real one."""
+    from lab.ledger import NO_LEDGER_ENV
+
+    old = os.environ.get(NO_LEDGER_ENV)
+    os.environ[NO_LEDGER_ENV] = "1"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(NO_LEDGER_ENV, None)
+        else:
+            os.environ[NO_LEDGER_ENV] = old
+
+
 def train_candidate(kind: str, version_dir: Path, market: str, run_dir: Path) -> Path:
     """Train with the registered version's config on ``market``; return the run folder."""
     cfg = yaml.safe_load((version_dir / "config.yaml").read_text()) or {}
@@ -131,7 +148,8 @@ def train_candidate(kind: str, version_dir: Path, market: str, run_dir: Path) ->
         from supervised.trees.train import TreeCheckError, train
 
         try:
-            return train(tree_argv(cfg, market, run_dir))
+            with _no_ledger():  # the trial is recorded once, under the real market (retrain)
+                return train(tree_argv(cfg, market, run_dir))
         except TreeCheckError as exc:  # a failed val-class check keeps the run: the registry
             if (run_dir / "metrics.json").is_file():  # refuses it below, naming the check
                 print(f"candidate failed its checks: {exc}", file=sys.stderr)
@@ -147,7 +165,8 @@ def train_candidate(kind: str, version_dir: Path, market: str, run_dir: Path) ->
             from agents.sac import main as sb3_main
         else:
             from agents.ppo import main as sb3_main
-        return sb3_main(["--env", market, "--config", str(cfg_file), "--run-dir", str(run_dir)])
+        with _no_ledger():
+            return sb3_main(["--env", market, "--config", str(cfg_file), "--run-dir", str(run_dir)])
     raise RegistryError(f"retraining a {kind!r} model is not supported (trees, ppo, sac)")
 
 

@@ -51,6 +51,12 @@ def test_cli_writes_a_complete_run_and_evaluate_loads_it(tree_run):
     assert m["checks"]["label_direction"]["ok"] and m["checks"]["val_classes"]["ok"]
     assert m["val_backtest"]["n_bars"] > 1000 and np.isfinite(m["val_backtest"]["sharpe"])
     assert json.loads((tree_run / "meta.json").read_text())["data_sha256"]
+    from lab.ledger import default_runs_root, read_records
+
+    ledger = read_records("btc1h", default_runs_root())
+    rec = [r for r in ledger if r["run_dir"] == str(tree_run.resolve())]
+    assert [(r["source"], r["algo"]) for r in rec] == [("trees", "trees")]
+    assert rec[0]["val_sharpe"] == pytest.approx(m["val_backtest"]["sharpe"])
     spec = load_run(tree_run)
     assert spec.method == "trees" and spec.name == "trees_s1"
     assert spec.env_settings == {"feature_set": "core17", "window": 32, "action": "discrete"}

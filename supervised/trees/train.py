@@ -188,6 +188,22 @@ def _info(
     }
 
 
+def record_trial(run_dir: Path, market: str, val_sharpe: float | None) -> None:
+    """Append the run to the market's trial ledger (source ``trees``; failed checks included:
+    the configuration was still tried on val)."""
+    import yaml
+
+    from lab.ledger import append_record, default_runs_root, ledger_enabled, make_record
+
+    if not ledger_enabled():
+        return
+    cfg = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")) or {}
+    rec = make_record(market=market, source="trees", algo="trees", config=cfg,
+                      seed=cfg.get("seed"), run_dir=run_dir.resolve(), val_sharpe=val_sharpe,
+                      periods_per_year=get_preset(market).periods_per_year)  # fmt: skip
+    append_record(rec, default_runs_root())
+
+
 def train(argv: list[str] | None = None) -> Path:
     """Parse, check labels, fit, fit the rule on val, save, backtest val; return the run folder."""
     args = build_parser().parse_args(argv)
@@ -240,6 +256,7 @@ def train(argv: list[str] | None = None) -> Path:
         "wall_s": round(time.time() - t0, 1),
     }
     atomic_write_json(run_dir / "metrics.json", metrics)
+    record_trial(run_dir, cfg.env, metrics["val_backtest"].get("sharpe"))
     vb = metrics["val_backtest"]
     print(
         f"fit {fit_s:.0f}s; {classes['message']}; val bal acc {report.balanced_accuracy:.3f}; "
