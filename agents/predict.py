@@ -1,6 +1,7 @@
 """The decision for the latest closed bar, from a registered model and a candle file.
 
     python -m agents.predict --model NAME[@vN] --candles FILE [--json] [--root models]
+    python -m agents.predict --model NAME --exchange binance --symbol BTC/USDT [--candles-out F]
         [--funding FILE] [--position 0] [--entry-price P] [--bars-held 0] [--now ISO]
 
 Pipeline (the training pipeline, applied to the file's tail): load and validate the candles
@@ -162,13 +163,47 @@ def decide(
                     closed.strftime(iso), closed.strftime(iso), action, target, probs)  # fmt: skip
 
 
-def read_inputs(a: argparse.Namespace, record: dict[str, Any]) -> tuple[pd.DataFrame, Any]:
-    """The candle tail and the funding history (explicit file, or the market's, or none)."""
+def fetch_feed(
+    exchange: Any, symbol: str, record: dict[str, Any], out: Path, now: pd.Timestamp, bars: int
+) -> Path:
+    """Append the exchange's newest closed candles to ``out`` (``envs.data.fetch``: paginated,
+    overlap-verified, closed bars only); a new file starts ``bars`` bars before ``now``."""
+    from envs.data.fetch import fetch_candles
+    from envs.presets import get_preset
+
+    freq = get_preset(record["market"]).freq
+    out.parent.mkdir(parents=True, exist_ok=True)
+    since = (now - bars * pd.Timedelta(freq)).floor(freq)
+    fetch_candles(exchange, symbol, freq, out, since=since, now=now)
+    return out
+
+
+def feed_path(root: Path, exchange: str, symbol: str, record: dict[str, Any]) -> Path:
+    """Where ``--exchange`` candles are kept between calls (``<root>/.feeds/``)."""
+    from envs.presets import get_preset
+
+    safe = "".join(c for c in symbol.upper() if c.isalnum())
+    return root / ".feeds" / f"{exchange}_{safe}_{get_preset(record['market']).freq}.csv.gz"
+
+
+def read_inputs(
+    a: argparse.Namespace, record: dict[str, Any], now: pd.Timestamp | None = None
+) -> tuple[pd.DataFrame, Any]:
+    """The candle tail and the funding history (explicit file, or the market's, or none);
+    with ``--exchange``, the candles are fetched first into the feed file."""
     from envs.data import load_candles, load_funding
     from envs.features import warmup_bars
 
-    candles = load_candles(a.candles)
     tail = a.tail_bars or 4 * (warmup_bars(record["feature_set"]) + int(record["window"]))
+    if getattr(a, "exchange", None):
+        from envs.data.fetch import make_exchange
+
+        if not a.symbol:
+            raise ValueError("--exchange needs --symbol (e.g. BTC/USDT)")
+        out = a.candles_out or feed_path(a.root, a.exchange, a.symbol, record)
+        a.candles = fetch_feed(make_exchange(a.exchange), a.symbol, record, Path(out),
+                               now if now is not None else pd.Timestamp.now(tz="UTC"), tail)  # fmt: skip
+    candles = load_candles(a.candles)
     if a.tail_bars != 0:
         candles = candles.iloc[-tail:]
     funding = load_funding(a.funding) if a.funding else load_funding(record["market"])
@@ -179,7 +214,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m agents.predict", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     p.add_argument("--model", required=True, help="NAME or NAME@vN in the registry")
-    p.add_argument("--candles", required=True, help="CSV/CSV.gz/parquet of hourly candles")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--candles", help="CSV/CSV.gz/parquet of the market's candles")
+    src.add_argument("--exchange", help="fetch the newest candles from this ccxt exchange")
+    p.add_argument("--symbol", default=None, help="with --exchange: e.g. BTC/USDT")
+    p.add_argument("--candles-out", type=Path, default=None,
+                   help="with --exchange: the feed file (default <root>/.feeds/...)")  # fmt: skip
     p.add_argument("--funding", default=None, help="funding file (default: the market's)")
     p.add_argument("--root", type=Path, default=MODELS_DIR)
     p.add_argument("--json", action="store_true")
@@ -204,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     now = now.tz_localize("UTC") if now.tzinfo is None else now.tz_convert("UTC")
     try:
         _, record = resolve(a.model, a.root)
-        candles, funding = read_inputs(a, record)
+        candles, funding = read_inputs(a, record, now)
         if a.replay:  # the clock stands at the last bar's close
             now = candles.index[-1] + pd.Timedelta(get_preset(record["market"]).freq)
         close = float(candles["close"].iloc[-1])

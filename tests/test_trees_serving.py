@@ -190,3 +190,46 @@ def test_predict_tail_features_equal_the_whole_file_features(registry):
     tail = serve_market(candles.iloc[-800:], load_funding("btc1h"), record, spec.normaliser)
     assert tail.timestamps[-1] == full.timestamps[-1]
     np.testing.assert_array_equal(tail.features[-32:], full.features[-32:])  # the last window
+
+
+class CcxtReplay:
+    """Recorded btc1h candles served through ccxt's ``fetch_ohlcv`` (the only network fake)."""
+
+    id = "binance"
+
+    def __init__(self, candles: pd.DataFrame):
+        ms = candles.index.as_unit("ms").asi8
+        self.rows = [[int(t), *map(float, r)] for t, r in zip(ms, candles.to_numpy(), strict=True)]
+        self.calls = 0
+
+    def fetch_ohlcv(self, symbol, timeframe, since=None, limit=None):
+        assert (symbol, timeframe) == ("BTC/USDT", "1h")
+        self.calls += 1
+        return [r for r in self.rows if r[0] >= since][:limit]
+
+
+def test_predict_from_an_exchange_fetches_closed_bars_and_decides_as_from_a_file(
+    registry, tmp_path, monkeypatch, capsys
+):
+    import envs.data.fetch as fetch
+
+    full = load_candles("btc1h").loc[:"2024-06-01 12:00"]
+    fake = CcxtReplay(full)  # also serves the forming 12:00 bar: it must not be used
+    monkeypatch.setattr(fetch, "make_exchange", lambda name: fake)
+    feed = tmp_path / "feed.csv.gz"
+    args = ["--model", "tiny", "--root", str(registry), "--exchange", "binance", "--symbol",
+            "BTC/USDT", "--candles-out", str(feed), "--json"]  # fmt: skip
+    assert main([*args, "--now", "2024-06-01T12:05:00Z"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got["bar_open_utc"] == "2024-06-01T11:00:00Z" and feed.is_file()
+    now = pd.Timestamp("2024-06-01T12:05:00Z")
+    want = decide("tiny", full.loc[:"2024-06-01 11:00"], now=now.to_pydatetime(),
+                  root=registry, funding=load_funding("btc1h"))  # fmt: skip
+    assert got["action"] == want.action and got["probabilities"] == want.probabilities
+    fed = load_candles(feed)
+    assert fed.index[-1] == pd.Timestamp("2024-06-01 11:00", tz="UTC") and len(fed) < 2000
+    # an hour later the feed appends the newly closed bar and the decision moves on
+    fake.rows.append([fake.rows[-1][0] + 3_600_000, *fake.rows[-1][1:]])
+    assert main([*args, "--now", "2024-06-01T13:05:00Z"]) == 0
+    assert json.loads(capsys.readouterr().out)["bar_open_utc"] == "2024-06-01T12:00:00Z"
+    assert len(load_candles(feed)) == len(fed) + 1
