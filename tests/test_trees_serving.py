@@ -173,6 +173,15 @@ def test_paper_trading_restart_continues_and_a_missed_bar_holds(registry, tmp_pa
     assert straight["account"]["equity"] > 0 and straight["updated_for_bar_utc"]
     m = straight["account"]["metrics"]  # evaluate's metrics over the 9 filled bars
     assert m["total_return"] == pytest.approx(straight["account"]["equity"] - 1.0)
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    curves = []
+    for run in ("a", "b"):  # b's curve is written by two processes' worth of ticks
+        acc = EventAccumulator(str(tmp_path / run / "tb"))
+        acc.Reload()
+        curves.append([(e.step, e.value) for e in acc.Scalars("paper/equity")])
+    assert curves[0] == curves[1] and [s for s, _ in curves[0]] == list(range(10))
+    assert curves[0][-1][1] == pytest.approx(straight["account"]["equity"])
     missed = _paper(registry, tmp_path / "c", [205, 206, 207, 211, 212, 213, 214])
     log = missed["decisions"]
     assert [d["missed"] for d in log] == [False] * 3 + [True] * 3 + [False] * 4
