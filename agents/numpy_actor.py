@@ -47,7 +47,7 @@ class NumpyActor:
     probabilistic: ClassVar[bool] = True
 
     def __init__(self, weights: dict[str, np.ndarray], config: dict[str, Any]) -> None:
-        self.w = {k: v.astype(np.float64) for k, v in weights.items()}
+        self.w: dict[str, np.ndarray] = {k: v.astype(np.float64) for k, v in weights.items()}
         self.c = config
 
     def _lin(self, x: np.ndarray, name: str) -> np.ndarray:
