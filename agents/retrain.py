@@ -195,7 +195,8 @@ def record_trial(
     if not ledger_enabled():
         return
     cfg = yaml.safe_load((candidate / "config.yaml").read_text()) or {}
-    rec = make_record(market=base_market, source="retrain", algo=extra["kind"], config=cfg,
+    algo = str(cfg.get("algo") or extra["kind"])  # ppo / sac for SB3 runs, else the kind
+    rec = make_record(market=base_market, source="retrain", algo=algo, config=cfg,
                       seed=cfg.get("seed"), run_dir=candidate.resolve(), val_sharpe=sharpe,
                       periods_per_year=get_preset(base_market).periods_per_year,
                       extra=extra)  # fmt: skip

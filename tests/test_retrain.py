@@ -78,6 +78,11 @@ def test_retrain_promotes_a_better_candidate_and_keeps_a_tie(tmp_path, capsys):
     ledger = [x for x in read_records("btc1h", default_runs_root()) if x["source"] == "retrain"]
     assert len(ledger) == 2 and ledger[0]["config_hash"] == ledger[1]["config_hash"]
     assert ledger[0]["val_sharpe"] == pytest.approx(r["candidate_val"]["sharpe"])
+    assert ledger[0]["algo"] == "trees"
+    # the candidates' own tree records are off: nothing filed under the window's market name
+    windows = [p.parent.name for p in default_runs_root().glob("btc1h_rt_*/ledger.jsonl")]
+    filed = [x["run_dir"] for w in windows for x in read_records(w, default_runs_root())]
+    assert filed and not [d for d in filed if d.startswith(str(work.resolve()))]
 
 
 def test_bad_input_is_one_line(tmp_path, capsys):
