@@ -5,7 +5,8 @@
 Each call is one tick: read the closed candles (``--candles``: a file standing for the
 exchange; tests replay recorded candles through a fake exchange), decide on the latest closed
 bar, and persist the state (``DIR/state.json``, written atomically: the decisions log, equity and
-position) so a restart continues where it stopped.
+position) so a restart continues where it stopped. Each tick also writes TensorBoard scalars
+(``DIR/tb``: equity, position, costs, funding and the live period's Sharpe, drawdown, return).
 
 Accounting is the env's own: the decisions log is replayed through ``envs.TradingEnv`` on the
 market built from the candles (``agents.predict.serve_market``), so each decision fills at the
@@ -31,6 +32,7 @@ from agents.registry import MODELS_DIR, RegistryError, resolve
 from lab.atomic import atomic_write_json
 
 STATE_FILE = "state.json"
+TB_DIR = "tb"  # TensorBoard scalars, one point per tick: tensorboard --logdir DIR/tb
 ISO = "%Y-%m-%dT%H:%M:%SZ"
 
 
@@ -120,7 +122,30 @@ def tick(model: str, candles: pd.DataFrame, state_dir: Path, *, now: Any, root: 
         updated_for_bar_utc=last.strftime(ISO),
     )  # fmt: skip
     atomic_write_json(state_dir / STATE_FILE, state)
+    write_scalars(state_dir / TB_DIR, len(log) - 1, state)
     return state
+
+
+def write_scalars(tb_dir: Path, step: int, state: dict[str, Any]) -> None:
+    """This tick's TensorBoard scalars (step = the decision's index in the log; a restart
+    never rewrites a step: an already decided bar returns before this)."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    acct = state["account"]
+    values = {
+        "paper/equity": acct["equity"],
+        "paper/position_target": state["position_target"],
+        "paper/position": acct["position"],
+        "paper/costs": acct["costs"],
+        "paper/funding": acct["funding"],
+    }
+    for k in ("sharpe", "max_drawdown", "total_return"):
+        v = (acct.get("metrics") or {}).get(k)
+        if v is not None:
+            values[f"paper/{k}"] = v
+    with SummaryWriter(str(tb_dir)) as w:
+        for tag, v in values.items():
+            w.add_scalar(tag, float(v), step)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,6 +1,7 @@
 """The decision for the latest closed bar, from a registered model and a candle file.
 
     python -m agents.predict --model NAME[@vN] --candles FILE [--json] [--root models]
+    python -m agents.predict --model NAME --exchange binance --symbol BTC/USDT [--candles-out F]
         [--funding FILE] [--position 0] [--entry-price P] [--bars-held 0] [--now ISO]
 
 Pipeline (the training pipeline, applied to the file's tail): load and validate the candles
@@ -110,6 +111,20 @@ def check_fresh(market: Any, now: dt.datetime, source: str) -> int:
     return t
 
 
+def load_policy(vdir: Path, record: dict[str, Any]) -> Any:
+    """The version's ``PolicySpec``: a discrete PPO through ``agents.fast_policy`` (no SB3
+    import), anything else (or a PPO it does not recognise) through ``load_run``."""
+    if record.get("kind") == "sb3":
+        from agents.fast_policy import load_fast
+
+        spec = load_fast(vdir)
+        if spec is not None:
+            return spec
+    from agents.loading import load_run
+
+    return load_run(vdir)
+
+
 def decide(
     model: str,
     candles: pd.DataFrame,
@@ -123,10 +138,8 @@ def decide(
     """The decision of registered ``model`` for the last bar of ``candles`` (see module doc)."""
     from gymnasium import spaces
 
-    from agents.loading import load_run
-
     vdir, record = resolve(model, root)
-    spec = load_run(vdir)
+    spec = load_policy(vdir, record)
     market = serve_market(candles, funding, record, spec.normaliser)
     t = check_fresh(market, now, source)
     w = market.window
@@ -150,13 +163,47 @@ def decide(
                     closed.strftime(iso), closed.strftime(iso), action, target, probs)  # fmt: skip
 
 
-def read_inputs(a: argparse.Namespace, record: dict[str, Any]) -> tuple[pd.DataFrame, Any]:
-    """The candle tail and the funding history (explicit file, or the market's, or none)."""
+def fetch_feed(
+    exchange: Any, symbol: str, record: dict[str, Any], out: Path, now: pd.Timestamp, bars: int
+) -> Path:
+    """Append the exchange's newest closed candles to ``out`` (``envs.data.fetch``: paginated,
+    overlap-verified, closed bars only); a new file starts ``bars`` bars before ``now``."""
+    from envs.data.fetch import fetch_candles
+    from envs.presets import get_preset
+
+    freq = get_preset(record["market"]).freq
+    out.parent.mkdir(parents=True, exist_ok=True)
+    since = (now - bars * pd.Timedelta(freq)).floor(freq)
+    fetch_candles(exchange, symbol, freq, out, since=since, now=now)
+    return out
+
+
+def feed_path(root: Path, exchange: str, symbol: str, record: dict[str, Any]) -> Path:
+    """Where ``--exchange`` candles are kept between calls (``<root>/.feeds/``)."""
+    from envs.presets import get_preset
+
+    safe = "".join(c for c in symbol.upper() if c.isalnum())
+    return root / ".feeds" / f"{exchange}_{safe}_{get_preset(record['market']).freq}.csv.gz"
+
+
+def read_inputs(
+    a: argparse.Namespace, record: dict[str, Any], now: pd.Timestamp | None = None
+) -> tuple[pd.DataFrame, Any]:
+    """The candle tail and the funding history (explicit file, or the market's, or none);
+    with ``--exchange``, the candles are fetched first into the feed file."""
     from envs.data import load_candles, load_funding
     from envs.features import warmup_bars
 
-    candles = load_candles(a.candles)
     tail = a.tail_bars or 4 * (warmup_bars(record["feature_set"]) + int(record["window"]))
+    if getattr(a, "exchange", None):
+        from envs.data.fetch import make_exchange
+
+        if not a.symbol:
+            raise ValueError("--exchange needs --symbol (e.g. BTC/USDT)")
+        out = a.candles_out or feed_path(a.root, a.exchange, a.symbol, record)
+        a.candles = fetch_feed(make_exchange(a.exchange), a.symbol, record, Path(out),
+                               now if now is not None else pd.Timestamp.now(tz="UTC"), tail)  # fmt: skip
+    candles = load_candles(a.candles)
     if a.tail_bars != 0:
         candles = candles.iloc[-tail:]
     funding = load_funding(a.funding) if a.funding else load_funding(record["market"])
@@ -167,7 +214,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m agents.predict", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     p.add_argument("--model", required=True, help="NAME or NAME@vN in the registry")
-    p.add_argument("--candles", required=True, help="CSV/CSV.gz/parquet of hourly candles")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--candles", help="CSV/CSV.gz/parquet of the market's candles")
+    src.add_argument("--exchange", help="fetch the newest candles from this ccxt exchange")
+    p.add_argument("--symbol", default=None, help="with --exchange: e.g. BTC/USDT")
+    p.add_argument("--candles-out", type=Path, default=None,
+                   help="with --exchange: the feed file (default <root>/.feeds/...)")  # fmt: skip
     p.add_argument("--funding", default=None, help="funding file (default: the market's)")
     p.add_argument("--root", type=Path, default=MODELS_DIR)
     p.add_argument("--json", action="store_true")
@@ -192,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     now = now.tz_localize("UTC") if now.tzinfo is None else now.tz_convert("UTC")
     try:
         _, record = resolve(a.model, a.root)
-        candles, funding = read_inputs(a, record)
+        candles, funding = read_inputs(a, record, now)
         if a.replay:  # the clock stands at the last bar's close
             now = candles.index[-1] + pd.Timedelta(get_preset(record["market"]).freq)
         close = float(candles["close"].iloc[-1])

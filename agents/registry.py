@@ -160,9 +160,15 @@ def latest_record(root: Path, name: str) -> dict[str, Any] | None:
 
 
 def promote(
-    path: str | os.PathLike[str], name: str, root: Path = MODELS_DIR, market: str | None = None
+    path: str | os.PathLike[str],
+    name: str,
+    root: Path = MODELS_DIR,
+    market: str | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> Path:
-    """Check, copy into ``root/name/vN`` and move LATEST; return the version folder."""
+    """Check, copy into ``root/name/vN`` and move LATEST; return the version folder.
+
+    ``extra``: more keys for the version's ``registry.json`` (e.g. ``agents.retrain``'s result)."""
     if not name or "/" in name or name.startswith("."):
         raise RegistryError(f"bad model name {name!r}: use letters, digits, - and _")
     info = describe_run(path)
@@ -177,6 +183,10 @@ def promote(
         for f in [*info.model_files, *(info.run_dir / n for n in COMMON_FILES)]:
             if f.is_file():
                 shutil.copy2(f, tmp / f.name)
+        if info.kind == "sb3":  # a torch-free actor for agents.predict (discrete PPO only)
+            from agents.fast_policy import export_numpy
+
+            export_numpy(tmp)
         record = {
             "name": name,
             "version": version,
@@ -189,6 +199,7 @@ def promote(
             "data_sha256": info.meta.get("data_sha256"),
             "git": info.meta.get("git"),
             "promoted_at_utc": utc_now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+            **(extra or {}),
         }
         atomic_write_json(tmp / "registry.json", record)
         os.rename(tmp, model_dir / version)  # atomic; fails rather than overwrite a version

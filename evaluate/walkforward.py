@@ -1,6 +1,6 @@
 """``python -m evaluate.walkforward``: retrain per fold, test out of sample, stitch, report.
 
-    python -m evaluate.walkforward --env btc1h --algo ppo|supervised|momentum --folds K
+    python -m evaluate.walkforward --env btc1h --algo ppo|supervised|trees|momentum --folds K
         [--timesteps N] [--epochs N] [--purge-bars 24] [--embargo-bars 24] [--val-bars 2160]
         [--start DATE] [--end DATE] [--seed S] [--out DIR]
 

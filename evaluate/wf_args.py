@@ -21,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--algo",
         required=True,
         choices=sorted(TRAINERS),
-        help="ppo | supervised | momentum (momentum = smoke path: lookback chosen on val "
+        help="ppo | supervised | trees | momentum (momentum = smoke path: lookback chosen on val "
         f"among {MOMENTUM_GRID}, no learning)",
     )
     p.add_argument("--folds", type=int, required=True, help="number of folds K (test blocks)")
@@ -29,7 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--timesteps", type=int, default=None, help="PPO env steps per fold (default: config)"
     )
     p.add_argument(
-        "--config", type=Path, default=None, help="PPO config YAML (sections env/policy/ppo/train)"
+        "--config",
+        type=Path,
+        default=None,
+        help="PPO config YAML (sections env/policy/ppo/train); trees: its trees section",
     )
     p.add_argument(
         "--epochs", type=int, default=None, help="supervised epochs per fold (default: its own)"

@@ -158,12 +158,40 @@ def train_ppo_fold(ctx: FoldContext) -> TrainedFold:
     return TrainedFold(spec, {"wf_ppo": spec.policy}, selection)
 
 
+def fold_supervised_data(ctx: FoldContext) -> Any:
+    """The fold as a ``supervised.data.SupervisedData``: ``splits`` are its train and val rows,
+    the normaliser the fold's (fitted on its train rows), embargo holes masked in ``obs_ok``."""
+    from supervised.data import SupervisedData
+
+    m, tm, d = ctx.market, ctx.train_market, ctx.data
+    fold = ctx.plan.describe(d.index)
+    return SupervisedData(
+        env=d.preset,
+        feature_set=d.feature_set,
+        feature_names=list(m.feature_names),
+        window=ctx.window,
+        index=d.index,
+        open=m.open,
+        high=m.high,
+        low=m.low,
+        close=m.close,
+        segment=m.segment,
+        features=m.features,
+        obs_ok=tm.obs_ok,
+        can_step=m.can_step,
+        funding=m.funding,
+        splits={"train": ctx.plan.train_span, "val": ctx.plan.val},
+        split_dates={"train": tuple(fold["train"]), "val": tuple(fold["val"])},
+        normaliser=ctx.normaliser,
+        data_files=list(d.data_files),
+    )
+
+
 def train_supervised_fold(ctx: FoldContext) -> TrainedFold:
     """The supervised classifier on the fold's train rows, early-stopped/corrected on its val rows."""
     from agents.loading import load_run
     from lab.rundir import create_run_dir
     from lab.runtime import seed_everything, set_torch_threads
-    from supervised.data import SupervisedData
     from supervised.fitting import FitConfig, fit, fit_val_rule, prepare
     from supervised.train import save_run
 
@@ -193,28 +221,7 @@ def train_supervised_fold(ctx: FoldContext) -> TrainedFold:
     )
     seed_everything(cfg.seed)
     set_torch_threads(cfg.threads)
-    m, tm, d = ctx.market, ctx.train_market, ctx.data
-    fold = ctx.plan.describe(d.index)
-    data = SupervisedData(
-        env=d.preset,
-        feature_set=d.feature_set,
-        feature_names=list(m.feature_names),
-        window=ctx.window,
-        index=d.index,
-        open=m.open,
-        high=m.high,
-        low=m.low,
-        close=m.close,
-        segment=m.segment,
-        features=m.features,
-        obs_ok=tm.obs_ok,
-        can_step=m.can_step,
-        funding=m.funding,
-        splits={"train": ctx.plan.train_span, "val": ctx.plan.val},
-        split_dates={"train": tuple(fold["train"]), "val": tuple(fold["val"])},
-        normaliser=ctx.normaliser,
-        data_files=list(d.data_files),
-    )
+    data = fold_supervised_data(ctx)
     prep = prepare(cfg, data)
     res = fit(cfg, prep, writer=None, log=lambda s: print(f"    {s}", file=sys.stderr))
     # the same cost-aware decision rule as supervised.train, fitted on the fold's val rows only
@@ -232,9 +239,63 @@ def train_supervised_fold(ctx: FoldContext) -> TrainedFold:
     return TrainedFold(spec, {"wf_supervised": spec.policy}, selection)
 
 
+def train_trees_fold(ctx: FoldContext) -> TrainedFold:
+    """The stacked tree ensemble (``supervised.trees``) on the fold's train rows; its class
+    correction and decision rule fitted on the fold's val rows (``fit_and_save``, as a tree run).
+
+    Labels and sizes: the tree CLI's defaults (+-0.5% threshold over 6 bars), overridden by the
+    ``trees:`` section of ``--config`` (``TreeSizes`` fields and ``n_jobs``/``n_folds``/
+    ``calib_share``); costs the evaluation's."""
+    import yaml
+
+    from agents.loading import load_run
+    from lab.rundir import create_run_dir
+    from supervised.fitting import FitConfig, prepare
+    from supervised.trees.ensemble import TreeSizes
+    from supervised.trees.train import THRESHOLD_DEFAULTS, direction_check, fit_and_save
+
+    section = dict((yaml.safe_load(ctx.config.read_text()) or {}).get("trees") or {}) if ctx.config else {}  # fmt: skip
+    opts = {
+        k: section.pop(k, v) for k, v in {"n_jobs": 1, "n_folds": 2, "calib_share": 0.15}.items()
+    }
+    sizes = TreeSizes(**section)  # an unknown key fails here, naming it
+    keys = ("fee_bps", "slippage_bps", "funding")
+    costs = {k: ctx.eval_options[k] for k in keys if k in ctx.eval_options}
+    cfg = FitConfig(env=ctx.data.preset, feature_set=ctx.data.feature_set, window=ctx.window,
+                    labels="threshold", horizon=6, label_params=dict(THRESHOLD_DEFAULTS),
+                    correction="balanced_accuracy", seed=ctx.seed,
+                    max_train_samples=ctx.max_train_samples, **costs)  # fmt: skip
+    run_dir = create_run_dir(
+        env=cfg.env,
+        algo="trees",
+        seed=cfg.seed,
+        config={**dataclasses.asdict(cfg), "trees": {**sizes.to_dict(), **opts}},
+        data_files=ctx.data.data_files,
+        run_dir=ctx.run_dir,
+        argv=ctx.argv,
+    )
+    prep = prepare(cfg, fold_supervised_data(ctx))
+    direction = direction_check(prep)
+    fitted = fit_and_save(cfg, sizes, opts, prep, run_dir)
+    spec = load_run(run_dir, label="wf_trees")
+    spec.name, spec.seed = "wf_trees", cfg.seed
+    selection = {
+        "label_direction": direction["message"],
+        "val_classes": fitted.classes["message"],
+        "val_classes_ok": bool(fitted.classes["ok"]),
+        "n_train_samples": len(prep.train),
+        "decision_rule": fitted.rule_fit.rule.label(),
+        "rule_grid_points": fitted.rule_fit.n_grid,
+        "fit_s": round(fitted.fit_s, 1),
+    }
+    (run_dir / "selection.json").write_text(json.dumps(_jsonable(selection), indent=2))
+    return TrainedFold(spec, {"wf_trees": spec.policy}, selection)
+
+
 TRAINERS = {
     "ppo": train_ppo_fold,
     "supervised": train_supervised_fold,
+    "trees": train_trees_fold,
     "momentum": train_momentum_fold,
 }
 

@@ -27,7 +27,7 @@ from typing import Any
 
 from lab.rundir import market_dirname
 
-SOURCES = ("run", "seed_group", "tune", "supervised", "walkforward")
+SOURCES = ("run", "seed_group", "tune", "supervised", "walkforward", "trees", "retrain")
 # Keys that say where/how a run executes, not what it is: dropped (at any depth) from the hash.
 VOLATILE_KEYS = frozenset(
     {"seed", "run_dir", "device", "progress", "no_progress", "torch_threads", "threads"}

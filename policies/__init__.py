@@ -4,8 +4,9 @@ Never imports ``envs`` (see docs/ARCHITECTURE.md): the observation layout arrive
 ``window``/``n_features``/``n_account`` arguments.
 """
 
+from typing import Any
+
 from policies.config import PRESETS, TransformerConfig, make_config
-from policies.extractor import TransformerExtractor, ppo_policy_kwargs
 from policies.lora import (
     LoRALinear,
     apply_lora,
@@ -16,6 +17,19 @@ from policies.lora import (
     unmerge_lora,
 )
 from policies.transformer import TransformerBackbone
+
+_SB3_NAMES = ("TransformerExtractor", "ppo_policy_kwargs")
+
+
+def __getattr__(name: str) -> Any:
+    """The SB3 extractor on first use: importing stable_baselines3 costs seconds that serving
+    one decision without SB3 (``agents.fast_policy``) does not need to pay."""
+    if name in _SB3_NAMES:
+        from policies import extractor
+
+        return getattr(extractor, name)
+    raise AttributeError(f"module 'policies' has no attribute {name!r}")
+
 
 __all__ = [
     "PRESETS",

@@ -115,3 +115,33 @@ def test_val_class_check_names_a_missing_or_dominant_class():
     assert not miss["ok"] and miss["missing"] == ["BUY"]
     coll = checks.val_classes(np.array([1] * 95 + [0, 0, 2, 2, 2]))
     assert not coll["ok"] and "HOLD 95.0% > 90%" in coll["message"]
+
+
+_TRUSTED_PROBE = """
+import sys, json
+if sys.argv[1] == "torch":
+    import torch
+import supervised.trees.persist
+from skops.io import _trusted_types as t
+names = {n: sorted(map(str, getattr(t, n))) for n in dir(t) if n.endswith("TYPE_NAMES")}
+print(json.dumps({"names": names, "torch": "torch" in sys.modules}))
+"""
+
+
+def test_loading_skops_imports_no_torch_and_trusts_the_same_types():
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+
+    def probe(mode: str) -> dict:
+        out = subprocess.run([sys.executable, "-c", _TRUSTED_PROBE, mode], cwd=root, text=True,
+                             capture_output=True, check=True, timeout=300)  # fmt: skip
+        return json.loads(out.stdout)
+
+    without, with_torch = probe("plain"), probe("torch")
+    assert without["torch"] is False and with_torch["torch"] is True
+    assert without["names"] == with_torch["names"]
+    assert len(without["names"]["SKLEARN_ESTIMATOR_TYPE_NAMES"]) > 100

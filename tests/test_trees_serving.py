@@ -51,6 +51,12 @@ def test_cli_writes_a_complete_run_and_evaluate_loads_it(tree_run):
     assert m["checks"]["label_direction"]["ok"] and m["checks"]["val_classes"]["ok"]
     assert m["val_backtest"]["n_bars"] > 1000 and np.isfinite(m["val_backtest"]["sharpe"])
     assert json.loads((tree_run / "meta.json").read_text())["data_sha256"]
+    from lab.ledger import default_runs_root, read_records
+
+    ledger = read_records("btc1h", default_runs_root())
+    rec = [r for r in ledger if r["run_dir"] == str(tree_run.resolve())]
+    assert [(r["source"], r["algo"]) for r in rec] == [("trees", "trees")]
+    assert rec[0]["val_sharpe"] == pytest.approx(m["val_backtest"]["sharpe"])
     spec = load_run(tree_run)
     assert spec.method == "trees" and spec.name == "trees_s1"
     assert spec.env_settings == {"feature_set": "core17", "window": 32, "action": "discrete"}
@@ -167,6 +173,15 @@ def test_paper_trading_restart_continues_and_a_missed_bar_holds(registry, tmp_pa
     assert straight["account"]["equity"] > 0 and straight["updated_for_bar_utc"]
     m = straight["account"]["metrics"]  # evaluate's metrics over the 9 filled bars
     assert m["total_return"] == pytest.approx(straight["account"]["equity"] - 1.0)
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    curves = []
+    for run in ("a", "b"):  # b's curve is written by two processes' worth of ticks
+        acc = EventAccumulator(str(tmp_path / run / "tb"))
+        acc.Reload()
+        curves.append([(e.step, e.value) for e in acc.Scalars("paper/equity")])
+    assert curves[0] == curves[1] and [s for s, _ in curves[0]] == list(range(10))
+    assert curves[0][-1][1] == pytest.approx(straight["account"]["equity"])
     missed = _paper(registry, tmp_path / "c", [205, 206, 207, 211, 212, 213, 214])
     log = missed["decisions"]
     assert [d["missed"] for d in log] == [False] * 3 + [True] * 3 + [False] * 4
@@ -184,3 +199,46 @@ def test_predict_tail_features_equal_the_whole_file_features(registry):
     tail = serve_market(candles.iloc[-800:], load_funding("btc1h"), record, spec.normaliser)
     assert tail.timestamps[-1] == full.timestamps[-1]
     np.testing.assert_array_equal(tail.features[-32:], full.features[-32:])  # the last window
+
+
+class CcxtReplay:
+    """Recorded btc1h candles served through ccxt's ``fetch_ohlcv`` (the only network fake)."""
+
+    id = "binance"
+
+    def __init__(self, candles: pd.DataFrame):
+        ms = candles.index.as_unit("ms").asi8
+        self.rows = [[int(t), *map(float, r)] for t, r in zip(ms, candles.to_numpy(), strict=True)]
+        self.calls = 0
+
+    def fetch_ohlcv(self, symbol, timeframe, since=None, limit=None):
+        assert (symbol, timeframe) == ("BTC/USDT", "1h")
+        self.calls += 1
+        return [r for r in self.rows if r[0] >= since][:limit]
+
+
+def test_predict_from_an_exchange_fetches_closed_bars_and_decides_as_from_a_file(
+    registry, tmp_path, monkeypatch, capsys
+):
+    import envs.data.fetch as fetch
+
+    full = load_candles("btc1h").loc[:"2024-06-01 12:00"]
+    fake = CcxtReplay(full)  # also serves the forming 12:00 bar: it must not be used
+    monkeypatch.setattr(fetch, "make_exchange", lambda name: fake)
+    feed = tmp_path / "feed.csv.gz"
+    args = ["--model", "tiny", "--root", str(registry), "--exchange", "binance", "--symbol",
+            "BTC/USDT", "--candles-out", str(feed), "--json"]  # fmt: skip
+    assert main([*args, "--now", "2024-06-01T12:05:00Z"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got["bar_open_utc"] == "2024-06-01T11:00:00Z" and feed.is_file()
+    now = pd.Timestamp("2024-06-01T12:05:00Z")
+    want = decide("tiny", full.loc[:"2024-06-01 11:00"], now=now.to_pydatetime(),
+                  root=registry, funding=load_funding("btc1h"))  # fmt: skip
+    assert got["action"] == want.action and got["probabilities"] == want.probabilities
+    fed = load_candles(feed)
+    assert fed.index[-1] == pd.Timestamp("2024-06-01 11:00", tz="UTC") and len(fed) < 2000
+    # an hour later the feed appends the newly closed bar and the decision moves on
+    fake.rows.append([fake.rows[-1][0] + 3_600_000, *fake.rows[-1][1:]])
+    assert main([*args, "--now", "2024-06-01T13:05:00Z"]) == 0
+    assert json.loads(capsys.readouterr().out)["bar_open_utc"] == "2024-06-01T12:00:00Z"
+    assert len(load_candles(feed)) == len(fed) + 1

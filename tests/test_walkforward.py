@@ -276,6 +276,32 @@ def test_tiny_supervised_walkforward(make_candles, tmp_path):
 
 
 @pytest.mark.slow
+def test_tiny_trees_walkforward(make_candles, tmp_path):
+    data = _data(make_candles(2400, seed=24))
+    plans = plan_folds(
+        (0, 2400), 2, val_bars=200, purge_bars=24, embargo_bars=24, min_train_bars=900
+    )
+    cfg = tmp_path / "trees.yml"
+    cfg.write_text(
+        "trees: {n_estimators: 4, max_depth: 3, min_samples_leaf: 10, hgb_max_iter: 4, "
+        "gb_n_estimators: 4, n_jobs: 1}\n"
+    )
+    wf = run_walkforward(
+        data, plans[1:], "trees", tmp_path / "wf", window=16, n_boot=20, config=cfg
+    )
+    fold_dir = tmp_path / "wf" / "fold_01"
+    info = json.loads((fold_dir / "tree.json").read_text())
+    assert info["sizes"]["n_estimators"] == 4 and (fold_dir / "model.skops").is_file()
+    # the fold's model uses the fold's normaliser (fitted on its training rows only)
+    payload = json.loads((fold_dir / "normaliser.json").read_text())
+    np.testing.assert_allclose(payload["center"], data.fit_normaliser(plans[1].train).center)
+    sel = wf.folds[0].selection
+    assert sel["n_train_samples"] > 0 and sel["rule_grid_points"] >= 1
+    assert len(wf.folds[0].backtests["wf_trees"]) == len(wf.folds[0].backtests["flat"])
+    assert wf.n_trials == sel["rule_grid_points"]
+
+
+@pytest.mark.slow
 def test_cli_momentum_on_shipped_data(tmp_path):
     from evaluate.walkforward import main
 

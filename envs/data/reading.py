@@ -300,7 +300,7 @@ MIN_TIMESTAMP = pd.Timestamp("1970-01-01", tz="UTC")
 def _in_range(parsed: pd.Series, raw: pd.Series, loc: RowLocator, strict: bool) -> pd.DatetimeIndex:
     """Refuse (strict) or drop to NaT (lenient) times before 1970 or more than a day ahead."""
     latest = pd.Timestamp.now(tz="UTC") + pd.Timedelta(days=1)
-    values = pd.Series(parsed.to_numpy(), index=raw.index)
+    values = pd.Series(parsed.array, index=raw.index)  # .array: no per-row Timestamp objects
     bad = (values.notna() & ((values < MIN_TIMESTAMP) | (values > latest))).to_numpy()
     if bad.any() and strict:
         pos = np.flatnonzero(bad)
@@ -310,4 +310,4 @@ def _in_range(parsed: pd.Series, raw: pd.Series, loc: RowLocator, strict: bool) 
             f"{describe_rows(pos, loc, labels)}. Correct or delete these rows (a year typo?)."
         )
     values[bad] = pd.NaT
-    return pd.DatetimeIndex(values.to_numpy(), name="timestamp").as_unit("ns")
+    return pd.DatetimeIndex(values.array, name="timestamp").as_unit("ns")

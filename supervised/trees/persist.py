@@ -12,13 +12,38 @@ the types. Never ``trusted=True``.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
-import skops.io as sio
-
 from lab.atomic import atomic_write_bytes
 from supervised.trees.ensemble import BASE_NAMES, TreeStack
+
+_TORCH_SHIM = "sklearn.externals.array_api_compat.torch"
+
+
+def _import_skops_io() -> Any:
+    """``skops.io``, without importing torch on the way when torch is not loaded yet.
+
+    skops builds its default trusted types from ``sklearn.utils.all_estimators()``, whose package
+    walk imports every sklearn package, ``sklearn.externals.array_api_compat.torch`` included,
+    and that one imports torch (4-7 s on the shared VM; a tree decision needs none of it). The
+    walk skips packages that fail to import and no trusted type lives under ``externals``, so
+    the trusted list is the same (``tests/test_trees.py``); the block is lifted right after."""
+    if "torch" in sys.modules or _TORCH_SHIM in sys.modules:
+        import skops.io as sio
+
+        return sio
+    sys.modules[_TORCH_SHIM] = None  # type: ignore[assignment]  # None: "import fails"
+    try:
+        import skops.io as sio
+    finally:
+        if _TORCH_SHIM in sys.modules and sys.modules[_TORCH_SHIM] is None:
+            del sys.modules[_TORCH_SHIM]
+    return sio
+
+
+sio = _import_skops_io()
 
 TRUSTED_TYPES = (
     "sklearn.calibration._CalibratedClassifier",

@@ -190,6 +190,69 @@ def _info(
     }
 
 
+def record_trial(run_dir: Path, market: str, val_sharpe: float | None) -> None:
+    """Append the run to the market's trial ledger (source ``trees``; failed checks included:
+    the configuration was still tried on val)."""
+    import yaml
+
+    from lab.ledger import append_record, default_runs_root, ledger_enabled, make_record
+
+    if not ledger_enabled():
+        return
+    cfg = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")) or {}
+    rec = make_record(market=market, source="trees", algo="trees", config=cfg,
+                      seed=cfg.get("seed"), run_dir=run_dir.resolve(), val_sharpe=val_sharpe,
+                      periods_per_year=get_preset(market).periods_per_year)  # fmt: skip
+    append_record(rec, default_runs_root())
+
+
+@dataclasses.dataclass
+class FittedTrees:
+    """What ``fit_and_save`` produced: the saved model as evaluate loads it, and its val checks."""
+
+    policy: TreePolicy
+    rule_fit: Any
+    raw_report: Any
+    report: Any
+    classes: dict[str, Any]
+    fit_s: float
+
+
+def fit_and_save(
+    cfg: FitConfig, sizes: TreeSizes, opts: dict[str, Any], prep: Prepared, run_dir: Path
+) -> FittedTrees:
+    """Fit the stack on ``prep``'s train samples, the class correction and the decision rule on
+    its val samples; save model, ``tree.json`` and normaliser into ``run_dir`` and reload them.
+
+    Shared by ``train`` (the preset's splits) and walk-forward (``evaluate.wf_train``: a fold's
+    rows), so a fold's model is exactly a tree run."""
+    from supervised.decision_fit import fit_rule
+    from supervised.trees.policy import load_tree_run
+
+    d, tr = prep.data, prep.train
+    t_fit = time.time()
+    stack = fit_stack(d.features[tr.t], tr.labels, tr.t, prep.spec.horizon, sizes=sizes,
+                      seed=cfg.seed, **opts)  # fmt: skip
+    fit_s = time.time() - t_fit
+    val_z = np.log(np.clip(stack.predict_proba(d.features[prep.val.t]), 1e-12, None))
+    corr = fit_logit_correction(val_z, prep.val.labels, cfg.correction)
+    probs, _ok = val_probabilities(prep, stack, corr.bias)
+    rule_fit = fit_rule(probs, val_market(prep, cfg))
+    save_stack(run_dir / MODEL_FILE, stack)
+    atomic_write_json(run_dir / INFO_FILE, _info(cfg, prep, rule_fit, sizes, corr))
+    d.normaliser.save(run_dir / NORMALISER_FILE)
+    return FittedTrees(
+        policy=TreePolicy.from_loaded(
+            load_tree_run(run_dir)
+        ),  # the saved model, as evaluate sees it
+        rule_fit=rule_fit,
+        raw_report=classifier_report(val_z, prep.val.labels),
+        report=classifier_report(corr.apply(val_z), prep.val.labels),
+        classes=checks.val_classes(corr.apply(val_z).argmax(axis=1)),
+        fit_s=fit_s,
+    )
+
+
 def train(argv: list[str] | None = None) -> Path:
     """Parse, check labels, fit, fit the rule on val, save, backtest val; return the run folder."""
     args = build_parser().parse_args(argv)
@@ -211,39 +274,23 @@ def train(argv: list[str] | None = None) -> Path:
     )
     record_market(run_dir, cfg.env)
     print(f"run folder: {run_dir}")
-    d, tr = prep.data, prep.train
-    t_fit = time.time()
-    stack = fit_stack(d.features[tr.t], tr.labels, tr.t, prep.spec.horizon, sizes=sizes,
-                      seed=cfg.seed, **opts)  # fmt: skip
-    fit_s = time.time() - t_fit
-    from supervised.decision_fit import fit_rule
-
-    val_z = np.log(np.clip(stack.predict_proba(d.features[prep.val.t]), 1e-12, None))
-    corr = fit_logit_correction(val_z, prep.val.labels, cfg.correction)
-    probs, _ok = val_probabilities(prep, stack, corr.bias)
-    rule_fit = fit_rule(probs, val_market(prep, cfg))
-    raw_report = classifier_report(val_z, prep.val.labels)
-    report = classifier_report(corr.apply(val_z), prep.val.labels)
-    classes = checks.val_classes(corr.apply(val_z).argmax(axis=1))
-    save_stack(run_dir / MODEL_FILE, stack)
-    atomic_write_json(run_dir / INFO_FILE, _info(cfg, prep, rule_fit, sizes, corr))
-    d.normaliser.save(run_dir / NORMALISER_FILE)
-    from supervised.trees.policy import load_tree_run
-
-    policy = TreePolicy.from_loaded(load_tree_run(run_dir))  # the saved model, as evaluate sees it
+    fitted = fit_and_save(cfg, sizes, opts, prep, run_dir)
+    tr, report, classes = prep.train, fitted.report, fitted.classes
+    rule_fit, fit_s, policy = fitted.rule_fit, fitted.fit_s, fitted.policy
     metrics = {
         "n_train": len(tr),
         "n_val": len(prep.val),
         "train_label_shares": class_shares(tr.labels).round(4).tolist(),
         "val_label_shares": class_shares(prep.val.labels).round(4).tolist(),
         "checks": {"label_direction": direction, "val_classes": classes},
-        "val": {"raw": raw_report.to_dict(), "corrected": report.to_dict()},
+        "val": {"raw": fitted.raw_report.to_dict(), "corrected": report.to_dict()},
         "decision_rule": rule_fit.summary(),
         "val_backtest": runner_backtest(prep, cfg, policy),
         "fit_s": round(fit_s, 1),
         "wall_s": round(time.time() - t0, 1),
     }
     atomic_write_json(run_dir / "metrics.json", metrics)
+    record_trial(run_dir, cfg.env, metrics["val_backtest"].get("sharpe"))
     vb = metrics["val_backtest"]
     print(
         f"fit {fit_s:.0f}s; {classes['message']}; val bal acc {report.balanced_accuracy:.3f}; "
