@@ -7,6 +7,7 @@ statistics -> table, metrics.json, metrics.csv, PNG charts, report.html.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import math
 import sys
@@ -19,7 +20,9 @@ from backtest.oracles import oracle_specs
 from backtest.record import Backtest
 from backtest.runner import CostOverrides, run_policy
 from envs.presets import PRESETS, get_preset
-from evaluate.ensemble import RULES, build_ensemble
+from evaluate import eval_config
+from evaluate.ensemble import build_ensemble
+from evaluate.eval_config import EvalConfig, config_from_args
 from evaluate.groups import GroupError, RunRef, expand_runs
 from evaluate.headtohead import compare
 from evaluate.plots import write_plots
@@ -57,87 +60,17 @@ PNGs and one self-contained report.html (verdicts, interactive charts, every met
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m evaluate", description=DESCRIPTION)
-    p.add_argument(
-        "runs",
-        nargs="*",
-        metavar="RUN_OR_CKPT",
-        help="SB3 run folder or .zip, or supervised model.pt / folder, or a seed group folder "
-        "(group.json: every seed); LABEL=PATH names it (the same LABEL on several paths, or "
-        "LABEL=PATH1,PATH2,... = seeds of one method)",
-    )
-    p.add_argument("--env", default="btc1h", help="preset name (default btc1h)")
-    p.add_argument(
-        "--split",
-        default="test",
-        help="split to evaluate: train | val | test (default test). Compare and select "
-        "on val; run test once, on the final choice",
-    )
-    p.add_argument(
-        "--ensemble",
-        action="append",
-        choices=RULES,
-        default=[],
-        metavar="RULE",
-        help=f"add ensemble_RULE over every RUN_OR_CKPT given (at least 2); RULE: "
-        f"{' | '.join(RULES)}; repeat the flag for several rules",
-    )
-    p.add_argument(
-        "--seeds",
-        type=int,
-        nargs="+",
-        default=[0],
-        help="seeds of the random baseline (several: mean and t-CI)",
-    )
-    p.add_argument(
-        "--out",
-        type=Path,
-        default=None,
-        help="output folder (default runs/<env>/evaluate/<UTC timestamp>/)",
-    )
-    p.add_argument("--fee-bps", type=float, default=None, help="fee per unit notional traded, bps")
-    p.add_argument(
-        "--slippage-bps", type=float, default=None, help="slippage per unit notional, bps"
-    )
-    p.add_argument("--no-funding", action="store_true", help="do not charge perpetual funding")
-    p.add_argument(
-        "--fill",
-        choices=["next_open", "close"],
-        default=None,
-        help="fill convention (default: the env's, next_open)",
-    )
-    p.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples (default 2000)")
-    p.add_argument(
-        "--bootstrap-seed", type=int, default=0, help="seed of the bootstrap (default 0)"
-    )
-    p.add_argument(
-        "--block-length",
-        type=float,
-        default=None,
-        help="mean bootstrap block length in bars (default round(N ** (1/3)))",
-    )
-    p.add_argument(
-        "--n-trials",
-        type=int,
-        default=None,
-        help="trials behind the selection, for the deflated Sharpe (default: the number "
-        "of non-baseline policies given)",
-    )
-    p.add_argument(
-        "--trials-sharpe-var",
-        type=float,
-        default=None,
-        help="variance of the trials' ANNUALISED Sharpes (default: of the given policies)",
-    )
-    p.add_argument(
-        "--no-plots", action="store_true", help="skip the PNGs (the HTML then has no charts)"
-    )
-    return p
+    """The parser: one flag per ``EvalConfig`` field (``evaluate.eval_config``)."""
+    return eval_config.build_parser(DESCRIPTION)
 
 
-def _specs(args: argparse.Namespace, runs: list[RunRef] | None = None) -> list[PolicySpec]:
+def _specs(
+    args: EvalConfig | argparse.Namespace, runs: list[RunRef] | None = None
+) -> list[PolicySpec]:
     """Baselines, then every run (``runs``: ``args.runs`` with seed groups expanded), then the
     ensembles over them."""
+    if isinstance(args, argparse.Namespace):
+        args = config_from_args(args)
     runs = expand_runs(args.runs).runs if runs is None else runs
     specs = [
         PolicySpec("buy_and_hold", "buy_and_hold", baseline("buy_and_hold")),
@@ -170,7 +103,7 @@ def _specs(args: argparse.Namespace, runs: list[RunRef] | None = None) -> list[P
     return specs
 
 
-def resolve_costs(args: argparse.Namespace, specs: list[PolicySpec]) -> CostOverrides:
+def resolve_costs(args: EvalConfig, specs: list[PolicySpec]) -> CostOverrides:
     """One set of costs for every policy: flags, else what all given runs were trained with,
     else the env's defaults. Runs trained with different costs need an explicit flag."""
     flags = {
@@ -201,7 +134,7 @@ def resolve_costs(args: argparse.Namespace, specs: list[PolicySpec]) -> CostOver
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = config_from_args(build_parser().parse_args(argv))
     check_choice("--env", args.env, PRESETS)
     t0 = time.perf_counter()
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
@@ -216,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     write_provenance(  # the same command/config/meta.json as every run folder
         out,
         seed=args.bootstrap_seed,
-        config=vars(args),
+        config=dataclasses.asdict(args),
         data_files=preset_files(get_preset(args.env)),
         argv=["-m", "evaluate", *(sys.argv[1:] if argv is None else argv)],
     )

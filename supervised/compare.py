@@ -26,17 +26,18 @@ import argparse
 import dataclasses
 import sys
 import time
+from dataclasses import field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from envs.data import DataValidationError
-from envs.presets import PRESETS
+from envs.presets import PRESETS, get_preset
 from lab.atomic import atomic_write_json, atomic_write_text
 from lab.cli import run_cli
-from lab.config import check_choice
-from lab.rundir import create_run_dir
+from lab.config import Rule, add_fields, check_rules, doc, resolve
+from lab.rundir import create_run_dir, preset_files
 from lab.runtime import seed_everything, set_torch_threads
 from supervised.data import load_supervised_data
 from supervised.fitting import FitConfig, env_metrics, fit, fit_val_rule, prepare
@@ -133,23 +134,53 @@ def to_markdown(rows: list[dict[str, Any]], header: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> Path:
+@dataclasses.dataclass
+class CompareConfig:
+    """The side-by-side's settings; every other classifier setting is ``FitConfig``'s default."""
+
+    env: str = field(default="btc1h", metadata=doc("data preset"))
+    epochs: int = field(default=2, metadata=doc("epochs per model (also the patience)"))
+    seed: int = field(default=0, metadata=doc("seed of every model"))
+    schemes: list[str] = field(
+        default_factory=lambda: list(SCHEMES)[:2],
+        metadata=doc("label schemes compared", choices=tuple(SCHEMES)),
+    )
+    losses: list[str] = field(
+        default_factory=lambda: list(LOSS_NAMES),
+        metadata=doc("class-imbalance losses compared", choices=tuple(LOSS_NAMES)),
+    )
+    max_train_samples: int | None = field(
+        default=None, metadata=doc("keep only the last N training samples (quick runs)")
+    )
+    max_val_bars: int | None = field(default=None, metadata=doc("cap on the val bars"))
+    threads: int | None = field(default=None, metadata=doc("torch threads (default: torch's)"))
+
+    RULES: ClassVar[dict[str, Rule]] = {
+        "env": (lambda v: v in PRESETS, f"a data preset: {', '.join(sorted(PRESETS))}"),
+        "epochs": (lambda v: v >= 1, ">= 1"),
+        "max_train_samples": (lambda v: v >= 1, ">= 1 (or unset)"),
+        "max_val_bars": (lambda v: v >= 1, ">= 1 (or unset)"),
+        "threads": (lambda v: v >= 1, ">= 1 (or unset)"),
+    }
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """One flag per ``CompareConfig`` field (help from its doc), ``--config FILE``, ``--run-dir``."""
     p = argparse.ArgumentParser(
         prog="python -m supervised.compare",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--env", default="btc1h")
-    p.add_argument("--epochs", type=int, default=2)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--schemes", nargs="+", default=list(SCHEMES)[:2], choices=list(SCHEMES))
-    p.add_argument("--losses", nargs="+", default=list(LOSS_NAMES), choices=list(LOSS_NAMES))
-    p.add_argument("--max-train-samples", type=int, default=None)
-    p.add_argument("--max-val-bars", type=int, default=None)
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--run-dir", default=None)
-    a = p.parse_args(argv)
-    check_choice("--env", a.env, PRESETS)
+    add_fields(p, CompareConfig)
+    p.add_argument("--run-dir", default=None, help="run folder (default: runs/<env>/...)")
+    return p
+
+
+def _setup(argv: list[str] | None) -> tuple[CompareConfig, FitConfig, Path]:
+    """Parse and check the flags, then create the run folder with the resolved config."""
+    args = build_parser().parse_args(argv)
+    a, sources = resolve(CompareConfig, args)
+    check_rules(a, CompareConfig.RULES, sources)
     base = FitConfig(
         env=a.env,
         epochs=a.epochs,
@@ -159,25 +190,28 @@ def main(argv: list[str] | None = None) -> Path:
         max_val_bars=a.max_val_bars,
         threads=a.threads,
     )
-    t0 = time.time()
     config = {
         "base": dataclasses.asdict(base),
         "schemes": {s: SCHEMES[s] for s in a.schemes},
         "losses": a.losses,
+        "compare": dataclasses.asdict(a),
     }
-    from envs.presets import get_preset
-
-    pre = get_preset(a.env)
-    files = [pre.candles.path] + ([pre.funding.path] if pre.funding is not None else [])
     run_dir = create_run_dir(
         env=a.env,
         algo="supervised_compare",
         seed=a.seed,
         config=config,
-        data_files=files,
-        run_dir=a.run_dir,
+        data_files=preset_files(get_preset(a.env)),
+        run_dir=args.run_dir,
         argv=["-m", "supervised.compare", *(sys.argv[1:] if argv is None else argv)],
     )
+    return a, base, run_dir
+
+
+def main(argv: list[str] | None = None) -> Path:
+    """Train every (scheme, loss) pair, print a row each, write compare.json and compare.md."""
+    t0 = time.time()
+    a, base, run_dir = _setup(argv)
     seed_everything(a.seed)
     set_torch_threads(a.threads)
     data = load_supervised_data(a.env, base.feature_set, base.window)
