@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from evaluate.wf_data import WFData
 
-if TYPE_CHECKING:  # annotations only: walkforward imports this module
-    from evaluate.walkforward import WalkForward
+if TYPE_CHECKING:  # annotations only: wf_folds imports this module
+    from evaluate.wf_folds import WalkForward
 
 
 def fold_rows(wf: WalkForward, data: WFData) -> list[dict[str, Any]]:
