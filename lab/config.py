@@ -113,7 +113,9 @@ def apply_section(obj: Any, updates: dict[str, Any], source: str, section: str) 
                 f"unknown key {key!r} in section {section!r} of {source}; "
                 f"valid keys: {', '.join(valid)}"
             )
-        setattr(obj, key, coerce(value, hints[key], f"{source}: {section}.{key}"))
+        # object.__setattr__: a frozen dataclass (``TreeSizes``) is filled the same way, on the
+        # fresh instance its resolver owns
+        object.__setattr__(obj, key, coerce(value, hints[key], f"{source}: {section}.{key}"))
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
@@ -269,21 +271,46 @@ def resolve(
     """The dataclass from its defaults, then ``args.config`` (YAML), then the given flags.
 
     ``config_file=False``: ``args.config`` is not this dataclass's YAML (see ``add_fields``).
-
     Returns the config and, per field, where its value came from (for error messages).
     """
+    path = getattr(args, "config", None) if config_file else None
+    layer = load_yaml(path) if path else {}
+    return _resolve_one(cls, args, layer, str(path))
+
+
+def resolve_many(classes: tuple[type, ...], args: argparse.Namespace) -> list[Any]:
+    """Several dataclasses from one parser (``add_fields`` once per class, ``--config`` once).
+
+    The ``--config`` YAML is one flat mapping; each key goes to the class that has the field,
+    and a key no class has raises naming it, the file and every valid key.
+    """
+    path = getattr(args, "config", None)
+    layer = load_yaml(path) if path else {}
+    owner = {f.name: cls for cls in classes for f in dataclasses.fields(cls)}
+    for key in layer:
+        if key not in owner:
+            raise ConfigError(f"unknown key {key!r} in {path}; valid keys: {', '.join(owner)}")
+    return [
+        _resolve_one(cls, args, {k: v for k, v in layer.items() if owner[k] is cls}, str(path))[0]
+        for cls in classes
+    ]
+
+
+def _resolve_one(
+    cls: type, args: argparse.Namespace, layer: dict[str, Any], source: str
+) -> tuple[Any, dict[str, str]]:
+    """Defaults, then ``layer`` (from ``source``), then the flags of ``cls`` given in ``args``."""
     cfg = cls()
     sources = {f.name: "the default" for f in dataclasses.fields(cls)}
     given = {k: v for k, v in vars(args).items() if k in sources}
-    if config_file and getattr(args, "config", None):
-        layer = load_yaml(args.config)
-        apply_section(cfg, layer, str(args.config), cls.__name__)
-        sources.update({k: str(args.config) for k in layer})
+    if layer:
+        apply_section(cfg, layer, source, cls.__name__)
+        sources.update({k: source for k in layer})
     hints = typing.get_type_hints(cls)
     for name, value in given.items():
         if isinstance(value, list) and _field_type(hints[name]) is dict:
             value = key_values(value, flag_of(name).rstrip("s"))
-        setattr(cfg, name, coerce(value, hints[name], flag_of(name)))
+        object.__setattr__(cfg, name, coerce(value, hints[name], flag_of(name)))  # see above
         sources[name] = CLI
     return cfg, sources
 
