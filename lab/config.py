@@ -43,12 +43,15 @@ def doc(
     required: bool = False,
     append: bool = False,
     positional: str | None = None,
+    rest: bool = False,
 ) -> dict[str, Any]:
     """Field metadata: the field's documentation (``describe``, ``--help``) and its choices.
 
     ``required``: the flag must be given on the command line; ``append``: a list field taken
     as a repeated flag (``--x A --x B``) rather than one flag with several values;
-    ``positional``: a list field taken as the command's positional arguments (this metavar).
+    ``positional``: a list field taken as the command's positional arguments (this metavar);
+    ``rest``: a list field holding the flags the parser does not know (``parse_known_args``),
+    documented in the help's epilog, set by the command itself.
     """
     meta: dict[str, Any] = {"doc": text}
     if choices is not None:
@@ -59,6 +62,8 @@ def doc(
         meta["append"] = True
     if positional:
         meta["positional"] = positional
+    if rest:
+        meta["rest"] = True
     return meta
 
 
@@ -168,6 +173,9 @@ def _list_argument(parser: argparse.ArgumentParser, f: dataclasses.Field[Any], t
     """A list field: ``--name A B ...`` (or a repeated ``--name A`` with ``doc(append=True)``)."""
     item = next(iter(typing.get_args(tp)), str)
     text = str(f.metadata.get("doc", "")).replace("%", "%%")
+    if f.metadata.get("rest"):
+        parser.epilog = "\n".join(filter(None, [parser.epilog, f"{f.name}: {text}"]))
+        return
     if f.metadata.get("positional"):
         parser.add_argument(
             f.name,
@@ -219,6 +227,10 @@ def add_fields(  # noqa: C901  (one branch per field kind)
         text = str(f.metadata.get("doc", "")).replace("%", "%%")
         if _list_type(hints[f.name]) is not None:
             _list_argument(parser, f, _list_type(hints[f.name]))
+        elif f.metadata.get("positional"):  # one required positional argument
+            parser.add_argument(
+                f.name, type=tp, metavar=f.metadata["positional"], help=f"{f.name}: {text}"
+            )
         elif tp is bool:
             neg = bool(default)
             parser.add_argument(
