@@ -28,7 +28,9 @@ import pandas as pd
 
 from agents.predict import StaleInputError, check_fresh, serve_market
 from agents.registry import MODELS_DIR, RegistryError, resolve
+from agents.serve_config import PaperConfig
 from lab.atomic import atomic_write_json
+from lab.config import add_fields, from_args
 
 STATE_FILE = "state.json"
 ISO = "%Y-%m-%dT%H:%M:%SZ"
@@ -126,12 +128,8 @@ def tick(model: str, candles: pd.DataFrame, state_dir: Path, *, now: Any, root: 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m agents.paper", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    p.add_argument("--model", required=True)
-    p.add_argument("--candles", required=True)
-    p.add_argument("--state", type=Path, required=True)
-    p.add_argument("--root", type=Path, default=MODELS_DIR)
-    p.add_argument("--now", default=None)
-    a = p.parse_args(argv)
+    add_fields(p, PaperConfig, config_flag=False)
+    a: PaperConfig = from_args(PaperConfig, p.parse_args(argv), config_file=False)
     from envs.data import load_candles, load_funding
 
     try:

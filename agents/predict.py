@@ -32,6 +32,8 @@ import numpy as np
 import pandas as pd
 
 from agents.registry import MODELS_DIR, RegistryError, resolve
+from agents.serve_config import PredictConfig
+from lab.config import ConfigError, add_fields, from_args
 
 ACTION_NAMES = ("SELL", "HOLD", "BUY")
 BARS_HELD_SCALE = 720  # envs.params.BARS_HELD_SCALE
@@ -150,7 +152,7 @@ def decide(
                     closed.strftime(iso), closed.strftime(iso), action, target, probs)  # fmt: skip
 
 
-def read_inputs(a: argparse.Namespace, record: dict[str, Any]) -> tuple[pd.DataFrame, Any]:
+def read_inputs(a: PredictConfig, record: dict[str, Any]) -> tuple[pd.DataFrame, Any]:
     """The candle tail and the funding history (explicit file, or the market's, or none)."""
     from envs.data import load_candles, load_funding
     from envs.features import warmup_bars
@@ -164,30 +166,21 @@ def read_inputs(a: argparse.Namespace, record: dict[str, Any]) -> tuple[pd.DataF
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """One flag per ``PredictConfig`` field (help from its doc)."""
     p = argparse.ArgumentParser(prog="python -m agents.predict", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    p.add_argument("--model", required=True, help="NAME or NAME@vN in the registry")
-    p.add_argument("--candles", required=True, help="CSV/CSV.gz/parquet of hourly candles")
-    p.add_argument("--funding", default=None, help="funding file (default: the market's)")
-    p.add_argument("--root", type=Path, default=MODELS_DIR)
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--now", default=None, help="ISO time standing for the clock (tests, replays)")
-    p.add_argument(
-        "--replay",
-        action="store_true",
-        help="a recorded file: the clock is the last bar's close (no staleness check)",
-    )
-    p.add_argument("--tail-bars", type=int, default=None, help="0: the whole file")
-    p.add_argument("--position", type=float, default=0.0, help="current target position")
-    p.add_argument("--entry-price", type=float, default=None)
-    p.add_argument("--bars-held", type=int, default=0)
+    add_fields(p, PredictConfig, config_flag=False)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     from envs.presets import get_preset
 
-    a = build_parser().parse_args(argv)
+    try:
+        a: PredictConfig = from_args(PredictConfig, build_parser().parse_args(argv), False)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     now = pd.Timestamp(a.now) if a.now else pd.Timestamp.now(tz="UTC")
     now = now.tz_localize("UTC") if now.tzinfo is None else now.tz_convert("UTC")
     try:

@@ -349,3 +349,10 @@ def check_rules(
         rule = rules.get(f.name)
         if rule is not None and value is not None and not rule[0](value):
             raise ConfigError(f"{flag_of(f.name)} {value!r} (from {where}) must be {rule[1]}")
+
+
+def from_args(cls: type, args: argparse.Namespace, config_file: bool = True) -> Any:
+    """``resolve`` then ``check_rules`` with the class's ``RULES`` (none: choices only)."""
+    cfg, sources = resolve(cls, args, config_file=config_file)
+    check_rules(cfg, getattr(cls, "RULES", {}), sources)
+    return cfg
