@@ -13,6 +13,7 @@ import math
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from agents.loading import load_run
 from backtest.baselines import PolicySpec, baseline
@@ -133,7 +134,57 @@ def resolve_costs(args: EvalConfig, specs: list[PolicySpec]) -> CostOverrides:
     )
 
 
+def run_backtests(
+    specs: list[PolicySpec], args: EvalConfig, costs: CostOverrides
+) -> list[Backtest]:
+    """Every policy over the split with the same costs; one timing line each on stderr."""
+    backtests: list[Backtest] = []
+    for spec in specs:
+        t = time.perf_counter()
+        bt = run_policy(spec, args.env, args.split, seed=spec.seed or 0, costs=costs)
+        backtests.append(bt)
+        print(
+            f"  {spec.name:<24} {len(bt):>6} bars  {time.perf_counter() - t:6.1f} s",
+            file=sys.stderr,
+        )
+    return backtests
+
+
+def report_context(
+    args: EvalConfig, first: Backtest, specs: list[PolicySpec], argv: list[str] | None
+) -> dict[str, object]:
+    """The report's context: split, bars, costs, sources and the command."""
+    return {
+        "env": args.env,
+        "split": args.split,
+        "bars": len(first),
+        "from": str(first.timestamps[0].astype("datetime64[ns]")) if len(first) else "",
+        "to": str(first.timestamps[-1].astype("datetime64[ns]")) if len(first) else "",
+        "segments": int(len(first.segment_starts)),
+        "costs": first.meta.get("env_settings", {}),
+        "sources": {s.name: s.source for s in specs if s.source},
+        "command": " ".join(["python -m evaluate", *(argv if argv is not None else sys.argv[1:])]),
+    }
+
+
+def compare_counted(backtests: list[Backtest], args: EvalConfig) -> tuple[Any, Any]:
+    """The head-to-head statistics, deflated over the trials chosen (flags), and that count."""
+    chosen = chosen_trials(args.n_trials, args.trials_sharpe_var, ledger=None)  # ledger: lead
+    cmp = compare(
+        backtests,
+        n_boot=args.n_boot,
+        seed=args.bootstrap_seed,
+        block_length=args.block_length,
+        n_trials=chosen.n if chosen and chosen.n > 0 else None,
+        trials_sharpe_var=chosen.sharpe_var / backtests[0].periods_per_year
+        if chosen and math.isfinite(chosen.sharpe_var)
+        else None,
+    )
+    return cmp, counted_trials(cmp, chosen)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Check every input, backtest every policy, print the tables, write the report; 0 or 2."""
     args = config_from_args(build_parser().parse_args(argv))
     check_choice("--env", args.env, PRESETS)
     t0 = time.perf_counter()
@@ -153,41 +204,12 @@ def main(argv: list[str] | None = None) -> int:
         data_files=preset_files(get_preset(args.env)),
         argv=["-m", "evaluate", *(sys.argv[1:] if argv is None else argv)],
     )
-    backtests: list[Backtest] = []
-    for spec in specs:
-        t = time.perf_counter()
-        bt = run_policy(spec, args.env, args.split, seed=spec.seed or 0, costs=costs)
-        backtests.append(bt)
-        print(
-            f"  {spec.name:<24} {len(bt):>6} bars  {time.perf_counter() - t:6.1f} s",
-            file=sys.stderr,
-        )
-    chosen = chosen_trials(args.n_trials, args.trials_sharpe_var, ledger=None)  # ledger: lead
-    cmp = compare(
-        backtests,
-        n_boot=args.n_boot,
-        seed=args.bootstrap_seed,
-        block_length=args.block_length,
-        n_trials=chosen.n if chosen and chosen.n > 0 else None,
-        trials_sharpe_var=chosen.sharpe_var / backtests[0].periods_per_year
-        if chosen and math.isfinite(chosen.sharpe_var)
-        else None,
-    )
-    trials = counted_trials(cmp, chosen)
+    backtests = run_backtests(specs, args, costs)
+    cmp, trials = compare_counted(backtests, args)
     summaries = seed_summaries(cmp, n_boot=args.n_boot, seed=args.bootstrap_seed)
     verdict_text = verdicts(cmp, summaries, trials, expanded.failures)
     first = backtests[0]
-    context = {
-        "env": args.env,
-        "split": args.split,
-        "bars": len(first),
-        "from": str(first.timestamps[0].astype("datetime64[ns]")) if len(first) else "",
-        "to": str(first.timestamps[-1].astype("datetime64[ns]")) if len(first) else "",
-        "segments": int(len(first.segment_starts)),
-        "costs": first.meta.get("env_settings", {}),
-        "sources": {s.name: s.source for s in specs if s.source},
-        "command": " ".join(["python -m evaluate", *(argv if argv is not None else sys.argv[1:])]),
-    }
+    context = report_context(args, first, specs, argv)
     context["seed_groups"] = expanded.groups
     print(format_table(cmp))
     print(format_seed_table(summaries, trials, expanded.failures))
