@@ -37,10 +37,11 @@ from typing import Any
 import numpy as np
 
 from envs.data import DataValidationError
+from envs.presets import get_preset
 from lab.atomic import atomic_write_json
 from lab.cli import run_cli
 from lab.config import add_fields, check_rules, resolve
-from lab.rundir import create_run_dir
+from lab.rundir import create_run_dir, preset_files
 from lab.runtime import seed_everything, set_torch_threads
 from lab.seeds import add_group_flags
 from supervised import seed_group
@@ -161,7 +162,7 @@ def main(argv: list[str] | None = None) -> Path:
         algo="supervised",
         seed=cfg.seed,
         config=dataclasses.asdict(cfg),
-        data_files=_data_files(cfg.env),
+        data_files=preset_files(get_preset(cfg.env)),
         run_dir=args.run_dir,
         argv=["-m", "supervised.train", *argv],
     )
@@ -212,13 +213,6 @@ def main(argv: list[str] | None = None) -> Path:
     print(ev.corrected.confusion_text())
     seed_group.record_once(run_dir)  # the trial ledger (lab.ledger)
     return run_dir
-
-
-def _data_files(env: str) -> list[Path]:
-    from envs.presets import get_preset
-
-    p = get_preset(env)
-    return [p.candles.path] + ([p.funding.path] if p.funding is not None else [])
 
 
 if __name__ == "__main__":
