@@ -37,7 +37,7 @@ class _Buffer:
     """A float32 numpy array and a tensor on the same memory, reallocated only on a new shape."""
 
     def __init__(self) -> None:
-        self.array = np.empty((0, 0), dtype=np.float32)
+        self.array: np.ndarray = np.empty((0, 0), dtype=np.float32)
         self.tensor = torch.from_numpy(self.array)
 
     def load(self, obs_batch: np.ndarray) -> torch.Tensor:

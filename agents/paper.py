@@ -69,7 +69,7 @@ def replay(
         else (np.zeros(0),) * 4
     )
     equity = np.concatenate([[float(env.params.initial_equity)], eq])
-    acct = {
+    acct: dict[str, Any] = {
         "equity": float(equity[-1]),
         "position": float(pos[-1]) if len(pos) else 0.0,
         "costs": float(cost.sum()),

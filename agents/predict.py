@@ -141,13 +141,13 @@ def decide(
     act = np.asarray(spec.policy.act(obs[None, :], bars))
     probs = None
     if getattr(spec.policy, "probabilistic", False):
-        p = np.asarray(spec.policy.action_probs(obs[None, :], bars))[0]
+        p = np.asarray(spec.policy.action_probs(obs[None, :], bars))[0]  # type: ignore[attr-defined]  # probabilistic policies have it
         probs = {n: float(v) for n, v in zip(ACTION_NAMES, p, strict=True)}
     opened = pd.Timestamp(int(market.timestamps[t]), unit="ns", tz="UTC")
     closed = opened + pd.Timedelta(market.freq_ns, "ns")
     iso = "%Y-%m-%dT%H:%M:%SZ"
     action = int(act.reshape(-1)[0]) if discrete else None
-    target = float(action - 1) if discrete else float(act.reshape(-1)[0])
+    target = float(action - 1) if action is not None else float(act.reshape(-1)[0])
     return Decision(f"{record['name']}@{record['version']}", opened.strftime(iso),
                     closed.strftime(iso), closed.strftime(iso), action, target, probs)  # fmt: skip
 

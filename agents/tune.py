@@ -115,9 +115,9 @@ def _record(args: TuneConfig, trial: optuna.Trial, res: TaskResult, state: str) 
     for s in (res.value or {}).get("seeds", {}):
         run = Path(str(res.out_dir)) / f"s{s}"
         if args.algo == "supervised":
-            from supervised.seed_group import record_once
+            from supervised.seed_group import record_once as record_supervised
 
-            record_once(run, "tune", **extra)
+            record_supervised(run, "tune", **extra)
         else:
             from agents.seed_group import read_rl_metrics, record_once
 

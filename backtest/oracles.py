@@ -59,7 +59,7 @@ def oracle_baseline(name: str, env: str | None) -> OraclePolicy:
         raise ValueError(
             f"baseline {name!r} needs a synthetic preset ({', '.join(MARKET_NAMES)}), got {env!r}"
         )
-    return OraclePolicy(env, name.removeprefix("oracle_"))
+    return OraclePolicy(str(env), name.removeprefix("oracle_"))
 
 
 def oracle_specs(env: str) -> list[PolicySpec]:

@@ -73,8 +73,8 @@ class _Tape:
     """The per-bar record of one pass, preallocated for every bar of the split."""
 
     def __init__(self, cap: int, e0: float) -> None:
-        self.ts = np.empty(cap, dtype=np.int64)
-        self.eq = np.empty(cap + 1)
+        self.ts: np.ndarray = np.empty(cap, dtype=np.int64)
+        self.eq: np.ndarray = np.empty(cap + 1)
         self.pos, self.fee, self.slip, self.fund = (np.zeros(cap) for _ in range(4))
         self.eq[0], self.e0 = e0, e0
         self.n, self.carry = 0, 1.0  # bars recorded; equity carried over from earlier episodes

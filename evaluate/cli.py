@@ -112,7 +112,7 @@ def resolve_costs(args: EvalConfig, specs: list[PolicySpec]) -> CostOverrides:
         "slippage_bps": args.slippage_bps,
         "funding": False if args.no_funding else None,
     }
-    chosen: dict[str, object] = {}
+    chosen: dict[str, Any] = {}
     for key, flag in flags.items():
         if flag is not None:
             chosen[key] = flag

@@ -37,7 +37,14 @@ def stitch(parts: list[Backtest], name: str, meta: dict[str, Any] | None = None)
     if not parts:
         raise ValueError(f"stitch {name!r}: no fold backtests")
     ppy = parts[0].periods_per_year
-    ts, eq, pos, fee, slip, fund, segs, starts = [], [], [], [], [], [], [], []
+    ts: list[np.ndarray] = []
+    eq: list[np.ndarray] = []
+    pos: list[np.ndarray] = []
+    fee: list[np.ndarray] = []
+    slip: list[np.ndarray] = []
+    fund: list[np.ndarray] = []
+    segs: list[np.ndarray] = []
+    starts: list[int] = []
     level = float(parts[0].equity[0])
     eq.append(np.array([level]))
     offset, last_ts, dead, ruined_at = 0, None, False, None

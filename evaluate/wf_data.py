@@ -85,7 +85,7 @@ class WFData:
         """A ``RobustNormaliser`` fitted on the valid raw-feature rows inside ``rows`` only."""
         from envs.features import RobustNormaliser, valid_rows
 
-        mask = np.zeros(self.n_rows, dtype=bool)
+        mask: np.ndarray = np.zeros(self.n_rows, dtype=bool)
         for lo, hi in rows:
             mask[lo:hi] = True
         mask &= valid_rows(self.raw)

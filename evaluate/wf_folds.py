@@ -62,7 +62,7 @@ def backtest_rows(
         **{k: v for k, v in spec.env_settings.items() if k in ("action", "long_only")},
     }
     env = TradingEnv(market, env_split(rows, market.n_bars), **opts)
-    meta = {
+    meta: dict[str, Any] = {
         "method": spec.method,
         "seed": spec.seed,
         "source": spec.source,

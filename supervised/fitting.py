@@ -300,7 +300,7 @@ def env_metrics(
     from supervised.env_backtest import env_backtest
 
     d, (lo, hi) = prep.data, prep.val_range
-    full = np.full(len(d.close), HOLD, dtype=np.int64)
+    full: np.ndarray = np.full(len(d.close), HOLD, dtype=np.int64)
     if rule is None or rule.kind == "argmax":
         _, actions = backtest_logits(prep, model, bias, cfg)
         full[lo:hi] = actions

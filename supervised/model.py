@@ -103,7 +103,7 @@ def build_samples(
             f"features ({n}), obs_ok ({len(obs_ok)}) and labels ({len(labels)}) "
             "must have one row per bar"
         )
-    t = np.arange(lo, hi, dtype=np.int64)
+    t: np.ndarray = np.arange(lo, hi, dtype=np.int64)
     ok = np.asarray(obs_ok, dtype=bool)[t] & (np.asarray(labels)[t] >= 0) & (t >= window - 1)
     if keep is not None:
         ok &= np.asarray(keep, dtype=bool)

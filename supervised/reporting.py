@@ -48,7 +48,7 @@ def confusion_figure(rep: ClassifierReport, title: str) -> Any:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    cm = rep.confusion.astype(float)
+    cm: np.ndarray = rep.confusion.astype(float)
     frac = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
     fig, ax = plt.subplots(figsize=(4.2, 3.6))
     ax.imshow(frac, cmap="Blues", vmin=0, vmax=1)

@@ -119,6 +119,7 @@ class TreePolicy:
         b = np.asarray(bars, dtype=np.int64)
         if (
             self._probs is not None
+            and self._features is not None
             and len(b) == len(rows)
             and np.all((b >= 0) & (b < len(self._probs)))
             and np.array_equal(self._features[b], rows)
