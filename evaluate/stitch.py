@@ -33,6 +33,7 @@ def _empty_lists(k: int) -> list[list[np.ndarray]]:
     return [[] for _ in range(k)]
 
 
+# size: one pass over the folds carrying the equity level and the ruin state across them
 def stitch(parts: list[Backtest], name: str, meta: dict[str, Any] | None = None) -> Backtest:
     """One ``Backtest`` from per-fold backtests in time order (see module doc).
 

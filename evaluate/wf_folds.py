@@ -134,6 +134,7 @@ def run_fold(
     )
 
 
+# size: train every fold, stitch, compare: the module's pipeline in reading order
 def run_walkforward(
     data: WFData,
     plans: list[FoldPlan],

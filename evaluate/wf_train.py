@@ -158,6 +158,7 @@ def train_ppo_fold(ctx: FoldContext) -> TrainedFold:
     return TrainedFold(spec, {"wf_ppo": spec.policy}, selection)
 
 
+# size: one fold's supervised run in reading order (config, folder, fit, rule, save, load)
 def train_supervised_fold(ctx: FoldContext) -> TrainedFold:
     """The supervised classifier on the fold's train rows, early-stopped/corrected on its val rows."""
     from agents.loading import load_run

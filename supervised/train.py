@@ -84,6 +84,7 @@ def config_from_args(a: argparse.Namespace) -> FitConfig:
     return cfg
 
 
+# size: one write per run-folder file listed in the module doc, in that order
 def save_run(
     run_dir: Path,
     cfg: FitConfig,
@@ -150,6 +151,7 @@ def save_run(
     return metrics
 
 
+# size: the run's steps in the order the module doc lists them (parse .. report)
 def main(argv: list[str] | None = None) -> Path:
     argv = sys.argv[1:] if argv is None else list(argv)
     if "--seeds" in argv:  # a seed group (supervised.seed_group)

@@ -174,6 +174,7 @@ def _timestamps(index: pd.Index, mask: np.ndarray) -> list[str] | None:
     return [iso(t) for t in index[mask]]
 
 
+# size: one block per reported check (gaps, duplicates, zero volume, flat, invalid, ticks)
 def quality_report(
     candles: pd.DataFrame,
     freq: str = "1h",

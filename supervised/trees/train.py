@@ -218,6 +218,7 @@ def _info(
     }
 
 
+# size: the run's steps in the order the module doc lists them (checks, fit, save, backtest)
 def train(argv: list[str] | None = None) -> Path:
     """Parse, check labels, fit, fit the rule on val, save, backtest val; return the run folder."""
     args = build_parser().parse_args(argv)
