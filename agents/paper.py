@@ -126,6 +126,7 @@ def tick(model: str, candles: pd.DataFrame, state_dir: Path, *, now: Any, root: 
 
 
 def main(argv: list[str] | None = None) -> int:
+    """One paper-trading tick from the command line; 0, or 2 with one error line."""
     p = argparse.ArgumentParser(prog="python -m agents.paper", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     add_fields(p, PaperConfig, config_flag=False)

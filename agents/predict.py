@@ -45,6 +45,8 @@ class StaleInputError(ValueError):
 
 @dataclass
 class Decision:
+    """One served decision: the bar it is for, the target position and the probabilities."""
+
     model: str
     bar_open_utc: str  # the decision bar's open time
     bar_close_utc: str  # its close: the decision instant
@@ -174,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Print one decision for the last closed bar; 0, or 2 with one error line."""
     from envs.presets import get_preset
 
     try:

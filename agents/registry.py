@@ -259,6 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one registry subcommand (promote, list, show, rollback); 0, or 2 with one error line."""
     a = build_parser().parse_args(argv)
     try:
         for cls in (RegistryConfig, REGISTRY_COMMANDS[a.cmd]):  # resolved, checked values

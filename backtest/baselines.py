@@ -27,6 +27,8 @@ BASELINES = ("buy_and_hold", "flat", "random", "momentum")
 
 
 class Policy(Protocol):
+    """What the runner steps: ``bind`` to a market once, then ``act`` on observation batches."""
+
     def bind(self, market: Any, action_space: Any) -> None: ...
 
     def act(self, obs_batch: np.ndarray, bars: np.ndarray) -> np.ndarray: ...

@@ -28,6 +28,8 @@ BASELINES = ("buy_and_hold", "flat", "momentum")
 
 @dataclass
 class FoldResult:
+    """One fold: its plan, test backtests, trial Sharpes, selection and timings."""
+
     plan: FoldPlan
     backtests: dict[str, Backtest]  # candidate first, then the baselines
     trial_sharpes: dict[str, float]  # per-bar Sharpe of every configuration on the test rows
@@ -38,6 +40,8 @@ class FoldResult:
 
 @dataclass
 class WalkForward:
+    """Every fold, the stitched out-of-sample backtests and their comparison."""
+
     algo: str
     candidate: str
     folds: list[FoldResult]

@@ -59,6 +59,8 @@ class FoldContext:
 
 @dataclass
 class TrainedFold:
+    """What a fold trainer hands back: the selected policy, every trial and why it was chosen."""
+
     spec: PolicySpec  # the selected policy
     trials: dict[str, Policy]  # every configuration tried this fold, for the trial variance
     selection: dict[str, Any]  # what was chosen on val and why

@@ -61,6 +61,7 @@ def _pct(x: list[float]) -> str:
 
 
 def run_one(base: FitConfig, data: Any, scheme: str, loss: str) -> dict[str, Any]:
+    """Train and judge one (label scheme, loss) pair; one row of the comparison."""
     name, horizon, params = SCHEMES[scheme]
     cfg = dataclasses.replace(
         base, labels=name, horizon=horizon, label_params=dict(params), class_weights=loss
@@ -113,6 +114,7 @@ def _half(h: dict[str, Any]) -> str:
 
 
 def to_markdown(rows: list[dict[str, Any]], header: str) -> str:
+    """The comparison rows as a markdown table under ``header``."""
     lines = [
         header,
         "",

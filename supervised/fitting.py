@@ -149,6 +149,8 @@ class FitConfig:
 
 @dataclass
 class Prepared:
+    """Data, labels and the train/val samples of one classifier run."""
+
     data: SupervisedData
     spec: LabelSpec
     labels: np.ndarray
@@ -255,6 +257,8 @@ def fit_val_rule(
 
 @dataclass
 class Evaluation:
+    """One val evaluation: raw and corrected reports, the correction and trading figures."""
+
     raw: ClassifierReport  # argmax of raw logits on val samples
     corrected: ClassifierReport  # argmax of logits + correction bias
     correction: LogitCorrection
@@ -273,6 +277,7 @@ class Evaluation:
 
 
 def evaluate(model: torch.nn.Module, prep: Prepared, cfg: FitConfig) -> Evaluation:
+    """Val reports raw and after the fitted logit correction, and their proxy backtests."""
     logits = predict_logits(model, prep.val)
     y = prep.val.labels
     corr = fit_logit_correction(logits, y, cfg.correction)
@@ -313,6 +318,8 @@ def env_metrics(
 
 @dataclass
 class FitResult:
+    """The selected model, its epoch, its val evaluation and the per-epoch history."""
+
     model: Classifier
     best_epoch: int
     evaluation: Evaluation
@@ -320,6 +327,7 @@ class FitResult:
 
 
 def build_model(cfg: FitConfig, n_features: int) -> Classifier:
+    """A fresh classifier of the configured size for ``n_features`` inputs."""
     return Classifier(
         make_config(cfg.preset, window=cfg.window, n_features=n_features, **cfg.model_overrides)
     )

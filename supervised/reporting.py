@@ -35,6 +35,7 @@ def log_report(writer: Any, prefix: str, rep: ClassifierReport, step: int) -> No
 
 
 def log_trading(writer: Any, prefix: str, metrics: dict[str, float], step: int) -> None:
+    """Trading figures into TensorBoard under ``trading/<prefix>_*`` (no writer: nothing)."""
     if writer is None:
         return
     for k, v in metrics.items():

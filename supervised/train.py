@@ -153,6 +153,7 @@ def save_run(
 
 # size: the run's steps in the order the module doc lists them (parse .. report)
 def main(argv: list[str] | None = None) -> Path:
+    """Train, fit the rule, save and report one classifier run; returns the run folder."""
     argv = sys.argv[1:] if argv is None else list(argv)
     if "--seeds" in argv:  # a seed group (supervised.seed_group)
         return seed_group.main(argv)

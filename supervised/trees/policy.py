@@ -47,6 +47,8 @@ def corrected_probs(probs: np.ndarray, bias: np.ndarray) -> np.ndarray:
 
 @dataclass
 class LoadedTree:
+    """A tree run read back: the stack, its tree.json info and its folder."""
+
     stack: TreeStack
     info: dict[str, Any]
     run_dir: Path
