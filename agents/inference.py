@@ -124,9 +124,11 @@ class ClassifierActor:
             return self.model(self._buf.load(obs_batch)) + self.bias
 
     def act(self, obs_batch: np.ndarray) -> np.ndarray:
+        """The argmax action of each observation."""
         return self.logits(obs_batch).argmax(dim=-1).numpy()
 
     def probs(self, obs_batch: np.ndarray) -> np.ndarray:
+        """The SELL/HOLD/BUY probabilities of each observation (float64)."""
         return torch.softmax(self.logits(obs_batch), dim=-1).numpy().astype(np.float64)
 
     def probs64(self, obs_batch: np.ndarray) -> np.ndarray:

@@ -288,6 +288,7 @@ class Training:
     resume: bool = False
 
     def close(self) -> None:
+        """Close the train and eval envs."""
         self.train_env.close()
         self.eval_env.close()
 

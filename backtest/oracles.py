@@ -29,6 +29,7 @@ class OraclePolicy:
     targets: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def bind(self, market: Any, action_space: Any) -> None:
+        """Precompute the oracle's target position of every bar of the synthetic market."""
         from envs.synthetic import oracle_positions
 
         self.space = action_space
@@ -43,6 +44,7 @@ class OraclePolicy:
         self.targets = positions[rows]
 
     def act(self, obs_batch: np.ndarray, bars: np.ndarray) -> np.ndarray:
+        """The oracle's target position at each decision bar."""
         return position_to_action(self.targets[np.asarray(bars)], self.space)
 
 

@@ -55,6 +55,7 @@ class CostOverrides:
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. slippage_model, slippage_coef
 
     def options(self) -> dict[str, Any]:
+        """The set overrides as env options (unset ones left to the env's defaults)."""
         out = {
             k: v
             for k, v in (

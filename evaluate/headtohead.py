@@ -90,12 +90,14 @@ class Comparison:
     settings: dict[str, Any] = field(default_factory=dict)
 
     def row(self, name: str) -> Row:
+        """The row of policy ``name``."""
         for r in self.rows:
             if r.name == name:
                 return r
         raise KeyError(f"no row {name!r}; rows: {[r.name for r in self.rows]}")
 
     def to_dict(self) -> dict[str, Any]:
+        """Everything as plain JSON-ready values."""
         return {
             "benchmark": self.benchmark,
             "settings": self.settings,

@@ -267,6 +267,7 @@ class Evaluation:
     actions: np.ndarray  # corrected actions over the val backtest bars
 
     def summary(self) -> dict[str, Any]:
+        """The reports and trading figures as plain values."""
         return {
             "raw": self.raw.to_dict(),
             "corrected": self.corrected.to_dict(),

@@ -99,13 +99,16 @@ class LabelSpec:
 
     @property
     def uses_trailing_vol(self) -> bool:
+        """Whether the scheme needs the trailing volatility (vol-scaled or triple barrier)."""
         return self.scheme == "triple_barrier" or bool(self.params.get("vol_scaled", False))
 
     def to_dict(self) -> dict[str, Any]:
+        """The spec as a plain dict."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> LabelSpec:
+        """The spec back from ``to_dict``."""
         return cls(scheme=d["scheme"], horizon=d["horizon"], params=dict(d.get("params", {})))
 
 

@@ -55,6 +55,7 @@ class TreeSizes:
     gb_subsample: float = field(default=0.3, metadata=doc("row share per gradient boosting round"))
 
     def to_dict(self) -> dict[str, Any]:
+        """The sizes as a plain dict."""
         return asdict(self)
 
 
@@ -146,6 +147,7 @@ class TreeStack:
     calibrated: Any  # CalibratedClassifierCV(FrozenEstimator(LogisticRegression))
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        """Calibrated class probabilities of the stacked ensemble, (N, 3)."""
         with threadpool_limits(1):  # OpenMP pools oversubscribe a shared machine (HGB: 15x)
             meta = base_probs(self.bases, np.asarray(x, dtype=np.float32))
             p = np.zeros((len(x), len(CLASSES)))
