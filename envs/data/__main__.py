@@ -134,6 +134,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     path = _lenient_path(args)
     if path is None:  # preset or catalog entry: resolved (and resampled) like any command
         market = _market(args)
+        bar: str | None
         frame, bar = load_candles(market, verify=not args.no_verify), market.freq
     else:  # a dirty file the loader would refuse can still be described
         frame = read_candles_raw(path)
@@ -320,7 +321,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     cfg, sources = resolve(cls, args, config_file=False)
     vars(args).update(dataclasses.asdict(cfg))  # the handlers read the resolved values
     try:
-        check_rules(cfg, cls.RULES, sources)
+        check_rules(cfg, getattr(cls, "RULES", {}), sources)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(EXIT_ERROR) from None
