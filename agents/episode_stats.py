@@ -73,7 +73,9 @@ class EpisodeStats:
         self._rows: list[np.ndarray] = []  # (len(STEP_KEYS), N) per step, oldest first
         self._offset = 0  # global step index of self._rows[0]
         self._step = 0  # global index of the next step
-        self._start = np.zeros(n_envs, dtype=np.int64)  # global step where each episode began
+        self._start: np.ndarray = np.zeros(
+            n_envs, dtype=np.int64
+        )  # global step where each episode began
 
     def step(self, arrays: Mapping[str, np.ndarray], dones: np.ndarray) -> list[dict[str, float]]:
         """Add one VecEnv step (``arrays``: the env's ``last_info``; ``dones``: (N,) bool).
@@ -86,7 +88,12 @@ class EpisodeStats:
         finished = []
         for i in np.flatnonzero(np.asarray(dones)).tolist():
             block = np.stack(self._rows[self._start[i] - self._offset :])[:, :, i]  # (n, keys)
-            finished.append(summarize_episode(*block.T, self.start_equity, self.periods_per_year))
+            eq, pos, fee, slip, fund = block.T  # STEP_KEYS order
+            finished.append(
+                summarize_episode(
+                    eq, pos, fee, slip, fund, self.start_equity, self.periods_per_year
+                )
+            )
             self._start[i] = self._step + 1
         self._step += 1
         drop = int(self._start.min()) - self._offset  # rows no running episode needs

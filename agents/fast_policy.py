@@ -52,6 +52,7 @@ class FastActor:
             m.eval()
 
     def bind(self, market: Any, action_space: Any) -> None:
+        """Nothing to bind: the actor reads only the observation."""
         return None
 
     def _probs(self, obs_batch: np.ndarray) -> Any:
@@ -63,9 +64,11 @@ class FastActor:
             return torch.softmax(logits - logits.logsumexp(dim=-1, keepdim=True), dim=-1)
 
     def act(self, obs_batch: np.ndarray, bars: np.ndarray) -> np.ndarray:
+        """The most probable action per row of ``obs_batch``."""
         return self._probs(obs_batch).argmax(dim=1).numpy()
 
     def action_probs(self, obs_batch: np.ndarray, bars: np.ndarray) -> np.ndarray:
+        """The action probabilities per row of ``obs_batch`` (float64)."""
         return self._probs(obs_batch).numpy().astype(np.float64)
 
 

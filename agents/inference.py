@@ -37,7 +37,7 @@ class _Buffer:
     """A float32 numpy array and a tensor on the same memory, reallocated only on a new shape."""
 
     def __init__(self) -> None:
-        self.array = np.empty((0, 0), dtype=np.float32)
+        self.array: np.ndarray = np.empty((0, 0), dtype=np.float32)
         self.tensor = torch.from_numpy(self.array)
 
     def load(self, obs_batch: np.ndarray) -> torch.Tensor:
@@ -124,9 +124,11 @@ class ClassifierActor:
             return self.model(self._buf.load(obs_batch)) + self.bias
 
     def act(self, obs_batch: np.ndarray) -> np.ndarray:
+        """The argmax action of each observation."""
         return self.logits(obs_batch).argmax(dim=-1).numpy()
 
     def probs(self, obs_batch: np.ndarray) -> np.ndarray:
+        """The SELL/HOLD/BUY probabilities of each observation (float64)."""
         return torch.softmax(self.logits(obs_batch), dim=-1).numpy().astype(np.float64)
 
     def probs64(self, obs_batch: np.ndarray) -> np.ndarray:

@@ -93,6 +93,7 @@ class NumpyActor:
         return z if c.get("features_dim") is None else _gelu(self._lin(z, "proj"))
 
     def probs(self, obs: np.ndarray) -> np.ndarray:
+        """The actor's action probabilities per row of ``obs`` (numpy only)."""
         z = self.features(obs)
         for j in range(len(self.c["pi"])):
             z = np.tanh(self._lin(z, f"pi.{2 * j}"))
@@ -101,12 +102,15 @@ class NumpyActor:
         return e / e.sum(axis=1, keepdims=True)
 
     def bind(self, market: Any, action_space: Any) -> None:
+        """Nothing to bind: the actor reads only the observation."""
         return None
 
     def act(self, obs_batch: np.ndarray, bars: np.ndarray) -> np.ndarray:
+        """The most probable action per row of ``obs_batch``."""
         return self.probs(obs_batch).argmax(axis=1)
 
     def action_probs(self, obs_batch: np.ndarray, bars: np.ndarray) -> np.ndarray:
+        """The action probabilities per row of ``obs_batch``."""
         return self.probs(obs_batch)
 
 

@@ -29,7 +29,9 @@ import pandas as pd
 
 from agents.predict import StaleInputError, check_fresh, serve_market
 from agents.registry import MODELS_DIR, RegistryError, resolve
+from agents.serve_config import PaperConfig
 from lab.atomic import atomic_write_json
+from lab.config import add_fields, from_args
 
 STATE_FILE = "state.json"
 TB_DIR = "tb"  # TensorBoard scalars, one point per tick: tensorboard --logdir DIR/tb
@@ -69,7 +71,7 @@ def replay(
         else (np.zeros(0),) * 4
     )
     equity = np.concatenate([[float(env.params.initial_equity)], eq])
-    acct = {
+    acct: dict[str, Any] = {
         "equity": float(equity[-1]),
         "position": float(pos[-1]) if len(pos) else 0.0,
         "costs": float(cost.sum()),
@@ -149,14 +151,11 @@ def write_scalars(tb_dir: Path, step: int, state: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """One paper-trading tick from the command line; 0, or 2 with one error line."""
     p = argparse.ArgumentParser(prog="python -m agents.paper", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    p.add_argument("--model", required=True)
-    p.add_argument("--candles", required=True)
-    p.add_argument("--state", type=Path, required=True)
-    p.add_argument("--root", type=Path, default=MODELS_DIR)
-    p.add_argument("--now", default=None)
-    a = p.parse_args(argv)
+    add_fields(p, PaperConfig, config_flag=False)
+    a: PaperConfig = from_args(PaperConfig, p.parse_args(argv), config_file=False)
     from envs.data import load_candles, load_funding
 
     try:

@@ -60,15 +60,9 @@ from envs.marketspec import record_market
 from envs.presets import get_preset
 from envs.registry import split_range
 from lab.atomic import atomic_save, atomic_write_json, atomic_write_yaml
-from lab.rundir import create_run_dir, utc_now
+from lab.rundir import create_run_dir, preset_files, utc_now
 
 EVAL_DIR = "eval"
-
-
-def data_files(env_name: str) -> list[Path]:
-    """The preset's shipped files (candles, funding), hashed into meta.json."""
-    p = get_preset(env_name)
-    return [f.path for f in (p.candles, p.funding) if f is not None]
 
 
 def open_run(inv: Invocation, argv: list[str]) -> Path:
@@ -100,7 +94,7 @@ def open_run(inv: Invocation, argv: list[str]) -> Path:
         algo=cfg.algo,
         seed=cfg.seed,
         config=cfg.to_dict(),
-        data_files=data_files(cfg.env_name),
+        data_files=preset_files(get_preset(cfg.env_name)),
         run_dir=inv.run_dir,
         argv=command,
     )
@@ -339,6 +333,7 @@ class Training:
     resume: bool = False
 
     def close(self) -> None:
+        """Close the train and eval envs."""
         self.train_env.close()
         self.eval_env.close()
 

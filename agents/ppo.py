@@ -55,10 +55,12 @@ class Session:
 
     @property
     def model(self) -> Any:
+        """The SB3 model being trained."""
         return self.training.model
 
     @property
     def run_dir(self) -> Path:
+        """The run folder."""
         return self.training.run_dir
 
 

@@ -33,9 +33,12 @@ import numpy as np
 import pandas as pd
 
 from agents.registry import MODELS_DIR, RegistryError, resolve
+from agents.serve_config import PredictConfig
+from lab.config import ConfigError, add_fields, flag_of, from_args
 
 ACTION_NAMES = ("SELL", "HOLD", "BUY")
 BARS_HELD_SCALE = 720  # envs.params.BARS_HELD_SCALE
+SOURCE_FIELDS = ("candles", "exchange")  # the candles come from a file or an exchange
 
 
 class StaleInputError(ValueError):
@@ -44,6 +47,8 @@ class StaleInputError(ValueError):
 
 @dataclass
 class Decision:
+    """One served decision: the bar it is for, the target position and the probabilities."""
+
     model: str
     bar_open_utc: str  # the decision bar's open time
     bar_close_utc: str  # its close: the decision instant
@@ -152,13 +157,13 @@ def decide(
     act = np.asarray(spec.policy.act(obs[None, :], bars))
     probs = None
     if getattr(spec.policy, "probabilistic", False):
-        p = np.asarray(spec.policy.action_probs(obs[None, :], bars))[0]
+        p = np.asarray(spec.policy.action_probs(obs[None, :], bars))[0]  # type: ignore[attr-defined]  # probabilistic policies have it
         probs = {n: float(v) for n, v in zip(ACTION_NAMES, p, strict=True)}
     opened = pd.Timestamp(int(market.timestamps[t]), unit="ns", tz="UTC")
     closed = opened + pd.Timedelta(market.freq_ns, "ns")
     iso = "%Y-%m-%dT%H:%M:%SZ"
     action = int(act.reshape(-1)[0]) if discrete else None
-    target = float(action - 1) if discrete else float(act.reshape(-1)[0])
+    target = float(action - 1) if action is not None else float(act.reshape(-1)[0])
     return Decision(f"{record['name']}@{record['version']}", opened.strftime(iso),
                     closed.strftime(iso), closed.strftime(iso), action, target, probs)  # fmt: skip
 
@@ -187,7 +192,7 @@ def feed_path(root: Path, exchange: str, symbol: str, record: dict[str, Any]) ->
 
 
 def read_inputs(
-    a: argparse.Namespace, record: dict[str, Any], now: pd.Timestamp | None = None
+    a: PredictConfig, record: dict[str, Any], now: pd.Timestamp | None = None
 ) -> tuple[pd.DataFrame, Any]:
     """The candle tail and the funding history (explicit file, or the market's, or none);
     with ``--exchange``, the candles are fetched first into the feed file."""
@@ -195,14 +200,15 @@ def read_inputs(
     from envs.features import warmup_bars
 
     tail = a.tail_bars or 4 * (warmup_bars(record["feature_set"]) + int(record["window"]))
-    if getattr(a, "exchange", None):
+    if a.exchange:
         from envs.data.fetch import make_exchange
 
         if not a.symbol:
             raise ValueError("--exchange needs --symbol (e.g. BTC/USDT)")
         out = a.candles_out or feed_path(a.root, a.exchange, a.symbol, record)
-        a.candles = fetch_feed(make_exchange(a.exchange), a.symbol, record, Path(out),
-                               now if now is not None else pd.Timestamp.now(tz="UTC"), tail)  # fmt: skip
+        a.candles = str(fetch_feed(make_exchange(a.exchange), a.symbol, record, Path(out),
+                                   now if now is not None else pd.Timestamp.now(tz="UTC"), tail))  # fmt: skip
+    assert a.candles is not None  # --candles or --exchange: a required either/or group
     candles = load_candles(a.candles)
     if a.tail_bars != 0:
         candles = candles.iloc[-tail:]
@@ -211,35 +217,27 @@ def read_inputs(
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """One flag per ``PredictConfig`` field (help from its doc)."""
     p = argparse.ArgumentParser(prog="python -m agents.predict", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    p.add_argument("--model", required=True, help="NAME or NAME@vN in the registry")
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--candles", help="CSV/CSV.gz/parquet of the market's candles")
-    src.add_argument("--exchange", help="fetch the newest candles from this ccxt exchange")
-    p.add_argument("--symbol", default=None, help="with --exchange: e.g. BTC/USDT")
-    p.add_argument("--candles-out", type=Path, default=None,
-                   help="with --exchange: the feed file (default <root>/.feeds/...)")  # fmt: skip
-    p.add_argument("--funding", default=None, help="funding file (default: the market's)")
-    p.add_argument("--root", type=Path, default=MODELS_DIR)
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--now", default=None, help="ISO time standing for the clock (tests, replays)")
-    p.add_argument(
-        "--replay",
-        action="store_true",
-        help="a recorded file: the clock is the last bar's close (no staleness check)",
-    )
-    p.add_argument("--tail-bars", type=int, default=None, help="0: the whole file")
-    p.add_argument("--position", type=float, default=0.0, help="current target position")
-    p.add_argument("--entry-price", type=float, default=None)
-    p.add_argument("--bars-held", type=int, default=0)
+    add_fields(p, PredictConfig, config_flag=False, skip=SOURCE_FIELDS)
+    src = p.add_mutually_exclusive_group(required=True)  # one source of candles: either/or
+    for name in SOURCE_FIELDS:
+        f = PredictConfig.__dataclass_fields__[name]
+        src.add_argument(flag_of(name), dest=name, default=argparse.SUPPRESS,
+                         help=f"{name}: {f.metadata['doc']}")  # fmt: skip
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Print one decision for the last closed bar; 0, or 2 with one error line."""
     from envs.presets import get_preset
 
-    a = build_parser().parse_args(argv)
+    try:
+        a: PredictConfig = from_args(PredictConfig, build_parser().parse_args(argv), False)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     now = pd.Timestamp(a.now) if a.now else pd.Timestamp.now(tz="UTC")
     now = now.tz_localize("UTC") if now.tzinfo is None else now.tz_convert("UTC")
     try:

@@ -32,10 +32,11 @@ from typing import Any
 
 import yaml
 
+from agents.serve_config import MODELS_DIR, REGISTRY_COMMANDS, RegistryConfig
 from lab.atomic import atomic_write_json
-from lab.rundir import REPO_ROOT, utc_now
+from lab.config import ConfigError, add_fields, from_args
+from lab.rundir import utc_now
 
-MODELS_DIR = REPO_ROOT / "models"
 COMMON_FILES = ("normaliser.json", "config.yaml", "meta.json", "metrics.json", "command.txt")
 
 
@@ -259,25 +260,22 @@ def list_models(root: Path = MODELS_DIR) -> list[dict[str, Any]]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """``--root`` and one subparser per subcommand, flags from ``agents.serve_config``."""
     p = argparse.ArgumentParser(prog="python -m agents.registry", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    p.add_argument("--root", type=Path, default=MODELS_DIR, help="registry root (default models/)")
+    add_fields(p, RegistryConfig, config_flag=False)
     sub = p.add_subparsers(dest="cmd", required=True)
-    pr = sub.add_parser("promote")
-    pr.add_argument("run")
-    pr.add_argument("--name", required=True)
-    pr.add_argument(
-        "--market", default=None, help="data preset the model serves (default: its env)"
-    )
-    sub.add_parser("list")
-    for cmd in ("show", "rollback"):
-        sub.add_parser(cmd).add_argument("name")
+    for cmd, cls in REGISTRY_COMMANDS.items():
+        add_fields(sub.add_parser(cmd, help=cls.__doc__), cls, config_flag=False)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one registry subcommand (promote, list, show, rollback); 0, or 2 with one error line."""
     a = build_parser().parse_args(argv)
     try:
+        for cls in (RegistryConfig, REGISTRY_COMMANDS[a.cmd]):  # resolved, checked values
+            vars(a).update(vars(from_args(cls, a, config_file=False)))
         if a.cmd == "promote":
             print(f"promoted {a.run} -> {promote(a.run, a.name, a.root, a.market)}")
         elif a.cmd == "list":
@@ -289,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps({"latest": rec, "versions": _versions(d.parent)}, indent=2))
         else:
             print(f"{a.name}: LATEST -> {rollback(a.root, a.name)}")
-    except (RegistryError, FileNotFoundError, json.JSONDecodeError) as exc:
+    except (RegistryError, FileNotFoundError, json.JSONDecodeError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

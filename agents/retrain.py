@@ -54,6 +54,7 @@ class RetrainWindow:
     val: tuple[str, str]
 
     def splits(self) -> dict[str, tuple[str, str]]:
+        """The train and val date spans, as a market's ``splits``."""
         return {"train": self.train, "val": self.val}
 
 
@@ -247,6 +248,7 @@ def retrain(
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``python -m agents.retrain`` flags."""
     p = argparse.ArgumentParser(prog="python -m agents.retrain", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     p.add_argument("--model", required=True, help="registered NAME (its LATEST is the incumbent)")
@@ -281,6 +283,7 @@ def _market(a: argparse.Namespace, record: dict[str, Any]) -> Any:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Retrain on the newest data and file the candidate; 0, or 2 with one error line."""
     from envs.data import load_candles
 
     a = build_parser().parse_args(argv)

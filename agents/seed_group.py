@@ -89,6 +89,7 @@ def record_single_run(algo: str, run_dir: Path) -> None:
 
 
 def wants_group(argv: list[str]) -> bool:
+    """Whether the command line asks for a seed group (``--seeds``)."""
     return "--seeds" in argv
 
 

@@ -21,49 +21,25 @@ are appended to the market's trial ledger (source ``tune``). Writes ``best.yml``
 
 from __future__ import annotations
 
-import argparse
+import json
 import os
 import socket
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import optuna
 import yaml
 
+from agents.tune_config import ALGOS, TuneConfig, build_parser, config_from_args  # noqa: F401
 from agents.tune_trial import make_pruner
-from envs.marketspec import add_market_flags, market_dirname, market_from_args
+from envs.marketspec import market_dirname
+from lab.atomic import atomic_write_yaml
 from lab.engine import Engine, Task, TaskResult
 from lab.ledger import default_runs_root
 
 SPACE_DIR = Path(__file__).resolve().parent / "configs" / "search"
-ALGOS = ("ppo", "sac", "supervised")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m agents.tune",
-        description="Optuna search (TPE + median pruner) on the val Sharpe, trials on Ray.",
-    )
-    p.add_argument("--env", required=True, help="market: a preset, a candle file, an entry")
-    add_market_flags(p)  # --funding --catalog --bar (envs.marketspec)
-    p.add_argument("--algo", required=True, choices=ALGOS)
-    p.add_argument("--trials", type=int, required=True, help="finished trials wanted in all")
-    p.add_argument("--workers", type=int, default=1, help="trials run at once (Ray CPUs)")
-    p.add_argument("--address", help="join this Ray cluster (ray start --head ...)")
-    p.add_argument("--storage", help="Optuna storage URL (default SQLite in the study folder)")
-    p.add_argument("--study", help="study name (default <algo>)")
-    p.add_argument("--seeds-per-trial", type=int, default=1, help="objective = mean over k seeds")
-    p.add_argument("--timesteps", type=int, help="RL: env steps per trial (train.total_timesteps)")
-    p.add_argument("--evals-per-trial", type=int, default=4, help="RL: val evaluations (pruning)")
-    p.add_argument("--epochs", type=int, help="supervised: epochs per trial")
-    p.add_argument("--n-envs", type=int, help="RL: parallel envs (env.n_envs)")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu")
-    p.add_argument("--space", type=Path, help="search space YAML (default configs/search/)")
-    p.add_argument("--pruner", choices=["median", "none"], default="median")
-    p.add_argument("--sampler-seed", type=int, default=0)
-    p.add_argument("--out", type=Path, help="study folder (default runs/<env>/tune/<study>/)")
-    return p
 
 
 def load_space(path: Path) -> dict[str, optuna.distributions.BaseDistribution]:
@@ -90,7 +66,7 @@ def load_space(path: Path) -> dict[str, optuna.distributions.BaseDistribution]:
     return space
 
 
-def fixed_params(args: argparse.Namespace) -> dict[str, Any]:
+def fixed_params(args: TuneConfig) -> dict[str, Any]:
     """What every trial shares (the budget), written into each trial's config and best.yml."""
     if args.algo == "supervised":
         return {} if args.epochs is None else {"epochs": args.epochs}
@@ -134,24 +110,22 @@ def _finished(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=states))
 
 
-def _record(args: argparse.Namespace, trial: optuna.Trial, res: TaskResult, state: str) -> None:
+def _record(args: TuneConfig, trial: optuna.Trial, res: TaskResult, state: str) -> None:
     """Every seed of the trial into the market's ledger (source tune)."""
     extra = {"study": args.study, "trial": trial.number, "node_id": res.node_id, "state": state}
     for s in (res.value or {}).get("seeds", {}):
         run = Path(str(res.out_dir)) / f"s{s}"
         if args.algo == "supervised":
-            from supervised.seed_group import record_once
+            from supervised.seed_group import record_once as record_supervised
 
-            record_once(run, "tune", **extra)
+            record_supervised(run, "tune", **extra)
         else:
             from agents.seed_group import read_rl_metrics, record_once
 
             record_once(run, args.algo, "tune", read_rl_metrics(run, args.algo), **extra)
 
 
-def tell(
-    study: optuna.Study, trial: optuna.Trial, res: TaskResult, args: argparse.Namespace
-) -> str:
+def tell(study: optuna.Study, trial: optuna.Trial, res: TaskResult, args: TuneConfig) -> str:
     """Report the trial's val evaluations, then tell Optuna how it ended; returns the state."""
     trial.set_user_attr("node_id", res.node_id)
     trial.set_user_attr("hostname", res.hostname)
@@ -177,7 +151,9 @@ def tell(
     return "COMPLETE"
 
 
-def _task(args, study, trial, out_dir: Path, fixed: dict[str, Any]) -> Task:  # noqa: ANN001
+def _task(
+    args: TuneConfig, study: optuna.Study, trial: optuna.Trial, out_dir: Path, fixed: dict[str, Any]
+) -> Task:
     extra = [] if args.algo == "supervised" else ["--device", args.device]
     extra += list(args.passthrough)
     seeds = list(range(args.seeds_per_trial))
@@ -193,7 +169,7 @@ def _task(args, study, trial, out_dir: Path, fixed: dict[str, Any]) -> Task:  # 
     return Task(f"t{trial.number}", "agents.tune_trial:run_trial", kwargs, str(out_dir))
 
 
-def optimise(args: argparse.Namespace, study: optuna.Study, out: Path) -> None:
+def optimise(args: TuneConfig, study: optuna.Study, out: Path) -> None:
     """Ask/tell until ``--trials`` trials have finished (COMPLETE or PRUNED)."""
     space = load_space(args.space or SPACE_DIR / f"{args.algo}.yml")
     fixed = fixed_params(args)
@@ -240,11 +216,12 @@ def main(argv: list[str] | None = None) -> Path:
     from agents.tune_report import write_outputs
 
     # flags tune does not know go to every trial's training command (e.g. --max-train-samples)
-    args, args.passthrough = build_parser().parse_known_args(sys.argv[1:] if argv is None else argv)
-    market_from_args(args)  # args.env: the market's key, passed to every trial
-    args.study = args.study or args.algo
+    args = config_from_args(sys.argv[1:] if argv is None else list(argv))
+    assert args.study is not None  # config_from_args defaults it to the algo
     out = args.out or default_runs_root() / market_dirname(args.env) / "tune" / args.study
     out.mkdir(parents=True, exist_ok=True)
+    # the resolved settings of the latest (re)start, next to the study they drive
+    atomic_write_yaml(out / "tune_config.yaml", json.loads(json.dumps(asdict(args), default=str)))
     storage = args.storage or f"sqlite:///{(out / 'study.db').resolve()}"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(

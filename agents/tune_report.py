@@ -72,6 +72,7 @@ def write_plots(study: optuna.Study, out: Path) -> list[str]:
 
 
 def write_outputs(study: optuna.Study, out: Path, fixed: dict[str, Any], rl: bool) -> None:
+    """Write best.yml, the trials tables and the plots of ``study`` into ``out``."""
     best = write_best(study, out, fixed, rl)
     write_tables(study, out)
     for note in write_plots(study, out):

@@ -34,6 +34,7 @@ def nested(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def make_pruner(kind: str) -> Any:
+    """The Optuna pruner named ``kind`` (``median`` or ``none``)."""
     import optuna
 
     if kind == "none":

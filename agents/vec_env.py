@@ -30,6 +30,7 @@ class SB3BatchedTradingEnv(BatchedTradingEnv, VecEnv):
         self.reseed_every_reset = reseed_every_reset
 
     def reset(self) -> np.ndarray:
+        """Reset every env, reseeding first when ``reseed_every_reset`` is set."""
         if self.reseed_every_reset is not None:
             self.seed(self.reseed_every_reset)
         return BatchedTradingEnv.reset(self)

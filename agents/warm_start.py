@@ -87,6 +87,8 @@ def extractor_overrides(payload: dict[str, Any], cfg: RunConfig) -> tuple[str, d
     return preset, kwargs
 
 
+# size: one check per checkpoint field, in the order the module doc lists them (model loading:
+# its restructuring belongs with the loading/resume work)
 def prepare_warm_start(path: Path, cfg: RunConfig) -> LoadedWarmStart:  # noqa: C901  (one check per checkpoint field, each with its own message)
     """Validate ``path`` as a supervised checkpoint and adapt ``cfg`` to it (module doc, step 1)."""
     if cfg.algo != "ppo":

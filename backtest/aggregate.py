@@ -142,6 +142,7 @@ class SeedSummary:
 
     @property
     def n_seeds(self) -> int:
+        """How many seeds the aggregate covers."""
         return len(self.sharpes)
 
 

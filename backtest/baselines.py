@@ -27,9 +27,13 @@ BASELINES = ("buy_and_hold", "flat", "random", "momentum")
 
 
 class Policy(Protocol):
-    def bind(self, market: Any, action_space: Any) -> None: ...
+    """What the runner steps: ``bind`` to a market once, then ``act`` on observation batches."""
 
-    def act(self, obs_batch: np.ndarray, bars: np.ndarray) -> np.ndarray: ...
+    def bind(self, market: Any, action_space: Any) -> None:
+        """Prepare for a pass over ``market`` with the env's ``action_space``."""
+
+    def act(self, obs_batch: np.ndarray, bars: np.ndarray) -> np.ndarray:
+        """The actions for observations ``obs_batch`` at decision bars ``bars``."""
 
 
 def position_to_action(position: np.ndarray, action_space: Any) -> np.ndarray:
@@ -48,9 +52,11 @@ class ConstantPolicy:
     space: Any = None
 
     def bind(self, market: Any, action_space: Any) -> None:
+        """Remember the action space (the position is fixed)."""
         self.space = action_space
 
     def act(self, obs_batch: np.ndarray, bars: np.ndarray) -> np.ndarray:
+        """The fixed position at every bar."""
         return position_to_action(np.full(len(bars), self.position), self.space)
 
 
@@ -63,10 +69,12 @@ class RandomPolicy:
     rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
 
     def bind(self, market: Any, action_space: Any) -> None:
+        """Remember the action space and reseed the generator (same seed, same pass)."""
         self.space = action_space
         self.rng = np.random.default_rng(self.seed)
 
     def act(self, obs_batch: np.ndarray, bars: np.ndarray) -> np.ndarray:
+        """A uniformly random short/flat/long position per bar."""
         return position_to_action(
             self.rng.integers(-1, 2, size=len(bars)).astype(np.float64), self.space
         )
@@ -83,6 +91,7 @@ class MomentumPolicy:
     signal: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def bind(self, market: Any, action_space: Any) -> None:
+        """Precompute the momentum signal of every bar of ``market``."""
         from envs.segments import bars_since_segment_start
 
         self.space = action_space
@@ -95,6 +104,7 @@ class MomentumPolicy:
         self.signal = np.where(since >= self.lookback, np.nan_to_num(sig), 0.0)
 
     def act(self, obs_batch: np.ndarray, bars: np.ndarray) -> np.ndarray:
+        """The precomputed signal at each decision bar."""
         return position_to_action(self.signal[np.asarray(bars)], self.space)
 
 

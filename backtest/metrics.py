@@ -244,6 +244,32 @@ def turnover_annual(positions: FloatArray, periods_per_year: float) -> float:
     return float(change * _check_ppy(periods_per_year) / p.size)
 
 
+def _costs_paid(
+    eq: np.ndarray,
+    n_bars: int,
+    fees: FloatArray | None,
+    slippage: FloatArray | None,
+    funding: FloatArray | None,
+) -> dict[str, float]:
+    """Fees, slippage and funding paid as fractions of the starting capital, and their sum
+    (nan where a series was not given; the sum is nan unless all three are)."""
+    out: dict[str, float] = {}
+    paid = 0.0
+    for name, arr in (("fees", fees), ("slippage", slippage), ("funding", funding)):
+        if arr is None:
+            out[f"{name}_paid"] = float("nan")
+            continue
+        a = _as_float(arr, name)
+        if a.size != n_bars:
+            raise ValueError(f"{name} must have one value per bar ({n_bars}), got {a.size}")
+        out[f"{name}_paid"] = float(a.sum() / eq[0])
+        paid += out[f"{name}_paid"]
+    out["costs_paid"] = (
+        paid if all(a is not None for a in (fees, slippage, funding)) else float("nan")
+    )
+    return out
+
+
 def summarize(
     equity: FloatArray,
     positions: FloatArray,
@@ -297,19 +323,7 @@ def summarize(
     mdd = out["max_drawdown"]
     out["recovery_factor"] = out["total_return"] / mdd if mdd > 0 else float("nan")
     out.update(trade_stats(trades))
-    paid = 0.0
-    for name, arr in (("fees", fees), ("slippage", slippage), ("funding", funding)):
-        if arr is None:
-            out[f"{name}_paid"] = float("nan")
-            continue
-        a = _as_float(arr, name)
-        if a.size != pos.size:
-            raise ValueError(f"{name} must have one value per bar ({pos.size}), got {a.size}")
-        out[f"{name}_paid"] = float(a.sum() / eq[0])
-        paid += out[f"{name}_paid"]
-    out["costs_paid"] = (
-        paid if all(a is not None for a in (fees, slippage, funding)) else float("nan")
-    )
+    out.update(_costs_paid(eq, pos.size, fees, slippage, funding))
     if benchmark_returns is None:
         out["beta"] = out["correlation"] = out["alpha_annual"] = float("nan")
     else:

@@ -29,6 +29,7 @@ class OraclePolicy:
     targets: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def bind(self, market: Any, action_space: Any) -> None:
+        """Precompute the oracle's target position of every bar of the synthetic market."""
         from envs.synthetic import oracle_positions
 
         self.space = action_space
@@ -43,6 +44,7 @@ class OraclePolicy:
         self.targets = positions[rows]
 
     def act(self, obs_batch: np.ndarray, bars: np.ndarray) -> np.ndarray:
+        """The oracle's target position at each decision bar."""
         return position_to_action(self.targets[np.asarray(bars)], self.space)
 
 
@@ -59,7 +61,7 @@ def oracle_baseline(name: str, env: str | None) -> OraclePolicy:
         raise ValueError(
             f"baseline {name!r} needs a synthetic preset ({', '.join(MARKET_NAMES)}), got {env!r}"
         )
-    return OraclePolicy(env, name.removeprefix("oracle_"))
+    return OraclePolicy(str(env), name.removeprefix("oracle_"))
 
 
 def oracle_specs(env: str) -> list[PolicySpec]:

@@ -55,6 +55,7 @@ class CostOverrides:
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. slippage_model, slippage_coef
 
     def options(self) -> dict[str, Any]:
+        """The set overrides as env options (unset ones left to the env's defaults)."""
         out = {
             k: v
             for k, v in (
@@ -67,6 +68,100 @@ class CostOverrides:
         }
         out.update(self.extra)
         return out
+
+
+class _Tape:
+    """The per-bar record of one pass, preallocated for every bar of the split."""
+
+    def __init__(self, cap: int, e0: float) -> None:
+        self.ts: np.ndarray = np.empty(cap, dtype=np.int64)
+        self.eq: np.ndarray = np.empty(cap + 1)
+        self.pos, self.fee, self.slip, self.fund = (np.zeros(cap) for _ in range(4))
+        self.eq[0], self.e0 = e0, e0
+        self.n, self.carry = 0, 1.0  # bars recorded; equity carried over from earlier episodes
+        self.seg_starts: list[int] = []
+
+    def record(self, info: dict[str, Any]) -> None:
+        """One env step: timestamp, equity, position and costs (scaled by the carry)."""
+        n, carry = self.n, self.carry
+        self.ts[n] = info["timestamp"]
+        self.eq[n + 1] = carry * info["equity"]
+        self.pos[n] = info["position"]
+        self.fee[n], self.slip[n], self.fund[n] = (
+            carry * info[c] for c in ("fee", "slippage", "funding")
+        )
+        self.n = n + 1
+
+    def pad_ruined(self, env: Any, ruined_at: int) -> None:
+        """Pad the bars the dead account would have held: flat, costless, equity frozen."""
+        rest = _remaining_bars(env, after_ts=ruined_at)
+        n, m = self.n, rest.size
+        self.ts[n : n + m] = rest
+        self.eq[n + 1 : n + 1 + m] = self.eq[n]
+        self.n = n + m
+
+    def backtest(self, name: str, periods_per_year: float, meta: dict[str, Any]) -> Backtest:
+        """The recorded bars as a ``Backtest`` (copies: the tape is not shared)."""
+        n = self.n
+        return Backtest(
+            name=name,
+            timestamps=self.ts[:n].copy(),
+            equity=self.eq[: n + 1].copy(),
+            positions=self.pos[:n].copy(),
+            fees=self.fee[:n].copy(),
+            slippage=self.slip[:n].copy(),
+            funding=self.fund[:n].copy(),
+            periods_per_year=float(periods_per_year),
+            segment_starts=np.asarray(self.seg_starts, dtype=np.int64),
+            meta=meta,
+        )
+
+
+def _check_interval(env: Any, name: str, decision_interval: int) -> int:
+    """The policy's decision interval k, refused when < 1 or when the env itself skips bars."""
+    k = int(decision_interval)
+    if k < 1:
+        raise ValueError(f"decision_interval must be >= 1, got {decision_interval!r}")
+    if getattr(env.params, "decision_interval", 1) != 1:
+        raise ValueError(
+            f"{name}: backtest env has decision_interval={env.params.decision_interval}; build it "
+            "with decision_interval=1 and pass run_env(..., decision_interval=k) so that every "
+            "bar's equity and position is recorded"
+        )
+    return k
+
+
+def _episode(
+    env: Any,
+    policy: Policy,
+    tape: _Tape,
+    expected: int,
+    k: int,
+    name: str,
+    on_step: Callable[[float, dict[str, Any]], None] | None,
+) -> tuple[bool, dict[str, Any]]:
+    """Step one decision run from bar ``expected`` to its end; (terminated, last info)."""
+    obs, info = env.reset(options={"sequential": True})
+    if info["bar"] != expected:  # the env's sequential cursor was moved by earlier resets
+        raise RuntimeError(
+            f"{name}: the env's sequential pass starts at bar {info['bar']}, "
+            f"expected {expected}; backtest on a freshly built env"
+        )
+    tape.seg_starts.append(tape.n)
+    bar = np.array([info["bar"]], dtype=np.int64)
+    done, held, terminated = False, 0, False
+    while not done:
+        if held % k == 0:  # a decision bar of the k-bar env; else hold the last action
+            action = policy.act(obs[None, :], bar)
+        held += 1
+        obs, reward, terminated, truncated, info = env.step(action[0])
+        if on_step is not None:
+            on_step(float(reward), info)
+        tape.record(info)
+        bar[0] = info["bar"]
+        done = terminated or truncated
+    tape.carry = tape.eq[tape.n] / tape.e0
+    return bool(terminated), info
 
 
 def run_env(
@@ -85,79 +180,24 @@ def run_env(
     with ``decision_interval=1``; ``decision_interval=k`` here calls the policy every k bars of
     an episode and holds its action in between (the module doc says why). ``on_step(reward,
     info)``, if given, sees every env step (for figures the record does not keep)."""
-    k = int(decision_interval)
-    if k < 1:
-        raise ValueError(f"decision_interval must be >= 1, got {decision_interval!r}")
-    if getattr(env.params, "decision_interval", 1) != 1:
-        raise ValueError(
-            f"{name}: backtest env has decision_interval={env.params.decision_interval}; build it "
-            "with decision_interval=1 and pass run_env(..., decision_interval=k) so that every "
-            "bar's equity and position is recorded"
-        )
-    market = env.market
-    policy.bind(market, env.action_space)
-    e0 = float(env.params.initial_equity)
-    runs = env.episode_starts()
+    k = _check_interval(env, name, decision_interval)
+    policy.bind(env.market, env.action_space)
     lo, hi = env.tables.lo, env.tables.hi
-    cap = hi - lo  # upper bound on bars held in the split
-    ts = np.empty(cap, dtype=np.int64)
-    eq = np.empty(cap + 1)
-    pos, fee, slip, fund = (np.zeros(cap) for _ in range(4))
-    eq[0] = e0
-    n, carry, seg_starts, ruined_at = 0, 1.0, [], None
-    for expected in runs:
-        obs, info = env.reset(options={"sequential": True})
-        if info["bar"] != expected:  # the env's sequential cursor was moved by earlier resets
-            raise RuntimeError(
-                f"{name}: the env's sequential pass starts at bar {info['bar']}, "
-                f"expected {expected}; backtest on a freshly built env"
-            )
-        seg_starts.append(n)
-        bar = np.array([info["bar"]], dtype=np.int64)
-        done, held = False, 0
-        while not done:
-            if held % k == 0:  # a decision bar of the k-bar env; else hold the last action
-                action = policy.act(obs[None, :], bar)
-            held += 1
-            obs, reward, terminated, truncated, info = env.step(action[0])
-            if on_step is not None:
-                on_step(float(reward), info)
-            ts[n] = info["timestamp"]
-            eq[n + 1] = carry * info["equity"]
-            pos[n] = info["position"]
-            fee[n], slip[n], fund[n] = (carry * info[k] for k in ("fee", "slippage", "funding"))
-            n += 1
-            bar[0] = info["bar"]
-            done = terminated or truncated
-        carry = eq[n] / e0
+    tape = _Tape(hi - lo, float(env.params.initial_equity))  # hi - lo: bars held at most
+    ruined_at = None
+    for expected in env.episode_starts():
+        terminated, info = _episode(env, policy, tape, expected, k, name, on_step)
         if terminated:
             ruined_at = int(info["timestamp"])
+            tape.pad_ruined(env, ruined_at)
             break
-    if ruined_at is not None:
-        # Pad the bars the dead account would have held: flat, costless, equity frozen.
-        rest = _remaining_bars(env, after_ts=ruined_at)
-        m = rest.size
-        ts[n : n + m] = rest
-        eq[n + 1 : n + 1 + m] = eq[n]
-        n += m
     meta = {
         **(meta or {}),
         "ruined_at": ruined_at,
-        "n_episodes": len(seg_starts),
+        "n_episodes": len(tape.seg_starts),
         "split_rows": [int(lo), int(hi)],
     }
-    return Backtest(
-        name=name,
-        timestamps=ts[:n].copy(),
-        equity=eq[: n + 1].copy(),
-        positions=pos[:n].copy(),
-        fees=fee[:n].copy(),
-        slippage=slip[:n].copy(),
-        funding=fund[:n].copy(),
-        periods_per_year=float(periods_per_year),
-        segment_starts=np.asarray(seg_starts, dtype=np.int64),
-        meta=meta,
-    )
+    return tape.backtest(name, periods_per_year, meta)
 
 
 def _remaining_bars(env: Any, after_ts: int) -> np.ndarray:

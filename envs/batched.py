@@ -58,6 +58,10 @@ class BatchedTradingEnv:
 
     metadata: dict[str, Any] = {"render_modes": []}
     render_mode = None
+    # set by envs.registry.make_batched_env: the fitted normaliser, the preset and split names
+    normaliser: Any
+    preset: str
+    split: str | None
 
     def __init__(
         self,
@@ -112,8 +116,9 @@ class BatchedTradingEnv:
             if not (0 <= t0 < len(ok) and ok[t0]):
                 raise ValueError(f"start bar {t0} is not a valid decision bar of this split")
             return t0
-        starts = self.tables.starts
-        return int(starts[int(self._rngs[i].integers(len(starts)))])
+        starts, rng = self.tables.starts, self._rngs[i]
+        assert rng is not None  # seeded above
+        return int(starts[int(rng.integers(len(starts)))])
 
     def _reset_env(self, i: int) -> int:
         """Start env i's next episode (state only); returns its first decision bar."""
@@ -173,12 +178,12 @@ class BatchedTradingEnv:
         w = self._as_targets(actions)
         tb, n = self.tables, self.num_envs
         self._state[:, K.S_TARGET] = w
-        obs = np.empty((n, tb.obs_dim), dtype=np.float32)
+        obs: np.ndarray = np.empty((n, tb.obs_dim), dtype=np.float32)
         out = np.empty((K.N_OUT, n))  # fresh: last_info's arrays are views of its rows
         n_done = K.step_accounts(
             self._state, self._consts, self._bars, self._feats, obs.reshape(-1), out.reshape(-1)
         )
-        bar = out[K.O_BAR].astype(np.int64)
+        bar: np.ndarray = out[K.O_BAR].astype(np.int64)
         self.last_info = {
             "equity": out[K.O_EQUITY],
             "position": out[K.O_POSITION],
@@ -194,7 +199,7 @@ class BatchedTradingEnv:
         infos = self._empty_infos.copy()
         if n_done:
             for i in np.flatnonzero(dones).tolist():
-                info = {k: v[i].item() for k, v in self.last_info.items()}
+                info: dict[str, Any] = {k: v[i].item() for k, v in self.last_info.items()}
                 info["timestamp"] = int(tb.timestamps[bar[i]])
                 info["terminal_observation"] = obs[i].copy()
                 info["TimeLimit.truncated"] = bool(done_code[i] == K.DONE_TRUNCATED)

@@ -313,6 +313,8 @@ def _account_obs(w, c, entry, dd):  # noqa: ANN001, ANN202
     return unreal, (dd if dd < 1.0 else 1.0)
 
 
+# size: one numba loop over accounts x bars (a call per cost would cost speed in the hot
+# path); the formulas are the documented reference functions in envs/accounting, tested equal
 @numba.njit(cache=True, fastmath=False, nogil=True)
 def step_accounts(state, consts, bars, feats, obs, out):  # noqa: ANN001, ANN201 (numba)
     """Advance every account of ``state`` by one agent step (``decision_interval`` bars, fewer

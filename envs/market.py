@@ -127,7 +127,7 @@ class MarketData:
         obs_ok, can_step = _masks(seg, feature_ok, window)
         n = len(index)
         freq_ns = step_ns(freq)
-        fund = np.zeros(n, dtype=np.float64)
+        fund: np.ndarray = np.zeros(n, dtype=np.float64)
         unmatched = 0
         if funding is not None:
             fund, unmatched = _align_funding(funding, ts + freq_ns, freq_ns)
@@ -166,7 +166,7 @@ def _masks(seg: np.ndarray, feature_ok: np.ndarray, window: int) -> tuple[np.nda
     lo = np.maximum(t - window + 1, 0)
     bad_in_window = bad_cum[t + 1] - bad_cum[lo]
     obs_ok = (pos >= window - 1) & (bad_in_window == 0)
-    can_step = np.zeros(n, dtype=bool)
+    can_step: np.ndarray = np.zeros(n, dtype=bool)
     can_step[:-1] = seg[1:] == seg[:-1]
     return obs_ok, can_step
 
@@ -251,10 +251,10 @@ def _align_funding(funding: pd.Series, close_ns: np.ndarray, bar_ns: int) -> tup
         raise ValueError("funding has non-finite rates; the loader should have refused them")
     if len(s_ns) and not (np.diff(s_ns) > 0).all():
         raise ValueError("funding index must be strictly increasing (one row per settlement)")
-    out = np.zeros(len(close_ns), dtype=np.float64)
-    pos = np.searchsorted(close_ns, s_ns)  # first bar closing at or after the instant
+    out: np.ndarray = np.zeros(len(close_ns), dtype=np.float64)
+    pos = np.asarray(np.searchsorted(close_ns, s_ns))  # first bar closing at or after the instant
     inside = pos < len(close_ns)
-    matched = np.zeros(len(s_ns), dtype=bool)
+    matched: np.ndarray = np.zeros(len(s_ns), dtype=bool)
     matched[inside] = close_ns[pos[inside]] - bar_ns < s_ns[inside]  # and opening before it
     np.add.at(out, pos[matched], rates[matched])
     return out, int((~matched).sum())
@@ -270,7 +270,7 @@ def _trailing_vol(close: np.ndarray, seg: np.ndarray, bars: int) -> np.ndarray:
     r[1:] = np.log(np.where(extreme, 1.0, ratio))
     # a ratio beyond float64 (absurd prices, e.g. 1e-200 then 1e200): the difference of logs
     r[1:][extreme] = np.log(close[1:][extreme]) - np.log(close[:-1][extreme])
-    same = np.zeros(n, dtype=bool)
+    same: np.ndarray = np.zeros(n, dtype=bool)
     same[1:] = seg[1:] == seg[:-1]
     r[~same] = 0.0
     # number of in-segment returns ending at t, capped at `bars`

@@ -179,7 +179,7 @@ class EnvTables:
     def _decision_bars(self, market: MarketData, lo: int, hi: int) -> None:
         """``step_ok``, ``starts`` and ``run_starts`` of the split ``[lo, hi)``."""
         n = market.n_bars
-        ok = np.zeros(n, dtype=bool)
+        ok: np.ndarray = np.zeros(n, dtype=bool)
         ok[lo : hi - 1] = True
         ok &= market.can_step & market.obs_ok
         ok[:-1] &= market.obs_ok[1:]
@@ -233,7 +233,7 @@ class EnvTables:
         w, f = market.window, market.n_features
         self.window, self.n_features = w, f
         self.obs_dim = w * f + N_ACCOUNT
-        flat = np.zeros(n * f + N_ACCOUNT, dtype=np.float32)
+        flat: np.ndarray = np.zeros(n * f + N_ACCOUNT, dtype=np.float32)
         flat[: n * f] = market.features.reshape(-1)
         self._flat = flat  # keeps the strided view's memory alive
         rows = n - w + 1

@@ -33,5 +33,5 @@ def bars_since_segment_start(segment: np.ndarray) -> np.ndarray:
     if n == 0:
         return np.zeros(0, dtype=np.int64)
     starts = np.flatnonzero(np.concatenate([[True], segment[1:] != segment[:-1]]))
-    start_of = np.repeat(starts, np.diff(np.concatenate([starts, [n]])))
+    start_of: np.ndarray = np.repeat(starts, np.diff(np.concatenate([starts, [n]])))
     return np.arange(n, dtype=np.int64) - start_of

@@ -209,7 +209,7 @@ class TradingEnv(gym.Env):
     <<OPTIONS_TABLE>>
     """
 
-    metadata = {"render_modes": []}
+    metadata: dict[str, Any] = {"render_modes": []}
     render_mode = None
 
     def __init__(

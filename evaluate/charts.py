@@ -156,7 +156,7 @@ def positions_figure(
 
 def monthly_returns(bt: Backtest) -> tuple[np.ndarray, np.ndarray]:
     """``(months as datetime64[M], compounded return of each month)`` from the per-bar returns."""
-    months = bt.timestamps.astype("datetime64[ns]").astype("datetime64[M]")
+    months: np.ndarray = bt.timestamps.astype("datetime64[ns]").astype("datetime64[M]")
     if months.size == 0:
         return months, np.zeros(0)
     uniq, start = np.unique(months, return_index=True)

@@ -7,11 +7,13 @@ statistics -> table, metrics.json, metrics.csv, PNG charts, report.html.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import math
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from agents.loading import load_run
 from agents.safe_load import ModelLoadError, cli_exit
@@ -19,9 +21,11 @@ from backtest.baselines import PolicySpec, baseline
 from backtest.oracles import oracle_specs
 from backtest.record import Backtest
 from backtest.runner import CostOverrides, run_policy
-from envs.marketspec import add_market_flags, market_dirname, market_from_args, record_market
+from envs.marketspec import market_dirname, record_market
 from envs.presets import get_preset
-from evaluate.ensemble import RULES, build_ensemble
+from evaluate import eval_config
+from evaluate.ensemble import build_ensemble
+from evaluate.eval_config import EvalConfig, config_from_args
 from evaluate.groups import GroupError, RunRef, expand_runs
 from evaluate.headtohead import compare
 from evaluate.newdata import check_runs_on_market
@@ -59,88 +63,17 @@ PNGs and one self-contained report.html (verdicts, interactive charts, every met
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m evaluate", description=DESCRIPTION)
-    p.add_argument(
-        "runs",
-        nargs="*",
-        metavar="RUN_OR_CKPT",
-        help="SB3 run folder or .zip, or supervised model.pt / folder, or a seed group folder "
-        "(group.json: every seed); LABEL=PATH names it (the same LABEL on several paths, or "
-        "LABEL=PATH1,PATH2,... = seeds of one method)",
-    )
-    p.add_argument("--env", default="btc1h", help="market: preset (default btc1h), file, entry")
-    add_market_flags(p, window=True)  # --funding --catalog --bar --start --end
-    p.add_argument(
-        "--split",
-        default="test",
-        help="split to evaluate: train | val | test (default test). Compare and select "
-        "on val; run test once, on the final choice",
-    )
-    p.add_argument(
-        "--ensemble",
-        action="append",
-        choices=RULES,
-        default=[],
-        metavar="RULE",
-        help=f"add ensemble_RULE over every RUN_OR_CKPT given (at least 2); RULE: "
-        f"{' | '.join(RULES)}; repeat the flag for several rules",
-    )
-    p.add_argument(
-        "--seeds",
-        type=int,
-        nargs="+",
-        default=[0],
-        help="seeds of the random baseline (several: mean and t-CI)",
-    )
-    p.add_argument(
-        "--out",
-        type=Path,
-        default=None,
-        help="output folder (default runs/<env>/evaluate/<UTC timestamp>/)",
-    )
-    p.add_argument("--fee-bps", type=float, default=None, help="fee per unit notional traded, bps")
-    p.add_argument(
-        "--slippage-bps", type=float, default=None, help="slippage per unit notional, bps"
-    )
-    p.add_argument("--no-funding", action="store_true", help="do not charge perpetual funding")
-    p.add_argument(
-        "--fill",
-        choices=["next_open", "close"],
-        default=None,
-        help="fill convention (default: the env's, next_open)",
-    )
-    p.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples (default 2000)")
-    p.add_argument(
-        "--bootstrap-seed", type=int, default=0, help="seed of the bootstrap (default 0)"
-    )
-    p.add_argument(
-        "--block-length",
-        type=float,
-        default=None,
-        help="mean bootstrap block length in bars (default round(N ** (1/3)))",
-    )
-    p.add_argument(
-        "--n-trials",
-        type=int,
-        default=None,
-        help="trials behind the selection, for the deflated Sharpe (default: the number "
-        "of non-baseline policies given)",
-    )
-    p.add_argument(
-        "--trials-sharpe-var",
-        type=float,
-        default=None,
-        help="variance of the trials' ANNUALISED Sharpes (default: of the given policies)",
-    )
-    p.add_argument(
-        "--no-plots", action="store_true", help="skip the PNGs (the HTML then has no charts)"
-    )
-    return p
+    """The parser: one flag per ``EvalConfig`` field (``evaluate.eval_config``)."""
+    return eval_config.build_parser(DESCRIPTION)
 
 
-def _specs(args: argparse.Namespace, runs: list[RunRef] | None = None) -> list[PolicySpec]:
+def _specs(
+    args: EvalConfig | argparse.Namespace, runs: list[RunRef] | None = None
+) -> list[PolicySpec]:
     """Baselines, then every run (``runs``: ``args.runs`` with seed groups expanded), then the
     ensembles over them."""
+    if isinstance(args, argparse.Namespace):
+        args = config_from_args(args)
     runs = expand_runs(args.runs).runs if runs is None else runs
     specs = [
         PolicySpec("buy_and_hold", "buy_and_hold", baseline("buy_and_hold")),
@@ -176,7 +109,7 @@ def _specs(args: argparse.Namespace, runs: list[RunRef] | None = None) -> list[P
     return specs
 
 
-def resolve_costs(args: argparse.Namespace, specs: list[PolicySpec]) -> CostOverrides:
+def resolve_costs(args: EvalConfig, specs: list[PolicySpec]) -> CostOverrides:
     """One set of costs for every policy: flags, else what all given runs were trained with,
     else the env's defaults. Runs trained with different costs need an explicit flag."""
     flags = {
@@ -184,7 +117,7 @@ def resolve_costs(args: argparse.Namespace, specs: list[PolicySpec]) -> CostOver
         "slippage_bps": args.slippage_bps,
         "funding": False if args.no_funding else None,
     }
-    chosen: dict[str, object] = {}
+    chosen: dict[str, Any] = {}
     for key, flag in flags.items():
         if flag is not None:
             chosen[key] = flag
@@ -206,9 +139,58 @@ def resolve_costs(args: argparse.Namespace, specs: list[PolicySpec]) -> CostOver
     )
 
 
+def run_backtests(
+    specs: list[PolicySpec], args: EvalConfig, costs: CostOverrides
+) -> list[Backtest]:
+    """Every policy over the split with the same costs; one timing line each on stderr."""
+    backtests: list[Backtest] = []
+    for spec in specs:
+        t = time.perf_counter()
+        bt = run_policy(spec, args.env, args.split, seed=spec.seed or 0, costs=costs)
+        backtests.append(bt)
+        print(
+            f"  {spec.name:<24} {len(bt):>6} bars  {time.perf_counter() - t:6.1f} s",
+            file=sys.stderr,
+        )
+    return backtests
+
+
+def report_context(
+    args: EvalConfig, first: Backtest, specs: list[PolicySpec], argv: list[str] | None
+) -> dict[str, object]:
+    """The report's context: split, bars, costs, sources and the command."""
+    return {
+        "env": args.env,
+        "split": args.split,
+        "bars": len(first),
+        "from": str(first.timestamps[0].astype("datetime64[ns]")) if len(first) else "",
+        "to": str(first.timestamps[-1].astype("datetime64[ns]")) if len(first) else "",
+        "segments": int(len(first.segment_starts)),
+        "costs": first.meta.get("env_settings", {}),
+        "sources": {s.name: s.source for s in specs if s.source},
+        "command": " ".join(["python -m evaluate", *(argv if argv is not None else sys.argv[1:])]),
+    }
+
+
+def compare_counted(backtests: list[Backtest], args: EvalConfig) -> tuple[Any, Any]:
+    """The head-to-head statistics, deflated over the trials chosen (flags), and that count."""
+    chosen = chosen_trials(args.n_trials, args.trials_sharpe_var, ledger=None)  # ledger: lead
+    cmp = compare(
+        backtests,
+        n_boot=args.n_boot,
+        seed=args.bootstrap_seed,
+        block_length=args.block_length,
+        n_trials=chosen.n if chosen and chosen.n > 0 else None,
+        trials_sharpe_var=chosen.sharpe_var / backtests[0].periods_per_year
+        if chosen and math.isfinite(chosen.sharpe_var)
+        else None,
+    )
+    return cmp, counted_trials(cmp, chosen)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    market_from_args(args)  # args.env: the market's key; --start: args.split = "window"
+    """Check every input, backtest every policy, print the tables, write the report; 0 or 2."""
+    args = config_from_args(build_parser().parse_args(argv))  # --env: the market's key
     t0 = time.perf_counter()
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
     out = args.out or REPO_ROOT / "runs" / market_dirname(args.env) / "evaluate" / stamp
@@ -223,46 +205,17 @@ def main(argv: list[str] | None = None) -> int:
     write_provenance(  # the same command/config/meta.json as every run folder
         out,
         seed=args.bootstrap_seed,
-        config=vars(args),
+        config=dataclasses.asdict(args),
         data_files=preset_files(get_preset(args.env)),
         argv=["-m", "evaluate", *(sys.argv[1:] if argv is None else argv)],
     )
     record_market(out, args.env)  # meta.json: spec, bar, splits (window), sha256 of every file
-    backtests: list[Backtest] = []
-    for spec in specs:
-        t = time.perf_counter()
-        bt = run_policy(spec, args.env, args.split, seed=spec.seed or 0, costs=costs)
-        backtests.append(bt)
-        print(
-            f"  {spec.name:<24} {len(bt):>6} bars  {time.perf_counter() - t:6.1f} s",
-            file=sys.stderr,
-        )
-    chosen = chosen_trials(args.n_trials, args.trials_sharpe_var, ledger=None)  # ledger: lead
-    cmp = compare(
-        backtests,
-        n_boot=args.n_boot,
-        seed=args.bootstrap_seed,
-        block_length=args.block_length,
-        n_trials=chosen.n if chosen and chosen.n > 0 else None,
-        trials_sharpe_var=chosen.sharpe_var / backtests[0].periods_per_year
-        if chosen and math.isfinite(chosen.sharpe_var)
-        else None,
-    )
-    trials = counted_trials(cmp, chosen)
+    backtests = run_backtests(specs, args, costs)
+    cmp, trials = compare_counted(backtests, args)
     summaries = seed_summaries(cmp, n_boot=args.n_boot, seed=args.bootstrap_seed)
     verdict_text = verdicts(cmp, summaries, trials, expanded.failures)
     first = backtests[0]
-    context = {
-        "env": args.env,
-        "split": args.split,
-        "bars": len(first),
-        "from": str(first.timestamps[0].astype("datetime64[ns]")) if len(first) else "",
-        "to": str(first.timestamps[-1].astype("datetime64[ns]")) if len(first) else "",
-        "segments": int(len(first.segment_starts)),
-        "costs": first.meta.get("env_settings", {}),
-        "sources": {s.name: s.source for s in specs if s.source},
-        "command": " ".join(["python -m evaluate", *(argv if argv is not None else sys.argv[1:])]),
-    }
+    context = report_context(args, first, specs, argv)
     context["seed_groups"] = expanded.groups
     print(format_table(cmp))
     print(format_seed_table(summaries, trials, expanded.failures))

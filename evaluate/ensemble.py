@@ -137,6 +137,7 @@ class EnsemblePolicy:
             raise ValueError(f"an ensemble needs at least 2 members, got {len(self.members)}")
 
     def bind(self, market: Any, action_space: Any) -> None:
+        """Bind every member with its own action space, and keep the ensemble's."""
         self.space = action_space
         for member, space in zip(self.members, self.member_spaces, strict=True):
             member.bind(market, space)
@@ -161,6 +162,7 @@ class EnsemblePolicy:
         return vote(proposals) if self.rule == "voting" else unanimous(proposals)
 
     def act(self, obs_batch: np.ndarray, bars: np.ndarray) -> np.ndarray:
+        """The combined position of the members, as an action."""
         return position_to_action(self.positions(obs_batch, bars), self.space)
 
 

@@ -47,6 +47,7 @@ class Expanded:
 
 
 def is_group(path: str | Path) -> bool:
+    """Whether ``path`` is a seed group folder (it holds group.json)."""
     return (Path(path) / GROUP_FILE).is_file()
 
 

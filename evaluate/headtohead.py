@@ -90,12 +90,14 @@ class Comparison:
     settings: dict[str, Any] = field(default_factory=dict)
 
     def row(self, name: str) -> Row:
+        """The row of policy ``name``."""
         for r in self.rows:
             if r.name == name:
                 return r
         raise KeyError(f"no row {name!r}; rows: {[r.name for r in self.rows]}")
 
     def to_dict(self) -> dict[str, Any]:
+        """Everything as plain JSON-ready values."""
         return {
             "benchmark": self.benchmark,
             "settings": self.settings,
@@ -114,6 +116,111 @@ def _seed_values(members: list[Row], key: str) -> np.ndarray:
         exposure = np.array([m.metrics.get("exposure", np.nan) for m in members])
         values, _ = seed_sharpes(values, exposure)
     return values
+
+
+@dataclass(frozen=True)
+class _Stats:
+    """What every row's statistics share: the benchmark, the bootstrap and the trial count."""
+
+    bench: Backtest
+    benchmark: str
+    boot: dict[str, np.ndarray]  # the shared resampling's Sharpes, per backtest name
+    ppy: float
+    n_boot: int
+    seed: int
+    level: float
+    block_length: float
+    trials: int
+    trials_var: float
+
+
+def _trial_counts(
+    candidates: list[Backtest], n_trials: int | None, trials_sharpe_var: float | None
+) -> tuple[int, float]:
+    """The deflated Sharpe's trial count and per-period Sharpe variance (given, or measured)."""
+    sharpes = np.array(
+        [per_period_sharpe(bt.returns) if len(bt) > 1 else np.nan for bt in candidates]
+    )
+    finite = sharpes[np.isfinite(sharpes)]
+    trials = int(n_trials) if n_trials is not None else max(1, len(candidates))
+    if trials_sharpe_var is not None:
+        return trials, float(trials_sharpe_var)
+    return trials, float(np.var(finite, ddof=1)) if finite.size > 1 else 0.0
+
+
+def _shared_boot(
+    backtests: list[Backtest], bench: Backtest, n_boot: int, seed: int, bl: float
+) -> dict[str, np.ndarray]:
+    """One shared resampling for every row on exactly the benchmark's bars."""
+    same = [bt for bt in backtests if np.array_equal(bt.timestamps, bench.timestamps)]
+    if len(bench) <= 1:
+        return {}
+    mat = bootstrap_sharpes([bt.returns for bt in same], n_boot=n_boot, seed=seed, block_length=bl)
+    return {bt.name: mat[k] for k, bt in enumerate(same)}
+
+
+def _vs_benchmark(bt: Backtest, st: _Stats) -> Any:
+    """The paired Sharpe test against the benchmark (None for the benchmark itself)."""
+    if bt.name == st.benchmark:
+        return None
+    bl, r = st.block_length, bt.returns
+    if bt.name in st.boot and st.benchmark in st.boot:
+        return paired_from_boot(
+            r,
+            st.bench.returns,
+            st.boot[bt.name],
+            st.boot[st.benchmark],
+            st.ppy,
+            level=st.level,
+            block_length=bl,
+        )
+    ra, rb = aligned_returns(bt, st.bench)
+    return paired_sharpe_test(
+        ra, rb, st.ppy, n_boot=st.n_boot, level=st.level, block_length=bl, seed=st.seed
+    )
+
+
+def _row(bt: Backtest, st: _Stats) -> Row:
+    """One policy's metrics, Sharpe CI, PSR/DSR and test against the benchmark."""
+    r, bl = bt.returns, st.block_length
+    if bt.name in st.boot:
+        ci = ci_from_boot(
+            r, st.boot[bt.name], st.ppy, level=st.level, block_length=bl, method="stationary"
+        )
+    else:
+        ci = sharpe_bootstrap_ci(
+            r, st.ppy, n_boot=st.n_boot, level=st.level, block_length=bl, seed=st.seed
+        )
+    ok = len(bt) > 1
+    return Row(
+        name=bt.name,
+        method=str(bt.meta.get("method", bt.name)),
+        seed=bt.meta.get("seed"),
+        metrics=bt.summary(benchmark=st.bench),
+        psr=probabilistic_sharpe_ratio(r) if ok else float("nan"),
+        dsr=deflated_sharpe_ratio(r, n_trials=st.trials, trials_sharpe_var=st.trials_var)
+        if ok
+        else float("nan"),
+        ci=ci,
+        vs_benchmark=_vs_benchmark(bt, st),
+        ruined=float(bt.meta.get("ruined_at") is not None),
+    )
+
+
+def _aggregates(rows: list[Row], level: float) -> dict[str, dict[str, SeedAggregate]]:
+    """Per method with two seeds or more: every metric aggregated over its seeds."""
+    aggregates: dict[str, dict[str, SeedAggregate]] = {}
+    for method in dict.fromkeys(r.method for r in rows):
+        members = [r for r in rows if r.method == method]
+        if len(members) < 2:
+            continue
+        keys = list(members[0].flat())
+        aggregates[method] = {
+            k: aggregate_seeds(_seed_values(members, k), level)
+            for k in keys
+            if k not in ("method", "seed")
+        }
+    return aggregates
 
 
 def compare(
@@ -140,82 +247,13 @@ def compare(
         raise ValueError(f"benchmark {benchmark!r} is not among the backtests {names}")
     bench = by_name[benchmark]
     bl = float(default_block_length(len(bench)) if block_length is None else block_length)
-    ppy = bench.periods_per_year
-
     candidates = [bt for bt in backtests if str(bt.meta.get("method", bt.name)) not in baselines]
-    sharpes = np.array(
-        [per_period_sharpe(bt.returns) if len(bt) > 1 else np.nan for bt in candidates]
+    trials, trials_var = _trial_counts(candidates, n_trials, trials_sharpe_var)
+    boot = _shared_boot(backtests, bench, n_boot, seed, bl)
+    st = _Stats(
+        bench, benchmark, boot, bench.periods_per_year, n_boot, seed, level, bl, trials, trials_var
     )
-    finite = sharpes[np.isfinite(sharpes)]
-    trials = int(n_trials) if n_trials is not None else max(1, len(candidates))
-    if trials_sharpe_var is not None:
-        trials_var = float(trials_sharpe_var)
-    else:
-        trials_var = float(np.var(finite, ddof=1)) if finite.size > 1 else 0.0
-
-    # One shared resampling for every row on exactly the benchmark's bars.
-    same = [bt for bt in backtests if np.array_equal(bt.timestamps, bench.timestamps)]
-    boot: dict[str, np.ndarray] = {}
-    if len(bench) > 1:
-        mat = bootstrap_sharpes(
-            [bt.returns for bt in same], n_boot=n_boot, seed=seed, block_length=bl
-        )
-        boot = {bt.name: mat[k] for k, bt in enumerate(same)}
-
-    rows: list[Row] = []
-    for bt in backtests:
-        r = bt.returns
-        if bt.name in boot:
-            ci = ci_from_boot(
-                r, boot[bt.name], ppy, level=level, block_length=bl, method="stationary"
-            )
-        else:
-            ci = sharpe_bootstrap_ci(r, ppy, n_boot=n_boot, level=level, block_length=bl, seed=seed)
-        test = None
-        if bt.name != benchmark:
-            if bt.name in boot and benchmark in boot:
-                test = paired_from_boot(
-                    r,
-                    bench.returns,
-                    boot[bt.name],
-                    boot[benchmark],
-                    ppy,
-                    level=level,
-                    block_length=bl,
-                )
-            else:
-                ra, rb = aligned_returns(bt, bench)
-                test = paired_sharpe_test(
-                    ra, rb, ppy, n_boot=n_boot, level=level, block_length=bl, seed=seed
-                )
-        ok = len(bt) > 1
-        rows.append(
-            Row(
-                name=bt.name,
-                method=str(bt.meta.get("method", bt.name)),
-                seed=bt.meta.get("seed"),
-                metrics=bt.summary(benchmark=bench),
-                psr=probabilistic_sharpe_ratio(r) if ok else float("nan"),
-                dsr=deflated_sharpe_ratio(r, n_trials=trials, trials_sharpe_var=trials_var)
-                if ok
-                else float("nan"),
-                ci=ci,
-                vs_benchmark=test,
-                ruined=float(bt.meta.get("ruined_at") is not None),
-            )
-        )
-
-    aggregates: dict[str, dict[str, SeedAggregate]] = {}
-    for method in dict.fromkeys(r.method for r in rows):
-        members = [r for r in rows if r.method == method]
-        if len(members) < 2:
-            continue
-        keys = list(members[0].flat())
-        aggregates[method] = {
-            k: aggregate_seeds(_seed_values(members, k), level)
-            for k in keys
-            if k not in ("method", "seed")
-        }
+    rows = [_row(bt, st) for bt in backtests]
     settings = {
         "n_boot": n_boot,
         "bootstrap_seed": seed,
@@ -224,6 +262,6 @@ def compare(
         "bootstrap": "stationary (Politis-Romano)",
         "n_trials": trials,
         "trials_sharpe_var_per_period": trials_var,
-        "periods_per_year": ppy,
+        "periods_per_year": st.ppy,
     }
-    return Comparison(rows, aggregates, benchmark, settings)
+    return Comparison(rows, _aggregates(rows, level), benchmark, settings)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -22,7 +23,7 @@ def _times(bt: Backtest) -> np.ndarray:
     return bt.timestamps.astype("datetime64[ns]")
 
 
-def _new_figure(title: str, ylabel: str) -> tuple[Figure, object]:
+def _new_figure(title: str, ylabel: str) -> tuple[Figure, Axes]:
     fig = Figure(figsize=(11, 4.2), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()

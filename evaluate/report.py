@@ -153,6 +153,7 @@ def _img(path: Path) -> str:
     return f'<img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}">'
 
 
+# size: one self-contained HTML page assembled section by section
 def write_html(
     cmp: Comparison, path: Path, plots: dict[str, Path], context: dict[str, Any]
 ) -> Path:

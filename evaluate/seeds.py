@@ -98,6 +98,7 @@ def verdicts(
     trials: TrialCount,
     failures: dict[str, dict[int, str]] | None = None,
 ) -> dict[str, str]:
+    """One verdict line per seeded method (and per method whose every seed failed)."""
     failures = failures or {}
     out = {
         m: verdict(s, trials, median_dsr(cmp, m), len(failures.get(m, {})))

@@ -28,6 +28,12 @@ import numpy as np
 from backtest.record import Backtest
 
 
+def _empty_lists(k: int) -> list[list[np.ndarray]]:
+    """``k`` fresh lists of arrays (the stitched columns, one fold appended at a time)."""
+    return [[] for _ in range(k)]
+
+
+# size: one pass over the folds carrying the equity level and the ruin state across them
 def stitch(parts: list[Backtest], name: str, meta: dict[str, Any] | None = None) -> Backtest:
     """One ``Backtest`` from per-fold backtests in time order (see module doc).
 
@@ -37,7 +43,8 @@ def stitch(parts: list[Backtest], name: str, meta: dict[str, Any] | None = None)
     if not parts:
         raise ValueError(f"stitch {name!r}: no fold backtests")
     ppy = parts[0].periods_per_year
-    ts, eq, pos, fee, slip, fund, segs, starts = [], [], [], [], [], [], [], []
+    ts, eq, pos, fee, slip, fund, segs = _empty_lists(7)
+    starts: list[int] = []
     level = float(parts[0].equity[0])
     eq.append(np.array([level]))
     offset, last_ts, dead, ruined_at = 0, None, False, None

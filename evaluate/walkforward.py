@@ -29,213 +29,37 @@ single trial, which makes DSR = PSR against the expected best of n_trials zero-s
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import datetime as dt
-import math
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from backtest.baselines import PolicySpec, baseline
-from backtest.record import Backtest
-from backtest.runner import CostOverrides, run_env
-from backtest.stats import per_period_sharpe
-from envs import TradingEnv
+from backtest.runner import CostOverrides
 from envs.data import DataValidationError
-from envs.marketspec import market_dirname, market_from_args, record_market
-from evaluate.headtohead import Comparison, compare
+from envs.marketspec import market_dirname, record_market
 from evaluate.report import format_table, write_csv, write_html, write_json
-from evaluate.stitch import stitch
-from evaluate.wf_args import build_parser
-from evaluate.wf_data import FoldPlan, WFData, env_split, mask_rows, plan_folds
+from evaluate.wf_args import WalkForwardConfig, build_parser, config_from_args
+from evaluate.wf_data import FoldPlan, WFData, plan_folds
+from evaluate.wf_folds import (  # noqa: F401  (re-exported: the walk-forward API)
+    BASELINES,
+    FoldResult,
+    WalkForward,
+    backtest_rows,
+    eval_options,
+    run_fold,
+    run_walkforward,
+)
 from evaluate.wf_report import fold_rows, format_fold_table, plot_folds, write_folds_csv
-from evaluate.wf_train import MOMENTUM_GRID, TRAINERS, FoldContext, TrainedFold
 from lab.cli import run_cli
 from lab.rundir import preset_files, write_provenance
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-BASELINES = ("buy_and_hold", "flat", "momentum")
 
 
-@dataclass
-class FoldResult:
-    plan: FoldPlan
-    backtests: dict[str, Backtest]  # candidate first, then the baselines
-    trial_sharpes: dict[str, float]  # per-bar Sharpe of every configuration on the test rows
-    selection: dict[str, Any]
-    train_s: float
-    eval_s: float
-
-
-@dataclass
-class WalkForward:
-    algo: str
-    candidate: str
-    folds: list[FoldResult]
-    stitched: list[Backtest]
-    comparison: Comparison
-    n_trials: int
-    trials_sharpe_var: float  # per bar
-    settings: dict[str, Any] = field(default_factory=dict)
-
-
-def eval_options(costs: CostOverrides) -> dict[str, Any]:
-    """Env options of every evaluation env: the shared costs, no drawdown stop (as the runner)."""
-    return {**costs.options(), "max_drawdown": None}
-
-
-def backtest_rows(
-    spec: PolicySpec, market: Any, rows: tuple[int, int], options: dict[str, Any], ppy: float
-) -> Backtest:
-    """``spec`` over the decision ``rows`` of ``market`` (a fresh env; see ``wf_data.env_split``)."""
-    opts = {
-        **options,
-        **{k: v for k, v in spec.env_settings.items() if k in ("action", "long_only")},
-    }
-    env = TradingEnv(market, env_split(rows, market.n_bars), **opts)
-    meta = {
-        "method": spec.method,
-        "seed": spec.seed,
-        "source": spec.source,
-        "env_settings": {
-            k: getattr(env.params, k)
-            for k in ("fee_bps", "slippage_bps", "slippage_model", "funding", "fill", "action")
-        },
-    }
-    # a policy trained with decision_interval=k acts every k bars (on this k=1 env), as
-    # backtest.runner.run_policy backtests it
-    k = int(spec.env_settings.get("decision_interval", 1))
-    meta["env_settings"]["decision_interval"] = k
-    return run_env(
-        spec.policy, env, spec.name, periods_per_year=ppy, meta=meta, decision_interval=k
-    )
-
-
-def run_fold(
-    data: WFData,
-    plan: FoldPlan,
-    algo: str,
-    fold_dir: Path,
-    *,
-    seed: int,
-    window: int,
-    options: dict[str, Any],
-    **train_kwargs: Any,
-) -> FoldResult:
-    """Fit the normaliser, train, and backtest the candidate, baselines and trials on ``plan.test``."""
-    norm = data.fit_normaliser(plan.train)
-    market = data.market(norm, window)
-    ctx = FoldContext(
-        data,
-        plan,
-        norm,
-        market,
-        mask_rows(market, plan.holes),
-        fold_dir,
-        seed,
-        window,
-        options,
-        **train_kwargs,
-    )
-    t0 = time.perf_counter()
-    trained: TrainedFold = TRAINERS[algo](ctx)
-    train_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    ppy = data.periods_per_year
-    specs = [trained.spec] + [
-        PolicySpec(b, b, baseline(b, seed), None, {"action": "discrete"}) for b in BASELINES
-    ]
-    bts = {s.name: backtest_rows(s, market, plan.test, options, ppy) for s in specs}
-    trial_sharpes = {}
-    for name, policy in trained.trials.items():
-        bt = (
-            bts[name]
-            if policy is trained.spec.policy
-            else backtest_rows(
-                PolicySpec(name, name, policy, None, {"action": "discrete"}),
-                market,
-                plan.test,
-                options,
-                ppy,
-            )
-        )
-        trial_sharpes[name] = per_period_sharpe(bt.returns)
-    return FoldResult(
-        plan, bts, trial_sharpes, trained.selection, train_s, time.perf_counter() - t0
-    )
-
-
-def run_walkforward(
-    data: WFData,
-    plans: list[FoldPlan],
-    algo: str,
-    out: Path,
-    *,
-    seed: int = 0,
-    window: int = 32,
-    costs: CostOverrides | None = None,
-    n_configs: int = 1,
-    n_boot: int = 2000,
-    bootstrap_seed: int = 0,
-    log: Any = None,
-    fold_runner: Any = None,
-    **train_kwargs: Any,
-) -> WalkForward:
-    """Every fold of ``plans`` (see module doc); fold run folders are ``out/fold_<k>``."""
-    if algo not in TRAINERS:
-        raise ValueError(f"unknown algo {algo!r}; choose from {', '.join(TRAINERS)}")
-    options = eval_options(costs or CostOverrides())
-    folds = []
-    ran = fold_runner(plans, algo, out, seed=seed, window=window, options=options, **train_kwargs) if fold_runner else {}  # fmt: skip
-    for plan in plans:
-        res = ran.get(plan.index) or run_fold(
-            data,
-            plan,
-            algo,
-            out / f"fold_{plan.index:02d}",
-            seed=seed,
-            window=window,
-            options=options,
-            **train_kwargs,
-        )
-        folds.append(res)
-        if log:
-            bt = next(iter(res.backtests.values()))
-            log(
-                f"fold {plan.index}: train {res.train_s:.1f} s, test {res.eval_s:.1f} s, "
-                f"{bt.name} Sharpe {bt.summary()['sharpe']:+.2f} over {len(bt)} bars"
-            )
-    names = list(folds[0].backtests)
-    stitched = [stitch([f.backtests[n] for f in folds], n) for n in names]
-    configs = len(MOMENTUM_GRID) if algo == "momentum" else int(n_configs)
-    # a supervised fold also searched its decision rule's grid on val: every point is a trial
-    configs *= max(int(f.selection.get("rule_grid_points", 1)) for f in folds)
-    n_trials = len(plans) * configs
-    sharpes = np.array([s for f in folds for s in f.trial_sharpes.values()], dtype=np.float64)
-    sharpes = sharpes[np.isfinite(sharpes)]
-    var = float(np.var(sharpes, ddof=1)) if sharpes.size > 1 else 0.0
-    cmp = compare(
-        stitched,
-        n_boot=n_boot,
-        seed=bootstrap_seed,
-        n_trials=n_trials,
-        trials_sharpe_var=var,
-        baselines=BASELINES,
-    )
-    settings = {
-        "n_configs": configs,
-        "n_trials": n_trials,
-        "trials_sharpe_var_per_bar": var,
-        "trial_sharpes_annualised": (sharpes * math.sqrt(data.periods_per_year)).tolist(),
-    }
-    return WalkForward(algo, names[0], folds, stitched, cmp, n_trials, var, settings)
-
-
-def engine_runner(args: argparse.Namespace) -> Any:
+def engine_runner(args: WalkForwardConfig) -> Any:
     """Folds in parallel on the engine (``evaluate.wf_engine``) with --workers/--address."""
     from evaluate.wf_engine import fold_runner
 
@@ -244,20 +68,30 @@ def engine_runner(args: argparse.Namespace) -> Any:
     return None
 
 
-def record_walkforward(args: argparse.Namespace, wf: WalkForward, ppy: float, out: Path) -> None:
+def record_walkforward(args: WalkForwardConfig, wf: WalkForward, ppy: float, out: Path) -> None:
     """The walk-forward configuration into the market's trial ledger (lab.ledger)."""
     from evaluate.wf_engine import record_folds
 
     skip = ("out", "seed", "workers", "address", "n_boot", "bootstrap_seed")
-    cfg = {k: str(v) for k, v in vars(args).items() if k not in skip}
+    cfg = {k: str(v) for k, v in dataclasses.asdict(args).items() if k not in skip}
     record_folds(args.env, args.algo, wf, cfg, args.seed, ppy, out)
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser().parse_args(argv)
-    market_from_args(args)  # args.env: the market's key
-    t_start = time.perf_counter()
+@dataclass
+class Setup:
+    """A checked command: its settings, output folder, data, span and fold plans."""
+
+    args: WalkForwardConfig
+    out: Path
+    data: WFData
+    start: str
+    end: str
+    plans: list[FoldPlan]
+
+
+def setup(argv: list[str]) -> Setup:
+    """Parse and check every input, then write the provenance (a refused command leaves none)."""
+    args = config_from_args(build_parser().parse_args(argv))
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
     out = (
         args.out
@@ -288,27 +122,99 @@ def main(argv: list[str] | None = None) -> int:
     write_provenance(  # after every input is checked: a refused command leaves no folder
         out,
         seed=args.seed,
-        config=vars(args),
+        config=dataclasses.asdict(args),
         data_files=preset_files(preset),
         argv=["-m", "evaluate.walkforward", *argv],
     )
     record_market(out, args.env)  # meta.json: spec, bar, splits, sha256 of every file
+    return Setup(args, out, data, start, end, plans)
+
+
+def report_context(
+    st: Setup, wf: WalkForward, rows: list[dict[str, Any]], command: str, wall_s: float
+) -> dict[str, Any]:
+    """The report's context: settings, span, folds, costs and one line per fold."""
+    args, first = st.args, wf.stitched[0]
+    context: dict[str, Any] = {
+        "kind": "walk-forward (out-of-sample folds stitched)",
+        "env": args.env,
+        "algo": args.algo,
+        "span": [st.start, st.end],
+        "folds": len(st.plans),
+        "purge_bars": args.purge_bars,
+        "embargo_bars": args.embargo_bars,
+        "val_bars": args.val_bars,
+        "test_bars": st.plans[0].test[1] - st.plans[0].test[0],
+        "bars": len(first),
+        "from": str(first.timestamps[0].astype("datetime64[ns]")),
+        "to": str(first.timestamps[-1].astype("datetime64[ns]")),
+        "costs": first.meta.get("env_settings", {}),
+        **wf.settings,
+        "command": command,
+        "wall_s": round(wall_s, 1),
+    }
+    for r in rows:
+        context[f"fold {r['fold']}"] = (
+            f"train {r['rows']['train'][0][:10]}..{r['rows']['train'][1][:10]} ({r['n_train']} rows), "
+            f"val {r['rows']['val'][0][:10]}..{r['rows']['val'][1][:10]}, test {r['test_from']}..{r['test_to']}: "
+            f"{wf.candidate} Sharpe {r['sharpe']:.2f}, return {100 * r['total_return']:.1f}%, "
+            f"B&H Sharpe {r['bh_sharpe']:.2f}; {r['selected'] or ''} (train {r['train_s']} s)"
+        )
+    return context
+
+
+def write_outputs(
+    st: Setup, wf: WalkForward, rows: list[dict[str, Any]], context: dict[str, Any]
+) -> None:
+    """Print the tables; write metrics.json/csv, folds.csv, the PNGs and report.html."""
+    out = st.out
+    print(format_fold_table(rows, wf.candidate))
+    print()
+    print(format_table(wf.comparison))
+    write_json(
+        wf.comparison,
+        out / "metrics.json",
+        {**context, "fold_details": [{k: v for k, v in r.items()} for r in rows]},
+    )
+    write_csv(wf.comparison, out / "metrics.csv")
+    write_folds_csv(rows, out / "folds.csv")
+    plots: dict[str, Path] = {}
+    if not st.args.no_plots:
+        from evaluate.plots import write_plots
+
+        plots = {
+            "equity by fold": plot_folds(wf, out / "equity_folds.png"),
+            **write_plots(wf.stitched, out),
+        }
+    write_html(wf.comparison, out / "report.html", plots, context)
+    print(
+        f"\nwrote {out}/metrics.json, metrics.csv, folds.csv, report.html in "
+        f"{context['wall_s']:.1f} s (DSR over n_trials = {wf.n_trials})"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Check the inputs, train and test every fold, stitch, report; 0 on success."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    t_start = time.perf_counter()
+    st = setup(argv)
+    args = st.args
     costs = CostOverrides(
         fee_bps=args.fee_bps,
         slippage_bps=args.slippage_bps,
         funding=False if args.no_funding else None,
         fill=args.fill,
     )
-    command = " ".join(["python -m evaluate.walkforward", *argv])
     print(
-        f"walk-forward {args.algo} on {args.env} [{start}, {end}): {len(plans)} folds -> {out}",
+        f"walk-forward {args.algo} on {args.env} [{st.start}, {st.end}): {len(st.plans)} folds "
+        f"-> {st.out}",
         file=sys.stderr,
     )
     wf = run_walkforward(
-        data,
-        plans,
+        st.data,
+        st.plans,
         args.algo,
-        out,
+        st.out,
         seed=args.seed,
         window=args.window,
         costs=costs,
@@ -323,58 +229,11 @@ def main(argv: list[str] | None = None) -> int:
         argv=["-m", "evaluate.walkforward", *argv],
         fold_runner=engine_runner(args),
     )
-    record_walkforward(args, wf, data.periods_per_year, out)
-    rows = fold_rows(wf, data)
-    first = wf.stitched[0]
-    wall = time.perf_counter() - t_start
-    context: dict[str, Any] = {
-        "kind": "walk-forward (out-of-sample folds stitched)",
-        "env": args.env,
-        "algo": args.algo,
-        "span": [start, end],
-        "folds": len(plans),
-        "purge_bars": args.purge_bars,
-        "embargo_bars": args.embargo_bars,
-        "val_bars": args.val_bars,
-        "test_bars": plans[0].test[1] - plans[0].test[0],
-        "bars": len(first),
-        "from": str(first.timestamps[0].astype("datetime64[ns]")),
-        "to": str(first.timestamps[-1].astype("datetime64[ns]")),
-        "costs": first.meta.get("env_settings", {}),
-        **wf.settings,
-        "command": command,
-        "wall_s": round(wall, 1),
-    }
-    for r in rows:
-        context[f"fold {r['fold']}"] = (
-            f"train {r['rows']['train'][0][:10]}..{r['rows']['train'][1][:10]} ({r['n_train']} rows), "
-            f"val {r['rows']['val'][0][:10]}..{r['rows']['val'][1][:10]}, test {r['test_from']}..{r['test_to']}: "
-            f"{wf.candidate} Sharpe {r['sharpe']:.2f}, return {100 * r['total_return']:.1f}%, "
-            f"B&H Sharpe {r['bh_sharpe']:.2f}; {r['selected'] or ''} (train {r['train_s']} s)"
-        )
-    print(format_fold_table(rows, wf.candidate))
-    print()
-    print(format_table(wf.comparison))
-    write_json(
-        wf.comparison,
-        out / "metrics.json",
-        {**context, "fold_details": [{k: v for k, v in r.items()} for r in rows]},
-    )
-    write_csv(wf.comparison, out / "metrics.csv")
-    write_folds_csv(rows, out / "folds.csv")
-    plots: dict[str, Path] = {}
-    if not args.no_plots:
-        from evaluate.plots import write_plots
-
-        plots = {
-            "equity by fold": plot_folds(wf, out / "equity_folds.png"),
-            **write_plots(wf.stitched, out),
-        }
-    write_html(wf.comparison, out / "report.html", plots, context)
-    print(
-        f"\nwrote {out}/metrics.json, metrics.csv, folds.csv, report.html in {wall:.1f} s "
-        f"(DSR over n_trials = {wf.n_trials})"
-    )
+    record_walkforward(args, wf, st.data.periods_per_year, st.out)
+    rows = fold_rows(wf, st.data)
+    command = " ".join(["python -m evaluate.walkforward", *argv])
+    context = report_context(st, wf, rows, command, time.perf_counter() - t_start)
+    write_outputs(st, wf, rows, context)
     return 0
 
 

@@ -1,112 +1,131 @@
-"""The ``python -m evaluate.walkforward`` argument parser (flags, defaults and help)."""
+"""The ``python -m evaluate.walkforward`` settings: one typed dataclass whose docs make ``--help``.
+
+``--config`` here is the PPO run config YAML (sections env/policy/ppo/train) handed to every
+fold's training, as it always was, so this command takes its own settings from the flags only.
+"""
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
-from envs.marketspec import add_market_flags
+from envs.marketspec import add_market_flags, market_from_args
 from evaluate.wf_train import MOMENTUM_GRID, TRAINERS
+from lab.config import Rule, add_fields, check_rules, doc, resolve
+
+
+@dataclass
+class WalkForwardConfig:
+    """Folds, purge/embargo, training budget, costs and statistics of one walk-forward."""
+
+    env: str = field(default="btc1h", metadata=doc("market: preset (default btc1h), file, entry"))
+    algo: str = field(
+        default="",
+        metadata=doc(
+            "ppo | supervised | trees | momentum (momentum = smoke path: lookback chosen on val "
+            f"among {MOMENTUM_GRID}, no learning)",
+            choices=tuple(sorted(TRAINERS)),
+            required=True,
+        ),
+    )
+    folds: int = field(default=0, metadata=doc("number of folds K (test blocks)", required=True))
+    timesteps: int | None = field(
+        default=None, metadata=doc("PPO env steps per fold (default: config)")
+    )
+    config: Path | None = field(
+        default=None,
+        metadata=doc("PPO config YAML (sections env/policy/ppo/train); trees: its trees section"),
+    )
+    epochs: int | None = field(
+        default=None, metadata=doc("supervised epochs per fold (default: its own)")
+    )
+    max_train_samples: int | None = field(
+        default=None,
+        metadata=doc("supervised: keep only the last N training samples per fold (quick runs)"),
+    )
+    purge_bars: int = field(
+        default=24,
+        metadata=doc(
+            "bars dropped between training and val, and between val and test (>= the label horizon)"
+        ),
+    )
+    embargo_bars: int = field(
+        default=24, metadata=doc("bars after each earlier test block removed from training")
+    )
+    val_bars: int = field(default=2160, metadata=doc("selection block per fold (2160 = 90 days)"))
+    test_bars: int | None = field(
+        default=None,
+        metadata=doc(
+            "bars per test block (default: the span after the first fold's training, split evenly)"
+        ),
+    )
+    min_train_bars: int = field(
+        default=17520,
+        metadata=doc("minimum rows of the first fold's information set (17520 = 2 years)"),
+    )
+    start: str | None = field(
+        default=None, metadata=doc("span start (UTC date; default the preset's train start)")
+    )
+    end: str | None = field(
+        default=None, metadata=doc("span end, exclusive (UTC date; default the test end)")
+    )
+    feature_set: str = field(default="core17", metadata=doc("feature set"))
+    window: int = field(default=32, metadata=doc("observation window in bars"))
+    seed: int = field(default=0, metadata=doc("seed of every fold's training"))
+    workers: int = field(default=1, metadata=doc("folds trained at once (lab.engine)"))
+    address: str | None = field(
+        default=None, metadata=doc("run the folds on this Ray cluster (ray start --head)")
+    )
+    n_configs: int = field(
+        default=1,
+        metadata=doc(
+            "configurations tried to arrive at this one (a hyperparameter search), for the "
+            "deflated Sharpe: n_trials = folds x n_configs (momentum: 4)"
+        ),
+    )
+    out: Path | None = field(
+        default=None,
+        metadata=doc("output folder (default runs/<env>/walkforward/<UTC time>_<algo>_s<seed>/)"),
+    )
+    fee_bps: float | None = field(default=None, metadata=doc("fee per unit notional traded, bps"))
+    slippage_bps: float | None = field(
+        default=None, metadata=doc("slippage per unit notional, bps")
+    )
+    no_funding: bool = field(default=False, metadata=doc("do not charge perpetual funding"))
+    fill: str | None = field(
+        default=None, metadata=doc("fill convention", choices=("next_open", "close"))
+    )
+    n_boot: int = field(default=2000, metadata=doc("bootstrap resamples"))
+    bootstrap_seed: int = field(default=0, metadata=doc("seed of the bootstrap"))
+    no_plots: bool = field(default=False, metadata=doc("skip the PNGs"))
+
+    RULES: ClassVar[dict[str, Rule]] = {
+        "workers": (lambda v: v >= 1, ">= 1"),
+        "n_configs": (lambda v: v >= 1, ">= 1"),
+        "n_boot": (lambda v: v >= 1, ">= 1"),
+        "fee_bps": (lambda v: v >= 0, ">= 0 bps"),
+        "slippage_bps": (lambda v: v >= 0, ">= 0 bps"),
+    }
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """One flag per ``WalkForwardConfig`` field; ``--config`` is the field of that name."""
     p = argparse.ArgumentParser(
         prog="python -m evaluate.walkforward",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--env", default="btc1h", help="market: preset (default btc1h), file, entry")
-    add_market_flags(p)  # --funding --catalog --bar (envs.marketspec)
-    p.add_argument(
-        "--algo",
-        required=True,
-        choices=sorted(TRAINERS),
-        help="ppo | supervised | trees | momentum (momentum = smoke path: lookback chosen on val "
-        f"among {MOMENTUM_GRID}, no learning)",
-    )
-    p.add_argument("--folds", type=int, required=True, help="number of folds K (test blocks)")
-    p.add_argument(
-        "--timesteps", type=int, default=None, help="PPO env steps per fold (default: config)"
-    )
-    p.add_argument(
-        "--config",
-        type=Path,
-        default=None,
-        help="PPO config YAML (sections env/policy/ppo/train); trees: its trees section",
-    )
-    p.add_argument(
-        "--epochs", type=int, default=None, help="supervised epochs per fold (default: its own)"
-    )
-    p.add_argument(
-        "--max-train-samples",
-        type=int,
-        default=None,
-        help="supervised: keep only the last N training samples per fold (quick runs)",
-    )
-    p.add_argument(
-        "--purge-bars",
-        type=int,
-        default=24,
-        help="bars dropped between training and val, and between val and test (>= the "
-        "label horizon; default 24)",
-    )
-    p.add_argument(
-        "--embargo-bars",
-        type=int,
-        default=24,
-        help="bars after each earlier test block removed from training (default 24)",
-    )
-    p.add_argument(
-        "--val-bars",
-        type=int,
-        default=2160,
-        help="selection block per fold (default 2160 = 90 days)",
-    )
-    p.add_argument(
-        "--test-bars",
-        type=int,
-        default=None,
-        help="bars per test block (default: the span after the first fold's training, split evenly)",
-    )
-    p.add_argument(
-        "--min-train-bars",
-        type=int,
-        default=17520,
-        help="minimum rows of the first fold's information set (default 17520 = 2 years)",
-    )
-    p.add_argument(
-        "--start", default=None, help="span start (UTC date; default the preset's train start)"
-    )
-    p.add_argument(
-        "--end", default=None, help="span end, exclusive (UTC date; default the test end)"
-    )
-    p.add_argument("--feature-set", default="core17", help="feature set (default core17)")
-    p.add_argument("--window", type=int, default=32, help="observation window in bars (default 32)")
-    p.add_argument("--seed", type=int, default=0, help="seed of every fold's training (default 0)")
-    p.add_argument("--workers", type=int, default=1, help="folds trained at once (lab.engine)")
-    p.add_argument("--address", help="run the folds on this Ray cluster (ray start --head)")
-    p.add_argument(
-        "--n-configs",
-        type=int,
-        default=1,
-        help="configurations tried to arrive at this one (a hyperparameter search), for "
-        "the deflated Sharpe: n_trials = folds x n_configs (momentum: 4)",
-    )
-    p.add_argument(
-        "--out",
-        type=Path,
-        default=None,
-        help="output folder (default runs/<env>/walkforward/<UTC time>_<algo>_s<seed>/)",
-    )
-    p.add_argument("--fee-bps", type=float, default=None, help="fee per unit notional traded, bps")
-    p.add_argument(
-        "--slippage-bps", type=float, default=None, help="slippage per unit notional, bps"
-    )
-    p.add_argument("--no-funding", action="store_true", help="do not charge perpetual funding")
-    p.add_argument("--fill", choices=["next_open", "close"], default=None, help="fill convention")
-    p.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples (default 2000)")
-    p.add_argument(
-        "--bootstrap-seed", type=int, default=0, help="seed of the bootstrap (default 0)"
-    )
-    p.add_argument("--no-plots", action="store_true", help="skip the PNGs")
+    add_fields(p, WalkForwardConfig, config_flag=False)
+    add_market_flags(p)  # --funding --catalog --bar (envs.marketspec; --start/--end are ours)
     return p
+
+
+def config_from_args(args: argparse.Namespace) -> WalkForwardConfig:
+    """Defaults, then the flags given; each field checked (one line); ``args.env`` becomes the
+    market's key (``--funding/--catalog/--bar``)."""
+    market_from_args(args)  # args.env: the market's key
+    cfg, sources = resolve(WalkForwardConfig, args, config_file=False)
+    check_rules(cfg, WalkForwardConfig.RULES, sources)
+    return cfg

@@ -75,17 +75,19 @@ class WFData:
 
     @property
     def index(self) -> pd.DatetimeIndex:
+        """The bar open times of the whole file."""
         return self.candles.index  # type: ignore[return-value]
 
     @property
     def n_rows(self) -> int:
+        """Number of rows (bars) of the file."""
         return len(self.candles)
 
     def fit_normaliser(self, rows: tuple[Range, ...]) -> Any:
         """A ``RobustNormaliser`` fitted on the valid raw-feature rows inside ``rows`` only."""
         from envs.features import RobustNormaliser, valid_rows
 
-        mask = np.zeros(self.n_rows, dtype=bool)
+        mask: np.ndarray = np.zeros(self.n_rows, dtype=bool)
         for lo, hi in rows:
             mask[lo:hi] = True
         mask &= valid_rows(self.raw)
@@ -130,10 +132,12 @@ class FoldPlan:
 
     @property
     def n_train(self) -> int:
+        """Rows of the fold's training blocks."""
         return sum(hi - lo for lo, hi in self.train)
 
     @property
     def train_span(self) -> Range:
+        """First and last row of the fold's training blocks."""
         return self.train[0][0], self.train[-1][1]
 
     def describe(self, index: pd.DatetimeIndex) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """Walk-forward folds on the experiment engine (``--workers N``, ``--address ADDR``).
 
 Each fold is one engine task (``lab.engine``): the worker rebuilds the preset's data, trains
-and backtests its fold exactly as ``evaluate.walkforward.run_fold`` does in-process, into its
+and backtests its fold exactly as ``evaluate.wf_folds.run_fold`` does in-process, into its
 own ``work_dir``; the fold's run folder lands in ``<out>/fold_<k>/`` on the driver and its
 ``FoldResult`` comes back to be stitched. ``record_folds`` appends the walk-forward
 configuration to the market's trial ledger (source ``walkforward``), one record per fold and
@@ -30,8 +30,8 @@ def fold_task(
     train_kwargs: dict[str, Any],
 ) -> Any:
     """Engine task: one fold (``run_fold``) on a worker; returns its ``FoldResult``."""
-    from evaluate.walkforward import run_fold
     from evaluate.wf_data import WFData
+    from evaluate.wf_folds import run_fold
 
     data = WFData.from_preset(env, feature_set)
     return run_fold(

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from evaluate.wf_data import WFData
 
-if TYPE_CHECKING:  # annotations only: walkforward imports this module
-    from evaluate.walkforward import WalkForward
+if TYPE_CHECKING:  # annotations only: wf_folds imports this module
+    from evaluate.wf_folds import WalkForward
 
 
 def fold_rows(wf: WalkForward, data: WFData) -> list[dict[str, Any]]:
@@ -47,6 +47,7 @@ def fold_rows(wf: WalkForward, data: WFData) -> list[dict[str, Any]]:
 
 
 def format_fold_table(rows: list[dict[str, Any]], candidate: str) -> str:
+    """The per-fold table printed on stdout."""
     head = (
         f"{'fold':>4}  {'train from':>10}  {'test from':>10}  {'test to':>10}  {'n_train':>7}  "
         f"{'bars':>6}  {candidate + ' Sharpe':>18}  {'return':>8}  {'max DD':>7}  {'trades':>6}  "
@@ -64,6 +65,7 @@ def format_fold_table(rows: list[dict[str, Any]], candidate: str) -> str:
 
 
 def write_folds_csv(rows: list[dict[str, Any]], path: Path) -> Path:
+    """The per-fold rows as folds.csv; returns the path."""
     keys = [k for k in rows[0] if k not in ("rows", "selection")]
     with path.open("w", newline="") as fh:
         w = csv.writer(fh)

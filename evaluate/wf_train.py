@@ -59,6 +59,8 @@ class FoldContext:
 
 @dataclass
 class TrainedFold:
+    """What a fold trainer hands back: the selected policy, every trial and why it was chosen."""
+
     spec: PolicySpec  # the selected policy
     trials: dict[str, Policy]  # every configuration tried this fold, for the trial variance
     selection: dict[str, Any]  # what was chosen on val and why
@@ -111,7 +113,7 @@ def train_ppo_fold(ctx: FoldContext) -> TrainedFold:
     from lab.rundir import create_run_dir
     from lab.runtime import seed_everything, set_torch_threads
 
-    costs = {
+    costs: dict[str, Any] = {
         k: ctx.eval_options[k]
         for k in ("fee_bps", "slippage_bps", "funding", "fill")
         if k in ctx.eval_options
@@ -196,19 +198,20 @@ def train_supervised_fold(ctx: FoldContext) -> TrainedFold:
     from supervised.train import save_run
 
     # costs: the evaluation's overrides, else FitConfig's defaults, which are the env's
-    costs = {
+    options: dict[str, Any] = {
         k: ctx.eval_options[k]
         for k in ("fee_bps", "slippage_bps", "funding")
         if k in ctx.eval_options
     }
+    if ctx.epochs is not None:
+        options["epochs"] = int(ctx.epochs)
     cfg = FitConfig(
         env=ctx.data.preset,
         feature_set=ctx.data.feature_set,
         window=ctx.window,
         seed=ctx.seed,
         max_train_samples=ctx.max_train_samples,
-        **costs,
-        **({"epochs": int(ctx.epochs)} if ctx.epochs is not None else {}),
+        **options,
     )
     run_dir = create_run_dir(
         env=cfg.env,

@@ -36,9 +36,35 @@ def check_choice(flag: str, value: object, valid: object, source: str = "the com
         raise ConfigError(f"unknown {flag} {value!r} (from {source}); valid: {', '.join(choices)}")
 
 
-def doc(text: str, choices: tuple[str, ...] | None = None) -> dict[str, Any]:
-    """Field metadata: the field's documentation (``describe``, ``--help``) and its choices."""
-    return {"doc": text} if choices is None else {"doc": text, "choices": tuple(choices)}
+def doc(
+    text: str,
+    choices: tuple[str, ...] | list[str] | None = None,
+    *,
+    required: bool = False,
+    append: bool = False,
+    positional: str | None = None,
+    rest: bool = False,
+) -> dict[str, Any]:
+    """Field metadata: the field's documentation (``describe``, ``--help``) and its choices.
+
+    ``required``: the flag must be given on the command line; ``append``: a list field taken
+    as a repeated flag (``--x A --x B``) rather than one flag with several values;
+    ``positional``: a list field taken as the command's positional arguments (this metavar);
+    ``rest``: a list field holding the flags the parser does not know (``parse_known_args``),
+    documented in the help's epilog, set by the command itself.
+    """
+    meta: dict[str, Any] = {"doc": text}
+    if choices is not None:
+        meta["choices"] = tuple(choices)
+    if required:
+        meta["required"] = True
+    if append:
+        meta["append"] = True
+    if positional:
+        meta["positional"] = positional
+    if rest:
+        meta["rest"] = True
+    return meta
 
 
 def coerce(value: Any, tp: Any, where: str) -> Any:  # noqa: C901  (one branch per field type)
@@ -92,7 +118,9 @@ def apply_section(obj: Any, updates: dict[str, Any], source: str, section: str) 
                 f"unknown key {key!r} in section {section!r} of {source}; "
                 f"valid keys: {', '.join(valid)}"
             )
-        setattr(obj, key, coerce(value, hints[key], f"{source}: {section}.{key}"))
+        # object.__setattr__: a frozen dataclass (``TreeSizes``) is filled the same way, on the
+        # fresh instance its resolver owns
+        object.__setattr__(obj, key, coerce(value, hints[key], f"{source}: {section}.{key}"))
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
@@ -141,19 +169,75 @@ def _default(f: dataclasses.Field[Any]) -> Any:
     return f.default_factory()  # type: ignore[misc,operator]
 
 
-def add_fields(parser: argparse.ArgumentParser, cls: type) -> None:
+def _list_argument(parser: argparse.ArgumentParser, f: dataclasses.Field[Any], tp: Any) -> None:
+    """A list field: ``--name A B ...`` (or a repeated ``--name A`` with ``doc(append=True)``)."""
+    item = next(iter(typing.get_args(tp)), str)
+    text = str(f.metadata.get("doc", "")).replace("%", "%%")
+    if f.metadata.get("rest"):
+        parser.epilog = "\n".join(filter(None, [parser.epilog, f"{f.name}: {text}"]))
+        return
+    if f.metadata.get("positional"):
+        parser.add_argument(
+            f.name,
+            nargs="*",
+            type=item,
+            metavar=f.metadata["positional"],
+            default=argparse.SUPPRESS,
+            help=f"{f.name}: {text}",
+        )
+        return
+    extra: dict[str, Any] = (
+        {"action": "append", "metavar": f.name.upper().rstrip("S")}
+        if f.metadata.get("append")
+        else {"nargs": "+"}
+    )
+    parser.add_argument(
+        flag_of(f.name),
+        dest=f.name,
+        type=item,
+        choices=f.metadata.get("choices"),
+        default=argparse.SUPPRESS,
+        help=f"{f.name}: {text} (default: {' '.join(map(str, _default(f))) or 'none'})",
+        **extra,
+    )
+
+
+def _list_type(tp: Any) -> Any:
+    """``list[int] | None`` -> ``list[int]``; else None."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        tp = next(a for a in typing.get_args(tp) if a is not type(None))
+    return tp if typing.get_origin(tp) is list else None
+
+
+def add_fields(  # noqa: C901  (one branch per field kind)
+    parser: argparse.ArgumentParser,
+    cls: type,
+    config_flag: bool = True,
+    skip: tuple[str, ...] = (),
+) -> None:
     """One flag per field of dataclass ``cls``, its help the field's ``doc``.
 
     Defaults are suppressed (an absent flag is absent from the namespace), so the dataclass's
     default, then a ``--config`` YAML, then a given flag win in that order (``resolve``). A bool
     field that defaults to True is turned off with ``--no-<name>``; a dict field takes repeated
-    ``--<name without s> KEY=VALUE`` (values read as YAML scalars).
+    ``--<name without s> KEY=VALUE`` (values read as YAML scalars); a list field takes
+    ``--<name> A B ...``. ``config_flag=False`` leaves ``--config`` to the caller (a command
+    whose ``--config`` already means something else). ``skip``: fields whose flags the caller
+    writes itself (e.g. in a mutually exclusive group); ``resolve`` still reads them.
     """
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
+        if f.name in skip:
+            continue
         tp, default = _field_type(hints[f.name]), _default(f)
         text = str(f.metadata.get("doc", "")).replace("%", "%%")
-        if tp is bool:
+        if _list_type(hints[f.name]) is not None:
+            _list_argument(parser, f, _list_type(hints[f.name]))
+        elif f.metadata.get("positional"):  # one required positional argument
+            parser.add_argument(
+                f.name, type=tp, metavar=f.metadata["positional"], help=f"{f.name}: {text}"
+            )
+        elif tp is bool:
             neg = bool(default)
             parser.add_argument(
                 flag_of(("no_" if neg else "") + f.name),
@@ -177,12 +261,15 @@ def add_fields(parser: argparse.ArgumentParser, cls: type) -> None:
                 dest=f.name,
                 type=tp,
                 choices=f.metadata.get("choices"),
+                required=bool(f.metadata.get("required")),
                 default=argparse.SUPPRESS,
-                help=f"{f.name}: {text} (default: {default})",
+                help=f"{f.name}: {text}"
+                + ("" if f.metadata.get("required") else f" (default: {default})"),
             )
-    parser.add_argument(
-        "--config", default=None, metavar="FILE", help="YAML mapping of the fields above"
-    )
+    if config_flag:
+        parser.add_argument(
+            "--config", default=None, metavar="FILE", help="YAML mapping of the fields above"
+        )
 
 
 def key_values(items: list[str], where: str) -> dict[str, Any]:
@@ -196,23 +283,52 @@ def key_values(items: list[str], where: str) -> dict[str, Any]:
     return out
 
 
-def resolve(cls: type, args: argparse.Namespace) -> tuple[Any, dict[str, str]]:
+def resolve(
+    cls: type, args: argparse.Namespace, config_file: bool = True
+) -> tuple[Any, dict[str, str]]:
     """The dataclass from its defaults, then ``args.config`` (YAML), then the given flags.
 
+    ``config_file=False``: ``args.config`` is not this dataclass's YAML (see ``add_fields``).
     Returns the config and, per field, where its value came from (for error messages).
     """
+    path = getattr(args, "config", None) if config_file else None
+    layer = load_yaml(path) if path else {}
+    return _resolve_one(cls, args, layer, str(path))
+
+
+def resolve_many(classes: tuple[type, ...], args: argparse.Namespace) -> list[Any]:
+    """Several dataclasses from one parser (``add_fields`` once per class, ``--config`` once).
+
+    The ``--config`` YAML is one flat mapping; each key goes to the class that has the field,
+    and a key no class has raises naming it, the file and every valid key.
+    """
+    path = getattr(args, "config", None)
+    layer = load_yaml(path) if path else {}
+    owner = {f.name: cls for cls in classes for f in dataclasses.fields(cls)}
+    for key in layer:
+        if key not in owner:
+            raise ConfigError(f"unknown key {key!r} in {path}; valid keys: {', '.join(owner)}")
+    return [
+        _resolve_one(cls, args, {k: v for k, v in layer.items() if owner[k] is cls}, str(path))[0]
+        for cls in classes
+    ]
+
+
+def _resolve_one(
+    cls: type, args: argparse.Namespace, layer: dict[str, Any], source: str
+) -> tuple[Any, dict[str, str]]:
+    """Defaults, then ``layer`` (from ``source``), then the flags of ``cls`` given in ``args``."""
     cfg = cls()
     sources = {f.name: "the default" for f in dataclasses.fields(cls)}
     given = {k: v for k, v in vars(args).items() if k in sources}
-    if getattr(args, "config", None):
-        layer = load_yaml(args.config)
-        apply_section(cfg, layer, str(args.config), cls.__name__)
-        sources.update({k: str(args.config) for k in layer})
+    if layer:
+        apply_section(cfg, layer, source, cls.__name__)
+        sources.update({k: source for k in layer})
     hints = typing.get_type_hints(cls)
     for name, value in given.items():
         if isinstance(value, list) and _field_type(hints[name]) is dict:
             value = key_values(value, flag_of(name).rstrip("s"))
-        setattr(cfg, name, coerce(value, hints[name], flag_of(name)))
+        object.__setattr__(cfg, name, coerce(value, hints[name], flag_of(name)))  # see above
         sources[name] = CLI
     return cfg, sources
 
@@ -230,7 +346,8 @@ def check_rules(
         value = getattr(cfg, f.name)
         choices = f.metadata.get("choices")
         where = sources.get(f.name, "the config")
-        if choices is not None and value not in choices:
+        items = value if isinstance(value, list) else [value]
+        if choices is not None and value is not None and any(v not in choices for v in items):
             raise ConfigError(
                 f"{flag_of(f.name)} {value!r} (from {where}) is not valid; "
                 f"choose from {', '.join(choices)}"
@@ -238,3 +355,10 @@ def check_rules(
         rule = rules.get(f.name)
         if rule is not None and value is not None and not rule[0](value):
             raise ConfigError(f"{flag_of(f.name)} {value!r} (from {where}) must be {rule[1]}")
+
+
+def from_args(cls: type, args: argparse.Namespace, config_file: bool = True) -> Any:
+    """``resolve`` then ``check_rules`` with the class's ``RULES`` (none: choices only)."""
+    cfg, sources = resolve(cls, args, config_file=config_file)
+    check_rules(cfg, getattr(cls, "RULES", {}), sources)
+    return cfg

@@ -243,6 +243,7 @@ class Engine:
 
     @property
     def n_pending(self) -> int:
+        """Tasks queued or running."""
         return len(self._queue) + len(self._pending)
 
     def next_done(self) -> TaskResult:

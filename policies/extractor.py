@@ -106,6 +106,7 @@ class TransformerExtractor(BaseFeaturesExtractor):
             freeze_base(self.backbone, train_norms=train_norms, extra_trainable=extra)
 
     def forward(self, observations: torch.Tensor) -> torch.Tensor:
+        """Features of a batch of flattened observations."""
         return self.backbone(observations)  # (B, obs_dim) -> (B, features_dim)
 
     def parameter_counts(self) -> dict[str, int]:

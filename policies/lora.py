@@ -58,10 +58,12 @@ class LoRALinear(nn.Module):
 
     @property
     def in_features(self) -> int:
+        """Input width of the wrapped linear layer."""
         return self.base.in_features
 
     @property
     def out_features(self) -> int:
+        """Output width of the wrapped linear layer."""
         return self.base.out_features
 
     def delta_weight(self) -> torch.Tensor:
@@ -69,6 +71,7 @@ class LoRALinear(nn.Module):
         return (self.lora_B @ self.lora_A) * self.scaling
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The base layer's output plus the scaled low-rank update (unless merged)."""
         y = self.base(x)  # (..., out)
         if self.merged:  # the update is already inside base.weight
             return y
@@ -93,6 +96,7 @@ class LoRALinear(nn.Module):
             self.merged.fill_(False)
 
     def extra_repr(self) -> str:
+        """Rank, alpha and merged state for ``repr``."""
         return f"rank={self.rank}, alpha={self.alpha}, merged={bool(self.merged)}"
 
 

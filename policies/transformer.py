@@ -173,6 +173,7 @@ class TransformerBackbone(nn.Module):
             )
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        """Features of a batch of flattened observations (window x features + account)."""
         self._check_obs(obs)
         c = self.config
         B = obs.shape[0]

@@ -26,16 +26,19 @@ import argparse
 import dataclasses
 import sys
 import time
+from dataclasses import field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from envs.data import DataValidationError
-from envs.marketspec import add_market_flags, market_from_args, record_market
+from envs.marketspec import add_market_flags, is_market, market_from_args, record_market
+from envs.presets import PRESETS, get_preset
 from lab.atomic import atomic_write_json, atomic_write_text
 from lab.cli import run_cli
-from lab.rundir import create_run_dir
+from lab.config import Rule, add_fields, check_rules, doc, resolve
+from lab.rundir import create_run_dir, preset_files
 from lab.runtime import seed_everything, set_torch_threads
 from supervised.data import load_supervised_data
 from supervised.fitting import FitConfig, env_metrics, fit, fit_val_rule, prepare
@@ -59,6 +62,7 @@ def _pct(x: list[float]) -> str:
 
 
 def run_one(base: FitConfig, data: Any, scheme: str, loss: str) -> dict[str, Any]:
+    """Train and judge one (label scheme, loss) pair; one row of the comparison."""
     name, horizon, params = SCHEMES[scheme]
     cfg = dataclasses.replace(
         base, labels=name, horizon=horizon, label_params=dict(params), class_weights=loss
@@ -111,6 +115,7 @@ def _half(h: dict[str, Any]) -> str:
 
 
 def to_markdown(rows: list[dict[str, Any]], header: str) -> str:
+    """The comparison rows as a markdown table under ``header``."""
     lines = [
         header,
         "",
@@ -132,24 +137,57 @@ def to_markdown(rows: list[dict[str, Any]], header: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> Path:
+@dataclasses.dataclass
+class CompareConfig:
+    """The side-by-side's settings; every other classifier setting is ``FitConfig``'s default."""
+
+    env: str = field(
+        default="btc1h", metadata=doc("market: a data preset, a candle file or a catalog entry")
+    )
+    epochs: int = field(default=2, metadata=doc("epochs per model (also the patience)"))
+    seed: int = field(default=0, metadata=doc("seed of every model"))
+    schemes: list[str] = field(
+        default_factory=lambda: list(SCHEMES)[:2],
+        metadata=doc("label schemes compared", choices=tuple(SCHEMES)),
+    )
+    losses: list[str] = field(
+        default_factory=lambda: list(LOSS_NAMES),
+        metadata=doc("class-imbalance losses compared", choices=tuple(LOSS_NAMES)),
+    )
+    max_train_samples: int | None = field(
+        default=None, metadata=doc("keep only the last N training samples (quick runs)")
+    )
+    max_val_bars: int | None = field(default=None, metadata=doc("cap on the val bars"))
+    threads: int | None = field(default=None, metadata=doc("torch threads (default: torch's)"))
+
+    RULES: ClassVar[dict[str, Rule]] = {
+        "env": (is_market, f"a market: a preset ({', '.join(sorted(PRESETS))}), a file or entry"),
+        "epochs": (lambda v: v >= 1, ">= 1"),
+        "max_train_samples": (lambda v: v >= 1, ">= 1 (or unset)"),
+        "max_val_bars": (lambda v: v >= 1, ">= 1 (or unset)"),
+        "threads": (lambda v: v >= 1, ">= 1 (or unset)"),
+    }
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """One flag per ``CompareConfig`` field (help from its doc), ``--config FILE``, ``--run-dir``."""
     p = argparse.ArgumentParser(
         prog="python -m supervised.compare",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--env", default="btc1h")
-    add_market_flags(p)  # --funding --catalog --bar (envs.marketspec)
-    p.add_argument("--epochs", type=int, default=2)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--schemes", nargs="+", default=list(SCHEMES)[:2], choices=list(SCHEMES))
-    p.add_argument("--losses", nargs="+", default=list(LOSS_NAMES), choices=list(LOSS_NAMES))
-    p.add_argument("--max-train-samples", type=int, default=None)
-    p.add_argument("--max-val-bars", type=int, default=None)
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--run-dir", default=None)
-    a = p.parse_args(argv)
-    market_from_args(a)  # a.env: the market's key
+    add_fields(p, CompareConfig)
+    add_market_flags(p)  # --env FILE|entry, --funding, --catalog, --bar (envs.marketspec)
+    p.add_argument("--run-dir", default=None, help="run folder (default: runs/<env>/...)")
+    return p
+
+
+def _setup(argv: list[str] | None) -> tuple[CompareConfig, FitConfig, Path]:
+    """Parse and check the flags, then create the run folder with the resolved config."""
+    args = build_parser().parse_args(argv)
+    market_from_args(args)  # args.env: the market's key
+    a, sources = resolve(CompareConfig, args)
+    check_rules(a, CompareConfig.RULES, sources)
     base = FitConfig(
         env=a.env,
         epochs=a.epochs,
@@ -159,25 +197,28 @@ def main(argv: list[str] | None = None) -> Path:
         max_val_bars=a.max_val_bars,
         threads=a.threads,
     )
-    t0 = time.time()
     config = {
         "base": dataclasses.asdict(base),
         "schemes": {s: SCHEMES[s] for s in a.schemes},
         "losses": a.losses,
+        "compare": dataclasses.asdict(a),
     }
-    from envs.presets import get_preset
-
-    pre = get_preset(a.env)
-    files = [pre.candles.path] + ([pre.funding.path] if pre.funding is not None else [])
     run_dir = create_run_dir(
         env=a.env,
         algo="supervised_compare",
         seed=a.seed,
         config=config,
-        data_files=files,
-        run_dir=a.run_dir,
+        data_files=preset_files(get_preset(a.env)),
+        run_dir=args.run_dir,
         argv=["-m", "supervised.compare", *(sys.argv[1:] if argv is None else argv)],
     )
+    return a, base, run_dir
+
+
+def main(argv: list[str] | None = None) -> Path:
+    """Train every (scheme, loss) pair, print a row each, write compare.json and compare.md."""
+    t0 = time.time()
+    a, base, run_dir = _setup(argv)
     seed_everything(a.seed)
     set_torch_threads(a.threads)
     data = load_supervised_data(a.env, base.feature_set, base.window)
@@ -201,7 +242,7 @@ def main(argv: list[str] | None = None) -> Path:
     header = (
         f"# Supervised compare, {a.env}, val split, {a.epochs} epoch(s), seed {a.seed}\n\n"
         f"Sharpe: argmax policy stepped through the env, after fees+slippage "
-        f"({base.fee_bps}+{base.slippage_bps} bps) and funding, annualised ({pre.periods_per_year}/yr). "
+        f"({base.fee_bps}+{base.slippage_bps} bps) and funding, annualised ({get_preset(a.env).periods_per_year}/yr). "
         f"Pred shares are SELL/HOLD/BUY % of val predictions. Rule: `confidence` decision rule "
         f"on the corrected probabilities, fitted on val (tau x min_hold grid; points tried per "
         f"model in brackets), so its Sharpe is IN-SAMPLE on val. Half check: "

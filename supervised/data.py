@@ -49,6 +49,7 @@ class SupervisedData:
 
     @property
     def n_features(self) -> int:
+        """Number of feature columns."""
         return self.features.shape[1]
 
 

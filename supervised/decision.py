@@ -89,11 +89,13 @@ class DecisionRule:
         return self.kind == "argmax" or (self.tau == 0.0 and self.min_hold <= 1)
 
     def label(self) -> str:
+        """A short human-readable name of the rule."""
         if self.kind == "argmax":
             return "argmax"
         return f"confidence(tau={self.tau:.3f},min_hold={self.min_hold})"
 
     def to_dict(self) -> dict[str, Any]:
+        """The rule as a plain dict (stored in checkpoints)."""
         return {"kind": self.kind, "tau": self.tau, "min_hold": self.min_hold}
 
     @classmethod

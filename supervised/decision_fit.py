@@ -44,9 +44,11 @@ class RuleFit:
 
     @property
     def n_grid(self) -> int:
+        """Number of (tau, min_hold) points tried."""
         return len(self.grid)
 
     def summary(self) -> dict[str, Any]:
+        """The fitted rule, its grid size and its val figures as plain values."""
         return {
             "rule": self.rule.to_dict(),
             "label": self.rule.label(),
@@ -70,6 +72,7 @@ class Market:
     periods_per_year: int = 8760  # the market's bar size (envs.barsize.periods_per_year)
 
     def backtest(self, actions: np.ndarray, lo: int = 0, hi: int | None = None) -> dict[str, float]:
+        """The fast backtest of per-bar ``actions`` over rows ``[lo, hi)``."""
         hi = len(self.can_trade) if hi is None else hi
         return backtest_actions(
             actions,

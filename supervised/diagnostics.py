@@ -92,6 +92,8 @@ class ClassifierReport:
     alarm: str | None = field(default=None)
 
     def to_dict(self) -> dict[str, Any]:
+        """The report as plain values (nan as None)."""
+
         def f(x: float) -> float | None:
             return None if not np.isfinite(x) else float(x)
 

@@ -54,15 +54,7 @@ def env_backtest(
     """
     if periods_per_year is None:  # the market's bar size (envs.barsize)
         periods_per_year = get_preset(data.env).periods_per_year
-    acts = np.asarray(actions_by_bar, dtype=np.int64)
-    if len(acts) != len(data.close):
-        raise ValueError(
-            f"actions_by_bar has {len(acts)} entries, the market has {len(data.close)} bars"
-        )
-    if (rule is None) != (probs_by_bar is None):
-        raise ValueError("pass both rule and probs_by_bar (or neither)")
-    if probs_by_bar is not None and np.shape(probs_by_bar) != (len(acts), 3):
-        raise ValueError(f"probs_by_bar must be ({len(acts)}, 3), got {np.shape(probs_by_bar)}")
+    acts = _checked_actions(data, actions_by_bar, probs_by_bar, rule)
     has_probs = np.isfinite(probs_by_bar).all(axis=1) if probs_by_bar is not None else None
     env = make_env(
         data.env,
@@ -94,6 +86,36 @@ def env_backtest(
     starts = env.episode_starts()
     policy = _BarActions(acts, probs_by_bar, has_probs, rule, data.window, data.n_features)
     run_env(policy, env, "classifier", periods_per_year=periods_per_year, on_step=record)
+    return _summary(rewards, pos, paid, len(starts), periods_per_year)
+
+
+def _checked_actions(
+    data: SupervisedData,
+    actions_by_bar: np.ndarray,
+    probs_by_bar: np.ndarray | None,
+    rule: DecisionRule | None,
+) -> np.ndarray:
+    """The per-bar actions as int64, refused unless they (and the probabilities) fit the data."""
+    acts = np.asarray(actions_by_bar, dtype=np.int64)
+    if len(acts) != len(data.close):
+        raise ValueError(
+            f"actions_by_bar has {len(acts)} entries, the market has {len(data.close)} bars"
+        )
+    if (rule is None) != (probs_by_bar is None):
+        raise ValueError("pass both rule and probs_by_bar (or neither)")
+    if probs_by_bar is not None and np.shape(probs_by_bar) != (len(acts), 3):
+        raise ValueError(f"probs_by_bar must be ({len(acts)}, 3), got {np.shape(probs_by_bar)}")
+    return acts
+
+
+def _summary(
+    rewards: list[float],
+    pos: list[float],
+    paid: dict[str, float],
+    n_runs: int,
+    periods_per_year: int,
+) -> dict[str, float]:
+    """Sharpe, log return, turnover, trades, costs, funding and exposure of the recorded steps."""
     turnover, n_trades, fees, funding_paid = (
         paid[k] for k in ("turnover", "n_trades", "costs", "funding")
     )
@@ -104,7 +126,7 @@ def env_backtest(
         "sharpe": float(sharpe),
         "total_log_return": float(rr.sum()),
         "n_steps": len(rr),
-        "n_runs": len(starts),
+        "n_runs": n_runs,
         "turnover": float(turnover),
         "n_trades": int(n_trades),
         "costs": float(fees),

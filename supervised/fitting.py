@@ -37,7 +37,7 @@ from supervised.logit_correction import CORRECTION_METHODS, LogitCorrection, fit
 from supervised.losses import LOSS_NAMES, class_prior, make_loss
 from supervised.model import Classifier, WindowSamples, build_samples, predict_logits
 from supervised.nan_guard import check_batch
-from supervised.reporting import log_report, log_trading
+from supervised.reporting import epoch_line, epoch_row, log_epoch
 
 _ENV_DEFAULTS = EnvParams()
 LABEL_SCHEMES = ("threshold", "forward_sharpe", "triple_barrier")
@@ -151,6 +151,8 @@ class FitConfig:
 
 @dataclass
 class Prepared:
+    """Data, labels and the train/val samples of one classifier run."""
+
     data: SupervisedData
     spec: LabelSpec
     labels: np.ndarray
@@ -258,6 +260,8 @@ def fit_val_rule(
 
 @dataclass
 class Evaluation:
+    """One val evaluation: raw and corrected reports, the correction and trading figures."""
+
     raw: ClassifierReport  # argmax of raw logits on val samples
     corrected: ClassifierReport  # argmax of logits + correction bias
     correction: LogitCorrection
@@ -266,6 +270,7 @@ class Evaluation:
     actions: np.ndarray  # corrected actions over the val backtest bars
 
     def summary(self) -> dict[str, Any]:
+        """The reports and trading figures as plain values."""
         return {
             "raw": self.raw.to_dict(),
             "corrected": self.corrected.to_dict(),
@@ -276,6 +281,7 @@ class Evaluation:
 
 
 def evaluate(model: torch.nn.Module, prep: Prepared, cfg: FitConfig) -> Evaluation:
+    """Val reports raw and after the fitted logit correction, and their proxy backtests."""
     logits = predict_logits(model, prep.val)
     y = prep.val.labels
     corr = fit_logit_correction(logits, y, cfg.correction)
@@ -303,7 +309,7 @@ def env_metrics(
     from supervised.env_backtest import env_backtest
 
     d, (lo, hi) = prep.data, prep.val_range
-    full = np.full(len(d.close), HOLD, dtype=np.int64)
+    full: np.ndarray = np.full(len(d.close), HOLD, dtype=np.int64)
     if rule is None or rule.kind == "argmax":
         _, actions = backtest_logits(prep, model, bias, cfg)
         full[lo:hi] = actions
@@ -316,6 +322,8 @@ def env_metrics(
 
 @dataclass
 class FitResult:
+    """The selected model, its epoch, its val evaluation and the per-epoch history."""
+
     model: Classifier
     best_epoch: int
     evaluation: Evaluation
@@ -323,9 +331,46 @@ class FitResult:
 
 
 def build_model(cfg: FitConfig, n_features: int) -> Classifier:
+    """A fresh classifier of the configured size for ``n_features`` inputs."""
     return Classifier(
         make_config(cfg.preset, window=cfg.window, n_features=n_features, **cfg.model_overrides)
     )
+
+
+def _train_epoch(
+    model: Classifier,
+    prep: Prepared,
+    cfg: FitConfig,
+    rng: np.random.Generator,
+    loss_fn: Any,
+    opt: torch.optim.Optimizer,
+    sched: Any,
+    writer: Any,
+    step: int,
+) -> tuple[float, int, int]:
+    """One pass over the shuffled train samples; (summed loss, correct predictions, step)."""
+    model.train()
+    n = len(prep.train)
+    order = rng.permutation(n)
+    tot, correct = 0.0, 0
+    for i in range(0, n, cfg.batch_size):
+        idx = order[i : i + cfg.batch_size]
+        obs, y = prep.train.obs(idx), prep.train.targets(idx)
+        logits = model(obs)
+        loss = loss_fn(logits, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        step += 1
+        check_batch(step, loss, logits, model, cfg.lr)  # stop at the first NaN/inf
+        tot += loss.item() * len(idx)
+        correct += int((logits.argmax(1) == y).sum())
+        if writer is not None and step % 20 == 0:
+            writer.add_scalar("train/loss", loss.item(), step)
+            writer.add_scalar("train/lr", sched.get_last_lr()[0], step)
+    return tot, correct, step
 
 
 def fit(
@@ -347,55 +392,15 @@ def fit(
     history: list[dict[str, Any]] = []
     step = 0
     for epoch in range(1, cfg.epochs + 1):
-        model.train()
-        order = rng.permutation(n)
-        tot, correct = 0.0, 0
-        for i in range(0, n, cfg.batch_size):
-            idx = order[i : i + cfg.batch_size]
-            obs, y = prep.train.obs(idx), prep.train.targets(idx)
-            logits = model(obs)
-            loss = loss_fn(logits, y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            sched.step()
-            step += 1
-            check_batch(step, loss, logits, model, cfg.lr)  # stop at the first NaN/inf
-            tot += loss.item() * len(idx)
-            correct += int((logits.argmax(1) == y).sum())
-            if writer is not None and step % 20 == 0:
-                writer.add_scalar("train/loss", loss.item(), step)
-                writer.add_scalar("train/lr", sched.get_last_lr()[0], step)
+        loss_sum, correct, step = _train_epoch(
+            model, prep, cfg, rng, loss_fn, opt, sched, writer, step
+        )
         ev = evaluate(model, prep, cfg)
-        row = {
-            "epoch": epoch,
-            "step": step,
-            "train_loss": tot / n,
-            "train_accuracy": correct / n,
-            "val_accuracy": ev.raw.accuracy,
-            "val_balanced_accuracy": ev.raw.balanced_accuracy,
-            "val_sharpe_raw": ev.trading_raw["sharpe"],
-            "val_sharpe": ev.trading["sharpe"],
-            "pred_shares_raw": ev.raw.pred_shares.round(3).tolist(),
-            "pred_shares": ev.corrected.pred_shares.round(3).tolist(),
-            "alarm_raw": ev.raw.alarm,
-            "alarm": ev.corrected.alarm,
-        }
+        row = epoch_row(epoch, step, loss_sum / n, correct / n, ev)
         history.append(row)
         if writer is not None:
-            writer.add_scalar("train/epoch_loss", tot / n, step)
-            writer.add_scalar("train/epoch_accuracy", correct / n, step)
-            log_report(writer, "val", ev.raw, step)
-            log_report(writer, "val_corrected", ev.corrected, step)
-            log_trading(writer, "val_raw", ev.trading_raw, step)
-            log_trading(writer, "val", ev.trading, step)
-        log(
-            f"epoch {epoch}/{cfg.epochs}: loss {tot / n:.4f} acc {correct / n:.3f} | val acc "
-            f"{ev.raw.accuracy:.3f} bal {ev.raw.balanced_accuracy:.3f} shares(S/H/B) "
-            f"{row['pred_shares_raw']} -> corrected {row['pred_shares']} | val Sharpe raw "
-            f"{ev.trading_raw['sharpe']:+.2f} corrected {ev.trading['sharpe']:+.2f}"
-        )
+            log_epoch(writer, row, ev)
+        log(epoch_line(row, cfg.epochs, ev))
         if best is None or ev.trading["score"] > best[0]:  # a flat epoch's nan Sharpe ranks 0
             best = (ev.trading["score"], epoch, copy.deepcopy(model.state_dict()), ev)
         elif epoch - best[1] >= cfg.patience:

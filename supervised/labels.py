@@ -99,13 +99,16 @@ class LabelSpec:
 
     @property
     def uses_trailing_vol(self) -> bool:
+        """Whether the scheme needs the trailing volatility (vol-scaled or triple barrier)."""
         return self.scheme == "triple_barrier" or bool(self.params.get("vol_scaled", False))
 
     def to_dict(self) -> dict[str, Any]:
+        """The spec as a plain dict."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> LabelSpec:
+        """The spec back from ``to_dict``."""
         return cls(scheme=d["scheme"], horizon=d["horizon"], params=dict(d.get("params", {})))
 
 
@@ -149,7 +152,7 @@ def make_labels(
     n, h, p = len(c), spec.horizon, spec.params
     if not all(len(a) == n for a in (o, hi_, lo_, seg)):
         raise ValueError("open, high, low, close and segment must have the same length")
-    labels = np.full(n, MASKED, dtype=np.int64)
+    labels: np.ndarray = np.full(n, MASKED, dtype=np.int64)
     m = n - h  # decision bars 0..m-1 have bars t+1..t+h in the data
     if m <= 0:
         return labels
@@ -159,7 +162,7 @@ def make_labels(
     fwd = np.stack([c[t + k] for k in range(1, h + 1)], axis=1)  # (m, h) closes t+1..t+h
     valid &= np.isfinite(entry) & (entry > 0) & np.isfinite(fwd).all(axis=1)
     cost = float(p["cost_bps"]) / 1e4
-    sigma = None
+    sigma: np.ndarray | None = None
     if spec.uses_trailing_vol:
         sigma = trailing_log_vol(c, seg, int(p["vol_window"]))[t]
         valid &= np.isfinite(sigma)
@@ -168,7 +171,7 @@ def make_labels(
         if spec.scheme == "threshold":
             r = fwd[:, -1] / entry - 1.0
             thr = (
-                float(p["vol_mult"]) * sigma * np.sqrt(h)
+                float(p["vol_mult"]) * _trailing(sigma) * np.sqrt(h)
                 if p["vol_scaled"]
                 else float(p["threshold"])
             )
@@ -184,9 +187,16 @@ def make_labels(
             sell = np.where(pos, dn / np.where(pos, std, 1.0) < -k, dn < 0)
             lab = np.where(buy, BUY, np.where(sell, SELL, HOLD))
         else:
-            lab = _triple_barrier(entry, hi_, lo_, fwd[:, -1], t, h, sigma, cost, p)
+            lab = _triple_barrier(entry, hi_, lo_, fwd[:, -1], t, h, _trailing(sigma), cost, p)
     labels[t[valid]] = lab[valid]
     return labels
+
+
+def _trailing(sigma: np.ndarray | None) -> np.ndarray:
+    """The trailing volatility a vol-scaled scheme needs (``LabelSpec.uses_trailing_vol``)."""
+    if sigma is None:
+        raise ValueError("this label scheme needs the trailing volatility (uses_trailing_vol)")
+    return sigma
 
 
 def _triple_barrier(
@@ -203,8 +213,8 @@ def _triple_barrier(
     """First-touch labels for decision bars ``t`` (see module docstring for the rule and ties)."""
     width = np.maximum(float(p["barrier_mult"]) * sigma * np.sqrt(h), float(p["min_return"]))
     upper, lower = entry * (1.0 + width + cost), entry * (1.0 - width - cost)
-    lab = np.full(len(t), HOLD, dtype=np.int64)
-    decided = np.zeros(len(t), dtype=bool)
+    lab: np.ndarray = np.full(len(t), HOLD, dtype=np.int64)
+    decided: np.ndarray = np.zeros(len(t), dtype=bool)
     for k in range(1, h + 1):
         up, dn = high[t + k] >= upper, low[t + k] <= lower
         new = ~decided & (up | dn)

@@ -34,13 +34,16 @@ class LogitCorrection:
     method: str = "none"
 
     def apply(self, logits: np.ndarray) -> np.ndarray:
+        """The corrected logits (``logits + bias``)."""
         return np.asarray(logits, dtype=np.float64) + self.bias
 
     def to_dict(self) -> dict[str, Any]:
+        """The correction as a plain dict."""
         return {"bias": [float(b) for b in self.bias], "method": self.method}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> LogitCorrection:
+        """The correction back from ``to_dict``."""
         return cls(np.asarray(d["bias"], dtype=np.float64), str(d["method"]))
 
 

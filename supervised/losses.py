@@ -53,6 +53,7 @@ class WeightedCrossEntropy(nn.Module):
         self.register_buffer("weight", weight if weight is not None else None)
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Class-weighted cross-entropy."""
         return F.cross_entropy(logits, target, weight=self.weight)
 
 
@@ -67,6 +68,7 @@ class FocalLoss(nn.Module):
         self.register_buffer("alpha", alpha if alpha is not None else None)
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Focal loss (optionally class-weighted by ``alpha``)."""
         logp = F.log_softmax(logits, dim=-1).gather(1, target[:, None]).squeeze(1)  # (B,)
         loss = -((1.0 - logp.exp()).clamp_min(0.0) ** self.gamma) * logp
         if self.alpha is None:
@@ -84,6 +86,7 @@ class LogitAdjustedLoss(nn.Module):
         self.register_buffer("log_prior", torch.as_tensor(np.log(prior), dtype=torch.float32))
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy of the logits shifted by ``tau`` x the log prior."""
         return F.cross_entropy(logits + self.tau * self.log_prior, target)
 
 

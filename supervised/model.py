@@ -52,6 +52,7 @@ class Classifier(nn.Module):
                 self.head.weight[:, config.d_model :] = 0.0
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        """Class logits (B, 3) of a batch of flattened observations."""
         return self.head(self.backbone(obs))  # (B, obs_dim) -> (B, features_dim) -> (B, 3)
 
 
@@ -78,6 +79,7 @@ class WindowSamples:
         return torch.from_numpy(out)
 
     def targets(self, idx: np.ndarray | slice | None = None) -> torch.Tensor:
+        """The labels of samples ``idx`` (all when None) as an int64 tensor."""
         y = self.labels if idx is None else self.labels[idx]
         return torch.from_numpy(np.ascontiguousarray(y, dtype=np.int64))
 
@@ -103,7 +105,7 @@ def build_samples(
             f"features ({n}), obs_ok ({len(obs_ok)}) and labels ({len(labels)}) "
             "must have one row per bar"
         )
-    t = np.arange(lo, hi, dtype=np.int64)
+    t: np.ndarray = np.arange(lo, hi, dtype=np.int64)
     ok = np.asarray(obs_ok, dtype=bool)[t] & (np.asarray(labels)[t] >= 0) & (t >= window - 1)
     if keep is not None:
         ok &= np.asarray(keep, dtype=bool)

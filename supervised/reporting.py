@@ -35,6 +35,7 @@ def log_report(writer: Any, prefix: str, rep: ClassifierReport, step: int) -> No
 
 
 def log_trading(writer: Any, prefix: str, metrics: dict[str, float], step: int) -> None:
+    """Trading figures into TensorBoard under ``trading/<prefix>_*`` (no writer: nothing)."""
     if writer is None:
         return
     for k, v in metrics.items():
@@ -48,7 +49,7 @@ def confusion_figure(rep: ClassifierReport, title: str) -> Any:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    cm = rep.confusion.astype(float)
+    cm: np.ndarray = rep.confusion.astype(float)
     frac = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
     fig, ax = plt.subplots(figsize=(4.2, 3.6))
     ax.imshow(frac, cmap="Blues", vmin=0, vmax=1)
@@ -89,3 +90,43 @@ def save_confusion(
     if writer is not None:
         writer.add_figure(tag, fig, step)
     plt.close(fig)
+
+
+def epoch_row(epoch: int, step: int, loss: float, accuracy: float, ev: Any) -> dict[str, Any]:
+    """One epoch's history row: train loss/accuracy and the val ``Evaluation`` ``ev``."""
+    return {
+        "epoch": epoch,
+        "step": step,
+        "train_loss": loss,
+        "train_accuracy": accuracy,
+        "val_accuracy": ev.raw.accuracy,
+        "val_balanced_accuracy": ev.raw.balanced_accuracy,
+        "val_sharpe_raw": ev.trading_raw["sharpe"],
+        "val_sharpe": ev.trading["sharpe"],
+        "pred_shares_raw": ev.raw.pred_shares.round(3).tolist(),
+        "pred_shares": ev.corrected.pred_shares.round(3).tolist(),
+        "alarm_raw": ev.raw.alarm,
+        "alarm": ev.corrected.alarm,
+    }
+
+
+def log_epoch(writer: Any, row: dict[str, Any], ev: Any) -> None:
+    """The epoch's scalars into TensorBoard at the row's step."""
+    step = row["step"]
+    writer.add_scalar("train/epoch_loss", row["train_loss"], step)
+    writer.add_scalar("train/epoch_accuracy", row["train_accuracy"], step)
+    log_report(writer, "val", ev.raw, step)
+    log_report(writer, "val_corrected", ev.corrected, step)
+    log_trading(writer, "val_raw", ev.trading_raw, step)
+    log_trading(writer, "val", ev.trading, step)
+
+
+def epoch_line(row: dict[str, Any], epochs: int, ev: Any) -> str:
+    """The epoch's one-line log."""
+    return (
+        f"epoch {row['epoch']}/{epochs}: loss {row['train_loss']:.4f} acc "
+        f"{row['train_accuracy']:.3f} | val acc {ev.raw.accuracy:.3f} bal "
+        f"{ev.raw.balanced_accuracy:.3f} shares(S/H/B) {row['pred_shares_raw']} -> corrected "
+        f"{row['pred_shares']} | val Sharpe raw {ev.trading_raw['sharpe']:+.2f} corrected "
+        f"{ev.trading['sharpe']:+.2f}"
+    )

@@ -38,10 +38,11 @@ import numpy as np
 
 from envs.data import DataValidationError
 from envs.marketspec import add_market_flags, market_from_args, record_market
+from envs.presets import get_preset
 from lab.atomic import atomic_write_json
 from lab.cli import run_cli
 from lab.config import add_fields, check_rules, resolve
-from lab.rundir import create_run_dir
+from lab.rundir import create_run_dir, preset_files
 from lab.runtime import seed_everything, set_torch_threads
 from lab.seeds import add_group_flags
 from supervised import seed_group
@@ -87,6 +88,7 @@ def config_from_args(a: argparse.Namespace) -> FitConfig:
     return cfg
 
 
+# size: one write per run-folder file listed in the module doc, in that order
 def save_run(
     run_dir: Path,
     cfg: FitConfig,
@@ -153,7 +155,9 @@ def save_run(
     return metrics
 
 
+# size: the run's steps in the order the module doc lists them (parse .. report)
 def main(argv: list[str] | None = None) -> Path:
+    """Train, fit the rule, save and report one classifier run; returns the run folder."""
     argv = sys.argv[1:] if argv is None else list(argv)
     if "--seeds" in argv:  # a seed group (supervised.seed_group)
         return seed_group.main(argv)
@@ -165,7 +169,7 @@ def main(argv: list[str] | None = None) -> Path:
         algo="supervised",
         seed=cfg.seed,
         config=dataclasses.asdict(cfg),
-        data_files=_data_files(cfg.env),
+        data_files=preset_files(get_preset(cfg.env)),
         run_dir=args.run_dir,
         argv=["-m", "supervised.train", *argv],
     )
@@ -221,13 +225,6 @@ def main(argv: list[str] | None = None) -> Path:
     print(ev.corrected.confusion_text())
     seed_group.record_once(run_dir)  # the trial ledger (lab.ledger)
     return run_dir
-
-
-def _data_files(env: str) -> list[Path]:
-    from envs.presets import get_preset
-
-    p = get_preset(env)
-    return [p.candles.path] + ([p.funding.path] if p.funding is not None else [])
 
 
 if __name__ == "__main__":

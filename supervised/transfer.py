@@ -76,6 +76,7 @@ def freeze_policy(
     return freeze_base(policy, train_norms=train_norms, extra_trainable=extras)
 
 
+# size: the weight transfer, one block per copied layer with its shape check (model loading)
 def load_into_ppo(
     model: Any,
     ckpt: str | os.PathLike[str] | LoadedClassifier,

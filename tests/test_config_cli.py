@@ -111,3 +111,114 @@ def test_agents_bad_values_are_config_errors(layer, message, tmp_path):
     path.write_text(yaml.safe_dump(layer))
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace("]", r"\]")):
         resolve_config("ppo", "btc1h", config_file=path)
+
+
+def _entry_points() -> list[tuple[str, object, list[str], tuple[type, ...]]]:
+    """Every CLI entry point: (name, main, argv before --help, its config dataclasses)."""
+    from agents import paper, ppo, predict, registry, sac, tune
+    from agents.serve_config import (
+        REGISTRY_COMMANDS,
+        PaperConfig,
+        PredictConfig,
+        RegistryConfig,
+    )
+    from agents.tune_config import TuneConfig
+    from envs.data import __main__ as data_cli
+    from envs.data.cli_config import COMMANDS as DATA_COMMANDS
+    from evaluate import cli as evaluate_cli
+    from evaluate import walkforward
+    from evaluate.eval_config import EvalConfig
+    from evaluate.wf_args import WalkForwardConfig
+    from supervised import compare
+    from supervised.trees import train as trees_train
+    from supervised.trees.ensemble import TreeSizes
+
+    rl = (EnvConfig, PolicyConfig, TrainConfig)
+    points = [
+        ("agents.ppo", ppo.main, [], (*rl, PPOHyper)),
+        ("agents.sac", sac.main, [], (*rl, SACHyper)),
+        ("agents.tune", tune.main, [], (TuneConfig,)),
+        ("agents.registry", registry.main, [], (RegistryConfig,)),
+        ("agents.predict", predict.main, [], (PredictConfig,)),
+        ("agents.paper", paper.main, [], (PaperConfig,)),
+        ("supervised.train", supervised_train.main, [], (FitConfig,)),
+        ("supervised.compare", compare.main, [], (compare.CompareConfig,)),
+        ("supervised.trees", trees_train.cli, [], (trees_train.TreesConfig, TreeSizes)),
+        ("evaluate", evaluate_cli.main, [], (EvalConfig,)),
+        ("evaluate.walkforward", walkforward.main, [], (WalkForwardConfig,)),
+        ("envs.data", data_cli.main, [], ()),
+    ]
+    points += [
+        (f"agents.registry {c}", registry.main, [c], (cls,)) for c, cls in REGISTRY_COMMANDS.items()
+    ]
+    points += [(f"envs.data {c}", data_cli.main, [c], (cls,)) for c, cls in DATA_COMMANDS.items()]
+    return points
+
+
+ENTRY_POINTS = _entry_points()
+
+
+@pytest.mark.parametrize(
+    "name, main, argv, classes", ENTRY_POINTS, ids=[e[0] for e in ENTRY_POINTS]
+)
+def test_every_entry_point_help_exits_0_and_names_every_field(name, main, argv, classes, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([*argv, "--help"])
+    assert exc.value.code == 0, name
+    text = capsys.readouterr().out
+    assert text.startswith("usage: python -m "), text[:80]
+    for cls in classes:
+        for f in dataclasses.fields(cls):
+            # add_fields writes "name: doc"; the RL configs' epilog writes "name = default: doc"
+            assert f"{f.name}: " in text or f"{f.name} = " in text, (name, cls.__name__, f.name)
+
+
+def test_list_and_required_fields_resolve_and_check(tmp_path):
+    from evaluate.eval_config import build_parser as eval_parser
+    from evaluate.eval_config import config_from_args as eval_config
+    from evaluate.wf_args import build_parser as wf_parser
+    from lab.config import ConfigError
+
+    cfg = eval_config(
+        eval_parser().parse_args(["a=r1", "--seeds", "1", "2", "--ensemble", "voting"])
+    )
+    assert (cfg.runs, cfg.seeds, cfg.ensemble, cfg.split) == (["a=r1"], [1, 2], ["voting"], "test")
+    layer = tmp_path / "e.yml"
+    layer.write_text("split: val\nseeds: [3]\nn_boot: 0\n")
+    with pytest.raises(ConfigError, match=rf"--n-boot 0 \(from {layer}\) must be >= 1"):
+        eval_config(eval_parser().parse_args(["--config", str(layer)]))
+    layer.write_text("split: val\nseeds: [3]\n")
+    cfg = eval_config(eval_parser().parse_args(["--config", str(layer), "--split", "train"]))
+    assert (cfg.split, cfg.seeds) == ("train", [3])  # the flag wins over the file
+    with pytest.raises(SystemExit):  # --algo and --folds are required
+        wf_parser().parse_args(["--env", "btc1h"])
+
+
+def test_trees_yaml_routes_keys_to_the_config_and_the_sizes(tmp_path):
+    from lab.config import ConfigError
+    from supervised.trees.train import build_parser, configs
+
+    layer = tmp_path / "t.yml"
+    layer.write_text("horizon: 12\ngb_subsample: 0.5\nlabel_params: {threshold: 0.01}\n")
+    cfg, sizes, opts = configs(build_parser().parse_args(["--config", str(layer), "--n-jobs", "1"]))
+    assert (cfg.horizon, sizes.gb_subsample, opts["n_jobs"]) == (12, 0.5, 1)
+    assert cfg.label_params == {"threshold": 0.01, "cost_bps": 0.0}
+    layer.write_text("n_tree: 3\n")
+    with pytest.raises(ConfigError, match=r"unknown key 'n_tree' in .*valid keys: env, "):
+        configs(build_parser().parse_args(["--config", str(layer)]))
+
+
+def test_data_and_tune_bad_values_are_one_line_exit_2(monkeypatch, capsys):
+    from agents.tune_config import config_from_args
+    from envs.data.__main__ import main as data_main
+    from lab.config import ConfigError
+
+    with pytest.raises(SystemExit) as exc:
+        data_main(["clean", "btc1h", "--min-valid-fraction", "1.5"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err == "error: --min-valid-fraction 1.5 (from the command line) must be in [0, 1]\n"
+    with pytest.raises(ConfigError, match=r"--trials 0 \(from the command line\) must be >= 1"):
+        config_from_args(["--env", "btc1h", "--algo", "ppo", "--trials", "0"])
+    cfg = config_from_args(["--env", "btc1h", "--algo", "sac", "--trials", "2", "--lr", "1e-3"])
+    assert (cfg.study, cfg.passthrough) == ("sac", ["--lr", "1e-3"])  # unknown: to the trials

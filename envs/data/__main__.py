@@ -16,6 +16,7 @@ traceback (``--debug`` shows it).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -23,13 +24,15 @@ from pathlib import Path
 import pandas as pd
 
 from envs import barsize
-from envs.data.cleaning import OUTLIER_POLICIES, clean
+from envs.data.cleaning import clean
+from envs.data.cli_config import COMMANDS
 from envs.data.loading import load_candles, read_candles_raw
-from envs.data.quality import DEFAULT_OUTLIER_K, quality_report
+from envs.data.quality import quality_report
 from envs.data.resample import resample
 from envs.data.writing import check_out, write_candles
 from envs.markets import resolve_market
 from envs.presets import PRESETS, Preset
+from lab.config import ConfigError, add_fields, check_rules, resolve
 
 EXIT_ERROR = 2
 
@@ -131,6 +134,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     path = _lenient_path(args)
     if path is None:  # preset or catalog entry: resolved (and resampled) like any command
         market = _market(args)
+        bar: str | None
         frame, bar = load_candles(market, verify=not args.no_verify), market.freq
     else:  # a dirty file the loader would refuse can still be described
         frame = read_candles_raw(path)
@@ -241,7 +245,56 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _market_flags(p: argparse.ArgumentParser) -> None:
+    """The market flags (``envs.markets``): a catalog and a bar size for SOURCE."""
+    p.add_argument(
+        "--catalog",
+        default=None,
+        help="data catalog YAML (default data/catalog.yml when it exists)",
+    )
+    p.add_argument(
+        "--bar",
+        "--freq",
+        dest="bar",
+        default=None,
+        help="bar size, 1m .. 1d (default: the preset's, else detected from the file's "
+        "median spacing); a coarser whole multiple of the file's bars resamples it on the fly, "
+        "anything else is refused",
+    )
+
+
+SUBCOMMANDS = {  # name: (handler, help, description)
+    "report": (
+        cmd_report,
+        "describe a file: gaps, duplicates, zero-volume, flat, invalid, bad ticks",
+        "Print the quality report. Reads leniently, so a file the loader refuses "
+        "(duplicates, NaN, invalid OHLC, unsorted) can still be described.",
+    ),
+    "clean": (
+        cmd_clean,
+        "drop zero-volume, flat and bad-tick bars (never fill); optionally write",
+        "Validate strictly, apply the cleaning policy (see envs/data/cleaning.py) and "
+        "print what changed. Writes the cleaned candles only with --out (atomically).",
+    ),
+    "resample": (
+        cmd_resample,
+        "aggregate to a coarser bar size on UTC boundaries (partial bars dropped, listed)",
+        "OHLCV aggregation (open first, high max, low min, close last, volume sum) "
+        "into UTC-aligned bars; a bar overlapping a gap is partial: dropped and listed, never "
+        "filled. See envs/data/resample.py.",
+    ),
+    "fetch": (
+        cmd_fetch,
+        "download closed candles (and funding) with ccxt; needs network and the fetch extra",
+        "Paginated, rate-limit aware, resumable download (see envs/data/fetch.py). "
+        "An existing --out is extended with new closed bars after its overlap is verified. "
+        "Writes <out>.provenance.json, then runs the quality report and cleaning gate.",
+    ),
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """One subparser per subcommand, its flags from its dataclass (``envs.data.cli_config``)."""
     parser = argparse.ArgumentParser(
         prog="python -m envs.data",
         description="Quality reports and cleaning for candle files. SOURCE is a preset name "
@@ -252,101 +305,27 @@ def build_parser() -> argparse.ArgumentParser:
         "one line on stderr.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
-
-    def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("source", help="preset name, file path or catalog entry (envs/markets.py)")
-        p.add_argument(
-            "--catalog",
-            default=None,
-            help="data catalog YAML (default data/catalog.yml when it exists)",
-        )
-        p.add_argument("--json", action="store_true", help="print only a JSON object on stdout")
-        p.add_argument(
-            "--bar",
-            "--freq",
-            dest="bar",
-            default=None,
-            help="bar size, 1m .. 1d (default: the preset's, else detected from the file's "
-            "median spacing); a coarser whole multiple of the file's bars resamples it on the fly, "
-            "anything else is refused",
-        )
-        p.add_argument(
-            "--outlier-k",
-            type=float,
-            default=DEFAULT_OUTLIER_K,
-            help="bad-tick threshold in robust-scale units (default %(default)s)",
-        )
-        p.add_argument("--no-verify", action="store_true", help="skip a preset file's sha256 check")
-        p.add_argument("--debug", action="store_true", help="show the traceback of an error")
-
-    rep = sub.add_parser(
-        "report",
-        help="describe a file: gaps, duplicates, zero-volume, flat, invalid, bad ticks",
-        description="Print the quality report. Reads leniently, so a file the loader refuses "
-        "(duplicates, NaN, invalid OHLC, unsorted) can still be described.",
-    )
-    common(rep)
-    rep.set_defaults(func=cmd_report)
-
-    cln = sub.add_parser(
-        "clean",
-        help="drop zero-volume, flat and bad-tick bars (never fill); optionally write",
-        description="Validate strictly, apply the cleaning policy (see envs/data/cleaning.py) and "
-        "print what changed. Writes the cleaned candles only with --out (atomically).",
-    )
-    common(cln)
-    cln.add_argument(
-        "--out", type=Path, default=None, help="write cleaned candles (.csv, .csv.gz, .parquet)"
-    )
-    cln.add_argument(
-        "--min-valid-fraction",
-        type=float,
-        default=0.9,
-        help="gate: refuse when usable bars / expected bars is below this (default %(default)s)",
-    )
-    cln.add_argument(
-        "--outliers",
-        choices=OUTLIER_POLICIES,
-        default="drop",
-        help="bad ticks: drop (default), keep (list only) or raise (refuse)",
-    )
-    cln.set_defaults(func=cmd_clean)
-
-    rsm = sub.add_parser(
-        "resample",
-        help="aggregate to a coarser bar size on UTC boundaries (partial bars dropped, listed)",
-        description="OHLCV aggregation (open first, high max, low min, close last, volume sum) "
-        "into UTC-aligned bars; a bar overlapping a gap is partial: dropped and listed, never "
-        "filled. See envs/data/resample.py.",
-    )
-    common(rsm)
-    rsm.add_argument("--to", required=True, help="target bar size, e.g. 4h or 1d")
-    rsm.add_argument("--out", type=Path, default=None, help="write (.csv, .csv.gz, .parquet)")
-    rsm.set_defaults(func=cmd_resample)
-
-    fch = sub.add_parser(
-        "fetch",
-        help="download closed candles (and funding) with ccxt; needs network and the fetch extra",
-        description="Paginated, rate-limit aware, resumable download (see envs/data/fetch.py). "
-        "An existing --out is extended with new closed bars after its overlap is verified. "
-        "Writes <out>.provenance.json, then runs the quality report and cleaning gate.",
-    )
-    fch.add_argument("--exchange", required=True, help="ccxt exchange id, e.g. binance")
-    fch.add_argument("--symbol", required=True, help="market symbol, e.g. SOL/USDT")
-    fch.add_argument("--timeframe", required=True, help="bar size, 1m .. 1d")
-    fch.add_argument("--since", default=None, help="first bar (UTC date); required for a new file")
-    fch.add_argument("--until", default=None, help="stop before this UTC instant (default: now)")
-    fch.add_argument(
-        "--out", type=Path, required=True, help="candle file (.csv, .csv.gz, .parquet)"
-    )
-    fch.add_argument(
-        "--funding", action="store_true", help="also fetch funding into <out stem>_funding.<ext>"
-    )
-    fch.add_argument("--min-valid-fraction", type=float, default=0.9, help="cleaning gate")
-    fch.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
-    fch.add_argument("--debug", action="store_true", help="show the traceback of an error")
-    fch.set_defaults(func=cmd_fetch)
+    for name, (func, help_text, description) in SUBCOMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=description)
+        add_fields(p, COMMANDS[name], config_flag=False)
+        if name != "fetch":
+            _market_flags(p)
+        p.set_defaults(func=func)
     return parser
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    """Parse; the subcommand's dataclass resolves and checks the values (one line each)."""
+    args = build_parser().parse_args(argv)  # usage errors: argparse prints one line, exit 2
+    cls = COMMANDS[args.command]
+    cfg, sources = resolve(cls, args, config_file=False)
+    vars(args).update(dataclasses.asdict(cfg))  # the handlers read the resolved values
+    try:
+        check_rules(cfg, getattr(cls, "RULES", {}), sources)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(EXIT_ERROR) from None
+    return args
 
 
 def _one_line(exc: BaseException) -> str:
@@ -355,7 +334,7 @@ def _one_line(exc: BaseException) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)  # usage errors: argparse prints one line, exit 2
+    args = parse(argv)
     try:
         return args.func(args)
     except (ValueError, KeyError, OSError, EOFError) as exc:  # bad input: one line, exit 2

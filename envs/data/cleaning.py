@@ -122,6 +122,7 @@ def _segments(index: pd.DatetimeIndex, freq: str) -> tuple[int, int]:
     return int(seg[-1]) + 1, int(np.bincount(seg).max())
 
 
+# size: the cleaning policy's steps in the order the module doc states them, each reported
 def clean(
     candles: pd.DataFrame,
     *,

@@ -30,6 +30,7 @@ exchange object instead.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable
@@ -128,7 +129,7 @@ def fetch_pages(
     rows: list[list] = []
     cursor, retries, last = since_ms, 0, None
     for _ in range(MAX_PAGES):
-        page, tried = _retrying(lambda c=cursor: fetch(c), what, sleep)
+        page, tried = _retrying(functools.partial(fetch, cursor), what, sleep)
         retries += tried
         new = [r for r in page if (last is None or r[0] > last) and r[0] < until_ms]
         if not new:

@@ -89,6 +89,7 @@ def _resolve(source: Source | Preset, kind: str) -> tuple[Path, DataFile | None]
         if data_file is None:
             return Path(), None
         return data_file.path, data_file
+    assert not isinstance(source, Preset)  # _preset_of returned it above
     path = Path(source)
     if not path.exists():
         hint = f"; presets: {', '.join(sorted(PRESETS))}" if isinstance(source, str) else ""

@@ -74,7 +74,7 @@ def bad_tick_mask(
     BTC, 1.03 for ETH), 0 in the Bitstamp 2011 file.
     """
     n = len(close)
-    out = np.zeros(n, dtype=bool)
+    out: np.ndarray = np.zeros(n, dtype=bool)
     if n < 3:
         return out
     adjacent = np.diff(ts_ns) == step_ns  # adjacent[j]: bar j+1 follows bar j without a gap
@@ -88,8 +88,8 @@ def bad_tick_mask(
     ).to_numpy() * 1.4826
     scale = np.maximum(scale, SCALE_FLOOR)  # NaN (too little history) stays NaN
     thr = k * scale
-    r_next = np.append(ret[1:], np.nan)
-    jump_next = np.append(jump_in[1:], np.nan)
+    r_next: np.ndarray = np.append(ret[1:], np.nan)
+    jump_next: np.ndarray = np.append(jump_in[1:], np.nan)
     with np.errstate(invalid="ignore"):
         out_ = np.abs(ret) > thr
         back = (np.abs(r_next) > thr) & (np.sign(r_next) == -np.sign(ret))
@@ -109,7 +109,7 @@ def level_shift_mask(ts_ns: np.ndarray, open_: np.ndarray, close: np.ndarray) ->
     is a unit change (a wrong decimal, a redenomination, another market spliced
     in), which the bad-tick rule cannot see because the price never comes back.
     """
-    out = np.zeros(len(close), dtype=bool)
+    out: np.ndarray = np.zeros(len(close), dtype=bool)
     if len(close) < 2:
         return out
     near = np.diff(ts_ns) <= LEVEL_SHIFT_MAX_GAP_NS
@@ -152,15 +152,15 @@ def bar_flags(
             "zero_volume": v == 0,
             "flat": h == lo,
         }
-    bad = np.zeros(len(ts), dtype=bool)
+    bad: np.ndarray = np.zeros(len(ts), dtype=bool)
     for mask in flags.values():
         bad |= mask
-    outlier = np.zeros(len(ts), dtype=bool)
+    outlier: np.ndarray = np.zeros(len(ts), dtype=bool)
     cand = np.flatnonzero(~bad)
     cand = cand[np.argsort(ts[cand], kind="stable")]
     outlier[cand] = bad_tick_mask(ts[cand], o[cand], c[cand], step_ns, outlier_k, outlier_window)
     flags["outlier"] = outlier
-    shift = np.zeros(len(ts), dtype=bool)
+    shift: np.ndarray = np.zeros(len(ts), dtype=bool)
     shift[cand] = level_shift_mask(ts[cand], o[cand], c[cand])
     flags["level_shift"] = shift
     flags["usable"] = ~(bad | outlier)  # a level shift is a file-level problem: clean refuses it
@@ -174,6 +174,7 @@ def _timestamps(index: pd.Index, mask: np.ndarray) -> list[str] | None:
     return [iso(t) for t in index[mask]]
 
 
+# size: one block per reported check (gaps, duplicates, zero volume, flat, invalid, ticks)
 def quality_report(
     candles: pd.DataFrame,
     freq: str = "1h",

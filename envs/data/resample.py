@@ -86,7 +86,7 @@ def resample(
     ts = index.as_unit("ns").asi8
     bins = ts - ts % to_ns
     starts = np.flatnonzero(np.concatenate([[True], bins[1:] != bins[:-1]])) if len(ts) else ts
-    counts = np.diff(np.append(starts, len(ts)))
+    counts: np.ndarray = np.diff(np.append(starts, len(ts)))
     o, h, lo, c, v = (candles[col].to_numpy(dtype=np.float64) for col in CANDLE_COLUMNS)
     out = pd.DataFrame(
         {

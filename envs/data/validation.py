@@ -69,7 +69,7 @@ def _check_order(frame: pd.DataFrame, loc: RowLocator) -> None:
     step = np.diff(ts)
     back = np.concatenate([[False], step < 0])
     if back.any():
-        prev = np.flatnonzero(back) - 1
+        prev: np.ndarray = np.flatnonzero(back) - 1
         _raise(
             loc,
             "rows are not sorted by timestamp (each listed row is earlier than the row before it, "

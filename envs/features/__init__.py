@@ -132,7 +132,7 @@ def compute_features(
     if set(columns) != set(names):  # a programming error in a feature-set module
         raise RuntimeError(f"{feature_set}: computed {sorted(set(columns) ^ set(names))} mismatch")
     # Fortran order: each column is contiguous, which is also pandas' block layout (no copy).
-    data = np.empty((len(bars), len(names)), dtype=np.float64, order="F")
+    data: np.ndarray = np.empty((len(bars), len(names)), dtype=np.float64, order="F")
     for j, spec in enumerate(specs):
         col = np.asarray(columns[spec.name], dtype=np.float64)
         data[:, j] = col

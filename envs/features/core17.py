@@ -91,6 +91,7 @@ def _s(
 _FUND = "latest settlement with instant <= close of bar t"
 
 
+# size: a table, one FeatureSpec per column (15), each with its comment
 def specs(bar: str = "1h") -> tuple[FeatureSpec, ...]:
     """The 15 specs for ``bar``-sized bars (``basis`` per feature, see ``FeatureSpec``).
 

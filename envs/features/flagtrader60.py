@@ -104,6 +104,7 @@ def _s(
     return FeatureSpec(name, formula, window, units, _R, "t", warmup, basis)
 
 
+# size: a table, one FeatureSpec per column (49); splitting it would scatter the list
 def ohlcv_specs(bar: str = "1h") -> tuple[FeatureSpec, ...]:
     """The 49 OHLCV specs for ``bar``-sized bars (windows and warm-ups in bars of that size).
 
@@ -227,6 +228,7 @@ def _rsi(r: np.ndarray, window: int, pos: np.ndarray) -> np.ndarray:
     return 100.0 * ops.safe_div(gain, gain + loss, fill=0.5)
 
 
+# size: the 49 column formulas in spec order, each one line or two; the order is the contract
 def compute(b: Bars) -> dict[str, np.ndarray]:
     """The 49 OHLCV columns of ``OHLCV_SPECS`` (funding is added by the caller)."""
     c, h, lo, o, v, pos, r, seg = b.close, b.high, b.low, b.open, b.volume, b.pos, b.r1, b.segment

@@ -91,8 +91,8 @@ def latest_settlement(
     bar_open: pd.DatetimeIndex, settle_ns: np.ndarray, bar_ns: int = _HOUR_NS
 ) -> np.ndarray:
     """Index of the latest settlement with instant <= bar close (open + 1 bar); -1 if none."""
-    close_ns = _as_utc_ns(bar_open, "candles") + bar_ns
-    return np.searchsorted(settle_ns, close_ns, side="right") - 1
+    close_ns: np.ndarray = _as_utc_ns(bar_open, "candles") + bar_ns
+    return np.asarray(np.searchsorted(settle_ns, close_ns, side="right")) - 1
 
 
 def _settlement_stats(f: np.ndarray) -> dict[str, np.ndarray]:
@@ -135,10 +135,10 @@ def funding_features(
     kk = k[has]
     for name, values in _settlement_stats(f).items():
         out[name][has] = values[kk]
-    close_ns = _as_utc_ns(bar_open, "candles") + bar_ns
+    close_ns: np.ndarray = _as_utc_ns(bar_open, "candles") + bar_ns
     csum = np.concatenate([[0.0], np.cumsum(f)])
     for hours, name in ((24, "funding_cum_24h"), (72, "funding_cum_72h")):
-        lo = np.searchsorted(settle_ns, close_ns - hours * _HOUR_NS, side="right")
+        lo = np.asarray(np.searchsorted(settle_ns, close_ns - hours * _HOUR_NS, side="right"))
         out[name][has] = csum[kk + 1] - csum[lo[has]]
     out["funding_age_8h"][has] = (close_ns[has] - settle_ns[kk]) / (8 * _HOUR_NS)
     out["funding_available"][has] = 1.0

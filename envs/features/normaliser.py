@@ -142,6 +142,8 @@ class RobustNormaliser:
         """JSON-serialisable state (plain lists and floats)."""
         if not self.fitted:
             raise RuntimeError("cannot serialise an unfitted RobustNormaliser")
+        assert self.feature_names is not None and self.center is not None  # fitted
+        assert self.scale is not None
         return {
             "kind": _KIND,
             "version": _VERSION,

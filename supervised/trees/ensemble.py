@@ -21,7 +21,7 @@ Sizes are modest (``TreeSizes``): btc1h trains in about a minute on 2 cores.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -36,6 +36,8 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
+from lab.config import doc
+
 CLASSES = np.array([0, 1, 2])  # SELL, HOLD, BUY (the env's action order)
 BASE_NAMES = ("random_forest", "extra_trees", "hist_gradient_boosting", "gradient_boosting")
 
@@ -44,15 +46,16 @@ BASE_NAMES = ("random_forest", "extra_trees", "hist_gradient_boosting", "gradien
 class TreeSizes:
     """Model sizes; the defaults keep a btc1h fit near a minute on 2 cores."""
 
-    n_estimators: int = 60  # random forest and extra trees
-    max_depth: int = 6  # random forest and extra trees
-    min_samples_leaf: int = 100  # random forest and extra trees
-    hgb_max_iter: int = 60
-    gb_n_estimators: int = 30
-    gb_max_depth: int = 2
-    gb_subsample: float = 0.3
+    n_estimators: int = field(default=60, metadata=doc("trees per forest (random + extra)"))
+    max_depth: int = field(default=6, metadata=doc("depth of the forests' trees"))
+    min_samples_leaf: int = field(default=100, metadata=doc("samples per leaf of the forests"))
+    hgb_max_iter: int = field(default=60, metadata=doc("boosting rounds, hist gradient boosting"))
+    gb_n_estimators: int = field(default=30, metadata=doc("boosting rounds, gradient boosting"))
+    gb_max_depth: int = field(default=2, metadata=doc("depth of gradient boosting's trees"))
+    gb_subsample: float = field(default=0.3, metadata=doc("row share per gradient boosting round"))
 
     def to_dict(self) -> dict[str, Any]:
+        """The sizes as a plain dict."""
         return asdict(self)
 
 
@@ -144,6 +147,7 @@ class TreeStack:
     calibrated: Any  # CalibratedClassifierCV(FrozenEstimator(LogisticRegression))
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        """Calibrated class probabilities of the stacked ensemble, (N, 3)."""
         with threadpool_limits(1):  # OpenMP pools oversubscribe a shared machine (HGB: 15x)
             meta = base_probs(self.bases, np.asarray(x, dtype=np.float32))
             p = np.zeros((len(x), len(CLASSES)))

@@ -47,15 +47,19 @@ def corrected_probs(probs: np.ndarray, bias: np.ndarray) -> np.ndarray:
 
 @dataclass
 class LoadedTree:
+    """A tree run read back: the stack, its tree.json info and its folder."""
+
     stack: TreeStack
     info: dict[str, Any]
     run_dir: Path
 
     @property
     def rule(self) -> DecisionRule:
+        """The decision rule fitted on val."""
         return DecisionRule.from_dict(self.info.get("decision_rule"))
 
     def normaliser(self) -> Any:
+        """The run's feature normaliser."""
         from envs.features import RobustNormaliser
 
         return RobustNormaliser.load(self.run_dir / NORMALISER_FILE)
@@ -90,11 +94,13 @@ class TreePolicy:
 
     @classmethod
     def from_loaded(cls, loaded: LoadedTree) -> TreePolicy:
+        """The policy of a loaded tree run."""
         i = loaded.info
         bias = np.asarray((i.get("logit_correction") or {}).get("bias", np.zeros(3)), dtype=float)
         return cls(loaded.stack, loaded.rule, int(i["window"]), len(i["feature_names"]), bias)
 
     def bind(self, market: Any, action_space: Any) -> None:
+        """Precompute the probabilities of every bar of ``market`` (checked against its features)."""
         self.space = action_space
         feats = np.asarray(market.features, dtype=np.float32)
         if feats.shape[1] != self.n_features:
@@ -119,6 +125,7 @@ class TreePolicy:
         b = np.asarray(bars, dtype=np.int64)
         if (
             self._probs is not None
+            and self._features is not None
             and len(b) == len(rows)
             and np.all((b >= 0) & (b < len(self._probs)))
             and np.array_equal(self._features[b], rows)
@@ -127,6 +134,7 @@ class TreePolicy:
         return self._predict(rows)
 
     def act(self, obs_batch: np.ndarray, bars: np.ndarray) -> np.ndarray:
+        """The rule's actions on the corrected probabilities at each decision bar."""
         probs = self.action_probs(obs_batch, bars)
         cls = self.rule.decide_obs(probs, obs_batch, self.window, self.n_features)
         if self.space is None or hasattr(self.space, "n"):

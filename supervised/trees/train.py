@@ -26,15 +26,16 @@ import argparse
 import dataclasses
 import sys
 import time
+from dataclasses import field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from envs.marketspec import add_market_flags, market_from_args, record_market
 from envs.presets import get_preset
 from lab.atomic import atomic_write_json
-from lab.config import key_values
+from lab.config import Rule, add_fields, check_rules, doc, resolve_many
 from lab.rundir import create_run_dir, preset_files
 from supervised.diagnostics import CLASS_NAMES, classifier_report
 from supervised.fitting import FitConfig, Prepared, prepare, val_market
@@ -59,45 +60,77 @@ class TreeCheckError(RuntimeError):
     """A check failed (label direction, val classes): one line, exit 2."""
 
 
+@dataclasses.dataclass
+class TreesConfig:
+    """The tree baseline's samples, labels, costs and fitting options (sizes: ``TreeSizes``)."""
+
+    env: str = field(
+        default="btc1h", metadata=doc("market: a data preset, a candle file or a catalog entry")
+    )
+    feature_set: str = field(default="core17", metadata=doc("feature set"))
+    window: int = field(default=32, metadata=doc("observation window of the env, bars"))
+    labels: str = field(
+        default="threshold",
+        metadata=doc("label scheme", ("threshold", "forward_sharpe", "triple_barrier")),
+    )
+    horizon: int = field(default=6, metadata=doc("label horizon, bars (= the purge)"))
+    label_params: dict[str, Any] = field(
+        default_factory=dict, metadata=doc("label scheme parameters (threshold: 0.005, cost 0)")
+    )
+    correction: str = field(
+        default="balanced_accuracy",
+        metadata=doc(
+            "post-hoc class bias fitted on val (as the classifier's)", tuple(CORRECTION_METHODS)
+        ),
+    )
+    seed: int = field(default=0, metadata=doc("seed of the fit"))
+    n_jobs: int = field(default=2, metadata=doc("cores for the forests"))
+    n_folds: int = field(default=2, metadata=doc("out-of-fold blocks for meta-features"))
+    calib_share: float = field(default=0.15, metadata=doc("train tail for calibration"))
+    max_train_samples: int | None = field(
+        default=None, metadata=doc("keep only the last N training samples (quick runs)")
+    )
+    max_val_bars: int | None = field(default=None, metadata=doc("cap on the val bars"))
+    fee_bps: float = field(
+        default=FitConfig().fee_bps, metadata=doc("fee per unit notional traded, bps")
+    )
+    slippage_bps: float = field(
+        default=FitConfig().slippage_bps, metadata=doc("slippage per unit notional, bps")
+    )
+    no_funding: bool = field(default=False, metadata=doc("do not charge perpetual funding"))
+
+    RULES: ClassVar[dict[str, Rule]] = {
+        "window": (lambda v: v >= 1, ">= 1 bar"),
+        "horizon": (lambda v: v >= 1, ">= 1 bar"),
+        "n_jobs": (lambda v: v >= 1, ">= 1"),
+        "n_folds": (lambda v: v >= 1, ">= 1"),
+        "calib_share": (lambda v: 0 < v < 1, "in (0, 1)"),
+        "max_train_samples": (lambda v: v >= 1, ">= 1 (or unset)"),
+        "max_val_bars": (lambda v: v >= 1, ">= 1 (or unset)"),
+        "fee_bps": (lambda v: v >= 0, ">= 0 bps"),
+        "slippage_bps": (lambda v: v >= 0, ">= 0 bps"),
+    }
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """One flag per ``TreesConfig`` and ``TreeSizes`` field, ``--config FILE``, ``--run-dir``."""
     p = argparse.ArgumentParser(
         prog="python -m supervised.trees",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--env", default="btc1h")
-    add_market_flags(p)  # --funding --catalog --bar (envs.marketspec)
-    p.add_argument("--feature-set", default="core17")
-    p.add_argument("--window", type=int, default=32, help="observation window of the env, bars")
-    p.add_argument(
-        "--labels", default="threshold", choices=["threshold", "forward_sharpe", "triple_barrier"]
-    )
-    p.add_argument("--horizon", type=int, default=6, help="label horizon, bars (= the purge)")
-    p.add_argument("--label-param", action="append", default=[], metavar="KEY=VALUE")
-    p.add_argument(
-        "--correction",
-        default="balanced_accuracy",
-        choices=CORRECTION_METHODS,
-        help="post-hoc class bias fitted on val (as the classifier's)",
-    )
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--n-jobs", type=int, default=2, help="cores for the forests")
-    p.add_argument("--n-folds", type=int, default=2, help="out-of-fold blocks for meta-features")
-    p.add_argument("--calib-share", type=float, default=0.15, help="train tail for calibration")
-    for f in dataclasses.fields(TreeSizes):
-        p.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default)
-    p.add_argument("--max-train-samples", type=int, default=None)
-    p.add_argument("--max-val-bars", type=int, default=None)
-    p.add_argument("--fee-bps", type=float, default=FitConfig().fee_bps)
-    p.add_argument("--slippage-bps", type=float, default=FitConfig().slippage_bps)
-    p.add_argument("--no-funding", action="store_true")
-    p.add_argument("--run-dir", default=None)
+    add_fields(p, TreesConfig)
+    add_fields(p, TreeSizes, config_flag=False)
+    add_market_flags(p)  # --env FILE|entry, --funding, --catalog, --bar (envs.marketspec)
+    p.add_argument("--run-dir", default=None, help="run folder (default: runs/<env>/trees/...)")
     return p
 
 
-def configs(a: argparse.Namespace) -> tuple[FitConfig, TreeSizes, dict[str, Any]]:
+def configs(args: argparse.Namespace) -> tuple[FitConfig, TreeSizes, dict[str, Any]]:
     """The shared sample/label/cost config, the model sizes and the tree-only options."""
-    params = key_values(a.label_param, "--label-param")
+    a, sizes = resolve_many((TreesConfig, TreeSizes), args)
+    check_rules(a, TreesConfig.RULES)
+    params = dict(a.label_params)
     if a.labels == "threshold":
         params = {**THRESHOLD_DEFAULTS, **params}
     cfg = FitConfig(
@@ -115,7 +148,6 @@ def configs(a: argparse.Namespace) -> tuple[FitConfig, TreeSizes, dict[str, Any]
         funding=not a.no_funding,
         correction=a.correction,
     )
-    sizes = TreeSizes(**{f.name: getattr(a, f.name) for f in dataclasses.fields(TreeSizes)})
     opts = {"n_jobs": a.n_jobs, "n_folds": a.n_folds, "calib_share": a.calib_share}
     return cfg, sizes, opts
 
@@ -253,6 +285,7 @@ def fit_and_save(
     )
 
 
+# size: the run's steps in the order the module doc lists them (checks, fit, save, backtest)
 def train(argv: list[str] | None = None) -> Path:
     """Parse, check labels, fit, fit the rule on val, save, backtest val; return the run folder."""
     args = build_parser().parse_args(argv)

@@ -1,0 +1,92 @@
+"""The ``python -m agents.tune`` settings: one typed dataclass whose field docs make ``--help``.
+
+No ``--config`` here: a flag tune does not know goes to every trial's training command, and
+``--config FILE`` is one of those (e.g. a ``best.yml`` of an earlier study).
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+from envs.marketspec import add_market_flags, market_from_args
+from lab.config import Rule, add_fields, check_rules, doc, resolve
+
+ALGOS = ("ppo", "sac", "supervised")
+
+
+@dataclass
+class TuneConfig:
+    """The study: market, algorithm, budget, where it runs and where it is stored."""
+
+    env: str = field(
+        default="", metadata=doc("market: a preset, a candle file, an entry", required=True)
+    )
+    algo: str = field(default="", metadata=doc("algorithm searched", ALGOS, required=True))
+    trials: int = field(default=0, metadata=doc("finished trials wanted in all", required=True))
+    workers: int = field(default=1, metadata=doc("trials run at once (Ray CPUs)"))
+    address: str | None = field(
+        default=None, metadata=doc("join this Ray cluster (ray start --head ...)")
+    )
+    storage: str | None = field(
+        default=None, metadata=doc("Optuna storage URL (default SQLite in the study folder)")
+    )
+    study: str | None = field(default=None, metadata=doc("study name (default <algo>)"))
+    seeds_per_trial: int = field(default=1, metadata=doc("objective = mean over k seeds"))
+    timesteps: int | None = field(
+        default=None, metadata=doc("RL: env steps per trial (train.total_timesteps)")
+    )
+    evals_per_trial: int = field(default=4, metadata=doc("RL: val evaluations (pruning)"))
+    epochs: int | None = field(default=None, metadata=doc("supervised: epochs per trial"))
+    n_envs: int | None = field(default=None, metadata=doc("RL: parallel envs (env.n_envs)"))
+    device: str = field(default="cpu", metadata=doc("torch device", ("auto", "cpu", "cuda")))
+    space: Path | None = field(
+        default=None, metadata=doc("search space YAML (default configs/search/)")
+    )
+    pruner: str = field(default="median", metadata=doc("trial pruner", ("median", "none")))
+    sampler_seed: int = field(default=0, metadata=doc("seed of the TPE sampler"))
+    out: Path | None = field(
+        default=None, metadata=doc("study folder (default runs/<env>/tune/<study>/)")
+    )
+    passthrough: list[str] = field(
+        default_factory=list,
+        metadata=doc(
+            "any other flag is passed to every trial's training command (e.g. "
+            "--max-train-samples 2000)",
+            rest=True,
+        ),
+    )
+
+    RULES: ClassVar[dict[str, Rule]] = {
+        "trials": (lambda v: v >= 1, ">= 1"),
+        "workers": (lambda v: v >= 1, ">= 1"),
+        "seeds_per_trial": (lambda v: v >= 1, ">= 1"),
+        "evals_per_trial": (lambda v: v >= 1, ">= 1"),
+        "timesteps": (lambda v: v >= 1, ">= 1 (or unset)"),
+        "epochs": (lambda v: v >= 1, ">= 1 (or unset)"),
+        "n_envs": (lambda v: v >= 1, ">= 1 (or unset)"),
+    }
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """One flag per ``TuneConfig`` field (help from its doc)."""
+    p = argparse.ArgumentParser(
+        prog="python -m agents.tune",
+        description="Optuna search (TPE + median pruner) on the val Sharpe, trials on Ray.",
+    )
+    add_fields(p, TuneConfig, config_flag=False)
+    add_market_flags(p)  # --funding --catalog --bar (envs.marketspec)
+    return p
+
+
+def config_from_args(argv: list[str]) -> TuneConfig:
+    """The flags tune knows into a checked ``TuneConfig``; the others into ``passthrough``."""
+    args, rest = build_parser().parse_known_args(argv)
+    market_from_args(args)  # args.env: the market's key, passed to every trial
+    cfg, sources = resolve(TuneConfig, args, config_file=False)
+    check_rules(cfg, TuneConfig.RULES, sources)
+    cfg.passthrough = list(rest)
+    cfg.study = cfg.study or cfg.algo
+    return cfg
