@@ -117,7 +117,10 @@ class FitConfig:
 
     # what each field must be (lab.config.check_rules); choices live in the field metadata
     RULES: ClassVar[dict[str, Rule]] = {
-        "env": (is_market, f"a market: a preset ({', '.join(sorted(PRESETS))}), a file or entry"),
+        "env": (
+            is_market,
+            f"a data preset ({', '.join(sorted(PRESETS))}), a candle file or a catalog entry",
+        ),
         "window": (lambda v: v >= 1, ">= 1 bar"),
         "horizon": (lambda v: v >= 1, ">= 1 bar"),
         "epochs": (lambda v: v >= 1, ">= 1"),

@@ -41,7 +41,7 @@ from envs.marketspec import add_market_flags, market_from_args, record_market
 from envs.presets import get_preset
 from lab.atomic import atomic_write_json
 from lab.cli import run_cli
-from lab.config import add_fields, check_rules, resolve
+from lab.config import ConfigError, add_fields, check_rules, resolve
 from lab.rundir import create_run_dir, preset_files
 from lab.runtime import seed_everything, set_torch_threads
 from lab.seeds import add_group_flags
@@ -82,7 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def config_from_args(a: argparse.Namespace) -> FitConfig:
     """Defaults, then ``--config`` YAML, then the flags given; each field checked (one line)."""
-    market_from_args(a)  # a.env: the market's key
+    try:
+        market_from_args(a)  # a.env: the market's key
+    except ConfigError as err:  # an unknown name: the env rule below says what --env must be
+        if not str(err).startswith("unknown --env"):
+            raise
     cfg, sources = resolve(FitConfig, a)
     check_rules(cfg, FitConfig.RULES, sources)
     return cfg
