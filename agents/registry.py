@@ -127,7 +127,7 @@ def promotion_problems(
     if not (info.meta.get("data_sha256") or {}):
         out.append("no data hash (meta.json lacks data_sha256)")
     market = market or info.env
-    if not is_market(market) or not is_market(info.env):  # presets and market keys
+    if market is None or info.env is None or not is_market(market) or not is_market(info.env):
         out.append(f"unknown market {market!r} / run env {info.env!r}")
     elif get_preset(market).freq != get_preset(info.env).freq:
         out.append(

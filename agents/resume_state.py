@@ -51,7 +51,7 @@ def save_npz_atomic(path: Path, **arrays: np.ndarray) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.npz")
     try:
-        np.savez(tmp, **arrays)
+        np.savez(tmp, **arrays)  # type: ignore[arg-type]  # the stub types **kwds as allow_pickle
         fsync_path(tmp)
         os.replace(tmp, path)
     except BaseException:
@@ -81,7 +81,7 @@ def _unwrap(env: Any) -> Any:
 
 def capture(model: Any, callbacks: list[Any]) -> dict[str, np.ndarray]:
     """The resume state of ``model`` (with its env) and ``callbacks`` as plain arrays."""
-    np_state = np.random.get_state()  # noqa: NPY002 (SB3 shuffles minibatches with it)
+    np_state: Any = np.random.get_state()  # noqa: NPY002 (SB3 shuffles minibatches with it)
     py_state = random.getstate()
     env_state = _unwrap(model.get_env()).get_state()
     action_rng = getattr(model.action_space, "_np_random", None)

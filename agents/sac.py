@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> Path:
     # 1. parse: resolved config (defaults -> sac.yml -> --config -> flags) or the resumed run's
     inv = parse(ALGO, SACHyper, argv)
     cfg = inv.cfg
-    if inv.resume and run_is_finished(inv.run_dir, cfg.train.total_timesteps):
+    if inv.resume and inv.run_dir and run_is_finished(inv.run_dir, cfg.train.total_timesteps):
         print(
             f"{inv.run_dir}: finished ({cfg.train.total_timesteps} steps, metrics.json written); "
             "nothing to resume (pass a larger --timesteps to train further)"
