@@ -164,6 +164,16 @@ def add_market_flags(parser: argparse.ArgumentParser, window: bool = False) -> N
         g.add_argument("--end", default=None, metavar="DATE", help="with --start: stop before DATE")
 
 
+def market_flags_given(args: argparse.Namespace) -> bool:
+    """True when ``--funding/--catalog/--bar`` (or this CLI's ``--start/--end``) were given: a
+    dataclass CLI (``lab.config.add_fields`` leaves an absent ``--env`` out of ``args``) must
+    then fill ``args.env`` from its config first, so the flags are not silently dropped."""
+    names = ["funding_file", "catalog", "bar"]
+    if getattr(args, "market_window", False):
+        names += ["start", "end"]
+    return any(getattr(args, k, None) is not None for k in names)
+
+
 def market_from_args(args: argparse.Namespace, attr: str = "env") -> Preset | None:
     """Resolve ``args.<attr>`` with ``--funding/--catalog/--bar``; ``args.<attr>`` becomes its key.
 

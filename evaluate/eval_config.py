@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
-from envs.marketspec import add_market_flags, market_from_args
+from envs.marketspec import add_market_flags, market_flags_given, market_from_args
 from evaluate.ensemble import RULES
 from lab.config import Rule, add_fields, check_rules, doc, resolve
 
@@ -98,6 +98,8 @@ def config_from_args(args: argparse.Namespace) -> EvalConfig:
     """Defaults, then ``--config`` YAML, then the flags given; each field checked (one line).
 
     ``args.env`` becomes the market's key first; ``--start`` sets ``args.split`` to the window."""
+    if getattr(args, "env", None) is None and market_flags_given(args):  # --config's or default
+        args.env = resolve(EvalConfig, args)[0].env
     market_from_args(args)
     cfg, sources = resolve(EvalConfig, args)
     check_rules(cfg, EvalConfig.RULES, sources)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
-from envs.marketspec import add_market_flags, market_from_args
+from envs.marketspec import add_market_flags, market_flags_given, market_from_args
 from evaluate.wf_train import MOMENTUM_GRID, TRAINERS
 from lab.config import Rule, add_fields, check_rules, doc, resolve
 
@@ -125,6 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
 def config_from_args(args: argparse.Namespace) -> WalkForwardConfig:
     """Defaults, then the flags given; each field checked (one line); ``args.env`` becomes the
     market's key (``--funding/--catalog/--bar``)."""
+    if getattr(args, "env", None) is None and market_flags_given(args):  # --config's or default
+        args.env = resolve(WalkForwardConfig, args, config_file=False)[0].env
     market_from_args(args)  # args.env: the market's key
     cfg, sources = resolve(WalkForwardConfig, args, config_file=False)
     check_rules(cfg, WalkForwardConfig.RULES, sources)

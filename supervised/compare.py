@@ -33,7 +33,13 @@ from typing import Any, ClassVar
 import numpy as np
 
 from envs.data import DataValidationError
-from envs.marketspec import add_market_flags, is_market, market_from_args, record_market
+from envs.marketspec import (
+    add_market_flags,
+    is_market,
+    market_flags_given,
+    market_from_args,
+    record_market,
+)
 from envs.presets import PRESETS, get_preset
 from lab.atomic import atomic_write_json, atomic_write_text
 from lab.cli import run_cli
@@ -185,6 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _setup(argv: list[str] | None) -> tuple[CompareConfig, FitConfig, Path]:
     """Parse and check the flags, then create the run folder with the resolved config."""
     args = build_parser().parse_args(argv)
+    if getattr(args, "env", None) is None and market_flags_given(args):  # --config's or default
+        args.env = resolve(CompareConfig, args)[0].env
     market_from_args(args)  # args.env: the market's key
     a, sources = resolve(CompareConfig, args)
     check_rules(a, CompareConfig.RULES, sources)

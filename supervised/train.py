@@ -37,7 +37,12 @@ from typing import Any
 import numpy as np
 
 from envs.data import DataValidationError
-from envs.marketspec import add_market_flags, market_from_args, record_market
+from envs.marketspec import (
+    add_market_flags,
+    market_flags_given,
+    market_from_args,
+    record_market,
+)
 from envs.presets import get_preset
 from lab.atomic import atomic_write_json
 from lab.cli import run_cli
@@ -82,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def config_from_args(a: argparse.Namespace) -> FitConfig:
     """Defaults, then ``--config`` YAML, then the flags given; each field checked (one line)."""
+    if getattr(a, "env", None) is None and market_flags_given(a):  # --config's or default
+        a.env = resolve(FitConfig, a)[0].env
     try:
         market_from_args(a)  # a.env: the market's key
     except ConfigError as err:  # an unknown name: the env rule below says what --env must be

@@ -32,7 +32,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from envs.marketspec import add_market_flags, market_from_args, record_market
+from envs.marketspec import (
+    add_market_flags,
+    market_flags_given,
+    market_from_args,
+    record_market,
+)
 from envs.presets import get_preset
 from lab.atomic import atomic_write_json
 from lab.config import Rule, add_fields, check_rules, doc, resolve_many
@@ -289,6 +294,8 @@ def fit_and_save(
 def train(argv: list[str] | None = None) -> Path:
     """Parse, check labels, fit, fit the rule on val, save, backtest val; return the run folder."""
     args = build_parser().parse_args(argv)
+    if getattr(args, "env", None) is None and market_flags_given(args):  # --config's or default
+        args.env = resolve_many((TreesConfig, TreeSizes), args)[0].env
     market_from_args(args)  # args.env: the market's key
     cfg, sizes, opts = configs(args)
     t0 = time.time()
