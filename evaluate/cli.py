@@ -22,6 +22,7 @@ from envs.presets import PRESETS, get_preset
 from evaluate.ensemble import RULES, build_ensemble
 from evaluate.groups import GroupError, RunRef, expand_runs
 from evaluate.headtohead import compare
+from evaluate.ledger_trials import ledger_trials
 from evaluate.plots import write_plots
 from evaluate.report import SELECTION_NOTE, format_table, write_csv, write_json
 from evaluate.report_html import split_close, write_report_html
@@ -213,6 +214,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     specs = _specs(args, expanded.runs)  # every input checked before the output folder exists
     costs = resolve_costs(args, specs)
+    try:  # the market's trial ledger sets the deflated Sharpe's trials; flags override
+        ledger, ledger_info = ledger_trials(args.env, len(dict.fromkeys(args.ensemble)))
+    except ValueError as err:
+        raise SystemExit(f"python -m evaluate: error: {err}") from None
     write_provenance(  # the same command/config/meta.json as every run folder
         out,
         seed=args.bootstrap_seed,
@@ -229,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
             f"  {spec.name:<24} {len(bt):>6} bars  {time.perf_counter() - t:6.1f} s",
             file=sys.stderr,
         )
-    chosen = chosen_trials(args.n_trials, args.trials_sharpe_var, ledger=None)  # ledger: lead
+    chosen = chosen_trials(args.n_trials, args.trials_sharpe_var, ledger=ledger)
     cmp = compare(
         backtests,
         n_boot=args.n_boot,
@@ -260,6 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     print(format_seed_table(summaries, trials, expanded.failures))
     print("\n".join(verdict_text.values()))
     extra = summaries_json(summaries, verdict_text, trials, expanded.failures)
+    extra["ledger"] = ledger_info
     write_json(cmp, out / "metrics.json", context, extra)
     write_csv(cmp, out / "metrics.csv")
     plots = {} if args.no_plots else write_plots(backtests, out)
