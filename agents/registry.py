@@ -265,6 +265,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
+    if Path(a.root).exists() and not Path(a.root).is_dir():
+        print(f"error: --root {a.root} is a file; give the registry folder", file=sys.stderr)
+        return 2
     try:
         if a.cmd == "promote":
             print(f"promoted {a.run} -> {promote(a.run, a.name, a.root, a.market)}")

@@ -32,8 +32,12 @@ import optuna
 import yaml
 
 from agents.tune_trial import make_pruner
+from envs.presets import PRESETS
+from lab.cli import run_cli
+from lab.config import ConfigError, check_choice, yaml_problem
 from lab.engine import Engine, Task, TaskResult
 from lab.ledger import default_runs_root
+from lab.outputs import check_output_dir
 
 SPACE_DIR = Path(__file__).resolve().parent / "configs" / "search"
 ALGOS = ("ppo", "sac", "supervised")
@@ -66,7 +70,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def load_space(path: Path) -> dict[str, optuna.distributions.BaseDistribution]:
     """The YAML search space as Optuna distributions; a bad entry exits naming it."""
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise ConfigError(
+            f"--space {path}: not valid YAML ({yaml_problem(err)}); fix the file"
+        ) from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"--space {path}: expected a YAML mapping of parameter -> distribution")
     space: dict[str, optuna.distributions.BaseDistribution] = {}
     for name, d in raw.items():
         kind = (d or {}).get("type")
@@ -233,12 +244,35 @@ def _failures(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,)))
 
 
+def check_args(args: argparse.Namespace) -> None:
+    """Every user input checked before the study folder exists (one line each, exit 2)."""
+    check_choice("--env", args.env, PRESETS)
+    for flag in ("trials", "workers", "seeds_per_trial", "evals_per_trial"):
+        check_positive(flag, getattr(args, flag))
+    for flag in ("timesteps", "epochs", "n_envs"):
+        if getattr(args, flag) is not None:
+            check_positive(flag, getattr(args, flag))
+    if args.space is not None:
+        if not args.space.is_file():
+            raise ConfigError(f"--space {args.space}: no such file; give a search space YAML")
+        load_space(args.space)
+    if args.out is not None:  # rerunning into the same folder resumes the study
+        check_output_dir(args.out, "--out", allow_nonempty=True)
+
+
+def check_positive(name: str, value: int) -> None:
+    if value < 1:
+        flag = "--" + name.replace("_", "-")
+        raise ConfigError(f"{flag} {value}: must be >= 1")
+
+
 def main(argv: list[str] | None = None) -> Path:
     """Run (or resume) the study; write best.yml, the trials table and the plots."""
     from agents.tune_report import write_outputs
 
     # flags tune does not know go to every trial's training command (e.g. --max-train-samples)
     args, args.passthrough = build_parser().parse_known_args(sys.argv[1:] if argv is None else argv)
+    check_args(args)
     args.study = args.study or args.algo
     out = args.out or default_runs_root() / args.env / "tune" / args.study
     out.mkdir(parents=True, exist_ok=True)
@@ -261,4 +295,4 @@ def main(argv: list[str] | None = None) -> Path:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_cli(main))

@@ -19,6 +19,7 @@ from backtest.oracles import oracle_specs
 from backtest.record import Backtest
 from backtest.runner import CostOverrides, run_policy
 from envs.presets import PRESETS, get_preset
+from evaluate.arg_checks import check_numbers, check_split
 from evaluate.ensemble import RULES, build_ensemble
 from evaluate.groups import GroupError, RunRef, expand_runs
 from evaluate.headtohead import compare
@@ -35,6 +36,7 @@ from evaluate.seeds import (
     verdicts,
 )
 from lab.config import check_choice
+from lab.outputs import check_output_dir
 from lab.rundir import preset_files, write_provenance
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -204,9 +206,12 @@ def resolve_costs(args: argparse.Namespace, specs: list[PolicySpec]) -> CostOver
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     check_choice("--env", args.env, PRESETS)
+    check_numbers(args)
+    check_split(args.split, get_preset(args.env).splits)
     t0 = time.perf_counter()
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
     out = args.out or REPO_ROOT / "runs" / args.env / "evaluate" / stamp
+    check_output_dir(out, "--out")  # a new or empty folder only: nothing is overwritten
     try:
         expanded = expand_runs(args.runs)
     except GroupError as err:

@@ -47,6 +47,7 @@ from backtest.stats import per_period_sharpe
 from envs import TradingEnv
 from envs.data import DataValidationError
 from envs.presets import PRESETS
+from evaluate.arg_checks import check_walkforward
 from evaluate.headtohead import Comparison, compare
 from evaluate.report import format_table, write_csv, write_html, write_json
 from evaluate.stitch import stitch
@@ -56,6 +57,7 @@ from evaluate.wf_report import fold_rows, format_fold_table, plot_folds, write_f
 from evaluate.wf_train import MOMENTUM_GRID, TRAINERS, FoldContext, TrainedFold
 from lab.cli import run_cli
 from lab.config import check_choice
+from lab.outputs import check_output_dir
 from lab.rundir import preset_files, write_provenance
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -258,12 +260,14 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     check_choice("--env", args.env, PRESETS)
+    check_walkforward(args)
     t_start = time.perf_counter()
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
     out = (
         args.out
         or REPO_ROOT / "runs" / args.env / "walkforward" / f"{stamp}_{args.algo}_s{args.seed}"
     )
+    check_output_dir(out, "--out")  # a new or empty folder only: nothing is overwritten
     from envs.presets import get_preset
 
     preset = get_preset(args.env)

@@ -29,6 +29,8 @@ from typing import Any
 import yaml
 
 from lab.atomic import atomic_write_json, atomic_write_text, atomic_write_yaml
+from lab.config import ConfigError, yaml_problem
+from lab.outputs import check_output_dir
 
 # The repo root (one level above lab/): default parent of runs/ and where git is asked.
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -173,6 +175,7 @@ def create_run_dir(
     """
     start = utc_now()
     path = Path(run_dir) if run_dir is not None else default_run_dir(env, algo, seed, now=start)
+    check_output_dir(path, "--run-dir", allow_nonempty=True)  # a file, or inside data/
     if path.exists() and any(path.iterdir()):
         raise FileExistsError(
             f"run folder {path} already exists and is not empty; pick another --run-dir "
@@ -229,5 +232,14 @@ def read_config(path: str | os.PathLike[str]) -> dict[str, Any]:
     cfg_file = Path(path) / "config.yaml"
     if not cfg_file.is_file():
         raise FileNotFoundError(f"{cfg_file} not found: {path} is not a run folder")
-    with open(cfg_file, encoding="utf-8") as fh:
-        return yaml.safe_load(fh) or {}
+    try:
+        with open(cfg_file, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise ConfigError(
+            f"{cfg_file}: not valid YAML ({yaml_problem(err)}); the run folder is damaged: "
+            "restore config.yaml from a copy, or use another run"
+        ) from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{cfg_file}: expected a YAML mapping; the run folder is damaged")
+    return data

@@ -93,8 +93,29 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def check_numbers(a: argparse.Namespace) -> None:
+    """Tree sizes and options in range before any data is read (one line, exit 2)."""
+    bad = [(f"--{f.name.replace('_', '-')}", getattr(a, f.name), ">= 1")
+           for f in dataclasses.fields(TreeSizes)
+           if f.name != "gb_subsample" and getattr(a, f.name) < 1]  # fmt: skip
+    if not 0 < a.gb_subsample <= 1:
+        bad.append(("--gb-subsample", a.gb_subsample, "in (0, 1]"))
+    if a.horizon < 1:
+        bad.append(("--horizon", a.horizon, ">= 1 bar"))
+    if a.n_folds < 2:
+        bad.append(("--n-folds", a.n_folds, ">= 2 (out-of-fold blocks)"))
+    if a.n_jobs == 0 or a.n_jobs < -1:
+        bad.append(("--n-jobs", a.n_jobs, ">= 1 (or -1: every core)"))
+    if not 0 < a.calib_share < 1:
+        bad.append(("--calib-share", a.calib_share, "in (0, 1)"))
+    if bad:
+        flag, value, rule = bad[0]
+        raise ValueError(f"{flag} {value}: must be {rule}")
+
+
 def configs(a: argparse.Namespace) -> tuple[FitConfig, TreeSizes, dict[str, Any]]:
     """The shared sample/label/cost config, the model sizes and the tree-only options."""
+    check_numbers(a)
     params = key_values(a.label_param, "--label-param")
     if a.labels == "threshold":
         params = {**THRESHOLD_DEFAULTS, **params}
