@@ -54,6 +54,11 @@ def test_cli_writes_a_complete_run_and_evaluate_loads_it(tree_run):
     spec = load_run(tree_run)
     assert spec.method == "trees" and spec.name == "trees_s1"
     assert spec.env_settings == {"feature_set": "core17", "window": 32, "action": "discrete"}
+    from lab.ledger import read_records  # the tree run counts as a trial in the ledger
+
+    recs = [r for r in read_records("btc1h") if r["run_dir"] == str(tree_run.resolve())]
+    assert [(r["source"], r["algo"], r["seed"]) for r in recs] == [("supervised", "trees", 1)]
+    assert recs[0]["val_sharpe"] == pytest.approx(m["val_backtest"]["sharpe"])
 
 
 def test_inverted_labels_fail_the_direction_check(monkeypatch, capsys):

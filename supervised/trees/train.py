@@ -262,6 +262,7 @@ def train(argv: list[str] | None = None) -> Path:
     }
     atomic_write_json(run_dir / "metrics.json", metrics)
     vb = metrics["val_backtest"]
+    record_trial(run_dir, cfg.env, vb.get("sharpe"))  # the trial ledger (lab.ledger)
     print(
         f"fit {fit_s:.0f}s; {classes['message']}; val bal acc {report.balanced_accuracy:.3f}; "
         f"rule {rule_fit.rule.label()}; val (runner) Sharpe {vb.get('sharpe', float('nan')):+.2f}"
@@ -270,6 +271,20 @@ def train(argv: list[str] | None = None) -> Path:
     if not classes["ok"]:
         raise TreeCheckError(f"{classes['message']} (run kept at {run_dir}, marked failed)")
     return run_dir
+
+
+def record_trial(run_dir: Path, env: str, val_sharpe: float | None) -> None:
+    """One ledger record (source ``supervised``, algo ``trees``): the tree ensemble was evaluated
+    on val (its decision rule was fitted there), so ``evaluate`` counts it as a trial."""
+    from lab.ledger import append_record, default_runs_root, ledger_enabled, make_record
+    from lab.rundir import read_config
+
+    if not ledger_enabled():
+        return
+    rec = make_record(market=env, source="supervised", algo="trees", config=read_config(run_dir),
+                      seed=read_config(run_dir).get("seed"), run_dir=run_dir.resolve(),
+                      val_sharpe=val_sharpe, periods_per_year=get_preset(env).periods_per_year)  # fmt: skip
+    append_record(rec, default_runs_root())
 
 
 def cli(argv: list[str] | None = None) -> int:
