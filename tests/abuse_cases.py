@@ -502,3 +502,31 @@ def fixtures(tmp: Path) -> dict[str, str]:
         "candles": str(candles),
         "new": str(tmp / "new_out"),
     }
+
+
+CASES += [
+    (
+        "ppo seeds negative",
+        "agents.ppo",
+        ["--env", "btc1h", "--seeds", "-1", "2", "--run-dir", "{new}"],
+        "--seeds -1",
+    ),
+    (
+        "ppo seeds workers 0",
+        "agents.ppo",
+        ["--env", "btc1h", "--seeds", "0", "1", "--workers", "0", "--run-dir", "{new}"],
+        "--workers 0",
+    ),
+    (
+        "sac seeds run-dir is a file",
+        "agents.sac",
+        ["--env", "btc1h", "--seeds", "0", "1", "--run-dir", "{file}"],
+        "is a file",
+    ),
+    (
+        "supervised seeds negative",
+        "supervised.train",
+        ["--seeds", "0", "-2", "--run-dir", "{new}"],
+        "--seeds -2",
+    ),
+]
