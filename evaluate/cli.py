@@ -37,7 +37,7 @@ from evaluate.seeds import (
 )
 from lab.config import check_choice
 from lab.outputs import check_output_dir
-from lab.rundir import preset_files, write_provenance
+from lab.rundir import preset_files, track_unfinished, write_provenance
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -223,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         ledger, ledger_info = ledger_trials(args.env, len(dict.fromkeys(args.ensemble)))
     except ValueError as err:
         raise SystemExit(f"python -m evaluate: error: {err}") from None
+    track_unfinished(out)  # failed or interrupted: no orphan folder
     write_provenance(  # the same command/config/meta.json as every run folder
         out,
         seed=args.bootstrap_seed,

@@ -58,7 +58,7 @@ from evaluate.wf_train import MOMENTUM_GRID, TRAINERS, FoldContext, TrainedFold
 from lab.cli import run_cli
 from lab.config import check_choice
 from lab.outputs import check_output_dir
-from lab.rundir import preset_files, write_provenance
+from lab.rundir import preset_files, track_unfinished, write_provenance
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BASELINES = ("buy_and_hold", "flat", "momentum")
@@ -286,6 +286,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     except ValueError as err:
         raise SystemExit(f"python -m evaluate.walkforward: error: {err}") from None
+    track_unfinished(out)  # failed or interrupted: no orphan folder
     write_provenance(  # after every input is checked: a refused command leaves no folder
         out,
         seed=args.seed,

@@ -122,6 +122,13 @@ PROVENANCE_FILES = frozenset({"command.txt", "config.yaml", "meta.json"})
 _UNFINISHED: list[tuple[Path, bool]] = []
 
 
+def track_unfinished(path: str | os.PathLike[str]) -> None:
+    """Register an output folder about to be written (evaluate's ``--out``): if the command then
+    fails or is interrupted before writing anything but provenance, ``discard_unfinished``
+    removes it (and the folder itself when it did not exist before)."""
+    _UNFINISHED.append((Path(path), not Path(path).exists()))
+
+
 def discard_unfinished() -> list[Path]:
     """Remove the provenance files (and the folder, if this process made it) of every run folder
     created here that holds nothing else: the command failed before the run produced anything.
