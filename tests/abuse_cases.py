@@ -530,3 +530,24 @@ CASES += [
         "--seeds -2",
     ),
 ]
+
+CASES += [
+    (
+        "ppo timesteps huge",
+        "agents.ppo",
+        ["--env", "btc1h", "--timesteps", "1000000000000000000000", "--run-dir", "{new}"],
+        "total_timesteps must be <=",
+    ),
+    (
+        "ppo n-envs huge",
+        "agents.ppo",
+        ["--env", "btc1h", "--n-envs", "100000", "--run-dir", "{new}"],
+        "n_envs must be <= 1024",
+    ),
+    (
+        "sac n-envs huge",
+        "agents.sac",
+        ["--env", "btc1h", "--n-envs", "100000", "--run-dir", "{new}"],
+        "n_envs must be <= 1024",
+    ),
+]
