@@ -256,8 +256,24 @@ def check_args(args: argparse.Namespace) -> None:
         if not args.space.is_file():
             raise ConfigError(f"--space {args.space}: no such file; give a search space YAML")
         load_space(args.space)
+    if args.storage is not None:
+        check_storage(args.storage)
     if args.out is not None:  # rerunning into the same folder resumes the study
         check_output_dir(args.out, "--out", allow_nonempty=True)
+
+
+def check_storage(url: str) -> None:
+    """A database URL SQLAlchemy can load a driver for (what Optuna's RDB storage needs)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        make_url(url).get_dialect()
+    except (ArgumentError, NoSuchModuleError, ImportError) as err:
+        raise ConfigError(
+            f"--storage {url!r}: not a usable database URL ({err}); e.g. "
+            "sqlite:///runs/study.db or postgresql://user@host/db"
+        ) from None
 
 
 def check_positive(name: str, value: int) -> None:

@@ -551,3 +551,40 @@ CASES += [
         "n_envs must be <= 1024",
     ),
 ]
+
+CASES += [
+    (
+        "tune bad storage url",
+        "agents.tune",
+        [
+            "--env",
+            "btc1h",
+            "--algo",
+            "ppo",
+            "--trials",
+            "2",
+            "--storage",
+            "banana://x",
+            "--out",
+            "{new}",
+        ],
+        "--storage 'banana://x'",
+    ),
+    (
+        "tune storage not a url",
+        "agents.tune",
+        [
+            "--env",
+            "btc1h",
+            "--algo",
+            "ppo",
+            "--trials",
+            "2",
+            "--storage",
+            "just words",
+            "--out",
+            "{new}",
+        ],
+        "--storage",
+    ),
+]
