@@ -341,12 +341,23 @@ def resolve_config(
     return cfg
 
 
+MAX_N_ENVS = 1024  # 100,000 envs asked a 46 GiB rollout buffer (MemoryError traceback)
+MAX_TIMESTEPS = 10**12
+
+
 def validate(cfg: RunConfig) -> None:
     """Cross-field checks that a single field's type cannot express."""
     if cfg.env.n_envs < 1:
         raise ConfigError(f"env.n_envs must be >= 1, got {cfg.env.n_envs}")
     if cfg.train.total_timesteps < 1:
         raise ConfigError(f"train.total_timesteps must be >= 1, got {cfg.train.total_timesteps}")
+    if cfg.env.n_envs > MAX_N_ENVS:  # the rollout buffer (n_steps x n_envs x obs) would not fit
+        raise ConfigError(f"env.n_envs must be <= {MAX_N_ENVS}, got {cfg.env.n_envs}")
+    if cfg.train.total_timesteps > MAX_TIMESTEPS:
+        raise ConfigError(
+            f"train.total_timesteps must be <= {MAX_TIMESTEPS:.0e} (years of CPU), "
+            f"got {cfg.train.total_timesteps}"
+        )
     _validate_values(cfg)
     if cfg.train.keep_checkpoints < 1:
         raise ConfigError(f"train.keep_checkpoints must be >= 1, got {cfg.train.keep_checkpoints}")

@@ -238,7 +238,11 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    now = pd.Timestamp(a.now) if a.now else pd.Timestamp.now(tz="UTC")
+    try:
+        now = pd.Timestamp(a.now) if a.now else pd.Timestamp.now(tz="UTC")
+    except ValueError:
+        print(f"error: --now {a.now!r}: not an ISO time (e.g. 2024-01-01T12:00Z)", file=sys.stderr)
+        return 2
     now = now.tz_localize("UTC") if now.tzinfo is None else now.tz_convert("UTC")
     try:
         _, record = resolve(a.model, a.root)

@@ -273,6 +273,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run one registry subcommand (promote, list, show, rollback); 0, or 2 with one error line."""
     a = build_parser().parse_args(argv)
+    if Path(a.root).exists() and not Path(a.root).is_dir():
+        print(f"error: --root {a.root} is a file; give the registry folder", file=sys.stderr)
+        return 2
     try:
         for cls in (RegistryConfig, REGISTRY_COMMANDS[a.cmd]):  # resolved, checked values
             vars(a).update(vars(from_args(cls, a, config_file=False)))

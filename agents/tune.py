@@ -36,15 +36,25 @@ from agents.tune_config import ALGOS, TuneConfig, build_parser, config_from_args
 from agents.tune_trial import make_pruner
 from envs.marketspec import market_dirname
 from lab.atomic import atomic_write_yaml
+from lab.cli import run_cli
+from lab.config import ConfigError, yaml_problem
 from lab.engine import Engine, Task, TaskResult
 from lab.ledger import default_runs_root
+from lab.outputs import check_output_dir
 
 SPACE_DIR = Path(__file__).resolve().parent / "configs" / "search"
 
 
 def load_space(path: Path) -> dict[str, optuna.distributions.BaseDistribution]:
     """The YAML search space as Optuna distributions; a bad entry exits naming it."""
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise ConfigError(
+            f"--space {path}: not valid YAML ({yaml_problem(err)}); fix the file"
+        ) from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"--space {path}: expected a YAML mapping of parameter -> distribution")
     space: dict[str, optuna.distributions.BaseDistribution] = {}
     for name, d in raw.items():
         kind = (d or {}).get("type")
@@ -211,12 +221,51 @@ def _failures(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,)))
 
 
+def check_args(args: Any) -> None:
+    """Every user input checked before the study folder exists (one line each, exit 2)."""
+    for flag in ("trials", "workers", "seeds_per_trial", "evals_per_trial"):
+        check_positive(flag, getattr(args, flag))
+    for flag in ("timesteps", "epochs", "n_envs"):
+        if getattr(args, flag) is not None:
+            check_positive(flag, getattr(args, flag))
+    if args.space is not None:
+        if not Path(args.space).is_file():
+            raise ConfigError(f"--space {args.space}: no such file; give a search space YAML")
+        load_space(Path(args.space))
+    if args.storage is not None:
+        check_storage(args.storage)
+    if args.out is not None:  # rerunning into the same folder resumes the study
+        check_output_dir(Path(args.out), "--out", allow_nonempty=True)
+
+
+def check_storage(url: str) -> None:
+    """A database URL SQLAlchemy can load a driver for (what Optuna's RDB storage needs)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        make_url(url).get_dialect()
+    except (ArgumentError, NoSuchModuleError, ImportError) as err:
+        raise ConfigError(
+            f"--storage {url!r}: not a usable database URL ({err}); e.g. "
+            "sqlite:///runs/study.db or postgresql://user@host/db"
+        ) from None
+
+
+def check_positive(name: str, value: int) -> None:
+    """``value`` >= 1, else one line naming the flag."""
+    if value < 1:
+        flag = "--" + name.replace("_", "-")
+        raise ConfigError(f"{flag} {value}: must be >= 1")
+
+
 def main(argv: list[str] | None = None) -> Path:
     """Run (or resume) the study; write best.yml, the trials table and the plots."""
     from agents.tune_report import write_outputs
 
     # flags tune does not know go to every trial's training command (e.g. --max-train-samples)
     args = config_from_args(sys.argv[1:] if argv is None else list(argv))
+    check_args(args)
     assert args.study is not None  # config_from_args defaults it to the algo
     out = args.out or default_runs_root() / market_dirname(args.env) / "tune" / args.study
     out.mkdir(parents=True, exist_ok=True)
@@ -241,4 +290,4 @@ def main(argv: list[str] | None = None) -> Path:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_cli(main))

@@ -14,6 +14,11 @@ Conventions (one place, used everywhere in ``evaluate``):
   Sharpe of a constant series (e.g. the flat baseline), Sortino with no losing bar, Calmar with
   no drawdown, profit factor with no losing trade. Empty or too-short inputs also give nan.
 * Drawdown is reported as a **positive fraction** in ``[0, 1]`` (empyrical's is negative).
+* **Ruin**: an account whose equity reaches 0 or below (a fee or leverage that eats more than the
+  capital) is a -100 % result, not an error: marks at or below 0 are floored at 0
+  (``ruin_floor``), so the ruin bar's return is exactly -1, every later bar's return is 0 (a dead
+  account stays flat), the drawdown is 1 and the total return -1; ``summarize`` sets
+  ``ruined`` to 1.0. The starting capital ``equity[0]`` must still be > 0.
 * VaR and CVaR are reported as **returns** (the 5% quantile and the mean of the tail), so they are
   usually negative and ``CVaR <= VaR``; empyrical's convention.
 """
@@ -47,18 +52,36 @@ def _check_ppy(periods_per_year: float) -> float:
     return float(periods_per_year)
 
 
-def returns_from_equity(equity: FloatArray) -> FloatArray:
-    """Simple per-bar returns ``equity[1:] / equity[:-1] - 1`` (length ``N`` for ``N + 1`` marks)."""
+def ruin_floor(equity: FloatArray) -> FloatArray:
+    """``equity`` with every mark at or below 0 set to 0 (a ruined account is worth nothing, it
+    owes nothing more); the starting capital ``equity[0]`` must be > 0."""
     eq = _as_float(equity, "equity")
-    if eq.size and np.any(eq <= 0):
-        bad = int(np.flatnonzero(eq <= 0)[0])
-        raise ValueError(f"equity must stay > 0; equity[{bad}] = {eq[bad]!r} (account ruined)")
-    return eq[1:] / eq[:-1] - 1.0
+    if eq.size and not eq[0] > 0:
+        raise ValueError(f"equity[0] (the starting capital) must be > 0, got {eq[0]!r}")
+    return np.maximum(eq, 0.0)
+
+
+def is_ruined(equity: FloatArray) -> bool:
+    """True when some mark is at or below 0 (the account was ruined)."""
+    eq = _as_float(equity, "equity")
+    return bool(eq.size and np.any(eq <= 0))
+
+
+def returns_from_equity(equity: FloatArray) -> FloatArray:
+    """Simple per-bar returns ``equity[1:] / equity[:-1] - 1`` (length ``N`` for ``N + 1`` marks).
+
+    Ruin (a mark <= 0) is a -100 % bar; the bars after it return 0 (see ``ruin_floor``)."""
+    eq = ruin_floor(equity)
+    prev = eq[:-1]
+    alive = prev > 0
+    r = np.zeros(prev.size)
+    np.divide(eq[1:], prev, out=r, where=alive)
+    return np.where(alive, r - 1.0, 0.0)
 
 
 def total_return(equity: FloatArray) -> float:
-    """``equity[-1] / equity[0] - 1`` (fraction)."""
-    eq = _as_float(equity, "equity")
+    """``equity[-1] / equity[0] - 1`` (fraction; -1 for a ruined account)."""
+    eq = ruin_floor(equity)
     return float(eq[-1] / eq[0] - 1.0) if eq.size >= 1 else float("nan")
 
 
@@ -118,8 +141,8 @@ def sortino_ratio(returns: FloatArray, periods_per_year: float) -> float:
 
 
 def drawdown_series(equity: FloatArray) -> FloatArray:
-    """Drawdown at every mark, ``1 - equity / running_peak``, in ``[0, 1]``."""
-    eq = _as_float(equity, "equity")
+    """Drawdown at every mark, ``1 - equity / running_peak``, in ``[0, 1]`` (1 once ruined)."""
+    eq = ruin_floor(equity)
     if eq.size == 0:
         return eq
     return 1.0 - eq / np.maximum.accumulate(eq)
@@ -133,7 +156,7 @@ def max_drawdown(equity: FloatArray) -> float:
 
 def _under_water(equity: FloatArray) -> np.ndarray:
     """Bool per bar (marks 1..N): the mark is strictly below the running peak of earlier marks."""
-    eq = _as_float(equity, "equity")
+    eq = ruin_floor(equity)
     if eq.size < 2:
         return np.zeros(0, dtype=bool)
     return eq[1:] < np.maximum.accumulate(eq)[:-1]
@@ -299,6 +322,8 @@ def summarize(
             f"got equity {eq.size}, positions {pos.size}"
         )
     ppy = _check_ppy(periods_per_year)
+    ruined = is_ruined(eq)
+    eq = ruin_floor(eq)  # a ruined account is a -100 % result (module docstring)
     r = returns_from_equity(eq)
     trades = extract_trades(pos, eq)
     out: dict[str, float] = {
@@ -319,6 +344,7 @@ def summarize(
         "time_in_market": float(np.mean(pos != 0)) if pos.size else float("nan"),
         "n_bars": float(r.size),
         "years": r.size / ppy,
+        "ruined": 1.0 if ruined else 0.0,
     }
     mdd = out["max_drawdown"]
     out["recovery_factor"] = out["total_return"] / mdd if mdd > 0 else float("nan")

@@ -24,10 +24,12 @@ from backtest.runner import CostOverrides, run_policy
 from envs.marketspec import market_dirname, record_market
 from envs.presets import get_preset
 from evaluate import eval_config
+from evaluate.arg_checks import check_numbers, check_split
 from evaluate.ensemble import build_ensemble
 from evaluate.eval_config import EvalConfig, config_from_args
 from evaluate.groups import GroupError, RunRef, expand_runs
 from evaluate.headtohead import compare
+from evaluate.ledger_trials import ledger_trials
 from evaluate.newdata import check_runs_on_market
 from evaluate.plots import write_plots
 from evaluate.report import SELECTION_NOTE, format_table, write_csv, write_json
@@ -40,7 +42,8 @@ from evaluate.seeds import (
     summaries_json,
     verdicts,
 )
-from lab.rundir import preset_files, write_provenance
+from lab.outputs import check_output_dir
+from lab.rundir import preset_files, track_unfinished, write_provenance
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -172,9 +175,11 @@ def report_context(
     }
 
 
-def compare_counted(backtests: list[Backtest], args: EvalConfig) -> tuple[Any, Any]:
-    """The head-to-head statistics, deflated over the trials chosen (flags), and that count."""
-    chosen = chosen_trials(args.n_trials, args.trials_sharpe_var, ledger=None)  # ledger: lead
+def compare_counted(
+    backtests: list[Backtest], args: EvalConfig, ledger: Any = None
+) -> tuple[Any, Any]:
+    """The head-to-head statistics, deflated over the trials chosen (ledger; flags override)."""
+    chosen = chosen_trials(args.n_trials, args.trials_sharpe_var, ledger=ledger)
     cmp = compare(
         backtests,
         n_boot=args.n_boot,
@@ -191,9 +196,12 @@ def compare_counted(backtests: list[Backtest], args: EvalConfig) -> tuple[Any, A
 def main(argv: list[str] | None = None) -> int:
     """Check every input, backtest every policy, print the tables, write the report; 0 or 2."""
     args = config_from_args(build_parser().parse_args(argv))  # --env: the market's key
+    check_numbers(args)
+    check_split(args.split, get_preset(args.env).splits)
     t0 = time.perf_counter()
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
     out = args.out or REPO_ROOT / "runs" / market_dirname(args.env) / "evaluate" / stamp
+    check_output_dir(out, "--out")  # a new or empty folder only: nothing is overwritten
     try:
         expanded = expand_runs(args.runs)
     except GroupError as err:
@@ -202,6 +210,11 @@ def main(argv: list[str] | None = None) -> int:
     specs = _specs(args, expanded.runs)  # every input checked before the output folder exists
     check_runs_on_market(specs, args.env)  # bar size and feature columns of every run
     costs = resolve_costs(args, specs)
+    try:  # the market's trial ledger sets the deflated Sharpe's trials; flags override
+        ledger, ledger_info = ledger_trials(args.env, len(dict.fromkeys(args.ensemble)))
+    except ValueError as err:
+        raise SystemExit(f"python -m evaluate: error: {err}") from None
+    track_unfinished(out)  # failed or interrupted: no orphan folder
     write_provenance(  # the same command/config/meta.json as every run folder
         out,
         seed=args.bootstrap_seed,
@@ -211,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     record_market(out, args.env)  # meta.json: spec, bar, splits (window), sha256 of every file
     backtests = run_backtests(specs, args, costs)
-    cmp, trials = compare_counted(backtests, args)
+    cmp, trials = compare_counted(backtests, args, ledger)
     summaries = seed_summaries(cmp, n_boot=args.n_boot, seed=args.bootstrap_seed)
     verdict_text = verdicts(cmp, summaries, trials, expanded.failures)
     first = backtests[0]
@@ -221,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     print(format_seed_table(summaries, trials, expanded.failures))
     print("\n".join(verdict_text.values()))
     extra = summaries_json(summaries, verdict_text, trials, expanded.failures)
+    extra["ledger"] = ledger_info
     write_json(cmp, out / "metrics.json", context, extra)
     write_csv(cmp, out / "metrics.csv")
     plots = {} if args.no_plots else write_plots(backtests, out)

@@ -40,6 +40,7 @@ from typing import Any
 from backtest.runner import CostOverrides
 from envs.data import DataValidationError
 from envs.marketspec import market_dirname, record_market
+from evaluate.arg_checks import check_walkforward
 from evaluate.report import format_table, write_csv, write_html, write_json
 from evaluate.wf_args import WalkForwardConfig, build_parser, config_from_args
 from evaluate.wf_data import FoldPlan, WFData, plan_folds
@@ -54,7 +55,8 @@ from evaluate.wf_folds import (  # noqa: F401  (re-exported: the walk-forward AP
 )
 from evaluate.wf_report import fold_rows, format_fold_table, plot_folds, write_folds_csv
 from lab.cli import run_cli
-from lab.rundir import preset_files, write_provenance
+from lab.outputs import check_output_dir
+from lab.rundir import preset_files, track_unfinished, write_provenance
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -92,6 +94,7 @@ class Setup:
 def setup(argv: list[str]) -> Setup:
     """Parse and check every input, then write the provenance (a refused command leaves none)."""
     args = config_from_args(build_parser().parse_args(argv))
+    check_walkforward(args)
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
     out = (
         args.out
@@ -101,6 +104,7 @@ def setup(argv: list[str]) -> Setup:
         / "walkforward"
         / f"{stamp}_{args.algo}_s{args.seed}"
     )
+    check_output_dir(out, "--out")  # a new or empty folder only: nothing is overwritten
     from envs.presets import get_preset
 
     preset = get_preset(args.env)
@@ -119,6 +123,7 @@ def setup(argv: list[str]) -> Setup:
         )
     except ValueError as err:
         raise SystemExit(f"python -m evaluate.walkforward: error: {err}") from None
+    track_unfinished(out)  # failed or interrupted: no orphan folder
     write_provenance(  # after every input is checked: a refused command leaves no folder
         out,
         seed=args.seed,

@@ -6,7 +6,10 @@ prints ``error: <message>`` on stderr and exits 2; any other exception is a bug 
 traceback. ``--debug`` on the command line (removed before ``main`` parses it) or
 ``RLTRADE_DEBUG=1`` shows the traceback of user errors too. On any failure the run folders this
 process created and that hold nothing but their provenance files are removed
-(``lab.rundir.discard_unfinished``), so a retry with the same ``--run-dir`` works.
+(``lab.rundir.discard_unfinished``), so a retry with the same ``--run-dir`` works. Ctrl-C
+(SIGINT) is not a crash either: the same clean-up, one line, exit 130 (a training run folder that
+already holds checkpoints is kept, to be continued with ``--resume``). Every file the project
+writes goes through ``lab.atomic`` (temp file + rename), so an interrupt leaves no half file.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import os
 import sys
 from collections.abc import Callable
 from typing import Any
+
+import yaml
 
 from lab.config import ConfigError
 from lab.rundir import discard_unfinished
@@ -25,7 +30,12 @@ BASE_USER_ERRORS: tuple[type[BaseException], ...] = (
     ConfigError,
     FileNotFoundError,
     FileExistsError,
+    NotADirectoryError,  # a file given where a folder is expected
+    IsADirectoryError,  # a folder given where a file is expected
+    PermissionError,  # an unreadable input or unwritable output
+    yaml.YAMLError,  # a garbled config.yaml / YAML file given by the user
 )
+INTERRUPTED_EXIT = 130  # 128 + SIGINT, the shell convention
 
 
 def debug_requested(argv: list[str]) -> bool:
@@ -43,7 +53,7 @@ def run_cli(main: Callable[[], Any], user_errors: tuple[type[BaseException], ...
         discard_unfinished()
         if debug:
             raise
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)  # one line, always
         return 2
     except SystemExit as exc:
         if exc.code in (None, 0):
@@ -53,6 +63,17 @@ def run_cli(main: Callable[[], Any], user_errors: tuple[type[BaseException], ...
             print(exc.code if "error:" in exc.code else f"error: {exc.code}", file=sys.stderr)
             return 2
         raise
+    except KeyboardInterrupt:
+        kept = discard_unfinished()
+        if debug:
+            raise
+        print(
+            "error: interrupted (Ctrl-C); nothing half-written was left"
+            + (f" (removed the unfinished {', '.join(map(str, kept))})" if kept else "")
+            + "; rerun the command (a run folder with checkpoints continues with --resume)",
+            file=sys.stderr,
+        )
+        return INTERRUPTED_EXIT
     except BaseException:
         discard_unfinished()
         raise

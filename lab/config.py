@@ -123,13 +123,26 @@ def apply_section(obj: Any, updates: dict[str, Any], source: str, section: str) 
         object.__setattr__(obj, key, coerce(value, hints[key], f"{source}: {section}.{key}"))
 
 
+def yaml_problem(err: Exception) -> str:
+    """A YAML (or decoding) error in one line: what went wrong and where."""
+    mark = getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None) or str(err)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return " ".join(f"{problem}{where}".split())
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML mapping; a missing file or non-mapping is a ConfigError naming the file."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"config file {path} is a folder; give a YAML file")
     if not path.is_file():
         raise ConfigError(f"config file {path} not found")
-    with open(path, encoding="utf-8") as fh:
-        data = yaml.safe_load(fh)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh)
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: not valid YAML ({yaml_problem(err)}); fix the file") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -31,6 +31,8 @@ from urllib.parse import parse_qsl
 import yaml
 
 from lab.atomic import atomic_write_json, atomic_write_text, atomic_write_yaml
+from lab.config import ConfigError, yaml_problem
+from lab.outputs import check_output_dir
 
 # The repo root (one level above lab/): default parent of runs/ and where git is asked.
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -122,6 +124,13 @@ PROVENANCE_FILES = frozenset({"command.txt", "config.yaml", "meta.json"})
 _UNFINISHED: list[tuple[Path, bool]] = []
 
 
+def track_unfinished(path: str | os.PathLike[str]) -> None:
+    """Register an output folder about to be written (evaluate's ``--out``): if the command then
+    fails or is interrupted before writing anything but provenance, ``discard_unfinished``
+    removes it (and the folder itself when it did not exist before)."""
+    _UNFINISHED.append((Path(path), not Path(path).exists()))
+
+
 def discard_unfinished() -> list[Path]:
     """Remove the provenance files (and the folder, if this process made it) of every run folder
     created here that holds nothing else: the command failed before the run produced anything.
@@ -191,6 +200,7 @@ def create_run_dir(
     """
     start = utc_now()
     path = Path(run_dir) if run_dir is not None else default_run_dir(env, algo, seed, now=start)
+    check_output_dir(path, "--run-dir", allow_nonempty=True)  # a file, or inside data/
     if path.exists() and any(path.iterdir()):
         raise FileExistsError(
             f"run folder {path} already exists and is not empty; pick another --run-dir "
@@ -247,5 +257,14 @@ def read_config(path: str | os.PathLike[str]) -> dict[str, Any]:
     cfg_file = Path(path) / "config.yaml"
     if not cfg_file.is_file():
         raise FileNotFoundError(f"{cfg_file} not found: {path} is not a run folder")
-    with open(cfg_file, encoding="utf-8") as fh:
-        return yaml.safe_load(fh) or {}
+    try:
+        with open(cfg_file, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise ConfigError(
+            f"{cfg_file}: not valid YAML ({yaml_problem(err)}); the run folder is damaged: "
+            "restore config.yaml from a copy, or use another run"
+        ) from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{cfg_file}: expected a YAML mapping; the run folder is damaged")
+    return data

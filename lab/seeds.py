@@ -254,6 +254,21 @@ def add_group_flags(parser: Any) -> None:
     )
 
 
+def check_group_flags(group: Any) -> None:
+    """Seeds >= 0 (numpy's generators refuse negatives), --workers >= 1, and a --run-dir that
+    may hold a group (not a file, not inside data/), before Ray or any folder starts."""
+    from lab.config import ConfigError
+    from lab.outputs import check_output_dir
+
+    bad = [s for s in group.seeds or [] if s < 0]
+    if bad:
+        raise ConfigError(f"--seeds {bad[0]}: seeds must be >= 0 (e.g. --seeds 0 1 2)")
+    if group.workers is not None and group.workers < 1:
+        raise ConfigError(f"--workers {group.workers}: must be >= 1")
+    if group.run_dir is not None:
+        check_output_dir(group.run_dir, "--run-dir", allow_nonempty=True)  # rerun: resumes
+
+
 def split_group_argv(argv: list[str]) -> tuple[Any, list[str]]:
     """Split argv into the group's flags (seeds, workers, address, run_dir, seed) and the flags
     every seed's run gets."""
@@ -265,6 +280,7 @@ def split_group_argv(argv: list[str]) -> tuple[Any, list[str]]:
     p.add_argument("--seed", type=int)
     p.add_argument("--device")
     group, rest = p.parse_known_args(argv)
+    check_group_flags(group)
     if group.device is not None:
         rest += ["--device", group.device]
     return group, rest

@@ -87,8 +87,28 @@ def test_zero_variance_and_empty_edge_cases():
         m.sharpe_ratio(R, 0)
     with pytest.raises(ValueError, match="non-finite value at index 1"):
         m.sharpe_ratio(np.array([0.0, np.nan, 0.1]), 8760)
-    with pytest.raises(ValueError, match="account ruined"):
-        m.returns_from_equity(np.array([1.0, 0.0]))
+    with pytest.raises(ValueError, match="starting capital"):
+        m.returns_from_equity(np.array([0.0, 1.0]))
+
+
+def test_ruined_account_is_a_minus_100_percent_result() -> None:
+    """Equity 100 -> 110 -> -40 (a 5000 bps fee ate more than the capital) -> -40 (frozen).
+    By hand: returns +10 %, -100 %, 0; total -100 %; drawdown 1; Sharpe of [0.1, -1, 0]:
+    mean -0.3, sd sqrt(((0.4)^2 + (0.7)^2 + (0.3)^2) / 2) = sqrt(0.37)."""
+    eq = np.array([100.0, 110.0, -40.0, -40.0])
+    pos = np.array([1.0, 1.0, 0.0])
+    r = m.returns_from_equity(eq)
+    np.testing.assert_allclose(r, [0.1, -1.0, 0.0])
+    assert m.total_return(eq) == -1.0 and m.max_drawdown(eq) == 1.0
+    s = m.summarize(eq, pos, periods_per_year=8760)
+    assert s["ruined"] == 1.0 and s["total_return"] == -1.0 and s["cagr"] == -1.0
+    assert s["sharpe"] == pytest.approx(-0.3 / np.sqrt(0.37) * np.sqrt(8760))
+    assert s["max_drawdown"] == 1.0 and s["calmar"] == pytest.approx(-1.0)
+    assert np.isfinite(s["sortino"]) and s["win_rate"] == 0.0  # the one trade lost everything
+    assert (
+        m.summarize(np.array([1.0, 1.0001, 0.9999]), np.ones(2), periods_per_year=8760)["ruined"]
+        == 0.0
+    )
 
 
 # equity over 6 bars; positions: long, long, flat (exit bar), short, short, long (flip, open)

@@ -27,9 +27,14 @@ def test_bad_group_is_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixt
 
 
 @pytest.mark.slow
-def test_seed_group_evaluation(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_seed_group_evaluation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from agents import ppo
+    from lab.ledger import ledger_path
     from supervised import train as supervised_train
+
+    monkeypatch.setenv("RLTRADE_RUNS_ROOT", str(tmp_path / "runs"))  # this test's ledger only
 
     group = tmp_path / "ppo_group"
     common = ["--env", "btc1h", "--timesteps", "128", "--n-envs", "1", "--no-progress"]
@@ -69,13 +74,19 @@ def test_seed_group_evaluation(tmp_path: Path, capsys: pytest.CaptureFixture[str
         np.mean([v > sup_sharpe for v in expect])
     )
     assert agg["failed_seeds"] == {"3": "killed by OOM"}
-    assert m["trials"]["n"] == 4 and "policies given here" in m["trials"]["source"]
+    # the ledger: 3 PPO seeds of one configuration (1 trial) + 1 supervised run (1 trial)
+    ledger = ledger_path("btc1h", tmp_path / "runs").resolve()
+    assert m["trials"]["n"] == 2 and m["ledger"]["sources"] == {"run": 1, "supervised": 1}
+    assert m["ledger"]["n_records"] == 4 and m["ledger"]["path"] == str(ledger)
+    assert m["trials"]["source"].startswith("ledger ") and str(ledger) in m["trials"]["source"]
     # the printed rows: per seed, IQM with its CI, P(improvement), collapsed, trials, verdict
     assert f"ppo: 3 seeds  IQM {agg['iqm']:+.3f} 95% CI [{agg['iqm_low']:+.3f}" in text
     assert f"P(> buy_and_hold) {agg['p_improve']['buy_and_hold']:.3f}" in text
     assert f"P(> supervised) {agg['p_improve']['supervised']:.3f}" in text
     assert f"collapsed {agg['n_collapsed']}/3" in text
     assert "ppo: seed 3 FAILED to train, not backtested: killed by OOM" in text
-    assert "trials: 4 trials counted, from: the non-baseline policies given here" in text
+    assert (
+        f"trials: 2 trials counted, from: ledger {ledger}: 2 trials (run 1, supervised 1)" in text
+    )
     assert agg["verdict"].startswith("PPO (3 seeds, 1 failed to train): IQM Sharpe")
     assert agg["verdict"] in text and agg["verdict"] in (out / "report.html").read_text()

@@ -60,6 +60,7 @@ def test_cli_writes_a_complete_run_and_evaluate_loads_it(tree_run):
     spec = load_run(tree_run)
     assert spec.method == "trees" and spec.name == "trees_s1"
     assert spec.env_settings == {"feature_set": "core17", "window": 32, "action": "discrete"}
+    assert rec[0]["seed"] == 1  # the tree run counts as one trial in the ledger
 
 
 def test_inverted_labels_fail_the_direction_check(monkeypatch, capsys):

@@ -131,10 +131,31 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def check_numbers(a: argparse.Namespace) -> None:
+    """Tree sizes and options in range before any data is read (one line, exit 2)."""
+    bad = [(f"--{f.name.replace('_', '-')}", getattr(a, f.name), ">= 1")
+           for f in dataclasses.fields(TreeSizes)
+           if f.name != "gb_subsample" and getattr(a, f.name) < 1]  # fmt: skip
+    if not 0 < a.gb_subsample <= 1:
+        bad.append(("--gb-subsample", a.gb_subsample, "in (0, 1]"))
+    if a.horizon < 1:
+        bad.append(("--horizon", a.horizon, ">= 1 bar"))
+    if a.n_folds < 2:
+        bad.append(("--n-folds", a.n_folds, ">= 2 (out-of-fold blocks)"))
+    if a.n_jobs == 0 or a.n_jobs < -1:
+        bad.append(("--n-jobs", a.n_jobs, ">= 1 (or -1: every core)"))
+    if not 0 < a.calib_share < 1:
+        bad.append(("--calib-share", a.calib_share, "in (0, 1)"))
+    if bad:
+        flag, value, rule = bad[0]
+        raise ValueError(f"{flag} {value}: must be {rule}")
+
+
 def configs(args: argparse.Namespace) -> tuple[FitConfig, TreeSizes, dict[str, Any]]:
     """The shared sample/label/cost config, the model sizes and the tree-only options."""
     a, sizes = resolve_many((TreesConfig, TreeSizes), args)
     check_rules(a, TreesConfig.RULES)
+    check_numbers(argparse.Namespace(**dataclasses.asdict(a), **dataclasses.asdict(sizes)))
     params = dict(a.label_params)
     if a.labels == "threshold":
         params = {**THRESHOLD_DEFAULTS, **params}
@@ -330,8 +351,8 @@ def train(argv: list[str] | None = None) -> Path:
         "wall_s": round(time.time() - t0, 1),
     }
     atomic_write_json(run_dir / "metrics.json", metrics)
-    record_trial(run_dir, cfg.env, metrics["val_backtest"].get("sharpe"))
     vb = metrics["val_backtest"]
+    record_trial(run_dir, cfg.env, vb.get("sharpe"))  # the trial ledger (lab.ledger)
     print(
         f"fit {fit_s:.0f}s; {classes['message']}; val bal acc {report.balanced_accuracy:.3f}; "
         f"rule {rule_fit.rule.label()}; val (runner) Sharpe {vb.get('sharpe', float('nan')):+.2f}"
