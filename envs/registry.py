@@ -60,8 +60,9 @@ def load_market(
     p = get_preset(preset)  # a preset name, any market key (envs.marketspec) or a Preset
     files = tuple(sorted(p.files.items()))  # paths + sha256: a changed file is a new entry
     key = (p.name, p.freq, files, feature_set, int(window), _normaliser_key(normaliser))
-    if key in _CACHE:
-        return _CACHE[key]
+    if key in _CACHE:  # an equal normaliser may have filled it: the given one is returned as is
+        market, cached = _CACHE[key]
+        return market, (cached if normaliser is None else normaliser)
     candles, _report = load_clean(p)
     funding = load_funding(p) if p.funding is not None else None
     raw = compute_features(candles, feature_set, funding=funding, freq=p.freq)

@@ -15,6 +15,7 @@ writes goes through ``lab.atomic`` (temp file + rename), so an interrupt leaves 
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -64,6 +65,9 @@ def run_cli(main: Callable[[], Any], user_errors: tuple[type[BaseException], ...
             return 2
         raise
     except KeyboardInterrupt:
+        # one Ctrl-C is the answer: a second one (or a library's late re-raise at shutdown)
+        # must not turn the clean exit 130 into a death by SIGINT
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         kept = discard_unfinished()
         if debug:
             raise

@@ -28,7 +28,7 @@ import sys
 import time
 from dataclasses import field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
@@ -166,13 +166,16 @@ class CompareConfig:
     max_val_bars: int | None = field(default=None, metadata=doc("cap on the val bars"))
     threads: int | None = field(default=None, metadata=doc("torch threads (default: torch's)"))
 
-    RULES: ClassVar[dict[str, Rule]] = {
-        "env": (is_market, f"a market: a preset ({', '.join(sorted(PRESETS))}), a file or entry"),
-        "epochs": (lambda v: v >= 1, ">= 1"),
-        "max_train_samples": (lambda v: v >= 1, ">= 1 (or unset)"),
-        "max_val_bars": (lambda v: v >= 1, ">= 1 (or unset)"),
-        "threads": (lambda v: v >= 1, ">= 1 (or unset)"),
-    }
+
+# the field rules (a module constant, not a ClassVar: dataclasses cannot see ClassVar when this
+# module runs as __main__ under runpy, which the abuse tests do)
+COMPARE_RULES: dict[str, Rule] = {
+    "env": (is_market, f"a market: a preset ({', '.join(sorted(PRESETS))}), a file or entry"),
+    "epochs": (lambda v: v >= 1, ">= 1"),
+    "max_train_samples": (lambda v: v >= 1, ">= 1 (or unset)"),
+    "max_val_bars": (lambda v: v >= 1, ">= 1 (or unset)"),
+    "threads": (lambda v: v >= 1, ">= 1 (or unset)"),
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -195,7 +198,7 @@ def _setup(argv: list[str] | None) -> tuple[CompareConfig, FitConfig, Path]:
         args.env = resolve(CompareConfig, args)[0].env
     market_from_args(args)  # args.env: the market's key
     a, sources = resolve(CompareConfig, args)
-    check_rules(a, CompareConfig.RULES, sources)
+    check_rules(a, COMPARE_RULES, sources)
     base = FitConfig(
         env=a.env,
         epochs=a.epochs,
