@@ -96,10 +96,12 @@ def after_cost_returns(
     return held * np.expm1(log_returns[1:]) - cost * turnover
 
 
-def sharpe(returns: np.ndarray, periods_per_year: int = 8760) -> float:
-    """Annualised Sharpe of per-bar returns (0 for a constant series)."""
+def t_statistic(returns: np.ndarray) -> float:
+    """``mean / std(ddof=1) * sqrt(n)``: how many standard errors the mean per-bar return lies
+    above zero (0 for a constant series). Not a Sharpe ratio: the one Sharpe is
+    ``backtest.metrics.sharpe_ratio``, which envs (a lower layer) cannot import."""
     sd = float(np.std(returns, ddof=1))
-    return 0.0 if sd == 0 else float(np.mean(returns) / sd * math.sqrt(periods_per_year))
+    return 0.0 if sd == 0 else float(np.mean(returns) / sd * math.sqrt(len(returns)))
 
 
 def fit_band(
@@ -108,17 +110,20 @@ def fit_band(
     rows: slice,
     grid: tuple[tuple[float, float], ...],
     cost: float = COST_DEFAULT,
-    periods_per_year: int = 8760,
 ) -> tuple[float, float]:
-    """The ``(enter, exit)`` of ``grid`` with the best after-cost Sharpe on ``rows`` (train).
+    """The ``(enter, exit)`` of ``grid`` with the best after-cost t-statistic on ``rows`` (train).
 
-    A band is used only if its train Sharpe exceeds ``MIN_TRAIN_SHARPE_SE`` standard errors
-    (``sqrt(periods_per_year / n_rows)``, annualised); otherwise ``NO_TRADE``: a policy from
-    past data alone trades only an edge that past data shows.
+    A band is used only if its mean after-cost return lies more than ``MIN_TRAIN_SHARPE_SE``
+    standard errors above zero (equivalently: its annualised train Sharpe exceeds that many
+    standard errors ``sqrt(periods_per_year / n_rows)``); otherwise ``NO_TRADE``: a policy from
+    past data alone trades only an edge that past data shows. Over the same rows the t-statistic
+    ranks bands exactly as the Sharpe ratio does.
     """
     sig, ret = signal[rows], log_returns[rows]
-    scores = [sharpe(after_cost_returns(band_positions(sig, e, x), ret, cost)) for e, x in grid]
+    scores = [
+        t_statistic(after_cost_returns(band_positions(sig, e, x), ret, cost)) for e, x in grid
+    ]
     best = int(np.argmax(scores))
-    if scores[best] <= MIN_TRAIN_SHARPE_SE * math.sqrt(periods_per_year / len(ret)):
+    if scores[best] <= MIN_TRAIN_SHARPE_SE:
         return NO_TRADE
     return grid[best]
