@@ -14,6 +14,7 @@ save. ``agents.ppo.main`` calls it on the preset's named train/val splits (in tw
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from collections.abc import Callable
@@ -54,6 +55,7 @@ from agents.warm_start import (
     refreeze,
     warm_start_into,
 )
+from backtest.collapse import collapse_label
 from backtest.table import format_table, write_metrics
 from envs import MarketData, load_market
 from envs.marketspec import record_market
@@ -273,6 +275,13 @@ def run_validation(
         },
     )
     print(format_table(results, f"validation backtest ({cfg.env_name}, val split, deterministic)"))
+    for name, metrics in results.items():
+        label = collapse_label(metrics.get("constant_position", math.nan))
+        if name != "buy_and_hold" and label:
+            print(
+                f"collapse: {name} is {label} over the whole val split (a constant position: it "
+                "ignores the market); see the trading/ scalars in TensorBoard"
+            )
     return results
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from agents.config import RunConfig
 from agents.loading import SB3Policy
 from backtest.baselines import PolicySpec
+from backtest.collapse import constant_position
 from backtest.runner import CostOverrides, run_policy
 
 
@@ -76,6 +77,9 @@ def validation_backtest(
             normaliser=normaliser,
         )
         bt = run_policy(spec, cfg.env_name, split, seed=cfg.seed, costs=costs)
-        out[f"{cfg.algo}_{name}"] = bt.summary(benchmark=bench)
+        out[f"{cfg.algo}_{name}"] = {
+            **bt.summary(benchmark=bench),
+            "constant_position": constant_position(bt.positions),
+        }
     out["buy_and_hold"] = bench.summary()
     return out

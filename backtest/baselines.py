@@ -24,6 +24,12 @@ from typing import Any, Protocol
 import numpy as np
 
 BASELINES = ("buy_and_hold", "flat", "random", "momentum")
+ORACLES = ("oracle_hidden", "oracle_filter")  # synthetic markets only (backtest.oracles)
+
+
+def is_reference(method: str) -> bool:
+    """A built-in baseline or oracle: a reference to compare against, never a seeded method."""
+    return method in BASELINES or method in ORACLES
 
 
 class Policy(Protocol):

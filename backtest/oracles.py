@@ -14,9 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from backtest.baselines import PolicySpec, position_to_action
-
-ORACLES = ("oracle_hidden", "oracle_filter")
+from backtest.baselines import ORACLES, PolicySpec, position_to_action
 
 
 @dataclass

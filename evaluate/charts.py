@@ -14,10 +14,10 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from backtest.baselines import is_reference
 from backtest.metrics import drawdown_series
 from backtest.record import Backtest
 
-BASELINES = ("buy_and_hold", "flat", "random", "momentum")
 BAND_ALPHA = 0.18
 PALETTE = (
     "#1f77b4",
@@ -135,7 +135,7 @@ def positions_figure(
     else:
         bh = next((b for b in backtests if b.name == "buy_and_hold"), backtests[0])
         fig.add_trace(go.Scatter(x=_times(bh), y=bh.equity[1:], name=f"{bh.name} equity"), 1, 1)
-    shown = [b for b in backtests if b.meta.get("method", b.name) not in BASELINES]
+    shown = [b for b in backtests if not is_reference(b.meta.get("method", b.name))]
     shown += [b for b in backtests if b.name not in ("buy_and_hold", "flat") and b not in shown]
     for k, bt in enumerate(shown):
         fig.add_trace(

@@ -1,6 +1,6 @@
 """Per-method seed aggregates of a head-to-head and the one-sentence verdicts built on them.
 
-Every non-baseline method (a label with one or more seeds) is reduced by
+Every method that is not a baseline or oracle (a label with one or more seeds) is reduced by
 ``backtest.aggregate.summarize_seeds`` over its rows' annualised Sharpes: IQM with a stratified
 bootstrap CI, ``P(method > buy-and-hold)`` and, when a supervised method is in the comparison,
 ``P(method > supervised)``, median, worst seed and collapsed seeds. Seeds whose training failed
@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 
 from backtest.aggregate import SeedSummary, TrialCount, seed_sharpes, summarize_seeds
+from backtest.baselines import is_reference
 from evaluate.headtohead import Comparison
 
-BASELINES = ("buy_and_hold", "flat", "random", "momentum")
 SIGNIFICANT_DSR = 0.95  # a seed is significant when its deflated Sharpe exceeds this
 SUPERVISED = "supervised"
 
@@ -26,7 +26,7 @@ SUPERVISED = "supervised"
 def _method_rows(cmp: Comparison) -> dict[str, list[Any]]:
     out: dict[str, list[Any]] = {}
     for r in cmp.rows:
-        if r.method not in BASELINES:
+        if not is_reference(r.method):
             out.setdefault(r.method, []).append(r)
     return out
 

@@ -140,6 +140,8 @@ def _check_run_folder(run: Path, algo: str, steps: int) -> dict[str, list[int]]:
     assert metrics["split"] == "val" and metrics["num_timesteps"] >= steps
     final = metrics["policies"][f"{algo}_final"]
     assert final["n_bars"] > 8000  # the whole 2023 hourly split
+    # the collapse diagnosis: the one position held all year, or null when the policy traded
+    assert final["constant_position"] in (None, -1.0, 0.0, 1.0)
     assert set(metrics["policies"]) >= {f"{algo}_final", "buy_and_hold"}
     assert _num_timesteps(run / "final_model.zip") >= steps
     _check_selection(run, algo, metrics)
