@@ -219,8 +219,8 @@ def r_squared(model: PretrainNet, data: WindowBatches, batch_size: int = 4096) -
 def versions() -> dict[str, str]:
     """Library versions the checkpoint's bytes depend on."""
     return {
-        "torch": torch.__version__,
-        "numpy": np.__version__,
+        "torch": str(torch.__version__),
+        "numpy": str(np.__version__),
         "python": platform.python_version(),
     }
 
@@ -252,7 +252,8 @@ def read_checkpoint(path: Any) -> dict[str, Any]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # a non-checkpoint raises pickle/zip errors of many kinds
-        first = (str(exc).strip().splitlines() or [""])[0][:160]
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()] or [""]
+        first = next((ln for ln in lines if "WeightsUnpickler error" in ln), lines[0])[:200]
         raise ValueError(
             f"{path}: not a loadable pretrained checkpoint ({type(exc).__name__}: {first})"
         ) from None
