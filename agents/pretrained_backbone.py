@@ -150,7 +150,12 @@ def refreeze_pretrained(model: Any, cfg: RunConfig) -> list[str]:
         return [n for n, p in model.policy.named_parameters() if p.requires_grad]
     from supervised.transfer import freeze_to_heads
 
-    return freeze_to_heads(model.policy, HEADS[cfg.algo], train_norms=cfg.pretrained.train_norms)
+    names = freeze_to_heads(model.policy, HEADS[cfg.algo], train_norms=cfg.pretrained.train_norms)
+    target = getattr(model.policy, "critic_target", None)
+    if target is not None:  # SAC's target critic follows by Polyak averaging, never by gradient
+        target.requires_grad_(False)
+        names = [n for n in names if not n.startswith("critic_target.")]
+    return names
 
 
 def lora_count(model: Any) -> int:

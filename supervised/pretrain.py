@@ -34,78 +34,22 @@ import hashlib
 import shlex
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from envs import load_market
 from envs.data import DataValidationError
-from envs.features import FEATURE_SETS
-from envs.marketspec import is_market
 from envs.presets import get_preset
 from envs.registry import split_range
 from lab.atomic import atomic_write_bytes, atomic_write_json
 from lab.cli import run_cli
-from lab.config import ConfigError, Rule, add_fields, check_rules, doc, flag_of, resolve
+from lab.config import ConfigError, add_fields, check_rules, flag_of, resolve
 from lab.rundir import create_run_dir, preset_files
 from lab.runtime import seed_everything, set_torch_threads
-from policies import PRESETS as MODEL_PRESETS
 from supervised import pretrain_core as core
+from supervised.pretrain_core import PretrainConfig
 
 CHECKPOINT = "backbone.pt"
-
-
-@dataclass
-class PretrainConfig:
-    """Everything the checkpoint's bytes depend on (saved as config.yaml and in the checkpoint)."""
-
-    markets: list[str] = field(
-        default_factory=lambda: ["btc1h", "eth1h"],
-        metadata=doc("markets whose TRAIN splits are pretrained on (presets or market keys)"),
-    )
-    feature_set: str = field(
-        default="flagtrader60",
-        metadata=doc("envs.features set, as the PPO run's env", choices=tuple(FEATURE_SETS)),
-    )
-    window: int = field(default=16, metadata=doc("observation window in bars, as the PPO env"))
-    preset: str = field(
-        default="cpu", metadata=doc("policies transformer preset", choices=tuple(MODEL_PRESETS))
-    )
-    horizons: list[int] = field(
-        default_factory=lambda: [1, 4, 24],
-        metadata=doc("target horizons in bars"),
-    )
-    targets: list[str] = field(
-        default_factory=lambda: list(core.TARGET_KINDS),
-        metadata=doc(
-            "per horizon: return = future log return, vol = log realised vol (supervised."
-            "pretrain_core)",
-            choices=core.TARGET_KINDS,
-        ),
-    )
-    epochs: int = field(default=3, metadata=doc("passes over the samples (no early stopping)"))
-    batch_size: int = field(default=256, metadata=doc("samples per AdamW step"))
-    lr: float = field(default=1e-3, metadata=doc("AdamW learning rate (constant)"))
-    weight_decay: float = field(default=0.01, metadata=doc("AdamW weight decay"))
-    max_samples_per_market: int | None = field(
-        default=None, metadata=doc("keep N evenly spaced train samples per market (quick runs)")
-    )
-    seed: int = field(default=0, metadata=doc("torch seed (init and shuffles)"))
-
-    RULES: ClassVar[dict[str, Rule]] = {
-        "markets": (
-            lambda v: len(v) >= 1 and all(is_market(m) for m in v),
-            "one or more data presets, candle files or catalog entries",
-        ),
-        "window": (lambda v: v >= 1, ">= 1 bar"),
-        "horizons": (lambda v: len(v) >= 1 and all(h >= 1 for h in v), "one or more bars >= 1"),
-        "targets": (lambda v: len(v) == len(set(v)) >= 1, "one or more distinct kinds"),
-        "epochs": (lambda v: v >= 1, ">= 1"),
-        "batch_size": (lambda v: v >= 1, ">= 1"),
-        "lr": (lambda v: v > 0, "> 0"),
-        "weight_decay": (lambda v: v >= 0, ">= 0"),
-        "max_samples_per_market": (lambda v: v >= 2, ">= 2 (or unset)"),
-    }
 
 
 def rebuild_command(cfg: PretrainConfig) -> str:

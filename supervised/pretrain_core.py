@@ -29,17 +29,76 @@ from __future__ import annotations
 import dataclasses
 import io
 import platform
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 
+from envs.features import FEATURE_SETS
+from envs.marketspec import is_market
+from lab.config import Rule, doc
+from policies import PRESETS as MODEL_PRESETS
 from policies import TransformerBackbone, TransformerConfig, make_config
 
 FORMAT = "rltrade-pretrained-v1"
 OBJECTIVE = "multi_horizon_return_and_vol"
+TARGET_KINDS = ("return", "vol")
+VOL_FLOOR = 1e-5  # log-vol floor: a flat stretch (zero returns) is finite
+
+
+@dataclass
+class PretrainConfig:
+    """Everything the checkpoint's bytes depend on (saved as config.yaml and in the checkpoint)."""
+
+    markets: list[str] = field(
+        default_factory=lambda: ["btc1h", "eth1h"],
+        metadata=doc("markets whose TRAIN splits are pretrained on (presets or market keys)"),
+    )
+    feature_set: str = field(
+        default="flagtrader60",
+        metadata=doc("envs.features set, as the PPO run's env", choices=tuple(FEATURE_SETS)),
+    )
+    window: int = field(default=16, metadata=doc("observation window in bars, as the PPO env"))
+    preset: str = field(
+        default="cpu", metadata=doc("policies transformer preset", choices=tuple(MODEL_PRESETS))
+    )
+    horizons: list[int] = field(
+        default_factory=lambda: [1, 4, 24],
+        metadata=doc("target horizons in bars"),
+    )
+    targets: list[str] = field(
+        default_factory=lambda: list(TARGET_KINDS),
+        metadata=doc(
+            "per horizon: return = future log return, vol = log realised vol (supervised."
+            "pretrain_core)",
+            choices=TARGET_KINDS,
+        ),
+    )
+    epochs: int = field(default=3, metadata=doc("passes over the samples (no early stopping)"))
+    batch_size: int = field(default=256, metadata=doc("samples per AdamW step"))
+    lr: float = field(default=1e-3, metadata=doc("AdamW learning rate (constant)"))
+    weight_decay: float = field(default=0.01, metadata=doc("AdamW weight decay"))
+    max_samples_per_market: int | None = field(
+        default=None, metadata=doc("keep N evenly spaced train samples per market (quick runs)")
+    )
+    seed: int = field(default=0, metadata=doc("torch seed (init and shuffles)"))
+
+    RULES: ClassVar[dict[str, Rule]] = {
+        "markets": (
+            lambda v: len(v) >= 1 and all(is_market(m) for m in v),
+            "one or more data presets, candle files or catalog entries",
+        ),
+        "window": (lambda v: v >= 1, ">= 1 bar"),
+        "horizons": (lambda v: len(v) >= 1 and all(h >= 1 for h in v), "one or more bars >= 1"),
+        "targets": (lambda v: len(v) == len(set(v)) >= 1, "one or more distinct kinds"),
+        "epochs": (lambda v: v >= 1, ">= 1"),
+        "batch_size": (lambda v: v >= 1, ">= 1"),
+        "lr": (lambda v: v > 0, "> 0"),
+        "weight_decay": (lambda v: v >= 0, ">= 0"),
+        "max_samples_per_market": (lambda v: v >= 2, ">= 2 (or unset)"),
+    }
 
 
 @dataclass
@@ -55,10 +114,6 @@ class MarketSamples:
     targets: np.ndarray  # float32 (n, H), standardised future log returns
     mean: list[float]
     std: list[float]
-
-
-TARGET_KINDS = ("return", "vol")
-VOL_FLOOR = 1e-5  # log-vol floor: a flat stretch (zero returns) is finite
 
 
 def raw_targets(
@@ -78,7 +133,7 @@ def raw_targets(
     """
     lo, hi = int(rows[0]), int(rows[1])
     h_max = max(horizons)
-    t = np.arange(lo, max(lo, hi - h_max), dtype=np.int64)  # t + h_max <= hi - 1
+    t: np.ndarray = np.arange(lo, max(lo, hi - h_max), dtype=np.int64)  # t + h_max <= hi - 1
     ok = obs_ok[t].copy()
     log_close = np.log(close[:hi])
     step = np.diff(log_close, prepend=log_close[:1])  # r[k] = log c[k] - log c[k-1]; r[0] = 0
