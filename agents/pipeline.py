@@ -36,11 +36,11 @@ from agents.callbacks import (
 )
 from agents.cli import Invocation
 from agents.config import RunConfig
-from agents.models import build_model, load_model, parameter_counts
+from agents.models import build_model, load_model, lora_parameter_count, parameter_counts
 from agents.nan_guard import NanGuardCallback
 from agents.pretrained_backbone import (
     LoadedPretrained,
-    lora_count,
+    PretrainedError,
     pretrained_into,
     record_pretrained,
     refreeze_pretrained,
@@ -373,6 +373,11 @@ def prepare_training(
     ``agents.warm_start.prepare_warm_start``) freezes the base and adds the critic warm-up
     callback; a resumed warm-started run freezes again (flags are not saved in a zip).
     """
+    if cfg.pretrained.checkpoint and pretrained is None and not resume:
+        raise PretrainedError(  # never train from scratch while the config names a backbone
+            f"pretrained.checkpoint {cfg.pretrained.checkpoint} is set but was not loaded: "
+            "only python -m agents.ppo/agents.sac load a pretrained backbone"
+        )
     train_env, eval_env = make_envs(cfg, market, train_rows, val_rows)
     warm_started = cfg.algo == "ppo" and bool(cfg.warm_start.checkpoint)
     if resume:
@@ -423,7 +428,9 @@ def prepare_training(
             eval_cb.selection.restore(model.num_timesteps)  # type: ignore[attr-defined]
         log(restore_run_state(run_dir, model, ckpt_cb))
     total, trainable = parameter_counts(model)
-    log(f"policy parameters: {total:,} total, {trainable:,} trainable, {lora_count(model):,} LoRA")
+    log(
+        f"policy parameters: {total:,} total, {trainable:,} trainable, {lora_parameter_count(model):,} LoRA"
+    )
     return Training(cfg, run_dir, model, train_env, eval_env, callbacks, eval_cb, ckpt_cb, resume)
 
 

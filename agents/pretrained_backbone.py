@@ -158,13 +158,6 @@ def refreeze_pretrained(model: Any, cfg: RunConfig) -> list[str]:
     return names
 
 
-def lora_count(model: Any) -> int:
-    """LoRA parameter elements in the policy (shared modules counted once)."""
-    from policies import lora_parameters
-
-    return sum(p.numel() for p in lora_parameters(model.policy))
-
-
 def record_pretrained(run_dir: Path, cfg: RunConfig) -> None:
     """Add the checkpoint's path and sha256 to ``meta.json`` (config.yaml has them too)."""
     pc = cfg.pretrained

@@ -248,3 +248,23 @@ def test_ppo_refuses_garbage_and_warm_start_together(tmp_path, ckpt, capsys):
         ppo.setup([*_ppo_args(tmp_path, ckpt), "--warm-start", str(ckpt)])
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert exc.value.code == 2 and "--warm-start and --pretrained exclude each other" in err
+
+
+def test_scratch_runs_print_zero_lora(tmp_path, capsys):
+    from agents import ppo
+
+    args = _ppo_args(tmp_path, "unused")
+    i = args.index("--pretrained")
+    session = ppo.setup(args[:i] + args[i + 2 :])
+    session.training.close()
+    assert "policy parameters: 35,012 total, 35,012 trainable, 0 LoRA" in capsys.readouterr().out
+
+
+def test_a_named_backbone_is_never_silently_ignored(tmp_path):
+    from agents.pipeline import prepare_training
+    from agents.pretrained_backbone import PretrainedError
+
+    cfg = resolve_config("ppo", "btc1h")
+    cfg.pretrained.checkpoint = str(tmp_path / "backbone.pt")
+    with pytest.raises(PretrainedError, match="set but was not loaded"):
+        prepare_training(cfg, tmp_path, None, (0, 10), (10, 20))
