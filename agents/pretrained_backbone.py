@@ -26,7 +26,7 @@ from typing import Any
 
 from agents.config import RunConfig
 from lab.atomic import atomic_write_json
-from lab.rundir import sha256_file
+from lab.rundir import REPO_ROOT, sha256_file
 
 # Parameter-name prefixes of the heads that train on a frozen pretrained base, per algorithm.
 HEADS: dict[str, tuple[str, ...]] = {
@@ -81,6 +81,8 @@ def prepare_pretrained(path: Path, cfg: RunConfig) -> LoadedPretrained:
             "pick one starting point"
         )
     path = Path(path)
+    if not path.exists() and not path.is_absolute() and (REPO_ROOT / path).exists():
+        path = REPO_ROOT / path  # a config's relative path (ppo.yml) names a repository file
     if not path.exists():
         raise PretrainedError(f"--pretrained {path}: no such file or folder")
     if path.is_dir():
@@ -91,16 +93,11 @@ def prepare_pretrained(path: Path, cfg: RunConfig) -> LoadedPretrained:
         raise PretrainedError(f"--pretrained {exc}") from None
     digest = sha256_file(path)
     pin = cfg.pretrained.checkpoint_sha256
-    if (
-        pin
-        and cfg.pretrained.checkpoint
-        and Path(cfg.pretrained.checkpoint) == path
-        and pin != digest
-    ):
+    if pin and pin != digest:  # set in a config (ppo.yml, --config): the file must match it
         raise PretrainedError(
             f"--pretrained {path}: sha256 {digest[:16]}... differs from the pinned "
-            f"pretrained.checkpoint_sha256 {pin[:16]}...; rebuild it with the command in "
-            "its 'command' field or update the pin"
+            f"pretrained.checkpoint_sha256 {pin[:16]}... of the config; rebuild it with the "
+            "command in its 'command' field, or update or remove the pin"
         )
     _check_layout(path, payload, cfg)
     pc = cfg.pretrained

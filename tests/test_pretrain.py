@@ -268,3 +268,20 @@ def test_a_named_backbone_is_never_silently_ignored(tmp_path):
     cfg.pretrained.checkpoint = str(tmp_path / "backbone.pt")
     with pytest.raises(PretrainedError, match="set but was not loaded"):
         prepare_training(cfg, tmp_path, None, (0, 10), (10, 20))
+
+
+def test_a_pinned_sha256_must_match(ckpt):
+    from agents.pretrained_backbone import PretrainedError, prepare_pretrained
+
+    cfg = resolve_config("ppo", "btc1h")
+    cfg.pretrained.checkpoint_sha256 = "0" * 64
+    with pytest.raises(PretrainedError, match="differs from the pinned"):
+        prepare_pretrained(ckpt, cfg)
+    cfg.pretrained.checkpoint_sha256 = _sha(ckpt)
+    loaded = prepare_pretrained(ckpt, cfg)
+    assert cfg.policy.extractor_kwargs == {
+        "lora_rank": 8,
+        "lora_alpha": 16.0,
+        "lora_targets": ["q", "v"],
+    }
+    assert loaded.sha256 == _sha(ckpt)
