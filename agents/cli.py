@@ -21,6 +21,7 @@ from agents.config import (
     TrainConfig,
     resolve_config,
 )
+from agents.pretrained_config import PretrainedConfig
 from envs.marketspec import add_market_flags, check_recorded_market, market_from_args
 from envs.presets import PRESETS
 from lab.config import describe
@@ -52,7 +53,8 @@ def build_parser(algo: str, hyper_cls: type) -> argparse.ArgumentParser:
         f"{algo}.yml [default] -> agents/configs/{algo}.yml [<env>] -> --config FILE -> flags.\n"
         "Config sections and fields:\n"
         f"env:\n{describe(EnvConfig)}\npolicy:\n{describe(PolicyConfig)}\n"
-        f"{algo}:\n{describe(hyper_cls)}\ntrain:\n{describe(TrainConfig)}"
+        f"{algo}:\n{describe(hyper_cls)}\ntrain:\n{describe(TrainConfig)}\n"
+        f"pretrained (with --pretrained):\n{describe(PretrainedConfig)}"
     )
     p = argparse.ArgumentParser(
         prog=f"python -m agents.{algo}",
