@@ -285,3 +285,18 @@ def test_a_pinned_sha256_must_match(ckpt):
         "lora_targets": ["q", "v"],
     }
     assert loaded.sha256 == _sha(ckpt)
+
+
+def test_a_config_can_name_the_backbone(tmp_path, ckpt, capsys):
+    """How the main job would use it: ppo.yml / --config sets pretrained.checkpoint + a pin."""
+    from agents import ppo
+
+    layer = {**PPO_TINY, "pretrained": {"checkpoint": str(ckpt), "checkpoint_sha256": _sha(ckpt)}}
+    cfg_file = tmp_path / "with_backbone.yml"
+    cfg_file.write_text(yaml.safe_dump(layer))
+    args = ["--env", "btc1h", "--config", str(cfg_file), "--no-progress"]
+    session = ppo.setup([*args, "--run-dir", str(tmp_path / "run")])
+    session.training.close()
+    assert "policy parameters: 36,036 total, 9,604 trainable, 1,024 LoRA" in capsys.readouterr().out
+    saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert saved["pretrained"]["checkpoint_sha256"] == _sha(ckpt)
