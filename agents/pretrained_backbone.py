@@ -13,6 +13,9 @@
    (``supervised.transfer.freeze_to_heads``), plus the LayerNorms with ``train_norms``.
 3. ``refreeze_pretrained`` on --resume: ``requires_grad`` flags are not in a model zip.
 
+SAC's target critic is frozen too (it follows the critic by Polyak averaging); its copy of the
+frozen base then drifts from the checkpoint by float rounding only (~1e-6: ``(1 - tau) x + tau x``).
+
 The env keeps its own train-fitted normaliser: the pretraining normalised each market by its own
 train-fitted normaliser, as the env does, so the backbone sees inputs scaled as in pretraining.
 """
