@@ -17,7 +17,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecNormalize
 
 from agents.episode_stats import PERIODS_PER_YEAR, EpisodeStats
-from agents.models import parameter_counts
+from agents.models import lora_parameter_count, parameter_counts
 from lab.atomic import atomic_save, atomic_write_json, atomic_write_text
 
 CHECKPOINT_DIR = "checkpoints"
@@ -101,8 +101,10 @@ class ParamCountCallback(BaseCallback):
         total, trainable = parameter_counts(self.model)
         self.logger.record("model/params_total", total)
         self.logger.record("model/params_trainable", trainable)
+        lora = lora_parameter_count(self.model)
+        self.logger.record("model/params_lora", lora)
         if self.verbose:
-            print(f"policy parameters: {total:,} total, {trainable:,} trainable")
+            print(f"policy parameters: {total:,} total, {trainable:,} trainable, {lora:,} LoRA")
 
     def _on_step(self) -> bool:
         return True

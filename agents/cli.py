@@ -21,6 +21,7 @@ from agents.config import (
     TrainConfig,
     resolve_config,
 )
+from agents.pretrained_config import PretrainedConfig
 from envs.marketspec import add_market_flags, check_recorded_market, market_from_args
 from envs.presets import PRESETS
 from lab.config import describe
@@ -42,6 +43,7 @@ class Invocation:
     resume: bool
     warm_start: Path | None
     progress: bool
+    pretrained: Path | None = None
 
 
 def build_parser(algo: str, hyper_cls: type) -> argparse.ArgumentParser:
@@ -51,7 +53,8 @@ def build_parser(algo: str, hyper_cls: type) -> argparse.ArgumentParser:
         f"{algo}.yml [default] -> agents/configs/{algo}.yml [<env>] -> --config FILE -> flags.\n"
         "Config sections and fields:\n"
         f"env:\n{describe(EnvConfig)}\npolicy:\n{describe(PolicyConfig)}\n"
-        f"{algo}:\n{describe(hyper_cls)}\ntrain:\n{describe(TrainConfig)}"
+        f"{algo}:\n{describe(hyper_cls)}\ntrain:\n{describe(TrainConfig)}\n"
+        f"pretrained (with --pretrained):\n{describe(PretrainedConfig)}"
     )
     p = argparse.ArgumentParser(
         prog=f"python -m agents.{algo}",
@@ -104,6 +107,13 @@ def build_parser(algo: str, hyper_cls: type) -> argparse.ArgumentParser:
         help="initialise the policy from a "
         "supervised checkpoint (PPO only; see supervised.transfer)",
     )
+    p.add_argument(
+        "--pretrained",
+        type=Path,
+        metavar="CKPT",
+        help="fine-tune a self-supervised backbone (python -m supervised.pretrain) with LoRA: "
+        "frozen base, LoRA + heads train (see agents.pretrained_backbone)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar (logs, CI)")
     add_group_flags(p)  # handled by agents.seed_group before parse() sees them
     return p
@@ -140,7 +150,11 @@ def parse(algo: str, hyper_cls: type, argv: list[str] | None = None) -> Invocati
     warm = args.warm_start
     if warm is not None and not warm.exists():
         parser.error(f"--warm-start {warm}: no such file")
-    return Invocation(cfg, args.run_dir, False, warm, not args.no_progress)
+    if warm is not None and args.pretrained is not None:
+        parser.error("--warm-start and --pretrained exclude each other: pick one starting point")
+    if args.pretrained is not None and not args.pretrained.exists():
+        parser.error(f"--pretrained {args.pretrained}: no such file")
+    return Invocation(cfg, args.run_dir, False, warm, not args.no_progress, args.pretrained)
 
 
 def _parse_resume(
@@ -170,7 +184,7 @@ def _parse_resume(
         }[name]
         if value is not None and value != have:
             conflicts.append(f"--{name.replace('_', '-')} {value} (the run has {have})")
-    for name in ("config", "run_dir", "warm_start"):
+    for name in ("config", "run_dir", "warm_start", "pretrained"):
         if getattr(args, name) is not None:
             conflicts.append(f"--{name.replace('_', '-')} (a resumed run keeps its saved config)")
     if conflicts:

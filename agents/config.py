@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agents.pretrained_config import PretrainedConfig
 from envs.params import EnvParams
 from envs.presets import PRESETS, get_preset
 from lab.config import ConfigError, load_yaml
@@ -236,6 +237,9 @@ class RunConfig:
     warm_start: WarmStartConfig = field(
         default_factory=WarmStartConfig, metadata=_doc("PPO only: --warm-start fine-tuning")
     )
+    pretrained: PretrainedConfig = field(
+        default_factory=PretrainedConfig, metadata=_doc("--pretrained backbone + LoRA")
+    )
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved config as plain data, sections named as in the YAML files."""
@@ -250,6 +254,10 @@ class RunConfig:
         }
         if self.algo in WARM_START_ALGOS:
             out["warm_start"] = dataclasses.asdict(self.warm_start)
+        if (
+            self.pretrained.checkpoint
+        ):  # only when used: other runs' config hashes stay as they were
+            out["pretrained"] = dataclasses.asdict(self.pretrained)
         return out
 
 
@@ -274,6 +282,7 @@ def apply_layer(cfg: RunConfig, layer: dict[str, Any], source: str) -> None:
     sections = {"env": cfg.env, "policy": cfg.policy, cfg.algo: cfg.hyper, "train": cfg.train}
     if cfg.algo in WARM_START_ALGOS:
         sections["warm_start"] = cfg.warm_start
+    sections["pretrained"] = cfg.pretrained
     valid = ["seed", "algo", "env_name", *sections]
     for key, value in layer.items():
         if key in sections:
@@ -378,6 +387,8 @@ def validate(cfg: RunConfig) -> None:
             f"warm_start.lora_rank ({ws.lora_rank}) and critic_warmup_steps "
             f"({ws.critic_warmup_steps}) must be >= 0"
         )
+    if cfg.pretrained.lora_rank < 0:
+        raise ConfigError(f"pretrained.lora_rank must be >= 0, got {cfg.pretrained.lora_rank}")
 
 
 def _validate_values(cfg: RunConfig) -> None:

@@ -100,3 +100,10 @@ def parameter_counts(model: BaseAlgorithm) -> tuple[int, int]:
     """``(total, trainable)`` parameter elements of the policy (shared modules counted once)."""
     params = list(model.policy.parameters())  # nn.Module.parameters() deduplicates
     return sum(p.numel() for p in params), sum(p.numel() for p in params if p.requires_grad)
+
+
+def lora_parameter_count(model: BaseAlgorithm) -> int:
+    """LoRA adapter elements in the policy (``--pretrained``, ``--warm-start``; 0 from scratch)."""
+    from policies import lora_parameters
+
+    return sum(p.numel() for p in lora_parameters(model.policy))

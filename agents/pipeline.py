@@ -37,8 +37,15 @@ from agents.callbacks import (
 )
 from agents.cli import Invocation
 from agents.config import RunConfig
-from agents.models import build_model, load_model, parameter_counts
+from agents.models import build_model, load_model, lora_parameter_count, parameter_counts
 from agents.nan_guard import NanGuardCallback
+from agents.pretrained_backbone import (
+    LoadedPretrained,
+    PretrainedError,
+    pretrained_into,
+    record_pretrained,
+    refreeze_pretrained,
+)
 from agents.resume_state import (
     EVAL_TMP,
     PublishEvaluations,
@@ -101,6 +108,7 @@ def open_run(inv: Invocation, argv: list[str]) -> Path:
         argv=command,
     )
     record_warm_start(run_dir, cfg)
+    record_pretrained(run_dir, cfg)
     record_market(run_dir, cfg.env_name)  # meta.json: spec, bar, splits, sha256 of every file
     return run_dir
 
@@ -365,6 +373,7 @@ def prepare_training(
     warm: LoadedWarmStart | None = None,
     resume: bool = False,
     log: Callable[[str], None] = print,
+    pretrained: LoadedPretrained | None = None,
 ) -> Training:
     """Envs -> model (fresh, warm-started from ``warm``, or the last checkpoint of ``run_dir``
     when ``resume``) -> callbacks. Nothing is learned yet (see ``learn``).
@@ -373,6 +382,11 @@ def prepare_training(
     ``agents.warm_start.prepare_warm_start``) freezes the base and adds the critic warm-up
     callback; a resumed warm-started run freezes again (flags are not saved in a zip).
     """
+    if cfg.pretrained.checkpoint and pretrained is None and not resume:
+        raise PretrainedError(  # never train from scratch while the config names a backbone
+            f"pretrained.checkpoint {cfg.pretrained.checkpoint} is set but was not loaded: "
+            "only python -m agents.ppo/agents.sac load a pretrained backbone"
+        )
     train_env, eval_env = make_envs(cfg, market, train_rows, val_rows)
     warm_started = cfg.algo == "ppo" and bool(cfg.warm_start.checkpoint)
     if resume:
@@ -390,6 +404,8 @@ def prepare_training(
         )
         if warm_started:
             refreeze(model, cfg)
+        if cfg.pretrained.checkpoint:
+            refreeze_pretrained(model, cfg)
         log(f"resuming from {found[0].name} at {model.num_timesteps} steps")
     else:
         model = build_model(cfg, train_env, market.n_features, tensorboard_log=run_dir / "tb")
@@ -399,6 +415,12 @@ def prepare_training(
                 f"warm start from {warm.path} (sha256 {warm.sha256[:12]}...): logit bias "
                 f"{[round(b, 3) for b in summary['logit_bias']]}, "
                 f"{len(summary['trainable'])} trainable tensors"
+            )
+        if pretrained is not None:
+            names = pretrained_into(model, pretrained, cfg)
+            log(
+                f"pretrained backbone {pretrained.path} (sha256 {pretrained.sha256[:12]}...): "
+                f"{len(names)} trainable tensors"
             )
     first: list[BaseCallback] = []
     if warm_started and cfg.warm_start.critic_warmup_steps > 0:
@@ -415,7 +437,9 @@ def prepare_training(
             eval_cb.selection.restore(model.num_timesteps)  # type: ignore[attr-defined]
         log(restore_run_state(run_dir, model, ckpt_cb))
     total, trainable = parameter_counts(model)
-    log(f"policy parameters: {total:,} total, {trainable:,} trainable")
+    log(
+        f"policy parameters: {total:,} total, {trainable:,} trainable, {lora_parameter_count(model):,} LoRA"
+    )
     return Training(cfg, run_dir, model, train_env, eval_env, callbacks, eval_cb, ckpt_cb, resume)
 
 

@@ -34,6 +34,7 @@ from agents.pipeline import (
     run_validation,
     saved_normaliser,
 )
+from agents.pretrained_backbone import PretrainedError, pretrained_for
 from agents.resume_state import run_is_finished
 from agents.safe_load import ModelLoadError, cli_exit
 from agents.warm_start import LoadedWarmStart, WarmStartError, prepare_warm_start
@@ -90,6 +91,10 @@ def setup(argv: list[str]) -> Session:
             warm = prepare_warm_start(Path(source), cfg)
         except WarmStartError as err:
             raise _fail(err) from None
+    try:  # or a pretrained backbone (agents.pretrained_backbone): its architecture + LoRA
+        pretrained = pretrained_for(inv)
+    except PretrainedError as err:
+        raise _fail(err) from None
 
     # 3. run dir: command.txt, config.yaml, meta.json (or reopen it to resume)
     try:
@@ -121,9 +126,16 @@ def setup(argv: list[str]) -> Session:
     # 6. envs, model (fresh / warm-started / resumed) and callbacks
     try:
         training = prepare_training(
-            cfg, run_dir, market, train_rows, val_rows, warm=warm, resume=inv.resume
+            cfg,
+            run_dir,
+            market,
+            train_rows,
+            val_rows,
+            warm=warm,
+            resume=inv.resume,
+            pretrained=pretrained,
         )
-    except (WarmStartError, ModelLoadError) as err:
+    except (WarmStartError, PretrainedError, ModelLoadError) as err:
         raise _fail(err) from None
     return Session(inv, training, normaliser, warm)
 

@@ -27,6 +27,7 @@ from agents.pipeline import (
     run_validation,
     saved_normaliser,
 )
+from agents.pretrained_backbone import PretrainedError, pretrained_for
 from agents.resume_state import run_is_finished
 from agents.safe_load import ModelLoadError, cli_exit
 from envs.data import DataValidationError
@@ -56,6 +57,10 @@ def main(argv: list[str] | None = None) -> Path:
             "is a 3-way discrete head and SAC acts on a continuous target exposure; use "
             "python -m agents.ppo --warm-start CKPT"
         )
+    try:  # a pretrained backbone (agents.pretrained_backbone): its architecture + LoRA
+        pretrained = pretrained_for(inv)
+    except PretrainedError as err:
+        raise cli_exit("python -m agents.sac", err) from None
 
     # 2. run dir: command.txt, config.yaml, meta.json (or reopen it to resume)
     try:
@@ -76,8 +81,10 @@ def main(argv: list[str] | None = None) -> Path:
     # 5. envs (batched train split, val split for selection), model (fresh, or the last
     #    checkpoint of a resumed run, with an empty replay buffer) and callbacks
     try:
-        training = prepare_training(cfg, run_dir, market, train_rows, val_rows, resume=inv.resume)
-    except ModelLoadError as err:
+        training = prepare_training(
+            cfg, run_dir, market, train_rows, val_rows, resume=inv.resume, pretrained=pretrained
+        )
+    except (ModelLoadError, PretrainedError) as err:
         raise cli_exit("python -m agents.sac", err) from None
 
     # 6. learn (the step count continues on --resume); save final_model.zip, a last checkpoint

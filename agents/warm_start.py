@@ -54,11 +54,14 @@ def _plain(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
-def extractor_overrides(payload: dict[str, Any], cfg: RunConfig) -> tuple[str, dict[str, Any]]:
+def extractor_overrides(
+    payload: dict[str, Any], cfg: RunConfig, lora: Any = None
+) -> tuple[str, dict[str, Any]]:
     """``(preset, extractor_kwargs)`` rebuilding the checkpoint's backbone, plus LoRA adapters.
 
     Overrides are the checkpoint's ``model_config`` fields that differ from its preset's; LoRA is
-    the checkpoint's when it has adapters (their weights must load), else ``warm_start.lora_*``.
+    the checkpoint's when it has adapters (their weights must load), else ``lora.lora_*``
+    (default ``cfg.warm_start``; ``--pretrained`` passes ``cfg.pretrained``).
     """
     from policies import make_config
 
@@ -75,7 +78,7 @@ def extractor_overrides(payload: dict[str, Any], cfg: RunConfig) -> tuple[str, d
         if k not in _LAYOUT_FIELDS and _plain(base.get(k)) != _plain(v)
     }
     if int(model_config.get("lora_rank", 0)) == 0:
-        ws = cfg.warm_start
+        ws = cfg.warm_start if lora is None else lora
         for k in _LORA_FIELDS:
             kwargs.pop(k, None)
         if ws.lora_rank > 0:

@@ -56,6 +56,24 @@ def _remap_backbone_state(
 VALUE_SIDE = ("mlp_extractor.value_net", "value_net")
 
 
+def freeze_to_heads(
+    policy: nn.Module, heads: tuple[str, ...], *, train_norms: bool = False
+) -> list[str]:
+    """Freeze an SB3 policy but its LoRA adapters and the parameters under the ``heads``
+    prefixes that exist (PPO's value side and action net, SAC's actor and Q heads, ...).
+
+    Returns the names of the trainable parameters; raises ValueError without LoRA adapters.
+    """
+    if not lora_parameters(policy):
+        raise ValueError(
+            "freeze=True but the policy's backbone has no LoRA adapters: build the "
+            "extractor with lora_rank > 0, or pass freeze=False"
+        )
+    names = {n for n, _ in policy.named_parameters()}
+    extras = tuple(p for p in heads if any(n.startswith(p + ".") for n in names))
+    return freeze_base(policy, train_norms=train_norms, extra_trainable=extras)
+
+
 def freeze_policy(
     policy: nn.Module, *, train_action_head: bool = False, train_norms: bool = False
 ) -> list[str]:
@@ -64,16 +82,35 @@ def freeze_policy(
     Also used when a warm-started run resumes: requires_grad flags are not saved in a model zip.
     Returns the names of the trainable parameters; raises ValueError without LoRA adapters.
     """
-    backbone = policy.features_extractor.backbone
-    if not lora_parameters(backbone):
+    if not lora_parameters(policy.features_extractor.backbone):
         raise ValueError(
             "freeze=True but the PPO backbone has no LoRA adapters: build the "
             "extractor with lora_rank > 0, or pass freeze=False"
         )
-    names = {n for n, _ in policy.named_parameters()}
     wanted = VALUE_SIDE + (("action_net",) if train_action_head else ())
-    extras = tuple(p for p in wanted if any(n.startswith(p + ".") for n in names))
-    return freeze_base(policy, train_norms=train_norms, extra_trainable=extras)
+    return freeze_to_heads(policy, wanted, train_norms=train_norms)
+
+
+def load_backbone_weights(backbone: nn.Module, src: dict[str, torch.Tensor]) -> None:
+    """Copy a backbone state dict without LoRA (classifier, pretrained) into ``backbone``,
+    which may have LoRA adapters (``x.weight`` -> ``x.base.weight``; adapters keep their init).
+
+    Raises ValueError naming the keys or shapes that differ (another architecture).
+    """
+    dst = backbone.state_dict()
+    state = _remap_backbone_state(src, set(dst))
+    missing = [k for k in dst if k not in state]
+    not_lora = [k for k in missing if k.rsplit(".", 1)[-1] not in ("lora_A", "lora_B", "merged")]
+    if not_lora:
+        raise ValueError(f"backbone weights {not_lora[:5]} have no counterpart in the checkpoint")
+    shapes = [k for k, v in state.items() if tuple(v.shape) != tuple(dst[k].shape)]
+    if shapes:
+        k = shapes[0]
+        raise ValueError(
+            f"backbone weight {k}: checkpoint shape {tuple(state[k].shape)}, this model "
+            f"{tuple(dst[k].shape)} (another window, feature set or architecture)"
+        )
+    backbone.load_state_dict(state, strict=False)
 
 
 # size: the weight transfer, one block per copied layer with its shape check (model loading)
@@ -126,15 +163,7 @@ def load_into_ppo(
             f"PPO action_net {tuple(action_net.weight.shape)} != classifier head "
             f"{tuple(head.weight.shape)} (features_dim or number of actions differ)"
         )
-    dst = backbone.state_dict()
-    state = _remap_backbone_state(loaded.model.backbone.state_dict(), set(dst))
-    missing = [k for k in dst if k not in state]
-    not_lora = [k for k in missing if k.rsplit(".", 1)[-1] not in ("lora_A", "lora_B", "merged")]
-    if not_lora:
-        raise ValueError(
-            f"PPO backbone weights {not_lora[:5]} have no counterpart in the classifier"
-        )
-    backbone.load_state_dict(state, strict=False)
+    load_backbone_weights(backbone, loaded.model.backbone.state_dict())
     with torch.no_grad():
         action_net.weight.copy_(head.weight)
         bias = torch.as_tensor(loaded.correction.bias, dtype=action_net.bias.dtype)

@@ -465,6 +465,44 @@ CASES: list[tuple[str, str, list[str], str]] = [
         ["--algo", "momentum", "--folds", "2", "--feature-set", "banana", "--out", "{new}"],
         "banana",
     ),
+    # pretraining and --pretrained (supervised.pretrain, agents.pretrained_backbone)
+    (
+        "pretrain unknown market",
+        "supervised.pretrain",
+        ["--markets", "nope", "--run-dir", "{new}"],
+        "--markets",
+    ),
+    (
+        "pretrain horizon 0",
+        "supervised.pretrain",
+        ["--horizons", "0", "--run-dir", "{new}"],
+        "--horizons",
+    ),
+    (
+        "pretrain market twice",
+        "supervised.pretrain",
+        ["--markets", "btc1h", "btc1h", "--run-dir", "{new}"],
+        "twice",
+    ),
+    ("pretrain run-dir non-empty", "supervised.pretrain", ["--run-dir", "{full}"], "not empty"),
+    (
+        "ppo pretrained missing",
+        "agents.ppo",
+        ["--env", "btc1h", "--pretrained", "{missing}", "--run-dir", "{new}"],
+        "no such file",
+    ),
+    (
+        "ppo pretrained garbage",
+        "agents.ppo",
+        ["--env", "btc1h", "--pretrained", "{file}", "--run-dir", "{new}"],
+        "not a loadable",
+    ),
+    (
+        "sac pretrained garbage",
+        "agents.sac",
+        ["--env", "btc1h", "--pretrained", "{file}", "--run-dir", "{new}"],
+        "not a loadable",
+    ),
 ]
 
 

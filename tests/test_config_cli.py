@@ -116,6 +116,7 @@ def test_agents_bad_values_are_config_errors(layer, message, tmp_path):
 def _entry_points() -> list[tuple[str, object, list[str], tuple[type, ...]]]:
     """Every CLI entry point: (name, main, argv before --help, its config dataclasses)."""
     from agents import paper, ppo, predict, registry, sac, tune
+    from agents.pretrained_config import PretrainedConfig
     from agents.serve_config import (
         REGISTRY_COMMANDS,
         PaperConfig,
@@ -129,20 +130,21 @@ def _entry_points() -> list[tuple[str, object, list[str], tuple[type, ...]]]:
     from evaluate import walkforward
     from evaluate.eval_config import EvalConfig
     from evaluate.wf_args import WalkForwardConfig
-    from supervised import compare
+    from supervised import compare, pretrain
     from supervised.trees import train as trees_train
     from supervised.trees.ensemble import TreeSizes
 
     rl = (EnvConfig, PolicyConfig, TrainConfig)
     points = [
-        ("agents.ppo", ppo.main, [], (*rl, PPOHyper)),
-        ("agents.sac", sac.main, [], (*rl, SACHyper)),
+        ("agents.ppo", ppo.main, [], (*rl, PPOHyper, PretrainedConfig)),
+        ("agents.sac", sac.main, [], (*rl, SACHyper, PretrainedConfig)),
         ("agents.tune", tune.main, [], (TuneConfig,)),
         ("agents.registry", registry.main, [], (RegistryConfig,)),
         ("agents.predict", predict.main, [], (PredictConfig,)),
         ("agents.paper", paper.main, [], (PaperConfig,)),
         ("supervised.train", supervised_train.main, [], (FitConfig,)),
         ("supervised.compare", compare.main, [], (compare.CompareConfig,)),
+        ("supervised.pretrain", pretrain.main, [], (pretrain.PretrainConfig,)),
         ("supervised.trees", trees_train.cli, [], (trees_train.TreesConfig, TreeSizes)),
         ("evaluate", evaluate_cli.main, [], (EvalConfig,)),
         ("evaluate.walkforward", walkforward.main, [], (WalkForwardConfig,)),
