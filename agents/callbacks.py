@@ -18,6 +18,8 @@ from stable_baselines3.common.vec_env import VecNormalize
 
 from agents.episode_stats import PERIODS_PER_YEAR, EpisodeStats
 from agents.models import parameter_counts
+from agents.replay_state import REPLAY_FMT as _REPLAY_FMT
+from agents.replay_state import prune as prune_replays
 from lab.atomic import atomic_save, atomic_write_json, atomic_write_text
 
 CHECKPOINT_DIR = "checkpoints"
@@ -114,8 +116,8 @@ class AtomicCheckpointCallback(BaseCallback):
 
     Also writes the VecNormalize statistics when the env has them, then ``latest.json``
     (``{"num_timesteps", "model", "vecnormalize"}``) last, so a reader that trusts latest.json
-    never sees a half-written checkpoint. Keeps the newest ``keep`` checkpoints. The replay
-    buffer of off-policy models is not saved (hundreds of MB); a resumed SAC refills it.
+    never sees a half-written checkpoint. Keeps the newest ``keep`` checkpoints; the replay
+    buffer of off-policy models (``agents.replay_state``) only with the newest one.
     """
 
     def __init__(self, save_dir: str | Path, save_freq: int, keep: int = 3, verbose: int = 0):
@@ -179,6 +181,7 @@ class AtomicCheckpointCallback(BaseCallback):
             path.unlink(missing_ok=True)
             (self.save_dir / f"vecnormalize_{steps}_steps.pkl").unlink(missing_ok=True)
             (self.save_dir / f"state_{steps}_steps.npz").unlink(missing_ok=True)
+        prune_replays(self.save_dir, _REPLAY_FMT.format(steps=ckpts[-1][0]) if ckpts else None)
 
 
 def _find_vecnormalize(env: Any) -> VecNormalize | None:

@@ -10,9 +10,10 @@ the next action) and :func:`save` writes one ``state_<steps>_steps.npz`` of plai
 JSON document is stored as a unicode array; ``np.load(allow_pickle=False)`` reads it back,
 nothing is unpickled). :func:`restore` puts them back after the model is loaded.
 
-Not restored: SAC's replay buffer (at the default 100k transitions of 964 floats it is ~1.5 GB
-per checkpoint), so a resumed SAC refills it and is NOT bit-identical to an uninterrupted run;
-VecMonitor's episode counters and the trading/ episode statistics (TensorBoard logging only).
+An off-policy model's replay buffer goes into ``replay_<steps>_steps.npz`` next to it
+(``agents.replay_state``; the state's meta names it), so a resumed SAC is bit-identical too.
+Not restored: VecMonitor's episode counters and the trading/ episode statistics (TensorBoard
+logging only).
 
 Also here: ``fsync``-ed atomic writes of arrays and the clean-up of temp files a SIGKILL left.
 """
@@ -30,6 +31,8 @@ from typing import Any
 import numpy as np
 import torch
 from stable_baselines3.common.callbacks import BaseCallback
+
+from agents.replay_state import load_replay, save_replay
 
 STATE_FMT = "state_{steps}_steps.npz"
 # temps of lab.atomic.atomic_save (.<stem>.tmp<pid><suffix>), atomic_write_bytes
@@ -79,8 +82,9 @@ def _unwrap(env: Any) -> Any:
     return env
 
 
-def capture(model: Any, callbacks: list[Any]) -> dict[str, np.ndarray]:
-    """The resume state of ``model`` (with its env) and ``callbacks`` as plain arrays."""
+def capture(model: Any, callbacks: list[Any], replay: str | None = None) -> dict[str, np.ndarray]:
+    """The resume state of ``model`` (with its env) and ``callbacks`` as plain arrays;
+    ``replay`` names the replay-buffer file saved with it (off-policy models)."""
     np_state: Any = np.random.get_state()  # noqa: NPY002 (SB3 shuffles minibatches with it)
     py_state = random.getstate()
     env_state = _unwrap(model.get_env()).get_state()
@@ -93,6 +97,7 @@ def capture(model: Any, callbacks: list[Any]) -> dict[str, np.ndarray]:
         "env_seeds": env_state["seeds"],
         "action_space_rng": None if action_rng is None else action_rng.bit_generator.state,
         "n_calls": [int(cb.n_calls) for cb in callbacks],
+        "replay": replay,
     }
     arrays = {
         "meta": np.array(json.dumps(meta)),
@@ -109,9 +114,11 @@ def capture(model: Any, callbacks: list[Any]) -> dict[str, np.ndarray]:
 
 
 def save(checkpoint_dir: Path, model: Any, callbacks: list[Any]) -> Path:
-    """``checkpoints/state_<steps>_steps.npz`` (atomic); returns its path."""
+    """``checkpoints/state_<steps>_steps.npz`` (atomic), after the model's replay buffer
+    (``replay_<steps>_steps.npz``, off-policy models); returns the state's path."""
+    replay = save_replay(checkpoint_dir, model)
     path = checkpoint_dir / STATE_FMT.format(steps=int(model.num_timesteps))
-    return save_npz_atomic(path, **capture(model, callbacks))
+    return save_npz_atomic(path, **capture(model, callbacks, replay))
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -194,13 +201,18 @@ def restore_run_state(run_dir: Path, model: Any, ckpt_cb: Any) -> str:
             "restart, so the resumed run differs from an uninterrupted one"
         )
     try:
-        restore(model, ckpt_cb.state_callbacks, load(path))
+        state = load(path)
+        restore(model, ckpt_cb.state_callbacks, state)
+        if state["meta"].get("replay"):
+            load_replay(model, path.parent / state["meta"]["replay"])
     except (ValueError, KeyError, TypeError, OSError, zipfile.BadZipFile) as exc:  # torn/crafted
         from agents.safe_load import ModelLoadError
 
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         raise ModelLoadError(f"{path}: unusable resume state ({first})") from None
-    sac = " (SAC: the replay buffer restarts empty)" if hasattr(model, "replay_buffer") else ""
+    sac = ""
+    if hasattr(model, "replay_buffer"):
+        sac = " and the replay buffer" if state["meta"].get("replay") else " (SAC: empty buffer)"
     return f"{note}restored RNG, env and schedule state at step {model.num_timesteps}{sac}"
 
 
