@@ -1,7 +1,7 @@
 """The steps PPO and SAC share, in the order ``main`` calls them.
 
 open_run -> (seed, market) -> save_normaliser -> make_envs -> model -> make_callbacks /
-restore_eval_history -> learn -> finish_training -> run_validation. Each function does one step
+restore_eval_history -> (record_resume) -> learn -> finish_training -> run_validation. Each function does one step
 and says which files it writes.
 
 ``train_ppo(cfg, run_dir, market, train_rows, val_rows)`` is the in-process training function:
@@ -60,7 +60,7 @@ from envs.marketspec import record_market
 from envs.presets import get_preset
 from envs.registry import split_range
 from lab.atomic import atomic_save, atomic_write_json, atomic_write_yaml
-from lab.rundir import create_run_dir, preset_files, utc_now
+from lab.rundir import create_run_dir, preset_files, read_config, utc_now
 
 EVAL_DIR = "eval"
 
@@ -68,26 +68,19 @@ EVAL_DIR = "eval"
 def open_run(inv: Invocation, argv: list[str]) -> Path:
     """Create the run folder (command.txt, config.yaml, meta.json) or reopen it for --resume.
 
-    ``argv`` are the flags after ``python -m agents.<algo>``. A resume appends its command to
-    ``resumes.txt`` and rewrites config.yaml only if the budget changed.
+    ``argv`` are the flags after ``python -m agents.<algo>``. A resume only checks the
+    checkpoint here and writes nothing: :func:`record_resume` records it once the model, its
+    state and the data have loaded.
     """
     cfg = inv.cfg
     command = ["-m", f"agents.{cfg.algo}", *argv]
     if inv.resume:
         assert inv.run_dir is not None
-        import shlex
-
         from agents.safe_load import preflight
 
         found = latest_checkpoint(inv.run_dir)
-        if found is not None:  # refuse a corrupt or crafted checkpoint before recording anything
+        if found is not None:  # refuse a corrupt or crafted checkpoint before loading anything
             preflight(found[0], cfg)
-
-        append_line(
-            inv.run_dir / "resumes.txt",
-            f"{utc_now():%Y-%m-%dT%H:%M:%SZ} {shlex.join([sys.executable, *command])}",
-        )
-        atomic_write_yaml(inv.run_dir / "config.yaml", cfg.to_dict())
         return inv.run_dir
     run_dir = create_run_dir(
         env=cfg.env_name,
@@ -101,6 +94,24 @@ def open_run(inv: Invocation, argv: list[str]) -> Path:
     record_warm_start(run_dir, cfg)
     record_market(run_dir, cfg.env_name)  # meta.json: spec, bar, splits, sha256 of every file
     return run_dir
+
+
+def record_resume(inv: Invocation, argv: list[str]) -> None:
+    """After a resumed run has loaded and validated everything (``prepare_training``): append
+    its command to ``resumes.txt`` and rewrite config.yaml if the budget changed. A resume that
+    fails before this point leaves the run folder as it was."""
+    if not inv.resume:
+        return
+    assert inv.run_dir is not None
+    import shlex
+
+    command = [sys.executable, "-m", f"agents.{inv.cfg.algo}", *argv]
+    append_line(
+        inv.run_dir / "resumes.txt", f"{utc_now():%Y-%m-%dT%H:%M:%SZ} {shlex.join(command)}"
+    )
+    config = inv.run_dir / "config.yaml"
+    if read_config(inv.run_dir) != json.loads(json.dumps(inv.cfg.to_dict())):
+        atomic_write_yaml(config, inv.cfg.to_dict())
 
 
 def record_warm_start(run_dir: Path, cfg: RunConfig) -> None:
@@ -119,8 +130,14 @@ def record_warm_start(run_dir: Path, cfg: RunConfig) -> None:
 
 
 def save_normaliser(run_dir: Path, normaliser: Any) -> Path:
-    """``normaliser.json``: the train-fitted feature normaliser, so evaluation reuses it."""
-    return atomic_write_json(run_dir / "normaliser.json", normaliser.to_dict())
+    """``normaliser.json``: the train-fitted feature normaliser, so evaluation reuses it (not
+    rewritten when it already holds this normaliser: a resume changes nothing)."""
+    path = run_dir / "normaliser.json"
+    if path.is_file() and json.loads(path.read_text()) == json.loads(
+        json.dumps(normaliser.to_dict())
+    ):
+        return path
+    return atomic_write_json(path, normaliser.to_dict())
 
 
 def saved_normaliser(run_dir: Path, resume: bool) -> Any:

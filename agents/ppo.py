@@ -31,6 +31,7 @@ from agents.pipeline import (
     load_run_market,
     open_run,
     prepare_training,
+    record_resume,
     run_validation,
     saved_normaliser,
 )
@@ -125,6 +126,7 @@ def setup(argv: list[str]) -> Session:
         )
     except (WarmStartError, ModelLoadError) as err:
         raise _fail(err) from None
+    record_resume(inv, argv)  # resumes.txt: only once everything has loaded
     return Session(inv, training, normaliser, warm)
 
 

@@ -191,11 +191,12 @@ def latest_state_path(run_dir: Path) -> Path | None:
 
 
 def restore_run_state(run_dir: Path, model: Any, ckpt_cb: Any) -> str:
-    """Clean the temps a kill left, restore the checkpoint's resume state; returns a log line."""
-    removed = clean_stale_temps(run_dir)
-    note = f"removed {len(removed)} stale temp file(s); " if removed else ""
+    """Restore the checkpoint's resume state, then clean the temps a kill left (nothing is
+    deleted if the state is unusable); returns a log line."""
     path = latest_state_path(run_dir)
     if path is None or not path.is_file():
+        removed = clean_stale_temps(run_dir)
+        note = f"removed {len(removed)} stale temp file(s); " if removed else ""
         return (
             f"{note}the checkpoint has no resume state (an older run): RNGs and env positions "
             "restart, so the resumed run differs from an uninterrupted one"
@@ -210,6 +211,8 @@ def restore_run_state(run_dir: Path, model: Any, ckpt_cb: Any) -> str:
 
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         raise ModelLoadError(f"{path}: unusable resume state ({first})") from None
+    removed = clean_stale_temps(run_dir)
+    note = f"removed {len(removed)} stale temp file(s); " if removed else ""
     sac = ""
     if hasattr(model, "replay_buffer"):
         sac = " and the replay buffer" if state["meta"].get("replay") else " (SAC: empty buffer)"

@@ -23,6 +23,7 @@ from agents.pipeline import (
     load_run_market,
     open_run,
     prepare_training,
+    record_resume,
     run_validation,
     saved_normaliser,
 )
@@ -78,6 +79,7 @@ def main(argv: list[str] | None = None) -> Path:
         training = prepare_training(cfg, run_dir, market, train_rows, val_rows, resume=inv.resume)
     except ModelLoadError as err:
         raise cli_exit("python -m agents.sac", err) from None
+    record_resume(inv, argv)  # resumes.txt: only once everything has loaded
 
     # 6. learn (the step count continues on --resume); save final_model.zip, a last checkpoint
     #    and a final val evaluation (best_model.zip)

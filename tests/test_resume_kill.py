@@ -150,9 +150,9 @@ def test_sac_sigkilled_after_a_checkpoint_resumes_bit_identical(tmp_path: Path) 
     )
     assert not (killed / "final_model.zip").exists()
     assert (killed / "checkpoints" / "replay_256_steps.npz").is_file()
-    assert _run(_cmd("--resume", str(killed), algo="sac"), log).returncode == 0, log.read_text()[
-        -2000:
-    ]
+    resumed = _run(_cmd("--resume", str(killed), algo="sac"), log)
+    assert resumed.returncode == 0, log.read_text()[-2000:]
+    assert len((killed / "resumes.txt").read_text().splitlines()) == 1
 
     assert json.loads((killed / "metrics.json").read_text()) == json.loads(
         (whole / "metrics.json").read_text()
