@@ -46,6 +46,7 @@ class TradingMetricsCallback(BaseCallback):
         self.entropy_sample = entropy_sample
         self.stats: EpisodeStats | None = None
         self.episodes = 0
+        self.restored_stats: dict[str, np.ndarray] | None = None  # set by agents.resume_logs
 
     def _on_training_start(self) -> None:
         self.batched = self.training_env.unwrapped  # the BatchedTradingEnv under VecMonitor
@@ -57,6 +58,9 @@ class TradingMetricsCallback(BaseCallback):
         self.stats = EpisodeStats(
             self.training_env.num_envs, self.batched.params.initial_equity, self.periods_per_year
         )
+        if self.restored_stats is not None:  # a resumed run's unfinished episodes
+            self.stats.set_state(self.restored_stats)
+            self.restored_stats = None
 
     def _on_step(self) -> bool:
         assert self.stats is not None
@@ -97,9 +101,12 @@ class TradingMetricsCallback(BaseCallback):
 
 
 class ParamCountCallback(BaseCallback):
-    """Logs ``model/params_total`` and ``model/params_trainable`` once, at training start."""
+    """Logs ``model/params_total`` and ``model/params_trainable`` once, at the run's start (a
+    resumed run logged them before: not again, so its TensorBoard run has them once)."""
 
     def _on_training_start(self) -> None:
+        if self.num_timesteps > 0:
+            return
         total, trainable = parameter_counts(self.model)
         self.logger.record("model/params_total", total)
         self.logger.record("model/params_trainable", trainable)

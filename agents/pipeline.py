@@ -1,8 +1,8 @@
 """The steps PPO and SAC share, in the order ``main`` calls them.
 
 open_run -> (seed, market) -> save_normaliser -> make_envs -> model -> make_callbacks /
-restore_eval_history -> (record_resume) -> learn -> finish_training -> run_validation. Each function does one step
-and says which files it writes.
+restore_eval_history -> (record_resume) -> learn -> finish_training -> run_validation. Each
+function does one step and says which files it writes.
 
 ``train_ppo(cfg, run_dir, market, train_rows, val_rows)`` is the in-process training function:
 envs on any market and row ranges, a fresh, warm-started or resumed model, callbacks, learn,
@@ -96,14 +96,23 @@ def open_run(inv: Invocation, argv: list[str]) -> Path:
     return run_dir
 
 
-def record_resume(inv: Invocation, argv: list[str]) -> None:
+def record_resume(
+    inv: Invocation, argv: list[str], training: Training, log: Callable[[str], None] = print
+) -> None:
     """After a resumed run has loaded and validated everything (``prepare_training``): append
-    its command to ``resumes.txt`` and rewrite config.yaml if the budget changed. A resume that
+    its command to ``resumes.txt``, rewrite config.yaml if the budget changed, cut the
+    TensorBoard run back to the checkpoint's step (``agents.resume_logs``). A resume that
     fails before this point leaves the run folder as it was."""
     if not inv.resume:
         return
     assert inv.run_dir is not None
     import shlex
+
+    from agents.resume_logs import resume_tensorboard
+    from agents.resume_state import latest_state_path, load
+
+    state_path = latest_state_path(inv.run_dir)
+    state = load(state_path) if state_path is not None and state_path.is_file() else None
 
     command = [sys.executable, "-m", f"agents.{inv.cfg.algo}", *argv]
     append_line(
@@ -112,6 +121,7 @@ def record_resume(inv: Invocation, argv: list[str]) -> None:
     config = inv.run_dir / "config.yaml"
     if read_config(inv.run_dir) != json.loads(json.dumps(inv.cfg.to_dict())):
         atomic_write_yaml(config, inv.cfg.to_dict())
+    log(resume_tensorboard(training.model, inv.cfg.algo, state))
 
 
 def record_warm_start(run_dir: Path, cfg: RunConfig) -> None:

@@ -126,7 +126,7 @@ def setup(argv: list[str]) -> Session:
         )
     except (WarmStartError, ModelLoadError) as err:
         raise _fail(err) from None
-    record_resume(inv, argv)  # resumes.txt: only once everything has loaded
+    record_resume(inv, argv, training)  # resumes.txt, tb/: only once everything has loaded
     return Session(inv, training, normaliser, warm)
 
 

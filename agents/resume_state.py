@@ -12,8 +12,8 @@ nothing is unpickled). :func:`restore` puts them back after the model is loaded.
 
 An off-policy model's replay buffer goes into ``replay_<steps>_steps.npz`` next to it
 (``agents.replay_state``; the state's meta names it), so a resumed SAC is bit-identical too.
-Not restored: VecMonitor's episode counters and the trading/ episode statistics (TensorBoard
-logging only).
+The logging state (episode counters, trading/ episode statistics, pending logger values, the
+TensorBoard folder) is ``agents.resume_logs``'.
 
 Also here: ``fsync``-ed atomic writes of arrays and the clean-up of temp files a SIGKILL left.
 """
@@ -33,6 +33,7 @@ import torch
 from stable_baselines3.common.callbacks import BaseCallback
 
 from agents.replay_state import load_replay, save_replay
+from agents.resume_logs import capture_logs, restore_logs
 
 STATE_FMT = "state_{steps}_steps.npz"
 # temps of lab.atomic.atomic_save (.<stem>.tmp<pid><suffix>), atomic_write_bytes
@@ -110,6 +111,7 @@ def capture(model: Any, callbacks: list[Any], replay: str | None = None) -> dict
         arrays["last_episode_starts"] = np.asarray(model._last_episode_starts)
     if getattr(model, "_last_original_obs", None) is not None:
         arrays["last_original_obs"] = np.asarray(model._last_original_obs)
+    arrays.update(capture_logs(model, callbacks))  # episode counters, pending logger values
     return arrays
 
 
@@ -161,6 +163,7 @@ def restore(model: Any, callbacks: list[Any], state: dict[str, Any]) -> None:
         model._last_original_obs = state["last_original_obs"]
     for cb, n in zip(callbacks, meta["n_calls"], strict=True):
         cb.n_calls = n
+    restore_logs(model, callbacks, state)
 
 
 # --------------------------------------------------------------------------- pipeline hooks

@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> Path:
         training = prepare_training(cfg, run_dir, market, train_rows, val_rows, resume=inv.resume)
     except ModelLoadError as err:
         raise cli_exit("python -m agents.sac", err) from None
-    record_resume(inv, argv)  # resumes.txt: only once everything has loaded
+    record_resume(inv, argv, training)  # resumes.txt, tb/: only once everything has loaded
 
     # 6. learn (the step count continues on --resume); save final_model.zip, a last checkpoint
     #    and a final val evaluation (best_model.zip)

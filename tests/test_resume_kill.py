@@ -89,6 +89,35 @@ def _assert_same_weights(a: Path, b: Path) -> None:
         assert torch.equal(wa[k], wb[k]), k
 
 
+WALL_CLOCK = ("time/fps", "time/time_elapsed")  # the only logged values that may differ
+
+
+def _tb_scalars(tb_dir: Path) -> dict[str, list[tuple[int, float]]]:
+    """Every scalar event of the run's TensorBoard folder, file by file: tag -> [(step, value)].
+    Read raw (an EventAccumulator would hide a duplicated step)."""
+    from tensorboard.backend.event_processing.event_file_loader import RawEventFileLoader
+    from tensorboard.compat.proto.event_pb2 import Event
+
+    (run,) = [p for p in tb_dir.iterdir() if p.is_dir()]
+    out: dict[str, list[tuple[int, float]]] = {}
+    for path in sorted(run.iterdir()):
+        for raw in RawEventFileLoader(str(path)).Load():
+            event = Event.FromString(raw)
+            for v in event.summary.value:
+                value = v.tensor.float_val[0] if v.HasField("tensor") else v.simple_value
+                if v.tag not in WALL_CLOCK:
+                    out.setdefault(v.tag, []).append((event.step, value))
+    return out
+
+
+def _tb_logged_past(run: Path, step: int) -> bool:
+    """Whether the run's TensorBoard files hold an event after ``step`` (read while written)."""
+    try:
+        return any(s > step for s, _ in sum(_tb_scalars(run / "tb").values(), []))
+    except (OSError, ValueError):
+        return False
+
+
 @pytest.mark.slow
 def test_sigkill_at_three_points_then_resume_is_bit_identical(tmp_path: Path) -> None:
     cfg = tmp_path / "tiny.yml"
@@ -120,6 +149,9 @@ def test_sigkill_at_three_points_then_resume_is_bit_identical(tmp_path: Path) ->
     assert metrics == json.loads((whole / "metrics.json").read_text())
     _assert_same_weights(killed / "final_model.zip", whole / "final_model.zip")
     _assert_same_weights(killed / "best_model.zip", whole / "best_model.zip")
+    scalars = _tb_scalars(killed / "tb")  # the same TensorBoard points, none logged twice
+    assert scalars == _tb_scalars(whole / "tb")
+    assert {"train/value_loss", "rollout/ep_rew_mean", "trading/final_equity"} <= scalars.keys()
     with (
         __import__("numpy").load(killed / "eval" / "evaluations.npz") as a,
         __import__("numpy").load(whole / "eval" / "evaluations.npz") as b,
@@ -143,22 +175,28 @@ def test_sac_sigkilled_after_a_checkpoint_resumes_bit_identical(tmp_path: Path) 
     log = tmp_path / "log.txt"
     assert _run(_cmd(*base, "--run-dir", str(whole), algo="sac"), log).returncode == 0
 
-    _kill_when(  # after the checkpoint at 256 steps, somewhere before the end
+    _kill_when(  # after the checkpoint at 256 steps and a TensorBoard point past it
         _cmd(*base, "--run-dir", str(killed), algo="sac"),
         log,
-        lambda: _checkpoint_steps(killed) >= 256,
+        lambda: _checkpoint_steps(killed) >= 256 and _tb_logged_past(killed, 256),
     )
     assert not (killed / "final_model.zip").exists()
     assert (killed / "checkpoints" / "replay_256_steps.npz").is_file()
     resumed = _run(_cmd("--resume", str(killed), algo="sac"), log)
     assert resumed.returncode == 0, log.read_text()[-2000:]
     assert len((killed / "resumes.txt").read_text().splitlines()) == 1
+    assert "TensorBoard sac_1: 1 event file(s) cut back to step 256" in log.read_text()
 
     assert json.loads((killed / "metrics.json").read_text()) == json.loads(
         (whole / "metrics.json").read_text()
     )
     _assert_same_weights(killed / "final_model.zip", whole / "final_model.zip")
     _assert_same_weights(killed / "best_model.zip", whole / "best_model.zip")
+    # the TensorBoard run: the same scalars at the same steps, none logged twice
+    scalars = _tb_scalars(killed / "tb")
+    assert scalars == _tb_scalars(whole / "tb")
+    assert {"rollout/ep_rew_mean", "trading/final_equity", "train/ent_coef"} <= scalars.keys()
+    assert len(list((killed / "tb").glob("*/*tfevents*"))) == 2  # killed + resumed
     # the whole run's newest buffer file equals the resumed run's, byte for byte
     name = "replay_384_steps.npz"
     assert (killed / "checkpoints" / name).read_bytes() == (
