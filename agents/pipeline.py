@@ -1,8 +1,8 @@
 """The steps PPO and SAC share, in the order ``main`` calls them.
 
 open_run -> (seed, market) -> save_normaliser -> make_envs -> model -> make_callbacks /
-restore_eval_history -> (record_resume) -> learn -> finish_training -> run_validation. Each
-function does one step and says which files it writes.
+restore_eval_history -> (resume_state.record_resume) -> learn -> finish_training ->
+run_validation. Each function does one step and says which files it writes.
 
 ``train_ppo(cfg, run_dir, market, train_rows, val_rows)`` is the in-process training function:
 envs on any market and row ranges, a fresh, warm-started or resumed model, callbacks, learn,
@@ -14,7 +14,6 @@ save. ``agents.ppo.main`` calls it on the preset's named train/val splits (in tw
 from __future__ import annotations
 
 import json
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,7 +30,6 @@ from agents.callbacks import (
     AtomicCheckpointCallback,
     ParamCountCallback,
     TradingMetricsCallback,
-    append_line,
     latest_checkpoint,
 )
 from agents.cli import Invocation
@@ -59,8 +57,8 @@ from envs import MarketData, load_market
 from envs.marketspec import record_market
 from envs.presets import get_preset
 from envs.registry import split_range
-from lab.atomic import atomic_save, atomic_write_json, atomic_write_yaml
-from lab.rundir import create_run_dir, preset_files, read_config, utc_now
+from lab.atomic import atomic_save, atomic_write_json
+from lab.rundir import create_run_dir, preset_files
 
 EVAL_DIR = "eval"
 
@@ -69,8 +67,8 @@ def open_run(inv: Invocation, argv: list[str]) -> Path:
     """Create the run folder (command.txt, config.yaml, meta.json) or reopen it for --resume.
 
     ``argv`` are the flags after ``python -m agents.<algo>``. A resume only checks the
-    checkpoint here and writes nothing: :func:`record_resume` records it once the model, its
-    state and the data have loaded.
+    checkpoint here and writes nothing: ``agents.resume_state.record_resume`` records it once
+    the model, its state and the data have loaded.
     """
     cfg = inv.cfg
     command = ["-m", f"agents.{cfg.algo}", *argv]
@@ -94,34 +92,6 @@ def open_run(inv: Invocation, argv: list[str]) -> Path:
     record_warm_start(run_dir, cfg)
     record_market(run_dir, cfg.env_name)  # meta.json: spec, bar, splits, sha256 of every file
     return run_dir
-
-
-def record_resume(
-    inv: Invocation, argv: list[str], training: Training, log: Callable[[str], None] = print
-) -> None:
-    """After a resumed run has loaded and validated everything (``prepare_training``): append
-    its command to ``resumes.txt``, rewrite config.yaml if the budget changed, cut the
-    TensorBoard run back to the checkpoint's step (``agents.resume_logs``). A resume that
-    fails before this point leaves the run folder as it was."""
-    if not inv.resume:
-        return
-    assert inv.run_dir is not None
-    import shlex
-
-    from agents.resume_logs import resume_tensorboard
-    from agents.resume_state import latest_state_path, load
-
-    state_path = latest_state_path(inv.run_dir)
-    state = load(state_path) if state_path is not None and state_path.is_file() else None
-
-    command = [sys.executable, "-m", f"agents.{inv.cfg.algo}", *argv]
-    append_line(
-        inv.run_dir / "resumes.txt", f"{utc_now():%Y-%m-%dT%H:%M:%SZ} {shlex.join(command)}"
-    )
-    config = inv.run_dir / "config.yaml"
-    if read_config(inv.run_dir) != json.loads(json.dumps(inv.cfg.to_dict())):
-        atomic_write_yaml(config, inv.cfg.to_dict())
-    log(resume_tensorboard(training.model, inv.cfg.algo, state))
 
 
 def record_warm_start(run_dir: Path, cfg: RunConfig) -> None:

@@ -23,11 +23,10 @@ from agents.pipeline import (
     load_run_market,
     open_run,
     prepare_training,
-    record_resume,
     run_validation,
     saved_normaliser,
 )
-from agents.resume_state import run_is_finished
+from agents.resume_state import record_resume, run_is_finished
 from agents.safe_load import ModelLoadError, cli_exit
 from envs.data import DataValidationError
 from lab.cli import run_cli
