@@ -85,8 +85,11 @@ def capture_logs(model: Any, callbacks: list[Any]) -> dict[str, np.ndarray]:
     arrays["ep_info_l"] = np.asarray([e["l"] for e in infos], dtype=np.int32)
     arrays["ep_info_t"] = np.asarray([e["t"] for e in infos], dtype=np.float64)
     trading = _trading(callbacks)
-    if trading is not None and trading.stats is not None:
-        arrays.update({f"trading_{k}": v for k, v in trading.stats.get_state().items()})
+    # (a run resumed after its last step never starts training: its restored stats are pending)
+    stats = None if trading is None else trading.stats or trading.restored_stats
+    if stats is not None:
+        state = stats if isinstance(stats, dict) else stats.get_state()
+        arrays.update({f"trading_{k}": v for k, v in state.items()})
         meta["trading_episodes"] = int(trading.episodes)
     logger = getattr(model, "_logger", None)
     meta["logger"] = [] if logger is None else _pending(logger)
