@@ -18,6 +18,8 @@ from stable_baselines3.common.vec_env import VecNormalize
 
 from agents.episode_stats import PERIODS_PER_YEAR, EpisodeStats
 from agents.models import lora_parameter_count, parameter_counts
+from agents.replay_state import REPLAY_FMT as _REPLAY_FMT
+from agents.replay_state import prune as prune_replays
 from lab.atomic import atomic_save, atomic_write_json, atomic_write_text
 
 CHECKPOINT_DIR = "checkpoints"
@@ -44,6 +46,7 @@ class TradingMetricsCallback(BaseCallback):
         self.entropy_sample = entropy_sample
         self.stats: EpisodeStats | None = None
         self.episodes = 0
+        self.restored_stats: dict[str, np.ndarray] | None = None  # set by agents.resume_logs
 
     def _on_training_start(self) -> None:
         self.batched = self.training_env.unwrapped  # the BatchedTradingEnv under VecMonitor
@@ -55,6 +58,9 @@ class TradingMetricsCallback(BaseCallback):
         self.stats = EpisodeStats(
             self.training_env.num_envs, self.batched.params.initial_equity, self.periods_per_year
         )
+        if self.restored_stats is not None:  # a resumed run's unfinished episodes
+            self.stats.set_state(self.restored_stats)
+            self.restored_stats = None
 
     def _on_step(self) -> bool:
         assert self.stats is not None
@@ -95,9 +101,12 @@ class TradingMetricsCallback(BaseCallback):
 
 
 class ParamCountCallback(BaseCallback):
-    """Logs ``model/params_total`` and ``model/params_trainable`` once, at training start."""
+    """Logs ``model/params_total`` and ``model/params_trainable`` once, at the run's start (a
+    resumed run logged them before: not again, so its TensorBoard run has them once)."""
 
     def _on_training_start(self) -> None:
+        if self.num_timesteps > 0:
+            return
         total, trainable = parameter_counts(self.model)
         self.logger.record("model/params_total", total)
         self.logger.record("model/params_trainable", trainable)
@@ -116,8 +125,8 @@ class AtomicCheckpointCallback(BaseCallback):
 
     Also writes the VecNormalize statistics when the env has them, then ``latest.json``
     (``{"num_timesteps", "model", "vecnormalize"}``) last, so a reader that trusts latest.json
-    never sees a half-written checkpoint. Keeps the newest ``keep`` checkpoints. The replay
-    buffer of off-policy models is not saved (hundreds of MB); a resumed SAC refills it.
+    never sees a half-written checkpoint. Keeps the newest ``keep`` checkpoints; the replay
+    buffer of off-policy models (``agents.replay_state``) only with the newest one.
     """
 
     def __init__(self, save_dir: str | Path, save_freq: int, keep: int = 3, verbose: int = 0):
@@ -181,6 +190,7 @@ class AtomicCheckpointCallback(BaseCallback):
             path.unlink(missing_ok=True)
             (self.save_dir / f"vecnormalize_{steps}_steps.pkl").unlink(missing_ok=True)
             (self.save_dir / f"state_{steps}_steps.npz").unlink(missing_ok=True)
+        prune_replays(self.save_dir, _REPLAY_FMT.format(steps=ckpts[-1][0]) if ckpts else None)
 
 
 def _find_vecnormalize(env: Any) -> VecNormalize | None:

@@ -101,3 +101,23 @@ class EpisodeStats:
             del self._rows[:drop]
             self._offset += drop
         return finished
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        """The unfinished episodes' step rows and clocks as plain arrays (a resume's state)."""
+        rows = np.stack(self._rows) if self._rows else np.zeros((0, len(STEP_KEYS), self.n_envs))
+        return {
+            "rows": rows,
+            "start": self._start.copy(),
+            "clock": np.array([self._offset, self._step], dtype=np.int64),
+        }
+
+    def set_state(self, state: Mapping[str, np.ndarray]) -> None:
+        """Restore :meth:`get_state` (same number of envs)."""
+        rows, start = np.asarray(state["rows"], np.float64), np.asarray(state["start"], np.int64)
+        if rows.shape[1:] != (len(STEP_KEYS), self.n_envs) or start.shape != (self.n_envs,):
+            raise ValueError(
+                f"episode statistics for {start.shape[0]} envs, this run has {self.n_envs}"
+            )
+        self._rows = list(rows)
+        self._start = start.copy()
+        self._offset, self._step = (int(v) for v in state["clock"])

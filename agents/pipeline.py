@@ -1,8 +1,8 @@
 """The steps PPO and SAC share, in the order ``main`` calls them.
 
 open_run -> (seed, market) -> save_normaliser -> make_envs -> model -> make_callbacks /
-restore_eval_history -> learn -> finish_training -> run_validation. Each function does one step
-and says which files it writes.
+restore_eval_history -> (resume_state.record_resume) -> learn -> finish_training ->
+run_validation. Each function does one step and says which files it writes.
 
 ``train_ppo(cfg, run_dir, market, train_rows, val_rows)`` is the in-process training function:
 envs on any market and row ranges, a fresh, warm-started or resumed model, callbacks, learn,
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,7 +31,6 @@ from agents.callbacks import (
     AtomicCheckpointCallback,
     ParamCountCallback,
     TradingMetricsCallback,
-    append_line,
     latest_checkpoint,
 )
 from agents.cli import Invocation
@@ -68,8 +66,8 @@ from envs import MarketData, load_market
 from envs.marketspec import record_market
 from envs.presets import get_preset
 from envs.registry import split_range
-from lab.atomic import atomic_save, atomic_write_json, atomic_write_yaml
-from lab.rundir import create_run_dir, preset_files, utc_now
+from lab.atomic import atomic_save, atomic_write_json
+from lab.rundir import create_run_dir, preset_files
 
 EVAL_DIR = "eval"
 
@@ -77,26 +75,19 @@ EVAL_DIR = "eval"
 def open_run(inv: Invocation, argv: list[str]) -> Path:
     """Create the run folder (command.txt, config.yaml, meta.json) or reopen it for --resume.
 
-    ``argv`` are the flags after ``python -m agents.<algo>``. A resume appends its command to
-    ``resumes.txt`` and rewrites config.yaml only if the budget changed.
+    ``argv`` are the flags after ``python -m agents.<algo>``. A resume only checks the
+    checkpoint here and writes nothing: ``agents.resume_state.record_resume`` records it once
+    the model, its state and the data have loaded.
     """
     cfg = inv.cfg
     command = ["-m", f"agents.{cfg.algo}", *argv]
     if inv.resume:
         assert inv.run_dir is not None
-        import shlex
-
         from agents.safe_load import preflight
 
         found = latest_checkpoint(inv.run_dir)
-        if found is not None:  # refuse a corrupt or crafted checkpoint before recording anything
+        if found is not None:  # refuse a corrupt or crafted checkpoint before loading anything
             preflight(found[0], cfg)
-
-        append_line(
-            inv.run_dir / "resumes.txt",
-            f"{utc_now():%Y-%m-%dT%H:%M:%SZ} {shlex.join([sys.executable, *command])}",
-        )
-        atomic_write_yaml(inv.run_dir / "config.yaml", cfg.to_dict())
         return inv.run_dir
     run_dir = create_run_dir(
         env=cfg.env_name,
@@ -129,8 +120,14 @@ def record_warm_start(run_dir: Path, cfg: RunConfig) -> None:
 
 
 def save_normaliser(run_dir: Path, normaliser: Any) -> Path:
-    """``normaliser.json``: the train-fitted feature normaliser, so evaluation reuses it."""
-    return atomic_write_json(run_dir / "normaliser.json", normaliser.to_dict())
+    """``normaliser.json``: the train-fitted feature normaliser, so evaluation reuses it (not
+    rewritten when it already holds this normaliser: a resume changes nothing)."""
+    path = run_dir / "normaliser.json"
+    if path.is_file() and json.loads(path.read_text()) == json.loads(
+        json.dumps(normaliser.to_dict())
+    ):
+        return path
+    return atomic_write_json(path, normaliser.to_dict())
 
 
 def saved_normaliser(run_dir: Path, resume: bool) -> Any:

@@ -35,7 +35,7 @@ from agents.pipeline import (
     saved_normaliser,
 )
 from agents.pretrained_backbone import PretrainedError, pretrained_for
-from agents.resume_state import run_is_finished
+from agents.resume_state import record_resume, run_is_finished
 from agents.safe_load import ModelLoadError, cli_exit
 from agents.warm_start import LoadedWarmStart, WarmStartError, prepare_warm_start
 from envs.data import DataValidationError
@@ -137,6 +137,7 @@ def setup(argv: list[str]) -> Session:
         )
     except (WarmStartError, PretrainedError, ModelLoadError) as err:
         raise _fail(err) from None
+    record_resume(inv, argv, training)  # resumes.txt, tb/: only once everything has loaded
     return Session(inv, training, normaliser, warm)
 
 

@@ -10,9 +10,10 @@ the next action) and :func:`save` writes one ``state_<steps>_steps.npz`` of plai
 JSON document is stored as a unicode array; ``np.load(allow_pickle=False)`` reads it back,
 nothing is unpickled). :func:`restore` puts them back after the model is loaded.
 
-Not restored: SAC's replay buffer (at the default 100k transitions of 964 floats it is ~1.5 GB
-per checkpoint), so a resumed SAC refills it and is NOT bit-identical to an uninterrupted run;
-VecMonitor's episode counters and the trading/ episode statistics (TensorBoard logging only).
+An off-policy model's replay buffer goes into ``replay_<steps>_steps.npz`` next to it
+(``agents.replay_state``; the state's meta names it), so a resumed SAC is bit-identical too.
+The logging state (episode counters, trading/ episode statistics, pending logger values, the
+TensorBoard folder) is ``agents.resume_logs``'.
 
 Also here: ``fsync``-ed atomic writes of arrays and the clean-up of temp files a SIGKILL left.
 """
@@ -23,13 +24,26 @@ import json
 import os
 import random
 import re
+import shlex
+import sys
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from stable_baselines3.common.callbacks import BaseCallback
+
+from agents.callbacks import append_line
+from agents.replay_state import load_replay, save_replay
+from agents.resume_logs import capture_logs, restore_logs, resume_tensorboard
+from lab.atomic import atomic_write_yaml
+from lab.rundir import read_config, utc_now
+
+if TYPE_CHECKING:
+    from agents.cli import Invocation
+    from agents.pipeline import Training
 
 STATE_FMT = "state_{steps}_steps.npz"
 # temps of lab.atomic.atomic_save (.<stem>.tmp<pid><suffix>), atomic_write_bytes
@@ -79,8 +93,9 @@ def _unwrap(env: Any) -> Any:
     return env
 
 
-def capture(model: Any, callbacks: list[Any]) -> dict[str, np.ndarray]:
-    """The resume state of ``model`` (with its env) and ``callbacks`` as plain arrays."""
+def capture(model: Any, callbacks: list[Any], replay: str | None = None) -> dict[str, np.ndarray]:
+    """The resume state of ``model`` (with its env) and ``callbacks`` as plain arrays;
+    ``replay`` names the replay-buffer file saved with it (off-policy models)."""
     np_state: Any = np.random.get_state()  # noqa: NPY002 (SB3 shuffles minibatches with it)
     py_state = random.getstate()
     env_state = _unwrap(model.get_env()).get_state()
@@ -93,6 +108,7 @@ def capture(model: Any, callbacks: list[Any]) -> dict[str, np.ndarray]:
         "env_seeds": env_state["seeds"],
         "action_space_rng": None if action_rng is None else action_rng.bit_generator.state,
         "n_calls": [int(cb.n_calls) for cb in callbacks],
+        "replay": replay,
     }
     arrays = {
         "meta": np.array(json.dumps(meta)),
@@ -105,13 +121,16 @@ def capture(model: Any, callbacks: list[Any]) -> dict[str, np.ndarray]:
         arrays["last_episode_starts"] = np.asarray(model._last_episode_starts)
     if getattr(model, "_last_original_obs", None) is not None:
         arrays["last_original_obs"] = np.asarray(model._last_original_obs)
+    arrays.update(capture_logs(model, callbacks))  # episode counters, pending logger values
     return arrays
 
 
 def save(checkpoint_dir: Path, model: Any, callbacks: list[Any]) -> Path:
-    """``checkpoints/state_<steps>_steps.npz`` (atomic); returns its path."""
+    """``checkpoints/state_<steps>_steps.npz`` (atomic), after the model's replay buffer
+    (``replay_<steps>_steps.npz``, off-policy models); returns the state's path."""
+    replay = save_replay(checkpoint_dir, model)
     path = checkpoint_dir / STATE_FMT.format(steps=int(model.num_timesteps))
-    return save_npz_atomic(path, **capture(model, callbacks))
+    return save_npz_atomic(path, **capture(model, callbacks, replay))
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -154,6 +173,7 @@ def restore(model: Any, callbacks: list[Any], state: dict[str, Any]) -> None:
         model._last_original_obs = state["last_original_obs"]
     for cb, n in zip(callbacks, meta["n_calls"], strict=True):
         cb.n_calls = n
+    restore_logs(model, callbacks, state)
 
 
 # --------------------------------------------------------------------------- pipeline hooks
@@ -184,23 +204,31 @@ def latest_state_path(run_dir: Path) -> Path | None:
 
 
 def restore_run_state(run_dir: Path, model: Any, ckpt_cb: Any) -> str:
-    """Clean the temps a kill left, restore the checkpoint's resume state; returns a log line."""
-    removed = clean_stale_temps(run_dir)
-    note = f"removed {len(removed)} stale temp file(s); " if removed else ""
+    """Restore the checkpoint's resume state, then clean the temps a kill left (nothing is
+    deleted if the state is unusable); returns a log line."""
     path = latest_state_path(run_dir)
     if path is None or not path.is_file():
+        removed = clean_stale_temps(run_dir)
+        note = f"removed {len(removed)} stale temp file(s); " if removed else ""
         return (
             f"{note}the checkpoint has no resume state (an older run): RNGs and env positions "
             "restart, so the resumed run differs from an uninterrupted one"
         )
     try:
-        restore(model, ckpt_cb.state_callbacks, load(path))
+        state = load(path)
+        restore(model, ckpt_cb.state_callbacks, state)
+        if state["meta"].get("replay"):
+            load_replay(model, path.parent / state["meta"]["replay"])
     except (ValueError, KeyError, TypeError, OSError, zipfile.BadZipFile) as exc:  # torn/crafted
         from agents.safe_load import ModelLoadError
 
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         raise ModelLoadError(f"{path}: unusable resume state ({first})") from None
-    sac = " (SAC: the replay buffer restarts empty)" if hasattr(model, "replay_buffer") else ""
+    removed = clean_stale_temps(run_dir)
+    note = f"removed {len(removed)} stale temp file(s); " if removed else ""
+    sac = ""
+    if hasattr(model, "replay_buffer"):
+        sac = " and the replay buffer" if state["meta"].get("replay") else " (SAC: empty buffer)"
     return f"{note}restored RNG, env and schedule state at step {model.num_timesteps}{sac}"
 
 
@@ -229,3 +257,25 @@ def attach_callbacks(root: BaseCallback, model: Any) -> None:
             for c in (getattr(cb, "callback", None), getattr(cb, "callback_on_new_best", None))
             if c is not None
         )
+
+
+def record_resume(
+    inv: Invocation, argv: list[str], training: Training, log: Callable[[str], None] = print
+) -> None:
+    """After a resumed run has loaded and validated everything (``prepare_training``): append
+    its command to ``resumes.txt``, rewrite config.yaml if the budget changed, cut the
+    TensorBoard run back to the checkpoint's step (``agents.resume_logs``). A resume that
+    fails before this point leaves the run folder as it was."""
+    if not inv.resume:
+        return
+    assert inv.run_dir is not None
+    state_path = latest_state_path(inv.run_dir)
+    state = load(state_path) if state_path is not None and state_path.is_file() else None
+    command = [sys.executable, "-m", f"agents.{inv.cfg.algo}", *argv]
+    append_line(
+        inv.run_dir / "resumes.txt", f"{utc_now():%Y-%m-%dT%H:%M:%SZ} {shlex.join(command)}"
+    )
+    config = inv.run_dir / "config.yaml"
+    if read_config(inv.run_dir) != json.loads(json.dumps(inv.cfg.to_dict())):
+        atomic_write_yaml(config, inv.cfg.to_dict())
+    log(resume_tensorboard(training.model, inv.cfg.algo, state))

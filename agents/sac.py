@@ -4,10 +4,9 @@ Reads top to bottom: parse -> run dir -> seed -> envs -> model -> callbacks -> l
 evaluate, like ``agents.ppo``. SAC acts on a continuous target exposure in [-1, 1]
 (``env.action: continuous``); SB3's SAC has no discrete head, so ``--warm-start`` (a 3-class
 supervised classifier) is refused. Actor and critics each get their own transformer extractor
-by default (SB3's default; the critic's extractor then learns from the Q loss only). A resumed
-SAC restarts with an empty replay buffer (buffers are not checkpointed: ~1.5 GB at the default
-100k transitions), so unlike PPO a resumed SAC is not bit-identical to an uninterrupted run
-(``agents.resume_state``; RNGs, env positions and schedules are restored all the same).
+by default (SB3's default; the critic's extractor then learns from the Q loss only). Each
+checkpoint also holds the replay buffer (``agents.replay_state``, plain arrays), so like PPO a
+resumed SAC is bit-identical to an uninterrupted run (``agents.resume_state``).
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ from agents.pipeline import (
     saved_normaliser,
 )
 from agents.pretrained_backbone import PretrainedError, pretrained_for
-from agents.resume_state import run_is_finished
+from agents.resume_state import record_resume, run_is_finished
 from agents.safe_load import ModelLoadError, cli_exit
 from envs.data import DataValidationError
 from lab.cli import run_cli
@@ -79,13 +78,14 @@ def main(argv: list[str] | None = None) -> Path:
     print(f"torch threads {threads}")
 
     # 5. envs (batched train split, val split for selection), model (fresh, or the last
-    #    checkpoint of a resumed run, with an empty replay buffer) and callbacks
+    #    checkpoint of a resumed run, with its replay buffer) and callbacks
     try:
         training = prepare_training(
             cfg, run_dir, market, train_rows, val_rows, resume=inv.resume, pretrained=pretrained
         )
     except (ModelLoadError, PretrainedError) as err:
         raise cli_exit("python -m agents.sac", err) from None
+    record_resume(inv, argv, training)  # resumes.txt, tb/: only once everything has loaded
 
     # 6. learn (the step count continues on --resume); save final_model.zip, a last checkpoint
     #    and a final val evaluation (best_model.zip)

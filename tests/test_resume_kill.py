@@ -1,5 +1,8 @@
 """Kill anywhere, resume, lose nothing: SIGKILLed and resumed runs equal the uninterrupted run.
 
+A tiny SAC is killed once, mid-run after a checkpoint, and resumed: its replay buffer comes
+back from the checkpoint, so it too ends bit-identical.
+
 A tiny PPO (4 envs x 32 steps per rollout, a checkpoint every rollout, 512 steps) runs once
 uninterrupted; the same config runs in a subprocess that is SIGKILLed after its 1st checkpoint,
 resumed and killed after its 2nd, resumed and killed during the final validation, then resumed to
@@ -32,8 +35,16 @@ TINY = {
 }
 
 
-def _cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "agents.ppo", "--no-progress", *args]
+TINY_SAC = {
+    "env": {"n_envs": 4, "episode_length": 64},
+    # 50 rows per env: the buffer has wrapped by the checkpoint the run is killed after
+    "sac": {"buffer_size": 200, "learning_starts": 64, "batch_size": 32},
+    "train": {"eval_freq": 256, "n_eval_episodes": 2, "checkpoint_freq": 128, "torch_threads": 1},
+}
+
+
+def _cmd(*args: str, algo: str = "ppo") -> list[str]:
+    return [sys.executable, "-m", f"agents.{algo}", "--no-progress", *args]
 
 
 def _run(args: list[str], log: Path) -> subprocess.CompletedProcess:
@@ -78,6 +89,35 @@ def _assert_same_weights(a: Path, b: Path) -> None:
         assert torch.equal(wa[k], wb[k]), k
 
 
+WALL_CLOCK = ("time/fps", "time/time_elapsed")  # the only logged values that may differ
+
+
+def _tb_scalars(tb_dir: Path) -> dict[str, list[tuple[int, float]]]:
+    """Every scalar event of the run's TensorBoard folder, file by file: tag -> [(step, value)].
+    Read raw (an EventAccumulator would hide a duplicated step)."""
+    from tensorboard.backend.event_processing.event_file_loader import RawEventFileLoader
+    from tensorboard.compat.proto.event_pb2 import Event
+
+    (run,) = [p for p in tb_dir.iterdir() if p.is_dir()]
+    out: dict[str, list[tuple[int, float]]] = {}
+    for path in sorted(run.iterdir()):
+        for raw in RawEventFileLoader(str(path)).Load():
+            event = Event.FromString(raw)
+            for v in event.summary.value:
+                value = v.tensor.float_val[0] if v.HasField("tensor") else v.simple_value
+                if v.tag not in WALL_CLOCK:
+                    out.setdefault(v.tag, []).append((event.step, value))
+    return out
+
+
+def _tb_logged_past(run: Path, step: int) -> bool:
+    """Whether the run's TensorBoard files hold an event after ``step`` (read while written)."""
+    try:
+        return any(s > step for s, _ in sum(_tb_scalars(run / "tb").values(), []))
+    except (OSError, ValueError):
+        return False
+
+
 @pytest.mark.slow
 def test_sigkill_at_three_points_then_resume_is_bit_identical(tmp_path: Path) -> None:
     cfg = tmp_path / "tiny.yml"
@@ -109,6 +149,9 @@ def test_sigkill_at_three_points_then_resume_is_bit_identical(tmp_path: Path) ->
     assert metrics == json.loads((whole / "metrics.json").read_text())
     _assert_same_weights(killed / "final_model.zip", whole / "final_model.zip")
     _assert_same_weights(killed / "best_model.zip", whole / "best_model.zip")
+    scalars = _tb_scalars(killed / "tb")  # the same TensorBoard points, none logged twice
+    assert scalars == _tb_scalars(whole / "tb")
+    assert {"train/value_loss", "rollout/ep_rew_mean", "trading/final_equity"} <= scalars.keys()
     with (
         __import__("numpy").load(killed / "eval" / "evaluations.npz") as a,
         __import__("numpy").load(whole / "eval" / "evaluations.npz") as b,
@@ -120,3 +163,42 @@ def test_sigkill_at_three_points_then_resume_is_bit_identical(tmp_path: Path) ->
     out = subprocess.run(resume, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0 and "finished" in out.stdout
     assert len((killed / "resumes.txt").read_text().splitlines()) == 3
+
+
+@pytest.mark.slow
+def test_sac_sigkilled_after_a_checkpoint_resumes_bit_identical(tmp_path: Path) -> None:
+    cfg = tmp_path / "tiny.yml"
+    cfg.write_text(yaml.safe_dump(TINY_SAC))
+    # daily bars: a 364-row val split keeps the final validations short
+    base = ["--env", "btc1d", "--seed", "5", "--timesteps", "384", "--config", str(cfg)]
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    log = tmp_path / "log.txt"
+    assert _run(_cmd(*base, "--run-dir", str(whole), algo="sac"), log).returncode == 0
+
+    _kill_when(  # after the checkpoint at 256 steps and a TensorBoard point past it
+        _cmd(*base, "--run-dir", str(killed), algo="sac"),
+        log,
+        lambda: _checkpoint_steps(killed) >= 256 and _tb_logged_past(killed, 256),
+    )
+    assert not (killed / "final_model.zip").exists()
+    assert (killed / "checkpoints" / "replay_256_steps.npz").is_file()
+    resumed = _run(_cmd("--resume", str(killed), algo="sac"), log)
+    assert resumed.returncode == 0, log.read_text()[-2000:]
+    assert len((killed / "resumes.txt").read_text().splitlines()) == 1
+    assert "TensorBoard sac_1: 1 event file(s) cut back to step 256" in log.read_text()
+
+    assert json.loads((killed / "metrics.json").read_text()) == json.loads(
+        (whole / "metrics.json").read_text()
+    )
+    _assert_same_weights(killed / "final_model.zip", whole / "final_model.zip")
+    _assert_same_weights(killed / "best_model.zip", whole / "best_model.zip")
+    # the TensorBoard run: the same scalars at the same steps, none logged twice
+    scalars = _tb_scalars(killed / "tb")
+    assert scalars == _tb_scalars(whole / "tb")
+    assert {"rollout/ep_rew_mean", "trading/final_equity", "train/ent_coef"} <= scalars.keys()
+    assert len(list((killed / "tb").glob("*/*tfevents*"))) == 2  # killed + resumed
+    # the whole run's newest buffer file equals the resumed run's, byte for byte
+    name = "replay_384_steps.npz"
+    assert (killed / "checkpoints" / name).read_bytes() == (
+        whole / "checkpoints" / name
+    ).read_bytes()
