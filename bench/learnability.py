@@ -45,6 +45,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--markets", nargs="+", default=list(MARKETS), choices=MARKETS)
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     p.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 per method (default 5)")
+    p.add_argument("--seeds-of", nargs="*", default=[], metavar="METHOD=N",
+                   help="another seed count for one method, e.g. supervised=3")  # fmt: skip
     p.add_argument("--timesteps", type=int, default=None, help="RL env steps (default: config)")
     p.add_argument("--sup-epochs", type=int, default=None, help="supervised epochs (default)")
     p.add_argument("--out", type=Path, default=ROOT / "runs" / "bench" / "learnability")
@@ -70,11 +72,17 @@ def train_command(method: str, market: str, seed: int, run_dir: Path, args: Any)
     return cmd + (["--timesteps", str(args.timesteps)] if args.timesteps else [])
 
 
+def seed_count(args: Any, method: str) -> int:
+    """``--seeds``, or the method's own count from ``--seeds-of METHOD=N``."""
+    counts = dict(item.split("=", 1) for item in args.seeds_of)
+    return int(counts.get(method, args.seeds))
+
+
 def train_all(args: Any, market: str) -> dict[str, list[Path]]:
     """Train (or reuse) every method x seed on ``market``; returns method -> run folders."""
     runs: dict[str, list[Path]] = {}
     for method in args.methods:
-        for seed in range(args.seeds):
+        for seed in range(seed_count(args, method)):
             run_dir = args.out / market / method / f"s{seed}"
             if args.fresh or not _finished(run_dir, method):
                 if run_dir.exists():
@@ -97,10 +105,14 @@ def train_all(args: Any, market: str) -> dict[str, list[Path]]:
 
 
 def evaluate(market: str, split: str, runs: dict[str, list[Path]], out: Path) -> dict[str, Any]:
-    """``python -m evaluate`` on ``split`` with every run (LABEL=PATH); returns its policies."""
+    """``python -m evaluate`` on ``split`` with every run (LABEL=PATH); returns its policies.
+
+    The deflated Sharpe counts every run backtested here as a trial (``--n-trials``): picking
+    the best of n seeds is a selection like picking the best of n configurations."""
     items = [f"{m}={p}" for m, paths in runs.items() for p in paths]
     cmd = [sys.executable, "-m", "evaluate", "--env", market, "--split", split]
-    cmd += ["--out", str(out), "--no-plots", "--n-boot", "200", *items]
+    cmd += ["--out", str(out), "--no-plots", "--n-boot", "200", "--n-trials", str(len(items))]
+    cmd += items
     subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
     return json.loads((out / "metrics.json").read_text())["policies"]
 
