@@ -37,7 +37,7 @@ from agents.tune_trial import make_pruner
 from envs.marketspec import market_dirname
 from lab.atomic import atomic_write_yaml
 from lab.cli import run_cli
-from lab.config import ConfigError, yaml_problem
+from lab.config import ConfigError, parse_yaml, yaml_problem
 from lab.engine import Engine, Task, TaskResult
 from lab.ledger import default_runs_root
 from lab.outputs import check_output_dir
@@ -48,7 +48,7 @@ SPACE_DIR = Path(__file__).resolve().parent / "configs" / "search"
 def load_space(path: Path) -> dict[str, optuna.distributions.BaseDistribution]:
     """The YAML search space as Optuna distributions; a bad entry exits naming it."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raw = parse_yaml(path.read_text(encoding="utf-8")) or {}
     except (yaml.YAMLError, UnicodeDecodeError) as err:
         raise ConfigError(
             f"--space {path}: not valid YAML ({yaml_problem(err)}); fix the file"

@@ -32,7 +32,7 @@ import yaml
 
 from lab.atomic import atomic_write_json, atomic_write_text, atomic_write_yaml
 from lab.config import ConfigError, yaml_problem
-from lab.outputs import check_output_dir
+from lab.outputs import check_output_dir, make_output_dir
 
 # The repo root (one level above lab/): default parent of runs/ and where git is asked.
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -207,7 +207,7 @@ def create_run_dir(
             f"(or an empty folder), or continue it with --resume {path}"
         )
     created = not path.exists()
-    path.mkdir(parents=True, exist_ok=True)
+    make_output_dir(path, "--run-dir")
     _UNFINISHED.append((path, created))
     return write_provenance(
         path, seed=seed, config=config, data_files=data_files, argv=argv, start=start

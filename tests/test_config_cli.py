@@ -218,7 +218,9 @@ def test_data_and_tune_bad_values_are_one_line_exit_2(monkeypatch, capsys):
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert err == "error: --min-valid-fraction 1.5 (from the command line) must be in [0, 1]\n"
-    with pytest.raises(ConfigError, match=r"--trials 0 \(from the command line\) must be >= 1"):
+    with pytest.raises(
+        ConfigError, match=r"--trials 0 \(from the command line\) must be from 1 to 10000"
+    ):
         config_from_args(["--env", "btc1h", "--algo", "ppo", "--trials", "0"])
     cfg = config_from_args(["--env", "btc1h", "--algo", "sac", "--trials", "2", "--lr", "1e-3"])
     assert (cfg.study, cfg.passthrough) == ("sac", ["--lr", "1e-3"])  # unknown: to the trials
