@@ -24,6 +24,9 @@ MAX_WINDOW = 4096  # bars of history per observation; more is a typo (and a memo
 def check_env_values(cfg: RunConfig) -> None:
     """Raise one ``ConfigError`` line for the first bad env value of ``cfg`` (see module doc)."""
     check_seed("seed", cfg.seed, "the config or --seed")
+    threads = cfg.train.torch_threads
+    if threads is not None and not 1 <= threads <= 256:  # 1e5 threads exhausted the memory
+        raise ConfigError(f"train.torch_threads must be from 1 to 256 (or null), got {threads}")
     env = cfg.env
     if not 1 <= env.window <= MAX_WINDOW:
         raise ConfigError(f"env.window must be from 1 to {MAX_WINDOW} bars, got {env.window}")

@@ -38,7 +38,7 @@ from envs.marketspec import market_dirname
 from lab.atomic import atomic_write_yaml
 from lab.cli import run_cli
 from lab.config import ConfigError, parse_yaml, yaml_problem
-from lab.engine import Engine, Task, TaskResult
+from lab.engine import Engine, Task, TaskResult, check_address
 from lab.ledger import default_runs_root
 from lab.outputs import check_output_dir
 
@@ -234,6 +234,7 @@ def check_args(args: Any) -> None:
         load_space(Path(args.space))
     if args.storage is not None:
         check_storage(args.storage)
+    check_address(args.address)
     if args.out is not None:  # rerunning into the same folder resumes the study
         check_output_dir(Path(args.out), "--out", allow_nonempty=True)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -443,6 +444,9 @@ def check_rules(
                 f"{flag_of(f.name)} {value!r} (from {where}) is not valid; "
                 f"choose from {', '.join(choices)}"
             )
+        bad = [v for v in items if isinstance(v, float) and not math.isfinite(v)]
+        if bad:  # NaN passes every ``v >= 0`` rule (all comparisons are False) and poisons sums
+            raise ConfigError(f"{flag_of(f.name)} {bad[0]} (from {where}) must be a finite number")
         if is_seed_field(f.name) and value is not None:
             for item in items:
                 check_seed(flag_of(f.name), item, where)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lab.engine import Engine, Task, TaskResult
+from lab.engine import Engine, Task, TaskResult, check_address
 from lab.ledger import config_hash
 from lab.rundir import market_dirname
 
@@ -275,6 +275,7 @@ def check_group_flags(group: Any) -> None:
             f"--workers {group.workers}: more than the {len(group.seeds)} seeds; at most one "
             f"worker per seed (--workers {len(group.seeds)})"
         )
+    check_address(group.address)
     if group.run_dir is not None:
         check_output_dir(group.run_dir, "--run-dir", allow_nonempty=True)  # rerun: resumes
 

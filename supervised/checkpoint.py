@@ -118,7 +118,13 @@ def load_checkpoint(
         path = path / "model.pt"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no supervised checkpoint here (expected model.pt)")
-    payload = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001  (truncated, not a zip, crafted pickle: all refused)
+        raise ValueError(
+            f"{path}: not a readable supervised checkpoint ({type(err).__name__}); give the "
+            "model.pt a supervised.train run wrote"
+        ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError(f"{path}: not a supervised checkpoint (format {FORMAT!r} expected)")
     problems = []

@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 def _tree(root: Path) -> dict[str, float]:
     """Every path under ``root`` with its mtime (a rewrite changes it)."""
-    return {str(p): p.stat().st_mtime_ns for p in root.rglob("*")} if root.exists() else {}
+    return {str(p): p.lstat().st_mtime_ns for p in root.rglob("*")} if root.exists() else {}
 
 
 def _run(module: str, argv: list[str], monkeypatch: pytest.MonkeyPatch) -> int:

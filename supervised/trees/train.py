@@ -105,9 +105,9 @@ class TreesConfig:
     no_funding: bool = field(default=False, metadata=doc("do not charge perpetual funding"))
 
     RULES: ClassVar[dict[str, Rule]] = {
-        "window": (lambda v: v >= 1, ">= 1 bar"),
+        "window": (lambda v: 1 <= v <= 4096, "from 1 to 4096 bars"),
         "horizon": (lambda v: v >= 1, ">= 1 bar"),
-        "n_jobs": (lambda v: v >= 1, ">= 1"),
+        "n_jobs": (lambda v: 1 <= v <= 256, "from 1 to 256"),
         "n_folds": (lambda v: v >= 1, ">= 1"),
         "calib_share": (lambda v: 0 < v < 1, "in (0, 1)"),
         "max_train_samples": (lambda v: v >= 1, ">= 1 (or unset)"),
