@@ -99,10 +99,10 @@ CASES3: list[tuple[str, str, list[str], str]] = [
     ),  # fmt: skip
     # ---- agents.registry / predict / paper / retrain on damaged registries and run folders
     (
-        "registry list garbled LATEST.json",
+        "registry list with a damaged model",
         "agents.registry",
         ["--root", "{reg}", "list"],
-        "LATEST.json: not valid JSON",
+        "m_escape/LATEST.json: damaged",
     ),  # fmt: skip
     (
         "registry show LATEST.json a list",
