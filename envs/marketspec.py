@@ -201,12 +201,6 @@ def market_from_args(args: argparse.Namespace, attr: str = "env") -> Preset | No
     span = {k: getattr(args, k, None) if own else None for k in ("start", "end")}
     if span["end"] is not None and span["start"] is None:
         raise ConfigError("--end needs --start (the first date to evaluate)")
-    given_split = getattr(args, "split", None)  # only present when given (SUPPRESS default)
-    if span["start"] is not None and given_split not in (None, WINDOW_SPLIT):
-        raise ConfigError(
-            f"--split {given_split} and --start exclude each other: --start evaluates the dates "
-            "[--start, --end) instead of a split; drop one of them"
-        )
     try:
         key = market_key(spec, **opts)
         if span["start"] is not None:

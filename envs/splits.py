@@ -40,7 +40,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from envs.data.errors import DataValidationError
 from envs.presets import Preset, get_preset
 
 Range = tuple[int, int]
@@ -79,13 +78,6 @@ def split_index_range(index: pd.DatetimeIndex, preset: Preset | str, split: str)
     start, end = split_bounds(preset, split)
     lo = int(index.searchsorted(start, side="left"))
     hi = int(index.searchsorted(end, side="left"))
-    if lo >= hi and len(index):  # e.g. --start after the data's last bar: one line, not a
-        # ValueError traceback from the env's split check
-        raise DataValidationError(
-            f"split {split!r} [{start:%Y-%m-%d %H:%M}, {end:%Y-%m-%d %H:%M}) holds no bars of "
-            f"{getattr(preset, 'name', preset)} (its data: {index[0]:%Y-%m-%d %H:%M} .. "
-            f"{index[-1]:%Y-%m-%d %H:%M}); choose dates inside the data"
-        )
     return lo, hi
 
 

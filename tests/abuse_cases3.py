@@ -20,6 +20,7 @@ BTC = ["--env", "btc1h"]
 TUNE = ["--env", "btc1h", "--algo", "ppo", "--trials", "2"]
 WF = ["--algo", "momentum", "--folds", "2"]
 FETCH = ["fetch", "--exchange", "binance", "--timeframe", "1h", "--out", "{new}/sol.csv.gz"]
+PRED = ["--model", "m_ok", "--root", "{reg}", "--candles", "{candles}"]
 SEED_MSG = "a seed must be an integer from 0 to"
 
 
@@ -210,6 +211,68 @@ CASES3: list[tuple[str, str, list[str], str]] = [
         "agents.retrain",
         ["--model", "m_json", "--root", "{reg}", "--work-dir", "{new}"],
         "not valid JSON",
+    ),  # fmt: skip
+    ("predict position 5", "agents.predict", [*PRED, "--position", "5"], "must be in [-1, 1]"),
+    (
+        "predict entry-price -1",
+        "agents.predict",
+        [*PRED, "--position", "1", "--entry-price", "-1"],
+        "--entry-price -1.0",
+    ),  # fmt: skip
+    (
+        "predict position without entry price",
+        "agents.predict",
+        [*PRED, "--position", "1"],
+        "needs --entry-price",
+    ),  # fmt: skip
+    (
+        "predict entry price while flat",
+        "agents.predict",
+        [*PRED, "--entry-price", "100"],
+        "but --position is 0",
+    ),  # fmt: skip
+    (
+        "predict --now with --replay",
+        "agents.predict",
+        [*PRED, "--replay", "--now", "2099-01-01"],
+        "drop --now or --replay",
+    ),  # fmt: skip
+    (
+        "predict symbol without slash",
+        "agents.predict",
+        ["--model", "m_ok", "--root", "{reg}", "--exchange", "binance", "--symbol", "BTCUSDT"],
+        "not a ccxt unified symbol",
+    ),  # fmt: skip
+    (
+        "retrain asof banana",
+        "agents.retrain",
+        ["--model", "m_ok", "--root", "{reg}", "--work-dir", "{new}", "--asof", "banana"],
+        "--asof 'banana': not a date",
+    ),  # fmt: skip
+    (
+        "retrain asof after the data",
+        "agents.retrain",
+        ["--model", "m_ok", "--root", "{reg}", "--work-dir", "{new}", "--asof", "2030-01-01"],
+        "is after the data's last bar",
+    ),  # fmt: skip
+    (
+        "retrain symbol without slash",
+        "agents.retrain",
+        [
+            "--model",
+            "m_ok",
+            "--root",
+            "{reg}",
+            "--work-dir",
+            "{new}",
+            "--exchange",
+            "binance",
+            "--symbol",
+            "BTCUSDT",
+            "--candles-out",
+            "{new}/c.csv.gz",
+        ],
+        "not a ccxt unified symbol",
     ),  # fmt: skip
     # ---- supervised.train / trees / compare
     (
@@ -510,6 +573,7 @@ def _registry(root: Path) -> None:
         "m_escape": ('{"version": "../../etc"}', None),
         "m_record": ('{"version": "v1"}', {"kind": "trees"}),
         "m_kind": ('{"version": "v1"}', good),
+        "m_ok": ('{"version": "v1"}', {**good, "name": "m_ok", "kind": "trees"}),
     }
     for name, (latest, record) in models.items():
         (root / name).mkdir(parents=True)

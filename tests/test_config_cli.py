@@ -48,7 +48,7 @@ def test_yaml_then_flags_resolution_and_saved_config(tmp_path):
 BAD = [
     (["--epochs", "0"], "error: --epochs 0 (from the command line) must be >= 1"),
     (["--batch-size", "0"], "error: --batch-size 0 (from the command line) must be >= 1"),
-    (["--window", "0"], "error: --window 0 (from the command line) must be >= 1 bar"),
+    (["--window", "0"], "error: --window 0 (from the command line) must be from 1 to 4096 bars"),
     (["--lr", "0"], "error: --lr 0.0 (from the command line) must be > 0"),
     (["--slippage-bps", "-1"], "error: --slippage-bps -1.0 (from the command line) must be >= 0"),
     (["--env", "banana"], "error: --env 'banana' (from the command line) must be a data preset"),
