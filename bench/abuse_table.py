@@ -59,7 +59,8 @@ def cli_rows() -> list[dict[str, str]]:
     rows = []
     for cid, module, argv, _fragment in CASES:
         with tempfile.TemporaryDirectory() as tmp:
-            args = [a.format(**fixtures(Path(tmp))) for a in argv]
+            fx = fixtures(Path(tmp))
+            args = [a.format(**fx) for a in argv]
             code, err = run_case(module, args)
             rows.append(_row(module, f"{cid}: `{' '.join(argv)}`", code, err, tmp))
     return rows

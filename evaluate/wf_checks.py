@@ -14,8 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import pandas as pd
-
+from envs.barsize import bar_ns
 from lab.config import ConfigError
 from lab.engine import check_address
 
@@ -29,6 +28,7 @@ ALGO_FLAGS = {
 }
 DURATION_RE = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*([dwy])")
 DAYS = {"d": 1.0, "w": 7.0, "y": 365.0}
+DAY_NS = 86_400 * 10**9
 
 
 def check_walkforward_extras(args: Any) -> None:
@@ -59,5 +59,4 @@ def duration_days(text: str) -> float:
 
 def min_train_bars(text: str, bar: str) -> int:
     """``--min-train`` as a bar count of the market's bar size ``bar`` (e.g. ``4h``)."""
-    bars = duration_days(text) * pd.Timedelta("1D") / pd.Timedelta(bar)
-    return max(1, round(bars))
+    return max(1, round(duration_days(text) * DAY_NS / bar_ns(bar)))
