@@ -298,4 +298,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from lab.cli import run_cli  # disk full, read-only folder, Ctrl-C: one line (lab.cli)
+
+    raise SystemExit(run_cli(main))

@@ -322,8 +322,11 @@ def main(argv: list[str] | None = None) -> int:
     except (RegistryError, FileNotFoundError, json.JSONDecodeError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from lab.cli import run_cli  # disk full, read-only folder, Ctrl-C: one line (lab.cli)
+
+    raise SystemExit(run_cli(main))

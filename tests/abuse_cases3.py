@@ -7,7 +7,8 @@ nothing written). Placeholders beyond ``abuse_cases.fixtures``' come from ``fixt
 dupkey, bomb, nan, inf, window, bigint, options_bad, options_list, threads), {garbage_pt},
 {reg} (a registry root with damaged models m_json, m_list, m_escape, m_record, m_kind),
 {trees_bad} / {metrics_list} (run folders with a garbled tree.json / a list metrics.json),
-{empty_cfg_run} (a run folder whose config.yaml is empty), {under_file} (a path below a file).
+{empty_cfg_run} (a run folder whose config.yaml is empty), {under_file} (a path below a file),
+{long} (a 300-character file name).
 """
 
 from __future__ import annotations
@@ -58,6 +59,15 @@ CASES3: list[tuple[str, str, list[str], str]] = [
     ("ppo env symlink loop", "agents.ppo", ["--env", "{loop}", "--run-dir", "{new}"], "looping"),
     ("ppo run-dir symlink loop", "agents.ppo", [*BTC, "--run-dir", "{loop}"], "cannot be resolved"),
     ("ppo run-dir below a file", "agents.ppo", [*BTC, "--run-dir", "{under_file}"], "is a file"),
+    ("ppo run-dir name too long", "agents.ppo", [*BTC, "--run-dir", "{long}"], "too long"),
+    (
+        "data clean out name too long",
+        "envs.data",
+        ["clean", "{candles}", "--out", "{long}.csv"],
+        "too long",
+    ),  # fmt: skip
+    ("evaluate out name too long", "evaluate", ["--out", "{long}"], "too long"),
+    ("registry root name too long", "agents.registry", ["--root", "{long}", "list"], "too long"),
     ("ppo resume empty config", "agents.ppo", ["--resume", "{empty_cfg_run}"], "names no algo"),
     _ppo("sac seed -1", ["--seed", "-1"], SEED_MSG, "agents.sac"),
     _cfg("sac config empty file", "empty", "the file is empty", "agents.sac"),
@@ -610,4 +620,4 @@ def fixtures3(tmp: Path) -> dict[str, str]:
     return {**out, "fifo": str(tmp / "pipe.csv"), "loop": str(tmp / "loop_a.csv"),
             "garbage_pt": str(tmp / "pt" / "model.pt"), "reg": str(tmp / "reg"),
             "trees_bad": str(trees), "metrics_list": str(mlist), "empty_cfg_run": str(ecfg),
-            "under_file": str(tmp / "plain.txt" / "sub")}  # fmt: skip
+            "under_file": str(tmp / "plain.txt" / "sub"), "long": str(tmp / ("x" * 300))}  # fmt: skip

@@ -70,3 +70,31 @@ def test_the_abuse_table_lists_every_case_of_the_suite():
     table = (REPO / "docs" / "abuse_cases.md").read_text(encoding="utf-8")
     missing = [cid for cid, *_ in CASES if f"| {cid}: `" not in table]
     assert not missing, f"regenerate docs/abuse_cases.md (python bench/abuse_table.py): {missing}"
+
+
+@pytest.mark.parametrize(
+    ("errno_", "words"),
+    [(28, "the disk is full"), (30, "read-only file system"), (36, "file name is too long")],
+)
+def test_run_cli_turns_a_machine_oserror_into_one_line_exit_2(errno_, words, capsys):
+    """Disk full, a read-only file system, a name too long: the user's to fix, not a bug."""
+    import os
+
+    from lab.cli import run_cli
+
+    def main() -> int:
+        raise OSError(errno_, os.strerror(errno_), "/out/x.csv")
+
+    assert run_cli(main) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: /out/x.csv: ") and words in err and err.count("\n") == 1
+
+
+def test_run_cli_keeps_the_traceback_of_other_oserrors():
+    from lab.cli import run_cli
+
+    def main() -> int:
+        raise OSError(5, "Input/output error")  # EIO: not a user's fix
+
+    with pytest.raises(OSError, match="Input/output"):
+        run_cli(main)

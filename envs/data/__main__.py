@@ -34,6 +34,7 @@ from envs.data.resample import resample
 from envs.data.writing import check_out, write_candles
 from envs.markets import resolve_market
 from envs.presets import PRESETS, Preset
+from lab.cli import environment_error_line
 from lab.config import ConfigError, add_fields, check_rules, resolve
 
 EXIT_ERROR = 2
@@ -333,6 +334,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def _one_line(exc: BaseException) -> str:
+    env_line = environment_error_line(exc) if isinstance(exc, OSError) else None
+    if env_line is not None:  # disk full, read-only file system: the path and the fix
+        return " ".join(env_line.split())
     text = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
     return " ".join(str(text).split())
 
