@@ -228,6 +228,11 @@ def check_args(args: Any) -> None:
     for flag in ("timesteps", "epochs", "n_envs"):
         if getattr(args, flag) is not None:
             check_positive(flag, getattr(args, flag))
+    rl_only = [f for f in ("timesteps", "n_envs") if getattr(args, f) is not None]
+    if args.algo == "supervised" and rl_only:  # never silently ignored
+        raise ConfigError(f"--{rl_only[0].replace('_', '-')} is for --algo ppo/sac; drop it")
+    if args.algo != "supervised" and args.epochs is not None:
+        raise ConfigError(f"--epochs is for --algo supervised, not {args.algo}; drop it")
     if args.space is not None:
         if not Path(args.space).is_file():
             raise ConfigError(f"--space {args.space}: no such file; give a search space YAML")

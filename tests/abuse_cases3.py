@@ -108,6 +108,29 @@ CASES3: list[tuple[str, str, list[str], str]] = [
         [*TUNE, "--space", "{y_bomb}", "--out", "{new}"],
         "alias bomb",
     ),  # fmt: skip
+    (
+        "tune epochs with ppo",
+        "agents.tune",
+        [*TUNE, "--epochs", "3", "--out", "{new}"],
+        "--epochs is for --algo supervised",
+    ),  # fmt: skip
+    (
+        "tune timesteps with supervised",
+        "agents.tune",
+        [
+            "--env",
+            "btc1h",
+            "--algo",
+            "supervised",
+            "--trials",
+            "2",
+            "--timesteps",
+            "64",
+            "--out",
+            "{new}",
+        ],
+        "--timesteps is for --algo ppo/sac",
+    ),  # fmt: skip
     # ---- agents.registry / predict / paper / retrain on damaged registries and run folders
     (
         "registry list with a damaged model",
