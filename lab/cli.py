@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 
 from lab.config import ConfigError
-from lab.rundir import discard_unfinished
+from lab.rundir import discard_unfinished, kept_unfinished
 
 DEBUG_FLAG = "--debug"
 DEBUG_ENV = "RLTRADE_DEBUG"
@@ -98,9 +98,16 @@ def run_cli(main: Callable[[], Any], user_errors: tuple[type[BaseException], ...
         kept = discard_unfinished()
         if debug:
             raise
+        partial = kept_unfinished()
         print(
             "error: interrupted (Ctrl-C); nothing half-written was left"
             + (f" (removed the unfinished {', '.join(map(str, kept))})" if kept else "")
+            + (
+                f"; kept the unfinished {', '.join(map(str, partial))} (it holds partial "
+                "results: rerun into a new folder)"
+                if partial
+                else ""
+            )  # fmt: skip
             + "; rerun the command (a run folder with checkpoints continues with --resume)",
             file=sys.stderr,
         )

@@ -131,6 +131,15 @@ def track_unfinished(path: str | os.PathLike[str]) -> None:
     _UNFINISHED.append((Path(path), not Path(path).exists()))
 
 
+_KEPT: list[Path] = []  # unfinished folders discard_unfinished kept (they hold results)
+
+
+def kept_unfinished() -> list[Path]:
+    """The unfinished folders ``discard_unfinished`` kept because they hold more than
+    provenance (checkpoints, finished folds): named in the Ctrl-C line (``lab.cli``)."""
+    return list(_KEPT)
+
+
 def discard_unfinished() -> list[Path]:
     """Remove the provenance files (and the folder, if this process made it) of every run folder
     created here that holds nothing else: the command failed before the run produced anything.
@@ -144,6 +153,7 @@ def discard_unfinished() -> list[Path]:
             continue
         files = [f for f in path.rglob("*") if f.is_file()]
         if any(f.relative_to(path).as_posix() not in PROVENANCE_FILES for f in files):
+            _KEPT.append(path)
             continue
         for f in files:
             f.unlink()

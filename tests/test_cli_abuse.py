@@ -73,6 +73,7 @@ def test_bad_input_is_one_line_exit_2_nothing_written(
 CTRL_C = {
     "supervised.train": ["--env", "btc1h", "--epochs", "50", "--run-dir"],
     "evaluate": ["--env", "btc1h", "--split", "val", "--n-boot", "50", "--out"],
+    "supervised.trees": ["--env", "btc1h", "--max-train-samples", "20000", "--run-dir"],
 }
 
 
