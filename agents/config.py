@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agents.config_checks import check_env_params, check_env_values
+from agents.config_checks import check_env_params, check_env_values, check_hyper
 from envs.params import EnvParams
 from envs.presets import PRESETS, get_preset
 from lab.config import ConfigError, load_yaml
@@ -362,6 +362,7 @@ def validate(cfg: RunConfig) -> None:
     check_env_values(cfg)
     _validate_values(cfg)
     check_env_params(cfg)
+    check_hyper(cfg)
     if cfg.train.keep_checkpoints < 1:
         raise ConfigError(f"train.keep_checkpoints must be >= 1, got {cfg.train.keep_checkpoints}")
     if cfg.train.select_metric not in SELECT_METRICS:
