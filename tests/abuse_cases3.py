@@ -470,6 +470,36 @@ CASES3: list[tuple[str, str, list[str], str]] = [
         ["--config", "{y_dupkey}", "--out", "{new}"],
         "given twice",
     ),  # fmt: skip
+    (
+        "evaluate a file too short for features",
+        "evaluate",
+        ["--env", "{candles}", "--split", "val", "--out", "{new}"],
+        "too short for the features",
+    ),  # fmt: skip
+    (
+        "ppo a file too short for features",
+        "agents.ppo",
+        ["--env", "{candles}", "--timesteps", "64", "--run-dir", "{new}"],
+        "too short for the",
+    ),  # fmt: skip
+    (
+        "supervised a file too short for features",
+        "supervised.train",
+        ["--env", "{candles}", "--run-dir", "{new}"],
+        "too short for the features",
+    ),  # fmt: skip
+    (
+        "supervised a class never labelled",
+        "supervised.train",
+        ["--env", "{short300}", "--epochs", "1", "--run-dir", "{new}"],
+        "every class must occur",
+    ),  # fmt: skip
+    (
+        "compare a class never labelled",
+        "supervised.compare",
+        ["--env", "{short300}", "--epochs", "1", "--run-dir", "{new}"],
+        "every class must occur",
+    ),  # fmt: skip
     # ---- evaluate.walkforward
     (
         "wf window 1e5",
@@ -640,6 +670,21 @@ def _registry(root: Path) -> None:
             (root / name / "v1" / "registry.json").write_text(json.dumps(record))
 
 
+def _short_candles(path: Path, n: int = 300) -> None:
+    """300 valid hourly bars: enough to load, too few for every label class on train."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    close = 100 * np.exp(np.cumsum(0.01 * rng.standard_normal(n)))
+    open_ = np.r_[100.0, close[:-1]]
+    high, low = np.maximum(open_, close) * 1.002, np.minimum(open_, close) * 0.998
+    stamps = pd.date_range("2024-01-01", periods=n, freq="1h", tz="UTC")
+    rows = [f"{t:%Y-%m-%dT%H:%M:%SZ},{o:.4f},{h:.4f},{lo:.4f},{c:.4f},5"
+            for t, o, h, lo, c in zip(stamps, open_, high, low, close, strict=True)]  # fmt: skip
+    path.write_text("timestamp,open,high,low,close,volume\n" + "\n".join(rows) + "\n")
+
+
 def fixtures3(tmp: Path) -> dict[str, str]:
     """Create this pass's placeholder paths under ``tmp``; returns placeholder -> path."""
     out = {}
@@ -664,7 +709,9 @@ def fixtures3(tmp: Path) -> dict[str, str]:
     ecfg.mkdir()
     (ecfg / "config.yaml").write_text("")
     (tmp / "plain.txt").write_text("a file\n")
+    _short_candles(tmp / "short300.csv")
     return {**out, "fifo": str(tmp / "pipe.csv"), "loop": str(tmp / "loop_a.csv"),
             "garbage_pt": str(tmp / "pt" / "model.pt"), "reg": str(tmp / "reg"),
             "trees_bad": str(trees), "metrics_list": str(mlist), "empty_cfg_run": str(ecfg),
-            "under_file": str(tmp / "plain.txt" / "sub"), "long": str(tmp / ("x" * 300))}  # fmt: skip
+            "under_file": str(tmp / "plain.txt" / "sub"), "long": str(tmp / ("x" * 300)),
+            "short300": str(tmp / "short300.csv")}  # fmt: skip
