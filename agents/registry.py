@@ -311,9 +311,16 @@ def main(argv: list[str] | None = None) -> int:
         if a.cmd == "promote":
             print(f"promoted {a.run} -> {promote(a.run, a.name, a.root, a.market)}")
         elif a.cmd == "list":
-            for r in list_models(a.root):
+            rows = list_models(a.root)
+            for r in rows:
                 print(f"{r['name']:<20} {r['version']:<5} {r['kind']:<11} {r['env']:<8} "
                       f"{r['feature_set']}  ({r['n_versions']} versions)")  # fmt: skip
+            if not rows:  # said, not an empty screen: a mistyped --root shows here
+                gone = "" if Path(a.root).is_dir() else " (no such folder)"
+                print(
+                    f"no models under {a.root}{gone}; promote one: python -m agents.registry "
+                    "promote RUN --name NAME"
+                )
         elif a.cmd == "show":
             d, rec = resolve(a.name, a.root)
             print(json.dumps({"latest": rec, "versions": _versions(d.parent)}, indent=2))

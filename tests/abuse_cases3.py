@@ -500,6 +500,24 @@ CASES3: list[tuple[str, str, list[str], str]] = [
         ["--env", "{short300}", "--epochs", "1", "--run-dir", "{new}"],
         "every class must occur",
     ),  # fmt: skip
+    (
+        "evaluate block-length longer than the split",
+        "evaluate",
+        [
+            "--env",
+            "btc1d",
+            "--split",
+            "val",
+            "--n-boot",
+            "10",
+            "--no-plots",
+            "--block-length",
+            "100000",
+            "--out",
+            "{new}",
+        ],
+        "is longer than the",
+    ),  # fmt: skip
     # ---- evaluate.walkforward
     (
         "wf window 1e5",
