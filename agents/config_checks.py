@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from envs.params import EnvParams
 from lab.config import ConfigError, check_seed
+from lab.runtime import check_device
 
 if TYPE_CHECKING:
     from agents.config import RunConfig
@@ -24,6 +25,7 @@ MAX_WINDOW = 4096  # bars of history per observation; more is a typo (and a memo
 def check_env_values(cfg: RunConfig) -> None:
     """Raise one ``ConfigError`` line for the first bad env value of ``cfg`` (see module doc)."""
     check_seed("seed", cfg.seed, "the config or --seed")
+    check_device(cfg.train.device)  # --device or train.device
     threads = cfg.train.torch_threads
     if threads is not None and not 1 <= threads <= 256:  # 1e5 threads exhausted the memory
         raise ConfigError(f"train.torch_threads must be from 1 to 256 (or null), got {threads}")

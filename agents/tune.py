@@ -41,6 +41,7 @@ from lab.config import ConfigError, parse_yaml, yaml_problem
 from lab.engine import Engine, Task, TaskResult, check_address
 from lab.ledger import default_runs_root
 from lab.outputs import check_output_dir
+from lab.runtime import check_device
 
 SPACE_DIR = Path(__file__).resolve().parent / "configs" / "search"
 
@@ -240,6 +241,7 @@ def check_args(args: Any) -> None:
     if args.storage is not None:
         check_storage(args.storage)
     check_address(args.address)
+    check_device(args.device)  # a GPU nobody has: Ray waited for it forever
     if args.out is not None:  # rerunning into the same folder resumes the study
         check_output_dir(Path(args.out), "--out", allow_nonempty=True)
 

@@ -733,3 +733,21 @@ def fixtures3(tmp: Path) -> dict[str, str]:
             "trees_bad": str(trees), "metrics_list": str(mlist), "empty_cfg_run": str(ecfg),
             "under_file": str(tmp / "plain.txt" / "sub"), "long": str(tmp / ("x" * 300)),
             "short300": str(tmp / "short300.csv")}  # fmt: skip
+
+
+def _no_cuda() -> bool:
+    import torch
+
+    return not torch.cuda.is_available()
+
+
+if _no_cuda():  # on a GPU machine these inputs are valid
+    CASES3 += [
+        _ppo("ppo device cuda without a GPU", ["--device", "cuda"], "no such CUDA device"),
+        (
+            "tune device cuda without a GPU",
+            "agents.tune",
+            [*TUNE, "--device", "cuda", "--out", "{new}"],
+            "no such CUDA device",
+        ),  # fmt: skip
+    ]
