@@ -56,25 +56,40 @@ def load_space(path: Path) -> dict[str, optuna.distributions.BaseDistribution]:
         ) from None
     if not isinstance(raw, dict):
         raise ConfigError(f"--space {path}: expected a YAML mapping of parameter -> distribution")
+    if not raw:  # an empty space would run trials of the defaults only, silently
+        raise ConfigError(
+            f"--space {path}: no parameters; write NAME: {{type: float, low: L, high: H}} lines"
+        )
     space: dict[str, optuna.distributions.BaseDistribution] = {}
     for name, d in raw.items():
-        kind = (d or {}).get("type")
-        if kind == "float":
-            space[name] = optuna.distributions.FloatDistribution(
-                float(d["low"]), float(d["high"]), log=bool(d.get("log", False))
-            )
-        elif kind == "int":
-            space[name] = optuna.distributions.IntDistribution(
-                int(d["low"]), int(d["high"]), log=bool(d.get("log", False))
-            )
-        elif kind == "categorical":
-            space[name] = optuna.distributions.CategoricalDistribution(list(d["choices"]))
-        else:
-            raise SystemExit(
-                f"python -m agents.tune: error: {path}: {name}: type {kind!r}; use float, int "
-                "or categorical"
-            )
+        try:
+            space[name] = _distribution(d)
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            what = f"missing key {err}" if isinstance(err, KeyError) else " ".join(str(err).split())
+            raise ConfigError(
+                f"--space {path}: {name}: {what}; "
+                "write {type: float|int, low: L, high: H[, log: true]} or "
+                "{type: categorical, choices: [...]}"
+            ) from None
     return space
+
+
+def _distribution(d: Any) -> optuna.distributions.BaseDistribution:
+    """One search-space entry as an Optuna distribution (a bad entry raises)."""
+    if not isinstance(d, dict):
+        raise TypeError(f"expected a mapping, got {d!r}")
+    kind = d.get("type")
+    if kind == "float":
+        return optuna.distributions.FloatDistribution(
+            float(d["low"]), float(d["high"]), log=bool(d.get("log", False))
+        )
+    if kind == "int":
+        return optuna.distributions.IntDistribution(
+            int(d["low"]), int(d["high"]), log=bool(d.get("log", False))
+        )
+    if kind == "categorical":
+        return optuna.distributions.CategoricalDistribution(list(d["choices"]))
+    raise ValueError(f"type {kind!r}; use float, int or categorical")
 
 
 def fixed_params(args: TuneConfig) -> dict[str, Any]:

@@ -143,6 +143,30 @@ CASES3: list[tuple[str, str, list[str], str]] = [
         ],
         "--timesteps is for --algo ppo/sac",
     ),  # fmt: skip
+    (
+        "tune space empty",
+        "agents.tune",
+        [*TUNE, "--space", "{y_empty}", "--out", "{new}"],
+        "no parameters",
+    ),  # fmt: skip
+    (
+        "tune space entry without high",
+        "agents.tune",
+        [*TUNE, "--space", "{y_space_nohigh}", "--out", "{new}"],
+        "missing key 'high'",
+    ),  # fmt: skip
+    (
+        "tune space entry a list",
+        "agents.tune",
+        [*TUNE, "--space", "{y_space_list}", "--out", "{new}"],
+        "expected a mapping",
+    ),  # fmt: skip
+    (
+        "tune space low above high",
+        "agents.tune",
+        [*TUNE, "--space", "{y_space_inverted}", "--out", "{new}"],
+        "low <= high",
+    ),  # fmt: skip
     # ---- agents.registry / predict / paper / retrain on damaged registries and run folders
     (
         "registry list with a damaged model",
@@ -665,6 +689,9 @@ YAML = {
     "sac_ent": "sac:\n  ent_coef: banana\n",
     "sac_train_freq": "sac:\n  train_freq: 0\n",
     "sac_tau": "sac:\n  tau: 5\n",
+    "space_nohigh": "ppo.learning_rate: {type: float, low: 1.0e-5}\n",
+    "space_list": "ppo.learning_rate: [1, 2]\n",
+    "space_inverted": "ppo.learning_rate: {type: float, low: 1.0e-3, high: 1.0e-5}\n",
 }
 
 
