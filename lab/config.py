@@ -25,6 +25,8 @@ from typing import Any
 
 import yaml
 
+from lab.strict_yaml import MAX_YAML_NODES, StrictLoader, parse_yaml  # noqa: F401  (re-exported)
+
 
 class ConfigError(ValueError):
     """A config file or flag is invalid; the message names the key, the source and the fix."""
@@ -147,51 +149,6 @@ def yaml_problem(err: Exception) -> str:
     problem = getattr(err, "problem", None) or str(err)
     where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
     return " ".join(f"{problem}{where}".split())
-
-
-class StrictLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that refuses a key given twice in one mapping (YAML keeps the last
-    one silently: ``seed: 1`` then ``seed: 2`` would train seed 2 without a word)."""
-
-
-def _strict_mapping(loader: StrictLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
-        if isinstance(key, typing.Hashable) and key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"key {key!r} given twice", key_node.start_mark
-            )
-        if isinstance(key, typing.Hashable):
-            seen.add(key)
-    return loader.construct_mapping(node, deep=deep)
-
-
-StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _strict_mapping)
-
-
-def parse_yaml(text: str) -> Any:
-    """YAML text -> data, safe and strict: no duplicate keys, at most ``MAX_YAML_NODES`` values
-    once aliases are expanded (an alias bomb, "billion laughs", is a few lines that expand to
-    billions of values in whoever walks the result)."""
-    data = yaml.load(text, Loader=StrictLoader)  # noqa: S506  (a SafeLoader subclass)
-    stack, seen = [data], 0
-    while stack:  # aliases share objects, so this walk is the expanded size, stopped early
-        node = stack.pop()
-        seen += 1
-        if seen > MAX_YAML_NODES:
-            raise yaml.YAMLError(
-                f"more than {MAX_YAML_NODES:,} values once its aliases (*name) are expanded "
-                "(an alias bomb?); write the values out"
-            )
-        if isinstance(node, dict):
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
-    return data
-
-
-MAX_YAML_NODES = 100_000
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
