@@ -164,6 +164,11 @@ def _parse_resume(
     if not (run_dir / "config.yaml").is_file():
         parser.error(f"--resume {run_dir}: no config.yaml there, so it is not a run folder")
     saved = read_config(run_dir)
+    if saved.get("algo") not in ("ppo", "sac"):  # an empty or hand-edited config.yaml
+        parser.error(
+            f"--resume {run_dir}: config.yaml names no algorithm (algo: {saved.get('algo')!r}), "
+            "so it is not a finished run's config; the run folder is damaged"
+        )
     if saved.get("algo") != algo:
         parser.error(
             f"--resume {run_dir}: that run is {saved.get('algo')!r}, not {algo!r}; "

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agents.config_checks import check_env_params, check_env_values, check_hyper
 from agents.pretrained_config import PretrainedConfig
 from envs.params import EnvParams
 from envs.presets import PRESETS, get_preset
@@ -367,7 +368,10 @@ def validate(cfg: RunConfig) -> None:
             f"train.total_timesteps must be <= {MAX_TIMESTEPS:.0e} (years of CPU), "
             f"got {cfg.train.total_timesteps}"
         )
+    check_env_values(cfg)
     _validate_values(cfg)
+    check_env_params(cfg)
+    check_hyper(cfg)
     if cfg.train.keep_checkpoints < 1:
         raise ConfigError(f"train.keep_checkpoints must be >= 1, got {cfg.train.keep_checkpoints}")
     if cfg.train.select_metric not in SELECT_METRICS:

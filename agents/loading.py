@@ -194,7 +194,12 @@ def _load_supervised(path: Path, label: str | None, use_rule: bool = True) -> Po
         raise ImportError(
             f"cannot load {path}: the supervised package is unavailable ({exc})"
         ) from exc
-    loaded = load_checkpoint(path)
+    try:
+        loaded = load_checkpoint(path)
+    except ValueError as err:  # an unreadable or foreign model.pt: one line (evaluate, predict)
+        from agents.safe_load import ModelLoadError
+
+        raise ModelLoadError(str(err)) from None
     from envs.features import RobustNormaliser
 
     normaliser = RobustNormaliser.from_dict(loaded.payload["normaliser"])

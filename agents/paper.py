@@ -40,9 +40,22 @@ ISO = "%Y-%m-%dT%H:%M:%SZ"
 
 def _load_state(state_dir: Path, model: str) -> dict[str, Any]:
     path = state_dir / STATE_FILE
+    if state_dir.exists() and not state_dir.is_dir():
+        raise ValueError(f"--state {state_dir}: is a file; give the paper account's folder")
     if not path.is_file():
         return {"model": model, "decisions": []}
-    state = json.loads(path.read_text())
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(
+            f"{path}: not valid JSON ({err}); the paper state is damaged: restore it or start a "
+            "new account with another --state folder"
+        ) from None
+    if not isinstance(state, dict) or not isinstance(state.get("decisions"), list):
+        raise ValueError(
+            f"{path}: not a paper state (a JSON object with a decisions list); restore it or "
+            "start a new account with another --state folder"
+        )
     if state.get("model") != model:
         raise ValueError(f"{path} belongs to model {state.get('model')!r}, not {model!r}")
     return state
@@ -159,9 +172,13 @@ def main(argv: list[str] | None = None) -> int:
     from envs.data import load_candles, load_funding
 
     try:
+        now = pd.Timestamp(a.now) if a.now else pd.Timestamp.now(tz="UTC")
+    except ValueError:
+        print(f"error: --now {a.now!r}: not an ISO time (e.g. 2024-01-01T12:00Z)", file=sys.stderr)
+        return 2
+    try:
         _, record = resolve(a.model, a.root)
         candles = load_candles(a.candles)
-        now = pd.Timestamp(a.now) if a.now else pd.Timestamp.now(tz="UTC")
         now = now.tz_localize("UTC") if now.tzinfo is None else now
         state = tick(a.model, candles, a.state, now=now, root=a.root,
                      funding=load_funding(record["market"]))  # fmt: skip
@@ -174,4 +191,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from lab.cli import run_cli  # disk full, read-only folder, Ctrl-C: one line (lab.cli)
+
+    raise SystemExit(run_cli(main))

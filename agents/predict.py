@@ -229,6 +229,29 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def check_account_flags(a: PredictConfig) -> None:
+    """Flags that contradict each other are refused, not silently dropped: an entry price or
+    bars held of a flat account, a position without its entry price (its unrealised P&L slot
+    would read 0), ``--now`` with ``--replay`` (the replay clock is the last bar's close), a
+    ``--symbol`` that is not ccxt's BASE/QUOTE."""
+    if a.position == 0.0 and (a.entry_price is not None or a.bars_held):
+        raise ConfigError(
+            "--entry-price/--bars-held describe an open position, but --position is 0 (flat); "
+            "give --position too, or drop them"
+        )
+    if a.position != 0.0 and a.entry_price is None:
+        raise ConfigError(
+            f"--position {a.position:g} needs --entry-price (the position's unrealised P&L is "
+            "part of the observation)"
+        )
+    if a.replay and a.now is not None:
+        raise ConfigError("--replay sets the clock to the last bar's close; drop --now or --replay")
+    if a.symbol is not None:
+        from envs.data.fetch_checks import check_symbol
+
+        check_symbol(a.symbol)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Print one decision for the last closed bar; 0, or 2 with one error line."""
     from envs.presets import get_preset
@@ -236,6 +259,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         a: PredictConfig = from_args(PredictConfig, build_parser().parse_args(argv), False)
     except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        check_account_flags(a)
+    except ValueError as exc:  # ConfigError, DataValidationError (the symbol)
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
@@ -270,4 +298,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from lab.cli import run_cli  # disk full, read-only folder, Ctrl-C: one line (lab.cli)
+
+    raise SystemExit(run_cli(main))

@@ -32,16 +32,20 @@ from typing import Any
 
 import yaml
 
+from agents.registry_checks import (
+    VERSION_RE,
+    RegistryError,
+    check_model_name,
+    check_record,
+    check_version,
+    read_json,
+)
 from agents.serve_config import MODELS_DIR, REGISTRY_COMMANDS, RegistryConfig
 from lab.atomic import atomic_write_json
 from lab.config import ConfigError, add_fields, from_args
 from lab.rundir import utc_now
 
 COMMON_FILES = ("normaliser.json", "config.yaml", "meta.json", "metrics.json", "command.txt")
-
-
-class RegistryError(ValueError):
-    """A refused promotion or a bad registry request (one line, exit 2)."""
 
 
 @dataclass
@@ -58,8 +62,7 @@ class RunInfo:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
-def _json(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text()) if path.is_file() else {}
+_json = read_json  # a damaged JSON file is a RegistryError naming it (agents.registry_checks)
 
 
 def describe_run(path: str | os.PathLike[str]) -> RunInfo:
@@ -77,12 +80,22 @@ def describe_run(path: str | os.PathLike[str]) -> RunInfo:
     if (d / "model.pt").is_file():
         import torch
 
-        ck = torch.load(d / "model.pt", map_location="cpu", weights_only=True)
+        try:
+            ck = torch.load(d / "model.pt", map_location="cpu", weights_only=True)
+        except Exception as err:  # noqa: BLE001  (any unreadable file is the same refusal)
+            raise RegistryError(
+                f"{d / 'model.pt'}: not a readable supervised checkpoint ({type(err).__name__}); "
+                "promote the run folder of a finished supervised.train run"
+            ) from None
+        if not isinstance(ck, dict):
+            raise RegistryError(f"{d / 'model.pt'}: not a supervised checkpoint (no mapping)")
         return RunInfo("supervised", d, [d / "model.pt"], ck.get("env"), ck.get("feature_set"),
                        ck.get("window"), metrics, meta)  # fmt: skip
     zips = [d / n for n in ("best_model.zip", "final_model.zip") if (d / n).is_file()]
     if zips and (d / "config.yaml").is_file():
         cfg = yaml.safe_load((d / "config.yaml").read_text()) or {}
+        if not isinstance(cfg, dict) or not isinstance(cfg.get("env") or {}, dict):
+            raise RegistryError(f"{d / 'config.yaml'}: not a run config (sections env/ppo/...)")
         env_cfg = cfg.get("env", {}) or {}
         return RunInfo("sb3", d, [zips[0]], cfg.get("env_name"), env_cfg.get("feature_set"),
                        env_cfg.get("window"), metrics, meta)  # fmt: skip
@@ -154,10 +167,23 @@ def _versions(model_dir: Path) -> list[int]:
 
 def latest_record(root: Path, name: str) -> dict[str, Any] | None:
     """The record of the version ``LATEST.json`` points at (None: nothing registered)."""
-    latest = _json(root / name / "LATEST.json")
+    latest = _latest(root / name)
     if not latest:
         return None
-    return _json(root / name / latest["version"] / "registry.json")
+    path = root / name / latest["version"] / "registry.json"
+    return check_record(_json(path), path) if path.is_file() else None
+
+
+def _latest(model_dir: Path) -> dict[str, Any]:
+    """``LATEST.json`` ({} when absent); its ``version`` checked to be vN."""
+    latest = _json(model_dir / "LATEST.json")
+    if latest and not (isinstance(latest.get("version"), str)
+                       and VERSION_RE.fullmatch(latest["version"])):  # fmt: skip
+        raise RegistryError(
+            f"{model_dir / 'LATEST.json'}: damaged (version {latest.get('version')!r} is not vN); "
+            f"point it at an existing version: python -m agents.registry rollback {model_dir.name}"
+        )
+    return latest
 
 
 def promote(
@@ -170,8 +196,7 @@ def promote(
     """Check, copy into ``root/name/vN`` and move LATEST; return the version folder.
 
     ``extra``: more keys for the version's ``registry.json`` (e.g. ``agents.retrain``'s result)."""
-    if not name or "/" in name or name.startswith("."):
-        raise RegistryError(f"bad model name {name!r}: use letters, digits, - and _")
+    check_model_name(name)
     info = describe_run(path)
     problems = promotion_problems(info, market, latest_record(root, name))
     if problems:
@@ -221,7 +246,8 @@ def _point_latest(model_dir: Path, version: str) -> None:
 def rollback(root: Path, name: str) -> str:
     """Point LATEST at the version before it (kept as a backup); return that version."""
     model_dir = root / name
-    latest = _json(model_dir / "LATEST.json")
+    check_model_name(name)
+    latest = _latest(model_dir)
     if not latest:
         raise RegistryError(f"no model {name!r} under {root}")
     current = int(latest["version"][1:])
@@ -236,9 +262,12 @@ def rollback(root: Path, name: str) -> str:
 
 def resolve(spec: str, root: Path = MODELS_DIR) -> tuple[Path, dict[str, Any]]:
     """``NAME`` (LATEST) or ``NAME@vN`` -> (version folder, its registry record)."""
-    name, _, version = spec.partition("@")
+    name, at, version = spec.partition("@")
+    check_model_name(name)
+    if at:
+        check_version(spec, version)
     if not version:
-        latest = _json(root / name / "LATEST.json")
+        latest = _latest(root / name)
         if not latest:
             raise RegistryError(f"no model {name!r} under {root} (promote one first)")
         version = latest["version"]
@@ -246,7 +275,7 @@ def resolve(spec: str, root: Path = MODELS_DIR) -> tuple[Path, dict[str, Any]]:
     if not (d / "registry.json").is_file():
         have = ", ".join(f"v{v}" for v in _versions(root / name)) or "none"
         raise RegistryError(f"{name}@{version}: no such version under {root} (have: {have})")
-    return d, _json(d / "registry.json")
+    return d, check_record(_json(d / "registry.json"), d / "registry.json")
 
 
 def list_models(root: Path = MODELS_DIR) -> list[dict[str, Any]]:
@@ -282,9 +311,16 @@ def main(argv: list[str] | None = None) -> int:
         if a.cmd == "promote":
             print(f"promoted {a.run} -> {promote(a.run, a.name, a.root, a.market)}")
         elif a.cmd == "list":
-            for r in list_models(a.root):
+            rows = list_models(a.root)
+            for r in rows:
                 print(f"{r['name']:<20} {r['version']:<5} {r['kind']:<11} {r['env']:<8} "
                       f"{r['feature_set']}  ({r['n_versions']} versions)")  # fmt: skip
+            if not rows:  # said, not an empty screen: a mistyped --root shows here
+                gone = "" if Path(a.root).is_dir() else " (no such folder)"
+                print(
+                    f"no models under {a.root}{gone}; promote one: python -m agents.registry "
+                    "promote RUN --name NAME"
+                )
         elif a.cmd == "show":
             d, rec = resolve(a.name, a.root)
             print(json.dumps({"latest": rec, "versions": _versions(d.parent)}, indent=2))
@@ -293,8 +329,11 @@ def main(argv: list[str] | None = None) -> int:
     except (RegistryError, FileNotFoundError, json.JSONDecodeError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from lab.cli import run_cli  # disk full, read-only folder, Ctrl-C: one line (lab.cli)
+
+    raise SystemExit(run_cli(main))

@@ -273,6 +273,9 @@ def _market(a: argparse.Namespace, record: dict[str, Any]) -> Any:
     if a.exchange or a.symbol:
         if not (a.exchange and a.symbol and a.candles_out):
             raise ValueError("--exchange needs --symbol and --candles-out (the file to append to)")
+        from envs.data.fetch_checks import check_symbol
+
+        check_symbol(a.symbol)  # before the network
         from envs.data.fetch import fetch_candles, make_exchange
 
         bar = resolve_market(record["market"]).freq
@@ -280,6 +283,19 @@ def _market(a: argparse.Namespace, record: dict[str, Any]) -> Any:
                       since=pd.Timestamp("2017-01-01", tz="UTC"))  # fmt: skip
         spec = str(a.candles_out)
     return resolve_market(spec, catalog=a.catalog)
+
+
+def _asof(text: str | None) -> pd.Timestamp | None:
+    """``--asof`` as a UTC timestamp (an offset converted), or one line naming the flag."""
+    if text is None:
+        return None
+    try:
+        ts = pd.Timestamp(text)
+    except ValueError:
+        ts = pd.NaT
+    if ts is pd.NaT or pd.isna(ts):
+        raise ValueError(f"--asof {text!r}: not a date; write an ISO date, e.g. 2024-06-01")
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -292,7 +308,12 @@ def main(argv: list[str] | None = None) -> int:
         base = _market(a, record)
         index = load_candles(base.candles.path).index
         bar = pd.Timedelta(base.freq)
-        asof = pd.Timestamp(a.asof) if a.asof else None
+        asof = _asof(a.asof)
+        if asof is not None and asof > index[-1] + bar:
+            raise ValueError(
+                f"--asof {a.asof} is after the data's last bar ({index[-1]:%Y-%m-%d %H:%M}Z); "
+                "fetch newer candles or give an earlier --asof"
+            )
         window = window_splits(index, bar, kind=a.window, train_days=a.train_days,
                                val_days=a.val_days, asof=asof)  # fmt: skip
         res = retrain(a.model, base, window, root=a.root, work_dir=a.work_dir)
@@ -309,4 +330,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from lab.cli import run_cli  # disk full, read-only folder, Ctrl-C: one line (lab.cli)
+
+    raise SystemExit(run_cli(main))

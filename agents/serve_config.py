@@ -92,6 +92,8 @@ class PredictConfig:
     RULES: ClassVar[dict[str, Rule]] = {
         "tail_bars": (lambda v: v >= 0, ">= 0 (0: the whole file)"),
         "bars_held": (lambda v: v >= 0, ">= 0"),
+        "position": (lambda v: -1.0 <= v <= 1.0, "in [-1, 1] (-1 short, 0 flat, 1 long)"),
+        "entry_price": (lambda v: v > 0, "> 0 (the price the position was entered at)"),
     }
 
 

@@ -37,10 +37,11 @@ from agents.tune_trial import make_pruner
 from envs.marketspec import market_dirname
 from lab.atomic import atomic_write_yaml
 from lab.cli import run_cli
-from lab.config import ConfigError, yaml_problem
-from lab.engine import Engine, Task, TaskResult
+from lab.config import ConfigError, parse_yaml, yaml_problem
+from lab.engine import Engine, Task, TaskResult, check_address
 from lab.ledger import default_runs_root
 from lab.outputs import check_output_dir
+from lab.runtime import check_device
 
 SPACE_DIR = Path(__file__).resolve().parent / "configs" / "search"
 
@@ -48,32 +49,47 @@ SPACE_DIR = Path(__file__).resolve().parent / "configs" / "search"
 def load_space(path: Path) -> dict[str, optuna.distributions.BaseDistribution]:
     """The YAML search space as Optuna distributions; a bad entry exits naming it."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raw = parse_yaml(path.read_text(encoding="utf-8")) or {}
     except (yaml.YAMLError, UnicodeDecodeError) as err:
         raise ConfigError(
             f"--space {path}: not valid YAML ({yaml_problem(err)}); fix the file"
         ) from None
     if not isinstance(raw, dict):
         raise ConfigError(f"--space {path}: expected a YAML mapping of parameter -> distribution")
+    if not raw:  # an empty space would run trials of the defaults only, silently
+        raise ConfigError(
+            f"--space {path}: no parameters; write NAME: {{type: float, low: L, high: H}} lines"
+        )
     space: dict[str, optuna.distributions.BaseDistribution] = {}
     for name, d in raw.items():
-        kind = (d or {}).get("type")
-        if kind == "float":
-            space[name] = optuna.distributions.FloatDistribution(
-                float(d["low"]), float(d["high"]), log=bool(d.get("log", False))
-            )
-        elif kind == "int":
-            space[name] = optuna.distributions.IntDistribution(
-                int(d["low"]), int(d["high"]), log=bool(d.get("log", False))
-            )
-        elif kind == "categorical":
-            space[name] = optuna.distributions.CategoricalDistribution(list(d["choices"]))
-        else:
-            raise SystemExit(
-                f"python -m agents.tune: error: {path}: {name}: type {kind!r}; use float, int "
-                "or categorical"
-            )
+        try:
+            space[name] = _distribution(d)
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            what = f"missing key {err}" if isinstance(err, KeyError) else " ".join(str(err).split())
+            raise ConfigError(
+                f"--space {path}: {name}: {what}; "
+                "write {type: float|int, low: L, high: H[, log: true]} or "
+                "{type: categorical, choices: [...]}"
+            ) from None
     return space
+
+
+def _distribution(d: Any) -> optuna.distributions.BaseDistribution:
+    """One search-space entry as an Optuna distribution (a bad entry raises)."""
+    if not isinstance(d, dict):
+        raise TypeError(f"expected a mapping, got {d!r}")
+    kind = d.get("type")
+    if kind == "float":
+        return optuna.distributions.FloatDistribution(
+            float(d["low"]), float(d["high"]), log=bool(d.get("log", False))
+        )
+    if kind == "int":
+        return optuna.distributions.IntDistribution(
+            int(d["low"]), int(d["high"]), log=bool(d.get("log", False))
+        )
+    if kind == "categorical":
+        return optuna.distributions.CategoricalDistribution(list(d["choices"]))
+    raise ValueError(f"type {kind!r}; use float, int or categorical")
 
 
 def fixed_params(args: TuneConfig) -> dict[str, Any]:
@@ -228,12 +244,19 @@ def check_args(args: Any) -> None:
     for flag in ("timesteps", "epochs", "n_envs"):
         if getattr(args, flag) is not None:
             check_positive(flag, getattr(args, flag))
+    rl_only = [f for f in ("timesteps", "n_envs") if getattr(args, f) is not None]
+    if args.algo == "supervised" and rl_only:  # never silently ignored
+        raise ConfigError(f"--{rl_only[0].replace('_', '-')} is for --algo ppo/sac; drop it")
+    if args.algo != "supervised" and args.epochs is not None:
+        raise ConfigError(f"--epochs is for --algo supervised, not {args.algo}; drop it")
     if args.space is not None:
         if not Path(args.space).is_file():
             raise ConfigError(f"--space {args.space}: no such file; give a search space YAML")
         load_space(Path(args.space))
     if args.storage is not None:
         check_storage(args.storage)
+    check_address(args.address)
+    check_device(args.device)  # a GPU nobody has: Ray waited for it forever
     if args.out is not None:  # rerunning into the same folder resumes the study
         check_output_dir(Path(args.out), "--out", allow_nonempty=True)
 

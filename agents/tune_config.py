@@ -60,13 +60,14 @@ class TuneConfig:
     )
 
     RULES: ClassVar[dict[str, Rule]] = {
-        "trials": (lambda v: v >= 1, ">= 1"),
-        "workers": (lambda v: v >= 1, ">= 1"),
-        "seeds_per_trial": (lambda v: v >= 1, ">= 1"),
-        "evals_per_trial": (lambda v: v >= 1, ">= 1"),
-        "timesteps": (lambda v: v >= 1, ">= 1 (or unset)"),
-        "epochs": (lambda v: v >= 1, ">= 1 (or unset)"),
-        "n_envs": (lambda v: v >= 1, ">= 1 (or unset)"),
+        # upper bounds: a typo's extra zeros would queue years of CPU (or a Ray of 10^5 CPUs)
+        "trials": (lambda v: 1 <= v <= 10_000, "from 1 to 10000"),
+        "workers": (lambda v: 1 <= v <= 4096, "from 1 to 4096"),
+        "seeds_per_trial": (lambda v: 1 <= v <= 100, "from 1 to 100"),
+        "evals_per_trial": (lambda v: 1 <= v <= 1000, "from 1 to 1000"),
+        "timesteps": (lambda v: 1 <= v <= 10**12, "from 1 to 1e12 (or unset)"),
+        "epochs": (lambda v: 1 <= v <= 100_000, "from 1 to 100000 (or unset)"),
+        "n_envs": (lambda v: 1 <= v <= 1024, "from 1 to 1024 (or unset)"),
     }
 
 

@@ -25,6 +25,8 @@ Conventions (one place, used everywhere in ``evaluate``):
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from backtest.trades import extract_trades, trade_stats
@@ -85,6 +87,9 @@ def total_return(equity: FloatArray) -> float:
     return float(eq[-1] / eq[0] - 1.0) if eq.size >= 1 else float("nan")
 
 
+MAX_LOG_FLOAT = math.log(np.finfo(np.float64).max)
+
+
 def cagr(returns: FloatArray, periods_per_year: float) -> float:
     """Compound annual growth rate: ``prod(1 + r) ** (ppy / N) - 1`` (empyrical ``annual_return``)."""
     r = _as_float(returns, "returns")
@@ -92,7 +97,12 @@ def cagr(returns: FloatArray, periods_per_year: float) -> float:
     if r.size == 0:
         return float("nan")
     growth = float(np.prod(1.0 + r))
-    return growth ** (ppy / r.size) - 1.0
+    if growth <= 0.0:  # ruined: every unit lost (a negative base has no real power)
+        return -1.0
+    # in logs: a short fast-growing series raised growth ** (ppy / N) past the float range
+    # (OverflowError); the rate is then a real +inf, not a crash
+    log_rate = math.log(growth) * (ppy / r.size)
+    return math.expm1(log_rate) if log_rate < MAX_LOG_FLOAT else float("inf")
 
 
 def annual_volatility(returns: FloatArray, periods_per_year: float) -> float:
@@ -134,9 +144,12 @@ def sortino_ratio(returns: FloatArray, periods_per_year: float) -> float:
     ppy = _check_ppy(periods_per_year)
     if r.size < 2:
         return float("nan")
-    downside = np.sqrt(np.mean(np.minimum(r, 0.0) ** 2))
-    if downside == 0.0:
+    losses = np.minimum(r, 0.0)
+    scale = float(np.max(-losses))
+    if scale == 0.0:
         return float("nan")
+    # scaled before squaring: a loss of 1e-162 squared underflows to 0 (nan instead of a ratio)
+    downside = scale * np.sqrt(np.mean((losses / scale) ** 2))
     return float(r.mean() * ppy / (downside * np.sqrt(ppy)))
 
 

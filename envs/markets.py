@@ -52,8 +52,9 @@ import yaml
 
 from envs import barsize
 from envs.data.loading import file_sha256, load_candles
-from envs.data.reading import file_kind
+from envs.data.reading import check_readable, file_kind
 from envs.presets import DATA_DIR, PRESETS, DataFile, Preset
+from lab.config import parse_yaml
 
 DEFAULT_CATALOG = DATA_DIR / "catalog.yml"
 DEFAULT_SPLIT_FRACTIONS = (0.70, 0.15, 0.15)
@@ -144,7 +145,7 @@ def _catalog(catalog: str | os.PathLike | None) -> tuple[dict[str, Any], Path]:
     if path.is_dir():
         raise MarketSpecError(f"--catalog {path}: is a directory; give a YAML file")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = parse_yaml(path.read_text(encoding="utf-8"))  # strict: a key twice is refused
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         detail = " ".join(str(exc).split())
         raise MarketSpecError(f"{path}: not a valid YAML catalog ({detail})") from None
@@ -212,6 +213,10 @@ def _parse_splits(raw: Any, where: str) -> dict[str, tuple[str, str]]:
 
 
 def _check_file(path: Path, what: str) -> None:
+    try:
+        check_readable(path, what)
+    except ValueError as err:
+        raise MarketSpecError(str(err)) from None
     if not path.exists():
         raise MarketSpecError(f"{what} {path}: no such file")
     if path.is_dir():

@@ -95,13 +95,23 @@ def market_for(key: str | Preset) -> Preset:
 
 def _with_window(market: Preset, start: str | None, end: str | None) -> Preset:
     """``market`` plus the split ``window`` = ``[start, end)`` (open ends: the data's span)."""
-    first = pd.Timestamp(start or "1970-01-01", tz="UTC")
-    last = pd.Timestamp(end or "2262-01-01", tz="UTC")
+    first, last = _date("--start", start, "1970-01-01"), _date("--end", end, "2262-01-01")
     if not first < last:
         raise MarketSpecError(f"--start {start} is not before --end {end}")
     fmt = "%Y-%m-%dT%H:%M:%S"
     window = (first.strftime(fmt), last.strftime(fmt))
     return replace(market, splits={**market.splits, WINDOW_SPLIT: window})
+
+
+def _date(flag: str, text: str | None, default: str) -> pd.Timestamp:
+    """``text`` (or ``default``) as a UTC timestamp; an offset is converted, garbage refused."""
+    try:
+        ts = pd.Timestamp(text or default)
+    except (ValueError, OverflowError, TypeError):
+        ts = pd.NaT
+    if ts is pd.NaT or pd.isna(ts):
+        raise MarketSpecError(f"{flag} {text!r}: not a date; write an ISO date, e.g. 2023-01-01")
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
 def key_of(market: Preset, **options: Any) -> str:

@@ -89,7 +89,19 @@ def split_range(market: MarketData, preset: Any, split: str | None) -> tuple[int
     from envs.splits import split_index_range
 
     index = pd.DatetimeIndex(pd.to_datetime(market.timestamps, utc=True))
-    return split_index_range(index, preset, split)
+    lo, hi = split_index_range(index, preset, split)
+    if lo >= hi and len(index):  # e.g. --start after the data's last bar: one line, not the
+        # env's ValueError traceback
+        from envs.data.errors import DataValidationError
+        from envs.splits import split_bounds
+
+        start, end = split_bounds(preset, split)
+        raise DataValidationError(
+            f"split {split!r} [{start:%Y-%m-%d %H:%M}, {end:%Y-%m-%d %H:%M}) holds no bars of "
+            f"{getattr(preset, 'name', preset)} (its data: {index[0]:%Y-%m-%d %H:%M} .. "
+            f"{index[-1]:%Y-%m-%d %H:%M}); choose dates inside the data"
+        )
+    return lo, hi
 
 
 def make_env(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from evaluate.wf_checks import check_walkforward_extras
 from lab.config import ConfigError
 
 MAX_BPS = 10_000.0  # 100 % of notional per trade: the env's own bound
@@ -74,3 +75,4 @@ def check_walkforward(args: Any) -> None:
         )
     if args.config is not None and not args.config.is_file():
         raise ConfigError(f"--config {args.config}: no such file; give a PPO config YAML")
+    check_walkforward_extras(args)

@@ -42,6 +42,7 @@ from evaluate.seeds import (
     summaries_json,
     verdicts,
 )
+from lab.config import ConfigError
 from lab.outputs import check_output_dir
 from lab.rundir import preset_files, track_unfinished, write_provenance
 
@@ -180,6 +181,12 @@ def compare_counted(
 ) -> tuple[Any, Any]:
     """The head-to-head statistics, deflated over the trials chosen (ledger; flags override)."""
     chosen = chosen_trials(args.n_trials, args.trials_sharpe_var, ledger=ledger)
+    n_bars = len(backtests[0]) if backtests else 0
+    if args.block_length is not None and args.block_length > n_bars:  # one block = no bootstrap
+        raise ConfigError(
+            f"--block-length {args.block_length:g} is longer than the {n_bars} bars evaluated; "
+            f"give at most {n_bars} (or drop it: the length is then chosen from the data)"
+        )
     cmp = compare(
         backtests,
         n_boot=args.n_boot,

@@ -9,7 +9,7 @@ from typing import ClassVar
 
 from envs.marketspec import add_market_flags, market_flags_given, market_from_args
 from evaluate.ensemble import RULES
-from lab.config import Rule, add_fields, check_rules, doc, resolve
+from lab.config import ConfigError, Rule, add_fields, check_rules, doc, resolve
 
 RUNS_HELP = (
     "SB3 run folder or .zip, or supervised model.pt / folder, or a seed group folder "
@@ -100,6 +100,11 @@ def config_from_args(args: argparse.Namespace) -> EvalConfig:
     ``args.env`` becomes the market's key first; ``--start`` sets ``args.split`` to the window."""
     if getattr(args, "env", None) is None and market_flags_given(args):  # --config's or default
         args.env = resolve(EvalConfig, args)[0].env
+    if getattr(args, "start", None) is not None and "split" in vars(args):  # given (SUPPRESS)
+        raise ConfigError(
+            f"--split {args.split} and --start exclude each other: --start evaluates the dates "
+            "[--start, --end) instead of a split; drop one of them"
+        )
     market_from_args(args)
     cfg, sources = resolve(EvalConfig, args)
     check_rules(cfg, EvalConfig.RULES, sources)

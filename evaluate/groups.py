@@ -124,6 +124,11 @@ def expand_runs(items: list[str]) -> Expanded:
     out = Expanded()
     for item in items:
         given, _, path = item.rpartition("=") if "=" in item else ("", "", item)
+        if not path.strip() or ("=" in item and not given.strip()):
+            raise GroupError(
+                f"{item!r}: expected [LABEL=]PATH with a non-empty LABEL and PATH "
+                "(e.g. ppo=runs/btc1h/ppo/RUN)"
+            )
         label = given or None
         if is_group(path):
             algo, refs, failed = read_group(path)

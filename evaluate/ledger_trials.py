@@ -47,7 +47,8 @@ def ledger_trials(market: str, n_ensembles: int = 0) -> tuple[TrialCount | None,
     by_source = ", ".join(f"{k} {v}" for k, v in sorted(summary.sources.items()))
     n = summary.n_trials + n_ensembles
     source = (
-        f"ledger {_display(path)}: {summary.n_trials} trials ({by_source}) "
+        f"ledger {_display(path)}: {summary.n_trials} trial{'' if summary.n_trials == 1 else 's'} "
+        f"({by_source}) "
         f"from {summary.n_records} records"
     )
     if n_ensembles:

@@ -107,7 +107,7 @@ def format_table(cmp: Comparison) -> str:
         a = aggs["sharpe"]
         lines.append(
             f"{method}: Sharpe mean {_num(a.mean)}, {100 * a.level:.0f}% t-CI over "
-            f"{a.n} seeds [{_num(a.low)}, {_num(a.high)}]"
+            f"{a.n} seed{'' if a.n == 1 else 's'} [{_num(a.low)}, {_num(a.high)}]"
         )
     return "\n".join(lines)
 
@@ -187,7 +187,7 @@ def write_html(
         )
     aggs = "".join(
         f"<li>{esc(m)}: Sharpe {_num(a['sharpe'].mean)} (t-CI [{_num(a['sharpe'].low)}, "
-        f"{_num(a['sharpe'].high)}], {a['sharpe'].n} seeds); total return "
+        f"{_num(a['sharpe'].high)}], {a['sharpe'].n} seed{'' if a['sharpe'].n == 1 else 's'}); total return "
         f"{_pct(a['total_return'].mean)} [{_pct(a['total_return'].low)}, {_pct(a['total_return'].high)}]</li>"
         for m, a in cmp.aggregates.items()
     )
@@ -206,7 +206,7 @@ img{{max-width:100%}}.note{{background:#fff6d5;padding:.6em;border-left:4px soli
 Intervals: {s["level"]:.0%} percentile {esc(s["bootstrap"])} bootstrap, mean block {s["block_length_bars"]:.0f} bars,
 {s["n_boot"]} resamples (seed {s["bootstrap_seed"]}), the same resamples for every policy.
 PSR = P(true Sharpe &gt; 0) (Bailey &amp; López de Prado 2012, with skew and kurtosis).
-DSR deflates against the expected best of {s["n_trials"]} trials with per-bar Sharpe variance
+DSR deflates against the expected best of {s["n_trials"]} trial{"" if s["n_trials"] == 1 else "s"} with per-bar Sharpe variance
 {s["trials_sharpe_var_per_period"]:.3g} (Bailey &amp; López de Prado 2014).
 Paired test vs {esc(cmp.benchmark)}: bootstrap of the Sharpe difference on shared resamples
 (two-sided, centred) and the Jobson-Korkie test with Memmel's correction (iid normal).</p>

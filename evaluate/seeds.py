@@ -88,7 +88,9 @@ def verdict(s: SeedSummary, trials: TrialCount, dsr: float, failed: int = 0) -> 
     if s.n_collapsed:
         parts.append(f"{s.n_collapsed} of {n} seeds collapsed to flat (counted as Sharpe 0)")
     sig = "significant" if math.isfinite(dsr) and dsr > SIGNIFICANT_DSR else "not significant"
-    parts.append(f"{sig} after {trials.n} trials (median seed DSR {_f(dsr)})")
+    parts.append(
+        f"{sig} after {trials.n} trial{'' if trials.n == 1 else 's'} (median seed DSR {_f(dsr)})"
+    )
     return "; ".join(parts) + "."
 
 
@@ -136,7 +138,9 @@ def format_seed_table(
     for m, failed in (failures or {}).items():
         for sd, why in sorted(failed.items()):
             lines.append(f"  {m}: seed {sd} FAILED to train, not backtested: {why}")
-    lines.append(f"trials: {trials.n} trials counted, from: {trials.source}")
+    lines.append(
+        f"trials: {trials.n} trial{'' if trials.n == 1 else 's'} counted, from: {trials.source}"
+    )
     return "\n".join(lines)
 
 

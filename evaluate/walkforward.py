@@ -43,6 +43,7 @@ from envs.marketspec import market_dirname, record_market
 from evaluate.arg_checks import check_walkforward
 from evaluate.report import format_table, write_csv, write_html, write_json
 from evaluate.wf_args import WalkForwardConfig, build_parser, config_from_args
+from evaluate.wf_checks import min_train_bars
 from evaluate.wf_data import FoldPlan, WFData, plan_folds
 from evaluate.wf_folds import (  # noqa: F401  (re-exported: the walk-forward API)
     BASELINES,
@@ -108,6 +109,8 @@ def setup(argv: list[str]) -> Setup:
     from envs.presets import get_preset
 
     preset = get_preset(args.env)
+    if args.min_train is not None:  # a span of time, in this market's bars
+        args.min_train_bars = min_train_bars(args.min_train, preset.freq)
     data = WFData.from_preset(args.env, args.feature_set)
     start = args.start or preset.splits["train"][0]
     end = args.end or preset.splits["test"][1]

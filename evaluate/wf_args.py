@@ -63,7 +63,17 @@ class WalkForwardConfig:
     )
     min_train_bars: int = field(
         default=17520,
-        metadata=doc("minimum rows of the first fold's information set (17520 = 2 years)"),
+        metadata=doc(
+            "minimum rows of the first fold's information set (17520 = 2 years of 1h bars; "
+            "a bar count: use --min-train for a span of time)"
+        ),
+    )
+    min_train: str | None = field(
+        default=None,
+        metadata=doc(
+            "minimum information set as a duration (730d, 104w, 2y), converted to bars of the "
+            "market's bar size; replaces --min-train-bars"
+        ),
     )
     start: str | None = field(
         default=None, metadata=doc("span start (UTC date; default the preset's train start)")

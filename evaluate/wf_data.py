@@ -92,7 +92,12 @@ class WFData:
             mask[lo:hi] = True
         mask &= valid_rows(self.raw)
         if not mask.any():
-            raise ValueError(f"no valid feature rows in {rows} to fit the normaliser on")
+            from envs.data.errors import DataValidationError  # too little data: one line, exit 2
+
+            raise DataValidationError(
+                f"no valid feature rows in {rows} to fit the normaliser on: the span is too short "
+                "for the features' warm-up; give more data or a larger --min-train-bars"
+            )
         return RobustNormaliser().fit(self.raw, mask)
 
     def market(self, normaliser: Any, window: int) -> MarketData:

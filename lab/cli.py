@@ -3,8 +3,9 @@
 ``run_cli(main, user_errors=(...))`` calls ``main()``. A user error (``ConfigError``, a missing
 user file, an existing run folder, and whatever the caller adds, e.g. ``DataValidationError``)
 prints ``error: <message>`` on stderr and exits 2; any other exception is a bug and keeps its
-traceback. ``--debug`` on the command line (removed before ``main`` parses it) or
-``RLTRADE_DEBUG=1`` shows the traceback of user errors too. On any failure the run folders this
+traceback; an ``OSError`` of the machine (disk full, read-only file system, a name too long)
+is one line too (``environment_error_line``). ``--debug`` on the command line (removed before
+``main`` parses it) or ``RLTRADE_DEBUG=1`` shows the traceback of user errors too. On any failure the run folders this
 process created and that hold nothing but their provenance files are removed
 (``lab.rundir.discard_unfinished``), so a retry with the same ``--run-dir`` works. Ctrl-C
 (SIGINT) is not a crash either: the same clean-up, one line, exit 130 (a training run folder that
@@ -14,6 +15,7 @@ writes goes through ``lab.atomic`` (temp file + rename), so an interrupt leaves 
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import sys
@@ -23,7 +25,7 @@ from typing import Any
 import yaml
 
 from lab.config import ConfigError
-from lab.rundir import discard_unfinished
+from lab.rundir import discard_unfinished, kept_unfinished
 
 DEBUG_FLAG = "--debug"
 DEBUG_ENV = "RLTRADE_DEBUG"
@@ -37,6 +39,24 @@ BASE_USER_ERRORS: tuple[type[BaseException], ...] = (
     yaml.YAMLError,  # a garbled config.yaml / YAML file given by the user
 )
 INTERRUPTED_EXIT = 130  # 128 + SIGINT, the shell convention
+# an OSError the machine, not the code, caused: the fix is the user's (space, a writable place)
+ENVIRONMENT_ERRNOS = {
+    errno.ENOSPC: "the disk is full: free space or write elsewhere",
+    errno.EDQUOT: "the disk quota is used up: free space or write elsewhere",
+    errno.EROFS: "a read-only file system: write elsewhere",
+    errno.ENAMETOOLONG: "a file name is too long: use a shorter path",
+    errno.EMFILE: "too many open files: raise the limit (ulimit -n) or use fewer workers",
+}
+
+
+def environment_error_line(err: OSError) -> str | None:
+    """One line for an ``OSError`` of the machine (disk full, read-only, name too long), naming
+    the path and the fix; None for any other ``OSError`` (a bug keeps its traceback)."""
+    fix = ENVIRONMENT_ERRNOS.get(err.errno or 0)
+    if fix is None:
+        return None
+    where = " -> ".join(str(f) for f in (err.filename, err.filename2) if f is not None)
+    return f"{where + ': ' if where else ''}{err.strerror or err} ({fix}); rerun once fixed"
 
 
 def debug_requested(argv: list[str]) -> bool:
@@ -64,6 +84,13 @@ def run_cli(main: Callable[[], Any], user_errors: tuple[type[BaseException], ...
             print(exc.code if "error:" in exc.code else f"error: {exc.code}", file=sys.stderr)
             return 2
         raise
+    except OSError as err:  # after the user errors above (PermissionError, FileNotFoundError)
+        discard_unfinished()
+        line = environment_error_line(err)
+        if debug or line is None:
+            raise
+        print(f"error: {line}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         # one Ctrl-C is the answer: a second one (or a library's late re-raise at shutdown)
         # must not turn the clean exit 130 into a death by SIGINT
@@ -71,9 +98,16 @@ def run_cli(main: Callable[[], Any], user_errors: tuple[type[BaseException], ...
         kept = discard_unfinished()
         if debug:
             raise
+        partial = kept_unfinished()
         print(
             "error: interrupted (Ctrl-C); nothing half-written was left"
             + (f" (removed the unfinished {', '.join(map(str, kept))})" if kept else "")
+            + (
+                f"; kept the unfinished {', '.join(map(str, partial))} (it holds partial "
+                "results: rerun into a new folder)"
+                if partial
+                else ""
+            )  # fmt: skip
             + "; rerun the command (a run folder with checkpoints continues with --resume)",
             file=sys.stderr,
         )

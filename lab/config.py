@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -24,9 +25,28 @@ from typing import Any
 
 import yaml
 
+from lab.strict_yaml import MAX_YAML_NODES, StrictLoader, parse_yaml  # noqa: F401  (re-exported)
+
 
 class ConfigError(ValueError):
     """A config file or flag is invalid; the message names the key, the source and the fix."""
+
+
+SEED_MAX = 2**32 - 1  # numpy, torch and SB3 take seeds in [0, 2**32 - 1]
+
+
+def check_seed(flag: str, value: Any, source: str = "the command line") -> None:
+    """A seed is an int in [0, 2**32 - 1]; else one line naming the flag (numpy raised a
+    traceback for -1 and 'Overflow when unpacking long long' for 10**20)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= SEED_MAX:
+        raise ConfigError(
+            f"{flag} {value!r} (from {source}): a seed must be an integer from 0 to {SEED_MAX}"
+        )
+
+
+def is_seed_field(name: str) -> bool:
+    """``seed``, ``seeds``, ``bootstrap_seed``, ``sampler_seed``: checked by ``check_rules``."""
+    return name in ("seed", "seeds") or name.endswith("_seed")
 
 
 def check_choice(flag: str, value: object, valid: object, source: str = "the command line") -> None:
@@ -132,21 +152,36 @@ def yaml_problem(err: Exception) -> str:
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping; a missing file or non-mapping is a ConfigError naming the file."""
+    """Read a YAML mapping; a missing file or non-mapping is a ConfigError naming the file.
+
+    Refused, each with one line: a folder, a missing file or a broken/looping symlink, a FIFO or
+    device (reading one would block or read nothing), an empty file (a config that says
+    nothing is a mistake: drop the flag instead), text that is not YAML, a key given twice.
+    """
     path = Path(path)
     if path.is_dir():
         raise ConfigError(f"config file {path} is a folder; give a YAML file")
+    if path.is_symlink() and not path.exists():
+        raise ConfigError(f"config file {path} is a broken or looping symlink; give a YAML file")
+    if path.exists() and not path.is_file():
+        raise ConfigError(
+            f"config file {path} is not a regular file (a FIFO, socket or device); give a YAML file"
+        )
     if not path.is_file():
         raise ConfigError(f"config file {path} not found")
     try:
-        with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh)
+        data = parse_yaml(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as err:
         raise ConfigError(f"{path}: not valid YAML ({yaml_problem(err)}); fix the file") from None
     if data is None:
-        return {}
+        raise ConfigError(
+            f"{path}: the file is empty (no settings); write the settings or drop the flag"
+        )
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a YAML mapping at the top level")
+        raise ConfigError(
+            f"{path}: expected a YAML mapping (key: value lines) at the top level, "
+            f"got a {type(data).__name__}"
+        )
     return data
 
 
@@ -352,7 +387,8 @@ def check_rules(
     """Raise one ``ConfigError`` line naming the first field that breaks its rule.
 
     The line names the flag, the value, where it came from and what it must be (the fix).
-    Choices declared in a field's metadata are checked too.
+    Choices declared in a field's metadata are checked too, and every seed field's range
+    (``is_seed_field``, ``check_seed``).
     """
     sources = sources or {}
     for f in dataclasses.fields(cfg):
@@ -365,6 +401,12 @@ def check_rules(
                 f"{flag_of(f.name)} {value!r} (from {where}) is not valid; "
                 f"choose from {', '.join(choices)}"
             )
+        bad = [v for v in items if isinstance(v, float) and not math.isfinite(v)]
+        if bad:  # NaN passes every ``v >= 0`` rule (all comparisons are False) and poisons sums
+            raise ConfigError(f"{flag_of(f.name)} {bad[0]} (from {where}) must be a finite number")
+        if is_seed_field(f.name) and value is not None:
+            for item in items:
+                check_seed(flag_of(f.name), item, where)
         rule = rules.get(f.name)
         if rule is not None and value is not None and not rule[0](value):
             raise ConfigError(f"{flag_of(f.name)} {value!r} (from {where}) must be {rule[1]}")

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
+import re
 import shutil
 import socket
 import tempfile
@@ -172,6 +173,21 @@ def _to_result(task: Task, raw: dict[str, Any]) -> TaskResult:
     return res
 
 
+ADDRESS_RE = re.compile(r"auto|(ray://)?[A-Za-z0-9._-]+:[0-9]{1,5}")
+
+
+def check_address(address: str | None) -> None:
+    """``--address``: ``auto``, ``HOST:PORT`` or ``ray://HOST:PORT`` (what ``ray start --head``
+    prints); anything else is one line here, not a Ray ``ValueError`` traceback."""
+    from lab.config import ConfigError
+
+    if address is not None and not ADDRESS_RE.fullmatch(address):
+        raise ConfigError(
+            f"--address {address!r}: not a Ray cluster address; give HOST:PORT as printed by "
+            "ray start --head (e.g. 10.0.0.5:6379), ray://HOST:10001 or auto"
+        )
+
+
 class Engine:
     """Submit tasks, collect results as they finish (``next_done``) or all at once (``run``).
 
@@ -187,6 +203,7 @@ class Engine:
     ) -> None:
         if workers < 1:
             raise ValueError(f"--workers {workers}: need at least 1")
+        check_address(address)
         self.workers, self.address, self.repo = workers, address, Path(repo)
         self.num_gpus = 0.0
         if device == "cuda":

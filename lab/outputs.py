@@ -21,10 +21,20 @@ def check_output_dir(
 ) -> Path:
     """``path`` if it may receive a fresh output; else ``ConfigError`` / ``FileExistsError``
     naming ``flag``, the path and the fix."""
+    if not str(path).strip():
+        raise ConfigError(f"{flag} is empty; give a folder path")
     p = Path(path)
     if p.exists() and not p.is_dir():
         raise ConfigError(f"{flag} {p} is a file, not a folder; give a new or empty folder")
-    resolved = p.resolve()
+    try:
+        resolved = p.resolve()
+    except (RuntimeError, OSError) as err:  # a symlink loop (RuntimeError before Python 3.13)
+        raise ConfigError(
+            f"{flag} {p}: cannot be resolved ({err}); give a plain folder path"
+        ) from None
+    blocker = next((a for a in resolved.parents if a.exists() and not a.is_dir()), None)
+    if blocker is not None:
+        raise ConfigError(f"{flag} {p}: {blocker} is a file, not a folder; give another path")
     if resolved == DATA_DIR or DATA_DIR in resolved.parents:
         raise ConfigError(
             f"{flag} {p} is inside data/, which holds the shipped, hash-protected data; "
@@ -36,3 +46,15 @@ def check_output_dir(
             "(nothing in it is overwritten)"
         )
     return p
+
+
+def make_output_dir(path: Path, flag: str) -> None:
+    """``mkdir -p`` with an ``OSError`` (read-only file system, /proc, no permission, disk
+    full) turned into one line naming ``flag`` and the path."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(
+            f"{flag} {path}: cannot create the folder ({err.strerror or err}); "
+            "give a writable folder"
+        ) from None

@@ -32,7 +32,7 @@ import yaml
 
 from lab.atomic import atomic_write_json, atomic_write_text, atomic_write_yaml
 from lab.config import ConfigError, yaml_problem
-from lab.outputs import check_output_dir
+from lab.outputs import check_output_dir, make_output_dir
 
 # The repo root (one level above lab/): default parent of runs/ and where git is asked.
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -131,6 +131,15 @@ def track_unfinished(path: str | os.PathLike[str]) -> None:
     _UNFINISHED.append((Path(path), not Path(path).exists()))
 
 
+_KEPT: list[Path] = []  # unfinished folders discard_unfinished kept (they hold results)
+
+
+def kept_unfinished() -> list[Path]:
+    """The unfinished folders ``discard_unfinished`` kept because they hold more than
+    provenance (checkpoints, finished folds): named in the Ctrl-C line (``lab.cli``)."""
+    return list(_KEPT)
+
+
 def discard_unfinished() -> list[Path]:
     """Remove the provenance files (and the folder, if this process made it) of every run folder
     created here that holds nothing else: the command failed before the run produced anything.
@@ -144,6 +153,7 @@ def discard_unfinished() -> list[Path]:
             continue
         files = [f for f in path.rglob("*") if f.is_file()]
         if any(f.relative_to(path).as_posix() not in PROVENANCE_FILES for f in files):
+            _KEPT.append(path)
             continue
         for f in files:
             f.unlink()
@@ -207,7 +217,7 @@ def create_run_dir(
             f"(or an empty folder), or continue it with --resume {path}"
         )
     created = not path.exists()
-    path.mkdir(parents=True, exist_ok=True)
+    make_output_dir(path, "--run-dir")
     _UNFINISHED.append((path, created))
     return write_provenance(
         path, seed=seed, config=config, data_files=data_files, argv=argv, start=start

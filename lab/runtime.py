@@ -39,3 +39,21 @@ def set_torch_threads(requested: int | None) -> int:
     n = requested or 1
     torch.set_num_threads(n)
     return n
+
+
+def check_device(device: str | None, flag: str = "--device") -> None:
+    """``cuda`` (or ``cuda:N``) only where torch sees that GPU: SB3 silently trained on the CPU
+    instead, and a Ray engine waited forever for a GPU nobody has. ``auto``/``cpu`` pass."""
+    from lab.config import ConfigError
+
+    if device is None or not str(device).startswith("cuda"):
+        return
+    import torch  # lazily: lab must import without torch
+
+    index = int(device.split(":", 1)[1]) if ":" in device and device[5:].isdigit() else 0
+    if not torch.cuda.is_available() or index >= torch.cuda.device_count():
+        raise ConfigError(
+            f"{flag} {device}: no such CUDA device here (torch.cuda.is_available() is "
+            f"{torch.cuda.is_available()}, {torch.cuda.device_count()} devices); use "
+            f"{flag} cpu or {flag} auto"
+        )

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lab.engine import Engine, Task, TaskResult
+from lab.engine import Engine, Task, TaskResult, check_address
 from lab.ledger import config_hash
 from lab.rundir import market_dirname
 
@@ -257,14 +257,25 @@ def add_group_flags(parser: Any) -> None:
 def check_group_flags(group: Any) -> None:
     """Seeds >= 0 (numpy's generators refuse negatives), --workers >= 1, and a --run-dir that
     may hold a group (not a file, not inside data/), before Ray or any folder starts."""
-    from lab.config import ConfigError
+    from lab.config import SEED_MAX, ConfigError
     from lab.outputs import check_output_dir
 
-    bad = [s for s in group.seeds or [] if s < 0]
+    bad = [s for s in group.seeds or [] if not 0 <= s <= SEED_MAX]
     if bad:
-        raise ConfigError(f"--seeds {bad[0]}: seeds must be >= 0 (e.g. --seeds 0 1 2)")
+        raise ConfigError(
+            f"--seeds {bad[0]}: seeds must be >= 0 and <= {SEED_MAX} (e.g. --seeds 0 1 2)"
+        )
+    twice = sorted({s for s in group.seeds or [] if group.seeds.count(s) > 1})
+    if twice:  # one folder per seed: a repeated seed would train (and count) the same run twice
+        raise ConfigError(f"--seeds: seed {twice[0]} is given twice; give each seed once")
     if group.workers is not None and group.workers < 1:
         raise ConfigError(f"--workers {group.workers}: must be >= 1")
+    if group.workers is not None and group.seeds and group.workers > len(group.seeds):
+        raise ConfigError(  # a local Ray would reserve that many CPUs on this machine
+            f"--workers {group.workers}: more than the {len(group.seeds)} seeds; at most one "
+            f"worker per seed (--workers {len(group.seeds)})"
+        )
+    check_address(group.address)
     if group.run_dir is not None:
         check_output_dir(group.run_dir, "--run-dir", allow_nonempty=True)  # rerun: resumes
 

@@ -24,6 +24,7 @@ silently read garbage.
 from __future__ import annotations
 
 import dataclasses
+import io
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,7 +102,11 @@ def save_checkpoint(
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
-        torch.save(payload, tmp)
+        # serialised in memory first: torch's zip writer reports a full disk as an opaque
+        # RuntimeError ("unexpected pos"); a plain write raises OSError(ENOSPC), one line
+        buffer = io.BytesIO()
+        torch.save(payload, buffer)
+        tmp.write_bytes(buffer.getvalue())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -118,7 +123,13 @@ def load_checkpoint(
         path = path / "model.pt"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no supervised checkpoint here (expected model.pt)")
-    payload = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001  (truncated, not a zip, crafted pickle: all refused)
+        raise ValueError(
+            f"{path}: not a readable supervised checkpoint ({type(err).__name__}); give the "
+            "model.pt a supervised.train run wrote"
+        ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError(f"{path}: not a supervised checkpoint (format {FORMAT!r} expected)")
     problems = []

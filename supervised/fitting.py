@@ -121,7 +121,7 @@ class FitConfig:
             is_market,
             f"a data preset ({', '.join(sorted(PRESETS))}), a candle file or a catalog entry",
         ),
-        "window": (lambda v: v >= 1, ">= 1 bar"),
+        "window": (lambda v: 1 <= v <= 4096, "from 1 to 4096 bars"),
         "horizon": (lambda v: v >= 1, ">= 1 bar"),
         "epochs": (lambda v: v >= 1, ">= 1"),
         "batch_size": (lambda v: v >= 1, ">= 1"),
@@ -133,7 +133,8 @@ class FitConfig:
         "slippage_bps": (lambda v: v >= 0, ">= 0 bps"),
         "max_train_samples": (lambda v: v >= 1, ">= 1 (or unset)"),
         "max_val_bars": (lambda v: v >= 1, ">= 1 (or unset)"),
-        "threads": (lambda v: v >= 1, ">= 1 (or unset)"),
+        # 100000 threads exhausted the memory (a malloc crash, not an error line)
+        "threads": (lambda v: 1 <= v <= 256, "from 1 to 256 (or unset)"),
     }
 
     def __post_init__(self) -> None:

@@ -30,7 +30,9 @@ def class_prior(labels: np.ndarray, n_classes: int = 3) -> np.ndarray:
     lab = lab[lab >= 0]
     counts = np.bincount(lab, minlength=n_classes).astype(np.float64)
     if len(lab) == 0 or (counts == 0).any():
-        raise ValueError(
+        from lab.config import ConfigError  # a user's labels/data choice: one line, exit 2
+
+        raise ConfigError(
             f"class counts {counts.astype(int).tolist()} (SELL, HOLD, BUY): every class must occur "
             "in the train labels for a prior/weights; change the label threshold or horizon"
         )

@@ -52,6 +52,7 @@ from lab.runtime import seed_everything, set_torch_threads
 from lab.seeds import add_group_flags
 from supervised import seed_group
 from supervised.checkpoint import save_checkpoint
+from supervised.config_checks import check_options
 from supervised.data import load_supervised_data
 from supervised.decision_fit import RuleFit
 from supervised.diagnostics import collapse_banner
@@ -96,6 +97,7 @@ def config_from_args(a: argparse.Namespace) -> FitConfig:
             raise
     cfg, sources = resolve(FitConfig, a)
     check_rules(cfg, FitConfig.RULES, sources)
+    check_options(cfg)  # label/loss/model options: one line before the run folder exists
     return cfg
 
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from abuse_cases3 import CASES3, fixtures3
+
 CASES: list[tuple[str, str, list[str], str]] = [
     (
         "ppo timesteps 0",
@@ -529,6 +531,7 @@ def fixtures(tmp: Path) -> dict[str, str]:
     rows += [f"2024-01-01T{h:02d}:00:00Z,100,101,99,100.5,10" for h in range(24)]
     candles.write_text("\n".join(rows) + "\n")
     return {
+        **fixtures3(tmp),  # the third pass's placeholders (tests/abuse_cases3.py)
         "missing": str(tmp / "missing_thing"),
         "file": str(tmp / "file.txt"),
         "dir": str(tmp / "dir"),
@@ -626,3 +629,5 @@ CASES += [
         "--storage",
     ),
 ]
+
+CASES += CASES3  # the third abuse pass (tests/abuse_cases3.py)

@@ -269,3 +269,10 @@ def test_trades_partition_the_bars(r, data):
     sign = np.sign(pos)
     prev = np.concatenate([[0.0], sign[:-1]])
     assert len(tr) == int(np.sum((sign != 0) & (sign != prev)))
+
+
+def test_cagr_of_a_short_fast_growing_series_is_inf_not_overflow():
+    """10 hourly bars of +500% each annualise past the float range: +inf, never OverflowError."""
+    assert m.cagr(np.full(10, 5.0), 8760) == float("inf")
+    assert m.cagr(np.array([0.01, 0.02]), 8760) == pytest.approx(1.0302**4380 - 1, rel=1e-9)
+    assert m.cagr(np.array([-1.0, 0.5]), 8760) == -1.0  # ruined: all lost

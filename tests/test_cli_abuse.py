@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 def _tree(root: Path) -> dict[str, float]:
     """Every path under ``root`` with its mtime (a rewrite changes it)."""
-    return {str(p): p.stat().st_mtime_ns for p in root.rglob("*")} if root.exists() else {}
+    return {str(p): p.lstat().st_mtime_ns for p in root.rglob("*")} if root.exists() else {}
 
 
 def _run(module: str, argv: list[str], monkeypatch: pytest.MonkeyPatch) -> int:
@@ -73,6 +73,7 @@ def test_bad_input_is_one_line_exit_2_nothing_written(
 CTRL_C = {
     "supervised.train": ["--env", "btc1h", "--epochs", "50", "--run-dir"],
     "evaluate": ["--env", "btc1h", "--split", "val", "--n-boot", "50", "--out"],
+    "supervised.trees": ["--env", "btc1h", "--max-train-samples", "20000", "--run-dir"],
 }
 
 

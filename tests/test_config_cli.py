@@ -48,7 +48,7 @@ def test_yaml_then_flags_resolution_and_saved_config(tmp_path):
 BAD = [
     (["--epochs", "0"], "error: --epochs 0 (from the command line) must be >= 1"),
     (["--batch-size", "0"], "error: --batch-size 0 (from the command line) must be >= 1"),
-    (["--window", "0"], "error: --window 0 (from the command line) must be >= 1 bar"),
+    (["--window", "0"], "error: --window 0 (from the command line) must be from 1 to 4096 bars"),
     (["--lr", "0"], "error: --lr 0.0 (from the command line) must be > 0"),
     (["--slippage-bps", "-1"], "error: --slippage-bps -1.0 (from the command line) must be >= 0"),
     (["--env", "banana"], "error: --env 'banana' (from the command line) must be a data preset"),
@@ -220,7 +220,9 @@ def test_data_and_tune_bad_values_are_one_line_exit_2(monkeypatch, capsys):
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert err == "error: --min-valid-fraction 1.5 (from the command line) must be in [0, 1]\n"
-    with pytest.raises(ConfigError, match=r"--trials 0 \(from the command line\) must be >= 1"):
+    with pytest.raises(
+        ConfigError, match=r"--trials 0 \(from the command line\) must be from 1 to 10000"
+    ):
         config_from_args(["--env", "btc1h", "--algo", "ppo", "--trials", "0"])
     cfg = config_from_args(["--env", "btc1h", "--algo", "sac", "--trials", "2", "--lr", "1e-3"])
     assert (cfg.study, cfg.passthrough) == ("sac", ["--lr", "1e-3"])  # unknown: to the trials

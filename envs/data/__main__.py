@@ -26,12 +26,15 @@ import pandas as pd
 from envs import barsize
 from envs.data.cleaning import clean
 from envs.data.cli_config import COMMANDS
+from envs.data.errors import DataValidationError
+from envs.data.fetch_checks import check_symbol, fetch_date
 from envs.data.loading import load_candles, read_candles_raw
 from envs.data.quality import quality_report
 from envs.data.resample import resample
 from envs.data.writing import check_out, write_candles
 from envs.markets import resolve_market
 from envs.presets import PRESETS, Preset
+from lab.cli import environment_error_line
 from lab.config import ConfigError, add_fields, check_rules, resolve
 
 EXIT_ERROR = 2
@@ -208,8 +211,10 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     from envs.data import fetch  # ccxt is an extra: imported only by this command
 
     bar = barsize.canonical(args.timeframe)
-    since = pd.Timestamp(args.since, tz="UTC") if args.since else None
-    until = pd.Timestamp(args.until, tz="UTC") if args.until else None
+    check_symbol(args.symbol)
+    since, until = fetch_date("--since", args.since), fetch_date("--until", args.until)
+    if since is not None and until is not None and not since < until:
+        raise DataValidationError(f"--until {args.until} is not after --since {args.since}")
     fund_out = _funding_path(args.out)
     check_out(args.out, [])
     if args.funding:
@@ -329,6 +334,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def _one_line(exc: BaseException) -> str:
+    env_line = environment_error_line(exc) if isinstance(exc, OSError) else None
+    if env_line is not None:  # disk full, read-only file system: the path and the fix
+        return " ".join(env_line.split())
     text = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
     return " ".join(str(text).split())
 

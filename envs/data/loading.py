@@ -30,7 +30,13 @@ import pandas as pd
 
 from envs.barsize import canonical
 from envs.data.errors import DataIntegrityError, DataValidationError
-from envs.data.reading import CANDLE_COLUMNS, FUNDING_COLUMNS, parse_timestamps, read_table
+from envs.data.reading import (
+    CANDLE_COLUMNS,
+    FUNDING_COLUMNS,
+    check_readable,
+    parse_timestamps,
+    read_table,
+)
 from envs.data.resample import resample
 from envs.data.validation import validate_candles, validate_funding
 from envs.presets import PRESETS, DataFile, Preset
@@ -91,6 +97,7 @@ def _resolve(source: Source | Preset, kind: str) -> tuple[Path, DataFile | None]
         return data_file.path, data_file
     assert not isinstance(source, Preset)  # _preset_of returned it above
     path = Path(source)
+    check_readable(path)
     if not path.exists():
         hint = f"; presets: {', '.join(sorted(PRESETS))}" if isinstance(source, str) else ""
         raise FileNotFoundError(f"{source}: neither a preset name nor an existing file{hint}")

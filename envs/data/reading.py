@@ -75,6 +75,21 @@ def describe_rows(
     return f"{text} [{total:,} row{'s' if total != 1 else ''} in all]"
 
 
+def check_readable(path: Path, what: str = "") -> None:
+    """Refuse a broken/looping symlink and a FIFO, socket or device before reading: a FIFO
+    blocks the reader forever, a looping symlink used to read as 'no such file'."""
+    label = f"{what} {path}".strip()
+    if path.is_symlink() and not path.exists():
+        raise DataValidationError(
+            f"{label}: a broken or looping symlink; point it at a candle file or give the file"
+        )
+    if path.exists() and not path.is_file() and not path.is_dir():
+        raise DataValidationError(
+            f"{label}: not a regular file (a FIFO, socket or device, which would block or read "
+            "nothing); save the candles to a .csv, .csv.gz or .parquet file and give that"
+        )
+
+
 def file_kind(path: Path) -> str:
     """'csv' or 'parquet' from the file name; anything else is refused."""
     suffixes = [s.lower() for s in path.suffixes]
@@ -155,6 +170,7 @@ def read_table(
     Returns the raw table (positional RangeIndex; ``timestamp`` not yet parsed)
     and the locator that names its rows.
     """
+    check_readable(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file")
     kind = file_kind(path)

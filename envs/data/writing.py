@@ -33,7 +33,12 @@ def shipped_files() -> set[Path]:
 
 def check_out(out: Path, inputs: Iterable[str | os.PathLike]) -> None:
     """Refuse ``out`` when it is an input, a shipped data file, a directory or a wrong type."""
-    target = Path(out).expanduser().resolve()
+    try:
+        target = Path(out).expanduser().resolve()
+    except (RuntimeError, OSError) as err:  # a symlink loop (RuntimeError before Python 3.13)
+        raise DataValidationError(
+            f"--out {out}: cannot be resolved ({err}); give a plain new file path"
+        ) from None
     read = {Path(p).expanduser().resolve() for p in inputs}
     if target in read:
         raise DataValidationError(
@@ -46,6 +51,17 @@ def check_out(out: Path, inputs: Iterable[str | os.PathLike]) -> None:
         )
     if target.is_dir():
         raise DataValidationError(f"--out {out}: is a directory; give a file name")
+    if target.exists() and not target.is_file():
+        raise DataValidationError(
+            f"--out {out}: exists and is not a regular file (a FIFO, socket or device); "
+            "give a new file name (nothing was written)"
+        )
+    blocker = next((p for p in target.parents if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise DataValidationError(
+            f"--out {out}: {blocker} is a file, not a folder; give a path inside a folder "
+            "(nothing was written)"
+        )
     if target.suffix.lower() not in OUT_SUFFIXES:
         raise DataValidationError(f"--out {out}: use a .csv, .csv.gz or .parquet file name")
 

@@ -79,7 +79,14 @@ class RobustNormaliser:
         empty = np.isnan(values).all(axis=0)
         if empty.any():
             bad = [names[i] for i in np.flatnonzero(empty)]
-            raise ValueError(f"no finite fit rows for feature(s) {bad}: widen the mask")
+            from envs.data.errors import DataValidationError  # a data problem: one line, exit 2
+
+            shown = str(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+            raise DataValidationError(
+                f"no finite fit rows for feature(s) {shown} in {len(values)} rows: the data (or "
+                "its train split) is too short for the features' warm-up; give a longer file, a "
+                "smaller --bar, or widen the mask"
+            )
         q25, center, q75 = np.nanpercentile(values, [25.0, 50.0, 75.0], axis=0)
         scale = (q75 - q25) / IQR_TO_STD
         std = np.nanstd(values, axis=0)

@@ -41,7 +41,7 @@ from envs.marketspec import (
 from envs.presets import get_preset
 from lab.atomic import atomic_write_json
 from lab.config import Rule, add_fields, check_rules, doc, resolve_many
-from lab.rundir import create_run_dir, preset_files
+from lab.rundir import create_run_dir, discard_unfinished, preset_files
 from supervised.diagnostics import CLASS_NAMES, classifier_report
 from supervised.fitting import FitConfig, Prepared, prepare, val_market
 from supervised.labels import class_shares
@@ -105,9 +105,9 @@ class TreesConfig:
     no_funding: bool = field(default=False, metadata=doc("do not charge perpetual funding"))
 
     RULES: ClassVar[dict[str, Rule]] = {
-        "window": (lambda v: v >= 1, ">= 1 bar"),
+        "window": (lambda v: 1 <= v <= 4096, "from 1 to 4096 bars"),
         "horizon": (lambda v: v >= 1, ">= 1 bar"),
-        "n_jobs": (lambda v: v >= 1, ">= 1"),
+        "n_jobs": (lambda v: 1 <= v <= 256, "from 1 to 256"),
         "n_folds": (lambda v: v >= 1, ">= 1"),
         "calib_share": (lambda v: 0 < v < 1, "in (0, 1)"),
         "max_train_samples": (lambda v: v >= 1, ">= 1 (or unset)"),
@@ -369,6 +369,7 @@ def cli(argv: list[str] | None = None) -> int:
         train(argv)
     except (TreeCheckError, ValueError, KeyError, FileNotFoundError, FileExistsError) as exc:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        discard_unfinished()  # a folder with provenance only; a failed check's metrics stay
         print(f"error: {msg}", file=sys.stderr)
         return 2
     return 0
