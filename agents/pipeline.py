@@ -41,7 +41,6 @@ from agents.pretrained_backbone import (
     LoadedPretrained,
     PretrainedError,
     pretrained_into,
-    record_pretrained,
     refreeze_pretrained,
 )
 from agents.resume_state import (
@@ -98,25 +97,28 @@ def open_run(inv: Invocation, argv: list[str]) -> Path:
         run_dir=inv.run_dir,
         argv=command,
     )
-    record_warm_start(run_dir, cfg)
-    record_pretrained(run_dir, cfg)
+    record_start_weights(run_dir, cfg)
     record_market(run_dir, cfg.env_name)  # meta.json: spec, bar, splits, sha256 of every file
     return run_dir
 
 
-def record_warm_start(run_dir: Path, cfg: RunConfig) -> None:
-    """Add the warm-start checkpoint's path and sha256 to ``meta.json`` (config.yaml has them
-    in its ``warm_start`` section): the run's starting weights are part of its provenance."""
-    ws = getattr(cfg, "warm_start", None)
-    if ws is None or not ws.checkpoint:
-        return
+def record_start_weights(run_dir: Path, cfg: RunConfig) -> None:
+    """Add the warm-start and pretrained checkpoints' paths and sha256 to ``meta.json``
+    (config.yaml has them in its sections): a run's starting weights are part of its
+    provenance."""
     meta_path = run_dir / "meta.json"
     meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
-    meta["warm_start"] = {
-        "checkpoint": str(Path(ws.checkpoint).resolve()),
-        "sha256": ws.checkpoint_sha256,
-    }
-    atomic_write_json(meta_path, meta)
+    changed = False
+    for key in ("warm_start", "pretrained"):
+        section = getattr(cfg, key, None)
+        if section is not None and section.checkpoint:
+            meta[key] = {
+                "checkpoint": str(Path(section.checkpoint).resolve()),
+                "sha256": section.checkpoint_sha256,
+            }
+            changed = True
+    if changed:
+        atomic_write_json(meta_path, meta)
 
 
 def save_normaliser(run_dir: Path, normaliser: Any) -> Path:

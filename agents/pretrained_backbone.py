@@ -22,13 +22,11 @@ train-fitted normaliser, as the env does, so the backbone sees inputs scaled as 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from agents.config import RunConfig
-from lab.atomic import atomic_write_json
 from lab.rundir import REPO_ROOT, sha256_file
 
 # Parameter-name prefixes of the heads that train on a frozen pretrained base, per algorithm.
@@ -156,20 +154,6 @@ def refreeze_pretrained(model: Any, cfg: RunConfig) -> list[str]:
         target.requires_grad_(False)
         names = [n for n in names if not n.startswith("critic_target.")]
     return names
-
-
-def record_pretrained(run_dir: Path, cfg: RunConfig) -> None:
-    """Add the checkpoint's path and sha256 to ``meta.json`` (config.yaml has them too)."""
-    pc = cfg.pretrained
-    if not pc.checkpoint:
-        return
-    meta_path = run_dir / "meta.json"
-    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
-    meta["pretrained"] = {
-        "checkpoint": str(Path(pc.checkpoint).resolve()),
-        "sha256": pc.checkpoint_sha256,
-    }
-    atomic_write_json(meta_path, meta)
 
 
 def pretrained_for(inv: Any) -> LoadedPretrained | None:

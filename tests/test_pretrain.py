@@ -4,6 +4,7 @@ LoRA (agents --pretrained): causal targets, bit-identical checkpoints, frozen ba
 from __future__ import annotations
 
 import hashlib
+import json
 import pickle
 from types import SimpleNamespace
 
@@ -300,3 +301,6 @@ def test_a_config_can_name_the_backbone(tmp_path, ckpt, capsys):
     assert "policy parameters: 36,036 total, 9,604 trainable, 1,024 LoRA" in capsys.readouterr().out
     saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
     assert saved["pretrained"]["checkpoint_sha256"] == _sha(ckpt)
+    meta = json.loads((tmp_path / "run" / "meta.json").read_text())
+    assert meta["pretrained"] == {"checkpoint": str(ckpt.resolve()), "sha256": _sha(ckpt)}
+    assert "warm_start" not in meta
