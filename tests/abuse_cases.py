@@ -12,9 +12,17 @@ candle CSV), {new} (a fresh path inside tmp).
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 from abuse_cases3 import CASES3, fixtures3
+
+# Later passes each keep their cases in tests/abuse_cases_<topic>.py with ``CASES`` and,
+# optionally, ``fixtures(tmp) -> dict``; they are found by name so that adding a pass is one file.
+_PASSES = [
+    importlib.import_module(f.stem)
+    for f in sorted(Path(__file__).resolve().parent.glob("abuse_cases_*.py"))
+]
 
 CASES: list[tuple[str, str, list[str], str]] = [
     (
@@ -530,7 +538,12 @@ def fixtures(tmp: Path) -> dict[str, str]:
     rows = ["timestamp,open,high,low,close,volume"]
     rows += [f"2024-01-01T{h:02d}:00:00Z,100,101,99,100.5,10" for h in range(24)]
     candles.write_text("\n".join(rows) + "\n")
+    later: dict[str, str] = {}
+    for mod in _PASSES:
+        if hasattr(mod, "fixtures"):
+            later.update(mod.fixtures(tmp))
     return {
+        **later,
         **fixtures3(tmp),  # the third pass's placeholders (tests/abuse_cases3.py)
         "missing": str(tmp / "missing_thing"),
         "file": str(tmp / "file.txt"),
@@ -631,3 +644,5 @@ CASES += [
 ]
 
 CASES += CASES3  # the third abuse pass (tests/abuse_cases3.py)
+for _mod in _PASSES:
+    CASES += _mod.CASES
