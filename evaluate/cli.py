@@ -17,6 +17,7 @@ from typing import Any
 
 from agents.loading import load_run
 from agents.safe_load import ModelLoadError, cli_exit
+from backtest.baseline_select import add_trend_baselines
 from backtest.baselines import PolicySpec, baseline
 from backtest.oracles import oracle_specs
 from backtest.record import Backtest
@@ -50,7 +51,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 DESCRIPTION = f"""Evaluate policies head to head on one split of a preset, over the WHOLE split,
 every policy stepping the same env with the same costs. Baselines (buy_and_hold, flat, random,
-momentum) are always included; on a synthetic preset (synth-*) also oracle_hidden and
+momentum, and the known edges tsmom_long_flat, tsmom_long_short, trend_ensemble, vol_target, each
+deciding once a day with its lookback chosen on val, every grid point a trial in the ledger:
+backtest.baseline_table) are always included; on a synthetic preset (synth-*) also oracle_hidden and
 oracle_filter (envs.synthetic). {SELECTION_NOTE} --ensemble RULE adds one policy
 ensemble_RULE over all the given runs (voting: plurality of the members' positions, a tie is
 flat; confidence: argmax of the mean SELL/HOLD/BUY probabilities, discrete PPO and supervised
@@ -218,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     check_runs_on_market(specs, args.env)  # bar size and feature columns of every run
     costs = resolve_costs(args, specs)
     try:  # the market's trial ledger sets the deflated Sharpe's trials; flags override
+        specs = add_trend_baselines(specs, args.env, costs)  # chosen on val, ledger trials
         ledger, ledger_info = ledger_trials(args.env, len(dict.fromkeys(args.ensemble)))
     except ValueError as err:
         raise SystemExit(f"python -m evaluate: error: {err}") from None
