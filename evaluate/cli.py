@@ -12,6 +12,7 @@ import datetime as dt
 import math
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ from evaluate.seeds import (
     summaries_json,
     verdicts,
 )
+from evaluate.stress import print_stress, run_stress
 from lab.config import ConfigError
 from lab.outputs import check_output_dir
 from lab.rundir import preset_files, track_unfinished, write_provenance
@@ -203,6 +205,20 @@ def compare_counted(
     return cmp, counted_trials(cmp, chosen)
 
 
+def evaluate_under(
+    specs: list[PolicySpec],
+    costs: CostOverrides,
+    *,
+    args: EvalConfig,
+    ledger: Any,
+    failures: dict[str, dict[int, str]],
+) -> tuple[Any, dict[str, str]]:
+    """One more comparison of ``specs`` at ``costs`` and its verdict lines (``--stress``)."""
+    cmp, trials = compare_counted(run_backtests(specs, args, costs), args, ledger)
+    summaries = seed_summaries(cmp, n_boot=args.n_boot, seed=args.bootstrap_seed)
+    return cmp, verdicts(cmp, summaries, trials, failures)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Check every input, backtest every policy, print the tables, write the report; 0 or 2."""
     args = config_from_args(build_parser().parse_args(argv))  # --env: the market's key
@@ -246,6 +262,9 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(verdict_text.values()))
     extra = summaries_json(summaries, verdict_text, trials, expanded.failures)
     extra["ledger"] = ledger_info
+    if args.stress:  # the same policies at double costs and with late fills, side by side
+        once = partial(evaluate_under, args=args, ledger=ledger, failures=expanded.failures)
+        extra["stress"] = print_stress(cmp, *run_stress(specs, costs, once))
     write_json(cmp, out / "metrics.json", context, extra)
     write_csv(cmp, out / "metrics.csv")
     plots = {} if args.no_plots else write_plots(backtests, out)

@@ -118,3 +118,34 @@ def trial_returns(
             )  # fmt: skip
         )
     return sorted(out, key=lambda t: -t.matrix.shape[1])
+
+
+RUN_RETURNS_FILE = "val_returns.npz"  # in a run folder: the val pass its ledger record points to
+
+
+def save_run_returns(run_dir: Path, returns: np.ndarray, timestamps: np.ndarray) -> Path:
+    """Write the run's val per-bar returns and bar timestamps (``val_returns.npz``, no pickle)
+    for its ledger record (``run_returns``), atomically."""
+    buf = io.BytesIO()
+    np.savez(
+        buf,
+        returns=np.nan_to_num(np.asarray(returns, dtype=np.float64)),
+        timestamps=np.asarray(timestamps, dtype=np.int64),
+    )
+    return atomic_write_bytes(Path(run_dir) / RUN_RETURNS_FILE, buf.getvalue())
+
+
+def run_returns(run_dir: Path | None) -> dict[str, np.ndarray]:
+    """``{"val_returns", "val_timestamps"}`` for ``append_record`` from a run folder's
+    ``val_returns.npz``; ``{}`` when the run wrote none (an older run: recorded without)."""
+    path = Path(run_dir) / RUN_RETURNS_FILE if run_dir is not None else None
+    if path is None or not path.is_file():
+        return {}
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            rets, ts = np.asarray(z["returns"]), np.asarray(z["timestamps"])
+    except (OSError, ValueError, KeyError) as err:
+        raise LedgerError(f"{path}: not a val returns file ({err}); delete it and rerun") from None
+    if rets.ndim != 1 or ts.shape != rets.shape:
+        raise LedgerError(f"{path}: returns and timestamps differ in shape; delete it and rerun")
+    return {"val_returns": rets, "val_timestamps": ts}
