@@ -231,7 +231,10 @@ def market_from_args(args: argparse.Namespace, attr: str = "env") -> Preset | No
             raise ConfigError(f"unknown --{attr}" + text.removeprefix("unknown market")) from None
         raise ConfigError(f"--{attr} {spec}: {text}") from None  # one line, exit 2 (lab.cli)
     setattr(args, attr, key)
-    if market.split_note.startswith("default splits"):
+    if span["start"] is not None:  # the window is what is evaluated, not the default splits
+        to = f"before {span['end']}" if span["end"] is not None else "to the last bar"
+        print(f"{market.name}: evaluating the window from {span['start']} {to}", file=sys.stderr)
+    elif market.split_note.startswith("default splits"):
         print(f"{market.name}: {market.split_note}", file=sys.stderr)
     return market
 
