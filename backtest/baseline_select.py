@@ -143,6 +143,9 @@ def trend_baseline_specs(
     """Every known-edge baseline chosen on ``env``'s val split at ``costs`` (recorded in the
     ledger when ``record``): the head-to-head's specs, in ``TREND_BASELINES`` order."""
     costs = costs or CostOverrides()
+    if record and ledger_enabled():  # a damaged ledger fails now, before the val passes
+        for _ in read_records(env, runs_root or default_runs_root()):
+            pass
     choices = [choose_on_split(n, env, costs=costs, seed=seed) for n in TREND_BASELINES]
     if record:
         for c in choices:

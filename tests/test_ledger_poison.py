@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from evaluate import cli
 from lab.ledger import (
     append_record,
     ledger_path,
@@ -124,3 +125,15 @@ def test_val_returns_stored_beside_the_ledger_and_checked(tmp_path: Path) -> Non
     f.write_bytes(f.read_bytes()[:-8] + np.float64(9.0).tobytes())  # tampered
     with pytest.raises(LedgerError, match="sha256 differs from the one .* line 1 recorded"):
         ledger_trial_returns("btc1h", tmp_path)
+
+
+def test_evaluate_refuses_a_poisoned_ledger_before_any_backtest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "runs"
+    monkeypatch.setenv("RLTRADE_RUNS_ROOT", str(root))
+    path = _ledger(root, GOOD.replace('"val_sharpe": 0.7', '"val_sharpe": NaN'))
+    out = tmp_path / "eval"
+    with pytest.raises(SystemExit, match=rf"{path} line 2: val_sharpe nan is not a finite"):
+        cli.main(["--env", "btc1h", "--split", "val", "--no-plots", "--out", str(out)])
+    assert not out.exists() and path.read_text().count("\n") == 2
