@@ -120,6 +120,7 @@ def validation_summary(
     return {
         "collapse": collapse,
         "verdict": verdict,
+        "period": split_period(cfg.env_name, split),
         "next_command": evaluate_command(cfg.env_name, run_dir),
     }
 
