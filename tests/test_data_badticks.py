@@ -64,7 +64,7 @@ def test_a_run_of_bars_at_1000x_is_a_spike_listed_and_dropped(continuous, bad):
 def test_a_jump_that_never_comes_back_is_a_level_shift_not_a_spike():
     frame = _spike(synthetic_candles(300), 150, 299, 1000.0, continuous=False)
     spike, shift = price_jumps(
-        frame.index.asi8, frame["open"].to_numpy(), frame["close"].to_numpy()
+        frame.index.as_unit("ns").asi8, frame["open"].to_numpy(), frame["close"].to_numpy()
     )
     assert not spike.any() and np.flatnonzero(shift).tolist() == [150]
     with pytest.raises(DataQualityError, match="level shift at 2020-01-07T06:00:00Z: open"):
@@ -81,7 +81,7 @@ def test_a_continuous_market_has_no_jumps_or_wicks(seed, vol):
     open_ = np.r_[100.0, close[:-1]]
     high = np.maximum(open_, close) * (1 + rng.uniform(0, 0.3, 500))
     low = np.minimum(open_, close) * (1 - rng.uniform(0, 0.3, 500))
-    ts = pd.date_range("2020-01-01", periods=500, freq="1h").asi8
+    ts = pd.date_range("2020-01-01", periods=500, freq="1h").as_unit("ns").asi8
     assert not wick_mask(open_, high, low, close).any()
     spike, shift = price_jumps(ts, open_, close)
     assert not spike.any() and not shift.any()

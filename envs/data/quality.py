@@ -131,7 +131,7 @@ def _price_path(
     n = len(close)
     with np.errstate(divide="ignore", invalid="ignore"):
         path = np.log(np.column_stack([open_, close]).ravel())
-    judged = np.ones(max(2 * n - 1, 0), dtype=bool)
+    judged: np.ndarray = np.ones(max(2 * n - 1, 0), dtype=bool)
     judged[1::2] = np.diff(ts_ns) <= LEVEL_SHIFT_MAX_GAP_NS
     with np.errstate(invalid="ignore"):
         big = judged & (np.abs(np.diff(path)) > np.log(LEVEL_SHIFT_FACTOR))

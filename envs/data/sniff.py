@@ -28,7 +28,7 @@ import zipfile
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, cast
 
 from envs.data.errors import DataValidationError, quote
 
@@ -75,7 +75,7 @@ def compression(path: Path) -> str | None:
 
 def _open(path: Path, kind: str | None) -> IO[bytes]:
     if kind == ".gz":
-        return gzip.open(path, "rb")
+        return cast(IO[bytes], gzip.open(path, "rb"))
     if kind == ".bz2":
         return bz2.open(path, "rb")
     if kind == ".xz":
@@ -105,9 +105,12 @@ def _chunks(path: Path, kind: str | None) -> Iterator[bytes]:
             while block := fh.read(CHUNK_BYTES):
                 yield block
     except (EOFError, OSError, zlib.error, lzma.LZMAError, zipfile.BadZipFile) as exc:
+        if kind is None or isinstance(exc, PermissionError):
+            raise  # a plain file's read error is the machine's, not a damaged archive
+        detail = quote(" ".join(str(exc).split()), 200)
         raise DataValidationError(
-            f"{path}: truncated or corrupt {_CODEC.get(kind or '', 'compressed')} file ({quote(' '.join(str(exc).split()), 200)}); "
-            "download or compress it again (gzip -t FILE checks a .gz)"
+            f"{path}: truncated or corrupt {_CODEC[kind]} file ({detail}); download or compress "
+            "it again (gzip -t FILE checks a .gz)"
         ) from None
 
 
