@@ -4,6 +4,7 @@ line and what it holds. Every fixture is written by the test, shaped like the re
 
 from __future__ import annotations
 
+import argparse
 import gzip
 import json
 from pathlib import Path
@@ -17,6 +18,7 @@ from hypothesis import strategies as st
 from envs.data import DataValidationError, load_candles, read_candles_raw
 from envs.data.reading import RowLocator
 from envs.data.timestamps import parse_timestamps
+from envs.marketspec import add_market_flags, market_from_args
 
 IDX = pd.date_range("2024-03-01", periods=6, freq="1h", tz="UTC")
 OHLCV = [
@@ -272,4 +274,17 @@ def test_boolean_volume_column_is_refused(tmp_path):
     assert _refused(tmp_path / "b.parquet") == (
         f"{tmp_path / 'b.parquet'}: column volume holds a boolean (bool) column, not numbers; "
         "write the volume as numbers (a flag in place of a quantity is refused, never read as 0/1)"
+    )
+
+
+def test_training_clis_say_a_newest_first_file_was_reversed(tmp_path, capsys):
+    path = _cdd(tmp_path, [5, 4, 3, 2, 1, 0])
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--env")
+    add_market_flags(parser)
+    args = parser.parse_args(["--env", str(path)])
+    market_from_args(args)
+    err = capsys.readouterr().err
+    assert (
+        "Binance_BTCUSDT_1h: rows reversed: CryptoDataDownload CSV lists bars newest first" in err
     )
