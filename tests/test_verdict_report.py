@@ -11,11 +11,13 @@ import numpy as np
 import pytest
 
 from agents.seed_group import read_rl_metrics
+from agents.validation import split_period
 from backtest.aggregate import TrialCount, seed_sharpes, summarize_seeds
 from backtest.collapse import collapse_name
 from backtest.verdict import dsr_phrase, group_verdict, training_verdict, versus
 from evaluate.charts import drawdown_figure, equity_figure, out_of_range, positions_figure
 from evaluate.headtohead import compare
+from evaluate.plots import _equity, _in_range, plot_equity
 from evaluate.report import format_table
 from evaluate.report_verdict import method_verdict
 from evaluate.seeds import seed_summaries, verdicts
@@ -195,3 +197,15 @@ def test_group_summary_names_each_collapse_and_ends_with_a_verdict(tmp_path):
     write_summary(tmp_path, summary)
     md = (tmp_path / "summary.md").read_text()
     assert "| always long: identical to buy-and-hold |" in md and "| always flat |" in md
+
+
+def test_png_charts_leave_the_ruined_baseline_out(long_and_ruin, tmp_path):
+    shown, note = _in_range(long_and_ruin, _equity, log=True)
+    assert [b.name for b in shown] == ["flat", "ppo_s0", "buy_and_hold"]  # buy-and-hold last
+    assert note == " (not shown, far off: random)"
+    assert plot_equity(long_and_ruin, tmp_path / "e.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_split_period_names_the_last_day_of_the_split():
+    assert split_period("btc1h", "val") == "val 2023-01-01 to 2023-12-31"
+    assert split_period("btc1h", "nope") == "nope"
