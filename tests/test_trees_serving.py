@@ -66,6 +66,13 @@ def test_cli_writes_a_complete_run_and_evaluate_loads_it(tree_run):
     assert spec.method == "trees" and spec.name == "trees_s1"
     assert spec.env_settings == {"feature_set": "core17", "window": 32, "action": "discrete"}
     assert rec[0]["seed"] == 1  # the tree run counts as one trial in the ledger
+    # the run ends with a verdict against buy-and-hold over the same val split, and what is next
+    v = m["val_verdict"]
+    assert v["verdict"].startswith("val 2023-01-01 to 2023-12-31: trees (")
+    sharpe, bench = m["val_backtest"]["sharpe"], v["buy_and_hold_sharpe"]
+    assert f"Sharpe {sharpe:.2f} vs buy-and-hold {bench:.2f}: " in v["verdict"]
+    assert ("does not beat" in v["verdict"]) == (sharpe < bench)
+    assert v["next_command"].endswith(f"-m evaluate --env btc1h --split test {tree_run}")
 
 
 def test_inverted_labels_fail_the_direction_check(monkeypatch, capsys):

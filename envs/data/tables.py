@@ -15,7 +15,13 @@ from pathlib import Path
 import pandas as pd
 
 from envs.data.errors import DataValidationError, quote
-from envs.data.formats import Layout, csv_layout, read_feather, read_freqtrade_json
+from envs.data.formats import (
+    Layout,
+    csv_layout,
+    parquet_bytes,
+    read_feather,
+    read_freqtrade_json,
+)
 from envs.data.reading import RowLocator, check_columns, check_readable, coerce_numeric, file_kind
 from envs.data.sniff import check_size, sniff_csv, sniff_parquet
 
@@ -51,6 +57,13 @@ def _read_csv(path: Path, layout: Layout, columns: tuple[str, ...]) -> pd.DataFr
     return table.rename(columns=layout.rename)
 
 
+def _unreadable_parquet(path: Path, exc: Exception) -> DataValidationError:
+    return DataValidationError(
+        f"{path}: unreadable parquet file ({quote(' '.join(str(exc).split()), 200)}); write it "
+        "again with DataFrame.to_parquet, or give a CSV"
+    )
+
+
 def _read_other(path: Path, kind: str, needed: tuple[str, ...]) -> pd.DataFrame:
     if kind == "json":
         table = read_freqtrade_json(path)
@@ -58,14 +71,15 @@ def _read_other(path: Path, kind: str, needed: tuple[str, ...]) -> pd.DataFrame:
         table = read_feather(path)
     else:
         sniff_parquet(path)
-        check_size(path)
+        try:
+            decoded = parquet_bytes(path)  # from the footer, before anything is decoded
+        except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+            raise _unreadable_parquet(path, exc) from None
+        check_size(path, decoded)
         try:
             table = pd.read_parquet(path)
-        except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
-            raise DataValidationError(
-                f"{path}: unreadable parquet file ({quote(' '.join(str(exc).split()), 200)}); "
-                "write it again with DataFrame.to_parquet, or give a CSV"
-            ) from None
+        except (OSError, ValueError) as exc:
+            raise _unreadable_parquet(path, exc) from None
     if "timestamp" not in table.columns and table.index.name in ("timestamp", "date"):
         table = table.rename_axis("timestamp").reset_index()
     check_columns([str(c) for c in table.columns], needed, str(path))
