@@ -137,7 +137,7 @@ def run_grid(
 
     if todo:
         log(
-            f"running {len(todo)} tasks on {workers} worker(s){' at ' + address if address else ''}"
+            f"running {len(todo)} task(s) on {workers} worker(s){' at ' + address if address else ''}"
         )
         with Engine(workers, address) as engine:
             engine.run(todo, on_result=on_result)
