@@ -3,6 +3,9 @@
     python -m agents.registry promote RUN_OR_CKPT --name NAME [--market btc1h] [--root models]
     python -m agents.registry list | show NAME | rollback NAME   [--root models]
 
+The root defaults to ``$RLTRADE_MODELS_ROOT`` or the repository's ``models/``; ``--root`` may
+stand before or after the subcommand.
+
 Promotion copies what using the model needs (the model file, ``normaliser.json``, the feature
 spec and config, ``meta.json`` provenance, ``metrics.json``) into a temp folder beside the new
 version, renames it to ``vN`` (atomic: a version is complete or absent) and then rewrites
@@ -40,7 +43,11 @@ from agents.registry_checks import (
     check_version,
     read_json,
 )
-from agents.serve_config import MODELS_DIR, REGISTRY_COMMANDS, RegistryConfig
+from agents.serve_config import (
+    REGISTRY_COMMANDS,
+    RegistryConfig,
+    default_models_root,
+)
 from lab.atomic import atomic_write_json
 from lab.config import ConfigError, add_fields, from_args
 from lab.rundir import utc_now
@@ -75,6 +82,11 @@ def describe_run(path: str | os.PathLike[str]) -> RunInfo:
     if (d / "tree.json").is_file():
         info = _json(d / "tree.json")
         files = [d / "model.skops", d / "tree.json"]
+        if not files[0].is_file():  # tree.json alone is a layout, not a model
+            raise RegistryError(
+                f"{files[0]}: missing, a tree run is tree.json + model.skops; promote the folder "
+                "of a finished supervised.trees run"
+            )
         return RunInfo("trees", d, files, info.get("env"), info.get("feature_set"),
                        info.get("window"), metrics, meta)  # fmt: skip
     if (d / "model.pt").is_file():
@@ -165,13 +177,37 @@ def _versions(model_dir: Path) -> list[int]:
     )  # fmt: skip
 
 
+def _complete_versions(model_dir: Path) -> list[int]:
+    """Versions whose folder holds its ``registry.json`` (what resolve and rollback accept)."""
+    return [v for v in _versions(model_dir) if (model_dir / f"v{v}" / "registry.json").is_file()]
+
+
+def _dangling(model_dir: Path, version: str) -> RegistryError:
+    """LATEST.json names a version that is not there: say which, what is there, and the fix."""
+    have = ", ".join(f"v{v}" for v in _complete_versions(model_dir)) or "none"
+    older = [v for v in _complete_versions(model_dir) if v < int(version[1:])]
+    fix = (
+        f"point it at v{older[-1]}: python -m agents.registry rollback {model_dir.name}"
+        if older
+        else f"no older version to roll back to: remove {model_dir / 'LATEST.json'} and promote "
+        "a run again"
+    )
+    return RegistryError(
+        f"{model_dir / 'LATEST.json'}: points to {version}, which is missing (no "
+        f"{version}/registry.json; complete versions: {have}); {fix}"
+    )
+
+
 def latest_record(root: Path, name: str) -> dict[str, Any] | None:
-    """The record of the version ``LATEST.json`` points at (None: nothing registered)."""
+    """The record of the version ``LATEST.json`` points at (None: nothing registered); a
+    LATEST that points to a missing version is a RegistryError with the fix."""
     latest = _latest(root / name)
     if not latest:
         return None
     path = root / name / latest["version"] / "registry.json"
-    return check_record(_json(path), path) if path.is_file() else None
+    if not path.is_file():
+        raise _dangling(root / name, latest["version"])
+    return check_record(_json(path), path)
 
 
 def _latest(model_dir: Path) -> dict[str, Any]:
@@ -189,13 +225,14 @@ def _latest(model_dir: Path) -> dict[str, Any]:
 def promote(
     path: str | os.PathLike[str],
     name: str,
-    root: Path = MODELS_DIR,
+    root: Path | None = None,
     market: str | None = None,
     extra: dict[str, Any] | None = None,
 ) -> Path:
     """Check, copy into ``root/name/vN`` and move LATEST; return the version folder.
 
     ``extra``: more keys for the version's ``registry.json`` (e.g. ``agents.retrain``'s result)."""
+    root = default_models_root() if root is None else root
     check_model_name(name)
     info = describe_run(path)
     problems = promotion_problems(info, market, latest_record(root, name))
@@ -244,24 +281,46 @@ def _point_latest(model_dir: Path, version: str) -> None:
 
 
 def rollback(root: Path, name: str) -> str:
-    """Point LATEST at the version before it (kept as a backup); return that version."""
+    """Point LATEST at the newest complete version before it (kept as a backup); return it.
+
+    A LATEST that points to a missing version rolls back to the newest complete one below it
+    (``rollback_message`` says so); a version folder without ``registry.json`` is skipped."""
     model_dir = root / name
     check_model_name(name)
     latest = _latest(model_dir)
     if not latest:
         raise RegistryError(f"no model {name!r} under {root}")
     current = int(latest["version"][1:])
-    older = [v for v in _versions(model_dir) if v < current]
+    older = [v for v in _complete_versions(model_dir) if v < current]
     if not older:
         raise RegistryError(
             f"{name}: {latest['version']} is the oldest version, nothing to roll back to"
+            if (model_dir / latest["version"] / "registry.json").is_file()
+            else str(_dangling(model_dir, latest["version"]))
         )
     _point_latest(model_dir, f"v{older[-1]}")
     return f"v{older[-1]}"
 
 
-def resolve(spec: str, root: Path = MODELS_DIR) -> tuple[Path, dict[str, Any]]:
+def rollback_message(root: Path, name: str) -> str:
+    """``rollback`` and one line saying what it did, naming a missing or skipped version."""
+    check_model_name(name)
+    latest = _latest(root / name)
+    was = latest.get("version")
+    gone = bool(was) and not (root / name / str(was) / "registry.json").is_file()
+    version = rollback(root, name)
+    skipped = [f"v{v}" for v in _versions(root / name)
+               if int(version[1:]) < v < int(str(was)[1:]) and f"v{v}" != was
+               and not (root / name / f"v{v}" / "registry.json").is_file()]  # fmt: skip
+    notes = f" (LATEST pointed to {was}, which is missing)" if gone else ""
+    if skipped:
+        notes += f" (skipped {', '.join(skipped)}: no registry.json)"
+    return f"LATEST -> {version}{notes}"
+
+
+def resolve(spec: str, root: Path | None = None) -> tuple[Path, dict[str, Any]]:
     """``NAME`` (LATEST) or ``NAME@vN`` -> (version folder, its registry record)."""
+    root = default_models_root() if root is None else root
     name, at, version = spec.partition("@")
     check_model_name(name)
     if at:
@@ -271,15 +330,18 @@ def resolve(spec: str, root: Path = MODELS_DIR) -> tuple[Path, dict[str, Any]]:
         if not latest:
             raise RegistryError(f"no model {name!r} under {root} (promote one first)")
         version = latest["version"]
+        if not (root / name / version / "registry.json").is_file():
+            raise _dangling(root / name, version)
     d = root / name / version
     if not (d / "registry.json").is_file():
-        have = ", ".join(f"v{v}" for v in _versions(root / name)) or "none"
+        have = ", ".join(f"v{v}" for v in _complete_versions(root / name)) or "none"
         raise RegistryError(f"{name}@{version}: no such version under {root} (have: {have})")
     return d, check_record(_json(d / "registry.json"), d / "registry.json")
 
 
-def list_models(root: Path = MODELS_DIR) -> list[dict[str, Any]]:
+def list_models(root: Path | None = None) -> list[dict[str, Any]]:
     """One row per registered name: latest version, kind, env, number of versions."""
+    root = default_models_root() if root is None else root
     rows = []
     for d in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
         rec = latest_record(root, d.name)
@@ -289,47 +351,51 @@ def list_models(root: Path = MODELS_DIR) -> list[dict[str, Any]]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """``--root`` and one subparser per subcommand, flags from ``agents.serve_config``."""
+    """One subparser per subcommand, flags from ``agents.serve_config``; ``--root`` is accepted
+    before or after the subcommand (after wins when both are given)."""
     p = argparse.ArgumentParser(prog="python -m agents.registry", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     add_fields(p, RegistryConfig, config_flag=False)
     sub = p.add_subparsers(dest="cmd", required=True)
     for cmd, cls in REGISTRY_COMMANDS.items():
-        add_fields(sub.add_parser(cmd, help=cls.__doc__), cls, config_flag=False)
+        sp = sub.add_parser(cmd, help=cls.__doc__)
+        add_fields(sp, cls, config_flag=False)
+        add_fields(sp, RegistryConfig, config_flag=False)
     return p
+
+
+def _print_list(root: Path) -> None:
+    rows = list_models(root)
+    for r in rows:
+        print(f"{r['name']:<20} {r['version']:<5} {r['kind']:<11} {r['env']:<8} "
+              f"{r['feature_set']}  ({r['n_versions']} versions)")  # fmt: skip
+    if not rows:  # said, not an empty screen: a mistyped --root shows here
+        gone = "" if root.is_dir() else " (no such folder)"
+        print(f"no models under {root}{gone}; promote one: python -m agents.registry promote "
+              "RUN --name NAME")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run one registry subcommand (promote, list, show, rollback); 0, or 2 with one error line."""
     a = build_parser().parse_args(argv)
-    if Path(a.root).exists() and not Path(a.root).is_dir():
-        print(f"error: --root {a.root} is a file; give the registry folder", file=sys.stderr)
-        return 2
     try:
         for cls in (RegistryConfig, REGISTRY_COMMANDS[a.cmd]):  # resolved, checked values
             vars(a).update(vars(from_args(cls, a, config_file=False)))
+        root = Path(a.root)
+        if root.exists() and not root.is_dir():
+            raise ConfigError(f"--root {root} is a file; give the registry folder")
         if a.cmd == "promote":
-            print(f"promoted {a.run} -> {promote(a.run, a.name, a.root, a.market)}")
+            print(f"promoted {a.run} -> {promote(a.run, a.name, root, a.market)}")
         elif a.cmd == "list":
-            rows = list_models(a.root)
-            for r in rows:
-                print(f"{r['name']:<20} {r['version']:<5} {r['kind']:<11} {r['env']:<8} "
-                      f"{r['feature_set']}  ({r['n_versions']} versions)")  # fmt: skip
-            if not rows:  # said, not an empty screen: a mistyped --root shows here
-                gone = "" if Path(a.root).is_dir() else " (no such folder)"
-                print(
-                    f"no models under {a.root}{gone}; promote one: python -m agents.registry "
-                    "promote RUN --name NAME"
-                )
+            _print_list(root)
         elif a.cmd == "show":
-            d, rec = resolve(a.name, a.root)
+            d, rec = resolve(a.name, root)
             print(json.dumps({"latest": rec, "versions": _versions(d.parent)}, indent=2))
         else:
-            print(f"{a.name}: LATEST -> {rollback(a.root, a.name)}")
+            print(f"{a.name}: {rollback_message(root, a.name)}")
     except (RegistryError, FileNotFoundError, json.JSONDecodeError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-
     return 0
 
 

@@ -51,7 +51,8 @@ import pandas as pd
 import yaml
 
 from envs import barsize
-from envs.data.loading import file_sha256, load_candles
+from envs.data.coverage import check_funding_coverage
+from envs.data.loading import file_sha256, load_candles, load_funding
 from envs.data.reading import check_readable, file_kind
 from envs.presets import DATA_DIR, PRESETS, DataFile, Preset
 from lab.config import parse_yaml
@@ -59,7 +60,8 @@ from lab.config import parse_yaml
 DEFAULT_CATALOG = DATA_DIR / "catalog.yml"
 DEFAULT_SPLIT_FRACTIONS = (0.70, 0.15, 0.15)
 SPLIT_NAMES = ("train", "val", "test")
-_ENTRY_KEYS = {"candles", "funding", "bar", "splits"}
+_ENTRY_KEYS = {"candles", "funding", "bar", "splits", "partial_funding"}
+PARTIAL_FLAG = "--allow-partial-funding"
 
 
 class MarketSpecError(ValueError, KeyError):
@@ -77,8 +79,12 @@ def resolve_market(
     catalog: str | os.PathLike | None = None,
     funding: str | os.PathLike | None = None,
     bar: str | None = None,
+    partial_funding: bool = False,
 ) -> Preset:
-    """The ``Preset`` a market spec names (see the module doc); ``MarketSpecError`` otherwise."""
+    """The ``Preset`` a market spec names (see the module doc); ``MarketSpecError`` otherwise.
+
+    ``partial_funding``: accept a funding file that covers only part of the candles
+    (``envs.data.coverage``; refused otherwise)."""
     if bar is not None:
         bar = barsize.canonical(bar)
     if isinstance(spec, Preset):
@@ -89,6 +95,8 @@ def resolve_market(
             "empty market spec; give a preset name, a file path or a catalog entry"
         )
     if text in PRESETS:
+        if catalog is not None or DEFAULT_CATALOG.exists():
+            _catalog(catalog)  # refuses an entry named like a preset: it would never be used
         if funding is not None:
             raise MarketSpecError(
                 f"--funding {funding}: preset {text} has its own funding file; give --funding "
@@ -98,14 +106,14 @@ def resolve_market(
     entries, cat_path = _catalog(catalog)
     name = text.removeprefix("catalog:")
     if name in entries:
-        return _from_entry(name, entries[name], cat_path, funding, bar)
+        return _from_entry(name, entries[name], cat_path, funding, bar, partial_funding)
     if text.startswith("catalog:"):
         raise MarketSpecError(
             f"{text}: no entry {name!r} in {cat_path}; entries: {', '.join(sorted(entries)) or '(none)'}"
         )
     path = Path(text).expanduser()
     if path.exists() or any(sep in text for sep in ("/", os.sep)) or path.suffix:
-        return _from_file(path, funding, bar, spec=text)
+        return _from_file(path, funding, bar, spec=text, partial_funding=partial_funding)
     raise MarketSpecError(
         f"unknown market {text!r}; valid presets: {', '.join(sorted(PRESETS))}; nor an existing "
         f"file, nor an entry of {cat_path}"
@@ -156,11 +164,22 @@ def _catalog(catalog: str | os.PathLike | None) -> tuple[dict[str, Any], Path]:
             f"{path}: a catalog maps entry names to mappings (candles:, funding:, bar:, splits:); "
             "see envs/markets.py"
         )
+    clash = sorted(str(k) for k in data if str(k) in PRESETS)
+    if clash:
+        raise MarketSpecError(
+            f"{path}: entry {clash[0]} has the name of a preset; a preset name always means the "
+            f"shipped preset, so this entry would never be used: rename it (e.g. my_{clash[0]})"
+        )
     return {str(k): v for k, v in data.items()}, path
 
 
 def _from_entry(
-    name: str, entry: dict, cat_path: Path, funding: str | os.PathLike | None, bar: str | None
+    name: str,
+    entry: dict,
+    cat_path: Path,
+    funding: str | os.PathLike | None,
+    bar: str | None,
+    partial_funding: bool = False,
 ) -> Preset:
     where = f"{cat_path}: entry {name}"
     unknown = sorted(set(map(str, entry)) - _ENTRY_KEYS)
@@ -186,6 +205,8 @@ def _from_entry(
         name=name,
         declared=declared,
         splits=splits,
+        where=where,
+        partial_funding=partial_funding or entry.get("partial_funding") is True,
     )
     return market
 
@@ -235,6 +256,8 @@ def _from_file(
     name: str | None = None,
     declared: str | None = None,
     splits: dict[str, tuple[str, str]] | None = None,
+    where: str | None = None,
+    partial_funding: bool = False,
 ) -> Preset:
     """A Preset for a candle file: hashes, bar size (checked), splits (configured or default)."""
     _check_file(path, "candles")
@@ -243,11 +266,21 @@ def _from_file(
         _check_file(fund_path, "--funding")
     candles = load_candles(path)  # validated: one-line errors naming line and value
     file_bar = barsize.detect_bar(pd.DatetimeIndex(candles.index), str(path))
+    if fund_path is not None and not partial_funding:
+        fix = f"pass {PARTIAL_FLAG}" + (" (or partial_funding: true in the entry)" if where else "")
+        check_funding_coverage(
+            pd.DatetimeIndex(candles.index),
+            load_funding(fund_path),  # validated: rates, order, bounds
+            pd.Timedelta(barsize.bar_ns(file_bar), "ns"),
+            f"{where + ': ' if where else ''}funding {fund_path}",
+            fix,
+        )
     freq = bar or declared or file_bar
     _check_resample(file_bar, freq, spec)
     if splits is None:
         splits, note = default_splits(pd.DatetimeIndex(candles.index), freq, file_bar)
     else:
+        check_splits(splits, pd.DatetimeIndex(candles.index), file_bar, where or spec)
         note = "configured splits"
     stem = path.name.split(".")[0]
     return Preset(
@@ -261,6 +294,33 @@ def _from_file(
         spec=spec,
         split_note=note,
     )
+
+
+def check_splits(
+    splits: dict[str, tuple[str, str]], index: pd.DatetimeIndex, file_bar: str, where: str
+) -> None:
+    """Refuse configured splits that are out of order, overlap, or reach outside the candles'
+    span ``[first open, last open + 1 bar)``: a val split inside or before train would select
+    a model on bars it trained on. One line naming ``where`` (catalog file and entry), the
+    split and the fix."""
+    first = index[0]
+    end = index[-1] + pd.Timedelta(barsize.bar_ns(file_bar), "ns")
+    span = f"[{_iso(first)}, {_iso(end)})"
+    bounds = {k: tuple(pd.Timestamp(x, tz="UTC") for x in splits[k]) for k in SPLIT_NAMES}
+    for before, after in zip(SPLIT_NAMES, SPLIT_NAMES[1:], strict=False):
+        if bounds[after][0] < bounds[before][1]:
+            raise MarketSpecError(
+                f"{where}: split {after} [{splits[after][0]}, {splits[after][1]}) starts before "
+                f"{before} ends ({splits[before][1]}); splits must be ordered train, val, test "
+                f"without overlap: start {after} at {splits[before][1]} or later"
+            )
+    for key in SPLIT_NAMES:
+        lo, hi = bounds[key]
+        if lo < first or hi > end:
+            raise MarketSpecError(
+                f"{where}: split {key} [{splits[key][0]}, {splits[key][1]}) reaches outside the "
+                f"candles, which cover {span}; keep every split inside that span (or add candles)"
+            )
 
 
 def default_splits(

@@ -20,10 +20,12 @@ Sharpe: ``backtest.metrics.sharpe_ratio`` of the per-step simple returns ``exp(R
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
+from backtest.collapse import constant_position
 from backtest.metrics import sharpe_ratio
 from backtest.runner import run_env
 from envs import make_env
@@ -134,6 +136,8 @@ def _summary(
         "exposure": float(np.abs(p).mean()) if len(p) else 0.0,
         "long_share": float((p > 0).mean()) if len(p) else 0.0,
         "short_share": float((p < 0).mean()) if len(p) else 0.0,
+        # the one position held over every step (a collapse: always long/short/flat), else None
+        "constant_position": None if math.isnan(held := constant_position(p)) else held,
     }
 
 
