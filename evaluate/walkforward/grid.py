@@ -19,7 +19,7 @@ from typing import Any
 from evaluate.walkforward.context import MethodSettings
 from evaluate.walkforward.data import FoldPlan
 from evaluate.walkforward.folds import TaskOutcome
-from evaluate.walkforward.tasks import ledger_record, load_outcome, task_key
+from evaluate.walkforward.tasks import ledger_records, load_outcome, task_key
 from lab.engine import Engine, Task, TaskResult
 from lab.ledger import append_record, ledger_enabled
 
@@ -126,9 +126,10 @@ def run_grid(
         outcomes[key] = out
         if ledger_enabled():
             cfg = {**spec.ledger_config, **spec.settings[key[0]].summary}
-            append_record(
-                ledger_record(spec.env, key[0], key[2], out, cfg, folder, spec.periods_per_year)
-            )
+            for rec in ledger_records(
+                spec.env, key[0], key[2], out, cfg, folder, spec.periods_per_year
+            ):
+                append_record(rec)
         log(
             f"  {res.key}: val Sharpe {out.val_sharpe:+.2f}, test Sharpe "
             f"{out.test.summary()['sharpe']:+.2f}, {res.wall_s:.0f} s "

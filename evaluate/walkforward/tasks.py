@@ -119,20 +119,34 @@ def load_outcome(folder: Path, plan: FoldPlan) -> TaskOutcome | None:
     )
 
 
-def ledger_record(
+def ledger_records(
     env: str, method: str, seed: int, out: TaskOutcome, config: dict[str, Any], folder: Path,
     ppy: float,
-) -> dict[str, Any]:  # fmt: skip
-    """The task's trial-ledger record: its configuration and the val Sharpe it was chosen by."""
-    missing = not math.isfinite(out.val_sharpe)
-    return make_record(
-        market=env,
-        source="walkforward",
-        algo=method,
-        config={**config, "method": method, "env": env},
-        seed=seed,
-        run_dir=folder.resolve(),
-        val_sharpe=None if missing else out.val_sharpe,
-        periods_per_year=ppy,
-        extra={"fold": out.plan.index, **({"no_val_sharpe": True} if missing else {})},
-    )
+) -> list[dict[str, Any]]:  # fmt: skip
+    """The task's trial-ledger records: one per configuration evaluated on the fold's val rows
+    (the momentum smoke path: each lookback), else one with the selected policy's val Sharpe."""
+    per_config = out.selection.get("val_sharpe")
+    tried = per_config if isinstance(per_config, dict) else {"": out.val_sharpe}
+    records = []
+    for name, sharpe in tried.items():
+        value = _num(sharpe)
+        missing = not math.isfinite(value)
+        records.append(
+            make_record(
+                market=env,
+                source="walkforward",
+                algo=method,
+                config={
+                    **config,
+                    "method": method,
+                    "env": env,
+                    **({"config": name} if name else {}),
+                },
+                seed=seed,
+                run_dir=folder.resolve(),
+                val_sharpe=None if missing else value,
+                periods_per_year=ppy,
+                extra={"fold": out.plan.index, **({"no_val_sharpe": True} if missing else {})},
+            )
+        )
+    return records
