@@ -9,6 +9,7 @@ for the tree ensemble, so this command takes its own settings from the flags onl
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -138,6 +139,11 @@ class WalkForwardConfig:
     }
 
 
+def _doc(name: str) -> str:
+    f = next(f for f in dataclasses.fields(WalkForwardConfig) if f.name == name)
+    return str(f.metadata.get("doc", "")).replace("%", "%%")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """One flag per ``WalkForwardConfig`` field; ``--algo``/``--seed`` are aliases."""
     p = argparse.ArgumentParser(
@@ -155,11 +161,13 @@ def build_parser() -> argparse.ArgumentParser:
             choices=METHODS,
             metavar="METHOD",
             default=argparse.SUPPRESS,
-            help=f"methods: {' | '.join(METHODS)}"
+            help=f"methods: {_doc('methods')}"
             + (" (alias of --methods)" if flag == "--algo" else ""),
         )
     seeds = p.add_mutually_exclusive_group()
-    seeds.add_argument("--seeds", type=int, nargs="+", default=argparse.SUPPRESS, help="seeds")
+    seeds.add_argument(
+        "--seeds", type=int, nargs="+", default=argparse.SUPPRESS, help=f"seeds: {_doc('seeds')}"
+    )
     seeds.add_argument(
         "--seed", dest="seeds", type=int, nargs=1, default=argparse.SUPPRESS, help="one seed"
     )
