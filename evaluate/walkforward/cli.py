@@ -164,8 +164,8 @@ def setup(argv: list[str]) -> Setup:
 def grid_spec(st: Setup, options: dict[str, Any], argv: list[str]) -> GridSpec:
     """The task grid of a checked command."""
     a = st.args
-    common = {"argv": ["-m", "evaluate.walkforward", *argv]}
-    per_method = {
+    common: dict[str, Any] = {"argv": ["-m", "evaluate.walkforward", *argv]}
+    per_method: dict[str, dict[str, Any]] = {
         "ppo": {"timesteps": a.timesteps, "config": a.config},
         "sac": {"timesteps": a.timesteps, "config": a.config},
         "supervised": {"epochs": a.epochs, "max_train_samples": a.max_train_samples},
