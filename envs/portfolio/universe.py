@@ -80,9 +80,8 @@ class Universe:
         tradable: np.ndarray = np.zeros((n, t_len), dtype=bool)
         freq = markets[0].freq_ns
         for i, m in enumerate(markets):
-            rows: np.ndarray = np.searchsorted(
-                ts, m.timestamps
-            )  # member bar j -> union row rows[j]
+            # member bar j -> union row rows[j]
+            rows = np.asarray(np.searchsorted(ts, m.timestamps), dtype=np.int64)
             open_[i, rows], close[i, rows] = m.open, m.close
             funding[i, rows] = m.funding
             features[i, rows] = m.features
