@@ -11,6 +11,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from agents.config import RunConfig
 from agents.loading import SB3Policy
 from backtest.baselines import PolicySpec
@@ -90,12 +92,14 @@ def validation_backtest(
 
 
 def split_period(env_name: str, split: str = "val") -> str:
-    """``val 2023-01-01 to 2024-01-01``: the split and its dates (the split alone if unknown)."""
+    """``val 2023-01-01 to 2023-12-31``: the split, its first day and the day its last bar falls
+    on (the split's end is exclusive); the split alone when its dates are unknown."""
     try:
         start, end = get_preset(env_name).splits[split]
+        last = np.datetime64(str(end), "ns") - np.timedelta64(1, "ns")
     except (KeyError, ValueError, TypeError, OSError):
         return split
-    return f"{split} {str(start)[:10]} to {str(end)[:10]}"
+    return f"{split} {str(start)[:10]} to {str(last.astype('datetime64[D]'))}"
 
 
 def validation_summary(
@@ -120,6 +124,7 @@ def validation_summary(
     return {
         "collapse": collapse,
         "verdict": verdict,
+        "period": split_period(cfg.env_name, split),
         "next_command": evaluate_command(cfg.env_name, run_dir),
     }
 

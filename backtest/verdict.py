@@ -12,6 +12,9 @@ from __future__ import annotations
 import math
 import sys
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 SIGNIFICANT_DSR = 0.95  # significant when the deflated Sharpe exceeds this (a 5 % test)
 SHARPE_TIE = 1e-9  # Sharpes closer than this are one number (an identical policy)
@@ -73,6 +76,15 @@ def evaluate_command(env: str, run: Path, split: str = "test") -> str:
     return f"{python_command()} -m evaluate --env {env} --split {split} {_shown(run)}"
 
 
+def period_of(split: str, timestamps_ns: np.ndarray) -> str:
+    """``val 2023-01-01 to 2023-12-31``: the split and its first and last bar's dates."""
+    ts = np.asarray(timestamps_ns)
+    if ts.size == 0:
+        return split
+    days = [str(np.datetime64(int(t), "ns").astype("datetime64[D]")) for t in (ts[0], ts[-1])]
+    return f"{split} {days[0]} to {days[1]}"
+
+
 def training_verdict(
     period: str,
     name: str,
@@ -94,3 +106,41 @@ def training_verdict(
 def verdict_block(verdict: str, next_command: str) -> str:
     """The last lines a training command prints: the verdict, then the next command."""
     return f"verdict: {verdict}\nnext (looks at test once): {next_command}"
+
+
+def _seed_collapses(per_seed: dict[str, dict[str, Any]]) -> str:
+    ok = {seed: row for seed, row in per_seed.items() if row.get("status") == "ok"}
+    hits = [
+        f"s{seed} {row.get('collapse') or 'always flat'}"
+        for seed, row in ok.items()
+        if row.get("collapsed")
+    ]
+    return f"{len(hits)} of {len(ok)} seeds ({', '.join(hits)})" if hits else ""
+
+
+def group_verdict(summary: dict[str, Any]) -> str:
+    """One sentence for a seed group (``lab.seeds`` summary; each ok seed's row may carry
+    ``buy_and_hold_sharpe``, ``period`` and ``collapse``): the seeds' mean and median val Sharpe
+    against buy-and-hold's, the collapsed seeds named, the failed ones counted."""
+    agg = summary.get("aggregate", {})
+    rows = [r for r in summary.get("per_seed", {}).values() if r.get("status") == "ok"]
+    first = rows[0] if rows else {}
+    algo = str(summary.get("algo", "")).upper()
+    n, ok = agg.get("n_seeds", 0), agg.get("n_ok", 0)
+    if not rows:
+        return f"{algo} seed group: all {n} seeds failed; nothing to compare."
+    bench = first.get("buy_and_hold_sharpe")
+    head = f"{first.get('period') or summary.get('split', 'val')}: {algo} ({ok} of {n} seeds)"
+    text = (
+        f"{head} mean Sharpe {fmt(agg.get('mean'))} (median {fmt(agg.get('median'))}, worst "
+        f"{fmt(agg.get('worst'))})"
+    )
+    if bench is not None:
+        text += f" vs buy-and-hold {fmt(bench)}: {versus(agg.get('mean'), bench)}"
+    parts = [text]
+    collapsed = _seed_collapses(summary.get("per_seed", {}))
+    if collapsed:
+        parts.append(collapse_phrase(collapsed))
+    if agg.get("n_failed"):
+        parts.append(f"{agg['n_failed']} failed to train")
+    return "; ".join(parts) + "."

@@ -52,6 +52,7 @@ import yaml
 
 from envs import barsize
 from envs.data.coverage import check_funding_coverage
+from envs.data.errors import quote
 from envs.data.loading import file_sha256, load_candles, load_funding
 from envs.data.reading import check_readable, file_kind
 from envs.presets import DATA_DIR, PRESETS, DataFile, Preset
@@ -206,9 +207,17 @@ def _from_entry(
         declared=declared,
         splits=splits,
         where=where,
-        partial_funding=partial_funding or entry.get("partial_funding") is True,
+        partial_funding=partial_funding or _flag(entry, "partial_funding", where),
     )
     return market
+
+
+def _flag(entry: dict, key: str, where: str) -> bool:
+    """A true/false entry key (absent: false); anything else is refused, not guessed."""
+    value = entry.get(key, False)
+    if not isinstance(value, bool):
+        raise MarketSpecError(f"{where}: {key} must be true or false, got {quote(value)}")
+    return value
 
 
 def _parse_splits(raw: Any, where: str) -> dict[str, tuple[str, str]]:

@@ -37,6 +37,7 @@ import pandas as pd
 
 from envs.barsize import BarSizeError
 from envs.data.errors import DataValidationError
+from envs.data.loading import load_candles
 from envs.markets import MarketSpecError, describe, resolve_market
 from envs.presets import PRESETS, Preset
 from lab.atomic import atomic_write_json
@@ -236,6 +237,9 @@ def market_from_args(args: argparse.Namespace, attr: str = "env") -> Preset | No
         print(f"{market.name}: evaluating the window from {span['start']} {to}", file=sys.stderr)
     elif market.split_note.startswith("default splits"):
         print(f"{market.name}: {market.split_note}", file=sys.stderr)
+    if market.spec not in PRESETS:  # say how the file was read (a newest-first file reversed)
+        for note in load_candles(market).attrs.get("transformations", []):  # cached parse
+            print(f"{market.name}: {note}", file=sys.stderr)
     return market
 
 

@@ -61,7 +61,9 @@ more trial in the deflated Sharpe; pick its rule on val, like any other choice.
 Seeds: LABEL=GROUP (a seed group folder with group.json), LABEL=RUN1,RUN2,... or one LABEL repeated
 are seeds of one method, reduced to the IQM of their Sharpes with a stratified bootstrap CI, the
 probability of beating buy-and-hold (and the supervised entry), median, worst and collapsed
-seeds (a seed that stayed flat counts as Sharpe 0); seeds that failed to train are listed.
+seeds (one position held throughout, named: always long = identical to buy-and-hold, always
+short, always flat = Sharpe 0); seeds that failed to train are listed. Each method's verdict
+states its Sharpe against buy-and-hold's and the deflated Sharpe against its 0.95 threshold.
 Walk-forward retraining is a separate command: python -m evaluate.walkforward --help.
 Outputs: a table on stdout and metrics.json, metrics.csv, equity/drawdown/rolling-Sharpe/position
 PNGs and one self-contained report.html (verdicts, interactive charts, every metric)."""

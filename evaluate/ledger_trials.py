@@ -96,9 +96,9 @@ def selection_trials(
     if not markets:
         markets = [eval_market]
     if len(markets) == 1:
-        count, info = ledger_trials(markets[0], n_ensembles)
-        info["market"] = markets[0]
-        return count, info
+        count, one = ledger_trials(markets[0], n_ensembles)
+        one["market"] = markets[0]
+        return count, one
     counts = [(m, *ledger_trials(m)) for m in markets]
     found = [(m, c) for m, c, _ in counts if c is not None]
     infos = {m: i for m, _, i in counts}

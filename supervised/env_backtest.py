@@ -48,7 +48,7 @@ def env_backtest(
     probs_by_bar: np.ndarray | None = None,
     rule: DecisionRule | None = None,
     **env_options: Any,
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """Step the env through ``split`` taking ``actions_by_bar[env.t]`` (int array, len T).
 
     Returns sharpe, total_log_return, n_steps, n_runs, turnover (notional/equity), n_trades, costs, funding,
@@ -116,8 +116,9 @@ def _summary(
     paid: dict[str, float],
     n_runs: int,
     periods_per_year: int,
-) -> dict[str, float]:
-    """Sharpe, log return, turnover, trades, costs, funding and exposure of the recorded steps."""
+) -> dict[str, Any]:
+    """Sharpe, log return, turnover, trades, costs, funding and exposure of the recorded steps,
+    and the one position held throughout (``constant_position``; None when it traded)."""
     turnover, n_trades, fees, funding_paid = (
         paid[k] for k in ("turnover", "n_trades", "costs", "funding")
     )

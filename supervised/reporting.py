@@ -141,7 +141,9 @@ def buy_and_hold_val(data: Any, val_range: tuple[int, int], costs: dict[str, Any
     """Buy-and-hold through the real env on the bars the model's val backtest decides on
     (``val_range``; flat elsewhere, as the model is), with the same costs."""
     lo, hi = val_range
-    actions = np.full(len(data.close), 1, dtype=np.int64)  # HOLD outside the decision bars
+    actions: np.ndarray = np.full(
+        len(data.close), 1, dtype=np.int64
+    )  # HOLD outside the decision bars
     actions[lo:hi] = BUY
     return env_backtest(data, actions, "val", **costs)
 
@@ -167,6 +169,7 @@ def val_verdict(
             period, name, traded.get("sharpe"), bench.get("sharpe"), collapse
         ),
         "collapse": collapse,
+        "period": period,
         "buy_and_hold_sharpe": bench.get("sharpe"),
         "next_command": evaluate_command(env, run_dir),
     }

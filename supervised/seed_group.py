@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from backtest.collapse import collapse_name
+from backtest.verdict import evaluate_command, group_verdict, verdict_block
 from envs.marketspec import pin_market_argv
 from envs.presets import get_preset
 from lab.engine import Engine
@@ -57,7 +58,10 @@ def read_supervised_metrics(run_dir: Path) -> dict[str, Any] | None:
     collapse = collapse_name(env.get("constant_position"))
     if collapse is None and (sharpe is None or not env.get("n_trades")):
         collapse = "always flat"
+    verdict = m.get("val_verdict") or {}
     return {
+        "buy_and_hold_sharpe": verdict.get("buy_and_hold_sharpe"),
+        "period": verdict.get("period"),
         "val_sharpe": sharpe,
         "val_policy": key,
         "total_log_return": env.get("total_log_return"),
@@ -115,4 +119,5 @@ def main(argv: list[str]) -> Path:
         summary = run_group(spec, engine, lambda s, d: record_once(d, group=group_name))
     agg = summary["aggregate"]
     print(f"seed group {spec.group_dir}: {agg['n_ok']}/{agg['n_seeds']} seeds (summary.md)")
+    print(verdict_block(group_verdict(summary), evaluate_command(cfg.env, spec.group_dir)))
     return spec.group_dir

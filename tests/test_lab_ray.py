@@ -104,6 +104,9 @@ def test_ppo_seed_group_on_local_ray(tmp_path: Path) -> None:
     assert {r["source"] for r in recs} == {"seed_group"}
     assert trial_summary("btc1h", tmp_path / "runs").n_trials == 1  # two seeds, one config
     assert "2/2 seeds" in out
+    # the group ends with its verdict against buy-and-hold and the next command
+    assert "verdict: val 2023-01-01 to 2023-12-31: PPO (2 of 2 seeds) mean Sharpe " in out
+    assert out.rstrip().endswith(f"-m evaluate --env btc1h --split test {group}")
 
 
 def test_killed_group_driver_restarts_and_skips_the_finished_seed(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -13,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_registry import _tree_run
 
+from agents.paper import paper_params
 from agents.predict import account_slots
 from agents.registry import main, promote, resolve, rollback
 from agents.serve_config import MODELS_DIR, MODELS_ROOT_ENV
@@ -117,6 +119,24 @@ def test_a_trees_run_without_its_model_file_is_refused(tmp_path, capsys):
         "the folder of a finished supervised.trees run"
     )
     assert not (tmp_path / "models").exists()
+
+
+def test_paper_accounts_with_the_env_settings_evaluate_uses():
+    spec = SimpleNamespace(
+        env_settings={"feature_set": "core17", "window": 16, "action": "discrete",
+                      "long_only": True, "decision_interval": 4},
+        trained_costs={"fee_bps": 7.0, "slippage_bps": 1.0, "funding": False},
+    )  # fmt: skip
+    p = paper_params(spec, "m")
+    assert (p.long_only, p.fee_bps, p.slippage_bps, p.funding) == (True, 7.0, 1.0, False)
+    assert (p.max_drawdown, p.episode_length, p.targets) == (None, None, (0.0, 0.0, 1.0))
+    spec.env_settings["action"] = "continuous"
+    with pytest.raises(ValueError) as exc:
+        paper_params(spec, "sac_btc")
+    assert str(exc.value) == (
+        "sac_btc: a continuous-action policy; agents.paper trades discrete SELL/HOLD/BUY "
+        "policies (agents.predict gives this model's target position)"
+    )
 
 
 # --------------------------------------------------------------------------- issue 22 item 7

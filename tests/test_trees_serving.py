@@ -66,6 +66,13 @@ def test_cli_writes_a_complete_run_and_evaluate_loads_it(tree_run):
     assert spec.method == "trees" and spec.name == "trees_s1"
     assert spec.env_settings == {"feature_set": "core17", "window": 32, "action": "discrete"}
     assert rec[0]["seed"] == 1  # the tree run counts as one trial in the ledger
+    # the run ends with a verdict against buy-and-hold over the same val split, and what is next
+    v = m["val_verdict"]
+    assert v["verdict"].startswith("val 2023-01-01 to 2023-12-31: trees (")
+    sharpe, bench = m["val_backtest"]["sharpe"], v["buy_and_hold_sharpe"]
+    assert f"Sharpe {sharpe:.2f} vs buy-and-hold {bench:.2f}: " in v["verdict"]
+    assert ("does not beat" in v["verdict"]) == (sharpe < bench)
+    assert v["next_command"].endswith(f"-m evaluate --env btc1h --split test {tree_run}")
 
 
 def test_inverted_labels_fail_the_direction_check(monkeypatch, capsys):
@@ -281,6 +288,20 @@ def test_paper_survives_a_rotated_feed_and_equals_the_env_replay(registry, tmp_p
     assert "equity" not in log[-1]  # the last decision fills at the next open
     assert full["account"]["equity"] == equities[-1]
     assert full["book"]["bar_utc"] == log[-1]["bar_open_utc"]
+
+
+def test_a_paper_state_from_before_the_book_continues(registry, tmp_path):
+    """A state written before the account was kept (decisions only) is replayed from its first
+    decision once, then carries on as a new one."""
+    candles, funding = _series(260)
+    straight = _ticks(registry, tmp_path / "a", candles, funding, [205, 206, 207, 215])
+    _ticks(registry, tmp_path / "b", candles, funding, [205, 206, 207])
+    old = json.loads((tmp_path / "b" / "state.json").read_text())
+    del old["book"]
+    old["decisions"] = [{k: d[k] for k in ("bar_open_utc", "action", "missed")}
+                        for d in old["decisions"]]  # fmt: skip
+    (tmp_path / "b" / "state.json").write_text(json.dumps(old))
+    assert _ticks(registry, tmp_path / "b", candles, funding, [215]) == straight
 
 
 def test_paper_refuses_a_feed_older_than_its_state_or_without_its_last_bar(registry, tmp_path):

@@ -47,7 +47,7 @@ def test_always_long_main_job_is_named_in_terminal_and_html(
               "--run-dir", str(run)])  # fmt: skip
     train_out = capsys.readouterr().out
     # the training command ends with its verdict and the next command
-    assert "verdict: val 2023-01-01 to 2024-01-01: ppo_best Sharpe" in train_out
+    assert "verdict: val 2023-01-01 to 2023-12-31: ppo_best Sharpe" in train_out
     assert f"-m evaluate --env btc1h --split test {run}" in train_out
     _always_long(run)
 

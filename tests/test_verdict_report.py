@@ -3,19 +3,25 @@ the methods that matter, positions as bands, each run's own setting."""
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from agents.seed_group import read_rl_metrics
+from agents.validation import split_period
 from backtest.aggregate import TrialCount, seed_sharpes, summarize_seeds
 from backtest.collapse import collapse_name
-from backtest.verdict import dsr_phrase, training_verdict, versus
+from backtest.verdict import dsr_phrase, group_verdict, training_verdict, versus
 from evaluate.charts import drawdown_figure, equity_figure, out_of_range, positions_figure
 from evaluate.headtohead import compare
+from evaluate.plots import _equity, _in_range, plot_equity
 from evaluate.report import format_table
 from evaluate.report_verdict import method_verdict
 from evaluate.seeds import seed_summaries, verdicts
+from lab.seeds import GroupSpec, summarise, write_summary
 from tests.test_evaluate_report import TS, N, _bt
 
 T48 = TrialCount(48, 2.4, "ledger")
@@ -158,3 +164,48 @@ def test_positions_are_bands_below_price(long_and_ruin):
     assert heat[0].zmin == -1 and heat[0].zmax == 1
     assert np.asarray(heat[0].z).shape == (2, N) and np.all(np.asarray(heat[0].z)[0] == 1.0)
     assert fig.layout.xaxis2.type == "date" and fig.layout.yaxis2.autorange == "reversed"
+
+
+def _metrics_json(run: Path, sharpe: float | None, collapse: str | None, tim: float) -> None:
+    """A finished PPO run's metrics.json as agents.pipeline.run_validation writes it."""
+    run.mkdir(parents=True)
+    policies = {
+        "ppo_best": {"sharpe": sharpe, "time_in_market": tim},
+        "buy_and_hold": {"sharpe": 2.24},
+    }
+    body = {"policies": policies, "collapse": {"ppo_best": collapse, "ppo_final": None},
+            "period": "val 2023-01-01 to 2024-01-01"}  # fmt: skip
+    (run / "metrics.json").write_text(json.dumps(body))
+
+
+def test_group_summary_names_each_collapse_and_ends_with_a_verdict(tmp_path):
+    _metrics_json(tmp_path / "s0", 2.24, "always long: identical to buy-and-hold", 1.0)
+    _metrics_json(tmp_path / "s1", None, None, 0.0)  # flat: no Sharpe
+    _metrics_json(tmp_path / "s2", 1.1, None, 0.6)
+    spec = GroupSpec(algo="ppo", env="btc1h", module="agents.ppo", argv=[], seeds=[0, 1, 2, 3],
+                     config={}, group_dir=tmp_path, read_metrics=lambda d: read_rl_metrics(d, "ppo"),
+                     command=[])  # fmt: skip
+    summary = summarise(spec, {3: "killed"})
+    assert summary["per_seed"]["0"]["collapse"] == "always long: identical to buy-and-hold"
+    assert [summary["per_seed"][s]["collapsed"] for s in "012"] == [True, True, False]
+    assert summary["aggregate"]["mean"] == pytest.approx((2.24 + 0.0 + 1.1) / 3)
+    assert group_verdict(summary) == (
+        "val 2023-01-01 to 2024-01-01: PPO (3 of 4 seeds) mean Sharpe 1.11 (median 1.10, worst "
+        "0.00) vs buy-and-hold 2.24: does not beat buy-and-hold; COLLAPSED: 2 of 3 seeds (s0 "
+        "always long: identical to buy-and-hold, s1 always flat); 1 failed to train."
+    )
+    write_summary(tmp_path, summary)
+    md = (tmp_path / "summary.md").read_text()
+    assert "| always long: identical to buy-and-hold |" in md and "| always flat |" in md
+
+
+def test_png_charts_leave_the_ruined_baseline_out(long_and_ruin, tmp_path):
+    shown, note = _in_range(long_and_ruin, _equity, log=True)
+    assert [b.name for b in shown] == ["flat", "ppo_s0", "buy_and_hold"]  # buy-and-hold last
+    assert note == " (not shown, far off: random)"
+    assert plot_equity(long_and_ruin, tmp_path / "e.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_split_period_names_the_last_day_of_the_split():
+    assert split_period("btc1h", "val") == "val 2023-01-01 to 2023-12-31"
+    assert split_period("btc1h", "nope") == "nope"
