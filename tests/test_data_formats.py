@@ -321,3 +321,22 @@ def test_freqtrade_json_boolean_volume_is_refused(tmp_path):
     path = tmp_path / "BTC_USDT-1h.json"
     path.write_text(json.dumps(rows))
     assert "row 2 is [1709258400000, 61950.3, 61990.9, 61510.0, 61600.4, True]" in _refused(path)
+
+
+def test_byte_order_mark_and_spaces_in_the_header_are_read(tmp_path):
+    stamps = [f"{t:%Y-%m-%dT%H:%M:%SZ}" for t in IDX]
+    body = "\n".join(_rows(stamps)) + "\n"
+    (tmp_path / "bom.csv").write_bytes(
+        ("\ufefftimestamp,open,high,low,close,volume\n" + body).encode()
+    )
+    (tmp_path / "sp.csv").write_text("timestamp, open, high , low,close,volume \n" + body)
+    for name in ("bom.csv", "sp.csv"):
+        pd.testing.assert_frame_equal(load_candles(tmp_path / name), _expected(), check_freq=False)
+
+
+def test_a_semicolon_file_is_told_its_separator(tmp_path):
+    path = _write(tmp_path / "semi.csv", ["timestamp;open;high;low;close;volume", "1;2;3;4;5;6"])
+    assert _refused(path).startswith(
+        f"{path}: fields are separated by ';', not ','; line 1 (the header) is "
+        "'timestamp;open;high;low;close;volume': missing column(s) timestamp, open"
+    )
