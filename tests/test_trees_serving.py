@@ -341,8 +341,8 @@ def test_stale_funding_is_stated_by_predict_and_paper(registry, tmp_path, capsys
     want = (
         f"funding stale: the last settlement in the funding history is "
         f"{last_settlement:%Y-%m-%d %H:%M}Z, {age:g} h before the decision bar's close "
-        f"{close:%Y-%m-%d %H:%M}Z (settlements every 8 h), so no newer rate reaches the "
-        "features or the funding charged; give a current --funding FILE"
+        f"{close:%Y-%m-%d %H:%M}Z (settlements every 8 h): the funding features carry its "
+        "rate and no later funding is charged; give a current --funding FILE"
     )
     d = decide("tiny", candles, now=close, root=registry, funding=cut)
     assert d.funding_note == want and age > 8
