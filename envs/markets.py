@@ -52,6 +52,7 @@ import yaml
 
 from envs import barsize
 from envs.data.coverage import check_funding_coverage
+from envs.data.errors import quote
 from envs.data.loading import file_sha256, load_candles, load_funding
 from envs.data.reading import check_readable, file_kind
 from envs.presets import DATA_DIR, PRESETS, DataFile, Preset
@@ -62,6 +63,7 @@ DEFAULT_SPLIT_FRACTIONS = (0.70, 0.15, 0.15)
 SPLIT_NAMES = ("train", "val", "test")
 _ENTRY_KEYS = {"candles", "funding", "bar", "splits", "partial_funding"}
 PARTIAL_FLAG = "--allow-partial-funding"
+MAX_CATALOG_BYTES = 1 << 20  # a catalog is a few lines per market; 1 MiB holds thousands
 
 
 class MarketSpecError(ValueError, KeyError):
@@ -152,6 +154,11 @@ def _catalog(catalog: str | os.PathLike | None) -> tuple[dict[str, Any], Path]:
         return {}, path
     if path.is_dir():
         raise MarketSpecError(f"--catalog {path}: is a directory; give a YAML file")
+    if path.stat().st_size > MAX_CATALOG_BYTES:
+        raise MarketSpecError(
+            f"--catalog {path}: {path.stat().st_size:,} bytes, more than a catalog needs "
+            f"({MAX_CATALOG_BYTES:,}); give the YAML file that lists the markets"
+        )
     try:
         data = parse_yaml(path.read_text(encoding="utf-8"))  # strict: a key twice is refused
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
@@ -206,9 +213,17 @@ def _from_entry(
         declared=declared,
         splits=splits,
         where=where,
-        partial_funding=partial_funding or entry.get("partial_funding") is True,
+        partial_funding=partial_funding or _flag(entry, "partial_funding", where),
     )
     return market
+
+
+def _flag(entry: dict, key: str, where: str) -> bool:
+    """A true/false entry key (absent: false); anything else is refused, not guessed."""
+    value = entry.get(key, False)
+    if not isinstance(value, bool):
+        raise MarketSpecError(f"{where}: {key} must be true or false, got {quote(value)}")
+    return value
 
 
 def _parse_splits(raw: Any, where: str) -> dict[str, tuple[str, str]]:

@@ -121,7 +121,7 @@ def test_freqtrade_json_bad_row_names_the_row(tmp_path):
     path.write_text(json.dumps(rows))
     assert _refused(path) == (
         f"{path}: row 3 is [1709262000000, 61600.4, 61700.0, 61300.2, 61450.0]; every row must "
-        "be [epoch_ms (an integer), open, high, low, close, volume]"
+        "be [epoch_ms (an integer), open, high, low, close, volume] (numbers)"
     )
 
 
@@ -287,4 +287,56 @@ def test_training_clis_say_a_newest_first_file_was_reversed(tmp_path, capsys):
     err = capsys.readouterr().err
     assert (
         "Binance_BTCUSDT_1h: rows reversed: CryptoDataDownload CSV lists bars newest first" in err
+    )
+
+
+def test_cryptodatadownload_unix_mixing_seconds_and_ms_is_read_per_row_and_said(tmp_path):
+    path = _cdd(tmp_path, [5, 4, 3, 2, 1, 0])
+    lines = path.read_text().splitlines()
+    for k in (6, 7):  # the two oldest rows (01:00, 00:00) in epoch seconds, as older CDD rows are
+        unix, rest = lines[k].split(",", 1)
+        lines[k] = f"{int(unix) // 1000},{rest}"
+    path.write_text("\n".join(lines) + "\n")
+    got = load_candles(path)
+    pd.testing.assert_frame_equal(got, _expected(), check_freq=False)
+    assert got.attrs["transformations"][0] == (
+        "the time column mixes epoch seconds (2 rows) and milliseconds (4 rows), as "
+        "CryptoDataDownload's files do; each row read by its digit count (10 = seconds, "
+        "13 = milliseconds)"
+    )
+
+
+def test_parquet_decoded_size_is_capped_before_reading(tmp_path, monkeypatch):
+    frame = pd.DataFrame({c: np.zeros(300_000) for c in ["open", "high", "low", "close", "volume"]})
+    frame["timestamp"] = "2024-01-01T00:00:00Z"
+    frame.to_parquet(tmp_path / "zeros.parquet")  # compresses to a few KB, decodes to ~20 MB
+    monkeypatch.setenv("RLTRADE_MAX_INPUT_MB", "1")
+    msg = _refused(tmp_path / "zeros.parquet")
+    assert "MiB of data, more than the 1 MiB cap; split the file by date" in msg, msg
+
+
+def test_freqtrade_json_boolean_volume_is_refused(tmp_path):
+    rows = _freqtrade_rows()
+    rows[2][5] = True
+    path = tmp_path / "BTC_USDT-1h.json"
+    path.write_text(json.dumps(rows))
+    assert "row 2 is [1709258400000, 61950.3, 61990.9, 61510.0, 61600.4, True]" in _refused(path)
+
+
+def test_byte_order_mark_and_spaces_in_the_header_are_read(tmp_path):
+    stamps = [f"{t:%Y-%m-%dT%H:%M:%SZ}" for t in IDX]
+    body = "\n".join(_rows(stamps)) + "\n"
+    (tmp_path / "bom.csv").write_bytes(
+        ("\ufefftimestamp,open,high,low,close,volume\n" + body).encode()
+    )
+    (tmp_path / "sp.csv").write_text("timestamp, open, high , low,close,volume \n" + body)
+    for name in ("bom.csv", "sp.csv"):
+        pd.testing.assert_frame_equal(load_candles(tmp_path / name), _expected(), check_freq=False)
+
+
+def test_a_semicolon_file_is_told_its_separator(tmp_path):
+    path = _write(tmp_path / "semi.csv", ["timestamp;open;high;low;close;volume", "1;2;3;4;5;6"])
+    assert _refused(path).startswith(
+        f"{path}: fields are separated by ';', not ','; line 1 (the header) is "
+        "'timestamp;open;high;low;close;volume': missing column(s) timestamp, open"
     )

@@ -13,7 +13,7 @@ import pytest
 
 from envs.data import DataValidationError, load_funding
 from envs.data.coverage import funding_gaps
-from envs.markets import resolve_market
+from envs.markets import MarketSpecError, resolve_market
 from envs.marketspec import add_market_flags, market_from_args, pin_market_argv
 from lab.config import ConfigError
 from tests.conftest import synthetic_candles
@@ -129,3 +129,15 @@ def test_absurd_funding_rates_are_refused(tmp_path, rate):
 def test_shipped_funding_is_within_the_bound():
     for name in ("btc1h", "eth1h"):
         assert np.abs(load_funding(name).to_numpy()).max() <= 0.00375
+
+
+def test_partial_funding_in_a_catalog_must_be_a_boolean(tmp_path):
+    _candles(tmp_path)
+    cat = tmp_path / "c.yml"
+    cat.write_text("x:\n  candles: x_1h.csv\n  partial_funding: 'yes please'\n")
+    with pytest.raises(MarketSpecError) as info:
+        resolve_market("x", catalog=cat)
+    assert (
+        str(info.value)
+        == f"{cat}: entry x: partial_funding must be true or false, got 'yes please'"
+    )

@@ -90,9 +90,11 @@ def _volume_column(fields: list[str], symbol: str | None, path: Path, line_no: i
     if "volume" in fields:
         return "volume"
     named = {m.group(1).upper(): f for f in fields if (m := _VOLUME_IN.match(f))}
-    if len(named) <= 1:
-        return next(iter(named.values()), None)
+    if not named:
+        return None
     base = re.sub(r"[^A-Z0-9]", "", (symbol or "").upper())
+    if len(named) == 1 and not base:
+        return next(iter(named.values()))  # one volume column and no symbol to contradict it
     match = [f for cur, f in named.items() if base.startswith(cur)]
     if len(match) != 1:
         raise DataValidationError(
@@ -105,7 +107,7 @@ def _volume_column(fields: list[str], symbol: str | None, path: Path, line_no: i
 
 def csv_layout(path: Path, head: bytes, columns: tuple[str, ...]) -> Layout:
     """The layout of a CSV from its first bytes (see the module doc); refused naming the line."""
-    lines = head.decode("utf-8", errors="replace").splitlines()[:3]
+    lines = head.decode("utf-8-sig", errors="replace").splitlines()[:3]  # -sig: drop a BOM
     if not any(line.strip() for line in lines):
         raise DataValidationError(
             f"{path}: the file is empty; expected the header timestamp,{','.join(columns)} and "
@@ -146,6 +148,9 @@ def _refuse_header(
     path: Path, lines: list[str], at: int, missing: list[str], fields: list[str]
 ) -> None:
     above = f"line 1 holds {quote(lines[0])} (skipped as a title), " if at == 1 else ""
+    sep = next((c for c in (";", "\t", "|") if c in lines[at] and "," not in lines[at]), None)
+    if sep is not None:
+        above += f"fields are separated by {sep!r}, not ','; "
     raise DataValidationError(
         f"{path}: {above}line {at + 1} (the header) is {quote(lines[at], 120)}: missing "
         f"column(s) {', '.join(missing)}; columns found: "
@@ -180,10 +185,15 @@ def read_freqtrade_json(path: Path) -> pd.DataFrame:
             "[epoch_ms, open, high, low, close, volume] rows"
         )
     for i, row in enumerate(rows):
-        if not (isinstance(row, list) and len(row) == 6 and isinstance(row[0], int)):
+        if not (
+            isinstance(row, list)
+            and len(row) == 6
+            and type(row[0]) is int  # not a bool (a bool is an int in Python)
+            and all(type(x) in (int, float) for x in row[1:])
+        ):
             raise DataValidationError(
                 f"{path}: row {i} is {quote(row)}; every row must be [epoch_ms (an integer), "
-                "open, high, low, close, volume]"
+                "open, high, low, close, volume] (numbers)"
             )
     table = pd.DataFrame(rows, columns=["timestamp", "open", "high", "low", "close", "volume"])
     table["timestamp"] = table["timestamp"].astype("string")
@@ -209,6 +219,8 @@ def read_feather(path: Path) -> pd.DataFrame:
                 check_size(path, total if total > limit else None)
                 batches.append(batch)
             table = pa.Table.from_batches(batches, schema=reader.schema).to_pandas()
+    except DataValidationError:
+        raise  # the size cap, already one line
     except (OSError, pa.ArrowException, ValueError) as exc:
         raise DataValidationError(
             f"{path}: unreadable feather file ({quote(' '.join(str(exc).split()), 200)}); write it "
@@ -217,3 +229,19 @@ def read_feather(path: Path) -> pd.DataFrame:
     if "timestamp" not in table.columns and "date" in table.columns:
         table = table.rename(columns={"date": "timestamp"})
     return table
+
+
+def parquet_bytes(path: Path) -> int:
+    """The decoded size of a parquet file's data, from its footer (nothing decoded)."""
+    try:
+        import pyarrow.parquet as pq  # optional (the parquet extra), as pandas' read_parquet
+    except ImportError:
+        raise DataValidationError(
+            f"{path}: reading parquet needs pyarrow: pip install -e '.[parquet]', or give a CSV"
+        ) from None
+
+    meta = pq.ParquetFile(path).metadata
+    stored = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+    # dictionary/RLE encoding keeps a column of one repeated value tiny even "uncompressed":
+    # 8 bytes per cell is what it takes in memory once decoded
+    return max(stored, meta.num_rows * meta.num_columns * 8)

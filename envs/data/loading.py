@@ -129,12 +129,16 @@ def _frame(path: Path, columns: tuple[str, ...], strict: bool) -> pd.DataFrame:
     table, loc = read_table(path, columns, strict=strict)
     if len(table) == 0:
         raise DataValidationError(f"{path}: the file has a header but no data rows")
-    index, ok, non_utc = parse_timestamps(table["timestamp"], loc, strict=strict)
+    mixed: list[str] | None = [] if table.attrs.get("newest_first") else None  # CDD's unix
+    index, ok, non_utc = parse_timestamps(
+        table["timestamp"], loc, strict=strict, mixed_epoch_notes=mixed
+    )
     frame = table.loc[:, list(columns)]
     frame.index = index
-    notes: list[str] = []
+    notes: list[str] = list(mixed or [])
     if table.attrs.get("newest_first"):
-        frame, ok, loc, notes = _newest_first(frame, ok, loc, table.attrs["format"])
+        frame, ok, loc, reversed_note = _newest_first(frame, ok, loc, table.attrs["format"])
+        notes += reversed_note
     issues = dict(table.attrs.get("read_issues", {}))
     if strict:
         if columns == CANDLE_COLUMNS:

@@ -15,7 +15,13 @@ from pathlib import Path
 import pandas as pd
 
 from envs.data.errors import DataValidationError, quote
-from envs.data.formats import Layout, csv_layout, read_feather, read_freqtrade_json
+from envs.data.formats import (
+    Layout,
+    csv_layout,
+    parquet_bytes,
+    read_feather,
+    read_freqtrade_json,
+)
 from envs.data.reading import RowLocator, check_columns, check_readable, coerce_numeric, file_kind
 from envs.data.sniff import check_size, sniff_csv, sniff_parquet
 
@@ -23,20 +29,23 @@ from envs.data.sniff import check_size, sniff_csv, sniff_parquet
 def _read_csv(path: Path, layout: Layout, columns: tuple[str, ...]) -> pd.DataFrame:
     """pandas C parser with explicit dtypes (fast); on a non-numeric cell, re-read as text."""
     label = str(path)
-    back = {std: col for col, std in layout.rename.items()}
-    dtypes = {layout.time_col: str, **{back.get(c, c): "float64" for c in columns}}
     skip = layout.skiprows
     try:
+        raw = [str(c) for c in pd.read_csv(path, skiprows=skip, nrows=0).columns]
+        named = {name.strip().lstrip("\ufeff"): name for name in raw}  # ' open' -> open
+        back = {std: col for col, std in layout.rename.items()}
+        wanted = {layout.time_col: str, **{back.get(c, c): "float64" for c in columns}}
+        dtypes = {named[k]: v for k, v in wanted.items() if k in named}
         try:
-            table = pd.read_csv(path, dtype=dtypes, skiprows=skip)  # no usecols: hides ragged lines
+            table = _standard(pd.read_csv(path, dtype=dtypes, skiprows=skip), layout)
             # pandas reads a column of True/False words as 1.0/0.0: re-read such a column as
             # text so coerce_numeric can refuse it (only an all-0/1 column pays for this)
-            if any(table[back.get(c, c)].isin((0.0, 1.0)).all() for c in columns):
-                table = pd.read_csv(path, dtype=str, skiprows=skip)
+            if any(table[c].isin((0.0, 1.0)).all() for c in columns if c in table):
+                table = _standard(pd.read_csv(path, dtype=str, skiprows=skip), layout)
         except pd.errors.ParserError:
             raise
         except ValueError:  # a cell that is not a number: coerce_numeric finds it and says where
-            table = pd.read_csv(path, dtype=str, skiprows=skip)
+            table = _standard(pd.read_csv(path, dtype=str, skiprows=skip), layout)
     except pd.errors.EmptyDataError:
         raise DataValidationError(
             f"{label}: the file is empty; expected the header timestamp,{','.join(columns)} and "
@@ -47,8 +56,20 @@ def _read_csv(path: Path, layout: Layout, columns: tuple[str, ...]) -> pd.DataFr
             f"{label}: malformed CSV ({quote(' '.join(str(exc).split()), 200)}); every line needs "
             "exactly the header's fields"
         ) from None
-    table.columns = [str(c).strip() for c in table.columns]
+    return table
+
+
+def _standard(table: pd.DataFrame, layout: Layout) -> pd.DataFrame:
+    """Header names stripped of spaces and a byte-order mark, then renamed to the standard."""
+    table.columns = [str(c).strip().lstrip("\ufeff") for c in table.columns]
     return table.rename(columns=layout.rename)
+
+
+def _unreadable_parquet(path: Path, exc: Exception) -> DataValidationError:
+    return DataValidationError(
+        f"{path}: unreadable parquet file ({quote(' '.join(str(exc).split()), 200)}); write it "
+        "again with DataFrame.to_parquet, or give a CSV"
+    )
 
 
 def _read_other(path: Path, kind: str, needed: tuple[str, ...]) -> pd.DataFrame:
@@ -58,14 +79,15 @@ def _read_other(path: Path, kind: str, needed: tuple[str, ...]) -> pd.DataFrame:
         table = read_feather(path)
     else:
         sniff_parquet(path)
-        check_size(path)
+        try:
+            decoded = parquet_bytes(path)  # from the footer, before anything is decoded
+        except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+            raise _unreadable_parquet(path, exc) from None
+        check_size(path, decoded)
         try:
             table = pd.read_parquet(path)
-        except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
-            raise DataValidationError(
-                f"{path}: unreadable parquet file ({quote(' '.join(str(exc).split()), 200)}); "
-                "write it again with DataFrame.to_parquet, or give a CSV"
-            ) from None
+        except (OSError, ValueError) as exc:
+            raise _unreadable_parquet(path, exc) from None
     if "timestamp" not in table.columns and table.index.name in ("timestamp", "date"):
         table = table.rename_axis("timestamp").reset_index()
     check_columns([str(c) for c in table.columns], needed, str(path))

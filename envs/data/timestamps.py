@@ -10,7 +10,9 @@
   2001-09-09 to 2286: **10 digits = seconds** (Unix time, CryptoDataDownload's
   older rows) and **13 digits = milliseconds** (ccxt, the exchanges, Freqtrade).
   Every row must have the same unit: a column mixing them is refused at the
-  first row that differs (reading it either way would be a guess). Counts of
+  first row that differs (a spliced file?), except in CryptoDataDownload's
+  ``unix`` column, which is known to mix them: there each row is read by its
+  digit count and the mix is reported. Counts of
   other lengths (microseconds, nanoseconds, dates before 2001) are refused,
   naming the unit they look like.
 * Parquet/feather datetime columns must be tz-aware UTC.
@@ -50,9 +52,13 @@ def _datetime_column(
 
 
 def parse_timestamps(
-    raw: pd.Series, loc: RowLocator, *, strict: bool
+    raw: pd.Series, loc: RowLocator, *, strict: bool, mixed_epoch_notes: list[str] | None = None
 ) -> tuple[pd.DatetimeIndex, np.ndarray, int]:
     """Parse a timestamp column to a UTC ``DatetimeIndex`` (ns) named ``timestamp``.
+
+    ``mixed_epoch_notes``: a list for a layout known to mix epoch seconds and milliseconds
+    (CryptoDataDownload's ``unix``): each row is then read by its digit count and a note
+    saying so is appended; otherwise a mixed column is refused.
 
     Returns ``(index, ok, n_non_utc)``: ``ok`` marks rows that parsed and
     ``n_non_utc`` counts parsed rows not written as UTC (lenient mode). Strict mode
@@ -69,7 +75,7 @@ def parse_timestamps(
             "such as 2020-01-01T00:00:00Z, epoch seconds/milliseconds, or tz-aware UTC datetimes."
         )
     text = raw.astype("string").str.strip()
-    epoch = _epoch(text, loc)
+    epoch = _epoch(text, loc, mixed_epoch_notes)
     if epoch is not None:  # epoch seconds or milliseconds: UTC by definition
         index = _in_range(epoch, raw, loc, strict)
         return index, index.notna(), 0  # out of range (lenient): NaT, not ok
@@ -117,13 +123,30 @@ def _unit_name(digits: int) -> str:
     return f"an unknown unit ({digits} digits)"
 
 
-def _epoch(text: pd.Series, loc: RowLocator) -> pd.Series | None:
-    """An all-digit column as epoch seconds or milliseconds (one unit for every row); other
-    units and mixed units refused, naming the row. None when the column is not all digits."""
+def _per_row_ms(text: pd.Series, digits: np.ndarray, notes: list[str]) -> pd.Series:
+    """Epoch seconds and milliseconds mixed in one column, each row read by its digit count
+    (unambiguous: 10 vs 13 digits), and a note saying so."""
+    values = pd.to_numeric(text)
+    n_s = int((digits == 10).sum())
+    notes.append(
+        f"the time column mixes epoch seconds ({n_s:,} rows) and milliseconds "
+        f"({len(digits) - n_s:,} rows), as CryptoDataDownload's files do; each row read by its "
+        "digit count (10 = seconds, 13 = milliseconds)"
+    )
+    scaled = values.where(text.str.len() != 10, values * 1000)
+    return pd.to_datetime(scaled, unit="ms", utc=True, errors="coerce")
+
+
+def _epoch(text: pd.Series, loc: RowLocator, notes: list[str] | None) -> pd.Series | None:
+    """An all-digit column as epoch seconds or milliseconds (one unit for every row, unless
+    ``notes`` is given: then 10- and 13-digit rows may mix); other units and mixed units
+    refused, naming the row. None when the column is not all digits."""
     values = text.dropna()
     if len(values) == 0 or not values.str.fullmatch(r"\d+").all():
         return None
     digits = values.str.len().to_numpy()
+    if notes is not None and np.isin(digits, list(EPOCH_UNITS)).all() and len(set(digits)) > 1:
+        return _per_row_ms(text, digits, notes)
     first = int(digits[0])
     unit = EPOCH_UNITS.get(first)
     if unit is None:
