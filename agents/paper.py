@@ -80,12 +80,34 @@ def _load_state(state_dir: Path, model: str) -> dict[str, Any]:
         )
     if state.get("model") != model:
         raise ValueError(f"{path} belongs to model {state.get('model')!r}, not {model!r}")
-    if state["decisions"] and not isinstance(state.get("book"), dict):
+    bad = _damage(state)
+    if bad:
         raise ValueError(
-            f"{path}: the paper state has decisions but no account (book; written before the "
-            "account was kept in the state); start a new account with another --state folder"
+            f"{path}: damaged paper state ({bad}); restore it or start a new account with "
+            "another --state folder"
         )
     return state
+
+
+def _damage(state: dict[str, Any]) -> str | None:
+    """What is wrong with a loaded state's decisions log or book (None: usable)."""
+    for i, d in enumerate(state["decisions"]):
+        ok = isinstance(d, dict) and isinstance(d.get("bar_open_utc"), str)
+        action = d.get("action") if ok else None
+        if not ok or isinstance(action, bool) or action not in (0, 1, 2):
+            return f"decision {i} is not {{bar_open_utc, action 0/1/2}}"
+        try:
+            pd.Timestamp(d["bar_open_utc"])
+        except ValueError:
+            return f"decision {i}: bar_open_utc {d['bar_open_utc']!r} is not a time"
+    book = state.get("book", {})
+    keys = {f.name for f in dataclasses.fields(Account)} - {"t"}
+    if "book" in state and not (
+        isinstance(book, dict) and isinstance(book.get("bar_utc"), str)
+        and all(isinstance(book.get(k), (int, float)) for k in keys)
+    ):  # fmt: skip
+        return f"the book is not {{bar_utc, {', '.join(sorted(keys))}}}"
+    return None
 
 
 def _ts(market: MarketData, i: int) -> pd.Timestamp:
@@ -116,9 +138,14 @@ def advance(
     """Step the stored account over the bars closed since it was last marked, up to bar ``t``
     (each logged decision filled at the next open), recording each bar's outcome in the log."""
     log = state["decisions"]
-    book = state["book"]
-    i = _bar_index(market, book["bar_utc"], source, "the paper account's last marked bar")
-    acct = _restore(book, i)
+    if "book" in state:
+        book = state["book"]
+        i = _bar_index(market, book["bar_utc"], source, "the paper account's last marked bar")
+        acct = _restore(book, i)
+    else:  # a state written before the account was kept: replay from its first decision
+        first = log[0]["bar_open_utc"]
+        i = _bar_index(market, first, source, "the paper account's first decision")
+        acct = Account.fresh(params, i, float(market.close[i]))
     pending = {d["bar_open_utc"]: d for d in log if "equity" not in d}
     step_ok = EnvTables(market, params, (0, market.n_bars)).step_ok
     step = market.freq_ns
@@ -169,6 +196,24 @@ def _log_missed(log: list[dict[str, Any]], last: pd.Timestamp, step: pd.Timedelt
         log.append({"bar_open_utc": b.strftime(ISO), "action": log[-1]["action"], "missed": True})
 
 
+def paper_params(spec: Any, model: str) -> EnvParams:
+    """The env settings ``evaluate`` backtests the model with (``backtest.runner.run_policy``):
+    its own env settings and trained costs, no drawdown stop, no episode length. A
+    continuous-action model is refused (the paper log holds discrete actions)."""
+    skip = ("feature_set", "window", "decision_interval")
+    options = {k: v for k, v in spec.env_settings.items() if k not in skip}
+    options.update(
+        (k, v) for k, v in spec.trained_costs.items() if k in ("fee_bps", "slippage_bps", "funding")
+    )
+    params = EnvParams.from_kwargs(**options, max_drawdown=None, episode_length=None)
+    if params.action != "discrete":
+        raise ValueError(
+            f"{model}: a continuous-action policy; agents.paper trades discrete SELL/HOLD/BUY "
+            "policies (agents.predict gives this model's target position)"
+        )
+    return params
+
+
 def tick(model: str, candles: pd.DataFrame, state_dir: Path, *, now: Any,
          root: Path | None = None, funding: pd.Series | None = None,
          source: str = "candles") -> dict[str, Any]:  # fmt: skip
@@ -188,10 +233,7 @@ def tick(model: str, candles: pd.DataFrame, state_dir: Path, *, now: Any,
         )
     if log and pd.Timestamp(log[-1]["bar_open_utc"]) == last:
         return state  # this bar was already decided
-    costs = {
-        k: v for k, v in spec.trained_costs.items() if k in ("fee_bps", "slippage_bps", "funding")
-    }
-    params = EnvParams.from_kwargs(max_drawdown=None, episode_length=None, **costs)
+    params = paper_params(spec, model)
     if log:
         _log_missed(log, last, pd.Timedelta(market.freq_ns, "ns"))
         acct = advance(state, market, params, t, source)
@@ -249,9 +291,11 @@ def read_tail(a: PaperConfig, record: dict[str, Any]) -> pd.DataFrame:
     tail = a.tail_bars or 4 * need
     start = len(candles) - tail
     path = a.state / STATE_FILE
-    book = (_load_state(a.state, a.model).get("book") or {}) if path.is_file() else {}
-    if book.get("bar_utc"):  # the bars since the account's last mark, plus a warm-up before
-        start = min(start, int(candles.index.searchsorted(pd.Timestamp(book["bar_utc"]))) - need)
+    state = _load_state(a.state, a.model) if path.is_file() else {"decisions": []}
+    log = state["decisions"]
+    mark = (state.get("book") or {}).get("bar_utc") or (log[0]["bar_open_utc"] if log else None)
+    if mark:  # the bars since the account's last mark, plus a warm-up before
+        start = min(start, int(candles.index.searchsorted(pd.Timestamp(mark))) - need)
     return candles.iloc[max(start, 0) :]
 
 

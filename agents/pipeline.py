@@ -8,7 +8,7 @@ run_validation. Each function does one step and says which files it writes.
 envs on any market and row ranges, a fresh, warm-started or resumed model, callbacks, learn,
 save. ``agents.ppo.main`` calls it on the preset's named train/val splits (in two halves,
 ``prepare_training`` + ``learn``, so a test can inspect the model before it learns) and
-``evaluate.wf_train`` on a walk-forward fold's rows.
+``evaluate.walkforward.learn_rl`` on a walk-forward fold's rows.
 """
 
 from __future__ import annotations

@@ -36,12 +36,21 @@ from typing import Any
 import yaml
 
 from agents.registry_checks import (
-    VERSION_RE,
     RegistryError,
     check_model_name,
     check_record,
     check_version,
     read_json,
+)
+from agents.registry_versions import (
+    complete_versions,
+    dangling_error,
+    latest_record,
+    point_latest,
+    read_latest,
+    rollback,  # noqa: F401  (re-exported: agents.registry is the registry's one entry point)
+    rollback_message,
+    versions,
 )
 from agents.serve_config import (
     REGISTRY_COMMANDS,
@@ -168,60 +177,6 @@ def promotion_problems(
     return out
 
 
-def _versions(model_dir: Path) -> list[int]:
-    if not model_dir.is_dir():
-        return []
-    return sorted(
-        int(p.name[1:]) for p in model_dir.iterdir() if p.is_dir() and p.name[1:].isdigit()
-        and p.name.startswith("v")
-    )  # fmt: skip
-
-
-def _complete_versions(model_dir: Path) -> list[int]:
-    """Versions whose folder holds its ``registry.json`` (what resolve and rollback accept)."""
-    return [v for v in _versions(model_dir) if (model_dir / f"v{v}" / "registry.json").is_file()]
-
-
-def _dangling(model_dir: Path, version: str) -> RegistryError:
-    """LATEST.json names a version that is not there: say which, what is there, and the fix."""
-    have = ", ".join(f"v{v}" for v in _complete_versions(model_dir)) or "none"
-    older = [v for v in _complete_versions(model_dir) if v < int(version[1:])]
-    fix = (
-        f"point it at v{older[-1]}: python -m agents.registry rollback {model_dir.name}"
-        if older
-        else f"no older version to roll back to: remove {model_dir / 'LATEST.json'} and promote "
-        "a run again"
-    )
-    return RegistryError(
-        f"{model_dir / 'LATEST.json'}: points to {version}, which is missing (no "
-        f"{version}/registry.json; complete versions: {have}); {fix}"
-    )
-
-
-def latest_record(root: Path, name: str) -> dict[str, Any] | None:
-    """The record of the version ``LATEST.json`` points at (None: nothing registered); a
-    LATEST that points to a missing version is a RegistryError with the fix."""
-    latest = _latest(root / name)
-    if not latest:
-        return None
-    path = root / name / latest["version"] / "registry.json"
-    if not path.is_file():
-        raise _dangling(root / name, latest["version"])
-    return check_record(_json(path), path)
-
-
-def _latest(model_dir: Path) -> dict[str, Any]:
-    """``LATEST.json`` ({} when absent); its ``version`` checked to be vN."""
-    latest = _json(model_dir / "LATEST.json")
-    if latest and not (isinstance(latest.get("version"), str)
-                       and VERSION_RE.fullmatch(latest["version"])):  # fmt: skip
-        raise RegistryError(
-            f"{model_dir / 'LATEST.json'}: damaged (version {latest.get('version')!r} is not vN); "
-            f"point it at an existing version: python -m agents.registry rollback {model_dir.name}"
-        )
-    return latest
-
-
 def promote(
     path: str | os.PathLike[str],
     name: str,
@@ -239,7 +194,7 @@ def promote(
     if problems:
         raise RegistryError(f"refused to promote {info.run_dir}: " + "; ".join(problems))
     model_dir = root / name
-    version = f"v{(_versions(model_dir) or [0])[-1] + 1}"
+    version = f"v{(versions(model_dir) or [0])[-1] + 1}"
     tmp = model_dir / f".{version}.tmp{os.getpid()}"
     tmp.mkdir(parents=True)
     try:
@@ -269,53 +224,8 @@ def promote(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    _point_latest(model_dir, version)
+    point_latest(model_dir, version)
     return model_dir / version
-
-
-def _point_latest(model_dir: Path, version: str) -> None:
-    atomic_write_json(
-        model_dir / "LATEST.json",
-        {"version": version, "updated_at_utc": utc_now().strftime("%Y-%m-%dT%H:%M:%SZ")},
-    )
-
-
-def rollback(root: Path, name: str) -> str:
-    """Point LATEST at the newest complete version before it (kept as a backup); return it.
-
-    A LATEST that points to a missing version rolls back to the newest complete one below it
-    (``rollback_message`` says so); a version folder without ``registry.json`` is skipped."""
-    model_dir = root / name
-    check_model_name(name)
-    latest = _latest(model_dir)
-    if not latest:
-        raise RegistryError(f"no model {name!r} under {root}")
-    current = int(latest["version"][1:])
-    older = [v for v in _complete_versions(model_dir) if v < current]
-    if not older:
-        raise RegistryError(
-            f"{name}: {latest['version']} is the oldest version, nothing to roll back to"
-            if (model_dir / latest["version"] / "registry.json").is_file()
-            else str(_dangling(model_dir, latest["version"]))
-        )
-    _point_latest(model_dir, f"v{older[-1]}")
-    return f"v{older[-1]}"
-
-
-def rollback_message(root: Path, name: str) -> str:
-    """``rollback`` and one line saying what it did, naming a missing or skipped version."""
-    check_model_name(name)
-    latest = _latest(root / name)
-    was = latest.get("version")
-    gone = bool(was) and not (root / name / str(was) / "registry.json").is_file()
-    version = rollback(root, name)
-    skipped = [f"v{v}" for v in _versions(root / name)
-               if int(version[1:]) < v < int(str(was)[1:]) and f"v{v}" != was
-               and not (root / name / f"v{v}" / "registry.json").is_file()]  # fmt: skip
-    notes = f" (LATEST pointed to {was}, which is missing)" if gone else ""
-    if skipped:
-        notes += f" (skipped {', '.join(skipped)}: no registry.json)"
-    return f"LATEST -> {version}{notes}"
 
 
 def resolve(spec: str, root: Path | None = None) -> tuple[Path, dict[str, Any]]:
@@ -326,15 +236,15 @@ def resolve(spec: str, root: Path | None = None) -> tuple[Path, dict[str, Any]]:
     if at:
         check_version(spec, version)
     if not version:
-        latest = _latest(root / name)
+        latest = read_latest(root / name)
         if not latest:
             raise RegistryError(f"no model {name!r} under {root} (promote one first)")
         version = latest["version"]
         if not (root / name / version / "registry.json").is_file():
-            raise _dangling(root / name, version)
+            raise dangling_error(root / name, version)
     d = root / name / version
     if not (d / "registry.json").is_file():
-        have = ", ".join(f"v{v}" for v in _complete_versions(root / name)) or "none"
+        have = ", ".join(f"v{v}" for v in complete_versions(root / name)) or "none"
         raise RegistryError(f"{name}@{version}: no such version under {root} (have: {have})")
     return d, check_record(_json(d / "registry.json"), d / "registry.json")
 
@@ -346,7 +256,7 @@ def list_models(root: Path | None = None) -> list[dict[str, Any]]:
     for d in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
         rec = latest_record(root, d.name)
         if rec:
-            rows.append({**rec, "n_versions": len(_versions(d))})
+            rows.append({**rec, "n_versions": len(versions(d))})
     return rows
 
 
@@ -390,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
             _print_list(root)
         elif a.cmd == "show":
             d, rec = resolve(a.name, root)
-            print(json.dumps({"latest": rec, "versions": _versions(d.parent)}, indent=2))
+            print(json.dumps({"latest": rec, "versions": versions(d.parent)}, indent=2))
         else:
             print(f"{a.name}: {rollback_message(root, a.name)}")
     except (RegistryError, FileNotFoundError, json.JSONDecodeError, ConfigError) as exc:

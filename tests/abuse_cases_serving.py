@@ -6,7 +6,9 @@ Each case: (id, module, argv, fragment), run by tests/test_cli_abuse.py (exit 2,
 line containing ``fragment``, no traceback, nothing written). Placeholders from ``fixtures``:
 {sreg} (a registry root: m_gone's LATEST names v2 while only v1 is complete; m_void's LATEST
 names v1 and there is no version), {s_tree} (a promotable tree run folder, model bytes fake),
-{s_nomodel} (a tree run folder without model.skops); the shared ones ({new}, {file},
+{s_nomodel} (a tree run folder without model.skops), {s_state_time} / {s_state_action} /
+{s_state_book} (paper --state folders of model m_ok with a damaged decisions log or book); the
+shared ones ({new}, {file},
 {candles}, {reg}) come from tests/abuse_cases.py and abuse_cases3.py.
 """
 
@@ -86,6 +88,24 @@ CASES: list[tuple[str, str, list[str], str]] = [
         "--replay sets the clock to the last bar's close; drop --now or --replay",
     ),  # fmt: skip
     (
+        "paper state decision time garbage",
+        "agents.paper",
+        [*PAPER[:-1], "{s_state_time}"],
+        "state.json: damaged paper state (decision 0: bar_open_utc 'x' is not a time)",
+    ),  # fmt: skip
+    (
+        "paper state decision action 7",
+        "agents.paper",
+        [*PAPER[:-1], "{s_state_action}"],
+        "damaged paper state (decision 0 is not {bar_open_utc, action 0/1/2})",
+    ),  # fmt: skip
+    (
+        "paper state book a list",
+        "agents.paper",
+        [*PAPER[:-1], "{s_state_book}"],
+        "damaged paper state (the book is not {bar_utc, cash,",
+    ),  # fmt: skip
+    (
         "paper tail-bars -1",
         "agents.paper",
         [*PAPER, "--tail-bars", "-1"],
@@ -118,7 +138,19 @@ def fixtures(tmp: Path) -> dict[str, str]:
     (reg / "m_gone" / "LATEST.json").write_text('{"version": "v2"}')
     (reg / "m_void").mkdir()
     (reg / "m_void" / "LATEST.json").write_text('{"version": "v1"}')
+    states = {
+        "s_state_time": [{"bar_open_utc": "x", "action": 1, "missed": False}],
+        "s_state_action": [{"bar_open_utc": "2024-01-01T00:00:00Z", "action": 7}],
+        "s_state_book": [],
+    }
+    for key, decisions in states.items():
+        state = {"model": "m_ok", "decisions": decisions}
+        if key == "s_state_book":
+            state["book"] = [1]
+        (tmp / key).mkdir()
+        (tmp / key / "state.json").write_text(json.dumps(state))
     return {
+        **{key: str(tmp / key) for key in states},
         "sreg": str(reg),
         "s_tree": _tree_run(tmp / "s_tree"),
         "s_nomodel": _tree_run(tmp / "s_nomodel", model=False),

@@ -156,12 +156,13 @@ def test_cryptodatadownload_newest_first_is_read_oldest_first_and_says_so(tmp_pa
     pd.testing.assert_frame_equal(got, _expected(), check_freq=False)  # Volume BTC = volume
     assert got.attrs["format"] == "CryptoDataDownload CSV"
     assert got.attrs["transformations"] == [
+        "line 1 ('https://www.CryptoDataDownload.com') skipped: a title above the header",
         "rows reversed: CryptoDataDownload CSV lists bars newest first; read 6 rows oldest first "
-        "(2024-03-01T00:00:00Z .. 2024-03-01T05:00:00Z), no row changed, dropped or added"
+        "(2024-03-01T00:00:00Z .. 2024-03-01T05:00:00Z), no row changed, dropped or added",
     ]
     assert got.attrs["extra_columns"] == ["date", "symbol", "Volume USDT", "tradecount"]
     oldest_first = load_candles(_cdd(tmp_path, [0, 1, 2, 3, 4, 5], "asc.csv"))
-    assert "transformations" not in oldest_first.attrs  # nothing to reverse, nothing said
+    assert len(oldest_first.attrs["transformations"]) == 1  # the title line; nothing reversed
     pd.testing.assert_frame_equal(oldest_first, got)
 
 
@@ -299,7 +300,7 @@ def test_cryptodatadownload_unix_mixing_seconds_and_ms_is_read_per_row_and_said(
     path.write_text("\n".join(lines) + "\n")
     got = load_candles(path)
     pd.testing.assert_frame_equal(got, _expected(), check_freq=False)
-    assert got.attrs["transformations"][0] == (
+    assert got.attrs["transformations"][1] == (
         "the time column mixes epoch seconds (2 rows) and milliseconds (4 rows), as "
         "CryptoDataDownload's files do; each row read by its digit count (10 = seconds, "
         "13 = milliseconds)"
@@ -321,3 +322,22 @@ def test_freqtrade_json_boolean_volume_is_refused(tmp_path):
     path = tmp_path / "BTC_USDT-1h.json"
     path.write_text(json.dumps(rows))
     assert "row 2 is [1709258400000, 61950.3, 61990.9, 61510.0, 61600.4, True]" in _refused(path)
+
+
+def test_byte_order_mark_and_spaces_in_the_header_are_read(tmp_path):
+    stamps = [f"{t:%Y-%m-%dT%H:%M:%SZ}" for t in IDX]
+    body = "\n".join(_rows(stamps)) + "\n"
+    (tmp_path / "bom.csv").write_bytes(
+        ("\ufefftimestamp,open,high,low,close,volume\n" + body).encode()
+    )
+    (tmp_path / "sp.csv").write_text("timestamp, open, high , low,close,volume \n" + body)
+    for name in ("bom.csv", "sp.csv"):
+        pd.testing.assert_frame_equal(load_candles(tmp_path / name), _expected(), check_freq=False)
+
+
+def test_a_semicolon_file_is_told_its_separator(tmp_path):
+    path = _write(tmp_path / "semi.csv", ["timestamp;open;high;low;close;volume", "1;2;3;4;5;6"])
+    assert _refused(path).startswith(
+        f"{path}: fields are separated by ';', not ','; line 1 (the header) is "
+        "'timestamp;open;high;low;close;volume': missing column(s) timestamp, open"
+    )

@@ -295,6 +295,20 @@ def test_paper_survives_a_rotated_feed_and_equals_the_env_replay(registry, tmp_p
     assert full["book"]["bar_utc"] == log[-1]["bar_open_utc"]
 
 
+def test_a_paper_state_from_before_the_book_continues(registry, tmp_path):
+    """A state written before the account was kept (decisions only) is replayed from its first
+    decision once, then carries on as a new one."""
+    candles, funding = _series(260)
+    straight = _ticks(registry, tmp_path / "a", candles, funding, [205, 206, 207, 215])
+    _ticks(registry, tmp_path / "b", candles, funding, [205, 206, 207])
+    old = json.loads((tmp_path / "b" / "state.json").read_text())
+    del old["book"]
+    old["decisions"] = [{k: d[k] for k in ("bar_open_utc", "action", "missed")}
+                        for d in old["decisions"]]  # fmt: skip
+    (tmp_path / "b" / "state.json").write_text(json.dumps(old))
+    assert _ticks(registry, tmp_path / "b", candles, funding, [215]) == straight
+
+
 def test_paper_refuses_a_feed_older_than_its_state_or_without_its_last_bar(registry, tmp_path):
     candles, funding = _series(570)
     state = tmp_path / "acct"
@@ -332,8 +346,8 @@ def test_stale_funding_is_stated_by_predict_and_paper(registry, tmp_path, capsys
     want = (
         f"funding stale: the last settlement in the funding history is "
         f"{last_settlement:%Y-%m-%d %H:%M}Z, {age:g} h before the decision bar's close "
-        f"{close:%Y-%m-%d %H:%M}Z (settlements every 8 h), so no newer rate reaches the "
-        "features or the funding charged; give a current --funding FILE"
+        f"{close:%Y-%m-%d %H:%M}Z (settlements every 8 h): the funding features carry its "
+        "rate and no later funding is charged; give a current --funding FILE"
     )
     d = decide("tiny", candles, now=close, root=registry, funding=cut)
     assert d.funding_note == want and age > 8

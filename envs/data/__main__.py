@@ -145,6 +145,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         frame, bar = load_candles(market, verify=not args.no_verify), market.freq
     else:  # a dirty file the loader would refuse can still be described
         frame = read_candles_raw(path)
+        if len(frame) < 2:  # nothing to describe: the strict loader says what is wrong, where
+            load_candles(path)
         bar = barsize.canonical(args.bar) if args.bar else None
         if bar is None:
             bar = barsize.detect_bar(pd.DatetimeIndex(frame.index), str(path), check=False)

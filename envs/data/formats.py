@@ -61,6 +61,7 @@ class Layout:
     time_col: str
     rename: dict[str, str] = field(default_factory=dict)  # file column -> standard column
     newest_first: bool = False  # the format's order is newest first (reversed on read)
+    title: str | None = None  # the one-field line above the header that was skipped
 
     @property
     def skiprows(self) -> int:
@@ -107,7 +108,7 @@ def _volume_column(fields: list[str], symbol: str | None, path: Path, line_no: i
 
 def csv_layout(path: Path, head: bytes, columns: tuple[str, ...]) -> Layout:
     """The layout of a CSV from its first bytes (see the module doc); refused naming the line."""
-    lines = head.decode("utf-8", errors="replace").splitlines()[:3]
+    lines = head.decode("utf-8-sig", errors="replace").splitlines()[:3]  # -sig: drop a BOM
     if not any(line.strip() for line in lines):
         raise DataValidationError(
             f"{path}: the file is empty; expected the header timestamp,{','.join(columns)} and "
@@ -141,13 +142,17 @@ def csv_layout(path: Path, head: bytes, columns: tuple[str, ...]) -> Layout:
     if time_col != "timestamp":
         rename[time_col] = "timestamp"
     cdd = time_col == "unix" and "symbol" in fields
-    return Layout(CDD if cdd else "CSV", line_no, time_col, rename, newest_first=cdd)
+    title = lines[0] if header_at == 1 else None
+    return Layout(CDD if cdd else "CSV", line_no, time_col, rename, cdd, title)
 
 
 def _refuse_header(
     path: Path, lines: list[str], at: int, missing: list[str], fields: list[str]
 ) -> None:
     above = f"line 1 holds {quote(lines[0])} (skipped as a title), " if at == 1 else ""
+    sep = next((c for c in (";", "\t", "|") if c in lines[at] and "," not in lines[at]), None)
+    if sep is not None:
+        above += f"fields are separated by {sep!r}, not ','; "
     raise DataValidationError(
         f"{path}: {above}line {at + 1} (the header) is {quote(lines[at], 120)}: missing "
         f"column(s) {', '.join(missing)}; columns found: "

@@ -29,20 +29,23 @@ from envs.data.sniff import check_size, sniff_csv, sniff_parquet
 def _read_csv(path: Path, layout: Layout, columns: tuple[str, ...]) -> pd.DataFrame:
     """pandas C parser with explicit dtypes (fast); on a non-numeric cell, re-read as text."""
     label = str(path)
-    back = {std: col for col, std in layout.rename.items()}
-    dtypes = {layout.time_col: str, **{back.get(c, c): "float64" for c in columns}}
     skip = layout.skiprows
     try:
+        raw = [str(c) for c in pd.read_csv(path, skiprows=skip, nrows=0).columns]
+        named = {name.strip().lstrip("\ufeff"): name for name in raw}  # ' open' -> open
+        back = {std: col for col, std in layout.rename.items()}
+        wanted = {layout.time_col: str, **{back.get(c, c): "float64" for c in columns}}
+        dtypes = {named[k]: v for k, v in wanted.items() if k in named}
         try:
-            table = pd.read_csv(path, dtype=dtypes, skiprows=skip)  # no usecols: hides ragged lines
+            table = _standard(pd.read_csv(path, dtype=dtypes, skiprows=skip), layout)
             # pandas reads a column of True/False words as 1.0/0.0: re-read such a column as
             # text so coerce_numeric can refuse it (only an all-0/1 column pays for this)
-            if any(table[back.get(c, c)].isin((0.0, 1.0)).all() for c in columns):
-                table = pd.read_csv(path, dtype=str, skiprows=skip)
+            if any(table[c].isin((0.0, 1.0)).all() for c in columns if c in table):
+                table = _standard(pd.read_csv(path, dtype=str, skiprows=skip), layout)
         except pd.errors.ParserError:
             raise
         except ValueError:  # a cell that is not a number: coerce_numeric finds it and says where
-            table = pd.read_csv(path, dtype=str, skiprows=skip)
+            table = _standard(pd.read_csv(path, dtype=str, skiprows=skip), layout)
     except pd.errors.EmptyDataError:
         raise DataValidationError(
             f"{label}: the file is empty; expected the header timestamp,{','.join(columns)} and "
@@ -53,7 +56,12 @@ def _read_csv(path: Path, layout: Layout, columns: tuple[str, ...]) -> pd.DataFr
             f"{label}: malformed CSV ({quote(' '.join(str(exc).split()), 200)}); every line needs "
             "exactly the header's fields"
         ) from None
-    table.columns = [str(c).strip() for c in table.columns]
+    return table
+
+
+def _standard(table: pd.DataFrame, layout: Layout) -> pd.DataFrame:
+    """Header names stripped of spaces and a byte-order mark, then renamed to the standard."""
+    table.columns = [str(c).strip().lstrip("\ufeff") for c in table.columns]
     return table.rename(columns=layout.rename)
 
 
@@ -99,12 +107,14 @@ def read_table(
         )
     kind = file_kind(path)
     needed = ("timestamp", *columns)
-    fmt, newest_first = kind, False
+    fmt, newest_first, notes = kind, False, []
     if kind == "csv":
         layout = csv_layout(path, sniff_csv(path), columns)
         loc = RowLocator(str(path), first_line=layout.header_line + 1)
         table = _read_csv(path, layout, columns)
         fmt, newest_first = layout.name, layout.newest_first
+        if layout.title is not None:  # nothing is skipped unsaid
+            notes.append(f"line 1 ({quote(layout.title)}) skipped: a title above the header")
     else:
         loc = RowLocator(str(path), first_line=None)
         table = _read_other(path, kind, needed)
@@ -116,4 +126,5 @@ def read_table(
     table.attrs["extra_columns"] = extra  # reported by the CLI and the quality report, not used
     table.attrs["format"] = fmt
     table.attrs["newest_first"] = newest_first
+    table.attrs["notes"] = notes
     return table, loc

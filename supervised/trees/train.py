@@ -306,7 +306,7 @@ def fit_and_save(
     """Fit the stack on ``prep``'s train samples, the class correction and the decision rule on
     its val samples; save model, ``tree.json`` and normaliser into ``run_dir`` and reload them.
 
-    Shared by ``train`` (the preset's splits) and walk-forward (``evaluate.wf_train``: a fold's
+    Shared by ``train`` (the preset's splits) and walk-forward (``evaluate.walkforward.learn_supervised``: a fold's
     rows), so a fold's model is exactly a tree run."""
     from supervised.decision_fit import fit_rule
     from supervised.trees.policy import load_tree_run
