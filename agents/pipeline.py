@@ -8,13 +8,12 @@ run_validation. Each function does one step and says which files it writes.
 envs on any market and row ranges, a fresh, warm-started or resumed model, callbacks, learn,
 save. ``agents.ppo.main`` calls it on the preset's named train/val splits (in two halves,
 ``prepare_training`` + ``learn``, so a test can inspect the model before it learns) and
-``evaluate.wf_train`` on a walk-forward fold's rows.
+``evaluate.walkforward.learn_rl`` on a walk-forward fold's rows.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,7 +49,7 @@ from agents.resume_state import (
     restore_run_state,
 )
 from agents.selection import ValBacktestSelection, val_backtest_score
-from agents.validation import validation_backtest
+from agents.validation import summary_lines, validation_backtest, validation_summary
 from agents.vec_env import SB3BatchedTradingEnv
 from agents.warm_start import (
     CriticWarmupCallback,
@@ -59,13 +58,13 @@ from agents.warm_start import (
     refreeze,
     warm_start_into,
 )
-from backtest.collapse import collapse_label
 from backtest.table import format_table, write_metrics
 from envs import MarketData, load_market
 from envs.marketspec import record_market
 from envs.presets import get_preset
 from envs.registry import split_range
 from lab.atomic import atomic_save, atomic_write_json
+from lab.ledger_returns import save_run_returns
 from lab.rundir import create_run_dir, preset_files
 
 EVAL_DIR = "eval"
@@ -262,13 +261,17 @@ def run_validation(
             spaces=(model.observation_space, model.action_space),
             n_features=model.policy_kwargs["features_extractor_kwargs"]["n_features"],
         )
-    results = validation_backtest(cfg, models, normaliser, split="val")
+    kept: dict[str, Any] = {}
+    results = validation_backtest(cfg, models, normaliser, split="val", keep=kept)
+    val_bt = kept.get(f"{cfg.algo}_best") or kept[f"{cfg.algo}_final"]  # what the ledger records
+    save_run_returns(run_dir, val_bt.returns, val_bt.timestamps)
     if best_is_final:  # the same weights: one backtest, reported under both names
         results = {
             f"{cfg.algo}_final": results[f"{cfg.algo}_final"],
             f"{cfg.algo}_best": results[f"{cfg.algo}_final"],
             "buy_and_hold": results["buy_and_hold"],
         }
+    summary = validation_summary(cfg, run_dir, results)
     write_metrics(
         run_dir / "metrics.json",
         results,
@@ -279,16 +282,11 @@ def run_validation(
             "seed": cfg.seed,
             "num_timesteps": int(model.num_timesteps),
             "periods_per_year": get_preset(cfg.env_name).periods_per_year,
+            **summary,  # collapse per policy, the verdict, the next command
         },
     )
     print(format_table(results, f"validation backtest ({cfg.env_name}, val split, deterministic)"))
-    for name, metrics in results.items():
-        label = collapse_label(metrics.get("constant_position", math.nan))
-        if name != "buy_and_hold" and label:
-            print(
-                f"collapse: {name} is {label} over the whole val split (a constant position: it "
-                "ignores the market); see the trading/ scalars in TensorBoard"
-            )
+    print(summary_lines(summary))
     return results
 
 

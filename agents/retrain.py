@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
 import math
 import os
@@ -39,7 +40,9 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from agents.registry import MODELS_DIR, RegistryError, promote, resolve
+from agents.registry import RegistryError, promote, resolve
+from agents.serve_config import default_models_root
+from lab.ledger_returns import run_returns
 from lab.rundir import utc_now
 
 WINDOW_KINDS = ("rolling", "expanding")
@@ -201,14 +204,25 @@ def record_trial(
                       seed=cfg.get("seed"), run_dir=candidate.resolve(), val_sharpe=sharpe,
                       periods_per_year=get_preset(base_market).periods_per_year,
                       extra=extra)  # fmt: skip
-    append_record(rec, default_runs_root())
+    append_record(rec, default_runs_root(), **run_returns(candidate))
 
 
 def _append_history(model_dir: Path, row: dict[str, Any]) -> None:
+    """One whole line appended to ``retrain.jsonl``, or nothing: a short write (a full disk, a
+    file-size limit) is cut back to the file's earlier size and raised as ENOSPC."""
+    path = model_dir / "retrain.jsonl"
     line = (json.dumps(row, sort_keys=True, default=str) + "\n").encode()
-    fd = os.open(model_dir / "retrain.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        os.write(fd, line)
+        size = os.fstat(fd).st_size
+        try:
+            written = os.write(fd, line)
+        except OSError:
+            os.ftruncate(fd, size)
+            raise
+        if written != len(line):
+            os.ftruncate(fd, size)
+            raise OSError(errno.ENOSPC, "the retrain history line was not appended", str(path))
     finally:
         os.close(fd)
 
@@ -218,11 +232,12 @@ def retrain(
     base: Any,
     window: RetrainWindow,
     *,
-    root: Path = MODELS_DIR,
+    root: Path | None = None,
     work_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Train a candidate on ``window`` of market ``base`` (a ``Preset``), compare it with the
     current LATEST on the window's val split and promote it only if it scores higher."""
+    root = default_models_root() if root is None else root
     version_dir, record = resolve(model, root)
     name = record["name"]
     stamp = utc_now().strftime("%Y%m%dT%H%M%SZ")
@@ -261,7 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train-days", type=float, default=365.0)
     p.add_argument("--val-days", type=float, default=60.0)
     p.add_argument("--asof", default=None, help="end of the val window (default: the last bar)")
-    p.add_argument("--root", type=Path, default=MODELS_DIR)
+    p.add_argument("--root", type=Path, default=default_models_root())
     p.add_argument("--work-dir", type=Path, default=None, help="candidate run folders")
     return p
 
