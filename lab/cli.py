@@ -16,6 +16,7 @@ writes goes through ``lab.atomic`` (temp file + rename), so an interrupt leaves 
 from __future__ import annotations
 
 import errno
+import io
 import os
 import signal
 import sys
@@ -62,8 +63,9 @@ def environment_error_line(err: OSError) -> str | None:
         return None
     where = " -> ".join(str(f) for f in (err.filename, err.filename2) if f is not None)
     line = f"{where + ': ' if where else ''}{err.strerror or err} ({fix})"
-    if err.errno in DISK_ERRNOS:
-        target = Path(str(err.filename)) if err.filename is not None else None
+    if err.errno in DISK_ERRNOS:  # a copy names source -> destination: the destination failed
+        written = err.filename2 if err.filename2 is not None else err.filename
+        target = Path(str(written)) if written is not None else None
         if target is None:
             line += (
                 "; the file being written was not written; every file written before it is intact"
@@ -88,6 +90,8 @@ def disk_refusal_behind(err: BaseException) -> OSError | None:
     while e is not None and id(e) not in seen:
         seen.add(id(e))
         if isinstance(e, OSError) and e.errno in DISK_ERRNOS:
+            if e.filename is None and (name := _file_being_written(e)) is not None:
+                return OSError(e.errno, e.strerror or os.strerror(e.errno), name)
             return e
         e = getattr(e, "cause", None) or e.__cause__ or e.__context__
     for folder in (d for d in unfinished_dirs() if d.is_dir()):
@@ -97,6 +101,24 @@ def disk_refusal_behind(err: BaseException) -> OSError | None:
             return disk_refusal(biggest, biggest.stat().st_size)
         if disk_refusal(folder) is not None:
             return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(folder))
+    return None
+
+
+def _file_being_written(err: BaseException) -> str | None:
+    """The name of the file a bare ``write()`` failed on (``with open(p, "w") as fh``,
+    ``shutil.copyfileobj``): an open writable file among the locals of the frames the error
+    went through, innermost first. None when there is none."""
+    frames = []
+    tb = err.__traceback__
+    while tb is not None:
+        frames.append(tb.tb_frame)
+        tb = tb.tb_next
+    for frame in reversed(frames):
+        for value in frame.f_locals.values():
+            name = getattr(value, "name", None)
+            mode = str(getattr(value, "mode", ""))
+            if isinstance(value, io.IOBase) and isinstance(name, str) and set(mode) & set("wax+"):
+                return name
     return None
 
 

@@ -24,30 +24,34 @@ REPO = Path(__file__).resolve().parent.parent
 _TEMPLATES: dict[str, Path] = {}
 
 
-def _train_templates() -> dict[str, Path]:
-    """Train the three tiny runs once (subprocesses, the ledger kept out of the repository)."""
-    if _TEMPLATES:
-        return _TEMPLATES
-    root = Path(tempfile.mkdtemp(prefix="abuse_hardening_"))
-    atexit.register(shutil.rmtree, root, True)
+_RUNS = {
+    "ppo": ["agents.ppo", "--env", "btc1h", "--timesteps", "256", "--no-progress"],
+    "sup": ["supervised.train", "--env", "btc1h", "--epochs", "1", "--max-train-samples", "2000",
+            "--max-val-bars", "2000"],
+    "trees": ["supervised.trees", "--env", "btc1h", "--max-train-samples", "3000",
+              "--max-val-bars", "2000"],
+}  # fmt: skip
+
+
+def _template(name: str) -> Path:
+    """Train the tiny run ``name`` once per session (a subprocess; the ledger kept out of the
+    repository), on first use."""
+    if name in _TEMPLATES:
+        return _TEMPLATES[name]
+    if "root" not in _TEMPLATES:
+        _TEMPLATES["root"] = Path(tempfile.mkdtemp(prefix="abuse_hardening_"))
+        atexit.register(shutil.rmtree, _TEMPLATES["root"], True)
+    root = _TEMPLATES["root"]
     env = {**os.environ, "RLTRADE_RUNS_ROOT": str(root / "ledger_root"), "MPLBACKEND": "Agg"}
-    runs = {
-        "ppo": ["agents.ppo", "--env", "btc1h", "--timesteps", "256", "--no-progress"],
-        "sup": ["supervised.train", "--env", "btc1h", "--epochs", "1", "--max-train-samples",
-                "2000", "--max-val-bars", "2000"],
-        "trees": ["supervised.trees", "--env", "btc1h", "--max-train-samples", "3000",
-                  "--max-val-bars", "2000"],
-    }  # fmt: skip
-    for name, args in runs.items():
-        out = root / name
-        p = subprocess.run(
-            [sys.executable, "-m", *args, "--run-dir", str(out)], cwd=REPO, env=env,
-            capture_output=True, text=True, timeout=900,
-        )  # fmt: skip
-        if p.returncode != 0:
-            raise RuntimeError(f"template run {name} failed:\n{p.stderr[-3000:]}")
-        _TEMPLATES[name] = out
-    return _TEMPLATES
+    out = root / name
+    p = subprocess.run(
+        [sys.executable, "-m", *_RUNS[name], "--run-dir", str(out)], cwd=REPO, env=env,
+        capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    if p.returncode != 0:
+        raise RuntimeError(f"template run {name} failed:\n{p.stderr[-3000:]}")
+    _TEMPLATES[name] = out
+    return out
 
 
 class Lazy:
@@ -66,7 +70,7 @@ class Lazy:
 
 def _copy(tmp: Path, template: str, name: str) -> Path:
     dest = tmp / name
-    shutil.copytree(_train_templates()[template], dest)
+    shutil.copytree(_template(template), dest)
     return dest
 
 

@@ -23,7 +23,9 @@ def write_cryptodatadownload(path: Path) -> None:
     """The shipped BTC candles as a CryptoDataDownload CSV, newest first."""
     frame = load_candles("btc1h")
     lines = ["https://www.CryptoDataDownload.com", CDD_HEADER]
-    rows = zip(frame.index, frame[["open", "high", "low", "close", "volume"]].to_numpy(), strict=True)
+    rows = zip(
+        frame.index, frame[["open", "high", "low", "close", "volume"]].to_numpy(), strict=True
+    )
     for i, (t, (o, h, lo, c, v)) in enumerate(rows):
         lines.append(
             f"{t.value // 10**6},{t:%Y-%m-%d %H:%M:%S},BTCUSDT,{o!r},{h!r},{lo!r},{c!r},{v!r},"

@@ -222,3 +222,23 @@ def _may_change(case: str, path: str) -> bool:
     (README "Agents"): both are records of the attempt, not results saved before it."""
     name = Path(path).name
     return case == "ppo resume" and (name == "resumes.txt" or name.startswith("events.out"))
+
+
+def test_a_bare_write_error_is_named_from_the_open_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """``write()`` errors carry no file name: the wrapper finds the open file it failed on."""
+    target = tmp_path / "trials.csv"
+
+    def main() -> int:
+        with open(target, "w") as fh:
+            fh.write("a,b\n")
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # what fh.write raises
+
+    assert run_cli(main) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {target}: No space left on device (the disk is full")
+    assert (
+        f"trials.csv was not (completely) written; every file written before it in {tmp_path}"
+        in err
+    )

@@ -62,6 +62,9 @@ PPO = "--timesteps 256"
 SUP = "--epochs 1 --max-train-samples 2000 --max-val-bars 2000"
 BOOT = "--n-boot 100"
 NEWER = "user/solusdt_1h_newer.csv.gz"
+TREES = "--max-train-samples 20000 --max-val-bars 4000"
+# walk-forward: every (method, fold, seed) trains; one seed, two folds, tiny trainings
+WF = f"{PPO} --epochs 1 --max-train-samples 2000 --seeds 0 --folds 2 {BOOT}"
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,10 @@ STEPS: list[Step] = [
     Step(f"{PY} -m envs.data report btc1h --json"),
     Step(f"{PY} -m envs.data report data/btcusd_bitstamp_2011_1h.csv.gz"),
     Step(f"{PY} -m envs.data clean data/btcusd_bitstamp_2011_1h.csv.gz", rc=2),
+    # the files the README's user brings (CryptoDataDownload CSV, Freqtrade feather), made here
+    Step(None, run=f"{PY} -m tests.readme_user_files"),
+    Step(f"{PY} -m envs.data report user/Binance_BTCUSDT_1h.csv"),
+    Step(f"{PY} -m agents.ppo --env user/BTC_USDT-1h.feather --timesteps 20000", budget=PPO),
     Step(
         _c(f"""{PY} -m envs.data fetch --exchange binance --symbol SOL/USDT --timeframe 1h
             --since 2020-08-01 --out user/solusdt_1h.csv.gz"""),
@@ -141,10 +148,18 @@ STEPS: list[Step] = [
             [--ensemble voting|confidence|disagreement]"""),
         budget=BOOT,
     ),
-    Step(f"{PY} -m evaluate.walkforward --env btc1h --algo ppo --folds 3", budget=f"{PPO} {BOOT}"),
     Step(
-        f"{PY} -m evaluate.walkforward --env btc4h --algo momentum --folds 3 --min-train 730d",
+        _c(f"""{PY} -m evaluate.walkforward --env btc1h --methods ppo supervised trees
+            --seeds 0 1 2 --folds 6 --workers 2"""),
+        budget=WF,
+    ),
+    Step(
+        f"{PY} -m evaluate.walkforward --env btc4h --methods momentum --folds 3 --min-train 730d",
         budget=BOOT,
+    ),
+    Step(
+        f"{PY} -m evaluate.walkforward --env btc1h --methods trees --folds 4 --train-span 3y",
+        budget=f"--max-train-samples 2000 {BOOT}",
     ),
     # --- many seeds, searches, walk-forward on Ray
     Step(f"{PY} -m agents.ppo --env btc1h --seeds 0 1 2 --workers 2", budget=PPO),
@@ -153,15 +168,17 @@ STEPS: list[Step] = [
         budget="--trials 2 --timesteps 2048",
     ),
     Step(
-        f"{PY} -m evaluate.walkforward --env btc1h --algo ppo --folds 4 --workers 2",
-        budget=f"{PPO} {BOOT}",
+        _c(f"""{PY} -m evaluate.walkforward --env btc1h --methods ppo sac supervised trees
+            --seeds 0 1 2 3 4 --folds 4 --workers 2"""),
+        budget=WF,
     ),
-    # --- serving (the registry example promotes a trees run: made here with supervised.trees)
+    # --- serving
     Step(
-        None,
-        run=f"{PY} -m supervised.trees --env btc1h --max-train-samples 3000 --max-val-bars 2000",
+        f"{PY} -m supervised.trees --env btc1h --seed 0 --run-dir runs/btc1h/trees/serving_s0",
+        budget=TREES,
     ),
-    Step(f"{PY} -m agents.registry promote runs/btc1h/trees/<run> --name trees_btc"),
+    Step(f"{PY} -m agents.registry promote runs/btc1h/trees/serving_s0 --name trees_btc"),
+    Step(f"{PY} -m agents.registry list"),
     Step(
         f"{PY} -m agents.predict --model trees_btc --candles data/btcusdt_1h.csv.gz --replay --json"
     ),
@@ -170,8 +187,7 @@ STEPS: list[Step] = [
         fake_exchange=True,
     ),
     Step(
-        f"{PY} -m agents.paper --model trees_btc --candles FILE --state paper/",
-        subs={"FILE": "data/btcusdt_1h.csv.gz"},
+        f"{PY} -m agents.paper --model trees_btc --candles data/btcusdt_1h.csv.gz --state paper/ --replay"
     ),
     Step(
         f"{PY} -m agents.retrain --model trees_btc --window rolling --train-days 365 --val-days 60"
