@@ -27,9 +27,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from agents.loading import load_run
 from agents.predict import StaleInputError, check_fresh, serve_market
 from agents.registry import MODELS_DIR, RegistryError, resolve
 from agents.serve_config import PaperConfig
+from backtest.metrics import summarize
+from envs.data import load_candles, load_funding
+from envs.presets import get_preset
+from envs.trading_env import TradingEnv
 from lab.atomic import atomic_write_json
 from lab.config import add_fields, from_args
 
@@ -66,8 +71,6 @@ def replay(
 ) -> tuple[Any, dict[str, Any]]:
     """Step the env through the logged decisions; the observation after the last one, the
     account it reached and the same metrics as ``evaluate`` over the live period."""
-    from backtest.metrics import summarize
-
     ts = {int(v): i for i, v in enumerate(market.timestamps)}
     first = ts[pd.Timestamp(decisions[0]["bar_open_utc"]).value] if decisions else None
     obs, info = env.reset(options={"start": first}) if decisions else (None, {})
@@ -99,9 +102,6 @@ def replay(
 def tick(model: str, candles: pd.DataFrame, state_dir: Path, *, now: Any, root: Path = MODELS_DIR,
          funding: pd.Series | None = None) -> dict[str, Any]:  # fmt: skip
     """One bar close: log missed bars, decide on the latest closed bar, save the state."""
-    from agents.loading import load_run
-    from envs.trading_env import TradingEnv
-
     vdir, record = resolve(model, root)
     spec = load_run(vdir)
     state = _load_state(state_dir, model)
@@ -121,7 +121,6 @@ def tick(model: str, candles: pd.DataFrame, state_dir: Path, *, now: Any, root: 
         k: v for k, v in spec.trained_costs.items() if k in ("fee_bps", "slippage_bps", "funding")
     }
     env = TradingEnv(market, (0, market.n_bars), max_drawdown=None, episode_length=None, **costs)
-    from envs.presets import get_preset
 
     obs, acct = replay(env, market, log, get_preset(record["market"]).periods_per_year)
     if obs is None:  # the first decision: a flat account
@@ -169,7 +168,6 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     add_fields(p, PaperConfig, config_flag=False)
     a: PaperConfig = from_args(PaperConfig, p.parse_args(argv), config_file=False)
-    from envs.data import load_candles, load_funding
 
     try:
         now = pd.Timestamp(a.now) if a.now else pd.Timestamp.now(tz="UTC")

@@ -32,6 +32,7 @@ from typing import Any
 
 import yaml
 
+from agents.fast_policy import export_numpy
 from agents.registry_checks import (
     VERSION_RE,
     RegistryError,
@@ -41,6 +42,8 @@ from agents.registry_checks import (
     read_json,
 )
 from agents.serve_config import MODELS_DIR, REGISTRY_COMMANDS, RegistryConfig
+from envs.marketspec import is_market
+from envs.presets import get_preset
 from lab.atomic import atomic_write_json
 from lab.config import ConfigError, add_fields, from_args
 from lab.rundir import utc_now
@@ -131,9 +134,6 @@ def promotion_problems(
     info: RunInfo, market: str | None, latest: dict[str, Any] | None
 ) -> list[str]:
     """Every reason to refuse ``info`` (empty: promotable)."""
-    from envs.marketspec import is_market
-    from envs.presets import get_preset
-
     out = _class_problems(info)
     if not _has_val_metrics(info):
         out.append("no val metrics (metrics.json lacks the val backtest)")
@@ -210,8 +210,6 @@ def promote(
             if f.is_file():
                 shutil.copy2(f, tmp / f.name)
         if info.kind == "sb3":  # a torch-free actor for agents.predict (discrete PPO only)
-            from agents.fast_policy import export_numpy
-
             export_numpy(tmp)
         record = {
             "name": name,

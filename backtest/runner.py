@@ -40,6 +40,8 @@ import numpy as np
 
 from backtest.baselines import Policy, PolicySpec, baseline
 from backtest.record import Backtest
+from envs import make_env
+from envs.presets import get_preset
 
 COST_KEYS = ("fee_bps", "slippage_bps", "slippage_model", "slippage_coef", "funding", "fill")
 
@@ -222,9 +224,6 @@ def run_policy(
     (feature set, window, action type, normaliser), ``costs`` forced, ``max_drawdown=None`` and
     ``seed``. Everything that can differ between policies of one comparison is the layout.
     """
-    from envs import make_env
-    from envs.presets import get_preset
-
     spec = (
         policy
         if isinstance(policy, PolicySpec)

@@ -38,7 +38,8 @@ import pandas as pd
 from envs.barsize import BarSizeError
 from envs.data.errors import DataValidationError
 from envs.markets import MarketSpecError, describe, resolve_market
-from envs.presets import PRESETS, Preset
+from envs.preset_table import PRESETS
+from envs.preset_types import Preset
 from lab.atomic import atomic_write_json
 from lab.config import ConfigError
 from lab.rundir import market_dirname

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from envs.features import FEATURE_SETS
 from evaluate.wf_checks import check_walkforward_extras
 from lab.config import ConfigError
 
@@ -67,7 +68,6 @@ def check_walkforward(args: Any) -> None:
     end = _utc("--end", args.end) if args.end else None
     if start is not None and end is not None and not start < end:  # type: ignore[operator]
         raise ConfigError(f"--start {args.start} is not before --end {args.end}; swap them")
-    from envs.features import FEATURE_SETS
 
     if args.feature_set is not None and args.feature_set not in FEATURE_SETS:
         raise ConfigError(

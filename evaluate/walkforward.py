@@ -40,11 +40,14 @@ from typing import Any
 from backtest.runner import CostOverrides
 from envs.data import DataValidationError
 from envs.marketspec import market_dirname, record_market
+from envs.presets import get_preset
 from evaluate.arg_checks import check_walkforward
+from evaluate.plots import write_plots
 from evaluate.report import format_table, write_csv, write_html, write_json
 from evaluate.wf_args import WalkForwardConfig, build_parser, config_from_args
 from evaluate.wf_checks import min_train_bars
 from evaluate.wf_data import FoldPlan, WFData, plan_folds
+from evaluate.wf_engine import fold_runner, record_folds
 from evaluate.wf_folds import (  # noqa: F401  (re-exported: the walk-forward API)
     BASELINES,
     FoldResult,
@@ -64,8 +67,6 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 def engine_runner(args: WalkForwardConfig) -> Any:
     """Folds in parallel on the engine (``evaluate.wf_engine``) with --workers/--address."""
-    from evaluate.wf_engine import fold_runner
-
     if args.workers > 1 or args.address:
         return fold_runner(args.env, args.feature_set, args.workers, args.address)
     return None
@@ -73,8 +74,6 @@ def engine_runner(args: WalkForwardConfig) -> Any:
 
 def record_walkforward(args: WalkForwardConfig, wf: WalkForward, ppy: float, out: Path) -> None:
     """The walk-forward configuration into the market's trial ledger (lab.ledger)."""
-    from evaluate.wf_engine import record_folds
-
     skip = ("out", "seed", "workers", "address", "n_boot", "bootstrap_seed")
     cfg = {k: str(v) for k, v in dataclasses.asdict(args).items() if k not in skip}
     record_folds(args.env, args.algo, wf, cfg, args.seed, ppy, out)
@@ -106,7 +105,6 @@ def setup(argv: list[str]) -> Setup:
         / f"{stamp}_{args.algo}_s{args.seed}"
     )
     check_output_dir(out, "--out")  # a new or empty folder only: nothing is overwritten
-    from envs.presets import get_preset
 
     preset = get_preset(args.env)
     if args.min_train is not None:  # a span of time, in this market's bars
@@ -188,8 +186,6 @@ def write_outputs(
     write_folds_csv(rows, out / "folds.csv")
     plots: dict[str, Path] = {}
     if not st.args.no_plots:
-        from evaluate.plots import write_plots
-
         plots = {
             "equity by fold": plot_folds(wf, out / "equity_folds.png"),
             **write_plots(wf.stitched, out),

@@ -38,7 +38,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from envs.data import load_clean, load_funding
+from envs.data.errors import DataValidationError  # too little data: one line, exit 2
+from envs.features import RobustNormaliser, compute_features, valid_rows
 from envs.market import MarketData
+from envs.presets import get_preset
 from envs.splits import walk_forward_folds
 
 Range = tuple[int, int]
@@ -60,10 +64,6 @@ class WFData:
     @classmethod
     def from_preset(cls, preset: str, feature_set: str) -> WFData:
         """The shipped real data of ``preset`` (sha256-checked, cleaned, with funding features)."""
-        from envs.data import load_clean, load_funding
-        from envs.features import compute_features
-        from envs.presets import get_preset
-
         p = get_preset(preset)
         candles, _report = load_clean(p)  # any market key (envs.marketspec)
         funding = load_funding(p) if p.funding is not None else None
@@ -85,15 +85,11 @@ class WFData:
 
     def fit_normaliser(self, rows: tuple[Range, ...]) -> Any:
         """A ``RobustNormaliser`` fitted on the valid raw-feature rows inside ``rows`` only."""
-        from envs.features import RobustNormaliser, valid_rows
-
         mask: np.ndarray = np.zeros(self.n_rows, dtype=bool)
         for lo, hi in rows:
             mask[lo:hi] = True
         mask &= valid_rows(self.raw)
         if not mask.any():
-            from envs.data.errors import DataValidationError  # too little data: one line, exit 2
-
             raise DataValidationError(
                 f"no valid feature rows in {rows} to fit the normaliser on: the span is too short "
                 "for the features' warm-up; give more data or a larger --min-train-bars"

@@ -14,6 +14,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from evaluate.wf_data import WFData
+from evaluate.wf_folds import run_fold
 from lab.engine import Engine, Task
 from lab.ledger import append_record, make_record
 
@@ -30,9 +32,6 @@ def fold_task(
     train_kwargs: dict[str, Any],
 ) -> Any:
     """Engine task: one fold (``run_fold``) on a worker; returns its ``FoldResult``."""
-    from evaluate.wf_data import WFData
-    from evaluate.wf_folds import run_fold
-
     data = WFData.from_preset(env, feature_set)
     return run_fold(
         data, plan, algo, work_dir, seed=seed, window=window, options=options, **train_kwargs

@@ -29,10 +29,20 @@ from typing import Any
 
 import numpy as np
 
+from agents.config import resolve_config
+from agents.loading import load_run
+from agents.pipeline import train_ppo as train_agent
 from backtest.baselines import MomentumPolicy, Policy, PolicySpec
 from backtest.runner import run_env
 from envs import MarketData, TradingEnv
 from evaluate.wf_data import FoldPlan, WFData, env_split
+from lab.rundir import create_run_dir
+from lab.runtime import seed_everything, set_torch_threads
+from supervised.data import SupervisedData
+from supervised.fitting import FitConfig, fit, fit_val_rule, prepare
+from supervised.train import save_run
+from supervised.trees.ensemble import TreeSizes
+from supervised.trees.train import THRESHOLD_DEFAULTS, direction_check, fit_and_save
 
 MOMENTUM_GRID = (24, 72, 168, 336)  # 1 day .. 2 weeks of hourly bars
 
@@ -107,12 +117,6 @@ def train_ppo_fold(ctx: FoldContext) -> TrainedFold:
 
     ``agents.pipeline.train_ppo`` does the training (the same function as ``agents.ppo``) on the
     fold's market with the embargo holes masked; costs are the evaluation's."""
-    from agents.config import resolve_config
-    from agents.loading import load_run
-    from agents.pipeline import train_ppo as train_agent
-    from lab.rundir import create_run_dir
-    from lab.runtime import seed_everything, set_torch_threads
-
     costs: dict[str, Any] = {
         k: ctx.eval_options[k]
         for k in ("fee_bps", "slippage_bps", "funding", "fill")
@@ -163,8 +167,6 @@ def train_ppo_fold(ctx: FoldContext) -> TrainedFold:
 def fold_supervised_data(ctx: FoldContext) -> Any:
     """The fold as a ``supervised.data.SupervisedData``: ``splits`` are its train and val rows,
     the normaliser the fold's (fitted on its train rows), embargo holes masked in ``obs_ok``."""
-    from supervised.data import SupervisedData
-
     m, tm, d = ctx.market, ctx.train_market, ctx.data
     fold = ctx.plan.describe(d.index)
     return SupervisedData(
@@ -191,12 +193,6 @@ def fold_supervised_data(ctx: FoldContext) -> Any:
 
 def train_supervised_fold(ctx: FoldContext) -> TrainedFold:
     """The supervised classifier on the fold's train rows, early-stopped/corrected on its val rows."""
-    from agents.loading import load_run
-    from lab.rundir import create_run_dir
-    from lab.runtime import seed_everything, set_torch_threads
-    from supervised.fitting import FitConfig, fit, fit_val_rule, prepare
-    from supervised.train import save_run
-
     # costs: the evaluation's overrides, else FitConfig's defaults, which are the env's
     options: dict[str, Any] = {
         k: ctx.eval_options[k]
@@ -250,12 +246,6 @@ def train_trees_fold(ctx: FoldContext) -> TrainedFold:
     ``trees:`` section of ``--config`` (``TreeSizes`` fields and ``n_jobs``/``n_folds``/
     ``calib_share``); costs the evaluation's."""
     import yaml
-
-    from agents.loading import load_run
-    from lab.rundir import create_run_dir
-    from supervised.fitting import FitConfig, prepare
-    from supervised.trees.ensemble import TreeSizes
-    from supervised.trees.train import THRESHOLD_DEFAULTS, direction_check, fit_and_save
 
     section = dict((yaml.safe_load(ctx.config.read_text()) or {}).get("trees") or {}) if ctx.config else {}  # fmt: skip
     opts = {

@@ -39,7 +39,8 @@ from envs.data.reading import (
 )
 from envs.data.resample import resample
 from envs.data.validation import validate_candles, validate_funding
-from envs.presets import PRESETS, DataFile, Preset
+from envs.preset_table import PRESETS
+from envs.preset_types import DataFile, Preset
 
 Source = str | os.PathLike
 
