@@ -8,13 +8,12 @@ run_validation. Each function does one step and says which files it writes.
 envs on any market and row ranges, a fresh, warm-started or resumed model, callbacks, learn,
 save. ``agents.ppo.main`` calls it on the preset's named train/val splits (in two halves,
 ``prepare_training`` + ``learn``, so a test can inspect the model before it learns) and
-``evaluate.wf_train`` on a walk-forward fold's rows.
+``evaluate.walkforward.learn_rl`` on a walk-forward fold's rows.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,7 +45,7 @@ from agents.resume_state import (
 )
 from agents.safe_load import preflight
 from agents.selection import ValBacktestSelection, val_backtest_score
-from agents.validation import validation_backtest
+from agents.validation import summary_lines, validation_backtest, validation_summary
 from agents.vec_env import SB3BatchedTradingEnv
 from agents.warm_start import (
     CriticWarmupCallback,
@@ -55,7 +54,6 @@ from agents.warm_start import (
     refreeze,
     warm_start_into,
 )
-from backtest.collapse import collapse_label
 from backtest.table import format_table, write_metrics
 from envs import MarketData, load_market
 from envs.features import RobustNormaliser
@@ -263,6 +261,7 @@ def run_validation(
             f"{cfg.algo}_best": results[f"{cfg.algo}_final"],
             "buy_and_hold": results["buy_and_hold"],
         }
+    summary = validation_summary(cfg, run_dir, results)
     write_metrics(
         run_dir / "metrics.json",
         results,
@@ -273,16 +272,11 @@ def run_validation(
             "seed": cfg.seed,
             "num_timesteps": int(model.num_timesteps),
             "periods_per_year": get_preset(cfg.env_name).periods_per_year,
+            **summary,  # collapse per policy, the verdict, the next command
         },
     )
     print(format_table(results, f"validation backtest ({cfg.env_name}, val split, deterministic)"))
-    for name, metrics in results.items():
-        label = collapse_label(metrics.get("constant_position", math.nan))
-        if name != "buy_and_hold" and label:
-            print(
-                f"collapse: {name} is {label} over the whole val split (a constant position: it "
-                "ignores the market); see the trading/ scalars in TensorBoard"
-            )
+    print(summary_lines(summary))
     return results
 
 

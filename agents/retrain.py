@@ -41,8 +41,9 @@ import yaml
 
 from agents.loading import load_run
 from agents.ppo import main as ppo_main
-from agents.registry import MODELS_DIR, RegistryError, promote, resolve
+from agents.registry import RegistryError, promote, resolve
 from agents.sac import main as sac_main
+from agents.serve_config import default_models_root
 from backtest.runner import run_policy
 from envs.data import load_candles
 from envs.data.fetch import fetch_candles, make_exchange
@@ -214,11 +215,12 @@ def retrain(
     base: Any,
     window: RetrainWindow,
     *,
-    root: Path = MODELS_DIR,
+    root: Path | None = None,
     work_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Train a candidate on ``window`` of market ``base`` (a ``Preset``), compare it with the
     current LATEST on the window's val split and promote it only if it scores higher."""
+    root = default_models_root() if root is None else root
     version_dir, record = resolve(model, root)
     name = record["name"]
     stamp = utc_now().strftime("%Y%m%dT%H%M%SZ")
@@ -257,7 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train-days", type=float, default=365.0)
     p.add_argument("--val-days", type=float, default=60.0)
     p.add_argument("--asof", default=None, help="end of the val window (default: the last bar)")
-    p.add_argument("--root", type=Path, default=MODELS_DIR)
+    p.add_argument("--root", type=Path, default=default_models_root())
     p.add_argument("--work-dir", type=Path, default=None, help="candidate run folders")
     return p
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.cli import parse
+from backtest.verdict import evaluate_command, group_verdict, verdict_block
 from envs.marketspec import pin_market_argv
 from envs.presets import get_preset
 from lab.engine import Engine
@@ -43,14 +44,19 @@ def read_rl_metrics(run_dir: Path, algo: str) -> dict[str, Any] | None:
     if best is None:
         return None
     tim = best.get("time_in_market")
+    collapse = (m.get("collapse") or {}).get(f"{algo}_best")  # named in training (validation)
+    flat = best.get("sharpe") is None or (tim is not None and tim < FLAT_TIME_IN_MARKET)
     return {
         "val_sharpe": best.get("sharpe"),
+        "buy_and_hold_sharpe": ((m.get("policies") or {}).get("buy_and_hold") or {}).get("sharpe"),
+        "period": m.get("period"),
+        "collapse": collapse or ("always flat" if flat else None),
         "total_return": best.get("total_return"),
         "max_drawdown": best.get("max_drawdown"),
         "turnover_annual": best.get("turnover_annual"),
         "time_in_market": tim,
         "num_timesteps": m.get("num_timesteps"),
-        "collapsed": best.get("sharpe") is None or (tim is not None and tim < FLAT_TIME_IN_MARKET),
+        "collapsed": flat or collapse is not None,
     }
 
 
@@ -131,4 +137,5 @@ def main(algo: str, argv: list[str], hyper_cls: type) -> Path:
         f"worst {agg.get('worst', float('nan')):+.2f}, {agg['n_collapsed']} collapsed, "
         f"{agg['n_failed']} failed (summary.md)"
     )
+    print(verdict_block(group_verdict(summary), evaluate_command(cfg.env_name, spec.group_dir)))
     return spec.group_dir

@@ -29,11 +29,12 @@ from evaluate.ensemble import build_ensemble
 from evaluate.eval_config import EvalConfig, config_from_args
 from evaluate.groups import GroupError, RunRef, expand_runs
 from evaluate.headtohead import compare
-from evaluate.ledger_trials import ledger_trials
+from evaluate.ledger_trials import selection_trials
 from evaluate.newdata import check_runs_on_market
 from evaluate.plots import write_plots
 from evaluate.report import SELECTION_NOTE, format_table, write_csv, write_json
 from evaluate.report_html import split_close, write_report_html
+from evaluate.report_setting import cost_settings, run_settings
 from evaluate.seeds import (
     chosen_trials,
     counted_trials,
@@ -60,7 +61,9 @@ more trial in the deflated Sharpe; pick its rule on val, like any other choice.
 Seeds: LABEL=GROUP (a seed group folder with group.json), LABEL=RUN1,RUN2,... or one LABEL repeated
 are seeds of one method, reduced to the IQM of their Sharpes with a stratified bootstrap CI, the
 probability of beating buy-and-hold (and the supervised entry), median, worst and collapsed
-seeds (a seed that stayed flat counts as Sharpe 0); seeds that failed to train are listed.
+seeds (one position held throughout, named: always long = identical to buy-and-hold, always
+short, always flat = Sharpe 0); seeds that failed to train are listed. Each method's verdict
+states its Sharpe against buy-and-hold's and the deflated Sharpe against its 0.95 threshold.
 Walk-forward retraining is a separate command: python -m evaluate.walkforward --help.
 Outputs: a table on stdout and metrics.json, metrics.csv, equity/drawdown/rolling-Sharpe/position
 PNGs and one self-contained report.html (verdicts, interactive charts, every metric)."""
@@ -170,10 +173,19 @@ def report_context(
         "from": str(first.timestamps[0].astype("datetime64[ns]")) if len(first) else "",
         "to": str(first.timestamps[-1].astype("datetime64[ns]")) if len(first) else "",
         "segments": int(len(first.segment_starts)),
-        "costs": first.meta.get("env_settings", {}),
+        "costs": cost_settings(first.meta.get("env_settings", {})),
+        "runs": run_settings(specs),
         "sources": {s.name: s.source for s in specs if s.source},
         "command": " ".join(["python -m evaluate", *(argv if argv is not None else sys.argv[1:])]),
     }
+
+
+def period_label(context: dict[str, object]) -> str:
+    """``test 2024-01-01 to 2024-12-31``: the split (or window) and its first and last bar's
+    dates, for the verdicts."""
+    days = [str(context.get(k) or "")[:10] for k in ("from", "to")]
+    split = str(context.get("split", ""))
+    return f"{split} {days[0]} to {days[1]}" if all(days) else split
 
 
 def compare_counted(
@@ -218,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     check_runs_on_market(specs, args.env)  # bar size and feature columns of every run
     costs = resolve_costs(args, specs)
     try:  # the market's trial ledger sets the deflated Sharpe's trials; flags override
-        ledger, ledger_info = ledger_trials(args.env, len(dict.fromkeys(args.ensemble)))
+        ledger, ledger_info = selection_trials(args.env, specs, len(dict.fromkeys(args.ensemble)))
     except ValueError as err:
         raise SystemExit(f"python -m evaluate: error: {err}") from None
     track_unfinished(out)  # failed or interrupted: no orphan folder
@@ -233,9 +245,9 @@ def main(argv: list[str] | None = None) -> int:
     backtests = run_backtests(specs, args, costs)
     cmp, trials = compare_counted(backtests, args, ledger)
     summaries = seed_summaries(cmp, n_boot=args.n_boot, seed=args.bootstrap_seed)
-    verdict_text = verdicts(cmp, summaries, trials, expanded.failures)
     first = backtests[0]
     context = report_context(args, first, specs, argv)
+    verdict_text = verdicts(cmp, summaries, trials, expanded.failures, period_label(context))
     context["seed_groups"] = expanded.groups
     print(format_table(cmp))
     print(format_seed_table(summaries, trials, expanded.failures))

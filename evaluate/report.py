@@ -15,6 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from backtest.baselines import is_reference
+from backtest.collapse import collapse_label, collapse_name
 from evaluate.headtohead import Comparison
 
 SELECTION_NOTE = (
@@ -37,6 +39,11 @@ def _int(v: float) -> str:
 
 def _p(v: float) -> str:
     return "nan" if not math.isfinite(v) else (f"{v:.4f}" if v >= 1e-4 else f"{v:.1e}")
+
+
+def _held(v: float) -> str:
+    """The one position a policy held throughout (a collapse), ``-`` when it traded."""
+    return collapse_label(v) or "-"
 
 
 # (label, key in Row.flat(), formatter) for the side-by-side table.
@@ -65,6 +72,7 @@ TABLE: list[tuple[str, str, Callable[[float], str]]] = [
     ("max consec. losses", "max_consecutive_losses", _int),
     ("recovery factor", "recovery_factor", _num),
     ("exposure", "exposure", _pct),
+    ("one position held", "constant_position", _held),
     ("turnover (x/yr)", "turnover_annual", _num),
     ("fees paid", "fees_paid", _pct),
     ("slippage paid", "slippage_paid", _pct),
@@ -103,6 +111,7 @@ def format_table(cmp: Comparison) -> str:
             for (_, vals), w in zip(cols, widths, strict=False)
         ]
         lines.append("  ".join([label.ljust(label_w)] + cells))
+    lines += collapse_lines(cmp)
     for method, aggs in cmp.aggregates.items():
         a = aggs["sharpe"]
         lines.append(
@@ -110,6 +119,20 @@ def format_table(cmp: Comparison) -> str:
             f"{a.n} seed{'' if a.n == 1 else 's'} [{_num(a.low)}, {_num(a.high)}]"
         )
     return "\n".join(lines)
+
+
+def collapse_lines(cmp: Comparison) -> list[str]:
+    """``COLLAPSED: ppo_s0 is always long: identical to buy-and-hold ...`` per trained row that
+    held one position over the whole split (baselines hold one by design: not listed)."""
+    out = []
+    for r in cmp.rows:
+        name = collapse_name(r.constant)
+        if name and not is_reference(r.method):
+            out.append(
+                f"COLLAPSED: {r.name} is {name} over the whole split (one position held: it "
+                "ignores the market)"
+            )
+    return out
 
 
 def _clean(obj: Any) -> Any:

@@ -88,6 +88,28 @@ def _context_html(context: dict[str, Any], trials: TrialCount) -> str:
         + _kv_table(rows)
         + "<h3>Costs (every policy pays the same)</h3>"
         + _kv_table(cost_rows)
+        + _runs_table(context.get("runs") or {})
+    )
+
+
+def _runs_table(runs: dict[str, dict[str, str]]) -> str:
+    """One column per evaluated run: its own configuration (``evaluate.report_setting``)."""
+    if not runs:
+        return ""
+    esc = html.escape
+    labels: list[str] = []
+    for setting in runs.values():
+        labels += [k for k in setting if k not in labels]
+    head = "".join(f"<th>{esc(n)}</th>" for n in runs)
+    body = "".join(
+        f"<tr><td>{esc(label)}</td>"
+        + "".join(f"<td>{esc(s.get(label, ''))}</td>" for s in runs.values())
+        + "</tr>"
+        for label in labels
+    )
+    return (
+        '<h3 id="runs-setting">Each evaluated run\'s own configuration (its config.yaml)</h3>'
+        f"<table><tr><th>setting</th>{head}</tr>{body}</table>"
     )
 
 
@@ -104,9 +126,10 @@ def _seed_table(summaries: dict[str, SeedSummary], failures: dict[str, dict[int,
             else "<td></td>"
             for o in others
         )
+        names = s.collapses or [None] * s.n_seeds
         per_seed = ", ".join(
-            f"s{sd}: {_num(v)}{' (collapsed)' if c else ''}"
-            for sd, v, c in zip(s.seeds, s.sharpes, s.collapsed, strict=True)
+            f"s{sd}: {_num(v)}" + (f" (COLLAPSED: {n or 'always flat'})" if c else "")
+            for sd, v, c, n in zip(s.seeds, s.sharpes, s.collapsed, names, strict=True)
         )
         failed = ", ".join(f"s{k}: {v}" for k, v in sorted(failures.get(m, {}).items()))
         body += (
@@ -118,7 +141,8 @@ def _seed_table(summaries: dict[str, SeedSummary], failures: dict[str, dict[int,
     return (
         "<h2>Seeds</h2><p>Annualised Sharpe per seed; IQM = mean of the middle 50 % of seeds, "
         "stratified bootstrap percentile CI; P(&gt; X) = probability that a seed beats X "
-        "(rliable). A seed that stayed flat counts as Sharpe 0.</p><table><tr><th>method</th>"
+        "(rliable). A seed that held one position throughout is collapsed (named); one that "
+        "stayed flat counts as Sharpe 0.</p><table><tr><th>method</th>"
         f"<th>seeds</th><th>IQM Sharpe [CI]</th><th>median</th><th>worst</th><th>collapsed</th>"
         f"{head}<th>per seed</th><th>failed to train</th></tr>{body}</table>"
     )

@@ -225,7 +225,7 @@ def write_summary(group_dir: Path, summary: dict[str, Any]) -> None:
             continue
         lines.append(
             f"| {s} | ok | {_fmt(row.get('val_sharpe'))} | {_fmt(row.get('total_return'), '+.1%')} "
-            f"| {_fmt(row.get('max_drawdown'), '.1%')} | {'yes' if row['collapsed'] else ''} |"
+            f"| {_fmt(row.get('max_drawdown'), '.1%')} | {(row.get('collapse') or 'yes') if row['collapsed'] else ''} |"
         )
     lines += ["", "| aggregate | value |", "|---|---:|"]
     for k in ("mean", "median", "worst", "best", "std"):

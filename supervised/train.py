@@ -37,7 +37,9 @@ from typing import Any
 import numpy as np
 
 from envs.data import DataValidationError
-from envs.marketspec import record_market
+from envs.marketspec import (
+    record_market,
+)
 from envs.presets import get_preset
 from lab.atomic import atomic_write_json
 from lab.cli import run_cli
@@ -59,7 +61,13 @@ from supervised.fitting import (
 )
 from supervised.labels import class_shares
 from supervised.nan_guard import NonFiniteError
-from supervised.reporting import save_confusion
+from supervised.reporting import (
+    buy_and_hold_val,
+    save_confusion,
+    val_period,
+    val_verdict,
+    verdict_text,
+)
 from supervised.train_args import config_from_args
 
 
@@ -189,6 +197,15 @@ def main(argv: list[str] | None = None) -> Path:
         }
     finally:
         writer.close()
+    bench = buy_and_hold_val(prep.data, prep.val_range, cfg.costs())
+    metrics["val_verdict"] = val_verdict(  # the rule the model trades with, vs buy-and-hold
+        val_period(prep.data, prep.val_range),
+        cfg.env,
+        run_dir,
+        metrics["val_env"]["rule"],
+        bench,
+        f"supervised ({rule_fit.rule.label()})",
+    )
     wall = time.time() - t0
     metrics["wall_s"] = round(wall, 1)
     atomic_write_json(run_dir / "metrics.json", metrics)
@@ -204,6 +221,7 @@ def main(argv: list[str] | None = None) -> Path:
     )
     print(ev.corrected.confusion_text())
     seed_group.record_once(run_dir)  # the trial ledger (lab.ledger)
+    print(verdict_text(metrics["val_verdict"]))
     return run_dir
 
 

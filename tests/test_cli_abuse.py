@@ -77,6 +77,15 @@ CTRL_C = {
 }
 
 
+def _default_sigint() -> None:
+    """In the child before exec: SIGINT back to its default action. A suite started in the
+    background (``pytest &``, ``nohup``, ``trap '' INT``) inherits SIGINT *ignored*, and a
+    program that starts with SIGINT ignored keeps it ignored (the POSIX convention for
+    background jobs, which Python and the CLIs respect: they never re-enable it), so without
+    this the Ctrl-C below would not reach the command under test."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("module", sorted(CTRL_C))
 def test_ctrl_c_exits_130_and_leaves_no_half_written_output(module: str, tmp_path: Path) -> None:
     """SIGINT once the output folder has its provenance (before any result): exit 130, one
@@ -85,7 +94,7 @@ def test_ctrl_c_exits_130_and_leaves_no_half_written_output(module: str, tmp_pat
     env = {**os.environ, "RLTRADE_RUNS_ROOT": str(tmp_path / "ledger_root")}
     cmd = [sys.executable, "-m", module, *CTRL_C[module], str(run)]
     p = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True)  # fmt: skip
+                         text=True, preexec_fn=_default_sigint)  # fmt: skip
     deadline = time.monotonic() + 300
     while not (run / "meta.json").exists() and p.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)

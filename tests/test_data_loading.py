@@ -173,7 +173,7 @@ def test_header_only_file(tmp_path):
 
 
 def test_unsupported_extension(tmp_path):
-    path = tmp_path / "candles.json"
+    path = tmp_path / "candles.xlsx"
     path.write_text("{}")
     assert "unsupported file type" in refused(path)
 

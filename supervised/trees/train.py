@@ -32,7 +32,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from backtest.runner import run_env
+from backtest.collapse import constant_position
+from backtest.runner import CostOverrides, run_env, run_policy
+from backtest.verdict import period_of
 from envs import make_env
 from envs.marketspec import (
     add_market_flags,
@@ -51,6 +53,7 @@ from supervised.diagnostics import CLASS_NAMES, classifier_report
 from supervised.fitting import FitConfig, Prepared, prepare, val_market
 from supervised.labels import class_shares
 from supervised.logit_correction import CORRECTION_METHODS, LogitCorrection, fit_logit_correction
+from supervised.reporting import val_verdict, verdict_text
 from supervised.trees import checks
 from supervised.trees.ensemble import TreeSizes, TreeStack, fit_stack
 from supervised.trees.persist import save_stack
@@ -215,7 +218,7 @@ def val_probabilities(
     return probs, ok
 
 
-def runner_backtest(prep: Prepared, cfg: FitConfig, policy: TreePolicy) -> dict[str, float]:
+def runner_backtest(prep: Prepared, cfg: FitConfig, policy: TreePolicy) -> dict[str, Any]:
     """The val split through the project's runner (``backtest.runner.run_env``), summarised."""
     env = make_env(
         cfg.env,
@@ -227,7 +230,21 @@ def runner_backtest(prep: Prepared, cfg: FitConfig, policy: TreePolicy) -> dict[
         **cfg.costs(),
     )
     bt = run_env(policy, env, "trees", periods_per_year=get_preset(cfg.env).periods_per_year)
-    return {k: float(v) for k, v in bt.summary().items()}
+    held = constant_position(bt.positions)  # a collapse (always long/short/flat), else NaN
+    return {
+        **{k: float(v) for k, v in bt.summary().items()},
+        "constant_position": None if np.isnan(held) else held,
+    }
+
+
+def trees_verdict(cfg: FitConfig, run_dir: Path, vb: dict[str, Any], rule: str) -> dict[str, Any]:
+    """The val backtest against buy-and-hold over the same split with the same costs: the
+    verdict, the collapse and the next command (``supervised.reporting.val_verdict``)."""
+    bench = run_policy(
+        "buy_and_hold", cfg.env, "val", seed=cfg.seed, costs=CostOverrides(**cfg.costs())
+    )
+    period = period_of("val", bench.timestamps)
+    return val_verdict(period, cfg.env, run_dir, vb, bench.summary(), f"trees ({rule})")
 
 
 def _info(
@@ -283,7 +300,7 @@ def fit_and_save(
     """Fit the stack on ``prep``'s train samples, the class correction and the decision rule on
     its val samples; save model, ``tree.json`` and normaliser into ``run_dir`` and reload them.
 
-    Shared by ``train`` (the preset's splits) and walk-forward (``evaluate.wf_train``: a fold's
+    Shared by ``train`` (the preset's splits) and walk-forward (``evaluate.walkforward.learn_supervised``: a fold's
     rows), so a fold's model is exactly a tree run."""
     d, tr = prep.data, prep.train
     t_fit = time.time()
@@ -347,8 +364,9 @@ def train(argv: list[str] | None = None) -> Path:
         "fit_s": round(fit_s, 1),
         "wall_s": round(time.time() - t0, 1),
     }
-    atomic_write_json(run_dir / "metrics.json", metrics)
     vb = metrics["val_backtest"]
+    metrics["val_verdict"] = trees_verdict(cfg, run_dir, vb, rule_fit.rule.label())
+    atomic_write_json(run_dir / "metrics.json", metrics)
     record_trial(run_dir, cfg.env, vb.get("sharpe"))  # the trial ledger (lab.ledger)
     print(
         f"fit {fit_s:.0f}s; {classes['message']}; val bal acc {report.balanced_accuracy:.3f}; "
@@ -357,6 +375,7 @@ def train(argv: list[str] | None = None) -> Path:
     )
     if not classes["ok"]:
         raise TreeCheckError(f"{classes['message']} (run kept at {run_dir}, marked failed)")
+    print(verdict_text(metrics["val_verdict"]))
     return run_dir
 
 
