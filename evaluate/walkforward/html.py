@@ -106,8 +106,7 @@ def write_report(
     """report.html (see the module docstring)."""
     n_folds = int(context["folds"])
     sentences = "".join(
-        f'<p class="method">{_esc(method_sentence(r, n_folds, v.baseline_sharpes))}</p>'
-        for r in v.methods.values()
+        f'<p class="method">{_esc(method_sentence(r, n_folds, v))}</p>' for r in v.methods.values()
     )
     configs = "".join(f"<li>{_esc(r.settings.describe())}</li>" for r in v.methods.values())
     setting = _table(
