@@ -68,7 +68,11 @@ def _charts(v: Verdict) -> str:
 
 def _method_table(rows: list[dict[str, Any]], baselines: list[str]) -> str:
     head = ["method", "seeds", "IQM Sharpe", "95% CI", "worst seed", "collapsed"]
-    head += [f"P(beat {b})" for b in baselines] + ["turnover /yr", "costs % equity /yr", "trials"]
+    head += [f"P(beat {b.replace('_', '-')})" for b in baselines] + [
+        "turnover /yr",
+        "costs % equity /yr",
+        "trials",
+    ]
     body = [
         [
             _esc(r["method"]),

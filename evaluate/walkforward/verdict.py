@@ -27,7 +27,7 @@ from backtest.stats import deflated_sharpe_ratio
 from evaluate.stitch import stitch
 from evaluate.walkforward.context import MethodSettings
 from evaluate.walkforward.data import FoldPlan
-from evaluate.walkforward.folds import TaskOutcome, trial_variance
+from evaluate.walkforward.folds import BASELINES, TaskOutcome, trial_variance
 from evaluate.walkforward.grid import GridResult, Key
 from evaluate.walkforward.learners import MOMENTUM_GRID
 
@@ -121,15 +121,17 @@ def method_result(
             k = missing[0]
             failed[seed] = f"fold {k[1]}: " + grid.failures.get(k, "not run")
             continue
+        # a method named like a baseline (the momentum smoke path) gets its own chart label
+        shown = f"{method} (walk-forward)" if method in BASELINES else method
         curve = stitch(
             [grid.outcomes[k].test for k in keys],
             f"{method} s{seed}",
-            {"method": method, "seed": seed},
+            {"method": shown, "seed": seed},
         )
         curves[seed] = curve
-        label = collapse_label(constant_position(curve.positions))
-        if label is not None:
-            collapse[seed] = label
+        collapsed = collapse_label(constant_position(curve.positions))
+        if collapsed is not None:
+            collapse[seed] = collapsed
     outs = [o for (m, _, _), o in grid.outcomes.items() if m == method]
     n_trials = len(plans) * _n_configs(method, outs, n_configs)
     var = trial_variance([s for o in outs for s in o.trial_sharpes.values()])
