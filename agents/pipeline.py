@@ -8,7 +8,7 @@ run_validation. Each function does one step and says which files it writes.
 envs on any market and row ranges, a fresh, warm-started or resumed model, callbacks, learn,
 save. ``agents.ppo.main`` calls it on the preset's named train/val splits (in two halves,
 ``prepare_training`` + ``learn``, so a test can inspect the model before it learns) and
-``evaluate.wf_train`` on a walk-forward fold's rows.
+``evaluate.walkforward.learn_rl`` on a walk-forward fold's rows.
 """
 
 from __future__ import annotations
@@ -64,6 +64,7 @@ from envs.marketspec import record_market
 from envs.presets import get_preset
 from envs.registry import split_range
 from lab.atomic import atomic_save, atomic_write_json
+from lab.ledger_returns import save_run_returns
 from lab.rundir import create_run_dir, preset_files
 
 EVAL_DIR = "eval"
@@ -260,7 +261,10 @@ def run_validation(
             spaces=(model.observation_space, model.action_space),
             n_features=model.policy_kwargs["features_extractor_kwargs"]["n_features"],
         )
-    results = validation_backtest(cfg, models, normaliser, split="val")
+    kept: dict[str, Any] = {}
+    results = validation_backtest(cfg, models, normaliser, split="val", keep=kept)
+    val_bt = kept.get(f"{cfg.algo}_best") or kept[f"{cfg.algo}_final"]  # what the ledger records
+    save_run_returns(run_dir, val_bt.returns, val_bt.timestamps)
     if best_is_final:  # the same weights: one backtest, reported under both names
         results = {
             f"{cfg.algo}_final": results[f"{cfg.algo}_final"],

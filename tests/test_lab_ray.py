@@ -206,12 +206,12 @@ def test_walkforward_folds_on_local_ray_match_inline(tmp_path: Path) -> None:
     _run(
         ["evaluate.walkforward", *base, "--workers", "2", "--out", str(tmp_path / "ray")], tmp_path
     )
-    inline = json.loads((tmp_path / "inline" / "metrics.json").read_text())
-    on_ray = json.loads((tmp_path / "ray" / "metrics.json").read_text())
-    assert on_ray["policies"] == inline["policies"]  # same folds, same numbers
-    assert on_ray["context"]["n_trials"] == 12
+    inline = json.loads((tmp_path / "inline" / "summary.json").read_text())
+    on_ray = json.loads((tmp_path / "ray" / "summary.json").read_text())
+    assert on_ray["methods"] == inline["methods"]  # same folds, same numbers
+    assert on_ray["folds"] == inline["folds"] and on_ray["methods"][0]["n_trials"] == 12
     for k in range(3):
-        assert (tmp_path / "ray" / f"fold_{k:02d}" / "selection.json").is_file()
+        assert (tmp_path / "ray" / f"tasks/momentum/fold{k:02d}/seed0/run/selection.json").is_file()
     recs = [r for r in read_records("btc1h", tmp_path / "runs") if r["source"] == "walkforward"]
     assert len(recs) == 12  # 3 folds x 4 lookbacks evaluated on val
     assert trial_summary("btc1h", tmp_path / "runs").n_trials == 4

@@ -1,49 +1,51 @@
 """The ``python -m evaluate.walkforward`` settings: one typed dataclass whose docs make ``--help``.
 
-``--config`` here is the PPO run config YAML (sections env/policy/ppo/train) handed to every
-fold's training, as it always was, so this command takes its own settings from the flags only.
+``--config`` here is the run config YAML handed to every fold's PPO/SAC training (sections
+env/policy/ppo|sac/train, layered over the main job's configuration) and the ``trees:`` section
+for the tree ensemble, so this command takes its own settings from the flags only.
+``--algo X`` is an alias of ``--methods X``, ``--seed S`` of ``--seeds S``.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
 from envs.marketspec import add_market_flags, market_flags_given, market_from_args
-from evaluate.wf_train import MOMENTUM_GRID, TRAINERS
-from lab.config import Rule, add_fields, check_rules, doc, resolve
+from evaluate.walkforward.learners import METHODS, MOMENTUM_GRID
+from lab.config import ConfigError, Rule, add_fields, check_rules, doc, resolve
 
 
 @dataclass
 class WalkForwardConfig:
-    """Folds, purge/embargo, training budget, costs and statistics of one walk-forward."""
+    """Methods, seeds, folds, purge/embargo, training budget, costs and statistics."""
 
     env: str = field(default="btc1h", metadata=doc("market: preset (default btc1h), file, entry"))
-    algo: str = field(
-        default="",
+    methods: list[str] = field(
+        default_factory=list,
         metadata=doc(
-            "ppo | supervised | trees | momentum (momentum = smoke path: lookback chosen on val "
-            f"among {MOMENTUM_GRID}, no learning)",
-            choices=tuple(sorted(TRAINERS)),
-            required=True,
+            f"methods to walk forward, each retrained per fold and seed: {' | '.join(METHODS)} "
+            f"(momentum = smoke path: lookback chosen on val among {MOMENTUM_GRID}, no learning)"
         ),
     )
+    seeds: list[int] = field(default_factory=lambda: [0], metadata=doc("training seeds"))
     folds: int = field(default=0, metadata=doc("number of folds K (test blocks)", required=True))
     timesteps: int | None = field(
-        default=None, metadata=doc("PPO env steps per fold (default: config)")
+        default=None, metadata=doc("PPO/SAC env steps per fold (default: the main job's config)")
     )
     config: Path | None = field(
         default=None,
-        metadata=doc("PPO config YAML (sections env/policy/ppo/train); trees: its trees section"),
+        metadata=doc("PPO/SAC config YAML layered over the main job's; trees: its trees section"),
     )
     epochs: int | None = field(
         default=None, metadata=doc("supervised epochs per fold (default: its own)")
     )
     max_train_samples: int | None = field(
         default=None,
-        metadata=doc("supervised: keep only the last N training samples per fold (quick runs)"),
+        metadata=doc("supervised/trees: keep only the last N training samples (quick runs)"),
     )
     purge_bars: int = field(
         default=24,
@@ -75,29 +77,46 @@ class WalkForwardConfig:
             "market's bar size; replaces --min-train-bars"
         ),
     )
+    train_span: str | None = field(
+        default=None,
+        metadata=doc(
+            "rolling windows: every fold trains and selects on the last DURATION (3y, 730d) "
+            "before its test block (default: anchored, expanding windows from the span start)"
+        ),
+    )
     start: str | None = field(
         default=None, metadata=doc("span start (UTC date; default the preset's train start)")
     )
     end: str | None = field(
         default=None, metadata=doc("span end, exclusive (UTC date; default the test end)")
     )
-    feature_set: str = field(default="core17", metadata=doc("feature set"))
-    window: int = field(default=32, metadata=doc("observation window in bars"))
-    seed: int = field(default=0, metadata=doc("seed of every fold's training"))
-    workers: int = field(default=1, metadata=doc("folds trained at once (lab.engine)"))
+    feature_set: str | None = field(
+        default=None, metadata=doc("feature set of every method (default: each method's own)")
+    )
+    window: int | None = field(
+        default=None, metadata=doc("observation window of every method (default: its own)")
+    )
+    workers: int = field(default=1, metadata=doc("tasks run at once (lab.engine, Ray)"))
     address: str | None = field(
-        default=None, metadata=doc("run the folds on this Ray cluster (ray start --head)")
+        default=None, metadata=doc("run the tasks on this Ray cluster (ray start --head)")
     )
     n_configs: int = field(
         default=1,
         metadata=doc(
-            "configurations tried to arrive at this one (a hyperparameter search), for the "
-            "deflated Sharpe: n_trials = folds x n_configs (momentum: 4)"
+            "configurations tried to arrive at each method's (a hyperparameter search), for "
+            "the deflated Sharpe: n_trials = folds x n_configs (momentum: 4)"
         ),
     )
     out: Path | None = field(
         default=None,
-        metadata=doc("output folder (default runs/<env>/walkforward/<UTC time>_<algo>_s<seed>/)"),
+        metadata=doc("new output folder (default runs/<env>/walkforward/<UTC time>_<methods>/)"),
+    )
+    run_dir: Path | None = field(
+        default=None,
+        metadata=doc(
+            "run folder to start or to resume: a killed walk-forward rerun with the same "
+            "flags and --run-dir skips every finished (method, fold, seed) task"
+        ),
     )
     fee_bps: float | None = field(default=None, metadata=doc("fee per unit notional traded, bps"))
     slippage_bps: float | None = field(
@@ -109,7 +128,7 @@ class WalkForwardConfig:
     )
     n_boot: int = field(default=2000, metadata=doc("bootstrap resamples"))
     bootstrap_seed: int = field(default=0, metadata=doc("seed of the bootstrap"))
-    no_plots: bool = field(default=False, metadata=doc("skip the PNGs"))
+    no_plots: bool = field(default=False, metadata=doc("no charts in report.html"))
 
     RULES: ClassVar[dict[str, Rule]] = {
         "workers": (lambda v: v >= 1, ">= 1"),
@@ -120,14 +139,38 @@ class WalkForwardConfig:
     }
 
 
+def _doc(name: str) -> str:
+    f = next(f for f in dataclasses.fields(WalkForwardConfig) if f.name == name)
+    return str(f.metadata.get("doc", "")).replace("%", "%%")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """One flag per ``WalkForwardConfig`` field; ``--config`` is the field of that name."""
+    """One flag per ``WalkForwardConfig`` field; ``--algo``/``--seed`` are aliases."""
     p = argparse.ArgumentParser(
         prog="python -m evaluate.walkforward",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_fields(p, WalkForwardConfig, config_flag=False)
+    add_fields(p, WalkForwardConfig, config_flag=False, skip=("methods", "seeds"))
+    which = p.add_mutually_exclusive_group()
+    for flag in ("--methods", "--algo"):
+        which.add_argument(
+            flag,
+            dest="methods",
+            nargs="+",
+            choices=METHODS,
+            metavar="METHOD",
+            default=argparse.SUPPRESS,
+            help=f"methods: {_doc('methods')}"
+            + (" (alias of --methods)" if flag == "--algo" else ""),
+        )
+    seeds = p.add_mutually_exclusive_group()
+    seeds.add_argument(
+        "--seeds", type=int, nargs="+", default=argparse.SUPPRESS, help=f"seeds: {_doc('seeds')}"
+    )
+    seeds.add_argument(
+        "--seed", dest="seeds", type=int, nargs=1, default=argparse.SUPPRESS, help="one seed"
+    )
     add_market_flags(p)  # --funding --catalog --bar (envs.marketspec; --start/--end are ours)
     return p
 
@@ -140,4 +183,12 @@ def config_from_args(args: argparse.Namespace) -> WalkForwardConfig:
     market_from_args(args)  # args.env: the market's key
     cfg, sources = resolve(WalkForwardConfig, args, config_file=False)
     check_rules(cfg, WalkForwardConfig.RULES, sources)
+    if not cfg.methods:
+        raise ConfigError(
+            "no method given; add --methods ppo supervised trees (or --algo ppo), from: "
+            + ", ".join(METHODS)
+        )
+    for name, values in (("--methods", cfg.methods), ("--seeds", cfg.seeds)):
+        if len(set(values)) != len(values):
+            raise ConfigError(f"{name} {' '.join(map(str, values))}: a value repeats; drop it")
     return cfg

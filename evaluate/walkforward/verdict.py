@@ -1,0 +1,231 @@
+"""From finished tasks to the verdict: stitched out-of-sample curves per (method, seed), seed
+aggregates against every baseline, the fold-by-fold table, turnover and costs.
+
+* A seed's curve stitches its K test blocks in time order (``evaluate.stitch``); a seed with a
+  failed fold has no curve and is listed as failed with the reason, never dropped silently.
+* Per method: ``backtest.aggregate.summarize_seeds`` over the seeds' out-of-sample Sharpes (IQM,
+  stratified bootstrap CI, ``P(method > baseline)`` for each baseline's stitched Sharpe; a flat
+  or undefined Sharpe counts 0 and the seed is flagged collapsed).
+* Costs: fees, slippage and funding summed as fractions of the equity at each bar, per year
+  (``costs_pct_year``), and turnover (notional traded per year), median over seeds.
+* A Sharpe that cannot be computed is never shown bare: ``why_undefined`` names the cause
+  ("always flat, Sharpe undefined").
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from backtest.aggregate import SeedSummary, summarize_seeds
+from backtest.collapse import collapse_label, constant_position
+from backtest.record import Backtest
+from evaluate.stitch import stitch
+from evaluate.walkforward.context import MethodSettings
+from evaluate.walkforward.data import FoldPlan
+from evaluate.walkforward.folds import TaskOutcome
+from evaluate.walkforward.grid import GridResult, Key
+from evaluate.walkforward.learners import MOMENTUM_GRID
+
+COSTS = ("fees", "slippage", "funding")
+
+
+def why_undefined(bt: Backtest) -> str:
+    """Why ``bt``'s Sharpe is undefined: "always flat", "always long, no price change", ..."""
+    label = collapse_label(constant_position(bt.positions))
+    if label == "always flat" or not np.any(bt.positions):
+        return "always flat, Sharpe undefined"
+    if label is not None:
+        return f"{label} with no return variance, Sharpe undefined"
+    return "no return variance, Sharpe undefined"
+
+
+def sharpe_text(bt: Backtest) -> str:
+    """``+1.23`` or ``n/a (always flat, Sharpe undefined)``; never a bare nan."""
+    s = bt.summary()["sharpe"]
+    return f"{s:+.2f}" if math.isfinite(s) else f"n/a ({why_undefined(bt)})"
+
+
+def cost_rates(bt: Backtest) -> dict[str, float]:
+    """Turnover per year and each cost as % of the equity it was paid from, per year."""
+    years = max(len(bt) / bt.periods_per_year, 1e-12)
+    eq = np.asarray(bt.equity[:-1], dtype=np.float64)
+    out = {"turnover_annual": float(bt.summary()["turnover_annual"])}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for c in COSTS:
+            share = np.where(eq > 0, np.asarray(getattr(bt, c)) / eq, 0.0)
+            out[f"{c}_pct_year"] = float(100 * share.sum() / years)
+    out["costs_pct_year"] = sum(out[f"{c}_pct_year"] for c in COSTS)
+    return out
+
+
+@dataclass
+class MethodResult:
+    """One method over every fold and seed."""
+
+    method: str
+    settings: MethodSettings
+    curves: dict[int, Backtest]  # seed -> stitched out-of-sample curve
+    failed: dict[int, str]  # seed -> why it has no curve
+    summary: SeedSummary | None
+    costs: dict[str, float]  # median over seeds
+    n_trials: int
+    collapse: dict[int, str] = field(default_factory=dict)  # seed -> "always flat", ...
+
+
+@dataclass
+class Verdict:
+    """Every method's result, the stitched baselines and the per-fold table rows."""
+
+    methods: dict[str, MethodResult]
+    baselines: dict[str, Backtest]
+    fold_rows: list[dict[str, Any]]
+    baseline_sharpes: dict[str, float]
+
+
+def _n_configs(method: str, outs: list[TaskOutcome], n_configs: int) -> int:
+    configs = len(MOMENTUM_GRID) if method == "momentum" else n_configs
+    grid = max((int(o.selection.get("rule_grid_points", 1)) for o in outs), default=1)
+    return configs * grid
+
+
+def _zero_nan(x: float) -> float:
+    return x if math.isfinite(x) else 0.0
+
+
+# size: one pass per method: stitch each seed, aggregate, costs
+def method_result(
+    method: str,
+    settings: MethodSettings,
+    grid: GridResult,
+    plans: list[FoldPlan],
+    seeds: list[int],
+    versus: dict[str, float],
+    *,
+    n_configs: int = 1,
+    n_boot: int = 2000,
+    bootstrap_seed: int = 0,
+) -> MethodResult:
+    """Stitch each seed of ``method``, then aggregate its seeds (see the module docstring)."""
+    curves, failed, collapse = {}, {}, {}
+    for seed in seeds:
+        keys: list[Key] = [(method, p.index, seed) for p in plans]
+        missing = [k for k in keys if k not in grid.outcomes]
+        if missing:
+            k = missing[0]
+            failed[seed] = f"fold {k[1]}: " + grid.failures.get(k, "not run")
+            continue
+        curve = stitch(
+            [grid.outcomes[k].test for k in keys],
+            f"{method} s{seed}",
+            {"method": method, "seed": seed},
+        )
+        curves[seed] = curve
+        label = collapse_label(constant_position(curve.positions))
+        if label is not None:
+            collapse[seed] = label
+    summary = None
+    if curves:
+        sums = [c.summary() for c in curves.values()]
+        summary = summarize_seeds(
+            method,
+            list(curves),
+            np.array([s["sharpe"] for s in sums]),
+            np.array([s["exposure"] for s in sums]),
+            {b: np.array([_zero_nan(v)]) for b, v in versus.items()},
+            n_boot=n_boot,
+            seed=bootstrap_seed,
+        )
+    rates = [cost_rates(c) for c in curves.values()]
+    costs = {k: float(np.median([r[k] for r in rates])) for k in (rates[0] if rates else {})}
+    outs = [o for (m, _, _), o in grid.outcomes.items() if m == method]
+    n_trials = len(plans) * _n_configs(method, outs, n_configs)
+    return MethodResult(method, settings, curves, failed, summary, costs, n_trials, collapse)
+
+
+def fold_rows(
+    results: dict[str, MethodResult],
+    grid: GridResult,
+    plans: list[FoldPlan],
+    seeds: list[int],
+    baselines: list[dict[str, Backtest]],
+    index: Any,
+) -> list[dict[str, Any]]:
+    """One row per (fold, method): dates, median/min/max test Sharpe over seeds, buy-and-hold's,
+    and a note saying why any seed's Sharpe is undefined."""
+    rows = []
+    for plan, base in zip(plans, baselines, strict=True):
+        d = plan.describe(index)
+        bh = base["buy_and_hold"]
+        for method in results:
+            ran = [s for s in seeds if (method, plan.index, s) in grid.outcomes]
+            tests = [grid.outcomes[(method, plan.index, s)] for s in ran]
+            sharpes = [o.test.summary()["sharpe"] for o in tests]
+            finite = [s for s in sharpes if math.isfinite(s)]
+            notes = [
+                f"seed {seed}: {why_undefined(o.test)}"
+                for seed, o, s in zip(ran, tests, sharpes, strict=True)
+                if not math.isfinite(s)
+            ]
+            if len(tests) < len(seeds):
+                notes.append(f"{len(seeds) - len(tests)} seed(s) failed")
+            rows.append(
+                {
+                    "fold": plan.index,
+                    "method": method,
+                    "train_from": d["train"][0][:10],
+                    "test_from": d["test"][0][:10],
+                    "test_to": d["test"][1][:10],
+                    "n_train": d["n_train"],
+                    "seeds": len(tests),
+                    "sharpe_median": float(np.median(finite)) if finite else math.nan,
+                    "sharpe_min": min(finite) if finite else math.nan,
+                    "sharpe_max": max(finite) if finite else math.nan,
+                    "val_sharpe_median": float(np.median([o.val_sharpe for o in tests]))
+                    if tests
+                    else math.nan,
+                    "bh_sharpe": bh.summary()["sharpe"],
+                    "bh_note": "" if math.isfinite(bh.summary()["sharpe"]) else why_undefined(bh),
+                    "trades_median": float(np.median([o.test.summary()["n_trades"] for o in tests]))
+                    if tests
+                    else math.nan,
+                    "note": "; ".join(notes),
+                }
+            )
+    return rows
+
+
+def build_verdict(
+    settings: dict[str, MethodSettings],
+    grid: GridResult,
+    plans: list[FoldPlan],
+    seeds: list[int],
+    baselines: list[dict[str, Backtest]],
+    index: Any,
+    *,
+    n_configs: int = 1,
+    n_boot: int = 2000,
+    bootstrap_seed: int = 0,
+) -> Verdict:
+    """Stitch the baselines' fold blocks, aggregate every method against them, the fold rows."""
+    stitched = {b: stitch([f[b] for f in baselines], b) for b in baselines[0]}
+    sharpes = {b: float(bt.summary()["sharpe"]) for b, bt in stitched.items()}
+    results = {
+        m: method_result(
+            m,
+            ms,
+            grid,
+            plans,
+            seeds,
+            sharpes,
+            n_configs=n_configs,
+            n_boot=n_boot,
+            bootstrap_seed=bootstrap_seed,
+        )  # fmt: skip
+        for m, ms in settings.items()
+    }
+    rows = fold_rows(results, grid, plans, seeds, baselines, index)
+    return Verdict(results, stitched, rows, sharpes)
