@@ -18,7 +18,7 @@ the file stale (a later bar has closed since; a recorded file: ``--replay`` sets
 its last bar's close, as in ``agents.paper``), or a gap or invalid feature row inside the bars
 the last observation needs. A funding history that ends before the decision is stated on
 stderr (``warning: funding stale: ...``: its last settlement and its age) and in the JSON's
-``funding_note``: the features and costs then carry no newer rate.
+``funding_note``: the funding features then carry the last rate and no later funding is charged.
 """
 
 from __future__ import annotations
@@ -87,15 +87,16 @@ def funding_note(funding: pd.Series | None, decision_close: pd.Timestamp) -> str
     if not len(known):
         return (
             f"funding history starts at {idx[0]:%Y-%m-%d %H:%M}Z, after the decision bar's "
-            f"close {decision_close:%Y-%m-%d %H:%M}Z: no rate is known; give a --funding file "
-            "that covers the candles"
+            f"close {decision_close:%Y-%m-%d %H:%M}Z: the funding features read 0, as before a "
+            "contract's listing; if it was listed, give a --funding file that covers the candles"
         )
     age = (decision_close - known[-1]) / pd.Timedelta("1h")
+    days = f" ({age / 24:.1f} days)" if age >= 48 else ""
     return (
         f"funding stale: the last settlement in the funding history is "
-        f"{known[-1]:%Y-%m-%d %H:%M}Z, {age:g} h before the decision bar's close "
-        f"{decision_close:%Y-%m-%d %H:%M}Z (settlements every {hours:g} h), so no newer rate "
-        "reaches the features or the funding charged; give a current --funding FILE"
+        f"{known[-1]:%Y-%m-%d %H:%M}Z, {age:g} h{days} before the decision bar's close "
+        f"{decision_close:%Y-%m-%d %H:%M}Z (settlements every {hours:g} h): the funding "
+        "features carry its rate and no later funding is charged; give a current --funding FILE"
     )
 
 

@@ -63,6 +63,7 @@ DEFAULT_SPLIT_FRACTIONS = (0.70, 0.15, 0.15)
 SPLIT_NAMES = ("train", "val", "test")
 _ENTRY_KEYS = {"candles", "funding", "bar", "splits", "partial_funding"}
 PARTIAL_FLAG = "--allow-partial-funding"
+MAX_CATALOG_BYTES = 1 << 20  # a catalog is a few lines per market; 1 MiB holds thousands
 
 
 class MarketSpecError(ValueError, KeyError):
@@ -153,6 +154,11 @@ def _catalog(catalog: str | os.PathLike | None) -> tuple[dict[str, Any], Path]:
         return {}, path
     if path.is_dir():
         raise MarketSpecError(f"--catalog {path}: is a directory; give a YAML file")
+    if path.stat().st_size > MAX_CATALOG_BYTES:
+        raise MarketSpecError(
+            f"--catalog {path}: {path.stat().st_size:,} bytes, more than a catalog needs "
+            f"({MAX_CATALOG_BYTES:,}); give the YAML file that lists the markets"
+        )
     try:
         data = parse_yaml(path.read_text(encoding="utf-8"))  # strict: a key twice is refused
     except (yaml.YAMLError, UnicodeDecodeError) as exc:

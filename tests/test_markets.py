@@ -184,3 +184,10 @@ def test_a_catalog_entry_named_like_a_preset_is_an_error_never_shadowed(tmp_path
             resolve_market(spec, catalog=cat)
         assert str(info.value) == msg
     assert resolve_market("btc1h").name == "btc1h"  # no catalog given: the preset
+
+
+def test_a_huge_catalog_is_refused_before_it_is_parsed(tmp_path):
+    cat = tmp_path / "c.yml"
+    cat.write_text("# " + "x" * (1 << 20) + "\n")
+    with pytest.raises(MarketSpecError, match="more than a catalog needs"):
+        resolve_market("a", catalog=cat)

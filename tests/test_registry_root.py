@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from test_registry import _tree_run
 
 from agents.paper import paper_params
-from agents.predict import account_slots
+from agents.predict import account_slots, funding_note
 from agents.registry import main, promote, resolve, rollback
 from agents.serve_config import MODELS_DIR, MODELS_ROOT_ENV
 from envs.market import MarketData
@@ -136,6 +136,25 @@ def test_paper_accounts_with_the_env_settings_evaluate_uses():
     assert str(exc.value) == (
         "sac_btc: a continuous-action policy; agents.paper trades discrete SELL/HOLD/BUY "
         "policies (agents.predict gives this model's target position)"
+    )
+
+
+def test_funding_note_names_the_last_settlement_and_its_age():
+    idx = pd.date_range("2024-01-01", "2024-01-10", freq="8h", tz="UTC")
+    funding = pd.Series(1e-4, index=idx)
+    at = pd.Timestamp
+    assert funding_note(funding, at("2024-01-10 08:00", tz="UTC")) is None  # 8 h: current
+    assert funding_note(None, at("2030-01-01", tz="UTC")) is None
+    assert funding_note(funding, at("2024-01-20 00:00", tz="UTC")) == (
+        "funding stale: the last settlement in the funding history is 2024-01-10 00:00Z, 240 h "
+        "(10.0 days) before the decision bar's close 2024-01-20 00:00Z (settlements every 8 h): "
+        "the funding features carry its rate and no later funding is charged; give a current "
+        "--funding FILE"
+    )
+    assert funding_note(funding, at("2023-12-31 00:00", tz="UTC")) == (
+        "funding history starts at 2024-01-01 00:00Z, after the decision bar's close "
+        "2023-12-31 00:00Z: the funding features read 0, as before a contract's listing; if it "
+        "was listed, give a --funding file that covers the candles"
     )
 
 
