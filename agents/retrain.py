@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
 import math
 import os
@@ -51,6 +52,7 @@ from envs.data.fetch_checks import check_symbol
 from envs.markets import resolve_market
 from envs.presets import PRESETS, get_preset
 from lab.ledger import NO_LEDGER_ENV, append_record, default_runs_root, ledger_enabled, make_record
+from lab.ledger_returns import run_returns
 from lab.rundir import utc_now
 from supervised.trees.train import TreeCheckError, train
 
@@ -198,14 +200,25 @@ def record_trial(
                       seed=cfg.get("seed"), run_dir=candidate.resolve(), val_sharpe=sharpe,
                       periods_per_year=get_preset(base_market).periods_per_year,
                       extra=extra)  # fmt: skip
-    append_record(rec, default_runs_root())
+    append_record(rec, default_runs_root(), **run_returns(candidate))
 
 
 def _append_history(model_dir: Path, row: dict[str, Any]) -> None:
+    """One whole line appended to ``retrain.jsonl``, or nothing: a short write (a full disk, a
+    file-size limit) is cut back to the file's earlier size and raised as ENOSPC."""
+    path = model_dir / "retrain.jsonl"
     line = (json.dumps(row, sort_keys=True, default=str) + "\n").encode()
-    fd = os.open(model_dir / "retrain.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        os.write(fd, line)
+        size = os.fstat(fd).st_size
+        try:
+            written = os.write(fd, line)
+        except OSError:
+            os.ftruncate(fd, size)
+            raise
+        if written != len(line):
+            os.ftruncate(fd, size)
+            raise OSError(errno.ENOSPC, "the retrain history line was not appended", str(path))
     finally:
         os.close(fd)
 

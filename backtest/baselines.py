@@ -1,10 +1,14 @@
-"""The baseline policies (the protocol and ``PolicySpec`` they follow: ``backtest.policy``).
+"""The baseline policies (the protocol they follow and ``PolicySpec``: ``backtest.policy``).
 
 Baselines decide a target position in ``{-1, 0, +1}``, mapped onto the action space:
 ``buy_and_hold`` always long, ``flat`` always out, ``random`` a seeded uniform draw of
 SELL/HOLD/BUY each bar, ``momentum`` the sign of the trailing ``lookback``-bar (168 = one week) return
 ``close[t] / close[t - lookback] - 1`` (known at t's close; flat until ``lookback`` bars of the
 current segment exist, so it never looks across a data gap).
+
+The known edges (daily time-series momentum, a trend ensemble, volatility-targeted holding) live
+in ``backtest.trend``; ``backtest.baseline_table`` is the one table of every baseline, their
+grids and defaults.
 
 Model policies (SB3 run folders, supervised checkpoints) live above this layer, in
 ``agents.loading``; this module is numpy + envs only.
@@ -18,19 +22,13 @@ from typing import Any
 import numpy as np
 
 from backtest.oracles import oracle_baseline
-from backtest.policy import (
-    BASELINES,
-    ORACLES,
-    Policy,
-    PolicySpec,
-    is_reference,
-    position_to_action,
-)
+from backtest.policy import ORACLES, Policy, PolicySpec, position_to_action
 from envs.segments import bars_since_segment_start
 
 __all__ = [
     "BASELINES",
     "ORACLES",
+    "TREND_BASELINES",
     "ConstantPolicy",
     "MomentumPolicy",
     "Policy",
@@ -40,6 +38,15 @@ __all__ = [
     "is_reference",
     "position_to_action",
 ]
+
+BASELINES = ("buy_and_hold", "flat", "random", "momentum")
+# the known edges (backtest.trend), built from the table in backtest.baseline_table
+TREND_BASELINES = ("tsmom_long_flat", "tsmom_long_short", "trend_ensemble", "vol_target")
+
+
+def is_reference(method: str) -> bool:
+    """A built-in baseline or oracle: a reference to compare against, never a seeded method."""
+    return method in BASELINES or method in TREND_BASELINES or method in ORACLES
 
 
 @dataclass

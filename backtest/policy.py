@@ -4,7 +4,8 @@ Protocol: ``bind(market, action_space)`` once before a pass (market = the env's 
 then ``act(obs_batch, bars) -> actions`` with ``obs_batch`` ``(B, obs_dim)`` float32 and ``bars``
 ``(B,)`` the decision-bar indices into the market arrays (the observation is of bar ``t``'s close).
 Actions are in the env's action space: ``Discrete(3)`` ints (0 SELL, 1 HOLD, 2 BUY) or ``Box``
-target exposures ``(B, 1)``.
+target exposures ``(B, 1)``. The baselines: ``backtest.baselines``; the oracles of the synthetic
+markets: ``backtest.oracles``.
 """
 
 from __future__ import annotations
@@ -14,13 +15,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-BASELINES = ("buy_and_hold", "flat", "random", "momentum")
 ORACLES = ("oracle_hidden", "oracle_filter")  # synthetic markets only (backtest.oracles)
-
-
-def is_reference(method: str) -> bool:
-    """A built-in baseline or oracle: a reference to compare against, never a seeded method."""
-    return method in BASELINES or method in ORACLES
 
 
 class Policy(Protocol):

@@ -14,13 +14,12 @@ still deflates against btc1h's ledger, not the new file's (which holds none).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from backtest.aggregate import TrialCount
 from backtest.baselines import PolicySpec
-from evaluate.newdata import run_folder
+from evaluate.newdata import read_meta, run_folder
 from lab.ledger import default_runs_root, ledger_path, trial_summary
 from lab.rundir import read_config
 
@@ -70,12 +69,7 @@ def run_market(spec: PolicySpec) -> str | None:
     folder = run_folder(spec.source) if spec.source else None
     if folder is None:
         return None
-    meta_path = folder / "meta.json"
-    try:
-        meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
-    except (OSError, ValueError):
-        meta = {}
-    market = meta.get("market") if isinstance(meta, dict) else None
+    market = read_meta(folder).get("market")
     if isinstance(market, dict) and market.get("key"):
         return str(market["key"])
     try:

@@ -156,12 +156,13 @@ def test_cryptodatadownload_newest_first_is_read_oldest_first_and_says_so(tmp_pa
     pd.testing.assert_frame_equal(got, _expected(), check_freq=False)  # Volume BTC = volume
     assert got.attrs["format"] == "CryptoDataDownload CSV"
     assert got.attrs["transformations"] == [
+        "line 1 ('https://www.CryptoDataDownload.com') skipped: a title above the header",
         "rows reversed: CryptoDataDownload CSV lists bars newest first; read 6 rows oldest first "
-        "(2024-03-01T00:00:00Z .. 2024-03-01T05:00:00Z), no row changed, dropped or added"
+        "(2024-03-01T00:00:00Z .. 2024-03-01T05:00:00Z), no row changed, dropped or added",
     ]
     assert got.attrs["extra_columns"] == ["date", "symbol", "Volume USDT", "tradecount"]
     oldest_first = load_candles(_cdd(tmp_path, [0, 1, 2, 3, 4, 5], "asc.csv"))
-    assert "transformations" not in oldest_first.attrs  # nothing to reverse, nothing said
+    assert len(oldest_first.attrs["transformations"]) == 1  # the title line; nothing reversed
     pd.testing.assert_frame_equal(oldest_first, got)
 
 
@@ -299,7 +300,7 @@ def test_cryptodatadownload_unix_mixing_seconds_and_ms_is_read_per_row_and_said(
     path.write_text("\n".join(lines) + "\n")
     got = load_candles(path)
     pd.testing.assert_frame_equal(got, _expected(), check_freq=False)
-    assert got.attrs["transformations"][0] == (
+    assert got.attrs["transformations"][1] == (
         "the time column mixes epoch seconds (2 rows) and milliseconds (4 rows), as "
         "CryptoDataDownload's files do; each row read by its digit count (10 = seconds, "
         "13 = milliseconds)"

@@ -13,14 +13,17 @@ import pytest
 from agents.seed_group import read_rl_metrics
 from agents.validation import split_period
 from backtest.aggregate import TrialCount, seed_sharpes, summarize_seeds
+from backtest.baselines import PolicySpec
 from backtest.collapse import collapse_name
 from backtest.verdict import dsr_phrase, group_verdict, training_verdict, versus
 from evaluate.charts import drawdown_figure, equity_figure, out_of_range, positions_figure
 from evaluate.headtohead import compare
+from evaluate.ledger_trials import run_market
 from evaluate.plots import _equity, _in_range, plot_equity
 from evaluate.report import format_table
 from evaluate.report_verdict import method_verdict
 from evaluate.seeds import seed_summaries, verdicts
+from lab.config import ConfigError
 from lab.seeds import GroupSpec, summarise, write_summary
 from tests.test_evaluate_report import TS, N, _bt
 
@@ -209,3 +212,37 @@ def test_png_charts_leave_the_ruined_baseline_out(long_and_ruin, tmp_path):
 def test_split_period_names_the_last_day_of_the_split():
     assert split_period("btc1h", "val") == "val 2023-01-01 to 2023-12-31"
     assert split_period("btc1h", "nope") == "nope"
+
+
+def test_run_market_reads_the_runs_own_market_and_refuses_a_damaged_meta(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text("algo: ppo\nenv_name: btc1h\n")
+    spec = PolicySpec("ppo_s0", "ppo", None, 0, source=str(run / "best_model.zip"))  # type: ignore[arg-type]
+    assert run_market(spec) == "btc1h"  # no meta.json: the config's market
+    (run / "meta.json").write_text(json.dumps({"market": {"key": "/data/sol_1h.csv.gz"}}))
+    assert run_market(spec) == "/data/sol_1h.csv.gz"  # the recorded market wins
+    (run / "meta.json").write_text("{not json")
+    with pytest.raises(
+        ConfigError, match=r"meta.json: not valid JSON .* the run folder is damaged"
+    ):
+        run_market(spec)
+    assert run_market(PolicySpec("flat", "flat", None)) is None  # type: ignore[arg-type]
+
+
+def test_console_table_fits_100_columns_in_blocks(long_and_ruin):
+    rng = np.random.default_rng(2)
+    extra = []
+    for k in range(6):
+        pos = rng.choice([-1.0, 0.0, 1.0], size=N)
+        extra.append(
+            _bt(f"ppo_long_name_s{k}", pos * long_and_ruin[0].returns, pos, method="ppo", seed=k)
+        )
+    cmp = compare([*long_and_ruin, *extra], n_boot=20)
+    lines = format_table(cmp).splitlines()
+    assert max(len(line) for line in lines) <= 100, max(lines, key=len)
+    headers = [line for line in lines if line.startswith(" ") and line.strip()]
+    assert len(headers) >= 2  # several blocks, each with its policy names
+    names = " ".join(headers).split()
+    assert names.count("ppo_s0") == 1 and "ppo_long_name_s5" in names and "buy_and_hold" in names
+    assert sum(line.startswith("Sharpe (ann.)") for line in lines) == len(headers)

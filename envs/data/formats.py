@@ -61,6 +61,7 @@ class Layout:
     time_col: str
     rename: dict[str, str] = field(default_factory=dict)  # file column -> standard column
     newest_first: bool = False  # the format's order is newest first (reversed on read)
+    title: str | None = None  # the one-field line above the header that was skipped
 
     @property
     def skiprows(self) -> int:
@@ -141,7 +142,8 @@ def csv_layout(path: Path, head: bytes, columns: tuple[str, ...]) -> Layout:
     if time_col != "timestamp":
         rename[time_col] = "timestamp"
     cdd = time_col == "unix" and "symbol" in fields
-    return Layout(CDD if cdd else "CSV", line_no, time_col, rename, newest_first=cdd)
+    title = lines[0] if header_at == 1 else None
+    return Layout(CDD if cdd else "CSV", line_no, time_col, rename, cdd, title)
 
 
 def _refuse_header(

@@ -136,7 +136,7 @@ def _frame(path: Path, columns: tuple[str, ...], strict: bool) -> pd.DataFrame:
     )
     frame = table.loc[:, list(columns)]
     frame.index = index
-    notes: list[str] = list(mixed or [])
+    notes: list[str] = [*table.attrs.get("notes", []), *(mixed or [])]
     if table.attrs.get("newest_first"):
         frame, ok, loc, reversed_note = _newest_first(frame, ok, loc, table.attrs["format"])
         notes += reversed_note

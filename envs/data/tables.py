@@ -107,12 +107,14 @@ def read_table(
         )
     kind = file_kind(path)
     needed = ("timestamp", *columns)
-    fmt, newest_first = kind, False
+    fmt, newest_first, notes = kind, False, []
     if kind == "csv":
         layout = csv_layout(path, sniff_csv(path), columns)
         loc = RowLocator(str(path), first_line=layout.header_line + 1)
         table = _read_csv(path, layout, columns)
         fmt, newest_first = layout.name, layout.newest_first
+        if layout.title is not None:  # nothing is skipped unsaid
+            notes.append(f"line 1 ({quote(layout.title)}) skipped: a title above the header")
     else:
         loc = RowLocator(str(path), first_line=None)
         table = _read_other(path, kind, needed)
@@ -124,4 +126,5 @@ def read_table(
     table.attrs["extra_columns"] = extra  # reported by the CLI and the quality report, not used
     table.attrs["format"] = fmt
     table.attrs["newest_first"] = newest_first
+    table.attrs["notes"] = notes
     return table, loc
