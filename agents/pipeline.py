@@ -64,6 +64,7 @@ from envs.marketspec import record_market
 from envs.presets import get_preset
 from envs.registry import split_range
 from lab.atomic import atomic_save, atomic_write_json
+from lab.ledger_returns import save_run_returns
 from lab.rundir import create_run_dir, preset_files
 
 EVAL_DIR = "eval"
@@ -260,7 +261,10 @@ def run_validation(
             spaces=(model.observation_space, model.action_space),
             n_features=model.policy_kwargs["features_extractor_kwargs"]["n_features"],
         )
-    results = validation_backtest(cfg, models, normaliser, split="val")
+    kept: dict[str, Any] = {}
+    results = validation_backtest(cfg, models, normaliser, split="val", keep=kept)
+    val_bt = kept.get(f"{cfg.algo}_best") or kept[f"{cfg.algo}_final"]  # what the ledger records
+    save_run_returns(run_dir, val_bt.returns, val_bt.timestamps)
     if best_is_final:  # the same weights: one backtest, reported under both names
         results = {
             f"{cfg.algo}_final": results[f"{cfg.algo}_final"],

@@ -42,6 +42,7 @@ import yaml
 
 from agents.registry import RegistryError, promote, resolve
 from agents.serve_config import default_models_root
+from lab.ledger_returns import run_returns
 from lab.rundir import utc_now
 
 WINDOW_KINDS = ("rolling", "expanding")
@@ -203,7 +204,7 @@ def record_trial(
                       seed=cfg.get("seed"), run_dir=candidate.resolve(), val_sharpe=sharpe,
                       periods_per_year=get_preset(base_market).periods_per_year,
                       extra=extra)  # fmt: skip
-    append_record(rec, default_runs_root())
+    append_record(rec, default_runs_root(), **run_returns(candidate))
 
 
 def _append_history(model_dir: Path, row: dict[str, Any]) -> None:

@@ -25,6 +25,7 @@ from lab.ledger import (
     make_record,
     recorded_run_dirs,
 )
+from lab.ledger_returns import run_returns
 from lab.rundir import read_config
 from lab.seeds import GroupSpec, default_group_dir, run_group, split_group_argv
 
@@ -86,7 +87,7 @@ def record_once(
         return
     rec = ledger_record(run_dir, algo, source, metrics, extra)
     if rec["run_dir"] not in recorded_run_dirs(rec["market"], default_runs_root()):
-        append_record(rec, default_runs_root())
+        append_record(rec, default_runs_root(), **run_returns(run_dir))
 
 
 def record_single_run(algo: str, run_dir: Path) -> None:

@@ -60,12 +60,14 @@ def validation_backtest(
     normaliser: Any,
     split: str = "val",
     bench: Any = None,
+    keep: dict[str, Any] | None = None,
 ) -> dict[str, dict[str, float]]:
     """``{name: metrics}`` for each model (acting deterministically) and buy-and-hold.
 
     ``models``: ``{"final": model, "best": model}``; ``normaliser``: the run's fitted one, so the
     backtest sees exactly the inputs training saw. ``bench``: a buy-and-hold Backtest of the same
-    split already run (checkpoint selection reuses one), else it is run here.
+    split already run (checkpoint selection reuses one), else it is run here. ``keep``: filled
+    with each model's ``Backtest`` by name (the trial ledger keeps the val returns).
     """
     # the agents act every k bars (held in between by the runner); buy-and-hold is unaffected
     agent_settings = {**_layout(cfg), "decision_interval": cfg.env.decision_interval}
@@ -83,6 +85,8 @@ def validation_backtest(
             normaliser=normaliser,
         )
         bt = run_policy(spec, cfg.env_name, split, seed=cfg.seed, costs=costs)
+        if keep is not None:
+            keep[f"{cfg.algo}_{name}"] = bt
         out[f"{cfg.algo}_{name}"] = {
             **bt.summary(benchmark=bench),
             "constant_position": constant_position(bt.positions),

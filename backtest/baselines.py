@@ -12,6 +12,10 @@ SELL/HOLD/BUY each bar, ``momentum`` the sign of the trailing ``lookback``-bar (
 ``close[t] / close[t - lookback] - 1`` (known at t's close; flat until ``lookback`` bars of the
 current segment exist, so it never looks across a data gap).
 
+The known edges (daily time-series momentum, a trend ensemble, volatility-targeted holding) live
+in ``backtest.trend``; ``backtest.baseline_table`` is the one table of every baseline, their
+grids and defaults.
+
 Model policies (SB3 run folders, supervised checkpoints) live above this layer, in
 ``agents.loading``; this module is numpy + envs only.
 """
@@ -24,12 +28,14 @@ from typing import Any, Protocol
 import numpy as np
 
 BASELINES = ("buy_and_hold", "flat", "random", "momentum")
+# the known edges (backtest.trend), built from the table in backtest.baseline_table
+TREND_BASELINES = ("tsmom_long_flat", "tsmom_long_short", "trend_ensemble", "vol_target")
 ORACLES = ("oracle_hidden", "oracle_filter")  # synthetic markets only (backtest.oracles)
 
 
 def is_reference(method: str) -> bool:
     """A built-in baseline or oracle: a reference to compare against, never a seeded method."""
-    return method in BASELINES or method in ORACLES
+    return method in BASELINES or method in TREND_BASELINES or method in ORACLES
 
 
 class Policy(Protocol):

@@ -38,7 +38,8 @@ from typing import Any
 
 import numpy as np
 
-from backtest.baselines import Policy, PolicySpec, baseline
+from backtest.baseline_table import named_spec
+from backtest.baselines import Policy, PolicySpec
 from backtest.record import Backtest
 
 COST_KEYS = ("fee_bps", "slippage_bps", "slippage_model", "slippage_coef", "funding", "fill")
@@ -225,11 +226,7 @@ def run_policy(
     from envs import make_env
     from envs.presets import get_preset
 
-    spec = (
-        policy
-        if isinstance(policy, PolicySpec)
-        else PolicySpec(policy, policy, baseline(policy, seed, env_name), seed)
-    )
+    spec = policy if isinstance(policy, PolicySpec) else named_spec(policy, seed, env_name)
     settings = {**spec.env_settings, **(env_settings or {})}
     options = {k: v for k, v in settings.items() if k not in ("feature_set", "window")}
     options.update((costs or CostOverrides()).options())

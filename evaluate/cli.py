@@ -12,11 +12,13 @@ import datetime as dt
 import math
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from agents.loading import load_run
 from agents.safe_load import ModelLoadError, cli_exit
+from backtest.baseline_select import add_trend_baselines
 from backtest.baselines import PolicySpec, baseline
 from backtest.oracles import oracle_specs
 from backtest.record import Backtest
@@ -43,6 +45,7 @@ from evaluate.seeds import (
     summaries_json,
     verdicts,
 )
+from evaluate.stress import print_stress, run_stress
 from lab.config import ConfigError
 from lab.outputs import check_output_dir
 from lab.rundir import preset_files, track_unfinished, write_provenance
@@ -51,7 +54,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 DESCRIPTION = f"""Evaluate policies head to head on one split of a preset, over the WHOLE split,
 every policy stepping the same env with the same costs. Baselines (buy_and_hold, flat, random,
-momentum) are always included; on a synthetic preset (synth-*) also oracle_hidden and
+momentum, and the known edges tsmom_long_flat, tsmom_long_short, trend_ensemble, vol_target, each
+deciding once a day with its lookback chosen on val, every grid point a trial in the ledger:
+backtest.baseline_table) are always included; on a synthetic preset (synth-*) also oracle_hidden and
 oracle_filter (envs.synthetic). {SELECTION_NOTE} --ensemble RULE adds one policy
 ensemble_RULE over all the given runs (voting: plurality of the members' positions, a tie is
 flat; confidence: argmax of the mean SELL/HOLD/BUY probabilities, discrete PPO and supervised
@@ -212,6 +217,20 @@ def compare_counted(
     return cmp, counted_trials(cmp, chosen)
 
 
+def evaluate_under(
+    specs: list[PolicySpec],
+    costs: CostOverrides,
+    *,
+    args: EvalConfig,
+    ledger: Any,
+    failures: dict[str, dict[int, str]],
+) -> tuple[Any, dict[str, str]]:
+    """One more comparison of ``specs`` at ``costs`` and its verdict lines (``--stress``)."""
+    cmp, trials = compare_counted(run_backtests(specs, args, costs), args, ledger)
+    summaries = seed_summaries(cmp, n_boot=args.n_boot, seed=args.bootstrap_seed)
+    return cmp, verdicts(cmp, summaries, trials, failures)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Check every input, backtest every policy, print the tables, write the report; 0 or 2."""
     args = config_from_args(build_parser().parse_args(argv))  # --env: the market's key
@@ -230,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     check_runs_on_market(specs, args.env)  # bar size and feature columns of every run
     costs = resolve_costs(args, specs)
     try:  # the market's trial ledger sets the deflated Sharpe's trials; flags override
+        specs = add_trend_baselines(specs, args.env, costs)  # chosen on val, ledger trials
         ledger, ledger_info = selection_trials(args.env, specs, len(dict.fromkeys(args.ensemble)))
     except ValueError as err:
         raise SystemExit(f"python -m evaluate: error: {err}") from None
@@ -254,6 +274,9 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(verdict_text.values()))
     extra = summaries_json(summaries, verdict_text, trials, expanded.failures)
     extra["ledger"] = ledger_info
+    if args.stress:  # the same policies at double costs and with late fills, side by side
+        once = partial(evaluate_under, args=args, ledger=ledger, failures=expanded.failures)
+        extra["stress"] = print_stress(cmp, *run_stress(specs, costs, once))
     write_json(cmp, out / "metrics.json", context, extra)
     write_csv(cmp, out / "metrics.csv")
     plots = {} if args.no_plots else write_plots(backtests, out)

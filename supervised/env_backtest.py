@@ -47,12 +47,14 @@ def env_backtest(
     periods_per_year: int | None = None,
     probs_by_bar: np.ndarray | None = None,
     rule: DecisionRule | None = None,
+    keep: dict[str, Any] | None = None,
     **env_options: Any,
 ) -> dict[str, Any]:
     """Step the env through ``split`` taking ``actions_by_bar[env.t]`` (int array, len T).
 
     Returns sharpe, total_log_return, n_steps, n_runs, turnover (notional/equity), n_trades, costs, funding,
-    exposure (mean |position|), long_share, short_share.
+    exposure (mean |position|), long_share, short_share. ``keep``: gets the pass's
+    ``Backtest`` under ``"backtest"`` (the trial ledger keeps its val returns).
     """
     if periods_per_year is None:  # the market's bar size (envs.barsize)
         periods_per_year = get_preset(data.env).periods_per_year
@@ -87,7 +89,9 @@ def env_backtest(
 
     starts = env.episode_starts()
     policy = _BarActions(acts, probs_by_bar, has_probs, rule, data.window, data.n_features)
-    run_env(policy, env, "classifier", periods_per_year=periods_per_year, on_step=record)
+    bt = run_env(policy, env, "classifier", periods_per_year=periods_per_year, on_step=record)
+    if keep is not None:
+        keep["backtest"] = bt
     return _summary(rewards, pos, paid, len(starts), periods_per_year)
 
 

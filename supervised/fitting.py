@@ -307,9 +307,11 @@ def env_metrics(
     bias: np.ndarray,
     cfg: FitConfig,
     rule: DecisionRule | None = None,
+    keep: dict[str, Any] | None = None,
 ) -> dict[str, float]:
     """The policy stepped through the real env over the val split: argmax(logits + bias), or
-    ``rule`` applied to ``softmax(logits + bias)`` and the env's own observation at each bar."""
+    ``rule`` applied to ``softmax(logits + bias)`` and the env's own observation at each bar
+    (``keep``: see ``supervised.env_backtest.env_backtest``)."""
     from supervised.env_backtest import env_backtest
 
     d, (lo, hi) = prep.data, prep.val_range
@@ -317,11 +319,11 @@ def env_metrics(
     if rule is None or rule.kind == "argmax":
         _, actions = backtest_logits(prep, model, bias, cfg)
         full[lo:hi] = actions
-        return env_backtest(d, full, "val", **cfg.costs())
+        return env_backtest(d, full, "val", keep=keep, **cfg.costs())
     probs, ok = val_probs(prep, model, bias)
     by_bar = np.full((len(d.close), 3), np.nan)
     by_bar[lo:hi][ok] = probs[ok]
-    return env_backtest(d, full, "val", probs_by_bar=by_bar, rule=rule, **cfg.costs())
+    return env_backtest(d, full, "val", probs_by_bar=by_bar, rule=rule, keep=keep, **cfg.costs())
 
 
 @dataclass

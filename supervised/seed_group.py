@@ -27,6 +27,7 @@ from lab.ledger import (
     make_record,
     recorded_run_dirs,
 )
+from lab.ledger_returns import run_returns
 from lab.seeds import GroupSpec, default_group_dir, run_group, split_group_argv
 
 ALGO = "supervised"
@@ -93,7 +94,7 @@ def record_once(run_dir: Path, source: str = ALGO, **extra: Any) -> None:
         extra=extra,
     )
     if rec["run_dir"] not in recorded_run_dirs(rec["market"], default_runs_root()):
-        append_record(rec, default_runs_root())
+        append_record(rec, default_runs_root(), **run_returns(run_dir))
 
 
 def main(argv: list[str]) -> Path:

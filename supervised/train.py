@@ -47,6 +47,7 @@ from envs.presets import get_preset
 from lab.atomic import atomic_write_json
 from lab.cli import run_cli
 from lab.config import ConfigError, add_fields, check_rules, resolve
+from lab.ledger_returns import save_run_returns
 from lab.rundir import create_run_dir, preset_files
 from lab.runtime import seed_everything, set_torch_threads
 from lab.seeds import add_group_flags
@@ -221,8 +222,9 @@ def main(argv: list[str] | None = None) -> Path:
             f"{rule_fit.rule.label()}, fast val Sharpe {rule_fit.metrics['sharpe']:+.2f}"
         )
         metrics = save_run(run_dir, cfg, prep, res, writer, wall_s=None, rule_fit=rule_fit)
+        kept: dict[str, Any] = {}  # the recorded (corrected) val pass: its returns to the ledger
         metrics["val_env"] = {
-            "corrected": env_metrics(prep, res.model, ev.correction.bias, cfg),
+            "corrected": env_metrics(prep, res.model, ev.correction.bias, cfg, keep=kept),
             "raw": env_metrics(prep, res.model, np.zeros(3), cfg),
             "rule": env_metrics(prep, res.model, ev.correction.bias, cfg, rule=rule_fit.rule),
         }
@@ -239,6 +241,7 @@ def main(argv: list[str] | None = None) -> Path:
     )
     wall = time.time() - t0
     metrics["wall_s"] = round(wall, 1)
+    save_run_returns(run_dir, kept["backtest"].returns, kept["backtest"].timestamps)
     atomic_write_json(run_dir / "metrics.json", metrics)
     env = metrics["val_env"]
     print(

@@ -31,7 +31,7 @@ def test_seed_group_evaluation(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from agents import ppo
-    from lab.ledger import ledger_path
+    from lab.ledger import ledger_path, read_records
     from supervised import train as supervised_train
 
     monkeypatch.setenv("RLTRADE_RUNS_ROOT", str(tmp_path / "runs"))  # this test's ledger only
@@ -72,10 +72,15 @@ def test_seed_group_evaluation(
         np.mean([v > sup_sharpe for v in expect])
     )
     assert agg["failed_seeds"] == {"3": "killed by OOM"}
-    # the ledger: 3 PPO seeds of one configuration (1 trial) + 1 supervised run (1 trial)
+    # the ledger: 3 PPO seeds of one configuration (1 trial) + 1 supervised run (1 trial) + the
+    # 13 grid points of the known-edge baselines chosen on val by this evaluation
     ledger = ledger_path("btc1h", tmp_path / "runs").resolve()
-    assert m["trials"]["n"] == 2 and m["ledger"]["sources"] == {"run": 1, "supervised": 1}
-    assert m["ledger"]["n_records"] == 4 and m["ledger"]["path"] == str(ledger)
+    assert m["trials"]["n"] == 15
+    assert m["ledger"]["sources"] == {"baseline": 13, "run": 1, "supervised": 1}
+    assert m["ledger"]["n_records"] == 17 and m["ledger"]["path"] == str(ledger)
+    # every trained run's record points to its per-bar val returns (8,557 val bars)
+    trained = [r for r in read_records("btc1h", tmp_path / "runs") if r["source"] != "baseline"]
+    assert [r["returns"]["n_bars"] for r in trained] == [8557] * 4
     assert m["trials"]["source"].startswith("ledger ") and str(ledger) in m["trials"]["source"]
     # the printed rows: per seed, IQM with its CI, P(improvement), collapsed, trials, verdict
     assert f"ppo: 3 seeds  IQM {agg['iqm']:+.3f} 95% CI [{agg['iqm_low']:+.3f}" in text
@@ -84,7 +89,8 @@ def test_seed_group_evaluation(
     assert f"collapsed {agg['n_collapsed']}/3" in text
     assert "ppo: seed 3 FAILED to train, not backtested: killed by OOM" in text
     assert (
-        f"trials: 2 trials counted, from: ledger {ledger}: 2 trials (run 1, supervised 1)" in text
+        f"trials: 15 trials counted, from: ledger {ledger}: 15 trials (baseline 13, run 1, "
+        "supervised 1)" in text
     )
     assert agg["verdict"].startswith("PPO (3 seeds, 1 failed to train): IQM Sharpe")
     assert agg["verdict"] in text and agg["verdict"] in (out / "report.html").read_text()

@@ -26,6 +26,8 @@ from agents.registry import promote, resolve
 from backtest.runner import run_env
 from envs.data import load_candles, load_funding
 from envs.trading_env import TradingEnv
+from lab.ledger import default_runs_root, ledger_path, read_records
+from lab.ledger_returns import load_returns
 from supervised.trees.train import cli, direction_check
 
 pytestmark = pytest.mark.slow  # trains a tiny tree run (tens of seconds on 2 cores)
@@ -58,8 +60,6 @@ def test_cli_writes_a_complete_run_and_evaluate_loads_it(tree_run):
     assert m["checks"]["label_direction"]["ok"] and m["checks"]["val_classes"]["ok"]
     assert m["val_backtest"]["n_bars"] > 1000 and np.isfinite(m["val_backtest"]["sharpe"])
     assert json.loads((tree_run / "meta.json").read_text())["data_sha256"]
-    from lab.ledger import default_runs_root, read_records
-
     ledger = read_records("btc1h", default_runs_root())
     rec = [r for r in ledger if r["run_dir"] == str(tree_run.resolve())]
     assert [(r["source"], r["algo"]) for r in rec] == [("trees", "trees")]
@@ -68,6 +68,11 @@ def test_cli_writes_a_complete_run_and_evaluate_loads_it(tree_run):
     assert spec.method == "trees" and spec.name == "trees_s1"
     assert spec.env_settings == {"feature_set": "core17", "window": 32, "action": "discrete"}
     assert rec[0]["seed"] == 1  # the tree run counts as one trial in the ledger
+    # its per-bar val returns are kept beside the ledger, and give back its val Sharpe
+    rets = load_returns(ledger_path("btc1h", default_runs_root()), rec[0]["returns"])
+    assert rets.size == m["val_backtest"]["n_bars"] == rec[0]["returns"]["n_bars"]
+    sharpe = rets.mean() / rets.std(ddof=1) * np.sqrt(8760)
+    assert sharpe == pytest.approx(m["val_backtest"]["sharpe"], rel=1e-9)
     # the run ends with a verdict against buy-and-hold over the same val split, and what is next
     v = m["val_verdict"]
     assert v["verdict"].startswith("val 2023-01-01 to 2023-12-31: trees (")

@@ -44,6 +44,7 @@ from envs.marketspec import (
 from envs.presets import get_preset
 from lab.atomic import atomic_write_json
 from lab.config import Rule, add_fields, check_rules, doc, resolve_many
+from lab.ledger_returns import run_returns, save_run_returns
 from lab.rundir import create_run_dir, discard_unfinished, preset_files
 from supervised.diagnostics import CLASS_NAMES, classifier_report
 from supervised.fitting import FitConfig, Prepared, prepare, val_market
@@ -213,8 +214,11 @@ def val_probabilities(
     return probs, ok
 
 
-def runner_backtest(prep: Prepared, cfg: FitConfig, policy: TreePolicy) -> dict[str, Any]:
-    """The val split through the project's runner (``backtest.runner.run_env``), summarised."""
+def runner_backtest(
+    prep: Prepared, cfg: FitConfig, policy: TreePolicy, run_dir: Path | None = None
+) -> dict[str, Any]:
+    """The val split through the project's runner (``backtest.runner.run_env``), summarised;
+    with ``run_dir``, its per-bar returns go to ``val_returns.npz`` for the ledger."""
     from backtest.runner import run_env
     from envs import make_env
 
@@ -228,6 +232,8 @@ def runner_backtest(prep: Prepared, cfg: FitConfig, policy: TreePolicy) -> dict[
         **cfg.costs(),
     )
     bt = run_env(policy, env, "trees", periods_per_year=get_preset(cfg.env).periods_per_year)
+    if run_dir is not None:
+        save_run_returns(run_dir, bt.returns, bt.timestamps)
     held = constant_position(bt.positions)  # a collapse (always long/short/flat), else NaN
     return {
         **{k: float(v) for k, v in bt.summary().items()},
@@ -279,7 +285,7 @@ def record_trial(run_dir: Path, market: str, val_sharpe: float | None) -> None:
     rec = make_record(market=market, source="trees", algo="trees", config=cfg,
                       seed=cfg.get("seed"), run_dir=run_dir.resolve(), val_sharpe=val_sharpe,
                       periods_per_year=get_preset(market).periods_per_year)  # fmt: skip
-    append_record(rec, default_runs_root())
+    append_record(rec, default_runs_root(), **run_returns(run_dir))
 
 
 @dataclasses.dataclass
@@ -364,7 +370,7 @@ def train(argv: list[str] | None = None) -> Path:
         "checks": {"label_direction": direction, "val_classes": classes},
         "val": {"raw": fitted.raw_report.to_dict(), "corrected": report.to_dict()},
         "decision_rule": rule_fit.summary(),
-        "val_backtest": runner_backtest(prep, cfg, policy),
+        "val_backtest": runner_backtest(prep, cfg, policy, run_dir),
         "fit_s": round(fit_s, 1),
         "wall_s": round(time.time() - t0, 1),
     }
