@@ -66,7 +66,7 @@ class BatchedPortfolioEnv(VecEnvMethods):
         for i in range(self.num_envs):
             self._reset_env(i)
         self._options = [{} for _ in range(self.num_envs)]
-        bars = self.accounts.scal[:, PK.P_T].astype(np.int64)
+        bars: np.ndarray = self.accounts.scal[:, PK.P_T].astype(np.int64)
         self.reset_infos = [{"equity": 1.0, "bar": int(b)} for b in bars]
         return self.accounts.observe()
 
