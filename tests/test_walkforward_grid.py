@@ -118,8 +118,9 @@ def test_an_always_flat_fold_says_why(make_candles):
     r = v.methods["agent"]
     assert r.collapse == {0: "always flat"} and r.summary.collapsed == [True, False]
     assert r.summary.sharpes[0] == 0.0  # counted as Sharpe 0, never dropped
-    sentence = method_sentence(r, 2, v.baseline_sharpes)
-    assert "1 of 2 seeds collapsed (always flat" in sentence and "nan" not in sentence
+    sentence = method_sentence(r, 2, v)
+    assert "COLLAPSED: 1 of 2 seeds (s0 always flat)" in sentence and "nan" not in sentence
+    assert "DSR" in sentence and "Turnover" in sentence
     # every seed flat: no finite Sharpe in the fold, the row still says why
     only_flat = {k: o for k, o in outcomes.items() if k[2] == 0}
     rows = build_verdict(
@@ -146,7 +147,7 @@ def test_a_failed_fold_is_listed_not_dropped(make_candles):
     r = method_result("m", MethodSettings("m", "core17", 16, "test"), grid, plans, [0], {})
     assert r.summary is None and r.failed == {0: "fold 1: ValueError: boom"}
     assert "no seed finished every fold (seed 0: fold 1: ValueError: boom)" in method_sentence(
-        r, 2, {}
+        r, 2, None
     )
 
 

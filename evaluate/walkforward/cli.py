@@ -193,6 +193,7 @@ def context(st: Setup, grid: GridResult, command: str, wall_s: float) -> dict[st
         "purge / embargo bars": f"{a.purge_bars} / {a.embargo_bars}",
         "tasks": f"{grid.n_run} run now, {grid.n_resumed} resumed, {len(grid.failures)} failed",
         "wall time": f"{wall_s:.0f} s on {a.workers} worker(s)",
+        "throughput": grid.throughput(),
         "command": command,
     }
 
@@ -203,7 +204,7 @@ def write_outputs(st: Setup, v: Verdict, grid: GridResult, ctx: dict[str, Any]) 
     rows = method_rows(v)
     print(headline(v))
     for r in v.methods.values():
-        print(method_sentence(r, n_folds, v.baseline_sharpes))
+        print(method_sentence(r, n_folds, v))
         print(f"  config: {r.settings.describe()}")
     print(baseline_line(v))
     print()
@@ -215,7 +216,8 @@ def write_outputs(st: Setup, v: Verdict, grid: GridResult, ctx: dict[str, Any]) 
                "baseline_sharpes": v.baseline_sharpes, "failures": failures}  # fmt: skip
     (out / "summary.json").write_text(json.dumps(jsonable(summary), indent=2))
     write_report(out / "report.html", v, rows, ctx, charts=not st.args.no_plots)
-    print(f"\nwrote {out}/report.html, summary.json, methods.csv, folds.csv")
+    print(f"\n{ctx['tasks']}; {ctx['throughput']}")
+    print(f"wrote {out}/report.html, summary.json, methods.csv, folds.csv")
 
 
 def main(argv: list[str] | None = None) -> int:
