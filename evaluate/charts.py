@@ -31,6 +31,7 @@ BENCH_LINE = {"color": "#000000", "dash": "dash", "width": 2.5}  # on top, dashe
 OUT_OF_RANGE = 2.0  # a baseline beyond this factor of the range that matters starts hidden
 POSITION_COLORS = [[0.0, "#d62728"], [0.5, "#ffffff"], [1.0, "#2ca02c"]]  # short, flat, long
 MAX_POSITION_ROWS = 12
+FLAT_GREY = "#7f7f7f"
 PALETTE = (
     "#1f77b4",
     "#ff7f0e",
@@ -82,7 +83,8 @@ def _series_traces(
     x = _times(members[0])
     if len(members) == 1 or not same:
         for m, y in zip(members, series, strict=True):
-            line = BENCH_LINE if m.name == BENCHMARK else {"color": color, "width": 2}
+            width = 1.2 if is_reference(str(m.meta.get("method", m.name))) else 2.2
+            line = BENCH_LINE if m.name == BENCHMARK else {"color": color, "width": width}
             fig.add_trace(go.Scatter(x=_times(m), y=y, name=m.name, line=line, visible=visible))
         return
     stack = np.vstack(series)
@@ -176,6 +178,17 @@ def _hidden_note(hidden: list[str]) -> str:
     return f"<br><sup>hidden, far outside the range of the others: {names} (click to show)</sup>"
 
 
+def method_colors(labels: list[str]) -> dict[str, str]:
+    """The palette's first colours to the trained methods (the lines that matter), the rest to
+    the baselines in order; flat grey."""
+    trained = [lb for lb in labels if not is_reference(lb)]
+    refs = [lb for lb in labels if is_reference(lb) and lb != "flat"]
+    palette = [c for c in PALETTE if c != FLAT_GREY]
+    out = {lb: palette[k % len(palette)] for k, lb in enumerate(trained + refs)}
+    out["flat"] = FLAT_GREY
+    return out
+
+
 def _lines_figure(
     backtests: Sequence[Backtest], values: Any, title: str, ytitle: str, log: bool
 ) -> go.Figure:
@@ -184,8 +197,9 @@ def _lines_figure(
     ordered = _drawn_order(backtests)
     series = {label: [values(m) for m in members] for label, members in ordered}
     hidden = out_of_range(series, log=log)
-    for k, (label, members) in enumerate(ordered):
-        color = PALETTE[k % len(PALETTE)]
+    colors = method_colors([label for label, _ in ordered])
+    for label, members in ordered:
+        color = colors[label]
         visible: bool | str = "legendonly" if label in hidden else True
         _series_traces(fig, label, members, series[label], color, visible)
     fig.update_layout(legend={"traceorder": "normal"})

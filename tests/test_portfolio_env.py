@@ -9,9 +9,12 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from stable_baselines3 import PPO
+from stable_baselines3.common.vec_env import VecEnv
 
 from envs.market import MarketData
 from envs.portfolio import PortfolioAccounts, PortfolioEnv, Universe, make_portfolio_env
+from envs.portfolio.batched import BatchedPortfolioEnv
 from envs.portfolio.weights import to_weights
 from envs.registry import load_market, split_range
 from envs.trading_env import TradingEnv
@@ -154,3 +157,34 @@ def test_unsupported_options_are_refused():
         PortfolioEnv(uni, decision_interval=4)
     with pytest.raises(ValueError, match="mode='short_only' is not valid"):
         PortfolioEnv(uni, mode="short_only")
+
+
+def test_batched_equals_single_envs_seeded_seed_plus_i_and_trains_with_sb3():
+    uni = Universe.align([_market(s, n=400) for s in (1, 2)], ["a", "b"])
+    opts = {"mode": "long_short", "episode_length": 50}
+    batch = BatchedPortfolioEnv(uni, 3, seed=5, **opts)
+    singles = [PortfolioEnv(uni, **opts) for _ in range(3)]
+    obs_b = batch.reset()
+    for i, env in enumerate(singles):
+        obs_s, _ = env.reset(seed=5 + i)
+        np.testing.assert_array_equal(obs_b[i], obs_s)
+    rng = np.random.default_rng(0)
+    for _ in range(120):  # crosses episode ends: auto-reset draws the same starts
+        actions = rng.uniform(-1, 1, (3, 2)).astype(np.float32)
+        obs_b, rew_b, done_b, infos = batch.step(actions)
+        for i, env in enumerate(singles):
+            obs_s, rew_s, term, trunc, _ = env.step(actions[i])
+            assert rew_b[i] == np.float32(rew_s) and done_b[i] == (term or trunc)
+            if term or trunc:
+                np.testing.assert_array_equal(infos[i]["terminal_observation"], obs_s)
+                obs_s, _ = env.reset()
+            np.testing.assert_array_equal(obs_b[i], obs_s)
+
+    class SB3Portfolio(BatchedPortfolioEnv, VecEnv):
+        pass
+
+    venv = SB3Portfolio(uni, 4, seed=0, **opts)
+    model = PPO("MlpPolicy", venv, n_steps=32, batch_size=64, n_epochs=1, seed=0, device="cpu")
+    model.learn(128)
+    action, _ = model.predict(venv.reset(), deterministic=True)
+    assert action.shape == (4, 2)

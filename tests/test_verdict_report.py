@@ -228,3 +228,21 @@ def test_run_market_reads_the_runs_own_market_and_refuses_a_damaged_meta(tmp_pat
     ):
         run_market(spec)
     assert run_market(PolicySpec("flat", "flat", None)) is None  # type: ignore[arg-type]
+
+
+def test_console_table_fits_100_columns_in_blocks(long_and_ruin):
+    rng = np.random.default_rng(2)
+    extra = []
+    for k in range(6):
+        pos = rng.choice([-1.0, 0.0, 1.0], size=N)
+        extra.append(
+            _bt(f"ppo_long_name_s{k}", pos * long_and_ruin[0].returns, pos, method="ppo", seed=k)
+        )
+    cmp = compare([*long_and_ruin, *extra], n_boot=20)
+    lines = format_table(cmp).splitlines()
+    assert max(len(line) for line in lines) <= 100, max(lines, key=len)
+    headers = [line for line in lines if line.startswith(" ") and line.strip()]
+    assert len(headers) >= 2  # several blocks, each with its policy names
+    names = " ".join(headers).split()
+    assert names.count("ppo_s0") == 1 and "ppo_long_name_s5" in names and "buy_and_hold" in names
+    assert sum(line.startswith("Sharpe (ann.)") for line in lines) == len(headers)

@@ -18,10 +18,12 @@ import numpy as np
 import pytest
 
 from agents.config import resolve_config
+from backtest.baseline_table import MOMENTUM_DAYS_GRID, trend_spec
 from backtest.baselines import ConstantPolicy, MomentumPolicy, PolicySpec
 from backtest.runner import CostOverrides
 from envs.features import compute_features
 from evaluate.walkforward.backtests import backtest_rows, eval_options
+from evaluate.walkforward.baselines import BASELINES, fold_baselines, record_fold_choices
 from evaluate.walkforward.cli import main
 from evaluate.walkforward.context import MethodSettings
 from evaluate.walkforward.data import WFData, plan_folds
@@ -118,8 +120,9 @@ def test_an_always_flat_fold_says_why(make_candles):
     r = v.methods["agent"]
     assert r.collapse == {0: "always flat"} and r.summary.collapsed == [True, False]
     assert r.summary.sharpes[0] == 0.0  # counted as Sharpe 0, never dropped
-    sentence = method_sentence(r, 2, v.baseline_sharpes)
-    assert "1 of 2 seeds collapsed (always flat" in sentence and "nan" not in sentence
+    sentence = method_sentence(r, 2, v)
+    assert "COLLAPSED: 1 of 2 seeds (s0 always flat)" in sentence and "nan" not in sentence
+    assert "DSR" in sentence and "Turnover" in sentence
     # every seed flat: no finite Sharpe in the fold, the row still says why
     only_flat = {k: o for k, o in outcomes.items() if k[2] == 0}
     rows = build_verdict(
@@ -146,7 +149,7 @@ def test_a_failed_fold_is_listed_not_dropped(make_candles):
     r = method_result("m", MethodSettings("m", "core17", 16, "test"), grid, plans, [0], {})
     assert r.summary is None and r.failed == {0: "fold 1: ValueError: boom"}
     assert "no seed finished every fold (seed 0: fold 1: ValueError: boom)" in method_sentence(
-        r, 2, {}
+        r, 2, None
     )
 
 
@@ -251,3 +254,35 @@ def test_every_method_end_to_end_tiny(tmp_path):
     # one record per learned (fold, seed); the momentum smoke path one per lookback tried
     assert len(wf) == 2 * 3 + 2 * 4 and {r["algo"] for r in wf} == set(rows)
     assert np.isfinite([r["val_sharpe"] for r in wf if r["val_sharpe"] is not None]).all()
+
+
+# --- the known edges re-chosen on every fold's val rows ------------------------------------------
+
+
+def test_trend_baselines_are_chosen_on_each_folds_val_rows():
+    data = WFData.from_preset("btc1h", "core17")
+    plans = plan_folds(
+        data.span("2021-01-01", "2024-01-01"), 2, val_bars=2160, purge_bars=24, embargo_bars=24,
+        min_train_bars=9000,
+    )  # fmt: skip
+    opts = eval_options(CostOverrides())
+    fb = fold_baselines(data, plans[1], opts)
+    assert set(fb.backtests) == set(BASELINES)
+    choice = next(c for c in fb.choices if c.name == "tsmom_long_flat")
+    # by hand: every lookback of the grid over the fold's val rows, the best Sharpe wins
+    market = data.market(data.fit_normaliser(plans[1].train), 1)
+    val = {}
+    for days in MOMENTUM_DAYS_GRID:
+        spec = trend_spec("tsmom_long_flat", {"lookback_days": days})
+        bt = backtest_rows(spec, market, plans[1].val, opts, data.periods_per_year)
+        s = bt.summary()["sharpe"]
+        val[days] = s if math.isfinite(s) else 0.0
+    best = max(MOMENTUM_DAYS_GRID, key=lambda d: (val[d], -MOMENTUM_DAYS_GRID.index(d)))
+    assert choice.params["lookback_days"] == best
+    test = fb.backtests["tsmom_long_flat"]
+    assert test.meta["source"].startswith(f"tsmom_long_flat[lookback_days={best}] chosen on val")
+    assert np.array_equal(test.timestamps, fb.backtests["buy_and_hold"].timestamps)
+    # every grid point of every known edge is a trial in the ledger, once
+    n = record_fold_choices("btc1h", plans[1], fb, opts, data.index)
+    assert n == sum(len(c.trials) for c in fb.choices) == 4 + 4 + 2 + 3
+    assert record_fold_choices("btc1h", plans[1], fb, opts, data.index) == 0

@@ -56,9 +56,9 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+import envs.portfolio.kernel as PK
 from envs.kernel import NO_STEP_LIMIT, REWARD_CODES
 from envs.params import EnvParams
-from envs.portfolio import kernel as PK
 from envs.portfolio.universe import Universe
 from envs.portfolio.weights import MODES, action_dim, to_weights
 
@@ -156,16 +156,31 @@ class PortfolioAccounts:
         t: np.ndarray = self.scal[:, PK.P_T].astype(np.int64)
         return self.tab[PK.T_TRADABLE, t]
 
-    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    def step(
+        self, actions: np.ndarray, rebalance: np.ndarray | bool = False
+    ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         """Map actions to weights, advance every account one bar: ``(rewards, done codes,
-        info arrays)`` (done codes as ``envs.kernel``: 0 on, 1 terminated, 2 truncated)."""
+        info arrays)`` (done codes as ``envs.kernel``: 0 on, 1 terminated, 2 truncated).
+        ``rebalance``: trade every tradable asset back to its target (per account or all)."""
         weights = to_weights(actions, self.tradable_now(), self.mode, self.gross_cap)
+        return self.step_weights(weights, rebalance)
+
+    def step_weights(
+        self, weights: np.ndarray, rebalance: np.ndarray | bool = False
+    ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """``step`` with target weights (n, N) given directly (baselines); weights of assets
+        that are not tradable must be 0 (they are refused otherwise)."""
         n = self.scal.shape[0]
+        weights = np.ascontiguousarray(weights, dtype=np.float64).reshape(n, -1)
+        if np.any((weights != 0.0) & (self.tradable_now() == 0.0)):
+            raise ValueError("a target weight was given to an asset that is not tradable now")
+        force = np.broadcast_to(np.asarray(rebalance, dtype=np.float64), (n,)).copy()
         out = np.empty((PK.N_QOUT, n))
         aout = np.zeros((n, self.universe.n_assets, PK.N_AOUT))
         PK.step_portfolio(
-            self.scal, self.units, self.pos, weights, self.tab, self.end_next, self.cfg, out, aout
-        )
+            self.scal, self.units, self.pos, weights, force, self.tab, self.end_next, self.cfg,
+            out, aout,
+        )  # fmt: skip
         bar: np.ndarray = out[PK.Q_BAR].astype(np.int64)
         info = {
             "equity": out[PK.Q_EQUITY], "fee": out[PK.Q_FEE], "slippage": out[PK.Q_SLIPPAGE],

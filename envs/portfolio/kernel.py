@@ -13,7 +13,9 @@ zero for every asset not tradable at t, ``envs.portfolio.weights``):
    a delisting, the end of its data) is sold at bar t's close, the last price it has, paying fee
    and slippage on the notional (nothing is held across a bar the asset does not have).
 2. ``E_pre = max(cash + sum_i u_i * open_i[t+1], 0)`` (equity at the fill prices).
-3. For each asset whose target changed (``w_i != pos_i``): ``u_i' = w_i * E_pre / open_i[t+1]``,
+3. For each asset whose target changed (``w_i != pos_i``), or every tradable asset on a
+   rebalance (``force``: weights drift with prices, so re-choosing a target is no trade unless
+   a rebalance is asked for): ``u_i' = w_i * E_pre / open_i[t+1]``,
    ``turnover_i = |u_i' - u_i| * open_i[t+1]``, fee and slippage on it, cash pays the trade and
    the costs. An unchanged target is not traded (no cost), as in the single env.
 4. Funding per asset at bar t+1's close: ``cash -= rate_i * u_i' * close_i[t+1]``.
@@ -47,8 +49,9 @@ WEIGHT_CLIP = 10.0  # observed weights are clipped: finite bounds for the observ
 
 
 @numba.njit(cache=True, fastmath=False, nogil=True)
-def _trade_all(cash, units, pos, w, tab, t, fee_rate, slip_rate, aout):  # noqa: ANN001, ANN202
-    """Steps 1-3 of the module doc for one account: liquidate, size on E_pre, trade. Returns
+def _trade_all(cash, units, pos, w, force, tab, t, fee_rate, slip_rate, aout):  # noqa: ANN001, ANN202
+    """Steps 1-3 of the module doc for one account: liquidate, size on E_pre, trade (every
+    tradable asset back to its target when ``force`` is 1.0: a rebalance). Returns
     ``(cash, fee, slippage, turnover)``; writes the per-asset P&L of the held units up to the
     fill and the per-asset costs into ``aout`` (N, N_AOUT)."""
     n_assets = units.shape[0]
@@ -74,7 +77,7 @@ def _trade_all(cash, units, pos, w, tab, t, fee_rate, slip_rate, aout):  # noqa:
         pf = tab[T_FILL, t, i]
         aout[i, A_PNL] = units[i] * (pf - tab[T_CLOSE_NOW, t, i])
         u_new = w[i] * e_pre / pf
-        u_new = u_new if w[i] != pos[i] else units[i]
+        u_new = u_new if (w[i] != pos[i] or force != 0.0) else units[i]
         du = u_new - units[i]
         turnover = abs(du) * pf
         fee, slip = turnover * fee_rate, turnover * slip_rate
@@ -107,10 +110,11 @@ def _settle_all(cash, units, tab, t, aout):  # noqa: ANN001, ANN202
 
 
 @numba.njit(cache=True, fastmath=False, nogil=True)
-def step_portfolio(scal, units, pos, target, tab, end_next, cfg, out, aout):  # noqa: ANN001, ANN201
+def step_portfolio(scal, units, pos, target, force, tab, end_next, cfg, out, aout):  # noqa: ANN001, ANN201
     """Advance every account one bar; returns how many episodes ended.
 
-    ``scal`` (n, N_PSTATE); ``units``/``pos``/``target`` (n, N); ``tab`` (N_TABLE, T, N);
+    ``scal`` (n, N_PSTATE); ``units``/``pos``/``target`` (n, N); ``force`` (n,) 1.0 to
+    rebalance every tradable asset to its target even when unchanged; ``tab`` (N_TABLE, T, N);
     ``end_next`` (T,) 1.0 where bar t+1 cannot be decided on; ``cfg`` the settings tuple of
     ``envs.kernel`` (fee rate, ruin floor, max drawdown, reward code, dd penalty, DSR eta,
     terminal penalty, reward scale) plus the slippage rate at index 8; ``out`` (N_QOUT, n);
@@ -122,7 +126,7 @@ def step_portfolio(scal, units, pos, target, tab, end_next, cfg, out, aout):  # 
         if t < 0 or t + 1 >= end_next.shape[0]:
             raise IndexError("decision bar outside the universe: reset() the episode first")
         cash, fee, slip, turnover = _trade_all(
-            scal[a, P_CASH], units[a], pos[a], target[a], tab, t, cfg[0], cfg[8], aout[a]
+            scal[a, P_CASH], units[a], pos[a], target[a], force[a], tab, t, cfg[0], cfg[8], aout[a]
         )
         cash, eq, fund = _settle_all(cash, units[a], tab, t, aout[a])
         peak = eq if eq > scal[a, P_PEAK] else scal[a, P_PEAK]

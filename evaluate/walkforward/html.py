@@ -68,7 +68,11 @@ def _charts(v: Verdict) -> str:
 
 def _method_table(rows: list[dict[str, Any]], baselines: list[str]) -> str:
     head = ["method", "seeds", "IQM Sharpe", "95% CI", "worst seed", "collapsed"]
-    head += [f"P(beat {b})" for b in baselines] + ["turnover /yr", "costs % equity /yr", "trials"]
+    head += [f"P(beat {b.replace('_', '-')})" for b in baselines] + [
+        "turnover /yr",
+        "costs % equity /yr",
+        "trials",
+    ]
     body = [
         [
             _esc(r["method"]),
@@ -106,8 +110,7 @@ def write_report(
     """report.html (see the module docstring)."""
     n_folds = int(context["folds"])
     sentences = "".join(
-        f'<p class="method">{_esc(method_sentence(r, n_folds, v.baseline_sharpes))}</p>'
-        for r in v.methods.values()
+        f'<p class="method">{_esc(method_sentence(r, n_folds, v))}</p>' for r in v.methods.values()
     )
     configs = "".join(f"<li>{_esc(r.settings.describe())}</li>" for r in v.methods.values())
     setting = _table(

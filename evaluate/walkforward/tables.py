@@ -12,6 +12,10 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from backtest.aggregate import TrialCount
+from evaluate.report_verdict import method_verdict
 from evaluate.walkforward.verdict import MethodResult, Verdict, sharpe_text
 
 PRETTY = {"buy_and_hold": "buy-and-hold"}
@@ -26,43 +30,42 @@ def pretty(name: str) -> str:
     return PRETTY.get(name, name.replace("_", " "))
 
 
-def _bsharpe(v: float) -> str:
-    """A baseline's Sharpe; an undefined one (never trades) is compared as 0 and says so."""
-    return _f(v) if math.isfinite(v) else "never trades: Sharpe taken as 0"
+def period(v: Verdict, n_folds: int) -> str:
+    """``2023-06-17 to 2024-01-01 out of sample (6 folds stitched)``."""
+    first = next(iter(v.baselines.values()))
+    lo, hi = (
+        str(np.datetime64(int(first.timestamps[i]), "ns").astype("datetime64[D]")) for i in (0, -1)
+    )
+    return f"{lo} to {hi} out of sample ({n_folds} folds stitched)"
 
 
-def method_sentence(r: MethodResult, n_folds: int, baseline_sharpes: dict[str, float]) -> str:
-    """``PPO (3 seeds x 6 folds): out-of-sample IQM Sharpe -0.32 [-0.61, +0.05]; beats
-    buy-and-hold (+0.54) with probability 0.00, ...; turnover ..., costs ... of equity a year.``"""
-    s = r.summary
-    head = f"{r.method.upper()} ({len(r.curves)} seed{'s' if len(r.curves) != 1 else ''} x {n_folds} folds"
-    head += f", {len(r.failed)} seed(s) failed)" if r.failed else ")"
-    if s is None:
-        why = "; ".join(f"seed {k}: {v}" for k, v in r.failed.items())
-        return f"{head}: no seed finished every fold ({why}); nothing to evaluate."
-    ci = f" [{_f(s.iqm_low)}, {_f(s.iqm_high)}]" if s.n_seeds > 1 else " (one seed: no interval)"
-    parts = [f"{head}: out-of-sample IQM Sharpe {_f(s.iqm)}{ci}"]
-    beats = [
-        f"{pretty(b)} ({_bsharpe(baseline_sharpes[b])}) with probability {_f(p, '{:.2f}')}"
-        for b, p in s.p_improve.items()
-    ]
-    if beats:
-        parts.append("beats " + ", ".join(beats))
-    if r.collapse:
-        kinds = sorted(set(r.collapse.values()))
-        parts.append(
-            f"{len(r.collapse)} of {s.n_seeds} seeds collapsed ({', '.join(kinds)}; "
-            "a flat seed counts as Sharpe 0)"
-        )
+def cost_sentence(r: MethodResult) -> str:
+    """``Turnover 139x a year; costs 12.3% of equity a year (fees ..., slippage ..., funding ...).``"""
     c = r.costs
-    if c:
-        parts.append(
-            f"turnover {c['turnover_annual']:.0f}x a year, costs {c['costs_pct_year']:.1f}% of "
-            f"equity a year (fees {c['fees_pct_year']:.1f}%, slippage {c['slippage_pct_year']:.1f}%, "
-            f"funding {c['funding_pct_year']:.1f}%)"
-        )
-    parts.append(f"{r.n_trials} trials counted")
-    return "; ".join(parts) + "."
+    if not c:
+        return ""
+    return (
+        f" Turnover {c['turnover_annual']:.0f}x a year; costs {c['costs_pct_year']:.1f}% of "
+        f"equity a year (fees {c['fees_pct_year']:.1f}%, slippage {c['slippage_pct_year']:.1f}%, "
+        f"funding {c['funding_pct_year']:.1f}%), median over seeds."
+    )
+
+
+def method_sentence(r: MethodResult, n_folds: int, v: Verdict | None) -> str:
+    """The verdict builder's sentence (``evaluate.report_verdict.method_verdict``) over the
+    stitched out-of-sample seeds, then turnover and costs; a method with no finished seed says
+    which fold failed and why."""
+    if r.summary is None or v is None:
+        why = "; ".join(f"seed {k}: {e}" for k, e in r.failed.items())
+        return f"{r.method.upper()}: no seed finished every fold ({why}); nothing to evaluate."
+    ppy = next(iter(r.curves.values())).periods_per_year
+    trials = TrialCount(
+        r.n_trials, r.trials_sharpe_var * ppy, "walk-forward: folds x configurations"
+    )
+    text = method_verdict(
+        r.summary, v.baseline_sharpes, trials, r.dsr, len(r.failed), period=period(v, n_folds)
+    )
+    return text + cost_sentence(r)
 
 
 def headline(v: Verdict) -> str:

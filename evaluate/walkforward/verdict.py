@@ -23,10 +23,12 @@ import numpy as np
 from backtest.aggregate import SeedSummary, summarize_seeds
 from backtest.collapse import collapse_label, constant_position
 from backtest.record import Backtest
+from backtest.stats import deflated_sharpe_ratio
 from evaluate.stitch import stitch
+from evaluate.walkforward.baselines import BASELINES
 from evaluate.walkforward.context import MethodSettings
 from evaluate.walkforward.data import FoldPlan
-from evaluate.walkforward.folds import TaskOutcome
+from evaluate.walkforward.folds import TaskOutcome, trial_variance
 from evaluate.walkforward.grid import GridResult, Key
 from evaluate.walkforward.learners import MOMENTUM_GRID
 
@@ -74,6 +76,8 @@ class MethodResult:
     costs: dict[str, float]  # median over seeds
     n_trials: int
     collapse: dict[int, str] = field(default_factory=dict)  # seed -> "always flat", ...
+    trials_sharpe_var: float = 0.0  # per bar, over every (fold, seed, configuration) on test
+    dsr: float = math.nan  # median over seeds of the stitched curve's deflated Sharpe
 
 
 @dataclass
@@ -118,16 +122,21 @@ def method_result(
             k = missing[0]
             failed[seed] = f"fold {k[1]}: " + grid.failures.get(k, "not run")
             continue
+        # a method named like a baseline (the momentum smoke path) gets its own chart label
+        shown = f"{method} (walk-forward)" if method in BASELINES else method
         curve = stitch(
             [grid.outcomes[k].test for k in keys],
             f"{method} s{seed}",
-            {"method": method, "seed": seed},
+            {"method": shown, "seed": seed},
         )
         curves[seed] = curve
-        label = collapse_label(constant_position(curve.positions))
-        if label is not None:
-            collapse[seed] = label
-    summary = None
+        collapsed = collapse_label(constant_position(curve.positions))
+        if collapsed is not None:
+            collapse[seed] = collapsed
+    outs = [o for (m, _, _), o in grid.outcomes.items() if m == method]
+    n_trials = len(plans) * _n_configs(method, outs, n_configs)
+    var = trial_variance([s for o in outs for s in o.trial_sharpes.values()])
+    summary, dsr = None, math.nan
     if curves:
         sums = [c.summary() for c in curves.values()]
         summary = summarize_seeds(
@@ -138,12 +147,18 @@ def method_result(
             {b: np.array([_zero_nan(v)]) for b, v in versus.items()},
             n_boot=n_boot,
             seed=bootstrap_seed,
+            constant=np.array([constant_position(c.positions) for c in curves.values()]),
         )
+        dsrs = [
+            _zero_nan(deflated_sharpe_ratio(c.returns, n_trials=n_trials, trials_sharpe_var=var))
+            for c in curves.values()
+        ]
+        dsr = float(np.median(dsrs))
     rates = [cost_rates(c) for c in curves.values()]
     costs = {k: float(np.median([r[k] for r in rates])) for k in (rates[0] if rates else {})}
-    outs = [o for (m, _, _), o in grid.outcomes.items() if m == method]
-    n_trials = len(plans) * _n_configs(method, outs, n_configs)
-    return MethodResult(method, settings, curves, failed, summary, costs, n_trials, collapse)
+    return MethodResult(
+        method, settings, curves, failed, summary, costs, n_trials, collapse, var, dsr
+    )
 
 
 def fold_rows(
