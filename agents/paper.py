@@ -24,7 +24,9 @@ backtest. Only those bars are read from the candles, so the account survives a r
 and funding stay in the decisions log, from which the live period's metrics are computed. A bar
 that closed while the trader was down is a **missed** decision: it is logged as such and keeps
 the previous target (no trade), as the env's held action would; the trader then decides on the
-latest closed bar only (never retroactively).
+latest closed bar only (never retroactively). A model trained with ``decision_interval=k``
+decides every k bars from its first decision and holds its action in between (logged
+``held``), as ``evaluate`` backtests it.
 """
 
 from __future__ import annotations
@@ -214,6 +216,15 @@ def paper_params(spec: Any, model: str) -> EnvParams:
     return params
 
 
+def decide_bar(spec: Any, market: MarketData, t: int, acct: Account) -> int:
+    """The policy's action on bar ``t`` for the account ``acct`` (the env's observation)."""
+    window = market.features[t - market.window + 1 : t + 1].ravel()
+    slots = account_observation(acct.pos, acct.entry, float(market.close[t]), acct.dd, acct.held)
+    obs = np.concatenate([window, slots]).astype(np.float32)
+    spec.policy.bind(market, spaces.Discrete(3))
+    return int(np.asarray(spec.policy.act(obs[None, :], np.array([t])))[0])
+
+
 def tick(model: str, candles: pd.DataFrame, state_dir: Path, *, now: Any,
          root: Path | None = None, funding: pd.Series | None = None,
          source: str = "candles") -> dict[str, Any]:  # fmt: skip
@@ -239,12 +250,14 @@ def tick(model: str, candles: pd.DataFrame, state_dir: Path, *, now: Any,
         acct = advance(state, market, params, t, source)
     else:  # the first decision: a flat account at this bar's close (what the env's reset makes)
         acct = Account.fresh(params, t, float(market.close[t]))
-    window = market.features[t - market.window + 1 : t + 1].ravel()
-    slots = account_observation(acct.pos, acct.entry, float(market.close[t]), acct.dd, acct.held)
-    obs = np.concatenate([window, slots]).astype(np.float32)
-    spec.policy.bind(market, spaces.Discrete(3))
-    action = int(np.asarray(spec.policy.act(obs[None, :], np.array([t])))[0])
-    log.append({"bar_open_utc": last.strftime(ISO), "action": action, "missed": False})
+    k = int(spec.env_settings.get("decision_interval", 1))  # as evaluate: decide every k bars
+    if len(log) % k:  # between two decisions the action is held (backtest.runner.run_env)
+        action = int(log[-1]["action"])
+        log.append({"bar_open_utc": last.strftime(ISO), "action": action, "missed": False,
+                    "held": True})  # fmt: skip
+    else:
+        action = decide_bar(spec, market, t, acct)
+        log.append({"bar_open_utc": last.strftime(ISO), "action": action, "missed": False})
     ppy = get_preset(record["market"]).periods_per_year
     closed = last + pd.Timedelta(market.freq_ns, "ns")
     state.update(

@@ -13,11 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
 from backtest.aggregate import SeedSummary, TrialCount
 from backtest.record import Backtest
+from envs.data import load_clean
+from envs.presets import get_preset
 from evaluate.charts import drawdown_figure, equity_figure, monthly_heatmap, positions_figure
 from evaluate.headtohead import Comparison
 from evaluate.report import SELECTION_NOTE, TABLE, table_columns
@@ -37,6 +40,7 @@ CSS = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1300px;
 table{border-collapse:collapse;font-size:13px;margin:.5em 0}td,th{border:1px solid #ccc;
 padding:3px 8px;text-align:right}td:first-child,th:first-child{text-align:left}
 .verdict{font-size:1.15em;background:#eef4fb;border-left:5px solid #1f77b4;padding:.5em .8em}
+.verdict.collapsed{border-left-color:#d62728;background:#fdeeee}
 .note{background:#fff6d5;padding:.6em;border-left:4px solid #e0b000}.chart{margin:1em 0}"""
 
 
@@ -187,7 +191,10 @@ def write_report_html(
 ) -> Path:
     """Verdicts, charts, seed table, setting (dates, costs), then every metric of every row."""
     esc = html.escape
-    lines = "".join(f'<p class="verdict">{esc(v)}</p>' for v in verdicts.values())
+    lines = "".join(
+        f'<p class="verdict{" collapsed" if "COLLAPSED" in v else ""}">{esc(v)}</p>'
+        for v in verdicts.values()
+    )
     if not lines:
         lines = '<p class="verdict">No trained policy given: baselines only.</p>'
     page = (
@@ -208,11 +215,7 @@ def split_close(env_name: str, bt: Backtest) -> tuple[np.ndarray, np.ndarray] | 
     """``(timestamps, close)`` of the preset's cleaned candles on ``bt``'s bars, for the positions
     chart; None (the chart then shows buy-and-hold equity) if the data cannot be read."""
     try:
-        import pandas as pd
-
-        from envs.data import load_clean
-
-        candles, _ = load_clean(env_name)
+        candles, _ = load_clean(get_preset(env_name))
     except (ImportError, OSError, ValueError, KeyError):
         return None
     index = pd.DatetimeIndex(pd.to_datetime(bt.timestamps, utc=True))

@@ -7,6 +7,7 @@ own observations).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shlex
 from pathlib import Path
@@ -15,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import agents.paper as paper_module
 from agents.loading import load_run
 from agents.paper import main as paper_main
 from agents.paper import tick
@@ -293,6 +295,33 @@ def test_paper_survives_a_rotated_feed_and_equals_the_env_replay(registry, tmp_p
     assert "equity" not in log[-1]  # the last decision fills at the next open
     assert full["account"]["equity"] == equities[-1]
     assert full["book"]["bar_utc"] == log[-1]["bar_open_utc"]
+
+
+def test_paper_decides_every_k_bars_for_a_decision_interval_k_model(registry, tmp_path,
+                                                                     monkeypatch):  # fmt: skip
+    """A model trained with decision_interval=3 decides on every third bar from its first
+    decision (missed bars included) and holds in between, as evaluate backtests it."""
+    calls = []
+
+    def load_k3(vdir):
+        spec = load_run(vdir)
+        rec = Recorder(spec.policy)
+        calls.append(rec)
+        return dataclasses.replace(spec, policy=rec,
+                                   env_settings={**spec.env_settings, "decision_interval": 3})  # fmt: skip
+
+    monkeypatch.setattr(paper_module, "load_run", load_k3)
+    candles, funding = _series(230)
+    state = _ticks(registry, tmp_path / "k3", candles, funding, [205, 206, 207, 208, 212, 213, 214])
+    log = state["decisions"]
+    assert [bool(d.get("held")) for d in log] == [False, True, True, False, False, False, False,
+                                                  True, True, False]  # fmt: skip
+    assert [d["missed"] for d in log] == [False] * 4 + [True] * 3 + [False] * 3
+    assert [log[i]["action"] for i in (1, 2)] == [log[0]["action"]] * 2
+    assert [log[i]["action"] for i in (4, 5, 6, 7, 8)] == [log[3]["action"]] * 5
+    decided = [r.rows[0][0] for r in calls if r.rows]  # the bars the policy was asked about
+    assert [candles.index[b] for b in decided] == [pd.Timestamp(log[i]["bar_open_utc"])
+                                                   for i in (0, 3, 9)]  # fmt: skip
 
 
 def test_a_paper_state_from_before_the_book_continues(registry, tmp_path):

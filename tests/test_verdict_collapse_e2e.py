@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -68,12 +69,14 @@ def test_always_long_main_job_is_named_in_terminal_and_html(
     assert verdict.startswith("PPO (1 seed) on test 2024-01-01 to 2024-12-31: Sharpe ")
     assert "ties buy-and-hold" in verdict
     assert "COLLAPSED: always long: identical to buy-and-hold" in verdict
-    assert "< 0.95 after 1 trial: not significant" in verdict or "> 0.95" in verdict
+    assert re.search(
+        r"; DSR \d\.\d{3} [<=>] 0\.95 after \d+ trials?: (not )?significant\.$", verdict
+    )
     # the terminal: the table's collapse line and the verdict
     assert "COLLAPSED: ppo_s0 is always long: identical to buy-and-hold" in text
     assert verdict in text
     page = (out / "report.html").read_text()
-    assert '<p class="verdict">' + html.escape(verdict) in page
+    assert '<p class="verdict collapsed">' + html.escape(verdict) in page  # marked red
     # the Setting table shows the run's own configuration, not the env defaults
     assert agg and m["context"]["runs"]["ppo_s0"]["feature set"] == "flagtrader60"
     assert m["context"]["runs"]["ppo_s0"]["observation window (bars)"] == "16"

@@ -56,9 +56,9 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+import envs.portfolio.kernel as PK
 from envs.kernel import NO_STEP_LIMIT, REWARD_CODES
 from envs.params import EnvParams
-from envs.portfolio import kernel as PK
 from envs.portfolio.universe import Universe
 from envs.portfolio.weights import MODES, action_dim, to_weights
 
