@@ -37,6 +37,7 @@ CSS = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1300px;
 table{border-collapse:collapse;font-size:13px;margin:.5em 0}td,th{border:1px solid #ccc;
 padding:3px 8px;text-align:right}td:first-child,th:first-child{text-align:left}
 .verdict{font-size:1.15em;background:#eef4fb;border-left:5px solid #1f77b4;padding:.5em .8em}
+.verdict.collapsed{border-left-color:#d62728;background:#fdeeee}
 .note{background:#fff6d5;padding:.6em;border-left:4px solid #e0b000}.chart{margin:1em 0}"""
 
 
@@ -187,7 +188,10 @@ def write_report_html(
 ) -> Path:
     """Verdicts, charts, seed table, setting (dates, costs), then every metric of every row."""
     esc = html.escape
-    lines = "".join(f'<p class="verdict">{esc(v)}</p>' for v in verdicts.values())
+    lines = "".join(
+        f'<p class="verdict{" collapsed" if "COLLAPSED" in v else ""}">{esc(v)}</p>'
+        for v in verdicts.values()
+    )
     if not lines:
         lines = '<p class="verdict">No trained policy given: baselines only.</p>'
     page = (

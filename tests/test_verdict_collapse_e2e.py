@@ -73,7 +73,7 @@ def test_always_long_main_job_is_named_in_terminal_and_html(
     assert "COLLAPSED: ppo_s0 is always long: identical to buy-and-hold" in text
     assert verdict in text
     page = (out / "report.html").read_text()
-    assert '<p class="verdict">' + html.escape(verdict) in page
+    assert '<p class="verdict collapsed">' + html.escape(verdict) in page  # marked red
     # the Setting table shows the run's own configuration, not the env defaults
     assert agg and m["context"]["runs"]["ppo_s0"]["feature set"] == "flagtrader60"
     assert m["context"]["runs"]["ppo_s0"]["observation window (bars)"] == "16"
