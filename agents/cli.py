@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agents.callbacks import latest_checkpoint
+from agents.checkpoints import latest_checkpoint
 from agents.config import (
     ConfigError,
     EnvConfig,

@@ -14,7 +14,13 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from agents.inference import ClassifierActor, SB3Actor
+from agents.models import load_model
+from agents.safe_load import ModelLoadError, config_from_saved
 from backtest.baselines import PolicySpec, position_to_action
+from envs.features import RobustNormaliser
+from supervised.checkpoint import load_checkpoint
+from supervised.trees.policy import policy_parts
 
 
 @dataclass
@@ -32,8 +38,6 @@ class SB3Policy:
     @property
     def actor(self) -> Any:
         if self._actor is None:
-            from agents.inference import SB3Actor
-
             self._actor = SB3Actor(self.model)
         return self._actor
 
@@ -80,8 +84,6 @@ class ClassifierPolicy:
     @property
     def actor(self) -> Any:
         if self._actor is None:
-            from agents.inference import ClassifierActor
-
             self._actor = ClassifierActor(self.loaded)
         return self._actor
 
@@ -155,15 +157,11 @@ def load_run(path: str | Path, label: str | None = None) -> PolicySpec:
     cfg = yaml.safe_load(cfg_path.read_text()) or {}
     algo = str(cfg.get("algo") or run_dir.parent.name).lower()
     env_cfg = cfg.get("env", {}) or {}
-    from agents.models import load_model
-    from agents.safe_load import config_from_saved
 
     run_cfg = config_from_saved({**cfg, "algo": algo}, str(cfg_path))
     model = load_model(algo, zip_path, device="cpu", cfg=run_cfg)
     normaliser = None
     if (run_dir / "normaliser.json").is_file():
-        from envs.features import RobustNormaliser
-
         normaliser = RobustNormaliser.load(run_dir / "normaliser.json")
     seed = cfg.get("seed", _seed_from_path(run_dir))
     method = label or algo
@@ -178,8 +176,6 @@ def load_run(path: str | Path, label: str | None = None) -> PolicySpec:
 
 def _load_tree(path: Path, label: str | None) -> PolicySpec:
     """A tree-ensemble run (``supervised.trees``): its decision rule on calibrated probabilities."""
-    from supervised.trees.policy import policy_parts
-
     parts = policy_parts(path)
     method = label or "trees"
     seed = parts.pop("seed")
@@ -189,18 +185,9 @@ def _load_tree(path: Path, label: str | None) -> PolicySpec:
 
 def _load_supervised(path: Path, label: str | None, use_rule: bool = True) -> PolicySpec:
     try:
-        from supervised.checkpoint import load_checkpoint
-    except ImportError as exc:  # the supervised package is optional for evaluation
-        raise ImportError(
-            f"cannot load {path}: the supervised package is unavailable ({exc})"
-        ) from exc
-    try:
         loaded = load_checkpoint(path)
     except ValueError as err:  # an unreadable or foreign model.pt: one line (evaluate, predict)
-        from agents.safe_load import ModelLoadError
-
         raise ModelLoadError(str(err)) from None
-    from envs.features import RobustNormaliser
 
     normaliser = RobustNormaliser.from_dict(loaded.payload["normaliser"])
     seed = loaded.payload.get("extra", {}).get(

@@ -25,13 +25,8 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList, EvalCallback
 from stable_baselines3.common.vec_env import VecEnv, VecMonitor
 
-from agents.callbacks import (
-    CHECKPOINT_DIR,
-    AtomicCheckpointCallback,
-    ParamCountCallback,
-    TradingMetricsCallback,
-    latest_checkpoint,
-)
+from agents.callbacks import ParamCountCallback, TradingMetricsCallback
+from agents.checkpoints import CHECKPOINT_DIR, AtomicCheckpointCallback, latest_checkpoint
 from agents.cli import Invocation
 from agents.config import RunConfig
 from agents.models import build_model, load_model, lora_parameter_count, parameter_counts
@@ -48,6 +43,7 @@ from agents.resume_state import (
     attach_callbacks,
     restore_run_state,
 )
+from agents.safe_load import preflight
 from agents.selection import ValBacktestSelection, val_backtest_score
 from agents.validation import summary_lines, validation_backtest, validation_summary
 from agents.vec_env import SB3BatchedTradingEnv
@@ -60,6 +56,7 @@ from agents.warm_start import (
 )
 from backtest.table import format_table, write_metrics
 from envs import MarketData, load_market
+from envs.features import RobustNormaliser
 from envs.marketspec import record_market
 from envs.presets import get_preset
 from envs.registry import split_range
@@ -81,7 +78,6 @@ def open_run(inv: Invocation, argv: list[str]) -> Path:
     command = ["-m", f"agents.{cfg.algo}", *argv]
     if inv.resume:
         assert inv.run_dir is not None
-        from agents.safe_load import preflight
 
         found = latest_checkpoint(inv.run_dir)
         if found is not None:  # refuse a corrupt or crafted checkpoint before loading anything
@@ -135,8 +131,6 @@ def saved_normaliser(run_dir: Path, resume: bool) -> Any:
     """A resumed run reuses its normaliser.json; a fresh run (None) fits one on the train split."""
     path = run_dir / "normaliser.json"
     if resume and path.is_file():
-        from envs.features import RobustNormaliser
-
         return RobustNormaliser.load(path)
     return None
 

@@ -34,9 +34,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from agents.fast_policy import load_fast
 from agents.registry import RegistryError, resolve
 from agents.serve_config import PredictConfig
 from envs.accounting import account_observation
+from envs.data import clean, load_candles, load_funding
+from envs.data.fetch import fetch_candles, make_exchange
+from envs.data.fetch_checks import check_symbol
+from envs.features import compute_features, warmup_bars
+from envs.market import MarketData
+from envs.presets import get_preset
 from lab.config import ConfigError, add_fields, flag_of, from_args
 
 ACTION_NAMES = ("SELL", "HOLD", "BUY")
@@ -104,11 +111,6 @@ def serve_market(
     candles: pd.DataFrame, funding: pd.Series | None, record: dict[str, Any], normaliser: Any
 ) -> Any:
     """The env's ``MarketData`` of ``candles`` with the model's feature set and normaliser."""
-    from envs.data import clean
-    from envs.features import compute_features
-    from envs.market import MarketData
-    from envs.presets import get_preset
-
     freq = get_preset(record["market"]).freq
     cleaned, _ = clean(candles, freq=freq)
     raw = compute_features(cleaned, record["feature_set"], funding=funding, freq=freq)
@@ -150,12 +152,10 @@ def load_policy(vdir: Path, record: dict[str, Any]) -> Any:
     """The version's ``PolicySpec``: a discrete PPO through ``agents.fast_policy`` (no SB3
     import), anything else (or a PPO it does not recognise) through ``load_run``."""
     if record.get("kind") == "sb3":
-        from agents.fast_policy import load_fast
-
         spec = load_fast(vdir)
         if spec is not None:
             return spec
-    from agents.loading import load_run
+    from agents.loading import load_run  # torch + SB3 (seconds): only off the numpy path
 
     return load_run(vdir)
 
@@ -204,9 +204,6 @@ def fetch_feed(
 ) -> Path:
     """Append the exchange's newest closed candles to ``out`` (``envs.data.fetch``: paginated,
     overlap-verified, closed bars only); a new file starts ``bars`` bars before ``now``."""
-    from envs.data.fetch import fetch_candles
-    from envs.presets import get_preset
-
     freq = get_preset(record["market"]).freq
     out.parent.mkdir(parents=True, exist_ok=True)
     since = (now - bars * pd.Timedelta(freq)).floor(freq)
@@ -216,8 +213,6 @@ def fetch_feed(
 
 def feed_path(root: Path, exchange: str, symbol: str, record: dict[str, Any]) -> Path:
     """Where ``--exchange`` candles are kept between calls (``<root>/.feeds/``)."""
-    from envs.presets import get_preset
-
     safe = "".join(c for c in symbol.upper() if c.isalnum())
     return root / ".feeds" / f"{exchange}_{safe}_{get_preset(record['market']).freq}.csv.gz"
 
@@ -227,13 +222,8 @@ def read_inputs(
 ) -> tuple[pd.DataFrame, Any]:
     """The candle tail and the funding history (explicit file, or the market's, or none);
     with ``--exchange``, the candles are fetched first into the feed file."""
-    from envs.data import load_candles, load_funding
-    from envs.features import warmup_bars
-
     tail = a.tail_bars or 4 * (warmup_bars(record["feature_set"]) + int(record["window"]))
     if a.exchange:
-        from envs.data.fetch import make_exchange
-
         if not a.symbol:
             raise ValueError("--exchange needs --symbol (e.g. BTC/USDT)")
         out = a.candles_out or feed_path(a.root, a.exchange, a.symbol, record)
@@ -278,15 +268,11 @@ def check_account_flags(a: PredictConfig) -> None:
     if a.replay and a.now is not None:
         raise ConfigError("--replay sets the clock to the last bar's close; drop --now or --replay")
     if a.symbol is not None:
-        from envs.data.fetch_checks import check_symbol
-
         check_symbol(a.symbol)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Print one decision for the last closed bar; 0, or 2 with one error line."""
-    from envs.presets import get_preset
-
     try:
         a: PredictConfig = from_args(PredictConfig, build_parser().parse_args(argv), False)
     except ConfigError as exc:

@@ -35,6 +35,7 @@ from typing import Any
 
 import yaml
 
+from agents.fast_policy import export_numpy
 from agents.registry_checks import (
     RegistryError,
     check_model_name,
@@ -57,6 +58,8 @@ from agents.serve_config import (
     RegistryConfig,
     default_models_root,
 )
+from envs.marketspec import is_market
+from envs.presets import get_preset
 from lab.atomic import atomic_write_json
 from lab.config import ConfigError, add_fields, from_args
 from lab.rundir import utc_now
@@ -152,9 +155,6 @@ def promotion_problems(
     info: RunInfo, market: str | None, latest: dict[str, Any] | None
 ) -> list[str]:
     """Every reason to refuse ``info`` (empty: promotable)."""
-    from envs.marketspec import is_market
-    from envs.presets import get_preset
-
     out = _class_problems(info)
     if not _has_val_metrics(info):
         out.append("no val metrics (metrics.json lacks the val backtest)")
@@ -202,8 +202,6 @@ def promote(
             if f.is_file():
                 shutil.copy2(f, tmp / f.name)
         if info.kind == "sb3":  # a torch-free actor for agents.predict (discrete PPO only)
-            from agents.fast_policy import export_numpy
-
             export_numpy(tmp)
         record = {
             "name": name,

@@ -27,7 +27,8 @@ from agents.pipeline import (
     saved_normaliser,
 )
 from agents.pretrained_backbone import PretrainedError, pretrained_for
-from agents.resume_state import record_resume, run_is_finished
+from agents.resume_run import record_resume
+from agents.resume_state import run_is_finished
 from agents.safe_load import ModelLoadError, cli_exit
 from envs.data import DataValidationError
 from lab.cli import run_cli

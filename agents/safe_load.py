@@ -26,7 +26,9 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
+from agents.algorithms import ALGOS
 from agents.config import HYPER_CLASSES, ConfigError, RunConfig, apply_layer
+from agents.networks import policy_kwargs
 
 # the env's account slots after the feature window (envs.params.N_ACCOUNT)
 N_ACCOUNT = 4
@@ -158,13 +160,12 @@ def rebuilt_objects(
     cfg: RunConfig, observation_space: spaces.Space, action_space: spaces.Space, n_features: int
 ) -> dict[str, Any]:
     """Every serialized entry this project's zips carry, rebuilt from the config."""
+    # SB3 is imported where a model is loaded, not by the config-only checks (preflight)
     from stable_baselines3.common.utils import FloatSchedule
-
-    from agents.models import ALGOS, policy_kwargs
 
     hyper = vars(cfg.hyper)
     out: dict[str, Any] = {
-        "policy_class": ALGOS[cfg.algo].policy_aliases["MlpPolicy"],
+        "policy_class": ALGOS[cfg.algo].sb3_class().policy_aliases["MlpPolicy"],
         "policy_kwargs": policy_kwargs(cfg, n_features),
         "observation_space": observation_space,
         "action_space": action_space,
@@ -172,11 +173,8 @@ def rebuilt_objects(
         "lr_schedule": FloatSchedule(hyper["learning_rate"]),
         **dict.fromkeys(_REBUILT_BY_SB3),
     }
-    if cfg.algo == "ppo":
-        out["clip_range"] = hyper["clip_range"]
-        out["clip_range_vf"] = hyper.get("clip_range_vf")
-    if cfg.algo == "sac":
-        out["train_freq"] = hyper["train_freq"]
+    for key in ALGOS[cfg.algo].pickled_entries:  # the algorithm's own pickled hyperparameters
+        out[key] = hyper.get(key)
     return out
 
 
@@ -236,8 +234,6 @@ def load_sb3_zip(
     ``env`` (a resume) or ``spaces_`` give the observation/action spaces; without them they are
     rebuilt from the config and the saved observation size.
     """
-    from agents.models import ALGOS
-
     p = Path(path)
     data = read_zip_data(p)
     check_weights_finite(p)
@@ -248,8 +244,17 @@ def load_sb3_zip(
     if tensorboard_log is not None:
         kwargs["tensorboard_log"] = str(tensorboard_log)
     try:
-        return ALGOS[cfg.algo].load(
-            str(p), env=env, device=device, custom_objects=custom, print_system_info=False, **kwargs
+        return (
+            ALGOS[cfg.algo]
+            .sb3_class()
+            .load(
+                str(p),
+                env=env,
+                device=device,
+                custom_objects=custom,
+                print_system_info=False,
+                **kwargs,
+            )
         )
     except (RuntimeError, KeyError, ValueError) as exc:  # e.g. weight shapes of another config
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

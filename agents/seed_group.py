@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from agents.cli import parse
 from backtest.verdict import evaluate_command, group_verdict, verdict_block
 from envs.marketspec import pin_market_argv
 from envs.presets import get_preset
@@ -102,8 +103,6 @@ def wants_group(argv: list[str]) -> bool:
 
 def main(algo: str, argv: list[str], hyper_cls: type) -> Path:
     """Train a seed group; returns the group folder."""
-    from agents.cli import parse
-
     group, rest = split_group_argv(argv)
     if group.seed is not None or "--resume" in rest:
         raise SystemExit(

@@ -32,7 +32,9 @@ from typing import Any
 import optuna
 import yaml
 
+from agents.seed_group import read_rl_metrics, record_once
 from agents.tune_config import ALGOS, TuneConfig, build_parser, config_from_args  # noqa: F401
+from agents.tune_report import write_outputs
 from agents.tune_trial import make_pruner
 from envs.marketspec import market_dirname
 from lab.atomic import atomic_write_yaml
@@ -42,6 +44,7 @@ from lab.engine import Engine, Task, TaskResult, check_address
 from lab.ledger import default_runs_root
 from lab.outputs import check_output_dir
 from lab.runtime import check_device
+from supervised.seed_group import record_once as record_supervised
 
 SPACE_DIR = Path(__file__).resolve().parent / "configs" / "search"
 
@@ -142,12 +145,8 @@ def _record(args: TuneConfig, trial: optuna.Trial, res: TaskResult, state: str) 
     for s in (res.value or {}).get("seeds", {}):
         run = Path(str(res.out_dir)) / f"s{s}"
         if args.algo == "supervised":
-            from supervised.seed_group import record_once as record_supervised
-
             record_supervised(run, "tune", **extra)
         else:
-            from agents.seed_group import read_rl_metrics, record_once
-
             record_once(run, args.algo, "tune", read_rl_metrics(run, args.algo), **extra)
 
 
@@ -284,8 +283,6 @@ def check_positive(name: str, value: int) -> None:
 
 def main(argv: list[str] | None = None) -> Path:
     """Run (or resume) the study; write best.yml, the trials table and the plots."""
-    from agents.tune_report import write_outputs
-
     # flags tune does not know go to every trial's training command (e.g. --max-train-samples)
     args = config_from_args(sys.argv[1:] if argv is None else list(argv))
     check_args(args)

@@ -20,6 +20,14 @@ from typing import Any
 import yaml
 from stable_baselines3.common.callbacks import BaseCallback
 
+from agents.cli import parse
+from agents.config import PPOHyper, SACHyper
+from agents.pipeline import learn, load_run_market, open_run, prepare_training, run_validation
+from agents.seed_group import read_rl_metrics
+from lab.runtime import seed_everything, set_torch_threads
+from supervised import train
+from supervised.seed_group import read_supervised_metrics
+
 
 def nested(params: dict[str, Any]) -> dict[str, Any]:
     """``{"ppo.gamma": 0.99}`` -> ``{"ppo": {"gamma": 0.99}}`` (a --config layer)."""
@@ -78,11 +86,6 @@ def _rl_seed(
     run_dir: Path, algo: str, argv: list[str], prune: Any, reports: dict[int, float]
 ) -> bool:
     """Train one RL seed like ``agents.<algo>.main``; returns whether it was pruned."""
-    from agents.cli import parse
-    from agents.config import PPOHyper, SACHyper
-    from agents.pipeline import learn, load_run_market, open_run, prepare_training, run_validation
-    from lab.runtime import seed_everything, set_torch_threads
-
     inv = parse(algo, {"ppo": PPOHyper, "sac": SACHyper}[algo], argv)
     run_dir = open_run(inv, argv)
     seed_everything(inv.cfg.seed)
@@ -111,16 +114,12 @@ def run_trial(
     reports: dict[int, float] = {}
     out: dict[str, Any] = {"seeds": {}, "intermediate": reports, "pruned": False}
     if algo == "supervised":
-        from supervised import train
-        from supervised.seed_group import read_supervised_metrics
-
         flags = [f"--{k.replace('_', '-')}={v}" for k, v in params.items()]
         for s in seeds:
             run = work_dir / f"s{s}"
             train.main(["--env", env, *flags, *extra_argv, "--seed", str(s), "--run-dir", str(run)])
             out["seeds"][str(s)] = read_supervised_metrics(run)
         return out
-    from agents.seed_group import read_rl_metrics
 
     layer = nested(params)
     cfg_file = work_dir / "trial_config.yml"

@@ -85,19 +85,20 @@ def pbo(returns: np.ndarray, n_blocks: int = 16) -> PBOResult:
     blocks = r[t - size * s :].reshape(s, size, n)  # the first T mod S rows are dropped
     # per-block sums and sums of squares: each half's Sharpe from block statistics
     b_sum, b_sq = blocks.sum(axis=1), (blocks**2).sum(axis=1)
-    halves = list(itertools.combinations(range(s), s // 2))
-    logits, is_best, oos_best = (np.empty(len(halves)) for _ in range(3))
+    halves = np.array(list(itertools.combinations(range(s), s // 2)))
+    masks = np.zeros((len(halves), s))  # (H, S): 1 = the block is in sample
+    masks[np.arange(len(halves))[:, None], halves] = 1.0
     m = size * (s // 2)
-    for i, half in enumerate(halves):
-        mask: np.ndarray = np.zeros(s, dtype=bool)
-        mask[list(half)] = True
-        sh_is = _sharpe_from_moments(b_sum[mask].sum(0), b_sq[mask].sum(0), m)
-        sh_oos = _sharpe_from_moments(b_sum[~mask].sum(0), b_sq[~mask].sum(0), m)
-        best = int(np.argmax(sh_is))
-        rank = sps.rankdata(sh_oos)[best]  # 1 = worst out of sample; ties averaged
-        w = rank / (n + 1)
-        logits[i] = math.log(w / (1 - w))
-        is_best[i], oos_best[i] = sh_is[best], sh_oos[best]
+    sh_is = _sharpe_from_moments(masks @ b_sum, masks @ b_sq, m)  # (H, N)
+    sh_oos = _sharpe_from_moments((1 - masks) @ b_sum, (1 - masks) @ b_sq, m)
+    best = np.argmax(sh_is, axis=1)  # the in-sample winner of each halving
+    rows = np.arange(len(halves))
+    is_best, oos_best = sh_is[rows, best], sh_oos[rows, best]
+    # its out-of-sample rank among the N (1 = worst; ties get the average rank, as rankdata)
+    below = (sh_oos < oos_best[:, None]).sum(axis=1)
+    equal = (sh_oos == oos_best[:, None]).sum(axis=1)
+    w = (below + (equal + 1) / 2) / (n + 1)
+    logits = np.log(w / (1 - w))
     slope = float(np.polyfit(is_best, oos_best, 1)[0]) if np.ptp(is_best) > 0 else float("nan")
     return PBOResult(
         pbo=float(np.mean(logits <= 0)),

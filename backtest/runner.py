@@ -41,6 +41,8 @@ import numpy as np
 from backtest.baseline_table import named_spec
 from backtest.baselines import Policy, PolicySpec
 from backtest.record import Backtest
+from envs import make_env
+from envs.presets import get_preset
 
 COST_KEYS = ("fee_bps", "slippage_bps", "slippage_model", "slippage_coef", "funding", "fill")
 
@@ -223,9 +225,6 @@ def run_policy(
     (feature set, window, action type, normaliser), ``costs`` forced, ``max_drawdown=None`` and
     ``seed``. Everything that can differ between policies of one comparison is the layout.
     """
-    from envs import make_env
-    from envs.presets import get_preset
-
     spec = policy if isinstance(policy, PolicySpec) else named_spec(policy, seed, env_name)
     settings = {**spec.env_settings, **(env_settings or {})}
     options = {k: v for k, v in settings.items() if k not in ("feature_set", "window")}

@@ -50,12 +50,13 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from envs import barsize
+import envs.barsize as barsize
 from envs.data.coverage import check_funding_coverage
 from envs.data.errors import quote
 from envs.data.loading import file_sha256, load_candles, load_funding
 from envs.data.reading import check_readable, file_kind
-from envs.presets import DATA_DIR, PRESETS, DataFile, Preset
+from envs.preset_table import PRESETS
+from envs.preset_types import DATA_DIR, DataFile, Preset
 from lab.config import parse_yaml
 
 DEFAULT_CATALOG = DATA_DIR / "catalog.yml"

@@ -39,7 +39,8 @@ from envs.barsize import BarSizeError
 from envs.data.errors import DataValidationError
 from envs.data.loading import load_candles
 from envs.markets import MarketSpecError, describe, resolve_market
-from envs.presets import PRESETS, Preset
+from envs.preset_table import PRESETS
+from envs.preset_types import Preset
 from lab.atomic import atomic_write_json
 from lab.config import ConfigError
 from lab.rundir import market_dirname

@@ -21,6 +21,7 @@ from agents.safe_load import ModelLoadError, cli_exit
 from backtest.baseline_select import add_trend_baselines
 from backtest.baselines import PolicySpec, baseline
 from backtest.oracles import oracle_specs
+from backtest.overfit_ledger import ledger_overfitting
 from backtest.record import Backtest
 from backtest.runner import CostOverrides, run_policy
 from envs.marketspec import market_dirname, record_market
@@ -274,6 +275,12 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(verdict_text.values()))
     extra = summaries_json(summaries, verdict_text, trials, expanded.failures)
     extra["ledger"] = ledger_info
+    # PBO and SPA over every trial of the ledger that kept its val returns (backtest.overfit_ledger)
+    overfit = ledger_overfitting(
+        args.env, costs=costs, reps=min(args.n_boot, 500), seed=args.bootstrap_seed
+    )
+    print("\n".join(overfit.sentences()))
+    extra["overfitting"] = overfit.to_dict()
     if args.stress:  # the same policies at double costs and with late fills, side by side
         once = partial(evaluate_under, args=args, ledger=ledger, failures=expanded.failures)
         extra["stress"] = print_stress(cmp, *run_stress(specs, costs, once))

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from backtest.baselines import PolicySpec
-from envs import barsize
+from envs import barsize, load_market
 from envs.presets import get_preset
 from lab.config import ConfigError
 from lab.rundir import read_config
@@ -61,8 +61,6 @@ def run_bar(folder: Path) -> str | None:
 def check_runs_on_market(specs: list[PolicySpec], market_key: str) -> None:
     """``ConfigError`` (one line, exit 2) when a run's bar size or feature columns differ from
     ``market_key``'s."""
-    from envs import load_market
-
     market = get_preset(market_key)
     bar = barsize.canonical(market.freq)
     for spec in specs:

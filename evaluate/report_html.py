@@ -13,11 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
 from backtest.aggregate import SeedSummary, TrialCount
 from backtest.record import Backtest
+from envs.data import load_clean
+from envs.presets import get_preset
 from evaluate.charts import drawdown_figure, equity_figure, monthly_heatmap, positions_figure
 from evaluate.headtohead import Comparison
 from evaluate.report import SELECTION_NOTE, TABLE, table_columns
@@ -212,11 +215,7 @@ def split_close(env_name: str, bt: Backtest) -> tuple[np.ndarray, np.ndarray] | 
     """``(timestamps, close)`` of the preset's cleaned candles on ``bt``'s bars, for the positions
     chart; None (the chart then shows buy-and-hold equity) if the data cannot be read."""
     try:
-        import pandas as pd
-
-        from envs.data import load_clean
-
-        candles, _ = load_clean(env_name)
+        candles, _ = load_clean(get_preset(env_name))
     except (ImportError, OSError, ValueError, KeyError):
         return None
     index = pd.DatetimeIndex(pd.to_datetime(bt.timestamps, utc=True))

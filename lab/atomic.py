@@ -93,3 +93,9 @@ def _json_default(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def append_line(path: Path, line: str) -> None:
+    """Append a line to a small text file, atomically (read, add, replace)."""
+    old = path.read_text() if path.is_file() else ""
+    atomic_write_text(path, old + line.rstrip("\n") + "\n")

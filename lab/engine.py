@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lab.config import ConfigError
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # Never shipped to cluster workers: outputs, environments, caches, VCS.
 SHIP_EXCLUDES = [
@@ -179,8 +181,6 @@ ADDRESS_RE = re.compile(r"auto|(ray://)?[A-Za-z0-9._-]+:[0-9]{1,5}")
 def check_address(address: str | None) -> None:
     """``--address``: ``auto``, ``HOST:PORT`` or ``ray://HOST:PORT`` (what ``ray start --head``
     prints); anything else is one line here, not a Ray ``ValueError`` traceback."""
-    from lab.config import ConfigError
-
     if address is not None and not ADDRESS_RE.fullmatch(address):
         raise ConfigError(
             f"--address {address!r}: not a Ray cluster address; give HOST:PORT as printed by "

@@ -68,6 +68,11 @@ def _check_returns(value: Any, where: str) -> None:
         and SHA256_RE.match(value["sha256"]) is not None
         and isinstance(value.get("n_bars"), int)
         and not isinstance(value.get("n_bars"), bool)
+        and (
+            "bars_file" not in value
+            or re.fullmatch(r"ledger_returns/bars_[0-9a-f]{64}\.npy", str(value["bars_file"]))
+            is not None
+        )
     )
     if not ok:
         raise LedgerError(

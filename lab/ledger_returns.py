@@ -34,10 +34,22 @@ def bars_key(timestamps: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(timestamps, dtype=np.int64).tobytes()).hexdigest()
 
 
+def _save_npy(target: Path, arr: np.ndarray) -> str:
+    """Write ``arr`` as .npy (no pickle) atomically unless the file exists; its sha256."""
+    buf = io.BytesIO()
+    np.save(buf, arr, allow_pickle=False)
+    data = buf.getvalue()
+    if not target.is_file():  # content-addressed: an existing file holds these very bytes
+        atomic_write_bytes(target, data)
+    return hashlib.sha256(data).hexdigest()
+
+
 def store_returns(
     market_dir: Path, returns: np.ndarray, timestamps: np.ndarray | None = None
 ) -> dict[str, Any]:
-    """Write ``returns`` (1-D, finite) atomically; the ledger record's ``returns`` pointer."""
+    """Write ``returns`` (1-D, finite) atomically; the ledger record's ``returns`` pointer.
+    ``timestamps`` go to ``ledger_returns/bars_<bars_sha256>.npy`` (shared by every trial on
+    the same bars), so trials on slightly different bars can be lined up later."""
     arr = np.ascontiguousarray(returns, dtype=np.float64)
     if arr.ndim != 1 or not np.isfinite(arr).all():
         raise ValueError("val returns must be a 1-D array of finite numbers")
@@ -45,16 +57,35 @@ def store_returns(
         raise ValueError(f"{len(timestamps)} timestamps for {len(arr)} returns")
     buf = io.BytesIO()
     np.save(buf, arr, allow_pickle=False)
-    data = buf.getvalue()
-    sha = hashlib.sha256(data).hexdigest()
+    sha = hashlib.sha256(buf.getvalue()).hexdigest()
     rel = f"{RETURNS_DIR}/{sha}.npy"
-    target = market_dir / rel
-    if not target.is_file():  # content-addressed: an existing file holds these very bytes
-        atomic_write_bytes(target, data)
+    _save_npy(market_dir / rel, arr)
     out: dict[str, Any] = {"file": rel, "sha256": sha, "n_bars": int(arr.size)}
     if timestamps is not None:
-        out["bars_sha256"] = bars_key(np.asarray(timestamps))
+        ts = np.ascontiguousarray(timestamps, dtype=np.int64)
+        key = bars_key(ts)
+        out["bars_sha256"] = key
+        out["bars_file"] = f"{RETURNS_DIR}/bars_{key}.npy"
+        _save_npy(market_dir / out["bars_file"], ts)
     return out
+
+
+def load_bars(ledger_file: Path, pointer: Mapping[str, Any]) -> np.ndarray | None:
+    """The bar timestamps a record's returns were measured on (None if it stored none),
+    checked against its ``bars_sha256``."""
+    rel = pointer.get("bars_file")
+    if not rel:
+        return None
+    path = ledger_file.parent / str(rel)
+    try:
+        ts = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as err:
+        raise LedgerError(
+            f"{path}: unreadable bars file ({err}); restore it from a backup"
+        ) from None
+    if ts.dtype != np.int64 or bars_key(ts) != pointer.get("bars_sha256"):
+        raise LedgerError(f"{path}: not the bars its records name (sha256 differs); restore it")
+    return np.asarray(ts)
 
 
 def load_returns(ledger_file: Path, pointer: Mapping[str, Any], lineno: int = 0) -> np.ndarray:
@@ -88,6 +119,7 @@ class TrialReturns:
     labels: list[str]
     matrix: np.ndarray  # (n_bars, n_trials)
     n_seeds: list[int] = field(default_factory=list)
+    timestamps: np.ndarray | None = None  # the bars (None: the records stored none)
 
 
 def trial_returns(
@@ -96,6 +128,7 @@ def trial_returns(
     """Group ``(lineno, record)`` pairs with returns by val block, most trials first."""
     by_block: dict[str, dict[str, list[np.ndarray]]] = defaultdict(lambda: defaultdict(list))
     labels: dict[str, str] = {}
+    bars: dict[str, np.ndarray | None] = {}
     for lineno, rec in records:
         ptr = rec.get("returns")
         if not ptr:
@@ -104,6 +137,8 @@ def trial_returns(
         h = str(rec["config_hash"])
         by_block[block][h].append(load_returns(ledger_file, ptr, lineno))
         labels.setdefault(h, f"{rec['source']}:{rec['algo']}:{h[:8]}")
+        if block not in bars:
+            bars[block] = load_bars(ledger_file, ptr)
     out = []
     for block, trials in by_block.items():
         lengths = Counter(len(r) for rs in trials.values() for r in rs)
@@ -114,10 +149,44 @@ def trial_returns(
         mat = np.column_stack([np.mean(trials[h], axis=0) for h in hashes])
         out.append(
             TrialReturns(
-                block, hashes, [labels[h] for h in hashes], mat, [len(trials[h]) for h in hashes]
+                block,
+                hashes,
+                [labels[h] for h in hashes],
+                mat,
+                [len(trials[h]) for h in hashes],
+                bars[block],
             )  # fmt: skip
         )
     return sorted(out, key=lambda t: -t.matrix.shape[1])
+
+
+def aligned_block(blocks: list[TrialReturns], min_overlap: float = 0.9) -> TrialReturns | None:
+    """One matrix from the largest block and every other block whose bars cover at least
+    ``min_overlap`` of its bars (trials of one val split whose passes skipped a few different
+    bars, e.g. another observation window after a data gap), on the bars all of them hold."""
+    if not blocks:
+        return None
+    anchor = blocks[0]
+    if anchor.timestamps is None:
+        return anchor
+    common = anchor.timestamps
+    chosen = [anchor]
+    for b in blocks[1:]:
+        if b.timestamps is None:
+            continue
+        shared = np.intersect1d(common, b.timestamps, assume_unique=True)
+        if shared.size >= min_overlap * anchor.timestamps.size:
+            common, chosen = shared, [*chosen, b]
+    cols, hashes, labels, seeds = [], [], [], []
+    for b in chosen:
+        assert b.timestamps is not None
+        rows = np.searchsorted(b.timestamps, common)
+        cols.append(b.matrix[rows])
+        hashes += b.config_hashes
+        labels += b.labels
+        seeds += b.n_seeds
+    key = bars_key(common)
+    return TrialReturns(key, hashes, labels, np.column_stack(cols), seeds, common)
 
 
 RUN_RETURNS_FILE = "val_returns.npz"  # in a run folder: the val pass its ledger record points to

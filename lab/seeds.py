@@ -25,8 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lab.config import SEED_MAX, ConfigError
 from lab.engine import Engine, Task, TaskResult, check_address
 from lab.ledger import config_hash
+from lab.outputs import check_output_dir
 from lab.rundir import market_dirname
 
 # A finished run's val metrics ({"val_sharpe", ..., "collapsed"}) or None when incomplete.
@@ -257,9 +259,6 @@ def add_group_flags(parser: Any) -> None:
 def check_group_flags(group: Any) -> None:
     """Seeds >= 0 (numpy's generators refuse negatives), --workers >= 1, and a --run-dir that
     may hold a group (not a file, not inside data/), before Ray or any folder starts."""
-    from lab.config import SEED_MAX, ConfigError
-    from lab.outputs import check_output_dir
-
     bad = [s for s in group.seeds or [] if not 0 <= s <= SEED_MAX]
     if bad:
         raise ConfigError(

@@ -32,6 +32,7 @@ from supervised.data import SupervisedData
 from supervised.decision import DecisionRule, class_probs
 from supervised.decision_fit import Market, RuleFit, fit_rule
 from supervised.diagnostics import ClassifierReport, classifier_report
+from supervised.env_backtest import env_backtest
 from supervised.labels import HOLD, LabelSpec, make_labels, purge_for_split
 from supervised.logit_correction import CORRECTION_METHODS, LogitCorrection, fit_logit_correction
 from supervised.losses import LOSS_NAMES, class_prior, make_loss
@@ -312,8 +313,6 @@ def env_metrics(
     """The policy stepped through the real env over the val split: argmax(logits + bias), or
     ``rule`` applied to ``softmax(logits + bias)`` and the env's own observation at each bar
     (``keep``: see ``supervised.env_backtest.env_backtest``)."""
-    from supervised.env_backtest import env_backtest
-
     d, (lo, hi) = prep.data, prep.val_range
     full: np.ndarray = np.full(len(d.close), HOLD, dtype=np.int64)
     if rule is None or rule.kind == "argmax":

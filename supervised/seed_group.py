@@ -29,6 +29,7 @@ from lab.ledger import (
 )
 from lab.ledger_returns import run_returns
 from lab.seeds import GroupSpec, default_group_dir, run_group, split_group_argv
+from supervised.train_args import build_parser, config_from_args
 
 ALGO = "supervised"
 
@@ -99,8 +100,6 @@ def record_once(run_dir: Path, source: str = ALGO, **extra: Any) -> None:
 
 def main(argv: list[str]) -> Path:
     """Train a supervised seed group; returns the group folder."""
-    from supervised.train import build_parser, config_from_args
-
     group, rest = split_group_argv(argv)
     seeds = list(dict.fromkeys(group.seeds))
     cfg = config_from_args(build_parser().parse_args([*rest, "--seed", str(seeds[0])]))

@@ -38,22 +38,16 @@ import numpy as np
 
 from envs.data import DataValidationError
 from envs.marketspec import (
-    add_market_flags,
-    market_flags_given,
-    market_from_args,
     record_market,
 )
 from envs.presets import get_preset
 from lab.atomic import atomic_write_json
 from lab.cli import run_cli
-from lab.config import ConfigError, add_fields, check_rules, resolve
 from lab.ledger_returns import save_run_returns
 from lab.rundir import create_run_dir, preset_files
 from lab.runtime import seed_everything, set_torch_threads
-from lab.seeds import add_group_flags
-from supervised import seed_group
+from supervised import seed_group, train_args
 from supervised.checkpoint import save_checkpoint
-from supervised.config_checks import check_options
 from supervised.data import load_supervised_data
 from supervised.decision_fit import RuleFit
 from supervised.diagnostics import collapse_banner
@@ -75,37 +69,12 @@ from supervised.reporting import (
     val_verdict,
     verdict_text,
 )
+from supervised.train_args import config_from_args
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """One flag per ``FitConfig`` field (help from its doc), ``--config FILE`` and ``--run-dir``."""
-    p = argparse.ArgumentParser(
-        prog="python -m supervised.train",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    add_fields(p, FitConfig)
-    add_market_flags(p)  # --env FILE|entry, --funding, --catalog, --bar (envs.marketspec)
-    p.add_argument(
-        "--run-dir", default=None, help="run folder (default: runs/<env>/supervised/...)"
-    )
-    add_group_flags(p)  # handled by supervised.seed_group before this parser runs
-    return p
-
-
-def config_from_args(a: argparse.Namespace) -> FitConfig:
-    """Defaults, then ``--config`` YAML, then the flags given; each field checked (one line)."""
-    if getattr(a, "env", None) is None and market_flags_given(a):  # --config's or default
-        a.env = resolve(FitConfig, a)[0].env
-    try:
-        market_from_args(a)  # a.env: the market's key
-    except ConfigError as err:  # an unknown name: the env rule below says what --env must be
-        if not str(err).startswith("unknown --env"):
-            raise
-    cfg, sources = resolve(FitConfig, a)
-    check_rules(cfg, FitConfig.RULES, sources)
-    check_options(cfg)  # label/loss/model options: one line before the run folder exists
-    return cfg
+    """The command's parser (``supervised.train_args``) with this module's doc as its help."""
+    return train_args.build_parser(description=__doc__)
 
 
 # size: one write per run-folder file listed in the module doc, in that order

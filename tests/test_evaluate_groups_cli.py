@@ -78,9 +78,11 @@ def test_seed_group_evaluation(
     assert m["trials"]["n"] == 15
     assert m["ledger"]["sources"] == {"baseline": 13, "run": 1, "supervised": 1}
     assert m["ledger"]["n_records"] == 17 and m["ledger"]["path"] == str(ledger)
-    # every trained run's record points to its per-bar val returns (8,557 val bars)
+    # every trained run's record points to its per-bar val returns: the bars its own pass held
+    # (PPO's 16-bar window resumes sooner after the val split's data gap than the 32-bar one)
     trained = [r for r in read_records("btc1h", tmp_path / "runs") if r["source"] != "baseline"]
-    assert [r["returns"]["n_bars"] for r in trained] == [8557] * 4
+    assert [(r["algo"], r["returns"]["n_bars"]) for r in trained] == [
+        ("ppo", 8573), ("ppo", 8573), ("ppo", 8573), ("supervised", 8557)]  # fmt: skip
     assert m["trials"]["source"].startswith("ledger ") and str(ledger) in m["trials"]["source"]
     # the printed rows: per seed, IQM with its CI, P(improvement), collapsed, trials, verdict
     assert f"ppo: 3 seeds  IQM {agg['iqm']:+.3f} 95% CI [{agg['iqm_low']:+.3f}" in text

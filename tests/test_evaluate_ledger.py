@@ -61,6 +61,11 @@ def test_ledger_sets_trials_and_variance(
     assert f"trials: 16 trials counted, from: {src}" in capsys.readouterr().out
     html = (tmp_path / "eval" / "report.html").read_text()
     assert "16, from: ledger " in html
+    # PBO and SPA over the trials that kept their val returns: the 13 baseline grid points
+    over = m["overfitting"]
+    assert over["n_trials"] == 13 and 0.0 <= over["pbo"] <= 1.0
+    assert set(over["spa"]) == {"buy_and_hold", "tsmom_long_flat"}
+    assert over["sentences"][0].startswith("probability the selected configuration is overfit")
 
 
 def test_flags_override_the_ledger(ledger_root: Path, tmp_path: Path) -> None:

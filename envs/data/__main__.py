@@ -24,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from envs import barsize
+from envs.data import fetch  # ccxt is an extra: imported only by this command
 from envs.data.cleaning import clean
 from envs.data.cli_config import COMMANDS
 from envs.data.errors import DataValidationError
@@ -214,7 +215,6 @@ def _funding_path(out: Path) -> Path:
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
-    from envs.data import fetch  # ccxt is an extra: imported only by this command
 
     bar = barsize.canonical(args.timeframe)
     check_symbol(args.symbol)

@@ -43,7 +43,8 @@ from envs.data.loading import _signature, load_candles
 from envs.data.quality import DEFAULT_OUTLIER_K, bar_flags, quality_report
 from envs.data.reading import RowLocator, iso
 from envs.data.validation import validate_candles
-from envs.presets import Preset, get_preset
+from envs.preset_table import PRESETS
+from envs.preset_types import Preset
 from envs.segments import segment_ids
 
 DROP_REASONS = ("zero_volume", "flat", "outlier")
@@ -211,10 +212,16 @@ _CLEAN_CACHE: dict[tuple, tuple[pd.DataFrame, CleaningReport]] = {}
 def load_clean(preset: str | Preset, **kwargs) -> tuple[pd.DataFrame, CleaningReport]:
     """``clean(load_candles(preset), freq=preset.freq, **kwargs)``, cached in-process.
 
-    ``preset``: a preset name or a resolved market (``envs.markets.resolve_market``).
+    ``preset``: a preset name (``envs.preset_table``) or a resolved market
+    (``envs.presets.get_preset``: any market key).
     The file hash is checked on every call; callers get copies.
     """
-    market = get_preset(preset) if isinstance(preset, str) else preset
+    if isinstance(preset, str) and preset not in PRESETS:
+        raise KeyError(
+            f"load_clean: {preset!r} is not a preset name; resolve a market key with "
+            "envs.presets.get_preset(key) and pass the market"
+        )
+    market = PRESETS[preset] if isinstance(preset, str) else preset
     candles = load_candles(market)  # verifies sha256 now even on a cache hit (parse is cached)
     key = (
         market.name,

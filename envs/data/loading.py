@@ -36,7 +36,8 @@ from envs.data.resample import resample
 from envs.data.tables import read_table
 from envs.data.timestamps import parse_timestamps
 from envs.data.validation import validate_candles, validate_funding
-from envs.presets import PRESETS, DataFile, Preset
+from envs.preset_table import PRESETS
+from envs.preset_types import DataFile, Preset
 
 Source = str | os.PathLike
 

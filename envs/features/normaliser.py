@@ -27,6 +27,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from envs.data.errors import DataValidationError  # a data problem: one line, exit 2
+
 IQR_TO_STD = 1.349  # IQR of a standard normal distribution
 _KIND = "RobustNormaliser"
 _VERSION = 1
@@ -79,7 +81,6 @@ class RobustNormaliser:
         empty = np.isnan(values).all(axis=0)
         if empty.any():
             bad = [names[i] for i in np.flatnonzero(empty)]
-            from envs.data.errors import DataValidationError  # a data problem: one line, exit 2
 
             shown = str(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
             raise DataValidationError(

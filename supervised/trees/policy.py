@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from envs.features import RobustNormaliser
 from supervised.decision import DecisionRule, class_probs
 from supervised.trees.ensemble import TreeStack
 from supervised.trees.persist import load_stack
@@ -60,8 +61,6 @@ class LoadedTree:
 
     def normaliser(self) -> Any:
         """The run's feature normaliser."""
-        from envs.features import RobustNormaliser
-
         return RobustNormaliser.load(self.run_dir / NORMALISER_FILE)
 
 

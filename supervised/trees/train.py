@@ -33,8 +33,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 from backtest.collapse import constant_position
-from backtest.runner import CostOverrides, run_policy
+from backtest.runner import CostOverrides, run_env, run_policy
 from backtest.verdict import period_of
+from envs import make_env
 from envs.marketspec import (
     add_market_flags,
     market_flags_given,
@@ -44,8 +45,11 @@ from envs.marketspec import (
 from envs.presets import get_preset
 from lab.atomic import atomic_write_json
 from lab.config import Rule, add_fields, check_rules, doc, resolve_many
+from lab.ledger import append_record, default_runs_root, ledger_enabled, make_record
 from lab.ledger_returns import run_returns, save_run_returns
 from lab.rundir import create_run_dir, discard_unfinished, preset_files
+from supervised.data import load_supervised_data
+from supervised.decision_fit import fit_rule
 from supervised.diagnostics import CLASS_NAMES, classifier_report
 from supervised.fitting import FitConfig, Prepared, prepare, val_market
 from supervised.labels import class_shares
@@ -61,6 +65,7 @@ from supervised.trees.policy import (
     NORMALISER_FILE,
     TreePolicy,
     corrected_probs,
+    load_tree_run,
 )
 
 THRESHOLD_DEFAULTS = {"threshold": 0.005, "cost_bps": 0.0}
@@ -219,9 +224,6 @@ def runner_backtest(
 ) -> dict[str, Any]:
     """The val split through the project's runner (``backtest.runner.run_env``), summarised;
     with ``run_dir``, its per-bar returns go to ``val_returns.npz`` for the ledger."""
-    from backtest.runner import run_env
-    from envs import make_env
-
     env = make_env(
         cfg.env,
         split="val",
@@ -277,8 +279,6 @@ def record_trial(run_dir: Path, market: str, val_sharpe: float | None) -> None:
     the configuration was still tried on val)."""
     import yaml
 
-    from lab.ledger import append_record, default_runs_root, ledger_enabled, make_record
-
     if not ledger_enabled():
         return
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")) or {}
@@ -308,9 +308,6 @@ def fit_and_save(
 
     Shared by ``train`` (the preset's splits) and walk-forward (``evaluate.walkforward.learn_supervised``: a fold's
     rows), so a fold's model is exactly a tree run."""
-    from supervised.decision_fit import fit_rule
-    from supervised.trees.policy import load_tree_run
-
     d, tr = prep.data, prep.train
     t_fit = time.time()
     stack = fit_stack(d.features[tr.t], tr.labels, tr.t, prep.spec.horizon, sizes=sizes,
@@ -344,7 +341,6 @@ def train(argv: list[str] | None = None) -> Path:
     market_from_args(args)  # args.env: the market's key
     cfg, sizes, opts = configs(args)
     t0 = time.time()
-    from supervised.data import load_supervised_data
 
     prep = prepare(cfg, load_supervised_data(cfg.env, cfg.feature_set, cfg.window))
     direction = direction_check(prep)

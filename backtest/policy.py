@@ -1,0 +1,50 @@
+"""The policy protocol the runner steps, the ``PolicySpec`` record, and action mapping.
+
+Protocol: ``bind(market, action_space)`` once before a pass (market = the env's ``MarketData``),
+then ``act(obs_batch, bars) -> actions`` with ``obs_batch`` ``(B, obs_dim)`` float32 and ``bars``
+``(B,)`` the decision-bar indices into the market arrays (the observation is of bar ``t``'s close).
+Actions are in the env's action space: ``Discrete(3)`` ints (0 SELL, 1 HOLD, 2 BUY) or ``Box``
+target exposures ``(B, 1)``. The baselines: ``backtest.baselines``; the oracles of the synthetic
+markets: ``backtest.oracles``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+ORACLES = ("oracle_hidden", "oracle_filter")  # synthetic markets only (backtest.oracles)
+
+
+class Policy(Protocol):
+    """What the runner steps: ``bind`` to a market once, then ``act`` on observation batches."""
+
+    def bind(self, market: Any, action_space: Any) -> None:
+        """Prepare for a pass over ``market`` with the env's ``action_space``."""
+
+    def act(self, obs_batch: np.ndarray, bars: np.ndarray) -> np.ndarray:
+        """The actions for observations ``obs_batch`` at decision bars ``bars``."""
+
+
+def position_to_action(position: np.ndarray, action_space: Any) -> np.ndarray:
+    """Target positions in {-1, 0, 1} -> env actions (Discrete: position + 1; Box: (B, 1))."""
+    pos = np.asarray(position, dtype=np.float64)
+    if hasattr(action_space, "n"):
+        return (np.rint(pos).astype(np.int64) + 1).clip(0, 2)
+    return pos.astype(np.float32).reshape(-1, 1)
+
+
+@dataclass
+class PolicySpec:
+    """A policy plus what its env must look like (observation layout, normaliser)."""
+
+    name: str
+    method: str
+    policy: Policy
+    seed: int | None = None
+    env_settings: dict[str, Any] = field(default_factory=dict)  # feature_set, window, action
+    normaliser: Any = None  # a RobustNormaliser (or None: the env fits its own on train)
+    source: str | None = None
+    trained_costs: dict[str, Any] = field(default_factory=dict)  # fee_bps, slippage_bps, funding
