@@ -86,7 +86,15 @@ def open_group(spec: GroupSpec) -> None:
     """Create the group folder with group.json, or check a restarted one is the same group."""
     gj = spec.group_dir / "group.json"
     if gj.is_file():
-        have = json.loads(gj.read_text(encoding="utf-8"))
+        try:
+            have = json.loads(gj.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as err:  # a damaged group.json: one line, exit 2
+            raise ConfigError(
+                f"{gj}: not valid JSON ({err}); the seed group folder is damaged: rerun into a "
+                "new --run-dir (its finished seeds' run folders stay usable by evaluate)"
+            ) from None
+        if not isinstance(have, dict):
+            raise ConfigError(f"{gj}: expected a JSON object; the seed group folder is damaged")
         same = (
             have.get("algo") == spec.algo
             and have.get("seeds") == spec.seeds
