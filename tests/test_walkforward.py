@@ -154,6 +154,10 @@ def test_momentum_walkforward_end_to_end(make_candles, tmp_path):
         "buy_and_hold",
         "flat",
         "momentum",
+        "tsmom_long_flat",
+        "tsmom_long_short",
+        "trend_ensemble",
+        "vol_target",
     ]
     parts = [f.backtests["wf_momentum"] for f in wf.folds]
     np.testing.assert_allclose(

@@ -18,10 +18,12 @@ import numpy as np
 import pytest
 
 from agents.config import resolve_config
+from backtest.baseline_table import MOMENTUM_DAYS_GRID, trend_spec
 from backtest.baselines import ConstantPolicy, MomentumPolicy, PolicySpec
 from backtest.runner import CostOverrides
 from envs.features import compute_features
 from evaluate.walkforward.backtests import backtest_rows, eval_options
+from evaluate.walkforward.baselines import BASELINES, fold_baselines, record_fold_choices
 from evaluate.walkforward.cli import main
 from evaluate.walkforward.context import MethodSettings
 from evaluate.walkforward.data import WFData, plan_folds
@@ -252,3 +254,35 @@ def test_every_method_end_to_end_tiny(tmp_path):
     # one record per learned (fold, seed); the momentum smoke path one per lookback tried
     assert len(wf) == 2 * 3 + 2 * 4 and {r["algo"] for r in wf} == set(rows)
     assert np.isfinite([r["val_sharpe"] for r in wf if r["val_sharpe"] is not None]).all()
+
+
+# --- the known edges re-chosen on every fold's val rows ------------------------------------------
+
+
+def test_trend_baselines_are_chosen_on_each_folds_val_rows():
+    data = WFData.from_preset("btc1h", "core17")
+    plans = plan_folds(
+        data.span("2021-01-01", "2024-01-01"), 2, val_bars=2160, purge_bars=24, embargo_bars=24,
+        min_train_bars=9000,
+    )  # fmt: skip
+    opts = eval_options(CostOverrides())
+    fb = fold_baselines(data, plans[1], opts)
+    assert set(fb.backtests) == set(BASELINES)
+    choice = next(c for c in fb.choices if c.name == "tsmom_long_flat")
+    # by hand: every lookback of the grid over the fold's val rows, the best Sharpe wins
+    market = data.market(data.fit_normaliser(plans[1].train), 1)
+    val = {}
+    for days in MOMENTUM_DAYS_GRID:
+        spec = trend_spec("tsmom_long_flat", {"lookback_days": days})
+        bt = backtest_rows(spec, market, plans[1].val, opts, data.periods_per_year)
+        s = bt.summary()["sharpe"]
+        val[days] = s if math.isfinite(s) else 0.0
+    best = max(MOMENTUM_DAYS_GRID, key=lambda d: (val[d], -MOMENTUM_DAYS_GRID.index(d)))
+    assert choice.params["lookback_days"] == best
+    test = fb.backtests["tsmom_long_flat"]
+    assert test.meta["source"].startswith(f"tsmom_long_flat[lookback_days={best}] chosen on val")
+    assert np.array_equal(test.timestamps, fb.backtests["buy_and_hold"].timestamps)
+    # every grid point of every known edge is a trial in the ledger, once
+    n = record_fold_choices("btc1h", plans[1], fb, opts, data.index)
+    assert n == sum(len(c.trials) for c in fb.choices) == 4 + 4 + 2 + 3
+    assert record_fold_choices("btc1h", plans[1], fb, opts, data.index) == 0

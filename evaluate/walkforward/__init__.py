@@ -8,9 +8,9 @@ per-method dispatch: ``learn_rl``, ``learn_supervised``; ``context``), ``backtes
 """
 
 from evaluate.walkforward.backtests import backtest_rows, eval_options
+from evaluate.walkforward.baselines import BASELINES
 from evaluate.walkforward.cli import main
 from evaluate.walkforward.folds import (
-    BASELINES,
     FoldResult,
     WalkForward,
     fit_fold,

@@ -32,16 +32,17 @@ from typing import Any
 
 import yaml
 
+from backtest.baseline_table import params_label
 from backtest.runner import CostOverrides
 from envs.data import DataValidationError
 from envs.marketspec import market_dirname, record_market
 from envs.presets import get_preset
 from evaluate.walkforward.args import WalkForwardConfig, build_parser, config_from_args
 from evaluate.walkforward.backtests import eval_options
+from evaluate.walkforward.baselines import fold_baselines, record_fold_choices
 from evaluate.walkforward.checks import check_walkforward, min_train_bars
 from evaluate.walkforward.context import MethodSettings, jsonable
 from evaluate.walkforward.data import FoldPlan, WFData, plan_folds
-from evaluate.walkforward.folds import baseline_backtests
 from evaluate.walkforward.grid import GridResult, GridSpec, run_grid
 from evaluate.walkforward.html import write_report
 from evaluate.walkforward.learners import method_settings
@@ -247,13 +248,21 @@ def main(argv: list[str] | None = None) -> int:
         first = next(iter(grid.failures.items()), None)
         reason = f"{'/'.join(map(str, first[0]))}: {first[1]}" if first else "no task ran"
         raise SystemExit(f"{PROG}: error: every task failed; first: {reason}")
-    baselines = [baseline_backtests(st.data, p, options) for p in st.plans]
+    per_fold = [fold_baselines(st.data, p, options) for p in st.plans]
+    for p, fb in zip(st.plans, per_fold, strict=True):
+        record_fold_choices(a.env, p, fb, options, st.data.index)
+    baselines = [fb.backtests for fb in per_fold]
     v = build_verdict(
         st.settings, grid, st.plans, list(a.seeds), baselines, st.data.index,
         n_configs=a.n_configs, n_boot=a.n_boot, bootstrap_seed=a.bootstrap_seed,
     )  # fmt: skip
     command = " ".join([PROG, *argv])
-    write_outputs(st, v, grid, context(st, grid, command, time.perf_counter() - t0))
+    ctx = context(st, grid, command, time.perf_counter() - t0)
+    for p, fb in zip(st.plans, per_fold, strict=True):  # what each fold chose on its val rows
+        ctx[f"fold {p.index} baselines chosen on val"] = ", ".join(
+            params_label(c.name, c.params) for c in fb.choices
+        )
+    write_outputs(st, v, grid, ctx)
     if grid.failures:
         print(f"{len(grid.failures)} task(s) failed; rerun with --run-dir {st.out} to retry them")
         return 1

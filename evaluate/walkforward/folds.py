@@ -4,8 +4,8 @@ and the single-method, in-process walk-forward (``run_walkforward``) built from 
 ``fit_fold`` is what every engine task runs (``evaluate.walkforward.tasks``): normaliser fitted
 on the fold's train rows, the learner (``evaluate.walkforward.learners``), the selected
 policy's Sharpe on the fold's val rows (its ledger value) and its backtest on the fold's test
-rows, with one set of costs for everyone. ``baseline_backtests`` runs the reference policies
-on the same test rows with the same costs.
+rows, with one set of costs for everyone. The baselines (``evaluate.walkforward.baselines``)
+run on the same test rows with the same costs.
 """
 
 from __future__ import annotations
@@ -18,20 +18,17 @@ from typing import Any
 
 import numpy as np
 
-from backtest.baselines import BASELINES as ALL_BASELINES
-from backtest.baselines import PolicySpec, baseline
+from backtest.baselines import PolicySpec
 from backtest.record import Backtest
 from backtest.runner import CostOverrides
 from backtest.stats import per_period_sharpe
 from evaluate.headtohead import Comparison, compare
 from evaluate.stitch import stitch
 from evaluate.walkforward.backtests import backtest_rows, eval_options
+from evaluate.walkforward.baselines import BASELINES, fold_baselines
 from evaluate.walkforward.context import FoldContext
 from evaluate.walkforward.data import FoldPlan, WFData, mask_rows
 from evaluate.walkforward.learners import LEARNERS, MOMENTUM_GRID, val_sharpe
-
-# every built-in baseline but the random one (a seeded draw is no bar to clear)
-BASELINES = tuple(b for b in ALL_BASELINES if b != "random")
 
 
 @dataclass
@@ -117,23 +114,6 @@ def fit_fold(
     )
 
 
-def baseline_backtests(
-    data: WFData, plan: FoldPlan, options: dict[str, Any], names: tuple[str, ...] = BASELINES
-) -> dict[str, Backtest]:
-    """The reference policies over the fold's test rows with the evaluation's costs."""
-    market = data.market(data.fit_normaliser(plan.train), 1)
-    return {
-        b: backtest_rows(
-            PolicySpec(b, b, baseline(b, 0), None, {"action": "discrete"}),
-            market,
-            plan.test,
-            options,
-            data.periods_per_year,
-        )
-        for b in names
-    }
-
-
 def run_fold(
     data: WFData,
     plan: FoldPlan,
@@ -149,7 +129,7 @@ def run_fold(
     out = fit_fold(
         data, plan, algo, fold_dir, seed=seed, window=window, options=options, **train_kwargs
     )
-    bts = {out.test.name: out.test, **baseline_backtests(data, plan, options)}
+    bts = {out.test.name: out.test, **fold_baselines(data, plan, options).backtests}
     return FoldResult(plan, bts, out.trial_sharpes, out.selection, out.train_s, out.eval_s)
 
 

@@ -25,9 +25,10 @@ from backtest.collapse import collapse_label, constant_position
 from backtest.record import Backtest
 from backtest.stats import deflated_sharpe_ratio
 from evaluate.stitch import stitch
+from evaluate.walkforward.baselines import BASELINES
 from evaluate.walkforward.context import MethodSettings
 from evaluate.walkforward.data import FoldPlan
-from evaluate.walkforward.folds import BASELINES, TaskOutcome, trial_variance
+from evaluate.walkforward.folds import TaskOutcome, trial_variance
 from evaluate.walkforward.grid import GridResult, Key
 from evaluate.walkforward.learners import MOMENTUM_GRID
 
