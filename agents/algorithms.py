@@ -34,6 +34,7 @@ from typing import Any
 from agents.hyper import PPOHyper, SACHyper
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+OWN_ENTRY_MODULES = ("ppo", "sac")  # agents/ppo.py, agents/sac.py: the README's commands
 ACTION_KINDS = ("discrete", "continuous")
 
 
@@ -59,9 +60,25 @@ class AlgoSpec:
         return CONFIG_DIR / f"{self.name}.yml"
 
     @property
-    def module(self) -> str:
-        """The ``python -m`` module that trains it (``agents.ppo``; else the generic one)."""
-        return f"agents.{self.name}" if self.name in ("ppo", "sac") else "agents"
+    def command(self) -> list[str]:
+        """The ``python`` arguments that train it: ``-m agents.ppo`` / ``-m agents.sac`` (their
+        own modules, as the README spells them), ``-m agents <name>`` for every other entry."""
+        if self.name in OWN_ENTRY_MODULES:
+            return ["-m", f"agents.{self.name}"]
+        return ["-m", "agents", self.name]
+
+    @property
+    def prog(self) -> str:
+        """The command as a user types it (``--help``, error lines)."""
+        return "python " + " ".join(self.command)
+
+    @property
+    def entry(self) -> tuple[str, list[str]]:
+        """``(module, leading argv)`` whose ``main(leading + argv)`` trains one run in-process
+        (what ``lab.seeds`` runs per seed)."""
+        if self.name in OWN_ENTRY_MODULES:
+            return f"agents.{self.name}", []
+        return "agents.__main__", [self.name]
 
     def sb3_class(self) -> Any:
         """The SB3 (or sb3-contrib) algorithm class."""
