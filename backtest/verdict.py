@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -81,7 +82,8 @@ def evaluate_command(env: str, run: Path, split: str = "test") -> str:
     an engine task names the folder it lands in, never the worker's temporary one."""
     shown = os.environ.get(SHOWN_RUN_DIR_ENV)
     target = Path(shown) if shown else run
-    return f"{python_command()} -m evaluate --env {env} --split {split} {_shown(target)}"
+    args = ["-m", "evaluate", "--env", env, "--split", split, _shown(target)]
+    return " ".join([python_command(), *(shlex.quote(a) for a in args)])
 
 
 def period_of(split: str, timestamps_ns: np.ndarray) -> str:
