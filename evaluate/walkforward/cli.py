@@ -45,6 +45,7 @@ from evaluate.walkforward.context import MethodSettings, jsonable
 from evaluate.walkforward.data import FoldPlan, WFData, plan_folds
 from evaluate.walkforward.grid import GridResult, GridSpec, run_grid
 from evaluate.walkforward.html import write_report
+from evaluate.walkforward.learn_rl import RL_ALGOS
 from evaluate.walkforward.learners import method_settings
 from evaluate.walkforward.tables import (
     baseline_line,
@@ -166,9 +167,9 @@ def grid_spec(st: Setup, options: dict[str, Any], argv: list[str]) -> GridSpec:
     """The task grid of a checked command."""
     a = st.args
     common: dict[str, Any] = {"argv": ["-m", "evaluate.walkforward", *argv]}
+    rl = {"timesteps": a.timesteps, "config": a.config}
     per_method: dict[str, dict[str, Any]] = {
-        "ppo": {"timesteps": a.timesteps, "config": a.config},
-        "sac": {"timesteps": a.timesteps, "config": a.config},
+        **{m: rl for m in RL_ALGOS},
         "supervised": {"epochs": a.epochs, "max_train_samples": a.max_train_samples},
         "trees": {"max_train_samples": a.max_train_samples, "config": a.config},
     }
