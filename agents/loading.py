@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+import yaml
 
 from agents.inference import ClassifierActor, SB3Actor
 from agents.models import load_model
@@ -124,12 +125,34 @@ def _seed_from_path(path: Path) -> int | None:
 ARGMAX_SUFFIX = "@argmax"  # "runs/.../model.pt@argmax": a supervised checkpoint without its rule
 
 
+# what a damaged or hand-edited file raises while it is parsed and rebuilt (garbled JSON/YAML,
+# a missing key, a wrong type, a tensor of the wrong shape): refused as the file's fault
+DAMAGED_FILE_ERRORS = (ValueError, KeyError, TypeError, RuntimeError, IndexError, yaml.YAMLError)
+
+
 def load_run(path: str | Path, label: str | None = None) -> PolicySpec:
     """An SB3 run folder (``config.yaml`` + ``best_model.zip``/``final_model.zip`` +
     ``normaliser.json``), a ``.zip`` inside one, or a supervised ``model.pt`` / folder with one.
 
     A supervised path ending in ``@argmax`` evaluates the pure argmax of the corrected logits
-    instead of the checkpoint's decision rule (method ``supervised_argmax`` unless labelled)."""
+    instead of the checkpoint's decision rule (method ``supervised_argmax`` unless labelled).
+
+    A damaged or tampered folder (a garbled or hand-edited file, a checkpoint that does not fit
+    its model) is a ``ModelLoadError`` naming the path and what was wrong, never a traceback."""
+    try:
+        return _load_any(path, label)
+    except ModelLoadError:
+        raise
+    except DAMAGED_FILE_ERRORS as err:
+        what = " ".join(str(err.args[0] if isinstance(err, KeyError) and err.args else err).split())
+        what = f"missing key {what}" if isinstance(err, KeyError) else what
+        raise ModelLoadError(
+            f"{path}: damaged or edited run folder ({type(err).__name__}: {what[:300]}); restore "
+            "it from a backup or retrain it"
+        ) from None
+
+
+def _load_any(path: str | Path, label: str | None) -> PolicySpec:
     if str(path).endswith(ARGMAX_SUFFIX):
         return _load_supervised(Path(str(path)[: -len(ARGMAX_SUFFIX)]), label, use_rule=False)
     p = Path(path)
@@ -152,8 +175,6 @@ def load_run(path: str | Path, label: str | None = None) -> PolicySpec:
     cfg_path = run_dir / "config.yaml"
     if not cfg_path.is_file():
         raise FileNotFoundError(f"{cfg_path} missing: the env layout of {zip_path} is unknown")
-    import yaml
-
     cfg = yaml.safe_load(cfg_path.read_text()) or {}
     algo = str(cfg.get("algo") or run_dir.parent.name).lower()
     env_cfg = cfg.get("env", {}) or {}

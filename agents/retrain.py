@@ -40,10 +40,9 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from agents.learners import LEARNERS, require
 from agents.loading import load_run
-from agents.ppo import main as ppo_main
 from agents.registry import RegistryError, promote, resolve
-from agents.sac import main as sac_main
 from agents.serve_config import default_models_root
 from backtest.runner import run_policy
 from envs.data import load_candles
@@ -51,6 +50,7 @@ from envs.data.fetch import fetch_candles, make_exchange
 from envs.data.fetch_checks import check_symbol
 from envs.markets import resolve_market
 from envs.presets import PRESETS, get_preset
+from lab.config import ConfigError
 from lab.ledger import NO_LEDGER_ENV, append_record, default_runs_root, ledger_enabled, make_record
 from lab.ledger_returns import run_returns
 from lab.rundir import utc_now
@@ -170,10 +170,16 @@ def train_candidate(kind: str, version_dir: Path, market: str, run_dir: Path) ->
         run_dir.parent.mkdir(parents=True, exist_ok=True)
         cfg_file = run_dir.parent / f"{run_dir.name}.config.yaml"
         cfg_file.write_text(yaml.safe_dump(sections, sort_keys=True))
-        sb3_main = sac_main if algo == "sac" else ppo_main
+        try:
+            entry = require(algo, "retrain")  # the learner table (agents.learners)
+        except ConfigError as err:
+            raise RegistryError(str(err)) from None
         with _no_ledger():
-            return sb3_main(["--env", market, "--config", str(cfg_file), "--run-dir", str(run_dir)])
-    raise RegistryError(f"retraining a {kind!r} model is not supported (trees, ppo, sac)")
+            return entry.train(
+                ["--env", market, "--config", str(cfg_file), "--run-dir", str(run_dir)]
+            )
+    refusal = LEARNERS["supervised"].refused.get("retrain", "not a retrainable kind")
+    raise RegistryError(f"retraining a {kind!r} model is not supported: {refusal}")
 
 
 def val_summary(run_dir: Path, market: str) -> dict[str, float | None]:

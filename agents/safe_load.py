@@ -28,6 +28,7 @@ from gymnasium import spaces
 
 from agents.algorithms import ALGOS
 from agents.config import HYPER_CLASSES, ConfigError, RunConfig, apply_layer
+from agents.config_checks import check_env_params, check_env_values
 from agents.networks import policy_kwargs
 
 # the env's account slots after the feature window (envs.params.N_ACCOUNT)
@@ -46,8 +47,9 @@ _REBUILT_BY_SB3 = (
 )
 
 
-class ModelLoadError(ValueError):
-    """A model file that cannot or must not be loaded; the message is one line naming why."""
+class ModelLoadError(ConfigError):
+    """A model file or run folder that cannot or must not be loaded; the message is one line
+    naming why. A ``ConfigError`` (a ``ValueError``): every CLI wrapper prints it, exit 2."""
 
 
 def cli_exit(prog: str, err: Exception) -> SystemExit:
@@ -133,8 +135,14 @@ def config_from_saved(saved: dict[str, Any], source: str) -> RunConfig:
     cfg = RunConfig(algo=algo, env_name=str(saved.get("env_name")), hyper=HYPER_CLASSES[algo]())
     try:
         apply_layer(cfg, saved, source)
+        check_env_values(cfg)  # a hand-edited window: 0 or a NaN fee: refused here, named
+        check_env_params(cfg)
     except ConfigError as err:
-        raise ModelLoadError(str(err)) from None
+        where = "" if str(err).startswith(source) else f"{source}: "
+        raise ModelLoadError(
+            f"{where}{err} (the saved config was edited or damaged: restore the run folder "
+            "or retrain)"
+        ) from None
     return cfg
 
 

@@ -2,8 +2,10 @@
 improvement, median, worst seed and collapsed seeds (numpy + scipy only; backtest core layer).
 
 The estimators follow rliable (Agarwal et al. 2021, "Deep RL at the edge of the statistical
-precipice"), written out here because ``rliable.library`` (its bootstrap) does not import with
-pandas 3 (its ``arch`` dependency breaks) and the backtest core must stay numpy-only:
+precipice"), written out here because rliable cannot be installed beside pandas 3 (it pins
+``arch<8``) and the backtest core must stay numpy-only. rliable is not a dependency: the tests
+check these estimators against independent scipy computations instead (``mannwhitneyu`` for
+P(X > Y), ``scipy.stats.bootstrap`` for the interval):
 
 * IQM: ``scipy.stats.trim_mean(scores, 0.25)`` over all runs (rliable ``aggregate_iqm``): the
   mean of the middle 50 % (with 3 seeds nothing is trimmed, with 4 or 5 one seed per side).

@@ -110,7 +110,8 @@ class PortfolioAccounts:
         self.end_next = np.ones(u.n_bars)
         self.end_next[:-1] = ~self.step_ok[1:]
         self.tab = PK.build_tables(u.open, u.close, u.funding, u.tradable, u.obs_ok, p.funding)
-        self.feats = np.ascontiguousarray(u.features)
+        self.feats = np.ascontiguousarray(u.features, dtype=np.float32)  # (N, T, F)
+        self._feats_flat = self.feats.reshape(-1)
         self.cfg = PK.kernel_cfg(
             p.fee_bps, p.slippage_bps, p.ruin_fraction * p.initial_equity,
             2.0 if p.max_drawdown is None else p.max_drawdown, REWARD_CODES[p.reward],
@@ -148,7 +149,9 @@ class PortfolioAccounts:
     def observe(self) -> np.ndarray:
         """Observations (n, obs_dim) float32 at every account's current bar."""
         obs: np.ndarray = np.empty((self.scal.shape[0], self.obs_dim), dtype=np.float32)
-        PK.observe(self.scal, self.units, self.tab, self.feats, self.universe.window, obs)
+        u = self.universe
+        PK.observe(self.scal, self.units, self.tab, self._feats_flat, u.n_features, u.window,
+                   obs.reshape(-1))  # fmt: skip
         return obs
 
     def tradable_now(self) -> np.ndarray:

@@ -31,7 +31,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from envs.kernel import DONE_TERMINATED, DONE_TRUNCATED, _check_finite, _reward
+from envs.kernel import DONE_TERMINATED, DONE_TRUNCATED, _check_finite, _copy_items, _reward
 
 # --- scalar state columns (per account)
 P_T, P_STEPS, P_MAX_STEPS, P_CASH, P_EQ, P_PEAK, P_DD, P_DSR_A, P_DSR_B = range(9)
@@ -48,64 +48,68 @@ N_TABLE = 6
 WEIGHT_CLIP = 10.0  # observed weights are clipped: finite bounds for the observation space
 
 
-@numba.njit(cache=True, fastmath=False, nogil=True)
-def _trade_all(cash, units, pos, w, force, tab, t, fee_rate, slip_rate, aout):  # noqa: ANN001, ANN202
-    """Steps 1-3 of the module doc for one account: liquidate, size on E_pre, trade (every
+_inline = numba.njit(inline="always", fastmath=False, nogil=True)
+
+
+@_inline
+def _trade_all(cash, units, pos, w, force, tab, t, a, fee_rate, slip_rate, aout):  # noqa: ANN001, ANN202
+    """Steps 1-3 of the module doc for account ``a``: liquidate, size on E_pre, trade (every
     tradable asset back to its target when ``force`` is 1.0: a rebalance). Returns
     ``(cash, fee, slippage, turnover)``; writes the per-asset P&L of the held units up to the
-    fill and the per-asset costs into ``aout`` (N, N_AOUT)."""
-    n_assets = units.shape[0]
+    fill and the per-asset costs into ``aout[a]`` (N, N_AOUT)."""
+    n_assets = units.shape[1]
     fee_sum, slip_sum, turn_sum = 0.0, 0.0, 0.0
     for i in range(n_assets):
-        aout[i, :] = 0.0
-        if units[i] != 0.0 and tab[T_TRADABLE, t, i] == 0.0:  # 1. liquidate at close t
+        for k in range(N_AOUT):
+            aout[a, i, k] = 0.0
+        if units[a, i] != 0.0 and tab[T_TRADABLE, t, i] == 0.0:  # 1. liquidate at close t
             p = tab[T_CLOSE_NOW, t, i]
-            turnover = abs(units[i]) * p
+            turnover = abs(units[a, i]) * p
             fee, slip = turnover * fee_rate, turnover * slip_rate
-            cash = cash + units[i] * p - fee - slip
-            units[i], pos[i] = 0.0, 0.0
-            aout[i, A_FEE], aout[i, A_SLIPPAGE], aout[i, A_TURNOVER] = fee, slip, turnover
+            cash = cash + units[a, i] * p - fee - slip
+            units[a, i], pos[a, i] = 0.0, 0.0
+            aout[a, i, A_FEE], aout[a, i, A_SLIPPAGE], aout[a, i, A_TURNOVER] = fee, slip, turnover
             fee_sum, slip_sum, turn_sum = fee_sum + fee, slip_sum + slip, turn_sum + turnover
     e_pre = cash
     for i in range(n_assets):
-        if units[i] != 0.0:
-            e_pre = e_pre + units[i] * tab[T_FILL, t, i]
+        if units[a, i] != 0.0:
+            e_pre = e_pre + units[a, i] * tab[T_FILL, t, i]
     e_pre = 0.0 if e_pre < 0.0 else e_pre  # bankrupt between close and next open: size 0
     for i in range(n_assets):
         if tab[T_TRADABLE, t, i] == 0.0:
             continue
         pf = tab[T_FILL, t, i]
-        aout[i, A_PNL] = units[i] * (pf - tab[T_CLOSE_NOW, t, i])
-        u_new = w[i] * e_pre / pf
-        u_new = u_new if (w[i] != pos[i] or force != 0.0) else units[i]
-        du = u_new - units[i]
+        aout[a, i, A_PNL] = units[a, i] * (pf - tab[T_CLOSE_NOW, t, i])
+        u_new = w[a, i] * e_pre / pf
+        u_new = u_new if (w[a, i] != pos[a, i] or force[a] != 0.0) else units[a, i]
+        du = u_new - units[a, i]
         turnover = abs(du) * pf
         fee, slip = turnover * fee_rate, turnover * slip_rate
         cash = cash - du * pf - fee - slip
-        units[i], pos[i] = u_new, w[i]
-        aout[i, A_FEE] += fee
-        aout[i, A_SLIPPAGE] += slip
-        aout[i, A_TURNOVER] += turnover
+        units[a, i], pos[a, i] = u_new, w[a, i]
+        aout[a, i, A_FEE] += fee
+        aout[a, i, A_SLIPPAGE] += slip
+        aout[a, i, A_TURNOVER] += turnover
         fee_sum, slip_sum, turn_sum = fee_sum + fee, slip_sum + slip, turn_sum + turnover
     return cash, fee_sum, slip_sum, turn_sum
 
 
-@numba.njit(cache=True, fastmath=False, nogil=True)
-def _settle_all(cash, units, tab, t, aout):  # noqa: ANN001, ANN202
+@_inline
+def _settle_all(cash, units, tab, t, a, aout):  # noqa: ANN001, ANN202
     """Steps 4-5: funding per asset at bar t+1's close, then the mark: ``(cash, E, funding)``."""
     fund_sum = 0.0
-    for i in range(units.shape[0]):
-        if units[i] != 0.0:
+    for i in range(units.shape[1]):
+        if units[a, i] != 0.0:
             c = tab[T_CLOSE_NEXT, t, i]
-            fund = tab[T_FUND_NEXT, t, i] * units[i] * c
+            fund = tab[T_FUND_NEXT, t, i] * units[a, i] * c
             cash = cash - fund
             fund_sum = fund_sum + fund
-            aout[i, A_FUNDING] = fund
-            aout[i, A_PNL] += units[i] * (c - tab[T_FILL, t, i])
+            aout[a, i, A_FUNDING] = fund
+            aout[a, i, A_PNL] += units[a, i] * (c - tab[T_FILL, t, i])
     eq = cash
-    for i in range(units.shape[0]):
-        if units[i] != 0.0:
-            eq = eq + units[i] * tab[T_CLOSE_NEXT, t, i]
+    for i in range(units.shape[1]):
+        if units[a, i] != 0.0:
+            eq = eq + units[a, i] * tab[T_CLOSE_NEXT, t, i]
     return cash, eq, fund_sum
 
 
@@ -126,9 +130,9 @@ def step_portfolio(scal, units, pos, target, force, tab, end_next, cfg, out, aou
         if t < 0 or t + 1 >= end_next.shape[0]:
             raise IndexError("decision bar outside the universe: reset() the episode first")
         cash, fee, slip, turnover = _trade_all(
-            scal[a, P_CASH], units[a], pos[a], target[a], force[a], tab, t, cfg[0], cfg[8], aout[a]
+            scal[a, P_CASH], units, pos, target, force, tab, t, a, cfg[0], cfg[8], aout
         )
-        cash, eq, fund = _settle_all(cash, units[a], tab, t, aout[a])
+        cash, eq, fund = _settle_all(cash, units, tab, t, a, aout)
         peak = eq if eq > scal[a, P_PEAK] else scal[a, P_PEAK]
         dd = 1.0 - eq / peak
         reward, da, db = _reward(
@@ -156,32 +160,36 @@ def step_portfolio(scal, units, pos, target, force, tab, end_next, cfg, out, aou
 
 
 @numba.njit(cache=True, fastmath=False, nogil=True)
-def observe(scal, units, tab, feats, window, obs):  # noqa: ANN001, ANN201
-    """Write each account's observation at its current bar t into ``obs`` (n, obs_dim).
+def observe(scal, units, tab, feats, n_feat, window, obs):  # noqa: ANN001, ANN201
+    """Write each account's observation at its current bar t into ``obs`` (flat, n * obs_dim).
 
-    Per asset i: its feature window ``feats[i, t-window+1 : t+1]`` flattened (zeros when its
-    window is not valid), its weight ``u_i * close_i[t] / E`` (clipped to +-10) and 1.0 if it is tradable at t;
-    then the portfolio's drawdown (clipped at 1)."""
-    n_assets, f = feats.shape[0], feats.shape[2]
-    block = window * f + 2
+    ``feats`` is the universe's (N, T, F) float32 features flattened. Per asset i: its feature
+    window ``[t - window + 1, t]`` (one memcpy; zeros when its window is not valid), its
+    weight ``u_i * close_i[t] / E`` (clipped to +-10) and 1.0 if it is tradable at t; then the
+    portfolio's drawdown (clipped at 1)."""
+    n_assets = units.shape[1]
+    n_bars = feats.shape[0] // (n_assets * n_feat)
+    wf = window * n_feat
+    block = wf + 2
+    obs_dim = n_assets * block + 1
     for a in range(scal.shape[0]):
         t = int(scal[a, P_T])
         eq = scal[a, P_EQ]
         for i in range(n_assets):
-            o = i * block
+            o = a * obs_dim + i * block
             if tab[T_OBS_OK, t, i] != 0.0:
-                src = feats[i, t - window + 1 : t + 1].reshape(-1)
-                obs[a, o : o + window * f] = src
+                _copy_items(obs, o, feats, (i * n_bars + t + 1) * n_feat - wf, wf)
             else:
-                obs[a, o : o + window * f] = 0.0
+                for k in range(wf):
+                    obs[o + k] = 0.0
             weight = 0.0
             if units[a, i] != 0.0 and eq > 0.0:
                 weight = units[a, i] * tab[T_CLOSE_NOW, t, i] / eq
                 weight = min(max(weight, -WEIGHT_CLIP), WEIGHT_CLIP)  # a near-ruined account
-            obs[a, o + window * f] = weight
-            obs[a, o + window * f + 1] = tab[T_TRADABLE, t, i]
+            obs[o + wf] = weight
+            obs[o + wf + 1] = tab[T_TRADABLE, t, i]
         dd = scal[a, P_DD]
-        obs[a, n_assets * block] = dd if dd < 1.0 else 1.0
+        obs[a * obs_dim + n_assets * block] = dd if dd < 1.0 else 1.0
 
 
 def build_tables(
