@@ -4,7 +4,8 @@ ONE place: the orchestrator (``evaluate.walkforward.cli`` / ``grid``) reads only
 This is the walk-forward's own dispatch until the project's learner table lands (issue 22:
 kind -> config, train, load-as-policy, val metric); swapping it in replaces this module only.
 
-* ``ppo`` / ``sac``: ``evaluate.walkforward.learn_rl`` (the main job's configuration);
+* every RL algorithm of ``agents.algorithms.ALGOS`` (``ppo``, ``sac``, ...):
+  ``evaluate.walkforward.learn_rl`` (the main job's configuration);
 * ``supervised`` / ``trees``: ``evaluate.walkforward.learn_supervised``;
 * ``momentum`` (SMOKE PATH, no learning): the lookback among ``MOMENTUM_GRID`` with the best
   Sharpe on the fold's val rows. Cheap and deterministic; it exercises the same folds,
@@ -26,13 +27,14 @@ from pathlib import Path
 from backtest.baselines import MomentumPolicy, Policy, PolicySpec
 from evaluate.walkforward.backtests import backtest_rows
 from evaluate.walkforward.context import FoldContext, MethodSettings, TrainedFold, jsonable
-from evaluate.walkforward.learn_rl import rl_settings, train_rl_fold
+from evaluate.walkforward.learn_rl import RL_ALGOS, rl_settings, train_rl_fold
 from evaluate.walkforward.learn_supervised import (
     supervised_settings,
     train_supervised_fold,
     train_trees_fold,
 )
 
+RL_FLAGS = ("timesteps", "config")
 MOMENTUM_GRID = (24, 72, 168, 336)  # 1 day .. 2 weeks of hourly bars
 MOMENTUM_FEATURES = "core17"  # the smoke path reads prices only; any feature set builds the env
 DEFAULT_WINDOW = 32
@@ -86,9 +88,12 @@ def train_momentum_fold(ctx: FoldContext) -> TrainedFold:
     return TrainedFold(spec, trials, selection)
 
 
+def _rl_learner(algo: str) -> Learner:
+    return Learner(RL_FLAGS, lambda ctx: train_rl_fold(ctx, algo))
+
+
 LEARNERS: dict[str, Learner] = {
-    "ppo": Learner(("timesteps", "config"), lambda ctx: train_rl_fold(ctx, "ppo")),
-    "sac": Learner(("timesteps", "config"), lambda ctx: train_rl_fold(ctx, "sac")),
+    **{algo: _rl_learner(algo) for algo in RL_ALGOS},  # every entry of agents.algorithms.ALGOS
     "supervised": Learner(("epochs", "max_train_samples"), train_supervised_fold),
     "trees": Learner(("max_train_samples", "config"), train_trees_fold),
     "momentum": Learner((), train_momentum_fold),
@@ -107,7 +112,7 @@ def method_settings(
     epochs: int | None = None,
 ) -> MethodSettings:
     """The settings ``method`` trains with on ``env`` (``feature_set``/``window``: overrides)."""
-    if method in ("ppo", "sac"):
+    if method in RL_ALGOS:
         return rl_settings(
             method, env, config=config, feature_set=feature_set, window=window, timesteps=timesteps
         )
