@@ -25,7 +25,7 @@ CASES: list[tuple[str, str, list[str], str]] = [
         ["--folds", "2", "--out", "{new}"],
         "one of the arguments --methods --algo is required",
     ),
-    ("wf unknown method", MOD, ["--methods", "a2c", "--folds", "2"], "invalid choice: 'a2c'"),
+    ("wf unknown method", MOD, ["--methods", "banana", "--folds", "2"], "invalid choice: 'banana'"),
     (
         "wf method twice",
         MOD,

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
+from agents.learners import LEARNERS as TABLE
+from agents.learners import require
 from envs.marketspec import add_market_flags, market_flags_given, market_from_args
 from evaluate.walkforward.learners import METHODS, MOMENTUM_GRID
 from lab.config import ConfigError, Rule, add_fields, check_rules, doc, resolve
@@ -172,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
             flag,
             dest="methods",
             nargs="+",
-            choices=METHODS,
+            choices=(*TABLE, *(m for m in METHODS if m not in TABLE)),
             metavar="METHOD",
             default=argparse.SUPPRESS,
             help=f"methods: {_doc('methods')}"
@@ -214,6 +216,9 @@ def config_from_args(args: argparse.Namespace) -> WalkForwardConfig:
             "no method given; add --methods ppo supervised trees (or --algo ppo), from: "
             + ", ".join(METHODS)
         )
+    for m in cfg.methods:
+        if m in TABLE:
+            require(m, "walkforward")  # a learner the table refuses: its reason, one line
     for name, values in (("--methods", cfg.methods), ("--seeds", cfg.seeds)):
         if len(set(values)) != len(values):
             raise ConfigError(f"{name} {' '.join(map(str, values))}: a value repeats; drop it")
