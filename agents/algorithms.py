@@ -31,9 +31,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agents.hyper import PPOHyper, SACHyper
+from agents.hyper import A2CHyper, PPOHyper, SACHyper
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+OWN_ENTRY_MODULES = ("ppo", "sac")  # agents/ppo.py, agents/sac.py: the README's commands
 ACTION_KINDS = ("discrete", "continuous")
 
 
@@ -59,9 +60,25 @@ class AlgoSpec:
         return CONFIG_DIR / f"{self.name}.yml"
 
     @property
-    def module(self) -> str:
-        """The ``python -m`` module that trains it (``agents.ppo``; else the generic one)."""
-        return f"agents.{self.name}" if self.name in ("ppo", "sac") else "agents"
+    def command(self) -> list[str]:
+        """The ``python`` arguments that train it: ``-m agents.ppo`` / ``-m agents.sac`` (their
+        own modules, as the README spells them), ``-m agents <name>`` for every other entry."""
+        if self.name in OWN_ENTRY_MODULES:
+            return ["-m", f"agents.{self.name}"]
+        return ["-m", "agents", self.name]
+
+    @property
+    def prog(self) -> str:
+        """The command as a user types it (``--help``, error lines)."""
+        return "python " + " ".join(self.command)
+
+    @property
+    def entry(self) -> tuple[str, list[str]]:
+        """``(module, leading argv)`` whose ``main(leading + argv)`` trains one run in-process
+        (what ``lab.seeds`` runs per seed)."""
+        if self.name in OWN_ENTRY_MODULES:
+            return f"agents.{self.name}", []
+        return "agents.__main__", [self.name]
 
     def sb3_class(self) -> Any:
         """The SB3 (or sb3-contrib) algorithm class."""
@@ -102,6 +119,14 @@ ALGOS: dict[str, AlgoSpec] = {
         pickled_entries=("train_freq",),
         extractor_kwargs={"allow_dropout": True},
         replay_buffer=True,
+    ),
+    "a2c": AlgoSpec(
+        name="a2c",
+        sb3="stable_baselines3:A2C",
+        hyper=A2CHyper,
+        actions=("discrete", "continuous"),
+        trainable_heads=("mlp_extractor", "action_net", "value_net"),
+        policy_kwargs={"ortho_init": False},  # as PPO: keep the transformer's own init
     ),
 }
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from agents import ppo, sac
+from agents import train_rl
 from agents.algorithms import ALGOS
 from agents.config_schema import RunConfig
 from agents.seed_group import read_rl_metrics
@@ -85,19 +85,13 @@ def read_trees_metrics(run_dir: Path) -> dict[str, Any] | None:
     }
 
 
-def _rl_train(algo: str) -> Callable[[list[str]], Path]:
-    """The in-process entry point of an RL algorithm (PPO and SAC have their own modules)."""
-    mains = {"ppo": ppo.main, "sac": sac.main}
-    return mains[algo]
-
-
 def _rl(algo: str, refused: dict[str, str] | None = None) -> Learner:
     """An RL learner from its ``agents.algorithms`` entry."""
     return Learner(
         name=algo,
         family="rl",
-        module=ALGOS[algo].module,
-        train=_rl_train(algo),
+        module=ALGOS[algo].entry[0],
+        train=lambda argv: train_rl.run(algo, list(argv)),
         config=RunConfig,
         run_markers=("config.yaml", "best_model.zip"),
         val_metrics=lambda run_dir: read_rl_metrics(run_dir, algo),
@@ -106,12 +100,10 @@ def _rl(algo: str, refused: dict[str, str] | None = None) -> Learner:
     )
 
 
+# what an orchestrator cannot do with an RL algorithm (every other RL algorithm can do everything)
+RL_REFUSED: dict[str, dict[str, str]] = {}
 LEARNERS: dict[str, Learner] = {
-    "ppo": _rl("ppo"),
-    "sac": _rl(
-        "sac",
-        {"walkforward": "evaluate.walkforward trains PPO, supervised and trees folds only"},
-    ),
+    **{algo: _rl(algo, RL_REFUSED.get(algo)) for algo in ALGOS},  # every algorithm of the table
     "supervised": Learner(
         name="supervised",
         family="supervised",

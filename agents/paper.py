@@ -148,7 +148,7 @@ def advance(
         first = log[0]["bar_open_utc"]
         i = _bar_index(market, first, source, "the paper account's first decision")
         acct = Account.fresh(params, i, float(market.close[i]))
-    pending = {d["bar_open_utc"]: d for d in log if "equity" not in d}
+    pending = {pd.Timestamp(d["bar_open_utc"]).value: d for d in log if "equity" not in d}
     step_ok = EnvTables(market, params, (0, market.n_bars)).step_ok
     step = market.freq_ns
     while acct.t < t:
@@ -157,7 +157,13 @@ def advance(
                 f"{source}: a gap after {_ts(market, acct.t):{ISO}} inside the bars the paper "
                 "account has to account since its last tick; fill the gap"
             )
-        d = pending[_ts(market, acct.t).strftime(ISO)]
+        d = pending.get(int(market.timestamps[acct.t]))
+        if d is None:
+            raise ValueError(
+                f"{source}: the paper state logs no decision for bar {_ts(market, acct.t):{ISO}}, "
+                "which it has to account; the state is damaged: restore it or start a new "
+                "account with another --state folder"
+            )
         out = reference_step(acct, params.targets[int(d["action"])], market, params, step_ok)
         d.update(equity=out["equity"], position=out["position"],
                  costs=out["fee"] + out["slippage"], funding=out["funding"])  # fmt: skip

@@ -25,6 +25,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList, EvalCallback
 from stable_baselines3.common.vec_env import VecEnv, VecMonitor
 
+from agents.algorithms import ALGOS
 from agents.callbacks import ParamCountCallback, TradingMetricsCallback
 from agents.checkpoints import CHECKPOINT_DIR, AtomicCheckpointCallback, latest_checkpoint
 from agents.cli import Invocation
@@ -70,12 +71,12 @@ EVAL_DIR = "eval"
 def open_run(inv: Invocation, argv: list[str]) -> Path:
     """Create the run folder (command.txt, config.yaml, meta.json) or reopen it for --resume.
 
-    ``argv`` are the flags after ``python -m agents.<algo>``. A resume only checks the
+    ``argv`` are the flags after the algorithm's command (``AlgoSpec.command``). A resume only checks the
     checkpoint here and writes nothing: ``agents.resume_state.record_resume`` records it once
     the model, its state and the data have loaded.
     """
     cfg = inv.cfg
-    command = ["-m", f"agents.{cfg.algo}", *argv]
+    command = [*ALGOS[cfg.algo].command, *argv]
     if inv.resume:
         assert inv.run_dir is not None
 

@@ -11,6 +11,7 @@ import shlex
 import sys
 from collections.abc import Callable
 
+from agents.algorithms import ALGOS
 from agents.cli import Invocation
 from agents.pipeline import Training
 from agents.resume_logs import resume_tensorboard
@@ -31,7 +32,7 @@ def record_resume(
     assert inv.run_dir is not None
     state_path = latest_state_path(inv.run_dir)
     state = load(state_path) if state_path is not None and state_path.is_file() else None
-    command = [sys.executable, "-m", f"agents.{inv.cfg.algo}", *argv]
+    command = [sys.executable, *ALGOS[inv.cfg.algo].command, *argv]
     append_line(
         inv.run_dir / "resumes.txt", f"{utc_now():%Y-%m-%dT%H:%M:%SZ} {shlex.join(command)}"
     )

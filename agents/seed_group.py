@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from agents.algorithms import ALGOS
 from agents.cli import parse
 from backtest.verdict import evaluate_command, group_verdict, verdict_block
 from envs.marketspec import pin_market_argv
@@ -106,7 +107,7 @@ def main(algo: str, argv: list[str], hyper_cls: type) -> Path:
     group, rest = split_group_argv(argv)
     if group.seed is not None or "--resume" in rest:
         raise SystemExit(
-            f"python -m agents.{algo}: error: --seeds trains a group: drop --seed/--resume "
+            f"{ALGOS[algo].prog}: error: --seeds trains a group: drop --seed/--resume "
             "(restart a killed group with the same command and --run-dir GROUP)"
         )
     seeds = list(dict.fromkeys(group.seeds))
@@ -115,13 +116,13 @@ def main(algo: str, argv: list[str], hyper_cls: type) -> Path:
     spec = GroupSpec(
         algo=algo,
         env=cfg.env_name,
-        module=f"agents.{algo}",
-        argv=[*pin_market_argv(rest, cfg.env_name), "--no-progress"],
+        module=ALGOS[algo].entry[0],
+        argv=[*ALGOS[algo].entry[1], *pin_market_argv(rest, cfg.env_name), "--no-progress"],
         seeds=seeds,
         config=cfg.to_dict(),
         group_dir=group.run_dir or default_group_dir(runs_root, cfg.env_name, algo, seeds),
         read_metrics=lambda d: read_rl_metrics(d, algo),
-        command=[sys.executable, "-m", f"agents.{algo}", *argv],
+        command=[sys.executable, *ALGOS[algo].command, *argv],
     )
     workers = group.workers or len(seeds)
     group_name = str(spec.group_dir.resolve())

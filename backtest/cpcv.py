@@ -10,7 +10,8 @@ of ``n // n_groups`` bars, the last takes the rest). Each of the ``C(n_groups, n
 splits tests on one combination of ``n_test_groups`` groups (in ``itertools.combinations``
 order) and trains on the other bars, minus ``purge_bars`` before every test group and
 ``purge_bars + embargo_bars`` after it (a label or feature window that overlaps a test group is
-purged; the embargo covers serial correlation after it). Bars are rows of the project's series,
+purged; the embargo covers serial correlation after it), also past the next group when that
+group is shorter (skfolio refuses that case). Bars are rows of the project's series,
 so purge and embargo are in bars.
 
 Paths: every group is tested by ``C(n_groups - 1, n_test_groups - 1)`` splits; the j-th split (in
@@ -90,25 +91,15 @@ def n_paths(n_groups: int, n_test_groups: int) -> int:
 def _train_ranges(
     bounds: list[tuple[int, int]], tested: tuple[int, ...], purge: int, embargo: int
 ) -> tuple[tuple[int, int], ...]:
-    """The train groups' ranges minus ``purge`` bars before and ``purge + embargo`` after
-    every test group."""
-    out = []
-    for g, (a, b) in enumerate(bounds):
-        if g in tested:
-            continue
-        if g - 1 in tested:  # right after a test group
-            a += purge + embargo
-        if g + 1 in tested:  # right before a test group
-            b -= purge
-        if a < b:
-            out.append((a, b))
-    merged: list[tuple[int, int]] = []
-    for a, b in out:  # adjacent train groups are one contiguous run
-        if merged and merged[-1][1] == a:
-            merged[-1] = (merged[-1][0], b)
-        else:
-            merged.append((a, b))
-    return tuple(merged)
+    """The bars outside every test group minus ``purge`` bars before and ``purge + embargo``
+    after each one (also where that reaches past the next group), as contiguous runs."""
+    lo, hi = bounds[0][0], bounds[-1][1]
+    keep = np.ones(hi - lo, dtype=bool)
+    for g in tested:
+        a, b = bounds[g]
+        keep[max(a - purge, lo) - lo : min(b + purge + embargo, hi) - lo] = False
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], keep.astype(np.int8), [0]])))
+    return tuple((lo + int(a), lo + int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True))
 
 
 def cpcv_splits(

@@ -10,6 +10,8 @@ threshold and a collapse read the same everywhere.
 from __future__ import annotations
 
 import math
+import os
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -71,9 +73,17 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
+# set by lab.seeds.train_seed: the folder an engine task's run lands in on the driver
+SHOWN_RUN_DIR_ENV = "RLTRADE_SHOWN_RUN_DIR"
+
+
 def evaluate_command(env: str, run: Path, split: str = "test") -> str:
-    """The next command: ``<python> -m evaluate --env ENV --split test RUN``."""
-    return f"{python_command()} -m evaluate --env {env} --split {split} {_shown(run)}"
+    """The next command: ``<python> -m evaluate --env ENV --split test RUN``; a seed trained in
+    an engine task names the folder it lands in, never the worker's temporary one."""
+    shown = os.environ.get(SHOWN_RUN_DIR_ENV)
+    target = Path(shown) if shown else run
+    args = ["-m", "evaluate", "--env", env, "--split", split, _shown(target)]
+    return " ".join([python_command(), *(shlex.quote(a) for a in args)])
 
 
 def period_of(split: str, timestamps_ns: np.ndarray) -> str:

@@ -6,7 +6,8 @@ Every baseline of ``backtest.allocation_baselines`` runs through the portfolio e
 (``envs.portfolio``) on the same split with the same costs (fees and slippage per member on the
 notional traded, funding per member from its own history) and is reported with its Sharpe,
 total return, maximum drawdown, turnover and costs a year, and the per-member attribution of
-return and costs. The split's dates are the first member's. Agents that allocate are not yet
+return and costs. A universe holding planted-signal presets (``--env synth-regime,synth-rw``)
+also lists the oracle allocations (``backtest.allocation_oracles``). The split's dates are the first member's. Agents that allocate are not yet
 trained on the portfolio env (issue 21 goes on): this is the bar they will have to clear.
 """
 
@@ -18,6 +19,7 @@ import sys
 
 from backtest.allocation import run_allocation
 from backtest.allocation_baselines import ALLOCATION_BASELINES, BaselineAllocator
+from backtest.allocation_oracles import OracleAllocator, planted_members
 from envs.data import DataValidationError
 from envs.portfolio import load_universe, split_rows
 from envs.portfolio.env import PortfolioAccounts
@@ -46,9 +48,13 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
     rows = split_rows(universe, specs[0], args.split)
     ppy = get_preset(specs[0]).periods_per_year
     results = {}
-    for name in ALLOCATION_BASELINES:
+    policies = {name: BaselineAllocator(name, universe).decide for name in ALLOCATION_BASELINES}
+    if planted_members(universe):  # a planted cross-sectional market: its known allocations
+        for kind in ("hidden", "filter"):
+            policies[f"oracle_{kind}"] = OracleAllocator(universe, kind, "long_only").decide
+    for name, decide in policies.items():
         acc = PortfolioAccounts(universe, 1, rows, fee_bps=args.fee_bps, episode_length=None)
-        bt = run_allocation(acc, BaselineAllocator(name, universe).decide, name)
+        bt = run_allocation(acc, decide, name)
         results[name] = {**bt.summary(ppy), "attribution": bt.attribution()}
     if args.json:
         print(json.dumps(results, indent=2))

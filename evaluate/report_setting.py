@@ -31,6 +31,8 @@ RUN_KEYS: tuple[tuple[str, str], ...] = (
     ("total_timesteps", "training steps"),
     ("epochs", "epochs"),
     ("labels", "labels"),
+    ("horizon", "label horizon (bars)"),
+    ("class_weights", "loss (class weights)"),
     ("fee_bps", "fee trained with (bps)"),
     ("slippage_bps", "slippage trained with (bps)"),
 )
@@ -63,12 +65,15 @@ def run_setting(spec: PolicySpec) -> dict[str, str]:
         except (ConfigError, FileNotFoundError):
             cfg = {}
     merged = {**spec.env_settings, **{k: v for k, v in cfg.items() if not isinstance(v, dict)}}
-    out: dict[str, str] = {}
+    out: dict[str, str] = {"method": spec.method}
     for key, label in RUN_KEYS:
         value = _find(cfg, key) if cfg else None
         value = merged.get(key) if value is None else value
         if value is not None and label not in out:
             out[label] = str(value)
+    rule = getattr(spec.policy, "rule", None)  # a classifier's decision rule, when it trades one
+    if rule is not None and hasattr(rule, "label"):
+        out["decision rule"] = str(rule.label())
     if spec.source:
         out["model"] = str(spec.source)
     return out

@@ -136,7 +136,15 @@ def trial_returns(
         block = str(ptr.get("bars_sha256") or f"n{ptr['n_bars']}")
         h = str(rec["config_hash"])
         by_block[block][h].append(load_returns(ledger_file, ptr, lineno))
-        labels.setdefault(h, f"{rec['source']}:{rec['algo']}:{h[:8]}")
+        params = (rec.get("extra") or {}).get("params")
+        inner = (
+            ",".join(f"{k}={v}" for k, v in sorted(params.items()))
+            if isinstance(params, dict)
+            else ""
+        )
+        labels.setdefault(
+            h, f"{rec['algo']}[{inner}]" if inner else f"{rec['source']}:{rec['algo']}:{h[:8]}"
+        )
         if block not in bars:
             bars[block] = load_bars(ledger_file, ptr)
     out = []

@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import os
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -56,11 +57,22 @@ def default_group_dir(runs_root: Path, env: str, algo: str, seeds: list[int]) ->
     return runs_root / market_dirname(env) / algo / f"{stamp}_seeds{seeds[0]}-{seeds[-1]}"
 
 
-def train_seed(work_dir: Path, module: str, argv: list[str]) -> str:
-    """Engine task: one ordinary run of ``module`` into ``work_dir``; returns its module name."""
+# Where the engine lands a task's run folder on the driver: what the run's messages name
+# (its next command) instead of the worker's temporary folder (read by backtest.verdict).
+SHOWN_RUN_DIR_ENV = "RLTRADE_SHOWN_RUN_DIR"
+
+
+def train_seed(work_dir: Path, module: str, argv: list[str], shown_dir: str | None = None) -> str:
+    """Engine task: one ordinary run of ``module`` into ``work_dir``; returns its module name.
+    ``shown_dir``: the folder its files land in, named in its messages instead of ``work_dir``."""
     import importlib
 
-    importlib.import_module(module).main([*argv, "--run-dir", str(work_dir)])
+    if shown_dir:
+        os.environ[SHOWN_RUN_DIR_ENV] = shown_dir
+    try:
+        importlib.import_module(module).main([*argv, "--run-dir", str(work_dir)])
+    finally:
+        os.environ.pop(SHOWN_RUN_DIR_ENV, None)
     return module
 
 
@@ -127,7 +139,12 @@ def seed_tasks(spec: GroupSpec) -> tuple[list[Task], list[int]]:
             continue
         argv = [*spec.argv, "--seed", str(s)]
         tasks.append(
-            Task(f"s{s}", "lab.seeds:train_seed", {"module": spec.module, "argv": argv}, str(run))
+            Task(
+                f"s{s}",
+                "lab.seeds:train_seed",
+                {"module": spec.module, "argv": argv, "shown_dir": str(run)},
+                str(run),
+            )
         )
     return tasks, done
 

@@ -82,6 +82,12 @@ CASES: list[tuple[str, str, list[str], str]] = [
         GONE,
     ),  # fmt: skip
     (
+        "retrain dangling LATEST",
+        "agents.retrain",
+        ["--model", "m_gone", "--root", "{sreg}", "--work-dir", "{new}"],
+        GONE,
+    ),  # fmt: skip
+    (
         "paper --replay with --now",
         "agents.paper",
         [*PAPER, "--replay", "--now", "2024-01-01"],

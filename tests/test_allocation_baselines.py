@@ -14,6 +14,7 @@ from backtest.allocation_baselines import (
     trend_vol_target,
     xs_momentum,
 )
+from backtest.allocation_oracles import OracleAllocator, planted_members
 from envs.market import MarketData
 from envs.portfolio import load_universe, split_rows
 from envs.portfolio.env import PortfolioAccounts
@@ -101,3 +102,23 @@ def test_cli_reports_every_baseline_with_attribution(capsys):
     for name, r in results.items():
         assert name in out and set(r["attribution"]) == {"btc1h", "eth1h"}
         assert r["fees_pct_per_year"] >= 0 and 0 <= r["max_drawdown"] <= 1
+
+
+def test_planted_cross_sectional_market_oracle_allocates_only_to_the_planted_members():
+    uni = load_universe(["synth-regime", "synth-rw", "synth-meanrev"], "core17", 32)
+    assert planted_members(uni) == [0, 2]
+    long_short = OracleAllocator(uni, "filter", "long_short").targets
+    assert set(np.unique(long_short[:, [0, 2]])) <= {-0.5, 0.0, 0.5}
+    assert (long_short[:, 1] == 0).all() and (long_short[:, [0, 2]] != 0).any()
+    long_only = OracleAllocator(uni, "filter", "long_only").targets
+    np.testing.assert_array_equal(long_only, np.maximum(long_short, 0.0))
+    acc = PortfolioAccounts(uni, 1, split_rows(uni, "synth-regime", "test"), episode_length=None)
+    bt = run_allocation(acc, OracleAllocator(uni, "hidden", "long_only").decide, "oracle")
+    ew = run_allocation(
+        PortfolioAccounts(uni, 1, split_rows(uni, "synth-regime", "test"), episode_length=None),
+        BaselineAllocator("equal_weight_daily", uni).decide,
+        "ew",
+    )
+    assert bt.summary(8760)["sharpe"] > 3 * max(ew.summary(8760)["sharpe"], 1.0)
+    with pytest.raises(ValueError, match="needs a planted-signal member"):
+        OracleAllocator(load_universe(["btc1h"], "core17", 32), "filter", "long_only")

@@ -94,5 +94,6 @@ def test_seed_group_evaluation(
         f"trials: 15 trials counted, from: ledger {ledger}: 15 trials (baseline 13, run 1, "
         "supervised 1)" in text
     )
-    assert agg["verdict"].startswith("PPO (3 seeds, 1 failed to train): IQM Sharpe")
+    assert agg["verdict"].startswith("PPO (3 seeds, 1 failed to train) on test 2024-01-01 to ")
+    assert ": IQM Sharpe " in agg["verdict"] and "vol-target 1." in agg["verdict"]
     assert agg["verdict"] in text and agg["verdict"] in (out / "report.html").read_text()

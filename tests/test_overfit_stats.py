@@ -8,6 +8,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from backtest.cpcv import cpcv_splits, n_paths, path_assignment, stitch_paths
 from backtest.overfit import degradation, pbo
@@ -117,3 +119,29 @@ def test_cpcv_paths_cover_every_group_once_out_of_sample() -> None:
             assert g in splits[i].test_groups  # group g comes from a split that tested it
     with pytest.raises(ValueError, match="--test-groups 6"):
         cpcv_splits(0, 60, 6, 6)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.integers(20, 300),
+    groups=st.integers(2, 7),
+    data=st.data(),
+    purge=st.integers(0, 3),
+    embargo=st.integers(0, 3),
+)
+def test_cpcv_invariants(n: int, groups: int, data, purge: int, embargo: int) -> None:
+    k = data.draw(st.integers(1, groups - 1))
+    splits = cpcv_splits(7, 7 + n, groups, k, purge_bars=purge, embargo_bars=embargo)
+    assert len(splits) == math.comb(groups, k)
+    for s in splits:
+        test_rows = np.concatenate([np.arange(a, b) for a, b in s.tests])
+        train = s.train
+        assert not np.intersect1d(train, test_rows).size  # never trains on a test bar
+        for a, b in s.tests:  # purge before, purge + embargo after every test group
+            assert not ((train >= a - purge) & (train < b + purge + embargo)).any()
+    # every path holds every group exactly once, each from a split that tested it
+    assign = path_assignment(groups, k)
+    assert assign.shape == (groups, n_paths(groups, k))
+    for g in range(groups):
+        assert all(g in splits[i].test_groups for i in assign[g])
+        assert len(set(assign[g])) == assign.shape[1]

@@ -10,8 +10,10 @@ import pytest
 import torch
 import yaml
 
+from agents.loading import load_run
 from backtest.proxy import backtest_actions
 from envs import make_env
+from evaluate.report_setting import run_setting
 from policies import make_config
 from supervised.checkpoint import load_checkpoint
 from supervised.data import load_supervised_data
@@ -170,6 +172,14 @@ def test_tiny_end_to_end_run_writes_the_run_folder(tmp_path, capsys):
     # the seed group and the ledger read the same number: the rule's, not the corrected argmax's
     read = read_supervised_metrics(run)
     assert read["val_policy"] == "rule" and read["val_sharpe"] == rule_env["sharpe"]
+    # evaluate's Setting table shows this run's own configuration and the rule it trades with
+    setting = run_setting(load_run(run))
+    assert (setting["feature set"], setting["observation window (bars)"]) == ("core17", "32")
+    assert (
+        setting["labels"] == "forward_sharpe"
+        and setting["loss (class weights)"] == "logit_adjusted"
+    )
+    assert setting["decision rule"] == loaded.rule.label()
 
 
 def test_val_selection_backtest_never_reads_the_first_test_bar():

@@ -29,6 +29,8 @@ def test_supervised_group_reports_the_rule_and_ends_with_a_verdict(
         assert row["val_policy"] == "rule" and row["val_sharpe"] == m["val_env"]["rule"]["sharpe"]
         assert row["buy_and_hold_sharpe"] == m["val_verdict"]["buy_and_hold_sharpe"]
         rule.append(row["val_sharpe"])
+        # each seed's next command names its folder in the group, not the worker's temp folder
+        assert m["val_verdict"]["next_command"].endswith(f"--split test {group / f's{s}'}")
     mean, bench = sum(rule) / 2, summary["per_seed"]["0"]["buy_and_hold_sharpe"]
     assert out[-2].startswith(
         f"verdict: {summary['per_seed']['0']['period']}: SUPERVISED (2 of 2 seeds) mean Sharpe "

@@ -12,10 +12,17 @@ import pytest
 
 from agents.seed_group import read_rl_metrics
 from agents.validation import split_period
+from backtest import verdict
 from backtest.aggregate import TrialCount, seed_sharpes, summarize_seeds
 from backtest.baselines import PolicySpec
 from backtest.collapse import collapse_name
-from backtest.verdict import dsr_phrase, group_verdict, training_verdict, versus
+from backtest.verdict import (
+    dsr_phrase,
+    evaluate_command,
+    group_verdict,
+    training_verdict,
+    versus,
+)
 from evaluate.charts import drawdown_figure, equity_figure, out_of_range, positions_figure
 from evaluate.headtohead import compare
 from evaluate.ledger_trials import run_market
@@ -23,6 +30,7 @@ from evaluate.plots import _equity, _in_range, plot_equity
 from evaluate.report import format_table
 from evaluate.report_verdict import method_verdict
 from evaluate.seeds import seed_summaries, verdicts
+from lab import seeds
 from lab.config import ConfigError
 from lab.seeds import GroupSpec, summarise, write_summary
 from tests.test_evaluate_report import TS, N, _bt
@@ -246,3 +254,14 @@ def test_console_table_fits_100_columns_in_blocks(long_and_ruin):
     names = " ".join(headers).split()
     assert names.count("ppo_s0") == 1 and "ppo_long_name_s5" in names and "buy_and_hold" in names
     assert sum(line.startswith("Sharpe (ann.)") for line in lines) == len(headers)
+
+
+def test_next_command_is_quoted_for_the_shell(tmp_path, monkeypatch):
+    monkeypatch.delenv("RLTRADE_SHOWN_RUN_DIR", raising=False)
+    cmd = evaluate_command("/data/my candles.csv?bar=4h", tmp_path / "run 1")
+    assert cmd.endswith(
+        f"-m evaluate --env '/data/my candles.csv?bar=4h' --split test '{tmp_path}/run 1'"
+    )
+    assert seeds.SHOWN_RUN_DIR_ENV == verdict.SHOWN_RUN_DIR_ENV == "RLTRADE_SHOWN_RUN_DIR"
+    monkeypatch.setenv("RLTRADE_SHOWN_RUN_DIR", "/runs/group/s0")  # a seed trained in a worker
+    assert evaluate_command("btc1h", tmp_path).endswith("--env btc1h --split test /runs/group/s0")
