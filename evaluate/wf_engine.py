@@ -56,7 +56,7 @@ def fold_runner(env: str, feature_set: str, workers: int, address: str | None) -
             )
             for p in plans
         ]
-        with Engine(workers, address) as engine:
+        with Engine(workers, address, log_dir=out) as engine:  # Ray's log: out/ray.log
             results = engine.run(tasks)
         failed = [r for r in results if not r.ok]
         if failed:
