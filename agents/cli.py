@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agents.callbacks import latest_checkpoint
+from agents.algorithms import ALGOS
+from agents.checkpoints import latest_checkpoint
 from agents.config import (
     ConfigError,
     EnvConfig,
@@ -57,7 +58,7 @@ def build_parser(algo: str, hyper_cls: type) -> argparse.ArgumentParser:
         f"pretrained (with --pretrained):\n{describe(PretrainedConfig)}"
     )
     p = argparse.ArgumentParser(
-        prog=f"python -m agents.{algo}",
+        prog=ALGOS[algo].prog,
         description=f"Train {algo.upper()} on a trading env preset (train split), select on val, "
         f"write everything to a run folder (runs/<env>/{algo}/<UTC time>_s<seed>/).",
         epilog=epilog,
@@ -164,7 +165,7 @@ def _parse_resume(
     if not (run_dir / "config.yaml").is_file():
         parser.error(f"--resume {run_dir}: no config.yaml there, so it is not a run folder")
     saved = read_config(run_dir)
-    if saved.get("algo") not in ("ppo", "sac"):  # an empty or hand-edited config.yaml
+    if saved.get("algo") not in ALGOS:  # an empty or hand-edited config.yaml
         parser.error(
             f"--resume {run_dir}: config.yaml names no algorithm (algo: {saved.get('algo')!r}), "
             "so it is not a finished run's config; the run folder is damaged"
@@ -172,7 +173,7 @@ def _parse_resume(
     if saved.get("algo") != algo:
         parser.error(
             f"--resume {run_dir}: that run is {saved.get('algo')!r}, not {algo!r}; "
-            f"use python -m agents.{saved.get('algo')}"
+            f"use {ALGOS[str(saved.get('algo'))].prog}"
         )
     if latest_checkpoint(run_dir) is None:
         parser.error(

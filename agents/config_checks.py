@@ -10,14 +10,14 @@ env value the env itself would refuse (NaN/inf/negative costs, unknown options),
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from agents.config_schema import RunConfig
+from envs.features import FEATURE_SETS
 from envs.params import EnvParams
 from lab.config import ConfigError, check_seed
 from lab.runtime import check_device
-
-if TYPE_CHECKING:
-    from agents.config import RunConfig
+from policies.config import make_config
 
 MAX_WINDOW = 4096  # bars of history per observation; more is a typo (and a memory blow-up)
 
@@ -97,8 +97,6 @@ def check_hyper(cfg: RunConfig) -> None:
             raise ConfigError(f"{key} must be {what}, got {value}")
     _check_ent_coef(cfg)
     _check_net_arch(cfg.policy.net_arch)
-    from envs.features import FEATURE_SETS
-    from policies.config import make_config
 
     if cfg.env.feature_set not in FEATURE_SETS:
         raise ConfigError(

@@ -32,7 +32,9 @@ from typing import Any, ClassVar
 import numpy as np
 import yaml
 
+from agents.numpy_actor import export_actor, load_numpy_actor
 from backtest.baselines import PolicySpec
+from envs.features import RobustNormaliser
 
 ACTOR_PREFIX = "pi_features_extractor.backbone."  # present whether or not the extractor is shared
 
@@ -94,8 +96,8 @@ def _modules(cfg: dict[str, Any], n_features: int, state: dict[str, Any]) -> Fas
     import torch
     from torch import nn
 
-    from policies.config import make_config
-    from policies.transformer import TransformerBackbone
+    from policies.config import make_config  # the policies package imports torch
+    from policies.transformer import TransformerBackbone  # torch: export time only
 
     pol, env = cfg.get("policy") or {}, cfg.get("env") or {}
     pi = _pi_layers(pol.get("net_arch", {"pi": []}))
@@ -131,7 +133,6 @@ def _layout(d: Path) -> tuple[dict[str, Any], Path, Any, int] | None:
     env = cfg.get("env") or {}
     if str(cfg.get("algo", "")).lower() != "ppo" or env.get("action", "discrete") != "discrete":
         return None
-    from envs.features import RobustNormaliser
 
     normaliser = RobustNormaliser.load(d / "normaliser.json")
     if not normaliser.feature_names or "window" not in env:
@@ -162,7 +163,6 @@ def export_numpy(d: Path) -> bool:
         return False
     if actor is None:
         return False
-    from agents.numpy_actor import export_actor
 
     return export_actor(actor, d)
 
@@ -171,8 +171,6 @@ def load_fast(run_dir: str | Path) -> PolicySpec | None:
     """A discrete PPO run folder (or registry version) as a ``PolicySpec`` without SB3: its
     exported numpy actor where present (no torch import), else the torch modules; None where
     this loader does not apply (the caller then uses ``agents.loading.load_run``)."""
-    from agents.numpy_actor import load_numpy_actor
-
     d = Path(run_dir)
     layout = _layout(d)
     if layout is None:

@@ -26,6 +26,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from supervised.decision import class_probs
+
 
 def single_thread() -> None:
     """One torch intra-op thread: per-bar batches of 1 row gain nothing from more (see above)."""
@@ -134,6 +136,4 @@ class ClassifierActor:
     def probs64(self, obs_batch: np.ndarray) -> np.ndarray:
         """Softmax in float64 of the float32 corrected logits: what a decision rule thresholds
         (``supervised.decision.class_probs``, computed the same way offline)."""
-        from supervised.decision import class_probs
-
         return class_probs(self.logits(obs_batch).numpy())

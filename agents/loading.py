@@ -13,8 +13,15 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+import yaml
 
+from agents.inference import ClassifierActor, SB3Actor
+from agents.models import load_model
+from agents.safe_load import ModelLoadError, config_from_saved
 from backtest.baselines import PolicySpec, position_to_action
+from envs.features import RobustNormaliser
+from supervised.checkpoint import load_checkpoint
+from supervised.trees.policy import policy_parts
 
 
 @dataclass
@@ -32,8 +39,6 @@ class SB3Policy:
     @property
     def actor(self) -> Any:
         if self._actor is None:
-            from agents.inference import SB3Actor
-
             self._actor = SB3Actor(self.model)
         return self._actor
 
@@ -80,8 +85,6 @@ class ClassifierPolicy:
     @property
     def actor(self) -> Any:
         if self._actor is None:
-            from agents.inference import ClassifierActor
-
             self._actor = ClassifierActor(self.loaded)
         return self._actor
 
@@ -122,12 +125,34 @@ def _seed_from_path(path: Path) -> int | None:
 ARGMAX_SUFFIX = "@argmax"  # "runs/.../model.pt@argmax": a supervised checkpoint without its rule
 
 
+# what a damaged or hand-edited file raises while it is parsed and rebuilt (garbled JSON/YAML,
+# a missing key, a wrong type, a tensor of the wrong shape): refused as the file's fault
+DAMAGED_FILE_ERRORS = (ValueError, KeyError, TypeError, RuntimeError, IndexError, yaml.YAMLError)
+
+
 def load_run(path: str | Path, label: str | None = None) -> PolicySpec:
     """An SB3 run folder (``config.yaml`` + ``best_model.zip``/``final_model.zip`` +
     ``normaliser.json``), a ``.zip`` inside one, or a supervised ``model.pt`` / folder with one.
 
     A supervised path ending in ``@argmax`` evaluates the pure argmax of the corrected logits
-    instead of the checkpoint's decision rule (method ``supervised_argmax`` unless labelled)."""
+    instead of the checkpoint's decision rule (method ``supervised_argmax`` unless labelled).
+
+    A damaged or tampered folder (a garbled or hand-edited file, a checkpoint that does not fit
+    its model) is a ``ModelLoadError`` naming the path and what was wrong, never a traceback."""
+    try:
+        return _load_any(path, label)
+    except ModelLoadError:
+        raise
+    except DAMAGED_FILE_ERRORS as err:
+        what = " ".join(str(err.args[0] if isinstance(err, KeyError) and err.args else err).split())
+        what = f"missing key {what}" if isinstance(err, KeyError) else what
+        raise ModelLoadError(
+            f"{path}: damaged or edited run folder ({type(err).__name__}: {what[:300]}); restore "
+            "it from a backup or retrain it"
+        ) from None
+
+
+def _load_any(path: str | Path, label: str | None) -> PolicySpec:
     if str(path).endswith(ARGMAX_SUFFIX):
         return _load_supervised(Path(str(path)[: -len(ARGMAX_SUFFIX)]), label, use_rule=False)
     p = Path(path)
@@ -150,20 +175,14 @@ def load_run(path: str | Path, label: str | None = None) -> PolicySpec:
     cfg_path = run_dir / "config.yaml"
     if not cfg_path.is_file():
         raise FileNotFoundError(f"{cfg_path} missing: the env layout of {zip_path} is unknown")
-    import yaml
-
     cfg = yaml.safe_load(cfg_path.read_text()) or {}
     algo = str(cfg.get("algo") or run_dir.parent.name).lower()
     env_cfg = cfg.get("env", {}) or {}
-    from agents.models import load_model
-    from agents.safe_load import config_from_saved
 
     run_cfg = config_from_saved({**cfg, "algo": algo}, str(cfg_path))
     model = load_model(algo, zip_path, device="cpu", cfg=run_cfg)
     normaliser = None
     if (run_dir / "normaliser.json").is_file():
-        from envs.features import RobustNormaliser
-
         normaliser = RobustNormaliser.load(run_dir / "normaliser.json")
     seed = cfg.get("seed", _seed_from_path(run_dir))
     method = label or algo
@@ -178,8 +197,6 @@ def load_run(path: str | Path, label: str | None = None) -> PolicySpec:
 
 def _load_tree(path: Path, label: str | None) -> PolicySpec:
     """A tree-ensemble run (``supervised.trees``): its decision rule on calibrated probabilities."""
-    from supervised.trees.policy import policy_parts
-
     parts = policy_parts(path)
     method = label or "trees"
     seed = parts.pop("seed")
@@ -189,18 +206,9 @@ def _load_tree(path: Path, label: str | None) -> PolicySpec:
 
 def _load_supervised(path: Path, label: str | None, use_rule: bool = True) -> PolicySpec:
     try:
-        from supervised.checkpoint import load_checkpoint
-    except ImportError as exc:  # the supervised package is optional for evaluation
-        raise ImportError(
-            f"cannot load {path}: the supervised package is unavailable ({exc})"
-        ) from exc
-    try:
         loaded = load_checkpoint(path)
     except ValueError as err:  # an unreadable or foreign model.pt: one line (evaluate, predict)
-        from agents.safe_load import ModelLoadError
-
         raise ModelLoadError(str(err)) from None
-    from envs.features import RobustNormaliser
 
     normaliser = RobustNormaliser.from_dict(loaded.payload["normaliser"])
     seed = loaded.payload.get("extra", {}).get(

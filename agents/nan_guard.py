@@ -17,6 +17,8 @@ from typing import Any
 
 from stable_baselines3.common.callbacks import BaseCallback
 
+from agents.checkpoints import latest_checkpoint
+
 
 class NonFiniteError(ArithmeticError):
     """Training produced a NaN/inf; the message is one line (step, quantity, likely setting)."""
@@ -55,8 +57,6 @@ class NanGuardCallback(BaseCallback):
 
     def _last_good(self) -> str:
         """Where the run can be picked up: its newest checkpoint, written before the NaN."""
-        from agents.callbacks import latest_checkpoint
-
         found = None if self.run_dir is None else latest_checkpoint(self.run_dir)
         if found is None:
             return "no checkpoint was written before it"

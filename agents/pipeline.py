@@ -8,13 +8,12 @@ run_validation. Each function does one step and says which files it writes.
 envs on any market and row ranges, a fresh, warm-started or resumed model, callbacks, learn,
 save. ``agents.ppo.main`` calls it on the preset's named train/val splits (in two halves,
 ``prepare_training`` + ``learn``, so a test can inspect the model before it learns) and
-``evaluate.wf_train`` on a walk-forward fold's rows.
+``evaluate.walkforward.learn_rl`` on a walk-forward fold's rows.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,13 +25,9 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList, EvalCallback
 from stable_baselines3.common.vec_env import VecEnv, VecMonitor
 
-from agents.callbacks import (
-    CHECKPOINT_DIR,
-    AtomicCheckpointCallback,
-    ParamCountCallback,
-    TradingMetricsCallback,
-    latest_checkpoint,
-)
+from agents.algorithms import ALGOS
+from agents.callbacks import ParamCountCallback, TradingMetricsCallback
+from agents.checkpoints import CHECKPOINT_DIR, AtomicCheckpointCallback, latest_checkpoint
 from agents.cli import Invocation
 from agents.config import RunConfig
 from agents.models import build_model, load_model, lora_parameter_count, parameter_counts
@@ -49,8 +44,9 @@ from agents.resume_state import (
     attach_callbacks,
     restore_run_state,
 )
+from agents.safe_load import preflight
 from agents.selection import ValBacktestSelection, val_backtest_score
-from agents.validation import validation_backtest
+from agents.validation import summary_lines, validation_backtest, validation_summary
 from agents.vec_env import SB3BatchedTradingEnv
 from agents.warm_start import (
     CriticWarmupCallback,
@@ -59,13 +55,14 @@ from agents.warm_start import (
     refreeze,
     warm_start_into,
 )
-from backtest.collapse import collapse_label
 from backtest.table import format_table, write_metrics
 from envs import MarketData, load_market
+from envs.features import RobustNormaliser
 from envs.marketspec import record_market
 from envs.presets import get_preset
 from envs.registry import split_range
 from lab.atomic import atomic_save, atomic_write_json
+from lab.ledger_returns import save_run_returns
 from lab.rundir import create_run_dir, preset_files
 
 EVAL_DIR = "eval"
@@ -74,15 +71,14 @@ EVAL_DIR = "eval"
 def open_run(inv: Invocation, argv: list[str]) -> Path:
     """Create the run folder (command.txt, config.yaml, meta.json) or reopen it for --resume.
 
-    ``argv`` are the flags after ``python -m agents.<algo>``. A resume only checks the
+    ``argv`` are the flags after the algorithm's command (``AlgoSpec.command``). A resume only checks the
     checkpoint here and writes nothing: ``agents.resume_state.record_resume`` records it once
     the model, its state and the data have loaded.
     """
     cfg = inv.cfg
-    command = ["-m", f"agents.{cfg.algo}", *argv]
+    command = [*ALGOS[cfg.algo].command, *argv]
     if inv.resume:
         assert inv.run_dir is not None
-        from agents.safe_load import preflight
 
         found = latest_checkpoint(inv.run_dir)
         if found is not None:  # refuse a corrupt or crafted checkpoint before loading anything
@@ -136,8 +132,6 @@ def saved_normaliser(run_dir: Path, resume: bool) -> Any:
     """A resumed run reuses its normaliser.json; a fresh run (None) fits one on the train split."""
     path = run_dir / "normaliser.json"
     if resume and path.is_file():
-        from envs.features import RobustNormaliser
-
         return RobustNormaliser.load(path)
     return None
 
@@ -262,13 +256,17 @@ def run_validation(
             spaces=(model.observation_space, model.action_space),
             n_features=model.policy_kwargs["features_extractor_kwargs"]["n_features"],
         )
-    results = validation_backtest(cfg, models, normaliser, split="val")
+    kept: dict[str, Any] = {}
+    results = validation_backtest(cfg, models, normaliser, split="val", keep=kept)
+    val_bt = kept.get(f"{cfg.algo}_best") or kept[f"{cfg.algo}_final"]  # what the ledger records
+    save_run_returns(run_dir, val_bt.returns, val_bt.timestamps)
     if best_is_final:  # the same weights: one backtest, reported under both names
         results = {
             f"{cfg.algo}_final": results[f"{cfg.algo}_final"],
             f"{cfg.algo}_best": results[f"{cfg.algo}_final"],
             "buy_and_hold": results["buy_and_hold"],
         }
+    summary = validation_summary(cfg, run_dir, results)
     write_metrics(
         run_dir / "metrics.json",
         results,
@@ -279,16 +277,11 @@ def run_validation(
             "seed": cfg.seed,
             "num_timesteps": int(model.num_timesteps),
             "periods_per_year": get_preset(cfg.env_name).periods_per_year,
+            **summary,  # collapse per policy, the verdict, the next command
         },
     )
     print(format_table(results, f"validation backtest ({cfg.env_name}, val split, deterministic)"))
-    for name, metrics in results.items():
-        label = collapse_label(metrics.get("constant_position", math.nan))
-        if name != "buy_and_hold" and label:
-            print(
-                f"collapse: {name} is {label} over the whole val split (a constant position: it "
-                "ignores the market); see the trading/ scalars in TensorBoard"
-            )
+    print(summary_lines(summary))
     return results
 
 

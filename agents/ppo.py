@@ -9,157 +9,34 @@ extractor (policies.TransformerExtractor) with ``net_arch=dict(pi=[], vf=[64, 64
 head, so ``--warm-start runs/<env>/supervised/<run>/model.pt`` loads one exactly and fine-tunes
 it FLAG-Trader style (frozen base, LoRA + heads, critic warm-up; see ``agents.warm_start``).
 
+The steps are ``agents.train_rl``'s, shared by every algorithm of ``agents.algorithms``:
 ``setup(argv)`` does everything up to a model ready to learn (tests inspect a warm-started
-policy there); ``main`` = ``setup`` + ``agents.pipeline.learn`` + the validation backtest. The
-training steps are ``agents.pipeline.train_ppo``'s, which walk-forward uses as well.
+policy there); ``main`` = ``setup`` + ``agents.pipeline.learn`` + the validation backtest.
 """
 
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from agents import seed_group
-from agents.cli import Invocation, parse
-from agents.config import PPOHyper
-from agents.nan_guard import NonFiniteError
-from agents.pipeline import (
-    Training,
-    learn,
-    load_run_market,
-    open_run,
-    prepare_training,
-    run_validation,
-    saved_normaliser,
-)
-from agents.pretrained_backbone import PretrainedError, pretrained_for
-from agents.resume_state import record_resume, run_is_finished
-from agents.safe_load import ModelLoadError, cli_exit
-from agents.warm_start import LoadedWarmStart, WarmStartError, prepare_warm_start
+from agents import train_rl
+from agents.train_rl import Session
+from agents.warm_start import WarmStartError
 from envs.data import DataValidationError
 from lab.cli import run_cli
-from lab.runtime import seed_everything, set_torch_threads
 
 ALGO = "ppo"
-
-
-@dataclass
-class Session:
-    """A parsed invocation with its model built (and warm-started), not yet trained."""
-
-    inv: Invocation
-    training: Training
-    normaliser: Any
-    warm: LoadedWarmStart | None
-
-    @property
-    def model(self) -> Any:
-        """The SB3 model being trained."""
-        return self.training.model
-
-    @property
-    def run_dir(self) -> Path:
-        """The run folder."""
-        return self.training.run_dir
-
-
-def _fail(err: Exception) -> SystemExit:
-    """One line on stderr, exit code 2 (a user error: bad checkpoint or run folder)."""
-    return cli_exit("python -m agents.ppo", err)
+__all__ = ["ALGO", "Session", "main", "setup"]
 
 
 def setup(argv: list[str]) -> Session:
-    """Parse -> warm-start checkpoint -> run dir -> seed -> market -> envs, model, callbacks."""
-    # 1. parse: resolved config (defaults -> ppo.yml -> --config -> flags) or the resumed run's
-    inv = parse(ALGO, PPOHyper, argv)
-    cfg = inv.cfg
-    if inv.resume and inv.run_dir and run_is_finished(inv.run_dir, cfg.train.total_timesteps):
-        print(
-            f"{inv.run_dir}: finished ({cfg.train.total_timesteps} steps, metrics.json written); "
-            "nothing to resume (pass a larger --timesteps to train further)"
-        )
-        raise SystemExit(0)
-
-    # 2. warm start: the checkpoint sets the obs layout, extractor and fine-tuning hyperparameters
-    #    (before the run dir, so config.yaml records them); a resumed run already has them
-    warm = None
-    source = inv.warm_start or cfg.warm_start.checkpoint
-    if source and not inv.resume:
-        try:
-            warm = prepare_warm_start(Path(source), cfg)
-        except WarmStartError as err:
-            raise _fail(err) from None
-    try:  # or a pretrained backbone (agents.pretrained_backbone): its architecture + LoRA
-        pretrained = pretrained_for(inv)
-    except PretrainedError as err:
-        raise _fail(err) from None
-
-    # 3. run dir: command.txt, config.yaml, meta.json (or reopen it to resume)
-    try:
-        run_dir = open_run(inv, argv)
-    except ModelLoadError as err:
-        raise _fail(err) from None
-    print(f"run folder: {run_dir}")
-
-    # 4. seed python/numpy/torch; envs and SB3 get cfg.seed explicitly
-    seed_everything(cfg.seed)
-    threads = set_torch_threads(cfg.train.torch_threads)
-
-    # 5. market: the checkpoint's normaliser (warm start), the run's (resume) or fitted on train
-    normaliser = warm.normaliser if warm else saved_normaliser(run_dir, inv.resume)
-    try:
-        market, normaliser, train_rows, val_rows = load_run_market(cfg, run_dir, normaliser)
-    except ValueError as err:  # the checkpoint's normaliser vs this feature set/window
-        if warm is None:
-            raise
-        raise _fail(
-            WarmStartError(
-                f"--warm-start {warm.path}: mismatched checkpoint: feature_set "
-                f"{cfg.env.feature_set!r} window {cfg.env.window} vs the checkpoint's "
-                f"normaliser ({err})"
-            )
-        ) from None
-    print(f"torch threads {threads}")
-
-    # 6. envs, model (fresh / warm-started / resumed) and callbacks
-    try:
-        training = prepare_training(
-            cfg,
-            run_dir,
-            market,
-            train_rows,
-            val_rows,
-            warm=warm,
-            resume=inv.resume,
-            pretrained=pretrained,
-        )
-    except (WarmStartError, PretrainedError, ModelLoadError) as err:
-        raise _fail(err) from None
-    record_resume(inv, argv, training)  # resumes.txt, tb/: only once everything has loaded
-    return Session(inv, training, normaliser, warm)
+    """Everything up to a model ready to learn (``agents.train_rl.setup``)."""
+    return train_rl.setup(ALGO, argv)
 
 
 def main(argv: list[str] | None = None) -> Path:
     """Train, save and validate one PPO run; returns the run folder."""
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if seed_group.wants_group(argv):  # --seeds: a seed group (agents.seed_group)
-        return seed_group.main(ALGO, argv, PPOHyper)
-    session = setup(argv)
-    cfg, run_dir = session.training.cfg, session.run_dir
-
-    # 7. learn (the step count continues on --resume); 8. save: final_model.zip, a last
-    #    checkpoint, a final val evaluation (best_model.zip)
-    try:
-        model = learn(session.training, progress=session.inv.progress)
-    except NonFiniteError as err:  # diverged: one line; the checkpoints written are good ones
-        raise _fail(err) from None
-
-    # 9. evaluate: deterministic full val-split backtest -> metrics.json + table
-    run_validation(cfg, run_dir, model, session.normaliser)
-    seed_group.record_single_run(ALGO, run_dir)  # the trial ledger (lab.ledger)
-    return run_dir
+    return train_rl.run(ALGO, sys.argv[1:] if argv is None else list(argv))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """The decision for the latest closed bar, from a registered model and a candle file.
 
-    python -m agents.predict --model NAME[@vN] --candles FILE [--json] [--root models]
+    python -m agents.predict --model NAME[@vN] --candles FILE [--json] [--root models] [--replay]
     python -m agents.predict --model NAME --exchange binance --symbol BTC/USDT [--candles-out F]
         [--funding FILE] [--position 0] [--entry-price P] [--bars-held 0] [--now ISO]
 
@@ -14,8 +14,11 @@ plus the account state given by ``--position/--entry-price/--bars-held``, flat b
 the policy is the one ``evaluate`` steps (``agents.loading.load_run`` on the version folder).
 
 Refused with one line (exit 2): the last bar not closed yet at ``--now`` (default: the clock),
-the file stale (a later bar has closed since), or a gap or invalid feature row inside the bars
-the last observation needs.
+the file stale (a later bar has closed since; a recorded file: ``--replay`` sets the clock to
+its last bar's close, as in ``agents.paper``), or a gap or invalid feature row inside the bars
+the last observation needs. A funding history that ends before the decision is stated on
+stderr (``warning: funding stale: ...``: its last settlement and its age) and in the JSON's
+``funding_note``: the funding features then carry the last rate and no later funding is charged.
 """
 
 from __future__ import annotations
@@ -23,7 +26,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import math
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -32,12 +34,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from agents.registry import MODELS_DIR, RegistryError, resolve
+from agents.fast_policy import load_fast
+from agents.registry import RegistryError, resolve
 from agents.serve_config import PredictConfig
+from envs.accounting import account_observation
+from envs.data import clean, load_candles, load_funding
+from envs.data.fetch import fetch_candles, make_exchange
+from envs.data.fetch_checks import check_symbol
+from envs.features import compute_features, warmup_bars
+from envs.market import MarketData
+from envs.presets import get_preset
 from lab.config import ConfigError, add_fields, flag_of, from_args
 
 ACTION_NAMES = ("SELL", "HOLD", "BUY")
-BARS_HELD_SCALE = 720  # envs.params.BARS_HELD_SCALE
 SOURCE_FIELDS = ("candles", "exchange")  # the candles come from a file or an exchange
 
 
@@ -56,29 +65,52 @@ class Decision:
     action: int | None
     target_position: float
     probabilities: dict[str, float] | None
+    funding_note: str | None = None  # the funding history ends before the decision (stale)
 
 
 def account_slots(
     close: float, position: float = 0.0, entry_price: float | None = None, bars_held: int = 0,
     drawdown: float = 0.0,
 ) -> np.ndarray:  # fmt: skip
-    """The env's 4 account values (``envs.trading_env`` observation table) for a live account."""
-    unreal = 0.0
-    if position != 0.0 and entry_price:
-        unreal = float(np.clip(math.copysign(1.0, position) * (close / entry_price - 1.0), -10, 10))
-    held = math.log1p(bars_held) / math.log1p(BARS_HELD_SCALE) if position != 0.0 else 0.0
-    return np.array([position, unreal, drawdown, held], dtype=np.float32)
+    """The env's 4 account values for a live account (``envs.accounting.account_observation``,
+    the env reference's own function): a flat account's entry price and bars held do not
+    count (the env keeps neither for a flat account)."""
+    flat = position == 0.0 or not entry_price
+    entry = close if flat else float(entry_price)  # type: ignore[arg-type]  # not flat: a price
+    return account_observation(position, entry, close, drawdown, 0 if flat else bars_held)
+
+
+def funding_note(funding: pd.Series | None, decision_close: pd.Timestamp) -> str | None:
+    """One line when the funding history ends before the decision: its last settlement, how
+    old it is at the decision bar's close and the cadence (None: current, or no funding)."""
+    if funding is None or len(funding) < 2:
+        return None
+    idx = funding.index
+    cadence = pd.Series(idx).diff().median()  # e.g. 8 h between settlements
+    known = idx[idx <= decision_close]
+    if len(known) and decision_close - known[-1] <= cadence:
+        return None
+    hours = cadence / pd.Timedelta("1h")
+    if not len(known):
+        return (
+            f"funding history starts at {idx[0]:%Y-%m-%d %H:%M}Z, after the decision bar's "
+            f"close {decision_close:%Y-%m-%d %H:%M}Z: the funding features read 0, as before a "
+            "contract's listing; if it was listed, give a --funding file that covers the candles"
+        )
+    age = (decision_close - known[-1]) / pd.Timedelta("1h")
+    days = f" ({age / 24:.1f} days)" if age >= 48 else ""
+    return (
+        f"funding stale: the last settlement in the funding history is "
+        f"{known[-1]:%Y-%m-%d %H:%M}Z, {age:g} h{days} before the decision bar's close "
+        f"{decision_close:%Y-%m-%d %H:%M}Z (settlements every {hours:g} h): the funding "
+        "features carry its rate and no later funding is charged; give a current --funding FILE"
+    )
 
 
 def serve_market(
     candles: pd.DataFrame, funding: pd.Series | None, record: dict[str, Any], normaliser: Any
 ) -> Any:
     """The env's ``MarketData`` of ``candles`` with the model's feature set and normaliser."""
-    from envs.data import clean
-    from envs.features import compute_features
-    from envs.market import MarketData
-    from envs.presets import get_preset
-
     freq = get_preset(record["market"]).freq
     cleaned, _ = clean(candles, freq=freq)
     raw = compute_features(cleaned, record["feature_set"], funding=funding, freq=freq)
@@ -120,12 +152,10 @@ def load_policy(vdir: Path, record: dict[str, Any]) -> Any:
     """The version's ``PolicySpec``: a discrete PPO through ``agents.fast_policy`` (no SB3
     import), anything else (or a PPO it does not recognise) through ``load_run``."""
     if record.get("kind") == "sb3":
-        from agents.fast_policy import load_fast
-
         spec = load_fast(vdir)
         if spec is not None:
             return spec
-    from agents.loading import load_run
+    from agents.loading import load_run  # torch + SB3 (seconds): only off the numpy path
 
     return load_run(vdir)
 
@@ -135,7 +165,7 @@ def decide(
     candles: pd.DataFrame,
     *,
     now: dt.datetime,
-    root: Path = MODELS_DIR,
+    root: Path | None = None,
     funding: pd.Series | None = None,
     account: np.ndarray | None = None,
     source: str = "candles",
@@ -165,7 +195,8 @@ def decide(
     action = int(act.reshape(-1)[0]) if discrete else None
     target = float(action - 1) if action is not None else float(act.reshape(-1)[0])
     return Decision(f"{record['name']}@{record['version']}", opened.strftime(iso),
-                    closed.strftime(iso), closed.strftime(iso), action, target, probs)  # fmt: skip
+                    closed.strftime(iso), closed.strftime(iso), action, target, probs,
+                    funding_note(funding, closed))  # fmt: skip
 
 
 def fetch_feed(
@@ -173,9 +204,6 @@ def fetch_feed(
 ) -> Path:
     """Append the exchange's newest closed candles to ``out`` (``envs.data.fetch``: paginated,
     overlap-verified, closed bars only); a new file starts ``bars`` bars before ``now``."""
-    from envs.data.fetch import fetch_candles
-    from envs.presets import get_preset
-
     freq = get_preset(record["market"]).freq
     out.parent.mkdir(parents=True, exist_ok=True)
     since = (now - bars * pd.Timedelta(freq)).floor(freq)
@@ -185,8 +213,6 @@ def fetch_feed(
 
 def feed_path(root: Path, exchange: str, symbol: str, record: dict[str, Any]) -> Path:
     """Where ``--exchange`` candles are kept between calls (``<root>/.feeds/``)."""
-    from envs.presets import get_preset
-
     safe = "".join(c for c in symbol.upper() if c.isalnum())
     return root / ".feeds" / f"{exchange}_{safe}_{get_preset(record['market']).freq}.csv.gz"
 
@@ -196,13 +222,8 @@ def read_inputs(
 ) -> tuple[pd.DataFrame, Any]:
     """The candle tail and the funding history (explicit file, or the market's, or none);
     with ``--exchange``, the candles are fetched first into the feed file."""
-    from envs.data import load_candles, load_funding
-    from envs.features import warmup_bars
-
     tail = a.tail_bars or 4 * (warmup_bars(record["feature_set"]) + int(record["window"]))
     if a.exchange:
-        from envs.data.fetch import make_exchange
-
         if not a.symbol:
             raise ValueError("--exchange needs --symbol (e.g. BTC/USDT)")
         out = a.candles_out or feed_path(a.root, a.exchange, a.symbol, record)
@@ -247,15 +268,11 @@ def check_account_flags(a: PredictConfig) -> None:
     if a.replay and a.now is not None:
         raise ConfigError("--replay sets the clock to the last bar's close; drop --now or --replay")
     if a.symbol is not None:
-        from envs.data.fetch_checks import check_symbol
-
         check_symbol(a.symbol)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Print one decision for the last closed bar; 0, or 2 with one error line."""
-    from envs.presets import get_preset
-
     try:
         a: PredictConfig = from_args(PredictConfig, build_parser().parse_args(argv), False)
     except ConfigError as exc:
@@ -284,6 +301,8 @@ def main(argv: list[str] | None = None) -> int:
     except (StaleInputError, RegistryError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if d.funding_note:
+        print(f"warning: {d.funding_note}", file=sys.stderr)
     if a.json:
         print(json.dumps(asdict(d)))
     else:

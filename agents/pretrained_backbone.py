@@ -27,7 +27,11 @@ from pathlib import Path
 from typing import Any
 
 from agents.config import RunConfig
+from agents.warm_start import extractor_overrides
 from lab.rundir import REPO_ROOT, sha256_file
+from policies import TransformerBackbone
+from supervised.pretrain_core import read_checkpoint
+from supervised.transfer import freeze_to_heads, load_backbone_weights
 
 # Parameter-name prefixes of the heads that train on a frozen pretrained base, per algorithm.
 HEADS: dict[str, tuple[str, ...]] = {
@@ -74,8 +78,6 @@ def _note_market(payload: dict[str, Any], cfg: RunConfig) -> None:
 
 def prepare_pretrained(path: Path, cfg: RunConfig) -> LoadedPretrained:
     """Validate ``path`` as a pretrained backbone and adapt ``cfg`` to it (module doc, step 1)."""
-    from supervised.pretrain_core import read_checkpoint
-
     if cfg.warm_start.checkpoint:
         raise PretrainedError(
             "--pretrained and --warm-start (warm_start.checkpoint) exclude each other: "
@@ -107,7 +109,6 @@ def prepare_pretrained(path: Path, cfg: RunConfig) -> LoadedPretrained:
             "pretrained.freeze needs LoRA adapters: set pretrained.lora_rank > 0 "
             "or pretrained.freeze: false (full fine-tuning)"
         )
-    from agents.warm_start import extractor_overrides
 
     if cfg.policy.dropout:
         print(f"note: pretrained: policy.dropout {cfg.policy.dropout} -> 0")
@@ -120,16 +121,12 @@ def prepare_pretrained(path: Path, cfg: RunConfig) -> LoadedPretrained:
 
 def backbones(policy: Any) -> list[Any]:
     """Every distinct ``TransformerBackbone`` in ``policy`` (shared extractors counted once)."""
-    from policies import TransformerBackbone
-
     return [m for m in policy.modules() if isinstance(m, TransformerBackbone)]
 
 
 def pretrained_into(model: Any, loaded: LoadedPretrained, cfg: RunConfig) -> list[str]:
     """Load the backbone into every extractor of ``model`` and freeze (module doc, step 2);
     returns the trainable parameter names."""
-    from supervised.transfer import load_backbone_weights
-
     found = backbones(model.policy)
     if not found:
         raise PretrainedError("--pretrained: the policy has no transformer backbone")
@@ -146,7 +143,6 @@ def refreeze_pretrained(model: Any, cfg: RunConfig) -> list[str]:
     """Freeze all but LoRA + heads (``pretrained.freeze``); returns the trainable names."""
     if not cfg.pretrained.freeze:
         return [n for n, p in model.policy.named_parameters() if p.requires_grad]
-    from supervised.transfer import freeze_to_heads
 
     names = freeze_to_heads(model.policy, HEADS[cfg.algo], train_norms=cfg.pretrained.train_norms)
     target = getattr(model.policy, "critic_target", None)

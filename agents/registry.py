@@ -3,6 +3,9 @@
     python -m agents.registry promote RUN_OR_CKPT --name NAME [--market btc1h] [--root models]
     python -m agents.registry list | show NAME | rollback NAME   [--root models]
 
+The root defaults to ``$RLTRADE_MODELS_ROOT`` or the repository's ``models/``; ``--root`` may
+stand before or after the subcommand.
+
 Promotion copies what using the model needs (the model file, ``normaliser.json``, the feature
 spec and config, ``meta.json`` provenance, ``metrics.json``) into a temp folder beside the new
 version, renames it to ``vN`` (atomic: a version is complete or absent) and then rewrites
@@ -32,15 +35,31 @@ from typing import Any
 
 import yaml
 
+from agents.fast_policy import export_numpy
 from agents.registry_checks import (
-    VERSION_RE,
     RegistryError,
     check_model_name,
     check_record,
     check_version,
     read_json,
 )
-from agents.serve_config import MODELS_DIR, REGISTRY_COMMANDS, RegistryConfig
+from agents.registry_versions import (
+    complete_versions,
+    dangling_error,
+    latest_record,
+    point_latest,
+    read_latest,
+    rollback,  # noqa: F401  (re-exported: agents.registry is the registry's one entry point)
+    rollback_message,
+    versions,
+)
+from agents.serve_config import (
+    REGISTRY_COMMANDS,
+    RegistryConfig,
+    default_models_root,
+)
+from envs.marketspec import is_market
+from envs.presets import get_preset
 from lab.atomic import atomic_write_json
 from lab.config import ConfigError, add_fields, from_args
 from lab.rundir import utc_now
@@ -75,6 +94,11 @@ def describe_run(path: str | os.PathLike[str]) -> RunInfo:
     if (d / "tree.json").is_file():
         info = _json(d / "tree.json")
         files = [d / "model.skops", d / "tree.json"]
+        if not files[0].is_file():  # tree.json alone is a layout, not a model
+            raise RegistryError(
+                f"{files[0]}: missing, a tree run is tree.json + model.skops; promote the folder "
+                "of a finished supervised.trees run"
+            )
         return RunInfo("trees", d, files, info.get("env"), info.get("feature_set"),
                        info.get("window"), metrics, meta)  # fmt: skip
     if (d / "model.pt").is_file():
@@ -131,9 +155,6 @@ def promotion_problems(
     info: RunInfo, market: str | None, latest: dict[str, Any] | None
 ) -> list[str]:
     """Every reason to refuse ``info`` (empty: promotable)."""
-    from envs.marketspec import is_market
-    from envs.presets import get_preset
-
     out = _class_problems(info)
     if not _has_val_metrics(info):
         out.append("no val metrics (metrics.json lacks the val backtest)")
@@ -156,53 +177,24 @@ def promotion_problems(
     return out
 
 
-def _versions(model_dir: Path) -> list[int]:
-    if not model_dir.is_dir():
-        return []
-    return sorted(
-        int(p.name[1:]) for p in model_dir.iterdir() if p.is_dir() and p.name[1:].isdigit()
-        and p.name.startswith("v")
-    )  # fmt: skip
-
-
-def latest_record(root: Path, name: str) -> dict[str, Any] | None:
-    """The record of the version ``LATEST.json`` points at (None: nothing registered)."""
-    latest = _latest(root / name)
-    if not latest:
-        return None
-    path = root / name / latest["version"] / "registry.json"
-    return check_record(_json(path), path) if path.is_file() else None
-
-
-def _latest(model_dir: Path) -> dict[str, Any]:
-    """``LATEST.json`` ({} when absent); its ``version`` checked to be vN."""
-    latest = _json(model_dir / "LATEST.json")
-    if latest and not (isinstance(latest.get("version"), str)
-                       and VERSION_RE.fullmatch(latest["version"])):  # fmt: skip
-        raise RegistryError(
-            f"{model_dir / 'LATEST.json'}: damaged (version {latest.get('version')!r} is not vN); "
-            f"point it at an existing version: python -m agents.registry rollback {model_dir.name}"
-        )
-    return latest
-
-
 def promote(
     path: str | os.PathLike[str],
     name: str,
-    root: Path = MODELS_DIR,
+    root: Path | None = None,
     market: str | None = None,
     extra: dict[str, Any] | None = None,
 ) -> Path:
     """Check, copy into ``root/name/vN`` and move LATEST; return the version folder.
 
     ``extra``: more keys for the version's ``registry.json`` (e.g. ``agents.retrain``'s result)."""
+    root = default_models_root() if root is None else root
     check_model_name(name)
     info = describe_run(path)
     problems = promotion_problems(info, market, latest_record(root, name))
     if problems:
         raise RegistryError(f"refused to promote {info.run_dir}: " + "; ".join(problems))
     model_dir = root / name
-    version = f"v{(_versions(model_dir) or [0])[-1] + 1}"
+    version = f"v{(versions(model_dir) or [0])[-1] + 1}"
     tmp = model_dir / f".{version}.tmp{os.getpid()}"
     tmp.mkdir(parents=True)
     try:
@@ -210,8 +202,6 @@ def promote(
             if f.is_file():
                 shutil.copy2(f, tmp / f.name)
         if info.kind == "sb3":  # a torch-free actor for agents.predict (discrete PPO only)
-            from agents.fast_policy import export_numpy
-
             export_numpy(tmp)
         record = {
             "name": name,
@@ -232,104 +222,88 @@ def promote(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    _point_latest(model_dir, version)
+    point_latest(model_dir, version)
     return model_dir / version
 
 
-def _point_latest(model_dir: Path, version: str) -> None:
-    atomic_write_json(
-        model_dir / "LATEST.json",
-        {"version": version, "updated_at_utc": utc_now().strftime("%Y-%m-%dT%H:%M:%SZ")},
-    )
-
-
-def rollback(root: Path, name: str) -> str:
-    """Point LATEST at the version before it (kept as a backup); return that version."""
-    model_dir = root / name
-    check_model_name(name)
-    latest = _latest(model_dir)
-    if not latest:
-        raise RegistryError(f"no model {name!r} under {root}")
-    current = int(latest["version"][1:])
-    older = [v for v in _versions(model_dir) if v < current]
-    if not older:
-        raise RegistryError(
-            f"{name}: {latest['version']} is the oldest version, nothing to roll back to"
-        )
-    _point_latest(model_dir, f"v{older[-1]}")
-    return f"v{older[-1]}"
-
-
-def resolve(spec: str, root: Path = MODELS_DIR) -> tuple[Path, dict[str, Any]]:
+def resolve(spec: str, root: Path | None = None) -> tuple[Path, dict[str, Any]]:
     """``NAME`` (LATEST) or ``NAME@vN`` -> (version folder, its registry record)."""
+    root = default_models_root() if root is None else root
     name, at, version = spec.partition("@")
     check_model_name(name)
     if at:
         check_version(spec, version)
     if not version:
-        latest = _latest(root / name)
+        latest = read_latest(root / name)
         if not latest:
             raise RegistryError(f"no model {name!r} under {root} (promote one first)")
         version = latest["version"]
+        if not (root / name / version / "registry.json").is_file():
+            raise dangling_error(root / name, version)
     d = root / name / version
     if not (d / "registry.json").is_file():
-        have = ", ".join(f"v{v}" for v in _versions(root / name)) or "none"
+        have = ", ".join(f"v{v}" for v in complete_versions(root / name)) or "none"
         raise RegistryError(f"{name}@{version}: no such version under {root} (have: {have})")
     return d, check_record(_json(d / "registry.json"), d / "registry.json")
 
 
-def list_models(root: Path = MODELS_DIR) -> list[dict[str, Any]]:
+def list_models(root: Path | None = None) -> list[dict[str, Any]]:
     """One row per registered name: latest version, kind, env, number of versions."""
+    root = default_models_root() if root is None else root
     rows = []
     for d in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
         rec = latest_record(root, d.name)
         if rec:
-            rows.append({**rec, "n_versions": len(_versions(d))})
+            rows.append({**rec, "n_versions": len(versions(d))})
     return rows
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """``--root`` and one subparser per subcommand, flags from ``agents.serve_config``."""
+    """One subparser per subcommand, flags from ``agents.serve_config``; ``--root`` is accepted
+    before or after the subcommand (after wins when both are given)."""
     p = argparse.ArgumentParser(prog="python -m agents.registry", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     add_fields(p, RegistryConfig, config_flag=False)
     sub = p.add_subparsers(dest="cmd", required=True)
     for cmd, cls in REGISTRY_COMMANDS.items():
-        add_fields(sub.add_parser(cmd, help=cls.__doc__), cls, config_flag=False)
+        sp = sub.add_parser(cmd, help=cls.__doc__)
+        add_fields(sp, cls, config_flag=False)
+        add_fields(sp, RegistryConfig, config_flag=False)
     return p
+
+
+def _print_list(root: Path) -> None:
+    rows = list_models(root)
+    for r in rows:
+        print(f"{r['name']:<20} {r['version']:<5} {r['kind']:<11} {r['env']:<8} "
+              f"{r['feature_set']}  ({r['n_versions']} versions)")  # fmt: skip
+    if not rows:  # said, not an empty screen: a mistyped --root shows here
+        gone = "" if root.is_dir() else " (no such folder)"
+        print(f"no models under {root}{gone}; promote one: python -m agents.registry promote "
+              "RUN --name NAME")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run one registry subcommand (promote, list, show, rollback); 0, or 2 with one error line."""
     a = build_parser().parse_args(argv)
-    if Path(a.root).exists() and not Path(a.root).is_dir():
-        print(f"error: --root {a.root} is a file; give the registry folder", file=sys.stderr)
-        return 2
     try:
         for cls in (RegistryConfig, REGISTRY_COMMANDS[a.cmd]):  # resolved, checked values
             vars(a).update(vars(from_args(cls, a, config_file=False)))
+        root = Path(a.root)
+        if root.exists() and not root.is_dir():
+            raise ConfigError(f"--root {root} is a file; give the registry folder")
         if a.cmd == "promote":
-            print(f"promoted {a.run} -> {promote(a.run, a.name, a.root, a.market)}")
+            print(f"promoted {a.run} -> {promote(a.run, a.name, root, a.market)}")
         elif a.cmd == "list":
-            rows = list_models(a.root)
-            for r in rows:
-                print(f"{r['name']:<20} {r['version']:<5} {r['kind']:<11} {r['env']:<8} "
-                      f"{r['feature_set']}  ({r['n_versions']} versions)")  # fmt: skip
-            if not rows:  # said, not an empty screen: a mistyped --root shows here
-                gone = "" if Path(a.root).is_dir() else " (no such folder)"
-                print(
-                    f"no models under {a.root}{gone}; promote one: python -m agents.registry "
-                    "promote RUN --name NAME"
-                )
+            _print_list(root)
         elif a.cmd == "show":
-            d, rec = resolve(a.name, a.root)
-            print(json.dumps({"latest": rec, "versions": _versions(d.parent)}, indent=2))
+            d, rec = resolve(a.name, root)
+            print(json.dumps({"latest": rec, "versions": versions(d.parent)}, indent=2))
         else:
-            print(f"{a.name}: LATEST -> {rollback(a.root, a.name)}")
+            print(f"{a.name}: {rollback_message(root, a.name)}")
     except (RegistryError, FileNotFoundError, json.JSONDecodeError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-
     return 0
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from agents.callbacks import TradingMetricsCallback
 from lab.atomic import atomic_save
 
 LOG_META = "log_meta"
@@ -52,8 +53,6 @@ def _monitor(env: Any) -> Any:
 
 def _trading(callbacks: list[Any]) -> Any:
     """The ``trading/`` callback among ``callbacks``, if any."""
-    from agents.callbacks import TradingMetricsCallback
-
     return next((cb for cb in callbacks if isinstance(cb, TradingMetricsCallback)), None)
 
 

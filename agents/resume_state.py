@@ -24,26 +24,17 @@ import json
 import os
 import random
 import re
-import shlex
-import sys
 import zipfile
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 from stable_baselines3.common.callbacks import BaseCallback
 
-from agents.callbacks import append_line
 from agents.replay_state import load_replay, save_replay
-from agents.resume_logs import capture_logs, restore_logs, resume_tensorboard
-from lab.atomic import atomic_write_yaml
-from lab.rundir import read_config, utc_now
-
-if TYPE_CHECKING:
-    from agents.cli import Invocation
-    from agents.pipeline import Training
+from agents.resume_logs import capture_logs, restore_logs
+from agents.safe_load import ModelLoadError
 
 STATE_FMT = "state_{steps}_steps.npz"
 # temps of lab.atomic.atomic_save (.<stem>.tmp<pid><suffix>), atomic_write_bytes
@@ -220,8 +211,6 @@ def restore_run_state(run_dir: Path, model: Any, ckpt_cb: Any) -> str:
         if state["meta"].get("replay"):
             load_replay(model, path.parent / state["meta"]["replay"])
     except (ValueError, KeyError, TypeError, OSError, zipfile.BadZipFile) as exc:  # torn/crafted
-        from agents.safe_load import ModelLoadError
-
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         raise ModelLoadError(f"{path}: unusable resume state ({first})") from None
     removed = clean_stale_temps(run_dir)
@@ -257,25 +246,3 @@ def attach_callbacks(root: BaseCallback, model: Any) -> None:
             for c in (getattr(cb, "callback", None), getattr(cb, "callback_on_new_best", None))
             if c is not None
         )
-
-
-def record_resume(
-    inv: Invocation, argv: list[str], training: Training, log: Callable[[str], None] = print
-) -> None:
-    """After a resumed run has loaded and validated everything (``prepare_training``): append
-    its command to ``resumes.txt``, rewrite config.yaml if the budget changed, cut the
-    TensorBoard run back to the checkpoint's step (``agents.resume_logs``). A resume that
-    fails before this point leaves the run folder as it was."""
-    if not inv.resume:
-        return
-    assert inv.run_dir is not None
-    state_path = latest_state_path(inv.run_dir)
-    state = load(state_path) if state_path is not None and state_path.is_file() else None
-    command = [sys.executable, "-m", f"agents.{inv.cfg.algo}", *argv]
-    append_line(
-        inv.run_dir / "resumes.txt", f"{utc_now():%Y-%m-%dT%H:%M:%SZ} {shlex.join(command)}"
-    )
-    config = inv.run_dir / "config.yaml"
-    if read_config(inv.run_dir) != json.loads(json.dumps(inv.cfg.to_dict())):
-        atomic_write_yaml(config, inv.cfg.to_dict())
-    log(resume_tensorboard(training.model, inv.cfg.algo, state))

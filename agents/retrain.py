@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
 import math
 import os
@@ -39,8 +40,21 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from agents.registry import MODELS_DIR, RegistryError, promote, resolve
+from agents.learners import LEARNERS, require
+from agents.loading import load_run
+from agents.registry import RegistryError, promote, resolve
+from agents.serve_config import default_models_root
+from backtest.runner import run_policy
+from envs.data import load_candles
+from envs.data.fetch import fetch_candles, make_exchange
+from envs.data.fetch_checks import check_symbol
+from envs.markets import resolve_market
+from envs.presets import PRESETS, get_preset
+from lab.config import ConfigError
+from lab.ledger import NO_LEDGER_ENV, append_record, default_runs_root, ledger_enabled, make_record
+from lab.ledger_returns import run_returns
 from lab.rundir import utc_now
+from supervised.trees.train import TreeCheckError, train
 
 WINDOW_KINDS = ("rolling", "expanding")
 ISO = "%Y-%m-%dT%H:%M:%S"
@@ -94,8 +108,6 @@ def window_splits(
 def window_market(base: Any, window: RetrainWindow) -> Iterator[str]:
     """Register ``base`` with the window's splits as a preset (a name unique to the data and the
     window, so the env cache never mixes windows) for the duration of the retrain."""
-    from envs.presets import PRESETS
-
     tag = f"{window.train[0][:10]}_{window.val[1][:13]}".replace("-", "").replace("T", "h")
     name = f"{base.name}_rt_{tag}_{(base.candles.sha256 or 'nohash')[:8]}"
     note = f"retrain window: train {window.train}, val {window.val}"
@@ -129,8 +141,6 @@ def tree_argv(cfg: dict[str, Any], market: str, run_dir: Path) -> list[str]:
 def _no_ledger() -> Iterator[None]:
     """The trainers' own ledger records off: they would file the trial under the window's
     temporary market name; ``record_trial`` files it under the real one."""
-    from lab.ledger import NO_LEDGER_ENV
-
     old = os.environ.get(NO_LEDGER_ENV)
     os.environ[NO_LEDGER_ENV] = "1"
     try:
@@ -146,8 +156,6 @@ def train_candidate(kind: str, version_dir: Path, market: str, run_dir: Path) ->
     """Train with the registered version's config on ``market``; return the run folder."""
     cfg = yaml.safe_load((version_dir / "config.yaml").read_text()) or {}
     if kind == "trees":
-        from supervised.trees.train import TreeCheckError, train
-
         try:
             with _no_ledger():  # the trial is recorded once, under the real market (retrain)
                 return train(tree_argv(cfg, market, run_dir))
@@ -162,21 +170,21 @@ def train_candidate(kind: str, version_dir: Path, market: str, run_dir: Path) ->
         run_dir.parent.mkdir(parents=True, exist_ok=True)
         cfg_file = run_dir.parent / f"{run_dir.name}.config.yaml"
         cfg_file.write_text(yaml.safe_dump(sections, sort_keys=True))
-        if algo == "sac":
-            from agents.sac import main as sb3_main
-        else:
-            from agents.ppo import main as sb3_main
+        try:
+            entry = require(algo, "retrain")  # the learner table (agents.learners)
+        except ConfigError as err:
+            raise RegistryError(str(err)) from None
         with _no_ledger():
-            return sb3_main(["--env", market, "--config", str(cfg_file), "--run-dir", str(run_dir)])
-    raise RegistryError(f"retraining a {kind!r} model is not supported (trees, ppo, sac)")
+            return entry.train(
+                ["--env", market, "--config", str(cfg_file), "--run-dir", str(run_dir)]
+            )
+    refusal = LEARNERS["supervised"].refused.get("retrain", "not a retrainable kind")
+    raise RegistryError(f"retraining a {kind!r} model is not supported: {refusal}")
 
 
 def val_summary(run_dir: Path, market: str) -> dict[str, float | None]:
     """The run's backtest over ``market``'s val split with the market's costs (non-finite
     figures as None: the registry and the history are strict JSON)."""
-    from agents.loading import load_run
-    from backtest.runner import run_policy
-
     summary = run_policy(load_run(run_dir), market, "val").summary()
     return {k: float(v) if math.isfinite(float(v)) else None for k, v in summary.items()}
 
@@ -190,9 +198,6 @@ def record_trial(
     candidate: Path, base_market: str, sharpe: float | None, extra: dict[str, Any]
 ) -> None:
     """Append the candidate to the base market's ledger (source ``retrain``)."""
-    from envs.presets import get_preset
-    from lab.ledger import append_record, default_runs_root, ledger_enabled, make_record
-
     if not ledger_enabled():
         return
     cfg = yaml.safe_load((candidate / "config.yaml").read_text()) or {}
@@ -201,14 +206,25 @@ def record_trial(
                       seed=cfg.get("seed"), run_dir=candidate.resolve(), val_sharpe=sharpe,
                       periods_per_year=get_preset(base_market).periods_per_year,
                       extra=extra)  # fmt: skip
-    append_record(rec, default_runs_root())
+    append_record(rec, default_runs_root(), **run_returns(candidate))
 
 
 def _append_history(model_dir: Path, row: dict[str, Any]) -> None:
+    """One whole line appended to ``retrain.jsonl``, or nothing: a short write (a full disk, a
+    file-size limit) is cut back to the file's earlier size and raised as ENOSPC."""
+    path = model_dir / "retrain.jsonl"
     line = (json.dumps(row, sort_keys=True, default=str) + "\n").encode()
-    fd = os.open(model_dir / "retrain.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        os.write(fd, line)
+        size = os.fstat(fd).st_size
+        try:
+            written = os.write(fd, line)
+        except OSError:
+            os.ftruncate(fd, size)
+            raise
+        if written != len(line):
+            os.ftruncate(fd, size)
+            raise OSError(errno.ENOSPC, "the retrain history line was not appended", str(path))
     finally:
         os.close(fd)
 
@@ -218,11 +234,12 @@ def retrain(
     base: Any,
     window: RetrainWindow,
     *,
-    root: Path = MODELS_DIR,
+    root: Path | None = None,
     work_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Train a candidate on ``window`` of market ``base`` (a ``Preset``), compare it with the
     current LATEST on the window's val split and promote it only if it scores higher."""
+    root = default_models_root() if root is None else root
     version_dir, record = resolve(model, root)
     name = record["name"]
     stamp = utc_now().strftime("%Y%m%dT%H%M%SZ")
@@ -261,22 +278,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train-days", type=float, default=365.0)
     p.add_argument("--val-days", type=float, default=60.0)
     p.add_argument("--asof", default=None, help="end of the val window (default: the last bar)")
-    p.add_argument("--root", type=Path, default=MODELS_DIR)
+    p.add_argument("--root", type=Path, default=default_models_root())
     p.add_argument("--work-dir", type=Path, default=None, help="candidate run folders")
     return p
 
 
 def _market(a: argparse.Namespace, record: dict[str, Any]) -> Any:
-    from envs.markets import resolve_market
 
     spec = a.market or record["market"]
     if a.exchange or a.symbol:
         if not (a.exchange and a.symbol and a.candles_out):
             raise ValueError("--exchange needs --symbol and --candles-out (the file to append to)")
-        from envs.data.fetch_checks import check_symbol
 
         check_symbol(a.symbol)  # before the network
-        from envs.data.fetch import fetch_candles, make_exchange
 
         bar = resolve_market(record["market"]).freq
         fetch_candles(make_exchange(a.exchange), a.symbol, bar, a.candles_out,
@@ -300,8 +314,6 @@ def _asof(text: str | None) -> pd.Timestamp | None:
 
 def main(argv: list[str] | None = None) -> int:
     """Retrain on the newest data and file the candidate; 0, or 2 with one error line."""
-    from envs.data import load_candles
-
     a = build_parser().parse_args(argv)
     try:
         _, record = resolve(a.model, a.root)

@@ -26,7 +26,10 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
+from agents.algorithms import ALGOS
 from agents.config import HYPER_CLASSES, ConfigError, RunConfig, apply_layer
+from agents.config_checks import check_env_params, check_env_values
+from agents.networks import policy_kwargs
 
 # the env's account slots after the feature window (envs.params.N_ACCOUNT)
 N_ACCOUNT = 4
@@ -44,8 +47,9 @@ _REBUILT_BY_SB3 = (
 )
 
 
-class ModelLoadError(ValueError):
-    """A model file that cannot or must not be loaded; the message is one line naming why."""
+class ModelLoadError(ConfigError):
+    """A model file or run folder that cannot or must not be loaded; the message is one line
+    naming why. A ``ConfigError`` (a ``ValueError``): every CLI wrapper prints it, exit 2."""
 
 
 def cli_exit(prog: str, err: Exception) -> SystemExit:
@@ -131,8 +135,14 @@ def config_from_saved(saved: dict[str, Any], source: str) -> RunConfig:
     cfg = RunConfig(algo=algo, env_name=str(saved.get("env_name")), hyper=HYPER_CLASSES[algo]())
     try:
         apply_layer(cfg, saved, source)
+        check_env_values(cfg)  # a hand-edited window: 0 or a NaN fee: refused here, named
+        check_env_params(cfg)
     except ConfigError as err:
-        raise ModelLoadError(str(err)) from None
+        where = "" if str(err).startswith(source) else f"{source}: "
+        raise ModelLoadError(
+            f"{where}{err} (the saved config was edited or damaged: restore the run folder "
+            "or retrain)"
+        ) from None
     return cfg
 
 
@@ -158,13 +168,12 @@ def rebuilt_objects(
     cfg: RunConfig, observation_space: spaces.Space, action_space: spaces.Space, n_features: int
 ) -> dict[str, Any]:
     """Every serialized entry this project's zips carry, rebuilt from the config."""
+    # SB3 is imported where a model is loaded, not by the config-only checks (preflight)
     from stable_baselines3.common.utils import FloatSchedule
-
-    from agents.models import ALGOS, policy_kwargs
 
     hyper = vars(cfg.hyper)
     out: dict[str, Any] = {
-        "policy_class": ALGOS[cfg.algo].policy_aliases["MlpPolicy"],
+        "policy_class": ALGOS[cfg.algo].sb3_class().policy_aliases["MlpPolicy"],
         "policy_kwargs": policy_kwargs(cfg, n_features),
         "observation_space": observation_space,
         "action_space": action_space,
@@ -172,11 +181,8 @@ def rebuilt_objects(
         "lr_schedule": FloatSchedule(hyper["learning_rate"]),
         **dict.fromkeys(_REBUILT_BY_SB3),
     }
-    if cfg.algo == "ppo":
-        out["clip_range"] = hyper["clip_range"]
-        out["clip_range_vf"] = hyper.get("clip_range_vf")
-    if cfg.algo == "sac":
-        out["train_freq"] = hyper["train_freq"]
+    for key in ALGOS[cfg.algo].pickled_entries:  # the algorithm's own pickled hyperparameters
+        out[key] = hyper.get(key)
     return out
 
 
@@ -236,8 +242,6 @@ def load_sb3_zip(
     ``env`` (a resume) or ``spaces_`` give the observation/action spaces; without them they are
     rebuilt from the config and the saved observation size.
     """
-    from agents.models import ALGOS
-
     p = Path(path)
     data = read_zip_data(p)
     check_weights_finite(p)
@@ -248,8 +252,17 @@ def load_sb3_zip(
     if tensorboard_log is not None:
         kwargs["tensorboard_log"] = str(tensorboard_log)
     try:
-        return ALGOS[cfg.algo].load(
-            str(p), env=env, device=device, custom_objects=custom, print_system_info=False, **kwargs
+        return (
+            ALGOS[cfg.algo]
+            .sb3_class()
+            .load(
+                str(p),
+                env=env,
+                device=device,
+                custom_objects=custom,
+                print_system_info=False,
+                **kwargs,
+            )
         )
     except (RuntimeError, KeyError, ValueError) as exc:  # e.g. weight shapes of another config
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -14,6 +14,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from agents.algorithms import ALGOS
+from agents.cli import parse
+from backtest.verdict import evaluate_command, group_verdict, verdict_block
 from envs.marketspec import pin_market_argv
 from envs.presets import get_preset
 from lab.engine import Engine
@@ -24,6 +27,7 @@ from lab.ledger import (
     make_record,
     recorded_run_dirs,
 )
+from lab.ledger_returns import run_returns
 from lab.rundir import read_config
 from lab.seeds import GroupSpec, default_group_dir, run_group, split_group_argv
 
@@ -42,14 +46,19 @@ def read_rl_metrics(run_dir: Path, algo: str) -> dict[str, Any] | None:
     if best is None:
         return None
     tim = best.get("time_in_market")
+    collapse = (m.get("collapse") or {}).get(f"{algo}_best")  # named in training (validation)
+    flat = best.get("sharpe") is None or (tim is not None and tim < FLAT_TIME_IN_MARKET)
     return {
         "val_sharpe": best.get("sharpe"),
+        "buy_and_hold_sharpe": ((m.get("policies") or {}).get("buy_and_hold") or {}).get("sharpe"),
+        "period": m.get("period"),
+        "collapse": collapse or ("always flat" if flat else None),
         "total_return": best.get("total_return"),
         "max_drawdown": best.get("max_drawdown"),
         "turnover_annual": best.get("turnover_annual"),
         "time_in_market": tim,
         "num_timesteps": m.get("num_timesteps"),
-        "collapsed": best.get("sharpe") is None or (tim is not None and tim < FLAT_TIME_IN_MARKET),
+        "collapsed": flat or collapse is not None,
     }
 
 
@@ -80,7 +89,7 @@ def record_once(
         return
     rec = ledger_record(run_dir, algo, source, metrics, extra)
     if rec["run_dir"] not in recorded_run_dirs(rec["market"], default_runs_root()):
-        append_record(rec, default_runs_root())
+        append_record(rec, default_runs_root(), **run_returns(run_dir))
 
 
 def record_single_run(algo: str, run_dir: Path) -> None:
@@ -95,12 +104,10 @@ def wants_group(argv: list[str]) -> bool:
 
 def main(algo: str, argv: list[str], hyper_cls: type) -> Path:
     """Train a seed group; returns the group folder."""
-    from agents.cli import parse
-
     group, rest = split_group_argv(argv)
     if group.seed is not None or "--resume" in rest:
         raise SystemExit(
-            f"python -m agents.{algo}: error: --seeds trains a group: drop --seed/--resume "
+            f"{ALGOS[algo].prog}: error: --seeds trains a group: drop --seed/--resume "
             "(restart a killed group with the same command and --run-dir GROUP)"
         )
     seeds = list(dict.fromkeys(group.seeds))
@@ -109,13 +116,13 @@ def main(algo: str, argv: list[str], hyper_cls: type) -> Path:
     spec = GroupSpec(
         algo=algo,
         env=cfg.env_name,
-        module=f"agents.{algo}",
-        argv=[*pin_market_argv(rest, cfg.env_name), "--no-progress"],
+        module=ALGOS[algo].entry[0],
+        argv=[*ALGOS[algo].entry[1], *pin_market_argv(rest, cfg.env_name), "--no-progress"],
         seeds=seeds,
         config=cfg.to_dict(),
         group_dir=group.run_dir or default_group_dir(runs_root, cfg.env_name, algo, seeds),
         read_metrics=lambda d: read_rl_metrics(d, algo),
-        command=[sys.executable, "-m", f"agents.{algo}", *argv],
+        command=[sys.executable, *ALGOS[algo].command, *argv],
     )
     workers = group.workers or len(seeds)
     group_name = str(spec.group_dir.resolve())
@@ -132,4 +139,5 @@ def main(algo: str, argv: list[str], hyper_cls: type) -> Path:
         f"worst {agg.get('worst', float('nan')):+.2f}, {agg['n_collapsed']} collapsed, "
         f"{agg['n_failed']} failed (summary.md)"
     )
+    print(verdict_block(group_verdict(summary), evaluate_command(cfg.env_name, spec.group_dir)))
     return spec.group_dir

@@ -21,6 +21,8 @@ from typing import Any
 
 from stable_baselines3.common.callbacks import BaseCallback
 
+from agents.validation import benchmark_backtest, validation_backtest
+from envs.features import RobustNormaliser
 from lab.atomic import atomic_save, atomic_write_json
 
 SELECTION_JSON = "selection.json"
@@ -80,8 +82,6 @@ def val_backtest_score(cfg: Any, run_dir: Path) -> Callable[[Any], float] | None
     metric = cfg.train.select_metric
     if metric == "mean_reward":
         return None
-    from agents.validation import benchmark_backtest, validation_backtest
-    from envs.features import RobustNormaliser
 
     normaliser = RobustNormaliser.load(run_dir / "normaliser.json")
     cache: dict[str, Any] = {}

@@ -6,6 +6,7 @@ One typed dataclass per command (and per registry subcommand) whose field docs m
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -14,13 +15,27 @@ from lab.config import Rule, doc
 from lab.rundir import REPO_ROOT
 
 MODELS_DIR = REPO_ROOT / "models"
+MODELS_ROOT_ENV = "RLTRADE_MODELS_ROOT"  # another default registry root (tests, a shared folder)
+ROOT_DOC = f"registry root (default ${MODELS_ROOT_ENV} or the repository's models/)"
+TAIL_DOC = "bars of the file's tail read (0: the whole file; default: 4 x warm-up)"
+REPLAY_DOC = "a recorded file: the clock is the last bar's close (no staleness check)"
+
+
+def default_models_root() -> Path:
+    """``$RLTRADE_MODELS_ROOT`` or the repository's ``models/`` (read at each call)."""
+    env = os.environ.get(MODELS_ROOT_ENV)
+    return Path(env) if env else MODELS_DIR
+
+
+def _root_field() -> Path:
+    return field(default_factory=default_models_root, metadata=doc(ROOT_DOC))  # type: ignore[return-value]  # a dataclass field
 
 
 @dataclass
 class RegistryConfig:
     """``python -m agents.registry``: where the registry lives."""
 
-    root: Path = field(default=MODELS_DIR, metadata=doc("registry root (default models/)"))
+    root: Path = _root_field()
 
 
 @dataclass
@@ -70,19 +85,13 @@ class PredictConfig:
         default=None, metadata=doc("with --exchange: the feed file (default <root>/.feeds/...)")
     )
     funding: str | None = field(default=None, metadata=doc("funding file (default: the market's)"))
-    root: Path = field(default=MODELS_DIR, metadata=doc("registry root (default models/)"))
+    root: Path = _root_field()
     json: bool = field(default=False, metadata=doc("print the decision as one JSON object"))
     now: str | None = field(
         default=None, metadata=doc("ISO time standing for the clock (tests, replays)")
     )
-    replay: bool = field(
-        default=False,
-        metadata=doc("a recorded file: the clock is the last bar's close (no staleness check)"),
-    )
-    tail_bars: int | None = field(
-        default=None,
-        metadata=doc("bars of the file's tail read (0: the whole file; default: 4 x warm-up)"),
-    )
+    replay: bool = field(default=False, metadata=doc(REPLAY_DOC))
+    tail_bars: int | None = field(default=None, metadata=doc(TAIL_DOC))
     position: float = field(default=0.0, metadata=doc("current target position"))
     entry_price: float | None = field(
         default=None, metadata=doc("entry price of the current position")
@@ -108,7 +117,12 @@ class PaperConfig:
     state: Path = field(
         default=Path(), metadata=doc("folder of the paper account's state", required=True)
     )
-    root: Path = field(default=MODELS_DIR, metadata=doc("registry root (default models/)"))
+    root: Path = _root_field()
     now: str | None = field(
         default=None, metadata=doc("ISO time standing for the clock (tests, replays)")
     )
+    replay: bool = field(default=False, metadata=doc(REPLAY_DOC))
+    funding: str | None = field(default=None, metadata=doc("funding file (default: the market's)"))
+    tail_bars: int | None = field(default=None, metadata=doc(TAIL_DOC))
+
+    RULES: ClassVar[dict[str, Rule]] = {"tail_bars": (lambda v: v >= 0, ">= 0 (0: the whole file)")}

@@ -28,7 +28,11 @@ from stable_baselines3.common.callbacks import BaseCallback
 from torch import nn
 
 from agents.config import RunConfig
+from envs.features import RobustNormaliser
 from lab.rundir import sha256_file
+from policies import make_config
+from supervised.checkpoint import load_checkpoint
+from supervised.transfer import VALUE_SIDE, freeze_policy, load_into_ppo
 
 # Architecture fields the run takes from the checkpoint rather than from its own config.
 _LAYOUT_FIELDS = ("window", "n_features", "n_account", "dropout")
@@ -63,8 +67,6 @@ def extractor_overrides(
     the checkpoint's when it has adapters (their weights must load), else ``lora.lora_*``
     (default ``cfg.warm_start``; ``--pretrained`` passes ``cfg.pretrained``).
     """
-    from policies import make_config
-
     model_config = dict(payload["model_config"])
     preset = str(payload.get("preset") or "cpu")
     base = dataclasses.asdict(
@@ -104,12 +106,6 @@ def prepare_warm_start(path: Path, cfg: RunConfig) -> LoadedWarmStart:  # noqa: 
         raise WarmStartError(f"--warm-start {path}: no such file or folder")
     if path.is_dir():
         path = path / "model.pt"
-    try:
-        from supervised.checkpoint import load_checkpoint
-    except ImportError as exc:
-        raise WarmStartError(
-            f"--warm-start is not available: supervised cannot be imported ({exc})"
-        ) from None
     if cfg.env.action != "discrete":
         raise WarmStartError("--warm-start needs env.action: discrete (the classifier's 3 classes)")
     arch = cfg.policy.net_arch
@@ -130,7 +126,6 @@ def prepare_warm_start(path: Path, cfg: RunConfig) -> LoadedWarmStart:  # noqa: 
             f"({type(exc).__name__}: {first})"
         ) from None
     payload = classifier.payload
-    from envs.features import RobustNormaliser
 
     normaliser = RobustNormaliser.from_dict(payload["normaliser"])
     n_model = int(dict(payload.get("model_config") or {}).get("n_features", -1))
@@ -182,8 +177,6 @@ def prepare_warm_start(path: Path, cfg: RunConfig) -> LoadedWarmStart:  # noqa: 
 
 def warm_start_into(model: Any, loaded: LoadedWarmStart, cfg: RunConfig) -> dict[str, Any]:
     """Copy the classifier into ``model`` and freeze it (``supervised.transfer.load_into_ppo``)."""
-    from supervised.transfer import load_into_ppo
-
     try:
         return load_into_ppo(
             model,
@@ -202,7 +195,6 @@ def refreeze(model: Any, cfg: RunConfig) -> list[str]:
     """On --resume of a warm-started run: freeze as the fresh run did; returns trainable names."""
     if not cfg.policy.freeze_on_warm_start:
         return [n for n, p in model.policy.named_parameters() if p.requires_grad]
-    from supervised.transfer import freeze_policy
 
     return freeze_policy(
         model.policy,
@@ -213,8 +205,6 @@ def refreeze(model: Any, cfg: RunConfig) -> list[str]:
 
 def actor_parameters(policy: nn.Module) -> list[nn.Parameter]:
     """Trainable parameters outside the value side: what the critic warm-up holds still."""
-    from supervised.transfer import VALUE_SIDE
-
     return [
         p
         for n, p in policy.named_parameters()

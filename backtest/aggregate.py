@@ -2,8 +2,10 @@
 improvement, median, worst seed and collapsed seeds (numpy + scipy only; backtest core layer).
 
 The estimators follow rliable (Agarwal et al. 2021, "Deep RL at the edge of the statistical
-precipice"), written out here because ``rliable.library`` (its bootstrap) does not import with
-pandas 3 (its ``arch`` dependency breaks) and the backtest core must stay numpy-only:
+precipice"), written out here because rliable cannot be installed beside pandas 3 (it pins
+``arch<8``) and the backtest core must stay numpy-only. rliable is not a dependency: the tests
+check these estimators against independent scipy computations instead (``mannwhitneyu`` for
+P(X > Y), ``scipy.stats.bootstrap`` for the interval):
 
 * IQM: ``scipy.stats.trim_mean(scores, 0.25)`` over all runs (rliable ``aggregate_iqm``): the
   mean of the middle 50 % (with 3 seeds nothing is trimmed, with 4 or 5 one seed per side).
@@ -15,7 +17,9 @@ pandas 3 (its ``arch`` dependency breaks) and the backtest core must stay numpy-
   (rliable's ``StratifiedIndependentBootstrap``).
 
 A seed that stayed flat has no Sharpe (zero variance): it counts as Sharpe 0 and is flagged
-collapsed, never dropped (dropping it reports "mean of 2 seeds" for three trained).
+collapsed, never dropped (dropping it reports "mean of 2 seeds" for three trained). A seed that
+held any other single position throughout (always long, i.e. buy-and-hold, or always short) keeps
+its Sharpe, which is real, and is flagged collapsed and named (``backtest.collapse``).
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import stats as sps
+
+from backtest.collapse import collapse_name
 
 COLLAPSE_EXPOSURE = 1e-6  # a seed whose exposure (share of bars in a position) is below: flat
 
@@ -108,16 +114,38 @@ def probability_of_improvement_ci(
     return _percentile_ci(poi, level)
 
 
-def seed_sharpes(sharpe: np.ndarray, exposure: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(Sharpe with collapsed seeds as 0, collapsed flags)``.
+def seed_sharpes(
+    sharpe: np.ndarray, exposure: np.ndarray, constant: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(Sharpe with flat seeds as 0, collapsed flags)``.
 
-    Collapsed: the seed never held a position (exposure below ``COLLAPSE_EXPOSURE``) or its
-    Sharpe is undefined (no return variance). Its Sharpe counts as 0; nothing is dropped.
+    Flat: the seed never held a position (exposure below ``COLLAPSE_EXPOSURE``) or its Sharpe is
+    undefined (no return variance); its Sharpe counts as 0. ``constant`` (per seed, NaN when it
+    traded; ``backtest.collapse.constant_position``) also flags a seed that held one non-zero
+    position throughout (always long or short): collapsed, its real Sharpe kept. Nothing is
+    dropped.
     """
     s = np.asarray(sharpe, dtype=np.float64)
     e = np.asarray(exposure, dtype=np.float64)
-    collapsed = ~np.isfinite(s) | (np.nan_to_num(e, nan=0.0) < COLLAPSE_EXPOSURE)
-    return np.where(collapsed, 0.0, s), collapsed
+    flat = ~np.isfinite(s) | (np.nan_to_num(e, nan=0.0) < COLLAPSE_EXPOSURE)
+    collapsed = flat.copy()
+    if constant is not None:
+        collapsed |= np.isfinite(np.asarray(constant, dtype=np.float64))
+    return np.where(flat, 0.0, s), collapsed
+
+
+def collapse_names(
+    sharpe: np.ndarray, exposure: np.ndarray, constant: np.ndarray | None = None
+) -> list[str | None]:
+    """Per seed: how it collapsed (``"always flat"``, ``"always long: identical to
+    buy-and-hold"``, ``"always short"``...), None for a seed that traded."""
+    _, collapsed = seed_sharpes(sharpe, exposure, constant)
+    c = np.full(collapsed.shape, np.nan) if constant is None else np.asarray(constant, float)
+    out: list[str | None] = []
+    for k, hit in enumerate(collapsed):
+        name = collapse_name(float(c[k])) if np.isfinite(c[k]) else None
+        out.append((name or "always flat") if hit else None)
+    return out
 
 
 @dataclass(frozen=True)
@@ -126,7 +154,7 @@ class SeedSummary:
 
     method: str
     seeds: list[int | None]
-    sharpes: list[float]  # per seed, collapsed as 0
+    sharpes: list[float]  # per seed, an always-flat seed as 0
     collapsed: list[bool]
     iqm: float
     iqm_low: float
@@ -135,6 +163,7 @@ class SeedSummary:
     worst: float
     worst_seed: int | None
     n_collapsed: int
+    collapses: list[str | None] = field(default_factory=list)  # per seed, None: it traded
     p_improve: dict[str, float] = field(default_factory=dict)  # vs benchmark name
     p_improve_ci: dict[str, tuple[float, float]] = field(default_factory=dict)
     level: float = 0.95
@@ -156,10 +185,14 @@ def summarize_seeds(
     n_boot: int = 2000,
     level: float = 0.95,
     seed: int = 0,
+    constant: np.ndarray | None = None,
 ) -> SeedSummary:
     """IQM + CI, median, worst, collapsed count and ``P(method > other)`` for each ``versus``
-    entry (other: its per-seed Sharpes, collapsed as 0 by the caller; one value for a baseline)."""
-    values, collapsed = seed_sharpes(sharpe, exposure)
+    entry (other: its per-seed Sharpes, flat as 0 by the caller; one value for a baseline).
+
+    ``constant``: each seed's constant position (NaN when it traded), so a seed that was always
+    long or short counts as collapsed too (``seed_sharpes``)."""
+    values, collapsed = seed_sharpes(sharpe, exposure, constant)
     lo, hi = iqm_ci(values, n_boot=n_boot, level=level, seed=seed)
     worst_k = int(np.argmin(values)) if values.size else -1
     p_imp: dict[str, float] = {}
@@ -180,6 +213,7 @@ def summarize_seeds(
         worst=float(values[worst_k]) if values.size else float("nan"),
         worst_seed=seeds[worst_k] if values.size else None,
         n_collapsed=int(collapsed.sum()),
+        collapses=collapse_names(sharpe, exposure, constant),
         p_improve=p_imp,
         p_improve_ci=p_ci,
         level=level,

@@ -1,16 +1,14 @@
-"""The policy protocol the runner steps, the ``PolicySpec`` record, and the baseline policies.
-
-Protocol: ``bind(market, action_space)`` once before a pass (market = the env's ``MarketData``),
-then ``act(obs_batch, bars) -> actions`` with ``obs_batch`` ``(B, obs_dim)`` float32 and ``bars``
-``(B,)`` the decision-bar indices into the market arrays (the observation is of bar ``t``'s close).
-Actions are in the env's action space: ``Discrete(3)`` ints (0 SELL, 1 HOLD, 2 BUY) or ``Box``
-target exposures ``(B, 1)``.
+"""The baseline policies (the protocol they follow and ``PolicySpec``: ``backtest.policy``).
 
 Baselines decide a target position in ``{-1, 0, +1}``, mapped onto the action space:
 ``buy_and_hold`` always long, ``flat`` always out, ``random`` a seeded uniform draw of
 SELL/HOLD/BUY each bar, ``momentum`` the sign of the trailing ``lookback``-bar (168 = one week) return
 ``close[t] / close[t - lookback] - 1`` (known at t's close; flat until ``lookback`` bars of the
 current segment exist, so it never looks across a data gap).
+
+The known edges (daily time-series momentum, a trend ensemble, volatility-targeted holding) live
+in ``backtest.trend``; ``backtest.baseline_table`` is the one table of every baseline, their
+grids and defaults.
 
 Model policies (SB3 run folders, supervised checkpoints) live above this layer, in
 ``agents.loading``; this module is numpy + envs only.
@@ -19,35 +17,36 @@ Model policies (SB3 run folders, supervised checkpoints) live above this layer, 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
+from backtest.oracles import oracle_baseline
+from backtest.policy import ORACLES, Policy, PolicySpec, position_to_action
+from envs.segments import bars_since_segment_start
+
+__all__ = [
+    "BASELINES",
+    "ORACLES",
+    "TREND_BASELINES",
+    "ConstantPolicy",
+    "MomentumPolicy",
+    "Policy",
+    "PolicySpec",
+    "RandomPolicy",
+    "baseline",
+    "is_reference",
+    "position_to_action",
+]
+
 BASELINES = ("buy_and_hold", "flat", "random", "momentum")
-ORACLES = ("oracle_hidden", "oracle_filter")  # synthetic markets only (backtest.oracles)
+# the known edges (backtest.trend), built from the table in backtest.baseline_table
+TREND_BASELINES = ("tsmom_long_flat", "tsmom_long_short", "trend_ensemble", "vol_target")
 
 
 def is_reference(method: str) -> bool:
     """A built-in baseline or oracle: a reference to compare against, never a seeded method."""
-    return method in BASELINES or method in ORACLES
-
-
-class Policy(Protocol):
-    """What the runner steps: ``bind`` to a market once, then ``act`` on observation batches."""
-
-    def bind(self, market: Any, action_space: Any) -> None:
-        """Prepare for a pass over ``market`` with the env's ``action_space``."""
-
-    def act(self, obs_batch: np.ndarray, bars: np.ndarray) -> np.ndarray:
-        """The actions for observations ``obs_batch`` at decision bars ``bars``."""
-
-
-def position_to_action(position: np.ndarray, action_space: Any) -> np.ndarray:
-    """Target positions in {-1, 0, 1} -> env actions (Discrete: position + 1; Box: (B, 1))."""
-    pos = np.asarray(position, dtype=np.float64)
-    if hasattr(action_space, "n"):
-        return (np.rint(pos).astype(np.int64) + 1).clip(0, 2)
-    return pos.astype(np.float32).reshape(-1, 1)
+    return method in BASELINES or method in TREND_BASELINES or method in ORACLES
 
 
 @dataclass
@@ -98,8 +97,6 @@ class MomentumPolicy:
 
     def bind(self, market: Any, action_space: Any) -> None:
         """Precompute the momentum signal of every bar of ``market``."""
-        from envs.segments import bars_since_segment_start
-
         self.space = action_space
         close = np.asarray(market.close, dtype=np.float64)
         seg = np.asarray(market.segment, dtype=np.int64)  # envs.segments.segment_ids
@@ -117,8 +114,6 @@ class MomentumPolicy:
 def baseline(name: str, seed: int = 0, env: str | None = None) -> Policy:
     """A built-in baseline by name (see the module docstring); oracles need their ``env``."""
     if name.startswith("oracle_"):  # synthetic markets only (backtest.oracles)
-        from backtest.oracles import oracle_baseline
-
         return oracle_baseline(name, env)
     if name == "buy_and_hold":
         return ConstantPolicy(1.0)
@@ -129,17 +124,3 @@ def baseline(name: str, seed: int = 0, env: str | None = None) -> Policy:
     if name == "momentum":
         return MomentumPolicy()
     raise ValueError(f"unknown baseline {name!r}; choose from {', '.join(BASELINES)}")
-
-
-@dataclass
-class PolicySpec:
-    """A policy plus what its env must look like (observation layout, normaliser)."""
-
-    name: str
-    method: str
-    policy: Policy
-    seed: int | None = None
-    env_settings: dict[str, Any] = field(default_factory=dict)  # feature_set, window, action
-    normaliser: Any = None  # a RobustNormaliser (or None: the env fits its own on train)
-    source: str | None = None
-    trained_costs: dict[str, Any] = field(default_factory=dict)  # fee_bps, slippage_bps, funding

@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from backtest.baselines import ORACLES, PolicySpec, position_to_action
+from backtest.policy import ORACLES, PolicySpec, position_to_action
+from envs.synthetic import MARKET_NAMES, oracle_positions
 
 
 @dataclass
@@ -28,8 +29,6 @@ class OraclePolicy:
 
     def bind(self, market: Any, action_space: Any) -> None:
         """Precompute the oracle's target position of every bar of the synthetic market."""
-        from envs.synthetic import oracle_positions
-
         self.space = action_space
         times_ns, positions = oracle_positions(self.market, self.kind)
         ts = np.asarray(market.timestamps, dtype=np.int64)
@@ -53,8 +52,6 @@ def is_oracle(name: str) -> bool:
 
 def oracle_baseline(name: str, env: str | None) -> OraclePolicy:
     """The oracle baseline ``name`` on preset ``env`` (a synthetic market)."""
-    from envs.synthetic import MARKET_NAMES
-
     if env is None or env not in MARKET_NAMES:
         raise ValueError(
             f"baseline {name!r} needs a synthetic preset ({', '.join(MARKET_NAMES)}), got {env!r}"
@@ -64,8 +61,6 @@ def oracle_baseline(name: str, env: str | None) -> OraclePolicy:
 
 def oracle_specs(env: str) -> list[PolicySpec]:
     """The default oracle baselines the CLI adds for preset ``env`` (none for real markets)."""
-    from envs.synthetic import MARKET_NAMES
-
     if env not in MARKET_NAMES:
         return []
     return [PolicySpec(n, n, oracle_baseline(n, env)) for n in ORACLES]

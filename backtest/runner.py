@@ -38,8 +38,12 @@ from typing import Any
 
 import numpy as np
 
-from backtest.baselines import Policy, PolicySpec, baseline
+from backtest.baseline_table import named_spec
+from backtest.baselines import Policy, PolicySpec
+from backtest.policy import initial_state, step
 from backtest.record import Backtest
+from envs import make_env
+from envs.presets import get_preset
 
 COST_KEYS = ("fee_bps", "slippage_bps", "slippage_model", "slippage_coef", "funding", "fill")
 
@@ -150,9 +154,10 @@ def _episode(
     tape.seg_starts.append(tape.n)
     bar = np.array([info["bar"]], dtype=np.int64)
     done, held, terminated = False, 0, False
+    state = initial_state(policy, 1)  # a recurrent policy starts every episode afresh
     while not done:
         if held % k == 0:  # a decision bar of the k-bar env; else hold the last action
-            action = policy.act(obs[None, :], bar)
+            action, state = step(policy, obs[None, :], bar, state)
         held += 1
         obs, reward, terminated, truncated, info = env.step(action[0])
         if on_step is not None:
@@ -222,14 +227,7 @@ def run_policy(
     (feature set, window, action type, normaliser), ``costs`` forced, ``max_drawdown=None`` and
     ``seed``. Everything that can differ between policies of one comparison is the layout.
     """
-    from envs import make_env
-    from envs.presets import get_preset
-
-    spec = (
-        policy
-        if isinstance(policy, PolicySpec)
-        else PolicySpec(policy, policy, baseline(policy, seed, env_name), seed)
-    )
+    spec = policy if isinstance(policy, PolicySpec) else named_spec(policy, seed, env_name)
     settings = {**spec.env_settings, **(env_settings or {})}
     options = {k: v for k, v in settings.items() if k not in ("feature_set", "window")}
     options.update((costs or CostOverrides()).options())

@@ -25,7 +25,7 @@ from typing import Any
 
 import gymnasium
 
-from envs.presets import PRESETS
+from envs.preset_table import PRESETS
 
 _LAZY = {
     "BatchedTradingEnv": "envs.batched",

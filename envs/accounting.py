@@ -25,7 +25,11 @@ of operations (the order matters for bit-identity with the kernel):
 
 ``reference_step`` composes them into one bar of an account (``Account``) and
 ``reference_interval_step`` into one agent step of ``decision_interval`` bars. Nothing here
-is used by the env at run time; it is slow on purpose (one Python call per bar).
+is used by the env at run time; it is slow on purpose (one Python call per bar), except
+``account_observation``: the observation's 4 account slots, which ``agents.predict`` builds for a
+live account here too (``tests/test_serving_parity.py`` holds it to the env's observation), and
+``Account`` + ``reference_step``, with which ``agents.paper`` carries its account from tick to
+tick (a few bars per tick).
 """
 
 from __future__ import annotations
@@ -194,13 +198,22 @@ def _reward(acct: Account, eq: float, dd: float, p: EnvParams) -> float:
     return reward
 
 
+def account_observation(pos: float, entry: float, close: float, dd: float, held: int) -> np.ndarray:
+    """The observation's 4 account values after the feature window, as float32: target
+    position, unrealised return ``sign(pos) * (close / entry - 1)`` clipped to
+    +-UNREALISED_CLIP, drawdown capped at 1, ``bars_held_scaled(held)``. ``entry``: the fill
+    price that opened or flipped the position (any positive price when flat). The env's
+    reference and ``agents.predict`` (a live account) both build the slots here."""
+    sign = (pos > 0) - (pos < 0)
+    unreal = min(max(sign * (close / entry - 1.0), -UNREALISED_CLIP), UNREALISED_CLIP)
+    return np.array([pos, unreal, min(dd, 1.0), bars_held_scaled(held)], dtype=np.float32)
+
+
 def _observation(acct: Account, m: MarketData, close: float) -> np.ndarray:
     """Bar ``acct.t``'s feature window, then position, unrealised return, drawdown, bars held."""
-    sign = (acct.pos > 0) - (acct.pos < 0)
-    unreal = min(max(sign * (close / acct.entry - 1.0), -UNREALISED_CLIP), UNREALISED_CLIP)
     window = m.features[acct.t - m.window + 1 : acct.t + 1].reshape(-1)
-    account = [acct.pos, unreal, min(acct.dd, 1.0), bars_held_scaled(acct.held)]
-    return np.concatenate([window, np.array(account, dtype=np.float32)])
+    account = account_observation(acct.pos, acct.entry, close, acct.dd, acct.held)
+    return np.concatenate([window, account])
 
 
 def reference_step(

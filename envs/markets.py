@@ -50,16 +50,21 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from envs import barsize
-from envs.data.loading import file_sha256, load_candles
+import envs.barsize as barsize
+from envs.data.coverage import check_funding_coverage
+from envs.data.errors import quote
+from envs.data.loading import file_sha256, load_candles, load_funding
 from envs.data.reading import check_readable, file_kind
-from envs.presets import DATA_DIR, PRESETS, DataFile, Preset
+from envs.preset_table import PRESETS
+from envs.preset_types import DATA_DIR, DataFile, Preset
 from lab.config import parse_yaml
 
 DEFAULT_CATALOG = DATA_DIR / "catalog.yml"
 DEFAULT_SPLIT_FRACTIONS = (0.70, 0.15, 0.15)
 SPLIT_NAMES = ("train", "val", "test")
-_ENTRY_KEYS = {"candles", "funding", "bar", "splits"}
+_ENTRY_KEYS = {"candles", "funding", "bar", "splits", "partial_funding"}
+PARTIAL_FLAG = "--allow-partial-funding"
+MAX_CATALOG_BYTES = 1 << 20  # a catalog is a few lines per market; 1 MiB holds thousands
 
 
 class MarketSpecError(ValueError, KeyError):
@@ -77,8 +82,12 @@ def resolve_market(
     catalog: str | os.PathLike | None = None,
     funding: str | os.PathLike | None = None,
     bar: str | None = None,
+    partial_funding: bool = False,
 ) -> Preset:
-    """The ``Preset`` a market spec names (see the module doc); ``MarketSpecError`` otherwise."""
+    """The ``Preset`` a market spec names (see the module doc); ``MarketSpecError`` otherwise.
+
+    ``partial_funding``: accept a funding file that covers only part of the candles
+    (``envs.data.coverage``; refused otherwise)."""
     if bar is not None:
         bar = barsize.canonical(bar)
     if isinstance(spec, Preset):
@@ -89,6 +98,8 @@ def resolve_market(
             "empty market spec; give a preset name, a file path or a catalog entry"
         )
     if text in PRESETS:
+        if catalog is not None or DEFAULT_CATALOG.exists():
+            _catalog(catalog)  # refuses an entry named like a preset: it would never be used
         if funding is not None:
             raise MarketSpecError(
                 f"--funding {funding}: preset {text} has its own funding file; give --funding "
@@ -98,14 +109,14 @@ def resolve_market(
     entries, cat_path = _catalog(catalog)
     name = text.removeprefix("catalog:")
     if name in entries:
-        return _from_entry(name, entries[name], cat_path, funding, bar)
+        return _from_entry(name, entries[name], cat_path, funding, bar, partial_funding)
     if text.startswith("catalog:"):
         raise MarketSpecError(
             f"{text}: no entry {name!r} in {cat_path}; entries: {', '.join(sorted(entries)) or '(none)'}"
         )
     path = Path(text).expanduser()
     if path.exists() or any(sep in text for sep in ("/", os.sep)) or path.suffix:
-        return _from_file(path, funding, bar, spec=text)
+        return _from_file(path, funding, bar, spec=text, partial_funding=partial_funding)
     raise MarketSpecError(
         f"unknown market {text!r}; valid presets: {', '.join(sorted(PRESETS))}; nor an existing "
         f"file, nor an entry of {cat_path}"
@@ -144,6 +155,11 @@ def _catalog(catalog: str | os.PathLike | None) -> tuple[dict[str, Any], Path]:
         return {}, path
     if path.is_dir():
         raise MarketSpecError(f"--catalog {path}: is a directory; give a YAML file")
+    if path.stat().st_size > MAX_CATALOG_BYTES:
+        raise MarketSpecError(
+            f"--catalog {path}: {path.stat().st_size:,} bytes, more than a catalog needs "
+            f"({MAX_CATALOG_BYTES:,}); give the YAML file that lists the markets"
+        )
     try:
         data = parse_yaml(path.read_text(encoding="utf-8"))  # strict: a key twice is refused
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
@@ -156,11 +172,22 @@ def _catalog(catalog: str | os.PathLike | None) -> tuple[dict[str, Any], Path]:
             f"{path}: a catalog maps entry names to mappings (candles:, funding:, bar:, splits:); "
             "see envs/markets.py"
         )
+    clash = sorted(str(k) for k in data if str(k) in PRESETS)
+    if clash:
+        raise MarketSpecError(
+            f"{path}: entry {clash[0]} has the name of a preset; a preset name always means the "
+            f"shipped preset, so this entry would never be used: rename it (e.g. my_{clash[0]})"
+        )
     return {str(k): v for k, v in data.items()}, path
 
 
 def _from_entry(
-    name: str, entry: dict, cat_path: Path, funding: str | os.PathLike | None, bar: str | None
+    name: str,
+    entry: dict,
+    cat_path: Path,
+    funding: str | os.PathLike | None,
+    bar: str | None,
+    partial_funding: bool = False,
 ) -> Preset:
     where = f"{cat_path}: entry {name}"
     unknown = sorted(set(map(str, entry)) - _ENTRY_KEYS)
@@ -186,8 +213,18 @@ def _from_entry(
         name=name,
         declared=declared,
         splits=splits,
+        where=where,
+        partial_funding=partial_funding or _flag(entry, "partial_funding", where),
     )
     return market
+
+
+def _flag(entry: dict, key: str, where: str) -> bool:
+    """A true/false entry key (absent: false); anything else is refused, not guessed."""
+    value = entry.get(key, False)
+    if not isinstance(value, bool):
+        raise MarketSpecError(f"{where}: {key} must be true or false, got {quote(value)}")
+    return value
 
 
 def _parse_splits(raw: Any, where: str) -> dict[str, tuple[str, str]]:
@@ -235,6 +272,8 @@ def _from_file(
     name: str | None = None,
     declared: str | None = None,
     splits: dict[str, tuple[str, str]] | None = None,
+    where: str | None = None,
+    partial_funding: bool = False,
 ) -> Preset:
     """A Preset for a candle file: hashes, bar size (checked), splits (configured or default)."""
     _check_file(path, "candles")
@@ -243,11 +282,21 @@ def _from_file(
         _check_file(fund_path, "--funding")
     candles = load_candles(path)  # validated: one-line errors naming line and value
     file_bar = barsize.detect_bar(pd.DatetimeIndex(candles.index), str(path))
+    if fund_path is not None and not partial_funding:
+        fix = f"pass {PARTIAL_FLAG}" + (" (or partial_funding: true in the entry)" if where else "")
+        check_funding_coverage(
+            pd.DatetimeIndex(candles.index),
+            load_funding(fund_path),  # validated: rates, order, bounds
+            pd.Timedelta(barsize.bar_ns(file_bar), "ns"),
+            f"{where + ': ' if where else ''}funding {fund_path}",
+            fix,
+        )
     freq = bar or declared or file_bar
     _check_resample(file_bar, freq, spec)
     if splits is None:
         splits, note = default_splits(pd.DatetimeIndex(candles.index), freq, file_bar)
     else:
+        check_splits(splits, pd.DatetimeIndex(candles.index), file_bar, where or spec)
         note = "configured splits"
     stem = path.name.split(".")[0]
     return Preset(
@@ -261,6 +310,33 @@ def _from_file(
         spec=spec,
         split_note=note,
     )
+
+
+def check_splits(
+    splits: dict[str, tuple[str, str]], index: pd.DatetimeIndex, file_bar: str, where: str
+) -> None:
+    """Refuse configured splits that are out of order, overlap, or reach outside the candles'
+    span ``[first open, last open + 1 bar)``: a val split inside or before train would select
+    a model on bars it trained on. One line naming ``where`` (catalog file and entry), the
+    split and the fix."""
+    first = index[0]
+    end = index[-1] + pd.Timedelta(barsize.bar_ns(file_bar), "ns")
+    span = f"[{_iso(first)}, {_iso(end)})"
+    bounds = {k: tuple(pd.Timestamp(x, tz="UTC") for x in splits[k]) for k in SPLIT_NAMES}
+    for before, after in zip(SPLIT_NAMES, SPLIT_NAMES[1:], strict=False):
+        if bounds[after][0] < bounds[before][1]:
+            raise MarketSpecError(
+                f"{where}: split {after} [{splits[after][0]}, {splits[after][1]}) starts before "
+                f"{before} ends ({splits[before][1]}); splits must be ordered train, val, test "
+                f"without overlap: start {after} at {splits[before][1]} or later"
+            )
+    for key in SPLIT_NAMES:
+        lo, hi = bounds[key]
+        if lo < first or hi > end:
+            raise MarketSpecError(
+                f"{where}: split {key} [{splits[key][0]}, {splits[key][1]}) reaches outside the "
+                f"candles, which cover {span}; keep every split inside that span (or add candles)"
+            )
 
 
 def default_splits(

@@ -37,14 +37,16 @@ import pandas as pd
 
 from envs.barsize import BarSizeError
 from envs.data.errors import DataValidationError
+from envs.data.loading import load_candles
 from envs.markets import MarketSpecError, describe, resolve_market
-from envs.presets import PRESETS, Preset
+from envs.preset_table import PRESETS
+from envs.preset_types import Preset
 from lab.atomic import atomic_write_json
 from lab.config import ConfigError
 from lab.rundir import market_dirname
 
 WINDOW_SPLIT = "window"  # the split a key's start=/end= add (python -m evaluate --start)
-_OPTIONS = ("funding", "catalog", "bar", "start", "end")
+_OPTIONS = ("funding", "catalog", "bar", "start", "end", "partial_funding")
 _RESOLVED: dict[str, Preset] = {}
 __all__ = [
     "add_market_flags",
@@ -85,7 +87,11 @@ def market_for(key: str | Preset) -> Preset:
     if key not in _RESOLVED:
         spec, opts = split_key(key)
         market = resolve_market(
-            spec, catalog=opts.get("catalog"), funding=opts.get("funding"), bar=opts.get("bar")
+            spec,
+            catalog=opts.get("catalog"),
+            funding=opts.get("funding"),
+            bar=opts.get("bar"),
+            partial_funding=opts.get("partial_funding") == "1",
         )
         if "start" in opts or "end" in opts:
             market = _with_window(market, opts.get("start"), opts.get("end"))
@@ -134,13 +140,16 @@ def market_key(
     funding: str | os.PathLike | None = None,
     catalog: str | os.PathLike | None = None,
     bar: str | None = None,
+    partial_funding: bool | None = None,
 ) -> str:
     """The key of ``spec`` (a preset, a file, a catalog entry, or a key) with the flags applied."""
     opts = _present({"funding": funding, "catalog": catalog, "bar": bar})
+    flag = {"partial_funding": "1"} if partial_funding else {}
     spec_base, key_opts = split_key(str(spec))
     if key_opts or str(spec) in _RESOLVED:  # already a key (a saved run, a seed group's worker)
-        return make_key(spec_base, **{**key_opts, **{k: str(v) for k, v in opts.items()}})
-    return key_of(resolve_market(spec, **opts), **opts)
+        return make_key(spec_base, **{**key_opts, **{k: str(v) for k, v in opts.items()}, **flag})
+    market = resolve_market(spec, **opts, partial_funding=bool(partial_funding))
+    return key_of(market, **opts, **flag)
 
 
 def add_market_flags(parser: argparse.ArgumentParser, window: bool = False) -> None:
@@ -155,6 +164,15 @@ def add_market_flags(parser: argparse.ArgumentParser, window: bool = False) -> N
         default=None,
         metavar="PATH",
         help="funding file (timestamp,funding_rate) of --env FILE",
+    )
+    g.add_argument(  # store_const: absent is None, so market_flags_given sees only a given flag
+        "--allow-partial-funding",
+        dest="partial_funding",
+        action="store_const",
+        const=True,
+        default=None,
+        help="accept a --funding file that covers only part of the candles (the uncovered bars "
+        "are charged zero funding); refused otherwise, naming the uncovered spans",
     )
     g.add_argument(
         "--catalog", default=None, metavar="FILE", help="data catalog YAML (data/catalog.yml)"
@@ -178,7 +196,7 @@ def market_flags_given(args: argparse.Namespace) -> bool:
     """True when ``--funding/--catalog/--bar`` (or this CLI's ``--start/--end``) were given: a
     dataclass CLI (``lab.config.add_fields`` leaves an absent ``--env`` out of ``args``) must
     then fill ``args.env`` from its config first, so the flags are not silently dropped."""
-    names = ["funding_file", "catalog", "bar"]
+    names = ["funding_file", "catalog", "bar", "partial_funding"]
     if getattr(args, "market_window", False):
         names += ["start", "end"]
     return any(getattr(args, k, None) is not None for k in names)
@@ -197,6 +215,7 @@ def market_from_args(args: argparse.Namespace, attr: str = "env") -> Preset | No
         return None
     opts = {k: getattr(args, k, None) for k in ("catalog", "bar")}
     opts["funding"] = getattr(args, "funding_file", None)
+    opts["partial_funding"] = getattr(args, "partial_funding", None)
     own = getattr(args, "market_window", False)
     span = {k: getattr(args, k, None) if own else None for k in ("start", "end")}
     if span["end"] is not None and span["start"] is None:
@@ -214,8 +233,14 @@ def market_from_args(args: argparse.Namespace, attr: str = "env") -> Preset | No
             raise ConfigError(f"unknown --{attr}" + text.removeprefix("unknown market")) from None
         raise ConfigError(f"--{attr} {spec}: {text}") from None  # one line, exit 2 (lab.cli)
     setattr(args, attr, key)
-    if market.split_note.startswith("default splits"):
+    if span["start"] is not None:  # the window is what is evaluated, not the default splits
+        to = f"before {span['end']}" if span["end"] is not None else "to the last bar"
+        print(f"{market.name}: evaluating the window from {span['start']} {to}", file=sys.stderr)
+    elif market.split_note.startswith("default splits"):
         print(f"{market.name}: {market.split_note}", file=sys.stderr)
+    if market.spec not in PRESETS:  # say how the file was read (a newest-first file reversed)
+        for note in load_candles(market).attrs.get("transformations", []):  # cached parse
+            print(f"{market.name}: {note}", file=sys.stderr)
     return market
 
 
@@ -250,6 +275,8 @@ def pin_market_argv(argv: list[str], key: str) -> list[str]:
             skip = False
             continue
         flag = arg.split("=", 1)[0]
+        if flag == "--allow-partial-funding":  # the key holds it (partial_funding=1)
+            continue
         if flag in ("--env", "--funding", "--catalog", "--bar"):
             skip = "=" not in arg
             continue

@@ -28,8 +28,13 @@ import json
 from typing import Any
 
 from envs.batched import BatchedTradingEnv
+from envs.data import load_clean, load_funding
+from envs.data.errors import DataValidationError
+from envs.features import RobustNormaliser, compute_features, valid_rows
 from envs.market import MarketData, check_window
+from envs.marketspec import market_key
 from envs.presets import get_preset
+from envs.splits import split_bounds, split_index_range
 from envs.trading_env import TradingEnv
 
 DEFAULT_FEATURE_SET = "core17"
@@ -52,9 +57,6 @@ def load_market(
     ``normaliser``: a fitted ``envs.features.RobustNormaliser`` to reuse (its feature
     names must match), or None to fit one on the train split's valid rows.
     """
-    from envs.data import load_clean, load_funding
-    from envs.features import RobustNormaliser, compute_features, valid_rows
-    from envs.splits import split_index_range
 
     check_window(window)  # before any data is loaded
     p = get_preset(preset)  # a preset name, any market key (envs.marketspec) or a Preset
@@ -86,14 +88,10 @@ def split_range(market: MarketData, preset: Any, split: str | None) -> tuple[int
         return 0, market.n_bars
     import pandas as pd
 
-    from envs.splits import split_index_range
-
     index = pd.DatetimeIndex(pd.to_datetime(market.timestamps, utc=True))
     lo, hi = split_index_range(index, preset, split)
     if lo >= hi and len(index):  # e.g. --start after the data's last bar: one line, not the
         # env's ValueError traceback
-        from envs.data.errors import DataValidationError
-        from envs.splits import split_bounds
 
         start, end = split_bounds(preset, split)
         raise DataValidationError(
@@ -139,7 +137,6 @@ def make_market_env(
     """``gymnasium.make("TradingEnv-v1", market=SPEC, ...)``: ``make_env`` on any market spec
     (a preset, a candle file with optional ``funding`` file, a ``catalog`` entry) at bar size
     ``bar`` (resampled on load); other kwargs as ``make_env``."""
-    from envs.marketspec import market_key
 
     return make_env(market_key(market, funding=funding, catalog=catalog, bar=bar), **kwargs)
 

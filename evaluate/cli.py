@@ -12,13 +12,16 @@ import datetime as dt
 import math
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from agents.loading import load_run
 from agents.safe_load import ModelLoadError, cli_exit
+from backtest.baseline_select import add_trend_baselines
 from backtest.baselines import PolicySpec, baseline
 from backtest.oracles import oracle_specs
+from backtest.overfit_ledger import ledger_overfitting
 from backtest.record import Backtest
 from backtest.runner import CostOverrides, run_policy
 from envs.marketspec import market_dirname, record_market
@@ -29,11 +32,12 @@ from evaluate.ensemble import build_ensemble
 from evaluate.eval_config import EvalConfig, config_from_args
 from evaluate.groups import GroupError, RunRef, expand_runs
 from evaluate.headtohead import compare
-from evaluate.ledger_trials import ledger_trials
+from evaluate.ledger_trials import selection_trials
 from evaluate.newdata import check_runs_on_market
 from evaluate.plots import write_plots
 from evaluate.report import SELECTION_NOTE, format_table, write_csv, write_json
 from evaluate.report_html import split_close, write_report_html
+from evaluate.report_setting import cost_settings, run_settings
 from evaluate.seeds import (
     chosen_trials,
     counted_trials,
@@ -42,6 +46,7 @@ from evaluate.seeds import (
     summaries_json,
     verdicts,
 )
+from evaluate.stress import print_stress, run_stress
 from lab.config import ConfigError
 from lab.outputs import check_output_dir
 from lab.rundir import preset_files, track_unfinished, write_provenance
@@ -50,7 +55,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 DESCRIPTION = f"""Evaluate policies head to head on one split of a preset, over the WHOLE split,
 every policy stepping the same env with the same costs. Baselines (buy_and_hold, flat, random,
-momentum) are always included; on a synthetic preset (synth-*) also oracle_hidden and
+momentum, and the known edges tsmom_long_flat, tsmom_long_short, trend_ensemble, vol_target, each
+deciding once a day with its lookback chosen on val, every grid point a trial in the ledger:
+backtest.baseline_table) are always included; on a synthetic preset (synth-*) also oracle_hidden and
 oracle_filter (envs.synthetic). {SELECTION_NOTE} --ensemble RULE adds one policy
 ensemble_RULE over all the given runs (voting: plurality of the members' positions, a tie is
 flat; confidence: argmax of the mean SELL/HOLD/BUY probabilities, discrete PPO and supervised
@@ -60,7 +67,9 @@ more trial in the deflated Sharpe; pick its rule on val, like any other choice.
 Seeds: LABEL=GROUP (a seed group folder with group.json), LABEL=RUN1,RUN2,... or one LABEL repeated
 are seeds of one method, reduced to the IQM of their Sharpes with a stratified bootstrap CI, the
 probability of beating buy-and-hold (and the supervised entry), median, worst and collapsed
-seeds (a seed that stayed flat counts as Sharpe 0); seeds that failed to train are listed.
+seeds (one position held throughout, named: always long = identical to buy-and-hold, always
+short, always flat = Sharpe 0); seeds that failed to train are listed. Each method's verdict
+states its Sharpe against buy-and-hold's and the deflated Sharpe against its 0.95 threshold.
 Walk-forward retraining is a separate command: python -m evaluate.walkforward --help.
 Outputs: a table on stdout and metrics.json, metrics.csv, equity/drawdown/rolling-Sharpe/position
 PNGs and one self-contained report.html (verdicts, interactive charts, every metric)."""
@@ -170,10 +179,19 @@ def report_context(
         "from": str(first.timestamps[0].astype("datetime64[ns]")) if len(first) else "",
         "to": str(first.timestamps[-1].astype("datetime64[ns]")) if len(first) else "",
         "segments": int(len(first.segment_starts)),
-        "costs": first.meta.get("env_settings", {}),
+        "costs": cost_settings(first.meta.get("env_settings", {})),
+        "runs": run_settings(specs),
         "sources": {s.name: s.source for s in specs if s.source},
         "command": " ".join(["python -m evaluate", *(argv if argv is not None else sys.argv[1:])]),
     }
+
+
+def period_label(context: dict[str, object]) -> str:
+    """``test 2024-01-01 to 2024-12-31``: the split (or window) and its first and last bar's
+    dates, for the verdicts."""
+    days = [str(context.get(k) or "")[:10] for k in ("from", "to")]
+    split = str(context.get("split", ""))
+    return f"{split} {days[0]} to {days[1]}" if all(days) else split
 
 
 def compare_counted(
@@ -200,6 +218,20 @@ def compare_counted(
     return cmp, counted_trials(cmp, chosen)
 
 
+def evaluate_under(
+    specs: list[PolicySpec],
+    costs: CostOverrides,
+    *,
+    args: EvalConfig,
+    ledger: Any,
+    failures: dict[str, dict[int, str]],
+) -> tuple[Any, dict[str, str]]:
+    """One more comparison of ``specs`` at ``costs`` and its verdict lines (``--stress``)."""
+    cmp, trials = compare_counted(run_backtests(specs, args, costs), args, ledger)
+    summaries = seed_summaries(cmp, n_boot=args.n_boot, seed=args.bootstrap_seed)
+    return cmp, verdicts(cmp, summaries, trials, failures)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Check every input, backtest every policy, print the tables, write the report; 0 or 2."""
     args = config_from_args(build_parser().parse_args(argv))  # --env: the market's key
@@ -218,7 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     check_runs_on_market(specs, args.env)  # bar size and feature columns of every run
     costs = resolve_costs(args, specs)
     try:  # the market's trial ledger sets the deflated Sharpe's trials; flags override
-        ledger, ledger_info = ledger_trials(args.env, len(dict.fromkeys(args.ensemble)))
+        specs = add_trend_baselines(specs, args.env, costs)  # chosen on val, ledger trials
+        ledger, ledger_info = selection_trials(args.env, specs, len(dict.fromkeys(args.ensemble)))
     except ValueError as err:
         raise SystemExit(f"python -m evaluate: error: {err}") from None
     track_unfinished(out)  # failed or interrupted: no orphan folder
@@ -233,15 +266,24 @@ def main(argv: list[str] | None = None) -> int:
     backtests = run_backtests(specs, args, costs)
     cmp, trials = compare_counted(backtests, args, ledger)
     summaries = seed_summaries(cmp, n_boot=args.n_boot, seed=args.bootstrap_seed)
-    verdict_text = verdicts(cmp, summaries, trials, expanded.failures)
     first = backtests[0]
     context = report_context(args, first, specs, argv)
+    verdict_text = verdicts(cmp, summaries, trials, expanded.failures, period_label(context))
     context["seed_groups"] = expanded.groups
     print(format_table(cmp))
     print(format_seed_table(summaries, trials, expanded.failures))
     print("\n".join(verdict_text.values()))
     extra = summaries_json(summaries, verdict_text, trials, expanded.failures)
     extra["ledger"] = ledger_info
+    # PBO and SPA over every trial of the ledger that kept its val returns (backtest.overfit_ledger)
+    overfit = ledger_overfitting(
+        args.env, costs=costs, reps=min(args.n_boot, 500), seed=args.bootstrap_seed
+    )
+    print("\n".join(overfit.sentences()))
+    extra["overfitting"] = overfit.to_dict()
+    if args.stress:  # the same policies at double costs and with late fills, side by side
+        once = partial(evaluate_under, args=args, ledger=ledger, failures=expanded.failures)
+        extra["stress"] = print_stress(cmp, *run_stress(specs, costs, once))
     write_json(cmp, out / "metrics.json", context, extra)
     write_csv(cmp, out / "metrics.csv")
     plots = {} if args.no_plots else write_plots(backtests, out)

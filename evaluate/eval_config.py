@@ -77,6 +77,13 @@ class EvalConfig:
     no_plots: bool = field(
         default=False, metadata=doc("skip the PNGs (the HTML then has no charts)")
     )
+    stress: bool = field(
+        default=False,
+        metadata=doc(
+            "also the verdict at double fee and slippage and with every fill one bar later, "
+            "side by side (metrics.json 'stress'; backtest.stress)"
+        ),
+    )
 
     RULES: ClassVar[dict[str, Rule]] = {
         "n_boot": (lambda v: v >= 1, ">= 1"),

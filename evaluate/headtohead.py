@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from backtest.aggregate import seed_sharpes
+from backtest.collapse import constant_position
 from backtest.record import Backtest, aligned_returns
 from backtest.stats import (
     PairedSharpeTest,
@@ -53,6 +54,7 @@ class Row:
     ci: SharpeCI
     vs_benchmark: PairedSharpeTest | None  # None for the benchmark itself
     ruined: float = 0.0  # 1.0 if the account hit the env's ruin floor (then flat to the end)
+    constant: float = float("nan")  # the one position held throughout (a collapse), NaN: traded
 
     def flat(self) -> dict[str, float]:
         """Metrics plus significance columns, for JSON/CSV."""
@@ -61,6 +63,7 @@ class Row:
             "seed": self.seed,
             **self.metrics,
             "ruined": self.ruined,
+            "constant_position": self.constant,
         }
         out.update(
             psr=self.psr,
@@ -114,7 +117,8 @@ def _seed_values(members: list[Row], key: str) -> np.ndarray:
     values = np.array([m.flat()[key] for m in members], dtype=np.float64)
     if key == "sharpe":
         exposure = np.array([m.metrics.get("exposure", np.nan) for m in members])
-        values, _ = seed_sharpes(values, exposure)
+        constant = np.array([m.constant for m in members], dtype=np.float64)
+        values, _ = seed_sharpes(values, exposure, constant)
     return values
 
 
@@ -204,6 +208,7 @@ def _row(bt: Backtest, st: _Stats) -> Row:
         ci=ci,
         vs_benchmark=_vs_benchmark(bt, st),
         ruined=float(bt.meta.get("ruined_at") is not None),
+        constant=constant_position(bt.positions),
     )
 
 
@@ -218,7 +223,7 @@ def _aggregates(rows: list[Row], level: float) -> dict[str, dict[str, SeedAggreg
         aggregates[method] = {
             k: aggregate_seeds(_seed_values(members, k), level)
             for k in keys
-            if k not in ("method", "seed")
+            if k not in ("method", "seed", "constant_position")
         }
     return aggregates
 

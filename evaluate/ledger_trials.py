@@ -6,6 +6,10 @@ tree runs, walk-forward configurations), not only the policies given on its comm
 ensembles built by ``evaluate --ensemble`` are not in the ledger (they are built here, from
 members already counted): each rule adds one trial. ``--n-trials`` / ``--trials-sharpe-var``
 still override (``evaluate.seeds.chosen_trials``).
+
+The trials that count are those behind the runs' selection: on the runs' OWN market's ledger
+(``selection_trials``). Evaluating runs trained on btc1h against a new file (``--env FILE``)
+still deflates against btc1h's ledger, not the new file's (which holds none).
 """
 
 from __future__ import annotations
@@ -14,7 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from backtest.aggregate import TrialCount
+from backtest.baselines import PolicySpec
+from evaluate.newdata import read_meta, run_folder
 from lab.ledger import default_runs_root, ledger_path, trial_summary
+from lab.rundir import read_config
 
 
 def _display(path: Path) -> str:
@@ -54,3 +61,47 @@ def ledger_trials(market: str, n_ensembles: int = 0) -> tuple[TrialCount | None,
     if n_ensembles:
         source += f" + {n_ensembles} ensemble{'s' if n_ensembles > 1 else ''} built here"
     return TrialCount(n, summary.sharpe_var, source), info
+
+
+def run_market(spec: PolicySpec) -> str | None:
+    """The market key a run was trained (and selected) on: its ``meta.json`` market record, else
+    its config's ``env_name``/``env``; None for a baseline or a file outside a run folder."""
+    folder = run_folder(spec.source) if spec.source else None
+    if folder is None:
+        return None
+    market = read_meta(folder).get("market")
+    if isinstance(market, dict) and market.get("key"):
+        return str(market["key"])
+    try:
+        cfg = read_config(folder)
+    except (OSError, ValueError):
+        return None
+    env = cfg.get("env_name") or cfg.get("env")
+    return str(env) if isinstance(env, str) else None
+
+
+def selection_trials(
+    eval_market: str, specs: list[PolicySpec], n_ensembles: int = 0
+) -> tuple[TrialCount | None, dict[str, Any]]:
+    """``ledger_trials`` of the market the runs were selected on (the runs' own market; the
+    evaluated market when no run records one). Runs from several markets: their ledgers'
+    trials add up, the Sharpe variance is pooled (trial-weighted mean)."""
+    markets = list(dict.fromkeys(m for s in specs if (m := run_market(s)) is not None))
+    if not markets:
+        markets = [eval_market]
+    if len(markets) == 1:
+        count, one = ledger_trials(markets[0], n_ensembles)
+        one["market"] = markets[0]
+        return count, one
+    counts = [(m, *ledger_trials(m)) for m in markets]
+    found = [(m, c) for m, c, _ in counts if c is not None]
+    infos = {m: i for m, _, i in counts}
+    info: dict[str, Any] = {"markets": infos, "ensembles_added": n_ensembles if found else 0}
+    if not found:
+        return None, info
+    n = sum(c.n for _, c in found)
+    var = sum(c.n * c.sharpe_var for _, c in found) / max(n, 1)
+    source = "; ".join(c.source for _, c in found)
+    if n_ensembles:
+        source += f" + {n_ensembles} ensemble{'s' if n_ensembles > 1 else ''} built here"
+    return TrialCount(n + n_ensembles, var, source), info

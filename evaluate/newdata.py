@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from backtest.baselines import PolicySpec
-from envs import barsize
+from envs import barsize, load_market
 from envs.presets import get_preset
 from lab.config import ConfigError
 from lab.rundir import read_config
@@ -27,10 +27,27 @@ def run_folder(source: str) -> Path | None:
     return None
 
 
+def read_meta(folder: Path) -> dict[str, Any]:
+    """A run folder's ``meta.json`` (empty when absent); ``ConfigError`` (one line, exit 2) when
+    it is not a JSON object: the folder is damaged."""
+    meta_path = folder / "meta.json"
+    if not meta_path.is_file():
+        return {}
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (ValueError, OSError) as err:
+        raise ConfigError(
+            f"{meta_path}: not valid JSON ({err}); the run folder is damaged: restore meta.json "
+            "from a copy, or evaluate another run"
+        ) from None
+    if not isinstance(meta, dict):
+        raise ConfigError(f"{meta_path}: expected a JSON object; the run folder is damaged")
+    return meta
+
+
 def run_bar(folder: Path) -> str | None:
     """The bar size a run was trained on: its recorded market, else its market key re-resolved."""
-    meta_path = folder / "meta.json"
-    meta: dict[str, Any] = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    meta = read_meta(folder)
     if isinstance(meta.get("market"), dict) and meta["market"].get("bar"):
         return barsize.canonical(str(meta["market"]["bar"]))
     cfg = read_config(folder)
@@ -44,8 +61,6 @@ def run_bar(folder: Path) -> str | None:
 def check_runs_on_market(specs: list[PolicySpec], market_key: str) -> None:
     """``ConfigError`` (one line, exit 2) when a run's bar size or feature columns differ from
     ``market_key``'s."""
-    from envs import load_market
-
     market = get_preset(market_key)
     bar = barsize.canonical(market.freq)
     for spec in specs:

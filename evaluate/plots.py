@@ -1,11 +1,15 @@
 """PNG charts of a head-to-head: equity, drawdown, rolling Sharpe, position distribution.
 
 Uses matplotlib's object API (``Figure`` + Agg canvas) rather than ``pyplot``: no global state, no
-display needed, safe in tests and on headless machines.
+display needed, safe in tests and on headless machines. Like the interactive charts
+(``evaluate.charts``), the line charts scale to the methods that matter: a baseline far outside
+their range (a random trader at -99 %) is left out, and the title names it; buy-and-hold is drawn
+last, dashed, so an identical policy cannot hide it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +19,7 @@ from matplotlib.figure import Figure
 
 from backtest.metrics import drawdown_series, position_shares, rolling_sharpe
 from backtest.record import Backtest
+from evaluate.charts import BENCHMARK, groups, out_of_range
 
 ROLLING_SHARPE_BARS = 720  # 30 days of hourly bars
 
@@ -33,11 +38,36 @@ def _new_figure(title: str, ylabel: str) -> tuple[Figure, Axes]:
     return fig, ax
 
 
+def _in_range(
+    backtests: list[Backtest], values: Callable[[Backtest], np.ndarray], log: bool
+) -> tuple[list[Backtest], str]:
+    """The backtests to draw (buy-and-hold last) and a title note naming those left out."""
+    by_method = groups(backtests)
+    hidden = set(out_of_range({k: [values(b) for b in v] for k, v in by_method.items()}, log))
+    shown = [b for k, v in by_method.items() if k not in hidden for b in v]
+    shown = [b for b in shown if b.name != BENCHMARK] + [b for b in shown if b.name == BENCHMARK]
+    return shown, (f" (not shown, far off: {', '.join(sorted(hidden))})" if hidden else "")
+
+
+def _line(ax: Axes, bt: Backtest, y: np.ndarray) -> None:
+    style = {"color": "black", "ls": "--", "lw": 1.6} if bt.name == BENCHMARK else {"lw": 1.0}
+    ax.plot(_times(bt), y, label=bt.name, **style)
+
+
+def _equity(bt: Backtest) -> np.ndarray:
+    return bt.equity[1:] / bt.equity[0]
+
+
+def _drawdown(bt: Backtest) -> np.ndarray:
+    return -drawdown_series(bt.equity)[1:]
+
+
 def plot_equity(backtests: list[Backtest], path: Path) -> Path:
-    """Equity of every policy, normalised to 1 at the start, log scale."""
-    fig, ax = _new_figure("Equity (start = 1, log scale)", "equity")
-    for bt in backtests:
-        ax.plot(_times(bt), bt.equity[1:] / bt.equity[0], lw=1.0, label=bt.name)
+    """Equity of every policy in range, normalised to 1 at the start, log scale."""
+    shown, note = _in_range(backtests, _equity, log=True)
+    fig, ax = _new_figure("Equity (start = 1, log scale)" + note, "equity")
+    for bt in shown:
+        _line(ax, bt, _equity(bt))
     ax.set_yscale("log")
     ax.legend(loc="best", fontsize=8)
     fig.savefig(path)
@@ -45,10 +75,11 @@ def plot_equity(backtests: list[Backtest], path: Path) -> Path:
 
 
 def plot_drawdown(backtests: list[Backtest], path: Path) -> Path:
-    """Drawdown below the running peak (negative fraction) of every policy."""
-    fig, ax = _new_figure("Drawdown", "drawdown")
-    for bt in backtests:
-        ax.plot(_times(bt), -drawdown_series(bt.equity)[1:], lw=1.0, label=bt.name)
+    """Drawdown below the running peak (negative fraction) of every policy in range."""
+    shown, note = _in_range(backtests, _drawdown, log=False)
+    fig, ax = _new_figure("Drawdown" + note, "drawdown")
+    for bt in shown:
+        _line(ax, bt, _drawdown(bt))
     ax.legend(loc="lower left", fontsize=8)
     fig.savefig(path)
     return path

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from backtest.baselines import is_reference
+from backtest.collapse import collapse_label, collapse_name
 from evaluate.headtohead import Comparison
 
 SELECTION_NOTE = (
@@ -37,6 +39,11 @@ def _int(v: float) -> str:
 
 def _p(v: float) -> str:
     return "nan" if not math.isfinite(v) else (f"{v:.4f}" if v >= 1e-4 else f"{v:.1e}")
+
+
+def _held(v: float) -> str:
+    """The one position a policy held throughout (a collapse), ``-`` when it traded."""
+    return collapse_label(v) or "-"
 
 
 # (label, key in Row.flat(), formatter) for the side-by-side table.
@@ -65,6 +72,7 @@ TABLE: list[tuple[str, str, Callable[[float], str]]] = [
     ("max consec. losses", "max_consecutive_losses", _int),
     ("recovery factor", "recovery_factor", _num),
     ("exposure", "exposure", _pct),
+    ("one position held", "constant_position", _held),
     ("turnover (x/yr)", "turnover_annual", _num),
     ("fees paid", "fees_paid", _pct),
     ("slippage paid", "slippage_paid", _pct),
@@ -89,20 +97,40 @@ def table_columns(cmp: Comparison) -> list[tuple[str, dict[str, Any]]]:
     return cols
 
 
+TABLE_WIDTH = 100  # columns: wider comparisons are printed as several blocks of policies
+
+
+def _blocks(widths: list[int], label_w: int, width: int = TABLE_WIDTH) -> list[list[int]]:
+    """Column indices in blocks whose printed line fits ``width`` (at least one per block)."""
+    blocks: list[list[int]] = [[]]
+    used = label_w
+    for k, w in enumerate(widths):
+        if blocks[-1] and used + 2 + w > width:
+            blocks.append([])
+            used = label_w
+        blocks[-1].append(k)
+        used += 2 + w
+    return blocks
+
+
 def format_table(cmp: Comparison) -> str:
-    """Side-by-side plain-text table: metrics down, policies across."""
+    """Side-by-side plain-text table: metrics down, policies across, in blocks of policies that
+    fit 100 columns (the metric labels repeated in each)."""
     cols = table_columns(cmp)
     label_w = max(len(label) for label, _, _ in TABLE)
-    widths = [max(10, len(title)) for title, _ in cols]
-    lines = [
-        "  ".join([" " * label_w] + [t.rjust(w) for (t, _), w in zip(cols, widths, strict=False)])
+    cells = [[fmt(float(vals.get(key, math.nan))) for _, key, fmt in TABLE] for _, vals in cols]
+    widths = [
+        max(10, len(t), *(len(c) for c in cs)) for (t, _), cs in zip(cols, cells, strict=True)
     ]
-    for label, key, fmt in TABLE:
-        cells = [
-            fmt(float(vals.get(key, math.nan))).rjust(w)
-            for (_, vals), w in zip(cols, widths, strict=False)
-        ]
-        lines.append("  ".join([label.ljust(label_w)] + cells))
+    lines: list[str] = []
+    for n, block in enumerate(_blocks(widths, label_w)):
+        if n:
+            lines.append("")
+        lines.append("  ".join([" " * label_w] + [cols[k][0].rjust(widths[k]) for k in block]))
+        for i, (label, _, _) in enumerate(TABLE):
+            row = [cells[k][i].rjust(widths[k]) for k in block]
+            lines.append("  ".join([label.ljust(label_w), *row]))
+    lines += collapse_lines(cmp)
     for method, aggs in cmp.aggregates.items():
         a = aggs["sharpe"]
         lines.append(
@@ -110,6 +138,17 @@ def format_table(cmp: Comparison) -> str:
             f"{a.n} seed{'' if a.n == 1 else 's'} [{_num(a.low)}, {_num(a.high)}]"
         )
     return "\n".join(lines)
+
+
+def collapse_lines(cmp: Comparison) -> list[str]:
+    """``COLLAPSED: ppo_s0 is always long: identical to buy-and-hold (...)`` per trained row that
+    held one position over the whole split (baselines hold one by design: not listed)."""
+    out = []
+    for r in cmp.rows:
+        name = collapse_name(r.constant)
+        if name and not is_reference(r.method):
+            out.append(f"COLLAPSED: {r.name} is {name} (one position all split)")
+    return out
 
 
 def _clean(obj: Any) -> Any:

@@ -13,11 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
 from backtest.aggregate import SeedSummary, TrialCount
 from backtest.record import Backtest
+from envs.data import load_clean
+from envs.presets import get_preset
 from evaluate.charts import drawdown_figure, equity_figure, monthly_heatmap, positions_figure
 from evaluate.headtohead import Comparison
 from evaluate.report import SELECTION_NOTE, TABLE, table_columns
@@ -37,6 +40,7 @@ CSS = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1300px;
 table{border-collapse:collapse;font-size:13px;margin:.5em 0}td,th{border:1px solid #ccc;
 padding:3px 8px;text-align:right}td:first-child,th:first-child{text-align:left}
 .verdict{font-size:1.15em;background:#eef4fb;border-left:5px solid #1f77b4;padding:.5em .8em}
+.verdict.collapsed{border-left-color:#d62728;background:#fdeeee}
 .note{background:#fff6d5;padding:.6em;border-left:4px solid #e0b000}.chart{margin:1em 0}"""
 
 
@@ -85,6 +89,28 @@ def _context_html(context: dict[str, Any], trials: TrialCount) -> str:
         + _kv_table(rows)
         + "<h3>Costs (every policy pays the same)</h3>"
         + _kv_table(cost_rows)
+        + _runs_table(context.get("runs") or {})
+    )
+
+
+def _runs_table(runs: dict[str, dict[str, str]]) -> str:
+    """One column per evaluated run: its own configuration (``evaluate.report_setting``)."""
+    if not runs:
+        return ""
+    esc = html.escape
+    labels: list[str] = []
+    for setting in runs.values():
+        labels += [k for k in setting if k not in labels]
+    head = "".join(f"<th>{esc(n)}</th>" for n in runs)
+    body = "".join(
+        f"<tr><td>{esc(label)}</td>"
+        + "".join(f"<td>{esc(s.get(label, ''))}</td>" for s in runs.values())
+        + "</tr>"
+        for label in labels
+    )
+    return (
+        '<h3 id="runs-setting">Each evaluated run\'s own configuration (its config.yaml)</h3>'
+        f"<table><tr><th>setting</th>{head}</tr>{body}</table>"
     )
 
 
@@ -101,9 +127,10 @@ def _seed_table(summaries: dict[str, SeedSummary], failures: dict[str, dict[int,
             else "<td></td>"
             for o in others
         )
+        names = s.collapses or [None] * s.n_seeds
         per_seed = ", ".join(
-            f"s{sd}: {_num(v)}{' (collapsed)' if c else ''}"
-            for sd, v, c in zip(s.seeds, s.sharpes, s.collapsed, strict=True)
+            f"s{sd}: {_num(v)}" + (f" (COLLAPSED: {n or 'always flat'})" if c else "")
+            for sd, v, c, n in zip(s.seeds, s.sharpes, s.collapsed, names, strict=True)
         )
         failed = ", ".join(f"s{k}: {v}" for k, v in sorted(failures.get(m, {}).items()))
         body += (
@@ -115,7 +142,8 @@ def _seed_table(summaries: dict[str, SeedSummary], failures: dict[str, dict[int,
     return (
         "<h2>Seeds</h2><p>Annualised Sharpe per seed; IQM = mean of the middle 50 % of seeds, "
         "stratified bootstrap percentile CI; P(&gt; X) = probability that a seed beats X "
-        "(rliable). A seed that stayed flat counts as Sharpe 0.</p><table><tr><th>method</th>"
+        "(rliable). A seed that held one position throughout is collapsed (named); one that "
+        "stayed flat counts as Sharpe 0.</p><table><tr><th>method</th>"
         f"<th>seeds</th><th>IQM Sharpe [CI]</th><th>median</th><th>worst</th><th>collapsed</th>"
         f"{head}<th>per seed</th><th>failed to train</th></tr>{body}</table>"
     )
@@ -163,7 +191,10 @@ def write_report_html(
 ) -> Path:
     """Verdicts, charts, seed table, setting (dates, costs), then every metric of every row."""
     esc = html.escape
-    lines = "".join(f'<p class="verdict">{esc(v)}</p>' for v in verdicts.values())
+    lines = "".join(
+        f'<p class="verdict{" collapsed" if "COLLAPSED" in v else ""}">{esc(v)}</p>'
+        for v in verdicts.values()
+    )
     if not lines:
         lines = '<p class="verdict">No trained policy given: baselines only.</p>'
     page = (
@@ -184,11 +215,7 @@ def split_close(env_name: str, bt: Backtest) -> tuple[np.ndarray, np.ndarray] | 
     """``(timestamps, close)`` of the preset's cleaned candles on ``bt``'s bars, for the positions
     chart; None (the chart then shows buy-and-hold equity) if the data cannot be read."""
     try:
-        import pandas as pd
-
-        from envs.data import load_clean
-
-        candles, _ = load_clean(env_name)
+        candles, _ = load_clean(get_preset(env_name))
     except (ImportError, OSError, ValueError, KeyError):
         return None
     index = pd.DatetimeIndex(pd.to_datetime(bt.timestamps, utc=True))

@@ -18,8 +18,8 @@ import numpy as np
 from backtest.aggregate import SeedSummary, TrialCount, seed_sharpes, summarize_seeds
 from backtest.baselines import is_reference
 from evaluate.headtohead import Comparison
+from evaluate.report_verdict import method_verdict
 
-SIGNIFICANT_DSR = 0.95  # a seed is significant when its deflated Sharpe exceeds this
 SUPERVISED = "supervised"
 
 
@@ -58,6 +58,7 @@ def seed_summaries(
             np.array([r.metrics.get("sharpe", math.nan) for r in rows], dtype=np.float64),
             np.array([r.metrics.get("exposure", math.nan) for r in rows], dtype=np.float64),
             versus,
+            constant=np.array([r.constant for r in rows], dtype=np.float64),
             n_boot=n_boot,
             level=level,
             seed=seed,
@@ -75,23 +76,24 @@ def _f(v: float, fmt: str = "{:.2f}") -> str:
     return "n/a" if not math.isfinite(v) else fmt.format(v)
 
 
-def verdict(s: SeedSummary, trials: TrialCount, dsr: float, failed: int = 0) -> str:
-    """One sentence: "PPO (5 seeds): IQM Sharpe x [a, b]; beats buy-and-hold with probability p;
-    not significant after n trials"."""
-    n = s.n_seeds
-    head = f"{s.method.upper()} ({n} seed{'s' if n != 1 else ''}"
-    head += f", {failed} failed to train)" if failed else ")"
-    ci = f" [{_f(s.iqm_low)}, {_f(s.iqm_high)}]" if n > 1 else " (one seed: no interval)"
-    parts = [f"{head}: IQM Sharpe {_f(s.iqm)}{ci}"]
-    for other, p in s.p_improve.items():
-        parts.append(f"beats {other.replace('_', '-')} with probability {_f(p)}")
-    if s.n_collapsed:
-        parts.append(f"{s.n_collapsed} of {n} seeds collapsed to flat (counted as Sharpe 0)")
-    sig = "significant" if math.isfinite(dsr) and dsr > SIGNIFICANT_DSR else "not significant"
-    parts.append(
-        f"{sig} after {trials.n} trial{'' if trials.n == 1 else 's'} (median seed DSR {_f(dsr)})"
-    )
-    return "; ".join(parts) + "."
+def baseline_sharpes(cmp: Comparison) -> dict[str, float]:
+    """Annualised Sharpe of every baseline/oracle row (buy-and-hold first), for the verdicts."""
+    refs = {
+        r.name: float(r.metrics.get("sharpe", math.nan)) for r in cmp.rows if is_reference(r.method)
+    }
+    return dict(sorted(refs.items(), key=lambda kv: kv[0] != cmp.benchmark))
+
+
+def verdict(
+    s: SeedSummary,
+    trials: TrialCount,
+    dsr: float,
+    failed: int = 0,
+    baselines: dict[str, float] | None = None,
+    period: str = "",
+) -> str:
+    """One sentence per method (``evaluate.report_verdict.method_verdict``)."""
+    return method_verdict(s, baselines or {}, trials, dsr, failed, period=period)
 
 
 def verdicts(
@@ -99,11 +101,13 @@ def verdicts(
     summaries: dict[str, SeedSummary],
     trials: TrialCount,
     failures: dict[str, dict[int, str]] | None = None,
+    period: str = "",
 ) -> dict[str, str]:
     """One verdict line per seeded method (and per method whose every seed failed)."""
     failures = failures or {}
+    refs = baseline_sharpes(cmp)
     out = {
-        m: verdict(s, trials, median_dsr(cmp, m), len(failures.get(m, {})))
+        m: verdict(s, trials, median_dsr(cmp, m), len(failures.get(m, {})), refs, period)
         for m, s in summaries.items()
     }
     for m, failed in failures.items():
@@ -118,11 +122,16 @@ def format_seed_table(
     failures: dict[str, dict[int, str]] | None = None,
 ) -> str:
     """Plain text: per-seed Sharpes, then each method's aggregate row and the trial count."""
-    lines = ["", "Seed aggregates (annualised Sharpe; a flat seed counts as 0, flagged *):"]
+    lines = [
+        "",
+        "Seed aggregates (annualised Sharpe; * = collapsed to one position, named; "
+        "an always-flat seed counts as 0):",
+    ]
     for m, s in summaries.items():
+        names = s.collapses or [None] * s.n_seeds
         seeds = ", ".join(
-            f"s{sd}={v:+.3f}{'*' if c else ''}"
-            for sd, v, c in zip(s.seeds, s.sharpes, s.collapsed, strict=True)
+            f"s{sd}={v:+.3f}{f'* ({n})' if c else ''}"
+            for sd, v, c, n in zip(s.seeds, s.sharpes, s.collapsed, names, strict=True)
         )
         lines.append(f"  {m}: {seeds}")
         pis = "; ".join(

@@ -2,12 +2,20 @@
 
 Every file is written to a temp file in the same folder and moved over the target with
 ``os.replace``, so a killed run never leaves a half-written JSON or YAML behind.
+
+A write the disk refuses (full, over quota, or over the process's file-size limit, ``ulimit -f``)
+removes its temp file, leaves the old target as it was, and raises ``OSError`` with that errno
+and the *target* as ``filename`` (a bare ``write()`` error names no file), so the CLI wrapper
+(``lab.cli``) can say in one line what was not written and where. ``disk_refusal`` tells such a
+refusal apart when a library (torch's zip writer) turns it into a ``RuntimeError``.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import resource
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +23,48 @@ from typing import Any
 
 import numpy as np
 import yaml
+
+# the errnos of a disk that refuses a write: full, over quota, over the file-size limit
+DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+FULL_BELOW_BYTES = 1 << 20  # a file system with less free space than this counts as full
+
+
+def disk_refusal(path: str | os.PathLike[str], partial_bytes: int = -1) -> OSError | None:
+    """The ``OSError`` (ENOSPC or EFBIG, naming ``path``) when a failed write of ``path`` is
+    explained by the disk: its file system has under 1 MiB free, or ``partial_bytes`` (what the
+    writer got onto disk) reached the soft file-size limit. None otherwise (a real bug)."""
+    path = Path(path)
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    if limit != resource.RLIM_INFINITY and partial_bytes >= limit:
+        return OSError(errno.EFBIG, os.strerror(errno.EFBIG), str(path))
+    folder = next((p for p in (path, *path.parents) if p.is_dir()), Path("."))
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return None
+    if st.f_bavail * st.f_frsize < FULL_BELOW_BYTES:
+        return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+    return None
+
+
+def _named(err: BaseException, path: Path, partial_bytes: int) -> OSError | None:
+    """The disk refusal behind ``err`` (itself, or an ``OSError`` it was raised from: torch
+    wraps it in a ``RuntimeError``) as an ``OSError`` naming ``path``; None if not one."""
+    cause: BaseException | None = err
+    while cause is not None:
+        if isinstance(cause, OSError) and cause.errno in DISK_ERRNOS:
+            return OSError(cause.errno, cause.strerror or os.strerror(cause.errno), str(path))
+        cause = cause.__cause__ or cause.__context__
+    if isinstance(err, Exception):
+        return disk_refusal(path, partial_bytes)
+    return None
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return -1
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
@@ -34,8 +84,11 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
+        refused = _named(err, path, _size(Path(tmp)))
         Path(tmp).unlink(missing_ok=True)
+        if refused is not None:
+            raise refused from err
         raise
     return path
 
@@ -78,8 +131,11 @@ def atomic_save(path: str | os.PathLike[str], save_fn: Callable[[Path], None]) -
         with open(tmp, "rb") as fh:  # on disk before the rename: a crash leaves old or new
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
+        refused = _named(err, path, _size(tmp))
         tmp.unlink(missing_ok=True)
+        if refused is not None:  # torch's zip writer says RuntimeError: name the file instead
+            raise refused from err
         raise
     return path
 
@@ -93,3 +149,9 @@ def _json_default(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def append_line(path: Path, line: str) -> None:
+    """Append a line to a small text file, atomically (read, add, replace)."""
+    old = path.read_text() if path.is_file() else ""
+    atomic_write_text(path, old + line.rstrip("\n") + "\n")

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from lab import ray_connect
+from lab.config import ConfigError
 from lab.ray_connect import RayLog
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -198,8 +199,6 @@ ADDRESS_RE = re.compile(r"auto|(ray://)?[A-Za-z0-9._-]+:[0-9]{1,5}")
 def check_address(address: str | None) -> None:
     """``--address``: ``auto``, ``HOST:PORT`` or ``ray://HOST:PORT`` (what ``ray start --head``
     prints); anything else is one line here, not a Ray ``ValueError`` traceback."""
-    from lab.config import ConfigError
-
     if address is not None and not ADDRESS_RE.fullmatch(address):
         raise ConfigError(
             f"--address {address!r}: not a Ray cluster address; give HOST:PORT as printed by "

@@ -4,7 +4,15 @@
 val split: single runs, seed groups, search trials, supervised runs and walk-forward
 configurations. A deflated Sharpe is honest only if every configuration ever tried is counted,
 so the ledger is never rewritten: each record is one ``write`` on an ``O_APPEND`` descriptor
-under an exclusive ``flock`` (several processes may append at once; no line interleaves).
+under an exclusive ``flock`` (several processes may append at once; no line interleaves). A
+write that fails or comes up short (a full disk, a file-size limit) is cut back to the previous
+size before the error is raised: a line is appended whole or not at all. An append after a torn
+last line (an older crash) is refused with the fix.
+
+Reading checks every line (``lab.ledger_check``): a malformed one is an error naming the file,
+the line and the fix, never skipped. A record may point to its trial's per-bar val returns
+(``append_record(..., val_returns=, val_timestamps=)``, stored by ``lab.ledger_returns``), which
+``ledger_trial_returns`` reads back for PBO and SPA (``backtest.overfit``, ``backtest.spa``).
 
 ``trial_summary`` reads it back for the deflated Sharpe: one trial per distinct ``config_hash``
 (its Sharpe is the mean over that configuration's seeds), and the variance across trials of
@@ -14,6 +22,7 @@ those Sharpes (annualised, ddof 1, the units of ``evaluate --trials-sharpe-var``
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import fcntl
 import hashlib
 import json
@@ -25,9 +34,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from lab.ledger_check import LedgerError, check_record, torn_tail_message
+from lab.ledger_returns import TrialReturns, store_returns, trial_returns
 from lab.rundir import market_dirname
 
-SOURCES = ("run", "seed_group", "tune", "supervised", "walkforward", "trees", "retrain")
+SOURCES = (
+    "run",
+    "seed_group",
+    "tune",
+    "supervised",
+    "walkforward",
+    "trees",
+    "retrain",
+    "baseline",  # a baseline's lookback tried on val (backtest.baseline_select)
+)
 # Keys that say where/how a run executes, not what it is: dropped (at any depth) from the hash.
 VOLATILE_KEYS = frozenset(
     {"seed", "run_dir", "device", "progress", "no_progress", "torch_threads", "threads"}
@@ -98,22 +120,63 @@ def make_record(
     }
 
 
+def _check_is_file(path: Path) -> None:
+    if path.exists() and not path.is_file():
+        raise LedgerError(
+            f"{path}: the ledger path is a folder (or not a regular file), not a ledger; move it "
+            "away or set RLTRADE_RUNS_ROOT to another runs folder"
+        )
+
+
+def _write_line(fd: int, path: Path, line: bytes) -> None:
+    """One ``os.write`` of ``line``; on failure or a short count, cut back to the old size."""
+    size = os.fstat(fd).st_size
+    if size and os.pread(fd, 1, size - 1) != b"\n":
+        data = path.read_bytes()  # the error path only: find the torn line and its offset
+        raise LedgerError(torn_tail_message(path, data.count(b"\n") + 1, data.rfind(b"\n") + 1))
+    try:
+        written = os.write(fd, line)
+    except OSError as err:
+        os.ftruncate(fd, size)
+        raise OSError(
+            err.errno, f"{err.strerror}: ledger line not written (file left as it was)", str(path)
+        ) from None
+    if written != len(line):
+        os.ftruncate(fd, size)
+        raise OSError(
+            errno.ENOSPC,
+            f"short append ({written} of {len(line)} bytes): ledger line not written (file "
+            "left as it was)",
+            str(path),
+        )
+    os.fsync(fd)
+
+
 def append_record(
-    record: Mapping[str, Any], runs_root: str | os.PathLike[str] | None = None
+    record: Mapping[str, Any],
+    runs_root: str | os.PathLike[str] | None = None,
+    *,
+    val_returns: np.ndarray | None = None,
+    val_timestamps: np.ndarray | None = None,
 ) -> Path:
     """Append ``record`` to its market's ledger: one ``write`` of one line on an ``O_APPEND``
-    descriptor under ``flock`` (atomic against other appenders; nothing is ever rewritten)."""
+    descriptor under ``flock`` (atomic against other appenders; nothing is ever rewritten).
+
+    ``val_returns`` (the trial's per-bar returns on its val block, with ``val_timestamps`` to
+    line trials up) is stored first, and the line points to it with its sha256."""
     path = ledger_path(str(record["market"]), runs_root)
+    _check_is_file(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    line = (json.dumps(dict(record), sort_keys=True, allow_nan=False) + "\n").encode("utf-8")
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    rec = dict(record)
+    if val_returns is not None:
+        rec["returns"] = store_returns(path.parent, val_returns, val_timestamps)
+    check_record(json.loads(json.dumps(rec, default=str)), path, 0, SOURCES)
+    line = (json.dumps(rec, sort_keys=True, allow_nan=False) + "\n").encode("utf-8")
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         try:
-            written = os.write(fd, line)
-            if written != len(line):  # a short write would leave half a line: say so loudly
-                raise OSError(f"{path}: short append ({written} of {len(line)} bytes)")
-            os.fsync(fd)
+            _write_line(fd, path, line)
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
@@ -126,24 +189,55 @@ def ledger_enabled() -> bool:
     return os.environ.get(NO_LEDGER_ENV, "") in ("", "0")
 
 
+def read_numbered(
+    market: str, runs_root: str | os.PathLike[str] | None = None
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line number, record)`` in append order; a malformed or torn line raises
+    ``LedgerError`` naming the file, the line and the fix (see ``lab.ledger_check``)."""
+    path = ledger_path(market, runs_root)
+    _check_is_file(path)
+    if not path.is_file():
+        return
+    data = path.read_bytes()
+    lines = data.split(b"\n")
+    if lines[-1].strip():  # no newline after the last line: an interrupted append
+        raise LedgerError(torn_tail_message(path, len(lines), len(data) - len(lines[-1])))
+    for lineno, raw in enumerate(lines[:-1], 1):
+        if not raw.strip():
+            continue
+        try:
+            obj = json.loads(raw.decode("utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            msg = getattr(err, "msg", "not UTF-8")
+            raise LedgerError(
+                f"{path} line {lineno}: not a JSON record ({msg}); the ledger is "
+                "append-only: restore the line from a backup or delete only that line"
+            ) from None
+        yield lineno, check_record(obj, path, lineno, SOURCES)
+
+
 def read_records(
     market: str, runs_root: str | os.PathLike[str] | None = None
 ) -> Iterator[dict[str, Any]]:
-    """The market's records in append order; a malformed line raises naming the file and line."""
-    path = ledger_path(market, runs_root)
-    if not path.is_file():
-        return
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                yield json.loads(line)
-            except json.JSONDecodeError as err:
-                raise ValueError(
-                    f"{path} line {lineno}: not a JSON record ({err.msg}); the ledger is "
-                    "append-only: restore the line from a backup or delete only that line"
-                ) from None
+    """The market's records in append order, each checked (see ``read_numbered``)."""
+    for _, rec in read_numbered(market, runs_root):
+        yield rec
+
+
+def ledger_trial_returns(
+    market: str,
+    runs_root: str | os.PathLike[str] | None = None,
+    *,
+    sources: tuple[str, ...] | None = None,
+) -> list[TrialReturns]:
+    """The val returns of the market's trials that stored them (``sources``: only those),
+    one ``TrialReturns`` matrix per val block, the block with the most trials first."""
+    recs = [
+        (n, r)
+        for n, r in read_numbered(market, runs_root)
+        if sources is None or r["source"] in sources
+    ]
+    return trial_returns(recs, ledger_path(market, runs_root))
 
 
 def recorded_run_dirs(market: str, runs_root: str | os.PathLike[str] | None = None) -> set[str]:

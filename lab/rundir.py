@@ -140,6 +140,11 @@ def kept_unfinished() -> list[Path]:
     return list(_KEPT)
 
 
+def unfinished_dirs() -> list[Path]:
+    """The run folders this process created and has not finished (newest last)."""
+    return [path for path, _ in _UNFINISHED]
+
+
 def discard_unfinished() -> list[Path]:
     """Remove the provenance files (and the folder, if this process made it) of every run folder
     created here that holds nothing else: the command failed before the run produced anything.

@@ -7,6 +7,8 @@ import random
 
 import numpy as np
 
+from lab.config import ConfigError
+
 
 def seed_everything(seed: int) -> None:
     """Seed python ``random``, numpy's global RNG and torch (CPU and CUDA).
@@ -44,8 +46,6 @@ def set_torch_threads(requested: int | None) -> int:
 def check_device(device: str | None, flag: str = "--device") -> None:
     """``cuda`` (or ``cuda:N``) only where torch sees that GPU: SB3 silently trained on the CPU
     instead, and a Ray engine waited forever for a GPU nobody has. ``auto``/``cpu`` pass."""
-    from lab.config import ConfigError
-
     if device is None or not str(device).startswith("cuda"):
         return
     import torch  # lazily: lab must import without torch

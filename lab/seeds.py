@@ -19,14 +19,17 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import os
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lab.config import SEED_MAX, ConfigError
 from lab.engine import Engine, Task, TaskResult, check_address
 from lab.ledger import config_hash
+from lab.outputs import check_output_dir
 from lab.rundir import market_dirname
 
 # A finished run's val metrics ({"val_sharpe", ..., "collapsed"}) or None when incomplete.
@@ -54,11 +57,22 @@ def default_group_dir(runs_root: Path, env: str, algo: str, seeds: list[int]) ->
     return runs_root / market_dirname(env) / algo / f"{stamp}_seeds{seeds[0]}-{seeds[-1]}"
 
 
-def train_seed(work_dir: Path, module: str, argv: list[str]) -> str:
-    """Engine task: one ordinary run of ``module`` into ``work_dir``; returns its module name."""
+# Where the engine lands a task's run folder on the driver: what the run's messages name
+# (its next command) instead of the worker's temporary folder (read by backtest.verdict).
+SHOWN_RUN_DIR_ENV = "RLTRADE_SHOWN_RUN_DIR"
+
+
+def train_seed(work_dir: Path, module: str, argv: list[str], shown_dir: str | None = None) -> str:
+    """Engine task: one ordinary run of ``module`` into ``work_dir``; returns its module name.
+    ``shown_dir``: the folder its files land in, named in its messages instead of ``work_dir``."""
     import importlib
 
-    importlib.import_module(module).main([*argv, "--run-dir", str(work_dir)])
+    if shown_dir:
+        os.environ[SHOWN_RUN_DIR_ENV] = shown_dir
+    try:
+        importlib.import_module(module).main([*argv, "--run-dir", str(work_dir)])
+    finally:
+        os.environ.pop(SHOWN_RUN_DIR_ENV, None)
     return module
 
 
@@ -72,7 +86,15 @@ def open_group(spec: GroupSpec) -> None:
     """Create the group folder with group.json, or check a restarted one is the same group."""
     gj = spec.group_dir / "group.json"
     if gj.is_file():
-        have = json.loads(gj.read_text(encoding="utf-8"))
+        try:
+            have = json.loads(gj.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as err:  # a damaged group.json: one line, exit 2
+            raise ConfigError(
+                f"{gj}: not valid JSON ({err}); the seed group folder is damaged: rerun into a "
+                "new --run-dir (its finished seeds' run folders stay usable by evaluate)"
+            ) from None
+        if not isinstance(have, dict):
+            raise ConfigError(f"{gj}: expected a JSON object; the seed group folder is damaged")
         same = (
             have.get("algo") == spec.algo
             and have.get("seeds") == spec.seeds
@@ -117,7 +139,12 @@ def seed_tasks(spec: GroupSpec) -> tuple[list[Task], list[int]]:
             continue
         argv = [*spec.argv, "--seed", str(s)]
         tasks.append(
-            Task(f"s{s}", "lab.seeds:train_seed", {"module": spec.module, "argv": argv}, str(run))
+            Task(
+                f"s{s}",
+                "lab.seeds:train_seed",
+                {"module": spec.module, "argv": argv, "shown_dir": str(run)},
+                str(run),
+            )
         )
     return tasks, done
 
@@ -224,7 +251,7 @@ def write_summary(group_dir: Path, summary: dict[str, Any]) -> None:
             continue
         lines.append(
             f"| {s} | ok | {_fmt(row.get('val_sharpe'))} | {_fmt(row.get('total_return'), '+.1%')} "
-            f"| {_fmt(row.get('max_drawdown'), '.1%')} | {'yes' if row['collapsed'] else ''} |"
+            f"| {_fmt(row.get('max_drawdown'), '.1%')} | {(row.get('collapse') or 'yes') if row['collapsed'] else ''} |"
         )
     lines += ["", "| aggregate | value |", "|---|---:|"]
     for k in ("mean", "median", "worst", "best", "std"):
@@ -258,9 +285,6 @@ def add_group_flags(parser: Any) -> None:
 def check_group_flags(group: Any) -> None:
     """Seeds >= 0 (numpy's generators refuse negatives), --workers >= 1, and a --run-dir that
     may hold a group (not a file, not inside data/), before Ray or any folder starts."""
-    from lab.config import SEED_MAX, ConfigError
-    from lab.outputs import check_output_dir
-
     bad = [s for s in group.seeds or [] if not 0 <= s <= SEED_MAX]
     if bad:
         raise ConfigError(

@@ -25,7 +25,7 @@ def __getattr__(name: str) -> Any:
     """The SB3 extractor on first use: importing stable_baselines3 costs seconds that serving
     one decision without SB3 (``agents.fast_policy``) does not need to pay."""
     if name in _SB3_NAMES:
-        from policies import extractor
+        from policies import extractor  # imports stable_baselines3 (seconds): on first use
 
         return getattr(extractor, name)
     raise AttributeError(f"module 'policies' has no attribute {name!r}")

@@ -32,6 +32,8 @@ from typing import Any
 
 import torch
 
+from lab.atomic import atomic_write_bytes
+from lab.config import ConfigError
 from policies import TransformerConfig
 from supervised.decision import DecisionRule
 from supervised.labels import LabelSpec
@@ -39,6 +41,13 @@ from supervised.logit_correction import LogitCorrection
 from supervised.model import Classifier
 
 FORMAT = "rltrade-supervised-v1"
+REQUIRED_KEYS = ("state_dict", "model_config", "feature_set", "window", "label_spec",
+                 "normaliser", "logit_correction")  # fmt: skip
+
+
+class CheckpointError(ConfigError):
+    """A ``model.pt`` that cannot or must not be used (unreadable, tampered, NaN weights); the
+    message is one line naming the file and the fix (a ``ConfigError``: the CLIs exit 2)."""
 
 
 @dataclass
@@ -98,20 +107,11 @@ def save_checkpoint(
         "preset": preset,
         "extra": extra or {},
     }
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        # serialised in memory first: torch's zip writer reports a full disk as an opaque
-        # RuntimeError ("unexpected pos"); a plain write raises OSError(ENOSPC), one line
-        buffer = io.BytesIO()
-        torch.save(payload, buffer)
-        tmp.write_bytes(buffer.getvalue())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    # serialised in memory first: torch's zip writer reports a full disk as an opaque
+    # RuntimeError ("unexpected pos"); lab.atomic names the file the disk refused
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    return atomic_write_bytes(path, buffer.getvalue())
 
 
 def load_checkpoint(
@@ -126,12 +126,18 @@ def load_checkpoint(
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001  (truncated, not a zip, crafted pickle: all refused)
-        raise ValueError(
+        raise CheckpointError(
             f"{path}: not a readable supervised checkpoint ({type(err).__name__}); give the "
             "model.pt a supervised.train run wrote"
         ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise ValueError(f"{path}: not a supervised checkpoint (format {FORMAT!r} expected)")
+        raise CheckpointError(f"{path}: not a supervised checkpoint (format {FORMAT!r} expected)")
+    missing = [k for k in REQUIRED_KEYS if k not in payload]
+    if missing:
+        raise CheckpointError(
+            f"{path}: the checkpoint lacks {', '.join(missing)} (damaged or edited): give the "
+            "model.pt a supervised.train run wrote"
+        )
     problems = []
     if feature_set is not None and feature_set != payload["feature_set"]:
         problems.append(
@@ -140,20 +146,45 @@ def load_checkpoint(
     if window is not None and int(window) != int(payload["window"]):
         problems.append(f"window: checkpoint {payload['window']}, requested {int(window)}")
     if problems:
-        raise ValueError(
+        raise CheckpointError(
             f"{path} does not match the requested observation layout ({'; '.join(problems)}). "
             f"Build the env with feature_set={payload['feature_set']!r}, window={payload['window']}, "
             "or train a classifier for the layout you want."
         )
-    model = Classifier(TransformerConfig(**payload["model_config"]))
-    model.load_state_dict(payload["state_dict"])
-    model.eval()
-    return LoadedClassifier(
-        model=model,
-        correction=LogitCorrection.from_dict(payload["logit_correction"]),
-        label_spec=LabelSpec.from_dict(payload["label_spec"]),
-        feature_set=str(payload["feature_set"]),
-        window=int(payload["window"]),
-        payload=payload,
-        rule=DecisionRule.from_dict(payload.get("decision_rule")),
-    )
+    check_finite_weights(path, payload["state_dict"])
+    try:
+        model = Classifier(TransformerConfig(**payload["model_config"]))
+        model.load_state_dict(payload["state_dict"])
+        model.eval()
+        return LoadedClassifier(
+            model=model,
+            correction=LogitCorrection.from_dict(payload["logit_correction"]),
+            label_spec=LabelSpec.from_dict(payload["label_spec"]),
+            feature_set=str(payload["feature_set"]),
+            window=int(payload["window"]),
+            payload=payload,
+            rule=DecisionRule.from_dict(payload.get("decision_rule")),
+        )
+    except (RuntimeError, TypeError, ValueError, KeyError) as err:  # shapes, fields, values
+        what = " ".join(str(err).split())[:300]
+        raise CheckpointError(
+            f"{path}: the checkpoint does not rebuild its model ({type(err).__name__}: {what}); "
+            "it was edited or damaged: give the model.pt a supervised.train run wrote"
+        ) from None
+
+
+def check_finite_weights(path: Path, state_dict: Any) -> None:
+    """Refuse a checkpoint with a NaN or infinite weight, naming the first tensor: a diverged
+    model acts as a constant policy and would be evaluated as if it were one."""
+    if not isinstance(state_dict, dict):
+        raise CheckpointError(f"{path}: state_dict is not a mapping of tensors (damaged or edited)")
+    for name, tensor in state_dict.items():
+        if (
+            torch.is_tensor(tensor)
+            and tensor.is_floating_point()
+            and not torch.isfinite(tensor).all()
+        ):
+            raise CheckpointError(
+                f"{path}: weight {name} holds NaN or infinite values (the training diverged or "
+                "the file was edited): refused; retrain it"
+            )

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+import textwrap
 import time
 from dataclasses import field
 from pathlib import Path
@@ -32,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from backtest.collapse import collapse_name
 from envs.data import DataValidationError
 from envs.marketspec import (
     add_market_flags,
@@ -120,27 +122,70 @@ def _half(h: dict[str, Any]) -> str:
     return f"{_sr(h['second_half_sharpe_rule'])} vs {_sr(h['second_half_sharpe_argmax'])}"
 
 
-def to_markdown(rows: list[dict[str, Any]], header: str) -> str:
-    """The comparison rows as a markdown table under ``header``."""
-    lines = [
-        header,
-        "",
-        "| labels | loss | acc | bal acc | pred S/H/B % (label prior) | collapse | "
-        "Sharpe env raw | corrected pred % | collapse corr | Sharpe env corr | turnover corr | "
-        "rule tau / min_hold (grid pts) | Sharpe env rule | turnover rule | half check rule vs argmax |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
+WIDTH = 100  # columns of every printed line
+# The printed tables fit 100 columns: the classifier's view, then the trading view
+# (each row names its labels and loss); compare.md holds the same two tables.
+CLASSIFIER_COLS = ("labels", "loss", "acc", "bal acc", "pred S/H/B %", "prior %", "alarm", "rule")
+TRADING_COLS = ("labels", "loss", "Sharpe raw", "corrected", "rule", "turnover", "half check")
+
+
+def _classifier_cells(r: dict[str, Any]) -> list[str]:
+    alarms = "/".join("YES" if r[k] else "no" for k in ("alarm", "corr_alarm"))
+    return [r["scheme"], r["loss"], f"{r['accuracy']:.3f}", f"{r['balanced_accuracy']:.3f}",
+            _pct(r["pred_shares"]), _pct(r["val_prior"]), alarms,
+            f"{_rule_params(r['rule'])} ({r['rule_n_grid']})"]  # fmt: skip
+
+
+def _trading_cells(r: dict[str, Any]) -> list[str]:
+    return [r["scheme"], r["loss"], _sr(r["env_raw"]["sharpe"]), _sr(r["env_corrected"]["sharpe"]),
+            _sr(r["env_rule"]["sharpe"]), f"{r['env_rule']['turnover']:.0f}",
+            _half(r["rule_half_check"])]  # fmt: skip
+
+
+def _text_table(cols: tuple[str, ...], cells: list[list[str]]) -> list[str]:
+    widths = [max(len(c), *(len(row[k]) for row in cells)) for k, c in enumerate(cols)]
+
+    def line(values: list[str]) -> str:
+        return "  ".join(
+            v.ljust(w) if k < 2 else v.rjust(w)
+            for k, (v, w) in enumerate(zip(values, widths, strict=True))
+        ).rstrip()
+
+    return [line(list(cols)), *(line(row) for row in cells)]
+
+
+def rule_collapses(rows: list[dict[str, Any]]) -> list[str]:
+    """``COLLAPSED: <labels> / <loss>: the rule is always long ...`` per one-action rule."""
+    out = []
     for r in rows:
-        lines.append(
-            f"| {r['scheme']} | {r['loss']} | {r['accuracy']:.3f} | {r['balanced_accuracy']:.3f} | "
-            f"{_pct(r['pred_shares'])} ({_pct(r['val_prior'])}) | {'YES' if r['alarm'] else 'no'} | "
-            f"{_sr(r['env_raw']['sharpe'])} | {_pct(r['corr_pred_shares'])} | "
-            f"{'YES' if r['corr_alarm'] else 'no'} | {_sr(r['env_corrected']['sharpe'])} | "
-            f"{r['env_corrected']['turnover']:.0f} | {_rule_params(r['rule'])} ({r['rule_n_grid']}) | "
-            f"{_sr(r['env_rule']['sharpe'])} | {r['env_rule']['turnover']:.0f} | "
-            f"{_half(r['rule_half_check'])} |"
-        )
-    return "\n".join(lines) + "\n"
+        name = collapse_name(r["env_rule"].get("constant_position"))
+        if name:
+            out.append(f"COLLAPSED: {r['scheme']} / {r['loss']}: the rule is {name} on val")
+    return out
+
+
+def to_text(rows: list[dict[str, Any]]) -> str:
+    """Two tables of at most ~100 columns: classification (alarm raw/corrected, the fitted rule's
+    tau / min_hold and grid points), then trading (val Sharpe after costs of the raw argmax, the
+    corrected argmax and the rule; the rule's turnover; the half check), then the collapses."""
+    parts = ["Classification on val:", *_text_table(CLASSIFIER_COLS, [_classifier_cells(r) for r in rows]),
+             "", "Trading on val (Sharpe after costs; rule in-sample; half check: rule vs argmax):",
+             *_text_table(TRADING_COLS, [_trading_cells(r) for r in rows])]  # fmt: skip
+    collapses = rule_collapses(rows)
+    return "\n".join(parts + ([""] + collapses if collapses else [])) + "\n"
+
+
+def to_markdown(rows: list[dict[str, Any]], header: str) -> str:
+    """The comparison rows as two markdown tables (classification, trading) under ``header``."""
+
+    def md(cols: tuple[str, ...], cells: list[list[str]]) -> list[str]:
+        return ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols),
+                *("| " + " | ".join(c) + " |" for c in cells)]  # fmt: skip
+
+    lines = [header, "", "## Classification", "", *md(CLASSIFIER_COLS, [_classifier_cells(r) for r in rows]),
+             "", "## Trading", "", *md(TRADING_COLS, [_trading_cells(r) for r in rows])]  # fmt: skip
+    collapses = rule_collapses(rows)
+    return "\n".join(lines + ([""] + collapses if collapses else [])) + "\n"
 
 
 @dataclasses.dataclass
@@ -239,16 +284,15 @@ def main(argv: list[str] | None = None) -> Path:
             row = run_one(base, data, scheme, loss)
             rows.append(row)
             print(
-                f"{scheme:>28} {loss:>15}: acc {row['accuracy']:.3f} bal {row['balanced_accuracy']:.3f} "
-                f"pred {_pct(row['pred_shares'])} prior {_pct(row['val_prior'])} "
-                f"{'COLLAPSE' if row['alarm'] else 'ok':>8} Sharpe raw {_sr(row['env_raw']['sharpe'])} | "
-                f"corrected pred {_pct(row['corr_pred_shares'])} Sharpe {_sr(row['env_corrected']['sharpe'])}"
-                f" | rule {row['rule_label']} Sharpe {_sr(row['env_rule']['sharpe'])} turnover "
-                f"{row['env_rule']['turnover']:.0f} ({row['wall_s']:.0f}s)",
+                f"{scheme} / {loss}: bal acc {row['balanced_accuracy']:.2f}; val Sharpe raw "
+                f"{_sr(row['env_raw']['sharpe'])} corr {_sr(row['env_corrected']['sharpe'])}"
+                f" rule {_sr(row['env_rule']['sharpe'])} ({row['wall_s']:.0f}s)",
                 flush=True,
             )
             if row["alarm"]:
-                print(f"    !!! {row['alarm']}", flush=True)
+                alarm = textwrap.fill(f"!!! {row['alarm']}", WIDTH, initial_indent="    ",
+                                      subsequent_indent="        ")  # fmt: skip
+                print(alarm, flush=True)
     wall = time.time() - t0
     header = (
         f"# Supervised compare, {a.env}, val split, {a.epochs} epoch(s), seed {a.seed}\n\n"
@@ -264,8 +308,9 @@ def main(argv: list[str] | None = None) -> Path:
     md = to_markdown(rows, header)
     atomic_write_text(run_dir / "compare.md", md)
     record_market(run_dir, a.env)
-    print(md)
-    print(f"written: {run_dir / 'compare.md'}")
+    print(header.split("\n\n", 1)[0])
+    print(to_text(rows))
+    print(f"written (with a note on every column): {run_dir / 'compare.md'}")
     return run_dir
 
 

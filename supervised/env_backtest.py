@@ -20,10 +20,12 @@ Sharpe: ``backtest.metrics.sharpe_ratio`` of the per-step simple returns ``exp(R
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
+from backtest.collapse import constant_position
 from backtest.metrics import sharpe_ratio
 from backtest.runner import run_env
 from envs import make_env
@@ -45,12 +47,14 @@ def env_backtest(
     periods_per_year: int | None = None,
     probs_by_bar: np.ndarray | None = None,
     rule: DecisionRule | None = None,
+    keep: dict[str, Any] | None = None,
     **env_options: Any,
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """Step the env through ``split`` taking ``actions_by_bar[env.t]`` (int array, len T).
 
     Returns sharpe, total_log_return, n_steps, n_runs, turnover (notional/equity), n_trades, costs, funding,
-    exposure (mean |position|), long_share, short_share.
+    exposure (mean |position|), long_share, short_share. ``keep``: gets the pass's
+    ``Backtest`` under ``"backtest"`` (the trial ledger keeps its val returns).
     """
     if periods_per_year is None:  # the market's bar size (envs.barsize)
         periods_per_year = get_preset(data.env).periods_per_year
@@ -85,7 +89,9 @@ def env_backtest(
 
     starts = env.episode_starts()
     policy = _BarActions(acts, probs_by_bar, has_probs, rule, data.window, data.n_features)
-    run_env(policy, env, "classifier", periods_per_year=periods_per_year, on_step=record)
+    bt = run_env(policy, env, "classifier", periods_per_year=periods_per_year, on_step=record)
+    if keep is not None:
+        keep["backtest"] = bt
     return _summary(rewards, pos, paid, len(starts), periods_per_year)
 
 
@@ -114,8 +120,9 @@ def _summary(
     paid: dict[str, float],
     n_runs: int,
     periods_per_year: int,
-) -> dict[str, float]:
-    """Sharpe, log return, turnover, trades, costs, funding and exposure of the recorded steps."""
+) -> dict[str, Any]:
+    """Sharpe, log return, turnover, trades, costs, funding and exposure of the recorded steps,
+    and the one position held throughout (``constant_position``; None when it traded)."""
     turnover, n_trades, fees, funding_paid = (
         paid[k] for k in ("turnover", "n_trades", "costs", "funding")
     )
@@ -134,6 +141,8 @@ def _summary(
         "exposure": float(np.abs(p).mean()) if len(p) else 0.0,
         "long_share": float((p > 0).mean()) if len(p) else 0.0,
         "short_share": float((p < 0).mean()) if len(p) else 0.0,
+        # the one position held over every step (a collapse: always long/short/flat), else None
+        "constant_position": None if math.isnan(held := constant_position(p)) else held,
     }
 
 

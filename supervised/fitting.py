@@ -32,6 +32,7 @@ from supervised.data import SupervisedData
 from supervised.decision import DecisionRule, class_probs
 from supervised.decision_fit import Market, RuleFit, fit_rule
 from supervised.diagnostics import ClassifierReport, classifier_report
+from supervised.env_backtest import env_backtest
 from supervised.labels import HOLD, LabelSpec, make_labels, purge_for_split
 from supervised.logit_correction import CORRECTION_METHODS, LogitCorrection, fit_logit_correction
 from supervised.losses import LOSS_NAMES, class_prior, make_loss
@@ -307,21 +308,21 @@ def env_metrics(
     bias: np.ndarray,
     cfg: FitConfig,
     rule: DecisionRule | None = None,
+    keep: dict[str, Any] | None = None,
 ) -> dict[str, float]:
     """The policy stepped through the real env over the val split: argmax(logits + bias), or
-    ``rule`` applied to ``softmax(logits + bias)`` and the env's own observation at each bar."""
-    from supervised.env_backtest import env_backtest
-
+    ``rule`` applied to ``softmax(logits + bias)`` and the env's own observation at each bar
+    (``keep``: see ``supervised.env_backtest.env_backtest``)."""
     d, (lo, hi) = prep.data, prep.val_range
     full: np.ndarray = np.full(len(d.close), HOLD, dtype=np.int64)
     if rule is None or rule.kind == "argmax":
         _, actions = backtest_logits(prep, model, bias, cfg)
         full[lo:hi] = actions
-        return env_backtest(d, full, "val", **cfg.costs())
+        return env_backtest(d, full, "val", keep=keep, **cfg.costs())
     probs, ok = val_probs(prep, model, bias)
     by_bar = np.full((len(d.close), 3), np.nan)
     by_bar[lo:hi][ok] = probs[ok]
-    return env_backtest(d, full, "val", probs_by_bar=by_bar, rule=rule, **cfg.costs())
+    return env_backtest(d, full, "val", probs_by_bar=by_bar, rule=rule, keep=keep, **cfg.costs())
 
 
 @dataclass

@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lab.config import ConfigError  # a user's labels/data choice: one line, exit 2
+
 LOSS_NAMES = ("none", "inverse", "sqrt", "focal", "logit_adjusted")
 
 
@@ -30,8 +32,6 @@ def class_prior(labels: np.ndarray, n_classes: int = 3) -> np.ndarray:
     lab = lab[lab >= 0]
     counts = np.bincount(lab, minlength=n_classes).astype(np.float64)
     if len(lab) == 0 or (counts == 0).any():
-        from lab.config import ConfigError  # a user's labels/data choice: one line, exit 2
-
         raise ConfigError(
             f"class counts {counts.astype(int).tolist()} (SELL, HOLD, BUY): every class must occur "
             "in the train labels for a prior/weights; change the label threshold or horizon"

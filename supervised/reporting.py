@@ -14,7 +14,12 @@ from typing import Any
 
 import numpy as np
 
+from backtest.collapse import collapse_name
+from backtest.verdict import evaluate_command, training_verdict, verdict_block
 from supervised.diagnostics import CLASS_NAMES, ClassifierReport
+from supervised.env_backtest import env_backtest
+
+BUY = 2  # the env's action order: 0 SELL, 1 HOLD, 2 BUY
 
 
 def log_report(writer: Any, prefix: str, rep: ClassifierReport, step: int) -> None:
@@ -130,3 +135,46 @@ def epoch_line(row: dict[str, Any], epochs: int, ev: Any) -> str:
         f"{row['pred_shares']} | val Sharpe raw {ev.trading_raw['sharpe']:+.2f} corrected "
         f"{ev.trading['sharpe']:+.2f}"
     )
+
+
+def buy_and_hold_val(data: Any, val_range: tuple[int, int], costs: dict[str, Any]) -> dict:
+    """Buy-and-hold through the real env on the bars the model's val backtest decides on
+    (``val_range``; flat elsewhere, as the model is), with the same costs."""
+    lo, hi = val_range
+    actions: np.ndarray = np.full(
+        len(data.close), 1, dtype=np.int64
+    )  # HOLD outside the decision bars
+    actions[lo:hi] = BUY
+    return env_backtest(data, actions, "val", **costs)
+
+
+def val_period(data: Any, val_range: tuple[int, int]) -> str:
+    """``val 2023-01-01 to 2023-12-31``: the dates of the first and last decision bar."""
+    lo, hi = val_range
+    if hi <= lo:
+        return "val"
+    return f"val {str(data.index[lo])[:10]} to {str(data.index[hi - 1])[:10]}"
+
+
+def val_verdict(
+    period: str, env: str, run_dir: Path, traded: dict[str, Any], bench: dict[str, Any], name: str
+) -> dict[str, Any]:
+    """The verdict of the policy the model trades with (``traded``: its env metrics on val)
+    against buy-and-hold (``bench``), its collapse, and the next command: for metrics.json."""
+    collapse = collapse_name(traded.get("constant_position"))
+    if collapse is None and not traded.get("n_trades"):
+        collapse = "always flat"
+    return {
+        "verdict": training_verdict(
+            period, name, traded.get("sharpe"), bench.get("sharpe"), collapse
+        ),
+        "collapse": collapse,
+        "period": period,
+        "buy_and_hold_sharpe": bench.get("sharpe"),
+        "next_command": evaluate_command(env, run_dir),
+    }
+
+
+def verdict_text(summary: dict[str, Any]) -> str:
+    """The last lines of a training command (``backtest.verdict.verdict_block``)."""
+    return verdict_block(summary["verdict"], summary["next_command"])

@@ -38,21 +38,16 @@ import numpy as np
 
 from envs.data import DataValidationError
 from envs.marketspec import (
-    add_market_flags,
-    market_flags_given,
-    market_from_args,
     record_market,
 )
 from envs.presets import get_preset
 from lab.atomic import atomic_write_json
 from lab.cli import run_cli
-from lab.config import ConfigError, add_fields, check_rules, resolve
+from lab.ledger_returns import save_run_returns
 from lab.rundir import create_run_dir, preset_files
 from lab.runtime import seed_everything, set_torch_threads
-from lab.seeds import add_group_flags
-from supervised import seed_group
+from supervised import seed_group, train_args
 from supervised.checkpoint import save_checkpoint
-from supervised.config_checks import check_options
 from supervised.data import load_supervised_data
 from supervised.decision_fit import RuleFit
 from supervised.diagnostics import collapse_banner
@@ -67,38 +62,19 @@ from supervised.fitting import (
 )
 from supervised.labels import class_shares
 from supervised.nan_guard import NonFiniteError
-from supervised.reporting import save_confusion
+from supervised.reporting import (
+    buy_and_hold_val,
+    save_confusion,
+    val_period,
+    val_verdict,
+    verdict_text,
+)
+from supervised.train_args import config_from_args
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """One flag per ``FitConfig`` field (help from its doc), ``--config FILE`` and ``--run-dir``."""
-    p = argparse.ArgumentParser(
-        prog="python -m supervised.train",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    add_fields(p, FitConfig)
-    add_market_flags(p)  # --env FILE|entry, --funding, --catalog, --bar (envs.marketspec)
-    p.add_argument(
-        "--run-dir", default=None, help="run folder (default: runs/<env>/supervised/...)"
-    )
-    add_group_flags(p)  # handled by supervised.seed_group before this parser runs
-    return p
-
-
-def config_from_args(a: argparse.Namespace) -> FitConfig:
-    """Defaults, then ``--config`` YAML, then the flags given; each field checked (one line)."""
-    if getattr(a, "env", None) is None and market_flags_given(a):  # --config's or default
-        a.env = resolve(FitConfig, a)[0].env
-    try:
-        market_from_args(a)  # a.env: the market's key
-    except ConfigError as err:  # an unknown name: the env rule below says what --env must be
-        if not str(err).startswith("unknown --env"):
-            raise
-    cfg, sources = resolve(FitConfig, a)
-    check_rules(cfg, FitConfig.RULES, sources)
-    check_options(cfg)  # label/loss/model options: one line before the run folder exists
-    return cfg
+    """The command's parser (``supervised.train_args``) with this module's doc as its help."""
+    return train_args.build_parser(description=__doc__)
 
 
 # size: one write per run-folder file listed in the module doc, in that order
@@ -215,15 +191,26 @@ def main(argv: list[str] | None = None) -> Path:
             f"{rule_fit.rule.label()}, fast val Sharpe {rule_fit.metrics['sharpe']:+.2f}"
         )
         metrics = save_run(run_dir, cfg, prep, res, writer, wall_s=None, rule_fit=rule_fit)
+        kept: dict[str, Any] = {}  # the recorded (corrected) val pass: its returns to the ledger
         metrics["val_env"] = {
-            "corrected": env_metrics(prep, res.model, ev.correction.bias, cfg),
+            "corrected": env_metrics(prep, res.model, ev.correction.bias, cfg, keep=kept),
             "raw": env_metrics(prep, res.model, np.zeros(3), cfg),
             "rule": env_metrics(prep, res.model, ev.correction.bias, cfg, rule=rule_fit.rule),
         }
     finally:
         writer.close()
+    bench = buy_and_hold_val(prep.data, prep.val_range, cfg.costs())
+    metrics["val_verdict"] = val_verdict(  # the rule the model trades with, vs buy-and-hold
+        val_period(prep.data, prep.val_range),
+        cfg.env,
+        run_dir,
+        metrics["val_env"]["rule"],
+        bench,
+        f"supervised ({rule_fit.rule.label()})",
+    )
     wall = time.time() - t0
     metrics["wall_s"] = round(wall, 1)
+    save_run_returns(run_dir, kept["backtest"].returns, kept["backtest"].timestamps)
     atomic_write_json(run_dir / "metrics.json", metrics)
     env = metrics["val_env"]
     print(
@@ -237,6 +224,7 @@ def main(argv: list[str] | None = None) -> Path:
     )
     print(ev.corrected.confusion_text())
     seed_group.record_once(run_dir)  # the trial ledger (lab.ledger)
+    print(verdict_text(metrics["val_verdict"]))
     return run_dir
 
 

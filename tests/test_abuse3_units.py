@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from evaluate.wf_checks import duration_days, min_train_bars
+from evaluate.walkforward.checks import duration_days, min_train_bars
 from lab.config import SEED_MAX, ConfigError, check_seed, parse_yaml
 from lab.engine import check_address
 

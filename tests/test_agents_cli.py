@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from agents import ppo, sac
+from backtest.verdict import fmt
 from envs.presets import get_preset
 
 TINY_PPO = {
@@ -142,6 +143,16 @@ def _check_run_folder(run: Path, algo: str, steps: int) -> dict[str, list[int]]:
     assert final["n_bars"] > 8000  # the whole 2023 hourly split
     # the collapse diagnosis: the one position held all year, or null when the policy traded
     assert final["constant_position"] in (None, -1.0, 0.0, 1.0)
+    named = {None: None, 0.0: "always flat", -1.0: "always short"}
+    named[1.0] = "always long: identical to buy-and-hold"
+    assert metrics["collapse"][f"{algo}_final"] == named[final["constant_position"]]
+    # the verdict of the val-selected model against buy-and-hold, and the next command
+    best, bench = metrics["policies"][f"{algo}_best"], metrics["policies"]["buy_and_hold"]
+    assert metrics["verdict"].startswith(
+        f"val 2023-01-01 to 2023-12-31: {algo}_best Sharpe {fmt(best['sharpe'])} vs buy-and-hold "
+        f"{fmt(bench['sharpe'])}: "
+    )
+    assert metrics["next_command"].endswith(f"-m evaluate --env btc1h --split test {run}")
     assert set(metrics["policies"]) >= {f"{algo}_final", "buy_and_hold"}
     assert _num_timesteps(run / "final_model.zip") >= steps
     _check_selection(run, algo, metrics)

@@ -160,10 +160,10 @@ def test_verdict_sentence():
     )  # fmt: skip
     text = verdict(s, TrialCount(48, 2.4, "runs/btc1h/ledger.jsonl"), dsr=0.41)
     assert text.startswith(f"PPO (3 seeds): IQM Sharpe 1.00 [{s.iqm_low:.2f}, {s.iqm_high:.2f}]")
-    assert "beats buy-and-hold with probability 0.33" in text
-    assert "1 of 3 seeds collapsed to flat (counted as Sharpe 0)" in text
-    assert text.endswith("not significant after 48 trials (median seed DSR 0.41).")
-    assert "significant after 48 trials (median seed DSR 0.97)" in verdict(
+    assert "P(a seed's Sharpe > buy-and-hold's) = 0.33" in text
+    assert "COLLAPSED: 1 of 3 seeds (s2 always flat) (counted as Sharpe 0)" in text
+    assert text.endswith("DSR 0.410 < 0.95 after 48 trials: not significant (median over seeds).")
+    assert "DSR 0.970 > 0.95 after 48 trials: significant" in verdict(
         s, TrialCount(48, 2.4, "x"), dsr=0.97
     )
     assert "2 failed to train" in verdict(s, TrialCount(1, 0.0, "x"), 0.5, failed=2)

@@ -198,7 +198,9 @@ def test_cli_writes_every_output(tmp_path):
     ):
         assert (out / name).stat().st_size > 0, name
     data = json.loads((out / "metrics.json").read_text())
-    assert set(data["policies"]) == {"buy_and_hold", "flat", "random_s0", "random_s1", "momentum"}
+    assert set(data["policies"]) == {"buy_and_hold", "flat", "random_s0", "random_s1", "momentum",
+                                     "tsmom_long_flat", "tsmom_long_short", "trend_ensemble",
+                                     "vol_target"}  # fmt: skip
     assert "random" in data["aggregates"]
     assert data["policies"]["buy_and_hold"]["n_bars"] == 8783
     assert data["context"]["split"] == "test"

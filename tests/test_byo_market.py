@@ -134,7 +134,9 @@ def _cli(*argv: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.slow
-def test_train_on_a_file_then_evaluate_on_newer_candles(symbol_dir: Path, tmp_path: Path) -> None:
+def test_train_on_a_file_then_evaluate_on_newer_candles(
+    symbol_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from agents import ppo
     from evaluate.cli import main as evaluate_main
 
@@ -154,8 +156,19 @@ def test_train_on_a_file_then_evaluate_on_newer_candles(symbol_dir: Path, tmp_pa
 
     newer, out = symbol_dir / "sol_new.csv.gz", tmp_path / "eval"
     argv = ["--env", str(newer), "--start", "2024-10-01", "--out", str(out), "--no-plots"]
+    capsys.readouterr()
     assert evaluate_main([*argv, "--n-boot", "20", str(run)]) == 0
+    err = capsys.readouterr().err
+    # the header names the window --start defines, not the new file's default splits
+    assert "evaluating the window from 2024-10-01 to the last bar" in err
+    assert "default splits" not in err
     metrics = json.loads((out / "metrics.json").read_text())
+    # the trials are counted on the run's own market's ledger (where it was selected)
+    assert metrics["ledger"]["market"] == cfg["env_name"] and metrics["trials"]["n"] == 1
+    assert (
+        metrics["trials"]["source"].startswith("ledger ")
+        and "1 trial (run 1)" in (metrics["trials"]["source"])
+    )
     ctx = metrics["context"]
     assert ctx["split"] == WINDOW_SPLIT
     assert pd.Timestamp(ctx["from"]) >= pd.Timestamp("2024-10-01")

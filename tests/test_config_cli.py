@@ -129,7 +129,7 @@ def _entry_points() -> list[tuple[str, object, list[str], tuple[type, ...]]]:
     from evaluate import cli as evaluate_cli
     from evaluate import walkforward
     from evaluate.eval_config import EvalConfig
-    from evaluate.wf_args import WalkForwardConfig
+    from evaluate.walkforward.args import WalkForwardConfig
     from supervised import compare, pretrain
     from supervised.trees import train as trees_train
     from supervised.trees.ensemble import TreeSizes
@@ -178,7 +178,7 @@ def test_every_entry_point_help_exits_0_and_names_every_field(name, main, argv, 
 def test_list_and_required_fields_resolve_and_check(tmp_path):
     from evaluate.eval_config import build_parser as eval_parser
     from evaluate.eval_config import config_from_args as eval_config
-    from evaluate.wf_args import build_parser as wf_parser
+    from evaluate.walkforward.args import build_parser as wf_parser
     from lab.config import ConfigError
 
     cfg = eval_config(
@@ -192,7 +192,7 @@ def test_list_and_required_fields_resolve_and_check(tmp_path):
     layer.write_text("split: val\nseeds: [3]\n")
     cfg = eval_config(eval_parser().parse_args(["--config", str(layer), "--split", "train"]))
     assert (cfg.split, cfg.seeds) == ("train", [3])  # the flag wins over the file
-    with pytest.raises(SystemExit):  # --algo and --folds are required
+    with pytest.raises(SystemExit):  # --algo (or --methods) is required
         wf_parser().parse_args(["--env", "btc1h"])
 
 

@@ -83,9 +83,13 @@ def _make(case: str, d: Path) -> Path:
         bad = "NaT" if case == "NaT" else "2300-01-01T00:00:00Z"
         rows[5] = bad + rows[5][rows[5].index(",") :]
         path.write_text(text(rows))
-    elif case == "epoch seconds":
+    elif case == "epoch microseconds":
         idx = pd.date_range("2024-01-01", periods=300, freq="1h", tz="UTC")
-        path.write_text(text(good_rows(stamps=[str(t.value // 10**9) for t in idx])))
+        path.write_text(text(good_rows(stamps=[str(t.value // 10**3) for t in idx])))
+    elif case == "mixed epoch units":
+        idx = pd.date_range("2024-01-01", periods=300, freq="1h", tz="UTC")
+        stamps = [str(t.value // (10**9 if i >= 7 else 10**6)) for i, t in enumerate(idx)]
+        path.write_text(text(good_rows(stamps=stamps)))
     elif case == "duplicated column":
         rows = [r + "," + r.split(",")[4] for r in good_rows()]
         path.write_text(text(rows, HEADER + ",close"))
@@ -111,7 +115,14 @@ CASES = {  # case -> (extra CLI args, words the one-line message must contain)
     "directory": ((), "is a directory"),
     "NaT": ((), "unparseable timestamps: line 7 ('NaT')"),
     "year 2300": ((), "timestamps before 1970 or in the future: line 7 ('2300-01-01T00:00:00Z')"),
-    "epoch seconds": ((), "timestamps look like epoch seconds"),
+    "epoch microseconds": (
+        (),
+        "timestamps look like epoch microseconds (e.g. '1704067200000000' on line 2)",
+    ),
+    "mixed epoch units": (
+        (),
+        "mixes epoch units: '1704067200000' on line 2 is milliseconds but '1704092400' on line 9 is seconds (293 such rows)",
+    ),
     "duplicated column": ((), "column 'close' appears twice in the header"),
     "level shift 1000x": ((), "level shift at 2024-01-07T06:00:00Z"),
     "1e300 value": ((), "absurd values"),

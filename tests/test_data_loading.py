@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import envs.preset_types as preset_types
 import envs.presets as presets
 from envs.data import (
     DataIntegrityError,
@@ -172,7 +173,7 @@ def test_header_only_file(tmp_path):
 
 
 def test_unsupported_extension(tmp_path):
-    path = tmp_path / "candles.json"
+    path = tmp_path / "candles.xlsx"
     path.write_text("{}")
     assert "unsupported file type" in refused(path)
 
@@ -226,7 +227,7 @@ def test_modified_preset_file_fails_hash_check(tmp_path, monkeypatch):
     rows = GOOD
     with gzip.open(tmp_path / name, "wt") as fh:
         fh.write("\n".join([HEADER, *rows]) + "\n")
-    monkeypatch.setattr(presets, "DATA_DIR", tmp_path)  # DataFile.path reads it at call time
+    monkeypatch.setattr(preset_types, "DATA_DIR", tmp_path)  # DataFile.path reads it at call time
     with pytest.raises(DataIntegrityError) as info:
         load_candles("btc1h")
     msg = str(info.value)

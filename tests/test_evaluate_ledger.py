@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from evaluate import cli
 from evaluate.ledger_trials import ledger_trials
-from lab.ledger import append_record, ledger_path, make_record
+from lab.ledger import append_record, ledger_path, make_record, read_records
 
 
 def _rec(cfg: dict, seed: int, sharpe: float | None, source: str) -> dict:
@@ -43,21 +44,37 @@ def test_ledger_sets_trials_and_variance(
     ledger_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     m = _evaluate(tmp_path)
-    assert m["trials"]["n"] == 3 and m["trials"]["sharpe_var"] == pytest.approx(2.25)
-    assert m["ledger"]["sources"] == {"run": 1, "supervised": 1, "tune": 1}
-    assert m["ledger"]["n_records"] == 4
+    # evaluate chose the known-edge baselines on val first: 13 grid points, 13 more trials
+    base = [
+        r["val_sharpe"] for r in read_records("btc1h", ledger_root) if r["source"] == "baseline"
+    ]
+    assert len(base) == 13
+    assert m["trials"]["n"] == 16
+    assert m["trials"]["sharpe_var"] == pytest.approx(np.var([1.5, 0.0, 3.0, *base], ddof=1))
+    assert m["ledger"]["sources"] == {"baseline": 13, "run": 1, "supervised": 1, "tune": 1}
+    assert m["ledger"]["n_records"] == 17
     assert m["ledger"]["path"] == str(ledger_path("btc1h", ledger_root).resolve())
     src = m["trials"]["source"]
-    assert src.startswith("ledger ") and "3 trials (run 1, supervised 1, tune 1) from 4" in src
+    assert src.startswith("ledger ")
+    assert "16 trials (baseline 13, run 1, supervised 1, tune 1) from 17" in src
     assert str(ledger_path("btc1h", ledger_root).resolve()) in src
-    assert f"trials: 3 trials counted, from: {src}" in capsys.readouterr().out
+    assert f"trials: 16 trials counted, from: {src}" in capsys.readouterr().out
     html = (tmp_path / "eval" / "report.html").read_text()
-    assert "3, from: ledger " in html
+    assert "16, from: ledger " in html
+    # PBO and SPA over the trials that kept their val returns: the 13 baseline grid points
+    over = m["overfitting"]
+    assert over["n_trials"] == 13 and 0.0 <= over["pbo"] <= 1.0
+    assert set(over["spa"]) == {"buy_and_hold", "tsmom_long_flat"}
+    assert over["sentences"][0].startswith("probability the selected configuration is overfit")
 
 
 def test_flags_override_the_ledger(ledger_root: Path, tmp_path: Path) -> None:
     m = _evaluate(tmp_path, "--n-trials", "10")
-    assert m["trials"]["n"] == 10 and m["trials"]["sharpe_var"] == pytest.approx(2.25)
+    base = [
+        r["val_sharpe"] for r in read_records("btc1h", ledger_root) if r["source"] == "baseline"
+    ]
+    var = np.var([1.5, 0.0, 3.0, *base], ddof=1)  # the ledger's, baselines' trials included
+    assert m["trials"]["n"] == 10 and m["trials"]["sharpe_var"] == pytest.approx(var)
     assert m["trials"]["source"].startswith("--n-trials flag (overriding ledger ")
     m2 = _evaluate(tmp_path / "b", "--n-trials", "7", "--trials-sharpe-var", "0.5")
     assert m2["trials"]["n"] == 7 and m2["trials"]["sharpe_var"] == pytest.approx(0.5)
@@ -65,6 +82,7 @@ def test_flags_override_the_ledger(ledger_root: Path, tmp_path: Path) -> None:
 
 def test_no_ledger_counts_the_policies_given(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("RLTRADE_RUNS_ROOT", str(tmp_path / "empty"))
+    monkeypatch.setenv("RLTRADE_NO_LEDGER", "1")  # else the baselines' val choice starts one
     m = _evaluate(tmp_path)
     assert m["ledger"]["exists"] is False and m["ledger"]["n_trials"] == 0
     assert "no ledger, no --n-trials" in m["trials"]["source"]

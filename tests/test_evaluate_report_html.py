@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 import shutil
 import subprocess
@@ -54,9 +55,13 @@ def test_report_page_content(report):
     path, verdict = report
     page = path.read_text()
     assert verdict.startswith("PPO (3 seeds): IQM Sharpe")
-    assert "1 of 3 seeds collapsed" in verdict and "after 48 trials" in verdict
+    assert "COLLAPSED: 1 of 3 seeds (s2 always flat)" in verdict and "after 48 trials" in verdict
     # the verdict comes before the charts, the charts before the full table
-    assert page.index(verdict) < page.index('id="plot-equity"') < page.index("All metrics")
+    assert (
+        page.index(html.escape(verdict))
+        < page.index('id="plot-equity"')
+        < page.index("All metrics")
+    )
     assert "2024-01-01 01:00 UTC" in page  # dates, not ns integers or numpy reprs
     assert "<td>fee (bps of notional)</td><td>10.0</td>" in page  # costs as a table
     assert "{'fee_bps'" not in page

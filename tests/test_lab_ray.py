@@ -104,6 +104,9 @@ def test_ppo_seed_group_on_local_ray(tmp_path: Path) -> None:
     assert {r["source"] for r in recs} == {"seed_group"}
     assert trial_summary("btc1h", tmp_path / "runs").n_trials == 1  # two seeds, one config
     assert "2/2 seeds" in out
+    # the group ends with its verdict against buy-and-hold and the next command
+    assert "verdict: val 2023-01-01 to 2023-12-31: PPO (2 of 2 seeds) mean Sharpe " in out
+    assert out.rstrip().endswith(f"-m evaluate --env btc1h --split test {group}")
 
 
 def test_killed_group_driver_restarts_and_skips_the_finished_seed(tmp_path: Path) -> None:
@@ -203,12 +206,12 @@ def test_walkforward_folds_on_local_ray_match_inline(tmp_path: Path) -> None:
     _run(
         ["evaluate.walkforward", *base, "--workers", "2", "--out", str(tmp_path / "ray")], tmp_path
     )
-    inline = json.loads((tmp_path / "inline" / "metrics.json").read_text())
-    on_ray = json.loads((tmp_path / "ray" / "metrics.json").read_text())
-    assert on_ray["policies"] == inline["policies"]  # same folds, same numbers
-    assert on_ray["context"]["n_trials"] == 12
+    inline = json.loads((tmp_path / "inline" / "summary.json").read_text())
+    on_ray = json.loads((tmp_path / "ray" / "summary.json").read_text())
+    assert on_ray["methods"] == inline["methods"]  # same folds, same numbers
+    assert on_ray["folds"] == inline["folds"] and on_ray["methods"][0]["n_trials"] == 12
     for k in range(3):
-        assert (tmp_path / "ray" / f"fold_{k:02d}" / "selection.json").is_file()
+        assert (tmp_path / "ray" / f"tasks/momentum/fold{k:02d}/seed0/run/selection.json").is_file()
     recs = [r for r in read_records("btc1h", tmp_path / "runs") if r["source"] == "walkforward"]
     assert len(recs) == 12  # 3 folds x 4 lookbacks evaluated on val
     assert trial_summary("btc1h", tmp_path / "runs").n_trials == 4

@@ -64,9 +64,9 @@ def test_catalog_entry_with_splits_funding_and_bar(tmp_path):
     f.to_csv(tmp_path / "d" / "x_funding.csv")
     cat = tmp_path / "catalog.yml"
     cat.write_text(
-        "xusd:\n  candles: d/x_1h.csv\n  funding: d/x_funding.csv\n  bar: 4h\n"
+        "xusd:\n  candles: d/x_1h.csv\n  funding: d/x_funding.csv\n  partial_funding: true\n  bar: 4h\n"
         "  splits:\n    train: [2023-01-01, 2023-01-10]\n    val: [2023-01-10, 2023-01-15]\n"
-        "    test: [2023-01-15, 2023-01-22]\n"
+        "    test: [2023-01-15, '2023-01-21T20:00']\n"  # the data end: 500 h after the start
     )
     m = resolve_market("xusd", catalog=cat)
     assert (m.name, m.freq, m.file_bar, m.spec, m.split_note) == (
@@ -121,4 +121,73 @@ def test_bad_catalog_entries(tmp_path):
         resolve_market("b", catalog=cat)
     cat.write_text("a: [1, 2\n")
     with pytest.raises(MarketSpecError, match="not a valid YAML catalog"):
+        resolve_market("a", catalog=cat)
+
+
+CAT_SPLITS = {  # entry splits -> the one-line message (catalog file, entry, split, fix)
+    "val inside train": (
+        ("2023-01-01", "2023-01-15"),
+        ("2023-01-05", "2023-01-10"),
+        ("2023-01-15", "2023-01-20"),
+        "entry x: split val [2023-01-05T00:00:00, 2023-01-10T00:00:00) starts before train ends "
+        "(2023-01-15T00:00:00); splits must be ordered train, val, test without overlap: start "
+        "val at 2023-01-15T00:00:00 or later",
+    ),
+    "val before train": (
+        ("2023-01-10", "2023-01-15"),
+        ("2023-01-01", "2023-01-10"),
+        ("2023-01-15", "2023-01-20"),
+        "entry x: split val [2023-01-01T00:00:00, 2023-01-10T00:00:00) starts before train ends "
+        "(2023-01-15T00:00:00)",
+    ),
+    "test past the data": (
+        ("2023-01-01", "2023-01-10"),
+        ("2023-01-10", "2023-01-15"),
+        ("2023-01-15", "2023-02-01"),
+        "entry x: split test [2023-01-15T00:00:00, 2023-02-01T00:00:00) reaches outside the "
+        "candles, which cover [2023-01-01T00:00:00, 2023-01-21T20:00:00); keep every split "
+        "inside that span (or add candles)",
+    ),
+    "train before the data": (
+        ("2022-06-01", "2023-01-10"),
+        ("2023-01-10", "2023-01-15"),
+        ("2023-01-15", "2023-01-20"),
+        "entry x: split train [2022-06-01T00:00:00, 2023-01-10T00:00:00) reaches outside",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CAT_SPLITS))
+def test_catalog_splits_are_ordered_disjoint_and_inside_the_data(tmp_path, case):
+    *pairs, words = CAT_SPLITS[case]
+    _write(synthetic_candles(500, start="2023-01-01"), tmp_path / "x.csv")
+    cat = tmp_path / "catalog.yml"
+    lines = [
+        f"    {k}: [{a}, {b}]" for k, (a, b) in zip(("train", "val", "test"), pairs, strict=True)
+    ]
+    cat.write_text("x:\n  candles: x.csv\n  splits:\n" + "\n".join(lines) + "\n")
+    with pytest.raises(MarketSpecError) as info:
+        resolve_market("x", catalog=cat)
+    assert str(info.value).startswith(f"{cat}: {words}"), str(info.value)
+
+
+def test_a_catalog_entry_named_like_a_preset_is_an_error_never_shadowed(tmp_path):
+    _write(synthetic_candles(100), tmp_path / "x.csv")
+    cat = tmp_path / "catalog.yml"
+    cat.write_text("btc1h:\n  candles: x.csv\nmine:\n  candles: x.csv\n")
+    msg = (
+        f"{cat}: entry btc1h has the name of a preset; a preset name always means the shipped "
+        "preset, so this entry would never be used: rename it (e.g. my_btc1h)"
+    )
+    for spec in ("btc1h", "catalog:btc1h", "mine"):
+        with pytest.raises(MarketSpecError) as info:
+            resolve_market(spec, catalog=cat)
+        assert str(info.value) == msg
+    assert resolve_market("btc1h").name == "btc1h"  # no catalog given: the preset
+
+
+def test_a_huge_catalog_is_refused_before_it_is_parsed(tmp_path):
+    cat = tmp_path / "c.yml"
+    cat.write_text("# " + "x" * (1 << 20) + "\n")
+    with pytest.raises(MarketSpecError, match="more than a catalog needs"):
         resolve_market("a", catalog=cat)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from agents.callbacks import AtomicCheckpointCallback, latest_checkpoint
+from agents.checkpoints import AtomicCheckpointCallback, latest_checkpoint
 from agents.models import build_model, load_model
 from agents.replay_state import capture_replay, load_replay, restore_replay
 from agents.resume_state import restore_run_state

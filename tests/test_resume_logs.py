@@ -73,7 +73,8 @@ def test_checkpoint_carries_episode_counters_and_pending_logger_values(tmp_path)
     from stable_baselines3.common.callbacks import CallbackList
     from stable_baselines3.common.vec_env import VecMonitor
 
-    from agents.callbacks import AtomicCheckpointCallback, TradingMetricsCallback
+    from agents.callbacks import TradingMetricsCallback
+    from agents.checkpoints import AtomicCheckpointCallback
     from agents.models import build_model, load_model
     from agents.resume_logs import resume_tensorboard
     from agents.resume_state import latest_state_path, load, restore_run_state

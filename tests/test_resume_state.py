@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from agents.callbacks import AtomicCheckpointCallback, latest_checkpoint
+from agents.checkpoints import AtomicCheckpointCallback, latest_checkpoint
 from agents.models import build_model, load_model
 from agents.resume_state import clean_stale_temps, latest_state_path, load, restore, run_is_finished
 from agents.safe_load import config_from_saved

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
 import torch
 import yaml
 
+from agents.loading import load_run
 from backtest.proxy import backtest_actions
 from envs import make_env
+from evaluate.report_setting import run_setting
 from policies import make_config
 from supervised.checkpoint import load_checkpoint
 from supervised.data import load_supervised_data
@@ -18,6 +21,7 @@ from supervised.diagnostics import classifier_report
 from supervised.env_backtest import env_backtest
 from supervised.labels import HOLD, LabelSpec, make_labels
 from supervised.model import Classifier, WindowSamples, build_samples, predict_logits
+from supervised.seed_group import read_supervised_metrics
 from supervised.train import main
 
 
@@ -159,6 +163,23 @@ def test_tiny_end_to_end_run_writes_the_run_folder(tmp_path, capsys):
         load_checkpoint(run, window=48)
     out = capsys.readouterr().out
     assert "val through the env" in out and "rule Sharpe" in out
+    # it ends with the verdict of the rule it trades with, against buy-and-hold, and the next step
+    rule_env, verdict = metrics["val_env"]["rule"], metrics["val_verdict"]
+    assert out.rstrip().splitlines()[-2] == f"verdict: {verdict['verdict']}"
+    assert re.match(r"val 2023-01-\d\d to 2023-01-\d\d: supervised \(", verdict["verdict"])
+    assert f"Sharpe {rule_env['sharpe']:.2f} vs buy-and-hold" in verdict["verdict"]
+    assert out.rstrip().endswith(f"-m evaluate --env btc1h --split test {run}")
+    # the seed group and the ledger read the same number: the rule's, not the corrected argmax's
+    read = read_supervised_metrics(run)
+    assert read["val_policy"] == "rule" and read["val_sharpe"] == rule_env["sharpe"]
+    # evaluate's Setting table shows this run's own configuration and the rule it trades with
+    setting = run_setting(load_run(run))
+    assert (setting["feature set"], setting["observation window (bars)"]) == ("core17", "32")
+    assert (
+        setting["labels"] == "forward_sharpe"
+        and setting["loss (class weights)"] == "logit_adjusted"
+    )
+    assert setting["decision rule"] == loaded.rule.label()
 
 
 def test_val_selection_backtest_never_reads_the_first_test_bar():

@@ -7,18 +7,28 @@ own observations).
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import shlex
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+import agents.paper as paper_module
+import agents.predict as predict_module
 from agents.loading import load_run
+from agents.paper import main as paper_main
+from agents.paper import tick
 from agents.predict import StaleInputError, decide, main, serve_market
+from agents.registry import main as registry_main
 from agents.registry import promote, resolve
 from backtest.runner import run_env
 from envs.data import load_candles, load_funding
 from envs.trading_env import TradingEnv
+from lab.ledger import default_runs_root, ledger_path, read_records
+from lab.ledger_returns import load_returns
 from supervised.trees.train import cli, direction_check
 
 pytestmark = pytest.mark.slow  # trains a tiny tree run (tens of seconds on 2 cores)
@@ -51,8 +61,6 @@ def test_cli_writes_a_complete_run_and_evaluate_loads_it(tree_run):
     assert m["checks"]["label_direction"]["ok"] and m["checks"]["val_classes"]["ok"]
     assert m["val_backtest"]["n_bars"] > 1000 and np.isfinite(m["val_backtest"]["sharpe"])
     assert json.loads((tree_run / "meta.json").read_text())["data_sha256"]
-    from lab.ledger import default_runs_root, read_records
-
     ledger = read_records("btc1h", default_runs_root())
     rec = [r for r in ledger if r["run_dir"] == str(tree_run.resolve())]
     assert [(r["source"], r["algo"]) for r in rec] == [("trees", "trees")]
@@ -61,6 +69,18 @@ def test_cli_writes_a_complete_run_and_evaluate_loads_it(tree_run):
     assert spec.method == "trees" and spec.name == "trees_s1"
     assert spec.env_settings == {"feature_set": "core17", "window": 32, "action": "discrete"}
     assert rec[0]["seed"] == 1  # the tree run counts as one trial in the ledger
+    # its per-bar val returns are kept beside the ledger, and give back its val Sharpe
+    rets = load_returns(ledger_path("btc1h", default_runs_root()), rec[0]["returns"])
+    assert rets.size == m["val_backtest"]["n_bars"] == rec[0]["returns"]["n_bars"]
+    sharpe = rets.mean() / rets.std(ddof=1) * np.sqrt(8760)
+    assert sharpe == pytest.approx(m["val_backtest"]["sharpe"], rel=1e-9)
+    # the run ends with a verdict against buy-and-hold over the same val split, and what is next
+    v = m["val_verdict"]
+    assert v["verdict"].startswith("val 2023-01-01 to 2023-12-31: trees (")
+    sharpe, bench = m["val_backtest"]["sharpe"], v["buy_and_hold_sharpe"]
+    assert f"Sharpe {sharpe:.2f} vs buy-and-hold {bench:.2f}: " in v["verdict"]
+    assert ("does not beat" in v["verdict"]) == (sharpe < bench)
+    assert v["next_command"].endswith(f"-m evaluate --env btc1h --split test {tree_run}")
 
 
 def test_inverted_labels_fail_the_direction_check(monkeypatch, capsys):
@@ -156,8 +176,6 @@ class FakeExchange:
 
 
 def _paper(registry, state_dir, ticks):
-    from agents.paper import tick
-
     candles, funding = _series(230)
     ex = FakeExchange(candles)
     for bar in ticks:  # every call starts from the state on disk: a restart each time
@@ -221,11 +239,9 @@ class CcxtReplay:
 def test_predict_from_an_exchange_fetches_closed_bars_and_decides_as_from_a_file(
     registry, tmp_path, monkeypatch, capsys
 ):
-    import envs.data.fetch as fetch
-
     full = load_candles("btc1h").loc[:"2024-06-01 12:00"]
     fake = CcxtReplay(full)  # also serves the forming 12:00 bar: it must not be used
-    monkeypatch.setattr(fetch, "make_exchange", lambda name: fake)
+    monkeypatch.setattr(predict_module, "make_exchange", lambda name: fake)  # the network
     feed = tmp_path / "feed.csv.gz"
     args = ["--model", "tiny", "--root", str(registry), "--exchange", "binance", "--symbol",
             "BTC/USDT", "--candles-out", str(feed), "--json"]  # fmt: skip
@@ -243,3 +259,168 @@ def test_predict_from_an_exchange_fetches_closed_bars_and_decides_as_from_a_file
     assert main([*args, "--now", "2024-06-01T13:05:00Z"]) == 0
     assert json.loads(capsys.readouterr().out)["bar_open_utc"] == "2024-06-01T12:00:00Z"
     assert len(load_candles(feed)) == len(fed) + 1
+
+
+def _ticks(registry, state_dir, candles, funding, ticks, keep=None):
+    """Paper ticks on ``candles`` up to each bar; ``keep``: only the last ``keep`` bars are in
+    the feed (a rotated file), else every bar from the start."""
+    for bar in ticks:
+        lo = 0 if keep is None else max(0, bar + 1 - keep)
+        visible = candles.iloc[lo : bar + 1]
+        tick("tiny", visible, state_dir, now=visible.index[-1] + pd.Timedelta("1h"),
+             root=registry, funding=funding)  # fmt: skip
+    return json.loads((state_dir / "state.json").read_text())
+
+
+def test_paper_survives_a_rotated_feed_and_equals_the_env_replay(registry, tmp_path):
+    candles, funding = _series(570)
+    bars = [205, 206, 207, 380, 560, 561]
+    full = _ticks(registry, tmp_path / "full", candles, funding, bars)
+    rotated = _ticks(registry, tmp_path / "rot", candles, funding, bars, keep=210)
+    assert candles.index[561 + 1 - 210] > pd.Timestamp(full["decisions"][0]["bar_open_utc"])
+    assert rotated == full  # the first decisions left the feed: the account carried on
+    log = full["decisions"]
+    assert len(log) == 561 - 205 + 1 and sum(not d["missed"] for d in log) == len(bars)
+    # the reference: the whole log replayed through the env on the whole series (as evaluate)
+    vdir, record = resolve("tiny", registry)
+    spec = load_run(vdir)
+    market = serve_market(candles, funding, record, spec.normaliser)
+    costs = {k: v for k, v in spec.trained_costs.items()
+             if k in ("fee_bps", "slippage_bps", "funding")}  # fmt: skip
+    env = TradingEnv(market, (0, market.n_bars), max_drawdown=None, episode_length=None, **costs)
+    env.reset(options={"start": 205})
+    equities = [env.step(int(d["action"]))[4]["equity"] for d in log[:-1]]
+    assert [d["equity"] for d in log[:-1]] == equities  # bit for bit
+    assert "equity" not in log[-1]  # the last decision fills at the next open
+    assert full["account"]["equity"] == equities[-1]
+    assert full["book"]["bar_utc"] == log[-1]["bar_open_utc"]
+
+
+def test_paper_decides_every_k_bars_for_a_decision_interval_k_model(registry, tmp_path,
+                                                                     monkeypatch):  # fmt: skip
+    """A model trained with decision_interval=3 decides on every third bar from its first
+    decision (missed bars included) and holds in between, as evaluate backtests it."""
+    calls = []
+
+    def load_k3(vdir):
+        spec = load_run(vdir)
+        rec = Recorder(spec.policy)
+        calls.append(rec)
+        return dataclasses.replace(spec, policy=rec,
+                                   env_settings={**spec.env_settings, "decision_interval": 3})  # fmt: skip
+
+    monkeypatch.setattr(paper_module, "load_run", load_k3)
+    candles, funding = _series(230)
+    state = _ticks(registry, tmp_path / "k3", candles, funding, [205, 206, 207, 208, 212, 213, 214])
+    log = state["decisions"]
+    assert [bool(d.get("held")) for d in log] == [False, True, True, False, False, False, False,
+                                                  True, True, False]  # fmt: skip
+    assert [d["missed"] for d in log] == [False] * 4 + [True] * 3 + [False] * 3
+    assert [log[i]["action"] for i in (1, 2)] == [log[0]["action"]] * 2
+    assert [log[i]["action"] for i in (4, 5, 6, 7, 8)] == [log[3]["action"]] * 5
+    decided = [r.rows[0][0] for r in calls if r.rows]  # the bars the policy was asked about
+    assert [candles.index[b] for b in decided] == [pd.Timestamp(log[i]["bar_open_utc"])
+                                                   for i in (0, 3, 9)]  # fmt: skip
+
+
+def test_a_paper_state_from_before_the_book_continues(registry, tmp_path):
+    """A state written before the account was kept (decisions only) is replayed from its first
+    decision once, then carries on as a new one."""
+    candles, funding = _series(260)
+    straight = _ticks(registry, tmp_path / "a", candles, funding, [205, 206, 207, 215])
+    _ticks(registry, tmp_path / "b", candles, funding, [205, 206, 207])
+    old = json.loads((tmp_path / "b" / "state.json").read_text())
+    del old["book"]
+    old["decisions"] = [{k: d[k] for k in ("bar_open_utc", "action", "missed")}
+                        for d in old["decisions"]]  # fmt: skip
+    (tmp_path / "b" / "state.json").write_text(json.dumps(old))
+    assert _ticks(registry, tmp_path / "b", candles, funding, [215]) == straight
+
+
+def test_paper_refuses_a_feed_older_than_its_state_or_without_its_last_bar(registry, tmp_path):
+    candles, funding = _series(570)
+    state = tmp_path / "acct"
+    _ticks(registry, state, candles, funding, [300, 301])
+    before = (state / "state.json").read_bytes()
+    old = candles.iloc[:300]
+    with pytest.raises(StaleInputError) as exc:
+        tick("tiny", old, state, now=old.index[-1] + pd.Timedelta("1h"), root=registry,
+             funding=funding)  # fmt: skip
+    iso = "%Y-%m-%dT%H:%M:%SZ"
+    assert str(exc.value) == (
+        f"candles: the last closed bar {candles.index[299]:{iso}} is older than the paper "
+        f"account's state (last decision on bar {candles.index[301]:{iso}}); give the current "
+        "candles"
+    )
+    late = candles.iloc[320:560]  # rotated past the account's last marked bar (301)
+    with pytest.raises(StaleInputError) as exc:
+        tick("tiny", late, state, now=late.index[-1] + pd.Timedelta("1h"), root=registry,
+             funding=funding)  # fmt: skip
+    assert str(exc.value) == (
+        f"candles: no bar {candles.index[301]:{iso}} (the paper account's last marked bar); the "
+        f"candles run {candles.index[320]:{iso}} .. {candles.index[559]:{iso}}: give candles from "
+        f"{candles.index[301]:{iso}} on (with --tail-bars 0 if it lies further back than the "
+        "default tail)"
+    )
+    assert (state / "state.json").read_bytes() == before  # nothing written
+
+
+def test_stale_funding_is_stated_by_predict_and_paper(registry, tmp_path, capsys):
+    candles, funding = _series(260)
+    cut = funding.loc[: candles.index[-30]]  # the history ends 30 bars before the last close
+    last_settlement = cut.index[-1]
+    close = candles.index[-1] + pd.Timedelta("1h")
+    age = (close - last_settlement) / pd.Timedelta("1h")
+    want = (
+        f"funding stale: the last settlement in the funding history is "
+        f"{last_settlement:%Y-%m-%d %H:%M}Z, {age:g} h before the decision bar's close "
+        f"{close:%Y-%m-%d %H:%M}Z (settlements every 8 h): the funding features carry its "
+        "rate and no later funding is charged; give a current --funding FILE"
+    )
+    d = decide("tiny", candles, now=close, root=registry, funding=cut)
+    assert d.funding_note == want and age > 8
+    assert decide("tiny", candles, now=close, root=registry, funding=funding).funding_note is None
+    state = tick("tiny", candles, tmp_path / "p", now=close, root=registry, funding=cut)
+    assert state["funding_note"] == want
+    cut_file = tmp_path / "funding.csv"
+    cut.rename("funding_rate").to_frame().to_csv(cut_file)
+    part = tmp_path / "part.csv"
+    candles.to_csv(part)
+    assert main(["--model", "tiny", "--candles", str(part), "--root", str(registry),
+                 "--funding", str(cut_file), "--replay", "--json"]) == 0  # fmt: skip
+    out = capsys.readouterr()
+    assert out.err.strip() == f"warning: {want}"
+    assert json.loads(out.out)["funding_note"] == want
+
+
+def _readme_serving() -> list[list[str]]:
+    """The README's Serving commands (``.venv/bin/python -m MODULE ARGS``), split, comments off."""
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = text.split("## Serving", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    return [shlex.split(ln.split("#", 1)[0]) for ln in block.splitlines() if ln.strip()]
+
+
+def test_the_readme_serving_commands_run_as_written(tree_run, tmp_path, monkeypatch, capsys):
+    """promote (the trees run stands for the README's run folder), predict --replay on the
+    shipped file and paper on the shipped file, with the default registry root."""
+    mains = {"agents.registry": registry_main, "agents.predict": main, "agents.paper": paper_main}
+    cmds = _readme_serving()
+    assert [c[:3] for c in cmds[:2]] == [[".venv/bin/python", "-m", "supervised.trees"],
+                                        [".venv/bin/python", "-m", "agents.registry"]]  # fmt: skip
+    run_dir = cmds[0][cmds[0].index("--run-dir") + 1]
+    assert run_dir in cmds[1]  # promote names the folder the trees command writes
+    monkeypatch.setenv("RLTRADE_MODELS_ROOT", str(tmp_path / "models"))
+    monkeypatch.chdir(Path(__file__).resolve().parent.parent)
+    ran = []
+    for cmd in cmds[1:]:
+        module, argv = cmd[2], cmd[3:]
+        if module not in mains or "--exchange" in argv:  # network / retraining: other tests
+            continue
+        argv = [str(tree_run) if a == run_dir else a for a in argv]
+        argv = [str(tmp_path / "paper") if a == "paper/" else a for a in argv]
+        assert mains[module](argv) == 0, capsys.readouterr().err
+        ran.append(module)
+    assert ran == ["agents.registry", "agents.registry", "agents.predict", "agents.paper"]
+    assert (tmp_path / "models" / "trees_btc" / "v1").is_dir()
+    state = json.loads((tmp_path / "paper" / "state.json").read_text())
+    assert state["updated_for_bar_utc"] == "2024-12-31T23:00:00Z" and state["funding_note"] is None

@@ -19,8 +19,8 @@ from backtest.stats import deflated_sharpe_ratio, per_period_sharpe
 from envs import TradingEnv
 from evaluate.stitch import stitch
 from evaluate.walkforward import run_walkforward
-from evaluate.wf_data import WFData, env_split, mask_rows, plan_folds
-from evaluate.wf_train import MOMENTUM_GRID
+from evaluate.walkforward.data import WFData, env_split, mask_rows, plan_folds
+from evaluate.walkforward.learners import MOMENTUM_GRID
 
 H = 3_600_000_000_000  # one hour in ns
 
@@ -154,6 +154,10 @@ def test_momentum_walkforward_end_to_end(make_candles, tmp_path):
         "buy_and_hold",
         "flat",
         "momentum",
+        "tsmom_long_flat",
+        "tsmom_long_short",
+        "trend_ensemble",
+        "vol_target",
     ]
     parts = [f.backtests["wf_momentum"] for f in wf.folds]
     np.testing.assert_allclose(
@@ -329,12 +333,13 @@ def test_cli_momentum_on_shipped_data(tmp_path):
         )
         == 0
     )
-    for name in ("metrics.json", "metrics.csv", "folds.csv", "report.html", "equity_folds.png"):
+    for name in ("summary.json", "methods.csv", "folds.csv", "report.html"):
         assert (out / name).stat().st_size > 0, name
-    data = json.loads((out / "metrics.json").read_text())
-    assert data["context"]["n_trials"] == 12 and len(data["context"]["fold_details"]) == 3
-    assert data["context"]["fold_details"][2]["test_to"] == "2024-01-01"
-    assert set(data["policies"]) == {"wf_momentum", "buy_and_hold", "flat", "momentum"}
+    data = json.loads((out / "summary.json").read_text())
+    (method,) = data["methods"]  # --algo is an alias of --methods
+    assert method["method"] == "momentum" and method["n_trials"] == 12
+    assert len(data["folds"]) == 3 and data["folds"][2]["test_to"] == "2024-01-01"
+    assert {"buy_and_hold", "flat", "momentum"} <= set(data["baseline_sharpes"])
 
 
 def test_backtest_rows_holds_a_k_bar_policy_for_k_bars(make_candles):

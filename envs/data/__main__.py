@@ -24,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from envs import barsize
+from envs.data import fetch  # ccxt is an extra: imported only by this command
 from envs.data.cleaning import clean
 from envs.data.cli_config import COMMANDS
 from envs.data.errors import DataValidationError
@@ -64,6 +65,8 @@ def _print_report(r: dict) -> None:
         "flat",
         "zero_volume_and_flat",
         "outliers",
+        "wick",
+        "spike",
         "level_shift",
         "usable_bars",
         "valid_fraction",
@@ -125,11 +128,13 @@ def _flush(args: argparse.Namespace) -> None:
 
 
 def _note_extra(args: argparse.Namespace, frame: pd.DataFrame) -> None:
+    for text in frame.attrs.get("transformations", []):  # a newest-first file read oldest first
+        _note(args, f"note: {frame.attrs['source']}: {text}")
     if frame.attrs.get("extra_columns"):
         _note(
             args,
             f"note: column(s) {', '.join(frame.attrs['extra_columns'])} of {frame.attrs['source']} "
-            "are not read (only timestamp,open,high,low,close,volume are used)",
+            "are not read (only the time and open,high,low,close,volume are used)",
         )
 
 
@@ -141,6 +146,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         frame, bar = load_candles(market, verify=not args.no_verify), market.freq
     else:  # a dirty file the loader would refuse can still be described
         frame = read_candles_raw(path)
+        if len(frame) < 2:  # nothing to describe: the strict loader says what is wrong, where
+            load_candles(path)
         bar = barsize.canonical(args.bar) if args.bar else None
         if bar is None:
             bar = barsize.detect_bar(pd.DatetimeIndex(frame.index), str(path), check=False)
@@ -208,7 +215,6 @@ def _funding_path(out: Path) -> Path:
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
-    from envs.data import fetch  # ccxt is an extra: imported only by this command
 
     bar = barsize.canonical(args.timeframe)
     check_symbol(args.symbol)

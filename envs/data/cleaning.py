@@ -7,7 +7,9 @@ Policy
 * Zero-volume bars (``volume == 0``) and flat bars (``high == low``) are
   **dropped**: no trade happened at those prices (exchanges print the last price
   for an empty interval), so an agent must not be filled there.
-* Bad ticks (``envs.data.quality.bad_tick_mask``) follow ``outliers=``:
+* Bad ticks (``envs.data.quality.bad_tick_mask``, plus wicks more than 10x beyond
+  the bar's body and runs of bars more than 10x away from the prices around them:
+  ``wick_mask``, ``price_jumps``) follow ``outliers=``:
   ``"drop"`` (default) removes them, ``"keep"`` leaves them and lists them in
   the report, ``"raise"`` refuses the frame with ``DataQualityError``.
 * A dropped bar becomes a gap. Gaps are never bridged: nothing is forward
@@ -16,8 +18,8 @@ Policy
 * The bar size: ``freq`` must be the frame's bar size (``envs.barsize.check_frame_bar``);
   a mismatch (5-minute rows declared hourly, daily rows declared hourly)
   raises ``BarSizeError`` saying both, rather than grading them on the wrong grid.
-* Level shifts (``envs.data.quality.level_shift_mask``: a bar opening more
-  than 10x away from the previous close) are refused with ``DataQualityError``:
+* Level shifts (``envs.data.quality.level_shift_mask``: the price jumps more
+  than 10x and never comes back) are refused with ``DataQualityError``:
   dropping one bar would not help, every later price is in another unit.
 * The gate: if the quality report's ``valid_fraction`` (usable bars / expected
   bars over the span, see ``envs.data.quality``) is below ``min_valid_fraction``,
@@ -41,7 +43,8 @@ from envs.data.loading import _signature, load_candles
 from envs.data.quality import DEFAULT_OUTLIER_K, bar_flags, quality_report
 from envs.data.reading import RowLocator, iso
 from envs.data.validation import validate_candles
-from envs.presets import Preset, get_preset
+from envs.preset_table import PRESETS
+from envs.preset_types import Preset
 from envs.segments import segment_ids
 
 DROP_REASONS = ("zero_volume", "flat", "outlier")
@@ -156,10 +159,14 @@ def clean(
     shifts = flags["level_shift"].to_numpy()
     if shifts.any():
         i = int(np.flatnonzero(shifts)[0])
-        prev, now = float(candles["close"].iat[i - 1]), float(candles["open"].iat[i])
+        now, end = float(candles["open"].iat[i]), float(candles["close"].iat[i])
+        prev = float(candles["close"].iat[i - 1]) if i else now
+        what = f"open {now!r} after close {prev!r}"
+        if abs(np.log(end / now)) > abs(np.log(now / prev)):  # the jump is inside the bar
+            what, now, prev = f"close {end!r} after open {now!r} in one bar", end, now
         raise DataQualityError(
-            f"{source or '<DataFrame>'}: level shift at {iso(candles.index[i])}: open {now!r} after "
-            f"close {prev!r} ({now / prev:.4g}x; {int(shifts.sum()):,} such bar(s)); a price "
+            f"{source or '<DataFrame>'}: level shift at {iso(candles.index[i])}: {what} "
+            f"({now / prev:.4g}x; {int(shifts.sum()):,} such bar(s)); a price "
             "unit change (wrong decimals, a redenomination, another market spliced in): fix the "
             "file or split it at that bar"
         )
@@ -205,10 +212,16 @@ _CLEAN_CACHE: dict[tuple, tuple[pd.DataFrame, CleaningReport]] = {}
 def load_clean(preset: str | Preset, **kwargs) -> tuple[pd.DataFrame, CleaningReport]:
     """``clean(load_candles(preset), freq=preset.freq, **kwargs)``, cached in-process.
 
-    ``preset``: a preset name or a resolved market (``envs.markets.resolve_market``).
+    ``preset``: a preset name (``envs.preset_table``) or a resolved market
+    (``envs.presets.get_preset``: any market key).
     The file hash is checked on every call; callers get copies.
     """
-    market = get_preset(preset) if isinstance(preset, str) else preset
+    if isinstance(preset, str) and preset not in PRESETS:
+        raise KeyError(
+            f"load_clean: {preset!r} is not a preset name; resolve a market key with "
+            "envs.presets.get_preset(key) and pass the market"
+        )
+    market = PRESETS[preset] if isinstance(preset, str) else preset
     candles = load_candles(market)  # verifies sha256 now even on a cache hit (parse is cached)
     key = (
         market.name,

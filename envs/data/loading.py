@@ -26,20 +26,18 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from envs.barsize import canonical
 from envs.data.errors import DataIntegrityError, DataValidationError
-from envs.data.reading import (
-    CANDLE_COLUMNS,
-    FUNDING_COLUMNS,
-    check_readable,
-    parse_timestamps,
-    read_table,
-)
+from envs.data.reading import CANDLE_COLUMNS, FUNDING_COLUMNS, RowLocator, check_readable, iso
 from envs.data.resample import resample
+from envs.data.tables import read_table
+from envs.data.timestamps import parse_timestamps
 from envs.data.validation import validate_candles, validate_funding
-from envs.presets import PRESETS, DataFile, Preset
+from envs.preset_table import PRESETS
+from envs.preset_types import DataFile, Preset
 
 Source = str | os.PathLike
 
@@ -113,13 +111,35 @@ def _signature(path: Path) -> tuple[str, int, int]:
     return str(path.resolve()), st.st_mtime_ns, st.st_size
 
 
+def _newest_first(
+    frame: pd.DataFrame, ok: np.ndarray, loc: RowLocator, fmt: str
+) -> tuple[pd.DataFrame, np.ndarray, RowLocator, list[str]]:
+    """Reverse a newest-first file (its format's documented order) and say so; rows unchanged."""
+    stamps = frame.index[ok]
+    if len(stamps) < 2 or not stamps[0] > stamps[-1]:
+        return frame, ok, loc, []
+    note = (
+        f"rows reversed: {fmt} lists bars newest first; read {len(frame):,} rows oldest first "
+        f"({iso(stamps[-1])} .. {iso(stamps[0])}), no row changed, dropped or added"
+    )
+    loc = RowLocator(loc.label, loc.first_line, reversed_rows=len(frame))
+    return frame.iloc[::-1], ok[::-1], loc, [note]
+
+
 def _frame(path: Path, columns: tuple[str, ...], strict: bool) -> pd.DataFrame:
     table, loc = read_table(path, columns, strict=strict)
     if len(table) == 0:
         raise DataValidationError(f"{path}: the file has a header but no data rows")
-    index, ok, non_utc = parse_timestamps(table["timestamp"], loc, strict=strict)
+    mixed: list[str] | None = [] if table.attrs.get("newest_first") else None  # CDD's unix
+    index, ok, non_utc = parse_timestamps(
+        table["timestamp"], loc, strict=strict, mixed_epoch_notes=mixed
+    )
     frame = table.loc[:, list(columns)]
     frame.index = index
+    notes: list[str] = [*table.attrs.get("notes", []), *(mixed or [])]
+    if table.attrs.get("newest_first"):
+        frame, ok, loc, reversed_note = _newest_first(frame, ok, loc, table.attrs["format"])
+        notes += reversed_note
     issues = dict(table.attrs.get("read_issues", {}))
     if strict:
         if columns == CANDLE_COLUMNS:
@@ -131,6 +151,9 @@ def _frame(path: Path, columns: tuple[str, ...], strict: bool) -> pd.DataFrame:
         issues["non_utc_timestamps"] = non_utc
         frame = frame.loc[ok]
     frame.attrs = {"source": str(path)} if strict else {"source": str(path), "read_issues": issues}
+    frame.attrs["format"] = table.attrs["format"]
+    if notes:
+        frame.attrs["transformations"] = notes
     if table.attrs.get("extra_columns"):
         frame.attrs["extra_columns"] = list(table.attrs["extra_columns"])
     return frame

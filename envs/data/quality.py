@@ -14,8 +14,11 @@ accepts the strict loader's output and the lenient ``read_candles_raw`` output
 * ``nan``: rows with a NaN/inf in any of OHLCV. ``nonpositive``: a price <= 0.
   ``invalid_ohlc``: high < low, or open/close outside [low, high].
   ``negative_volume``: volume < 0. ``absurd``: a price above 1e12 or a volume above 1e16. ``zero_volume``: volume == 0. ``flat``: high == low.
-* ``outliers`` (bad ticks): see ``bad_tick_mask``. ``level_shift``: bars opening
-  more than 10x away from the previous close (``level_shift_mask``).
+* ``outliers`` (bad ticks): bars flagged by ``bad_tick_mask`` (a one-bar spike and
+  back), ``wick`` (a high/low more than 10x beyond the bar's body: ``wick_mask``) or
+  ``spike`` (a run of bars more than 10x away from the prices around it:
+  ``price_jumps``); ``wick`` and ``spike`` are also counted on their own.
+  ``level_shift``: a >10x price jump that never comes back (``price_jumps``).
 * ``extra_columns``: columns in the file besides timestamp and OHLCV (not read).
 * ``usable_bars``: timestamps with exactly one row that is on the grid and is
   none of nan, nonpositive, invalid_ohlc, negative_volume, zero_volume, flat, outlier.
@@ -97,26 +100,82 @@ def bad_tick_mask(
     return out_ & back & cut
 
 
-LEVEL_SHIFT_FACTOR = 10.0  # consecutive bars whose open and previous close differ more than 10x
+LEVEL_SHIFT_FACTOR = 10.0  # consecutive prices (open/close path) more than 10x apart
 LEVEL_SHIFT_MAX_GAP_NS = 86_400_000_000_000  # judged across gaps of up to a day
+WICK_FACTOR = 10.0  # a high above 10x the bar's body top, or a low below a tenth of its bottom
+
+
+def wick_mask(
+    open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray
+) -> np.ndarray:
+    """Bars whose high is more than ``WICK_FACTOR`` x the top of the body (max of open and
+    close), or whose low is below the bottom of the body / ``WICK_FACTOR``.
+
+    Why 10x: the shipped files' largest wicks are 1.11x above / 1.25x below the body
+    (Binance BTC, ETH 2018-2024) and 1.26x / 1.52x on Bitstamp 2011; the worst real
+    flash crash on a thin book (Binance.US BTC 2021-10-21, 65k -> 8.2k) is 8x. A 10x wick is
+    a corrupt print (a price with the wrong decimals, a fat-fingered tick), never the market.
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (high > WICK_FACTOR * np.maximum(open_, close)) | (
+            low * WICK_FACTOR < np.minimum(open_, close)
+        )
+
+
+def _price_path(
+    ts_ns: np.ndarray, open_: np.ndarray, close: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The prices in trading order (open_0, close_0, open_1, ...) as logs, and the indices k of
+    the jumps ``path[k] -> path[k + 1]`` larger than ``LEVEL_SHIFT_FACTOR`` (a jump between two
+    bars counts only when they are at most a day apart)."""
+    n = len(close)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        path = np.log(np.column_stack([open_, close]).ravel())
+    judged: np.ndarray = np.ones(max(2 * n - 1, 0), dtype=bool)
+    judged[1::2] = np.diff(ts_ns) <= LEVEL_SHIFT_MAX_GAP_NS
+    with np.errstate(invalid="ignore"):
+        big = judged & (np.abs(np.diff(path)) > np.log(LEVEL_SHIFT_FACTOR))
+    return path, np.flatnonzero(big)
+
+
+def price_jumps(
+    ts_ns: np.ndarray, open_: np.ndarray, close: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(spike, shift)`` masks over sorted, valid bars, from the >10x jumps of the price path.
+
+    A jump away from a level followed, later, by a jump back to within 10x of that level
+    is a **spike**: every bar with a price in between is marked (a run of bars at 1000x, or
+    a single bad bar; what the bad-tick rule misses when the run is longer than one bar).
+    A jump that never comes back is a **level shift** (its first bar marked): a unit change
+    (a wrong decimal, a redenomination, another market spliced in), refused by the cleaner.
+    A continuous market never moves 10x between two consecutive prices (the shipped files'
+    largest open-to-previous-close move is 1.1%, their largest bar 5.5x on Bitstamp 2011).
+    """
+    n = len(close)
+    spike: np.ndarray = np.zeros(n, dtype=bool)
+    shift: np.ndarray = np.zeros(n, dtype=bool)
+    path, big = _price_path(ts_ns, open_, close)
+    i = 0
+    while i < len(big):
+        k = int(big[i])
+        back = next(
+            (j for j in range(i + 1, len(big))
+             if abs(path[big[j] + 1] - path[k]) < np.log(LEVEL_SHIFT_FACTOR)),
+            None,
+        )  # fmt: skip
+        if back is None:
+            shift[(k + 1) // 2] = True
+            i += 1
+            continue
+        spike[(k + 1) // 2 : int(big[back]) // 2 + 1] = True
+        i = back + 1
+    return spike, shift
 
 
 def level_shift_mask(ts_ns: np.ndarray, open_: np.ndarray, close: np.ndarray) -> np.ndarray:
-    """Bars (sorted, valid) that open more than ``LEVEL_SHIFT_FACTOR`` x away from the previous close.
-
-    A continuous market never jumps 10x between one bar's close and the next
-    bar's open (the shipped files' largest such move is 1.1%); a persistent jump
-    is a unit change (a wrong decimal, a redenomination, another market spliced
-    in), which the bad-tick rule cannot see because the price never comes back.
-    """
-    out: np.ndarray = np.zeros(len(close), dtype=bool)
-    if len(close) < 2:
-        return out
-    near = np.diff(ts_ns) <= LEVEL_SHIFT_MAX_GAP_NS
-    with np.errstate(divide="ignore", invalid="ignore"):
-        jump = np.abs(np.log(open_[1:] / close[:-1]))
-    out[1:] = near & (jump > np.log(LEVEL_SHIFT_FACTOR))
-    return out
+    """Bars (sorted, valid) where the price jumps more than 10x and never comes back
+    (``price_jumps``)."""
+    return price_jumps(ts_ns, open_, close)[1]
 
 
 def bar_flags(
@@ -159,11 +218,15 @@ def bar_flags(
     cand = np.flatnonzero(~bad)
     cand = cand[np.argsort(ts[cand], kind="stable")]
     outlier[cand] = bad_tick_mask(ts[cand], o[cand], c[cand], step_ns, outlier_k, outlier_window)
-    flags["outlier"] = outlier
+    spike: np.ndarray = np.zeros(len(ts), dtype=bool)
     shift: np.ndarray = np.zeros(len(ts), dtype=bool)
-    shift[cand] = level_shift_mask(ts[cand], o[cand], c[cand])
+    spike[cand], shift[cand] = price_jumps(ts[cand], o[cand], c[cand])
+    wick: np.ndarray = np.zeros(len(ts), dtype=bool)
+    wick[cand] = wick_mask(o[cand], h[cand], lo[cand], c[cand])
+    flags["wick"], flags["spike"] = wick, spike
+    flags["outlier"] = outlier | wick | spike  # bad ticks, all three: dropped or kept together
     flags["level_shift"] = shift
-    flags["usable"] = ~(bad | outlier)  # a level shift is a file-level problem: clean refuses it
+    flags["usable"] = ~(bad | flags["outlier"])  # a level shift is a file-level problem
     return pd.DataFrame(flags, index=candles.index)
 
 
@@ -239,6 +302,8 @@ def quality_report(
         "gap_list": gap_list,
     }
     report["level_shift_timestamps"] = _timestamps(idx, flags["level_shift"].to_numpy())
+    if candles.attrs.get("transformations"):  # e.g. a newest-first file read oldest first
+        report["transformations"] = list(candles.attrs["transformations"])
     if candles.attrs.get("extra_columns"):
         report["extra_columns"] = list(candles.attrs["extra_columns"])
     if "read_issues" in candles.attrs:

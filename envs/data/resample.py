@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
-from envs import barsize
+import envs.barsize as barsize
 from envs.data.reading import CANDLE_COLUMNS, iso
 
 PARTIAL_POLICIES = ("drop", "keep")

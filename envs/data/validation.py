@@ -7,7 +7,7 @@ Checks run in this order and the first failure is raised:
 candles: NaN/inf (per column) -> unsorted -> duplicate timestamps -> non-positive
 prices -> absurd values (a price above ``MAX_PRICE`` or a volume above
 ``MAX_VOLUME``, e.g. 1e300) -> high < low -> open/close outside [low, high] -> negative volume.
-funding: NaN/inf -> unsorted -> duplicate timestamps.
+funding: NaN/inf -> unsorted -> duplicate timestamps -> absurd rates (|rate| > ``MAX_FUNDING_RATE``).
 
 Zero volume and flat bars (high == low) are *valid* here: they are real exchange
 output and a quality matter, handled by ``envs.data.cleaning``.
@@ -23,6 +23,12 @@ from envs.data.reading import CANDLE_COLUMNS, MAX_EXAMPLES, RowLocator, describe
 
 MAX_PRICE = 1e12  # quote units per base unit: far above any traded asset (BTC ~1e5)
 MAX_VOLUME = 1e16  # base units per bar: above any token's daily volume (SHIB ~1e13)
+# Funding is a fraction of notional per settlement. Exchanges cap it (Binance USD-M: 0.75 x
+# the maintenance margin ratio, 0.3% on BTCUSDT; the shipped files' largest is 0.375%), and
+# the most extreme altcoin settlements seen are a few percent. 5% per settlement (over 50x
+# BTC's cap) is a percentage written as a number (0.01 meant as 0.01%? 5.0 meant as 5%?) or
+# a corrupt cell: refused rather than charged.
+MAX_FUNDING_RATE = 0.05
 _REPORT_HINT = "To list every problem in the file at once: python -m envs.data report PATH."
 
 
@@ -149,3 +155,15 @@ def validate_funding(frame: pd.DataFrame, loc: RowLocator) -> None:
     """
     _check_nan(frame, ("funding_rate",), loc)
     _check_order(frame, loc)
+    absurd = np.abs(frame["funding_rate"].to_numpy()) > MAX_FUNDING_RATE
+    if absurd.any():
+        _raise(
+            loc,
+            f"absurd funding rates (|rate| above {MAX_FUNDING_RATE} = "
+            f"{MAX_FUNDING_RATE:.0%} of notional per settlement; exchanges cap funding far below)",
+            absurd,
+            frame,
+            ("funding_rate",),
+            "Rates are fractions per settlement (0.0001 = 0.01%): divide a percentage column by "
+            "100, or correct the cells.",
+        )

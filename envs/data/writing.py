@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from envs.data.errors import DataValidationError
-from envs.presets import BITSTAMP_2011, PRESETS
+from envs.preset_table import BITSTAMP_2011, PRESETS
 
 OUT_SUFFIXES = (".csv", ".gz", ".parquet", ".pq")
 

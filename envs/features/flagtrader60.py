@@ -89,8 +89,8 @@ import functools
 
 import numpy as np
 
+import envs.features.ops as ops
 from envs.barsize import bars_for
-from envs.features import ops
 from envs.features.bars import Bars
 from envs.features.funding import FUNDING_SPECS
 from envs.features.specs import FeatureSpec

@@ -27,6 +27,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from envs.data.errors import DataValidationError  # a data problem: one line, exit 2
+from lab.atomic import atomic_write_text
+
 IQR_TO_STD = 1.349  # IQR of a standard normal distribution
 _KIND = "RobustNormaliser"
 _VERSION = 1
@@ -79,7 +82,6 @@ class RobustNormaliser:
         empty = np.isnan(values).all(axis=0)
         if empty.any():
             bad = [names[i] for i in np.flatnonzero(empty)]
-            from envs.data.errors import DataValidationError  # a data problem: one line, exit 2
 
             shown = str(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
             raise DataValidationError(
@@ -165,11 +167,16 @@ class RobustNormaliser:
         cls, state: dict[str, Any], feature_names: Sequence[str] | None = None
     ) -> RobustNormaliser:
         """Rebuild from ``to_dict`` output; with ``feature_names``, check they match."""
+        if not isinstance(state, dict):
+            raise ValueError(f"expected a JSON object, got {type(state).__name__}")
         if state.get("kind") != _KIND or state.get("version") != _VERSION:
             raise ValueError(
                 f"not a {_KIND} v{_VERSION} state: kind={state.get('kind')!r}, "
                 f"version={state.get('version')!r}"
             )
+        missing = [k for k in ("feature_names", "center", "scale", "clip") if k not in state]
+        if missing:
+            raise ValueError(f"missing {', '.join(missing)}")
         names = [str(n) for n in state["feature_names"]]
         center = np.asarray(state["center"], dtype=np.float64)
         scale = np.asarray(state["scale"], dtype=np.float64)
@@ -178,7 +185,12 @@ class RobustNormaliser:
                 f"corrupt normaliser state: {len(names)} names, {len(center)} "
                 f"centers, {len(scale)} scales"
             )
-        obj = cls(clip=float(state["clip"]))
+        if not (np.isfinite(center).all() and np.isfinite(scale).all() and (scale > 0).all()):
+            raise ValueError("center and scale must be finite numbers, scale > 0")
+        clip = float(state["clip"])
+        if not np.isfinite(clip):
+            raise ValueError(f"clip must be a finite number > 0, got {state['clip']!r}")
+        obj = cls(clip=clip)
         obj.feature_names, obj.center, obj.scale = names, center, scale
         if feature_names is not None:
             obj.check_names(feature_names)
@@ -186,16 +198,25 @@ class RobustNormaliser:
 
     def save(self, path: str | Path) -> None:
         """Write ``to_dict`` as JSON."""
-        Path(path).write_text(json.dumps(self.to_dict(), indent=1))
+        atomic_write_text(path, json.dumps(self.to_dict(), indent=1))
 
     @classmethod
     def load(cls, path: str | Path, feature_names: Sequence[str] | None = None) -> RobustNormaliser:
         """Read a ``save``d normaliser; with ``feature_names``, check they match."""
         try:
             state = json.loads(Path(path).read_text())
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ValueError(f"{path}: not valid JSON ({exc})") from None
         try:
-            return cls.from_dict(state, feature_names)
+            obj = cls.from_dict(state)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(
+                f"{path}: {' '.join(str(exc).split())} (the file was edited or damaged: restore "
+                "the run folder or retrain)"
+            ) from None
+        try:
+            if feature_names is not None:
+                obj.check_names(feature_names)
         except ValueError as exc:
             raise ValueError(f"{path}: {exc}") from None
+        return obj

@@ -14,7 +14,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from envs.presets import DataFile, Preset
+from envs.preset_types import DataFile, Preset
+from envs.synthetic.markets import csv_bytes
 
 # sha256 of the canonical CSV bytes (envs.synthetic.markets.csv_bytes); tests re-derive them.
 SYNTH_SHA256 = {
@@ -43,8 +44,6 @@ class SyntheticFile(DataFile):
     def path(self) -> Path:
         path = synth_dir() / self.filename
         if not path.exists():
-            from envs.synthetic.markets import csv_bytes
-
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{self.filename}.")
             with os.fdopen(fd, "wb") as fh:

@@ -9,8 +9,8 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from envs.synthetic import generators as gen
-from envs.synthetic import oracles
+import envs.synthetic.generators as gen
+import envs.synthetic.oracles as oracles
 
 MARKET_NAMES = ("synth-regime", "synth-meanrev", "synth-rw")
 ORACLE_KINDS = ("hidden", "filter")  # (a) knows the hidden state, (b) past closes only

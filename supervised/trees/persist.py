@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from lab.atomic import atomic_write_bytes
+from lab.config import ConfigError
 from supervised.trees.ensemble import BASE_NAMES, TreeStack
 
 _TORCH_SHIM = "sklearn.externals.array_api_compat.torch"
@@ -53,8 +54,9 @@ TRUSTED_TYPES = (
 )
 
 
-class UntrustedModelError(ValueError):
-    """A model file that needs types outside ``TRUSTED_TYPES``."""
+class UntrustedModelError(ConfigError):
+    """A model file that needs types outside ``TRUSTED_TYPES``, or is no readable skops file (a
+    ``ConfigError``: the CLIs print its one line, exit 2)."""
 
 
 def save_stack(path: str | os.PathLike[str], stack: TreeStack) -> Path:
@@ -71,13 +73,23 @@ def load_stack(path: str | os.PathLike[str]) -> TreeStack:
     try:
         untrusted = sio.get_untrusted_types(file=path)
     except Exception as exc:  # not a zip, or a broken schema: say so, build nothing
-        raise UntrustedModelError(f"{path}: not a readable skops file ({exc})") from exc
+        raise UntrustedModelError(
+            f"{path}: not a readable skops file ({type(exc).__name__}: "
+            f"{' '.join(str(exc).split())[:200]}); retrain or restore it"
+        ) from None
     unknown = sorted(set(untrusted) - set(TRUSTED_TYPES))
     if unknown:
         raise UntrustedModelError(
-            f"{path}: refused, it needs types outside the trusted list: {', '.join(unknown)}"
+            f"{path}: refused, it needs types outside the trusted list: {', '.join(unknown)} "
+            "(nothing was built from it; a model file supervised.trees wrote needs none)"
         )
-    obj: Any = sio.load(path, trusted=list(TRUSTED_TYPES))
+    try:
+        obj: Any = sio.load(path, trusted=list(TRUSTED_TYPES))
+    except Exception as exc:  # noqa: BLE001 (a truncated array entry, a schema that lies)
+        raise UntrustedModelError(
+            f"{path}: not a readable skops file ({type(exc).__name__}: "
+            f"{' '.join(str(exc).split())[:200]}); retrain or restore it"
+        ) from None
     if (
         not isinstance(obj, dict)
         or set(obj) != {"bases", "calibrated"}

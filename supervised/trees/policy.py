@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from envs.features import RobustNormaliser
 from supervised.decision import DecisionRule, class_probs
 from supervised.trees.ensemble import TreeStack
 from supervised.trees.persist import load_stack
@@ -60,8 +61,6 @@ class LoadedTree:
 
     def normaliser(self) -> Any:
         """The run's feature normaliser."""
-        from envs.features import RobustNormaliser
-
         return RobustNormaliser.load(self.run_dir / NORMALISER_FILE)
 
 
@@ -72,9 +71,16 @@ def load_tree_run(path: str | os.PathLike[str]) -> LoadedTree:
     info_path = run_dir / INFO_FILE
     if not info_path.is_file():
         raise FileNotFoundError(f"{run_dir}: not a tree run (no {INFO_FILE})")
-    info = json.loads(info_path.read_text())
-    if info.get("format") != FORMAT:
-        raise ValueError(f"{info_path}: format {info.get('format')!r}, expected {FORMAT!r}")
+    try:
+        info = json.loads(info_path.read_text())
+    except (ValueError, UnicodeDecodeError) as err:  # a damaged or edited tree.json: one line
+        raise ValueError(
+            f"{info_path}: not valid JSON ({err}); the run folder is damaged: restore it or "
+            "retrain (supervised.trees)"
+        ) from None
+    if not isinstance(info, dict) or info.get("format") != FORMAT:
+        got = info.get("format") if isinstance(info, dict) else type(info).__name__
+        raise ValueError(f"{info_path}: format {got!r}, expected {FORMAT!r}")
     return LoadedTree(load_stack(run_dir / MODEL_FILE), info, run_dir)
 
 

@@ -32,6 +32,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from backtest.collapse import constant_position
+from backtest.runner import CostOverrides, run_env, run_policy
+from backtest.verdict import period_of
+from envs import make_env
 from envs.marketspec import (
     add_market_flags,
     market_flags_given,
@@ -41,11 +45,16 @@ from envs.marketspec import (
 from envs.presets import get_preset
 from lab.atomic import atomic_write_json
 from lab.config import Rule, add_fields, check_rules, doc, resolve_many
+from lab.ledger import append_record, default_runs_root, ledger_enabled, make_record
+from lab.ledger_returns import run_returns, save_run_returns
 from lab.rundir import create_run_dir, discard_unfinished, preset_files
+from supervised.data import load_supervised_data
+from supervised.decision_fit import fit_rule
 from supervised.diagnostics import CLASS_NAMES, classifier_report
 from supervised.fitting import FitConfig, Prepared, prepare, val_market
 from supervised.labels import class_shares
 from supervised.logit_correction import CORRECTION_METHODS, LogitCorrection, fit_logit_correction
+from supervised.reporting import val_verdict, verdict_text
 from supervised.trees import checks
 from supervised.trees.ensemble import TreeSizes, TreeStack, fit_stack
 from supervised.trees.persist import save_stack
@@ -56,6 +65,7 @@ from supervised.trees.policy import (
     NORMALISER_FILE,
     TreePolicy,
     corrected_probs,
+    load_tree_run,
 )
 
 THRESHOLD_DEFAULTS = {"threshold": 0.005, "cost_bps": 0.0}
@@ -209,11 +219,11 @@ def val_probabilities(
     return probs, ok
 
 
-def runner_backtest(prep: Prepared, cfg: FitConfig, policy: TreePolicy) -> dict[str, float]:
-    """The val split through the project's runner (``backtest.runner.run_env``), summarised."""
-    from backtest.runner import run_env
-    from envs import make_env
-
+def runner_backtest(
+    prep: Prepared, cfg: FitConfig, policy: TreePolicy, run_dir: Path | None = None
+) -> dict[str, Any]:
+    """The val split through the project's runner (``backtest.runner.run_env``), summarised;
+    with ``run_dir``, its per-bar returns go to ``val_returns.npz`` for the ledger."""
     env = make_env(
         cfg.env,
         split="val",
@@ -224,7 +234,23 @@ def runner_backtest(prep: Prepared, cfg: FitConfig, policy: TreePolicy) -> dict[
         **cfg.costs(),
     )
     bt = run_env(policy, env, "trees", periods_per_year=get_preset(cfg.env).periods_per_year)
-    return {k: float(v) for k, v in bt.summary().items()}
+    if run_dir is not None:
+        save_run_returns(run_dir, bt.returns, bt.timestamps)
+    held = constant_position(bt.positions)  # a collapse (always long/short/flat), else NaN
+    return {
+        **{k: float(v) for k, v in bt.summary().items()},
+        "constant_position": None if np.isnan(held) else held,
+    }
+
+
+def trees_verdict(cfg: FitConfig, run_dir: Path, vb: dict[str, Any], rule: str) -> dict[str, Any]:
+    """The val backtest against buy-and-hold over the same split with the same costs: the
+    verdict, the collapse and the next command (``supervised.reporting.val_verdict``)."""
+    bench = run_policy(
+        "buy_and_hold", cfg.env, "val", seed=cfg.seed, costs=CostOverrides(**cfg.costs())
+    )
+    period = period_of("val", bench.timestamps)
+    return val_verdict(period, cfg.env, run_dir, vb, bench.summary(), f"trees ({rule})")
 
 
 def _info(
@@ -253,15 +279,13 @@ def record_trial(run_dir: Path, market: str, val_sharpe: float | None) -> None:
     the configuration was still tried on val)."""
     import yaml
 
-    from lab.ledger import append_record, default_runs_root, ledger_enabled, make_record
-
     if not ledger_enabled():
         return
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")) or {}
     rec = make_record(market=market, source="trees", algo="trees", config=cfg,
                       seed=cfg.get("seed"), run_dir=run_dir.resolve(), val_sharpe=val_sharpe,
                       periods_per_year=get_preset(market).periods_per_year)  # fmt: skip
-    append_record(rec, default_runs_root())
+    append_record(rec, default_runs_root(), **run_returns(run_dir))
 
 
 @dataclasses.dataclass
@@ -282,11 +306,8 @@ def fit_and_save(
     """Fit the stack on ``prep``'s train samples, the class correction and the decision rule on
     its val samples; save model, ``tree.json`` and normaliser into ``run_dir`` and reload them.
 
-    Shared by ``train`` (the preset's splits) and walk-forward (``evaluate.wf_train``: a fold's
+    Shared by ``train`` (the preset's splits) and walk-forward (``evaluate.walkforward.learn_supervised``: a fold's
     rows), so a fold's model is exactly a tree run."""
-    from supervised.decision_fit import fit_rule
-    from supervised.trees.policy import load_tree_run
-
     d, tr = prep.data, prep.train
     t_fit = time.time()
     stack = fit_stack(d.features[tr.t], tr.labels, tr.t, prep.spec.horizon, sizes=sizes,
@@ -320,7 +341,6 @@ def train(argv: list[str] | None = None) -> Path:
     market_from_args(args)  # args.env: the market's key
     cfg, sizes, opts = configs(args)
     t0 = time.time()
-    from supervised.data import load_supervised_data
 
     prep = prepare(cfg, load_supervised_data(cfg.env, cfg.feature_set, cfg.window))
     direction = direction_check(prep)
@@ -346,12 +366,13 @@ def train(argv: list[str] | None = None) -> Path:
         "checks": {"label_direction": direction, "val_classes": classes},
         "val": {"raw": fitted.raw_report.to_dict(), "corrected": report.to_dict()},
         "decision_rule": rule_fit.summary(),
-        "val_backtest": runner_backtest(prep, cfg, policy),
+        "val_backtest": runner_backtest(prep, cfg, policy, run_dir),
         "fit_s": round(fit_s, 1),
         "wall_s": round(time.time() - t0, 1),
     }
-    atomic_write_json(run_dir / "metrics.json", metrics)
     vb = metrics["val_backtest"]
+    metrics["val_verdict"] = trees_verdict(cfg, run_dir, vb, rule_fit.rule.label())
+    atomic_write_json(run_dir / "metrics.json", metrics)
     record_trial(run_dir, cfg.env, vb.get("sharpe"))  # the trial ledger (lab.ledger)
     print(
         f"fit {fit_s:.0f}s; {classes['message']}; val bal acc {report.balanced_accuracy:.3f}; "
@@ -360,6 +381,7 @@ def train(argv: list[str] | None = None) -> Path:
     )
     if not classes["ok"]:
         raise TreeCheckError(f"{classes['message']} (run kept at {run_dir}, marked failed)")
+    print(verdict_text(metrics["val_verdict"]))
     return run_dir
 
 

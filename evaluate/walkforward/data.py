@@ -1,8 +1,10 @@
 """Walk-forward data and fold plans: rows for training, selection and out-of-sample testing.
 
 Fold layout (``plan_folds``), all in bars (rows of the cleaned series), built on
-``envs.splits.walk_forward_folds`` with ``expanding=True`` over the span ``[span_lo, span_hi)``
-(``python -m evaluate.walkforward`` uses the preset's train+val+test period by default)::
+``envs.splits.walk_forward_folds`` over the span ``[span_lo, span_hi)`` (``python -m
+evaluate.walkforward`` uses the preset's train+val+test period by default), anchored
+(expanding: every fold's information set starts at ``span_lo``) or rolling (``info_bars``, the
+``--train-span``: the information set is the last ``info_bars`` rows before the purge)::
 
     span_lo .......... inner train .......... | purge | val (selection) | purge | test k |
                                                                        ^ walk_forward_folds' purge
@@ -38,7 +40,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from envs.data import load_clean, load_funding
+from envs.data.errors import DataValidationError
+from envs.features import RobustNormaliser, compute_features, valid_rows
 from envs.market import MarketData
+from envs.presets import get_preset
 from envs.splits import walk_forward_folds
 
 Range = tuple[int, int]
@@ -60,10 +66,6 @@ class WFData:
     @classmethod
     def from_preset(cls, preset: str, feature_set: str) -> WFData:
         """The shipped real data of ``preset`` (sha256-checked, cleaned, with funding features)."""
-        from envs.data import load_clean, load_funding
-        from envs.features import compute_features
-        from envs.presets import get_preset
-
         p = get_preset(preset)
         candles, _report = load_clean(p)  # any market key (envs.marketspec)
         funding = load_funding(p) if p.funding is not None else None
@@ -85,15 +87,11 @@ class WFData:
 
     def fit_normaliser(self, rows: tuple[Range, ...]) -> Any:
         """A ``RobustNormaliser`` fitted on the valid raw-feature rows inside ``rows`` only."""
-        from envs.features import RobustNormaliser, valid_rows
-
         mask: np.ndarray = np.zeros(self.n_rows, dtype=bool)
         for lo, hi in rows:
             mask[lo:hi] = True
         mask &= valid_rows(self.raw)
         if not mask.any():
-            from envs.data.errors import DataValidationError  # too little data: one line, exit 2
-
             raise DataValidationError(
                 f"no valid feature rows in {rows} to fit the normaliser on: the span is too short "
                 "for the features' warm-up; give more data or a larger --min-train-bars"
@@ -134,6 +132,14 @@ class FoldPlan:
     test: Range  # out-of-sample decision rows
     holes: tuple[Range, ...]  # embargoed rows inside [train start, val end)
     purge_bars: int
+    groups: tuple[int, ...] = ()  # CPCV: the groups this split tests (``tests`` their rows)
+    tests: tuple[Range, ...] = ()
+    paths: tuple[int, ...] = ()  # CPCV: the backtest path each tested group feeds
+
+    @property
+    def test_blocks(self) -> dict[int, Range]:
+        """Test rows by group (a walk-forward fold: its one test block as group -1)."""
+        return dict(zip(self.groups, self.tests, strict=True)) if self.groups else {-1: self.test}
 
     @property
     def n_train(self) -> int:
@@ -179,11 +185,14 @@ def plan_folds(
     embargo_bars: int = 0,
     test_bars: int | None = None,
     min_train_bars: int | None = None,
+    info_bars: int | None = None,
 ) -> list[FoldPlan]:
-    """Expanding, purged, embargoed folds over ``span`` with an inner selection block.
+    """Purged, embargoed folds over ``span`` with an inner selection block.
 
     ``min_train_bars`` (default ``2 * val_bars + purge_bars``) counts the fold's information
     set (train + purge + val); ``test_bars`` defaults to what ``walk_forward_folds`` gives.
+    ``info_bars`` (None: anchored, expanding windows) makes the windows rolling: every fold's
+    information set is the last ``info_bars`` rows before its test block's purge.
     Raises ValueError when a fold keeps fewer than ``val_bars`` inner training rows.
     """
     lo, hi = span
@@ -191,6 +200,14 @@ def plan_folds(
         raise ValueError(f"val_bars must be >= 1, got {val_bars}")
     need = 2 * val_bars + purge_bars
     min_train = need if min_train_bars is None else max(int(min_train_bars), need)
+    if info_bars is not None:
+        if info_bars < need:
+            raise ValueError(
+                f"a rolling window of {info_bars} bars cannot hold {val_bars} training rows, "
+                f"a {purge_bars}-bar purge and the {val_bars}-bar selection block; give a "
+                "longer --train-span or a smaller --val-bars"
+            )
+        min_train = max(min_train, int(info_bars))
     folds = walk_forward_folds(
         hi - lo,
         n_folds,
@@ -198,11 +215,14 @@ def plan_folds(
         min_train_bars=min_train,
         purge_bars=purge_bars,
         embargo_bars=embargo_bars,
-        expanding=True,
+        expanding=info_bars is None,
+        train_bars=None if info_bars is None else int(info_bars),
     )
     plans = []
     for f in folds:
         info = [(a + lo, b + lo) for a, b in f.train_ranges]
+        if not info:
+            raise ValueError(f"fold {f.index}: no information rows before its test block")
         first, end = info[0][0], info[-1][1]
         holes = tuple((b, a2) for (_, b), (a2, _) in zip(info[:-1], info[1:], strict=True))
         val = (end - val_bars, end)

@@ -1,0 +1,47 @@
+"""Oracle allocations on a universe that holds planted-signal markets (``envs.synthetic``).
+
+A universe of synthetic presets (``synth-regime,synth-rw,synth-meanrev``) is a planted
+cross-sectional market: only the members with a planted signal can be exploited, and the known
+allocation is each such member's single-market oracle position (``envs.synthetic.
+oracle_positions``: ``hidden`` reads the generator's state, ``filter`` past closes only), split
+equally among them, every other member at 0. In ``long_only`` mode a short oracle position is
+cash. The oracles decide at bar t's close like every policy; the portfolio env fills and charges.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from envs.portfolio.universe import Universe
+from envs.synthetic import MARKET_NAMES, oracle_positions
+
+
+def planted_members(universe: Universe) -> list[int]:
+    """Indices of the members that are planted-signal presets with an edge (not the random
+    walk, whose oracle is always flat)."""
+    return [i for i, n in enumerate(universe.names) if n in MARKET_NAMES and n != "synth-rw"]
+
+
+class OracleAllocator:
+    """``decide(t, tradable, first)`` of the oracle ``kind`` ("hidden"/"filter")."""
+
+    def __init__(self, universe: Universe, kind: str, mode: str) -> None:
+        members = planted_members(universe)
+        if not members:
+            raise ValueError(
+                f"oracle_{kind} needs a planted-signal member ({', '.join(MARKET_NAMES)}); "
+                f"the universe is {', '.join(universe.names)}"
+            )
+        self.targets = np.zeros((universe.n_bars, universe.n_assets))
+        for i in members:
+            times_ns, positions = oracle_positions(universe.names[i], kind)
+            rows = np.searchsorted(times_ns, universe.timestamps).clip(0, len(times_ns) - 1)
+            found = times_ns[rows] == universe.timestamps
+            pos = np.where(found, positions[rows], 0.0)
+            self.targets[:, i] = (np.maximum(pos, 0.0) if mode == "long_only" else pos) / len(
+                members
+            )
+
+    def decide(self, t: int, tradable: np.ndarray, first: bool) -> tuple[np.ndarray, bool]:
+        """The oracle's targets at bar t (0 for members not tradable)."""
+        return self.targets[t] * tradable, False

@@ -1,0 +1,53 @@
+"""Actions -> target weights of a portfolio (numpy, batched over accounts).
+
+Two action modes (``mode=``):
+
+* ``"long_only"``: ``Box(0, 1, (N + 1,))``: one score per asset and one for cash. Scores are
+  clipped to [0, 1]; assets that are not tradable get 0; the weights are the scores divided by
+  their sum (cash included), so ``w_i >= 0`` and ``sum w_i <= 1`` (the rest is cash). All scores 0
+  means all cash.
+* ``"long_short"``: ``Box(-1, 1, (N,))``: a signed target exposure per asset, clipped to [-1, 1],
+  0 for assets that are not tradable, then scaled down (never up) so that the gross exposure
+  ``sum |w_i|`` is at most ``gross_cap``. With one asset and ``gross_cap`` 1 this is exactly the
+  single env's continuous action (``TradingEnv(action="continuous")``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+MODES = ("long_only", "long_short")
+
+
+def action_dim(mode: str, n_assets: int) -> int:
+    """Length of one action: N + 1 (long_only, with cash) or N (long_short)."""
+    return n_assets + 1 if mode == "long_only" else n_assets
+
+
+def to_weights(
+    actions: np.ndarray, tradable: np.ndarray, mode: str, gross_cap: float
+) -> np.ndarray:
+    """Target weights (n, N) float64 from actions (n, action_dim) and the tradable mask (n, N).
+
+    Raises ValueError on a non-finite action or a wrong shape (one line naming the shape)."""
+    n, n_assets = tradable.shape
+    a = np.asarray(actions, dtype=np.float32)
+    want = action_dim(mode, n_assets)
+    if a.size != n * want:
+        raise ValueError(
+            f"portfolio actions have shape {a.shape}: expected ({n}, {want}) for {n_assets} "
+            f"assets in mode {mode!r}"
+        )
+    a = a.reshape(n, want)
+    if not np.isfinite(a).all():
+        raise ValueError("portfolio actions must be finite numbers")
+    if mode == "long_only":
+        scores = np.clip(a, 0.0, 1.0).astype(np.float64)
+        scores[:, :n_assets] *= tradable
+        total = scores.sum(axis=1, keepdims=True)
+        safe = np.where(total > 0.0, total, 1.0)
+        return np.where(total > 0.0, scores[:, :n_assets] / safe, 0.0)
+    w = np.clip(a, -1.0, 1.0).astype(np.float64) * tradable
+    gross = np.abs(w).sum(axis=1, keepdims=True)
+    scale = np.where(gross > gross_cap, gross_cap / np.where(gross > 0.0, gross, 1.0), 1.0)
+    return np.where(scale < 1.0, w * scale, w)
