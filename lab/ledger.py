@@ -28,6 +28,7 @@ import hashlib
 import json
 import math
 import os
+import resource
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -143,8 +144,10 @@ def _write_line(fd: int, path: Path, line: bytes) -> None:
         ) from None
     if written != len(line):
         os.ftruncate(fd, size)
+        limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+        over_limit = limit != resource.RLIM_INFINITY and size + len(line) > limit
         raise OSError(
-            errno.ENOSPC,
+            errno.EFBIG if over_limit else errno.ENOSPC,  # a file-size limit, else a full disk
             f"short append ({written} of {len(line)} bytes): ledger line not written (file "
             "left as it was)",
             str(path),
