@@ -94,7 +94,7 @@ def _train_ranges(
     """The bars outside every test group minus ``purge`` bars before and ``purge + embargo``
     after each one (also where that reaches past the next group), as contiguous runs."""
     lo, hi = bounds[0][0], bounds[-1][1]
-    keep = np.ones(hi - lo, dtype=bool)
+    keep: np.ndarray = np.ones(hi - lo, dtype=bool)
     for g in tested:
         a, b = bounds[g]
         keep[max(a - purge, lo) - lo : min(b + purge + embargo, hi) - lo] = False
