@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agents.hyper import PPOHyper, SACHyper
+from agents.hyper import A2CHyper, PPOHyper, SACHyper
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 OWN_ENTRY_MODULES = ("ppo", "sac")  # agents/ppo.py, agents/sac.py: the README's commands
@@ -119,6 +119,14 @@ ALGOS: dict[str, AlgoSpec] = {
         pickled_entries=("train_freq",),
         extractor_kwargs={"allow_dropout": True},
         replay_buffer=True,
+    ),
+    "a2c": AlgoSpec(
+        name="a2c",
+        sb3="stable_baselines3:A2C",
+        hyper=A2CHyper,
+        actions=("discrete", "continuous"),
+        trainable_heads=("mlp_extractor", "action_net", "value_net"),
+        policy_kwargs={"ortho_init": False},  # as PPO: keep the transformer's own init
     ),
 }
 

@@ -18,7 +18,13 @@ from envs.params import EnvParams
 from lab.config import ConfigError
 from lab.config import doc as _doc
 
-_ENV_DEFAULTS = EnvParams()
+_ENV_FIELDS = {f.name: f for f in dataclasses.fields(EnvParams)}
+
+
+def _env_option(name: str) -> Any:
+    """A config field that is ``EnvParams.<name>``: the env's default and documentation."""
+    f = _ENV_FIELDS[name]
+    return field(default=f.default, metadata=_doc(f.metadata["doc"]))
 
 
 @dataclass
@@ -28,33 +34,18 @@ class EnvConfig:
 
     feature_set: str = field(default="core17", metadata=_doc("feature set: core17 | flagtrader60"))
     window: int = field(default=32, metadata=_doc("observation window in bars (hours)"))
-    # costs: the env's own defaults (one source, envs.params.EnvParams): "same costs everywhere"
-    fee_bps: float = field(
-        default=_ENV_DEFAULTS.fee_bps, metadata=_doc("fee per unit of notional traded, bps")
-    )
-    slippage_bps: float = field(
-        default=_ENV_DEFAULTS.slippage_bps,
-        metadata=_doc("slippage per unit of notional traded, bps (adverse fill)"),
-    )
-    funding: bool = field(
-        default=_ENV_DEFAULTS.funding, metadata=_doc("charge perpetual funding on positions")
-    )
-    fill: str = field(default="next_open", metadata=_doc("next_open (honest) | close (optimistic)"))
-    reward: str = field(default="drawdown", metadata=_doc("drawdown | log_return | dsr"))
-    dd_penalty: float = field(
-        default=0.5, metadata=_doc("reward = log return - dd_penalty * drawdown increase")
-    )
-    episode_length: int | None = field(
-        default=720, metadata=_doc("bars per training episode (720 = 30 days); None = to the end")
-    )
-    decision_interval: int = field(
-        default=_ENV_DEFAULTS.decision_interval,
-        metadata=_doc(
-            "bars per agent step: each action is held k bars, rewards summed (gamma is per step)"
-        ),
-    )
-    action: str = field(default="discrete", metadata=_doc("discrete (sell/flat/buy) | continuous"))
-    long_only: bool = field(default=False, metadata=_doc("SELL means flat; no short positions"))
+    # every env option below is envs.params.EnvParams' field of the same name: its default and
+    # its doc come from there (one source: "same costs everywhere"), see _env_option
+    fee_bps: float = _env_option("fee_bps")
+    slippage_bps: float = _env_option("slippage_bps")
+    funding: bool = _env_option("funding")
+    fill: str = _env_option("fill")
+    reward: str = _env_option("reward")
+    dd_penalty: float = _env_option("dd_penalty")
+    episode_length: int | None = _env_option("episode_length")
+    decision_interval: int = _env_option("decision_interval")
+    action: str = _env_option("action")
+    long_only: bool = _env_option("long_only")
     options: dict[str, Any] = field(
         default_factory=dict,
         metadata=_doc("any other envs.params.EnvParams option (max_drawdown, reward_scale, ...)"),
@@ -63,25 +54,15 @@ class EnvConfig:
 
     def env_options(self) -> dict[str, Any]:
         """The ``EnvParams`` options (everything but feature_set, window and n_envs)."""
-        out = {
-            k: getattr(self, k)
-            for k in (
-                "fee_bps",
-                "slippage_bps",
-                "funding",
-                "fill",
-                "reward",
-                "dd_penalty",
-                "episode_length",
-                "decision_interval",
-                "action",
-                "long_only",
-            )
-        }
+        out = {k: getattr(self, k) for k in ENV_OPTIONS}
         clash = sorted(set(out) & set(self.options))
         if clash:
             raise ConfigError(f"env.options repeats {clash}; set them as env fields instead")
         return {**out, **self.options}
+
+
+# the EnvConfig fields that are env options (EnvParams fields), passed to the env by name
+ENV_OPTIONS = tuple(f.name for f in dataclasses.fields(EnvConfig) if f.name in _ENV_FIELDS)
 
 
 @dataclass

@@ -47,3 +47,19 @@ class SACHyper:
     train_freq: int = field(default=1, metadata=_doc("VecEnv steps between updates"))
     gradient_steps: int = field(default=1, metadata=_doc("gradient steps per update"))
     ent_coef: Any = field(default="auto", metadata=_doc("entropy weight or 'auto' (learned)"))
+
+
+@dataclass
+class A2CHyper:
+    """SB3 A2C keyword arguments (same names as ``stable_baselines3.A2C``)."""
+
+    learning_rate: float = field(default=7e-4, metadata=_doc("RMSprop step size"))
+    n_steps: int = field(default=5, metadata=_doc("rollout steps per env per update"))
+    gamma: float = field(
+        default=0.99, metadata=_doc("discount per agent step (env.decision_interval bars)")
+    )
+    gae_lambda: float = field(default=1.0, metadata=_doc("GAE lambda (1.0: plain returns)"))
+    ent_coef: float = field(default=0.0, metadata=_doc("entropy bonus"))
+    vf_coef: float = field(default=0.5, metadata=_doc("value loss weight"))
+    max_grad_norm: float = field(default=0.5, metadata=_doc("gradient clip (global L2 norm)"))
+    normalize_advantage: bool = field(default=False, metadata=_doc("normalise the advantages"))

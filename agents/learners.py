@@ -100,12 +100,10 @@ def _rl(algo: str, refused: dict[str, str] | None = None) -> Learner:
     )
 
 
+# what an orchestrator cannot do with an RL algorithm (every other RL algorithm can do everything)
+RL_REFUSED: dict[str, dict[str, str]] = {}
 LEARNERS: dict[str, Learner] = {
-    "ppo": _rl("ppo"),
-    "sac": _rl(
-        "sac",
-        {"walkforward": "evaluate.walkforward trains PPO, supervised and trees folds only"},
-    ),
+    **{algo: _rl(algo, RL_REFUSED.get(algo)) for algo in ALGOS},  # every algorithm of the table
     "supervised": Learner(
         name="supervised",
         family="supervised",

@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
+from agents.learners import supporting
 from envs.marketspec import add_market_flags, market_from_args
 from lab.config import Rule, add_fields, check_rules, doc, resolve
 
-ALGOS = ("ppo", "sac", "supervised")
+ALGOS = supporting("tune")  # the learner table's (agents.learners): trees refused there
 
 
 @dataclass

@@ -20,8 +20,8 @@ from typing import Any
 import yaml
 from stable_baselines3.common.callbacks import BaseCallback
 
+from agents.algorithms import ALGOS
 from agents.cli import parse
-from agents.config import PPOHyper, SACHyper
 from agents.pipeline import learn, load_run_market, open_run, prepare_training, run_validation
 from agents.seed_group import read_rl_metrics
 from lab.runtime import seed_everything, set_torch_threads
@@ -86,7 +86,7 @@ def _rl_seed(
     run_dir: Path, algo: str, argv: list[str], prune: Any, reports: dict[int, float]
 ) -> bool:
     """Train one RL seed like ``agents.<algo>.main``; returns whether it was pruned."""
-    inv = parse(algo, {"ppo": PPOHyper, "sac": SACHyper}[algo], argv)
+    inv = parse(algo, ALGOS[algo].hyper, argv)
     run_dir = open_run(inv, argv)
     seed_everything(inv.cfg.seed)
     set_torch_threads(1)

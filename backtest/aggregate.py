@@ -154,7 +154,7 @@ class SeedSummary:
 
     method: str
     seeds: list[int | None]
-    sharpes: list[float]  # per seed, collapsed as 0
+    sharpes: list[float]  # per seed, an always-flat seed as 0
     collapsed: list[bool]
     iqm: float
     iqm_low: float

@@ -40,6 +40,7 @@ import numpy as np
 
 from backtest.baseline_table import named_spec
 from backtest.baselines import Policy, PolicySpec
+from backtest.policy import initial_state, step
 from backtest.record import Backtest
 from envs import make_env
 from envs.presets import get_preset
@@ -153,9 +154,10 @@ def _episode(
     tape.seg_starts.append(tape.n)
     bar = np.array([info["bar"]], dtype=np.int64)
     done, held, terminated = False, 0, False
+    state = initial_state(policy, 1)  # a recurrent policy starts every episode afresh
     while not done:
         if held % k == 0:  # a decision bar of the k-bar env; else hold the last action
-            action = policy.act(obs[None, :], bar)
+            action, state = step(policy, obs[None, :], bar, state)
         held += 1
         obs, reward, terminated, truncated, info = env.step(action[0])
         if on_step is not None:

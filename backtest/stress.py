@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from backtest.baselines import Policy, PolicySpec, position_to_action
+from backtest.policy import initial_state, step
 from backtest.runner import CostOverrides
 from envs.params import EnvParams
 
@@ -45,9 +46,20 @@ class DelayedPolicy:
         self.policy.bind(market, action_space)
         self.space, self.last_bar, self.pending = action_space, -(10**18), None
 
+    def initial_state(self, n: int) -> Any:
+        """The wrapped policy's state (None when it is stateless)."""
+        return initial_state(self.policy, n)
+
+    def act_state(self, obs_batch: np.ndarray, bars: np.ndarray, state: Any) -> tuple[Any, Any]:
+        """The action decided at the previous call, the wrapped policy's state carried."""
+        now, state = step(self.policy, obs_batch, bars, state)
+        return self._delay(now, bars), state
+
     def act(self, obs_batch: np.ndarray, bars: np.ndarray) -> np.ndarray:
         """The action decided at the previous call; flat when this call starts an episode."""
-        now = self.policy.act(obs_batch, bars)
+        return self._delay(self.policy.act(obs_batch, bars), bars)
+
+    def _delay(self, now: np.ndarray, bars: np.ndarray) -> np.ndarray:
         bar = int(np.asarray(bars)[0])
         contiguous = self.pending is not None and bar - self.last_bar == self.interval_bars
         out = self.pending if contiguous else position_to_action(np.zeros(len(bars)), self.space)

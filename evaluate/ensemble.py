@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from backtest.baselines import Policy, PolicySpec, position_to_action
+from backtest.policy import initial_state, is_stateful, step
 
 RULES = ("voting", "confidence", "disagreement")
 FLAT_EPS = 1e-6  # |continuous exposure| at or below this votes flat
@@ -153,10 +154,16 @@ class EnsemblePolicy:
             )
             pos = mean_probability_position(probs)
             return np.maximum(pos, 0.0) if self.long_only else pos
+        return self._combine(
+            [m.act(obs_batch, bars) for m in self.members]  # stateless members (act_state: both)
+        )
+
+    def _combine(self, actions: list[np.ndarray]) -> np.ndarray:
+        """The voting/unanimous position of the members' actions."""
         proposals = np.stack(
             [
-                member_positions(m.act(obs_batch, bars), s, self.long_only)
-                for m, s in zip(self.members, self.member_spaces, strict=True)
+                member_positions(a, s, self.long_only)
+                for a, s in zip(actions, self.member_spaces, strict=True)
             ]
         )
         return vote(proposals) if self.rule == "voting" else unanimous(proposals)
@@ -164,6 +171,20 @@ class EnsemblePolicy:
     def act(self, obs_batch: np.ndarray, bars: np.ndarray) -> np.ndarray:
         """The combined position of the members, as an action."""
         return position_to_action(self.positions(obs_batch, bars), self.space)
+
+    def initial_state(self, n: int) -> list[Any]:
+        """One state per member (None for a stateless one)."""
+        return [initial_state(m, n) for m in self.members]
+
+    def act_state(
+        self, obs_batch: np.ndarray, bars: np.ndarray, state: list[Any]
+    ) -> tuple[np.ndarray, list[Any]]:
+        """The combined action, each member's state carried (``backtest.policy.step``)."""
+        if self.rule == "confidence":  # probabilities of stateless members only (checked)
+            return self.act(obs_batch, bars), state
+        stepped = [step(m, obs_batch, bars, s) for m, s in zip(self.members, state, strict=True)]
+        pos = self._combine([a for a, _ in stepped])
+        return position_to_action(pos, self.space), [s for _, s in stepped]
 
 
 def _layout(spec: PolicySpec) -> dict[str, Any]:
@@ -184,6 +205,23 @@ def _normaliser_key(spec: PolicySpec) -> str:
         if n is None
         else json.dumps(n.to_dict(), sort_keys=True)
     )
+
+
+def _check_confidence_members(members: list[PolicySpec]) -> None:
+    """``confidence`` averages probabilities: every member must expose them, without memory."""
+    for m in members:
+        if is_stateful(m.policy):
+            raise TypeError(
+                f"--ensemble confidence: member {m.name!r} is a stateful (recurrent) policy; "
+                "its probabilities depend on its memory: use --ensemble voting or disagreement"
+            )
+        if not has_probabilities(m.policy):
+            raise TypeError(
+                f"--ensemble confidence: member {m.name!r} ({type(m.policy).__name__}, action "
+                f"{m.env_settings.get('action', 'discrete')!r}) exposes no action probabilities; "
+                "only discrete PPO and supervised classifiers do (SAC outputs an exposure). "
+                "Use --ensemble voting or disagreement, or drop that member."
+            )
 
 
 def build_ensemble(rule: str, members: list[PolicySpec], name: str | None = None) -> PolicySpec:
@@ -212,14 +250,7 @@ def build_ensemble(rule: str, members: list[PolicySpec], name: str | None = None
                 f"{members[0].name!r} (normaliser.json differs); members read one observation"
             )
     if rule == "confidence":
-        for m in members:
-            if not has_probabilities(m.policy):
-                raise TypeError(
-                    f"--ensemble confidence: member {m.name!r} ({type(m.policy).__name__}, action "
-                    f"{m.env_settings.get('action', 'discrete')!r}) exposes no action probabilities; "
-                    "only discrete PPO and supervised classifiers do (SAC outputs an exposure). "
-                    "Use --ensemble voting or disagreement, or drop that member."
-                )
+        _check_confidence_members(members)
     spaces = [action_space_of(str(m.env_settings.get("action", "discrete"))) for m in members]
     policy = EnsemblePolicy(
         rule, [m.policy for m in members], spaces, ref["long_only"], names=[m.name for m in members]

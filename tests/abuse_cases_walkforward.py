@@ -19,8 +19,13 @@ WF = ["--methods", "momentum", "--folds", "2"]
 MOD = "evaluate.walkforward"
 
 CASES: list[tuple[str, str, list[str], str]] = [
-    ("wf no method", MOD, ["--folds", "2", "--out", "{new}"], "no method given"),
-    ("wf unknown method", MOD, ["--methods", "a2c", "--folds", "2"], "invalid choice: 'a2c'"),
+    (
+        "wf no method",
+        MOD,
+        ["--folds", "2", "--out", "{new}"],
+        "one of the arguments --methods --algo is required",
+    ),
+    ("wf unknown method", MOD, ["--methods", "banana", "--folds", "2"], "invalid choice: 'banana'"),
     (
         "wf method twice",
         MOD,
@@ -75,6 +80,41 @@ CASES: list[tuple[str, str, list[str], str]] = [
         MOD,
         ["--methods", "ppo", "--folds", "2", "--epochs", "2"],
         "--epochs is not read by --algo ppo",
+    ),  # fmt: skip
+    (
+        "wf groups without cpcv",
+        MOD,
+        [*WF, "--groups", "6", "--out", "{new}"],
+        "--groups is read by --cv cpcv only",
+    ),  # fmt: skip
+    (
+        "wf cpcv with folds",
+        MOD,
+        ["--methods", "momentum", "--cv", "cpcv", "--folds", "3", "--out", "{new}"],
+        "--folds is not read by --cv cpcv",
+    ),  # fmt: skip
+    (
+        "wf cpcv one group",
+        MOD,
+        ["--methods", "momentum", "--cv", "cpcv", "--groups", "1", "--out", "{new}"],
+        "CPCV needs at least 2 groups",
+    ),  # fmt: skip
+    (
+        "wf cpcv test groups too many",
+        MOD,
+        [
+            "--methods",
+            "momentum",
+            "--cv",
+            "cpcv",
+            "--groups",
+            "4",
+            "--test-groups",
+            "4",
+            "--out",
+            "{new}",
+        ],
+        "must be at least 1 and below --groups 4",
     ),  # fmt: skip
 ]
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 import yaml
 
 from agents.config import ConfigError, EnvConfig, PPOHyper, resolve_config
+from agents.config_schema import ENV_OPTIONS
+from envs.params import EnvParams
 from lab.config import describe
 
 
@@ -105,5 +108,15 @@ def test_sac_refuses_discrete_actions() -> None:
 
 def test_describe_documents_every_field() -> None:
     text = describe(EnvConfig)
-    assert "fee_bps = 10.0: fee per unit of notional traded, bps" in text
+    assert "fee_bps = 10.0: fee per unit of notional traded, basis points (10 = 0.1 %)" in text
     assert text.count("\n") + 1 == len(EnvConfig.__dataclass_fields__)
+
+
+def test_env_config_options_are_the_env_params_fields() -> None:
+    env = {f.name: f for f in dataclasses.fields(EnvParams)}
+    own = {f.name: f for f in dataclasses.fields(EnvConfig)}
+    assert set(ENV_OPTIONS) == set(own) - {"feature_set", "window", "options", "n_envs"}
+    for name in ENV_OPTIONS:  # default and doc taken from the env: no mirror to drift
+        assert own[name].default == env[name].default, name
+        assert own[name].metadata["doc"] == env[name].metadata["doc"], name
+    assert EnvConfig().env_options() == {n: getattr(EnvParams(), n) for n in ENV_OPTIONS}

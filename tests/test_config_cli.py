@@ -192,7 +192,7 @@ def test_list_and_required_fields_resolve_and_check(tmp_path):
     layer.write_text("split: val\nseeds: [3]\n")
     cfg = eval_config(eval_parser().parse_args(["--config", str(layer), "--split", "train"]))
     assert (cfg.split, cfg.seeds) == ("train", [3])  # the flag wins over the file
-    with pytest.raises(SystemExit):  # --algo and --folds are required
+    with pytest.raises(SystemExit):  # --algo (or --methods) is required
         wf_parser().parse_args(["--env", "btc1h"])
 
 

@@ -161,6 +161,11 @@ STEPS: list[Step] = [
         f"{PY} -m evaluate.walkforward --env btc1h --methods trees --folds 4 --train-span 3y",
         budget=f"--max-train-samples 2000 {BOOT}",
     ),
+    Step(
+        _c(f"""{PY} -m evaluate.walkforward --env btc1h --methods supervised trees --cv cpcv
+            --groups 6 --test-groups 2"""),
+        budget=f"--groups 4 --epochs 1 --max-train-samples 2000 {BOOT}",
+    ),
     # --- many seeds, searches, walk-forward on Ray
     Step(f"{PY} -m agents.ppo --env btc1h --seeds 0 1 2 --workers 2", budget=PPO),
     Step(

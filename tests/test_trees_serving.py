@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 import agents.paper as paper_module
+import agents.predict as predict_module
 from agents.loading import load_run
 from agents.paper import main as paper_main
 from agents.paper import tick
@@ -238,11 +239,9 @@ class CcxtReplay:
 def test_predict_from_an_exchange_fetches_closed_bars_and_decides_as_from_a_file(
     registry, tmp_path, monkeypatch, capsys
 ):
-    import envs.data.fetch as fetch
-
     full = load_candles("btc1h").loc[:"2024-06-01 12:00"]
     fake = CcxtReplay(full)  # also serves the forming 12:00 bar: it must not be used
-    monkeypatch.setattr(fetch, "make_exchange", lambda name: fake)
+    monkeypatch.setattr(predict_module, "make_exchange", lambda name: fake)  # the network
     feed = tmp_path / "feed.csv.gz"
     args = ["--model", "tiny", "--root", str(registry), "--exchange", "binance", "--symbol",
             "BTC/USDT", "--candles-out", str(feed), "--json"]  # fmt: skip

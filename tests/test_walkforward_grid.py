@@ -5,6 +5,7 @@ end to end of PPO, the classifier, the trees and the momentum smoke path on the 
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -20,12 +21,15 @@ import pytest
 from agents.config import resolve_config
 from backtest.baseline_table import MOMENTUM_DAYS_GRID, trend_spec
 from backtest.baselines import ConstantPolicy, MomentumPolicy, PolicySpec
+from backtest.cpcv import stitch_paths
+from backtest.record import Backtest
 from backtest.runner import CostOverrides
 from envs.features import compute_features
 from evaluate.walkforward.backtests import backtest_rows, eval_options
 from evaluate.walkforward.baselines import BASELINES, fold_baselines, record_fold_choices
 from evaluate.walkforward.cli import main
 from evaluate.walkforward.context import MethodSettings
+from evaluate.walkforward.cpcv import cpcv_plans, path_curves
 from evaluate.walkforward.data import WFData, plan_folds
 from evaluate.walkforward.folds import TaskOutcome
 from evaluate.walkforward.grid import GridResult
@@ -286,3 +290,55 @@ def test_trend_baselines_are_chosen_on_each_folds_val_rows():
     n = record_fold_choices("btc1h", plans[1], fb, opts, data.index)
     assert n == sum(len(c.trials) for c in fb.choices) == 4 + 4 + 2 + 3
     assert record_fold_choices("btc1h", plans[1], fb, opts, data.index) == 0
+
+
+# --- CPCV as the alternative splitter ------------------------------------------------------------
+
+
+def test_cpcv_plans_by_hand():
+    plans = cpcv_plans((0, 1200), 4, 2, val_bars=50, purge_bars=10, embargo_bars=5)
+    assert len(plans) == 6  # C(4, 2)
+    s0, s1 = plans[0], plans[1]
+    # split 0 tests groups 0 and 1: trains on [600 + 10 + 5, 1200), selects on its last 50 rows
+    assert s0.groups == (0, 1) and s0.tests == ((0, 300), (300, 600))
+    assert s0.val == (1150, 1200) and s0.train == ((615, 1140),) and s0.holes == ()
+    # split 1 tests groups 0 and 2: group 1 purged at both ends, group 2 a hole in training
+    assert s1.groups == (0, 2) and s1.val == (1150, 1200)
+    assert s1.train == ((315, 590), (915, 1140)) and s1.holes == ((590, 915),)
+    with pytest.raises(ValueError, match="too short for the 400-bar selection block"):
+        cpcv_plans((0, 1200), 4, 2, val_bars=400, purge_bars=10)
+
+
+def test_cpcv_paths_match_the_splitters_stitching():
+    n_groups, k = 4, 2
+    blocks = {}
+    returns = {}
+    for i, combo in enumerate(itertools.combinations(range(n_groups), k)):
+        blocks[i] = {}
+        for g in combo:
+            r = np.full(5, 0.001 * (10 * i + g + 1))
+            eq = np.concatenate([[1.0], np.cumprod(1 + r)])
+            ts = (np.arange(5) + 5 * g).astype(np.int64) * 3_600_000_000_000
+            z = np.zeros(5)
+            blocks[i][g] = Backtest("m", ts, eq, np.ones(5), z, z, z, 8760.0)
+            returns[(i, g)] = r
+    paths = path_curves(blocks, n_groups, k, "m", {"method": "m"})
+    expected = stitch_paths(returns, n_groups, k)
+    assert len(paths) == len(expected) == 3
+    for bt, r in zip(paths, expected, strict=True):
+        np.testing.assert_allclose(bt.returns, r, rtol=1e-12)
+
+
+def test_cli_cpcv_on_shipped_data(tmp_path):
+    out = tmp_path / "wf"
+    argv = ["--methods", "momentum", "--cv", "cpcv", "--groups", "4", "--test-groups", "2",
+            "--env", "btc1h", "--start", "2022-01-01", "--end", "2024-01-01", "--val-bars",
+            "1000", "--n-boot", "100", "--no-plots", "--run-dir", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["context"]["splitter"].endswith("6 splits, 3 paths")
+    (row,) = summary["methods"]
+    assert row["n_paths"] == 3 and 0.0 <= row["share_paths_beat_buy_and_hold"] <= 1.0
+    for k in range(6):
+        task = out / f"tasks/momentum/fold{k:02d}/seed0"
+        assert len(list(task.glob("test_g*.npz"))) == 2

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
+from agents.learners import LEARNERS as TABLE
+from agents.learners import require
 from envs.marketspec import add_market_flags, market_flags_given, market_from_args
 from evaluate.walkforward.learners import METHODS, MOMENTUM_GRID
 from lab.config import ConfigError, Rule, add_fields, check_rules, doc, resolve
@@ -32,7 +34,21 @@ class WalkForwardConfig:
         ),
     )
     seeds: list[int] = field(default_factory=lambda: [0], metadata=doc("training seeds"))
-    folds: int = field(default=0, metadata=doc("number of folds K (test blocks)", required=True))
+    folds: int | None = field(
+        default=None, metadata=doc("number of folds K (test blocks; --cv walkforward)")
+    )
+    cv: str = field(
+        default="walkforward",
+        metadata=doc(
+            "splitter: walkforward (folds in time order, one stitched account per seed) or cpcv "
+            "(combinatorial purged CV: many out-of-sample paths per seed)",
+            choices=("walkforward", "cpcv"),
+        ),
+    )
+    groups: int | None = field(default=None, metadata=doc("--cv cpcv: groups N (default 6)"))
+    test_groups: int | None = field(
+        default=None, metadata=doc("--cv cpcv: test groups k per split (default 2)")
+    )
     timesteps: int | None = field(
         default=None, metadata=doc("PPO/SAC env steps per fold (default: the main job's config)")
     )
@@ -152,13 +168,13 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_fields(p, WalkForwardConfig, config_flag=False, skip=("methods", "seeds"))
-    which = p.add_mutually_exclusive_group()
+    which = p.add_mutually_exclusive_group(required=True)
     for flag in ("--methods", "--algo"):
         which.add_argument(
             flag,
             dest="methods",
             nargs="+",
-            choices=METHODS,
+            choices=(*TABLE, *(m for m in METHODS if m not in TABLE)),
             metavar="METHOD",
             default=argparse.SUPPRESS,
             help=f"methods: {_doc('methods')}"
@@ -183,11 +199,26 @@ def config_from_args(args: argparse.Namespace) -> WalkForwardConfig:
     market_from_args(args)  # args.env: the market's key
     cfg, sources = resolve(WalkForwardConfig, args, config_file=False)
     check_rules(cfg, WalkForwardConfig.RULES, sources)
+    if cfg.cv == "walkforward":
+        if cfg.folds is None:
+            raise ConfigError("--folds K is required (or --cv cpcv --groups N --test-groups k)")
+        for name in ("groups", "test_groups"):
+            if getattr(cfg, name) is not None:
+                flag = "--" + name.replace("_", "-")
+                raise ConfigError(f"{flag} is read by --cv cpcv only; drop it or add --cv cpcv")
+    else:
+        if cfg.folds is not None:
+            raise ConfigError("--folds is not read by --cv cpcv; give --groups N --test-groups k")
+        cfg.groups = 6 if cfg.groups is None else cfg.groups
+        cfg.test_groups = 2 if cfg.test_groups is None else cfg.test_groups
     if not cfg.methods:
         raise ConfigError(
             "no method given; add --methods ppo supervised trees (or --algo ppo), from: "
             + ", ".join(METHODS)
         )
+    for m in cfg.methods:
+        if m in TABLE:
+            require(m, "walkforward")  # a learner the table refuses: its reason, one line
     for name, values in (("--methods", cfg.methods), ("--seeds", cfg.seeds)):
         if len(set(values)) != len(values):
             raise ConfigError(f"{name} {' '.join(map(str, values))}: a value repeats; drop it")

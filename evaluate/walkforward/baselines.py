@@ -31,6 +31,7 @@ class FoldBaselines:
 
     backtests: dict[str, Backtest]
     choices: list[Choice] = field(default_factory=list)
+    group_tests: dict[str, dict[int, Backtest]] = field(default_factory=dict)  # CPCV
 
 
 def fold_baselines(
@@ -40,13 +41,22 @@ def fold_baselines(
     market = data.market(data.fit_normaliser(plan.train), 1)
     val_market = mask_rows(market, plan.holes)
     ppy = data.periods_per_year
-    out = {b: backtest_rows(named_spec(b), market, plan.test, options, ppy) for b in SIMPLE}
+    specs = {b: named_spec(b) for b in SIMPLE}
     choices = []
     for name in TREND_BASELINES if trend else ():
         c = choose(name, lambda spec: backtest_rows(spec, val_market, plan.val, options, ppy))
-        out[name] = backtest_rows(c.spec(), market, plan.test, options, ppy)
+        specs[name] = c.spec()
         choices.append(c)
-    return FoldBaselines(out, choices)
+    out = {b: backtest_rows(s, market, plan.test, options, ppy) for b, s in specs.items()}
+    groups = {
+        b: {
+            g: out[b] if rows == plan.test else backtest_rows(s, market, rows, options, ppy)
+            for g, rows in plan.test_blocks.items()
+        }
+        for b, s in specs.items()
+        if plan.groups
+    }
+    return FoldBaselines(out, choices, groups)
 
 
 def record_fold_choices(

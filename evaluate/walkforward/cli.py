@@ -33,6 +33,7 @@ from typing import Any
 import yaml
 
 from backtest.baseline_table import params_label
+from backtest.cpcv import n_paths
 from backtest.runner import CostOverrides
 from envs.data import DataValidationError
 from envs.marketspec import market_dirname, record_market
@@ -42,9 +43,11 @@ from evaluate.walkforward.backtests import eval_options
 from evaluate.walkforward.baselines import fold_baselines, record_fold_choices
 from evaluate.walkforward.checks import check_walkforward, min_train_bars
 from evaluate.walkforward.context import MethodSettings, jsonable
+from evaluate.walkforward.cpcv import cpcv_plans
 from evaluate.walkforward.data import FoldPlan, WFData, plan_folds
 from evaluate.walkforward.grid import GridResult, GridSpec, run_grid
 from evaluate.walkforward.html import write_report
+from evaluate.walkforward.learn_rl import RL_ALGOS
 from evaluate.walkforward.learners import method_settings
 from evaluate.walkforward.tables import (
     baseline_line,
@@ -116,8 +119,15 @@ def make_plans(args: WalkForwardConfig, data: WFData, freq: str) -> tuple[str, s
     start = args.start or p.splits["train"][0]
     end = args.end or p.splits["test"][1]
     try:
+        if args.cv == "cpcv":
+            plans = cpcv_plans(
+                data.span(start, end), int(args.groups or 0), int(args.test_groups or 0),
+                val_bars=args.val_bars, purge_bars=args.purge_bars,
+                embargo_bars=args.embargo_bars,
+            )  # fmt: skip
+            return start, end, plans
         plans = plan_folds(
-            data.span(start, end), args.folds, val_bars=args.val_bars,
+            data.span(start, end), int(args.folds or 0), val_bars=args.val_bars,
             purge_bars=args.purge_bars, embargo_bars=args.embargo_bars,
             test_bars=args.test_bars, min_train_bars=args.min_train_bars, info_bars=info,
         )  # fmt: skip
@@ -166,9 +176,9 @@ def grid_spec(st: Setup, options: dict[str, Any], argv: list[str]) -> GridSpec:
     """The task grid of a checked command."""
     a = st.args
     common: dict[str, Any] = {"argv": ["-m", "evaluate.walkforward", *argv]}
+    rl = {"timesteps": a.timesteps, "config": a.config}
     per_method: dict[str, dict[str, Any]] = {
-        "ppo": {"timesteps": a.timesteps, "config": a.config},
-        "sac": {"timesteps": a.timesteps, "config": a.config},
+        **{m: rl for m in RL_ALGOS},
         "supervised": {"epochs": a.epochs, "max_train_samples": a.max_train_samples},
         "trees": {"max_train_samples": a.max_train_samples, "config": a.config},
     }
@@ -187,6 +197,12 @@ def context(st: Setup, grid: GridResult, command: str, wall_s: float) -> dict[st
         "env": a.env,
         "span": f"{st.start} .. {st.end}",
         "folds": len(st.plans),
+        "splitter": (
+            f"CPCV, {a.groups} groups, {a.test_groups} test groups per split: "
+            f"{len(st.plans)} splits, {n_paths(int(a.groups or 0), int(a.test_groups or 0))} paths"
+            if a.cv == "cpcv"
+            else "walk-forward"
+        ),
         "windows": f"rolling, {a.train_span} per fold" if a.train_span else "anchored (expanding)",
         "seeds": " ".join(map(str, a.seeds)),
         "val bars per fold": a.val_bars,
@@ -255,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     v = build_verdict(
         st.settings, grid, st.plans, list(a.seeds), baselines, st.data.index,
         n_configs=a.n_configs, n_boot=a.n_boot, bootstrap_seed=a.bootstrap_seed,
+        baseline_groups=[fb.group_tests for fb in per_fold] if a.cv == "cpcv" else None,
     )  # fmt: skip
     command = " ".join([PROG, *argv])
     ctx = context(st, grid, command, time.perf_counter() - t0)

@@ -132,6 +132,14 @@ class FoldPlan:
     test: Range  # out-of-sample decision rows
     holes: tuple[Range, ...]  # embargoed rows inside [train start, val end)
     purge_bars: int
+    groups: tuple[int, ...] = ()  # CPCV: the groups this split tests (``tests`` their rows)
+    tests: tuple[Range, ...] = ()
+    paths: tuple[int, ...] = ()  # CPCV: the backtest path each tested group feeds
+
+    @property
+    def test_blocks(self) -> dict[int, Range]:
+        """Test rows by group (a walk-forward fold: its one test block as group -1)."""
+        return dict(zip(self.groups, self.tests, strict=True)) if self.groups else {-1: self.test}
 
     @property
     def n_train(self) -> int:

@@ -36,12 +36,13 @@ class TaskOutcome:
     """One (method, fold, seed): the selected policy's test backtest and how it was chosen."""
 
     plan: FoldPlan
-    test: Backtest  # the selected policy over the fold's test rows
+    test: Backtest  # the selected policy over the fold's (first) test block
     val_sharpe: float  # annualised, the selected policy over the fold's val rows
     trial_sharpes: dict[str, float]  # per-bar test Sharpe of every configuration tried
     selection: dict[str, Any]
     train_s: float
     eval_s: float
+    group_tests: dict[int, Backtest] = field(default_factory=dict)  # CPCV: every tested group
 
 
 @dataclass
@@ -109,8 +110,13 @@ def fit_fold(
         )
         trials[name] = per_period_sharpe(bt.returns)
     val = val_sharpe(trained.spec, ctx)
+    groups = {
+        g: test if rows == plan.test else backtest_rows(trained.spec, market, rows, options, ppy)
+        for g, rows in plan.test_blocks.items()
+        if plan.groups
+    }
     return TaskOutcome(
-        plan, test, val, trials, trained.selection, train_s, time.perf_counter() - t0
+        plan, test, val, trials, trained.selection, train_s, time.perf_counter() - t0, groups
     )
 
 

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from agents.algorithms import ALGOS
 from agents.config import CONFIG_DIR, RunConfig, resolve_config
 from agents.loading import load_run
 from agents.pipeline import train_ppo as train_agent
@@ -25,7 +26,7 @@ from lab.config import load_yaml
 from lab.rundir import create_run_dir
 from lab.runtime import seed_everything, set_torch_threads
 
-RL_ALGOS = ("ppo", "sac")
+RL_ALGOS = tuple(ALGOS)  # the RL algorithm table: a new entry walks forward too
 
 
 def rl_config(
@@ -98,8 +99,6 @@ def train_rl_fold(ctx: FoldContext, algo: str) -> TrainedFold:
         seed=ctx.seed,
         costs=ctx.costs(("fee_bps", "slippage_bps", "funding", "fill")),
     )
-    if algo == "ppo" and cfg.env.action != "discrete":
-        raise ValueError("walk-forward PPO needs env.action: discrete")
     run_dir = create_run_dir(
         env=cfg.env_name,
         algo=algo,

@@ -1,10 +1,13 @@
 """The walk-forward's learner table: per method, its settings and how to train it on one fold.
 
-ONE place: the orchestrator (``evaluate.walkforward.cli`` / ``grid``) reads only ``LEARNERS``.
-This is the walk-forward's own dispatch until the project's learner table lands (issue 22:
-kind -> config, train, load-as-policy, val metric); swapping it in replaces this module only.
+ONE place: the orchestrator (``evaluate.walkforward.cli`` / ``grid``) reads only ``LEARNERS``,
+which is built from the project's learner table (``agents.learners``): every learner the table
+lets the walk-forward serve (``supporting("walkforward")``) gets its family's fold trainer
+here, because the table's ``train(argv)`` trains on a preset's named splits while a fold trains
+on arbitrary row ranges; a learner the table refuses is absent, with the table's reason.
 
-* ``ppo`` / ``sac``: ``evaluate.walkforward.learn_rl`` (the main job's configuration);
+* every RL algorithm of ``agents.algorithms.ALGOS`` (``ppo``, ``sac``, ...):
+  ``evaluate.walkforward.learn_rl`` (the main job's configuration);
 * ``supervised`` / ``trees``: ``evaluate.walkforward.learn_supervised``;
 * ``momentum`` (SMOKE PATH, no learning): the lookback among ``MOMENTUM_GRID`` with the best
   Sharpe on the fold's val rows. Cheap and deterministic; it exercises the same folds,
@@ -23,16 +26,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from agents.learners import LEARNERS as TABLE
+from agents.learners import supporting
 from backtest.baselines import MomentumPolicy, Policy, PolicySpec
 from evaluate.walkforward.backtests import backtest_rows
 from evaluate.walkforward.context import FoldContext, MethodSettings, TrainedFold, jsonable
-from evaluate.walkforward.learn_rl import rl_settings, train_rl_fold
+from evaluate.walkforward.learn_rl import RL_ALGOS, rl_settings, train_rl_fold
 from evaluate.walkforward.learn_supervised import (
     supervised_settings,
     train_supervised_fold,
     train_trees_fold,
 )
 
+RL_FLAGS = ("timesteps", "config")
 MOMENTUM_GRID = (24, 72, 168, 336)  # 1 day .. 2 weeks of hourly bars
 MOMENTUM_FEATURES = "core17"  # the smoke path reads prices only; any feature set builds the env
 DEFAULT_WINDOW = 32
@@ -86,12 +92,23 @@ def train_momentum_fold(ctx: FoldContext) -> TrainedFold:
     return TrainedFold(spec, trials, selection)
 
 
+def _rl_learner(algo: str) -> Learner:
+    return Learner(RL_FLAGS, lambda ctx: train_rl_fold(ctx, algo))
+
+
+# how the walk-forward trains each family of the project's learner table on a fold's rows
+FAMILIES: dict[str, Callable[[str], Learner]] = {
+    "rl": _rl_learner,
+    "supervised": lambda _: Learner(("epochs", "max_train_samples"), train_supervised_fold),
+    "trees": lambda _: Learner(("max_train_samples", "config"), train_trees_fold),
+}
 LEARNERS: dict[str, Learner] = {
-    "ppo": Learner(("timesteps", "config"), lambda ctx: train_rl_fold(ctx, "ppo")),
-    "sac": Learner(("timesteps", "config"), lambda ctx: train_rl_fold(ctx, "sac")),
-    "supervised": Learner(("epochs", "max_train_samples"), train_supervised_fold),
-    "trees": Learner(("max_train_samples", "config"), train_trees_fold),
-    "momentum": Learner((), train_momentum_fold),
+    # every learner the table (agents.learners) lets the walk-forward serve, by its family
+    **{
+        name: FAMILIES[TABLE[name].family](TABLE[name].algo or name)
+        for name in supporting("walkforward")
+    },
+    "momentum": Learner((), train_momentum_fold),  # the walk-forward's own smoke path
 }
 METHODS = tuple(LEARNERS)
 
@@ -107,7 +124,7 @@ def method_settings(
     epochs: int | None = None,
 ) -> MethodSettings:
     """The settings ``method`` trains with on ``env`` (``feature_set``/``window``: overrides)."""
-    if method in ("ppo", "sac"):
+    if method in RL_ALGOS and method in LEARNERS:
         return rl_settings(
             method, env, config=config, feature_set=feature_set, window=window, timesteps=timesteps
         )

@@ -74,6 +74,8 @@ def save_outcome(folder: Path, method: str, seed: int, out: TaskOutcome) -> None
     """result.json + test.npz of one task into ``folder``."""
     bt = out.test
     np.savez(folder / TEST, **{k: np.asarray(getattr(bt, k)) for k in ARRAYS})
+    for g, gbt in out.group_tests.items():  # CPCV: one file per tested group
+        np.savez(folder / f"test_g{g}.npz", **{k: np.asarray(getattr(gbt, k)) for k in ARRAYS})
     result = {
         "method": method,
         "fold": out.plan.index,
@@ -87,6 +89,7 @@ def save_outcome(folder: Path, method: str, seed: int, out: TaskOutcome) -> None
         "train_s": out.train_s,
         "eval_s": out.eval_s,
         "test_summary": bt.summary(),
+        "groups": {str(g): gbt.meta for g, gbt in out.group_tests.items()},
     }
     (folder / RESULT).write_text(json.dumps(jsonable(result), indent=2))
 
@@ -100,14 +103,13 @@ def load_outcome(folder: Path, plan: FoldPlan) -> TaskOutcome | None:
     if not (folder / RESULT).is_file() or not (folder / TEST).is_file():
         return None
     res = json.loads((folder / RESULT).read_text())
-    with np.load(folder / TEST, allow_pickle=False) as z:
-        arrays = {k: z[k] for k in ARRAYS}
-    bt = Backtest(
-        name=res["name"],
-        periods_per_year=float(res["periods_per_year"]),
-        meta=res["meta"],
-        **arrays,
-    )
+    groups = {}
+    for g, meta in (res.get("groups") or {}).items():
+        path = folder / f"test_g{g}.npz"
+        if not path.is_file():
+            return None
+        groups[int(g)] = _backtest(path, res, meta)
+    bt = _backtest(folder / TEST, res, res["meta"])
     return TaskOutcome(
         plan=plan,
         test=bt,
@@ -116,6 +118,15 @@ def load_outcome(folder: Path, plan: FoldPlan) -> TaskOutcome | None:
         selection=res["selection"],
         train_s=float(res["train_s"]),
         eval_s=float(res["eval_s"]),
+        group_tests=groups,
+    )
+
+
+def _backtest(path: Path, res: dict[str, Any], meta: dict[str, Any]) -> Backtest:
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in ARRAYS}
+    return Backtest(
+        name=res["name"], periods_per_year=float(res["periods_per_year"]), meta=meta, **arrays
     )
 
 

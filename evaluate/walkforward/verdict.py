@@ -22,11 +22,13 @@ import numpy as np
 
 from backtest.aggregate import SeedSummary, summarize_seeds
 from backtest.collapse import collapse_label, constant_position
+from backtest.cpcv import n_paths
 from backtest.record import Backtest
 from backtest.stats import deflated_sharpe_ratio
 from evaluate.stitch import stitch
 from evaluate.walkforward.baselines import BASELINES
 from evaluate.walkforward.context import MethodSettings
+from evaluate.walkforward.cpcv import path_curves, path_sharpe, share_beating
 from evaluate.walkforward.data import FoldPlan
 from evaluate.walkforward.folds import TaskOutcome, trial_variance
 from evaluate.walkforward.grid import GridResult, Key
@@ -78,6 +80,26 @@ class MethodResult:
     collapse: dict[int, str] = field(default_factory=dict)  # seed -> "always flat", ...
     trials_sharpe_var: float = 0.0  # per bar, over every (fold, seed, configuration) on test
     dsr: float = math.nan  # median over seeds of the stitched curve's deflated Sharpe
+    path_sharpes: dict[int, list[float]] = field(default_factory=dict)  # CPCV: seed -> paths
+    share_beat_bh: float = math.nan  # CPCV: share of (seed, path) beating buy-and-hold's path
+
+
+def cpcv_shape(plans: list[FoldPlan]) -> tuple[int, int] | None:
+    """(groups, test groups) of a CPCV run, None for a walk-forward."""
+    if not plans[0].groups:
+        return None
+    return max(g for p in plans for g in p.groups) + 1, len(plans[0].groups)
+
+
+def seed_paths(
+    tests: dict[int, TaskOutcome], plans: list[FoldPlan], name: str, meta: dict[str, Any]
+) -> list[Backtest]:
+    """A seed's out-of-sample accounts: the stitched folds (one), or every CPCV path."""
+    shape = cpcv_shape(plans)
+    if shape is None:
+        return [stitch([tests[p.index].test for p in plans], name, meta)]
+    blocks = {p.index: tests[p.index].group_tests for p in plans}
+    return path_curves(blocks, shape[0], shape[1], name, meta)
 
 
 @dataclass
@@ -88,6 +110,7 @@ class Verdict:
     baselines: dict[str, Backtest]
     fold_rows: list[dict[str, Any]]
     baseline_sharpes: dict[str, float]
+    n_paths: int = 0  # CPCV: paths per seed (0: a walk-forward, one stitched account)
 
 
 def _n_configs(method: str, outs: list[TaskOutcome], n_configs: int) -> int:
@@ -112,9 +135,11 @@ def method_result(
     n_configs: int = 1,
     n_boot: int = 2000,
     bootstrap_seed: int = 0,
+    bench_paths: list[float] | None = None,
 ) -> MethodResult:
-    """Stitch each seed of ``method``, then aggregate its seeds (see the module docstring)."""
-    curves, failed, collapse = {}, {}, {}
+    """Stitch each seed of ``method``, then aggregate its seeds (see the module docstring).
+    CPCV: a seed's Sharpe is the median over its paths; ``bench_paths`` buy-and-hold's."""
+    curves, failed, collapse, paths = {}, {}, {}, {}
     for seed in seeds:
         keys: list[Key] = [(method, p.index, seed) for p in plans]
         missing = [k for k in keys if k not in grid.outcomes]
@@ -124,12 +149,14 @@ def method_result(
             continue
         # a method named like a baseline (the momentum smoke path) gets its own chart label
         shown = f"{method} (walk-forward)" if method in BASELINES else method
-        curve = stitch(
-            [grid.outcomes[k].test for k in keys],
+        curves_s = seed_paths(
+            {k[1]: grid.outcomes[k] for k in keys},
+            plans,
             f"{method} s{seed}",
             {"method": shown, "seed": seed},
         )
-        curves[seed] = curve
+        curve = curves[seed] = curves_s[0]  # CPCV: path 0 stands for the seed in the charts
+        paths[seed] = [path_sharpe(c) for c in curves_s]
         collapsed = collapse_label(constant_position(curve.positions))
         if collapsed is not None:
             collapse[seed] = collapsed
@@ -139,10 +166,14 @@ def method_result(
     summary, dsr = None, math.nan
     if curves:
         sums = [c.summary() for c in curves.values()]
+        sharpe = [
+            float(np.median(paths[sd])) if len(paths[sd]) > 1 else sm["sharpe"]
+            for sd, sm in zip(curves, sums, strict=True)
+        ]
         summary = summarize_seeds(
             method,
             list(curves),
-            np.array([s["sharpe"] for s in sums]),
+            np.array(sharpe),
             np.array([s["exposure"] for s in sums]),
             {b: np.array([_zero_nan(v)]) for b, v in versus.items()},
             n_boot=n_boot,
@@ -156,9 +187,13 @@ def method_result(
         dsr = float(np.median(dsrs))
     rates = [cost_rates(c) for c in curves.values()]
     costs = {k: float(np.median([r[k] for r in rates])) for k in (rates[0] if rates else {})}
+    share = math.nan
+    if bench_paths is not None and paths:
+        share = share_beating([x for v in paths.values() for x in v], bench_paths * len(paths))
     return MethodResult(
-        method, settings, curves, failed, summary, costs, n_trials, collapse, var, dsr
-    )
+        method, settings, curves, failed, summary, costs, n_trials, collapse, var, dsr,
+        paths if cpcv_shape(plans) else {}, share,
+    )  # fmt: skip
 
 
 def fold_rows(
@@ -187,6 +222,8 @@ def fold_rows(
             ]
             if len(tests) < len(seeds):
                 notes.append(f"{len(seeds) - len(tests)} seed(s) failed")
+            if plan.groups:  # CPCV: the row's dates are the split's first test group
+                notes.insert(0, f"split tests groups {', '.join(map(str, plan.groups))}")
             rows.append(
                 {
                     "fold": plan.index,
@@ -224,10 +261,24 @@ def build_verdict(
     n_configs: int = 1,
     n_boot: int = 2000,
     bootstrap_seed: int = 0,
+    baseline_groups: list[dict[str, dict[int, Backtest]]] | None = None,
 ) -> Verdict:
-    """Stitch the baselines' fold blocks, aggregate every method against them, the fold rows."""
-    stitched = {b: stitch([f[b] for f in baselines], b) for b in baselines[0]}
-    sharpes = {b: float(bt.summary()["sharpe"]) for b, bt in stitched.items()}
+    """Stitch the baselines' fold blocks, aggregate every method against them, the fold rows.
+    CPCV (``baseline_groups``: per split, baseline -> group -> backtest): each baseline's
+    Sharpe is its median over the paths; buy-and-hold's paths score the share of paths."""
+    shape, bench = cpcv_shape(plans), None
+    if shape is None or baseline_groups is None:
+        stitched = {b: stitch([f[b] for f in baselines], b) for b in baselines[0]}
+        sharpes = {b: float(bt.summary()["sharpe"]) for b, bt in stitched.items()}
+    else:
+        stitched, sharpes = {}, {}
+        for b in baselines[0]:
+            blocks = {p.index: g[b] for p, g in zip(plans, baseline_groups, strict=True)}
+            curves = path_curves(blocks, shape[0], shape[1], b, {"method": b})
+            stitched[b] = curves[0]
+            sharpes[b] = float(np.median([path_sharpe(c) for c in curves]))
+            if b == "buy_and_hold":
+                bench = [path_sharpe(c) for c in curves]
     results = {
         m: method_result(
             m,
@@ -239,8 +290,10 @@ def build_verdict(
             n_configs=n_configs,
             n_boot=n_boot,
             bootstrap_seed=bootstrap_seed,
+            bench_paths=bench,
         )  # fmt: skip
         for m, ms in settings.items()
     }
     rows = fold_rows(results, grid, plans, seeds, baselines, index)
-    return Verdict(results, stitched, rows, sharpes)
+    paths = n_paths(*shape) if shape is not None else 0
+    return Verdict(results, stitched, rows, sharpes, paths)
