@@ -17,8 +17,8 @@ Checked by ``tests/test_layers.py`` beside the package layer order (``lab.layers
 
 from __future__ import annotations
 
+import argparse
 import ast
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -154,8 +154,14 @@ def function_imports(root: Path) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     """Print the file-level cycles and the function-level imports of our modules."""
-    args = sys.argv[1:] if argv is None else argv
-    root = Path(args[0]) if args else Path(__file__).resolve().parent.parent
+    parser = argparse.ArgumentParser(
+        prog="python -m lab.import_graph", description=(__doc__ or "").strip().splitlines()[0]
+    )
+    parser.add_argument(
+        "root", nargs="?", type=Path, default=Path(__file__).resolve().parent.parent,
+        help="the repository root to scan (default: this checkout)",
+    )  # fmt: skip
+    root = parser.parse_args(argv).root
     found = cycles(edges(root))
     hidden = function_imports(root)
     for comp in found:

@@ -16,8 +16,8 @@ statements per (importer, imported) pair) and any violation.
 
 from __future__ import annotations
 
+import argparse
 import ast
-import sys
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -108,8 +108,14 @@ def graph(root: Path, layers: Mapping[str, int] = LAYERS) -> Counter[tuple[str, 
 
 def main(argv: list[str] | None = None) -> int:
     """Print the cross-package import graph and the violations of the layer order."""
-    args = sys.argv[1:] if argv is None else argv
-    root = Path(args[0]) if args else Path(__file__).resolve().parent.parent
+    parser = argparse.ArgumentParser(
+        prog="python -m lab.layers", description=(__doc__ or "").strip().splitlines()[0]
+    )
+    parser.add_argument(
+        "root", nargs="?", type=Path, default=Path(__file__).resolve().parent.parent,
+        help="the repository root to scan (default: this checkout)",
+    )  # fmt: skip
+    root = parser.parse_args(argv).root
     for (a, b), n in sorted(graph(root).items()):
         print(f"{a:>10} -> {b:<10} {n:3d}")
     bad = violations(root)
