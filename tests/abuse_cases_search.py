@@ -13,6 +13,8 @@ from pathlib import Path
 
 TUNE = ["--env", "btc1h", "--algo", "ppo", "--trials", "2", "--out", "{new}"]
 SUP = ["--env", "btc1h", "--algo", "supervised", "--trials", "2", "--out", "{new}"]
+DEAD = "127.0.0.1:9"  # the discard port: closed on any machine that is not a 1980s server
+DEAD_MSG = "--address 127.0.0.1:9: cannot connect (Connection refused); is the Ray head running"
 FIX = "give --storage a new file in a writable folder"
 
 SPACES = {
@@ -75,6 +77,12 @@ CASES: list[tuple[str, str, list[str], str]] = [
      "is a damaged SQLite database (database disk image is malformed)"),
     ("tune storage a folder", "agents.tune", [*SUP, "--storage", "sqlite:///{dir}"],
      f"is not a file; {FIX}"),
+    # ---- a Ray --address nobody answers at (a closed local port): one line, at once
+    ("tune dead address", "agents.tune", [*SUP, "--address", DEAD], DEAD_MSG),
+    ("ppo group dead address", "agents.ppo",
+     ["--env", "btc1h", "--seeds", "0", "1", "--address", DEAD, "--run-dir", "{new}"], DEAD_MSG),
+    ("supervised group dead address", "supervised.train",
+     ["--env", "btc1h", "--seeds", "0", "1", "--address", DEAD, "--run-dir", "{new}"], DEAD_MSG),
 ]  # fmt: skip
 
 
