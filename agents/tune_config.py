@@ -77,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m agents.tune",
         description="Optuna search (TPE + median pruner) on the val Sharpe, trials on Ray.",
+        # no prefixes: the trials' --seed must not silently become tune's --seeds-per-trial
+        allow_abbrev=False,
     )
     add_fields(p, TuneConfig, config_flag=False)
     add_market_flags(p)  # --funding --catalog --bar (envs.marketspec)

@@ -3,8 +3,8 @@ Optuna's history and importance plots (plotly HTML)."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
-from typing import Any
 
 import optuna
 import yaml
@@ -12,13 +12,13 @@ import yaml
 from agents.tune_trial import nested
 
 
-def write_best(study: optuna.Study, out: Path, fixed: dict[str, Any], rl: bool) -> Path | None:
-    """``best.yml``: the best COMPLETE trial's values plus the shared budget; None if none."""
+def write_best(study: optuna.Study, out: Path, rl: bool) -> Path | None:
+    """``best.yml``: the best COMPLETE trial's values plus its budget; None if none."""
     done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if not done:
         return None
     best = study.best_trial
-    params = {**best.params, **fixed}
+    params = {**best.params, **dict(best.user_attrs.get("budget") or {})}
     body = nested(params) if rl else params
     head = (
         f"# best of study {study.study_name}: trial {best.number}, val Sharpe {best.value:+.3f} "
@@ -65,15 +65,20 @@ def write_plots(study: optuna.Study, out: Path) -> list[str]:
     }
     for name, fn in plots.items():
         try:
-            fn(study).write_html(str(out / name), include_plotlyjs="cdn")
+            with warnings.catch_warnings(record=True) as said:  # "too few trials": a note
+                warnings.simplefilter("always")
+                fig = fn(study)
+            # plotly.js inlined (about 4.6 MB a page): the pages open offline, no CDN
+            fig.write_html(str(out / name), include_plotlyjs=True)
+            notes += [f"{name}: {' '.join(str(w.message).split())}" for w in said[:1]]
         except (ValueError, RuntimeError, ZeroDivisionError) as err:
             notes.append(f"{name}: not drawn ({err})")
     return notes
 
 
-def write_outputs(study: optuna.Study, out: Path, fixed: dict[str, Any], rl: bool) -> None:
+def write_outputs(study: optuna.Study, out: Path, rl: bool) -> None:
     """Write best.yml, the trials tables and the plots of ``study`` into ``out``."""
-    best = write_best(study, out, fixed, rl)
+    best = write_best(study, out, rl)
     write_tables(study, out)
     for note in write_plots(study, out):
         print(note)

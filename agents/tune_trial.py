@@ -17,8 +17,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import optuna
 import yaml
-from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList, EvalCallback
 
 from agents.algorithms import ALGOS
 from agents.cli import parse
@@ -41,10 +42,18 @@ def nested(params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def merge_layers(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    """``top`` over ``base``, section by section (a new dict; neither input changes)."""
+    out = dict(base)
+    for key, value in top.items():
+        below = out.get(key)
+        both = isinstance(below, dict) and isinstance(value, dict)
+        out[key] = merge_layers(below, value) if both else value
+    return out
+
+
 def make_pruner(kind: str) -> Any:
     """The Optuna pruner named ``kind`` (``median`` or ``none``)."""
-    import optuna
-
     if kind == "none":
         return optuna.pruners.NopPruner()
     return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0)
@@ -67,9 +76,26 @@ class _PruneCallback(BaseCallback):
         return not self.pruned
 
 
-def _snapshot_trial(history: list[dict[str, Any]], pruner: str) -> Any:
-    import optuna
+def attach_after_eval(eval_cb: EvalCallback, cb: BaseCallback) -> None:
+    """Run ``cb`` after each val evaluation, AFTER the run's own after-eval callbacks.
 
+    The slot (``callback_after_eval``) already holds what publishes ``eval/`` and saves
+    ``best_model.zip`` (``agents.pipeline.make_callbacks``). Replacing it, as this module once
+    did, left every RL trial without a best model, hence without ``<algo>_best`` in
+    metrics.json: every ppo/sac trial failed ("a seed finished without a complete
+    metrics.json"). So ``cb`` is appended, never substituted."""
+    slot = eval_cb.callback
+    if slot is None:
+        eval_cb.callback = CallbackList([cb])
+    elif isinstance(slot, CallbackList):
+        slot.callbacks.append(cb)
+    else:
+        eval_cb.callback = CallbackList([slot, cb])
+    eval_cb.callback.parent = eval_cb
+    cb.parent = eval_cb  # CallbackList passes its parent down again when training starts
+
+
+def _snapshot_trial(history: list[dict[str, Any]], pruner: str) -> Any:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize", pruner=make_pruner(pruner))
     for h in history:
@@ -93,8 +119,7 @@ def _rl_seed(
     market, normaliser, train_rows, val_rows = load_run_market(inv.cfg, run_dir)
     training = prepare_training(inv.cfg, run_dir, market, train_rows, val_rows)
     cb = _PruneCallback(prune, reports)
-    cb.parent = training.eval_cb
-    training.eval_cb.callback = cb  # EvalCallback's callback_after_eval slot
+    attach_after_eval(training.eval_cb, cb)
     model = learn(training, progress=False)
     run_validation(inv.cfg, run_dir, model, normaliser)
     return cb.pruned
@@ -109,8 +134,12 @@ def run_trial(
     extra_argv: list[str],
     history: list[dict[str, Any]],
     pruner: str = "median",
+    base_layer: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Engine task: the trial's k seeds; returns per-seed val metrics, reports, pruned."""
+    """Engine task: the trial's k seeds; returns per-seed val metrics, reports, pruned.
+
+    ``base_layer``: an RL study's passed-through ``--config`` file, read on the driver (a
+    worker of a cluster does not see the driver's files); the trial's values go over it."""
     reports: dict[int, float] = {}
     out: dict[str, Any] = {"seeds": {}, "intermediate": reports, "pruned": False}
     if algo == "supervised":
@@ -120,8 +149,7 @@ def run_trial(
             train.main(["--env", env, *flags, *extra_argv, "--seed", str(s), "--run-dir", str(run)])
             out["seeds"][str(s)] = read_supervised_metrics(run)
         return out
-
-    layer = nested(params)
+    layer = merge_layers(base_layer or {}, nested(params))  # a passed-through --config below
     cfg_file = work_dir / "trial_config.yml"
     cfg_file.write_text(yaml.safe_dump(layer, sort_keys=True), encoding="utf-8")
     for i, s in enumerate(seeds):

@@ -5,9 +5,11 @@ whose lookback was picked on val is the same honest bar an agent must clear. ``c
 every point of the baseline's fixed grid (``backtest.baseline_table``) through the caller's
 backtest of the val block (``choose_on_split``: the runner over a preset's ``val`` split with the
 comparison's costs; walk-forward: its fold's val rows), keeps the best annualised val Sharpe
-(an always-flat pass counts as 0; ties go to the earlier grid point), and ``record_choice``
-appends every grid point to the market's trial ledger (source ``baseline``) with its per-bar
-val returns, once per configuration (a rerun of the same choice adds no trial).
+(an always-flat pass counts as 0; ties go to the earlier grid point), and ``record_choice`` /
+``pending_trials(...).commit()`` append every grid point to the market's trial ledger (source
+``baseline``) with its per-bar val returns, once per configuration (a rerun of the same choice
+adds no trial). ``evaluate`` counts the pending ones at once and commits them only when it
+succeeds, so a command that fails writes nothing.
 """
 
 from __future__ import annotations
@@ -97,6 +99,76 @@ def trial_config(name: str, params: dict[str, Any], costs: dict[str, Any], split
     return {"baseline": name, "params": params, "costs": costs, "split": split}
 
 
+@dataclass
+class PendingTrials:
+    """Baseline grid points tried on val and not yet in ``market``'s ledger: counted by the
+    caller now (``records``), appended by ``commit`` once its command has succeeded (a command
+    that fails later writes nothing)."""
+
+    market: str
+    items: list[tuple[dict[str, Any], Backtest]] = field(default_factory=list)
+    runs_root: str | os.PathLike[str] | None = None
+
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        """The ledger records to be appended (for the trial count)."""
+        return [rec for rec, _ in self.items]
+
+    def commit(self) -> int:
+        """Append every pending record not yet in the ledger, with its val returns."""
+        if not ledger_enabled():
+            return 0
+        root = self.runs_root or default_runs_root()
+        seen = _recorded(self.market, root)
+        n = 0
+        for rec, bt in self.items:
+            if rec["config_hash"] in seen:  # another process recorded it meanwhile
+                continue
+            returns = np.nan_to_num(bt.returns)
+            append_record(rec, root, val_returns=returns, val_timestamps=bt.timestamps)
+            seen.add(rec["config_hash"])
+            n += 1
+        return n
+
+
+def _recorded(market: str, root: str | os.PathLike[str]) -> set[str]:
+    return {r["config_hash"] for r in read_records(market, root) if r["source"] == "baseline"}
+
+
+def pending_trials(
+    choices: list[Choice],
+    market: str,
+    costs: dict[str, Any],
+    *,
+    split: str = VAL_SPLIT,
+    runs_root: str | os.PathLike[str] | None = None,
+) -> PendingTrials:
+    """Every grid point of ``choices`` whose configuration the ledger does not hold yet."""
+    out = PendingTrials(market, [], runs_root)
+    if not ledger_enabled():
+        return out
+    seen = _recorded(market, runs_root or default_runs_root())
+    for choice in choices:
+        for params, bt in choice.trials:
+            cfg = trial_config(choice.name, params, costs, split)
+            if config_hash(cfg) in seen:
+                continue
+            seen.add(config_hash(cfg))
+            rec = make_record(
+                market=market,
+                source="baseline",
+                algo=choice.name,
+                config=cfg,
+                seed=None,
+                run_dir=None,
+                val_sharpe=_score(bt),
+                periods_per_year=bt.periods_per_year,
+                extra={"params": params, "chosen": params == choice.params},
+            )
+            out.items.append((rec, bt))
+    return out
+
+
 def record_choice(
     choice: Choice,
     market: str,
@@ -106,30 +178,7 @@ def record_choice(
     runs_root: str | os.PathLike[str] | None = None,
 ) -> int:
     """Append every grid point of ``choice`` not yet in the ledger; returns how many."""
-    if not ledger_enabled() or not choice.trials:
-        return 0
-    root = runs_root or default_runs_root()
-    seen = {r["config_hash"] for r in read_records(market, root) if r["source"] == "baseline"}
-    n = 0
-    for params, bt in choice.trials:
-        cfg = trial_config(choice.name, params, costs, split)
-        if config_hash(cfg) in seen:
-            continue
-        rec = make_record(
-            market=market,
-            source="baseline",
-            algo=choice.name,
-            config=cfg,
-            seed=None,
-            run_dir=None,
-            val_sharpe=_score(bt),
-            periods_per_year=bt.periods_per_year,
-            extra={"params": params, "chosen": params == choice.params},
-        )
-        returns = np.nan_to_num(bt.returns)
-        append_record(rec, root, val_returns=returns, val_timestamps=bt.timestamps)
-        n += 1
-    return n
+    return pending_trials([choice], market, costs, split=split, runs_root=runs_root).commit()
 
 
 def trend_baseline_specs(
@@ -139,25 +188,25 @@ def trend_baseline_specs(
     seed: int = 0,
     record: bool = True,
     runs_root: str | os.PathLike[str] | None = None,
-) -> tuple[list[PolicySpec], list[Choice]]:
-    """Every known-edge baseline chosen on ``env``'s val split at ``costs`` (recorded in the
-    ledger when ``record``): the head-to-head's specs, in ``TREND_BASELINES`` order."""
+) -> tuple[list[PolicySpec], PendingTrials]:
+    """Every known-edge baseline chosen on ``env``'s val split at ``costs``: the head-to-head's
+    specs, in ``TREND_BASELINES`` order, and the grid points not yet in the ledger (appended
+    here when ``record``, else left to the caller's ``commit``)."""
     costs = costs or CostOverrides()
-    if record and ledger_enabled():  # a damaged ledger fails now, before the val passes
-        for _ in read_records(env, runs_root or default_runs_root()):
-            pass
+    if ledger_enabled():  # a damaged ledger fails now, before the val passes
+        _recorded(env, runs_root or default_runs_root())
     choices = [choose_on_split(n, env, costs=costs, seed=seed) for n in TREND_BASELINES]
+    pending = pending_trials(choices, env, costs.options(), runs_root=runs_root)
     if record:
-        for c in choices:
-            record_choice(c, env, costs.options(), runs_root=runs_root)
-    return [c.spec() for c in choices], choices
+        pending.commit()
+    return [c.spec() for c in choices], pending
 
 
 def add_trend_baselines(
     specs: list[PolicySpec], env: str, costs: CostOverrides | None = None, **kwargs: Any
-) -> list[PolicySpec]:
+) -> tuple[list[PolicySpec], PendingTrials]:
     """``specs`` with the known-edge baselines (``trend_baseline_specs``) after the other
-    baselines and oracles, before the first trained policy."""
-    trend, _ = trend_baseline_specs(env, costs, **kwargs)
+    baselines and oracles, before the first trained policy; and their pending trials."""
+    trend, pending = trend_baseline_specs(env, costs, **kwargs)
     cut = next((i for i, s in enumerate(specs) if not is_reference(s.method)), len(specs))
-    return specs[:cut] + trend + specs[cut:]
+    return specs[:cut] + trend + specs[cut:], pending

@@ -94,7 +94,7 @@ def _train_ranges(
     """The bars outside every test group minus ``purge`` bars before and ``purge + embargo``
     after each one (also where that reaches past the next group), as contiguous runs."""
     lo, hi = bounds[0][0], bounds[-1][1]
-    keep = np.ones(hi - lo, dtype=bool)
+    keep: np.ndarray = np.ones(hi - lo, dtype=bool)
     for g in tested:
         a, b = bounds[g]
         keep[max(a - purge, lo) - lo : min(b + purge + embargo, hi) - lo] = False
@@ -147,3 +147,37 @@ def stitch_paths(
             pieces.append(np.asarray(test_returns[key], dtype=np.float64))
         out.append(np.concatenate(pieces))
     return out
+
+
+@dataclass(frozen=True)
+class PathSummary:
+    """A method's annualised Sharpe on every CPCV path, against a benchmark's on the same path."""
+
+    sharpes: np.ndarray
+    benchmark_sharpes: np.ndarray
+    share_beating: float  # paths where the method's Sharpe > the benchmark's
+
+    def sentence(self, method: str, benchmark: str = "buy_and_hold") -> str:
+        """One line for a report."""
+        q1, med, q3 = np.percentile(self.sharpes, [25, 50, 75])
+        return (
+            f"{method} over {len(self.sharpes)} CPCV paths: Sharpe median {med:+.2f} (IQR "
+            f"{q1:+.2f} to {q3:+.2f}); it beats {benchmark} on {self.share_beating:.0%} of paths"
+        )
+
+
+def _annual_sharpe(r: np.ndarray, periods_per_year: float) -> float:
+    sd = float(np.std(r, ddof=1)) if r.size > 1 else 0.0
+    return float(np.mean(r) / sd * np.sqrt(periods_per_year)) if sd > 0 else 0.0
+
+
+def path_summary(
+    paths: list[np.ndarray], benchmark_paths: list[np.ndarray], periods_per_year: float
+) -> PathSummary:
+    """Per-path annualised Sharpes (a flat path: 0) and the share of paths beating the
+    benchmark's path of the same bars (``stitch_paths`` of each)."""
+    if len(paths) != len(benchmark_paths) or not paths:
+        raise ValueError("path_summary needs one benchmark path per method path")
+    s = np.array([_annual_sharpe(np.asarray(p), periods_per_year) for p in paths])
+    b = np.array([_annual_sharpe(np.asarray(p), periods_per_year) for p in benchmark_paths])
+    return PathSummary(s, b, float(np.mean(s > b)))

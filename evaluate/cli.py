@@ -250,8 +250,10 @@ def main(argv: list[str] | None = None) -> int:
     check_runs_on_market(specs, args.env)  # bar size and feature columns of every run
     costs = resolve_costs(args, specs)
     try:  # the market's trial ledger sets the deflated Sharpe's trials; flags override
-        specs = add_trend_baselines(specs, args.env, costs)  # chosen on val, ledger trials
-        ledger, ledger_info = selection_trials(args.env, specs, len(dict.fromkeys(args.ensemble)))
+        # the known edges, chosen on val: their grid points count now, reach the ledger on success
+        specs, pending = add_trend_baselines(specs, args.env, costs, record=False)
+        n_ens = len(dict.fromkeys(args.ensemble))
+        ledger, ledger_info = selection_trials(args.env, specs, n_ens, pending.records)
     except ValueError as err:
         raise SystemExit(f"python -m evaluate: error: {err}") from None
     track_unfinished(out)  # failed or interrupted: no orphan folder
@@ -275,6 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(verdict_text.values()))
     extra = summaries_json(summaries, verdict_text, trials, expanded.failures)
     extra["ledger"] = ledger_info
+    pending.commit()  # the comparison stands: the baselines' val trials join the ledger
     # PBO and SPA over every trial of the ledger that kept its val returns (backtest.overfit_ledger)
     overfit = ledger_overfitting(
         args.env, costs=costs, reps=min(args.n_boot, 500), seed=args.bootstrap_seed

@@ -32,14 +32,18 @@ def _display(path: Path) -> str:
         return str(path.resolve())
 
 
-def ledger_trials(market: str, n_ensembles: int = 0) -> tuple[TrialCount | None, dict[str, Any]]:
+def ledger_trials(
+    market: str, n_ensembles: int = 0, pending: list[dict[str, Any]] | None = None
+) -> tuple[TrialCount | None, dict[str, Any]]:
     """The market's ledger as a ``TrialCount`` (None when it holds no trial) and what
     metrics.json records about it: path, records, trials by source, ensembles added.
 
-    A malformed ledger line raises ``ValueError`` naming the file and line (a user error)."""
+    A malformed ledger line raises ``ValueError`` naming the file and line (a user error).
+    ``pending``: this evaluation's own trials (the baselines' val choice), appended to the
+    ledger once it succeeds, counted now."""
     root = default_runs_root()
     path = ledger_path(market, root)
-    summary = trial_summary(market, root)
+    summary = trial_summary(market, root, pending or ())
     info: dict[str, Any] = {
         "path": str(path.resolve()),
         "exists": path.is_file(),
@@ -81,19 +85,24 @@ def run_market(spec: PolicySpec) -> str | None:
 
 
 def selection_trials(
-    eval_market: str, specs: list[PolicySpec], n_ensembles: int = 0
+    eval_market: str,
+    specs: list[PolicySpec],
+    n_ensembles: int = 0,
+    pending: list[dict[str, Any]] | None = None,
 ) -> tuple[TrialCount | None, dict[str, Any]]:
     """``ledger_trials`` of the market the runs were selected on (the runs' own market; the
     evaluated market when no run records one). Runs from several markets: their ledgers'
-    trials add up, the Sharpe variance is pooled (trial-weighted mean)."""
+    trials add up, the Sharpe variance is pooled (trial-weighted mean). ``pending``: trials of
+    ``eval_market`` tried by this evaluation (see ``ledger_trials``)."""
+    mine = {eval_market: pending} if pending else {}
     markets = list(dict.fromkeys(m for s in specs if (m := run_market(s)) is not None))
     if not markets:
         markets = [eval_market]
     if len(markets) == 1:
-        count, one = ledger_trials(markets[0], n_ensembles)
+        count, one = ledger_trials(markets[0], n_ensembles, mine.get(markets[0]))
         one["market"] = markets[0]
         return count, one
-    counts = [(m, *ledger_trials(m)) for m in markets]
+    counts = [(m, *ledger_trials(m, 0, mine.get(m))) for m in markets]
     found = [(m, c) for m, c, _ in counts if c is not None]
     infos = {m: i for m, _, i in counts}
     info: dict[str, Any] = {"markets": infos, "ensembles_added": n_ensembles if found else 0}

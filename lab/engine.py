@@ -33,7 +33,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lab import ray_connect
 from lab.config import ConfigError
+from lab.ray_connect import RayLog
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # Never shipped to cluster workers: outputs, environments, caches, VCS.
@@ -133,6 +135,7 @@ def execute(fn: str, kwargs: dict[str, Any]) -> dict[str, Any]:
             else:
                 os.environ[k] = v
     out.update(node_id=_node_id(), hostname=socket.gethostname(), wall_s=time.perf_counter() - t0)
+    out["work_dir"] = str(work_dir)  # the driver replaces it in the landed text files
     return out
 
 
@@ -155,6 +158,21 @@ def land_files(files: dict[str, bytes], out_dir: Path) -> Path:
     return out_dir
 
 
+TEXT_SUFFIXES = (".txt", ".json", ".yaml", ".yml", ".md", ".csv")
+
+
+def _unleak(files: dict[str, bytes], work_dir: str | None, out_dir: Path) -> dict[str, bytes]:
+    """The worker's temporary folder, named in its text files (log.txt, command.txt, ...),
+    replaced by the folder the files land in: a log names where the run is, not where it was."""
+    if not work_dir:
+        return files
+    old, new = work_dir.encode(), str(out_dir.resolve()).encode()
+    return {
+        rel: data.replace(old, new) if rel.endswith(TEXT_SUFFIXES) else data
+        for rel, data in files.items()
+    }
+
+
 def _to_result(task: Task, raw: dict[str, Any]) -> TaskResult:
     res = TaskResult(
         key=task.key,
@@ -167,7 +185,7 @@ def _to_result(task: Task, raw: dict[str, Any]) -> TaskResult:
     )
     if task.out_dir is not None:
         out = Path(task.out_dir)
-        files = raw.get("files") or {}
+        files = _unleak(raw.get("files") or {}, raw.get("work_dir"), out)
         if res.ok:
             res.out_dir = str(land_files(files, out))
         elif "log.txt" in files:  # a failed task leaves its log beside the folder it would be
@@ -200,11 +218,13 @@ class Engine:
         device: str = "cpu",
         gpu_fraction: float | None = None,
         repo: Path = REPO_ROOT,
+        log_dir: Path | None = None,
     ) -> None:
         if workers < 1:
             raise ValueError(f"--workers {workers}: need at least 1")
         check_address(address)
         self.workers, self.address, self.repo = workers, address, Path(repo)
+        self.log_dir = log_dir
         self.num_gpus = 0.0
         if device == "cuda":
             self.num_gpus = gpu_fraction if gpu_fraction else min(1.0, 1.0 / workers)
@@ -212,43 +232,60 @@ class Engine:
         self._queue: deque[Task] = deque()
         self._pending: dict[Any, Task] = {}
         self._remote: Any = None
+        self._log: RayLog | None = None
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> Engine:
         if self.inline:
             return self
-        import ray
-
         env_vars = dict(TASK_ENV)
         if self.address is None:  # same machine: import the code in place
             env_vars["PYTHONPATH"] = os.pathsep.join(
                 [str(self.repo), *filter(None, [os.environ.get("PYTHONPATH")])]
             )
-            ray.init(
-                address="local",  # a new local Ray even when RAY_ADDRESS names a cluster
-                num_cpus=self.workers,
-                include_dashboard=False,
-                log_to_driver=False,
-                runtime_env={"env_vars": env_vars},
-            )
+            init: dict[str, Any] = {
+                "address": "local",  # a new local Ray even when RAY_ADDRESS names a cluster
+                "num_cpus": self.workers,
+                "include_dashboard": False,
+                "runtime_env": {"env_vars": env_vars},
+            }
         else:  # a cluster: ship code and data as the job's working_dir
-            ray.init(
-                address=self.address,
-                log_to_driver=False,
-                runtime_env={
+            init = {
+                "address": self.address,
+                "runtime_env": {
                     "working_dir": str(self.repo),
                     "excludes": SHIP_EXCLUDES,
                     "env_vars": env_vars,
                 },
-            )
+            }
+        # Ray's own logging goes to ray.log in the run folder, never to the terminal
+        init.update(log_to_driver=False, configure_logging=False)
+        import ray  # an optional heavy library, imported where used; BEFORE RayLog takes its
+        # logger (importing Ray installs its own stderr handler)
+
+        ray_connect.probe(self.address)  # a dead address: one line within the timeout
+        self._log = RayLog(self.log_dir)
+        try:
+            ray_connect.start(init, self.address, self._log)
+        except BaseException:
+            self._log.close(failed=True)
+            raise
         self._remote = ray.remote(num_cpus=1, num_gpus=self.num_gpus, max_retries=0)(execute)
         return self
+
+    def log_to(self, log_dir: Path) -> None:
+        """Keep Ray's log in ``log_dir/ray.log`` from now on (a run folder made after the
+        engine started, e.g. a seed group's)."""
+        if self._log is not None:
+            self._log.move_to(log_dir)
 
     def __exit__(self, *exc: object) -> None:
         if not self.inline:
             import ray
 
-            ray.shutdown()
+            with self._log.stderr_to_log():
+                ray.shutdown()
+            self._log.close()
 
     # ------------------------------------------------------------------ work
     def submit(self, task: Task) -> None:

@@ -25,11 +25,13 @@ import datetime as dt
 import errno
 import fcntl
 import hashlib
+import itertools
 import json
 import math
 import os
+import resource
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -143,8 +145,10 @@ def _write_line(fd: int, path: Path, line: bytes) -> None:
         ) from None
     if written != len(line):
         os.ftruncate(fd, size)
+        limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+        over_limit = limit != resource.RLIM_INFINITY and size + len(line) > limit
         raise OSError(
-            errno.ENOSPC,
+            errno.EFBIG if over_limit else errno.ENOSPC,  # a file-size limit, else a full disk
             f"short append ({written} of {len(line)} bytes): ledger line not written (file "
             "left as it was)",
             str(path),
@@ -257,15 +261,20 @@ class TrialSummary:
     n_records: int = 0
 
 
-def trial_summary(market: str, runs_root: str | os.PathLike[str] | None = None) -> TrialSummary:
+def trial_summary(
+    market: str,
+    runs_root: str | os.PathLike[str] | None = None,
+    pending: Iterable[Mapping[str, Any]] = (),
+) -> TrialSummary:
     """One trial per distinct ``config_hash`` (Sharpe = mean over its seeds; a null Sharpe, an
     always-flat policy, counts as 0: it was tried); variance across trials with ddof 1 (0 for
     fewer than two trials). A record marked ``extra.no_val_sharpe`` (a walk-forward PPO fold,
-    selected on val reward) counts as a trial but adds nothing to the variance."""
+    selected on val reward) counts as a trial but adds nothing to the variance. ``pending``:
+    records tried by this process and appended only once it succeeds (counted as if appended)."""
     sharpes: dict[str, list[float]] = defaultdict(list)
     first_source: dict[str, str] = {}
     n_records = 0
-    for rec in read_records(market, runs_root):
+    for rec in itertools.chain(read_records(market, runs_root), pending):
         n_records += 1
         h = str(rec["config_hash"])
         first_source.setdefault(h, str(rec["source"]))

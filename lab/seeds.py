@@ -156,6 +156,7 @@ def run_group(
     for every finished seed (skipped ones too: the caller appends its ledger record if
     missing). Writes and returns the summary."""
     open_group(spec)
+    engine.log_to(spec.group_dir)  # Ray's log (started before the folder existed): ray.log
     tasks, done = seed_tasks(spec)
     for s in done:
         print(f"seed {s}: already finished ({spec.group_dir / f's{s}'}), skipped")

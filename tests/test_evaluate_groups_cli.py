@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 
@@ -96,4 +97,5 @@ def test_seed_group_evaluation(
     )
     assert agg["verdict"].startswith("PPO (3 seeds, 1 failed to train) on test 2024-01-01 to ")
     assert ": IQM Sharpe " in agg["verdict"] and "vol-target 1." in agg["verdict"]
-    assert agg["verdict"] in text and agg["verdict"] in (out / "report.html").read_text()
+    page = (out / "report.html").read_text()
+    assert agg["verdict"] in text and html.escape(agg["verdict"]) in page  # escaped: ' and <

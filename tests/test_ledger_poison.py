@@ -105,7 +105,8 @@ def test_full_disk_append_is_whole_line_or_nothing(tmp_path: Path) -> None:
             print("ERR", err)
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert "ERR" in out.stdout and "ledger line not written (file left as it was)" in out.stdout
+    assert "ERR [Errno 27] short append" in out.stdout  # EFBIG: lab.cli names the limit
+    assert "ledger line not written (file left as it was)" in out.stdout
     assert path.read_bytes() == before  # the partial line was cut back
     assert trial_summary("btc1h", tmp_path).n_trials == 1
 

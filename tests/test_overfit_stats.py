@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from backtest.cpcv import cpcv_splits, n_paths, path_assignment, stitch_paths
+from backtest.cpcv import cpcv_splits, n_paths, path_assignment, path_summary, stitch_paths
 from backtest.overfit import degradation, pbo
 from backtest.spa import spa_test
 
@@ -145,3 +145,14 @@ def test_cpcv_invariants(n: int, groups: int, data, purge: int, embargo: int) ->
     for g in range(groups):
         assert all(g in splits[i].test_groups for i in assign[g])
         assert len(set(assign[g])) == assign.shape[1]
+
+
+def test_path_summary_counts_paths_beating_the_benchmark() -> None:
+    rng = np.random.default_rng(2)
+    bench = [rng.normal(0.0, 0.01, 60) for _ in range(5)]
+    method = [b + (0.002 if i < 3 else -0.002) for i, b in enumerate(bench)]  # 3 of 5 better
+    s = path_summary(method, bench, 8760)
+    assert s.share_beating == 0.6 and s.sharpes.shape == (5,)
+    r = method[0]
+    assert s.sharpes[0] == pytest.approx(r.mean() / r.std(ddof=1) * math.sqrt(8760))
+    assert "beats buy_and_hold on 60% of paths" in s.sentence("ppo")

@@ -156,6 +156,7 @@ def test_choice_on_val_is_recorded_once(tmp_path: Path) -> None:
 def test_add_trend_baselines_goes_before_trained_policies(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("RLTRADE_RUNS_ROOT", str(tmp_path))
     specs = [named_spec("buy_and_hold"), PolicySpec("ppo_s0", "ppo", baseline("flat"))]
-    out = add_trend_baselines(specs, "btc1h")
+    out, pending = add_trend_baselines(specs, "btc1h")
+    assert pending.records and pending.commit() == 0  # recorded already (record=True)
     assert [s.name for s in out] == ["buy_and_hold", *TABLE, "ppo_s0"]
     assert trial_summary("btc1h", tmp_path).n_trials == 4 + 4 + 2 + 3

@@ -151,6 +151,6 @@ def run_grid(
         log(
             f"running {len(todo)} task(s) on {workers} worker(s){' at ' + address if address else ''}"
         )
-        with Engine(workers, address) as engine:
+        with Engine(workers, address, log_dir=spec.run_dir) as engine:  # Ray: run_dir/ray.log
             engine.run(todo, on_result=on_result)
     return GridResult(outcomes, failures, n_resumed, len(todo), time.perf_counter() - t0, task_s)
