@@ -21,6 +21,10 @@ from lab.config import ConfigError
 def main(argv: list[str] | None = None) -> Path:
     """Train one run (or a ``--seeds`` group) of the algorithm named first in ``argv``."""
     args = sys.argv[1:] if argv is None else list(argv)
+    if args[:1] in (["-h"], ["--help"]):
+        print(__doc__)
+        print(f"algorithms: {', '.join(ALGOS)}")
+        raise SystemExit(0)
     if not args or args[0] not in ALGOS:
         got = repr(args[0]) if args else "nothing"
         raise ConfigError(
