@@ -166,6 +166,8 @@ STEPS: list[Step] = [
             --groups 6 --test-groups 2"""),
         budget=f"--groups 4 --epochs 1 --max-train-samples 2000 {BOOT}",
     ),
+    # --- portfolios: the allocation baselines on a universe
+    Step(f"{PY} -m evaluate.portfolio --env btc1h,eth1h --split test"),
     # --- many seeds, searches, walk-forward on Ray
     Step(f"{PY} -m agents.ppo --env btc1h --seeds 0 1 2 --workers 2", budget=PPO),
     Step(
