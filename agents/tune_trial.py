@@ -48,7 +48,7 @@ def merge_layers(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
     for key, value in top.items():
         below = out.get(key)
         both = isinstance(below, dict) and isinstance(value, dict)
-        out[key] = merge_layers(below, value) if both else value
+        out[key] = merge_layers(below, value) if both else value  # type: ignore[arg-type]
     return out
 
 

@@ -283,9 +283,11 @@ class Engine:
         if not self.inline:
             import ray
 
-            with self._log.stderr_to_log():
+            log = self._log
+            assert log is not None  # set when the engine started Ray
+            with log.stderr_to_log():
                 ray.shutdown()
-            self._log.close()
+            log.close()
 
     # ------------------------------------------------------------------ work
     def submit(self, task: Task) -> None:

@@ -76,7 +76,7 @@ def _set_auth_mode(env: dict[str, str]) -> None:
         return
     os.environ.update(env)
     try:
-        from ray._raylet import Config  # Ray's C++ config cache (private, hence guarded)
+        from ray._raylet import Config  # type: ignore[attr-defined]  # private, hence guarded
 
         Config.initialize("")
     except (ImportError, AttributeError):  # another Ray: the environment alone has to do

@@ -207,7 +207,10 @@ def plan_folds(
                 f"a {purge_bars}-bar purge and the {val_bars}-bar selection block; give a "
                 "longer --train-span or a smaller --val-bars"
             )
-        min_train = max(min_train, int(info_bars))
+        if test_bars is None:  # the blocks laid out as if the first window were full
+            test_bars = (hi - lo - max(min_train, int(info_bars)) - purge_bars) // max(n_folds, 1)
+        # a rolling window loses the purge and embargo bars it straddles: it must keep the rest
+        min_train = max(min_train, int(info_bars) - purge_bars - embargo_bars)
     folds = walk_forward_folds(
         hi - lo,
         n_folds,

@@ -60,7 +60,8 @@ def cpcv_sentence(r: MethodResult) -> str:
     if not allp:
         return ""
     n_paths = len(next(iter(r.path_sharpes.values())))
-    lo, mid, hi = np.percentile(allp, [10, 50, 90])
+    pct: np.ndarray = np.asarray(np.percentile(allp, [10, 50, 90]))
+    lo, mid, hi = float(pct[0]), float(pct[1]), float(pct[2])
     return (
         f" CPCV: {n_paths} paths x {len(r.path_sharpes)} seed(s): path Sharpe median {mid:+.2f} "
         f"(10%-90% {lo:+.2f} to {hi:+.2f}); {100 * r.share_beat_bh:.0f}% of paths beat "
