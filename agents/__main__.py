@@ -22,6 +22,7 @@ def main(argv: list[str] | None = None) -> Path:
     """Train one run (or a ``--seeds`` group) of the algorithm named first in ``argv``."""
     args = sys.argv[1:] if argv is None else list(argv)
     if args[:1] in (["-h"], ["--help"]):
+        print(f"usage: python -m agents {{{','.join(ALGOS)}}} --env ENV [flags]")
         print(__doc__)
         print(f"algorithms: {', '.join(ALGOS)}")
         raise SystemExit(0)
