@@ -32,7 +32,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from gymnasium.utils import seeding
 
 from envs import kernel as K
 from envs.market import MarketData
@@ -70,25 +69,17 @@ class BatchedTradingEnv(VecEnvMethods):
         seed: int | None = None,
         **options: Any,
     ) -> None:
-        if n_envs < 1:
-            raise ValueError(f"n_envs must be >= 1, got {n_envs}")
+        n = self._init_batch(n_envs, seed)
         self.params = p = EnvParams.from_kwargs(**options)
         self.market = market
         self.tables = tb = EnvTables(market, p, split or (0, market.n_bars))
-        self.num_envs = n = int(n_envs)
         self.window, self.n_features = tb.window, tb.n_features
         self.observation_space, self.action_space = tb.spaces(p.action)
         self._wf = tb.window * tb.n_features
         self._targets = np.array(p.targets, dtype=np.float64)
         self._max_steps = K.NO_STEP_LIMIT if p.episode_length is None else p.episode_length
         # VecEnv bookkeeping (same names as SB3's VecEnv.__init__ sets)
-        self.reset_infos: list[dict[str, Any]] = [{} for _ in range(n)]
-        self._seeds: list[int | None] = [None if seed is None else seed + i for i in range(n)]
-        self._options: list[dict[str, Any]] = [{} for _ in range(n)]
-        self._rngs: list[np.random.Generator | None] = [None] * n
         self._empty_infos: list[dict[str, Any]] = [{} for _ in range(n)]
-        self._actions: np.ndarray | None = None
-        self.closed = False
         # the kernel's inputs (see envs.kernel): one state row per account, settings,
         # per-bar table, flat features
         self._state = np.zeros((n, K.N_STATE))
@@ -104,10 +95,7 @@ class BatchedTradingEnv(VecEnvMethods):
 
     # ----------------------------------------------------------------- resets
     def _draw_start(self, i: int) -> int:
-        seed = self._seeds[i]
-        if seed is not None or self._rngs[i] is None:
-            self._rngs[i], _ = seeding.np_random(seed)
-            self._seeds[i] = None
+        rng = self._start_rng(i)
         opts = self._options[i]
         ok = self.tables.step_ok
         if opts.get("start") is not None:
@@ -115,8 +103,7 @@ class BatchedTradingEnv(VecEnvMethods):
             if not (0 <= t0 < len(ok) and ok[t0]):
                 raise ValueError(f"start bar {t0} is not a valid decision bar of this split")
             return t0
-        starts, rng = self.tables.starts, self._rngs[i]
-        assert rng is not None  # seeded above
+        starts = self.tables.starts
         return int(starts[int(rng.integers(len(starts)))])
 
     def _reset_env(self, i: int) -> int:
@@ -163,10 +150,6 @@ class BatchedTradingEnv(VecEnvMethods):
         if self.params.long_only:
             np.maximum(w, 0.0, out=w)
         return w
-
-    def step_async(self, actions: np.ndarray) -> None:
-        """Store the actions for the next ``step_wait`` (VecEnv API)."""
-        self._actions = actions
 
     def step_wait(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
         """Step every account with the stored actions -> ``(obs, rewards, dones, infos)``

@@ -14,6 +14,7 @@ from copy import deepcopy
 from typing import Any
 
 import numpy as np
+from gymnasium.utils import seeding
 
 
 class VecEnvMethods:
@@ -24,9 +25,38 @@ class VecEnvMethods:
     _options: list[dict[str, Any]]
     closed: bool
 
-    def step_async(self, actions: np.ndarray) -> None:  # pragma: no cover - subclasses
-        """Store the actions for the next ``step_wait``."""
-        raise NotImplementedError
+    _rngs: list[np.random.Generator | None]
+    _actions: np.ndarray | None
+    reset_infos: list[dict[str, Any]]
+
+    def _init_batch(self, n_envs: int, seed: int | None) -> int:
+        """The VecEnv bookkeeping of ``n_envs`` accounts (account i seeded ``seed + i`` at the
+        next reset); returns n_envs. Raises ValueError below 1."""
+        if n_envs < 1:
+            raise ValueError(f"n_envs must be >= 1, got {n_envs}")
+        self.num_envs = n = int(n_envs)
+        self.reset_infos = [{} for _ in range(n)]
+        self._seeds = [None if seed is None else seed + i for i in range(n)]
+        self._options = [{} for _ in range(n)]
+        self._rngs = [None] * n
+        self._actions = None
+        self.closed = False
+        return n
+
+    def _start_rng(self, i: int) -> np.random.Generator:
+        """Account i's episode-start generator, made exactly as gymnasium's
+        ``Env.reset(seed=...)`` makes it when a seed is pending (or none exists yet)."""
+        seed = self._seeds[i]
+        if seed is not None or self._rngs[i] is None:
+            self._rngs[i], _ = seeding.np_random(seed)
+            self._seeds[i] = None
+        rng = self._rngs[i]
+        assert rng is not None  # made above
+        return rng
+
+    def step_async(self, actions: np.ndarray) -> None:
+        """Store the actions for the next ``step_wait`` (VecEnv API)."""
+        self._actions = actions
 
     def step_wait(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
         """Step every account with the stored actions."""

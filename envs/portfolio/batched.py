@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from gymnasium.utils import seeding
 
 from envs.portfolio import kernel as PK
 from envs.portfolio.env import PortfolioAccounts
@@ -35,28 +34,16 @@ class BatchedPortfolioEnv(VecEnvMethods):
         seed: int | None = None,
         **options: Any,
     ) -> None:
-        if n_envs < 1:
-            raise ValueError(f"n_envs must be >= 1, got {n_envs}")
-        self.accounts = PortfolioAccounts(universe, n_envs, split, **options)
-        self.num_envs = n = int(n_envs)
+        n = self._init_batch(n_envs, seed)
+        self.accounts = PortfolioAccounts(universe, n, split, **options)
         self.observation_space, self.action_space = self.accounts.spaces()
-        self.reset_infos: list[dict[str, Any]] = [{} for _ in range(n)]
-        self._seeds: list[int | None] = [None if seed is None else seed + i for i in range(n)]
-        self._options: list[dict[str, Any]] = [{} for _ in range(n)]
-        self._rngs: list[np.random.Generator | None] = [None] * n
-        self._actions: np.ndarray | None = None
-        self.closed = False
         self.last_info: dict[str, np.ndarray] = {}
 
     def _reset_env(self, i: int) -> None:
         """Start account i's next episode at a drawn (or requested) bar."""
-        if self._seeds[i] is not None or self._rngs[i] is None:
-            self._rngs[i], _ = seeding.np_random(self._seeds[i])
-            self._seeds[i] = None
+        rng = self._start_rng(i)
         start = self._options[i].get("start")
         if start is None:
-            rng = self._rngs[i]
-            assert rng is not None  # seeded above
             starts = self.accounts.starts
             start = int(starts[int(rng.integers(len(starts)))])
         self.accounts.reset_account(i, int(start))
@@ -69,10 +56,6 @@ class BatchedPortfolioEnv(VecEnvMethods):
         bars: np.ndarray = self.accounts.scal[:, PK.P_T].astype(np.int64)
         self.reset_infos = [{"equity": 1.0, "bar": int(b)} for b in bars]
         return self.accounts.observe()
-
-    def step_async(self, actions: np.ndarray) -> None:
-        """Store the actions for the next ``step_wait`` (VecEnv API)."""
-        self._actions = actions
 
     def step_wait(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
         """Step every account -> ``(obs, rewards, dones, infos)``; done accounts are reset."""
