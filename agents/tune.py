@@ -18,7 +18,9 @@ holds exactly ``--trials`` trials: a failed trial counts (it was tried) and is n
 reason is printed; if every trial of the command failed it exits 1 with the first reason.
 Rerunning the same command resumes it: ended trials are kept and count towards ``--trials``; a
 trial left RUNNING by a dead driver on this host is marked FAIL (listed in trials.csv, not
-counted) and a new trial takes its place. Every trial's seeds
+counted) and a new trial takes its place; a trial the disk refused (full, quota, file-size
+limit) stops the command with one line naming the file (exit 2) and is not counted either, so
+the rerun after the fix runs the study to ``--trials``. Every trial's seeds
 are appended to the market's trial ledger (source ``tune``). Writes ``best.yml`` (a file
 ``--config`` accepts), ``trials.csv``/``trials.md`` and ``history.html``/``importance.html``.
 """
@@ -51,7 +53,7 @@ from agents.tune_space import (
 from agents.tune_storage import check_sqlite_file, check_storage, open_study
 from agents.tune_trial import make_pruner
 from envs.marketspec import market_dirname
-from lab.atomic import atomic_write_yaml
+from lab.atomic import DISK_ERRNOS, atomic_write_yaml
 from lab.cli import run_cli
 from lab.config import ConfigError
 from lab.engine import Engine, Task, TaskResult, check_address
@@ -61,6 +63,8 @@ from lab.runtime import check_device
 from supervised.seed_group import record_once as record_supervised
 
 KILLED = "driver killed mid-trial"  # a FAIL of this kind is replaced, not counted
+DISK = "disk refused: "  # neither: the machine failed, not the configuration (not counted)
+DISK_REASON = re.compile(r"\[Errno (\d+)\] ([^:']+)(?:: '([^']*)')?")
 
 
 class AllTrialsFailed(Exception):
@@ -101,7 +105,23 @@ def counted(study: optuna.Study) -> int:
         optuna.trial.TrialState.FAIL,
     )
     trials = study.get_trials(deepcopy=False, states=states)
-    return sum(1 for t in trials if t.user_attrs.get("error") != KILLED)
+    return sum(1 for t in trials if not _not_counted(str(t.user_attrs.get("error", ""))))
+
+
+def _not_counted(error: str) -> bool:
+    return error == KILLED or error.startswith(DISK)
+
+
+def disk_failure(reason: str, trial_dir: Path) -> OSError | None:
+    """The disk refusal (full, quota, file-size limit) behind a trial's failure, its file named
+    in the trial's folder rather than the worker's temporary one; None for any other reason."""
+    m = DISK_REASON.search(reason)
+    if m is None or int(m.group(1)) not in DISK_ERRNOS:
+        return None
+    name = m.group(3)
+    if name is not None:  # the worker writes in a temp folder that becomes the trial's
+        name = re.sub(r"^.*?rltrade-task-[^/]+/out(?=/|$)", str(trial_dir), name)
+    return OSError(int(m.group(1)), m.group(2).strip(), name)
 
 
 def _record(args: TuneConfig, trial: optuna.Trial, res: TaskResult, state: str) -> None:
@@ -138,7 +158,9 @@ def tell(
     if res.ok and not all(res.value["seeds"].values()):  # a seed without a val backtest
         res.ok, res.error = False, "a seed finished without a complete metrics.json"
     if not res.ok:
-        trial.set_user_attr("error", failure_reason(res, trial_dir))
+        reason = failure_reason(res, trial_dir)
+        disk = disk_failure(reason, trial_dir) is not None
+        trial.set_user_attr("error", DISK + reason if disk else reason)
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
         return "FAIL"
     value = res.value
@@ -194,7 +216,7 @@ def optimise(
     print(f"study {args.study}: {counted(study)} finished, {remaining} to run ({out})")
     inflight: dict[str, optuna.Trial] = {}
     failures: list[tuple[int, str]] = []
-    ran = 0
+    ran, refused = 0, None
     while remaining or inflight:
         while remaining and len(inflight) < args.workers:
             trial = _ask(study, space)
@@ -209,12 +231,18 @@ def optimise(
         where = f"on node {res.node_id[:12]} in {res.wall_s:.0f}s"
         if state == "FAIL":
             reason = str(study.trials[trial.number].user_attrs["error"])
+            if (disk := disk_failure(reason, trial_dir)) is not None:
+                # every later trial would fail the same way: stop asking, then say it once
+                remaining, refused = 0, refused or disk
+                continue
             failures.append((trial.number, reason))
             print(f"trial {trial.number}: FAIL ({reason}) {where}")
         else:
             value = study.trials[trial.number].value
             shown = "" if value is None else f" val Sharpe {value:+.3f}"
             print(f"trial {trial.number}: {state}{shown} {where}")
+    if refused is not None:  # one line (lab.cli): the file, the limit, the fix; trials kept
+        raise refused
     return _check_failures(failures, ran, out)
 
 
@@ -302,9 +330,21 @@ def main(argv: list[str] | None = None) -> Path:
             print(f"study {args.study}: {stale} trial(s) left by a killed driver marked FAIL")
         try:
             optimise(args, study, out, space, base, engine)
-        finally:  # the tables say what failed, even when everything did
-            write_outputs(study, out, rl=args.algo != "supervised")
+        except BaseException as err:  # the tables say what failed, even when everything did
+            _outputs_after(study, out, args, err)
+            raise
+        write_outputs(study, out, rl=args.algo != "supervised")
     return out
+
+
+def _outputs_after(study: optuna.Study, out: Path, args: TuneConfig, err: BaseException) -> None:
+    """The tables after a failure; when the disk refused a trial's file the pages may fail too,
+    and the line the user sees stays the trial's."""
+    try:
+        write_outputs(study, out, rl=args.algo != "supervised")
+    except OSError as page_err:
+        if not (isinstance(err, OSError) and err.errno in DISK_ERRNOS):
+            raise page_err from err
 
 
 def cli() -> int:

@@ -106,7 +106,10 @@ def _tables(path: Path, label: str) -> set[str]:
 def open_study(
     name: str, url: str, sampler: optuna.samplers.BaseSampler, pruner: optuna.pruners.BasePruner
 ) -> optuna.Study:
-    """Create or load the study; what the database refuses is one line naming the URL."""
+    """Create or load the study; what the database refuses is one line naming the URL. A
+    SQLite file this call created and could not finish (a full disk) is removed again."""
+    path = sqlite_path(url)
+    fresh = path is not None and not path.exists()
     try:
         return optuna.create_study(
             study_name=name,
@@ -118,7 +121,36 @@ def open_study(
         )
     except (SQLAlchemyError, RuntimeError) as err:  # RuntimeError: Optuna's schema version check
         line = " ".join(str(err).split())[:300]
+        if path is not None and _disk_refused(err):
+            if fresh:
+                _remove_sqlite(path)
+            raise ConfigError(
+                f"--storage {url}: the disk refused the write to {path} (SQLite: "
+                f"{_sqlite_reason(err)}: a full disk or the file-size limit (ulimit -f)); "
+                f"{'it was not created' if fresh else 'the study in it is as it was'}; free "
+                "space or raise the limit, then rerun"
+            ) from None
         raise ConfigError(
             f"--storage {url}: the database refused the study ({line}); check the database "
             f"answers and holds an Optuna study of this version, or {FIX}"
         ) from None
+
+
+SQLITE_DISK_ERRORS = ("disk I/O error", "database or disk is full")
+
+
+def _sqlite_reason(err: BaseException) -> str:
+    text = str(getattr(err, "orig", None) or err)
+    return next((m for m in SQLITE_DISK_ERRORS if m in text), text[:80])
+
+
+def _disk_refused(err: BaseException) -> bool:
+    """SQLite's answer to a write the disk refused (ENOSPC, EFBIG): it names no errno."""
+    text = str(getattr(err, "orig", None) or err)
+    return any(m in text for m in SQLITE_DISK_ERRORS)
+
+
+def _remove_sqlite(path: Path) -> None:
+    """The database file and its journals, made by this call and left unfinished."""
+    for p in (path, *(path.with_name(path.name + s) for s in ("-journal", "-wal", "-shm"))):
+        p.unlink(missing_ok=True)
