@@ -15,7 +15,7 @@ cost, and the next episode pays a fresh entry cost.
 
 Speed: the pass calls the policy once per bar (the observation carries the account state the last
 action produced). Model policies (``backtest.baselines.SB3Policy``, ``ClassifierPolicy``) act
-through ``agents.inference``: modules called directly, one torch thread, inference mode, equal
+through ``agents.acting.inference``: modules called directly, one torch thread, inference mode, equal
 to ``model.predict(deterministic=True)``, ~0.8 ms instead of ~10 ms CPU per bar (bench/eval_policy.py).
 
 Decision interval: a policy trained with ``decision_interval=k`` (the env holds each action for k
