@@ -66,7 +66,7 @@ class MarketSet:
 
     def market_of_bar(self) -> np.ndarray:
         """int64 (T,): the index of the market each row belongs to."""
-        out = np.empty(self.market.n_bars, dtype=np.int64)
+        out: np.ndarray = np.empty(self.market.n_bars, dtype=np.int64)
         for m in range(len(self.keys)):
             out[self.offsets[m] : self.offsets[m + 1]] = m
         return out
