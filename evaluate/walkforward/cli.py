@@ -49,6 +49,7 @@ from evaluate.walkforward.grid import GridResult, GridSpec, run_grid
 from evaluate.walkforward.html import write_report
 from evaluate.walkforward.learn_rl import RL_ALGOS
 from evaluate.walkforward.learners import method_settings
+from evaluate.walkforward.overfitting import WFOverfitting, walkforward_overfitting
 from evaluate.walkforward.tables import (
     baseline_line,
     format_fold_table,
@@ -215,7 +216,9 @@ def context(st: Setup, grid: GridResult, command: str, wall_s: float) -> dict[st
     }
 
 
-def write_outputs(st: Setup, v: Verdict, grid: GridResult, ctx: dict[str, Any]) -> None:
+def write_outputs(
+    st: Setup, v: Verdict, grid: GridResult, ctx: dict[str, Any], ovf: WFOverfitting
+) -> None:
     """Print the verdict and the tables; write summary.json, methods.csv, folds.csv, report.html."""
     out, n_folds = st.out, len(st.plans)
     rows = method_rows(v)
@@ -224,15 +227,21 @@ def write_outputs(st: Setup, v: Verdict, grid: GridResult, ctx: dict[str, Any]) 
         print(method_sentence(r, n_folds, v))
         print(f"  config: {r.settings.describe()}")
     print(baseline_line(v))
+    for line in ovf.sentences():
+        print(line)
     print()
     print(format_fold_table(v.fold_rows))
     write_csv(rows, out / "methods.csv")
     write_csv(v.fold_rows, out / "folds.csv")
     failures = {"/".join(map(str, k)): e for k, e in grid.failures.items()}
     summary = {"context": ctx, "headline": headline(v), "methods": rows, "folds": v.fold_rows,
-               "baseline_sharpes": v.baseline_sharpes, "failures": failures}  # fmt: skip
+               "baseline_sharpes": v.baseline_sharpes, "failures": failures,
+               "overfitting": ovf.to_dict()}  # fmt: skip
     (out / "summary.json").write_text(json.dumps(jsonable(summary), indent=2))
-    write_report(out / "report.html", v, rows, ctx, charts=not st.args.no_plots)
+    write_report(
+        out / "report.html", v, rows, ctx, charts=not st.args.no_plots,
+        overfitting=ovf.sentences(),
+    )  # fmt: skip
     print(f"\n{ctx['tasks']}; {ctx['throughput']}")
     print(f"wrote {out}/report.html, summary.json, methods.csv, folds.csv")
 
@@ -279,7 +288,8 @@ def main(argv: list[str] | None = None) -> int:
         ctx[f"fold {p.index} baselines chosen on val"] = ", ".join(
             params_label(c.name, c.params) for c in fb.choices
         )
-    write_outputs(st, v, grid, ctx)
+    ovf = walkforward_overfitting(v, grid, reps=a.n_boot, seed=a.bootstrap_seed)
+    write_outputs(st, v, grid, ctx, ovf)
     if grid.failures:
         print(f"{len(grid.failures)} task(s) failed; rerun with --run-dir {st.out} to retry them")
         return 1
