@@ -21,17 +21,17 @@ import pytest
 from agents.config import resolve_config
 from backtest.baseline_table import MOMENTUM_DAYS_GRID, trend_spec
 from backtest.baselines import ConstantPolicy, MomentumPolicy, PolicySpec
-from backtest.cpcv import stitch_paths
+from backtest.cpcv import cpcv_plans, stitch_paths
+from backtest.fold_backtest import backtest_rows, eval_options
+from backtest.folds import WFData, plan_folds
 from backtest.record import Backtest
 from backtest.runner import CostOverrides
 from backtest.stats import per_period_sharpe
 from envs.features import compute_features
-from evaluate.walkforward.backtests import backtest_rows, eval_options
 from evaluate.walkforward.baselines import BASELINES, fold_baselines, record_fold_choices
 from evaluate.walkforward.cli import main
 from evaluate.walkforward.context import MethodSettings
-from evaluate.walkforward.cpcv import cpcv_plans, path_curves
-from evaluate.walkforward.data import WFData, plan_folds
+from evaluate.walkforward.cpcv import path_curves
 from evaluate.walkforward.folds import TaskOutcome
 from evaluate.walkforward.grid import GridResult
 from evaluate.walkforward.learners import method_settings
