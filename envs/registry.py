@@ -33,6 +33,7 @@ from envs.data.errors import DataValidationError
 from envs.features import RobustNormaliser, compute_features, valid_rows
 from envs.market import MarketData, check_window
 from envs.marketspec import market_key
+from envs.normalisers import pick_normaliser
 from envs.presets import get_preset
 from envs.splits import split_bounds, split_index_range
 from envs.trading_env import TradingEnv
@@ -55,11 +56,13 @@ def load_market(
     """``(MarketData of the whole series, the fitted RobustNormaliser)``; cached in-process.
 
     ``normaliser``: a fitted ``envs.features.RobustNormaliser`` to reuse (its feature
-    names must match), or None to fit one on the train split's valid rows.
+    names must match), an ``envs.normalisers.MarketNormalisers`` (a several-market run's: the
+    one for this market is used), or None to fit one on the train split's valid rows.
     """
 
     check_window(window)  # before any data is loaded
     p = get_preset(preset)  # a preset name, any market key (envs.marketspec) or a Preset
+    normaliser = pick_normaliser(normaliser, p)
     files = tuple(sorted(p.files.items()))  # paths + sha256: a changed file is a new entry
     key = (p.name, p.freq, files, feature_set, int(window), _normaliser_key(normaliser))
     if key in _CACHE:  # an equal normaliser may have filled it: the given one is returned as is
