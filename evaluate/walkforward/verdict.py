@@ -23,13 +23,13 @@ import numpy as np
 from backtest.aggregate import SeedSummary, summarize_seeds
 from backtest.collapse import collapse_label, constant_position
 from backtest.cpcv import n_paths
+from backtest.folds import FoldPlan
 from backtest.record import Backtest
 from backtest.stats import deflated_sharpe_ratio
 from evaluate.stitch import stitch
 from evaluate.walkforward.baselines import BASELINES
 from evaluate.walkforward.context import MethodSettings
 from evaluate.walkforward.cpcv import path_curves, path_sharpe, share_beating
-from evaluate.walkforward.data import FoldPlan
 from evaluate.walkforward.folds import TaskOutcome, trial_variance
 from evaluate.walkforward.grid import GridResult, Key
 from evaluate.walkforward.learners import MOMENTUM_GRID
