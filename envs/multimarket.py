@@ -45,25 +45,33 @@ LEVEL_UNITS = ("price", "quote", "quote currency", "base", "base units", "volume
 
 @dataclass(frozen=True)
 class MarketSet:
-    """Markets laid end to end for one split (module doc).
+    """Markets laid end to end, one block per split (module doc).
 
-    ``keys``: the market keys, in order; ``market``: the concatenated ``MarketData``;
-    ``normalisers``: each market's own (train-fitted) normaliser; ``offsets[m]``: the row of
-    ``market`` where market m's rows begin (``offsets[-1]`` = total rows); ``source_rows[m]``:
-    the row of market m's own ``MarketData`` that its first row here is; ``split``: the split
-    name the rows belong to."""
+    ``keys``: the market keys, in order; ``splits``: the split of each block (e.g. ``("train",
+    "val")``: every market's train rows, then every market's val rows); ``market``: the
+    concatenated ``MarketData``; ``normalisers``: each market's own (train-fitted)
+    normaliser; part ``p`` (block ``p // len(keys)``, market ``p % len(keys)``) occupies rows
+    ``offsets[p]:offsets[p + 1]`` and its first row is row ``source_rows[p]`` of that market's
+    own ``MarketData``."""
 
     keys: tuple[str, ...]
     market: MarketData
     normalisers: tuple[Any, ...]
     offsets: tuple[int, ...]
     source_rows: tuple[int, ...]
-    split: str
+    splits: tuple[str, ...] = ("train",)
 
     @property
     def rows(self) -> tuple[int, int]:
-        """The env's split range: every row of the concatenation."""
+        """Every row of the concatenation (the env's split range for a one-block set)."""
         return 0, self.market.n_bars
+
+    def rows_of(self, split: str) -> tuple[int, int]:
+        """The row range of ``split``'s block (an env's split range)."""
+        if split not in self.splits:
+            raise ValueError(f"this market set holds {', '.join(self.splits)}, not {split!r}")
+        b, n = self.splits.index(split), len(self.keys)
+        return self.offsets[b * n], self.offsets[(b + 1) * n]
 
     def market_normalisers(self) -> MarketNormalisers:
         """Each market's normaliser with its key, name and candle sha256 (``normalisers.json``)."""
@@ -76,8 +84,8 @@ class MarketSet:
     def market_of_bar(self) -> np.ndarray:
         """int64 (T,): the index of the market each row belongs to."""
         out: np.ndarray = np.empty(self.market.n_bars, dtype=np.int64)
-        for m in range(len(self.keys)):
-            out[self.offsets[m] : self.offsets[m + 1]] = m
+        for p in range(len(self.offsets) - 1):
+            out[self.offsets[p] : self.offsets[p + 1]] = p % len(self.keys)
         return out
 
     def start_groups(self, starts: np.ndarray) -> list[np.ndarray]:
@@ -177,10 +185,13 @@ def load_market_set(
     window: int,
     split: str = "train",
     normalisers: MarketNormalisers | list[Any] | tuple[Any, ...] | None = None,
+    splits: tuple[str, ...] | None = None,
 ) -> MarketSet:
-    """The markets ``keys`` (market keys, ``envs.marketspec``) laid end to end on ``split``;
-    each normalised by its normaliser in ``normalisers`` (a list in key order, or a run's
-    ``MarketNormalisers``) or, when None, fitted on its own train split."""
+    """The markets ``keys`` (market keys, ``envs.marketspec``) laid end to end on ``split``
+    (or one block per split of ``splits``: ``("train", "val")`` gives the training and the
+    model-selection rows of one ``MarketData``); each normalised by its normaliser in
+    ``normalisers`` (a list in key order, or a run's ``MarketNormalisers``) or, when None,
+    fitted on its own train split."""
     keys = list(keys)
     check_distinct(keys)
     check_scale_free(feature_set)
@@ -192,7 +203,8 @@ def load_market_set(
     loaded = [load_market(k, feature_set, window, n) for k, n in zip(keys, norms_in, strict=True)]
     markets = [m for m, _ in loaded]
     _check_compatible(keys, markets)
-    parts = [(m, split_range(m, k, split)) for m, k in zip(markets, keys, strict=True)]
+    blocks = tuple(splits) if splits else (split,)
+    parts = [(m, split_range(m, k, s)) for s in blocks for m, k in zip(markets, keys, strict=True)]
     market, firsts = concat_markets(parts)
     sizes = [hi - f for (_, (_, hi)), f in zip(parts, firsts, strict=True)]
     offsets = tuple(int(x) for x in np.concatenate([[0], np.cumsum(sizes)]))
@@ -202,5 +214,5 @@ def load_market_set(
         normalisers=tuple(n for _, n in loaded),
         offsets=offsets,
         source_rows=tuple(firsts),
-        split=split,
+        splits=blocks,
     )

@@ -299,3 +299,20 @@ def test_market_normalisers_pick_each_markets_own_and_round_trip(tmp_path) -> No
     assert load_run_normaliser(tmp_path / "run").to_dict() == mn.to_dict()
     with pytest.raises(ValueError, match="expected \\{'markets'"):
         MarketNormalisers.from_dict({"markets": []})
+
+
+def test_train_and_val_blocks_share_one_market_data(tmp_path) -> None:
+    keys = [market_key(_write(tmp_path, "a", 1.0, 1)), market_key(_write(tmp_path, "b", 9.0, 2))]
+    both = load_market_set(keys, "core17", 8, splits=("train", "val"))
+    for split in ("train", "val"):
+        alone = load_market_set(keys, "core17", 8, split=split)
+        lo, hi = both.rows_of(split)
+        env = TradingEnv(both.market, (lo, hi))
+        ref = TradingEnv(alone.market, alone.rows)
+        np.testing.assert_array_equal(env.tables.starts - lo, ref.tables.starts)
+        assert np.array_equal(
+            both.market.features[lo:hi], alone.market.features
+        ) and np.array_equal(both.market.close[lo:hi], alone.market.close)
+    assert both.rows_of("train")[1] == both.rows_of("val")[0]
+    with pytest.raises(ValueError, match="holds train, val, not 'test'"):
+        both.rows_of("test")
