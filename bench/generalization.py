@@ -138,7 +138,7 @@ def row(name: str, v: dict[str, Any], run: Path) -> dict[str, Any]:
         "p_beat_buy_and_hold": m["p_beat_buy_and_hold"],
         "best_momentum": mom,
         "p_beat_best_momentum": m[f"p_beat_{mom}"],
-        "round_trips_year": turnover / 2,
+        "round_trips_year": float(m.get("round_trips_annual", turnover / 2)),
         "turnover_annual": turnover,
         "fees_pct_year": m.get("fees_pct_year", math.nan),
         "costs_pct_year": m.get("costs_pct_year", math.nan),
