@@ -56,7 +56,7 @@ def daily_ok(pos: np.ndarray, feature_ok: np.ndarray, daily_window: int, stride:
 def daily_index(bars: np.ndarray, daily_window: int, stride: int) -> np.ndarray:
     """Row indices ``(n, D)`` of the daily rows of ``bars`` (oldest first), clipped at row 0
     (a clipped row only occurs at bars without a valid observation)."""
-    offsets = stride * np.arange(daily_window - 1, -1, -1, dtype=np.int64)
+    offsets: np.ndarray = stride * np.arange(daily_window - 1, -1, -1, dtype=np.int64)
     return np.maximum(np.asarray(bars, dtype=np.int64)[:, None] - offsets[None, :], 0)
 
 

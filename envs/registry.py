@@ -32,7 +32,7 @@ from envs.data import load_clean, load_funding
 from envs.data.errors import DataValidationError
 from envs.features import RobustNormaliser, compute_features, valid_rows
 from envs.market import MarketData, check_window
-from envs.marketspec import market_key, split_key
+from envs.marketspec import make_key, market_key, split_key
 from envs.multiframe import check_daily_window
 from envs.presets import get_preset
 from envs.splits import split_bounds, split_index_range
@@ -54,7 +54,8 @@ def context_market(context: str | Any, freq: str) -> Any:
     if ctx.freq == freq:
         return ctx
     base, opts = split_key(str(context))
-    return get_preset(market_key(base, **{**opts, "bar": freq}))
+    opts["bar"] = freq
+    return get_preset(make_key(base, **opts))  # the same key with the traded market's bar
 
 
 def load_context(context: str | Any | None, freq: str) -> Any:
@@ -86,7 +87,8 @@ def load_market(
     files = tuple(sorted(p.files.items()))  # paths + sha256: a changed file is a new entry
     ctx = None if context is None else context_market(context, p.freq)
     ctx_files = None if ctx is None else (ctx.name, ctx.freq, tuple(sorted(ctx.files.items())))
-    key = (p.name, p.freq, files, feature_set, int(window), _normaliser_key(normaliser), ctx_files)
+    key: tuple[Any, ...] = (p.name, p.freq, files, feature_set, int(window))
+    key += (_normaliser_key(normaliser), ctx_files)
     key += (int(daily_window),) if daily_window else ()
     if key in _CACHE:  # an equal normaliser may have filled it: the given one is returned as is
         market, cached = _CACHE[key]
