@@ -34,6 +34,7 @@ from envs.features import RobustNormaliser, compute_features, valid_rows
 from envs.market import MarketData, check_window
 from envs.marketspec import make_key, market_key, split_key
 from envs.multiframe import check_daily_window
+from envs.normalisers import pick_normaliser
 from envs.presets import get_preset
 from envs.splits import split_bounds, split_index_range
 from envs.trading_env import TradingEnv
@@ -74,8 +75,9 @@ def load_market(
     """``(MarketData of the whole series, the fitted RobustNormaliser)``; cached in-process.
 
     ``normaliser``: a fitted ``envs.features.RobustNormaliser`` to reuse (its feature
-    names must match), or None to fit one on the train split's valid rows. ``context``:
-    another market (a preset or market key) whose returns the ``daily``/``daily30``
+    names must match), an ``envs.normalisers.MarketNormalisers`` (a several-market run's: the
+    one for this market is used), or None to fit one on the train split's valid rows.
+    ``context``: another market (a preset or market key) whose returns the ``daily``/``daily30``
     sets read as cross-asset context (``envs.features.daily``), at this market's bar size.
     ``daily_window``: daily-sampled feature rows appended to each observation
     (``envs.multiframe``; 0 = the bar window only).
@@ -84,6 +86,7 @@ def load_market(
     check_window(window)  # before any data is loaded
     check_daily_window(daily_window)
     p = get_preset(preset)  # a preset name, any market key (envs.marketspec) or a Preset
+    normaliser = pick_normaliser(normaliser, p)
     files = tuple(sorted(p.files.items()))  # paths + sha256: a changed file is a new entry
     ctx = None if context is None else context_market(context, p.freq)
     ctx_files = None if ctx is None else (ctx.name, ctx.freq, tuple(sorted(ctx.files.items())))
