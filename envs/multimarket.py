@@ -35,6 +35,7 @@ import numpy as np
 
 from envs.features import feature_specs
 from envs.market import MarketData
+from envs.normalisers import MarketEntry, MarketNormalisers
 from envs.presets import get_preset
 from envs.registry import load_market, split_range
 
@@ -63,6 +64,14 @@ class MarketSet:
     def rows(self) -> tuple[int, int]:
         """The env's split range: every row of the concatenation."""
         return 0, self.market.n_bars
+
+    def market_normalisers(self) -> MarketNormalisers:
+        """Each market's normaliser with its key, name and candle sha256 (``normalisers.json``)."""
+        entries = []
+        for key, norm in zip(self.keys, self.normalisers, strict=True):
+            p = get_preset(key)
+            entries.append(MarketEntry(key, p.name, p.candles.sha256, norm))
+        return MarketNormalisers(entries)
 
     def market_of_bar(self) -> np.ndarray:
         """int64 (T,): the index of the market each row belongs to."""
@@ -167,13 +176,16 @@ def load_market_set(
     feature_set: str,
     window: int,
     split: str = "train",
-    normalisers: list[Any] | tuple[Any, ...] | None = None,
+    normalisers: MarketNormalisers | list[Any] | tuple[Any, ...] | None = None,
 ) -> MarketSet:
     """The markets ``keys`` (market keys, ``envs.marketspec``) laid end to end on ``split``;
-    each normalised by ``normalisers[m]`` or, when None, fitted on its own train split."""
+    each normalised by its normaliser in ``normalisers`` (a list in key order, or a run's
+    ``MarketNormalisers``) or, when None, fitted on its own train split."""
     keys = list(keys)
     check_distinct(keys)
     check_scale_free(feature_set)
+    if isinstance(normalisers, MarketNormalisers):
+        normalisers = [normalisers.for_market(get_preset(k)) for k in keys]
     norms_in = list(normalisers) if normalisers is not None else [None] * len(keys)
     if len(norms_in) != len(keys):
         raise ValueError(f"{len(norms_in)} normalisers for {len(keys)} markets")

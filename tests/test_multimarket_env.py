@@ -7,6 +7,9 @@ seeded, charge its costs in equity and reward, and leave a default env unchanged
 
 from __future__ import annotations
 
+import json
+import shutil
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,8 +21,10 @@ from envs import kernel as K
 from envs.features import feature_specs
 from envs.marketspec import market_key
 from envs.multimarket import check_distinct, check_scale_free, concat_markets, load_market_set
+from envs.normalisers import MarketNormalisers, load_run_normaliser
+from envs.presets import get_preset
 from envs.randomise import Randomisation
-from envs.registry import load_market, split_range
+from envs.registry import load_market, make_env, split_range
 
 
 def _market(seed: int, n: int, gap: int | None = None, window: int = 4) -> MarketData:
@@ -272,3 +277,25 @@ def test_markets_of_different_bar_sizes_are_refused_in_one_line(tmp_path) -> Non
         ValueError, match="its bars are 4h, .* are 1h; train on markets of one bar size"
     ):
         load_market_set([hourly, four], "core17", 8)
+
+
+def test_market_normalisers_pick_each_markets_own_and_round_trip(tmp_path) -> None:
+    cheap, dear = _write(tmp_path, "cheap", 0.01, 1), _write(tmp_path, "dear", 500.0, 2)
+    keys = [market_key(cheap), market_key(dear)]
+    ms = load_market_set(keys, "core17", 8)
+    mn = MarketNormalisers.from_dict(json.loads(json.dumps(ms.market_normalisers().to_dict())))
+    # an env of either market built with the set's normalisers reads exactly what training read
+    for key, norm in zip(keys, ms.normalisers, strict=True):
+        env = make_env(key, split="val", feature_set="core17", window=8, normaliser=mn)
+        assert env.normaliser.to_dict() == norm.to_dict()
+    # the same data under another path is the same market (sha256); an unknown one gets the first
+    copy = tmp_path / "copy_of_dear.csv"
+    shutil.copy(dear, copy)
+    assert mn.for_market(get_preset(market_key(str(copy)))) is mn.entries[1].normaliser
+    third = market_key(_write(tmp_path, "third", 3.0, 3))
+    assert mn.for_market(get_preset(third)) is mn.primary
+    (tmp_path / "run").mkdir()
+    mn.save(tmp_path / "run" / "normalisers.json")
+    assert load_run_normaliser(tmp_path / "run").to_dict() == mn.to_dict()
+    with pytest.raises(ValueError, match="expected \\{'markets'"):
+        MarketNormalisers.from_dict({"markets": []})
