@@ -164,6 +164,7 @@ class BatchedTradingEnv(VecEnvMethods):
         tb = self.tables
         obs = tb.windows[t0 - tb.window_offset]
         obs[:, self._wf :] = 0.0
+        obs = tb.with_daily(obs, t0)
         self._add_noise(obs, list(range(self.num_envs)))
         return obs
 
@@ -196,12 +197,13 @@ class BatchedTradingEnv(VecEnvMethods):
         w = self._as_targets(actions)
         tb, n = self.tables, self.num_envs
         self._state[:, K.S_TARGET] = w
-        obs: np.ndarray = np.empty((n, tb.obs_dim), dtype=np.float32)
+        obs: np.ndarray = np.empty((n, tb.base_dim), dtype=np.float32)
         out = np.empty((K.N_OUT, n))  # fresh: last_info's arrays are views of its rows
         n_done = K.step_accounts(
             self._state, self._consts, self._bars, self._feats, obs.reshape(-1), out.reshape(-1)
         )
         bar: np.ndarray = out[K.O_BAR].astype(np.int64)
+        obs = tb.with_daily(obs, bar)  # multi-timeframe rows (the same array without them)
         self.last_info = {
             "equity": out[K.O_EQUITY],
             "position": out[K.O_POSITION],
@@ -225,8 +227,8 @@ class BatchedTradingEnv(VecEnvMethods):
                 info["TimeLimit.truncated"] = bool(done_code[i] == K.DONE_TRUNCATED)
                 infos[i] = info
                 t0 = self._reset_env(i)
-                obs[i] = tb.windows[t0 - tb.window_offset]
-                obs[i, self._wf :] = 0.0
+                obs[i] = tb.window_row(t0)
+                obs[i, self._wf : tb.base_dim] = 0.0
             self._add_noise(obs, done_rows)  # the new episodes' first observations
         return obs, out[K.O_REWARD].astype(np.float32), dones, infos
 

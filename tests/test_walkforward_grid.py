@@ -210,6 +210,8 @@ def test_resume_skips_finished_tasks(tmp_path, capsys):
     assert len(ledger.read_text().splitlines()) == n_records + 4
     summary = json.loads((run / "summary.json").read_text())
     assert summary["context"]["tasks"].startswith("1 run now, 3 resumed")
+    row = summary["methods"][0]
+    assert row["round_trips_annual"] == pytest.approx(row["turnover_annual"] / 2)
     # degradation over the 4 (fold, seed) fits: the mean of their val / test Sharpes
     results = [json.loads(p.read_text()) for p in run.glob("tasks/*/*/*/result.json")]
     ovf = summary["overfitting"]
