@@ -145,7 +145,7 @@ class BatchedTradingEnv(VecEnvMethods):
         for i in rows:
             rng = self._rngs[i]
             assert rng is not None  # every account has been reset
-            add_noise(obs[i], self._wf, std, rng, bound)
+            add_noise(obs[i], self._wf, std, rng, bound, self.tables.base_dim)
 
     def reset(self) -> np.ndarray:
         """Reset every env (seeds from ``seed()``/the constructor apply now) -> obs (N, D)."""

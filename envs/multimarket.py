@@ -116,9 +116,11 @@ def check_distinct(keys: list[str] | tuple[str, ...]) -> None:
 
 
 def _slice(market: MarketData, lo: int, hi: int) -> tuple[dict[str, np.ndarray], int]:
-    """Market rows ``[lo - window + 1, hi)`` (clamped at 0) with no decision before ``lo``
-    and none on the last row; returns the arrays and the first row's index."""
-    first = max(0, lo - market.window + 1)
+    """Market rows ``[lo - lookback, hi)`` (clamped at 0; the lookback is what bar ``lo``'s
+    observation reads: its window and any daily rows) with no decision before ``lo`` and none
+    on the last row; returns the arrays and the first row's index."""
+    lookback = max(market.window - 1, (market.daily_window - 1) * market.daily_stride)
+    first = max(0, lo - lookback)
     names = ("timestamps", "open", "high", "low", "close", "features", "feature_ok", "obs_ok")
     arrays = {k: np.array(getattr(market, k)[first:hi]) for k in names}
     for k in ("can_step", "funding", "segment", "range_frac", "vol"):
@@ -139,6 +141,8 @@ def concat_markets(parts: list[tuple[MarketData, tuple[int, int]]]) -> tuple[Mar
     for market, (lo, hi) in parts:
         if market.window != ref.window or market.freq_ns != ref.freq_ns:
             raise ValueError("markets differ in observation window or bar size")
+        if market.daily_layout != ref.daily_layout:
+            raise ValueError("markets differ in their daily rows (daily_window)")
         if market.feature_names != ref.feature_names:
             raise ValueError("markets differ in their feature columns")
         arrays, first = _slice(market, int(lo), int(hi))
@@ -155,6 +159,8 @@ def concat_markets(parts: list[tuple[MarketData, tuple[int, int]]]) -> tuple[Mar
         feature_names=ref.feature_names,
         freq_ns=ref.freq_ns,
         funding_unmatched=sum(m.funding_unmatched for m, _ in parts),
+        daily_window=ref.daily_window,
+        daily_stride=ref.daily_stride,
     )
     return market, firsts
 
@@ -186,6 +192,7 @@ def load_market_set(
     split: str = "train",
     normalisers: MarketNormalisers | list[Any] | tuple[Any, ...] | None = None,
     splits: tuple[str, ...] | None = None,
+    daily_window: int = 0,
 ) -> MarketSet:
     """The markets ``keys`` (market keys, ``envs.marketspec``) laid end to end on ``split``
     (or one block per split of ``splits``: ``("train", "val")`` gives the training and the
@@ -200,7 +207,10 @@ def load_market_set(
     norms_in = list(normalisers) if normalisers is not None else [None] * len(keys)
     if len(norms_in) != len(keys):
         raise ValueError(f"{len(norms_in)} normalisers for {len(keys)} markets")
-    loaded = [load_market(k, feature_set, window, n) for k, n in zip(keys, norms_in, strict=True)]
+    loaded = [
+        load_market(k, feature_set, window, n, daily_window=daily_window)
+        for k, n in zip(keys, norms_in, strict=True)
+    ]
     markets = [m for m, _ in loaded]
     _check_compatible(keys, markets)
     blocks = tuple(splits) if splits else (split,)
