@@ -115,8 +115,12 @@ def test_agents_bad_values_are_config_errors(layer, message, tmp_path):
 
 def _entry_points() -> list[tuple[str, object, list[str], tuple[type, ...]]]:
     """Every CLI entry point: (name, main, argv before --help, its config dataclasses)."""
-    from agents import paper, ppo, predict, registry, sac, tune
+    from agents import ppo, sac
+    from agents.experiments import search as tune
     from agents.experiments.tune_config import TuneConfig
+    from agents.serving import model_registry as registry
+    from agents.serving import paper_trading as paper
+    from agents.serving import prediction as predict
     from agents.serving.serve_config import (
         REGISTRY_COMMANDS,
         PaperConfig,
