@@ -13,13 +13,13 @@ from __future__ import annotations
 import numpy as np
 
 from envs.portfolio.universe import Universe
-from envs.synthetic import MARKET_NAMES, oracle_positions
+from envs.synthetic import ALL_MARKET_NAMES, has_edge, oracle_positions
 
 
 def planted_members(universe: Universe) -> list[int]:
     """Indices of the members that are planted-signal presets with an edge (not the random
     walk, whose oracle is always flat)."""
-    return [i for i, n in enumerate(universe.names) if n in MARKET_NAMES and n != "synth-rw"]
+    return [i for i, n in enumerate(universe.names) if n in ALL_MARKET_NAMES and has_edge(n)]
 
 
 class OracleAllocator:
@@ -29,7 +29,7 @@ class OracleAllocator:
         members = planted_members(universe)
         if not members:
             raise ValueError(
-                f"oracle_{kind} needs a planted-signal member ({', '.join(MARKET_NAMES)}); "
+                f"oracle_{kind} needs a planted-signal member ({', '.join(ALL_MARKET_NAMES)}); "
                 f"the universe is {', '.join(universe.names)}"
             )
         self.targets = np.zeros((universe.n_bars, universe.n_assets))

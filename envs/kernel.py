@@ -28,7 +28,9 @@ Layouts (column indices below), all C-contiguous:
 * ``state``  float64 (n, N_STATE): per account; integers (bar, steps, bars held, step
   limit) are stored as exact float64 (< 2**53). ``S_TARGET`` is the input (target
   position of this step's action; NaN: no decision, the position is kept without the
-  action rules); everything else is updated in place.
+  action rules); ``S_FEE_MULT``/``S_SLIP_MULT`` scale this account's fee
+  and slippage rates (1.0 from ``start_row``; set per training episode by cost
+  randomisation, ``envs.randomise``); everything else is updated in place.
 * ``consts`` float64 (N_CONST,): the env's settings (``kernel_consts``).
 * ``bars``   float64 (n_bars + 2, N_BAR): ``bar_table``; column ``B_BARS_SCALED`` is
   indexed by bars held, not by bar.
@@ -62,8 +64,11 @@ from envs.params import UNREALISED_CLIP, EnvParams, EnvTables
 S_T, S_STEPS, S_HELD, S_MAX_STEPS = 0, 1, 2, 3  # integers stored as float64
 S_CASH, S_UNITS, S_POS, S_ENTRY, S_EQ, S_PEAK, S_DD, S_DSR_A, S_DSR_B = 4, 5, 6, 7, 8, 9, 10, 11, 12
 S_TARGET = 13  # input: target position w of this step's action (NaN: no decision, hold)
-S_SINCE = 14  # bars since the account last traded (min_hold); NEVER_TRADED when fresh
-N_STATE = 15
+# per-episode cost multipliers of the account (1.0 = the env's costs; envs.randomise draws
+# others for training episodes): fee rate x S_FEE_MULT, slippage rate x S_SLIP_MULT
+S_FEE_MULT, S_SLIP_MULT = 14, 15
+S_SINCE = 16  # bars since the account last traded (min_hold); NEVER_TRADED when fresh
+N_STATE = 17
 # --- out rows (per account): this step's numbers
 O_REWARD, O_DONE, O_EQUITY, O_POSITION, O_FEE, O_SLIPPAGE = 0, 1, 2, 3, 4, 5
 O_FUNDING, O_TURNOVER, O_DRAWDOWN, O_BAR = 6, 7, 8, 9
@@ -133,6 +138,7 @@ def start_row(params: EnvParams, t0: int, entry: float, max_steps: float) -> lis
     row[S_T], row[S_MAX_STEPS], row[S_ENTRY] = float(t0), float(max_steps), entry
     row[S_CASH] = row[S_EQ] = row[S_PEAK] = e0
     row[S_DSR_B] = params.dsr_var0
+    row[S_FEE_MULT] = row[S_SLIP_MULT] = 1.0  # x 1.0 is exact: the env's own costs, bit for bit
     row[S_SINCE] = NEVER_TRADED  # a fresh account may trade at once (min_hold)
     return row
 
@@ -367,6 +373,10 @@ def step_accounts(state, consts, bars, feats, obs, out):  # noqa: ANN001, ANN201
         else:
             w = _decide_target(w, acct[0], acct[10], bars[t, B_SIGMA], rules[0], rules[1],
                                rules[2], rules[3])  # fmt: skip
+        # this account's episode costs: the rates times its multipliers (1.0: unchanged)
+        slip_mult = state[i, S_SLIP_MULT]
+        cfg_i = (cfg[0] * state[i, S_FEE_MULT], cfg[1], cfg[2], cfg[3], cfg[4], cfg[5],
+                 cfg[6], cfg[7])  # fmt: skip
         sums, c, done = (0.0, 0.0, 0.0, 0.0, 0.0), 0.0, 0.0
         # One bar per pass; the action trades on the first bar only (then pos == w: no
         # trade, no cost). The sums start from the first bar's values (not 0.0 + x), so
@@ -374,7 +384,13 @@ def step_accounts(state, consts, bars, feats, obs, out):  # noqa: ANN001, ANN201
         for j in range(interval):
             c = bars[t, B_CLOSE_NEXT]
             acct, bar, terminated = _bar(
-                acct, w, bars[t, B_FILL], bars[t, B_SLIP], c, bars[t, B_FUND_NEXT], cfg
+                acct,
+                w,
+                bars[t, B_FILL],
+                bars[t, B_SLIP] * slip_mult,
+                c,
+                bars[t, B_FUND_NEXT],
+                cfg_i,
             )
             sums = bar if j == 0 else _add(sums, bar)
             steps += 1.0

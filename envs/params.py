@@ -22,6 +22,7 @@ from numpy.lib.stride_tricks import as_strided
 from envs.actions import DURATION_TEXT, duration_bars, duration_ns, realised_vol
 from envs.barsize import label
 from envs.market import MarketData
+from envs.multiframe import append_daily
 
 ACTIONS = ("discrete", "continuous")
 FILLS = ("next_open", "close")
@@ -276,12 +277,16 @@ class EnvTables:
         # account state: one gather gives the whole observation row (no concatenate).
         w, f = market.window, market.n_features
         self.window, self.n_features = w, f
-        self.obs_dim = w * f + N_ACCOUNT
+        # base_dim: what the kernel writes (window + account); the daily rows follow it
+        self.base_dim = w * f + N_ACCOUNT
+        self.daily_window, self.daily_stride = market.daily_layout
+        self._features = market.features
+        self.obs_dim = self.base_dim + self.daily_window * f
         flat: np.ndarray = np.zeros(n * f + N_ACCOUNT, dtype=np.float32)
         flat[: n * f] = market.features.reshape(-1)
         self._flat = flat  # keeps the strided view's memory alive
         rows = n - w + 1
-        view = as_strided(flat, shape=(rows, self.obs_dim), strides=(f * 4, 4), writeable=False)
+        view = as_strided(flat, shape=(rows, self.base_dim), strides=(f * 4, 4), writeable=False)
         # windows[t - (w - 1)] is bar t's window; pad the index so windows_at[t] works for t >= w-1
         self.windows = view
         self.window_offset = w - 1
@@ -290,11 +295,16 @@ class EnvTables:
         fmax = float(np.abs(market.features).max()) if market.features.size else 0.0
         fb = max(FEATURE_BOUND_MIN, math.ceil(fmax))
         bars_max = float(self.bars_scaled[-1])
+        daily = self.daily_window * f
         self.obs_low = np.concatenate(
-            [np.full(w * f, -fb), [-max_position, -UNREALISED_CLIP, 0.0, 0.0]]
+            [np.full(w * f, -fb), [-max_position, -UNREALISED_CLIP, 0.0, 0.0], np.full(daily, -fb)]
         ).astype(np.float32)
         self.obs_high = np.concatenate(
-            [np.full(w * f, fb), [max_position, UNREALISED_CLIP, 1.0, max(10.0, bars_max)]]
+            [
+                np.full(w * f, fb),
+                [max_position, UNREALISED_CLIP, 1.0, max(10.0, bars_max)],
+                np.full(daily, fb),
+            ]
         ).astype(np.float32)
 
     def spaces(self, action: str) -> tuple[spaces.Box, spaces.Space]:
@@ -307,4 +317,12 @@ class EnvTables:
 
     def window_row(self, t: int) -> np.ndarray:
         """A fresh float32 copy of bar t's observation row (account slots still to fill)."""
-        return self.windows[t - self.window_offset].copy()
+        row = self.windows[t - self.window_offset].copy()
+        return self.with_daily(row[None, :], np.array([t]))[0] if self.daily_window else row
+
+    def with_daily(self, rows: np.ndarray, bars: np.ndarray) -> np.ndarray:
+        """``(n, base_dim)`` kernel rows of ``bars`` -> full ``(n, obs_dim)`` observations (the
+        daily rows appended, ``envs.multiframe``); the rows themselves without daily rows."""
+        if not self.daily_window:
+            return rows
+        return append_daily(rows, self._features, bars, self.daily_window, self.daily_stride)

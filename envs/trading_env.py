@@ -268,6 +268,7 @@ class TradingEnv(gym.Env):
         self._targets = p.targets
         self._discrete = p.action == "discrete"
         self._long_only = p.long_only
+        self._daily = tb.daily_window > 0
         self._seq_next = 0
 
     # ----------------------------------------------------------------- public helpers
@@ -307,7 +308,7 @@ class TradingEnv(gym.Env):
         e0 = self.params.initial_equity
         self._state[0] = K.start_row(self.params, t0, float(self.tables.close[t0]), max_steps)
         obs = self.tables.window_row(t0)
-        obs[self._wf :] = 0.0
+        obs[self._wf : self.tables.base_dim] = 0.0
         info = {
             "equity": e0,
             "position": 0.0,
@@ -367,6 +368,8 @@ class TradingEnv(gym.Env):
             if self.t < 0:
                 raise RuntimeError("call reset() before step()") from None
             raise
+        if self._daily:  # multi-timeframe: the daily rows follow the kernel's row
+            obs = self.tables.with_daily(obs[None, :], np.array([bar]))[0]
         info = {
             "equity": eq,
             "position": pos,

@@ -1,4 +1,4 @@
-"""evaluate.ensemble: the three rules by hand, members in their own action spaces, the runner.
+"""backtest.ensemble: the three rules by hand, members in their own action spaces, the runner.
 
 Members are small hand-made policies following backtest.baselines' protocol whose action (and
 probabilities) depend on the decision bar only, so each ensemble decision can be written down.
@@ -15,9 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from backtest.baselines import PolicySpec, position_to_action
-from backtest.runner import run_env
-from envs import MarketData, TradingEnv
-from evaluate.ensemble import (
+from backtest.ensemble import (
     EnsemblePolicy,
     action_space_of,
     build_ensemble,
@@ -26,6 +24,8 @@ from evaluate.ensemble import (
     unanimous,
     vote,
 )
+from backtest.runner import run_env
+from envs import MarketData, TradingEnv
 
 S, H, B = 0, 1, 2  # SELL, HOLD, BUY
 

@@ -13,6 +13,8 @@ and its account state at bar t's close and chooses **target weights** for the ne
   normalised to weights ``w_i >= 0``, ``sum w_i <= 1``.
 * ``"long_short"``: ``Box(-1, 1, (N,), float32)``, signed exposures, scaled down to a gross
   exposure ``sum |w_i| <= gross_cap`` (1.0).
+* ``action_map="logits"`` (either mode): ``Box(-10, 10)`` of the same length, unbounded scores
+  for a Gaussian policy: a softmax with a cash logit (long-only) or ``tanh`` then the cap.
 
 A member that is not tradable at t (no next bar in its segment, or no valid window) gets weight
 0: the agent cannot hold it, and a position left in it is sold at bar t's close (its last price).
@@ -60,7 +62,7 @@ import envs.portfolio.kernel as PK
 from envs.kernel import NO_STEP_LIMIT, REWARD_CODES
 from envs.params import EnvParams
 from envs.portfolio.universe import Universe
-from envs.portfolio.weights import MODES, action_dim, to_weights
+from envs.portfolio.weights import ACTION_MAPS, MODES, action_bounds, action_dim, to_weights
 
 UNSUPPORTED = {"fill": "next_open", "slippage_model": "fixed", "decision_interval": 1}
 # the single-market action rules (envs.actions) are not the portfolio's: refused, not ignored
@@ -89,10 +91,16 @@ class PortfolioAccounts:
         split: tuple[int, int] | None = None,
         mode: str = "long_only",
         gross_cap: float = 1.0,
+        action_map: str = "scores",
         **options: Any,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode={mode!r} is not valid: expected one of {MODES}")
+        if action_map not in ACTION_MAPS:
+            raise ValueError(
+                f"action_map={action_map!r} is not valid: expected one of {ACTION_MAPS}"
+            )
+        self.action_map = action_map
         if not 0.0 < float(gross_cap) <= 10.0:
             raise ValueError(f"gross_cap={gross_cap!r} is not valid: expected (0, 10]")
         self.params = p = portfolio_params(options)
@@ -133,9 +141,9 @@ class PortfolioAccounts:
         block_hi = [f_max] * (u.window * u.n_features) + [PK.WEIGHT_CLIP, 1.0]
         low = np.array(block_lo * u.n_assets + [0.0], dtype=np.float32)
         high = np.array(block_hi * u.n_assets + [1.0], dtype=np.float32)
-        lo_a = 0.0 if self.mode == "long_only" else -1.0
+        lo_a, hi_a = action_bounds(self.mode, self.action_map)
         dim = action_dim(self.mode, u.n_assets)
-        return spaces.Box(low, high, dtype=np.float32), spaces.Box(lo_a, 1.0, (dim,), np.float32)
+        return spaces.Box(low, high, dtype=np.float32), spaces.Box(lo_a, hi_a, (dim,), np.float32)
 
     def reset_account(self, a: int, t0: int) -> None:
         """Account ``a`` flat (all cash) at ``initial_equity`` on decision bar ``t0``."""
@@ -167,7 +175,9 @@ class PortfolioAccounts:
         """Map actions to weights, advance every account one bar: ``(rewards, done codes,
         info arrays)`` (done codes as ``envs.kernel``: 0 on, 1 terminated, 2 truncated).
         ``rebalance``: trade every tradable asset back to its target (per account or all)."""
-        weights = to_weights(actions, self.tradable_now(), self.mode, self.gross_cap)
+        weights = to_weights(
+            actions, self.tradable_now(), self.mode, self.gross_cap, self.action_map
+        )
         return self.step_weights(weights, rebalance)
 
     def step_weights(

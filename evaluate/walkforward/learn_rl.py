@@ -20,8 +20,8 @@ from agents.algorithms import ALGOS
 from agents.config import CONFIG_DIR, RunConfig, resolve_config
 from agents.loading import load_run
 from agents.pipeline import train_ppo as train_agent
+from backtest.folds import env_split
 from evaluate.walkforward.context import FoldContext, MethodSettings, TrainedFold
-from evaluate.walkforward.data import env_split
 from lab.config import load_yaml
 from lab.rundir import create_run_dir
 from lab.runtime import seed_everything, set_torch_threads

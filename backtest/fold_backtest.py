@@ -1,7 +1,7 @@
 """One policy over one block of a fold's rows, with the evaluation's costs (test, val, baselines).
 
 Every walk-forward backtest goes through ``backtest_rows``: a fresh ``TradingEnv`` over the
-decision rows ``[a, b)`` (env split ``(a, b + 1)``, see ``evaluate.walkforward.data``), the shared
+decision rows ``[a, b)`` (env split ``(a, b + 1)``, see ``backtest.folds``), the shared
 cost options, and the policy's own action space, action rules (``envs.actions.RULE_OPTIONS``)
 and decision interval, exactly as
 ``backtest.runner.run_policy`` backtests a saved run.
@@ -12,11 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 from backtest.baselines import PolicySpec
+from backtest.folds import env_split
 from backtest.record import Backtest
 from backtest.runner import CostOverrides, run_env
 from envs import TradingEnv
 from envs.actions import RULE_OPTIONS, duration_bars
-from evaluate.walkforward.data import env_split
 
 
 def eval_options(costs: CostOverrides) -> dict[str, Any]:
@@ -27,7 +27,7 @@ def eval_options(costs: CostOverrides) -> dict[str, Any]:
 def backtest_rows(
     spec: PolicySpec, market: Any, rows: tuple[int, int], options: dict[str, Any], ppy: float
 ) -> Backtest:
-    """``spec`` over the decision ``rows`` of ``market`` (a fresh env; see ``data.env_split``)."""
+    """``spec`` over the decision ``rows`` of ``market`` (a fresh env; see ``backtest.folds.env_split``)."""
     opts = {
         **options,
         **{

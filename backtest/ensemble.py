@@ -31,6 +31,10 @@ Members must share one observation layout (feature set, window, normaliser), bec
 the same observation vector, and one ``decision_interval`` (the ensemble acts on their clock); a
 mismatch is refused naming the member and the field.
 
+It lives in ``backtest`` (numpy and the policy protocol only) so that both ``evaluate`` (the
+``--ensemble`` flag) and ``agents`` (a seed group promoted as one ensemble model, used by
+``agents.predict`` and ``agents.paper``) build ensembles with this one implementation.
+
 An ensemble is one more configuration tried: ``evaluate.headtohead`` counts it among the candidates
 of the deflated Sharpe. Choose the rule on the validation split, not on test.
 """
