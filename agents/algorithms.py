@@ -53,6 +53,7 @@ class AlgoSpec:
     policy_kwargs: dict[str, Any] = field(default_factory=dict)
     extractor_kwargs: dict[str, Any] = field(default_factory=dict)
     replay_buffer: bool = False
+    policy: str = "MlpPolicy"
 
     @property
     def config_yaml(self) -> Path:
@@ -127,6 +128,18 @@ ALGOS: dict[str, AlgoSpec] = {
         actions=("discrete", "continuous"),
         trainable_heads=("mlp_extractor", "action_net", "value_net"),
         policy_kwargs={"ortho_init": False},  # as PPO: keep the transformer's own init
+    ),
+    # PPO with an LSTM between the transformer extractor and the heads (sb3-contrib); its state
+    # is carried by agents.acting.loading.RecurrentSB3Policy (backtest.policy.StatefulPolicy)
+    "recurrent_ppo": AlgoSpec(
+        name="recurrent_ppo",
+        sb3="sb3_contrib:RecurrentPPO",
+        hyper=PPOHyper,  # the same keyword arguments as PPO's
+        actions=("discrete", "continuous"),
+        trainable_heads=("lstm_actor", "lstm_critic", "mlp_extractor", "action_net", "value_net"),
+        pickled_entries=("clip_range", "clip_range_vf"),
+        policy_kwargs={"ortho_init": False, "lstm_hidden_size": 64, "enable_critic_lstm": True},
+        policy="MlpLstmPolicy",
     ),
 }
 

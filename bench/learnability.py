@@ -34,8 +34,12 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run as a script: the repository's packages first
+
+from agents.algorithms import ALGOS  # noqa: E402  (the RL table: each algorithm's command)
+
 MARKETS = ("synth-regime", "synth-meanrev", "synth-rw")
-METHODS = ("ppo", "sac", "supervised")
+METHODS = ("ppo", "sac", "recurrent_ppo", "supervised")
 ORACLE = "oracle_filter"  # the achievable oracle: past data only
 COLLAPSE_TURNOVER = 0.1  # collapsed: trades less than a tenth as often as the oracle
 
@@ -67,7 +71,7 @@ def train_command(method: str, market: str, seed: int, run_dir: Path, args: Any)
         cmd = [sys.executable, "-m", "supervised.train", "--env", market, "--seed", str(seed)]
         cmd += ["--run-dir", str(run_dir)]
         return cmd + (["--epochs", str(args.sup_epochs)] if args.sup_epochs else [])
-    cmd = [sys.executable, "-m", f"agents.{method}", "--env", market, "--seed", str(seed)]
+    cmd = [sys.executable, *ALGOS[method].command, "--env", market, "--seed", str(seed)]
     cmd += ["--run-dir", str(run_dir), "--no-progress"]
     return cmd + (["--timesteps", str(args.timesteps)] if args.timesteps else [])
 
@@ -176,12 +180,12 @@ def _fmt(x: float | None, spec: str = "+.2f") -> str:
 
 
 def print_rows(rows: list[dict[str, Any]]) -> None:
-    print(f"{'market':14} {'method':10} {'seeds':>5} {'mean':>6} {'sd':>5} {'x oracle_f':>10} "
+    print(f"{'market':14} {'method':13} {'seeds':>5} {'mean':>6} {'sd':>5} {'x oracle_f':>10} "
           f"{'x hidden':>8} {'collapsed':>9}  per-seed test Sharpe")  # fmt: skip
     for r in rows:
         per = " ".join(f"{s:+.2f}" for s in r["sharpes"])
         print(
-            f"{r['market']:14} {r['method']:10} {r['n_seeds']:>5} {r['mean']:+6.2f} "
+            f"{r['market']:14} {r['method']:13} {r['n_seeds']:>5} {r['mean']:+6.2f} "
             f"{r['sd']:5.2f} {_fmt(r['frac_oracle']):>10} {_fmt(r['frac_hidden']):>8} "
             f"{r['collapsed']:>5}/{r['n_seeds']:<3}  {per}"
         )

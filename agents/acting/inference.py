@@ -60,6 +60,8 @@ class SB3Actor:
 
         single_thread()
         self.policy = policy = model.policy
+        if is_recurrent(policy):  # its actions depend on the LSTM state: RecurrentActor
+            raise TypeError(f"{type(policy).__name__} is recurrent: act through RecurrentActor")
         policy.set_training_mode(False)
         self.action_space = policy.action_space
         self.box_actions = isinstance(self.action_space, spaces.Box)
@@ -109,6 +111,74 @@ class SB3Actor:
                 obs, _ = self.policy.obs_to_tensor(np.asarray(obs_batch, dtype=np.float32))
                 probs = self.policy.get_distribution(obs).distribution.probs
         return probs.cpu().numpy().astype(np.float64)
+
+
+def is_recurrent(policy: Any) -> bool:
+    """True for an SB3 policy with an LSTM (sb3-contrib's ``RecurrentActorCriticPolicy``)."""
+    return hasattr(policy, "lstm_actor") and hasattr(policy, "lstm_hidden_state_shape")
+
+
+LSTMState = tuple[np.ndarray, np.ndarray]  # (h, c), each (n_lstm_layers, n accounts, hidden)
+
+
+class RecurrentActor:
+    """Deterministic actions of a recurrent SB3 policy (RecurrentPPO), the LSTM state threaded
+    by the caller: ``(actions, next state) = act(obs, state)``.
+
+    The same modules and ops as ``RecurrentActorCriticPolicy.predict(obs, state, episode_start=
+    False, deterministic=True)``: the actor's features extractor, one step of ``lstm_actor``,
+    ``mlp_extractor.forward_actor``, then the head (a categorical head's probabilities and their
+    argmax, as ``SB3Actor``; a Box head through SB3's distribution and clip). An episode start
+    is the caller's ``initial_state`` (zeros), which is what SB3's ``episode_start=True``
+    multiplies the state into. Only the actor's LSTM is stepped: the critic's never acts.
+    """
+
+    def __init__(self, model: Any) -> None:
+        from gymnasium import spaces
+
+        single_thread()
+        self.policy = policy = model.policy
+        if not is_recurrent(policy):
+            raise TypeError(f"{type(policy).__name__} has no LSTM: act through SB3Actor")
+        policy.set_training_mode(False)
+        self.action_space = policy.action_space
+        self.box_actions = isinstance(self.action_space, spaces.Box)
+        self.layers, _, self.hidden = policy.lstm_hidden_state_shape
+        self._buf = _Buffer()
+
+    def initial_state(self, n: int) -> LSTMState:
+        """Zero hidden and cell states for ``n`` accounts (an episode's start)."""
+        shape = (self.layers, n, self.hidden)
+        return np.zeros(shape, dtype=np.float32), np.zeros(shape, dtype=np.float32)
+
+    def _latent(self, obs_batch: np.ndarray, state: LSTMState) -> tuple[torch.Tensor, LSTMState]:
+        p = self.policy
+        features = p.extract_features(self._buf.load(obs_batch), p.pi_features_extractor)
+        h, c = (torch.from_numpy(np.ascontiguousarray(s, dtype=np.float32)) for s in state)
+        out, (h, c) = p.lstm_actor(features.unsqueeze(0), (h, c))  # a sequence of length 1
+        return p.mlp_extractor.forward_actor(out.squeeze(0)), (h.numpy(), c.numpy())
+
+    def act(self, obs_batch: np.ndarray, state: LSTMState) -> tuple[np.ndarray, LSTMState]:
+        """``(actions, next state)``: ``(B,)`` int64 (Discrete) or ``(B, 1)`` float32 (Box)."""
+        with torch.inference_mode():
+            latent, nxt = self._latent(obs_batch, state)
+            if not self.box_actions:
+                return SB3Actor._probs(self.policy.action_net(latent)).argmax(dim=1).numpy(), nxt
+            dist = self.policy._get_action_dist_from_latent(latent)
+            out = dist.get_actions(deterministic=True).numpy()
+        out = out.reshape((-1, *self.action_space.shape))
+        if self.policy.squash_output:
+            return self.policy.unscale_action(out), nxt
+        return np.clip(out, self.action_space.low, self.action_space.high), nxt
+
+    def probs(self, obs_batch: np.ndarray, state: LSTMState) -> tuple[np.ndarray, LSTMState]:
+        """``((B, n_actions) float64 probabilities, next state)`` of a categorical head."""
+        if self.box_actions:
+            raise TypeError(f"action space {self.action_space} has no class probabilities")
+        with torch.inference_mode():
+            latent, nxt = self._latent(obs_batch, state)
+            probs = SB3Actor._probs(self.policy.action_net(latent))
+        return probs.numpy().astype(np.float64), nxt
 
 
 class ClassifierActor:

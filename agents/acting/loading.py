@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import numpy as np
 import yaml
 
-from agents.acting.inference import ClassifierActor, SB3Actor
+from agents.acting.inference import ClassifierActor, RecurrentActor, SB3Actor, is_recurrent
 from agents.acting.safe_load import ModelLoadError, config_from_saved
 from agents.training.models import load_model
 from backtest.baselines import PolicySpec, position_to_action
@@ -62,6 +62,56 @@ class SB3Policy:
                 "has no class probabilities (continuous exposure)"
             )
         return self.actor.probs(obs_batch)
+
+
+@dataclass
+class RecurrentSB3Policy:
+    """A loaded recurrent model (RecurrentPPO) acting deterministically, with memory: a
+    ``backtest.policy.StatefulPolicy``. Its state, the actor LSTM's ``(h, c)``, starts at zero
+    for each episode (``initial_state``; the runner calls it at every data segment) and is
+    threaded by the caller through ``act_state``; the policy keeps none between calls."""
+
+    model: Any
+    _actor: Any = field(default=None, init=False, repr=False)
+
+    @property
+    def actor(self) -> Any:
+        if self._actor is None:
+            self._actor = RecurrentActor(self.model)
+        return self._actor
+
+    def bind(self, market: Any, action_space: Any) -> None:
+        self._actor = None  # rebuilt: the model's weights may have changed since the last pass
+        _ = self.actor
+
+    def initial_state(self, n: int) -> Any:
+        """Zero LSTM states for ``n`` accounts."""
+        return self.actor.initial_state(n)
+
+    def act_state(self, obs_batch: np.ndarray, bars: np.ndarray, state: Any) -> tuple[Any, Any]:
+        """``(actions, next LSTM state)``."""
+        return self.actor.act(obs_batch, state)
+
+    def act(self, obs_batch: np.ndarray, bars: np.ndarray) -> np.ndarray:
+        """Refused: an action without its state would silently forget the past."""
+        raise TypeError(
+            "a recurrent policy acts through act_state (backtest.policy.step) with its state"
+        )
+
+    @property
+    def probabilistic(self) -> bool:
+        """True for a ``Discrete`` action head: class probabilities exist (given the state)."""
+        return hasattr(self.model.action_space, "n")
+
+    def probs_state(self, obs_batch: np.ndarray, bars: np.ndarray, state: Any) -> tuple[Any, Any]:
+        """``((B, 3) SELL/HOLD/BUY probabilities, next LSTM state)``."""
+        return self.actor.probs(obs_batch, state)
+
+
+def sb3_policy(model: Any) -> Any:
+    """The runner policy of a loaded SB3 model: ``RecurrentSB3Policy`` for one with an LSTM,
+    ``SB3Policy`` otherwise."""
+    return RecurrentSB3Policy(model) if is_recurrent(model.policy) else SB3Policy(model)
 
 
 @dataclass
@@ -191,7 +241,7 @@ def _load_any(path: str | Path, label: str | None) -> PolicySpec:
     settings = {k: env_cfg[k] for k in layout if k in env_cfg}
     costs = {k: env_cfg[k] for k in ("fee_bps", "slippage_bps", "funding") if k in env_cfg}
     return PolicySpec(
-        name, method, SB3Policy(model), seed, settings, normaliser, str(zip_path), costs
+        name, method, sb3_policy(model), seed, settings, normaliser, str(zip_path), costs
     )
 
 

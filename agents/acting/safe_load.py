@@ -173,7 +173,7 @@ def rebuilt_objects(
 
     hyper = vars(cfg.hyper)
     out: dict[str, Any] = {
-        "policy_class": ALGOS[cfg.algo].sb3_class().policy_aliases["MlpPolicy"],
+        "policy_class": ALGOS[cfg.algo].sb3_class().policy_aliases[ALGOS[cfg.algo].policy],
         "policy_kwargs": policy_kwargs(cfg, n_features),
         "observation_space": observation_space,
         "action_space": action_space,

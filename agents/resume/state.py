@@ -112,8 +112,44 @@ def capture(model: Any, callbacks: list[Any], replay: str | None = None) -> dict
         arrays["last_episode_starts"] = np.asarray(model._last_episode_starts)
     if getattr(model, "_last_original_obs", None) is not None:
         arrays["last_original_obs"] = np.asarray(model._last_original_obs)
+    arrays.update(capture_lstm(model))
     arrays.update(capture_logs(model, callbacks))  # episode counters, pending logger values
     return arrays
+
+
+LSTM_KEYS = ("lstm_pi_h", "lstm_pi_c", "lstm_vf_h", "lstm_vf_c")
+
+
+def capture_lstm(model: Any) -> dict[str, np.ndarray]:
+    """A recurrent model's (RecurrentPPO) LSTM states of the training envs at the rollout
+    boundary, actor and critic (SB3 leaves them out of the zip; loading resets them to zero,
+    which would make the next rollout differ); {} for a model without them."""
+    states = getattr(model, "_last_lstm_states", None)
+    if states is None:
+        return {}
+    tensors = (*states.pi, *states.vf)
+    return {k: t.detach().cpu().numpy() for k, t in zip(LSTM_KEYS, tensors, strict=True)}
+
+
+def restore_lstm(model: Any, state: dict[str, Any]) -> None:
+    """Put :func:`capture_lstm`'s arrays back (shapes checked against the model's own)."""
+    current = getattr(model, "_last_lstm_states", None)
+    if current is None and LSTM_KEYS[0] not in state:
+        return
+    if current is None or LSTM_KEYS[0] not in state:
+        raise ValueError(
+            "the resume state and the model disagree on the LSTM state (a recurrent model's "
+            "checkpoint holds one): the checkpoint belongs to another algorithm"
+        )
+    old = (*current.pi, *current.vf)
+    new = []
+    for key, t in zip(LSTM_KEYS, old, strict=True):
+        arr = np.asarray(state[key], dtype=np.float32)
+        if arr.shape != tuple(t.shape):
+            raise ValueError(f"{key} has shape {arr.shape}, the model's is {tuple(t.shape)}")
+        new.append(torch.from_numpy(arr.copy()).to(t.device))
+    # sb3-contrib's RNNStates (a NamedTuple of the actor's and the critic's (h, c))
+    model._last_lstm_states = type(current)((new[0], new[1]), (new[2], new[3]))
 
 
 def save(checkpoint_dir: Path, model: Any, callbacks: list[Any]) -> Path:
@@ -162,6 +198,7 @@ def restore(model: Any, callbacks: list[Any], state: dict[str, Any]) -> None:
         model._last_episode_starts = state["last_episode_starts"]
     if "last_original_obs" in state:
         model._last_original_obs = state["last_original_obs"]
+    restore_lstm(model, state)
     for cb, n in zip(callbacks, meta["n_calls"], strict=True):
         cb.n_calls = n
     restore_logs(model, callbacks, state)

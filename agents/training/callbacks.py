@@ -6,6 +6,8 @@ All logging goes through SB3's logger, so it lands in the same TensorBoard run a
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import torch
 from stable_baselines3.common.callbacks import BaseCallback
@@ -79,12 +81,30 @@ class TradingMetricsCallback(BaseCallback):
         if len(obs) > self.entropy_sample:
             idx = np.linspace(0, len(obs) - 1, self.entropy_sample).astype(np.int64)
             obs = obs[idx]
+        else:
+            idx = np.arange(len(obs))
         with torch.no_grad():
-            dist = self.model.policy.get_distribution(
-                torch.as_tensor(obs, device=self.model.device)
-            )
+            as_tensor = partial(torch.as_tensor, device=self.model.device)
+            if hasattr(buffer, "hidden_states_pi"):  # recurrent: each obs with its LSTM state
+                states = [
+                    _per_obs(getattr(buffer, f"{k}_states_pi"), idx) for k in ("hidden", "cell")
+                ]
+                dist, _ = self.model.policy.get_distribution(
+                    as_tensor(obs), tuple(map(as_tensor, states)), as_tensor(np.zeros(len(idx)))
+                )
+            else:
+                dist = self.model.policy.get_distribution(as_tensor(obs))
             ent = dist.entropy()
         return None if ent is None else float(ent.mean().item())
+
+
+def _per_obs(states: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """A recurrent rollout buffer's LSTM states ``(n_steps, layers, n_envs, hidden)`` as
+    ``(layers, n_steps * n_envs, hidden)`` (the order of the flattened observations), rows
+    ``idx``: each sampled observation with the state the policy acted on."""
+    layers, hidden = states.shape[1], states.shape[3]
+    flat = states.transpose(1, 0, 2, 3).reshape(layers, -1, hidden)
+    return np.ascontiguousarray(flat[:, idx], dtype=np.float32)
 
 
 class ParamCountCallback(BaseCallback):

@@ -26,10 +26,10 @@ def build_model(
 ) -> BaseAlgorithm:
     """A fresh model of ``cfg.algo`` (``agents.algorithms``) with the config's hyperparameters,
     seeded with ``cfg.seed``."""
-    algo_cls = ALGOS[cfg.algo].sb3_class()
+    spec = ALGOS[cfg.algo]
     hyper = dict(vars(cfg.hyper))
-    return algo_cls(
-        "MlpPolicy",
+    return spec.sb3_class()(
+        spec.policy,
         env,
         policy_kwargs=policy_kwargs(cfg, n_features),
         tensorboard_log=None if tensorboard_log is None else str(tensorboard_log),

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from agents.acting.loading import SB3Policy
+from agents.acting.loading import sb3_policy
 from agents.training.config import RunConfig
 from backtest.baselines import PolicySpec
 from backtest.collapse import collapse_name, constant_position
@@ -79,7 +79,7 @@ def validation_backtest(
         spec = PolicySpec(
             name=f"{cfg.algo}_{name}",
             method=cfg.algo,
-            policy=SB3Policy(model),
+            policy=sb3_policy(model),
             seed=cfg.seed,
             env_settings=agent_settings,
             normaliser=normaliser,
