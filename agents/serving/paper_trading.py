@@ -26,7 +26,9 @@ that closed while the trader was down is a **missed** decision: it is logged as 
 the previous target (no trade), as the env's held action would; the trader then decides on the
 latest closed bar only (never retroactively). A model trained with ``decision_interval=k``
 decides every k bars from its first decision and holds its action in between (logged
-``held``), as ``evaluate`` backtests it.
+``held``), as ``evaluate`` backtests it. A policy with memory (recurrent PPO) keeps its state in
+``state.json`` (``memory``) from tick to tick, starting at zero at the account's first decision
+(``agents.serving.policy_memory`` says why and what steps it).
 """
 
 from __future__ import annotations
@@ -44,9 +46,11 @@ from gymnasium import spaces
 
 from agents.acting.loading import load_run
 from agents.serving.model_registry import RegistryError, resolve
+from agents.serving.policy_memory import account_memory, backtest_options, keep_memory
 from agents.serving.prediction import StaleInputError, check_fresh, funding_note, serve_market
 from agents.serving.serve_config import PaperConfig
 from backtest.metrics import summarize
+from backtest.policy import step
 from envs.accounting import Account, account_observation, reference_step
 from envs.data import load_candles, load_funding
 from envs.features import warmup_bars
@@ -208,12 +212,7 @@ def paper_params(spec: Any, model: str) -> EnvParams:
     """The env settings ``evaluate`` backtests the model with (``backtest.runner.run_policy``):
     its own env settings and trained costs, no drawdown stop, no episode length. A
     continuous-action model is refused (the paper log holds discrete actions)."""
-    skip = ("feature_set", "window", "decision_interval")
-    options = {k: v for k, v in spec.env_settings.items() if k not in skip}
-    options.update(
-        (k, v) for k, v in spec.trained_costs.items() if k in ("fee_bps", "slippage_bps", "funding")
-    )
-    params = EnvParams.from_kwargs(**options, max_drawdown=None, episode_length=None)
+    params = EnvParams.from_kwargs(**backtest_options(spec))
     if params.action != "discrete":
         raise ValueError(
             f"{model}: a continuous-action policy; agents.paper trades discrete SELL/HOLD/BUY "
@@ -222,13 +221,16 @@ def paper_params(spec: Any, model: str) -> EnvParams:
     return params
 
 
-def decide_bar(spec: Any, market: MarketData, t: int, acct: Account) -> int:
-    """The policy's action on bar ``t`` for the account ``acct`` (the env's observation)."""
-    window = market.features[t - market.window + 1 : t + 1].ravel()
+def decide_bar(
+    spec: Any, market: MarketData, t: int, acct: Account, memory: Any = None
+) -> tuple[int, Any]:
+    """``(action, next memory)``: the policy's action on bar ``t`` for the account ``acct`` (the
+    env's observation), a stateful policy stepped from ``memory`` (``backtest.policy.step``)."""
     slots = account_observation(acct.pos, acct.entry, float(market.close[t]), acct.dd, acct.held)
-    obs = np.concatenate([window, slots]).astype(np.float32)
+    obs = market.observation(t, slots)
     spec.policy.bind(market, spaces.Discrete(3))
-    return int(np.asarray(spec.policy.act(obs[None, :], np.array([t])))[0])
+    action, memory = step(spec.policy, obs[None, :], np.array([t]), memory)
+    return int(np.asarray(action).reshape(-1)[0]), memory
 
 
 def tick(model: str, candles: pd.DataFrame, state_dir: Path, *, now: Any,
@@ -262,7 +264,9 @@ def tick(model: str, candles: pd.DataFrame, state_dir: Path, *, now: Any,
         log.append({"bar_open_utc": last.strftime(ISO), "action": action, "missed": False,
                     "held": True})  # fmt: skip
     else:
-        action = decide_bar(spec, market, t, acct)
+        memory = account_memory(state, spec, record["version"], state_dir / STATE_FILE)
+        action, memory = decide_bar(spec, market, t, acct, memory)
+        keep_memory(state, memory, record["version"], last)  # a recurrent policy's state
         log.append({"bar_open_utc": last.strftime(ISO), "action": action, "missed": False})
     ppy = get_preset(record["market"]).periods_per_year
     closed = last + pd.Timedelta(market.freq_ns, "ns")

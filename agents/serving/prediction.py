@@ -19,6 +19,11 @@ its last bar's close, as in ``agents.paper``), or a gap or invalid feature row i
 the last observation needs. A funding history that ends before the decision is stated on
 stderr (``warning: funding stale: ...``: its last settlement and its age) and in the JSON's
 ``funding_note``: the funding features then carry the last rate and no later funding is charged.
+
+A policy with memory (recurrent PPO) decides with the state it reaches by trading the loaded
+candles itself, from the decision bar's segment start (``agents.serving.policy_memory``: a
+backtest with its own costs; the JSON's ``memory`` says over how many decisions and from when);
+the account it decides for is still the one the flags give.
 """
 
 from __future__ import annotations
@@ -36,7 +41,9 @@ import pandas as pd
 
 from agents.acting.fast_policy import load_fast
 from agents.serving.model_registry import RegistryError, resolve
+from agents.serving.policy_memory import warm_state
 from agents.serving.serve_config import PredictConfig
+from backtest.policy import is_stateful
 from envs.accounting import account_observation
 from envs.data import clean, load_candles, load_funding
 from envs.data.fetch import fetch_candles, make_exchange
@@ -66,6 +73,7 @@ class Decision:
     target_position: float
     probabilities: dict[str, float] | None
     funding_note: str | None = None  # the funding history ends before the decision (stale)
+    memory: str | None = None  # a recurrent policy's state: what it was warmed over
 
 
 def account_slots(
@@ -177,18 +185,12 @@ def decide(
     spec = load_policy(vdir, record)
     market = serve_market(candles, funding, record, spec.normaliser)
     t = check_fresh(market, now, source)
-    w = market.window
     acct = account_slots(float(market.close[t])) if account is None else account
-    obs = np.concatenate([market.features[t - w + 1 : t + 1].ravel(), acct]).astype(np.float32)
+    obs = market.observation(t, acct)
     discrete = spec.env_settings.get("action", "discrete") == "discrete"
     space = spaces.Discrete(3) if discrete else spaces.Box(-1.0, 1.0, (1,), np.float32)
-    spec.policy.bind(market, space)
-    bars = np.array([t], dtype=np.int64)
-    act = np.asarray(spec.policy.act(obs[None, :], bars))
-    probs = None
-    if getattr(spec.policy, "probabilistic", False):
-        p = np.asarray(spec.policy.action_probs(obs[None, :], bars))[0]  # type: ignore[attr-defined]  # probabilistic policies have it
-        probs = {n: float(v) for n, v in zip(ACTION_NAMES, p, strict=True)}
+    act, p, memory = _act(spec, market, t, obs, space)
+    probs = None if p is None else {n: float(v) for n, v in zip(ACTION_NAMES, p, strict=True)}
     opened = pd.Timestamp(int(market.timestamps[t]), unit="ns", tz="UTC")
     closed = opened + pd.Timedelta(market.freq_ns, "ns")
     iso = "%Y-%m-%dT%H:%M:%SZ"
@@ -196,7 +198,29 @@ def decide(
     target = float(action - 1) if action is not None else float(act.reshape(-1)[0])
     return Decision(f"{record['name']}@{record['version']}", opened.strftime(iso),
                     closed.strftime(iso), closed.strftime(iso), action, target, probs,
-                    funding_note(funding, closed))  # fmt: skip
+                    funding_note(funding, closed), memory)  # fmt: skip
+
+
+def _act(
+    spec: Any, market: MarketData, t: int, obs: np.ndarray, space: Any
+) -> tuple[np.ndarray, np.ndarray | None, str | None]:
+    """``(action, probabilities or None, memory note or None)`` of ``spec``'s policy on bar
+    ``t``; a stateful policy decides with the state warmed over the loaded candles
+    (``agents.serving.policy_memory.warm_state``)."""
+    bars = np.array([t], dtype=np.int64)
+    if is_stateful(spec.policy):
+        warmed = warm_state(spec, market, t)
+        spec.policy.bind(market, space)
+        act, _ = spec.policy.act_state(obs[None, :], bars, warmed.state)
+        probs = None
+        if getattr(spec.policy, "probabilistic", False):
+            probs, _ = spec.policy.probs_state(obs[None, :], bars, warmed.state)
+        return np.asarray(act), None if probs is None else probs[0], warmed.note(market)
+    spec.policy.bind(market, space)
+    act = np.asarray(spec.policy.act(obs[None, :], bars))
+    if not getattr(spec.policy, "probabilistic", False):
+        return act, None, None
+    return act, np.asarray(spec.policy.action_probs(obs[None, :], bars))[0], None
 
 
 def fetch_feed(
