@@ -193,10 +193,10 @@ def account_observation(pos: float, entry: float, close: float, dd: float, held:
 
 
 def _observation(acct: Account, m: MarketData, close: float) -> np.ndarray:
-    """Bar ``acct.t``'s feature window, then position, unrealised return, drawdown, bars held."""
-    window = m.features[acct.t - m.window + 1 : acct.t + 1].reshape(-1)
+    """Bar ``acct.t``'s feature window, then position, unrealised return, drawdown, bars held
+    (then the daily rows of a multi-timeframe market: ``MarketData.observation``)."""
     account = account_observation(acct.pos, acct.entry, close, acct.dd, acct.held)
-    return np.concatenate([window, account])
+    return m.observation(acct.t, account)
 
 
 def reference_step(

@@ -291,7 +291,10 @@ def load_run_market(
     fitted on the train split's valid rows only.
     """
     t0 = time.perf_counter()
-    market, normaliser = load_market(cfg.env_name, cfg.env.feature_set, cfg.env.window, normaliser)
+    env = cfg.env
+    market, normaliser = load_market(
+        cfg.env_name, env.feature_set, env.window, normaliser, env.context, env.daily_window
+    )
     save_normaliser(run_dir, normaliser)
     train_rows = split_range(market, cfg.env_name, "train")
     val_rows = split_range(market, cfg.env_name, "val")

@@ -19,6 +19,7 @@ from backtest.baselines import PolicySpec
 from backtest.collapse import collapse_name, constant_position
 from backtest.runner import CostOverrides, run_policy
 from backtest.verdict import evaluate_command, training_verdict, verdict_block
+from envs.multiframe import extra_layout
 from envs.presets import get_preset
 
 
@@ -34,12 +35,16 @@ def _cost_overrides(cfg: RunConfig) -> Any:
 
 
 def _layout(cfg: RunConfig) -> dict[str, Any]:
-    return {
+    out: dict[str, Any] = {
         "feature_set": cfg.env.feature_set,
         "window": cfg.env.window,
         "action": cfg.env.action,
         "long_only": cfg.env.long_only,
     }
+    # the observation's daily rows and the features' context market: the backtest env must
+    # be the training env (absent at their defaults: every older layout is unchanged)
+    out.update(extra_layout(vars(cfg.env)))
+    return out
 
 
 def benchmark_backtest(cfg: RunConfig, split: str = "val") -> Any:
