@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from envs import kernel as K
+from envs.actions import NEVER_TRADED
 from envs.market import MarketData
 from envs.params import EnvParams, EnvTables
 from envs.randomise import Randomisation, add_noise, draw_episode
@@ -77,7 +78,8 @@ class BatchedTradingEnv(VecEnvMethods):
         **options: Any,
     ) -> None:
         n = self._init_batch(n_envs, seed)
-        self.params = p = EnvParams.from_kwargs(**options)
+        # durations in bars of this market ('1d' = 24 bars on 1h candles; envs.actions)
+        self.params = p = EnvParams.from_kwargs(**options).in_bars(market.freq_ns)
         self.randomise = Randomisation.coerce(randomise)
         self.randomise.check_length(p.episode_length)
         # start bars per market (envs.multimarket sets them for market_weights="equal")
@@ -145,7 +147,7 @@ class BatchedTradingEnv(VecEnvMethods):
         for i in rows:
             rng = self._rngs[i]
             assert rng is not None  # every account has been reset
-            add_noise(obs[i], self._wf, std, rng, bound)
+            add_noise(obs[i], self._wf, std, rng, bound, self.tables.base_dim)
 
     def reset(self) -> np.ndarray:
         """Reset every env (seeds from ``seed()``/the constructor apply now) -> obs (N, D)."""
@@ -242,6 +244,9 @@ class BatchedTradingEnv(VecEnvMethods):
     def set_state(self, state: dict[str, Any]) -> None:
         """Restore ``get_state()`` (a resumed run continues exactly where the saved one was)."""
         accounts = np.asarray(state["accounts"], dtype=np.float64)
+        if accounts.ndim == 2 and accounts.shape[1] == K.S_SINCE == self._state.shape[1] - 1:
+            # saved before the minimum hold existed: those accounts were free to trade
+            accounts = np.column_stack([accounts, np.full(len(accounts), NEVER_TRADED)])
         if accounts.shape != self._state.shape:
             raise ValueError(f"env state of shape {accounts.shape}, this env {self._state.shape}")
         self._state[...] = accounts

@@ -174,7 +174,7 @@ class MarketData:
             funding=fund,
             segment=seg,
             range_frac=range_frac,
-            vol=_trailing_vol(c, seg, VOL_BARS),
+            vol=trailing_vol(c, seg, VOL_BARS),
             window=int(window),
             feature_names=names,
             freq_ns=freq_ns,
@@ -289,7 +289,7 @@ def _align_funding(funding: pd.Series, close_ns: np.ndarray, bar_ns: int) -> tup
     return out, int((~matched).sum())
 
 
-def _trailing_vol(close: np.ndarray, seg: np.ndarray, bars: int) -> np.ndarray:
+def trailing_vol(close: np.ndarray, seg: np.ndarray, bars: int) -> np.ndarray:
     """Std (ddof 0) of the last <= ``bars`` log returns inside the segment, ending at t."""
     n = len(close)
     r = np.zeros(n)

@@ -45,25 +45,33 @@ LEVEL_UNITS = ("price", "quote", "quote currency", "base", "base units", "volume
 
 @dataclass(frozen=True)
 class MarketSet:
-    """Markets laid end to end for one split (module doc).
+    """Markets laid end to end, one block per split (module doc).
 
-    ``keys``: the market keys, in order; ``market``: the concatenated ``MarketData``;
-    ``normalisers``: each market's own (train-fitted) normaliser; ``offsets[m]``: the row of
-    ``market`` where market m's rows begin (``offsets[-1]`` = total rows); ``source_rows[m]``:
-    the row of market m's own ``MarketData`` that its first row here is; ``split``: the split
-    name the rows belong to."""
+    ``keys``: the market keys, in order; ``splits``: the split of each block (e.g. ``("train",
+    "val")``: every market's train rows, then every market's val rows); ``market``: the
+    concatenated ``MarketData``; ``normalisers``: each market's own (train-fitted)
+    normaliser; part ``p`` (block ``p // len(keys)``, market ``p % len(keys)``) occupies rows
+    ``offsets[p]:offsets[p + 1]`` and its first row is row ``source_rows[p]`` of that market's
+    own ``MarketData``."""
 
     keys: tuple[str, ...]
     market: MarketData
     normalisers: tuple[Any, ...]
     offsets: tuple[int, ...]
     source_rows: tuple[int, ...]
-    split: str
+    splits: tuple[str, ...] = ("train",)
 
     @property
     def rows(self) -> tuple[int, int]:
-        """The env's split range: every row of the concatenation."""
+        """Every row of the concatenation (the env's split range for a one-block set)."""
         return 0, self.market.n_bars
+
+    def rows_of(self, split: str) -> tuple[int, int]:
+        """The row range of ``split``'s block (an env's split range)."""
+        if split not in self.splits:
+            raise ValueError(f"this market set holds {', '.join(self.splits)}, not {split!r}")
+        b, n = self.splits.index(split), len(self.keys)
+        return self.offsets[b * n], self.offsets[(b + 1) * n]
 
     def market_normalisers(self) -> MarketNormalisers:
         """Each market's normaliser with its key, name and candle sha256 (``normalisers.json``)."""
@@ -76,8 +84,8 @@ class MarketSet:
     def market_of_bar(self) -> np.ndarray:
         """int64 (T,): the index of the market each row belongs to."""
         out: np.ndarray = np.empty(self.market.n_bars, dtype=np.int64)
-        for m in range(len(self.keys)):
-            out[self.offsets[m] : self.offsets[m + 1]] = m
+        for p in range(len(self.offsets) - 1):
+            out[self.offsets[p] : self.offsets[p + 1]] = p % len(self.keys)
         return out
 
     def start_groups(self, starts: np.ndarray) -> list[np.ndarray]:
@@ -108,9 +116,11 @@ def check_distinct(keys: list[str] | tuple[str, ...]) -> None:
 
 
 def _slice(market: MarketData, lo: int, hi: int) -> tuple[dict[str, np.ndarray], int]:
-    """Market rows ``[lo - window + 1, hi)`` (clamped at 0) with no decision before ``lo``
-    and none on the last row; returns the arrays and the first row's index."""
-    first = max(0, lo - market.window + 1)
+    """Market rows ``[lo - lookback, hi)`` (clamped at 0; the lookback is what bar ``lo``'s
+    observation reads: its window and any daily rows) with no decision before ``lo`` and none
+    on the last row; returns the arrays and the first row's index."""
+    lookback = max(market.window - 1, (market.daily_window - 1) * market.daily_stride)
+    first = max(0, lo - lookback)
     names = ("timestamps", "open", "high", "low", "close", "features", "feature_ok", "obs_ok")
     arrays = {k: np.array(getattr(market, k)[first:hi]) for k in names}
     for k in ("can_step", "funding", "segment", "range_frac", "vol"):
@@ -131,6 +141,8 @@ def concat_markets(parts: list[tuple[MarketData, tuple[int, int]]]) -> tuple[Mar
     for market, (lo, hi) in parts:
         if market.window != ref.window or market.freq_ns != ref.freq_ns:
             raise ValueError("markets differ in observation window or bar size")
+        if market.daily_layout != ref.daily_layout:
+            raise ValueError("markets differ in their daily rows (daily_window)")
         if market.feature_names != ref.feature_names:
             raise ValueError("markets differ in their feature columns")
         arrays, first = _slice(market, int(lo), int(hi))
@@ -147,6 +159,8 @@ def concat_markets(parts: list[tuple[MarketData, tuple[int, int]]]) -> tuple[Mar
         feature_names=ref.feature_names,
         freq_ns=ref.freq_ns,
         funding_unmatched=sum(m.funding_unmatched for m, _ in parts),
+        daily_window=ref.daily_window,
+        daily_stride=ref.daily_stride,
     )
     return market, firsts
 
@@ -177,10 +191,14 @@ def load_market_set(
     window: int,
     split: str = "train",
     normalisers: MarketNormalisers | list[Any] | tuple[Any, ...] | None = None,
+    splits: tuple[str, ...] | None = None,
+    daily_window: int = 0,
 ) -> MarketSet:
-    """The markets ``keys`` (market keys, ``envs.marketspec``) laid end to end on ``split``;
-    each normalised by its normaliser in ``normalisers`` (a list in key order, or a run's
-    ``MarketNormalisers``) or, when None, fitted on its own train split."""
+    """The markets ``keys`` (market keys, ``envs.marketspec``) laid end to end on ``split``
+    (or one block per split of ``splits``: ``("train", "val")`` gives the training and the
+    model-selection rows of one ``MarketData``); each normalised by its normaliser in
+    ``normalisers`` (a list in key order, or a run's ``MarketNormalisers``) or, when None,
+    fitted on its own train split."""
     keys = list(keys)
     check_distinct(keys)
     check_scale_free(feature_set)
@@ -189,10 +207,14 @@ def load_market_set(
     norms_in = list(normalisers) if normalisers is not None else [None] * len(keys)
     if len(norms_in) != len(keys):
         raise ValueError(f"{len(norms_in)} normalisers for {len(keys)} markets")
-    loaded = [load_market(k, feature_set, window, n) for k, n in zip(keys, norms_in, strict=True)]
+    loaded = [
+        load_market(k, feature_set, window, n, daily_window=daily_window)
+        for k, n in zip(keys, norms_in, strict=True)
+    ]
     markets = [m for m, _ in loaded]
     _check_compatible(keys, markets)
-    parts = [(m, split_range(m, k, split)) for m, k in zip(markets, keys, strict=True)]
+    blocks = tuple(splits) if splits else (split,)
+    parts = [(m, split_range(m, k, s)) for s in blocks for m, k in zip(markets, keys, strict=True)]
     market, firsts = concat_markets(parts)
     sizes = [hi - f for (_, (_, hi)), f in zip(parts, firsts, strict=True)]
     offsets = tuple(int(x) for x in np.concatenate([[0], np.cumsum(sizes)]))
@@ -202,5 +224,5 @@ def load_market_set(
         normalisers=tuple(n for _, n in loaded),
         offsets=offsets,
         source_rows=tuple(firsts),
-        split=split,
+        splits=blocks,
     )

@@ -9,7 +9,7 @@ build their evaluation envs without this section).
 | option | default | valid | meaning |
 |---|---|---|---|
 | ``episode_length_min`` | None | an int >= 1, <= ``episode_length`` | each episode's length (bars) drawn uniformly from ``[episode_length_min, episode_length]``; None: every episode ``episode_length`` bars |
-| ``obs_noise_std`` | 0.0 | [0, 5] | std of Gaussian noise added to the normalised feature window of every observation (not to the 4 account values), then clipped to the observation space |
+| ``obs_noise_std`` | 0.0 | [0, 5] | std of Gaussian noise added to the normalised features of every observation (the window and any daily rows; not the 4 account values), then clipped to the observation space |
 | ``fee_mult`` | None | ``[lo, hi]``, 0 <= lo <= hi <= 100 | each episode's fee rate is ``fee_bps`` x a multiplier drawn uniformly from ``[lo, hi]`` |
 | ``slippage_mult`` | None | ``[lo, hi]``, 0 <= lo <= hi <= 100 | the same for the slippage rate (fixed + range/vol model) |
 | ``market_weights`` | ``bars`` | ``bars`` or ``equal`` | several markets (``envs.multimarket``): an episode starts on a bar drawn uniformly over all markets' bars (``bars``), or on a market drawn uniformly first (``equal``) |
@@ -154,12 +154,25 @@ def draw_episode(
 
 
 def add_noise(
-    obs_rows: np.ndarray, n_window: int, std: float, rng: np.random.Generator, bound: float
+    row: np.ndarray,
+    n_window: int,
+    std: float,
+    rng: np.random.Generator,
+    bound: float,
+    daily_from: int | None = None,
 ) -> None:
-    """Add N(0, std^2) float32 noise to the first ``n_window`` values of one observation row
-    in place (the normalised feature window), clipped to +-``bound`` (the space's bounds)."""
-    noise = rng.standard_normal(n_window, dtype=np.float32)
+    """Add N(0, std^2) float32 noise in place to one observation row's normalised features:
+    its first ``n_window`` values (the window) and, from ``daily_from`` on, its daily rows
+    (``envs.multiframe``); clipped to +-``bound`` (the space's bounds). The account values in
+    between are left alone."""
+    spans = [(0, n_window)]
+    if daily_from is not None and daily_from < row.shape[0]:
+        spans.append((daily_from, row.shape[0]))
+    noise = rng.standard_normal(sum(b - a for a, b in spans), dtype=np.float32)
     noise *= np.float32(std)
-    window = obs_rows[:n_window]
-    window += noise
-    np.clip(window, -bound, bound, out=window)
+    used = 0
+    for a, b in spans:
+        part = row[a:b]
+        part += noise[used : used + b - a]
+        np.clip(part, -bound, bound, out=part)
+        used += b - a

@@ -16,8 +16,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from agents.loading import load_run
-from agents.safe_load import ModelLoadError, cli_exit
+from agents.acting.loading import load_run
+from agents.acting.safe_load import ModelLoadError, cli_exit
 from backtest.baseline_select import add_trend_baselines
 from backtest.baselines import PolicySpec, baseline
 from backtest.ensemble import build_ensemble

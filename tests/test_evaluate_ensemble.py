@@ -267,7 +267,7 @@ def test_sb3_and_classifier_probabilities(tmp_path, make_candles):
     torch = pytest.importorskip("torch")
     from stable_baselines3 import PPO
 
-    from agents.loading import SB3Policy
+    from agents.acting.loading import SB3Policy
 
     env = _env(_market(make_candles(120, seed=14)))
     model = PPO("MlpPolicy", env, n_steps=32, batch_size=32, seed=0, device="cpu")
@@ -290,7 +290,7 @@ def test_sb3_and_classifier_probabilities(tmp_path, make_candles):
     with pytest.raises(TypeError, match="no class probabilities"):
         sac.action_probs(obs, np.arange(9))
 
-    from agents.loading import load_run
+    from agents.acting.loading import load_run
 
     clf = _save_classifier(tmp_path / "model.pt", seed=0)
     obs = np.random.default_rng(2).standard_normal((9, 16 * 2 + 4)).astype(np.float32)

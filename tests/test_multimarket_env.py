@@ -27,7 +27,9 @@ from envs.randomise import Randomisation
 from envs.registry import load_market, make_env, split_range
 
 
-def _market(seed: int, n: int, gap: int | None = None, window: int = 4) -> MarketData:
+def _market(
+    seed: int, n: int, gap: int | None = None, window: int = 4, daily: int = 0
+) -> MarketData:
     c = synthetic_candles(n, seed=seed)
     if gap is not None:
         c = c.drop(c.index[[gap, gap + 1]])
@@ -37,13 +39,20 @@ def _market(seed: int, n: int, gap: int | None = None, window: int = 4) -> Marke
     )
     f = np.random.default_rng(seed + 1).standard_normal((len(c), 3))
     f[:3] = np.nan
-    return MarketData.build(c, f, funding, window=window)
+    return MarketData.build(c, f, funding, window=window, daily_window=daily)
 
 
 @pytest.fixture(scope="module")
 def parts() -> list[tuple[MarketData, tuple[int, int]]]:
     a, b = _market(1, 300, gap=120), _market(2, 260)
     return [(a, (60, 250)), (b, (30, 200))]
+
+
+@pytest.fixture(scope="module")
+def daily_parts() -> list[tuple[MarketData, tuple[int, int]]]:
+    """With 3 daily rows (48 bars of lookback beyond the 4-bar window)."""
+    a, b = _market(1, 300, gap=200, daily=3), _market(2, 260, daily=3)
+    return [(a, (70, 250)), (b, (100, 240))]
 
 
 def _episode(env: TradingEnv, start: int, actions: list[int]) -> list[tuple]:
@@ -57,7 +66,9 @@ def _episode(env: TradingEnv, start: int, actions: list[int]) -> list[tuple]:
     return out
 
 
-def test_concatenation_keeps_every_decision_bar_and_episode_bit_for_bit(parts) -> None:
+@pytest.mark.parametrize("which", ["parts", "daily_parts"])
+def test_concatenation_keeps_every_decision_bar_and_episode_bit_for_bit(which, request) -> None:
+    parts = request.getfixturevalue(which)
     joined, firsts = concat_markets(parts)
     cat = TradingEnv(joined, episode_length=None, fee_bps=7.0, slippage_model="range")
     offset = 0
@@ -299,3 +310,30 @@ def test_market_normalisers_pick_each_markets_own_and_round_trip(tmp_path) -> No
     assert load_run_normaliser(tmp_path / "run").to_dict() == mn.to_dict()
     with pytest.raises(ValueError, match="expected \\{'markets'"):
         MarketNormalisers.from_dict({"markets": []})
+
+
+def test_train_and_val_blocks_share_one_market_data(tmp_path) -> None:
+    keys = [market_key(_write(tmp_path, "a", 1.0, 1)), market_key(_write(tmp_path, "b", 9.0, 2))]
+    both = load_market_set(keys, "core17", 8, splits=("train", "val"))
+    for split in ("train", "val"):
+        alone = load_market_set(keys, "core17", 8, split=split)
+        lo, hi = both.rows_of(split)
+        env = TradingEnv(both.market, (lo, hi))
+        ref = TradingEnv(alone.market, alone.rows)
+        np.testing.assert_array_equal(env.tables.starts - lo, ref.tables.starts)
+        assert np.array_equal(
+            both.market.features[lo:hi], alone.market.features
+        ) and np.array_equal(both.market.close[lo:hi], alone.market.close)
+    assert both.rows_of("train")[1] == both.rows_of("val")[0]
+    with pytest.raises(ValueError, match="holds train, val, not 'test'"):
+        both.rows_of("test")
+
+
+def test_noise_reaches_the_daily_rows_too(daily_parts) -> None:
+    m = daily_parts[0][0]
+    clean = BatchedTradingEnv(m, 4, seed=3, episode_length=30)
+    noisy = BatchedTradingEnv(m, 4, seed=3, episode_length=30, randomise={"obs_noise_std": 0.5})
+    oc, on = clean.reset(), noisy.reset()
+    base = clean.tables.base_dim
+    assert on.shape[1] > base and not np.array_equal(on[:, base:], oc[:, base:])
+    assert np.array_equal(on[:, base - 4 : base], oc[:, base - 4 : base])  # account values

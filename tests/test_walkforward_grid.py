@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agents.config import resolve_config
+from agents.training.config import resolve_config
 from backtest.baseline_table import MOMENTUM_DAYS_GRID, trend_spec
 from backtest.baselines import ConstantPolicy, MomentumPolicy, PolicySpec
 from backtest.cpcv import cpcv_plans, stitch_paths
