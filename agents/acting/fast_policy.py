@@ -34,6 +34,7 @@ import yaml
 
 from agents.acting.numpy_actor import export_actor, load_numpy_actor
 from backtest.baselines import PolicySpec
+from envs.actions import RULE_OPTIONS
 from envs.features import RobustNormaliser
 from envs.multiframe import extra_layout
 
@@ -185,8 +186,8 @@ def load_fast(run_dir: str | Path) -> PolicySpec | None:
     if actor is None:
         return None
     env, seed = cfg.get("env") or {}, cfg.get("seed")
-    keys = ("feature_set", "window", "action", "long_only", "decision_interval")
-    settings = {k: env[k] for k in keys if k in env}
+    keys = ("feature_set", "window", "action", "long_only", "decision_interval", *RULE_OPTIONS)
+    settings = {k: env[k] for k in keys if k in env}  # older runs: the env's defaults
     settings.update(extra_layout(env))  # the context market (daily rows are not served here)
     costs = {k: env[k] for k in ("fee_bps", "slippage_bps", "funding") if k in env}
     name = f"ppo_s{seed}" if seed is not None else "ppo"

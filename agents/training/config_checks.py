@@ -13,9 +13,11 @@ import math
 from typing import Any
 
 from agents.training.config_schema import RunConfig
+from envs.barsize import step_ns
 from envs.features import FEATURE_SETS
 from envs.marketspec import is_market
-from envs.params import EnvParams
+from envs.params import DURATION_FIELDS, EnvParams
+from envs.presets import get_preset
 from lab.config import ConfigError, check_seed
 from lab.runtime import check_device
 from policies.config import make_config
@@ -76,11 +78,25 @@ def _check_multiframe(daily_window: Any, context: Any, feature_set: str) -> None
 
 def check_env_params(cfg: RunConfig) -> None:
     """Every env value as the env will read it (after the range checks with their own
-    messages): what ``EnvParams`` refuses is one ``ConfigError`` line, not a traceback."""
+    messages): what ``EnvParams`` refuses is one ``ConfigError`` line, not a traceback.
+
+    Durations given as a time (``decision_interval: 1d``, ``min_hold: 3d``; ``envs.actions``)
+    are converted here to bars of the market's bar size (24 on 1h candles), so the run's
+    ``config.yaml`` and every reader of a saved run's settings see bars; a time that is not a
+    whole number of bars is refused (one line)."""
     try:
-        EnvParams.from_kwargs(**cfg.env.env_options())
+        params = EnvParams.from_kwargs(**cfg.env.env_options())
+        bar_ns = step_ns(get_preset(cfg.env_name).freq)
     except (TypeError, ValueError) as err:
         raise ConfigError(f"env: {' '.join(str(err).split())}") from None
+    except KeyError:  # not a market this config knows: the env converts when it is built
+        return
+    try:
+        bars = params.in_bars(bar_ns)
+    except ValueError as err:
+        raise ConfigError(f"env: {err} (--env {cfg.env_name})") from None
+    for name in DURATION_FIELDS:
+        setattr(cfg.env, name, getattr(bars, name))
 
 
 def _finite(where: str, value: Any) -> None:

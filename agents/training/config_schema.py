@@ -59,9 +59,16 @@ class EnvConfig:
     reward: str = _env_option("reward")
     dd_penalty: float = _env_option("dd_penalty")
     episode_length: int | None = _env_option("episode_length")
-    decision_interval: int = _env_option("decision_interval")
+    decision_interval: int | str = _env_option("decision_interval")
     action: str = _env_option("action")
     long_only: bool = _env_option("long_only")
+    # the action rules (envs.actions): part of the policy, applied in training, backtests,
+    # walk-forward and serving alike
+    no_trade_band: float = _env_option("no_trade_band")
+    min_hold: int | str = _env_option("min_hold")
+    vol_target: float | None = _env_option("vol_target")
+    vol_window: int | str = _env_option("vol_window")
+    max_leverage: float = _env_option("max_leverage")
     options: dict[str, Any] = field(
         default_factory=dict,
         metadata=_doc("any other envs.params.EnvParams option (max_drawdown, reward_scale, ...)"),
