@@ -43,6 +43,7 @@ from envs.data.fetch import fetch_candles, make_exchange
 from envs.data.fetch_checks import check_symbol
 from envs.features import compute_features, warmup_bars
 from envs.market import MarketData
+from envs.normalisers import pick_normaliser
 from envs.presets import get_preset
 from lab.config import ConfigError, add_fields, flag_of, from_args
 
@@ -114,7 +115,7 @@ def serve_market(
     freq = get_preset(record["market"]).freq
     cleaned, _ = clean(candles, freq=freq)
     raw = compute_features(cleaned, record["feature_set"], funding=funding, freq=freq)
-    values = normaliser.transform(raw)
+    values = pick_normaliser(normaliser, get_preset(record["market"])).transform(raw)
     return MarketData.build(cleaned, values, funding, window=int(record["window"]), freq=freq,
                             feature_names=tuple(raw.columns))  # fmt: skip
 

@@ -14,7 +14,10 @@ from typing import Any
 
 from agents.training.config_schema import RunConfig
 from envs.features import FEATURE_SETS
+from envs.multimarket import check_distinct, check_scale_free
 from envs.params import EnvParams
+from envs.presets import get_preset
+from envs.randomise import Randomisation
 from lab.config import ConfigError, check_seed
 from lab.runtime import check_device
 from policies.config import make_config
@@ -50,6 +53,33 @@ def check_env_params(cfg: RunConfig) -> None:
         EnvParams.from_kwargs(**cfg.env.env_options())
     except (TypeError, ValueError) as err:
         raise ConfigError(f"env: {' '.join(str(err).split())}") from None
+
+
+def check_randomise(cfg: RunConfig) -> None:
+    """``env.randomise`` as the training env will read it (``envs.randomise``): one line."""
+    try:
+        Randomisation.coerce(cfg.env.randomise).check_length(cfg.env.episode_length)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"env: {' '.join(str(err).split())}") from None
+
+
+def check_markets(cfg: RunConfig) -> None:
+    """A several-market run: each market named once, one bar size, a scale-free feature set."""
+    if len(cfg.markets) < 2:
+        return
+    try:
+        check_distinct(cfg.markets)
+        check_scale_free(cfg.env.feature_set)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    freqs = {k: get_preset(k).freq for k in cfg.markets}
+    first = cfg.markets[0]
+    for key in cfg.markets[1:]:
+        if freqs[key] != freqs[first]:
+            raise ConfigError(
+                f"--env {key}: its bars are {freqs[key]}, {first}'s are {freqs[first]}; train "
+                "on markets of one bar size (--bar resamples)"
+            )
 
 
 def _finite(where: str, value: Any) -> None:
