@@ -203,7 +203,8 @@ def safe_custom_objects(
             f"{spaces_[0].shape[0]} (other feature set or window)"
         )
     if n_features is None:
-        n_features, rem = divmod(obs_dim - N_ACCOUNT, cfg.env.window)
+        rows = cfg.env.window + cfg.env.daily_window  # bar window + daily rows (envs.multiframe)
+        n_features, rem = divmod(obs_dim - N_ACCOUNT, rows)
         if rem or n_features < 1:
             raise ModelLoadError(
                 f"{path}: observation size {obs_dim} does not fit env.window {cfg.env.window} "

@@ -48,6 +48,11 @@ class Invocation:
     pretrained: Path | None = None
 
 
+# env flags of the action rules and the decision interval (envs.actions): bars or a time
+ACTION_FLAGS = ("decision_interval", "no_trade_band", "min_hold", "vol_target", "vol_window",
+                "max_leverage")  # fmt: skip
+
+
 def build_parser(algo: str, hyper_cls: type) -> argparse.ArgumentParser:
     """The argparse parser; ``--help`` documents every flag and every config field."""
     epilog = (
@@ -89,6 +94,9 @@ def build_parser(algo: str, hyper_cls: type) -> argparse.ArgumentParser:
         "--n-envs", type=int, help="parallel envs in the batched training VecEnv (env.n_envs)"
     )
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="torch device (train.device)")
+    for name in ACTION_FLAGS:  # the action rules (envs.actions), as in the env section
+        doc = EnvConfig.__dataclass_fields__[name].metadata["doc"].replace("%", "%%")
+        p.add_argument(f"--{name.replace('_', '-')}", metavar="V", help=f"env.{name}: {doc}")
     p.add_argument(
         "--config",
         type=Path,
@@ -136,6 +144,9 @@ def _cli_layer(args: argparse.Namespace) -> dict[str, Any]:
         layer.setdefault("train", {})["total_timesteps"] = args.timesteps
     if args.device is not None:
         layer.setdefault("train", {})["device"] = args.device
+    for name in ACTION_FLAGS:
+        if getattr(args, name) is not None:
+            layer.setdefault("env", {})[name] = getattr(args, name)
     return layer
 
 
@@ -206,7 +217,7 @@ def _parse_resume(
         }[name]
         if value is not None and value != have:
             conflicts.append(f"--{name.replace('_', '-')} {value} (the run has {have})")
-    for name in ("config", "run_dir", "warm_start", "pretrained"):
+    for name in ("config", "run_dir", "warm_start", "pretrained", *ACTION_FLAGS):
         if getattr(args, name) is not None:
             conflicts.append(f"--{name.replace('_', '-')} (a resumed run keeps its saved config)")
     if conflicts:

@@ -64,7 +64,8 @@ __all__ = [
 HYPER_CLASSES: dict[str, type] = {name: spec.hyper for name, spec in ALGOS.items()}
 ALGO_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {n: s.defaults for n, s in ALGOS.items()}
 WARM_START_ALGOS = tuple(n for n, s in ALGOS.items() if s.warm_startable)  # ``warm_start`` section
-# checkpoint-selection criteria (agents.training.selection): val backtest metrics, or SB3's mean reward
+# checkpoint-selection criteria (agents.training.selection): val backtest metrics, or SB3's mean
+# reward; each a row of backtest.metric_table with a better direction (tests/test_metric_table.py)
 SELECT_METRICS = ("sharpe", "sortino", "total_return", "cagr", "mean_reward")
 
 

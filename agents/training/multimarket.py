@@ -93,15 +93,10 @@ def data_files(cfg: RunConfig) -> list[Path]:
     return files
 
 
-def record_markets(run_dir: Path, cfg: RunConfig) -> None:
-    """Add ``markets`` to ``meta.json`` (a several-market run): every market's key, bar, splits
-    and the sha256 of its files (``meta["market"]`` stays the first market's)."""
-    if not is_multi(cfg):
-        return
-    meta_path = run_dir / "meta.json"
-    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
-    meta["markets"] = [market_record(k) for k in cfg.markets]
-    atomic_write_json(meta_path, meta)
+def markets_meta(cfg: RunConfig) -> dict[str, Any]:
+    """``meta.json``'s ``markets`` of a several-market run (``{}`` for one market): every
+    market's key, bar, splits and the sha256 of its files (``market`` stays the first's)."""
+    return {"markets": [market_record(k) for k in cfg.markets]} if is_multi(cfg) else {}
 
 
 def load_run_markets(
@@ -113,7 +108,7 @@ def load_run_markets(
     t0 = time.perf_counter()
     ms = load_market_set(
         cfg.markets, cfg.env.feature_set, cfg.env.window, normalisers=normalisers,
-        splits=("train", "val"),
+        splits=("train", "val"), daily_window=cfg.env.daily_window,
     )  # fmt: skip
     mn = ms.market_normalisers()
     if not (run_dir / FILE_NAME).is_file():

@@ -58,7 +58,7 @@ from agents.transfer.warm_start import (
 )
 from backtest.table import format_table, write_metrics
 from envs import MarketData, load_market
-from envs.marketspec import record_market
+from envs.marketspec import market_record
 from envs.normalisers import load_run_normaliser
 from envs.presets import get_preset
 from envs.registry import split_range
@@ -93,30 +93,26 @@ def open_run(inv: Invocation, argv: list[str]) -> Path:
         data_files=mm.data_files(cfg),
         run_dir=inv.run_dir,
         argv=command,
+        # meta.json, written once: the market (spec, bar, splits, sha256 of every file) and the
+        # starting weights
+        meta={"market": market_record(cfg.env_name), **start_weights(cfg), **mm.markets_meta(cfg)},
     )
-    record_start_weights(run_dir, cfg)
-    record_market(run_dir, cfg.env_name)  # meta.json: spec, bar, splits, sha256 of every file
-    mm.record_markets(run_dir, cfg)  # and every market of a several-market run
     return run_dir
 
 
-def record_start_weights(run_dir: Path, cfg: RunConfig) -> None:
-    """Add the warm-start and pretrained checkpoints' paths and sha256 to ``meta.json``
+def start_weights(cfg: RunConfig) -> dict[str, Any]:
+    """The warm-start and pretrained checkpoints' paths and sha256, for ``meta.json``
     (config.yaml has them in its sections): a run's starting weights are part of its
     provenance."""
-    meta_path = run_dir / "meta.json"
-    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
-    changed = False
+    out = {}
     for key in ("warm_start", "pretrained"):
         section = getattr(cfg, key, None)
         if section is not None and section.checkpoint:
-            meta[key] = {
+            out[key] = {
                 "checkpoint": str(Path(section.checkpoint).resolve()),
                 "sha256": section.checkpoint_sha256,
             }
-            changed = True
-    if changed:
-        atomic_write_json(meta_path, meta)
+    return out
 
 
 def save_normaliser(run_dir: Path, normaliser: Any) -> Path:
@@ -299,7 +295,10 @@ def load_run_market(
     if mm.is_multi(cfg):  # every market's train rows, then every market's val rows
         return mm.load_run_markets(cfg, run_dir, normaliser)[:4]
     t0 = time.perf_counter()
-    market, normaliser = load_market(cfg.env_name, cfg.env.feature_set, cfg.env.window, normaliser)
+    env = cfg.env
+    market, normaliser = load_market(
+        cfg.env_name, env.feature_set, env.window, normaliser, env.context, env.daily_window
+    )
     save_normaliser(run_dir, normaliser)
     train_rows = split_range(market, cfg.env_name, "train")
     val_rows = split_range(market, cfg.env_name, "val")

@@ -38,7 +38,7 @@ from backtest.fold_backtest import eval_options
 from backtest.folds import FoldPlan, WFData, plan_folds
 from backtest.runner import CostOverrides
 from envs.data import DataValidationError
-from envs.marketspec import market_dirname, record_market
+from envs.marketspec import market_dirname, market_record
 from envs.presets import get_preset
 from evaluate.walkforward.args import WalkForwardConfig, build_parser, config_from_args
 from evaluate.walkforward.baselines import fold_baselines, record_fold_choices
@@ -167,8 +167,8 @@ def setup(argv: list[str]) -> Setup:
             },
             data_files=preset_files(preset),
             argv=["-m", "evaluate.walkforward", *argv],
+            meta={"market": market_record(args.env)},  # spec, bar, splits, sha256 of every file
         )
-        record_market(out, args.env)  # meta.json: spec, bar, splits, sha256 of every file
     return Setup(args, out, data, start, end, plans, settings, resumed)
 
 
