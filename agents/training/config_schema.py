@@ -218,7 +218,7 @@ class RunConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved config as plain data, sections named as in the YAML files."""
-        out = {
+        out: dict[str, Any] = {
             "algo": self.algo,
             "env_name": self.env_name,
             "seed": self.seed,
