@@ -227,3 +227,20 @@ def _check_net_arch(arch: Any) -> None:
             f"policy.net_arch must be a list of layer sizes (e.g. [64, 64]) or "
             f"{{pi: [...], vf: [...]}}, got {arch!r}"
         )
+
+
+def check_market_layout(cfg: RunConfig, market: Any) -> None:
+    """The market has the daily rows and the context market the config asks for (a market built
+    elsewhere, e.g. a walk-forward fold's, must not silently lack them): one ConfigError line."""
+    if market.daily_window != cfg.env.daily_window:
+        raise ConfigError(
+            f"env.daily_window {cfg.env.daily_window} but the market was built with "
+            f"{market.daily_window} daily rows; build it with envs.load_market(..., "
+            "daily_window=...) (walk-forward fold markets have no daily rows yet)"
+        )
+    if bool(cfg.env.context) != bool(market.context):
+        raise ConfigError(
+            f"env.context {cfg.env.context!r} but the market's ctx_* columns were filled from "
+            f"{market.context!r}; build it with envs.load_market(..., context=...) (walk-forward "
+            "fold markets and several-market runs read no context market yet)"
+        )

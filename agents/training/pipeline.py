@@ -38,6 +38,7 @@ from agents.training import multimarket as mm
 from agents.training.callbacks import ParamCountCallback, TradingMetricsCallback
 from agents.training.cli import Invocation
 from agents.training.config import RunConfig
+from agents.training.config_checks import check_market_layout
 from agents.training.models import build_model, load_model, lora_parameter_count, parameter_counts
 from agents.training.nan_guard import NanGuardCallback
 from agents.training.selection import ValBacktestSelection, val_backtest_score
@@ -495,6 +496,7 @@ def train_ppo(
     """Train ``cfg``'s model on ``market`` rows ``train_rows``, selecting on ``val_rows``, into
     the existing ``run_dir`` (normaliser.json when ``normaliser`` is given, tb/, checkpoints/,
     eval/, best_model.zip, final_model.zip). Returns the final model and the run folder."""
+    check_market_layout(cfg, market)
     if normaliser is not None:
         save_normaliser(run_dir, normaliser)
     training = prepare_training(
