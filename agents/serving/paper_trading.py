@@ -47,13 +47,18 @@ from gymnasium import spaces
 from agents.acting.loading import load_run
 from agents.serving.model_registry import RegistryError, resolve
 from agents.serving.policy_memory import account_memory, backtest_options, keep_memory
-from agents.serving.prediction import StaleInputError, check_fresh, funding_note, serve_market
+from agents.serving.prediction import (
+    StaleInputError,
+    check_fresh,
+    funding_note,
+    serve_lookback,
+    serve_market,
+)
 from agents.serving.serve_config import PaperConfig
 from backtest.metrics import summarize
 from backtest.policy import step
 from envs.accounting import Account, account_observation, reference_step
 from envs.data import load_candles, load_funding
-from envs.features import warmup_bars
 from envs.market import MarketData
 from envs.params import EnvParams, EnvTables
 from envs.presets import get_preset
@@ -227,7 +232,7 @@ def decide_bar(
     """``(action, next memory)``: the policy's action on bar ``t`` for the account ``acct`` (the
     env's observation), a stateful policy stepped from ``memory`` (``backtest.policy.step``)."""
     slots = account_observation(acct.pos, acct.entry, float(market.close[t]), acct.dd, acct.held)
-    obs = market.observation(t, slots)
+    obs = market.observation(t, np.asarray(slots))  # the env's row (daily rows included)
     spec.policy.bind(market, spaces.Discrete(3))
     action, memory = step(spec.policy, obs[None, :], np.array([t]), memory)
     return int(np.asarray(action).reshape(-1)[0]), memory
@@ -235,13 +240,13 @@ def decide_bar(
 
 def tick(model: str, candles: pd.DataFrame, state_dir: Path, *, now: Any,
          root: Path | None = None, funding: pd.Series | None = None,
-         source: str = "candles") -> dict[str, Any]:  # fmt: skip
+         source: str = "candles", context: pd.DataFrame | None = None) -> dict[str, Any]:  # fmt: skip
     """One bar close: log missed bars, account the bars closed since the last tick, decide on
     the latest closed bar, save the state."""
     vdir, record = resolve(model, root)
     spec = load_run(vdir)
     state = _load_state(state_dir, model)
-    market = serve_market(candles, funding, record, spec.normaliser)
+    market = serve_market(candles, funding, record, spec.normaliser, context)
     t = check_fresh(market, now, source)
     last = _ts(market, t)
     log = state["decisions"]
@@ -310,7 +315,7 @@ def read_tail(a: PaperConfig, record: dict[str, Any]) -> pd.DataFrame:
     candles = load_candles(a.candles)
     if a.tail_bars == 0:
         return candles
-    need = warmup_bars(record["feature_set"]) + int(record["window"])
+    need = serve_lookback(record)
     tail = a.tail_bars or 4 * need
     start = len(candles) - tail
     path = a.state / STATE_FILE
@@ -345,8 +350,9 @@ def main(argv: list[str] | None = None) -> int:
         if a.replay:  # the clock stands at the last bar's close
             now = candles.index[-1] + pd.Timedelta(get_preset(record["market"]).freq)
         funding = load_funding(a.funding) if a.funding else load_funding(record["market"])
+        context = load_candles(a.context_candles) if a.context_candles else None
         state = tick(a.model, candles, a.state, now=now, root=a.root, funding=funding,
-                     source=a.candles)  # fmt: skip
+                     source=a.candles, context=context)  # fmt: skip
     except (StaleInputError, RegistryError, FileNotFoundError, ValueError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

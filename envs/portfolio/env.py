@@ -59,10 +59,11 @@ import numpy as np
 from gymnasium import spaces
 
 import envs.portfolio.kernel as PK
-from envs.kernel import NO_STEP_LIMIT, REWARD_CODES
+from envs.kernel import NO_STEP_LIMIT
 from envs.params import EnvParams
 from envs.portfolio.universe import Universe
 from envs.portfolio.weights import ACTION_MAPS, MODES, action_bounds, action_dim, to_weights
+from envs.rewards import REWARD_CODES
 
 UNSUPPORTED = {"fill": "next_open", "slippage_model": "fixed", "decision_interval": 1}
 # the single-market action rules (envs.actions) are not the portfolio's: refused, not ignored
