@@ -90,3 +90,23 @@ def _logit_weights(a: np.ndarray, tradable: np.ndarray, mode: str, gross_cap: fl
     z = np.where(ok, a, -np.inf)
     e = np.exp(z - z.max(axis=1, keepdims=True))  # cash is always finite: the max is too
     return (e / e.sum(axis=1, keepdims=True))[:, :n_assets]
+
+
+def keep_within_band(
+    weights: np.ndarray,
+    previous: np.ndarray,
+    tradable: np.ndarray,
+    band: float,
+    mode: str,
+    gross_cap: float,
+) -> np.ndarray:
+    """Targets (n, N) where each tradable asset within ``band`` of its previous target keeps
+    it; an account whose mix would break its limits (long-only: sum > 1; long/short: gross >
+    cap) takes the new targets unchanged."""
+    keep = (np.abs(weights - previous) < band) & (tradable > 0)
+    mixed = np.where(keep, previous, weights)
+    if mode == "long_only":
+        ok = (mixed.sum(axis=1) <= 1.0 + 1e-12) & (mixed >= 0).all(axis=1)
+    else:
+        ok = np.abs(mixed).sum(axis=1) <= gross_cap + 1e-12
+    return np.where(ok[:, None], mixed, weights)

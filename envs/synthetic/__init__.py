@@ -106,6 +106,7 @@ __all__ = [
     "ORACLE_KINDS",
     "XS_MARKET_NAMES",
     "XS_UNIVERSE",
+    "blind_positions",
     "csv_bytes",
     "has_edge",
     "oracle_band",
