@@ -12,16 +12,16 @@ Fields:
   (``AlgoSpec.sb3_class``), so reading the table (config checks, ``--help``) pays no torch import.
 * ``hyper``: the hyperparameter dataclass (``agents.hyper``): the config's ``<name>`` section.
 * ``defaults``: config sections that differ from the shared dataclass defaults (layer 1 of
-  ``agents.config``), e.g. SAC's continuous action and separate actor/critic extractors.
+  ``agents.training.config``), e.g. SAC's continuous action and separate actor/critic extractors.
 * ``actions``: the env action kinds the algorithm can drive (``discrete``, ``continuous``).
 * ``warm_startable``: takes ``--warm-start CKPT`` (a supervised 3-class head becomes its actor).
 * ``trainable_heads``: parameter-name prefixes that train on a frozen pretrained base
-  (``--pretrained``; ``supervised.transfer.freeze_to_heads``).
+  (``--pretrained``; ``agents.transfer.policy_surgery.freeze_to_heads``).
 * ``pickled_entries``: the hyperparameters SB3 pickles into a saved zip's ``data`` beyond the
-  common ones; ``agents.safe_load`` rebuilds them from the run's config instead of unpickling.
+  common ones; ``agents.acting.safe_load`` rebuilds them from the run's config instead of unpickling.
 * ``policy_kwargs``: extra SB3 ``policy_kwargs`` (PPO/A2C keep the transformer's own init).
 * ``extractor_kwargs``: extra extractor kwargs (SAC never re-samples dropout inside a ratio).
-* ``replay_buffer``: off-policy; checkpoints carry the replay buffer (``agents.replay_state``).
+* ``replay_buffer``: off-policy; checkpoints carry the replay buffer (``agents.resume.replay_state``).
 """
 
 from __future__ import annotations

@@ -24,7 +24,9 @@ of operations (the order matters for bit-identity with the kernel):
 =====================  ===================================================================
 
 ``reference_step`` composes them into one bar of an account (``Account``) and
-``reference_interval_step`` into one agent step of ``decision_interval`` bars. Nothing here
+``reference_interval_step`` into one agent step of ``decision_interval`` bars, whose target is
+``decision_target``: the action rules of ``envs.actions`` (volatility target, leverage cap,
+no-trade band, minimum hold) applied to the action's target, the kernel's own function. Nothing here
 is used by the env at run time; it is slow on purpose (one Python call per bar), except
 ``account_observation``: the observation's 4 account slots, which ``agents.predict`` builds for a
 live account here too (``tests/test_serving_parity.py`` holds it to the env's observation), and
@@ -40,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from envs.actions import NEVER_TRADED, decide_target, realised_vol
 from envs.market import MarketData
 from envs.params import BARS_HELD_SCALE, UNREALISED_CLIP, EnvParams
 
@@ -63,6 +66,7 @@ class Account:
     dsr_a: float = 0.0  # DSR: moving mean of R
     dsr_b: float = 1e-4  # DSR: moving second moment of R (starts at dsr_var0)
     steps: int = 0  # bars accounted in this episode
+    since: float = NEVER_TRADED  # bars since the last trade (min_hold; a fresh account is free)
 
     @classmethod
     def fresh(cls, params: EnvParams, t0: int, entry: float) -> Account:
@@ -183,7 +187,7 @@ def _trade(acct: Account, w: float, price: float, extra: float, p: EnvParams) ->
     acct.cash = acct.cash - (u_new - acct.units) * price - costs["fee"] - costs["slippage"]
     if math.copysign(1, w) * (w != 0) != math.copysign(1, acct.pos) * (acct.pos != 0):
         acct.entry, acct.held = price, 0  # opened or flipped: a new entry
-    acct.units, acct.pos = u_new, w
+    acct.units, acct.pos, acct.since = u_new, w, 0
     return costs
 
 
@@ -233,6 +237,7 @@ def reference_step(
     acct.cash -= paid
     eq = mark_to_market(acct.cash, acct.units, close)
     acct.held += w != 0.0
+    acct.since += 1
     peak, dd = drawdown(eq, acct.peak)
     ruin_level = p.ruin_fraction * p.initial_equity
     reward = _reward(acct, eq, dd, p)
@@ -256,15 +261,34 @@ def reference_step(
     )
 
 
+def decision_target(acct: Account, w: float, m: MarketData, p: EnvParams) -> float:
+    """The position an action's target ``w`` trades to at decision bar ``acct.t``: the action
+    rules (``envs.actions.decide_target``) with this account's position and bars since its last
+    trade, and the realised volatility at bar t (bars <= t) when ``vol_target`` is set."""
+    p = p.in_bars(m.freq_ns)
+    sigma = 0.0
+    if p.vol_target is not None:
+        vol = realised_vol(
+            m.close[: acct.t + 1], m.segment[: acct.t + 1], int(p.vol_window), m.freq_ns
+        )
+        sigma = float(vol[acct.t])
+    vol_target = 0.0 if p.vol_target is None else p.vol_target
+    return decide_target(
+        w, acct.pos, acct.since, sigma, vol_target, p.max_leverage, p.no_trade_band, int(p.min_hold)
+    )
+
+
 def reference_interval_step(
     acct: Account, w: float, m: MarketData, p: EnvParams, step_ok: np.ndarray
 ) -> dict[str, Any]:
-    """One agent step of ``decision_interval`` k bars: k ``reference_step`` at target ``w`` (no
-    trade after the first: ``w`` is then the position), stopped at the bar where the episode
-    ends; fee, slippage, funding, turnover and reward summed in bar order, the rest the last
-    bar's."""
+    """One agent step of ``decision_interval`` k bars: the action's target ``w`` through the
+    action rules (``decision_target``; NaN: no decision, keep the position), then k
+    ``reference_step`` at that target (no trade after the first: it is then the position),
+    stopped at the bar where the episode ends; fee, slippage, funding, turnover and reward
+    summed in bar order, the rest the last bar's."""
+    w = acct.pos if math.isnan(w) else decision_target(acct, w, m, p)
     total: dict[str, Any] = {}
-    for j in range(p.decision_interval):
+    for j in range(int(p.in_bars(m.freq_ns).decision_interval)):
         ref = reference_step(acct, w, m, p, step_ok)
         if j > 0:
             for key in ("fee", "slippage", "funding", "turnover", "reward"):

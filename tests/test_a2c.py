@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from agents.__main__ import main
+from agents.acting.loading import load_run
 from agents.learners import LEARNERS
-from agents.loading import load_run
 from backtest.runner import run_policy
 from lab.config import ConfigError
 

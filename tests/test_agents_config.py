@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agents.config import ConfigError, EnvConfig, PPOHyper, resolve_config
-from agents.config_schema import ENV_OPTIONS
+from agents.training.config import ConfigError, EnvConfig, PPOHyper, resolve_config
+from agents.training.config_schema import ENV_OPTIONS
 from envs.params import EnvParams
 from lab.config import describe
 

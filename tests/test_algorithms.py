@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from agents.algorithms import ACTION_KINDS, ALGOS, algo_spec
-from agents.config import resolve_config
+from agents.training.config import resolve_config
 from lab.config import ConfigError
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from agents.tune_trial import _snapshot_trial
+from agents.experiments.tune_trial import _snapshot_trial
 from lab.ledger import read_records, trial_summary
 
 REPO = Path(__file__).resolve().parent.parent

@@ -25,7 +25,7 @@ import pytest
 import torch
 import yaml
 
-from agents.checkpoints import latest_checkpoint
+from agents.resume.checkpoints import latest_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = {

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from test_registry import _tree_run
 
-from agents.registry import promote
+from agents.serving.model_registry import promote
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -18,20 +18,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agents.config import resolve_config
+from agents.training.config import resolve_config
 from backtest.baseline_table import MOMENTUM_DAYS_GRID, trend_spec
 from backtest.baselines import ConstantPolicy, MomentumPolicy, PolicySpec
-from backtest.cpcv import stitch_paths
+from backtest.cpcv import cpcv_plans, stitch_paths
+from backtest.fold_backtest import backtest_rows, eval_options
+from backtest.folds import WFData, plan_folds
 from backtest.record import Backtest
 from backtest.runner import CostOverrides
 from backtest.stats import per_period_sharpe
 from envs.features import compute_features
-from evaluate.walkforward.backtests import backtest_rows, eval_options
 from evaluate.walkforward.baselines import BASELINES, fold_baselines, record_fold_choices
 from evaluate.walkforward.cli import main
 from evaluate.walkforward.context import MethodSettings
-from evaluate.walkforward.cpcv import cpcv_plans, path_curves
-from evaluate.walkforward.data import WFData, plan_folds
+from evaluate.walkforward.cpcv import path_curves
 from evaluate.walkforward.folds import TaskOutcome
 from evaluate.walkforward.grid import GridResult
 from evaluate.walkforward.learners import method_settings
@@ -210,6 +210,8 @@ def test_resume_skips_finished_tasks(tmp_path, capsys):
     assert len(ledger.read_text().splitlines()) == n_records + 4
     summary = json.loads((run / "summary.json").read_text())
     assert summary["context"]["tasks"].startswith("1 run now, 3 resumed")
+    row = summary["methods"][0]
+    assert row["round_trips_annual"] == pytest.approx(row["turnover_annual"] / 2)
     # degradation over the 4 (fold, seed) fits: the mean of their val / test Sharpes
     results = [json.loads(p.read_text()) for p in run.glob("tasks/*/*/*/result.json")]
     ovf = summary["overfitting"]

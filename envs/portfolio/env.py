@@ -75,6 +75,8 @@ from envs.portfolio.weights import (
 )
 
 UNSUPPORTED = {"fill": "next_open", "slippage_model": "fixed", "decision_interval": 1}
+# the single-market action rules (envs.actions) are not the portfolio's: refused, not ignored
+UNSUPPORTED |= {"no_trade_band": 0.0, "min_hold": 0, "vol_target": None, "max_leverage": 1.0}
 
 
 def portfolio_params(options: dict[str, Any]) -> EnvParams:

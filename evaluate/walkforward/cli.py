@@ -7,7 +7,7 @@ sample, stitched per seed, compared with the baselines on the same blocks.
 Reads top to bottom: parse and check -> run folder (new, or resumed with ``--run-dir``) ->
 which configuration each method trains with (``learners.method_settings``: PPO/SAC the main
 job's, from ``agents/configs/<algo>.yml``) -> fold plans (anchored, or rolling with
-``--train-span``; purge and embargo, ``evaluate.walkforward.data``) -> every (method, fold,
+``--train-span``; purge and embargo, ``backtest.folds``) -> every (method, fold,
 seed) as one engine task (``grid.run_grid``; finished tasks of a resumed run are skipped) ->
 baselines on the same test blocks -> stitch and aggregate (``verdict``) -> the terminal's
 verdict, summary.json, methods.csv, folds.csv and report.html.
@@ -33,18 +33,17 @@ from typing import Any
 import yaml
 
 from backtest.baseline_table import params_label
-from backtest.cpcv import n_paths
+from backtest.cpcv import cpcv_plans, n_paths
+from backtest.fold_backtest import eval_options
+from backtest.folds import FoldPlan, WFData, plan_folds
 from backtest.runner import CostOverrides
 from envs.data import DataValidationError
 from envs.marketspec import market_dirname, record_market
 from envs.presets import get_preset
 from evaluate.walkforward.args import WalkForwardConfig, build_parser, config_from_args
-from evaluate.walkforward.backtests import eval_options
 from evaluate.walkforward.baselines import fold_baselines, record_fold_choices
 from evaluate.walkforward.checks import check_walkforward, min_train_bars
 from evaluate.walkforward.context import MethodSettings, jsonable
-from evaluate.walkforward.cpcv import cpcv_plans
-from evaluate.walkforward.data import FoldPlan, WFData, plan_folds
 from evaluate.walkforward.grid import GridResult, GridSpec, run_grid
 from evaluate.walkforward.html import write_report
 from evaluate.walkforward.learn_rl import RL_ALGOS

@@ -19,15 +19,15 @@ from typing import Any
 import numpy as np
 
 from backtest.baselines import PolicySpec
+from backtest.fold_backtest import backtest_rows, eval_options
+from backtest.folds import FoldPlan, WFData, mask_rows
 from backtest.record import Backtest
 from backtest.runner import CostOverrides
 from backtest.stats import per_period_sharpe
 from evaluate.headtohead import Comparison, compare
 from evaluate.stitch import stitch
-from evaluate.walkforward.backtests import backtest_rows, eval_options
 from evaluate.walkforward.baselines import BASELINES, fold_baselines
 from evaluate.walkforward.context import FoldContext
-from evaluate.walkforward.data import FoldPlan, WFData, mask_rows
 from evaluate.walkforward.learners import LEARNERS, MOMENTUM_GRID, val_backtest
 
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from backtest.folds import FoldPlan
 from evaluate.walkforward.context import MethodSettings
-from evaluate.walkforward.data import FoldPlan
 from evaluate.walkforward.folds import TaskOutcome
 from evaluate.walkforward.tasks import ledger_records, load_outcome, task_key
 from lab.engine import Engine, Task, TaskResult

@@ -1,10 +1,10 @@
 """PPO and SAC on one walk-forward fold, with the main job's configuration by default.
 
 The configuration is the one ``python -m agents.ppo --env ENV`` (or ``agents.sac``) trains with:
-``agents.config.resolve_config`` (defaults -> ``agents/configs/<algo>.yml`` default -> its
+``agents.training.config.resolve_config`` (defaults -> ``agents/configs/<algo>.yml`` default -> its
 ``ENV`` entry -> ``--config`` -> flags), so on btc1h PPO trains on flagtrader60 with window 16
 and gamma 0.99 as the main job does. Only ``--timesteps``, an explicit ``--feature-set`` /
-``--window`` and the evaluation's cost overrides change it. ``agents.pipeline.train_ppo`` (the
+``--window`` and the evaluation's cost overrides change it. ``agents.training.pipeline.train_ppo`` (the
 function ``agents.ppo.main`` trains with, for either algorithm) trains on the fold's inner-train
 rows with the embargo holes masked and keeps ``best_model.zip`` chosen on the fold's val rows.
 """
@@ -16,12 +16,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from agents.acting.loading import load_run
 from agents.algorithms import ALGOS
-from agents.config import CONFIG_DIR, RunConfig, resolve_config
-from agents.loading import load_run
-from agents.pipeline import train_ppo as train_agent
+from agents.training.config import CONFIG_DIR, RunConfig, resolve_config
+from agents.training.pipeline import train_ppo as train_agent
+from backtest.folds import env_split
 from evaluate.walkforward.context import FoldContext, MethodSettings, TrainedFold
-from evaluate.walkforward.data import env_split
 from lab.config import load_yaml
 from lab.rundir import create_run_dir
 from lab.runtime import seed_everything, set_torch_threads

@@ -29,8 +29,8 @@ from pathlib import Path
 from agents.learners import LEARNERS as TABLE
 from agents.learners import supporting
 from backtest.baselines import MomentumPolicy, Policy, PolicySpec
+from backtest.fold_backtest import backtest_rows
 from backtest.record import Backtest
-from evaluate.walkforward.backtests import backtest_rows
 from evaluate.walkforward.context import FoldContext, MethodSettings, TrainedFold, jsonable
 from evaluate.walkforward.learn_rl import RL_ALGOS, rl_settings, train_rl_fold
 from evaluate.walkforward.learn_supervised import (

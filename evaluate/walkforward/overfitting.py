@@ -8,7 +8,8 @@ Three statistics, each one line of the report (or one line saying why it is miss
   of test on val, and the share that lost money out of sample.
 * **PBO** (``backtest.overfit.pbo``, CSCV; Bailey, Borwein, Lopez de Prado, Zhu 2017) over
   the out-of-sample accounts this report puts side by side: every (method, seed) stitched
-  curve and every baseline, on the bars they share. It is the probability that the account
+  curve and every baseline, on the bars they all hold (a method with a longer observation
+  window starts a few bars later after each data gap). It is the probability that the account
   that looks best on half of those bars ranks below the median on the other half, i.e. that
   picking the winner of this table is picking noise.
 * **SPA / Reality Check** (``backtest.spa.spa_test``; Hansen 2005, White 2000): does the best
@@ -20,6 +21,7 @@ CPCV runs use each seed's path 0 (the same bars for every method) for PBO and SP
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +35,7 @@ from evaluate.walkforward.verdict import Verdict
 
 BENCHMARKS = ("buy_and_hold", "tsmom_long_flat")
 MIN_BARS_PER_BLOCK = 8
+MIN_SHARED = 0.9  # share of the shortest account's bars that every account must hold
 SPA_REPS_MAX = 1000  # the bootstrap over ~40k bars x k accounts: enough for a 0.05 decision
 
 
@@ -107,9 +110,17 @@ def _blocks_for(n_bars: int, wanted: int) -> int:
     return s - s % 2
 
 
-def _same_bars(curves: list[Backtest]) -> bool:
-    ts = curves[0].timestamps
-    return all(len(c) == len(ts) and np.array_equal(c.timestamps, ts) for c in curves[1:])
+def shared_returns(curves: list[Backtest]) -> np.ndarray | None:
+    """(bars, accounts) returns on the bars every account holds (methods with longer windows
+    or warm-ups skip a few bars after each data gap), or None when they share under
+    ``MIN_SHARED`` of the shortest account's bars."""
+    common = functools.reduce(np.intersect1d, [np.asarray(c.timestamps) for c in curves])
+    if common.size < MIN_SHARED * min(len(c) for c in curves):
+        return None
+    cols = [
+        np.nan_to_num(c.returns[np.searchsorted(np.asarray(c.timestamps), common)]) for c in curves
+    ]
+    return np.column_stack(cols)
 
 
 def walkforward_overfitting(
@@ -121,22 +132,23 @@ def walkforward_overfitting(
         out.notes.append("validation to out of sample: no task finished, nothing to compare")
     methods, baselines = _accounts(v)
     every = {**methods, **baselines}
-    if not methods or not _same_bars(list(every.values())):
+    matrix = shared_returns(list(every.values())) if methods else None
+    if matrix is None:
         out.notes.append(
-            "PBO and SPA: the out-of-sample accounts do not share their bars (a seed failed "
-            "or no method finished); not computed"
+            "PBO and SPA: no method finished, or the out-of-sample accounts share under "
+            f"{MIN_SHARED:.0%} of their bars; not computed"
         )
         return out
-    matrix = np.column_stack([np.nan_to_num(c.returns) for c in every.values()])
     s = _blocks_for(matrix.shape[0], n_blocks)
     if s >= 2 and matrix.shape[1] >= 2:
         out.pbo = pbo(matrix, n_blocks=s)
-    strategies = np.column_stack([np.nan_to_num(c.returns) for c in methods.values()])
+    labels = list(every)
+    strategies = matrix[:, : len(methods)]
     for name in BENCHMARKS:
         if name not in baselines:
             out.notes.append(f"SPA against {name}: not among this run's baselines")
             continue
-        bench = np.nan_to_num(baselines[name].returns)
+        bench = matrix[:, labels.index(name)]
         out.spa[name] = spa_test(
             bench, strategies, names=list(methods), benchmark_name=name,
             reps=max(1, min(int(reps), SPA_REPS_MAX)), seed=seed,

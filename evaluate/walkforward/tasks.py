@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
+from backtest.folds import FoldPlan, WFData
 from backtest.record import Backtest
 from evaluate.walkforward.context import jsonable
-from evaluate.walkforward.data import FoldPlan, WFData
 from evaluate.walkforward.folds import TaskOutcome, fit_fold
 from lab.ledger import make_record
 
