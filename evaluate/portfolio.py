@@ -103,7 +103,7 @@ def _policies(
                 f"--run {path}: feature set {spec.feature_set!r} window {spec.window} differ "
                 "from the first run's; evaluate runs of one observation layout together"
             )
-        opts = {"mode": spec.mode, "gross_cap": spec.gross_cap, "action_map": "logits"}
+        opts = {"mode": spec.mode, "gross_cap": spec.gross_cap, "action_map": spec.action_map}
         name = f"ppo:{path.name}" if len(agents) > 1 else "ppo_agent"
 
         def factory(acc: PortfolioAccounts, net=net, spec=spec) -> Callable:  # noqa: ANN001

@@ -167,6 +167,13 @@ class AssetSetNet(nn.Module):
         return scores_to_weights(scores, tradable, self.long_only, gross_cap)
 
 
+def _action_dim(space: gym.spaces.Space) -> int:
+    """Scores per action: the Box's length, or a Discrete(N + 1)'s N + 1 choices (long-only)."""
+    if isinstance(space, gym.spaces.Discrete):
+        return int(space.n)
+    return int(space.shape[0])  # type: ignore[index]
+
+
 class _Heads(nn.Module):
     """SB3's ``mlp_extractor`` slot: latent_pi = the actor's scores, latent_vf = the critic's
     value. Two networks of the same layout (no shared encoder): the value loss, fitted to noisy
@@ -188,7 +195,8 @@ class _Heads(nn.Module):
 
 
 class AssetSetPolicy(ActorCriticPolicy):
-    """SB3 actor-critic on ``AssetSetNet`` (PPO/A2C with the env's ``action_map="logits"``).
+    """SB3 actor-critic on ``AssetSetNet`` (PPO/A2C with the env's ``action_map="logits"``: a
+    Gaussian on the scores, or ``"choice"``: a categorical over them, all in one asset or cash).
 
     ``policy_kwargs=dict(window=..., n_features=..., mixer="mean", d_model=32)``; the action
     space's length says long-only (N + 1) or long/short (N). Orthogonal init is off by default
@@ -208,11 +216,11 @@ class AssetSetPolicy(ActorCriticPolicy):
         **kwargs: Any,
     ) -> None:
         if not isinstance(observation_space, gym.spaces.Box) or not isinstance(
-            action_space, gym.spaces.Box
+            action_space, (gym.spaces.Box, gym.spaces.Discrete)
         ):
-            raise ValueError("AssetSetPolicy needs the portfolio env's Box spaces")
+            raise ValueError("AssetSetPolicy needs the portfolio env's spaces")
         n = n_assets_of(int(observation_space.shape[0]), window, n_features)
-        dim = int(action_space.shape[0])
+        dim = _action_dim(action_space)
         if dim not in (n, n + 1):
             raise ValueError(f"action length {dim} is neither N={n} (long/short) nor N + 1")
         self.net_kwargs = dict(
@@ -224,7 +232,7 @@ class AssetSetPolicy(ActorCriticPolicy):
         super().__init__(observation_space, action_space, lr_schedule, **kwargs)
 
     def _build_mlp_extractor(self) -> None:
-        dim = int(self.action_space.shape[0])  # type: ignore[index]
+        dim = _action_dim(self.action_space)
         self.mlp_extractor = _Heads(  # type: ignore[assignment]
             AssetSetNet(**self.net_kwargs), AssetSetNet(**self.net_kwargs), dim
         )
@@ -235,7 +243,8 @@ class AssetSetPolicy(ActorCriticPolicy):
         # one log-std for every action dimension (so the policy is equivariant and any N loads)
         self.action_net = nn.Identity()
         self.value_net = nn.Identity()
-        self.log_std = nn.Parameter(torch.full((1,), float(self.log_std_init)))
+        if isinstance(self.action_space, gym.spaces.Box):  # a categorical has no log-std
+            self.log_std = nn.Parameter(torch.full((1,), float(self.log_std_init)))
         self.optimizer = self.optimizer_class(
             self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs
         )

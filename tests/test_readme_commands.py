@@ -167,7 +167,10 @@ STEPS: list[Step] = [
         budget=f"--groups 4 --epochs 1 --max-train-samples 2000 {BOOT}",
     ),
     # --- portfolios: the allocation baselines on a universe
+    Step(f"{PY} -m agents.ppo --env btc1h,eth1h --seed 0", budget=PPO),
+    Step(f"{PY} -m evaluate.portfolio --run runs/btc1h_eth1h/ppo/<run> --split test"),
     Step(f"{PY} -m evaluate.portfolio --env btc1h,eth1h --split test"),
+    Step(f"{PY} -m agents.ppo --env btc1h,eth1h,user/solusdt_1h.csv.gz", budget=PPO),
     # --- many seeds, searches, walk-forward on Ray
     Step(f"{PY} -m agents.ppo --env btc1h --seeds 0 1 2 --workers 2", budget=PPO),
     Step(

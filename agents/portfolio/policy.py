@@ -42,6 +42,7 @@ class PortfolioPolicySpec:
     gross_cap: float
     net: dict[str, Any] = field(default_factory=dict)  # d_model, mixer, n_heads, score_gain
     rebalance_band: float = 0.0  # the env's: targets within it of the previous ones are kept
+    action_map: str = "logits"  # the env's: logits (Gaussian on the scores) or choice (argmax)
 
     def build_net(self) -> AssetSetNet:
         """A fresh network of this layout (weights from ``load_run_policy``)."""
@@ -63,6 +64,7 @@ class PortfolioPolicySpec:
             "mode": lambda v: v in MODES,
             "gross_cap": lambda v: isinstance(v, (int, float)) and 0 < v <= 10,
             "rebalance_band": lambda v: isinstance(v, (int, float)) and 0 <= v < 1,
+            "action_map": lambda v: v in ("logits", "choice"),
             "net": lambda v: isinstance(v, dict)
             and set(v) <= {"d_model", "mixer", "n_heads", "score_gain"}
             and isinstance(v.get("score_gain", 1.0), (int, float))
@@ -145,6 +147,9 @@ class NetAllocator:
         with torch.no_grad():
             scores, _ = self.net(obs)
         s = self.spec
+        if s.action_map == "choice":  # the categorical's mode: the highest score (or cash)
+            choice = np.argmax(scores.numpy(), axis=1)
+            return to_weights(choice, tradable[None], s.mode, s.gross_cap, "choice")[0], False
         w = to_weights(scores.numpy(), tradable[None], s.mode, s.gross_cap, "logits")
         if s.rebalance_band > 0.0:  # as the env's step: targets within the band are kept
             prev = self.accounts.pos[:1]

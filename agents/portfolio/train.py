@@ -114,15 +114,27 @@ def parse(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--mode", choices=MODES, default="long_only")
     ap.add_argument("--gross-cap", type=float, default=1.0, help="long_short: max sum |w|")
     ap.add_argument("--mixer", choices=MIXERS, default="mean", help="across assets")
+    ap.add_argument(
+        "--action",
+        choices=("choice", "logits"),
+        default="logits",
+        help="choice: all in one asset or cash (categorical); logits: weights by a "
+        "softmax with a cash logit (Gaussian; long_short: tanh + gross cap)",
+    )
     ap.add_argument("--d-model", type=int, default=32, help="per-asset feature width")
-    ap.add_argument("--score-gain", type=float, default=4.0, help="fixed factor on the scores")
+    ap.add_argument("--score-gain", type=float, default=1.0, help="fixed factor on the scores")
     ap.add_argument("--feature-set", default="flagtrader60")
-    ap.add_argument("--window", type=int, default=16)
+    ap.add_argument(
+        "--window",
+        type=int,
+        default=1,
+        help="bars per member (flagtrader60 rows hold 24-168 h trends)",
+    )
     ap.add_argument("--fee-bps", type=float, default=10.0)
     ap.add_argument("--episode-length", type=int, default=720, help="training episode, bars")
     ap.add_argument("--eval-freq", type=int, default=25_000, help="val pass every N env steps")
     ap.add_argument("--learning-rate", type=float, default=3e-4)
-    ap.add_argument("--gamma", type=float, default=0.9)
+    ap.add_argument("--gamma", type=float, default=0.5)
     ap.add_argument("--ent-coef", type=float, default=0.0)
     ap.add_argument("--log-std-init", type=float, default=-1.0, help="Gaussian on the logits")
     ap.add_argument("--rebalance-band", type=float, default=0.05,
@@ -150,6 +162,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
         if not ok:
             value = getattr(args, flag[2:].replace("-", "_"))
             raise ConfigError(f"{flag} {value!r} is out of range: see {PROG} --env A,B --help")
+    if args.action == "choice" and args.mode != "long_only":
+        raise ConfigError("--action choice is long-only (all in one asset or cash); use "
+                          "--action logits with --mode long_short")  # fmt: skip
     args.members = members_of(args.env)
     return args
 
@@ -183,7 +198,7 @@ def run(algo: str, argv: list[str]) -> Path:
         members=tuple(args.members), feature_set=args.feature_set, window=args.window,
         n_features=universe.n_features, mode=args.mode, gross_cap=args.gross_cap,
         net={"d_model": args.d_model, "mixer": args.mixer, "score_gain": args.score_gain},
-        rebalance_band=args.rebalance_band,
+        rebalance_band=args.rebalance_band, action_map=args.action,
     )  # fmt: skip
     run_dir = _open_run(args, argv)
     print(f"run folder: {run_dir}")
@@ -216,7 +231,7 @@ def run(algo: str, argv: list[str]) -> Path:
 def _env_options(args: argparse.Namespace) -> dict[str, Any]:
     """The env options shared by training and every val pass (costs, mode, action map)."""
     return {
-        "mode": args.mode, "gross_cap": args.gross_cap, "action_map": "logits",
+        "mode": args.mode, "gross_cap": args.gross_cap, "action_map": args.action,
         "fee_bps": args.fee_bps, "reward": "log_return", "reward_scale": 100.0,
         "rebalance_band": args.rebalance_band,
     }  # fmt: skip

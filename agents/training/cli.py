@@ -67,7 +67,9 @@ def build_parser(algo: str, hyper_cls: type) -> argparse.ArgumentParser:
     p.add_argument(
         "--env",
         help=f"market: a preset ({', '.join(sorted(PRESETS))}), a candle file or a catalog "
-        "entry (required unless --resume)",
+        "entry (required unless --resume). A COMMA list (--env btc1h,eth1h,path/sol.csv.gz) is "
+        "a portfolio universe: one account allocating across the members (agents.portfolio; "
+        f"see {ALGOS[algo].prog} --env A,B --help)",
     )
     add_market_flags(p)
     p.add_argument(

@@ -15,6 +15,7 @@ and its account state at bar t's close and chooses **target weights** for the ne
   exposure ``sum |w_i| <= gross_cap`` (1.0).
 * ``action_map="logits"`` (either mode): ``Box(-10, 10)`` of the same length, unbounded scores
   for a Gaussian policy: a softmax with a cash logit (long-only) or ``tanh`` then the cap.
+* ``action_map="choice"`` (long-only): ``Discrete(N + 1)``, all in one asset or all cash.
 * ``rebalance_band=b`` (0: off): a tradable asset whose new target is within ``b`` of its
   previous target keeps the previous one (no trade), unless the mix breaks the mode's limits;
   a continuous policy's small wiggles then cost nothing.
@@ -111,6 +112,8 @@ class PortfolioAccounts:
             raise ValueError(
                 f"action_map={action_map!r} is not valid: expected one of {ACTION_MAPS}"
             )
+        if action_map == "choice" and mode != "long_only":
+            raise ValueError("action_map='choice' (all in one asset or cash) is long-only")
         self.action_map = action_map
         if not 0.0 <= float(rebalance_band) < 1.0:
             raise ValueError(f"rebalance_band={rebalance_band!r} is not valid: expected [0, 1)")
@@ -155,6 +158,8 @@ class PortfolioAccounts:
         block_hi = [f_max] * (u.window * u.n_features) + [PK.WEIGHT_CLIP, 1.0]
         low = np.array(block_lo * u.n_assets + [0.0], dtype=np.float32)
         high = np.array(block_hi * u.n_assets + [1.0], dtype=np.float32)
+        if self.action_map == "choice":
+            return spaces.Box(low, high, dtype=np.float32), spaces.Discrete(u.n_assets + 1)
         lo_a, hi_a = action_bounds(self.mode, self.action_map)
         dim = action_dim(self.mode, u.n_assets)
         return spaces.Box(low, high, dtype=np.float32), spaces.Box(lo_a, hi_a, (dim,), np.float32)

@@ -93,6 +93,7 @@ from envs.synthetic.markets import (
     ORACLE_KINDS,
     XS_MARKET_NAMES,
     XS_UNIVERSE,
+    blind_positions,
     csv_bytes,
     has_edge,
     oracle_band,
