@@ -175,6 +175,11 @@ STEPS: list[Step] = [
         budget="--trials 2 --timesteps 2048",
     ),
     Step(
+        _c(f"""{PY} -m agents.tune --env btc1h --algo ppo --trials 20 --workers 2
+            --timesteps 100000 --objective walkforward --folds 4 --study ppo_wf"""),
+        budget="--trials 1 --timesteps 256 --n-envs 2 --evals-per-trial 1 --folds 2 --val-bars 500",
+    ),
+    Step(
         _c(f"""{PY} -m evaluate.walkforward --env btc1h --methods ppo sac supervised trees
             --seeds 0 1 2 3 4 --folds 4 --workers 2"""),
         budget=WF,

@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from agents.acting.fast_policy import load_fast
+from agents.acting.loading import load_run
 from agents.serving.model_registry import promote
 from agents.serving.prediction import StaleInputError, decide, serve_lookback, serve_market
 from envs import make_env
@@ -29,7 +30,7 @@ LAYOUT = {"feature_set": "daily30", "window": 8, "daily_window": 4, "context": "
 
 
 def make_run(d: Path) -> Path:
-    from stable_baselines3 import PPO
+    from stable_baselines3 import PPO  # heavy: imported by the one test helper that builds one
 
     env = make_env("btc4h", split="val", **LAYOUT)
     kwargs = ppo_policy_kwargs(8, env.market.n_features, daily_window=4)
@@ -74,8 +75,6 @@ def test_predict_observation_and_action_equal_the_env(served):
     candles = load_clean("btc4h")[0].iloc[: t + 1]
     tail = candles.iloc[-4 * serve_lookback(record) :]  # what predict reads by default
     funding = load_funding("btc4h")
-    from agents.acting.loading import load_run
-
     spec = load_run(version)
     served_m = serve_market(tail, funding, record, spec.normaliser)
     last = served_m.n_bars - 1
@@ -92,7 +91,5 @@ def test_context_without_the_decision_bar_is_refused(served):
     record = json.loads((version / "registry.json").read_text())
     candles = load_clean("btc4h")[0].loc[:"2023-06-01"]
     eth = load_clean("eth4h")[0].loc[:"2023-05-20"]  # stale: ends 12 days before the decision
-    from agents.acting.loading import load_run
-
     with pytest.raises(StaleInputError, match=r"context candles \(eth1h\): no bar opening at"):
         serve_market(candles, None, record, load_run(version).normaliser, eth)

@@ -65,7 +65,14 @@ from lab.atomic import atomic_write_json
 from lab.config import ConfigError, add_fields, from_args
 from lab.rundir import utc_now
 
-COMMON_FILES = ("normaliser.json", "config.yaml", "meta.json", "metrics.json", "command.txt")
+COMMON_FILES = (
+    "normaliser.json",
+    "normalisers.json",
+    "config.yaml",
+    "meta.json",
+    "metrics.json",
+    "command.txt",
+)
 
 
 @dataclass

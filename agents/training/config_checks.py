@@ -13,9 +13,13 @@ import math
 from typing import Any
 
 from agents.training.config_schema import RunConfig
+from envs.barsize import step_ns
 from envs.features import FEATURE_SETS
 from envs.marketspec import is_market
-from envs.params import EnvParams
+from envs.multimarket import check_distinct, check_scale_free
+from envs.params import DURATION_FIELDS, EnvParams
+from envs.presets import get_preset
+from envs.randomise import Randomisation
 from lab.config import ConfigError, check_seed
 from lab.runtime import check_device
 from policies.config import make_config
@@ -76,11 +80,57 @@ def _check_multiframe(daily_window: Any, context: Any, feature_set: str) -> None
 
 def check_env_params(cfg: RunConfig) -> None:
     """Every env value as the env will read it (after the range checks with their own
-    messages): what ``EnvParams`` refuses is one ``ConfigError`` line, not a traceback."""
+    messages): what ``EnvParams`` refuses is one ``ConfigError`` line, not a traceback.
+
+    Durations given as a time (``decision_interval: 1d``, ``min_hold: 3d``; ``envs.actions``)
+    are converted here to bars of the market's bar size (24 on 1h candles), so the run's
+    ``config.yaml`` and every reader of a saved run's settings see bars; a time that is not a
+    whole number of bars is refused (one line)."""
     try:
-        EnvParams.from_kwargs(**cfg.env.env_options())
+        params = EnvParams.from_kwargs(**cfg.env.env_options())
+        bar_ns = step_ns(get_preset(cfg.env_name).freq)
     except (TypeError, ValueError) as err:
         raise ConfigError(f"env: {' '.join(str(err).split())}") from None
+    except KeyError:  # not a market this config knows: the env converts when it is built
+        return
+    try:
+        bars = params.in_bars(bar_ns)
+    except ValueError as err:
+        raise ConfigError(f"env: {err} (--env {cfg.env_name})") from None
+    for name in DURATION_FIELDS:
+        setattr(cfg.env, name, getattr(bars, name))
+
+
+def check_randomise(cfg: RunConfig) -> None:
+    """``env.randomise`` as the training env will read it (``envs.randomise``): one line."""
+    try:
+        Randomisation.coerce(cfg.env.randomise).check_length(cfg.env.episode_length)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"env: {' '.join(str(err).split())}") from None
+
+
+def check_markets(cfg: RunConfig) -> None:
+    """A several-market run: each market named once, one bar size, a scale-free feature set."""
+    if len(cfg.markets) < 2:
+        return
+    if cfg.env.context is not None:
+        raise ConfigError(
+            f"env.context {cfg.env.context}: cross-asset context reads one other market, but "
+            "--env names several (each would need its own); drop env.context or train on one"
+        )
+    try:
+        check_distinct(cfg.markets)
+        check_scale_free(cfg.env.feature_set)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    freqs = {k: get_preset(k).freq for k in cfg.markets}
+    first = cfg.markets[0]
+    for key in cfg.markets[1:]:
+        if freqs[key] != freqs[first]:
+            raise ConfigError(
+                f"--env {key}: its bars are {freqs[key]}, {first}'s are {freqs[first]}; train "
+                "on markets of one bar size (--bar resamples)"
+            )
 
 
 def _finite(where: str, value: Any) -> None:
@@ -176,4 +226,21 @@ def _check_net_arch(arch: Any) -> None:
         raise ConfigError(
             f"policy.net_arch must be a list of layer sizes (e.g. [64, 64]) or "
             f"{{pi: [...], vf: [...]}}, got {arch!r}"
+        )
+
+
+def check_market_layout(cfg: RunConfig, market: Any) -> None:
+    """The market has the daily rows and the context market the config asks for (a market built
+    elsewhere, e.g. a walk-forward fold's, must not silently lack them): one ConfigError line."""
+    if market.daily_window != cfg.env.daily_window:
+        raise ConfigError(
+            f"env.daily_window {cfg.env.daily_window} but the market was built with "
+            f"{market.daily_window} daily rows; build it with envs.load_market(..., "
+            "daily_window=...) (walk-forward fold markets have no daily rows yet)"
+        )
+    if bool(cfg.env.context) != bool(market.context):
+        raise ConfigError(
+            f"env.context {cfg.env.context!r} but the market's ctx_* columns were filled from "
+            f"{market.context!r}; build it with envs.load_market(..., context=...) (walk-forward "
+            "fold markets and several-market runs read no context market yet)"
         )

@@ -57,7 +57,7 @@ from evaluate.walkforward.tables import (
     method_sentence,
     write_csv,
 )
-from evaluate.walkforward.verdict import Verdict, build_verdict
+from evaluate.walkforward.verdict import Verdict, build_verdict, cost_rates
 from lab.cli import run_cli
 from lab.config import ConfigError
 from lab.outputs import check_output_dir
@@ -234,7 +234,9 @@ def write_outputs(
     write_csv(v.fold_rows, out / "folds.csv")
     failures = {"/".join(map(str, k)): e for k, e in grid.failures.items()}
     summary = {"context": ctx, "headline": headline(v), "methods": rows, "folds": v.fold_rows,
-               "baseline_sharpes": v.baseline_sharpes, "failures": failures,
+               "baseline_sharpes": v.baseline_sharpes,
+               "baseline_costs": {b: cost_rates(bt) for b, bt in v.baselines.items()},
+               "failures": failures,
                "overfitting": ovf.to_dict()}  # fmt: skip
     (out / "summary.json").write_text(json.dumps(jsonable(summary), indent=2))
     write_report(
