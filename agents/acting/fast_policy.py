@@ -35,8 +35,8 @@ import yaml
 from agents.acting.numpy_actor import export_actor, load_numpy_actor
 from backtest.baselines import PolicySpec
 from envs.actions import RULE_OPTIONS
-from envs.features import RobustNormaliser
 from envs.multiframe import extra_layout
+from envs.normalisers import MarketNormalisers, load_run_normaliser
 
 ACTOR_PREFIX = "pi_features_extractor.backbone."  # present whether or not the extractor is shared
 
@@ -140,10 +140,11 @@ def _layout(d: Path) -> tuple[dict[str, Any], Path, Any, int] | None:
     if env.get("daily_window"):  # a second (daily) encoder: the numpy actor has one backbone
         return None
 
-    normaliser = RobustNormaliser.load(d / "normaliser.json")
-    if not normaliser.feature_names or "window" not in env:
+    normaliser = load_run_normaliser(d)  # several markets: normalisers.json (envs.normalisers)
+    first = normaliser.primary if isinstance(normaliser, MarketNormalisers) else normaliser
+    if not first.feature_names or "window" not in env:
         return None
-    return cfg, zips[0], normaliser, len(normaliser.feature_names)
+    return cfg, zips[0], normaliser, len(first.feature_names)
 
 
 def torch_actor(d: Path) -> FastActor | None:

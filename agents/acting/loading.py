@@ -22,6 +22,7 @@ from backtest.baselines import PolicySpec, position_to_action
 from envs.actions import RULE_OPTIONS
 from envs.features import RobustNormaliser
 from envs.multiframe import extra_layout
+from envs.normalisers import load_run_normaliser
 from supervised.checkpoint import load_checkpoint
 from supervised.trees.policy import policy_parts
 
@@ -184,8 +185,8 @@ def _load_any(path: str | Path, label: str | None) -> PolicySpec:
     run_cfg = config_from_saved({**cfg, "algo": algo}, str(cfg_path))
     model = load_model(algo, zip_path, device="cpu", cfg=run_cfg)
     normaliser = None
-    if (run_dir / "normaliser.json").is_file():
-        normaliser = RobustNormaliser.load(run_dir / "normaliser.json")
+    if (run_dir / "normaliser.json").is_file():  # several markets: each one's (envs.normalisers)
+        normaliser = load_run_normaliser(run_dir)
     seed = cfg.get("seed", _seed_from_path(run_dir))
     method = label or algo
     name = f"{method}_s{seed}" if seed is not None else method

@@ -133,6 +133,8 @@ def config_from_saved(saved: dict[str, Any], source: str) -> RunConfig:
     if algo not in HYPER_CLASSES:
         raise ModelLoadError(f"{source}: algo {saved.get('algo')!r} is not one of ppo, sac")
     cfg = RunConfig(algo=algo, env_name=str(saved.get("env_name")), hyper=HYPER_CLASSES[algo]())
+    markets = saved.get("markets")  # a several-market run's keys (checked as a list below)
+    cfg.markets = [str(k) for k in markets] if isinstance(markets, list) else []
     try:
         apply_layer(cfg, saved, source)
         check_env_values(cfg)  # a hand-edited window: 0 or a NaN fee: refused here, named

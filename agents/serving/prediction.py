@@ -47,6 +47,7 @@ from envs.data.fetch_checks import check_symbol
 from envs.features import compute_features, warmup_bars
 from envs.market import MarketData
 from envs.multiframe import daily_stride
+from envs.normalisers import pick_normaliser
 from envs.presets import get_preset
 from envs.registry import load_context
 from lab.config import ConfigError, add_fields, flag_of, from_args
@@ -146,7 +147,7 @@ def serve_market(
     cleaned, _ = clean(candles, freq=freq)
     ctx = serve_context(record, context, cleaned.index[-1], freq) if len(cleaned) else None
     raw = compute_features(cleaned, record["feature_set"], funding=funding, freq=freq, context=ctx)
-    values = normaliser.transform(raw)
+    values = pick_normaliser(normaliser, get_preset(record["market"])).transform(raw)
     return MarketData.build(cleaned, values, funding, window=int(record["window"]), freq=freq,
                             feature_names=tuple(raw.columns),
                             daily_window=int(record.get("daily_window", 0)))  # fmt: skip

@@ -22,8 +22,9 @@ from agents.training.config import (
     TrainConfig,
     resolve_config,
 )
+from agents.training.multimarket import check_recorded_markets, resolve_markets
 from agents.transfer.pretrained_config import PretrainedConfig
-from envs.marketspec import add_market_flags, check_recorded_market, market_from_args
+from envs.marketspec import add_market_flags, check_recorded_market
 from envs.presets import PRESETS
 from lab.config import describe
 from lab.rundir import read_config
@@ -71,8 +72,13 @@ def build_parser(algo: str, hyper_cls: type) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--env",
+        nargs="+",
+        metavar="MARKET",
         help=f"market: a preset ({', '.join(sorted(PRESETS))}), a candle file or a catalog "
-        "entry (required unless --resume)",
+        "entry (required unless --resume). Several, space-separated (--env btc1h eth1h), train "
+        "ONE single-asset policy on episodes drawn across them, each market normalised on its "
+        "own train split, selected on the mean of their val splits (agents.training.multimarket);"
+        " not a portfolio universe, which is a comma list (--env btc1h,eth1h, envs.portfolio)",
     )
     add_market_flags(p)
     p.add_argument(
@@ -155,8 +161,15 @@ def parse(algo: str, hyper_cls: type, argv: list[str] | None = None) -> Invocati
             return _parse_resume(parser, args, algo)
         if args.env is None:
             parser.error(f"--env is required; valid presets: {', '.join(sorted(PRESETS))}")
-        market_from_args(args)  # args.env: the market's key (envs.marketspec)
-        cfg = resolve_config(algo, args.env, config_file=args.config, cli=_cli_layer(args))
+        keys = resolve_markets(args)  # args.env: the first market's key (envs.marketspec)
+        cfg = resolve_config(
+            algo, args.env, config_file=args.config, cli=_cli_layer(args), markets=keys
+        )
+        if len(keys) > 1 and (args.warm_start is not None or args.pretrained is not None):
+            raise ConfigError(
+                "--warm-start/--pretrained carry one market's normaliser; several --env markets "
+                "train from scratch (drop the flag, or train on one market)"
+            )
     except ConfigError as err:
         parser.error(str(err))
     warm = args.warm_start
@@ -192,10 +205,13 @@ def _parse_resume(
             "start a fresh run instead"
         )
     conflicts = []
+    markets = saved.get("markets") or []
     for name in ("env", "seed", "n_envs"):
         value = getattr(args, name)
+        if name == "env" and value is not None:  # nargs: a list; one market compares as a name
+            value = value[0] if len(value) == 1 and not markets else list(value)
         have = {
-            "env": saved.get("env_name"),
+            "env": markets or saved.get("env_name"),
             "seed": saved.get("seed"),
             "n_envs": (saved.get("env") or {}).get("n_envs"),
         }[name]
@@ -213,5 +229,8 @@ def _parse_resume(
         )
     layer = {k: v for k, v in _cli_layer(args).items() if k == "train"}
     check_recorded_market(run_dir, saved["env_name"])  # the same data it started on
-    cfg = resolve_config(algo, saved["env_name"], config_file=run_dir / "config.yaml", cli=layer)
+    check_recorded_markets(run_dir, markets)  # every market of a several-market run
+    cfg = resolve_config(
+        algo, saved["env_name"], config_file=run_dir / "config.yaml", cli=layer, markets=markets
+    )
     return Invocation(cfg, run_dir, True, None, not args.no_progress)

@@ -16,8 +16,10 @@ from agents.training.config_schema import RunConfig
 from envs.barsize import step_ns
 from envs.features import FEATURE_SETS
 from envs.marketspec import is_market
+from envs.multimarket import check_distinct, check_scale_free
 from envs.params import DURATION_FIELDS, EnvParams
 from envs.presets import get_preset
+from envs.randomise import Randomisation
 from lab.config import ConfigError, check_seed
 from lab.runtime import check_device
 from policies.config import make_config
@@ -97,6 +99,38 @@ def check_env_params(cfg: RunConfig) -> None:
         raise ConfigError(f"env: {err} (--env {cfg.env_name})") from None
     for name in DURATION_FIELDS:
         setattr(cfg.env, name, getattr(bars, name))
+
+
+def check_randomise(cfg: RunConfig) -> None:
+    """``env.randomise`` as the training env will read it (``envs.randomise``): one line."""
+    try:
+        Randomisation.coerce(cfg.env.randomise).check_length(cfg.env.episode_length)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"env: {' '.join(str(err).split())}") from None
+
+
+def check_markets(cfg: RunConfig) -> None:
+    """A several-market run: each market named once, one bar size, a scale-free feature set."""
+    if len(cfg.markets) < 2:
+        return
+    if cfg.env.context is not None:
+        raise ConfigError(
+            f"env.context {cfg.env.context}: cross-asset context reads one other market, but "
+            "--env names several (each would need its own); drop env.context or train on one"
+        )
+    try:
+        check_distinct(cfg.markets)
+        check_scale_free(cfg.env.feature_set)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    freqs = {k: get_preset(k).freq for k in cfg.markets}
+    first = cfg.markets[0]
+    for key in cfg.markets[1:]:
+        if freqs[key] != freqs[first]:
+            raise ConfigError(
+                f"--env {key}: its bars are {freqs[key]}, {first}'s are {freqs[first]}; train "
+                "on markets of one bar size (--bar resamples)"
+            )
 
 
 def _finite(where: str, value: Any) -> None:

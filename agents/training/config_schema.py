@@ -74,6 +74,16 @@ class EnvConfig:
         metadata=_doc("any other envs.params.EnvParams option (max_drawdown, reward_scale, ...)"),
     )
     n_envs: int = field(default=16, metadata=_doc("parallel envs in the batched training VecEnv"))
+    randomise: dict[str, Any] = field(
+        default_factory=dict,
+        metadata=_doc(
+            "TRAINING-only episode randomisation (envs.randomise; never applied to validation, "
+            "evaluate, predict or paper): episode_length_min (lengths drawn in [it, "
+            "episode_length]), obs_noise_std (Gaussian on the normalised features), fee_mult / "
+            "slippage_mult [lo, hi] (cost multipliers drawn per episode), market_weights bars | "
+            "equal (several --env markets)"
+        ),
+    )
 
     def env_options(self) -> dict[str, Any]:
         """The ``EnvParams`` options (everything but feature_set, window, daily_window, context
@@ -186,6 +196,13 @@ class RunConfig:
     algo: str = field(metadata=_doc("algorithm name: an entry of agents.algorithms.ALGOS"))
     env_name: str = field(metadata=_doc("data preset, e.g. btc1h"))
     seed: int = field(default=0, metadata=_doc("one seed for python, numpy, torch, envs, SB3"))
+    markets: list[str] = field(
+        default_factory=list,
+        metadata=_doc(
+            "every market's key when one policy trains on several (--env M1 M2 ...; env_name "
+            "is the first); empty for one market"
+        ),
+    )
     env: EnvConfig = field(default_factory=EnvConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     hyper: Any = field(
@@ -201,15 +218,18 @@ class RunConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved config as plain data, sections named as in the YAML files."""
-        out = {
+        out: dict[str, Any] = {
             "algo": self.algo,
             "env_name": self.env_name,
             "seed": self.seed,
+            **({"markets": list(self.markets)} if len(self.markets) > 1 else {}),
             "env": dataclasses.asdict(self.env),
             "policy": dataclasses.asdict(self.policy),
             self.algo: dataclasses.asdict(self.hyper),
             "train": dataclasses.asdict(self.train),
         }
+        if not self.env.randomise:  # only when used: other runs' config hashes stay as they were
+            del out["env"]["randomise"]
         if ALGOS[self.algo].warm_startable:
             out["warm_start"] = dataclasses.asdict(self.warm_start)
         if (

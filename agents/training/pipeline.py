@@ -34,6 +34,7 @@ from agents.resume.state import (
     attach_callbacks,
     restore_run_state,
 )
+from agents.training import multimarket as mm
 from agents.training.callbacks import ParamCountCallback, TradingMetricsCallback
 from agents.training.cli import Invocation
 from agents.training.config import RunConfig
@@ -58,13 +59,13 @@ from agents.transfer.warm_start import (
 )
 from backtest.table import format_table, write_metrics
 from envs import MarketData, load_market
-from envs.features import RobustNormaliser
 from envs.marketspec import market_record
+from envs.normalisers import load_run_normaliser
 from envs.presets import get_preset
 from envs.registry import split_range
 from lab.atomic import atomic_save, atomic_write_json
 from lab.ledger_returns import save_run_returns
-from lab.rundir import create_run_dir, preset_files
+from lab.rundir import create_run_dir
 
 EVAL_DIR = "eval"
 
@@ -86,16 +87,16 @@ def open_run(inv: Invocation, argv: list[str]) -> Path:
             preflight(found[0], cfg)
         return inv.run_dir
     run_dir = create_run_dir(
-        env=cfg.env_name,
+        env=mm.run_label(cfg),  # the market, or runs/<m1>_<m2>/ for several
         algo=cfg.algo,
         seed=cfg.seed,
         config=cfg.to_dict(),
-        data_files=preset_files(get_preset(cfg.env_name)),
+        data_files=mm.data_files(cfg),
         run_dir=inv.run_dir,
         argv=command,
         # meta.json, written once: the market (spec, bar, splits, sha256 of every file) and the
         # starting weights
-        meta={"market": market_record(cfg.env_name), **start_weights(cfg)},
+        meta={"market": market_record(cfg.env_name), **start_weights(cfg), **mm.markets_meta(cfg)},
     )
     return run_dir
 
@@ -127,11 +128,9 @@ def save_normaliser(run_dir: Path, normaliser: Any) -> Path:
 
 
 def saved_normaliser(run_dir: Path, resume: bool) -> Any:
-    """A resumed run reuses its normaliser.json; a fresh run (None) fits one on the train split."""
-    path = run_dir / "normaliser.json"
-    if resume and path.is_file():
-        return RobustNormaliser.load(path)
-    return None
+    """A resumed run reuses its normaliser.json (a several-market run its normalisers.json); a
+    fresh run (None) fits one on the train split."""
+    return load_run_normaliser(run_dir) if resume else None
 
 
 class AtomicBestModelCallback(BaseCallback):
@@ -265,6 +264,7 @@ def run_validation(
             "buy_and_hold": results["buy_and_hold"],
         }
     summary = validation_summary(cfg, run_dir, results)
+    others = mm.other_markets_validation(cfg, models, normaliser, results)  # several markets
     write_metrics(
         run_dir / "metrics.json",
         results,
@@ -276,9 +276,11 @@ def run_validation(
             "num_timesteps": int(model.num_timesteps),
             "periods_per_year": get_preset(cfg.env_name).periods_per_year,
             **summary,  # collapse per policy, the verdict, the next command
+            **others,  # markets, mean_val, selection
         },
     )
     print(format_table(results, f"validation backtest ({cfg.env_name}, val split, deterministic)"))
+    mm.print_market_tables(cfg, others)
     print(summary_lines(summary))
     return results
 
@@ -291,6 +293,8 @@ def load_run_market(
     ``normaliser``: a given one (warm start: the checkpoint's; resume: the run's), else one is
     fitted on the train split's valid rows only.
     """
+    if mm.is_multi(cfg):  # every market's train rows, then every market's val rows
+        return mm.load_run_markets(cfg, run_dir, normaliser)[:4]
     t0 = time.perf_counter()
     env = cfg.env
     market, normaliser = load_market(
@@ -308,14 +312,24 @@ def load_run_market(
 
 # --------------------------------------------------------------------------- in-process training
 def make_envs(
-    cfg: RunConfig, market: MarketData, train_rows: tuple[int, int], val_rows: tuple[int, int]
+    cfg: RunConfig,
+    market: MarketData,
+    train_rows: tuple[int, int],
+    val_rows: tuple[int, int],
+    start_groups: Callable[[np.ndarray], list[np.ndarray]] | None = None,
 ) -> tuple[VecMonitor, VecMonitor]:
     """The training VecEnv (``env.n_envs`` accounts on ``train_rows``, env i seeded
-    ``cfg.seed + i``) and the model-selection VecEnv (``n_eval_episodes`` accounts on
-    ``val_rows``, re-seeded ``cfg.seed + 10_000`` at every evaluation so scores compare), both
-    under VecMonitor, with the config's env options."""
+    ``cfg.seed + i``, with ``env.randomise``) and the model-selection VecEnv
+    (``n_eval_episodes`` accounts on ``val_rows``, re-seeded ``cfg.seed + 10_000`` at every
+    evaluation so scores compare; never randomised), both under VecMonitor, with the config's
+    env options. ``start_groups``: several markets' start bars by market (``market_weights:
+    equal`` draws a market first)."""
     options = cfg.env.env_options()
-    train_env = SB3BatchedTradingEnv(market, cfg.env.n_envs, train_rows, seed=cfg.seed, **options)
+    train_env = SB3BatchedTradingEnv(
+        market, cfg.env.n_envs, train_rows, seed=cfg.seed, randomise=cfg.env.randomise, **options
+    )
+    if start_groups is not None and train_env.randomise.market_weights == "equal":
+        train_env.start_groups = start_groups(train_env.tables.starts)
     eval_seed = cfg.seed + 10_000
     eval_env = SB3BatchedTradingEnv(
         market,
@@ -367,6 +381,8 @@ def prepare_training(
     resume: bool = False,
     log: Callable[[str], None] = print,
     pretrained: LoadedPretrained | None = None,
+    start_groups: Callable[[np.ndarray], list[np.ndarray]] | None = None,
+    select_on_val: bool | None = None,
 ) -> Training:
     """Envs -> model (fresh, warm-started from ``warm``, or the last checkpoint of ``run_dir``
     when ``resume``) -> callbacks. Nothing is learned yet (see ``learn``).
@@ -374,13 +390,15 @@ def prepare_training(
     A warm start (``cfg.warm_start.checkpoint`` set, ``warm`` loaded by
     ``agents.transfer.warm_start.prepare_warm_start``) freezes the base and adds the critic warm-up
     callback; a resumed warm-started run freezes again (flags are not saved in a zip).
+    ``select_on_val``: whether ``val_rows`` are the named val split(s) the run reports (None:
+    detected for one market); ``start_groups``: see ``make_envs``.
     """
     if cfg.pretrained.checkpoint and pretrained is None and not resume:
         raise PretrainedError(  # never train from scratch while the config names a backbone
             f"pretrained.checkpoint {cfg.pretrained.checkpoint} is set but was not loaded: "
             "only python -m agents.ppo/agents.sac load a pretrained backbone"
         )
-    train_env, eval_env = make_envs(cfg, market, train_rows, val_rows)
+    train_env, eval_env = make_envs(cfg, market, train_rows, val_rows, start_groups)
     warm_started = cfg.algo == "ppo" and bool(cfg.warm_start.checkpoint)
     if resume:
         found = latest_checkpoint(run_dir)
@@ -420,7 +438,7 @@ def prepare_training(
         first.append(
             CriticWarmupCallback(actor_parameters(model.policy), cfg.warm_start.critic_warmup_steps)
         )
-    on_val = _is_preset_val(cfg, market, val_rows)
+    on_val = _is_preset_val(cfg, market, val_rows) if select_on_val is None else select_on_val
     callbacks, eval_cb, ckpt_cb = make_callbacks(cfg, run_dir, eval_env, first, on_val)
     if cfg.train.select_metric != "mean_reward" and not on_val:
         log("selection rows are not the preset's val split: best_model.zip by mean reward")

@@ -21,6 +21,7 @@ from typing import Any
 
 from stable_baselines3.common.callbacks import BaseCallback
 
+from agents.training.multimarket import is_multi, multi_val_score
 from agents.training.validation import benchmark_backtest, validation_backtest
 from backtest.metric_table import METRICS
 from envs.features import RobustNormaliser
@@ -85,7 +86,8 @@ def val_backtest_score(cfg: Any, run_dir: Path) -> Callable[[Any], float] | None
     metric = cfg.train.select_metric
     if metric == "mean_reward":
         return None
-
+    if is_multi(cfg):  # the mean over the markets of each one's full val backtest
+        return multi_val_score(cfg, run_dir)
     normaliser = RobustNormaliser.load(run_dir / "normaliser.json")
     cache: dict[str, Any] = {}
 
