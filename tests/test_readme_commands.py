@@ -125,6 +125,7 @@ STEPS: list[Step] = [
         budget=PPO,
     ),
     Step(f"{PY} -m agents.sac --env btc1h", budget=PPO),
+    Step(f"{PY} -m agents tqc --env btc1h", budget=PPO),
     Step(".venv/bin/tensorboard --logdir runs", budget="--port 0", server=True),
     Step(f"{PY} -m evaluate --env btc1h --split test runs/btc1h/ppo/<run>", budget=BOOT),
     # --- supervised
