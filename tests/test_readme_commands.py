@@ -154,6 +154,11 @@ STEPS: list[Step] = [
         budget=WF,
     ),
     Step(
+        _c(f"""{PY} -m evaluate.walkforward --env eth1h --methods ppo supervised trees
+            --seeds 0 1 --folds 4 --workers 2"""),
+        budget=WF,
+    ),
+    Step(
         f"{PY} -m evaluate.walkforward --env btc4h --methods momentum --folds 3 --min-train 730d",
         budget=BOOT,
     ),
