@@ -18,8 +18,7 @@ of operations (the order matters for bit-identity with the kernel):
 ``mark_to_market``     ``cash + units * close``
 ``drawdown``           ``(peak, 1 - equity / peak)``
 ``log_return``         ``log(max(E, ruin level) / E_prev)`` (finite even for a ruined account)
-``drawdown_reward``    ``R - dd_penalty * max(0, min(DD, 1) - DD_prev)``
-``dsr_reward``         Moody & Saffell's differential Sharpe ratio and its A, B updates
+rewards                each row's ``reference`` in ``envs.rewards`` (the reward table)
 ``is_terminated``      ruin (``E <= ruin level``) or drawdown above ``max_drawdown``
 =====================  ===================================================================
 
@@ -45,8 +44,8 @@ import numpy as np
 from envs.actions import NEVER_TRADED, decide_target, realised_vol
 from envs.market import MarketData
 from envs.params import BARS_HELD_SCALE, UNREALISED_CLIP, EnvParams
+from envs.rewards import REWARD_TABLE
 
-DSR_VAR_EPS = 1e-12  # DSR: no reward while the variance estimate B - A^2 is <= this
 NO_MAX_DRAWDOWN = 2.0  # max_drawdown=None: a drawdown (<= 1 while E >= 0) never exceeds it
 
 
@@ -143,23 +142,6 @@ def log_return(equity: float, equity_prev: float, ruin_level: float) -> float:
     return math.log(max(equity, ruin_level) / equity_prev)
 
 
-def drawdown_reward(r: float, dd: float, dd_prev: float, dd_penalty: float) -> float:
-    """``R - dd_penalty * max(0, min(DD, 1) - DD_prev)``: only increases of the drawdown cost;
-    DD is capped at 1 (only a negative equity passes it), so a ruin's penalty stays bounded."""
-    return r - dd_penalty * max(0.0, min(dd, 1.0) - dd_prev)
-
-
-def dsr_reward(r: float, a: float, b: float, eta: float) -> tuple[float, float, float]:
-    """Differential Sharpe ratio (Moody & Saffell): ``(D, A', B')``.
-
-    ``D = (B dA - A dB / 2) / (B - A^2)^{3/2}`` with ``dA = R - A``, ``dB = R^2 - B``
-    (0 while ``B - A^2 <= 1e-12``), then ``A' = A + eta dA``, ``B' = B + eta dB``.
-    """
-    da, db = r - a, r * r - b
-    d = (b * da - a * db / 2) / (b - a * a) ** 1.5 if b - a * a > DSR_VAR_EPS else 0.0
-    return d, a + eta * da, b + eta * db
-
-
 def is_terminated(equity: float, ruin_level: float, dd: float, max_drawdown: float | None) -> bool:
     """Ruin (``E <= ruin level``) or drawdown above ``max_drawdown`` (None: never)."""
     limit = NO_MAX_DRAWDOWN if max_drawdown is None else max_drawdown
@@ -194,11 +176,8 @@ def _trade(acct: Account, w: float, price: float, extra: float, p: EnvParams) ->
 def _reward(acct: Account, eq: float, dd: float, p: EnvParams) -> float:
     """This bar's reward before the terminal penalty and the scale (updates the DSR state)."""
     r = log_return(eq, acct.eq, p.ruin_fraction * p.initial_equity)
-    if p.reward == "drawdown":
-        return drawdown_reward(r, dd, acct.dd, p.dd_penalty)
-    if p.reward == "log_return":
-        return r
-    reward, acct.dsr_a, acct.dsr_b = dsr_reward(r, acct.dsr_a, acct.dsr_b, p.dsr_eta)
+    reference = REWARD_TABLE[p.reward].reference  # envs.rewards: the reward table
+    reward, acct.dsr_a, acct.dsr_b = reference(r, dd, acct.dd, acct.dsr_a, acct.dsr_b, p)
     return reward
 
 
@@ -214,10 +193,10 @@ def account_observation(pos: float, entry: float, close: float, dd: float, held:
 
 
 def _observation(acct: Account, m: MarketData, close: float) -> np.ndarray:
-    """Bar ``acct.t``'s feature window, then position, unrealised return, drawdown, bars held."""
-    window = m.features[acct.t - m.window + 1 : acct.t + 1].reshape(-1)
+    """Bar ``acct.t``'s feature window, then position, unrealised return, drawdown, bars held
+    (then the daily rows of a multi-timeframe market: ``MarketData.observation``)."""
     account = account_observation(acct.pos, acct.entry, close, acct.dd, acct.held)
-    return np.concatenate([window, account])
+    return m.observation(acct.t, account)
 
 
 def reference_step(

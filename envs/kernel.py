@@ -56,9 +56,10 @@ import numpy as np
 from numba.core import cgutils, types
 from numba.extending import intrinsic
 
-from envs import actions
+from envs import actions, rewards
 from envs.actions import NEVER_TRADED, decide_target
 from envs.params import UNREALISED_CLIP, EnvParams, EnvTables
+from envs.rewards import CODE_DRAWDOWN, CODE_DSR, CODE_LOG_RETURN, DSR_VAR_EPS, REWARD_CODES
 
 # --- state columns (per account)
 S_T, S_STEPS, S_HELD, S_MAX_STEPS = 0, 1, 2, 3  # integers stored as float64
@@ -84,8 +85,6 @@ C_TERMINAL_PENALTY, C_REWARD_SCALE, C_WINDOW, C_N_FEATURES, C_N_BARS = 6, 7, 8, 
 C_INTERVAL = 11  # decision_interval: bars per step (the action is held over them)
 C_VOL_TARGET, C_MAX_LEVERAGE, C_BAND, C_MIN_HOLD = 12, 13, 14, 15  # the action rules
 N_CONST = 16
-REWARD_CODES = {"drawdown": 0.0, "log_return": 1.0, "dsr": 2.0}
-DSR_VAR_EPS = 1e-12  # DSR: no reward while the variance estimate B - A^2 is below this
 NO_STEP_LIMIT = float(1 << 62)  # episode_length=None (exact in float64)
 
 
@@ -250,12 +249,14 @@ def _reward(eq, eq_prev, dd, dd_prev, a, b, cfg):  # noqa: ANN001, ANN202
     (``cfg``: the settings tuple of ``step_accounts``)."""
     floor, kind, dd_penalty, eta = cfg[1], cfg[3], cfg[4], cfg[5]
     r_log = math.log((floor if eq <= floor else eq) / eq_prev)
-    if kind == 0.0:  # drawdown, capped at 1 (only a negative equity passes it): finite
+    if kind == CODE_DRAWDOWN:  # capped at 1 (only a negative equity passes it): finite
         d = (dd if dd < 1.0 else 1.0) - dd_prev
         return r_log - dd_penalty * (d if d > 0.0 else 0.0), a, b
-    if kind == 1.0:  # log_return
+    if kind == CODE_LOG_RETURN:
         return r_log, a, b
-    return _dsr(r_log, a, b, eta)
+    if kind == CODE_DSR:
+        return _dsr(r_log, a, b, eta)
+    return math.nan, a, b  # a row of envs.rewards without its branch here: _check_finite stops
 
 
 @_inline
@@ -466,5 +467,5 @@ def _tie_cache_to(dispatcher: numba.core.dispatcher.Dispatcher, *modules: object
     cache_file._source_stamp = (cache_file._source_stamp, *hashes)
 
 
-_tie_cache_to(step_accounts, actions)
-_tie_cache_to(step_one, actions)
+_tie_cache_to(step_accounts, actions, rewards)
+_tie_cache_to(step_one, actions, rewards)

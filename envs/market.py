@@ -82,6 +82,7 @@ class MarketData:
     funding_unmatched: int = 0
     daily_window: int = 0  # daily-sampled rows appended to the observation (envs.multiframe)
     daily_stride: int = 1  # bars between two daily rows: one day of bars
+    context: str | None = None  # the market whose candles filled the ctx_* columns (load_market)
 
     def observation(self, t: int, account: np.ndarray) -> np.ndarray:
         """Bar t's flat float32 observation with the 4 ``account`` values: the layout the env

@@ -18,6 +18,9 @@ segment start at least) and has valid features; a gap therefore restarts the dai
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 
 from envs.barsize import DAY_NS
@@ -77,3 +80,13 @@ def append_daily(
     out[:, : base.shape[1]] = base
     out[:, base.shape[1] :] = rows
     return out
+
+
+EXTRA_LAYOUT_KEYS = ("daily_window", "context")  # beyond feature_set and window
+
+
+def extra_layout(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``daily_window`` and ``context`` (cross-asset context market, ``envs.features.daily``)
+    of a run's env settings, only where set: what a backtest, a loaded policy or a served
+    decision must rebuild beside ``feature_set`` and ``window`` (absent = the old layout)."""
+    return {k: settings[k] for k in EXTRA_LAYOUT_KEYS if settings.get(k) not in (None, 0)}

@@ -51,6 +51,11 @@ class MarketNormalisers:
         """The first market's normaliser (``normaliser.json``)."""
         return self.entries[0].normaliser
 
+    @property
+    def feature_names(self) -> Any:
+        """The feature columns (every market's are the same: ``envs.multimarket`` checks)."""
+        return self.primary.feature_names
+
     def for_market(self, market: Any) -> RobustNormaliser:
         """The normaliser for a resolved market (``envs.preset_types.Preset``): same candle
         sha256, else same name, else the first market's."""

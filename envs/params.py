@@ -23,11 +23,11 @@ from envs.actions import DURATION_TEXT, duration_bars, duration_ns, realised_vol
 from envs.barsize import label
 from envs.market import MarketData
 from envs.multiframe import append_daily
+from envs.rewards import REWARD_DOC, REWARDS
 
 ACTIONS = ("discrete", "continuous")
 FILLS = ("next_open", "close")
 SLIPPAGE_MODELS = ("fixed", "range", "vol")
-REWARDS = ("drawdown", "log_return", "dsr")
 N_ACCOUNT = 4  # position, unrealised return, drawdown, bars held (scaled)
 BARS_HELD_SCALE = 720  # bars_held_scaled = log1p(bars) / log1p(720): 1.0 after ~a month held
 UNREALISED_CLIP = 10.0  # the unrealised-return observation is clipped to +-10 (+-1000 %)
@@ -127,7 +127,7 @@ class EnvParams:
     slippage_model: str = _opt("fixed", "extra slippage rate: fixed 0; range slippage_coef * (high - low) / open of the fill bar; vol slippage_coef * 24-bar volatility", _choice(SLIPPAGE_MODELS))  # fmt: skip
     slippage_coef: float = _opt(0.05, "coefficient of the range/vol slippage models", _range(0.0, 10.0))  # fmt: skip
     funding: bool = _opt(True, "charge perpetual funding at each settlement on the position held (longs pay positive rates)", _boolean())  # fmt: skip
-    reward: str = _opt("drawdown", "drawdown: R - dd_penalty * drawdown increase; log_return: R; dsr: differential Sharpe ratio of R", _choice(REWARDS))  # fmt: skip
+    reward: str = _opt("drawdown", REWARD_DOC, _choice(REWARDS))  # envs.rewards: the reward table
     dd_penalty: float = _opt(0.5, "weight of the drawdown increase in the drawdown reward", _range(0.0, 1e3))  # fmt: skip
     dsr_eta: float = _opt(0.01, "DSR moving-average rate eta", _range(0.0, 1.0, lo_open=True, hi_open=True))  # fmt: skip
     dsr_var0: float = _opt(1e-4, "DSR second moment B at the start of an episode", _range(0.0, 1.0, lo_open=True))  # fmt: skip

@@ -24,6 +24,7 @@ Registered ids (at ``import envs``): ``TradingEnv-btc1h-v1``, ``TradingEnv-eth1h
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -116,6 +117,8 @@ def load_market(
         feature_names=tuple(raw.columns),
         daily_window=daily_window,
     )
+    if ctx is not None:  # what filled the ctx_* columns (a trainer checks its config against it)
+        market = dataclasses.replace(market, context=ctx.name)
     _CACHE[key] = (market, normaliser)
     return market, normaliser
 

@@ -25,7 +25,7 @@ from backtest.oracles import oracle_specs
 from backtest.overfit_ledger import ledger_overfitting
 from backtest.record import Backtest
 from backtest.runner import CostOverrides, run_policy
-from envs.marketspec import market_dirname, record_market
+from envs.marketspec import market_dirname, market_record
 from envs.presets import get_preset
 from evaluate import eval_config
 from evaluate.arg_checks import check_numbers, check_split
@@ -263,8 +263,8 @@ def main(argv: list[str] | None = None) -> int:
         config=dataclasses.asdict(args),
         data_files=preset_files(get_preset(args.env)),
         argv=["-m", "evaluate", *(sys.argv[1:] if argv is None else argv)],
+        meta={"market": market_record(args.env)},  # spec, bar, splits (window), sha256 of files
     )
-    record_market(out, args.env)  # meta.json: spec, bar, splits (window), sha256 of every file
     backtests = run_backtests(specs, args, costs)
     cmp, trials = compare_counted(backtests, args, ledger)
     summaries = seed_summaries(cmp, n_boot=args.n_boot, seed=args.bootstrap_seed)

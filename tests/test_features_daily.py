@@ -46,7 +46,7 @@ def day_frame(close, start="2021-01-01", freq="1D") -> pd.DataFrame:
 
 def test_docstring_table_and_columns():
     assert render_table(daily.SPECS) in daily.__doc__
-    assert len(feature_names("daily")) == 29 and len(feature_names("daily30")) == 21
+    assert len(feature_names("daily")) == 28 and len(feature_names("daily30")) == 20
     assert warmup_bars("daily") == 4800 and warmup_bars("daily30") == 720  # 200 / 30 days of 1h
     assert warmup_bars("daily", "4h") == 1200 and warmup_bars("daily", "1d") == 200
     spec = {s.name: s for s in feature_specs("daily", "4h")}
@@ -80,8 +80,7 @@ def test_hand_values_on_daily_bars():
     # sma_dist_20d at row 19: log(C_19 / mean(C_0..19))
     assert np.isnan(f["sma_dist_20d"].iloc[18])
     assert_allclose(f["sma_dist_20d"].iloc[19], np.log(close[19] / close[:20].mean()), rtol=1e-12)
-    # drawdown from the running high of the segment, and from the 30-day high
-    assert_allclose(f["dd_segment"].iloc[2], np.log(close[2] / close[1]), rtol=1e-12)
+    # drawdown from the 30-day high
     assert_allclose(f["dd_30d"].iloc[29], np.log(close[29] / close[:30].max()), rtol=1e-12)
     assert np.isnan(f["dd_30d"].iloc[28])
     rv30 = np.sqrt(np.mean(r[6:36] ** 2))

@@ -10,8 +10,11 @@ import numpy as np
 import pytest
 import torch
 
+from agents.training.config import resolve_config
+from agents.training.config_checks import check_market_layout
 from envs import BatchedTradingEnv, MarketData, TradingEnv
 from envs.multiframe import daily_index
+from lab.config import ConfigError
 from policies import TransformerExtractor
 from tests.conftest import synthetic_candles
 
@@ -152,3 +155,15 @@ def test_extractor_two_encoders_read_their_blocks():
     assert plain.daily_backbone is None and plain.features_dim == plain.backbone.config.out_dim
     with pytest.raises(ValueError, match=r"\(8 \+ 3\)\*2 \+ 4 = 26"):
         TransformerExtractor(gym.spaces.Box(-1, 1, (12,), np.float32), W, F, daily_window=D)
+
+
+def test_trainer_refuses_a_market_without_the_configured_layout():
+    """A market built elsewhere (a walk-forward fold's) must not silently lack the daily rows or
+    the context market the config asks for."""
+    cfg = resolve_config("ppo", "btc1h", cli={"env": {"daily_window": D}})
+    check_market_layout(cfg, build())
+    with pytest.raises(ConfigError, match=f"env.daily_window {D} but the market was built with 0"):
+        check_market_layout(cfg, build(0))
+    ctx = resolve_config("ppo", "btc1h", cli={"env": {"feature_set": "daily", "context": "eth1h"}})
+    with pytest.raises(ConfigError, match="env.context 'eth1h' but the market's ctx_"):
+        check_market_layout(ctx, build(0))

@@ -125,6 +125,7 @@ STEPS: list[Step] = [
         budget=PPO,
     ),
     Step(f"{PY} -m agents.sac --env btc1h", budget=PPO),
+    Step(f"{PY} -m agents tqc --env btc1h", budget=PPO),
     Step(".venv/bin/tensorboard --logdir runs", budget="--port 0", server=True),
     Step(f"{PY} -m evaluate --env btc1h --split test runs/btc1h/ppo/<run>", budget=BOOT),
     # --- supervised
@@ -154,6 +155,11 @@ STEPS: list[Step] = [
         budget=WF,
     ),
     Step(
+        _c(f"""{PY} -m evaluate.walkforward --env eth1h --methods ppo supervised trees
+            --seeds 0 1 --folds 4 --workers 2"""),
+        budget=WF,
+    ),
+    Step(
         f"{PY} -m evaluate.walkforward --env btc4h --methods momentum --folds 3 --min-train 730d",
         budget=BOOT,
     ),
@@ -176,6 +182,11 @@ STEPS: list[Step] = [
     Step(
         f"{PY} -m agents.tune --env btc1h --algo ppo --trials 20 --workers 2 --timesteps 100000",
         budget="--trials 2 --timesteps 2048",
+    ),
+    Step(
+        _c(f"""{PY} -m agents.tune --env btc1h --algo ppo --trials 20 --workers 2
+            --timesteps 100000 --objective walkforward --folds 4 --study ppo_wf"""),
+        budget="--trials 1 --timesteps 256 --n-envs 2 --evals-per-trial 1 --folds 2 --val-bars 500",
     ),
     Step(
         _c(f"""{PY} -m evaluate.walkforward --env btc1h --methods ppo sac supervised trees

@@ -212,6 +212,9 @@ def test_resume_skips_finished_tasks(tmp_path, capsys):
     assert summary["context"]["tasks"].startswith("1 run now, 3 resumed")
     row = summary["methods"][0]
     assert row["round_trips_annual"] == pytest.approx(row["turnover_annual"] / 2)
+    bh = summary["baseline_costs"]["buy_and_hold"]  # one buy per fold block: 2 blocks a year
+    assert bh["fees_pct_year"] > 0 and bh["turnover_annual"] < 5
+    assert summary["baseline_costs"]["flat"]["costs_pct_year"] == 0.0
     # degradation over the 4 (fold, seed) fits: the mean of their val / test Sharpes
     results = [json.loads(p.read_text()) for p in run.glob("tasks/*/*/*/result.json")]
     ovf = summary["overfitting"]

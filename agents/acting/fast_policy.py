@@ -34,7 +34,9 @@ import yaml
 
 from agents.acting.numpy_actor import export_actor, load_numpy_actor
 from backtest.baselines import PolicySpec
-from envs.features import RobustNormaliser
+from envs.actions import RULE_OPTIONS
+from envs.multiframe import extra_layout
+from envs.normalisers import MarketNormalisers, load_run_normaliser
 
 ACTOR_PREFIX = "pi_features_extractor.backbone."  # present whether or not the extractor is shared
 
@@ -135,11 +137,14 @@ def _layout(d: Path) -> tuple[dict[str, Any], Path, Any, int] | None:
     env = cfg.get("env") or {}
     if str(cfg.get("algo", "")).lower() != "ppo" or env.get("action", "discrete") != "discrete":
         return None
-
-    normaliser = RobustNormaliser.load(d / "normaliser.json")
-    if not normaliser.feature_names or "window" not in env:
+    if env.get("daily_window"):  # a second (daily) encoder: the numpy actor has one backbone
         return None
-    return cfg, zips[0], normaliser, len(normaliser.feature_names)
+
+    normaliser = load_run_normaliser(d)  # several markets: normalisers.json (envs.normalisers)
+    first = normaliser.primary if isinstance(normaliser, MarketNormalisers) else normaliser
+    if not first.feature_names or "window" not in env:
+        return None
+    return cfg, zips[0], normaliser, len(first.feature_names)
 
 
 def torch_actor(d: Path) -> FastActor | None:
@@ -182,8 +187,9 @@ def load_fast(run_dir: str | Path) -> PolicySpec | None:
     if actor is None:
         return None
     env, seed = cfg.get("env") or {}, cfg.get("seed")
-    keys = ("feature_set", "window", "action", "long_only", "decision_interval")
-    settings = {k: env[k] for k in keys if k in env}
+    keys = ("feature_set", "window", "action", "long_only", "decision_interval", *RULE_OPTIONS)
+    settings = {k: env[k] for k in keys if k in env}  # older runs: the env's defaults
+    settings.update(extra_layout(env))  # the context market (daily rows are not served here)
     costs = {k: env[k] for k in ("fee_bps", "slippage_bps", "funding") if k in env}
     name = f"ppo_s{seed}" if seed is not None else "ppo"
     return PolicySpec(name, "ppo", actor, seed, settings, normaliser, str(zip_path), costs)

@@ -19,7 +19,10 @@ from agents.acting.inference import ClassifierActor, SB3Actor
 from agents.acting.safe_load import ModelLoadError, config_from_saved
 from agents.training.models import load_model
 from backtest.baselines import PolicySpec, position_to_action
+from envs.actions import RULE_OPTIONS
 from envs.features import RobustNormaliser
+from envs.multiframe import extra_layout
+from envs.normalisers import load_run_normaliser
 from supervised.checkpoint import load_checkpoint
 from supervised.trees.policy import policy_parts
 
@@ -182,13 +185,14 @@ def _load_any(path: str | Path, label: str | None) -> PolicySpec:
     run_cfg = config_from_saved({**cfg, "algo": algo}, str(cfg_path))
     model = load_model(algo, zip_path, device="cpu", cfg=run_cfg)
     normaliser = None
-    if (run_dir / "normaliser.json").is_file():
-        normaliser = RobustNormaliser.load(run_dir / "normaliser.json")
+    if (run_dir / "normaliser.json").is_file():  # several markets: each one's (envs.normalisers)
+        normaliser = load_run_normaliser(run_dir)
     seed = cfg.get("seed", _seed_from_path(run_dir))
     method = label or algo
     name = f"{method}_s{seed}" if seed is not None else method
-    layout = ("feature_set", "window", "action", "long_only", "decision_interval")
-    settings = {k: env_cfg[k] for k in layout if k in env_cfg}
+    layout = ("feature_set", "window", "action", "long_only", "decision_interval", *RULE_OPTIONS)
+    settings = {k: env_cfg[k] for k in layout if k in env_cfg}  # older runs: the env's defaults
+    settings.update(extra_layout(env_cfg))  # daily rows, context market: where the run set them
     costs = {k: env_cfg[k] for k in ("fee_bps", "slippage_bps", "funding") if k in env_cfg}
     return PolicySpec(
         name, method, SB3Policy(model), seed, settings, normaliser, str(zip_path), costs

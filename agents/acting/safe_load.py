@@ -131,8 +131,12 @@ def config_from_saved(saved: dict[str, Any], source: str) -> RunConfig:
     and runs on any market load the same way)."""
     algo = str(saved.get("algo", "")).lower()
     if algo not in HYPER_CLASSES:
-        raise ModelLoadError(f"{source}: algo {saved.get('algo')!r} is not one of ppo, sac")
+        raise ModelLoadError(
+            f"{source}: algo {saved.get('algo')!r} is not one of {', '.join(HYPER_CLASSES)}"
+        )
     cfg = RunConfig(algo=algo, env_name=str(saved.get("env_name")), hyper=HYPER_CLASSES[algo]())
+    markets = saved.get("markets")  # a several-market run's keys (checked as a list below)
+    cfg.markets = [str(k) for k in markets] if isinstance(markets, list) else []
     try:
         apply_layer(cfg, saved, source)
         check_env_values(cfg)  # a hand-edited window: 0 or a NaN fee: refused here, named
@@ -183,6 +187,8 @@ def rebuilt_objects(
     }
     for key in ALGOS[cfg.algo].pickled_entries:  # the algorithm's own pickled hyperparameters
         out[key] = hyper.get(key)
+    if out.get("target_entropy") == "auto":  # TQC resolves 'auto' from its env, absent on load
+        out["target_entropy"] = -float(np.prod(action_space.shape))
     return out
 
 
@@ -201,7 +207,8 @@ def safe_custom_objects(
             f"{spaces_[0].shape[0]} (other feature set or window)"
         )
     if n_features is None:
-        n_features, rem = divmod(obs_dim - N_ACCOUNT, cfg.env.window)
+        rows = cfg.env.window + cfg.env.daily_window  # bar window + daily rows (envs.multiframe)
+        n_features, rem = divmod(obs_dim - N_ACCOUNT, rows)
         if rem or n_features < 1:
             raise ModelLoadError(
                 f"{path}: observation size {obs_dim} does not fit env.window {cfg.env.window} "

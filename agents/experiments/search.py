@@ -39,6 +39,7 @@ import optuna
 from agents.experiments.seed_group import read_rl_metrics
 from agents.experiments.seed_group import record_once as record_rl
 from agents.experiments.tune_config import ALGOS, TuneConfig, build_parser, config_from_args  # noqa: F401
+from agents.experiments.tune_folds import check_fold_args, check_study_objective, record_fold_trial
 from agents.experiments.tune_report import write_outputs
 from agents.experiments.tune_space import (
     SPACE_DIR,
@@ -105,6 +106,9 @@ def counted(study: optuna.Study) -> int:
 
 def _record(args: TuneConfig, trial: optuna.Trial, res: TaskResult, state: str) -> None:
     """Every seed of the trial into the market's ledger (source tune)."""
+    if args.objective == "walkforward":  # with the folds' val returns
+        record_fold_trial(args, trial.number, Path(str(res.out_dir)), res.value or {}, state)
+        return
     extra = {"study": args.study, "trial": trial.number, "node_id": res.node_id, "state": state}
     for s in (res.value or {}).get("seeds", {}):
         run = Path(str(res.out_dir)) / f"s{s}"
@@ -151,12 +155,18 @@ def tell(
         study.tell(trial, state=optuna.trial.TrialState.PRUNED)
         return "PRUNED"
     vals = [0.0 if v is None else float(v) for v in sharpes.values()]  # flat counts as 0
-    study.tell(trial, sum(vals) / len(vals))
+    # --objective walkforward: the task's own statistic over the folds (tune_folds.objective)
+    study.tell(trial, float(value.get("objective", sum(vals) / len(vals))))
     return "COMPLETE"
 
 
 def _task(
-    args: TuneConfig, study: optuna.Study, trial: optuna.Trial, out_dir: Path, base: dict[str, Any]
+    args: TuneConfig,
+    study: optuna.Study,
+    trial: optuna.Trial,
+    out_dir: Path,
+    base: dict[str, Any],
+    plans: list[Any] | None = None,
 ) -> Task:
     rl = args.algo != "supervised"
     extra = ["--device", args.device, *rl_passthrough(args)] if rl else list(args.passthrough)
@@ -172,6 +182,10 @@ def _task(
         "pruner": args.pruner,
         "base_layer": base,
     }
+    if plans is not None:  # --objective walkforward: every fold's val block scores the trial
+        kwargs.update(plans=plans, stat=args.objective_stat)
+        fn = "agents.experiments.tune_folds:run_fold_trial"
+        return Task(f"t{trial.number}", fn, kwargs, str(out_dir))
     return Task(f"t{trial.number}", "agents.experiments.tune_trial:run_trial", kwargs, str(out_dir))
 
 
@@ -186,6 +200,7 @@ def optimise(
     space: dict[str, Any],
     base: dict[str, Any],
     engine: Engine,
+    plans: list[Any] | None = None,
 ) -> list[tuple[int, str]]:
     """Ask/tell until the study holds ``--trials`` trials; returns this command's failures
     (trial number, reason) and raises ``AllTrialsFailed`` when every trial it ran failed."""
@@ -198,7 +213,7 @@ def optimise(
         while remaining and len(inflight) < args.workers:
             trial = _ask(study, space)
             trial_dir = out / "trials" / f"t{trial.number:04d}"
-            engine.submit(_task(args, study, trial, trial_dir, base))
+            engine.submit(_task(args, study, trial, trial_dir, base, plans))
             inflight[f"t{trial.number}"] = trial
             remaining -= 1
         res = engine.next_done()
@@ -239,9 +254,10 @@ def _ask(study: optuna.Study, space: dict[str, Any]) -> optuna.Trial:
     return trial
 
 
-def check_args(args: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+def check_args(args: Any) -> tuple[dict[str, Any], dict[str, Any], list[Any] | None]:
     """Every user input checked before the study folder exists (one line each, exit 2);
-    returns the search space and the passed-through RL ``--config`` layer."""
+    returns the search space, the passed-through RL ``--config`` layer and the fold plans
+    (``--objective walkforward``; None for the val objective)."""
     for flag in ("trials", "workers", "seeds_per_trial", "evals_per_trial"):
         check_positive(flag, getattr(args, flag))
     for flag in ("timesteps", "epochs", "n_envs"):
@@ -264,7 +280,7 @@ def check_args(args: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     check_device(args.device)  # a GPU nobody has: Ray waited for it forever
     if args.out is not None:  # rerunning into the same folder resumes the study
         check_output_dir(Path(args.out), "--out", allow_nonempty=True)
-    return space, base
+    return space, base, check_fold_args(args)
 
 
 def check_positive(name: str, value: int) -> None:
@@ -280,7 +296,7 @@ def main(argv: list[str] | None = None) -> Path:
     Raises ``AllTrialsFailed`` (after writing the tables) when every trial it ran failed."""
     # flags tune does not know go to every trial's training command (e.g. --max-train-samples)
     args = config_from_args(sys.argv[1:] if argv is None else list(argv))
-    space, base = check_args(args)
+    space, base, plans = check_args(args)
     assert args.study is not None  # config_from_args defaults it to the algo
     out = args.out or default_runs_root() / market_dirname(args.env) / "tune" / args.study
     if args.storage is None and out.is_dir():  # a damaged study.db of an earlier run
@@ -296,11 +312,12 @@ def main(argv: list[str] | None = None) -> Path:
         optuna.logging.set_verbosity(optuna.logging.ERROR)  # its warnings: printed by us
         sampler = optuna.samplers.TPESampler(seed=args.sampler_seed)
         study = open_study(args.study, storage, sampler, make_pruner(args.pruner))
+        check_study_objective(study, args)  # one study, one meaning of its values
         stale = fail_stale(study)
         if stale:
             print(f"study {args.study}: {stale} trial(s) left by a killed driver marked FAIL")
         try:
-            optimise(args, study, out, space, base, engine)
+            optimise(args, study, out, space, base, engine, plans)
         finally:  # the tables say what failed, even when everything did
             write_outputs(study, out, rl=args.algo != "supervised")
     return out

@@ -16,8 +16,8 @@ from typing import Any
 
 from agents.algorithms import ALGOS
 from agents.training.cli import parse
+from agents.training.multimarket import pin_markets_argv, run_label
 from backtest.verdict import evaluate_command, group_verdict, verdict_block
-from envs.marketspec import pin_market_argv
 from envs.presets import get_preset
 from lab.engine import Engine
 from lab.ledger import (
@@ -117,10 +117,10 @@ def main(algo: str, argv: list[str], hyper_cls: type) -> Path:
         algo=algo,
         env=cfg.env_name,
         module=ALGOS[algo].entry[0],
-        argv=[*ALGOS[algo].entry[1], *pin_market_argv(rest, cfg.env_name), "--no-progress"],
+        argv=[*ALGOS[algo].entry[1], *pin_markets_argv(rest, cfg), "--no-progress"],
         seeds=seeds,
         config=cfg.to_dict(),
-        group_dir=group.run_dir or default_group_dir(runs_root, cfg.env_name, algo, seeds),
+        group_dir=group.run_dir or default_group_dir(runs_root, run_label(cfg), algo, seeds),
         read_metrics=lambda d: read_rl_metrics(d, algo),
         command=[sys.executable, *ALGOS[algo].command, *argv],
     )

@@ -47,6 +47,36 @@ class TuneConfig:
         default=None, metadata=doc("search space YAML (default configs/search/)")
     )
     pruner: str = field(default="median", metadata=doc("trial pruner", ("median", "none")))
+    objective: str = field(
+        default="val",
+        metadata=doc(
+            "RL: what scores a trial: val (the val split's backtest Sharpe) or walkforward (the "
+            "val blocks of the walk-forward's folds over the train+val splits; never a test "
+            "block: agents.experiments.tune_folds)",
+            ("val", "walkforward"),
+        ),
+    )
+    folds: int | None = field(default=None, metadata=doc("--objective walkforward: folds K"))
+    cv: str = field(
+        default="walkforward",
+        metadata=doc("--objective walkforward: the folds' splitter", ("walkforward", "cpcv")),
+    )
+    groups: int | None = field(default=None, metadata=doc("--cv cpcv: groups N"))
+    test_groups: int | None = field(default=None, metadata=doc("--cv cpcv: test groups k"))
+    objective_stat: str = field(
+        default="mean",
+        metadata=doc(
+            "--objective walkforward: over the folds' val Sharpes (each the mean over seeds)",
+            ("mean", "lower-quartile"),
+        ),
+    )
+    val_bars: int = field(
+        default=2160, metadata=doc("--objective walkforward: val bars per fold (2160 = 90 days)")
+    )
+    min_train_bars: int = field(
+        default=17520,
+        metadata=doc("--objective walkforward: the first fold's minimum rows (17520 = 2y of 1h)"),
+    )
     sampler_seed: int = field(default=0, metadata=doc("seed of the TPE sampler"))
     out: Path | None = field(
         default=None, metadata=doc("study folder (default runs/<env>/tune/<study>/)")
@@ -69,6 +99,11 @@ class TuneConfig:
         "timesteps": (lambda v: 1 <= v <= 10**12, "from 1 to 1e12 (or unset)"),
         "epochs": (lambda v: 1 <= v <= 100_000, "from 1 to 100000 (or unset)"),
         "n_envs": (lambda v: 1 <= v <= 1024, "from 1 to 1024 (or unset)"),
+        "folds": (lambda v: 1 <= v <= 100, "from 1 to 100 (or unset)"),
+        "groups": (lambda v: 2 <= v <= 64, "from 2 to 64 (or unset)"),
+        "test_groups": (lambda v: 1 <= v <= 63, "from 1 to 63 (or unset)"),
+        "val_bars": (lambda v: v >= 1, ">= 1"),
+        "min_train_bars": (lambda v: v >= 1, ">= 1"),
     }
 
 

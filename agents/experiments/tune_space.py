@@ -25,7 +25,7 @@ from lab.config import ConfigError, load_yaml, parse_yaml, yaml_problem
 from supervised.train import build_parser as supervised_parser
 from supervised.train import config_from_args as supervised_config
 
-SPACE_DIR = Path(__file__).resolve().parent / "configs" / "search"
+SPACE_DIR = Path(__file__).resolve().parents[1] / "configs" / "search"  # agents/configs/search
 SPACE_FORMAT = (
     "write {type: float|int, low: L, high: H[, log: true][, step: S]} or "
     "{type: categorical, choices: [...]}"

@@ -101,7 +101,9 @@ def attach_after_eval(eval_cb: EvalCallback, cb: BaseCallback) -> None:
     cb.parent = eval_cb  # CallbackList passes its parent down again when training starts
 
 
-def _snapshot_trial(history: list[dict[str, Any]], pruner: str) -> Any:
+def snapshot_trial(history: list[dict[str, Any]], pruner: str) -> Any:
+    """A trial of an in-memory study holding ``history`` (the finished trials' intermediate
+    values, sent by the driver), asked with the study's pruner: a worker's pruning oracle."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize", pruner=make_pruner(pruner))
     for h in history:
@@ -161,7 +163,7 @@ def run_trial(
     for i, s in enumerate(seeds):
         run = work_dir / f"s{s}"
         argv = ["--env", env, "--config", str(cfg_file), *extra_argv, "--seed", str(s)]
-        prune = _snapshot_trial(history, pruner) if i == 0 else None
+        prune = snapshot_trial(history, pruner) if i == 0 else None
         pruned = _rl_seed(
             run, algo, [*argv, "--run-dir", str(run), "--no-progress"], prune, reports
         )

@@ -59,12 +59,20 @@ from agents.serving.serve_config import (
     default_models_root,
 )
 from envs.marketspec import is_market
+from envs.multiframe import extra_layout
 from envs.presets import get_preset
 from lab.atomic import atomic_write_json
 from lab.config import ConfigError, add_fields, from_args
 from lab.rundir import utc_now
 
-COMMON_FILES = ("normaliser.json", "config.yaml", "meta.json", "metrics.json", "command.txt")
+COMMON_FILES = (
+    "normaliser.json",
+    "normalisers.json",
+    "config.yaml",
+    "meta.json",
+    "metrics.json",
+    "command.txt",
+)
 
 
 @dataclass
@@ -79,6 +87,7 @@ class RunInfo:
     window: int | None
     metrics: dict[str, Any] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    layout: dict[str, Any] = field(default_factory=dict)  # daily_window, context where set
 
 
 _json = (
@@ -124,7 +133,7 @@ def describe_run(path: str | os.PathLike[str]) -> RunInfo:
             raise RegistryError(f"{d / 'config.yaml'}: not a run config (sections env/ppo/...)")
         env_cfg = cfg.get("env", {}) or {}
         return RunInfo("sb3", d, [zips[0]], cfg.get("env_name"), env_cfg.get("feature_set"),
-                       env_cfg.get("window"), metrics, meta)  # fmt: skip
+                       env_cfg.get("window"), metrics, meta, extra_layout(env_cfg))  # fmt: skip
     raise RegistryError(f"{d}: not a tree run, supervised checkpoint or PPO/SAC run folder")
 
 
@@ -165,17 +174,16 @@ def promotion_problems(
     market = market or info.env
     if market is None or info.env is None or not is_market(market) or not is_market(info.env):
         out.append(f"unknown market {market!r} / run env {info.env!r}")
-    elif get_preset(market).freq != get_preset(info.env).freq:
-        out.append(
-            f"bar size {get_preset(info.env).freq} ({info.env}) is not the market's "
-            f"{get_preset(market).freq} ({market})"
-        )
+    elif (bar := get_preset(market).freq) != (run_bar := get_preset(info.env).freq):
+        out.append(f"bar size {run_bar} ({info.env}) is not the market's {bar} ({market})")
     if latest:
         for key in ("feature_set", "window"):
             if latest.get(key) != getattr(info, key):
                 out.append(
                     f"{key} {getattr(info, key)!r} differs from the registered {latest.get(key)!r}"
                 )
+        if extra_layout(latest) != info.layout:  # daily rows / context market
+            out.append(f"layout {info.layout} differs from the registered {extra_layout(latest)}")
     return out
 
 
@@ -214,6 +222,7 @@ def promote(
             "market": market or info.env,
             "feature_set": info.feature_set,
             "window": info.window,
+            **info.layout,  # daily_window, context: only where the run set them
             "data_sha256": info.meta.get("data_sha256"),
             "git": info.meta.get("git"),
             "promoted_at_utc": utc_now().strftime("%Y-%m-%dT%H:%M:%SZ"),

@@ -16,7 +16,9 @@ the policy is the one ``evaluate`` steps (``agents.acting.loading.load_run`` on 
 Refused with one line (exit 2): the last bar not closed yet at ``--now`` (default: the clock),
 the file stale (a later bar has closed since; a recorded file: ``--replay`` sets the clock to
 its last bar's close, as in ``agents.paper``), or a gap or invalid feature row inside the bars
-the last observation needs. A funding history that ends before the decision is stated on
+the last observation needs, or a context market (a model trained with ``env.context``) without
+the decision bar (``--context-candles FILE``, default the recorded context market's file).
+A funding history that ends before the decision is stated on
 stderr (``warning: funding stale: ...``: its last settlement and its age) and in the JSON's
 ``funding_note``: the funding features then carry the last rate and no later funding is charged.
 """
@@ -37,13 +39,18 @@ import pandas as pd
 from agents.acting.fast_policy import load_fast
 from agents.serving.model_registry import RegistryError, resolve
 from agents.serving.serve_config import PredictConfig
+from agents.serving.served_rules import rule_lookback, served_target
 from envs.accounting import account_observation
+from envs.barsize import step_ns
 from envs.data import clean, load_candles, load_funding
 from envs.data.fetch import fetch_candles, make_exchange
 from envs.data.fetch_checks import check_symbol
 from envs.features import compute_features, warmup_bars
 from envs.market import MarketData
+from envs.multiframe import daily_stride
+from envs.normalisers import pick_normaliser
 from envs.presets import get_preset
+from envs.registry import load_context
 from lab.config import ConfigError, add_fields, flag_of, from_args
 
 ACTION_NAMES = ("SELL", "HOLD", "BUY")
@@ -66,6 +73,9 @@ class Decision:
     target_position: float
     probabilities: dict[str, float] | None
     funding_note: str | None = None  # the funding history ends before the decision (stale)
+    # the action's own target before the model's action rules (envs.actions); target_position
+    # is the position the account trades to under them (equal without rules)
+    action_target: float | None = None
 
 
 def account_slots(
@@ -107,16 +117,44 @@ def funding_note(funding: pd.Series | None, decision_close: pd.Timestamp) -> str
     )
 
 
+def serve_context(
+    record: dict[str, Any], context: pd.DataFrame | None, decision_open: pd.Timestamp, freq: str
+) -> pd.DataFrame | None:
+    """The cross-asset context candles (cleaned) of a model trained with ``env.context``: the
+    given ones (``--context-candles``) or the recorded context market's data; None without a
+    context. One that has no bar at the decision bar is refused (the features would read
+    ``ctx_available`` 0 there: a stale context file, not a market gap)."""
+    if not record.get("context"):
+        return None
+    ctx = load_context(record["context"], freq) if context is None else clean(context, freq=freq)[0]
+    if decision_open not in ctx.index:
+        last = f"{ctx.index[-1]:%Y-%m-%d %H:%M}Z" if len(ctx) else "no bar"
+        raise StaleInputError(
+            f"context candles ({record['context']}): no bar opening at the decision bar "
+            f"{decision_open:%Y-%m-%d %H:%M}Z (last: {last}); give current candles of the "
+            "context market with --context-candles FILE"
+        )
+    return ctx
+
+
 def serve_market(
-    candles: pd.DataFrame, funding: pd.Series | None, record: dict[str, Any], normaliser: Any
+    candles: pd.DataFrame,
+    funding: pd.Series | None,
+    record: dict[str, Any],
+    normaliser: Any,
+    context: pd.DataFrame | None = None,
 ) -> Any:
-    """The env's ``MarketData`` of ``candles`` with the model's feature set and normaliser."""
+    """The env's ``MarketData`` of ``candles`` with the model's feature set, normaliser, context
+    market (``serve_context``; ``context``: its candles, default the recorded market's) and
+    daily rows: the training layout (``envs.multiframe.extra_layout``)."""
     freq = get_preset(record["market"]).freq
     cleaned, _ = clean(candles, freq=freq)
-    raw = compute_features(cleaned, record["feature_set"], funding=funding, freq=freq)
-    values = normaliser.transform(raw)
+    ctx = serve_context(record, context, cleaned.index[-1], freq) if len(cleaned) else None
+    raw = compute_features(cleaned, record["feature_set"], funding=funding, freq=freq, context=ctx)
+    values = pick_normaliser(normaliser, get_preset(record["market"])).transform(raw)
     return MarketData.build(cleaned, values, funding, window=int(record["window"]), freq=freq,
-                            feature_names=tuple(raw.columns))  # fmt: skip
+                            feature_names=tuple(raw.columns),
+                            daily_window=int(record.get("daily_window", 0)))  # fmt: skip
 
 
 def check_fresh(market: Any, now: dt.datetime, source: str) -> int:
@@ -169,17 +207,21 @@ def decide(
     funding: pd.Series | None = None,
     account: np.ndarray | None = None,
     source: str = "candles",
+    context: pd.DataFrame | None = None,
+    position: float = 0.0,
+    bars_since_trade: int | None = None,
 ) -> Decision:
-    """The decision of registered ``model`` for the last bar of ``candles`` (see module doc)."""
+    """The decision of registered ``model`` for the last bar of ``candles`` (see module doc):
+    the policy's action under the model's action rules (``agents.serving.served_rules``) for an
+    account at ``position`` that last traded ``bars_since_trade`` bars ago (None: long ago)."""
     from gymnasium import spaces
 
     vdir, record = resolve(model, root)
     spec = load_policy(vdir, record)
-    market = serve_market(candles, funding, record, spec.normaliser)
+    market = serve_market(candles, funding, record, spec.normaliser, context)
     t = check_fresh(market, now, source)
-    w = market.window
     acct = account_slots(float(market.close[t])) if account is None else account
-    obs = np.concatenate([market.features[t - w + 1 : t + 1].ravel(), acct]).astype(np.float32)
+    obs = market.observation(t, acct)  # the env's row (daily rows included): no serving copy
     discrete = spec.env_settings.get("action", "discrete") == "discrete"
     space = spaces.Discrete(3) if discrete else spaces.Box(-1.0, 1.0, (1,), np.float32)
     spec.policy.bind(market, space)
@@ -193,10 +235,11 @@ def decide(
     closed = opened + pd.Timedelta(market.freq_ns, "ns")
     iso = "%Y-%m-%dT%H:%M:%SZ"
     action = int(act.reshape(-1)[0]) if discrete else None
-    target = float(action - 1) if action is not None else float(act.reshape(-1)[0])
+    raw, target = served_target(spec.env_settings, market, t, act, position, bars_since_trade,
+                                source)  # fmt: skip
     return Decision(f"{record['name']}@{record['version']}", opened.strftime(iso),
                     closed.strftime(iso), closed.strftime(iso), action, target, probs,
-                    funding_note(funding, closed))  # fmt: skip
+                    funding_note(funding, closed), raw)  # fmt: skip
 
 
 def fetch_feed(
@@ -217,12 +260,20 @@ def feed_path(root: Path, exchange: str, symbol: str, record: dict[str, Any]) ->
     return root / ".feeds" / f"{exchange}_{safe}_{get_preset(record['market']).freq}.csv.gz"
 
 
+def serve_lookback(record: dict[str, Any]) -> int:
+    """Bars the last observation reaches back: feature warm-up, window and the daily rows."""
+    freq = get_preset(record["market"]).freq
+    daily = max(int(record.get("daily_window", 0)) - 1, 0) * daily_stride(step_ns(freq))
+    return warmup_bars(record["feature_set"], freq) + int(record["window"]) + daily
+
+
 def read_inputs(
-    a: PredictConfig, record: dict[str, Any], now: pd.Timestamp | None = None
+    a: PredictConfig, record: dict[str, Any], now: pd.Timestamp | None = None, rule_bars: int = 0
 ) -> tuple[pd.DataFrame, Any]:
     """The candle tail and the funding history (explicit file, or the market's, or none);
-    with ``--exchange``, the candles are fetched first into the feed file."""
-    tail = a.tail_bars or 4 * (warmup_bars(record["feature_set"]) + int(record["window"]))
+    with ``--exchange``, the candles are fetched first into the feed file. ``rule_bars``: the
+    history the model's action rules read (``served_rules.rule_lookback``), added to the tail."""
+    tail = a.tail_bars or 4 * serve_lookback(record) + rule_bars
     if a.exchange:
         if not a.symbol:
             raise ValueError("--exchange needs --symbol (e.g. BTC/USDT)")
@@ -290,14 +341,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     now = now.tz_localize("UTC") if now.tzinfo is None else now.tz_convert("UTC")
     try:
-        _, record = resolve(a.model, a.root)
-        candles, funding = read_inputs(a, record, now)
+        vdir, record = resolve(a.model, a.root)
+        candles, funding = read_inputs(a, record, now, rule_lookback(vdir))
         if a.replay:  # the clock stands at the last bar's close
             now = candles.index[-1] + pd.Timedelta(get_preset(record["market"]).freq)
         close = float(candles["close"].iloc[-1])
         acct = account_slots(close, a.position, a.entry_price, a.bars_held)
+        context = load_candles(a.context_candles) if a.context_candles else None
         d = decide(a.model, candles, now=now.to_pydatetime(), root=a.root, funding=funding,
-                   account=acct, source=str(a.candles))  # fmt: skip
+                   account=acct, source=str(a.candles), context=context, position=a.position,
+                   bars_since_trade=a.bars_since_trade)  # fmt: skip
     except (StaleInputError, RegistryError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -49,6 +49,11 @@ def check_record(record: dict[str, Any], path: Path) -> dict[str, Any]:
     window = record.get("window")
     if isinstance(window, bool) or not isinstance(window, int) or window < 1:
         missing.append("window")
+    daily = record.get("daily_window", 0)  # optional layout keys (envs.multiframe.extra_layout)
+    if isinstance(daily, bool) or not isinstance(daily, int) or daily < 0:
+        missing.append("daily_window")
+    if not isinstance(record.get("context", ""), str):
+        missing.append("context")
     if missing:
         raise RegistryError(
             f"{path}: damaged version record (missing or wrong: {', '.join(missing)}); "

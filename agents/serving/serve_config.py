@@ -19,6 +19,10 @@ MODELS_ROOT_ENV = "RLTRADE_MODELS_ROOT"  # another default registry root (tests,
 ROOT_DOC = f"registry root (default ${MODELS_ROOT_ENV} or the repository's models/)"
 TAIL_DOC = "bars of the file's tail read (0: the whole file; default: 4 x warm-up)"
 REPLAY_DOC = "a recorded file: the clock is the last bar's close (no staleness check)"
+CONTEXT_DOC = (
+    "candles of the model's cross-asset context market (env.context; default: that market's "
+    "file); must hold the decision bar"
+)
 
 
 def default_models_root() -> Path:
@@ -85,6 +89,7 @@ class PredictConfig:
         default=None, metadata=doc("with --exchange: the feed file (default <root>/.feeds/...)")
     )
     funding: str | None = field(default=None, metadata=doc("funding file (default: the market's)"))
+    context_candles: str | None = field(default=None, metadata=doc(CONTEXT_DOC))
     root: Path = _root_field()
     json: bool = field(default=False, metadata=doc("print the decision as one JSON object"))
     now: str | None = field(
@@ -97,11 +102,20 @@ class PredictConfig:
         default=None, metadata=doc("entry price of the current position")
     )
     bars_held: int = field(default=0, metadata=doc("bars the current position has been held"))
+    bars_since_trade: int | None = field(
+        default=None,
+        metadata=doc("bars since the account last traded (a model's min_hold keeps the position "
+                     "that long after a trade); default: long ago"),
+    )  # fmt: skip
 
     RULES: ClassVar[dict[str, Rule]] = {
         "tail_bars": (lambda v: v >= 0, ">= 0 (0: the whole file)"),
         "bars_held": (lambda v: v >= 0, ">= 0"),
-        "position": (lambda v: -1.0 <= v <= 1.0, "in [-1, 1] (-1 short, 0 flat, 1 long)"),
+        "bars_since_trade": (lambda v: v is None or v >= 0, ">= 0"),
+        "position": (
+            lambda v: -10.0 <= v <= 10.0,
+            "in [-10, 10] (-1 short, 0 flat, 1 long; beyond 1: a max_leverage model's position)",
+        ),
         "entry_price": (lambda v: v > 0, "> 0 (the price the position was entered at)"),
     }
 
@@ -123,6 +137,7 @@ class PaperConfig:
     )
     replay: bool = field(default=False, metadata=doc(REPLAY_DOC))
     funding: str | None = field(default=None, metadata=doc("funding file (default: the market's)"))
+    context_candles: str | None = field(default=None, metadata=doc(CONTEXT_DOC))
     tail_bars: int | None = field(default=None, metadata=doc(TAIL_DOC))
 
     RULES: ClassVar[dict[str, Rule]] = {"tail_bars": (lambda v: v >= 0, ">= 0 (0: the whole file)")}

@@ -22,8 +22,9 @@ from agents.training.config import (
     TrainConfig,
     resolve_config,
 )
+from agents.training.multimarket import check_recorded_markets, resolve_markets
 from agents.transfer.pretrained_config import PretrainedConfig
-from envs.marketspec import add_market_flags, check_recorded_market, market_from_args
+from envs.marketspec import add_market_flags, check_recorded_market
 from envs.presets import PRESETS
 from lab.config import describe
 from lab.rundir import read_config
@@ -47,6 +48,11 @@ class Invocation:
     pretrained: Path | None = None
 
 
+# env flags of the action rules and the decision interval (envs.actions): bars or a time
+ACTION_FLAGS = ("decision_interval", "no_trade_band", "min_hold", "vol_target", "vol_window",
+                "max_leverage")  # fmt: skip
+
+
 def build_parser(algo: str, hyper_cls: type) -> argparse.ArgumentParser:
     """The argparse parser; ``--help`` documents every flag and every config field."""
     epilog = (
@@ -66,10 +72,13 @@ def build_parser(algo: str, hyper_cls: type) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--env",
+        nargs="+",
+        metavar="MARKET",
         help=f"market: a preset ({', '.join(sorted(PRESETS))}), a candle file or a catalog "
-        "entry (required unless --resume). A COMMA list (--env btc1h,eth1h,path/sol.csv.gz) is "
-        "a portfolio universe: one account allocating across the members (agents.portfolio; "
-        f"see {ALGOS[algo].prog} --env A,B --help)",
+        "entry (required unless --resume). Several, space-separated (--env btc1h eth1h), train "
+        "ONE single-asset policy on episodes drawn across them, each market normalised on its "
+        "own train split, selected on the mean of their val splits (agents.training.multimarket);"
+        " not a portfolio universe, which is a comma list (--env btc1h,eth1h, envs.portfolio)",
     )
     add_market_flags(p)
     p.add_argument(
@@ -85,6 +94,9 @@ def build_parser(algo: str, hyper_cls: type) -> argparse.ArgumentParser:
         "--n-envs", type=int, help="parallel envs in the batched training VecEnv (env.n_envs)"
     )
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="torch device (train.device)")
+    for name in ACTION_FLAGS:  # the action rules (envs.actions), as in the env section
+        doc = EnvConfig.__dataclass_fields__[name].metadata["doc"].replace("%", "%%")
+        p.add_argument(f"--{name.replace('_', '-')}", metavar="V", help=f"env.{name}: {doc}")
     p.add_argument(
         "--config",
         type=Path,
@@ -132,6 +144,9 @@ def _cli_layer(args: argparse.Namespace) -> dict[str, Any]:
         layer.setdefault("train", {})["total_timesteps"] = args.timesteps
     if args.device is not None:
         layer.setdefault("train", {})["device"] = args.device
+    for name in ACTION_FLAGS:
+        if getattr(args, name) is not None:
+            layer.setdefault("env", {})[name] = getattr(args, name)
     return layer
 
 
@@ -146,8 +161,15 @@ def parse(algo: str, hyper_cls: type, argv: list[str] | None = None) -> Invocati
             return _parse_resume(parser, args, algo)
         if args.env is None:
             parser.error(f"--env is required; valid presets: {', '.join(sorted(PRESETS))}")
-        market_from_args(args)  # args.env: the market's key (envs.marketspec)
-        cfg = resolve_config(algo, args.env, config_file=args.config, cli=_cli_layer(args))
+        keys = resolve_markets(args)  # args.env: the first market's key (envs.marketspec)
+        cfg = resolve_config(
+            algo, args.env, config_file=args.config, cli=_cli_layer(args), markets=keys
+        )
+        if len(keys) > 1 and (args.warm_start is not None or args.pretrained is not None):
+            raise ConfigError(
+                "--warm-start/--pretrained carry one market's normaliser; several --env markets "
+                "train from scratch (drop the flag, or train on one market)"
+            )
     except ConfigError as err:
         parser.error(str(err))
     warm = args.warm_start
@@ -183,16 +205,19 @@ def _parse_resume(
             "start a fresh run instead"
         )
     conflicts = []
+    markets = saved.get("markets") or []
     for name in ("env", "seed", "n_envs"):
         value = getattr(args, name)
+        if name == "env" and value is not None:  # nargs: a list; one market compares as a name
+            value = value[0] if len(value) == 1 and not markets else list(value)
         have = {
-            "env": saved.get("env_name"),
+            "env": markets or saved.get("env_name"),
             "seed": saved.get("seed"),
             "n_envs": (saved.get("env") or {}).get("n_envs"),
         }[name]
         if value is not None and value != have:
             conflicts.append(f"--{name.replace('_', '-')} {value} (the run has {have})")
-    for name in ("config", "run_dir", "warm_start", "pretrained"):
+    for name in ("config", "run_dir", "warm_start", "pretrained", *ACTION_FLAGS):
         if getattr(args, name) is not None:
             conflicts.append(f"--{name.replace('_', '-')} (a resumed run keeps its saved config)")
     if conflicts:
@@ -204,5 +229,8 @@ def _parse_resume(
         )
     layer = {k: v for k, v in _cli_layer(args).items() if k == "train"}
     check_recorded_market(run_dir, saved["env_name"])  # the same data it started on
-    cfg = resolve_config(algo, saved["env_name"], config_file=run_dir / "config.yaml", cli=layer)
+    check_recorded_markets(run_dir, markets)  # every market of a several-market run
+    cfg = resolve_config(
+        algo, saved["env_name"], config_file=run_dir / "config.yaml", cli=layer, markets=markets
+    )
     return Invocation(cfg, run_dir, True, None, not args.no_progress)

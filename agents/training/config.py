@@ -21,7 +21,13 @@ from typing import Any
 
 from agents.algorithms import ACTION_KINDS, ALGOS, CONFIG_DIR
 from agents.hyper import PPOHyper, SACHyper
-from agents.training.config_checks import check_env_params, check_env_values, check_hyper
+from agents.training.config_checks import (
+    check_env_params,
+    check_env_values,
+    check_hyper,
+    check_markets,
+    check_randomise,
+)
 from agents.training.config_schema import (
     EnvConfig,
     PolicyConfig,
@@ -58,7 +64,8 @@ __all__ = [
 HYPER_CLASSES: dict[str, type] = {name: spec.hyper for name, spec in ALGOS.items()}
 ALGO_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {n: s.defaults for n, s in ALGOS.items()}
 WARM_START_ALGOS = tuple(n for n, s in ALGOS.items() if s.warm_startable)  # ``warm_start`` section
-# checkpoint-selection criteria (agents.training.selection): val backtest metrics, or SB3's mean reward
+# checkpoint-selection criteria (agents.training.selection): val backtest metrics, or SB3's mean
+# reward; each a row of backtest.metric_table with a better direction (tests/test_metric_table.py)
 SELECT_METRICS = ("sharpe", "sortino", "total_return", "cagr", "mean_reward")
 
 
@@ -70,13 +77,13 @@ def apply_layer(cfg: RunConfig, layer: dict[str, Any], source: str) -> None:
     if cfg.algo in WARM_START_ALGOS:
         sections["warm_start"] = cfg.warm_start
     sections["pretrained"] = cfg.pretrained
-    valid = ["seed", "algo", "env_name", *sections]
+    valid = ["seed", "algo", "env_name", "markets", *sections]
     for key, value in layer.items():
         if key in sections:
             _apply(sections[key], value or {}, source, key)
         elif key == "seed":
             cfg.seed = _coerce(value, int, f"{source}: seed")
-        elif key in ("algo", "env_name"):  # allowed so a run's config.yaml can be reused
+        elif key in ("algo", "env_name", "markets"):  # so a run's config.yaml can be reused
             if value != getattr(cfg, key):
                 raise ConfigError(
                     f"{source} is for {key}={value!r} but this run has {key}={getattr(cfg, key)!r}"
@@ -106,15 +113,19 @@ def resolve_config(
     config_file: str | Path | None = None,
     cli: dict[str, Any] | None = None,
     algo_yaml: str | Path | None = None,
+    markets: list[str] | None = None,
 ) -> RunConfig:
     """Resolve defaults -> ``<algo>.yml`` default -> ``<algo>.yml[env]`` -> file -> CLI.
 
     ``cli`` is a layer in the same sectioned form (``{"train": {"total_timesteps": 500}}``).
+    ``markets``: every market's key of a several-market run (``env_name`` is the first, and its
+    ``<algo>.yml`` entry applies), None or one for a one-market run.
     """
     if algo not in HYPER_CLASSES:
         raise ConfigError(f"unknown algo {algo!r}; valid: {', '.join(HYPER_CLASSES)}")
     check_env_name(env_name)
     cfg = RunConfig(algo=algo, env_name=env_name, hyper=HYPER_CLASSES[algo]())
+    cfg.markets = list(markets) if markets and len(markets) > 1 else []
     apply_layer(cfg, ALGO_DEFAULTS[algo], f"agents.training.config.ALGO_DEFAULTS[{algo!r}]")
 
     zoo_path = Path(algo_yaml) if algo_yaml else CONFIG_DIR / f"{algo}.yml"
@@ -157,6 +168,8 @@ def validate(cfg: RunConfig) -> None:
     check_env_values(cfg)
     _validate_values(cfg)
     check_env_params(cfg)
+    check_randomise(cfg)
+    check_markets(cfg)
     check_hyper(cfg)
     if cfg.train.keep_checkpoints < 1:
         raise ConfigError(f"train.keep_checkpoints must be >= 1, got {cfg.train.keep_checkpoints}")

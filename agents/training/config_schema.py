@@ -32,8 +32,24 @@ class EnvConfig:
     """Env settings: ``envs`` options (see ``envs.params.EnvParams`` and the ``TradingEnv``
     docstring) plus the number of parallel training envs. Defaults equal the env's own."""
 
-    feature_set: str = field(default="core17", metadata=_doc("feature set: core17 | flagtrader60"))
+    feature_set: str = field(
+        default="core17", metadata=_doc("feature set: core17 | flagtrader60 | daily | daily30")
+    )
     window: int = field(default=32, metadata=_doc("observation window in bars (hours)"))
+    daily_window: int = field(
+        default=0,
+        metadata=_doc(
+            "daily-sampled feature rows (t, t-1d, ...) appended to the observation, encoded by "
+            "a second extractor backbone (envs.multiframe); 0 = none"
+        ),
+    )
+    context: str | None = field(
+        default=None,
+        metadata=_doc(
+            "another market (preset or market key, e.g. eth1h) whose returns the daily/daily30 "
+            "sets read as cross-asset context (envs.features.daily); null = none"
+        ),
+    )
     # every env option below is envs.params.EnvParams' field of the same name: its default and
     # its doc come from there (one source: "same costs everywhere"), see _env_option
     fee_bps: float = _env_option("fee_bps")
@@ -43,17 +59,35 @@ class EnvConfig:
     reward: str = _env_option("reward")
     dd_penalty: float = _env_option("dd_penalty")
     episode_length: int | None = _env_option("episode_length")
-    decision_interval: int = _env_option("decision_interval")
+    decision_interval: int | str = _env_option("decision_interval")
     action: str = _env_option("action")
     long_only: bool = _env_option("long_only")
+    # the action rules (envs.actions): part of the policy, applied in training, backtests,
+    # walk-forward and serving alike
+    no_trade_band: float = _env_option("no_trade_band")
+    min_hold: int | str = _env_option("min_hold")
+    vol_target: float | None = _env_option("vol_target")
+    vol_window: int | str = _env_option("vol_window")
+    max_leverage: float = _env_option("max_leverage")
     options: dict[str, Any] = field(
         default_factory=dict,
         metadata=_doc("any other envs.params.EnvParams option (max_drawdown, reward_scale, ...)"),
     )
     n_envs: int = field(default=16, metadata=_doc("parallel envs in the batched training VecEnv"))
+    randomise: dict[str, Any] = field(
+        default_factory=dict,
+        metadata=_doc(
+            "TRAINING-only episode randomisation (envs.randomise; never applied to validation, "
+            "evaluate, predict or paper): episode_length_min (lengths drawn in [it, "
+            "episode_length]), obs_noise_std (Gaussian on the normalised features), fee_mult / "
+            "slippage_mult [lo, hi] (cost multipliers drawn per episode), market_weights bars | "
+            "equal (several --env markets)"
+        ),
+    )
 
     def env_options(self) -> dict[str, Any]:
-        """The ``EnvParams`` options (everything but feature_set, window and n_envs)."""
+        """The ``EnvParams`` options (everything but feature_set, window, daily_window, context
+        and n_envs)."""
         out = {k: getattr(self, k) for k in ENV_OPTIONS}
         clash = sorted(set(out) & set(self.options))
         if clash:
@@ -162,6 +196,13 @@ class RunConfig:
     algo: str = field(metadata=_doc("algorithm name: an entry of agents.algorithms.ALGOS"))
     env_name: str = field(metadata=_doc("data preset, e.g. btc1h"))
     seed: int = field(default=0, metadata=_doc("one seed for python, numpy, torch, envs, SB3"))
+    markets: list[str] = field(
+        default_factory=list,
+        metadata=_doc(
+            "every market's key when one policy trains on several (--env M1 M2 ...; env_name "
+            "is the first); empty for one market"
+        ),
+    )
     env: EnvConfig = field(default_factory=EnvConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     hyper: Any = field(
@@ -177,15 +218,18 @@ class RunConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved config as plain data, sections named as in the YAML files."""
-        out = {
+        out: dict[str, Any] = {
             "algo": self.algo,
             "env_name": self.env_name,
             "seed": self.seed,
+            **({"markets": list(self.markets)} if len(self.markets) > 1 else {}),
             "env": dataclasses.asdict(self.env),
             "policy": dataclasses.asdict(self.policy),
             self.algo: dataclasses.asdict(self.hyper),
             "train": dataclasses.asdict(self.train),
         }
+        if not self.env.randomise:  # only when used: other runs' config hashes stay as they were
+            del out["env"]["randomise"]
         if ALGOS[self.algo].warm_startable:
             out["warm_start"] = dataclasses.asdict(self.warm_start)
         if (

@@ -26,6 +26,8 @@ def policy_kwargs(cfg: RunConfig, n_features: int) -> dict[str, Any]:
         "dropout": cfg.policy.dropout,
         **cfg.policy.extractor_kwargs,
     }
+    if cfg.env.daily_window:  # multi-timeframe: the second encoder (absent: the old kwargs)
+        extractor["daily_window"] = cfg.env.daily_window
     spec = ALGOS[cfg.algo]
     extractor.update(spec.extractor_kwargs)  # e.g. SAC: dropout allowed (no ratio re-sampling)
     kwargs: dict[str, Any] = {

@@ -34,9 +34,11 @@ from agents.resume.state import (
     attach_callbacks,
     restore_run_state,
 )
+from agents.training import multimarket as mm
 from agents.training.callbacks import ParamCountCallback, TradingMetricsCallback
 from agents.training.cli import Invocation
 from agents.training.config import RunConfig
+from agents.training.config_checks import check_market_layout
 from agents.training.models import build_model, load_model, lora_parameter_count, parameter_counts
 from agents.training.nan_guard import NanGuardCallback
 from agents.training.selection import ValBacktestSelection, val_backtest_score
@@ -57,13 +59,13 @@ from agents.transfer.warm_start import (
 )
 from backtest.table import format_table, write_metrics
 from envs import MarketData, load_market
-from envs.features import RobustNormaliser
-from envs.marketspec import record_market
+from envs.marketspec import market_record
+from envs.normalisers import load_run_normaliser
 from envs.presets import get_preset
 from envs.registry import split_range
 from lab.atomic import atomic_save, atomic_write_json
 from lab.ledger_returns import save_run_returns
-from lab.rundir import create_run_dir, preset_files
+from lab.rundir import create_run_dir
 
 EVAL_DIR = "eval"
 
@@ -85,36 +87,33 @@ def open_run(inv: Invocation, argv: list[str]) -> Path:
             preflight(found[0], cfg)
         return inv.run_dir
     run_dir = create_run_dir(
-        env=cfg.env_name,
+        env=mm.run_label(cfg),  # the market, or runs/<m1>_<m2>/ for several
         algo=cfg.algo,
         seed=cfg.seed,
         config=cfg.to_dict(),
-        data_files=preset_files(get_preset(cfg.env_name)),
+        data_files=mm.data_files(cfg),
         run_dir=inv.run_dir,
         argv=command,
+        # meta.json, written once: the market (spec, bar, splits, sha256 of every file) and the
+        # starting weights
+        meta={"market": market_record(cfg.env_name), **start_weights(cfg), **mm.markets_meta(cfg)},
     )
-    record_start_weights(run_dir, cfg)
-    record_market(run_dir, cfg.env_name)  # meta.json: spec, bar, splits, sha256 of every file
     return run_dir
 
 
-def record_start_weights(run_dir: Path, cfg: RunConfig) -> None:
-    """Add the warm-start and pretrained checkpoints' paths and sha256 to ``meta.json``
+def start_weights(cfg: RunConfig) -> dict[str, Any]:
+    """The warm-start and pretrained checkpoints' paths and sha256, for ``meta.json``
     (config.yaml has them in its sections): a run's starting weights are part of its
     provenance."""
-    meta_path = run_dir / "meta.json"
-    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
-    changed = False
+    out = {}
     for key in ("warm_start", "pretrained"):
         section = getattr(cfg, key, None)
         if section is not None and section.checkpoint:
-            meta[key] = {
+            out[key] = {
                 "checkpoint": str(Path(section.checkpoint).resolve()),
                 "sha256": section.checkpoint_sha256,
             }
-            changed = True
-    if changed:
-        atomic_write_json(meta_path, meta)
+    return out
 
 
 def save_normaliser(run_dir: Path, normaliser: Any) -> Path:
@@ -129,11 +128,9 @@ def save_normaliser(run_dir: Path, normaliser: Any) -> Path:
 
 
 def saved_normaliser(run_dir: Path, resume: bool) -> Any:
-    """A resumed run reuses its normaliser.json; a fresh run (None) fits one on the train split."""
-    path = run_dir / "normaliser.json"
-    if resume and path.is_file():
-        return RobustNormaliser.load(path)
-    return None
+    """A resumed run reuses its normaliser.json (a several-market run its normalisers.json); a
+    fresh run (None) fits one on the train split."""
+    return load_run_normaliser(run_dir) if resume else None
 
 
 class AtomicBestModelCallback(BaseCallback):
@@ -244,8 +241,13 @@ def run_validation(
     buy-and-hold): ``metrics.json`` and a printed table."""
     models: dict[str, Any] = {"final": model}
     best_json = run_dir / EVAL_DIR / "best.json"
-    best_is_final = best_json.is_file() and (
-        json.loads(best_json.read_text())["num_timesteps"] == model.num_timesteps
+    # the same weights only on-policy: an off-policy algorithm (SAC, TQC) evaluates inside its
+    # rollout, before that step's gradient update, so its best_model.zip at the final step is
+    # not final_model.zip and is backtested on its own
+    best_is_final = (
+        not ALGOS[cfg.algo].replay_buffer
+        and best_json.is_file()
+        and json.loads(best_json.read_text())["num_timesteps"] == model.num_timesteps
     )
     if (run_dir / "best_model.zip").is_file() and not best_is_final:
         models["best"] = load_model(
@@ -267,6 +269,7 @@ def run_validation(
             "buy_and_hold": results["buy_and_hold"],
         }
     summary = validation_summary(cfg, run_dir, results)
+    others = mm.other_markets_validation(cfg, models, normaliser, results)  # several markets
     write_metrics(
         run_dir / "metrics.json",
         results,
@@ -278,9 +281,11 @@ def run_validation(
             "num_timesteps": int(model.num_timesteps),
             "periods_per_year": get_preset(cfg.env_name).periods_per_year,
             **summary,  # collapse per policy, the verdict, the next command
+            **others,  # markets, mean_val, selection
         },
     )
     print(format_table(results, f"validation backtest ({cfg.env_name}, val split, deterministic)"))
+    mm.print_market_tables(cfg, others)
     print(summary_lines(summary))
     return results
 
@@ -293,8 +298,13 @@ def load_run_market(
     ``normaliser``: a given one (warm start: the checkpoint's; resume: the run's), else one is
     fitted on the train split's valid rows only.
     """
+    if mm.is_multi(cfg):  # every market's train rows, then every market's val rows
+        return mm.load_run_markets(cfg, run_dir, normaliser)[:4]
     t0 = time.perf_counter()
-    market, normaliser = load_market(cfg.env_name, cfg.env.feature_set, cfg.env.window, normaliser)
+    env = cfg.env
+    market, normaliser = load_market(
+        cfg.env_name, env.feature_set, env.window, normaliser, env.context, env.daily_window
+    )
     save_normaliser(run_dir, normaliser)
     train_rows = split_range(market, cfg.env_name, "train")
     val_rows = split_range(market, cfg.env_name, "val")
@@ -307,14 +317,24 @@ def load_run_market(
 
 # --------------------------------------------------------------------------- in-process training
 def make_envs(
-    cfg: RunConfig, market: MarketData, train_rows: tuple[int, int], val_rows: tuple[int, int]
+    cfg: RunConfig,
+    market: MarketData,
+    train_rows: tuple[int, int],
+    val_rows: tuple[int, int],
+    start_groups: Callable[[np.ndarray], list[np.ndarray]] | None = None,
 ) -> tuple[VecMonitor, VecMonitor]:
     """The training VecEnv (``env.n_envs`` accounts on ``train_rows``, env i seeded
-    ``cfg.seed + i``) and the model-selection VecEnv (``n_eval_episodes`` accounts on
-    ``val_rows``, re-seeded ``cfg.seed + 10_000`` at every evaluation so scores compare), both
-    under VecMonitor, with the config's env options."""
+    ``cfg.seed + i``, with ``env.randomise``) and the model-selection VecEnv
+    (``n_eval_episodes`` accounts on ``val_rows``, re-seeded ``cfg.seed + 10_000`` at every
+    evaluation so scores compare; never randomised), both under VecMonitor, with the config's
+    env options. ``start_groups``: several markets' start bars by market (``market_weights:
+    equal`` draws a market first)."""
     options = cfg.env.env_options()
-    train_env = SB3BatchedTradingEnv(market, cfg.env.n_envs, train_rows, seed=cfg.seed, **options)
+    train_env = SB3BatchedTradingEnv(
+        market, cfg.env.n_envs, train_rows, seed=cfg.seed, randomise=cfg.env.randomise, **options
+    )
+    if start_groups is not None and train_env.randomise.market_weights == "equal":
+        train_env.start_groups = start_groups(train_env.tables.starts)
     eval_seed = cfg.seed + 10_000
     eval_env = SB3BatchedTradingEnv(
         market,
@@ -366,6 +386,8 @@ def prepare_training(
     resume: bool = False,
     log: Callable[[str], None] = print,
     pretrained: LoadedPretrained | None = None,
+    start_groups: Callable[[np.ndarray], list[np.ndarray]] | None = None,
+    select_on_val: bool | None = None,
 ) -> Training:
     """Envs -> model (fresh, warm-started from ``warm``, or the last checkpoint of ``run_dir``
     when ``resume``) -> callbacks. Nothing is learned yet (see ``learn``).
@@ -373,13 +395,15 @@ def prepare_training(
     A warm start (``cfg.warm_start.checkpoint`` set, ``warm`` loaded by
     ``agents.transfer.warm_start.prepare_warm_start``) freezes the base and adds the critic warm-up
     callback; a resumed warm-started run freezes again (flags are not saved in a zip).
+    ``select_on_val``: whether ``val_rows`` are the named val split(s) the run reports (None:
+    detected for one market); ``start_groups``: see ``make_envs``.
     """
     if cfg.pretrained.checkpoint and pretrained is None and not resume:
         raise PretrainedError(  # never train from scratch while the config names a backbone
             f"pretrained.checkpoint {cfg.pretrained.checkpoint} is set but was not loaded: "
             "only python -m agents.ppo/agents.sac load a pretrained backbone"
         )
-    train_env, eval_env = make_envs(cfg, market, train_rows, val_rows)
+    train_env, eval_env = make_envs(cfg, market, train_rows, val_rows, start_groups)
     warm_started = cfg.algo == "ppo" and bool(cfg.warm_start.checkpoint)
     if resume:
         found = latest_checkpoint(run_dir)
@@ -419,7 +443,7 @@ def prepare_training(
         first.append(
             CriticWarmupCallback(actor_parameters(model.policy), cfg.warm_start.critic_warmup_steps)
         )
-    on_val = _is_preset_val(cfg, market, val_rows)
+    on_val = _is_preset_val(cfg, market, val_rows) if select_on_val is None else select_on_val
     callbacks, eval_cb, ckpt_cb = make_callbacks(cfg, run_dir, eval_env, first, on_val)
     if cfg.train.select_metric != "mean_reward" and not on_val:
         log("selection rows are not the preset's val split: best_model.zip by mean reward")
@@ -477,6 +501,7 @@ def train_ppo(
     """Train ``cfg``'s model on ``market`` rows ``train_rows``, selecting on ``val_rows``, into
     the existing ``run_dir`` (normaliser.json when ``normaliser`` is given, tb/, checkpoints/,
     eval/, best_model.zip, final_model.zip). Returns the final model and the run folder."""
+    check_market_layout(cfg, market)
     if normaliser is not None:
         save_normaliser(run_dir, normaliser)
     training = prepare_training(

@@ -21,15 +21,18 @@ from typing import Any
 
 from stable_baselines3.common.callbacks import BaseCallback
 
+from agents.training.multimarket import is_multi, multi_val_score
 from agents.training.validation import benchmark_backtest, validation_backtest
+from backtest.metric_table import METRICS
 from envs.features import RobustNormaliser
 from lab.atomic import atomic_save, atomic_write_json
 
 SELECTION_JSON = "selection.json"
 
 
-def _rank(value: float | None) -> float:
-    return -math.inf if value is None or not math.isfinite(value) else value
+def _rank(value: float | None, sign: float = 1.0) -> float:
+    """Larger is better: ``sign`` -1 for a metric the table says is better lower; undefined last."""
+    return -math.inf if value is None or not math.isfinite(value) else sign * value
 
 
 class ValBacktestSelection(BaseCallback):
@@ -41,15 +44,16 @@ class ValBacktestSelection(BaseCallback):
         super().__init__(verbose=0)
         self.eval_dir, self.run_dir = Path(eval_dir), Path(run_dir)
         self.metric = metric
+        self.sign = 1.0 if METRICS[metric].better == "higher" else -1.0  # backtest.metric_table
         self.score = score
         self.history: list[dict[str, Any]] = []
 
     @property
     def best(self) -> dict[str, Any] | None:
-        """The history entry with the highest value (the earliest on ties)."""
+        """The history entry with the best value (the table's direction; the earliest on ties)."""
         if not self.history:
             return None
-        return max(self.history, key=lambda h: _rank(h["value"]))
+        return max(self.history, key=lambda h: _rank(h["value"], self.sign))
 
     def restore(self, upto: int) -> None:
         """On --resume: the history up to the checkpoint's step (later ones are redone)."""
@@ -67,7 +71,7 @@ class ValBacktestSelection(BaseCallback):
             self.eval_dir / SELECTION_JSON, {"metric": self.metric, "history": self.history}
         )
         self.logger.record(f"eval/val_{self.metric}", raw)
-        if best_before is None or _rank(value) > _rank(best_before["value"]):
+        if best_before is None or _rank(value, self.sign) > _rank(best_before["value"], self.sign):
             atomic_save(self.run_dir / "best_model.zip", lambda p: self.model.save(p))
             atomic_write_json(
                 self.eval_dir / "best.json",
@@ -82,7 +86,8 @@ def val_backtest_score(cfg: Any, run_dir: Path) -> Callable[[Any], float] | None
     metric = cfg.train.select_metric
     if metric == "mean_reward":
         return None
-
+    if is_multi(cfg):  # the mean over the markets of each one's full val backtest
+        return multi_val_score(cfg, run_dir)
     normaliser = RobustNormaliser.load(run_dir / "normaliser.json")
     cache: dict[str, Any] = {}
 

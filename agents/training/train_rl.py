@@ -27,6 +27,7 @@ from agents.portfolio import train as portfolio_train
 from agents.resume.record import record_resume
 from agents.resume.state import run_is_finished
 from agents.training.cli import Invocation, parse
+from agents.training.multimarket import is_multi, load_run_markets
 from agents.training.nan_guard import NonFiniteError
 from agents.training.pipeline import (
     Training,
@@ -113,8 +114,15 @@ def setup(algo: str, argv: list[str]) -> Session:
 
     # 5. market: the checkpoint's normaliser (warm start), the run's (resume) or fitted on train
     normaliser = warm.normaliser if warm else saved_normaliser(run_dir, inv.resume)
+    several: dict[str, Any] = {}  # several markets: start groups, selection on their val splits
     try:
-        market, normaliser, train_rows, val_rows = load_run_market(cfg, run_dir, normaliser)
+        if is_multi(cfg):
+            market, normaliser, train_rows, val_rows, ms = load_run_markets(
+                cfg, run_dir, normaliser
+            )
+            several = {"start_groups": ms.start_groups, "select_on_val": True}
+        else:
+            market, normaliser, train_rows, val_rows = load_run_market(cfg, run_dir, normaliser)
     except ValueError as err:  # the checkpoint's normaliser vs this feature set/window
         if warm is None:
             raise
@@ -139,6 +147,7 @@ def setup(algo: str, argv: list[str]) -> Session:
             warm=warm,
             resume=inv.resume,
             pretrained=pretrained,
+            **several,
         )
     except (WarmStartError, PretrainedError, ModelLoadError) as err:
         raise _fail(algo, err) from None

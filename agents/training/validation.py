@@ -19,6 +19,8 @@ from backtest.baselines import PolicySpec
 from backtest.collapse import collapse_name, constant_position
 from backtest.runner import CostOverrides, run_policy
 from backtest.verdict import evaluate_command, training_verdict, verdict_block
+from envs.actions import RULE_OPTIONS
+from envs.multiframe import extra_layout
 from envs.presets import get_preset
 
 
@@ -34,12 +36,16 @@ def _cost_overrides(cfg: RunConfig) -> Any:
 
 
 def _layout(cfg: RunConfig) -> dict[str, Any]:
-    return {
+    out: dict[str, Any] = {
         "feature_set": cfg.env.feature_set,
         "window": cfg.env.window,
         "action": cfg.env.action,
         "long_only": cfg.env.long_only,
     }
+    # the observation's daily rows and the features' context market: the backtest env must
+    # be the training env (absent at their defaults: every older layout is unchanged)
+    out.update(extra_layout(vars(cfg.env)))
+    return out
 
 
 def benchmark_backtest(cfg: RunConfig, split: str = "val") -> Any:
@@ -70,7 +76,9 @@ def validation_backtest(
     with each model's ``Backtest`` by name (the trial ledger keeps the val returns).
     """
     # the agents act every k bars (held in between by the runner); buy-and-hold is unaffected
+    # and their action rules (envs.actions) apply at each decision, as in training
     agent_settings = {**_layout(cfg), "decision_interval": cfg.env.decision_interval}
+    agent_settings |= {k: getattr(cfg.env, k) for k in RULE_OPTIONS}
     costs = _cost_overrides(cfg)
     if bench is None:
         bench = benchmark_backtest(cfg, split)

@@ -46,6 +46,8 @@ def make_sb3_batched_env(
     normaliser: Any = None,
     seed: int | None = None,
     reseed_every_reset: int | None = None,
+    context: str | None = None,
+    daily_window: int = 0,
     **options: Any,
 ) -> SB3BatchedTradingEnv:
     """Like ``envs.make_batched_env`` but the SB3 subclass: env i is seeded ``seed + i``.
@@ -54,7 +56,7 @@ def make_sb3_batched_env(
     cached in-process, so the val env built next reuses the same market arrays); the fitted
     one is ``venv.normaliser``.
     """
-    market, norm = load_market(preset, feature_set, window, normaliser)
+    market, norm = load_market(preset, feature_set, window, normaliser, context, daily_window)
     venv = SB3BatchedTradingEnv(
         market,
         n_envs,

@@ -16,7 +16,7 @@ DataFrame on the candles' index, one named column per feature. Guarantees:
 Feature sets and their documented tables: ``envs.features.flagtrader60``
 (60 columns), ``envs.features.core17`` (15 columns; ``OMITTED`` names the
 two order-flow features that OHLCV cannot provide) and ``envs.features.daily``
-(``daily``: 29 columns over 1-200 days; ``daily30``: 21 columns up to 30 days;
+(``daily``: 28 columns over 1-200 days; ``daily30``: 20 columns up to 30 days;
 windows in days at any bar size, optional cross-asset ``context`` candles).
 """
 

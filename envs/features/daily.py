@@ -20,6 +20,11 @@ gaps, most of them in 2018-2021).
 30 days (``ret`` 1-30 d, ``rv`` 7/30 d, SMA 20 d, drawdown from the 30-day
 high), for markets whose segments are too short for 200-day windows.
 
+Every column has a bounded look-back (its ``window``): no value depends on how much
+history precedes it (a drawdown from the all-time high of the segment would, so a
+served decision, which reads the file's tail, would see another value than training;
+the running high is the ``max_days`` high instead).
+
 Funding (``envs.features.funding`` alignment: settlements published by bar t's
 close): the level over one and seven days, their difference (the trend), the
 7-day z-score and ``funding_available``. No funding data, or before listing:
@@ -58,16 +63,15 @@ Without context (``context=None``) the ``ctx_*`` columns are 0 throughout.
 | 16 | sma_dist_100d | log(C_t/SMA_2400(C)) | 2400 | log | robust | t | 2399 |
 | 17 | sma_dist_200d | log(C_t/SMA_4800(C)) | 4800 | log | robust | t | 4799 |
 | 18 | dd_200d | log(C_t/max_4800(C)) | 4800 | log (<=0) | robust | t | 4799 |
-| 19 | dd_segment | log(C_t/max(C since the segment's first bar)) | 0 | log (<=0) | robust | t | 0 |
-| 20 | funding_mean_1d | mean of the last 3 settlements (0 if none) | 0 | fraction/8h | robust | latest settlement with instant <= close of bar t | 0 |
-| 21 | funding_mean_7d | mean of the last 21 settlements (0 if none) | 0 | fraction/8h | robust | latest settlement with instant <= close of bar t | 0 |
-| 22 | funding_trend | funding_mean_1d - funding_mean_7d | 0 | fraction/8h | robust | latest settlement with instant <= close of bar t | 0 |
-| 23 | funding_zscore_7d | (s_k - mean_21)/std_21, 0 if std=0 | 0 | std devs | robust | latest settlement with instant <= close of bar t | 0 |
-| 24 | funding_available | 1 if a settlement is published by close(t) | 0 | flag 0/1 | robust | latest settlement with instant <= close of bar t | 0 |
-| 25 | ctx_ret_1d | log(X_t/X_(t-24)) of the context close X (0 if not ctx_available) | 0 | log-return | robust | t (the context bar opening with bar t; it closes with it) | 0 |
-| 26 | ctx_ret_7d | log(X_t/X_(t-168)) of the context close X (0 if not ctx_available) | 0 | log-return | robust | t (the context bar opening with bar t; it closes with it) | 0 |
-| 27 | ctx_ret_30d | log(X_t/X_(t-720)) of the context close X (0 if not ctx_available) | 0 | log-return | robust | t (the context bar opening with bar t; it closes with it) | 0 |
-| 28 | ctx_available | 1 if the context has a bar at open(t) with 720 bars of its segment before it, else 0 | 0 | flag 0/1 | robust | t (the context bar opening with bar t; it closes with it) | 0 |
+| 19 | funding_mean_1d | mean of the last 3 settlements (0 if none) | 0 | fraction/8h | robust | latest settlement with instant <= close of bar t | 0 |
+| 20 | funding_mean_7d | mean of the last 21 settlements (0 if none) | 0 | fraction/8h | robust | latest settlement with instant <= close of bar t | 0 |
+| 21 | funding_trend | funding_mean_1d - funding_mean_7d | 0 | fraction/8h | robust | latest settlement with instant <= close of bar t | 0 |
+| 22 | funding_zscore_7d | (s_k - mean_21)/std_21, 0 if std=0 | 0 | std devs | robust | latest settlement with instant <= close of bar t | 0 |
+| 23 | funding_available | 1 if a settlement is published by close(t) | 0 | flag 0/1 | robust | latest settlement with instant <= close of bar t | 0 |
+| 24 | ctx_ret_1d | log(X_t/X_(t-24)) of the context close X (0 if not ctx_available) | 0 | log-return | robust | t (the context bar opening with bar t; it closes with it) | 0 |
+| 25 | ctx_ret_7d | log(X_t/X_(t-168)) of the context close X (0 if not ctx_available) | 0 | log-return | robust | t (the context bar opening with bar t; it closes with it) | 0 |
+| 26 | ctx_ret_30d | log(X_t/X_(t-720)) of the context close X (0 if not ctx_available) | 0 | log-return | robust | t (the context bar opening with bar t; it closes with it) | 0 |
+| 27 | ctx_available | 1 if the context has a bar at open(t) with 720 bars of its segment before it, else 0 | 0 | flag 0/1 | robust | t (the context bar opening with bar t; it closes with it) | 0 |
 """
 
 from __future__ import annotations
@@ -158,7 +162,6 @@ def _level_specs(bar: str, max_days: int) -> list[FeatureSpec]:
     ]
     w = n(24 * max_days)
     out.append(_s(f"dd_{max_days}d", f"log(C_t/max_{w}(C))", w, "log (<=0)", w - 1))
-    out.append(_s("dd_segment", "log(C_t/max(C since the segment's first bar))", 0, "log (<=0)", 0))
     return out
 
 
@@ -233,8 +236,6 @@ def compute_ohlcv(b: Bars, max_days: int = 200) -> dict[str, np.ndarray]:
     for k in _horizons(SMA_DAYS, max_days):
         out[f"sma_dist_{k}d"] = np.log(c / ops.roll_mean(c, n(24 * k), pos))
     out[f"dd_{max_days}d"] = np.log(c / ops.roll_max(c, n(24 * max_days), pos))
-    running_max = pd.Series(c, copy=False).groupby(b.segment, sort=False).cummax().to_numpy()
-    out["dd_segment"] = np.log(c / running_max)
     return out
 
 

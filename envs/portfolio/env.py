@@ -63,7 +63,7 @@ import numpy as np
 from gymnasium import spaces
 
 import envs.portfolio.kernel as PK
-from envs.kernel import NO_STEP_LIMIT, REWARD_CODES
+from envs.kernel import NO_STEP_LIMIT
 from envs.params import EnvParams
 from envs.portfolio.universe import Universe
 from envs.portfolio.weights import (
@@ -74,6 +74,7 @@ from envs.portfolio.weights import (
     keep_within_band,
     to_weights,
 )
+from envs.rewards import REWARD_CODES
 
 UNSUPPORTED = {"fill": "next_open", "slippage_model": "fixed", "decision_interval": 1}
 # the single-market action rules (envs.actions) are not the portfolio's: refused, not ignored

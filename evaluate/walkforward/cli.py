@@ -38,7 +38,7 @@ from backtest.fold_backtest import eval_options
 from backtest.folds import FoldPlan, WFData, plan_folds
 from backtest.runner import CostOverrides
 from envs.data import DataValidationError
-from envs.marketspec import market_dirname, record_market
+from envs.marketspec import market_dirname, market_record
 from envs.presets import get_preset
 from evaluate.walkforward.args import WalkForwardConfig, build_parser, config_from_args
 from evaluate.walkforward.baselines import fold_baselines, record_fold_choices
@@ -57,7 +57,7 @@ from evaluate.walkforward.tables import (
     method_sentence,
     write_csv,
 )
-from evaluate.walkforward.verdict import Verdict, build_verdict
+from evaluate.walkforward.verdict import Verdict, build_verdict, cost_rates
 from lab.cli import run_cli
 from lab.config import ConfigError
 from lab.outputs import check_output_dir
@@ -167,8 +167,8 @@ def setup(argv: list[str]) -> Setup:
             },
             data_files=preset_files(preset),
             argv=["-m", "evaluate.walkforward", *argv],
+            meta={"market": market_record(args.env)},  # spec, bar, splits, sha256 of every file
         )
-        record_market(out, args.env)  # meta.json: spec, bar, splits, sha256 of every file
     return Setup(args, out, data, start, end, plans, settings, resumed)
 
 
@@ -234,7 +234,9 @@ def write_outputs(
     write_csv(v.fold_rows, out / "folds.csv")
     failures = {"/".join(map(str, k)): e for k, e in grid.failures.items()}
     summary = {"context": ctx, "headline": headline(v), "methods": rows, "folds": v.fold_rows,
-               "baseline_sharpes": v.baseline_sharpes, "failures": failures,
+               "baseline_sharpes": v.baseline_sharpes,
+               "baseline_costs": {b: cost_rates(bt) for b, bt in v.baselines.items()},
+               "failures": failures,
                "overfitting": ovf.to_dict()}  # fmt: skip
     (out / "summary.json").write_text(json.dumps(jsonable(summary), indent=2))
     write_report(
