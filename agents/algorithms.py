@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agents.hyper import A2CHyper, PPOHyper, SACHyper
+from agents.hyper import A2CHyper, PPOHyper, SACHyper, TQCHyper
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 OWN_ENTRY_MODULES = ("ppo", "sac")  # agents/ppo.py, agents/sac.py: the README's commands
@@ -127,6 +127,26 @@ ALGOS: dict[str, AlgoSpec] = {
         actions=("discrete", "continuous"),
         trainable_heads=("mlp_extractor", "action_net", "value_net"),
         policy_kwargs={"ortho_init": False},  # as PPO: keep the transformer's own init
+    ),
+    "tqc": AlgoSpec(  # sb3-contrib: SAC with distributional (quantile) critics
+        name="tqc",
+        sb3="sb3_contrib:TQC",
+        hyper=TQCHyper,
+        actions=("continuous",),
+        defaults={
+            "env": {"action": "continuous"},
+            "policy": {"net_arch": [64, 64], "share_features_extractor": False},
+        },
+        trainable_heads=(
+            "actor.latent_pi",
+            "actor.mu",
+            "actor.log_std",
+            "critic.qf0",
+            "critic.qf1",
+        ),
+        pickled_entries=("train_freq", "target_entropy"),
+        extractor_kwargs={"allow_dropout": True},
+        replay_buffer=True,
     ),
 }
 

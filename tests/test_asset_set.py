@@ -145,3 +145,25 @@ def test_ppo_trains_the_asset_policy_and_its_weights_load_for_another_n():
     assert action.shape == (4,)
     _, _, _, _, info = env3.step(action)
     assert np.all(info["weights"] >= 0) and info["weights"].sum() < 1.0
+
+
+def test_choice_action_is_a_categorical_over_the_same_scores():
+    """action_map='choice': Discrete(N + 1), one-hot weights; the policy's logits are the net's
+    scores and the cash logit (no N-sized layer), so it also loads for another N."""
+    w = to_weights(np.array([1, 3, 0]), np.array([[1, 1, 1], [1, 0, 1], [0, 1, 1]]), "long_only",
+                   1.0, "choice")  # fmt: skip
+    np.testing.assert_array_equal(w, [[0, 1, 0], [0, 0, 0], [0, 0, 0]])  # cash; untradable: 0
+    with pytest.raises(ValueError, match="integer in \\[0, 3\\]"):
+        to_weights(np.array([4]), np.ones((1, 3)), "long_only", 1.0, "choice")
+    opts = {"mode": "long_only", "action_map": "choice", "episode_length": 40}
+    uni2 = Universe.align([_market(s) for s in (1, 2)], ["a", "b"])
+    venv = _SB3Portfolio(uni2, 4, seed=0, **opts)
+    model = PPO(AssetSetPolicy, venv, n_steps=32, batch_size=64, n_epochs=1, seed=0,
+                device="cpu", policy_kwargs={"window": W, "n_features": F})  # fmt: skip
+    model.learn(128)
+    obs = torch.as_tensor(venv.reset())
+    with torch.no_grad():
+        probs = model.policy.get_distribution(obs).distribution.probs
+        scores, _ = model.policy.asset_net(obs)
+    torch.testing.assert_close(probs, torch.softmax(scores, dim=1))
+    assert not hasattr(model.policy, "log_std")

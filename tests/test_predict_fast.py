@@ -97,7 +97,7 @@ def test_fast_loaders_equal_load_run(promoted):
 def test_a_decision_imports_neither_torch_nor_sb3(promoted):
     _, version = promoted
     code = (
-        "import sys, json; from agents.predict import main\n"
+        "import sys, json; from agents.serving.prediction import main\n"
         f"main(['--model', 'ppo_fast', '--root', {str(version.parent.parent)!r}, '--candles', "
         "'data/btcusdt_1h.csv.gz', '--replay', '--json'])\n"
         "print(json.dumps([m for m in ('torch', 'stable_baselines3') if m in sys.modules]))"

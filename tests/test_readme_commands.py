@@ -127,6 +127,7 @@ STEPS: list[Step] = [
         budget=PPO,
     ),
     Step(f"{PY} -m agents.sac --env btc1h", budget=PPO),
+    Step(f"{PY} -m agents tqc --env btc1h", budget=PPO),
     Step(".venv/bin/tensorboard --logdir runs", budget="--port 0", server=True),
     Step(f"{PY} -m evaluate --env btc1h --split test runs/btc1h/ppo/<run>", budget=BOOT),
     # --- supervised
@@ -156,6 +157,11 @@ STEPS: list[Step] = [
         budget=WF,
     ),
     Step(
+        _c(f"""{PY} -m evaluate.walkforward --env eth1h --methods ppo supervised trees
+            --seeds 0 1 --folds 4 --workers 2"""),
+        budget=WF,
+    ),
+    Step(
         f"{PY} -m evaluate.walkforward --env btc4h --methods momentum --folds 3 --min-train 730d",
         budget=BOOT,
     ),
@@ -169,7 +175,10 @@ STEPS: list[Step] = [
         budget=f"--groups 4 --epochs 1 --max-train-samples 2000 {BOOT}",
     ),
     # --- portfolios: the allocation baselines on a universe
+    Step(f"{PY} -m agents.ppo --env btc1h,eth1h --seed 0", budget=PPO),
+    Step(f"{PY} -m evaluate.portfolio --run runs/btc1h_eth1h/ppo/<run> --split test"),
     Step(f"{PY} -m evaluate.portfolio --env btc1h,eth1h --split test"),
+    Step(f"{PY} -m agents.ppo --env btc1h,eth1h,user/solusdt_1h.csv.gz", budget=PPO),
     # --- many seeds, searches, walk-forward on Ray
     Step(f"{PY} -m agents.ppo --env btc1h --seeds 0 1 2 --workers 2", budget=PPO),
     Step(f"{PY} -m agents.ppo --env btc1h eth1h --timesteps 50000", budget=PPO),

@@ -131,7 +131,9 @@ def config_from_saved(saved: dict[str, Any], source: str) -> RunConfig:
     and runs on any market load the same way)."""
     algo = str(saved.get("algo", "")).lower()
     if algo not in HYPER_CLASSES:
-        raise ModelLoadError(f"{source}: algo {saved.get('algo')!r} is not one of ppo, sac")
+        raise ModelLoadError(
+            f"{source}: algo {saved.get('algo')!r} is not one of {', '.join(HYPER_CLASSES)}"
+        )
     cfg = RunConfig(algo=algo, env_name=str(saved.get("env_name")), hyper=HYPER_CLASSES[algo]())
     markets = saved.get("markets")  # a several-market run's keys (checked as a list below)
     cfg.markets = [str(k) for k in markets] if isinstance(markets, list) else []
@@ -185,6 +187,8 @@ def rebuilt_objects(
     }
     for key in ALGOS[cfg.algo].pickled_entries:  # the algorithm's own pickled hyperparameters
         out[key] = hyper.get(key)
+    if out.get("target_entropy") == "auto":  # TQC resolves 'auto' from its env, absent on load
+        out["target_entropy"] = -float(np.prod(action_space.shape))
     return out
 
 

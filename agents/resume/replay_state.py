@@ -6,10 +6,10 @@ whole object; here the buffer is written as ``replay_<steps>_steps.npz`` of plai
 (``np.savez``, atomic; read back with ``allow_pickle=False``): only the filled rows, in the
 buffer's own dtypes (float32 observations), and ``next_observations`` only where they are not
 simply the next row's observation (an episode end) -- SB3 stores each observation twice, so
-this halves the file. At the default config (btc1h: 16 envs, 100k transitions, observations of
-32 x 15 + 4 = 484 float32) a full buffer is ~195 MB on disk (100k x 484 x 4 bytes of
-observations; actions, rewards and flags add ~1.6 MB); the default 50k-step run ends with half
-of that. Only the newest checkpoint keeps its buffer (``prune``): a resume
+this halves the file. At the default config (SAC and TQC: 16 envs, 100k transitions, observations
+of 16 x 60 + 4 = 964 float32) a full buffer would be ~386 MB on disk (100k x 964 x 4 bytes of
+observations; actions, rewards and flags add ~1.6 MB); the default 30k-step run ends with 30k
+transitions, ~116 MB. Only the newest checkpoint keeps its buffer (``prune``): a resume
 always starts from the newest one.
 """
 

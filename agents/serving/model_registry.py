@@ -174,11 +174,8 @@ def promotion_problems(
     market = market or info.env
     if market is None or info.env is None or not is_market(market) or not is_market(info.env):
         out.append(f"unknown market {market!r} / run env {info.env!r}")
-    elif get_preset(market).freq != get_preset(info.env).freq:
-        out.append(
-            f"bar size {get_preset(info.env).freq} ({info.env}) is not the market's "
-            f"{get_preset(market).freq} ({market})"
-        )
+    elif (bar := get_preset(market).freq) != (run_bar := get_preset(info.env).freq):
+        out.append(f"bar size {run_bar} ({info.env}) is not the market's {bar} ({market})")
     if latest:
         for key in ("feature_set", "window"):
             if latest.get(key) != getattr(info, key):

@@ -52,8 +52,9 @@ from agents.serving.prediction import (
     serve_market,
 )
 from agents.serving.serve_config import PaperConfig
+from agents.serving.served_rules import check_rule_history, rule_lookback
 from backtest.metrics import summarize
-from envs.accounting import Account, account_observation, reference_step
+from envs.accounting import Account, account_observation, decision_target, reference_step
 from envs.data import load_candles, load_funding
 from envs.market import MarketData
 from envs.params import EnvParams, EnvTables
@@ -136,7 +137,8 @@ def _bar_index(market: MarketData, stamp: str, source: str, what: str) -> int:
 def _restore(book: dict[str, Any], t: int) -> Account:
     """The stored account, re-indexed to bar ``t`` of this tick's market."""
     fields = {f.name for f in dataclasses.fields(Account)} - {"t"}
-    return Account(t=t, **{k: book[k] for k in fields})
+    # a book written before a field existed (``since``: the minimum hold) takes its default
+    return Account(t=t, **{k: book[k] for k in fields if k in book})
 
 
 def advance(
@@ -169,12 +171,21 @@ def advance(
                 "which it has to account; the state is damaged: restore it or start a new "
                 "account with another --state folder"
             )
-        out = reference_step(acct, params.targets[int(d["action"])], market, params, step_ok)
+        out = reference_step(acct, _position(d, acct, market, params), market, params, step_ok)
         d.update(equity=out["equity"], position=out["position"],
                  costs=out["fee"] + out["slippage"], funding=out["funding"])  # fmt: skip
         if out["terminated"]:
             raise RuntimeError("the paper account is ruined; start a new --state folder")
     return acct
+
+
+def _position(d: dict[str, Any], acct: Account, market: MarketData, params: EnvParams) -> float:
+    """The position logged decision ``d`` trades to at bar ``acct.t``: a decision goes through the
+    model's action rules (``envs.accounting.decision_target``, as the env and the backtest
+    runner do); a held or missed bar keeps the position (the runner's ``TradingEnv.hold``)."""
+    if d.get("held") or d.get("missed"):
+        return acct.pos
+    return decision_target(acct, params.targets[int(d["action"])], market, params)
 
 
 def _store(acct: Account, market: MarketData) -> dict[str, Any]:
@@ -213,7 +224,7 @@ def paper_params(spec: Any, model: str) -> EnvParams:
     """The env settings ``evaluate`` backtests the model with (``backtest.runner.run_policy``):
     its own env settings and trained costs, no drawdown stop, no episode length. A
     continuous-action model is refused (the paper log holds discrete actions)."""
-    skip = ("feature_set", "window", "decision_interval")
+    skip = ("feature_set", "window", "decision_interval")  # the rules (envs.actions) stay
     options = {k: v for k, v in spec.env_settings.items() if k not in skip}
     options.update(
         (k, v) for k, v in spec.trained_costs.items() if k in ("fee_bps", "slippage_bps", "funding")
@@ -261,6 +272,7 @@ def tick(model: str, candles: pd.DataFrame, state_dir: Path, *, now: Any,
     else:  # the first decision: a flat account at this bar's close (what the env's reset makes)
         acct = Account.fresh(params, t, float(market.close[t]))
     k = int(spec.env_settings.get("decision_interval", 1))  # as evaluate: decide every k bars
+    check_rule_history(market, params, t, source)
     if len(log) % k:  # between two decisions the action is held (backtest.runner.run_env)
         action = int(log[-1]["action"])
         log.append({"bar_open_utc": last.strftime(ISO), "action": action, "missed": False,
@@ -268,12 +280,13 @@ def tick(model: str, candles: pd.DataFrame, state_dir: Path, *, now: Any,
     else:
         action = decide_bar(spec, market, t, acct)
         log.append({"bar_open_utc": last.strftime(ISO), "action": action, "missed": False})
+    target = _position(log[-1], acct, market, params)  # what the next open fills to
     ppy = get_preset(record["market"]).periods_per_year
     closed = last + pd.Timedelta(market.freq_ns, "ns")
     state.update(
         version=record["version"], book=_store(acct, market),
         account=account_summary(log, float(params.initial_equity), ppy),
-        position_target=float(action - 1), updated_for_bar_utc=last.strftime(ISO),
+        position_target=float(target), updated_for_bar_utc=last.strftime(ISO),
         funding_note=funding_note(funding, closed),
     )  # fmt: skip
     atomic_write_json(state_dir / STATE_FILE, state)
@@ -304,13 +317,14 @@ def write_scalars(tb_dir: Path, step: int, state: dict[str, Any]) -> None:
             w.add_scalar(tag, float(v), step)
 
 
-def read_tail(a: PaperConfig, record: dict[str, Any]) -> pd.DataFrame:
+def read_tail(a: PaperConfig, record: dict[str, Any], rule_bars: int = 0) -> pd.DataFrame:
     """The candles' tail: what the feature warm-up and the window need (x4, as in
-    ``agents.predict``), reaching back to the account's last marked bar; ``--tail-bars 0``: all."""
+    ``agents.predict``) plus the history the action rules read (``rule_bars``), reaching back to
+    the account's last marked bar; ``--tail-bars 0``: all."""
     candles = load_candles(a.candles)
     if a.tail_bars == 0:
         return candles
-    need = serve_lookback(record)
+    need = serve_lookback(record) + rule_bars
     tail = a.tail_bars or 4 * need
     start = len(candles) - tail
     path = a.state / STATE_FILE
@@ -340,8 +354,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         a: PaperConfig = from_args(PaperConfig, p.parse_args(argv), config_file=False)
         now = _clock(a)
-        _, record = resolve(a.model, a.root)
-        candles = read_tail(a, record)
+        vdir, record = resolve(a.model, a.root)
+        candles = read_tail(a, record, rule_lookback(vdir))
         if a.replay:  # the clock stands at the last bar's close
             now = candles.index[-1] + pd.Timedelta(get_preset(record["market"]).freq)
         funding = load_funding(a.funding) if a.funding else load_funding(record["market"])

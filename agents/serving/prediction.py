@@ -39,6 +39,7 @@ import pandas as pd
 from agents.acting.fast_policy import load_fast
 from agents.serving.model_registry import RegistryError, resolve
 from agents.serving.serve_config import PredictConfig
+from agents.serving.served_rules import rule_lookback, served_target
 from envs.accounting import account_observation
 from envs.barsize import step_ns
 from envs.data import clean, load_candles, load_funding
@@ -72,6 +73,9 @@ class Decision:
     target_position: float
     probabilities: dict[str, float] | None
     funding_note: str | None = None  # the funding history ends before the decision (stale)
+    # the action's own target before the model's action rules (envs.actions); target_position
+    # is the position the account trades to under them (equal without rules)
+    action_target: float | None = None
 
 
 def account_slots(
@@ -204,8 +208,12 @@ def decide(
     account: np.ndarray | None = None,
     source: str = "candles",
     context: pd.DataFrame | None = None,
+    position: float = 0.0,
+    bars_since_trade: int | None = None,
 ) -> Decision:
-    """The decision of registered ``model`` for the last bar of ``candles`` (see module doc)."""
+    """The decision of registered ``model`` for the last bar of ``candles`` (see module doc):
+    the policy's action under the model's action rules (``agents.serving.served_rules``) for an
+    account at ``position`` that last traded ``bars_since_trade`` bars ago (None: long ago)."""
     from gymnasium import spaces
 
     vdir, record = resolve(model, root)
@@ -227,10 +235,11 @@ def decide(
     closed = opened + pd.Timedelta(market.freq_ns, "ns")
     iso = "%Y-%m-%dT%H:%M:%SZ"
     action = int(act.reshape(-1)[0]) if discrete else None
-    target = float(action - 1) if action is not None else float(act.reshape(-1)[0])
+    raw, target = served_target(spec.env_settings, market, t, act, position, bars_since_trade,
+                                source)  # fmt: skip
     return Decision(f"{record['name']}@{record['version']}", opened.strftime(iso),
                     closed.strftime(iso), closed.strftime(iso), action, target, probs,
-                    funding_note(funding, closed))  # fmt: skip
+                    funding_note(funding, closed), raw)  # fmt: skip
 
 
 def fetch_feed(
@@ -259,11 +268,12 @@ def serve_lookback(record: dict[str, Any]) -> int:
 
 
 def read_inputs(
-    a: PredictConfig, record: dict[str, Any], now: pd.Timestamp | None = None
+    a: PredictConfig, record: dict[str, Any], now: pd.Timestamp | None = None, rule_bars: int = 0
 ) -> tuple[pd.DataFrame, Any]:
     """The candle tail and the funding history (explicit file, or the market's, or none);
-    with ``--exchange``, the candles are fetched first into the feed file."""
-    tail = a.tail_bars or 4 * serve_lookback(record)
+    with ``--exchange``, the candles are fetched first into the feed file. ``rule_bars``: the
+    history the model's action rules read (``served_rules.rule_lookback``), added to the tail."""
+    tail = a.tail_bars or 4 * serve_lookback(record) + rule_bars
     if a.exchange:
         if not a.symbol:
             raise ValueError("--exchange needs --symbol (e.g. BTC/USDT)")
@@ -331,15 +341,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     now = now.tz_localize("UTC") if now.tzinfo is None else now.tz_convert("UTC")
     try:
-        _, record = resolve(a.model, a.root)
-        candles, funding = read_inputs(a, record, now)
+        vdir, record = resolve(a.model, a.root)
+        candles, funding = read_inputs(a, record, now, rule_lookback(vdir))
         if a.replay:  # the clock stands at the last bar's close
             now = candles.index[-1] + pd.Timedelta(get_preset(record["market"]).freq)
         close = float(candles["close"].iloc[-1])
         acct = account_slots(close, a.position, a.entry_price, a.bars_held)
         context = load_candles(a.context_candles) if a.context_candles else None
         d = decide(a.model, candles, now=now.to_pydatetime(), root=a.root, funding=funding,
-                   account=acct, source=str(a.candles), context=context)  # fmt: skip
+                   account=acct, source=str(a.candles), context=context, position=a.position,
+                   bars_since_trade=a.bars_since_trade)  # fmt: skip
     except (StaleInputError, RegistryError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -102,11 +102,20 @@ class PredictConfig:
         default=None, metadata=doc("entry price of the current position")
     )
     bars_held: int = field(default=0, metadata=doc("bars the current position has been held"))
+    bars_since_trade: int | None = field(
+        default=None,
+        metadata=doc("bars since the account last traded (a model's min_hold keeps the position "
+                     "that long after a trade); default: long ago"),
+    )  # fmt: skip
 
     RULES: ClassVar[dict[str, Rule]] = {
         "tail_bars": (lambda v: v >= 0, ">= 0 (0: the whole file)"),
         "bars_held": (lambda v: v >= 0, ">= 0"),
-        "position": (lambda v: -1.0 <= v <= 1.0, "in [-1, 1] (-1 short, 0 flat, 1 long)"),
+        "bars_since_trade": (lambda v: v is None or v >= 0, ">= 0"),
+        "position": (
+            lambda v: -10.0 <= v <= 10.0,
+            "in [-10, 10] (-1 short, 0 flat, 1 long; beyond 1: a max_leverage model's position)",
+        ),
         "entry_price": (lambda v: v > 0, "> 0 (the price the position was entered at)"),
     }
 

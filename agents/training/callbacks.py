@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from stable_baselines3.common.callbacks import BaseCallback
 
-from agents.training.episode_stats import PERIODS_PER_YEAR, EpisodeStats
+from agents.training.episode_stats import PERIODS_PER_YEAR, CostRates, EpisodeStats
 from agents.training.models import lora_parameter_count, parameter_counts
 
 
@@ -22,7 +22,10 @@ class TradingMetricsCallback(BaseCallback):
 
     Per episode: final equity (relative to the start), annualised Sharpe of per-step returns,
     max drawdown, turnover, fees/slippage/funding paid, shares of short/flat/long steps. At each
-    rollout end (on-policy algorithms) also the policy's mean entropy on a sample of the rollout.
+    rollout end (on-policy algorithms) also the policy's mean entropy on a sample of the rollout,
+    and (every algorithm) the rates since the previous rollout end, whether or not episodes ended
+    (``episode_stats.CostRates``): ``trading/round_trips_per_year``, ``fees_per_year``,
+    ``slippage_per_year``, ``funding_per_year`` (fractions of equity a year).
     """
 
     def __init__(
@@ -32,6 +35,7 @@ class TradingMetricsCallback(BaseCallback):
         self.periods_per_year = periods_per_year
         self.entropy_sample = entropy_sample
         self.stats: EpisodeStats | None = None
+        self.rates: CostRates | None = None
         self.episodes = 0
         self.restored_stats: dict[str, np.ndarray] | None = None  # set by agents.resume.logs
 
@@ -45,6 +49,8 @@ class TradingMetricsCallback(BaseCallback):
         self.stats = EpisodeStats(
             self.training_env.num_envs, self.batched.params.initial_equity, self.periods_per_year
         )
+        interval = int(self.batched.params.decision_interval)
+        self.rates = CostRates(interval, self.periods_per_year)
         if self.restored_stats is not None:  # a resumed run's unfinished episodes
             self.stats.set_state(self.restored_stats)
             self.restored_stats = None
@@ -52,6 +58,8 @@ class TradingMetricsCallback(BaseCallback):
     def _on_step(self) -> bool:
         assert self.stats is not None
         finished = self.stats.step(self.batched.last_info, self.locals["dones"])
+        if self.rates is not None:
+            self.rates.step(self.batched.last_info)
         for summary in finished:
             self.episodes += 1
             for key, value in summary.items():
@@ -62,6 +70,9 @@ class TradingMetricsCallback(BaseCallback):
         return True
 
     def _on_rollout_end(self) -> None:
+        rates = self.rates.rates() if self.rates is not None else None
+        for key, value in (rates or {}).items():  # mean over rollouts between two log dumps
+            self.logger.record_mean(f"trading/{key}", value)
         entropy = self._policy_entropy()
         if entropy is not None:
             self.logger.record("trading/policy_entropy", entropy)

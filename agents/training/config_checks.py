@@ -147,6 +147,15 @@ EXTRACTOR_ARGS = (
     "daily_window",
 )
 # section.key -> (predicate, what the value must be); None values (optional keys) pass
+HYPER_RULES_SAC: dict[str, tuple[Any, str]] = {
+    "sac.buffer_size": (lambda v: v >= 1, ">= 1 transition"),
+    "sac.learning_starts": (lambda v: v >= 0, ">= 0 steps"),
+    "sac.batch_size": (lambda v: v >= 1, ">= 1"),
+    "sac.tau": (lambda v: 0 < v <= 1, "in (0, 1]"),
+    "sac.gamma": (lambda v: 0 < v <= 1, "in (0, 1]"),
+    "sac.train_freq": (lambda v: v >= 1, ">= 1 step"),
+    "sac.gradient_steps": (lambda v: v >= 1 or v == -1, ">= 1 (or -1: one per env step)"),
+}
 HYPER_RULES: dict[str, tuple[Any, str]] = {
     "ppo.n_steps": (lambda v: v >= 1, ">= 1 step"),
     "ppo.batch_size": (lambda v: v >= 2, ">= 2 (SB3 normalises advantages per minibatch)"),
@@ -158,13 +167,10 @@ HYPER_RULES: dict[str, tuple[Any, str]] = {
     "ppo.vf_coef": (lambda v: v >= 0, ">= 0"),
     "ppo.max_grad_norm": (lambda v: v > 0, "> 0"),
     "ppo.target_kl": (lambda v: v > 0, "> 0 (or null: no early stop)"),
-    "sac.buffer_size": (lambda v: v >= 1, ">= 1 transition"),
-    "sac.learning_starts": (lambda v: v >= 0, ">= 0 steps"),
-    "sac.batch_size": (lambda v: v >= 1, ">= 1"),
-    "sac.tau": (lambda v: 0 < v <= 1, "in (0, 1]"),
-    "sac.gamma": (lambda v: 0 < v <= 1, "in (0, 1]"),
-    "sac.train_freq": (lambda v: v >= 1, ">= 1 step"),
-    "sac.gradient_steps": (lambda v: v >= 1 or v == -1, ">= 1 (or -1: one per env step)"),
+    **HYPER_RULES_SAC,
+    # TQC (sb3-contrib) takes SAC's keywords, plus the quantile truncation
+    **{f"tqc.{key.removeprefix('sac.')}": rule for key, rule in HYPER_RULES_SAC.items()},
+    "tqc.top_quantiles_to_drop_per_net": (lambda v: 0 <= v < 25, "in [0, 25) (25 quantiles)"),
     "train.n_eval_episodes": (lambda v: v >= 1, ">= 1 episode"),
     "policy.dropout": (lambda v: 0 <= v < 1, "in [0, 1)"),
 }
@@ -199,10 +205,16 @@ def check_hyper(cfg: RunConfig) -> None:
 
 
 def _check_ent_coef(cfg: RunConfig) -> None:
-    """SAC's ``ent_coef``: a number > 0, ``auto`` or ``auto_<initial value>``."""
+    """SAC's and TQC's ``ent_coef``: a number > 0, ``auto`` or ``auto_<initial value>``; TQC's
+    ``target_entropy``: ``auto`` or a number."""
     value = getattr(cfg.hyper, "ent_coef", None)
-    if cfg.algo != "sac" or value is None:
+    if cfg.algo not in ("sac", "tqc") or value is None:
         return
+    target = getattr(cfg.hyper, "target_entropy", "auto")
+    if target != "auto" and not (
+        isinstance(target, (int, float)) and not isinstance(target, bool) and math.isfinite(target)
+    ):
+        raise ConfigError(f"{cfg.algo}.target_entropy must be auto or a number, got {target!r}")
     text = str(value)
     try:
         number = float(text.removeprefix("auto_")) if text != "auto" else 1.0
@@ -210,7 +222,7 @@ def _check_ent_coef(cfg: RunConfig) -> None:
         number = float("nan")
     if not (math.isfinite(number) and number > 0):
         raise ConfigError(
-            f"sac.ent_coef must be auto, auto_<initial value> or a number > 0, got {value!r}"
+            f"{cfg.algo}.ent_coef must be auto, auto_<initial value> or a number > 0, got {value!r}"
         )
 
 

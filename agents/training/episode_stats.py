@@ -121,3 +121,48 @@ class EpisodeStats:
         self._rows = list(rows)
         self._start = start.copy()
         self._offset, self._step = (int(v) for v in state["clock"])
+
+
+class CostRates:
+    """Running turnover, fees, slippage and funding of every account, as rates per year.
+
+    Cheap (a few (N,) array sums per step) and independent of episodes ending (an episode of
+    ``episode_length: null`` never ends): each step adds the env's ``last_info`` amounts as
+    fractions of the account's equity after the step; ``rates()`` returns them per year of bars
+    held over the window since the last call, then starts a new window. One agent step holds
+    ``bars_per_step`` bars (``decision_interval``; a step cut short by an episode's end counts
+    in full: a slight under-estimate of the rates).
+    """
+
+    KEYS = ("turnover", "fee", "slippage", "funding")
+
+    def __init__(self, bars_per_step: int, periods_per_year: float) -> None:
+        self.bars_per_step = bars_per_step
+        self.periods_per_year = periods_per_year
+        self._sums = np.zeros(len(self.KEYS))
+        self._bars = 0.0
+
+    def step(self, arrays: Mapping[str, np.ndarray]) -> None:
+        """Add one VecEnv step (``arrays``: the env's ``last_info``)."""
+        equity = np.asarray(arrays["equity"], dtype=np.float64)
+        safe = np.where(equity > 0.0, equity, np.inf)  # a ruined account adds nothing
+        for j, key in enumerate(self.KEYS):
+            self._sums[j] += float(np.sum(np.asarray(arrays[key], dtype=np.float64) / safe))
+        self._bars += equity.size * self.bars_per_step
+
+    def rates(self) -> dict[str, float] | None:
+        """``{round_trips_per_year, fees_per_year, slippage_per_year, funding_per_year}`` of
+        the window (fractions of equity; a round trip is two units of turnover), or None for
+        an empty window; then a new window starts."""
+        if self._bars == 0:
+            return None
+        per_year = self._sums * (self.periods_per_year / self._bars)
+        out = {
+            "round_trips_per_year": float(per_year[0] / 2.0),
+            "fees_per_year": float(per_year[1]),
+            "slippage_per_year": float(per_year[2]),
+            "funding_per_year": float(per_year[3]),
+        }
+        self._sums[:] = 0.0
+        self._bars = 0.0
+        return out

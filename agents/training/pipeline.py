@@ -241,8 +241,13 @@ def run_validation(
     buy-and-hold): ``metrics.json`` and a printed table."""
     models: dict[str, Any] = {"final": model}
     best_json = run_dir / EVAL_DIR / "best.json"
-    best_is_final = best_json.is_file() and (
-        json.loads(best_json.read_text())["num_timesteps"] == model.num_timesteps
+    # the same weights only on-policy: an off-policy algorithm (SAC, TQC) evaluates inside its
+    # rollout, before that step's gradient update, so its best_model.zip at the final step is
+    # not final_model.zip and is backtested on its own
+    best_is_final = (
+        not ALGOS[cfg.algo].replay_buffer
+        and best_json.is_file()
+        and json.loads(best_json.read_text())["num_timesteps"] == model.num_timesteps
     )
     if (run_dir / "best_model.zip").is_file() and not best_is_final:
         models["best"] = load_model(

@@ -23,6 +23,7 @@ from typing import Any
 from agents.acting.safe_load import ModelLoadError, cli_exit
 from agents.algorithms import ALGOS
 from agents.experiments import seed_group
+from agents.portfolio import train as portfolio_train
 from agents.resume.record import record_resume
 from agents.resume.state import run_is_finished
 from agents.training.cli import Invocation, parse
@@ -157,6 +158,8 @@ def setup(algo: str, argv: list[str]) -> Session:
 def run(algo: str, argv: list[str]) -> Path:
     """Train, save and validate one run of ``algo``; returns the run folder (a group folder with
     ``--seeds``)."""
+    if portfolio_train.is_universe(argv):  # --env A,B: a portfolio universe (agents.portfolio)
+        return portfolio_train.run(algo, argv)
     if seed_group.wants_group(argv):  # --seeds: a seed group (agents.experiments.seed_group)
         return seed_group.main(algo, argv, ALGOS[algo].hyper)
     session = setup(algo, argv)

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agents.algorithms import ALGOS
 from agents.training.config import RunConfig
 from agents.transfer.policy_surgery import freeze_to_heads, load_backbone_weights
 from agents.transfer.warm_start import extractor_overrides
@@ -33,11 +34,9 @@ from lab.rundir import REPO_ROOT, sha256_file
 from policies import TransformerBackbone
 from supervised.pretrain_core import read_checkpoint
 
-# Parameter-name prefixes of the heads that train on a frozen pretrained base, per algorithm.
-HEADS: dict[str, tuple[str, ...]] = {
-    "ppo": ("mlp_extractor", "action_net", "value_net"),
-    "sac": ("actor.latent_pi", "actor.mu", "actor.log_std", "critic.qf0", "critic.qf1"),
-}
+# Parameter-name prefixes of the heads that train on a frozen pretrained base, per algorithm:
+# the algorithm table's (every entry, a2c and tqc included).
+HEADS: dict[str, tuple[str, ...]] = {name: spec.trainable_heads for name, spec in ALGOS.items()}
 
 
 class PretrainedError(ValueError):

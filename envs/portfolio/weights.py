@@ -18,6 +18,8 @@ How an action becomes those weights (``action_map=``):
   Long-only: softmax over the tradable assets' logits and the cash logit (the cash share is what
   the softmax gives cash); long/short: ``tanh`` of each logit, 0 where not tradable, then the
   same gross-exposure cap. ``policies.asset_set.scores_to_weights`` is the same map in torch.
+* ``"choice"`` (long-only): ``Discrete(N + 1)``: all in asset i (weight 1; cash when it is not
+  tradable), or N = all cash. A categorical policy over the asset scores and the cash logit.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 MODES = ("long_only", "long_short")
-ACTION_MAPS = ("scores", "logits")
+ACTION_MAPS = ("scores", "logits", "choice")
 LOGIT_MAX = 10.0  # softmax weights down to e^-20 of the largest: far below any fee's effect
 
 
@@ -52,6 +54,8 @@ def to_weights(
 
     Raises ValueError on a non-finite action or a wrong shape (one line naming the shape)."""
     n, n_assets = tradable.shape
+    if action_map == "choice":
+        return _choice_weights(actions, tradable)
     a = np.asarray(actions, dtype=np.float32)
     want = action_dim(mode, n_assets)
     if a.size != n * want:
@@ -90,3 +94,38 @@ def _logit_weights(a: np.ndarray, tradable: np.ndarray, mode: str, gross_cap: fl
     z = np.where(ok, a, -np.inf)
     e = np.exp(z - z.max(axis=1, keepdims=True))  # cash is always finite: the max is too
     return (e / e.sum(axis=1, keepdims=True))[:, :n_assets]
+
+
+def keep_within_band(
+    weights: np.ndarray,
+    previous: np.ndarray,
+    tradable: np.ndarray,
+    band: float,
+    mode: str,
+    gross_cap: float,
+) -> np.ndarray:
+    """Targets (n, N) where each tradable asset within ``band`` of its previous target keeps
+    it; an account whose mix would break its limits (long-only: sum > 1; long/short: gross >
+    cap) takes the new targets unchanged."""
+    keep = (np.abs(weights - previous) < band) & (tradable > 0)
+    mixed = np.where(keep, previous, weights)
+    if mode == "long_only":
+        ok = (mixed.sum(axis=1) <= 1.0 + 1e-12) & (mixed >= 0).all(axis=1)
+    else:
+        ok = np.abs(mixed).sum(axis=1) <= gross_cap + 1e-12
+    return np.where(ok[:, None], mixed, weights)
+
+
+def _choice_weights(actions: np.ndarray, tradable: np.ndarray) -> np.ndarray:
+    """``action_map="choice"``: one-hot weight on the chosen tradable asset (N: cash)."""
+    n, n_assets = tradable.shape
+    a = np.asarray(actions)
+    if a.size != n or not np.all(np.isfinite(a.astype(np.float64))):
+        raise ValueError(f"portfolio choice actions have shape {a.shape}: expected ({n},) ints")
+    idx = a.reshape(n).astype(np.int64)
+    if np.any((idx < 0) | (idx > n_assets)) or np.any(idx != a.reshape(n)):
+        raise ValueError(f"a portfolio choice must be an integer in [0, {n_assets}]")
+    w = np.zeros((n, n_assets))
+    held = idx < n_assets
+    w[np.flatnonzero(held), idx[held]] = 1.0
+    return w * tradable

@@ -152,3 +152,29 @@ def _oracle_positions(name: str, kind: str) -> tuple[np.ndarray, np.ndarray]:
     else:
         pos = oracles.band_positions(signals(name, np.log(close), s.hidden), *band)
     return s.candles.index.asi8.copy(), pos
+
+
+@lru_cache(maxsize=8)
+def _blind_positions(names: tuple[str, ...]) -> np.ndarray:
+    signals_, returns = [], []
+    for name in names:
+        log_close = np.log(series(name).candles["close"].to_numpy())
+        r = np.diff(log_close, prepend=log_close[0])
+        rp = filter_params(name)
+        signals_.append(2.0 * oracles.hamilton_filter(r, rp.drift, rp.sigma, rp.switch_prob) - 1.0)
+        returns.append(r)
+    rows = _train_rows(len(returns[0]))
+    pooled_sig = np.concatenate([s[rows] for s in signals_])  # one band for every member
+    pooled_ret = np.concatenate([r[rows] for r in returns])
+    band = oracles.fit_band(pooled_sig, pooled_ret, slice(0, None), REGIME_GRID)
+    return np.stack([oracles.band_positions(s, *band) for s in signals_])
+
+
+def blind_positions(names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """``(bar open times ns, positions (N, T))`` of the order-blind filter oracle: the regime
+    filter run on EVERY member (it does not know which one carries the drift), with one no-trade
+    band fitted on all members' train rows pooled. The best a policy that treats the members
+    alike (a permutation-equivariant one) can compute from past closes, given the model."""
+    for name in names:
+        _spec(name)
+    return series(names[0]).candles.index.asi8.copy(), _blind_positions(tuple(names)).copy()
