@@ -74,6 +74,17 @@ def test_randomisation_reaches_the_training_env_only(markets: Path, tmp_path: Pa
     session.training.close()
 
 
+def test_the_readmes_randomise_example_is_a_valid_config() -> None:
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = text.split("```yaml\n", 1)[1].split("```", 1)[0]
+    layer = yaml.safe_load(block)
+    assert set(layer["env"]["randomise"]) == {
+        "episode_length_min", "obs_noise_std", "fee_mult", "slippage_mult", "market_weights"
+    }  # fmt: skip
+    cfg = resolve_config("ppo", "btc1h", cli=layer)
+    assert cfg.env.randomise == layer["env"]["randomise"]
+
+
 @pytest.mark.slow
 def test_train_on_two_markets_select_on_their_mean_evaluate_on_either(
     markets: Path, tmp_path: Path

@@ -54,6 +54,8 @@ PY = ".venv/bin/python"
 PACKAGES = ("lab", "envs", "policies", "backtest", "supervised", "agents", "evaluate")
 SHELL_LANGS = {"", "bash", "sh", "shell", "console"}
 CONFIG_LANGS = {"cron"}  # configuration, not a command: see CRON below
+# a config file's contents, not run (tests/test_multimarket_agents.py resolves the README's)
+YAML_LANGS = {"yaml"}
 STEP_TIMEOUT_S = 420
 SERVER_WAIT_S = 90
 
@@ -179,6 +181,7 @@ STEPS: list[Step] = [
     Step(f"{PY} -m agents.ppo --env btc1h,eth1h,user/solusdt_1h.csv.gz", budget=PPO),
     # --- many seeds, searches, walk-forward on Ray
     Step(f"{PY} -m agents.ppo --env btc1h --seeds 0 1 2 --workers 2", budget=PPO),
+    Step(f"{PY} -m agents.ppo --env btc1h eth1h --timesteps 50000", budget=PPO),
     Step(
         f"{PY} -m agents.tune --env btc1h --algo ppo --trials 20 --workers 2 --timesteps 100000",
         budget="--trials 2 --timesteps 2048",
@@ -275,6 +278,8 @@ def readme_commands(text: str) -> tuple[list[str], list[str]]:
             commands += shell_commands(lines)
         elif lang in CONFIG_LANGS:
             cron += [ln for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+        elif lang in YAML_LANGS:
+            continue
         else:
             raise AssertionError(
                 f"README.md has a ```{lang} block: say in tests/test_readme_commands.py whether "
