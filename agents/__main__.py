@@ -2,7 +2,7 @@
 
 ``<algo>`` is an entry of ``agents.algorithms.ALGOS`` (``ppo``, ``sac``, ...); the flags are the
 ones ``python -m agents.ppo --help`` lists (``python -m agents <algo> --help`` for that
-algorithm's section). Runs ``agents.train_rl.run``, the steps every RL entry point shares.
+algorithm's section). Runs ``agents.training.train_rl.run``, the steps every RL entry point shares.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from agents import train_rl
 from agents.algorithms import ALGOS
-from agents.warm_start import WarmStartError
+from agents.training import train_rl
+from agents.transfer.warm_start import WarmStartError
 from envs.data import DataValidationError
 from lab.cli import run_cli
 from lab.config import ConfigError

@@ -12,16 +12,16 @@ Fields:
   (``AlgoSpec.sb3_class``), so reading the table (config checks, ``--help``) pays no torch import.
 * ``hyper``: the hyperparameter dataclass (``agents.hyper``): the config's ``<name>`` section.
 * ``defaults``: config sections that differ from the shared dataclass defaults (layer 1 of
-  ``agents.config``), e.g. SAC's continuous action and separate actor/critic extractors.
+  ``agents.training.config``), e.g. SAC's continuous action and separate actor/critic extractors.
 * ``actions``: the env action kinds the algorithm can drive (``discrete``, ``continuous``).
 * ``warm_startable``: takes ``--warm-start CKPT`` (a supervised 3-class head becomes its actor).
 * ``trainable_heads``: parameter-name prefixes that train on a frozen pretrained base
-  (``--pretrained``; ``supervised.transfer.freeze_to_heads``).
+  (``--pretrained``; ``agents.transfer.policy_surgery.freeze_to_heads``).
 * ``pickled_entries``: the hyperparameters SB3 pickles into a saved zip's ``data`` beyond the
-  common ones; ``agents.safe_load`` rebuilds them from the run's config instead of unpickling.
+  common ones; ``agents.acting.safe_load`` rebuilds them from the run's config instead of unpickling.
 * ``policy_kwargs``: extra SB3 ``policy_kwargs`` (PPO/A2C keep the transformer's own init).
 * ``extractor_kwargs``: extra extractor kwargs (SAC never re-samples dropout inside a ratio).
-* ``replay_buffer``: off-policy; checkpoints carry the replay buffer (``agents.replay_state``).
+* ``replay_buffer``: off-policy; checkpoints carry the replay buffer (``agents.resume.replay_state``).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agents.hyper import A2CHyper, PPOHyper, SACHyper
+from agents.hyper import A2CHyper, PPOHyper, SACHyper, TQCHyper
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 OWN_ENTRY_MODULES = ("ppo", "sac")  # agents/ppo.py, agents/sac.py: the README's commands
@@ -53,6 +53,7 @@ class AlgoSpec:
     policy_kwargs: dict[str, Any] = field(default_factory=dict)
     extractor_kwargs: dict[str, Any] = field(default_factory=dict)
     replay_buffer: bool = False
+    policy: str = "MlpPolicy"
 
     @property
     def config_yaml(self) -> Path:
@@ -127,6 +128,38 @@ ALGOS: dict[str, AlgoSpec] = {
         actions=("discrete", "continuous"),
         trainable_heads=("mlp_extractor", "action_net", "value_net"),
         policy_kwargs={"ortho_init": False},  # as PPO: keep the transformer's own init
+    ),
+    "tqc": AlgoSpec(  # sb3-contrib: SAC with distributional (quantile) critics
+        name="tqc",
+        sb3="sb3_contrib:TQC",
+        hyper=TQCHyper,
+        actions=("continuous",),
+        defaults={
+            "env": {"action": "continuous"},
+            "policy": {"net_arch": [64, 64], "share_features_extractor": False},
+        },
+        trainable_heads=(
+            "actor.latent_pi",
+            "actor.mu",
+            "actor.log_std",
+            "critic.qf0",
+            "critic.qf1",
+        ),
+        pickled_entries=("train_freq", "target_entropy"),
+        extractor_kwargs={"allow_dropout": True},
+        replay_buffer=True,
+    ),
+    # PPO with an LSTM between the transformer extractor and the heads (sb3-contrib); its state
+    # is carried by agents.acting.loading.RecurrentSB3Policy (backtest.policy.StatefulPolicy)
+    "recurrent_ppo": AlgoSpec(
+        name="recurrent_ppo",
+        sb3="sb3_contrib:RecurrentPPO",
+        hyper=PPOHyper,  # the same keyword arguments as PPO's
+        actions=("discrete", "continuous"),
+        trainable_heads=("lstm_actor", "lstm_critic", "mlp_extractor", "action_net", "value_net"),
+        pickled_entries=("clip_range", "clip_range_vf"),
+        policy_kwargs={"ortho_init": False, "lstm_hidden_size": 64, "enable_critic_lstm": True},
+        policy="MlpLstmPolicy",
     ),
 }
 

@@ -50,6 +50,20 @@ class SACHyper:
 
 
 @dataclass
+class TQCHyper(SACHyper):
+    """sb3-contrib TQC keyword arguments (``sb3_contrib.TQC``): SAC's, plus the quantile
+    truncation that controls the critic's overestimation bias (Kuznetsov et al. 2020). The
+    critics (``n_critics`` 2, ``n_quantiles`` 25) are sb3-contrib's defaults."""
+
+    top_quantiles_to_drop_per_net: int = field(
+        default=2, metadata=_doc("top quantiles of each critic dropped from the target (bias)")
+    )
+    target_entropy: Any = field(
+        default="auto", metadata=_doc("entropy target of ent_coef 'auto' ('auto' = -action dims)")
+    )
+
+
+@dataclass
 class A2CHyper:
     """SB3 A2C keyword arguments (same names as ``stable_baselines3.A2C``)."""
 

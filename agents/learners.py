@@ -12,7 +12,7 @@ flags and YAML fill), ``run_markers`` (files that make a folder a finished run o
 ``kind_of_run``), ``val_metrics(run_dir)`` (the finished run's val-split metrics,
 ``val_sharpe`` first, ``None`` while unfinished: seed groups, tune and the ledger read it),
 ``algo`` (the ``agents.algorithms`` entry of an RL learner) and ``refused`` (orchestrator ->
-why not). Every learner loads as a runner policy through ``agents.loading.load_run``.
+why not). Every learner loads as a runner policy through ``agents.acting.loading.load_run``.
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ from typing import Any
 
 import yaml
 
-from agents import train_rl
 from agents.algorithms import ALGOS
-from agents.config_schema import RunConfig
-from agents.seed_group import read_rl_metrics
+from agents.experiments.seed_group import read_rl_metrics
+from agents.training import train_rl
+from agents.training.config_schema import RunConfig
 from lab.config import ConfigError
 from supervised import train as supervised_train
 from supervised.fitting import FitConfig

@@ -7,11 +7,11 @@ whole val split (metrics.json). The policy is SB3's ActorCriticPolicy on the tra
 extractor (policies.TransformerExtractor) with ``net_arch=dict(pi=[], vf=[64, 64])``:
 ``action_net`` sits directly on the features, the same shape as the supervised classifier's
 head, so ``--warm-start runs/<env>/supervised/<run>/model.pt`` loads one exactly and fine-tunes
-it FLAG-Trader style (frozen base, LoRA + heads, critic warm-up; see ``agents.warm_start``).
+it FLAG-Trader style (frozen base, LoRA + heads, critic warm-up; see ``agents.transfer.warm_start``).
 
-The steps are ``agents.train_rl``'s, shared by every algorithm of ``agents.algorithms``:
+The steps are ``agents.training.train_rl``'s, shared by every algorithm of ``agents.algorithms``:
 ``setup(argv)`` does everything up to a model ready to learn (tests inspect a warm-started
-policy there); ``main`` = ``setup`` + ``agents.pipeline.learn`` + the validation backtest.
+policy there); ``main`` = ``setup`` + ``agents.training.pipeline.learn`` + the validation backtest.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from agents import train_rl
-from agents.train_rl import Session
-from agents.warm_start import WarmStartError
+from agents.training import train_rl
+from agents.training.train_rl import Session
+from agents.transfer.warm_start import WarmStartError
 from envs.data import DataValidationError
 from lab.cli import run_cli
 
@@ -30,7 +30,7 @@ __all__ = ["ALGO", "Session", "main", "setup"]
 
 
 def setup(argv: list[str]) -> Session:
-    """Everything up to a model ready to learn (``agents.train_rl.setup``)."""
+    """Everything up to a model ready to learn (``agents.training.train_rl.setup``)."""
     return train_rl.setup(ALGO, argv)
 
 

@@ -11,7 +11,7 @@ in ``backtest.trend``; ``backtest.baseline_table`` is the one table of every bas
 grids and defaults.
 
 Model policies (SB3 run folders, supervised checkpoints) live above this layer, in
-``agents.loading``; this module is numpy + envs only.
+``agents.acting.loading``; this module is numpy + envs only.
 """
 
 from __future__ import annotations

@@ -32,6 +32,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from backtest.folds import FoldPlan, Range
+
 MAX_SPLITS = 10_000  # each split is a full training: more is a misconfiguration, not a study
 
 
@@ -181,3 +183,48 @@ def path_summary(
     s = np.array([_annual_sharpe(np.asarray(p), periods_per_year) for p in paths])
     b = np.array([_annual_sharpe(np.asarray(p), periods_per_year) for p in benchmark_paths])
     return PathSummary(s, b, float(np.mean(s > b)))
+
+
+def cpcv_plans(
+    span: Range,
+    n_groups: int,
+    n_test_groups: int,
+    *,
+    val_bars: int,
+    purge_bars: int = 0,
+    embargo_bars: int = 0,
+) -> list[FoldPlan]:
+    """One ``FoldPlan`` per CPCV split (see ``evaluate.walkforward.cpcv``); ValueError when a split's last
+    training run cannot hold the selection block plus ``val_bars`` training rows."""
+    plans = []
+    for sp in cpcv_splits(
+        span[0], span[1], n_groups, n_test_groups, purge_bars=purge_bars, embargo_bars=embargo_bars
+    ):
+        info = list(sp.train_ranges)
+        end = info[-1][1] if info else span[0]
+        val = (end - val_bars, end)
+        train = tuple(
+            (a, min(b, val[0] - purge_bars)) for a, b in info if a < min(b, val[0] - purge_bars)
+        )
+        holes = tuple((b, a2) for (_, b), (a2, _) in zip(info[:-1], info[1:], strict=True))
+        n_train = sum(b - a for a, b in train)
+        if not info or val[0] < info[-1][0] or n_train < val_bars:
+            raise ValueError(
+                f"CPCV split {sp.index} (test groups {list(sp.test_groups)}): {n_train} training "
+                f"rows and a last training run too short for the {val_bars}-bar selection block; "
+                "use fewer --groups, a smaller --val-bars or a longer span"
+            )
+        plans.append(
+            FoldPlan(
+                sp.index,
+                train,
+                val,
+                sp.tests[0],
+                holes,
+                purge_bars,
+                sp.test_groups,
+                sp.tests,
+                sp.paths,
+            )  # fmt: skip
+        )
+    return plans

@@ -15,15 +15,18 @@ cost, and the next episode pays a fresh entry cost.
 
 Speed: the pass calls the policy once per bar (the observation carries the account state the last
 action produced). Model policies (``backtest.baselines.SB3Policy``, ``ClassifierPolicy``) act
-through ``agents.inference``: modules called directly, one torch thread, inference mode, equal
+through ``agents.acting.inference``: modules called directly, one torch thread, inference mode, equal
 to ``model.predict(deterministic=True)``, ~0.8 ms instead of ~10 ms CPU per bar (bench/eval_policy.py).
 
 Decision interval: a policy trained with ``decision_interval=k`` (the env holds each action for k
-bars) is backtested on a k=1 env that re-submits its last action on the k-1 bars between decisions
-(``run_env(..., decision_interval=k)``; ``run_policy`` reads k from the env settings). Re-choosing
-the current target is "no trade, no cost" in the env, so this is the k-bar env's trajectory bit
+bars) is backtested on a k=1 env that holds its last decision on the k-1 bars between decisions
+(``run_env(..., decision_interval=k)``; ``run_policy`` reads k from the env settings, bars or a
+time such as ``"1d"``). Between decisions the env is stepped with ``TradingEnv.hold()`` (keep the
+position: no trade, no cost, no action rule consulted), so this is the k-bar env's trajectory bit
 for bit (``tests/test_env_interval.py``), with per-BAR equity, positions and costs recorded. The
-decisions fall on the same bars: every k bars from each episode's start.
+decisions fall on the same bars: every k bars from each episode's start. The action rules
+(no-trade band, minimum hold, volatility target: ``envs.actions``) are env options and apply at
+each decision as in training.
 
 Ruin: if the env terminates (equity at or below ``ruin_fraction`` of the start), the account is
 dead: the remaining bars of the split are recorded flat (position 0, no cost, equity unchanged)
@@ -43,6 +46,7 @@ from backtest.baselines import Policy, PolicySpec
 from backtest.policy import initial_state, step
 from backtest.record import Backtest
 from envs import make_env
+from envs.actions import duration_bars
 from envs.presets import get_preset
 
 COST_KEYS = ("fee_bps", "slippage_bps", "slippage_model", "slippage_coef", "funding", "fill")
@@ -156,10 +160,12 @@ def _episode(
     done, held, terminated = False, 0, False
     state = initial_state(policy, 1)  # a recurrent policy starts every episode afresh
     while not done:
-        if held % k == 0:  # a decision bar of the k-bar env; else hold the last action
+        if held % k == 0:  # a decision bar of the k-bar env; else keep the position
             action, state = step(policy, obs[None, :], bar, state)
+            obs, reward, terminated, truncated, info = env.step(action[0])
+        else:  # no decision: the k-bar env's held bars (no action rule consulted)
+            obs, reward, terminated, truncated, info = env.hold()
         held += 1
-        obs, reward, terminated, truncated, info = env.step(action[0])
         if on_step is not None:
             on_step(float(reward), info)
         tape.record(info)
@@ -232,7 +238,7 @@ def run_policy(
     options = {k: v for k, v in settings.items() if k not in ("feature_set", "window")}
     options.update((costs or CostOverrides()).options())
     options["max_drawdown"] = None
-    k = int(options.pop("decision_interval", 1))  # held by run_env on a k=1 env (module doc)
+    interval = options.pop("decision_interval", 1)  # held by run_env on a k=1 env (module doc)
     env = make_env(
         env_name,
         split=split,
@@ -242,6 +248,7 @@ def run_policy(
         seed=seed,
         **options,
     )
+    k = duration_bars("decision_interval", interval, env.market.freq_ns)  # '1d': 24 on 1h bars
     ppy = get_preset(env_name).periods_per_year
     p = env.params
     meta = {

@@ -6,20 +6,21 @@ import math
 from pathlib import Path
 from typing import Any
 
+from backtest.metric_table import METRICS
 from lab.atomic import atomic_write_json
 
-# Rows of the printed table: (metrics key, label, format); fractions are shown as percentages.
+# Rows of the printed table: keys of ``backtest.metric_table.METRICS`` (label and format there).
 TABLE_ROWS = (
-    ("total_return", "total return", "{:+.1%}"),
-    ("cagr", "CAGR", "{:+.1%}"),
-    ("sharpe", "Sharpe ({ppy}/yr)", "{:.2f}"),  # the market's periods per year
-    ("sortino", "Sortino", "{:.2f}"),
-    ("max_drawdown", "max drawdown", "{:.1%}"),
-    ("annual_volatility", "volatility (ann.)", "{:.1%}"),
-    ("time_in_market", "time in market", "{:.1%}"),
-    ("turnover_annual", "turnover / year", "{:.1f}"),
-    ("costs_paid", "costs paid", "{:.2%}"),
-    ("n_bars", "bars", "{:.0f}"),
+    "total_return",
+    "cagr",
+    "sharpe",
+    "sortino",
+    "max_drawdown",
+    "annual_volatility",
+    "time_in_market",
+    "turnover_annual",
+    "costs_paid",
+    "n_bars",
 )
 
 
@@ -50,13 +51,13 @@ def format_table(results: dict[str, dict[str, float]], title: str) -> str:
     """A fixed-width table: one column per policy, the rows of ``TABLE_ROWS``."""
     names = list(results)
     width = max(12, *(len(n) for n in names))
-    lines = [title, f"{'':<20}" + "".join(f"{n:>{width + 2}}" for n in names)]
     ppy = _periods_per_year(results)
-    for key, label, fmt in TABLE_ROWS:
-        label = label.format(ppy=ppy)
-        cells = []
-        for n in names:
-            v = results[n].get(key, float("nan"))
-            cells.append("n/a" if v is None or not math.isfinite(v) else fmt.format(v))
-        lines.append(f"{label:<20}" + "".join(f"{c:>{width + 2}}" for c in cells))
+    lines = [
+        f"{title} (annualised at {ppy} bars/yr)",
+        f"{'':<22}" + "".join(f"{n:>{width + 2}}" for n in names),
+    ]
+    for key in TABLE_ROWS:
+        m = METRICS[key]
+        cells = [m.format(results[n].get(key, float("nan"))) for n in names]
+        lines.append(f"{m.label:<22}" + "".join(f"{c:>{width + 2}}" for c in cells))
     return "\n".join(lines)

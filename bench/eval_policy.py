@@ -7,7 +7,7 @@ times one policy call per bar on the env's real observations, in one run:
 
 (a) before: ``model.predict(obs[None], deterministic=True)`` with torch's default intra-op
     threads (what ``backtest.runner`` did), then the same with 1 thread;
-(b) after: ``agents.inference.SB3Actor.act`` (modules called directly, inference mode,
+(b) after: ``agents.acting.inference.SB3Actor.act`` (modules called directly, inference mode,
     preallocated tensor, 1 thread);
 (c) the classifier: ``LoadedClassifier.corrected_logits(...).argmax`` (before) against
     ``ClassifierActor.act`` (after).
@@ -69,8 +69,8 @@ def main() -> None:
 
     from stable_baselines3 import PPO
 
-    from agents.inference import ClassifierActor, SB3Actor
-    from agents.vec_env import make_sb3_batched_env
+    from agents.acting.inference import ClassifierActor, SB3Actor
+    from agents.training.vec_env import make_sb3_batched_env
     from policies import make_config
     from supervised.checkpoint import LoadedClassifier
     from supervised.labels import LabelSpec

@@ -2,7 +2,8 @@
 
 Run: ``python bench/learnability.py`` (``--help``). For each synthetic market (``envs.synthetic``:
 synth-regime, synth-meanrev, synth-rw), each method (PPO with the main job's config
-``agents/configs/ppo.yml``, SAC with ``agents/configs/sac.yml``, the supervised baseline with
+``agents/configs/ppo.yml``, SAC with ``agents/configs/sac.yml``, TQC with
+``agents/configs/tqc.yml`` (``python -m agents tqc``), the supervised baseline with
 ``supervised.train``'s defaults) and each seed, it trains through the project's own CLIs as
 subprocesses (``python -m agents.ppo --env synth-regime --seed s --run-dir ...``), then backtests
 every run on the TEST split with ``python -m evaluate`` (the same env, costs and timing as the
@@ -35,7 +36,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 MARKETS = ("synth-regime", "synth-meanrev", "synth-rw")
-METHODS = ("ppo", "sac", "supervised")
+METHODS = ("ppo", "sac", "tqc", "recurrent_ppo", "supervised")
+OWN_MODULES = ("ppo", "sac")  # python -m agents.ppo / agents.sac; others: python -m agents NAME
 ORACLE = "oracle_filter"  # the achievable oracle: past data only
 COLLAPSE_TURNOVER = 0.1  # collapsed: trades less than a tenth as often as the oracle
 
@@ -67,7 +69,8 @@ def train_command(method: str, market: str, seed: int, run_dir: Path, args: Any)
         cmd = [sys.executable, "-m", "supervised.train", "--env", market, "--seed", str(seed)]
         cmd += ["--run-dir", str(run_dir)]
         return cmd + (["--epochs", str(args.sup_epochs)] if args.sup_epochs else [])
-    cmd = [sys.executable, "-m", f"agents.{method}", "--env", market, "--seed", str(seed)]
+    module = [f"agents.{method}"] if method in OWN_MODULES else ["agents", method]
+    cmd = [sys.executable, "-m", *module, "--env", market, "--seed", str(seed)]
     cmd += ["--run-dir", str(run_dir), "--no-progress"]
     return cmd + (["--timesteps", str(args.timesteps)] if args.timesteps else [])
 
@@ -176,12 +179,12 @@ def _fmt(x: float | None, spec: str = "+.2f") -> str:
 
 
 def print_rows(rows: list[dict[str, Any]]) -> None:
-    print(f"{'market':14} {'method':10} {'seeds':>5} {'mean':>6} {'sd':>5} {'x oracle_f':>10} "
+    print(f"{'market':14} {'method':13} {'seeds':>5} {'mean':>6} {'sd':>5} {'x oracle_f':>10} "
           f"{'x hidden':>8} {'collapsed':>9}  per-seed test Sharpe")  # fmt: skip
     for r in rows:
         per = " ".join(f"{s:+.2f}" for s in r["sharpes"])
         print(
-            f"{r['market']:14} {r['method']:10} {r['n_seeds']:>5} {r['mean']:+6.2f} "
+            f"{r['market']:14} {r['method']:13} {r['n_seeds']:>5} {r['mean']:+6.2f} "
             f"{r['sd']:5.2f} {_fmt(r['frac_oracle']):>10} {_fmt(r['frac_hidden']):>8} "
             f"{r['collapsed']:>5}/{r['n_seeds']:<3}  {per}"
         )

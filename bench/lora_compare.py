@@ -6,13 +6,13 @@ Run: ``python bench/lora_compare.py`` (``--help``). Three arms of the main job
 * ``scratch``: ``python -m agents.ppo --env M --seed s`` (the main job as it is);
 * ``pretrained``: the same plus ``--pretrained CKPT``, one self-supervised backbone built once
   by ``python -m supervised.pretrain`` on the train splits of ``--pretrain-markets`` (frozen base,
-  LoRA + heads train; ``agents.pretrained_backbone``);
+  LoRA + heads train; ``agents.transfer.pretrained_backbone``);
 * ``warm``: ``python -m supervised.train --env M --seed s`` with the main job's feature set and
   window, then ``python -m agents.ppo --warm-start <its model.pt>`` (frozen base, LoRA + heads,
-  critic warm-up; ``agents.warm_start``).
+  critic warm-up; ``agents.transfer.warm_start``).
 
 Per market and arm it prints the per-seed VAL Sharpe of the val-selected model (``ppo_best`` in
-metrics.json, what the trial ledger records: ``agents.seed_group.read_rl_metrics``), mean, sd
+metrics.json, what the trial ledger records: ``agents.experiments.seed_group.read_rl_metrics``), mean, sd
 and collapsed seeds: always flat (no Sharpe, or in the market < 5 % of the time) or a constant
 position (turnover below ``CONSTANT_TURNOVER`` a year: always long or always short). Only VAL is
 read: the winner is chosen on val; test stays untouched.
@@ -37,8 +37,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script: the repository's packages first
 
-from agents.config import resolve_config  # noqa: E402
-from agents.seed_group import read_rl_metrics  # noqa: E402
+from agents.experiments.seed_group import read_rl_metrics  # noqa: E402
+from agents.training.config import resolve_config  # noqa: E402
 
 ARMS = ("scratch", "pretrained", "warm")
 MARKETS = ("btc1h", "eth1h", "synth-regime", "synth-meanrev")

@@ -5,9 +5,9 @@
 Three ways of loading the same registered discrete PPO, each in a fresh interpreter, run in
 turn ``--repeats`` times (interleaved, so a load spike on a shared machine hits all three):
 
-* ``sb3``: the reference, ``agents.loading.load_run`` (``PPO.load``: imports torch, SB3 and
+* ``sb3``: the reference, ``agents.acting.loading.load_run`` (``PPO.load``: imports torch, SB3 and
   ``torch._dynamo`` through the optimiser);
-* ``torch``: ``agents.fast_policy`` torch modules from ``policy.pth`` (no SB3);
+* ``torch``: ``agents.acting.fast_policy`` torch modules from ``policy.pth`` (no SB3);
 * ``numpy``: the exported ``actor.npz`` (no torch), what ``python -m agents.predict`` does.
 
 Prints each one's median wall and CPU seconds, the ratio to the reference, and checks the three
@@ -27,9 +27,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 LOADERS = {
-    "sb3": "from agents.loading import load_run; p.load_policy = lambda v, r: load_run(v)",
+    "sb3": "from agents.acting.loading import load_run; p.load_policy = lambda v, r: load_run(v)",
     "torch": (
-        "from agents import fast_policy as f, numpy_actor as n; "
+        "from agents.acting import fast_policy as f, numpy_actor as n; "
         "n.load_numpy_actor = lambda d: None; p.load_policy = lambda v, r: f.load_fast(v)"
     ),
     "numpy": "",
@@ -38,7 +38,7 @@ LOADERS = {
 
 def one_call(loader: str, argv: list[str]) -> tuple[float, float, dict]:
     """``(wall s, child CPU s, decision)`` of one fresh-process prediction."""
-    code = f"import sys; import agents.predict as p; {LOADERS[loader]}\nsys.exit(p.main({argv!r}))"
+    code = f"import sys; import agents.serving.prediction as p; {LOADERS[loader]}\nsys.exit(p.main({argv!r}))"
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,

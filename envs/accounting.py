@@ -18,13 +18,14 @@ of operations (the order matters for bit-identity with the kernel):
 ``mark_to_market``     ``cash + units * close``
 ``drawdown``           ``(peak, 1 - equity / peak)``
 ``log_return``         ``log(max(E, ruin level) / E_prev)`` (finite even for a ruined account)
-``drawdown_reward``    ``R - dd_penalty * max(0, min(DD, 1) - DD_prev)``
-``dsr_reward``         Moody & Saffell's differential Sharpe ratio and its A, B updates
+rewards                each row's ``reference`` in ``envs.rewards`` (the reward table)
 ``is_terminated``      ruin (``E <= ruin level``) or drawdown above ``max_drawdown``
 =====================  ===================================================================
 
 ``reference_step`` composes them into one bar of an account (``Account``) and
-``reference_interval_step`` into one agent step of ``decision_interval`` bars. Nothing here
+``reference_interval_step`` into one agent step of ``decision_interval`` bars, whose target is
+``decision_target``: the action rules of ``envs.actions`` (volatility target, leverage cap,
+no-trade band, minimum hold) applied to the action's target, the kernel's own function. Nothing here
 is used by the env at run time; it is slow on purpose (one Python call per bar), except
 ``account_observation``: the observation's 4 account slots, which ``agents.predict`` builds for a
 live account here too (``tests/test_serving_parity.py`` holds it to the env's observation), and
@@ -40,10 +41,11 @@ from typing import Any
 
 import numpy as np
 
+from envs.actions import NEVER_TRADED, decide_target, realised_vol
 from envs.market import MarketData
 from envs.params import BARS_HELD_SCALE, UNREALISED_CLIP, EnvParams
+from envs.rewards import REWARD_TABLE
 
-DSR_VAR_EPS = 1e-12  # DSR: no reward while the variance estimate B - A^2 is <= this
 NO_MAX_DRAWDOWN = 2.0  # max_drawdown=None: a drawdown (<= 1 while E >= 0) never exceeds it
 
 
@@ -63,6 +65,7 @@ class Account:
     dsr_a: float = 0.0  # DSR: moving mean of R
     dsr_b: float = 1e-4  # DSR: moving second moment of R (starts at dsr_var0)
     steps: int = 0  # bars accounted in this episode
+    since: float = NEVER_TRADED  # bars since the last trade (min_hold; a fresh account is free)
 
     @classmethod
     def fresh(cls, params: EnvParams, t0: int, entry: float) -> Account:
@@ -139,23 +142,6 @@ def log_return(equity: float, equity_prev: float, ruin_level: float) -> float:
     return math.log(max(equity, ruin_level) / equity_prev)
 
 
-def drawdown_reward(r: float, dd: float, dd_prev: float, dd_penalty: float) -> float:
-    """``R - dd_penalty * max(0, min(DD, 1) - DD_prev)``: only increases of the drawdown cost;
-    DD is capped at 1 (only a negative equity passes it), so a ruin's penalty stays bounded."""
-    return r - dd_penalty * max(0.0, min(dd, 1.0) - dd_prev)
-
-
-def dsr_reward(r: float, a: float, b: float, eta: float) -> tuple[float, float, float]:
-    """Differential Sharpe ratio (Moody & Saffell): ``(D, A', B')``.
-
-    ``D = (B dA - A dB / 2) / (B - A^2)^{3/2}`` with ``dA = R - A``, ``dB = R^2 - B``
-    (0 while ``B - A^2 <= 1e-12``), then ``A' = A + eta dA``, ``B' = B + eta dB``.
-    """
-    da, db = r - a, r * r - b
-    d = (b * da - a * db / 2) / (b - a * a) ** 1.5 if b - a * a > DSR_VAR_EPS else 0.0
-    return d, a + eta * da, b + eta * db
-
-
 def is_terminated(equity: float, ruin_level: float, dd: float, max_drawdown: float | None) -> bool:
     """Ruin (``E <= ruin level``) or drawdown above ``max_drawdown`` (None: never)."""
     limit = NO_MAX_DRAWDOWN if max_drawdown is None else max_drawdown
@@ -183,18 +169,15 @@ def _trade(acct: Account, w: float, price: float, extra: float, p: EnvParams) ->
     acct.cash = acct.cash - (u_new - acct.units) * price - costs["fee"] - costs["slippage"]
     if math.copysign(1, w) * (w != 0) != math.copysign(1, acct.pos) * (acct.pos != 0):
         acct.entry, acct.held = price, 0  # opened or flipped: a new entry
-    acct.units, acct.pos = u_new, w
+    acct.units, acct.pos, acct.since = u_new, w, 0
     return costs
 
 
 def _reward(acct: Account, eq: float, dd: float, p: EnvParams) -> float:
     """This bar's reward before the terminal penalty and the scale (updates the DSR state)."""
     r = log_return(eq, acct.eq, p.ruin_fraction * p.initial_equity)
-    if p.reward == "drawdown":
-        return drawdown_reward(r, dd, acct.dd, p.dd_penalty)
-    if p.reward == "log_return":
-        return r
-    reward, acct.dsr_a, acct.dsr_b = dsr_reward(r, acct.dsr_a, acct.dsr_b, p.dsr_eta)
+    reference = REWARD_TABLE[p.reward].reference  # envs.rewards: the reward table
+    reward, acct.dsr_a, acct.dsr_b = reference(r, dd, acct.dd, acct.dsr_a, acct.dsr_b, p)
     return reward
 
 
@@ -210,10 +193,10 @@ def account_observation(pos: float, entry: float, close: float, dd: float, held:
 
 
 def _observation(acct: Account, m: MarketData, close: float) -> np.ndarray:
-    """Bar ``acct.t``'s feature window, then position, unrealised return, drawdown, bars held."""
-    window = m.features[acct.t - m.window + 1 : acct.t + 1].reshape(-1)
+    """Bar ``acct.t``'s feature window, then position, unrealised return, drawdown, bars held
+    (then the daily rows of a multi-timeframe market: ``MarketData.observation``)."""
     account = account_observation(acct.pos, acct.entry, close, acct.dd, acct.held)
-    return np.concatenate([window, account])
+    return m.observation(acct.t, account)
 
 
 def reference_step(
@@ -233,6 +216,7 @@ def reference_step(
     acct.cash -= paid
     eq = mark_to_market(acct.cash, acct.units, close)
     acct.held += w != 0.0
+    acct.since += 1
     peak, dd = drawdown(eq, acct.peak)
     ruin_level = p.ruin_fraction * p.initial_equity
     reward = _reward(acct, eq, dd, p)
@@ -256,15 +240,34 @@ def reference_step(
     )
 
 
+def decision_target(acct: Account, w: float, m: MarketData, p: EnvParams) -> float:
+    """The position an action's target ``w`` trades to at decision bar ``acct.t``: the action
+    rules (``envs.actions.decide_target``) with this account's position and bars since its last
+    trade, and the realised volatility at bar t (bars <= t) when ``vol_target`` is set."""
+    p = p.in_bars(m.freq_ns)
+    sigma = 0.0
+    if p.vol_target is not None:
+        vol = realised_vol(
+            m.close[: acct.t + 1], m.segment[: acct.t + 1], int(p.vol_window), m.freq_ns
+        )
+        sigma = float(vol[acct.t])
+    vol_target = 0.0 if p.vol_target is None else p.vol_target
+    return decide_target(
+        w, acct.pos, acct.since, sigma, vol_target, p.max_leverage, p.no_trade_band, int(p.min_hold)
+    )
+
+
 def reference_interval_step(
     acct: Account, w: float, m: MarketData, p: EnvParams, step_ok: np.ndarray
 ) -> dict[str, Any]:
-    """One agent step of ``decision_interval`` k bars: k ``reference_step`` at target ``w`` (no
-    trade after the first: ``w`` is then the position), stopped at the bar where the episode
-    ends; fee, slippage, funding, turnover and reward summed in bar order, the rest the last
-    bar's."""
+    """One agent step of ``decision_interval`` k bars: the action's target ``w`` through the
+    action rules (``decision_target``; NaN: no decision, keep the position), then k
+    ``reference_step`` at that target (no trade after the first: it is then the position),
+    stopped at the bar where the episode ends; fee, slippage, funding, turnover and reward
+    summed in bar order, the rest the last bar's."""
+    w = acct.pos if math.isnan(w) else decision_target(acct, w, m, p)
     total: dict[str, Any] = {}
-    for j in range(p.decision_interval):
+    for j in range(int(p.in_bars(m.freq_ns).decision_interval)):
         ref = reference_step(acct, w, m, p, step_ok)
         if j > 0:
             for key in ("fee", "slippage", "funding", "turnover", "reward"):

@@ -25,6 +25,11 @@ automatically (its row of ``obs`` is then the new episode's first observation).
 Per-step numbers of all envs are in ``last_info`` (dict of (N,) arrays: the
 info keys less ``timestamp``, which is ``market.timestamps[last_info["bar"]]``;
 replaced by the next step).
+
+Training-only options (``randomise=``, ``envs.randomise``): random episode lengths, Gaussian
+noise on the normalised feature window, per-episode fee/slippage multipliers and, over several
+markets (``envs.multimarket``), how episodes are spread across them. Off by default (then the
+env is the plain one bit for bit); never given to an evaluation env.
 """
 
 from __future__ import annotations
@@ -34,8 +39,10 @@ from typing import Any
 import numpy as np
 
 from envs import kernel as K
+from envs.actions import NEVER_TRADED
 from envs.market import MarketData
 from envs.params import EnvParams, EnvTables
+from envs.randomise import Randomisation, add_noise, draw_episode
 from envs.vecenv_api import VecEnvMethods, generator_from_state
 
 INFO_KEYS = (
@@ -67,10 +74,16 @@ class BatchedTradingEnv(VecEnvMethods):
         n_envs: int,
         split: tuple[int, int] | None = None,
         seed: int | None = None,
+        randomise: Randomisation | dict[str, Any] | None = None,
         **options: Any,
     ) -> None:
         n = self._init_batch(n_envs, seed)
-        self.params = p = EnvParams.from_kwargs(**options)
+        # durations in bars of this market ('1d' = 24 bars on 1h candles; envs.actions)
+        self.params = p = EnvParams.from_kwargs(**options).in_bars(market.freq_ns)
+        self.randomise = Randomisation.coerce(randomise)
+        self.randomise.check_length(p.episode_length)
+        # start bars per market (envs.multimarket sets them for market_weights="equal")
+        self.start_groups: list[np.ndarray] | None = None
         self.market = market
         self.tables = tb = EnvTables(market, p, split or (0, market.n_bars))
         self.window, self.n_features = tb.window, tb.n_features
@@ -103,14 +116,38 @@ class BatchedTradingEnv(VecEnvMethods):
             if not (0 <= t0 < len(ok) and ok[t0]):
                 raise ValueError(f"start bar {t0} is not a valid decision bar of this split")
             return t0
+        if self.start_groups is not None:  # a market first, then one of its bars
+            group = self.start_groups[int(rng.integers(len(self.start_groups)))]
+            return int(group[int(rng.integers(len(group)))])
         starts = self.tables.starts
         return int(starts[int(rng.integers(len(starts)))])
 
     def _reset_env(self, i: int) -> int:
         """Start env i's next episode (state only); returns its first decision bar."""
         t0 = self._draw_start(i)
-        self._state[i] = K.start_row(self.params, t0, float(self.tables.close[t0]), self._max_steps)
+        row = K.start_row(self.params, t0, float(self.tables.close[t0]), self._max_steps)
+        if self.randomise.active:  # drawn after the start, from the same generator
+            rng = self._rngs[i]
+            assert rng is not None  # made by _draw_start
+            length, row[K.S_FEE_MULT], row[K.S_SLIP_MULT] = draw_episode(
+                self.randomise, rng, self.params.episode_length
+            )
+            if length is not None:
+                row[K.S_MAX_STEPS] = length
+        self._state[i] = row
         return t0
+
+    def _add_noise(self, obs: np.ndarray, rows: list[int]) -> None:
+        """Observation noise (``randomise.obs_noise_std``) on ``rows`` of ``obs``, in place,
+        each from its account's generator."""
+        std = self.randomise.obs_noise_std
+        if std <= 0.0:
+            return
+        bound = float(self.tables.obs_high[0])
+        for i in rows:
+            rng = self._rngs[i]
+            assert rng is not None  # every account has been reset
+            add_noise(obs[i], self._wf, std, rng, bound, self.tables.base_dim)
 
     def reset(self) -> np.ndarray:
         """Reset every env (seeds from ``seed()``/the constructor apply now) -> obs (N, D)."""
@@ -129,6 +166,8 @@ class BatchedTradingEnv(VecEnvMethods):
         tb = self.tables
         obs = tb.windows[t0 - tb.window_offset]
         obs[:, self._wf :] = 0.0
+        obs = tb.with_daily(obs, t0)
+        self._add_noise(obs, list(range(self.num_envs)))
         return obs
 
     # ----------------------------------------------------------------- stepping
@@ -160,12 +199,13 @@ class BatchedTradingEnv(VecEnvMethods):
         w = self._as_targets(actions)
         tb, n = self.tables, self.num_envs
         self._state[:, K.S_TARGET] = w
-        obs: np.ndarray = np.empty((n, tb.obs_dim), dtype=np.float32)
+        obs: np.ndarray = np.empty((n, tb.base_dim), dtype=np.float32)
         out = np.empty((K.N_OUT, n))  # fresh: last_info's arrays are views of its rows
         n_done = K.step_accounts(
             self._state, self._consts, self._bars, self._feats, obs.reshape(-1), out.reshape(-1)
         )
         bar: np.ndarray = out[K.O_BAR].astype(np.int64)
+        obs = tb.with_daily(obs, bar)  # multi-timeframe rows (the same array without them)
         self.last_info = {
             "equity": out[K.O_EQUITY],
             "position": out[K.O_POSITION],
@@ -179,16 +219,19 @@ class BatchedTradingEnv(VecEnvMethods):
         done_code = out[K.O_DONE]
         dones = done_code != 0.0
         infos = self._empty_infos.copy()
+        self._add_noise(obs, list(range(n)))
         if n_done:
-            for i in np.flatnonzero(dones).tolist():
+            done_rows = np.flatnonzero(dones).tolist()
+            for i in done_rows:
                 info: dict[str, Any] = {k: v[i].item() for k, v in self.last_info.items()}
                 info["timestamp"] = int(tb.timestamps[bar[i]])
                 info["terminal_observation"] = obs[i].copy()
                 info["TimeLimit.truncated"] = bool(done_code[i] == K.DONE_TRUNCATED)
                 infos[i] = info
                 t0 = self._reset_env(i)
-                obs[i] = tb.windows[t0 - tb.window_offset]
-                obs[i, self._wf :] = 0.0
+                obs[i] = tb.window_row(t0)
+                obs[i, self._wf : tb.base_dim] = 0.0
+            self._add_noise(obs, done_rows)  # the new episodes' first observations
         return obs, out[K.O_REWARD].astype(np.float32), dones, infos
 
     # ----------------------------------------------------------------- resume
@@ -201,6 +244,9 @@ class BatchedTradingEnv(VecEnvMethods):
     def set_state(self, state: dict[str, Any]) -> None:
         """Restore ``get_state()`` (a resumed run continues exactly where the saved one was)."""
         accounts = np.asarray(state["accounts"], dtype=np.float64)
+        if accounts.ndim == 2 and accounts.shape[1] == K.S_SINCE == self._state.shape[1] - 1:
+            # saved before the minimum hold existed: those accounts were free to trade
+            accounts = np.column_stack([accounts, np.full(len(accounts), NEVER_TRADED)])
         if accounts.shape != self._state.shape:
             raise ValueError(f"env state of shape {accounts.shape}, this env {self._state.shape}")
         self._state[...] = accounts

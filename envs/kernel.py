@@ -1,7 +1,9 @@
 """The one accounting kernel: advances n accounts by one agent step (numba, float64, no fastmath).
 
-One agent step is ``decision_interval`` bars (1 by default): the action trades on the first
-bar and is held, without a trade, over the rest; every bar is accounted in turn (mark-to-market,
+One agent step is ``decision_interval`` bars (1 by default): the action's target, after the
+action rules of ``envs.actions`` (volatility target, leverage cap, no-trade band, minimum
+hold; compiled from that module's plain function), trades on the first bar and is held,
+without a trade, over the rest; every bar is accounted in turn (mark-to-market,
 funding, drawdown, reward terms) and the step stops early at the bar where its episode ends.
 
 ``BatchedTradingEnv`` calls ``step_accounts`` with n=N accounts and ``TradingEnv`` with n=1
@@ -25,7 +27,10 @@ Layouts (column indices below), all C-contiguous:
 
 * ``state``  float64 (n, N_STATE): per account; integers (bar, steps, bars held, step
   limit) are stored as exact float64 (< 2**53). ``S_TARGET`` is the input (target
-  position of this step's action); everything else is updated in place.
+  position of this step's action; NaN: no decision, the position is kept without the
+  action rules); ``S_FEE_MULT``/``S_SLIP_MULT`` scale this account's fee
+  and slippage rates (1.0 from ``start_row``; set per training episode by cost
+  randomisation, ``envs.randomise``); everything else is updated in place.
 * ``consts`` float64 (N_CONST,): the env's settings (``kernel_consts``).
 * ``bars``   float64 (n_bars + 2, N_BAR): ``bar_table``; column ``B_BARS_SCALED`` is
   indexed by bars held, not by bar.
@@ -42,35 +47,44 @@ version by 1 ulp. Accounting (equity, costs, positions, observations) does not u
 
 from __future__ import annotations
 
+import hashlib
 import math
+from pathlib import Path
 
 import numba
 import numpy as np
 from numba.core import cgutils, types
 from numba.extending import intrinsic
 
+from envs import actions, rewards
+from envs.actions import NEVER_TRADED, decide_target
 from envs.params import UNREALISED_CLIP, EnvParams, EnvTables
+from envs.rewards import CODE_DRAWDOWN, CODE_DSR, CODE_LOG_RETURN, DSR_VAR_EPS, REWARD_CODES
 
 # --- state columns (per account)
 S_T, S_STEPS, S_HELD, S_MAX_STEPS = 0, 1, 2, 3  # integers stored as float64
 S_CASH, S_UNITS, S_POS, S_ENTRY, S_EQ, S_PEAK, S_DD, S_DSR_A, S_DSR_B = 4, 5, 6, 7, 8, 9, 10, 11, 12
-S_TARGET = 13  # input: target position w of this step
-N_STATE = 14
+S_TARGET = 13  # input: target position w of this step's action (NaN: no decision, hold)
+# per-episode cost multipliers of the account (1.0 = the env's costs; envs.randomise draws
+# others for training episodes): fee rate x S_FEE_MULT, slippage rate x S_SLIP_MULT
+S_FEE_MULT, S_SLIP_MULT = 14, 15
+S_SINCE = 16  # bars since the account last traded (min_hold); NEVER_TRADED when fresh
+N_STATE = 17
 # --- out rows (per account): this step's numbers
 O_REWARD, O_DONE, O_EQUITY, O_POSITION, O_FEE, O_SLIPPAGE = 0, 1, 2, 3, 4, 5
 O_FUNDING, O_TURNOVER, O_DRAWDOWN, O_BAR = 6, 7, 8, 9
-N_OUT = 10
+N_OUT = 10  # O_POSITION: the position held after the action rules (envs.actions)
 DONE_TERMINATED, DONE_TRUNCATED = 1.0, 2.0  # O_DONE codes (0.0: episode goes on)
 # --- per-bar table columns, row = decision bar t
 B_FILL, B_SLIP, B_CLOSE_NEXT, B_FUND_NEXT, B_END_NEXT, B_BARS_SCALED = 0, 1, 2, 3, 4, 5
+B_SIGMA = 6  # vol_target's realised volatility at decision bar t (envs.actions)
 N_BAR = 8  # padded to 64 bytes: one cache line per row
 # --- consts
 C_FEE_RATE, C_FLOOR, C_MAX_DD, C_REWARD, C_DD_PENALTY, C_DSR_ETA = 0, 1, 2, 3, 4, 5
 C_TERMINAL_PENALTY, C_REWARD_SCALE, C_WINDOW, C_N_FEATURES, C_N_BARS = 6, 7, 8, 9, 10
 C_INTERVAL = 11  # decision_interval: bars per step (the action is held over them)
-N_CONST = 12
-REWARD_CODES = {"drawdown": 0.0, "log_return": 1.0, "dsr": 2.0}
-DSR_VAR_EPS = 1e-12  # DSR: no reward while the variance estimate B - A^2 is below this
+C_VOL_TARGET, C_MAX_LEVERAGE, C_BAND, C_MIN_HOLD = 12, 13, 14, 15  # the action rules
+N_CONST = 16
 NO_STEP_LIMIT = float(1 << 62)  # episode_length=None (exact in float64)
 
 
@@ -90,6 +104,7 @@ def bar_table(tables: EnvTables) -> np.ndarray:
     table[: nb - 1, B_END_NEXT] = ~tables.step_ok[1:]
     table[nb - 1 :, B_END_NEXT] = 1.0
     table[:, B_BARS_SCALED] = tables.bars_scaled[: nb + 2]
+    table[:nb, B_SIGMA] = tables.sigma
     return table
 
 
@@ -107,7 +122,11 @@ def kernel_consts(params: EnvParams, tables: EnvTables) -> np.ndarray:
     c[C_WINDOW] = tables.window
     c[C_N_FEATURES] = tables.n_features
     c[C_N_BARS] = len(tables.close)
-    c[C_INTERVAL] = params.decision_interval
+    c[C_INTERVAL] = params.decision_interval  # an int: the env resolved it (in_bars)
+    c[C_VOL_TARGET] = 0.0 if params.vol_target is None else params.vol_target
+    c[C_MAX_LEVERAGE] = params.max_leverage
+    c[C_BAND] = params.no_trade_band
+    c[C_MIN_HOLD] = params.min_hold
     return c
 
 
@@ -118,6 +137,8 @@ def start_row(params: EnvParams, t0: int, entry: float, max_steps: float) -> lis
     row[S_T], row[S_MAX_STEPS], row[S_ENTRY] = float(t0), float(max_steps), entry
     row[S_CASH] = row[S_EQ] = row[S_PEAK] = e0
     row[S_DSR_B] = params.dsr_var0
+    row[S_FEE_MULT] = row[S_SLIP_MULT] = 1.0  # x 1.0 is exact: the env's own costs, bit for bit
+    row[S_SINCE] = NEVER_TRADED  # a fresh account may trade at once (min_hold)
     return row
 
 
@@ -153,6 +174,8 @@ def _copy_items(typingctx, dst, dst_start, src, src_start, count):  # noqa: ANN0
 # Helpers of step_accounts are inlined at numba-IR level: no call, no boxing, no reference
 # counts, so one function per concern costs nothing (bench/kernel_ab.py, bench/RESULTS.md).
 _inline = numba.njit(inline="always", fastmath=False, nogil=True)
+# the action rules: envs.actions' plain function itself, compiled (one source for every path)
+_decide_target = _inline(decide_target)
 
 
 @_inline
@@ -180,7 +203,7 @@ def _check_buffers(state, consts, bars, feats, obs, out):  # noqa: ANN001, ANN20
 @_inline
 def _fill(w, pos, cash, units, entry, held, pf, fee_rate, slip_rate):  # noqa: ANN001, ANN202
     """The trade of a bar at fill price ``pf``: ``(cash, units, entry, held, turnover, fee,
-    slippage)``.
+    slippage)`` (a trade is ``w != pos``).
 
     Written without branches (random actions make ``w != pos`` unpredictable; selects are
     ~25 % faster). Without a trade u_new = units, so du = 0 and turnover, fee and slippage are
@@ -226,12 +249,14 @@ def _reward(eq, eq_prev, dd, dd_prev, a, b, cfg):  # noqa: ANN001, ANN202
     (``cfg``: the settings tuple of ``step_accounts``)."""
     floor, kind, dd_penalty, eta = cfg[1], cfg[3], cfg[4], cfg[5]
     r_log = math.log((floor if eq <= floor else eq) / eq_prev)
-    if kind == 0.0:  # drawdown, capped at 1 (only a negative equity passes it): finite
+    if kind == CODE_DRAWDOWN:  # capped at 1 (only a negative equity passes it): finite
         d = (dd if dd < 1.0 else 1.0) - dd_prev
         return r_log - dd_penalty * (d if d > 0.0 else 0.0), a, b
-    if kind == 1.0:  # log_return
+    if kind == CODE_LOG_RETURN:
         return r_log, a, b
-    return _dsr(r_log, a, b, eta)
+    if kind == CODE_DSR:
+        return _dsr(r_log, a, b, eta)
+    return math.nan, a, b  # a row of envs.rewards without its branch here: _check_finite stops
 
 
 @_inline
@@ -241,15 +266,16 @@ def _bar(acct, w, pf, slip_rate, c, funding_rate, cfg):  # noqa: ANN001, ANN202
     termination.
 
     ``acct`` is ``(position, cash, units, entry, bars held, equity, peak, drawdown, DSR A,
-    DSR B)`` before the bar; returns ``(acct after it, (reward, fee, slippage, funding,
+    DSR B, bars since the last trade)`` before the bar; returns ``(acct after it, (reward, fee, slippage, funding,
     turnover), terminated)``. Scalars only: array arguments of an inlined function cost a
     reference count per call.
     """
-    pos, cash, units, entry, held, eq_prev, peak, dd_prev, a, b = acct
+    pos, cash, units, entry, held, eq_prev, peak, dd_prev, a, b, since = acct
     fee_rate, floor, max_dd, terminal_penalty, scale = cfg[0], cfg[1], cfg[2], cfg[6], cfg[7]
     cash, units, entry, held, turnover, fee, slip = _fill(
         w, pos, cash, units, entry, held, pf, fee_rate, slip_rate
     )
+    since = (0.0 if w != pos else since) + 1.0  # counts this bar
     cash, eq, fund = _settle(cash, units, c, funding_rate)
     if w != 0.0:
         held += 1.0
@@ -262,7 +288,7 @@ def _bar(acct, w, pf, slip_rate, c, funding_rate, cfg):  # noqa: ANN001, ANN202
         reward = reward - terminal_penalty
     reward = reward * scale
     return (
-        (w, cash, units, entry, held, eq, peak, dd, a, b),
+        (w, cash, units, entry, held, eq, peak, dd, a, b, since),
         (reward, fee, slip, fund, turnover),
         terminated,
     )
@@ -332,14 +358,26 @@ def step_accounts(state, consts, bars, feats, obs, out):  # noqa: ANN001, ANN201
     cfg = (consts[C_FEE_RATE], consts[C_FLOOR], consts[C_MAX_DD], consts[C_REWARD],
            consts[C_DD_PENALTY], consts[C_DSR_ETA], consts[C_TERMINAL_PENALTY],
            consts[C_REWARD_SCALE])  # fmt: skip
+    rules = (consts[C_VOL_TARGET], consts[C_MAX_LEVERAGE], consts[C_BAND], consts[C_MIN_HOLD])
     n_done = 0
     for i in range(n):
         t = int(state[i, S_T])
         w, steps, max_steps = state[i, S_TARGET], state[i, S_STEPS], state[i, S_MAX_STEPS]
         acct = (state[i, S_POS], state[i, S_CASH], state[i, S_UNITS], state[i, S_ENTRY],
                 state[i, S_HELD], state[i, S_EQ], state[i, S_PEAK], state[i, S_DD],
-                state[i, S_DSR_A], state[i, S_DSR_B])  # fmt: skip
+                state[i, S_DSR_A], state[i, S_DSR_B], state[i, S_SINCE])  # fmt: skip
         _check_account(t, acct[4], window, n_bars)
+        # the decision: the action rules once, on the step's first bar; NaN: no decision
+        # (the backtest runner between decisions), the position is kept
+        if w != w:
+            w = acct[0]
+        else:
+            w = _decide_target(w, acct[0], acct[10], bars[t, B_SIGMA], rules[0], rules[1],
+                               rules[2], rules[3])  # fmt: skip
+        # this account's episode costs: the rates times its multipliers (1.0: unchanged)
+        slip_mult = state[i, S_SLIP_MULT]
+        cfg_i = (cfg[0] * state[i, S_FEE_MULT], cfg[1], cfg[2], cfg[3], cfg[4], cfg[5],
+                 cfg[6], cfg[7])  # fmt: skip
         sums, c, done = (0.0, 0.0, 0.0, 0.0, 0.0), 0.0, 0.0
         # One bar per pass; the action trades on the first bar only (then pos == w: no
         # trade, no cost). The sums start from the first bar's values (not 0.0 + x), so
@@ -347,7 +385,13 @@ def step_accounts(state, consts, bars, feats, obs, out):  # noqa: ANN001, ANN201
         for j in range(interval):
             c = bars[t, B_CLOSE_NEXT]
             acct, bar, terminated = _bar(
-                acct, w, bars[t, B_FILL], bars[t, B_SLIP], c, bars[t, B_FUND_NEXT], cfg
+                acct,
+                w,
+                bars[t, B_FILL],
+                bars[t, B_SLIP] * slip_mult,
+                c,
+                bars[t, B_FUND_NEXT],
+                cfg_i,
             )
             sums = bar if j == 0 else _add(sums, bar)
             steps += 1.0
@@ -359,14 +403,14 @@ def step_accounts(state, consts, bars, feats, obs, out):  # noqa: ANN001, ANN201
             if end_next != 0.0 or steps >= max_steps:
                 done = DONE_TRUNCATED
                 break
-        _, cash, units, entry, held, eq, peak, dd, a, b = acct
+        _, cash, units, entry, held, eq, peak, dd, a, b, since = acct
         _check_finite(sums[0], eq)
         if done != 0.0:
             n_done += 1
         state[i, S_T], state[i, S_STEPS], state[i, S_HELD], state[i, S_POS] = t, steps, held, w
         state[i, S_CASH], state[i, S_UNITS], state[i, S_ENTRY] = cash, units, entry
         state[i, S_EQ], state[i, S_PEAK], state[i, S_DD] = eq, peak, dd
-        state[i, S_DSR_A], state[i, S_DSR_B] = a, b
+        state[i, S_DSR_A], state[i, S_DSR_B], state[i, S_SINCE] = a, b, since
         row = (sums[0], done, eq, w, sums[1], sums[2], sums[3], sums[4], dd, float(t))
         for k in range(N_OUT):  # row k of out is quantity k: the O_* order of ``row``
             out[k * n + i] = row[k]
@@ -382,8 +426,8 @@ def step_accounts(state, consts, bars, feats, obs, out):  # noqa: ANN001, ANN201
 @numba.njit(cache=True, fastmath=False, nogil=True)
 def step_one(state, consts, bars, feats, target):  # noqa: ANN001, ANN201 (numba)
     """``step_accounts`` for the single account of a (1, N_STATE) ``state`` with target
-    position ``target``: returns ``(obs, reward, done, equity, fee, slippage, funding,
-    turnover, drawdown, bar)`` with a fresh float32 ``obs``.
+    position ``target`` (NaN: no decision): returns ``(obs, reward, done, equity, position,
+    fee, slippage, funding, turnover, drawdown, bar)`` with a fresh float32 ``obs``.
 
     The same kernel, wrapped so that ``TradingEnv.step`` makes one call with few arguments
     and gets Python scalars back (the call overhead is most of a single env's step).
@@ -399,6 +443,7 @@ def step_one(state, consts, bars, feats, target):  # noqa: ANN001, ANN201 (numba
         out[O_REWARD],
         out[O_DONE],
         out[O_EQUITY],
+        out[O_POSITION],
         out[O_FEE],
         out[O_SLIPPAGE],
         out[O_FUNDING],
@@ -406,3 +451,21 @@ def step_one(state, consts, bars, feats, target):  # noqa: ANN001, ANN201 (numba
         out[O_DRAWDOWN],
         int(out[O_BAR]),
     )
+
+
+def _tie_cache_to(dispatcher: numba.core.dispatcher.Dispatcher, *modules: object) -> None:
+    """Make ``dispatcher``'s on-disk cache stale when ``modules`` change, not only this file.
+
+    numba keys a cached function on its own source file and does not track the code inlined
+    from other modules (``envs.actions.decide_target``): without this, an edited action rule
+    would keep running its old compiled version. The modules' source hashes join the cache
+    index's stamp (numba's ``IndexDataCacheFile._source_stamp``; ``tests/test_env_actions.py``
+    checks the attribute still exists, so a numba upgrade that renames it fails loudly).
+    """
+    cache_file = dispatcher._cache._cache_file  # type: ignore[attr-defined]  # numba internals
+    hashes = tuple(hashlib.sha256(Path(m.__file__).read_bytes()).hexdigest() for m in modules)  # type: ignore[attr-defined]  # modules have a file
+    cache_file._source_stamp = (cache_file._source_stamp, *hashes)
+
+
+_tie_cache_to(step_accounts, actions, rewards)
+_tie_cache_to(step_one, actions, rewards)

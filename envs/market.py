@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from envs.barsize import step_ns
+from envs.multiframe import append_daily, check_daily_window, daily_ok, daily_stride
 from envs.segments import bars_since_segment_start, segment_ids
 
 VOL_BARS = 24  # trailing bars of the realised volatility used by slippage_model="vol"
@@ -52,6 +53,7 @@ class MarketData:
     features      float32 (T, F)  normalised features; invalid (NaN) rows replaced by 0
     feature_ok    bool (T,)       every feature of bar t is finite
     obs_ok        bool (T,)       window ``[t-window+1, t]`` in one segment, all rows feature_ok
+                                  (and the ``daily_window`` daily rows, ``envs.multiframe``)
     can_step      bool (T,)       bar t+1 exists and is in bar t's segment
     funding       float64 (T,)    rate settled at bar t's close instant (0 if none)
     segment       int64 (T,)      segment id (a new one after every gap)
@@ -78,6 +80,25 @@ class MarketData:
     feature_names: tuple[str, ...]
     freq_ns: int
     funding_unmatched: int = 0
+    daily_window: int = 0  # daily-sampled rows appended to the observation (envs.multiframe)
+    daily_stride: int = 1  # bars between two daily rows: one day of bars
+    context: str | None = None  # the market whose candles filled the ctx_* columns (load_market)
+
+    def observation(self, t: int, account: np.ndarray) -> np.ndarray:
+        """Bar t's flat float32 observation with the 4 ``account`` values: the layout the env
+        returns (``envs.trading_env``; daily rows appended when ``daily_window`` > 0)."""
+        w = self.window
+        acct = np.asarray(account, dtype=np.float32).reshape(-1)
+        base = np.concatenate([self.features[t - w + 1 : t + 1].reshape(-1), acct])
+        if not self.daily_window:
+            return base.astype(np.float32, copy=False)
+        bars = np.array([t], dtype=np.int64)
+        return append_daily(base[None, :], self.features, bars, *self.daily_layout)[0]
+
+    @property
+    def daily_layout(self) -> tuple[int, int]:
+        """``(daily_window, daily_stride)``."""
+        return self.daily_window, self.daily_stride
 
     @property
     def n_bars(self) -> int:
@@ -91,8 +112,9 @@ class MarketData:
 
     @property
     def obs_dim(self) -> int:
-        """Length of the flat observation: ``window * n_features + 4`` account values."""
-        return self.window * self.n_features + 4
+        """Length of the flat observation: ``window * n_features + 4`` account values
+        (+ ``daily_window * n_features`` daily rows)."""
+        return (self.window + self.daily_window) * self.n_features + 4
 
     @classmethod
     def build(
@@ -103,6 +125,7 @@ class MarketData:
         window: int = 32,
         freq: str = "1h",
         feature_names: tuple[str, ...] | list[str] | None = None,
+        daily_window: int = 0,
     ) -> MarketData:
         """Arrays from a cleaned candle frame, its (normalised) features and funding.
 
@@ -110,9 +133,11 @@ class MarketData:
         ``open, high, low, close``. ``features``: one row per candle (a DataFrame
         must share the candles' index); NaN marks an invalid (warm-up) row.
         ``funding``: settlement-instant-indexed rates (``envs.data.load_funding``)
-        or None (then ``funding`` is all zeros).
+        or None (then ``funding`` is all zeros). ``daily_window``: daily-sampled feature rows
+        appended to every observation (``envs.multiframe``; 0 = none).
         """
         check_window(window)
+        check_daily_window(daily_window)
         index = candles.index
         prices = _prices(candles)
         ts = index.tz_convert("UTC").as_unit("ns").asi8.astype(np.int64)
@@ -127,6 +152,9 @@ class MarketData:
         obs_ok, can_step = _masks(seg, feature_ok, window)
         n = len(index)
         freq_ns = step_ns(freq)
+        stride = daily_stride(freq_ns)
+        if daily_window:
+            obs_ok &= daily_ok(bars_since_segment_start(seg), feature_ok, daily_window, stride)
         fund: np.ndarray = np.zeros(n, dtype=np.float64)
         unmatched = 0
         if funding is not None:
@@ -147,11 +175,13 @@ class MarketData:
             funding=fund,
             segment=seg,
             range_frac=range_frac,
-            vol=_trailing_vol(c, seg, VOL_BARS),
+            vol=trailing_vol(c, seg, VOL_BARS),
             window=int(window),
             feature_names=names,
             freq_ns=freq_ns,
             funding_unmatched=unmatched,
+            daily_window=int(daily_window),
+            daily_stride=stride,
         )
 
 
@@ -260,7 +290,7 @@ def _align_funding(funding: pd.Series, close_ns: np.ndarray, bar_ns: int) -> tup
     return out, int((~matched).sum())
 
 
-def _trailing_vol(close: np.ndarray, seg: np.ndarray, bars: int) -> np.ndarray:
+def trailing_vol(close: np.ndarray, seg: np.ndarray, bars: int) -> np.ndarray:
     """Std (ddof 0) of the last <= ``bars`` log returns inside the segment, ending at t."""
     n = len(close)
     r = np.zeros(n)

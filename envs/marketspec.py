@@ -41,7 +41,6 @@ from envs.data.loading import load_candles
 from envs.markets import MarketSpecError, describe, resolve_market
 from envs.preset_table import PRESETS
 from envs.preset_types import Preset
-from lab.atomic import atomic_write_json
 from lab.config import ConfigError
 from lab.rundir import market_dirname
 
@@ -57,7 +56,6 @@ __all__ = [
     "is_market",
     "market_record",
     "pin_market_argv",
-    "record_market",
 ]
 
 
@@ -252,17 +250,6 @@ def market_record(key: str) -> dict[str, Any]:
     """``describe(market)`` plus the key: what a run folder saves in ``market.json``."""
     market = market_for(key)
     return {"key": market.spec, **describe(market)}
-
-
-def record_market(run_dir: str | os.PathLike[str], key: str) -> dict[str, Any]:
-    """Add ``market_record(key)`` to ``run_dir/meta.json`` under ``market`` (spec, bar, splits,
-    sha256 of every file read); returns the record."""
-    record = market_record(key)
-    meta_path = Path(run_dir) / "meta.json"
-    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
-    meta["market"] = record
-    atomic_write_json(meta_path, meta)
-    return record
 
 
 def pin_market_argv(argv: list[str], key: str) -> list[str]:

@@ -12,23 +12,29 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
 from gymnasium import spaces
 from numpy.lib.stride_tricks import as_strided
 
+from envs.actions import DURATION_TEXT, duration_bars, duration_ns, realised_vol
+from envs.barsize import label
 from envs.market import MarketData
+from envs.multiframe import append_daily
+from envs.rewards import REWARD_DOC, REWARDS
 
 ACTIONS = ("discrete", "continuous")
 FILLS = ("next_open", "close")
 SLIPPAGE_MODELS = ("fixed", "range", "vol")
-REWARDS = ("drawdown", "log_return", "dsr")
 N_ACCOUNT = 4  # position, unrealised return, drawdown, bars held (scaled)
 BARS_HELD_SCALE = 720  # bars_held_scaled = log1p(bars) / log1p(720): 1.0 after ~a month held
 UNREALISED_CLIP = 10.0  # the unrealised-return observation is clipped to +-10 (+-1000 %)
 FEATURE_BOUND_MIN = 10.0  # feature bounds: +-max(10, ceil(max |feature|)); normalised data is +-5
+
+
+DURATION_FIELDS = ("decision_interval", "min_hold", "vol_window")  # bars or a time (in_bars)
 
 
 Check = Callable[[Any], bool]
@@ -84,6 +90,18 @@ def _positive_int(optional: bool = False, integral_float: bool = False) -> tuple
     return text, check
 
 
+def _duration(min_bars: int) -> tuple[str, Check]:
+    """Bars (an int >= ``min_bars``) or a time (``envs.actions``: '1d', '12h'), converted
+    with the market's bar size when the env is built (``EnvParams.in_bars``)."""
+    text = f"an int >= {min_bars} (bars) {DURATION_TEXT}"
+
+    def check(x: Any) -> bool:
+        ns = duration_ns(x)
+        return (ns > 0 or min_bars == 0) if ns is not None else _is_int(x) and x >= min_bars
+
+    return text, check
+
+
 def _optional(spec: tuple[str, Check], none_means: str) -> tuple[str, Check]:
     text, check = spec
     return f"{text} or null (None: {none_means})", lambda x: x is None or check(x)
@@ -109,7 +127,7 @@ class EnvParams:
     slippage_model: str = _opt("fixed", "extra slippage rate: fixed 0; range slippage_coef * (high - low) / open of the fill bar; vol slippage_coef * 24-bar volatility", _choice(SLIPPAGE_MODELS))  # fmt: skip
     slippage_coef: float = _opt(0.05, "coefficient of the range/vol slippage models", _range(0.0, 10.0))  # fmt: skip
     funding: bool = _opt(True, "charge perpetual funding at each settlement on the position held (longs pay positive rates)", _boolean())  # fmt: skip
-    reward: str = _opt("drawdown", "drawdown: R - dd_penalty * drawdown increase; log_return: R; dsr: differential Sharpe ratio of R", _choice(REWARDS))  # fmt: skip
+    reward: str = _opt("drawdown", REWARD_DOC, _choice(REWARDS))  # envs.rewards: the reward table
     dd_penalty: float = _opt(0.5, "weight of the drawdown increase in the drawdown reward", _range(0.0, 1e3))  # fmt: skip
     dsr_eta: float = _opt(0.01, "DSR moving-average rate eta", _range(0.0, 1.0, lo_open=True, hi_open=True))  # fmt: skip
     dsr_var0: float = _opt(1e-4, "DSR second moment B at the start of an episode", _range(0.0, 1.0, lo_open=True))  # fmt: skip
@@ -119,7 +137,12 @@ class EnvParams:
     ruin_fraction: float = _opt(0.01, "terminate (ruin) when equity <= ruin_fraction * initial_equity", _range(0.0, 1.0, lo_open=True, hi_open=True))  # fmt: skip
     terminal_penalty: float = _opt(1.0, "subtracted from the reward of the terminating step", _range(0.0, 1e3))  # fmt: skip
     initial_equity: float = _opt(1.0, "starting equity of every episode (equity units)", _range(0.0, 1e12, lo_open=True))  # fmt: skip
-    decision_interval: int = _opt(1, "bars per agent step: the action is held k bars (one fill), rewards summed", _positive_int())  # fmt: skip
+    decision_interval: int | str = _opt(1, "bars per agent step, or a time ('1d' = 24 bars on 1h candles): the action is held k bars (one fill), rewards summed", _duration(1))  # fmt: skip
+    no_trade_band: float = _opt(0.0, "no-trade band: a decision trades only when abs(target - position) > band (fraction of equity), else the position is kept, no cost; 0: off", _range(0.0, 2.0))  # fmt: skip
+    min_hold: int | str = _opt(0, "minimum hold: for this many bars after a trade (or a time, '3d') decisions keep the position, no cost; 0: off", _duration(0))  # fmt: skip
+    vol_target: float | None = _opt(None, "annualised volatility target (0.5 = 50 %/yr): target exposure = action * vol_target / realised volatility (vol_window, bars <= t), capped at max_leverage", _optional(_range(0.0, 10.0, lo_open=True), "off"))  # fmt: skip
+    vol_window: int | str = _opt("30d", "window of vol_target's realised volatility: bars or a time (in-segment log close returns, ddof 0)", _duration(2))  # fmt: skip
+    max_leverage: float = _opt(1.0, "cap on abs(target exposure) after the vol_target scaling (the position observation's bound)", _range(0.0, 10.0, lo_open=True))  # fmt: skip
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -138,6 +161,19 @@ class EnvParams:
         if unknown:
             raise TypeError(f"unknown env option(s) {unknown}; valid options: {sorted(valid)}")
         return cls(**kwargs)  # type: ignore[arg-type]
+
+    def in_bars(self, bar_ns: int) -> EnvParams:
+        """These settings with every duration (``DURATION_FIELDS``) in bars of ``bar_ns`` ns (the
+        market's bar size); a time that is not a whole number of bars is refused (one line)."""
+        bars = {n: duration_bars(n, getattr(self, n), bar_ns) for n in DURATION_FIELDS}
+        if bars["vol_window"] < 2:
+            raise ValueError(
+                f"vol_window={self.vol_window!r} is 1 bar of {label(bar_ns)}: the realised "
+                "volatility needs >= 2 returns; give a longer window (e.g. 30d)"
+            )
+        if all(bars[n] == getattr(self, n) and _is_int(getattr(self, n)) for n in bars):
+            return self
+        return replace(self, **bars)
 
     @property
     def targets(self) -> tuple[float, float, float]:
@@ -172,9 +208,17 @@ class EnvTables:
         if not 0 <= lo < hi <= n:
             raise ValueError(f"split range [{lo}, {hi}) is not inside [0, {n})")
         self.lo, self.hi = lo, hi
+        params = params.in_bars(market.freq_ns)
         self._decision_bars(market, lo, hi)
         self._costs(market, params)
-        self._observation_layout(market)
+        self._observation_layout(market, max(1.0, params.max_leverage))
+        # vol_target's annualised realised volatility per decision bar (envs.actions); zeros
+        # (never read) without a volatility target
+        self.sigma = (
+            np.zeros(market.n_bars)
+            if params.vol_target is None
+            else realised_vol(market.close, market.segment, int(params.vol_window), market.freq_ns)
+        )
 
     def _decision_bars(self, market: MarketData, lo: int, hi: int) -> None:
         """``step_ok``, ``starts`` and ``run_starts`` of the split ``[lo, hi)``."""
@@ -219,8 +263,9 @@ class EnvTables:
         self.funding = market.funding if params.funding else np.zeros(n)
         self.timestamps = market.timestamps
 
-    def _observation_layout(self, market: MarketData) -> None:
-        """The strided observation windows, the bars-held scale and the Box bounds."""
+    def _observation_layout(self, market: MarketData, max_position: float) -> None:
+        """The strided observation windows, the bars-held scale and the Box bounds (the
+        position slot's: +-``max_position``)."""
         n = market.n_bars
         # log1p(k)/log1p(720) for k = 0..n, stored as float32 values (the obs dtype)
         self.bars_scaled = (
@@ -232,12 +277,16 @@ class EnvTables:
         # account state: one gather gives the whole observation row (no concatenate).
         w, f = market.window, market.n_features
         self.window, self.n_features = w, f
-        self.obs_dim = w * f + N_ACCOUNT
+        # base_dim: what the kernel writes (window + account); the daily rows follow it
+        self.base_dim = w * f + N_ACCOUNT
+        self.daily_window, self.daily_stride = market.daily_layout
+        self._features = market.features
+        self.obs_dim = self.base_dim + self.daily_window * f
         flat: np.ndarray = np.zeros(n * f + N_ACCOUNT, dtype=np.float32)
         flat[: n * f] = market.features.reshape(-1)
         self._flat = flat  # keeps the strided view's memory alive
         rows = n - w + 1
-        view = as_strided(flat, shape=(rows, self.obs_dim), strides=(f * 4, 4), writeable=False)
+        view = as_strided(flat, shape=(rows, self.base_dim), strides=(f * 4, 4), writeable=False)
         # windows[t - (w - 1)] is bar t's window; pad the index so windows_at[t] works for t >= w-1
         self.windows = view
         self.window_offset = w - 1
@@ -246,11 +295,16 @@ class EnvTables:
         fmax = float(np.abs(market.features).max()) if market.features.size else 0.0
         fb = max(FEATURE_BOUND_MIN, math.ceil(fmax))
         bars_max = float(self.bars_scaled[-1])
+        daily = self.daily_window * f
         self.obs_low = np.concatenate(
-            [np.full(w * f, -fb), [-1.0, -UNREALISED_CLIP, 0.0, 0.0]]
+            [np.full(w * f, -fb), [-max_position, -UNREALISED_CLIP, 0.0, 0.0], np.full(daily, -fb)]
         ).astype(np.float32)
         self.obs_high = np.concatenate(
-            [np.full(w * f, fb), [1.0, UNREALISED_CLIP, 1.0, max(10.0, bars_max)]]
+            [
+                np.full(w * f, fb),
+                [max_position, UNREALISED_CLIP, 1.0, max(10.0, bars_max)],
+                np.full(daily, fb),
+            ]
         ).astype(np.float32)
 
     def spaces(self, action: str) -> tuple[spaces.Box, spaces.Space]:
@@ -263,4 +317,12 @@ class EnvTables:
 
     def window_row(self, t: int) -> np.ndarray:
         """A fresh float32 copy of bar t's observation row (account slots still to fill)."""
-        return self.windows[t - self.window_offset].copy()
+        row = self.windows[t - self.window_offset].copy()
+        return self.with_daily(row[None, :], np.array([t]))[0] if self.daily_window else row
+
+    def with_daily(self, rows: np.ndarray, bars: np.ndarray) -> np.ndarray:
+        """``(n, base_dim)`` kernel rows of ``bars`` -> full ``(n, obs_dim)`` observations (the
+        daily rows appended, ``envs.multiframe``); the rows themselves without daily rows."""
+        if not self.daily_window:
+            return rows
+        return append_daily(rows, self._features, bars, self.daily_window, self.daily_stride)

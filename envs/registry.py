@@ -24,6 +24,7 @@ Registered ids (at ``import envs``): ``TradingEnv-btc1h-v1``, ``TradingEnv-eth1h
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -32,7 +33,9 @@ from envs.data import load_clean, load_funding
 from envs.data.errors import DataValidationError
 from envs.features import RobustNormaliser, compute_features, valid_rows
 from envs.market import MarketData, check_window
-from envs.marketspec import market_key
+from envs.marketspec import make_key, market_key, split_key
+from envs.multiframe import check_daily_window
+from envs.normalisers import pick_normaliser
 from envs.presets import get_preset
 from envs.splits import split_bounds, split_index_range
 from envs.trading_env import TradingEnv
@@ -46,28 +49,58 @@ def _normaliser_key(normaliser: Any) -> str:
     return "train-fit" if normaliser is None else json.dumps(normaliser.to_dict(), sort_keys=True)
 
 
+def context_market(context: str | Any, freq: str) -> Any:
+    """The context market (a preset, any market key) at the traded market's bar size ``freq``
+    (``eth1h`` beside a 4h market reads ``eth1h?bar=4h``, resampled on load)."""
+    ctx = get_preset(context)
+    if ctx.freq == freq:
+        return ctx
+    base, opts = split_key(str(context))
+    opts["bar"] = freq
+    return get_preset(make_key(base, **opts))  # the same key with the traded market's bar
+
+
+def load_context(context: str | Any | None, freq: str) -> Any:
+    """Cleaned candles of the ``context`` market at bar size ``freq`` (None: None)."""
+    return None if context is None else load_clean(context_market(context, freq))[0]
+
+
 def load_market(
     preset: str | Any,
     feature_set: str = DEFAULT_FEATURE_SET,
     window: int = DEFAULT_WINDOW,
     normaliser: Any = None,
+    context: str | None = None,
+    daily_window: int = 0,
 ) -> tuple[MarketData, Any]:
     """``(MarketData of the whole series, the fitted RobustNormaliser)``; cached in-process.
 
     ``normaliser``: a fitted ``envs.features.RobustNormaliser`` to reuse (its feature
-    names must match), or None to fit one on the train split's valid rows.
+    names must match), an ``envs.normalisers.MarketNormalisers`` (a several-market run's: the
+    one for this market is used), or None to fit one on the train split's valid rows.
+    ``context``: another market (a preset or market key) whose returns the ``daily``/``daily30``
+    sets read as cross-asset context (``envs.features.daily``), at this market's bar size.
+    ``daily_window``: daily-sampled feature rows appended to each observation
+    (``envs.multiframe``; 0 = the bar window only).
     """
 
     check_window(window)  # before any data is loaded
+    check_daily_window(daily_window)
     p = get_preset(preset)  # a preset name, any market key (envs.marketspec) or a Preset
+    normaliser = pick_normaliser(normaliser, p)
     files = tuple(sorted(p.files.items()))  # paths + sha256: a changed file is a new entry
-    key = (p.name, p.freq, files, feature_set, int(window), _normaliser_key(normaliser))
+    ctx = None if context is None else context_market(context, p.freq)
+    ctx_files = None if ctx is None else (ctx.name, ctx.freq, tuple(sorted(ctx.files.items())))
+    key: tuple[Any, ...] = (p.name, p.freq, files, feature_set, int(window))
+    key += (_normaliser_key(normaliser), ctx_files)
+    key += (int(daily_window),) if daily_window else ()
     if key in _CACHE:  # an equal normaliser may have filled it: the given one is returned as is
         market, cached = _CACHE[key]
         return market, (cached if normaliser is None else normaliser)
     candles, _report = load_clean(p)
     funding = load_funding(p) if p.funding is not None else None
-    raw = compute_features(candles, feature_set, funding=funding, freq=p.freq)
+    ctx_candles = None if ctx is None else load_clean(ctx)[0]
+    raw = compute_features(candles, feature_set, funding=funding, freq=p.freq, context=ctx_candles)
     if normaliser is None:
         lo, hi = split_index_range(candles.index, p, "train")
         mask = valid_rows(raw)
@@ -76,8 +109,16 @@ def load_market(
         normaliser = RobustNormaliser().fit(raw, mask)
     values = normaliser.transform(raw)
     market = MarketData.build(
-        candles, values, funding, window=window, freq=p.freq, feature_names=tuple(raw.columns)
+        candles,
+        values,
+        funding,
+        window=window,
+        freq=p.freq,
+        feature_names=tuple(raw.columns),
+        daily_window=daily_window,
     )
+    if ctx is not None:  # what filled the ctx_* columns (a trainer checks its config against it)
+        market = dataclasses.replace(market, context=ctx.name)
     _CACHE[key] = (market, normaliser)
     return market, normaliser
 
@@ -109,15 +150,19 @@ def make_env(
     window: int = DEFAULT_WINDOW,
     normaliser: Any = None,
     seed: int | None = None,
+    context: str | None = None,
+    daily_window: int = 0,
     **options: Any,
 ) -> TradingEnv:
     """A ``TradingEnv`` on ``preset``'s ``split`` (train/val/test; None = all rows).
 
     ``options`` are ``envs.params.EnvParams`` fields (fee_bps, reward, ...). ``seed``
     seeds the env's generator now (``reset(seed=seed)`` is equivalent). The fitted
-    normaliser is ``env.normaliser`` (save it with the run).
+    normaliser is ``env.normaliser`` (save it with the run). ``context``: the cross-asset
+    context market of the ``daily`` sets and ``daily_window`` the daily rows of a
+    multi-timeframe observation (``load_market``).
     """
-    market, norm = load_market(preset, feature_set, window, normaliser)
+    market, norm = load_market(preset, feature_set, window, normaliser, context, daily_window)
     env = TradingEnv(market, split_range(market, preset, split), **options)
     env.normaliser = norm
     env.preset, env.split = preset, split
@@ -161,10 +206,13 @@ def make_batched_env(
     window: int = DEFAULT_WINDOW,
     normaliser: Any = None,
     seed: int | None = None,
+    context: str | None = None,
+    daily_window: int = 0,
     **options: Any,
 ) -> BatchedTradingEnv:
-    """A ``BatchedTradingEnv`` of ``n_envs`` accounts; env i is seeded ``seed + i``."""
-    market, norm = load_market(preset, feature_set, window, normaliser)
+    """A ``BatchedTradingEnv`` of ``n_envs`` accounts; env i is seeded ``seed + i``
+    (``context``, ``daily_window``: as ``make_env``)."""
+    market, norm = load_market(preset, feature_set, window, normaliser, context, daily_window)
     venv = BatchedTradingEnv(
         market, n_envs, split_range(market, preset, split), seed=seed, **options
     )

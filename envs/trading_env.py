@@ -40,6 +40,34 @@ exposure out of [-1, 1].
 ``action="continuous"``: ``Box(-1, 1, (1,), float32)``, the target exposure w
 (clipped to [-1, 1]; to [0, 1] with ``long_only``). For SAC.
 
+## Action rules (actions that don't churn; ``envs.actions``)
+
+At each decision (bar t's close; once per agent step) the action's target ``a`` (the table's
+w above) becomes the position traded to by four rules, in this order; all off by default
+(then the position is ``a`` itself, bit for bit):
+
+1. ``vol_target=V`` (annualised, e.g. 0.5): ``w = a * V / sigma_t``, ``sigma_t`` the annualised
+   realised volatility at bar t: std (ddof 0) of the last ``vol_window`` (30d) in-segment log
+   close returns ending at bar t (bars <= t only), times ``sqrt(365 days / bar)``. No
+   estimate (fewer than 2 returns since the segment start, or sigma 0): w = 0 (flat).
+2. ``max_leverage=L`` (1): w clipped to [-L, L]; the position observation's bound is
+   ``max(1, L)``. A discrete agent's +-1 is then a direction scaled to the target risk.
+3. ``no_trade_band=b``: if ``|w - position| <= b`` (fractions of equity; the position is the
+   current target, the observation's position slot) the position is kept: no trade, no cost.
+   With discrete targets (steps of 1) only a band >= 1 or a volatility target makes it bite.
+4. ``min_hold=h`` (bars, or a time such as ``"3d"``): during the h bars that follow a trade,
+   decisions keep the position (a trade decided at t fills at t+1's open and holds bars
+   t+1..t+h at least; an episode's first decision is always free). Exits count as trades.
+
+The position that results is what the info's ``position``, the observation, the fill and every
+cost use; the costs of the trades the rules allow are charged as above (equity and reward).
+The same function decides in the batched env, the backtest runner (which keeps the position
+without consulting the rules between the decisions of a ``decision_interval`` policy:
+``TradingEnv.hold()``) and serving (``agents`` predict/paper). Durations (``decision_interval``,
+``min_hold``, ``vol_window``) are bars (an int) or a time (``"1d"``, ``"12h"``, ``"2w"``)
+converted with the market's bar size; a time that is not a whole number of bars is refused
+(``decision_interval="90m"`` on 1h bars) and ``env.params`` holds the bars.
+
 ## Observation space
 
 ``Box(low, high, (window * F + 4,), float32)``; F = number of features. Bounds
@@ -120,7 +148,8 @@ max drawdown, checked every bar; the terminal penalty is in that bar's reward)
 or is truncated (a gap, the split end, or ``episode_length`` bars). A discount
 ``gamma`` of an agent therefore applies per agent step = per k bars
 (``gamma_bar ** k`` for a per-bar discount ``gamma_bar``). k=1 is the one-bar
-step, bit for bit.
+step, bit for bit. ``decision_interval="1d"`` on hourly candles is k=24 (a time is
+converted with the market's bar size; see "Action rules").
 
 ## Episodes
 
@@ -183,11 +212,15 @@ The gymnasium ids carry the version: ``TradingEnv-<preset>-v1`` (``envs.ENV_VERS
   as v1 with k fixed to 1 (``decision_interval`` is refused there; gymnasium warns that v1
   exists). Also in v1: absurd option values are refused (ranges in the table above:
   e.g. ``fee_bps`` in [0, 10000], ``max_drawdown`` up to 1) and an equity overflow raises
-  instead of returning inf/nan; every result v0 produced is unchanged.
+  instead of returning inf/nan; every result v0 produced is unchanged. Later in v1: the action
+  rules (``no_trade_band``, ``min_hold``, ``vol_target``, ``vol_window``, ``max_leverage``) and
+  durations in time units; their defaults reproduce earlier v1 results bit for bit
+  (``tests/test_actions_golden.py``).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import gymnasium as gym
@@ -216,7 +249,8 @@ class TradingEnv(gym.Env):
         self, market: MarketData, split: tuple[int, int] | None = None, **options: Any
     ) -> None:
         super().__init__()
-        self.params = EnvParams.from_kwargs(**options)
+        # durations in bars of this market ('1d' = 24 bars on 1h candles; envs.actions)
+        self.params = EnvParams.from_kwargs(**options).in_bars(market.freq_ns)
         self.market = market
         self.tables = EnvTables(market, self.params, split or (0, market.n_bars))
         p, tb = self.params, self.tables
@@ -234,6 +268,7 @@ class TradingEnv(gym.Env):
         self._targets = p.targets
         self._discrete = p.action == "discrete"
         self._long_only = p.long_only
+        self._daily = tb.daily_window > 0
         self._seq_next = 0
 
     # ----------------------------------------------------------------- public helpers
@@ -273,7 +308,7 @@ class TradingEnv(gym.Env):
         e0 = self.params.initial_equity
         self._state[0] = K.start_row(self.params, t0, float(self.tables.close[t0]), max_steps)
         obs = self.tables.window_row(t0)
-        obs[self._wf :] = 0.0
+        obs[self._wf : self.tables.base_dim] = 0.0
         info = {
             "equity": e0,
             "position": 0.0,
@@ -315,17 +350,29 @@ class TradingEnv(gym.Env):
             w = self._targets[action]
         else:
             w = self._target(action)
+        return self._step_target(w)
+
+    def hold(self) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """One agent step without a decision: the position is kept (no trade, no cost, the
+        action rules not consulted). What ``backtest.runner`` steps between the decisions of
+        a policy with a decision interval, so that its per-bar pass is the k-bar env's."""
+        return self._step_target(math.nan)
+
+    def _step_target(self, w: float) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """One kernel step to target ``w`` (NaN: no decision) -> ``step``'s tuple."""
         try:
-            obs, reward, done, eq, fee, slip, fund, turnover, dd, bar = _step_one(
+            obs, reward, done, eq, pos, fee, slip, fund, turnover, dd, bar = _step_one(
                 self._state, self._consts, self._bars, self._feats, w
             )
         except IndexError:
             if self.t < 0:
                 raise RuntimeError("call reset() before step()") from None
             raise
+        if self._daily:  # multi-timeframe: the daily rows follow the kernel's row
+            obs = self.tables.with_daily(obs[None, :], np.array([bar]))[0]
         info = {
             "equity": eq,
-            "position": w,
+            "position": pos,
             "fee": fee,
             "slippage": slip,
             "funding": fund,

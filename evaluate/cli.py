@@ -16,19 +16,19 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from agents.loading import load_run
-from agents.safe_load import ModelLoadError, cli_exit
+from agents.acting.loading import load_run
+from agents.acting.safe_load import ModelLoadError, cli_exit
 from backtest.baseline_select import add_trend_baselines
 from backtest.baselines import PolicySpec, baseline
+from backtest.ensemble import build_ensemble
 from backtest.oracles import oracle_specs
 from backtest.overfit_ledger import ledger_overfitting
 from backtest.record import Backtest
 from backtest.runner import CostOverrides, run_policy
-from envs.marketspec import market_dirname, record_market
+from envs.marketspec import market_dirname, market_record
 from envs.presets import get_preset
 from evaluate import eval_config
 from evaluate.arg_checks import check_numbers, check_split
-from evaluate.ensemble import build_ensemble
 from evaluate.eval_config import EvalConfig, config_from_args
 from evaluate.groups import GroupError, RunRef, expand_runs
 from evaluate.headtohead import compare
@@ -62,7 +62,7 @@ oracle_filter (envs.synthetic). {SELECTION_NOTE} --ensemble RULE adds one policy
 ensemble_RULE over all the given runs (voting: plurality of the members' positions, a tie is
 flat; confidence: argmax of the mean SELL/HOLD/BUY probabilities, discrete PPO and supervised
 members only; disagreement: trade only when every member agrees, else flat; a continuous SAC
-member votes with the sign of its exposure; see evaluate.ensemble). An ensemble counts as one
+member votes with the sign of its exposure; see backtest.ensemble). An ensemble counts as one
 more trial in the deflated Sharpe; pick its rule on val, like any other choice.
 Seeds: LABEL=GROUP (a seed group folder with group.json), LABEL=RUN1,RUN2,... or one LABEL repeated
 are seeds of one method, reduced to the IQM of their Sharpes with a stratified bootstrap CI, the
@@ -263,8 +263,8 @@ def main(argv: list[str] | None = None) -> int:
         config=dataclasses.asdict(args),
         data_files=preset_files(get_preset(args.env)),
         argv=["-m", "evaluate", *(sys.argv[1:] if argv is None else argv)],
+        meta={"market": market_record(args.env)},  # spec, bar, splits (window), sha256 of files
     )
-    record_market(out, args.env)  # meta.json: spec, bar, splits (window), sha256 of every file
     backtests = run_backtests(specs, args, costs)
     cmp, trials = compare_counted(backtests, args, ledger)
     summaries = seed_summaries(cmp, n_boot=args.n_boot, seed=args.bootstrap_seed)

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
+from backtest.ensemble import RULES
 from envs.marketspec import add_market_flags, market_flags_given, market_from_args
-from evaluate.ensemble import RULES
 from lab.config import ConfigError, Rule, add_fields, check_rules, doc, resolve
 
 RUNS_HELP = (

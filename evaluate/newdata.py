@@ -1,6 +1,6 @@
 """Evaluate trained runs on a market they have never seen (``python -m evaluate --env NEW``).
 
-A run keeps its own normaliser and feature set (``agents.loading.load_run``); the market must
+A run keeps its own normaliser and feature set (``agents.acting.loading.load_run``); the market must
 have the run's bar size and produce the run's feature columns. ``check_runs_on_market`` refuses
 a mismatch with one line naming the run, what it was trained on and what the market has.
 """

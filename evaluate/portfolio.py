@@ -1,14 +1,18 @@
-"""``python -m evaluate.portfolio``: the allocation baselines head to head on a universe.
+"""``python -m evaluate.portfolio``: portfolio agents and the allocation baselines head to head.
 
     .venv/bin/python -m evaluate.portfolio --env btc1h,eth1h --split test [--json]
+    .venv/bin/python -m evaluate.portfolio --run runs/btc1h_eth1h/ppo/RUN --split test
 
-Every baseline of ``backtest.allocation_baselines`` runs through the portfolio env
-(``envs.portfolio``) on the same split with the same costs (fees and slippage per member on the
-notional traded, funding per member from its own history) and is reported with its Sharpe,
-total return, maximum drawdown, turnover and costs a year, and the per-member attribution of
-return and costs. A universe holding planted-signal presets (``--env synth-regime,synth-rw``)
-also lists the oracle allocations (``backtest.allocation_oracles``). The split's dates are the first member's. Agents that allocate are not yet
-trained on the portfolio env (issue 21 goes on): this is the bar they will have to clear.
+Every baseline of ``backtest.allocation_baselines``, and each ``--run`` (a portfolio run of
+``python -m agents.ppo --env A,B``: its selected ``best_policy.pt``, deterministic), runs through
+the portfolio env (``envs.portfolio``) on the same split with the same costs (fees and slippage
+per member on the notional traded, funding per member from its own history) and is reported
+with its Sharpe, total return, maximum drawdown, turnover and costs a year, and the per-member
+attribution of return and costs. Without ``--env`` the universe is the first run's; a policy
+trained on N members runs on any other universe of the same feature set and window (the asset
+policy is permutation-equivariant). A universe holding planted-signal presets
+(``--env synth-xs-regime,synth-xs-rw1,synth-xs-rw2``) also lists the oracle allocations
+(``backtest.allocation_oracles``). The split's dates are the first member's.
 """
 
 from __future__ import annotations
@@ -16,51 +20,117 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
+from pathlib import Path
 
-from backtest.allocation import run_allocation
+import numpy as np
+
+from agents.portfolio import NetAllocator, load_run_policy
+from agents.portfolio.policy import PortfolioPolicySpec
+from agents.portfolio.train import members_of
+from backtest.allocation import AllocationBacktest, run_allocation
 from backtest.allocation_baselines import ALLOCATION_BASELINES, BaselineAllocator
 from backtest.allocation_oracles import OracleAllocator, planted_members
 from envs.data import DataValidationError
-from envs.portfolio import load_universe, split_rows
+from envs.portfolio import Universe, load_universe, split_rows
 from envs.portfolio.env import PortfolioAccounts
 from envs.presets import get_preset
+from envs.registry import DEFAULT_FEATURE_SET, DEFAULT_WINDOW
+from envs.synthetic import ALL_MARKET_NAMES
+from evaluate.arg_checks import check_numbers
 from lab.cli import run_cli
 from lab.config import ConfigError
+from lab.runtime import set_torch_threads
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
     """The command line."""
-    ap = argparse.ArgumentParser(prog="python -m evaluate.portfolio", description=__doc__)
-    ap.add_argument("--env", required=True, help="members, comma-separated: presets or files")
+    ap = argparse.ArgumentParser(prog="python -m evaluate.portfolio", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    ap.add_argument("--env", help="members, comma-separated: presets or files (default: the run's)")
+    ap.add_argument("--run", action="append", default=[], help="a portfolio run folder (repeat)")
     ap.add_argument("--split", default="test", choices=("train", "val", "test"))
     ap.add_argument("--fee-bps", type=float, default=10.0, help="fee per unit traded, bps")
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
-    return ap.parse_args(argv)
+    args = ap.parse_args(argv)
+    check_numbers(args)
+    if not args.env and not args.run:
+        raise ConfigError("give --env A,B (a universe) and/or --run RUN (a portfolio run)")
+    return args
 
 
 def main(argv: list[str] | None = None) -> dict[str, dict]:
-    """Run every baseline; print the table (or JSON); return the results."""
+    """Run every baseline (and run); print the table (or JSON); return the results."""
     args = parse(sys.argv[1:] if argv is None else argv)
-    specs = [s.strip() for s in args.env.split(",") if s.strip()]
-    if len(set(specs)) != len(specs) or not specs:
-        raise ConfigError(f"--env {args.env!r}: give each member once, comma-separated")
-    universe = load_universe(specs)
+    set_torch_threads(1)  # one decision per bar: batch-1 forwards, thread hand-offs dominate
+    agents = [(Path(r), *load_run_policy(r)) for r in args.run]
+    specs = members_of(args.env) if args.env else list(agents[0][2].members)
+    layout = (agents[0][2].feature_set, agents[0][2].window) if agents else None
+    universe = load_universe(specs, *(layout or (DEFAULT_FEATURE_SET, DEFAULT_WINDOW)))
     rows = split_rows(universe, specs[0], args.split)
     ppy = get_preset(specs[0]).periods_per_year
     results = {}
-    policies = {name: BaselineAllocator(name, universe).decide for name in ALLOCATION_BASELINES}
-    if planted_members(universe):  # a planted cross-sectional market: its known allocations
-        for kind in ("hidden", "filter"):
-            policies[f"oracle_{kind}"] = OracleAllocator(universe, kind, "long_only").decide
-    for name, decide in policies.items():
-        acc = PortfolioAccounts(universe, 1, rows, fee_bps=args.fee_bps, episode_length=None)
-        bt = run_allocation(acc, decide, name)
-        results[name] = {**bt.summary(ppy), "attribution": bt.attribution()}
+    for name, decide, options in _policies(universe, agents):
+        acc = PortfolioAccounts(
+            universe,
+            1,
+            rows,
+            fee_bps=args.fee_bps,
+            episode_length=None,
+            max_drawdown=None,
+            **options,
+        )
+        bt = run_allocation(acc, decide(acc), name)
+        results[name] = {**bt.summary(ppy), "attribution": bt.attribution(), **_extra(bt)}
     if args.json:
         print(json.dumps(results, indent=2))
     else:
         print(render(results, specs, args.split))
     return results
+
+
+Factory = Callable[[PortfolioAccounts], Callable]
+
+
+def _policies(
+    universe: Universe, agents: list[tuple[Path, object, PortfolioPolicySpec]]
+) -> list[tuple[str, Factory, dict]]:
+    """(name, decide factory on the accounts, env options) of every row, agents first."""
+    rows: list[tuple[str, Factory, dict]] = []
+    for path, net, spec in agents:
+        if spec.feature_set != agents[0][2].feature_set or spec.window != agents[0][2].window:
+            raise ConfigError(
+                f"--run {path}: feature set {spec.feature_set!r} window {spec.window} differ "
+                "from the first run's; evaluate runs of one observation layout together"
+            )
+        opts = {"mode": spec.mode, "gross_cap": spec.gross_cap, "action_map": spec.action_map}
+        name = f"ppo:{path.name}" if len(agents) > 1 else "ppo_agent"
+
+        def factory(acc: PortfolioAccounts, net=net, spec=spec) -> Callable:  # noqa: ANN001
+            return NetAllocator(net, acc, spec).decide  # type: ignore[arg-type]
+
+        rows.append((name, factory, opts))
+    for name in ALLOCATION_BASELINES:
+        rows.append((name, lambda acc, n=name: BaselineAllocator(n, acc.universe).decide, {}))
+    if planted_members(universe):  # a planted cross-sectional market: its known allocations
+        kinds = ["hidden", "filter"]
+        if all(n in ALL_MARKET_NAMES for n in universe.names):
+            kinds.append("blind")  # the order-blind filter: the bar for an equivariant policy
+        for kind in kinds:
+            rows.append(
+                (f"oracle_{kind}",
+                 lambda acc, k=kind: OracleAllocator(acc.universe, k, "long_only").decide, {})
+            )  # fmt: skip
+    return rows
+
+
+def _extra(bt: AllocationBacktest) -> dict[str, object]:
+    """Mean weight per member and the bars held (a one-allocation policy shows here)."""
+    w = bt.weights
+    return {
+        "weights_mean": dict(zip(bt.names, np.round(w.mean(0), 4).tolist(), strict=True)),
+        "weights_sd": dict(zip(bt.names, np.round(w.std(0), 4).tolist(), strict=True)),
+    }
 
 
 def render(results: dict[str, dict], specs: list[str], split: str) -> str:

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from backtest.baselines import is_reference
-from backtest.collapse import collapse_label, collapse_name
+from backtest.collapse import collapse_name
+from backtest.metric_table import METRICS
 from evaluate.headtohead import Comparison
 
 SELECTION_NOTE = (
@@ -33,58 +34,53 @@ def _num(v: float) -> str:
     return "nan" if not math.isfinite(v) else f"{v:.3f}"
 
 
-def _int(v: float) -> str:
-    return "nan" if not math.isfinite(v) else f"{int(round(v))}"
-
-
 def _p(v: float) -> str:
     return "nan" if not math.isfinite(v) else (f"{v:.4f}" if v >= 1e-4 else f"{v:.1e}")
 
 
-def _held(v: float) -> str:
-    """The one position a policy held throughout (a collapse), ``-`` when it traded."""
-    return collapse_label(v) or "-"
-
-
-# (label, key in Row.flat(), formatter) for the side-by-side table.
+# the side-by-side table's rows: keys of Row.flat(), labelled and formatted by
+# backtest.metric_table.METRICS; TABLE is (label, key, formatter) per row
+REPORT_KEYS = (
+    "total_return",
+    "cagr",
+    "sharpe",
+    "sharpe_ci_low",
+    "sharpe_ci_high",
+    "sortino",
+    "calmar",
+    "annual_volatility",
+    "max_drawdown",
+    "max_drawdown_duration_bars",
+    "time_under_water",
+    "var_95",
+    "cvar_95",
+    "positive_periods",
+    "n_trades",
+    "win_rate",
+    "profit_factor",
+    "expectancy",
+    "avg_win",
+    "avg_loss",
+    "risk_reward",
+    "max_consecutive_losses",
+    "recovery_factor",
+    "exposure",
+    "constant_position",
+    "turnover_annual",
+    "fees_paid",
+    "slippage_paid",
+    "funding_paid",
+    "beta",
+    "correlation",
+    "ruined",
+    "psr",
+    "dsr",
+    "sharpe_diff_vs_benchmark",
+    "p_value_vs_benchmark",
+    "p_value_memmel_vs_benchmark",
+)
 TABLE: list[tuple[str, str, Callable[[float], str]]] = [
-    ("total return", "total_return", _pct),
-    ("CAGR", "cagr", _pct),
-    ("Sharpe (ann.)", "sharpe", _num),
-    ("Sharpe CI low", "sharpe_ci_low", _num),
-    ("Sharpe CI high", "sharpe_ci_high", _num),
-    ("Sortino", "sortino", _num),
-    ("Calmar", "calmar", _num),
-    ("volatility (ann.)", "annual_volatility", _pct),
-    ("max drawdown", "max_drawdown", _pct),
-    ("max DD duration (bars)", "max_drawdown_duration_bars", _int),
-    ("time under water", "time_under_water", _pct),
-    ("VaR 95%", "var_95", _pct),
-    ("CVaR 95%", "cvar_95", _pct),
-    ("profitable bars", "positive_periods", _pct),
-    ("trades", "n_trades", _int),
-    ("win rate", "win_rate", _pct),
-    ("profit factor", "profit_factor", _num),
-    ("expectancy/trade", "expectancy", _pct),
-    ("avg win", "avg_win", _pct),
-    ("avg loss", "avg_loss", _pct),
-    ("risk-reward", "risk_reward", _num),
-    ("max consec. losses", "max_consecutive_losses", _int),
-    ("recovery factor", "recovery_factor", _num),
-    ("exposure", "exposure", _pct),
-    ("one position held", "constant_position", _held),
-    ("turnover (x/yr)", "turnover_annual", _num),
-    ("fees paid", "fees_paid", _pct),
-    ("slippage paid", "slippage_paid", _pct),
-    ("funding paid", "funding_paid", _pct),
-    ("beta vs B&H", "beta", _num),
-    ("corr vs B&H", "correlation", _num),
-    ("ruined (1 = yes)", "ruined", _int),
-    ("PSR (SR>0)", "psr", _num),
-    ("DSR", "dsr", _num),
-    ("dSharpe vs B&H", "sharpe_diff_vs_benchmark", _num),
-    ("p vs B&H (bootstrap)", "p_value_vs_benchmark", _p),
-    ("p vs B&H (Memmel)", "p_value_memmel_vs_benchmark", _p),
+    (METRICS[k].label, k, METRICS[k].format) for k in REPORT_KEYS
 ]
 
 

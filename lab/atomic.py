@@ -121,7 +121,7 @@ def atomic_save(path: str | os.PathLike[str], save_fn: Callable[[Path], None]) -
     ``save_fn`` writes to a temp path with the same suffix (SB3 appends ``.zip`` when missing,
     so the suffix must be kept), then the temp file is fsync-ed and moved over ``path``. A
     SIGKILL inside ``save_fn`` leaves the temp (``.<stem>.tmp<pid><suffix>``), which
-    ``agents.resume_state.clean_stale_temps`` removes on resume.
+    ``agents.resume.state.clean_stale_temps`` removes on resume.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -28,7 +28,7 @@ from lab.layers import LAYERS
 # only these may be imported inside a function, each such line with a comment
 HEAVY: dict[str, str] = {
     "policies": "the policies package imports torch",
-    "agents.loading": "imports torch and stable_baselines3",
+    "agents.acting.loading": "imports torch and stable_baselines3",
 }
 _FUNCS = (ast.FunctionDef, ast.AsyncFunctionDef)
 

@@ -207,8 +207,12 @@ def create_run_dir(
     data_files: Iterable[str | os.PathLike[str]],
     run_dir: str | os.PathLike[str] | None = None,
     argv: list[str] | None = None,
+    meta: Mapping[str, Any] | None = None,
 ) -> Path:
     """Create the run folder and write ``command.txt``, ``config.yaml`` and ``meta.json``.
+
+    ``meta``: what the caller records beside the provenance (the market, the starting weights),
+    written in the same one ``meta.json`` (``write_provenance``).
 
     ``run_dir`` overrides the default path; an existing non-empty folder is refused (a fresh
     run never overwrites another run's files; use ``--resume`` to continue one).
@@ -225,7 +229,7 @@ def create_run_dir(
     make_output_dir(path, "--run-dir")
     _UNFINISHED.append((path, created))
     return write_provenance(
-        path, seed=seed, config=config, data_files=data_files, argv=argv, start=start
+        path, seed=seed, config=config, data_files=data_files, argv=argv, start=start, meta=meta
     )
 
 
@@ -237,19 +241,27 @@ def write_provenance(
     data_files: Iterable[str | os.PathLike[str]],
     argv: list[str] | None = None,
     start: dt.datetime | None = None,
+    meta: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write ``command.txt``, ``config.yaml`` and ``meta.json`` into ``path`` (created if needed).
+
+    ``meta.json`` is written once, here: ``build_meta``'s provenance plus the caller's ``meta``
+    (e.g. ``{"market": envs.marketspec.market_record(key)}``); a key of both is a bug (ValueError).
 
     The provenance every run folder records, whoever writes it: ``create_run_dir`` for training
     runs, the evaluation and walk-forward output folders directly. ``config`` values that YAML
     cannot hold (paths, tuples) are written as their JSON/str form.
     """
+    record = build_meta(seed, data_files, start)
+    clash = sorted(set(record) & set(meta or {}))
+    if clash:  # checked before anything is written: no half-written folder
+        raise ValueError(f"meta.json: {clash} are provenance keys; the caller may not set them")
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     write_command(path, argv)
     plain = json.loads(json.dumps(dict(config), default=str))
     atomic_write_yaml(path / "config.yaml", plain)
-    atomic_write_json(path / "meta.json", build_meta(seed, data_files, start))
+    atomic_write_json(path / "meta.json", {**record, **(meta or {})})
     return path
 
 

@@ -7,7 +7,7 @@
                            seeds) and failures (listed, never dropped)
     <group>/summary.md     the same as a table
 
-The caller (``agents.seed_group``, ``supervised.seed_group``) resolves the configuration, says
+The caller (``agents.experiments.seed_group``, ``supervised.seed_group``) resolves the configuration, says
 how to read a finished run's val metrics and appends ledger records; this module only needs a
 module whose ``main(argv)`` trains one run into ``--run-dir``. A restarted group (same
 ``--run-dir``, same configuration and seeds) skips every seed whose folder has a complete

@@ -23,7 +23,7 @@ _SB3_NAMES = ("TransformerExtractor", "ppo_policy_kwargs")
 
 def __getattr__(name: str) -> Any:
     """The SB3 extractor on first use: importing stable_baselines3 costs seconds that serving
-    one decision without SB3 (``agents.fast_policy``) does not need to pay."""
+    one decision without SB3 (``agents.acting.fast_policy``) does not need to pay."""
     if name in _SB3_NAMES:
         from policies import extractor  # imports stable_baselines3 (seconds): on first use
 

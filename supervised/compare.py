@@ -40,7 +40,7 @@ from envs.marketspec import (
     is_market,
     market_flags_given,
     market_from_args,
-    record_market,
+    market_record,
 )
 from envs.presets import PRESETS, get_preset
 from lab.atomic import atomic_write_json, atomic_write_text
@@ -267,6 +267,7 @@ def _setup(argv: list[str] | None) -> tuple[CompareConfig, FitConfig, Path]:
         data_files=preset_files(get_preset(a.env)),
         run_dir=args.run_dir,
         argv=["-m", "supervised.compare", *(sys.argv[1:] if argv is None else argv)],
+        meta={"market": market_record(a.env)},  # spec, bar, splits, sha256 of every file
     )
     return a, base, run_dir
 
@@ -307,7 +308,6 @@ def main(argv: list[str] | None = None) -> Path:
     atomic_write_json(run_dir / "compare.json", {"rows": rows, "wall_s": round(wall, 1)})
     md = to_markdown(rows, header)
     atomic_write_text(run_dir / "compare.md", md)
-    record_market(run_dir, a.env)
     print(header.split("\n\n", 1)[0])
     print(to_text(rows))
     print(f"written (with a note on every column): {run_dir / 'compare.md'}")

@@ -22,7 +22,7 @@ input), ``markets`` (name, data files' sha256, train dates and rows, samples, ta
 ``seed``, ``epochs``, ``train`` (batch size, lr, weight decay, sample cap), ``history``,
 ``versions`` and ``command``, the exact command that rebuilds it bit for bit (one torch thread,
 seeded; no time stamps or paths inside). ``python -m agents.ppo --pretrained FILE`` fine-tunes it
-with LoRA (``agents.pretrained_backbone``). No trial-ledger entry: nothing here is evaluated on
+with LoRA (``agents.transfer.pretrained_backbone``). No trial-ledger entry: nothing here is evaluated on
 val as a trading configuration (the PPO runs that use it are).
 """
 

@@ -1,6 +1,6 @@
 """``python -m supervised.train --env E --seeds 0 1 2 [--workers N] [--address ADDR]``.
 
-Like ``agents.seed_group`` for the supervised classifier: one run per seed in a group folder
+Like ``agents.experiments.seed_group`` for the supervised classifier: one run per seed in a group folder
 (``lab.seeds``), a summary, and one ledger record per seed (source ``supervised``; a single
 ``--seed`` run appends one too). The val metric is the policy the model trades with (its
 decision rule, ``metrics.json: val_env.rule``; ``val_env.corrected`` for a run without one)

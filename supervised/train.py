@@ -38,7 +38,7 @@ import numpy as np
 
 from envs.data import DataValidationError
 from envs.marketspec import (
-    record_market,
+    market_record,
 )
 from envs.presets import get_preset
 from lab.atomic import atomic_write_json
@@ -161,8 +161,8 @@ def main(argv: list[str] | None = None) -> Path:
         data_files=preset_files(get_preset(cfg.env)),
         run_dir=args.run_dir,
         argv=["-m", "supervised.train", *argv],
+        meta={"market": market_record(cfg.env)},  # spec, bar, splits, sha256 of every file
     )
-    record_market(run_dir, cfg.env)  # meta.json: spec, bar, splits, sha256 of every file
     seed_everything(cfg.seed)
     set_torch_threads(cfg.threads)
     print(f"run folder: {run_dir}")

@@ -475,7 +475,7 @@ CASES: list[tuple[str, str, list[str], str]] = [
         ["--algo", "momentum", "--folds", "2", "--feature-set", "banana", "--out", "{new}"],
         "banana",
     ),
-    # pretraining and --pretrained (supervised.pretrain, agents.pretrained_backbone)
+    # pretraining and --pretrained (supervised.pretrain, agents.transfer.pretrained_backbone)
     (
         "pretrain unknown market",
         "supervised.pretrain",

@@ -11,8 +11,9 @@ import pytest
 import yaml
 
 from agents.__main__ import main
+from agents.acting.loading import load_run
+from agents.algorithms import ALGOS
 from agents.learners import LEARNERS
-from agents.loading import load_run
 from backtest.runner import run_policy
 from lab.config import ConfigError
 
@@ -40,5 +41,6 @@ def test_tiny_a2c_run_trains_loads_and_evaluates(tmp_path: Path, monkeypatch) ->
 
 
 def test_the_generic_entry_point_names_the_algorithms() -> None:
-    with pytest.raises(ConfigError, match=r"must be an algorithm \(ppo, sac, a2c\), got 'ddpg'"):
+    names = ", ".join(ALGOS)  # ppo, sac, a2c, tqc, ...: the table's entries
+    with pytest.raises(ConfigError, match=rf"must be an algorithm \({names}\), got 'ddpg'"):
         main(["ddpg", "--env", "btc1h"])

@@ -102,7 +102,7 @@ def test_run_cli_keeps_the_traceback_of_other_oserrors():
 
 def test_registry_list_of_an_empty_or_missing_root_says_so(tmp_path, capsys):
     """A mistyped --root used to print nothing at all (exit 0): now it says what it found."""
-    from agents.registry import main
+    from agents.serving.model_registry import main
 
     assert main(["--root", str(tmp_path / "nope"), "list"]) == 0
     assert "(no such folder)" in capsys.readouterr().out

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from agents.checkpoints import AtomicCheckpointCallback, latest_checkpoint
+from agents.resume.checkpoints import AtomicCheckpointCallback, latest_checkpoint
 
 
 class _StubModel:

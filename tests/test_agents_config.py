@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agents.config import ConfigError, EnvConfig, PPOHyper, resolve_config
-from agents.config_schema import ENV_OPTIONS
+from agents.training.config import ConfigError, EnvConfig, PPOHyper, resolve_config
+from agents.training.config_schema import ENV_OPTIONS
 from envs.params import EnvParams
 from lab.config import describe
 
@@ -115,7 +115,12 @@ def test_describe_documents_every_field() -> None:
 def test_env_config_options_are_the_env_params_fields() -> None:
     env = {f.name: f for f in dataclasses.fields(EnvParams)}
     own = {f.name: f for f in dataclasses.fields(EnvConfig)}
-    assert set(ENV_OPTIONS) == set(own) - {"feature_set", "window", "options", "n_envs"}
+    market_layout = {"feature_set", "window", "daily_window", "context"}  # load_market's, not env's
+    assert set(ENV_OPTIONS) == set(own) - market_layout - {
+        "options",
+        "n_envs",
+        "randomise",
+    }  # randomise: training only
     for name in ENV_OPTIONS:  # default and doc taken from the env: no mirror to drift
         assert own[name].default == env[name].default, name
         assert own[name].metadata["doc"] == env[name].metadata["doc"], name

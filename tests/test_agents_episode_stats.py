@@ -8,7 +8,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agents.episode_stats import STEP_KEYS, EpisodeStats, summarize_episode
+from agents.training.episode_stats import STEP_KEYS, EpisodeStats, summarize_episode
 from backtest.metrics import position_shares
 
 

@@ -13,8 +13,9 @@ import torch
 import yaml
 from stable_baselines3 import PPO
 
-from agents.config import resolve_config
-from agents.warm_start import (
+from agents.training.config import resolve_config
+from agents.transfer.policy_surgery import load_into_ppo
+from agents.transfer.warm_start import (
     CriticWarmupCallback,
     WarmStartError,
     actor_parameters,
@@ -27,7 +28,6 @@ from supervised.checkpoint import load_checkpoint, save_checkpoint
 from supervised.labels import LabelSpec
 from supervised.logit_correction import LogitCorrection
 from supervised.model import Classifier
-from supervised.transfer import load_into_ppo
 
 W, F = 16, 5
 

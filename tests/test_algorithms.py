@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from agents.algorithms import ACTION_KINDS, ALGOS, algo_spec
-from agents.config import resolve_config
+from agents.training.config import resolve_config
 from lab.config import ConfigError
 
 
@@ -17,7 +17,7 @@ def test_every_algorithm_entry_is_complete(name: str) -> None:
     spec = ALGOS[name]
     assert spec.name == name
     cls = spec.sb3_class()
-    assert hasattr(cls, "load") and "MlpPolicy" in cls.policy_aliases
+    assert hasattr(cls, "load") and spec.policy in cls.policy_aliases
     assert dataclasses.is_dataclass(spec.hyper)
     for f in dataclasses.fields(spec.hyper):  # every hyperparameter is an SB3 keyword
         assert f.name in cls.__init__.__code__.co_varnames, (name, f.name)

@@ -238,7 +238,7 @@ def test_fast_sb3_actions_equal_predict_bar_by_bar(make_candles):
     torch = pytest.importorskip("torch")
     from stable_baselines3 import PPO, SAC
 
-    from agents.loading import SB3Policy
+    from agents.acting.loading import SB3Policy
     from policies import TransformerExtractor
 
     market = _transformer_market(make_candles(420, seed=8))
@@ -297,7 +297,7 @@ def test_fast_sb3_actions_equal_predict_bar_by_bar(make_candles):
 
 def test_fast_classifier_actions_equal_its_corrected_argmax(make_candles):
     torch = pytest.importorskip("torch")
-    from agents.loading import ClassifierPolicy
+    from agents.acting.loading import ClassifierPolicy
     from policies import make_config
     from supervised.checkpoint import LoadedClassifier
     from supervised.labels import LabelSpec

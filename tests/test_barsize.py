@@ -72,6 +72,7 @@ def test_detect_bar_and_its_checks():
 @pytest.mark.parametrize("name", sorted(FEATURE_SETS))
 def test_warmup_exact_at_other_bar_sizes(name, bar):
     n = {"5m": 6000, "4h": 900, "1d": 400}[bar]
+    n = max(n, 2 * warmup_bars(name, bar) + 10)  # the second half is one segment past warm-up
     c = synthetic_candles(n, seed=5, freq=pd.Timedelta(barsize.bar_ns(bar)))
     c = c.drop(c.index[[100, 101, n // 2]])
     fs = FEATURE_SETS[name]

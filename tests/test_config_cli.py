@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from agents.cli import build_parser as agents_parser
-from agents.config import EnvConfig, PolicyConfig, PPOHyper, SACHyper, TrainConfig
+from agents.training.cli import build_parser as agents_parser
+from agents.training.config import EnvConfig, PolicyConfig, PPOHyper, SACHyper, TrainConfig
 from lab.cli import run_cli
 from supervised import train as supervised_train
 from supervised.fitting import FitConfig
@@ -105,7 +105,7 @@ def test_an_enum_flag_outside_its_choices_exits_2(monkeypatch, capsys):
 def test_agents_bad_values_are_config_errors(layer, message, tmp_path):
     import yaml
 
-    from agents.config import ConfigError, resolve_config
+    from agents.training.config import ConfigError, resolve_config
 
     path = tmp_path / "bad.yml"
     path.write_text(yaml.safe_dump(layer))
@@ -115,15 +115,19 @@ def test_agents_bad_values_are_config_errors(layer, message, tmp_path):
 
 def _entry_points() -> list[tuple[str, object, list[str], tuple[type, ...]]]:
     """Every CLI entry point: (name, main, argv before --help, its config dataclasses)."""
-    from agents import paper, ppo, predict, registry, sac, tune
-    from agents.pretrained_config import PretrainedConfig
-    from agents.serve_config import (
+    from agents import ppo, sac
+    from agents.experiments import search as tune
+    from agents.experiments.tune_config import TuneConfig
+    from agents.serving import model_registry as registry
+    from agents.serving import paper_trading as paper
+    from agents.serving import prediction as predict
+    from agents.serving.serve_config import (
         REGISTRY_COMMANDS,
         PaperConfig,
         PredictConfig,
         RegistryConfig,
     )
-    from agents.tune_config import TuneConfig
+    from agents.transfer.pretrained_config import PretrainedConfig
     from envs.data import __main__ as data_cli
     from envs.data.cli_config import COMMANDS as DATA_COMMANDS
     from evaluate import cli as evaluate_cli
@@ -211,7 +215,7 @@ def test_trees_yaml_routes_keys_to_the_config_and_the_sizes(tmp_path):
 
 
 def test_data_and_tune_bad_values_are_one_line_exit_2(monkeypatch, capsys):
-    from agents.tune_config import config_from_args
+    from agents.experiments.tune_config import config_from_args
     from envs.data.__main__ import main as data_main
     from lab.config import ConfigError
 

@@ -1,4 +1,4 @@
-"""evaluate.ensemble: the three rules by hand, members in their own action spaces, the runner.
+"""backtest.ensemble: the three rules by hand, members in their own action spaces, the runner.
 
 Members are small hand-made policies following backtest.baselines' protocol whose action (and
 probabilities) depend on the decision bar only, so each ensemble decision can be written down.
@@ -15,9 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from backtest.baselines import PolicySpec, position_to_action
-from backtest.runner import run_env
-from envs import MarketData, TradingEnv
-from evaluate.ensemble import (
+from backtest.ensemble import (
     EnsemblePolicy,
     action_space_of,
     build_ensemble,
@@ -26,6 +24,8 @@ from evaluate.ensemble import (
     unanimous,
     vote,
 )
+from backtest.runner import run_env
+from envs import MarketData, TradingEnv
 
 S, H, B = 0, 1, 2  # SELL, HOLD, BUY
 
@@ -267,7 +267,7 @@ def test_sb3_and_classifier_probabilities(tmp_path, make_candles):
     torch = pytest.importorskip("torch")
     from stable_baselines3 import PPO
 
-    from agents.loading import SB3Policy
+    from agents.acting.loading import SB3Policy
 
     env = _env(_market(make_candles(120, seed=14)))
     model = PPO("MlpPolicy", env, n_steps=32, batch_size=32, seed=0, device="cpu")
@@ -290,7 +290,7 @@ def test_sb3_and_classifier_probabilities(tmp_path, make_candles):
     with pytest.raises(TypeError, match="no class probabilities"):
         sac.action_probs(obs, np.arange(9))
 
-    from agents.loading import load_run
+    from agents.acting.loading import load_run
 
     clf = _save_classifier(tmp_path / "model.pt", seed=0)
     obs = np.random.default_rng(2).standard_normal((9, 16 * 2 + 4)).astype(np.float32)

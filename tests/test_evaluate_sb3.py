@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import yaml
 
-from agents.loading import load_run
+from agents.acting.loading import load_run
 from backtest.runner import run_env
 from envs import MarketData, TradingEnv
 
@@ -30,8 +30,8 @@ def _env(candles) -> TradingEnv:
 def test_sb3_run_folder_backtest_matches_manual_rollout(tmp_path, make_candles):
     from stable_baselines3 import PPO
 
-    from agents.models import policy_kwargs
-    from agents.safe_load import config_from_saved
+    from agents.acting.safe_load import config_from_saved
+    from agents.training.models import policy_kwargs
 
     env = _env(make_candles(150, seed=1))
     run = tmp_path / "20250101-000000_s3"

@@ -70,7 +70,8 @@ def test_column_counts_and_names():
     for name in SETS:
         names = feature_names(name)
         assert len(set(names)) == len(names)
-        assert warmup_bars(name) == max(s.warmup for s in feature_specs(name)) == 168
+        hourly = {"core17": 168, "flagtrader60": 168, "daily": 4800, "daily30": 720}[name]
+        assert warmup_bars(name) == max(s.warmup for s in feature_specs(name)) == hourly
         assert all(s.latest_bar.startswith(("t", "latest settlement")) for s in feature_specs(name))
 
 
@@ -80,7 +81,7 @@ def test_docstring_table_matches_specs(module):
 
 
 def test_unknown_set_and_bad_input_errors():
-    with pytest.raises(KeyError, match="core17, flagtrader60"):
+    with pytest.raises(KeyError, match="core17, daily, daily30, flagtrader60"):
         compute_features(synthetic_candles(10), "nope")
     c = synthetic_candles(10)
     c.iloc[4, c.columns.get_loc("volume")] = 0.0
@@ -255,7 +256,8 @@ def test_real_btc_valid_rows_finite(name):
     pos = bars_since_segment_start(segment_ids(c.index))
     np.testing.assert_array_equal(ok, pos >= warmup_bars(name))
     assert np.isfinite(f.to_numpy()[ok]).all()
-    assert ok.sum() > 0.9 * len(c)
+    # daily windows (up to 200 days) never warm up in the many short segments (test_features_daily)
+    assert ok.sum() > {"daily": 0.3, "daily30": 0.7}.get(name, 0.9) * len(c)
     if name == "flagtrader60":  # funding exists from the 2019-09-10 08:00 settlement onwards
         avail = f["funding_available"].to_numpy() == 1
         assert f.index[avail][0] == pd.Timestamp("2019-09-10 07:00", tz="UTC")

@@ -20,7 +20,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from agents.tune_trial import _snapshot_trial
+from agents.experiments.tune_trial import snapshot_trial
 from lab.ledger import read_records, trial_summary
 
 REPO = Path(__file__).resolve().parent.parent
@@ -188,13 +188,13 @@ def test_killed_tune_resumes_without_redoing_finished_trials(tmp_path: Path) -> 
 
 def test_pruner_snapshot_prunes_a_trial_trailing_the_finished_ones() -> None:
     history = [{"value": v, "intermediate": {100: v, 200: v}} for v in (1.0, 2.0, 3.0)]
-    live = _snapshot_trial(history, "median")
+    live = snapshot_trial(history, "median")
     live.report(0.5, 100)
     assert live.should_prune()
-    good = _snapshot_trial(history, "median")
+    good = snapshot_trial(history, "median")
     good.report(2.5, 100)
     assert not good.should_prune()
-    assert not _snapshot_trial(history, "none").should_prune()
+    assert not snapshot_trial(history, "none").should_prune()
 
 
 def test_walkforward_folds_on_local_ray_match_inline(tmp_path: Path) -> None:

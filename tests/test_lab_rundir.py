@@ -55,6 +55,23 @@ def test_create_run_dir_writes_command_config_meta(tmp_path: Path) -> None:
     dt.datetime.strptime(meta["start_time_utc"], "%Y-%m-%dT%H:%M:%SZ")
 
 
+def test_meta_json_is_written_once_with_what_the_caller_hands_in(tmp_path: Path) -> None:
+    data = tmp_path / "candles.csv"
+    data.write_bytes(b"a,b\n1,2\n")
+    market = {"key": "btc1h", "bar": "1h"}
+    path = rundir.create_run_dir(
+        env="btc1h", algo="ppo", seed=1, config={}, data_files=[data],
+        run_dir=tmp_path / "run", argv=["x"], meta={"market": market},
+    )  # fmt: skip
+    meta = json.loads((path / "meta.json").read_text())
+    assert meta["market"] == market and meta["seed"] == 1
+    with pytest.raises(ValueError, match=r"\['seed'\] are provenance keys"):
+        rundir.write_provenance(
+            tmp_path / "other", seed=1, config={}, data_files=[data], meta={"seed": 2}
+        )
+    assert not (tmp_path / "other").exists()  # refused before anything was written
+
+
 def test_create_run_dir_refuses_non_empty_folder(tmp_path: Path) -> None:
     (tmp_path / "old.txt").write_text("x")
     with pytest.raises(FileExistsError, match="--resume"):

@@ -36,7 +36,7 @@ def test_checker_flags_an_injected_upward_import(tmp_path: Path) -> None:
             "lab/__init__.py": "",
             "backtest/__init__.py": "",
             "backtest/ok.py": "import numpy\nfrom envs import make_env\nfrom lab import rundir\n",
-            "backtest/bad.py": "import os\n\n\ndef f():\n    from agents.loading import load_run\n",
+            "backtest/bad.py": "import os\n\n\ndef f():\n    from agents.acting.loading import load_run\n",
             "supervised/__init__.py": "import importlib\nimportlib.import_module('evaluate.cli')\n",
             "policies/__init__.py": "import envs.market\n",
             "evaluate/__init__.py": "from agents import ppo\nimport backtest.runner\n",
@@ -107,14 +107,14 @@ def test_function_import_checker_allows_only_commented_heavy_modules(tmp_path: P
             "agents/x.py": (
                 "def f():\n"
                 "    import numpy\n"
-                "    from agents.loading import load_run  # torch: off the numpy path\n"
-                "    from agents.loading import load_run\n"
+                "    from agents.acting.loading import load_run  # torch: off the numpy path\n"
+                "    from agents.acting.loading import load_run\n"
                 "    from . import y\n"
                 "    from policies.transformer import T  # torch\n"
                 "    from envs.presets import get_preset  # a comment is not enough\n"
             ),
             "agents/y.py": "",
-            "agents/loading.py": "",
+            "agents/acting/loading.py": "",
             "envs/__init__.py": "",
             "envs/presets.py": "",
             "policies/__init__.py": "",
@@ -122,7 +122,7 @@ def test_function_import_checker_allows_only_commented_heavy_modules(tmp_path: P
         },
     )
     assert function_imports(root) == [
-        "agents/x.py:4: agents.loading",
+        "agents/x.py:4: agents.acting.loading",
         "agents/x.py:5: agents",
         "agents/x.py:5: agents.y",
         "agents/x.py:7: envs.presets",

@@ -10,10 +10,10 @@ import pytest
 import yaml
 
 from agents import ppo
-from agents.models import build_model
-from agents.nan_guard import NanGuardCallback, NonFiniteError
-from agents.safe_load import check_weights_finite, config_from_saved
-from agents.vec_env import SB3BatchedTradingEnv
+from agents.acting.safe_load import check_weights_finite, config_from_saved
+from agents.training.models import build_model
+from agents.training.nan_guard import NanGuardCallback, NonFiniteError
+from agents.training.vec_env import SB3BatchedTradingEnv
 from envs import MarketData
 from tests.conftest import synthetic_candles
 

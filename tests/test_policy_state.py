@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 
 from backtest.baselines import ConstantPolicy
+from backtest.ensemble import EnsemblePolicy, action_space_of
 from backtest.policy import PolicySpec, initial_state, is_stateful, position_to_action, step
 from backtest.runner import CostOverrides, run_policy
-from evaluate.ensemble import EnsemblePolicy, action_space_of
 
 
 @dataclass

@@ -1,9 +1,9 @@
-"""The fast PPO loaders of ``agents.predict`` against ``agents.loading.load_run`` (SB3's load).
+"""The fast PPO loaders of ``agents.predict`` against ``agents.acting.loading.load_run`` (SB3's load).
 
 A real SB3 PPO with the project's transformer policy (weights perturbed so the probabilities are
 far from uniform) is saved as a run folder, promoted (which exports the numpy actor), and read
-three ways on real btc1h bars: ``load_run`` (SB3), ``agents.fast_policy``'s torch modules and the
-exported ``agents.numpy_actor``. Probabilities agree within 1e-6 and the actions are equal; a
+three ways on real btc1h bars: ``load_run`` (SB3), ``agents.acting.fast_policy``'s torch modules and the
+exported ``agents.acting.numpy_actor``. Probabilities agree within 1e-6 and the actions are equal; a
 decision through the registry imports neither torch nor stable_baselines3.
 """
 
@@ -19,10 +19,10 @@ import pytest
 import torch
 import yaml
 
-from agents.fast_policy import load_fast, torch_actor
-from agents.loading import load_run
-from agents.numpy_actor import NumpyActor
-from agents.registry import promote
+from agents.acting.fast_policy import load_fast, torch_actor
+from agents.acting.loading import load_run
+from agents.acting.numpy_actor import NumpyActor
+from agents.serving.model_registry import promote
 from envs import make_env
 from envs.registry import load_market
 
@@ -97,7 +97,7 @@ def test_fast_loaders_equal_load_run(promoted):
 def test_a_decision_imports_neither_torch_nor_sb3(promoted):
     _, version = promoted
     code = (
-        "import sys, json; from agents.predict import main\n"
+        "import sys, json; from agents.serving.prediction import main\n"
         f"main(['--model', 'ppo_fast', '--root', {str(version.parent.parent)!r}, '--candles', "
         "'data/btcusdt_1h.csv.gz', '--replay', '--json'])\n"
         "print(json.dumps([m for m in ('torch', 'stable_baselines3') if m in sys.modules]))"

@@ -13,7 +13,7 @@ import pytest
 import torch
 import yaml
 
-from agents.config import resolve_config
+from agents.training.config import resolve_config
 from envs import load_market
 from envs.registry import split_range
 from supervised import pretrain as cli
@@ -161,7 +161,7 @@ def _expected_trainable(names):
 @pytest.mark.slow
 def test_ppo_trains_only_lora_and_heads_and_keeps_the_backbone(tmp_path, ckpt, capsys):
     from agents import ppo
-    from agents.models import load_model
+    from agents.training.models import load_model
 
     payload = torch.load(ckpt, weights_only=True)
     run = ppo.main(_ppo_args(tmp_path, ckpt))
@@ -189,9 +189,9 @@ def test_ppo_trains_only_lora_and_heads_and_keeps_the_backbone(tmp_path, ckpt, c
 
 
 def test_sac_loads_every_extractor_and_trains_only_lora_and_heads(tmp_path, ckpt):
-    from agents.models import build_model
-    from agents.pretrained_backbone import backbones, prepare_pretrained, pretrained_into
-    from agents.vec_env import SB3BatchedTradingEnv
+    from agents.training.models import build_model
+    from agents.training.vec_env import SB3BatchedTradingEnv
+    from agents.transfer.pretrained_backbone import backbones, prepare_pretrained, pretrained_into
 
     cfg = resolve_config(
         "sac", "btc1h", cli={"env": {"feature_set": "flagtrader60", "window": 16, "n_envs": 2}}
@@ -262,8 +262,8 @@ def test_scratch_runs_print_zero_lora(tmp_path, capsys):
 
 
 def test_a_named_backbone_is_never_silently_ignored(tmp_path):
-    from agents.pipeline import prepare_training
-    from agents.pretrained_backbone import PretrainedError
+    from agents.training.pipeline import prepare_training
+    from agents.transfer.pretrained_backbone import PretrainedError
 
     cfg = resolve_config("ppo", "btc1h")
     cfg.pretrained.checkpoint = str(tmp_path / "backbone.pt")
@@ -272,7 +272,7 @@ def test_a_named_backbone_is_never_silently_ignored(tmp_path):
 
 
 def test_a_pinned_sha256_must_match(ckpt):
-    from agents.pretrained_backbone import PretrainedError, prepare_pretrained
+    from agents.transfer.pretrained_backbone import PretrainedError, prepare_pretrained
 
     cfg = resolve_config("ppo", "btc1h")
     cfg.pretrained.checkpoint_sha256 = "0" * 64

@@ -54,6 +54,8 @@ PY = ".venv/bin/python"
 PACKAGES = ("lab", "envs", "policies", "backtest", "supervised", "agents", "evaluate")
 SHELL_LANGS = {"", "bash", "sh", "shell", "console"}
 CONFIG_LANGS = {"cron"}  # configuration, not a command: see CRON below
+# a config file's contents, not run (tests/test_multimarket_agents.py resolves the README's)
+YAML_LANGS = {"yaml"}
 STEP_TIMEOUT_S = 420
 SERVER_WAIT_S = 90
 
@@ -125,6 +127,7 @@ STEPS: list[Step] = [
         budget=PPO,
     ),
     Step(f"{PY} -m agents.sac --env btc1h", budget=PPO),
+    Step(f"{PY} -m agents tqc --env btc1h", budget=PPO),
     Step(".venv/bin/tensorboard --logdir runs", budget="--port 0", server=True),
     Step(f"{PY} -m evaluate --env btc1h --split test runs/btc1h/ppo/<run>", budget=BOOT),
     # --- supervised
@@ -154,6 +157,11 @@ STEPS: list[Step] = [
         budget=WF,
     ),
     Step(
+        _c(f"""{PY} -m evaluate.walkforward --env eth1h --methods ppo supervised trees
+            --seeds 0 1 --folds 4 --workers 2"""),
+        budget=WF,
+    ),
+    Step(
         f"{PY} -m evaluate.walkforward --env btc4h --methods momentum --folds 3 --min-train 730d",
         budget=BOOT,
     ),
@@ -167,12 +175,21 @@ STEPS: list[Step] = [
         budget=f"--groups 4 --epochs 1 --max-train-samples 2000 {BOOT}",
     ),
     # --- portfolios: the allocation baselines on a universe
+    Step(f"{PY} -m agents.ppo --env btc1h,eth1h --seed 0", budget=PPO),
+    Step(f"{PY} -m evaluate.portfolio --run runs/btc1h_eth1h/ppo/<run> --split test"),
     Step(f"{PY} -m evaluate.portfolio --env btc1h,eth1h --split test"),
+    Step(f"{PY} -m agents.ppo --env btc1h,eth1h,user/solusdt_1h.csv.gz", budget=PPO),
     # --- many seeds, searches, walk-forward on Ray
     Step(f"{PY} -m agents.ppo --env btc1h --seeds 0 1 2 --workers 2", budget=PPO),
+    Step(f"{PY} -m agents.ppo --env btc1h eth1h --timesteps 50000", budget=PPO),
     Step(
         f"{PY} -m agents.tune --env btc1h --algo ppo --trials 20 --workers 2 --timesteps 100000",
         budget="--trials 2 --timesteps 2048",
+    ),
+    Step(
+        _c(f"""{PY} -m agents.tune --env btc1h --algo ppo --trials 20 --workers 2
+            --timesteps 100000 --objective walkforward --folds 4 --study ppo_wf"""),
+        budget="--trials 1 --timesteps 256 --n-envs 2 --evals-per-trial 1 --folds 2 --val-bars 500",
     ),
     Step(
         _c(f"""{PY} -m evaluate.walkforward --env btc1h --methods ppo sac supervised trees
@@ -261,6 +278,8 @@ def readme_commands(text: str) -> tuple[list[str], list[str]]:
             commands += shell_commands(lines)
         elif lang in CONFIG_LANGS:
             cron += [ln for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+        elif lang in YAML_LANGS:
+            continue
         else:
             raise AssertionError(
                 f"README.md has a ```{lang} block: say in tests/test_readme_commands.py whether "

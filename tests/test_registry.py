@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from agents.registry import main, promote, resolve, rollback
+from agents.serving.model_registry import main, promote, resolve, rollback
 
 GOOD_CLASSES = {"ok": True, "message": "val classes ok", "pred_shares": [0.3, 0.4, 0.3]}
 

@@ -14,10 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_registry import _tree_run
 
-from agents.paper import paper_params
-from agents.predict import account_slots, funding_note
-from agents.registry import main, promote, resolve, rollback
-from agents.serve_config import MODELS_DIR, MODELS_ROOT_ENV
+from agents.serving.model_registry import main, promote, resolve, rollback
+from agents.serving.paper_trading import paper_params
+from agents.serving.prediction import account_slots, funding_note
+from agents.serving.serve_config import MODELS_DIR, MODELS_ROOT_ENV
 from envs.market import MarketData
 from envs.trading_env import TradingEnv
 
@@ -178,7 +178,7 @@ def _market(n_bars: int, seed: int) -> MarketData:
 )
 def test_predict_account_slots_equal_the_env_observation(seed, actions, continuous):
     """A live trader's own bookkeeping (position, the fill that opened it, bars held, equity
-    peak) through ``agents.predict.account_slots`` gives the env's observation tail, bar by
+    peak) through ``agents.serving.prediction.account_slots`` gives the env's observation tail, bar by
     bar: a drift of either side's formula or constants fails here."""
     market = _market(80, seed)
     kind = "continuous" if continuous else "discrete"

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-from agents.checkpoints import AtomicCheckpointCallback, latest_checkpoint
-from agents.models import build_model, load_model
-from agents.replay_state import capture_replay, load_replay, restore_replay
-from agents.resume_state import restore_run_state
-from agents.safe_load import ModelLoadError, config_from_saved
-from agents.vec_env import SB3BatchedTradingEnv
+from agents.acting.safe_load import ModelLoadError, config_from_saved
+from agents.resume.checkpoints import AtomicCheckpointCallback, latest_checkpoint
+from agents.resume.replay_state import capture_replay, load_replay, restore_replay
+from agents.resume.state import restore_run_state
+from agents.training.models import build_model, load_model
+from agents.training.vec_env import SB3BatchedTradingEnv
 from envs import MarketData
 from tests.conftest import synthetic_candles
 

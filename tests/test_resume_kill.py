@@ -1,7 +1,8 @@
 """Kill anywhere, resume, lose nothing: SIGKILLed and resumed runs equal the uninterrupted run.
 
-A tiny SAC is killed once, mid-run after a checkpoint, and resumed: its replay buffer comes
-back from the checkpoint, so it too ends bit-identical.
+A tiny SAC and a tiny TQC (sb3-contrib) are each killed once, mid-run after a checkpoint, and
+resumed: the replay buffer comes back from the checkpoint, so they too end bit-identical
+(weights, metrics.json, every TensorBoard scalar, the newest replay file byte for byte).
 
 A tiny PPO (4 envs x 32 steps per rollout, a checkpoint every rollout, 512 steps) runs once
 uninterrupted; the same config runs in a subprocess that is SIGKILLed after its 1st checkpoint,
@@ -25,7 +26,7 @@ import pytest
 import torch
 import yaml
 
-from agents.checkpoints import latest_checkpoint
+from agents.resume.checkpoints import latest_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = {
@@ -50,7 +51,9 @@ def _metrics(run: Path) -> dict:
 
 
 def _cmd(*args: str, algo: str = "ppo") -> list[str]:
-    return [sys.executable, "-m", f"agents.{algo}", "--no-progress", *args]
+    """``python -m agents.ppo|sac`` (their own modules), ``python -m agents <algo>`` otherwise."""
+    module = [f"agents.{algo}"] if algo in ("ppo", "sac") else ["agents", algo]
+    return [sys.executable, "-m", *module, "--no-progress", *args]
 
 
 def _run(args: list[str], log: Path) -> subprocess.CompletedProcess:
@@ -171,26 +174,31 @@ def test_sigkill_at_three_points_then_resume_is_bit_identical(tmp_path: Path) ->
 
 
 @pytest.mark.slow
-def test_sac_sigkilled_after_a_checkpoint_resumes_bit_identical(tmp_path: Path) -> None:
+@pytest.mark.parametrize("algo", ["sac", "tqc"])
+def test_off_policy_sigkilled_after_a_checkpoint_resumes_bit_identical(
+    tmp_path: Path, algo: str
+) -> None:
+    tiny = {**TINY_SAC, algo: TINY_SAC["sac"]}  # TQC takes SAC's keywords
+    tiny = {k: v for k, v in tiny.items() if k in ("env", "train", algo)}
     cfg = tmp_path / "tiny.yml"
-    cfg.write_text(yaml.safe_dump(TINY_SAC))
+    cfg.write_text(yaml.safe_dump(tiny))
     # daily bars: a 364-row val split keeps the final validations short
     base = ["--env", "btc1d", "--seed", "5", "--timesteps", "384", "--config", str(cfg)]
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     log = tmp_path / "log.txt"
-    assert _run(_cmd(*base, "--run-dir", str(whole), algo="sac"), log).returncode == 0
+    assert _run(_cmd(*base, "--run-dir", str(whole), algo=algo), log).returncode == 0
 
     _kill_when(  # after the checkpoint at 256 steps and a TensorBoard point past it
-        _cmd(*base, "--run-dir", str(killed), algo="sac"),
+        _cmd(*base, "--run-dir", str(killed), algo=algo),
         log,
         lambda: _checkpoint_steps(killed) >= 256 and _tb_logged_past(killed, 256),
     )
     assert not (killed / "final_model.zip").exists()
     assert (killed / "checkpoints" / "replay_256_steps.npz").is_file()
-    resumed = _run(_cmd("--resume", str(killed), algo="sac"), log)
+    resumed = _run(_cmd("--resume", str(killed), algo=algo), log)
     assert resumed.returncode == 0, log.read_text()[-2000:]
     assert len((killed / "resumes.txt").read_text().splitlines()) == 1
-    assert "TensorBoard sac_1: 1 event file(s) cut back to step 256" in log.read_text()
+    assert f"TensorBoard {algo}_1: 1 event file(s) cut back to step 256" in log.read_text()
 
     assert _metrics(killed) == _metrics(whole)
     _assert_same_weights(killed / "final_model.zip", whole / "final_model.zip")

@@ -11,8 +11,8 @@ from tensorboard.backend.event_processing.event_file_loader import RawEventFileL
 from tensorboard.compat.proto.event_pb2 import Event
 from torch.utils.tensorboard import SummaryWriter
 
-from agents.episode_stats import STEP_KEYS, EpisodeStats
-from agents.resume_logs import trim_tensorboard
+from agents.resume.logs import trim_tensorboard
+from agents.training.episode_stats import STEP_KEYS, EpisodeStats
 
 
 def _events(path: Path) -> list[tuple[int, str, float]]:
@@ -73,13 +73,13 @@ def test_checkpoint_carries_episode_counters_and_pending_logger_values(tmp_path)
     from stable_baselines3.common.callbacks import CallbackList
     from stable_baselines3.common.vec_env import VecMonitor
 
-    from agents.callbacks import TradingMetricsCallback
-    from agents.checkpoints import AtomicCheckpointCallback
-    from agents.models import build_model, load_model
-    from agents.resume_logs import resume_tensorboard
-    from agents.resume_state import latest_state_path, load, restore_run_state
-    from agents.safe_load import config_from_saved
-    from agents.vec_env import SB3BatchedTradingEnv
+    from agents.acting.safe_load import config_from_saved
+    from agents.resume.checkpoints import AtomicCheckpointCallback
+    from agents.resume.logs import resume_tensorboard
+    from agents.resume.state import latest_state_path, load, restore_run_state
+    from agents.training.callbacks import TradingMetricsCallback
+    from agents.training.models import build_model, load_model
+    from agents.training.vec_env import SB3BatchedTradingEnv
     from envs import MarketData
     from tests.conftest import synthetic_candles
 

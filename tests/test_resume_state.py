@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from agents.checkpoints import AtomicCheckpointCallback, latest_checkpoint
-from agents.models import build_model, load_model
-from agents.resume_state import clean_stale_temps, latest_state_path, load, restore, run_is_finished
-from agents.safe_load import config_from_saved
-from agents.vec_env import SB3BatchedTradingEnv
+from agents.acting.safe_load import config_from_saved
+from agents.resume.checkpoints import AtomicCheckpointCallback, latest_checkpoint
+from agents.resume.state import clean_stale_temps, latest_state_path, load, restore, run_is_finished
+from agents.training.models import build_model, load_model
+from agents.training.vec_env import SB3BatchedTradingEnv
 from envs import MarketData
 from tests.conftest import synthetic_candles
 

@@ -13,8 +13,8 @@ import json
 import pandas as pd
 import pytest
 
-from agents.registry import promote, resolve
-from agents.retrain import main, window_market, window_splits
+from agents.serving.model_registry import promote, resolve
+from agents.serving.retraining import main, window_market, window_splits
 from envs.markets import resolve_market
 from lab.ledger import default_runs_root, read_records
 from supervised.trees.train import train

@@ -20,10 +20,10 @@ import torch
 import yaml
 
 from agents import ppo
-from agents.loading import load_run
-from agents.models import build_model
-from agents.safe_load import ModelLoadError, config_from_saved
-from agents.vec_env import SB3BatchedTradingEnv
+from agents.acting.loading import load_run
+from agents.acting.safe_load import ModelLoadError, config_from_saved
+from agents.training.models import build_model
+from agents.training.vec_env import SB3BatchedTradingEnv
 from envs import MarketData
 from evaluate import cli as evaluate_cli
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from test_registry import _tree_run
 
-from agents.registry import promote
+from agents.serving.model_registry import promote
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -51,7 +51,7 @@ def test_a_retrain_history_line_is_whole_or_absent(tmp_path):
     history.write_text(json.dumps({"attempt": 1, "pad": "p" * 880}) + "\n")
     before = history.read_bytes()
     code = (
-        "import sys; from pathlib import Path; from agents.retrain import _append_history\n"
+        "import sys; from pathlib import Path; from agents.serving.retraining import _append_history\n"
         "try:\n"
         f"    _append_history(Path({str(tmp_path)!r}), {{'attempt': 2, 'pad': 'q' * 300}})\n"
         "except OSError as err:\n"

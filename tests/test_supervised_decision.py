@@ -193,7 +193,7 @@ def _classifier(window: int, n_features: int, seed: int = 0):
 
 
 def test_checkpoint_round_trip_and_old_checkpoints(tmp_path):
-    from agents.loading import load_run
+    from agents.acting.loading import load_run
     from envs.features import RobustNormaliser
     from supervised.checkpoint import load_checkpoint, save_checkpoint
     from supervised.labels import LabelSpec
@@ -247,7 +247,7 @@ def _offline_probs(data, clf, bias, lo, hi):
 
 
 def test_classifier_policy_through_the_runner_equals_the_rule_offline(real):
-    from agents.loading import ClassifierPolicy
+    from agents.acting.loading import ClassifierPolicy
     from backtest.runner import run_env
     from envs import load_market
     from supervised.checkpoint import LoadedClassifier

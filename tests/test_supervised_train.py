@@ -10,7 +10,7 @@ import pytest
 import torch
 import yaml
 
-from agents.loading import load_run
+from agents.acting.loading import load_run
 from backtest.proxy import backtest_actions
 from envs import make_env
 from evaluate.report_setting import run_setting
@@ -71,7 +71,7 @@ def test_proxy_backtest_tracks_the_env(data):
 
 def test_costs_are_the_env_defaults_everywhere(data):
     """fee 10 bps, slippage 2 bps, funding on: supervised, agents (dataclass + YAML) and evaluate."""
-    from agents.config import resolve_config
+    from agents.training.config import resolve_config
     from envs.params import EnvParams
     from supervised.fitting import FitConfig, prepare
 

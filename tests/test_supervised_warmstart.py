@@ -8,12 +8,12 @@ import pytest
 import torch
 from stable_baselines3 import PPO
 
+from agents.transfer.policy_surgery import load_into_ppo
 from policies import TransformerExtractor, make_config
 from supervised.checkpoint import load_checkpoint, save_checkpoint
 from supervised.labels import LabelSpec
 from supervised.logit_correction import LogitCorrection
 from supervised.model import Classifier, WindowSamples
-from supervised.transfer import load_into_ppo
 
 W, F = 16, 5
 BIAS = np.array([0.5, 0.0, -0.3])

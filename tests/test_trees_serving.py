@@ -1,6 +1,6 @@
 """A tiny real tree run end to end: the CLI, evaluate's loader, the registry and predict.
 
-The parity test: ``agents.predict.decide`` on every prefix of a short series gives exactly the
+The parity test: ``agents.serving.prediction.decide`` on every prefix of a short series gives exactly the
 actions the evaluate runner took on that series (same account state, read from the runner's
 own observations).
 """
@@ -16,14 +16,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import agents.paper as paper_module
-import agents.predict as predict_module
-from agents.loading import load_run
-from agents.paper import main as paper_main
-from agents.paper import tick
-from agents.predict import StaleInputError, decide, main, serve_market
-from agents.registry import main as registry_main
-from agents.registry import promote, resolve
+import agents.serving.paper_trading as paper_module
+import agents.serving.prediction as predict_module
+from agents.acting.loading import load_run
+from agents.serving.model_registry import main as registry_main
+from agents.serving.model_registry import promote, resolve
+from agents.serving.paper_trading import main as paper_main
+from agents.serving.paper_trading import tick
+from agents.serving.prediction import StaleInputError, decide, main, serve_market
 from backtest.runner import run_env
 from envs.data import load_candles, load_funding
 from envs.trading_env import TradingEnv

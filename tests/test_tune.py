@@ -20,7 +20,7 @@ import optuna
 import pytest
 import yaml
 
-from agents.tune import main
+from agents.experiments.search import main
 from lab.config import ConfigError
 from lab.ledger import read_records
 

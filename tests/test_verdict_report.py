@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agents.seed_group import read_rl_metrics
-from agents.validation import split_period
+from agents.experiments.seed_group import read_rl_metrics
+from agents.training.validation import split_period
 from backtest import verdict
 from backtest.aggregate import TrialCount, seed_sharpes, summarize_seeds
 from backtest.baselines import PolicySpec
@@ -178,7 +178,7 @@ def test_positions_are_bands_below_price(long_and_ruin):
 
 
 def _metrics_json(run: Path, sharpe: float | None, collapse: str | None, tim: float) -> None:
-    """A finished PPO run's metrics.json as agents.pipeline.run_validation writes it."""
+    """A finished PPO run's metrics.json as agents.training.pipeline.run_validation writes it."""
     run.mkdir(parents=True)
     policies = {
         "ppo_best": {"sharpe": sharpe, "time_in_market": tim},

@@ -14,12 +14,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from backtest.folds import WFData, env_split, mask_rows, plan_folds
 from backtest.record import Backtest
 from backtest.stats import deflated_sharpe_ratio, per_period_sharpe
 from envs import TradingEnv
 from evaluate.stitch import stitch
 from evaluate.walkforward import run_walkforward
-from evaluate.walkforward.data import WFData, env_split, mask_rows, plan_folds
 from evaluate.walkforward.learners import MOMENTUM_GRID
 
 H = 3_600_000_000_000  # one hour in ns

@@ -18,25 +18,27 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agents.config import resolve_config
+from agents.training.config import resolve_config
 from backtest.baseline_table import MOMENTUM_DAYS_GRID, trend_spec
 from backtest.baselines import ConstantPolicy, MomentumPolicy, PolicySpec
-from backtest.cpcv import stitch_paths
+from backtest.cpcv import cpcv_plans, stitch_paths
+from backtest.fold_backtest import backtest_rows, eval_options
+from backtest.folds import WFData, plan_folds
 from backtest.record import Backtest
 from backtest.runner import CostOverrides
+from backtest.stats import per_period_sharpe
 from envs.features import compute_features
-from evaluate.walkforward.backtests import backtest_rows, eval_options
 from evaluate.walkforward.baselines import BASELINES, fold_baselines, record_fold_choices
 from evaluate.walkforward.cli import main
 from evaluate.walkforward.context import MethodSettings
-from evaluate.walkforward.cpcv import cpcv_plans, path_curves
-from evaluate.walkforward.data import WFData, plan_folds
+from evaluate.walkforward.cpcv import path_curves
 from evaluate.walkforward.folds import TaskOutcome
 from evaluate.walkforward.grid import GridResult
 from evaluate.walkforward.learners import method_settings
 from evaluate.walkforward.tables import format_fold_table, method_sentence
 from evaluate.walkforward.verdict import build_verdict, method_result
 from lab.ledger import ledger_path
+from lab.ledger_returns import load_returns
 
 REPO = Path(__file__).resolve().parent.parent
 SHORT = ["--env", "btc1h", "--folds", "2", "--start", "2023-01-01", "--end", "2024-01-01",
@@ -175,6 +177,18 @@ def test_resume_skips_finished_tasks(tmp_path, capsys):
     assert len(before) == 4
     ledger = ledger_path("btc1h")
     n_records = len(ledger.read_text().splitlines())
+    # every lookback each task tried points to its per-bar val returns, whose Sharpe is the
+    # record's val Sharpe (PBO/SPA read these)
+    wf = [
+        json.loads(x)
+        for x in ledger.read_text().splitlines()
+        if '"walkforward"' in x and str(run) in x
+    ]
+    assert len(wf) == 4 * 4
+    for rec in wf:
+        r = load_returns(ledger, rec["returns"])
+        assert r.shape == (500,) and rec["returns"]["n_bars"] == 500
+        assert per_period_sharpe(r) * math.sqrt(8760) == pytest.approx(rec["val_sharpe"])
     # a kill mid-run: one task never landed, another was half-written in its hidden folder
     lost = run / "tasks" / "momentum" / "fold01" / "seed1"
     for f in lost.rglob("*"):
@@ -194,9 +208,30 @@ def test_resume_skips_finished_tasks(tmp_path, capsys):
     assert redone == ["tasks/momentum/fold01/seed1"]
     # the task that ran adds its 4 lookbacks' records; the skipped ones were recorded before
     assert len(ledger.read_text().splitlines()) == n_records + 4
-    assert json.loads((run / "summary.json").read_text())["context"]["tasks"].startswith(
-        "1 run now, 3 resumed"
-    )
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["context"]["tasks"].startswith("1 run now, 3 resumed")
+    row = summary["methods"][0]
+    assert row["round_trips_annual"] == pytest.approx(row["turnover_annual"] / 2)
+    bh = summary["baseline_costs"]["buy_and_hold"]  # one buy per fold block: 2 blocks a year
+    assert bh["fees_pct_year"] > 0 and bh["turnover_annual"] < 5
+    assert summary["baseline_costs"]["flat"]["costs_pct_year"] == 0.0
+    # degradation over the 4 (fold, seed) fits: the mean of their val / test Sharpes
+    results = [json.loads(p.read_text()) for p in run.glob("tasks/*/*/*/result.json")]
+    ovf = summary["overfitting"]
+    deg = ovf["degradation"]
+    assert deg["n"] == 4
+    assert deg["mean_val_sharpe"] == pytest.approx(np.mean([r["val_sharpe"] for r in results]))
+    oos = [r["test_summary"]["sharpe"] for r in results]
+    assert deg["mean_oos_sharpe"] == pytest.approx(np.mean(oos))
+    assert deg["share_oos_loss"] == pytest.approx(np.mean(np.array(oos) < 0))
+    # PBO over the 2 seeds' accounts and every baseline; SPA of the 2 against 2 benchmarks
+    assert ovf["pbo_n_configurations"] == 2 + len(summary["baseline_sharpes"])
+    assert 0.0 <= ovf["pbo"] <= 1.0
+    assert set(ovf["spa"]) == {"buy_and_hold", "tsmom_long_flat"}
+    assert all(0.0 <= v["pvalue"] <= 1.0 for v in ovf["spa"].values())
+    page = (run / "report.html").read_text()
+    assert "Validation to out of sample over 4 (method, fold, seed) fits" in page
+    assert "probability the selected configuration is overfit" in page
 
 
 @pytest.mark.slow

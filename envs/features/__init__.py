@@ -14,8 +14,10 @@ DataFrame on the candles' index, one named column per feature. Guarantees:
   never need warm-up (see their docs for what happens before listing).
 
 Feature sets and their documented tables: ``envs.features.flagtrader60``
-(60 columns) and ``envs.features.core17`` (15 columns; ``OMITTED`` names the
-two order-flow features that OHLCV cannot provide).
+(60 columns), ``envs.features.core17`` (15 columns; ``OMITTED`` names the
+two order-flow features that OHLCV cannot provide) and ``envs.features.daily``
+(``daily``: 28 columns over 1-200 days; ``daily30``: 20 columns up to 30 days;
+windows in days at any bar size, optional cross-asset ``context`` candles).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from envs.barsize import HOUR_NS, bar_ns, canonical
-from envs.features import core17, flagtrader60
+from envs.features import core17, daily, flagtrader60
 from envs.features.bars import Bars
 from envs.features.funding import funding_features
 from envs.features.normaliser import RobustNormaliser
@@ -67,6 +69,17 @@ class FeatureSet:
     compute_ohlcv: Callable[[Bars], dict[str, np.ndarray]]
     compute_funding: Callable[[pd.DatetimeIndex, pd.Series | None, int], dict[str, np.ndarray]]
     specs_for: Callable[[str], tuple[FeatureSpec, ...]]
+    # another market's candles -> the ctx_* columns (None: the set has no context columns)
+    compute_context: (
+        Callable[[pd.DatetimeIndex, pd.DataFrame | None, str], dict[str, np.ndarray]] | None
+    ) = None
+
+
+def _daily_set(name: str) -> FeatureSet:
+    specs_for, ohlcv, context = daily.variant(daily.MAX_DAYS[name])
+    return FeatureSet(
+        name, specs_for("1h"), daily.OMITTED, ohlcv, daily.compute_funding, specs_for, context
+    )
 
 
 FEATURE_SETS: dict[str, FeatureSet] = {
@@ -81,6 +94,8 @@ FEATURE_SETS: dict[str, FeatureSet] = {
     "core17": FeatureSet(
         "core17", core17.SPECS, core17.OMITTED, core17.compute, _core17_funding, core17.specs
     ),
+    "daily": _daily_set("daily"),
+    "daily30": _daily_set("daily30"),
 }
 
 
@@ -115,19 +130,32 @@ def compute_features(
     *,
     funding: pd.Series | None = None,
     freq: str = "1h",
+    context: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Features of ``candles`` (``load_candles``/``clean`` output) as a float64 DataFrame.
 
     ``funding``: settlement-instant-indexed rates (``load_funding``) or None.
     ``freq``: the bar size (``envs.barsize``: 1m .. 1d); time-based windows
-    scale with it (see ``FeatureSpec.basis``). Raises ValueError for invalid
-    candles (see ``Bars.from_candles``) or bar size, KeyError for an unknown set.
+    scale with it (see ``FeatureSpec.basis``). ``context``: another market's
+    candles of the same bar size, for the sets with ``ctx_*`` columns (``daily``,
+    ``daily30``; see ``envs.features.daily`` for the alignment). Raises ValueError
+    for invalid candles (see ``Bars.from_candles``), bar size or context (also a
+    context given to a set without context columns: it would be ignored), KeyError
+    for an unknown set.
     """
     fs = _get(feature_set)
+    if context is not None and fs.compute_context is None:
+        with_ctx = sorted(k for k, v in FEATURE_SETS.items() if v.compute_context is not None)
+        raise ValueError(
+            f"feature set {feature_set!r} has no cross-asset context columns; a context market "
+            f"is read by {', '.join(with_ctx)} only (choose one of them or drop the context)"
+        )
     bars = Bars.from_candles(candles, freq)
     specs = feature_specs(feature_set, bars.bar)
     columns = fs.compute_ohlcv(bars)
     columns.update(fs.compute_funding(bars.index, funding, bar_ns(bars.bar)))
+    if fs.compute_context is not None:
+        columns.update(fs.compute_context(bars.index, context, bars.bar))
     names = [s.name for s in specs]
     if set(columns) != set(names):  # a programming error in a feature-set module
         raise RuntimeError(f"{feature_set}: computed {sorted(set(columns) ^ set(names))} mismatch")

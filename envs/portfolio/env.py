@@ -13,6 +13,12 @@ and its account state at bar t's close and chooses **target weights** for the ne
   normalised to weights ``w_i >= 0``, ``sum w_i <= 1``.
 * ``"long_short"``: ``Box(-1, 1, (N,), float32)``, signed exposures, scaled down to a gross
   exposure ``sum |w_i| <= gross_cap`` (1.0).
+* ``action_map="logits"`` (either mode): ``Box(-10, 10)`` of the same length, unbounded scores
+  for a Gaussian policy: a softmax with a cash logit (long-only) or ``tanh`` then the cap.
+* ``action_map="choice"`` (long-only): ``Discrete(N + 1)``, all in one asset or all cash.
+* ``rebalance_band=b`` (0: off): a tradable asset whose new target is within ``b`` of its
+  previous target keeps the previous one (no trade), unless the mix breaks the mode's limits;
+  a continuous policy's small wiggles then cost nothing.
 
 A member that is not tradable at t (no next bar in its segment, or no valid window) gets weight
 0: the agent cannot hold it, and a position left in it is sold at bar t's close (its last price).
@@ -57,12 +63,22 @@ import numpy as np
 from gymnasium import spaces
 
 import envs.portfolio.kernel as PK
-from envs.kernel import NO_STEP_LIMIT, REWARD_CODES
+from envs.kernel import NO_STEP_LIMIT
 from envs.params import EnvParams
 from envs.portfolio.universe import Universe
-from envs.portfolio.weights import MODES, action_dim, to_weights
+from envs.portfolio.weights import (
+    ACTION_MAPS,
+    MODES,
+    action_bounds,
+    action_dim,
+    keep_within_band,
+    to_weights,
+)
+from envs.rewards import REWARD_CODES
 
 UNSUPPORTED = {"fill": "next_open", "slippage_model": "fixed", "decision_interval": 1}
+# the single-market action rules (envs.actions) are not the portfolio's: refused, not ignored
+UNSUPPORTED |= {"no_trade_band": 0.0, "min_hold": 0, "vol_target": None, "max_leverage": 1.0}
 
 
 def portfolio_params(options: dict[str, Any]) -> EnvParams:
@@ -87,10 +103,22 @@ class PortfolioAccounts:
         split: tuple[int, int] | None = None,
         mode: str = "long_only",
         gross_cap: float = 1.0,
+        action_map: str = "scores",
+        rebalance_band: float = 0.0,
         **options: Any,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode={mode!r} is not valid: expected one of {MODES}")
+        if action_map not in ACTION_MAPS:
+            raise ValueError(
+                f"action_map={action_map!r} is not valid: expected one of {ACTION_MAPS}"
+            )
+        if action_map == "choice" and mode != "long_only":
+            raise ValueError("action_map='choice' (all in one asset or cash) is long-only")
+        self.action_map = action_map
+        if not 0.0 <= float(rebalance_band) < 1.0:
+            raise ValueError(f"rebalance_band={rebalance_band!r} is not valid: expected [0, 1)")
+        self.rebalance_band = float(rebalance_band)
         if not 0.0 < float(gross_cap) <= 10.0:
             raise ValueError(f"gross_cap={gross_cap!r} is not valid: expected (0, 10]")
         self.params = p = portfolio_params(options)
@@ -131,9 +159,11 @@ class PortfolioAccounts:
         block_hi = [f_max] * (u.window * u.n_features) + [PK.WEIGHT_CLIP, 1.0]
         low = np.array(block_lo * u.n_assets + [0.0], dtype=np.float32)
         high = np.array(block_hi * u.n_assets + [1.0], dtype=np.float32)
-        lo_a = 0.0 if self.mode == "long_only" else -1.0
+        if self.action_map == "choice":
+            return spaces.Box(low, high, dtype=np.float32), spaces.Discrete(u.n_assets + 1)
+        lo_a, hi_a = action_bounds(self.mode, self.action_map)
         dim = action_dim(self.mode, u.n_assets)
-        return spaces.Box(low, high, dtype=np.float32), spaces.Box(lo_a, 1.0, (dim,), np.float32)
+        return spaces.Box(low, high, dtype=np.float32), spaces.Box(lo_a, hi_a, (dim,), np.float32)
 
     def reset_account(self, a: int, t0: int) -> None:
         """Account ``a`` flat (all cash) at ``initial_equity`` on decision bar ``t0``."""
@@ -165,7 +195,12 @@ class PortfolioAccounts:
         """Map actions to weights, advance every account one bar: ``(rewards, done codes,
         info arrays)`` (done codes as ``envs.kernel``: 0 on, 1 terminated, 2 truncated).
         ``rebalance``: trade every tradable asset back to its target (per account or all)."""
-        weights = to_weights(actions, self.tradable_now(), self.mode, self.gross_cap)
+        tradable = self.tradable_now()
+        weights = to_weights(actions, tradable, self.mode, self.gross_cap, self.action_map)
+        if self.rebalance_band > 0.0:
+            weights = keep_within_band(
+                weights, self.pos, tradable, self.rebalance_band, self.mode, self.gross_cap
+            )
         return self.step_weights(weights, rebalance)
 
     def step_weights(

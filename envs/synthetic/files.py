@@ -22,6 +22,10 @@ SYNTH_SHA256 = {
     "synth-regime": "ea1b7f53f33686f0ffa73e2adb0274335a73d46d81ae487d01808859e3aace6e",
     "synth-meanrev": "6d53f143f5707e1adf687c524c89750be0c76fd669d03901177cec0a14b22372",
     "synth-rw": "721bee6392d7f15af009d6505c39fef343d84d636eb415047992600d68a5147e",
+    # the planted cross-sectional market (a portfolio universe: envs.synthetic.XS_UNIVERSE)
+    "synth-xs-regime": "698a2128f6634b5e1a85a4997b4b9045bef9d55fe2feb5e24e48c181ef80591f",
+    "synth-xs-rw1": "4c55f721fdd6bc24f70aee9b8a378a351f500dcd63dae90abf507d17281db779",
+    "synth-xs-rw2": "15797ed22ab7acfde58862a57dd59e11b53f61a9e36538b709f9eb033785772b",
 }
 
 
@@ -53,7 +57,8 @@ class SyntheticFile(DataFile):
 
 
 def synthetic_presets() -> dict[str, Preset]:
-    """``synth-regime``, ``synth-meanrev``, ``synth-rw``: hourly, no funding, the real splits."""
+    """``synth-regime``, ``synth-meanrev``, ``synth-rw`` and the cross-sectional market's
+    ``synth-xs-*``: hourly, no funding, the real splits."""
     return {
         name: Preset(
             name=name, candles=SyntheticFile(f"{name}_1h.csv", sha, market=name), funding=None

@@ -16,9 +16,9 @@ from typing import Any
 
 from backtest.baseline_select import Choice, choose, record_choice
 from backtest.baseline_table import TREND_BASELINES, named_spec
+from backtest.fold_backtest import backtest_rows
+from backtest.folds import FoldPlan, WFData, mask_rows
 from backtest.record import Backtest
-from evaluate.walkforward.backtests import backtest_rows
-from evaluate.walkforward.data import FoldPlan, WFData, mask_rows
 
 SIMPLE = ("buy_and_hold", "flat", "momentum")
 BASELINES = (*SIMPLE, *TREND_BASELINES)

@@ -7,7 +7,7 @@ sample, stitched per seed, compared with the baselines on the same blocks.
 Reads top to bottom: parse and check -> run folder (new, or resumed with ``--run-dir``) ->
 which configuration each method trains with (``learners.method_settings``: PPO/SAC the main
 job's, from ``agents/configs/<algo>.yml``) -> fold plans (anchored, or rolling with
-``--train-span``; purge and embargo, ``evaluate.walkforward.data``) -> every (method, fold,
+``--train-span``; purge and embargo, ``backtest.folds``) -> every (method, fold,
 seed) as one engine task (``grid.run_grid``; finished tasks of a resumed run are skipped) ->
 baselines on the same test blocks -> stitch and aggregate (``verdict``) -> the terminal's
 verdict, summary.json, methods.csv, folds.csv and report.html.
@@ -33,22 +33,22 @@ from typing import Any
 import yaml
 
 from backtest.baseline_table import params_label
-from backtest.cpcv import n_paths
+from backtest.cpcv import cpcv_plans, n_paths
+from backtest.fold_backtest import eval_options
+from backtest.folds import FoldPlan, WFData, plan_folds
 from backtest.runner import CostOverrides
 from envs.data import DataValidationError
-from envs.marketspec import market_dirname, record_market
+from envs.marketspec import market_dirname, market_record
 from envs.presets import get_preset
 from evaluate.walkforward.args import WalkForwardConfig, build_parser, config_from_args
-from evaluate.walkforward.backtests import eval_options
 from evaluate.walkforward.baselines import fold_baselines, record_fold_choices
 from evaluate.walkforward.checks import check_walkforward, min_train_bars
 from evaluate.walkforward.context import MethodSettings, jsonable
-from evaluate.walkforward.cpcv import cpcv_plans
-from evaluate.walkforward.data import FoldPlan, WFData, plan_folds
 from evaluate.walkforward.grid import GridResult, GridSpec, run_grid
 from evaluate.walkforward.html import write_report
 from evaluate.walkforward.learn_rl import RL_ALGOS
 from evaluate.walkforward.learners import method_settings
+from evaluate.walkforward.overfitting import WFOverfitting, walkforward_overfitting
 from evaluate.walkforward.tables import (
     baseline_line,
     format_fold_table,
@@ -57,7 +57,7 @@ from evaluate.walkforward.tables import (
     method_sentence,
     write_csv,
 )
-from evaluate.walkforward.verdict import Verdict, build_verdict
+from evaluate.walkforward.verdict import Verdict, build_verdict, cost_rates
 from lab.cli import run_cli
 from lab.config import ConfigError
 from lab.outputs import check_output_dir
@@ -167,8 +167,8 @@ def setup(argv: list[str]) -> Setup:
             },
             data_files=preset_files(preset),
             argv=["-m", "evaluate.walkforward", *argv],
+            meta={"market": market_record(args.env)},  # spec, bar, splits, sha256 of every file
         )
-        record_market(out, args.env)  # meta.json: spec, bar, splits, sha256 of every file
     return Setup(args, out, data, start, end, plans, settings, resumed)
 
 
@@ -215,7 +215,9 @@ def context(st: Setup, grid: GridResult, command: str, wall_s: float) -> dict[st
     }
 
 
-def write_outputs(st: Setup, v: Verdict, grid: GridResult, ctx: dict[str, Any]) -> None:
+def write_outputs(
+    st: Setup, v: Verdict, grid: GridResult, ctx: dict[str, Any], ovf: WFOverfitting
+) -> None:
     """Print the verdict and the tables; write summary.json, methods.csv, folds.csv, report.html."""
     out, n_folds = st.out, len(st.plans)
     rows = method_rows(v)
@@ -224,15 +226,23 @@ def write_outputs(st: Setup, v: Verdict, grid: GridResult, ctx: dict[str, Any]) 
         print(method_sentence(r, n_folds, v))
         print(f"  config: {r.settings.describe()}")
     print(baseline_line(v))
+    for line in ovf.sentences():
+        print(line)
     print()
     print(format_fold_table(v.fold_rows))
     write_csv(rows, out / "methods.csv")
     write_csv(v.fold_rows, out / "folds.csv")
     failures = {"/".join(map(str, k)): e for k, e in grid.failures.items()}
     summary = {"context": ctx, "headline": headline(v), "methods": rows, "folds": v.fold_rows,
-               "baseline_sharpes": v.baseline_sharpes, "failures": failures}  # fmt: skip
+               "baseline_sharpes": v.baseline_sharpes,
+               "baseline_costs": {b: cost_rates(bt) for b, bt in v.baselines.items()},
+               "failures": failures,
+               "overfitting": ovf.to_dict()}  # fmt: skip
     (out / "summary.json").write_text(json.dumps(jsonable(summary), indent=2))
-    write_report(out / "report.html", v, rows, ctx, charts=not st.args.no_plots)
+    write_report(
+        out / "report.html", v, rows, ctx, charts=not st.args.no_plots,
+        overfitting=ovf.sentences(),
+    )  # fmt: skip
     print(f"\n{ctx['tasks']}; {ctx['throughput']}")
     print(f"wrote {out}/report.html, summary.json, methods.csv, folds.csv")
 
@@ -279,7 +289,8 @@ def main(argv: list[str] | None = None) -> int:
         ctx[f"fold {p.index} baselines chosen on val"] = ", ".join(
             params_label(c.name, c.params) for c in fb.choices
         )
-    write_outputs(st, v, grid, ctx)
+    ovf = walkforward_overfitting(v, grid, reps=a.n_boot, seed=a.bootstrap_seed)
+    write_outputs(st, v, grid, ctx, ovf)
     if grid.failures:
         print(f"{len(grid.failures)} task(s) failed; rerun with --run-dir {st.out} to retry them")
         return 1

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from backtest.baselines import Policy, PolicySpec
+from backtest.folds import FoldPlan, WFData
 from envs import MarketData
-from evaluate.walkforward.data import FoldPlan, WFData
 
 
 @dataclass(frozen=True)

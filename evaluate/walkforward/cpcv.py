@@ -1,11 +1,12 @@
-"""Combinatorial purged cross-validation as the walk-forward's alternative splitter.
+"""Combinatorial purged cross-validation as the walk-forward's alternative splitter: the
+splits' fold plans (``backtest.cpcv.cpcv_plans``) and the paths stitched from their tests.
 
 ``--cv cpcv --groups N --test-groups k``: the span is cut into ``N`` groups; each of the
 ``C(N, k)`` splits (``backtest.cpcv.cpcv_splits``: purge before and purge + embargo after every
 test group) trains every method once per seed on the other groups and tests it on its ``k``
 groups. Inside a split, selection uses the last ``--val-bars`` rows of its training rows only
 (a purge before them, as in a fold); the test groups and their purge/embargo are holes in the
-training span (``data.mask_rows``: no decision at or holding over them). Each of the
+training span (``backtest.folds.mask_rows``: no decision at or holding over them). Each of the
 ``C(N, k) * k / N`` backtest paths then takes every group once from the split that tested it
 (``backtest.cpcv.path_assignment``), stitched into one out-of-sample account per (method, seed,
 path): a method's Sharpe comes as a distribution over paths, and "the share of paths that beat
@@ -18,55 +19,9 @@ import math
 
 import numpy as np
 
-from backtest.cpcv import cpcv_splits, n_paths, path_assignment
+from backtest.cpcv import n_paths, path_assignment
 from backtest.record import Backtest
 from evaluate.stitch import stitch
-from evaluate.walkforward.data import FoldPlan, Range
-
-
-def cpcv_plans(
-    span: Range,
-    n_groups: int,
-    n_test_groups: int,
-    *,
-    val_bars: int,
-    purge_bars: int = 0,
-    embargo_bars: int = 0,
-) -> list[FoldPlan]:
-    """One ``FoldPlan`` per CPCV split (see the module doc); ValueError when a split's last
-    training run cannot hold the selection block plus ``val_bars`` training rows."""
-    plans = []
-    for sp in cpcv_splits(
-        span[0], span[1], n_groups, n_test_groups, purge_bars=purge_bars, embargo_bars=embargo_bars
-    ):
-        info = list(sp.train_ranges)
-        end = info[-1][1] if info else span[0]
-        val = (end - val_bars, end)
-        train = tuple(
-            (a, min(b, val[0] - purge_bars)) for a, b in info if a < min(b, val[0] - purge_bars)
-        )
-        holes = tuple((b, a2) for (_, b), (a2, _) in zip(info[:-1], info[1:], strict=True))
-        n_train = sum(b - a for a, b in train)
-        if not info or val[0] < info[-1][0] or n_train < val_bars:
-            raise ValueError(
-                f"CPCV split {sp.index} (test groups {list(sp.test_groups)}): {n_train} training "
-                f"rows and a last training run too short for the {val_bars}-bar selection block; "
-                "use fewer --groups, a smaller --val-bars or a longer span"
-            )
-        plans.append(
-            FoldPlan(
-                sp.index,
-                train,
-                val,
-                sp.tests[0],
-                holes,
-                purge_bars,
-                sp.test_groups,
-                sp.tests,
-                sp.paths,
-            )  # fmt: skip
-        )
-    return plans
 
 
 def path_curves(

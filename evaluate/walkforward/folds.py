@@ -19,16 +19,16 @@ from typing import Any
 import numpy as np
 
 from backtest.baselines import PolicySpec
+from backtest.fold_backtest import backtest_rows, eval_options
+from backtest.folds import FoldPlan, WFData, mask_rows
 from backtest.record import Backtest
 from backtest.runner import CostOverrides
 from backtest.stats import per_period_sharpe
 from evaluate.headtohead import Comparison, compare
 from evaluate.stitch import stitch
-from evaluate.walkforward.backtests import backtest_rows, eval_options
 from evaluate.walkforward.baselines import BASELINES, fold_baselines
 from evaluate.walkforward.context import FoldContext
-from evaluate.walkforward.data import FoldPlan, WFData, mask_rows
-from evaluate.walkforward.learners import LEARNERS, MOMENTUM_GRID, val_sharpe
+from evaluate.walkforward.learners import LEARNERS, MOMENTUM_GRID, val_backtest
 
 
 @dataclass
@@ -43,6 +43,9 @@ class TaskOutcome:
     train_s: float
     eval_s: float
     group_tests: dict[int, Backtest] = field(default_factory=dict)  # CPCV: every tested group
+    # per-bar returns on the fold's val rows, per configuration tried (the ledger's returns)
+    val_returns: dict[str, np.ndarray] = field(default_factory=dict)
+    val_timestamps: np.ndarray | None = None
 
 
 @dataclass
@@ -109,15 +112,30 @@ def fit_fold(
             )
         )
         trials[name] = per_period_sharpe(bt.returns)
-    val = val_sharpe(trained.spec, ctx)
+    val_bts = {
+        name: val_backtest(
+            trained.spec
+            if policy is trained.spec.policy
+            else PolicySpec(name, name, policy, None, {"action": "discrete"}),
+            ctx,
+        )
+        for name, policy in trained.trials.items()
+    }
+    selected = next(
+        (val_bts[n] for n, p in trained.trials.items() if p is trained.spec.policy), None
+    )
+    selected = selected or val_backtest(trained.spec, ctx)
+    val = float(selected.summary()["sharpe"])
     groups = {
         g: test if rows == plan.test else backtest_rows(trained.spec, market, rows, options, ppy)
         for g, rows in plan.test_blocks.items()
         if plan.groups
     }
     return TaskOutcome(
-        plan, test, val, trials, trained.selection, train_s, time.perf_counter() - t0, groups
-    )
+        plan, test, val, trials, trained.selection, train_s, time.perf_counter() - t0, groups,
+        val_returns={n: np.nan_to_num(bt.returns) for n, bt in val_bts.items()},
+        val_timestamps=selected.timestamps,
+    )  # fmt: skip
 
 
 def run_fold(

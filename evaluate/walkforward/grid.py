@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from backtest.folds import FoldPlan
 from evaluate.walkforward.context import MethodSettings
-from evaluate.walkforward.data import FoldPlan
 from evaluate.walkforward.folds import TaskOutcome
 from evaluate.walkforward.tasks import ledger_records, load_outcome, task_key
 from lab.engine import Engine, Task, TaskResult
@@ -136,10 +136,10 @@ def run_grid(
         outcomes[key] = out
         if ledger_enabled():
             cfg = {**spec.ledger_config, **spec.settings[key[0]].summary}
-            for rec in ledger_records(
+            for rec, returns in ledger_records(
                 spec.env, key[0], key[2], out, cfg, folder, spec.periods_per_year
             ):
-                append_record(rec)
+                append_record(rec, val_returns=returns, val_timestamps=out.val_timestamps)
         log(
             f"  {res.key}: val Sharpe {out.val_sharpe:+.2f}, test Sharpe "
             f"{out.test.summary()['sharpe']:+.2f}, {res.wall_s:.0f} s "

@@ -105,7 +105,7 @@ def _fold_table(rows: list[dict[str, Any]]) -> str:
 
 def write_report(
     path: Path, v: Verdict, method_rows: list[dict[str, Any]], context: dict[str, Any],
-    charts: bool = True,
+    charts: bool = True, overfitting: list[str] | tuple[str, ...] = (),
 ) -> Path:  # fmt: skip
     """report.html (see the module docstring)."""
     n_folds = int(context["folds"])
@@ -125,7 +125,8 @@ def write_report(
         f"{_esc(context['span'])}</h1>"
         f'<p class="verdict">{_esc(headline(v))}</p>{sentences}'
         f"<p>{_esc(baseline_line(v))}</p>"
-        f"<h3>Configurations trained</h3><ul>{configs}</ul>"
+        + "".join(f'<p class="note">{_esc(line)}</p>' for line in overfitting)
+        + f"<h3>Configurations trained</h3><ul>{configs}</ul>"
         f'<p class="note">{_esc(SELECTION)}</p>'
         f"{_charts(v) if charts else ''}"
         f"<h3>Methods (out of sample, stitched per seed)</h3>"

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from agents.loading import load_run
+from agents.acting.loading import load_run
 from evaluate.walkforward.context import FoldContext, MethodSettings, TrainedFold, jsonable
 from lab.rundir import create_run_dir
 from lab.runtime import seed_everything, set_torch_threads

@@ -29,7 +29,8 @@ from pathlib import Path
 from agents.learners import LEARNERS as TABLE
 from agents.learners import supporting
 from backtest.baselines import MomentumPolicy, Policy, PolicySpec
-from evaluate.walkforward.backtests import backtest_rows
+from backtest.fold_backtest import backtest_rows
+from backtest.record import Backtest
 from evaluate.walkforward.context import FoldContext, MethodSettings, TrainedFold, jsonable
 from evaluate.walkforward.learn_rl import RL_ALGOS, rl_settings, train_rl_fold
 from evaluate.walkforward.learn_supervised import (
@@ -52,12 +53,16 @@ class Learner:
     train: Callable[[FoldContext], TrainedFold]
 
 
-def val_sharpe(spec: PolicySpec, ctx: FoldContext) -> float:
-    """Annualised Sharpe of ``spec`` over the fold's val rows (costs as in evaluation)."""
-    bt = backtest_rows(
+def val_backtest(spec: PolicySpec, ctx: FoldContext) -> Backtest:
+    """``spec`` over the fold's val rows (costs as in evaluation)."""
+    return backtest_rows(
         spec, ctx.train_market, ctx.plan.val, ctx.eval_options, ctx.data.periods_per_year
     )
-    return float(bt.summary()["sharpe"])
+
+
+def val_sharpe(spec: PolicySpec, ctx: FoldContext) -> float:
+    """Annualised Sharpe of ``spec`` over the fold's val rows (costs as in evaluation)."""
+    return float(val_backtest(spec, ctx).summary()["sharpe"])
 
 
 def _finite(x: float) -> float:

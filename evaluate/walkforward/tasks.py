@@ -5,6 +5,8 @@ process), runs ``evaluate.walkforward.folds.fit_fold`` into its ``work_dir`` and
 
     result.json   method, fold, seed, val Sharpe, trial Sharpes, selection, timings, summary
     test.npz      the selected policy's backtest over the fold's test rows (plain arrays)
+    val.npz       per-bar val returns of every configuration tried (``r_<name>``) and the val
+                  bars' ``timestamps``: the ledger records point to them (PBO, SPA)
     run/          the training run folder (checkpoints, normaliser, config)
 
 The engine lands the folder on the driver by one rename, so a task folder holding
@@ -22,14 +24,15 @@ from typing import Any
 
 import numpy as np
 
+from backtest.folds import FoldPlan, WFData
 from backtest.record import Backtest
 from evaluate.walkforward.context import jsonable
-from evaluate.walkforward.data import FoldPlan, WFData
 from evaluate.walkforward.folds import TaskOutcome, fit_fold
 from lab.ledger import make_record
 
 RESULT = "result.json"
 TEST = "test.npz"
+VAL = "val.npz"
 ARRAYS = ("timestamps", "equity", "positions", "fees", "slippage", "funding", "segment_starts")
 
 
@@ -74,6 +77,9 @@ def save_outcome(folder: Path, method: str, seed: int, out: TaskOutcome) -> None
     """result.json + test.npz of one task into ``folder``."""
     bt = out.test
     np.savez(folder / TEST, **{k: np.asarray(getattr(bt, k)) for k in ARRAYS})
+    if out.val_timestamps is not None:
+        vals = {f"r_{n}": np.asarray(r, dtype=np.float64) for n, r in out.val_returns.items()}
+        np.savez(folder / VAL, timestamps=np.asarray(out.val_timestamps), **vals)
     for g, gbt in out.group_tests.items():  # CPCV: one file per tested group
         np.savez(folder / f"test_g{g}.npz", **{k: np.asarray(getattr(gbt, k)) for k in ARRAYS})
     result = {
@@ -110,6 +116,7 @@ def load_outcome(folder: Path, plan: FoldPlan) -> TaskOutcome | None:
             return None
         groups[int(g)] = _backtest(path, res, meta)
     bt = _backtest(folder / TEST, res, res["meta"])
+    val_returns, val_ts = _val_returns(folder / VAL)
     return TaskOutcome(
         plan=plan,
         test=bt,
@@ -119,7 +126,17 @@ def load_outcome(folder: Path, plan: FoldPlan) -> TaskOutcome | None:
         train_s=float(res["train_s"]),
         eval_s=float(res["eval_s"]),
         group_tests=groups,
+        val_returns=val_returns,
+        val_timestamps=val_ts,
     )
+
+
+def _val_returns(path: Path) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+    """val.npz's returns per configuration; none for a task finished before it was written."""
+    if not path.is_file():
+        return {}, None
+    with np.load(path, allow_pickle=False) as z:
+        return {k[2:]: z[k] for k in z.files if k.startswith("r_")}, z["timestamps"]
 
 
 def _backtest(path: Path, res: dict[str, Any], meta: dict[str, Any]) -> Backtest:
@@ -130,11 +147,19 @@ def _backtest(path: Path, res: dict[str, Any], meta: dict[str, Any]) -> Backtest
     )
 
 
+def _trial_returns(out: TaskOutcome, method: str, name: str) -> np.ndarray | None:
+    """The val returns of configuration ``name`` ("" = the selected policy, the only one)."""
+    if not name:
+        return next(iter(out.val_returns.values())) if len(out.val_returns) == 1 else None
+    return out.val_returns.get(name, out.val_returns.get(f"{method}_{name}"))
+
+
 def ledger_records(
     env: str, method: str, seed: int, out: TaskOutcome, config: dict[str, Any], folder: Path,
     ppy: float,
-) -> list[dict[str, Any]]:  # fmt: skip
-    """The task's trial-ledger records: one per configuration evaluated on the fold's val rows
+) -> list[tuple[dict[str, Any], np.ndarray | None]]:  # fmt: skip
+    """The task's trial-ledger records, each with its per-bar val returns (None for a task
+    finished before they were stored): one per configuration evaluated on the fold's val rows
     (the momentum smoke path: each lookback), else one with the selected policy's val Sharpe."""
     per_config = out.selection.get("val_sharpe")
     tried = per_config if isinstance(per_config, dict) else {"": out.val_sharpe}
@@ -142,22 +167,21 @@ def ledger_records(
     for name, sharpe in tried.items():
         value = _num(sharpe)
         missing = not math.isfinite(value)
-        records.append(
-            make_record(
-                market=env,
-                source="walkforward",
-                algo=method,
-                config={
-                    **config,
-                    "method": method,
-                    "env": env,
-                    **({"config": name} if name else {}),
-                },
-                seed=seed,
-                run_dir=folder.resolve(),
-                val_sharpe=None if missing else value,
-                periods_per_year=ppy,
-                extra={"fold": out.plan.index, **({"no_val_sharpe": True} if missing else {})},
-            )
+        rec = make_record(
+            market=env,
+            source="walkforward",
+            algo=method,
+            config={
+                **config,
+                "method": method,
+                "env": env,
+                **({"config": name} if name else {}),
+            },
+            seed=seed,
+            run_dir=folder.resolve(),
+            val_sharpe=None if missing else value,
+            periods_per_year=ppy,
+            extra={"fold": out.plan.index, **({"no_val_sharpe": True} if missing else {})},
         )
+        records.append((rec, _trial_returns(out, method, name)))
     return records

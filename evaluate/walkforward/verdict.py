@@ -23,13 +23,13 @@ import numpy as np
 from backtest.aggregate import SeedSummary, summarize_seeds
 from backtest.collapse import collapse_label, constant_position
 from backtest.cpcv import n_paths
+from backtest.folds import FoldPlan
 from backtest.record import Backtest
 from backtest.stats import deflated_sharpe_ratio
 from evaluate.stitch import stitch
 from evaluate.walkforward.baselines import BASELINES
 from evaluate.walkforward.context import MethodSettings
 from evaluate.walkforward.cpcv import path_curves, path_sharpe, share_beating
-from evaluate.walkforward.data import FoldPlan
 from evaluate.walkforward.folds import TaskOutcome, trial_variance
 from evaluate.walkforward.grid import GridResult, Key
 from evaluate.walkforward.learners import MOMENTUM_GRID
@@ -54,10 +54,13 @@ def sharpe_text(bt: Backtest) -> str:
 
 
 def cost_rates(bt: Backtest) -> dict[str, float]:
-    """Turnover per year and each cost as % of the equity it was paid from, per year."""
+    """Turnover and round trips (turnover / 2) per year, and each cost as % of the equity it
+    was paid from, per year."""
     years = max(len(bt) / bt.periods_per_year, 1e-12)
     eq = np.asarray(bt.equity[:-1], dtype=np.float64)
     out = {"turnover_annual": float(bt.summary()["turnover_annual"])}
+    # a round trip (flat -> full position -> flat) trades twice the equity
+    out["round_trips_annual"] = out["turnover_annual"] / 2
     with np.errstate(divide="ignore", invalid="ignore"):
         for c in COSTS:
             share = np.where(eq > 0, np.asarray(getattr(bt, c)) / eq, 0.0)

@@ -149,7 +149,7 @@ class TreePolicy:
 
 
 def policy_parts(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """What ``agents.loading.load_run`` needs to wrap a tree run as a ``PolicySpec``."""
+    """What ``agents.acting.loading.load_run`` needs to wrap a tree run as a ``PolicySpec``."""
     loaded = load_tree_run(path)
     i = loaded.info
     return {

@@ -40,7 +40,7 @@ from envs.marketspec import (
     add_market_flags,
     market_flags_given,
     market_from_args,
-    record_market,
+    market_record,
 )
 from envs.presets import get_preset
 from lab.atomic import atomic_write_json
@@ -352,8 +352,8 @@ def train(argv: list[str] | None = None) -> Path:
         data_files=preset_files(get_preset(cfg.env)),
         run_dir=args.run_dir,
         argv=["-m", "supervised.trees", *(sys.argv[1:] if argv is None else argv)],
+        meta={"market": market_record(cfg.env)},  # spec, bar, splits, sha256 of every file
     )
-    record_market(run_dir, cfg.env)
     print(f"run folder: {run_dir}")
     fitted = fit_and_save(cfg, sizes, opts, prep, run_dir)
     tr, report, classes = prep.train, fitted.report, fitted.classes

@@ -1,0 +1,1 @@
+"""Experiments over many runs: seed groups and hyperparameter searches (Optuna on the lab engine)."""

@@ -1,0 +1,1 @@
+"""Serving models: the registry, the latest-bar decision, paper trading, scheduled retraining."""
