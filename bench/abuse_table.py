@@ -61,6 +61,9 @@ def cli_rows() -> list[dict[str, str]]:
         with tempfile.TemporaryDirectory() as tmp:
             fx = fixtures(Path(tmp))
             args = [a.format(**fx) for a in argv]
+            # each case its own trial ledger, as in tests/test_cli_abuse.py (one case's record
+            # is not the next one's history)
+            os.environ["RLTRADE_RUNS_ROOT"] = str(Path(tmp) / "ledger_root")
             code, err = run_case(module, args)
             rows.append(_row(module, f"{cid}: `{' '.join(argv)}`", code, err, tmp))
     return rows

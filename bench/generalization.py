@@ -30,6 +30,7 @@ import math
 import os
 import subprocess
 import sys
+from functools import reduce
 from pathlib import Path
 from typing import Any
 
@@ -154,26 +155,28 @@ def _finite(x: Any) -> float:
 
 
 def family_pbo(runs: dict[str, Path], variants: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """PBO (CSCV) over the variants: each column the mean over seeds of the stitched returns."""
-    cols, names, ts0 = [], [], None
+    """PBO (CSCV) over the variants: each column the mean over seeds of the stitched returns,
+    on the test bars every variant has (a feature set with a longer warm-up starts later)."""
+    series: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for name, run in runs.items():
         per_seed = seed_returns(run, variants[name]["method"])
         if not per_seed:
             continue
         ts = next(iter(per_seed.values()))[0]
-        if ts0 is None:
-            ts0 = ts
-        if len(ts) != len(ts0) or not np.array_equal(ts, ts0):
-            return {"pbo": None, "why": f"{name}: its test bars differ from the others'"}
-        cols.append(np.mean([r for _, r in per_seed.values()], axis=0))
-        names.append(name)
-    if len(cols) < 2:
+        if any(not np.array_equal(t, ts) for t, _ in per_seed.values()):
+            return {"pbo": None, "why": f"{name}: its seeds' test bars differ"}
+        series[name] = (ts, np.mean([r for _, r in per_seed.values()], axis=0))
+    if len(series) < 2:
         return {"pbo": None, "why": "fewer than 2 variants finished"}
-    mat = np.column_stack(cols)
+    common = reduce(np.intersect1d, [ts for ts, _ in series.values()])
+    if len(common) < 2 * MIN_BARS_PER_BLOCK:
+        return {"pbo": None, "why": f"only {len(common)} test bars common to every variant"}
+    mat = np.column_stack([r[np.isin(ts, common)] for ts, r in series.values()])
     s = min(16, mat.shape[0] // MIN_BARS_PER_BLOCK)
     res = pbo(mat, n_blocks=s - s % 2)
-    return {"pbo": res.pbo, "n_variants": len(names), "n_blocks": res.n_blocks,
-            "prob_oos_loss": res.prob_oos_loss, "variants": names}  # fmt: skip
+    return {"pbo": res.pbo, "n_variants": len(series), "n_blocks": res.n_blocks,
+            "n_bars": int(len(common)), "prob_oos_loss": res.prob_oos_loss,
+            "variants": list(series)}  # fmt: skip
 
 
 def _f(x: Any, fmt: str = "{:+.2f}") -> str:
@@ -200,7 +203,8 @@ def markdown(tables: dict[str, list[dict[str, Any]]], pbos: dict[str, dict[str, 
             )
         p = pbos[env]
         out += ["", f"PBO over the {p.get('n_variants', 0)} variants on {env}: "
-                + (_f(p["pbo"], "{:.2f}") + f" (CSCV, {p['n_blocks']} blocks; the in-sample "
+                + (_f(p["pbo"], "{:.2f}") + f" (CSCV, {p['n_blocks']} blocks over the "
+                   f"{p['n_bars']} test bars every variant has; the in-sample "
                    f"best variant lost money out of sample in {p['prob_oos_loss']:.0%} of "
                    "the halvings)" if p["pbo"] is not None else f"not computed ({p['why']})"),
                 ""]  # fmt: skip

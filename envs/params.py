@@ -173,7 +173,7 @@ class EnvParams:
             )
         if all(bars[n] == getattr(self, n) and _is_int(getattr(self, n)) for n in bars):
             return self
-        return replace(self, **bars)
+        return replace(self, **bars)  # type: ignore[arg-type]  # every value an int
 
     @property
     def targets(self) -> tuple[float, float, float]:

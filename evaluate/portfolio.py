@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -93,7 +93,7 @@ Factory = Callable[[PortfolioAccounts], Callable]
 
 
 def _policies(
-    universe: Universe, agents: list[tuple[Path, object, PortfolioPolicySpec]]
+    universe: Universe, agents: Sequence[tuple[Path, object, PortfolioPolicySpec]]
 ) -> list[tuple[str, Factory, dict]]:
     """(name, decide factory on the accounts, env options) of every row, agents first."""
     rows: list[tuple[str, Factory, dict]] = []
@@ -111,17 +111,28 @@ def _policies(
 
         rows.append((name, factory, opts))
     for name in ALLOCATION_BASELINES:
-        rows.append((name, lambda acc, n=name: BaselineAllocator(n, acc.universe).decide, {}))
+        rows.append((name, _baseline_factory(name), {}))
     if planted_members(universe):  # a planted cross-sectional market: its known allocations
         kinds = ["hidden", "filter"]
         if all(n in ALL_MARKET_NAMES for n in universe.names):
             kinds.append("blind")  # the order-blind filter: the bar for an equivariant policy
         for kind in kinds:
-            rows.append(
-                (f"oracle_{kind}",
-                 lambda acc, k=kind: OracleAllocator(acc.universe, k, "long_only").decide, {})
-            )  # fmt: skip
+            rows.append((f"oracle_{kind}", _oracle_factory(kind), {}))
     return rows
+
+
+def _baseline_factory(name: str) -> Factory:
+    def factory(acc: PortfolioAccounts) -> Callable:
+        return BaselineAllocator(name, acc.universe).decide
+
+    return factory
+
+
+def _oracle_factory(kind: str) -> Factory:
+    def factory(acc: PortfolioAccounts) -> Callable:
+        return OracleAllocator(acc.universe, kind, "long_only").decide
+
+    return factory
 
 
 def _extra(bt: AllocationBacktest) -> dict[str, object]:

@@ -223,7 +223,7 @@ class AssetSetPolicy(ActorCriticPolicy):
         dim = _action_dim(action_space)
         if dim not in (n, n + 1):
             raise ValueError(f"action length {dim} is neither N={n} (long/short) nor N + 1")
-        self.net_kwargs = dict(
+        self.net_kwargs: dict[str, Any] = dict(
             window=window, n_features=n_features, long_only=dim == n + 1, d_model=d_model,
             mixer=mixer, n_heads=n_heads, score_gain=score_gain,
         )  # fmt: skip

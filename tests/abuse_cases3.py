@@ -281,7 +281,7 @@ CASES3: list[tuple[str, str, list[str], str]] = [
         ["--model", "m_json", "--root", "{reg}", "--work-dir", "{new}"],
         "not valid JSON",
     ),  # fmt: skip
-    ("predict position 5", "agents.predict", [*PRED, "--position", "5"], "must be in [-1, 1]"),
+    ("predict position 11", "agents.predict", [*PRED, "--position", "11"], "in [-10, 10]"),
     (
         "predict entry-price -1",
         "agents.predict",

@@ -12,6 +12,10 @@ import pytest
 import yaml
 
 from agents.training.fold_train import rl_config
+from envs.actions import duration_bars
+from envs.params import DURATION_FIELDS
+
+HOUR_NS = 3_600_000_000_000  # both shipped markets are hourly
 
 _PATH = Path(__file__).resolve().parent.parent / "bench" / "generalization.py"
 _spec = importlib.util.spec_from_file_location("generalization", _PATH)
@@ -32,6 +36,8 @@ def test_every_shipped_variant_resolves_and_changes_what_it_says(tmp_path, env):
         for section, values in v["config"].items():
             for key, value in values.items():
                 got = getattr(cfg.hyper if section == "ppo" else getattr(cfg, section), key)
+                if key in DURATION_FIELDS:  # a time ("3d") is resolved to bars of the market
+                    value = duration_bars(key, value, HOUR_NS)
                 assert got == value, (name, section, key)
         if name == "default":
             assert cfg.to_dict() == base.to_dict()

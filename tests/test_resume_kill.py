@@ -101,7 +101,7 @@ def _assert_same_weights(a: Path, b: Path) -> None:
 WALL_CLOCK = ("time/fps", "time/time_elapsed")  # the only logged values that may differ
 
 
-def _tb_scalars(tb_dir: Path) -> dict[str, list[tuple[int, float]]]:
+def _tb_scalars(tb_dir: Path) -> dict[str, list[tuple[int, float | str]]]:
     """Every scalar event of the run's TensorBoard folder, file by file: tag -> [(step, value)].
     Read raw (an EventAccumulator would hide a duplicated step)."""
     from tensorboard.backend.event_processing.event_file_loader import RawEventFileLoader
@@ -114,8 +114,10 @@ def _tb_scalars(tb_dir: Path) -> dict[str, list[tuple[int, float]]]:
             event = Event.FromString(raw)
             for v in event.summary.value:
                 value = v.tensor.float_val[0] if v.HasField("tensor") else v.simple_value
-                if v.tag not in WALL_CLOCK:
-                    out.setdefault(v.tag, []).append((event.step, value))
+                if v.tag not in WALL_CLOCK:  # NaN as a string: a flat eval's Sharpe equals itself
+                    out.setdefault(v.tag, []).append(
+                        (event.step, "nan" if value != value else value)
+                    )
     return out
 
 

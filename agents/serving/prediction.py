@@ -45,7 +45,7 @@ from agents.acting.fast_policy import load_fast
 from agents.serving.model_registry import RegistryError, resolve
 from agents.serving.policy_memory import warm_state
 from agents.serving.serve_config import PredictConfig
-from agents.serving.served_rules import rule_lookback, served_target
+from agents.serving.served_rules import check_served_position, rule_lookback, served_target
 from backtest.policy import is_stateful
 from envs.accounting import account_observation
 from envs.barsize import step_ns
@@ -367,6 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     now = now.tz_localize("UTC") if now.tzinfo is None else now.tz_convert("UTC")
     try:
         vdir, record = resolve(a.model, a.root)
+        check_served_position(vdir, a.position)
         candles, funding = read_inputs(a, record, now, rule_lookback(vdir))
         if a.replay:  # the clock stands at the last bar's close
             now = candles.index[-1] + pd.Timedelta(get_preset(record["market"]).freq)

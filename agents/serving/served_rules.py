@@ -71,21 +71,48 @@ def served_target(
     an account at ``position`` whose last trade was ``bars_since_trade`` bars ago (None: long
     ago, the minimum hold does not bind)."""
     params = rule_params(env_settings, market)
+    check_position(params, position)
     check_rule_history(market, params, t, source)
     raw = action_target(params, action)
     since = NEVER_TRADED if bars_since_trade is None else float(bars_since_trade)
     return raw, decision_target(Account(t=t, pos=position, since=since), raw, market, params)
 
 
+def check_position(params: EnvParams, position: float) -> None:
+    """Refuse an account position the model never saw (its observation slot is bounded by
+    ``max(1, max_leverage)``; a long-only model never holds a short): one line with the range."""
+    bound = max(1.0, params.max_leverage)
+    low = 0.0 if params.long_only else -bound
+    if not low - 1e-9 <= position <= bound + 1e-9:
+        raise ValueError(
+            f"--position {position:g}: must be in [{low:g}, {bound:g}] for this model "
+            f"(long_only {params.long_only}, max_leverage {params.max_leverage:g}); give the "
+            "account's position as a fraction of equity within it"
+        )
+
+
+def check_served_position(version_dir: Path, position: float) -> None:
+    """``check_position`` from a registered version's ``config.yaml`` before its model loads
+    (a tree/supervised run has no position bound of its own)."""
+    env = _saved_env(version_dir)
+    if env is None:
+        return
+    keys = ("action", "long_only", "max_leverage")
+    check_position(EnvParams.from_kwargs(**{k: env[k] for k in keys if k in env}), position)
+
+
+def _saved_env(version_dir: Path) -> dict[str, Any] | None:
+    path = Path(version_dir) / "config.yaml"
+    cfg = yaml.safe_load(path.read_text()) if path.is_file() else None
+    env = cfg.get("env") if isinstance(cfg, dict) else None
+    return env if isinstance(env, dict) else None  # a tree/supervised run: its market there
+
+
 def rule_lookback(version_dir: Path) -> int:
     """Bars of history the model's action rules read before a decision (its ``config.yaml``):
     ``vol_window`` + 1 with a volatility target, else 0."""
-    path = Path(version_dir) / "config.yaml"
-    if not path.is_file():
-        return 0
-    cfg = yaml.safe_load(path.read_text())
-    env = cfg.get("env") if isinstance(cfg, dict) else None
-    if not isinstance(env, dict):  # a tree/supervised run's config names its market there
+    env = _saved_env(version_dir)
+    if env is None:
         return 0
     window = env.get("vol_window")  # bars: a run's config.yaml records them (agents.training)
     if env.get("vol_target") is None or not isinstance(window, int):

@@ -88,11 +88,14 @@ def check_env_params(cfg: RunConfig) -> None:
     whole number of bars is refused (one line)."""
     try:
         params = EnvParams.from_kwargs(**cfg.env.env_options())
-        bar_ns = step_ns(get_preset(cfg.env_name).freq)
     except (TypeError, ValueError) as err:
         raise ConfigError(f"env: {' '.join(str(err).split())}") from None
-    except KeyError:  # not a market this config knows: the env converts when it is built
-        return
+    if not any(isinstance(getattr(params, n), str) for n in DURATION_FIELDS):
+        return  # already bars (a saved run's config.yaml): its market need not be resolvable
+    try:
+        bar_ns = step_ns(get_preset(cfg.env_name).freq)
+    except (KeyError, ConfigError):  # a market not resolvable here (a saved run's file moved,
+        return  # a partial config): the env converts when it is built on its candles
     try:
         bars = params.in_bars(bar_ns)
     except ValueError as err:
