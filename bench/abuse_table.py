@@ -17,6 +17,7 @@ import argparse
 import contextlib
 import io
 import os
+import re
 import runpy
 import sys
 import tempfile
@@ -25,6 +26,7 @@ from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+SHARED_FIXTURES = re.compile(re.escape(tempfile.gettempdir()) + r"/abuse_[a-z]+_[A-Za-z0-9_]+")
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO))
 
@@ -44,9 +46,32 @@ def run_case(module: str, argv: list[str]) -> tuple[int, str]:
     return code, err.getvalue()
 
 
+def normalise(line: str, tmp: str) -> str:
+    """A message as the table shows it: the case's temp folder as ``<tmp>``, the checkout as
+    ``<repo>``, the suites' shared input folders as ``<fixtures>`` (so the table reads the same
+    from any clone and any run, and a test can compare exactly)."""
+    line = line.replace(tmp, "<tmp>").replace(str(REPO), "<repo>")
+    return SHARED_FIXTURES.sub("<fixtures>", line)  # the suites' read-only inputs, built once
+
+
+def case_input(cid: str, argv: list[str]) -> str:
+    """The table's input cell of a CLI case."""
+    return _cell(f"{cid}: `{' '.join(argv)}`")
+
+
+def read_messages(table: str) -> dict[tuple[str, str], str]:
+    """(CLI, input cell) -> one-line message of every row of a generated table."""
+    out = {}
+    for line in table.splitlines():
+        cells = [c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]]
+        if len(cells) == 4 and cells[0] not in ("CLI", "---"):
+            out[(cells[0], cells[1])] = cells[3].replace("\\|", "|")
+    return out
+
+
 def _row(cli: str, text: str, code: int, err: str, tmp: str) -> dict[str, str]:
     lines = [ln for ln in err.strip().splitlines() if ln.strip()]
-    last = lines[-1].replace(tmp, "<tmp>") if lines else ""
+    last = normalise(lines[-1], tmp) if lines else ""
     bad = code != 2 or "Traceback" in err
     return {"cli": cli, "input": text.replace(tmp, "<tmp>"), "code": str(code),
             "message": last, "flag": "FAIL" if bad else ""}  # fmt: skip

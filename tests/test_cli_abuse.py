@@ -5,11 +5,14 @@ Each case runs the module's real ``__main__`` block in-process (``runpy``, so th
 problem (a fragment of the expected message), no traceback, and nothing written (the tmp tree,
 the repository's ``data/`` and ``runs/`` are unchanged). No case trains: every input is refused
 before training starts. Ctrl-C is tested on a real subprocess (exit 130, no half-written file).
-The cases are in ``tests/abuse_cases.py``.
+The cases are in ``tests/abuse_cases.py``; the whole last line must equal the message
+``docs/abuse_cases.md`` records for the case (temp folder as ``<tmp>``, the checkout as
+``<repo>``), so a message that drifts from the published table fails here.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import runpy
 import signal
@@ -25,6 +28,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from abuse_cases import CASES, fixtures  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
+_spec = importlib.util.spec_from_file_location("abuse_table", REPO / "bench" / "abuse_table.py")
+abuse_table = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(abuse_table)
+PUBLISHED = abuse_table.read_messages((REPO / "docs" / "abuse_cases.md").read_text("utf-8"))
 
 
 def _tree(root: Path) -> dict[str, float]:
@@ -43,10 +50,9 @@ def _run(module: str, argv: list[str], monkeypatch: pytest.MonkeyPatch) -> int:
     return 0
 
 
-@pytest.mark.parametrize(
-    ("module", "argv", "fragment"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
-)
+@pytest.mark.parametrize(("cid", "module", "argv", "fragment"), CASES, ids=[c[0] for c in CASES])
 def test_bad_input_is_one_line_exit_2_nothing_written(
+    cid: str,
     module: str,
     argv: list[str],
     fragment: str,
@@ -66,6 +72,10 @@ def test_bad_input_is_one_line_exit_2_nothing_written(
     assert "Traceback" not in err
     assert lines and "error:" in lines[-1] and fragment in lines[-1], err[-2000:]
     assert not [ln for ln in lines if "error:" in ln][1:], err  # one error line
+    published = PUBLISHED.get((module, abuse_table.case_input(cid, argv)))
+    assert abuse_table.normalise(lines[-1], str(tmp_path)) == published, (
+        "the message differs from docs/abuse_cases.md (python bench/abuse_table.py)"
+    )
     for root, tree in before.items():
         assert _tree(root) == tree, f"{root} changed"
 
