@@ -244,7 +244,7 @@ def load_ensemble(vdir: Path, record: dict[str, Any]) -> PolicySpec:
             f"{vdir / 'registry.json'}: damaged ensemble record (members, rule); re-promote the "
             "seed group or roll back"
         )
-    specs = []
+    specs: list[PolicySpec] = []
     for row in rows:
         d = vdir / str(row.get("dir"))
         if not d.resolve().is_relative_to(vdir.resolve()) or not d.is_dir():
