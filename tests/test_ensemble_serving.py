@@ -26,6 +26,7 @@ from agents.registry import main as registry_main
 from agents.serving.ensemble_registry import ServedEnsemble
 from agents.serving.prediction import account_slots, serve_lookback, serve_market
 from backtest.ensemble import EnsemblePolicy, build_ensemble, vote
+from backtest.runner import run_policy
 from envs.data import load_candles, load_funding
 
 CANDLES = "data/btcusdt_1h.csv.gz"
@@ -97,6 +98,10 @@ def test_promote_predict_parity_and_paper(group: Path, tmp_path: Path, capsys) -
     assert rec["kind"] == "ensemble" and rec["rule"] == "voting" and rec["left_out"] == []
     assert [m["seed"] for m in rec["members"]] == [0, 1]
     assert all(isinstance(m["val_sharpe"], float) for m in rec["members"])
+    ref_val = run_policy(build_ensemble("voting", [load_run(group / f"s{s}") for s in (0, 1)]),
+                         "btc1h", "val", env_settings=load_run(group / "s0").trained_costs)  # fmt: skip
+    assert rec["ensemble_val"]["split"] == "val"
+    assert rec["ensemble_val"]["sharpe"] == pytest.approx(ref_val.summary()["sharpe"])
     d = _predict(root, capsys)
     assert d["model"] == "ens@v1" and set(d["members"]) == {"s0", "s1"}
     # the ensemble computed independently: SB3-loaded members, backtest.ensemble, same obs

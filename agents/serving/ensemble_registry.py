@@ -12,10 +12,11 @@ missing or collapsed seed refuses the whole group, naming the seed, unless
 must share observation layout and decision interval: ``backtest.ensemble.build_ensemble`` checks
 that, and its message is the refusal (one line). Nothing is written before every check passed.
 
-``registry.json`` has kind ``ensemble``, the rule, one row per member (seed, folder, val
-Sharpe) and their mean: the members' own val Sharpes (their val backtests), not the ensemble's,
-which would need a backtest at promotion; the rule is the user's choice on val (``evaluate
---ensemble`` on the val split compares them), never on test.
+``registry.json`` has kind ``ensemble``, the rule, one row per member (seed, folder, its own
+val Sharpe), their mean, and ``ensemble_val``: the ensemble's own val backtest
+(``backtest.runner.run_policy``, as ``evaluate --ensemble`` runs it; seconds). The rule is the
+user's choice on val (``evaluate --ensemble`` on the val split compares the rules; promoting
+under each rule and reading ``ensemble_val`` does too), never on test.
 
 Serving loads each member as its single-run version would load (``load_fast`` / ``load_run``:
 the safe loaders, nothing unpickled) and combines them with ``backtest.ensemble`` (the very
@@ -41,6 +42,7 @@ from agents.serving.run_checks import COMMON_FILES, RunInfo, describe_run, promo
 from backtest.baselines import PolicySpec
 from backtest.ensemble import EnsemblePolicy, build_ensemble, member_positions
 from backtest.policy import is_stateful
+from backtest.runner import run_policy
 from lab.atomic import atomic_write_json
 from lab.rundir import utc_now
 
@@ -185,6 +187,15 @@ def _record(name: str, version: str, rule: str, group_dir: Path, good: list[Memb
     }  # fmt: skip
 
 
+def ensemble_val(spec: PolicySpec, env: str) -> dict[str, Any]:
+    """The ensemble's own backtest on the val split (``backtest.runner.run_policy``, as
+    ``evaluate --ensemble`` runs it, with the members' trained costs): seconds for a few numpy
+    members, and what the rule is chosen by. Never the test split."""
+    s = run_policy(spec, env, "val", env_settings=spec.trained_costs).summary()
+    keys = ("sharpe", "total_return", "max_drawdown", "time_in_market", "turnover_annual")
+    return {"split": "val", **{k: s.get(k) for k in keys}}
+
+
 def _copy_member(m: Member, dest: Path) -> None:
     assert m.info is not None
     dest.mkdir(parents=True)
@@ -212,9 +223,11 @@ def promote_group(group: str | os.PathLike[str], name: str, rule: str, root: Pat
         if problems:
             raise RegistryError(f"refused to promote ensemble {group_dir}: " + "; ".join(problems))
     try:
-        combine([load_member(m.run_dir, m.seed) for m in good], rule, name)
+        ensemble = combine([load_member(m.run_dir, m.seed) for m in good], rule, name)
     except ValueError as err:  # agents.acting.safe_load.ModelLoadError: a damaged member
         raise RegistryError(" ".join(str(err).split())) from None
+    assert good[0].info is not None and good[0].info.env is not None
+    val = ensemble_val(ensemble, good[0].info.env)
     model_dir = root / name
     version = f"v{(versions(model_dir) or [0])[-1] + 1}"
     tmp = model_dir / f".{version}.tmp{os.getpid()}"
@@ -227,7 +240,8 @@ def promote_group(group: str | os.PathLike[str], name: str, rule: str, root: Pat
                 shutil.copy2(group_dir / f, tmp / f)
         bad = [m for m in members if m.problem]
         atomic_write_json(tmp / "registry.json",
-                          _record(name, version, rule, group_dir, good, bad, market))  # fmt: skip
+                          {**_record(name, version, rule, group_dir, good, bad, market),
+                           "ensemble_val": val})  # fmt: skip
         os.rename(tmp, model_dir / version)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
