@@ -221,6 +221,18 @@ STEPS: list[Step] = [
     Step(
         f"{PY} -m agents.retrain --model trees_btc --window rolling --train-days 365 --val-days 60"
     ),
+    Step(
+        f"{PY} -m agents.ppo --env btc1h --seeds 0 1 2 --run-dir runs/btc1h/ppo/serving_group",
+        budget=f"{PPO} --workers 1",
+    ),
+    Step(
+        f"{PY} -m agents.registry promote runs/btc1h/ppo/serving_group --name ppo_btc_vote "
+        "--ensemble voting"
+    ),
+    Step(
+        f"{PY} -m agents.predict --model ppo_btc_vote --candles data/btcusdt_1h.csv.gz --replay "
+        "--json"
+    ),
 ]
 CRON_PREFIX = re.compile(r"^\s*(\S+\s+){5}")  # minute hour day month weekday
 CRON_PATH = "/path/to/rltrade-lab"

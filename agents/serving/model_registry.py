@@ -1,6 +1,7 @@
 """A model registry: promote a checked run into ``models/NAME/vN/``; list, show, roll back.
 
     python -m agents.registry promote RUN_OR_CKPT --name NAME [--market btc1h] [--root models]
+    python -m agents.registry promote GROUP --name NAME --ensemble voting [--allow-failed-members]
     python -m agents.registry list | show NAME | rollback NAME   [--root models]
 
 The root defaults to ``$RLTRADE_MODELS_ROOT`` or the repository's ``models/``; ``--root`` may
@@ -15,6 +16,8 @@ LATEST at the previous version. Each version has ``registry.json``: kind, source
 Kinds: ``trees`` (``tree.json`` + ``model.skops``), ``supervised`` (``model.pt``), ``sb3``
 (a PPO/SAC run folder: ``config.yaml`` + ``best_model.zip`` or ``final_model.zip``). A version
 folder is itself a run folder of its kind, so ``agents.acting.loading.load_run`` loads it.
+``ensemble`` (``--ensemble RULE`` on a seed-group folder): one member run folder per seed under
+``vN/members/`` and the rule (``agents.serving.ensemble_registry``).
 
 Promotion refuses (naming every reason): a collapsed model or one that never predicts a class on
 val (where the run recorded class predictions), no val metrics, no data hash in ``meta.json``, a
@@ -29,13 +32,11 @@ import json
 import os
 import shutil
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from agents.acting.fast_policy import export_numpy
+from agents.serving.ensemble_registry import promote_group
 from agents.serving.registry_checks import (
     RegistryError,
     check_model_name,
@@ -53,138 +54,15 @@ from agents.serving.registry_versions import (
     rollback_message,
     versions,
 )
+from agents.serving.run_checks import COMMON_FILES, describe_run, promotion_problems
 from agents.serving.serve_config import (
     REGISTRY_COMMANDS,
     RegistryConfig,
     default_models_root,
 )
-from envs.marketspec import is_market
-from envs.multiframe import extra_layout
-from envs.presets import get_preset
 from lab.atomic import atomic_write_json
 from lab.config import ConfigError, add_fields, from_args
 from lab.rundir import utc_now
-
-COMMON_FILES = (
-    "normaliser.json",
-    "normalisers.json",
-    "config.yaml",
-    "meta.json",
-    "metrics.json",
-    "command.txt",
-)
-
-
-@dataclass
-class RunInfo:
-    """What the registry reads from a run before promoting it."""
-
-    kind: str  # trees | supervised | sb3
-    run_dir: Path
-    model_files: list[Path]
-    env: str | None
-    feature_set: str | None
-    window: int | None
-    metrics: dict[str, Any] = field(default_factory=dict)
-    meta: dict[str, Any] = field(default_factory=dict)
-    layout: dict[str, Any] = field(default_factory=dict)  # daily_window, context where set
-
-
-_json = (
-    read_json  # a damaged JSON file is a RegistryError naming it (agents.serving.registry_checks)
-)
-
-
-def describe_run(path: str | os.PathLike[str]) -> RunInfo:
-    """Classify a run folder (or the model file inside one) and read its layout."""
-    p = Path(path)
-    if not p.exists():
-        raise RegistryError(f"{p}: no such run folder or checkpoint")
-    d = p.parent if p.is_file() else p
-    metrics, meta = _json(d / "metrics.json"), _json(d / "meta.json")
-    if (d / "tree.json").is_file():
-        info = _json(d / "tree.json")
-        files = [d / "model.skops", d / "tree.json"]
-        if not files[0].is_file():  # tree.json alone is a layout, not a model
-            raise RegistryError(
-                f"{files[0]}: missing, a tree run is tree.json + model.skops; promote the folder "
-                "of a finished supervised.trees run"
-            )
-        return RunInfo("trees", d, files, info.get("env"), info.get("feature_set"),
-                       info.get("window"), metrics, meta)  # fmt: skip
-    if (d / "model.pt").is_file():
-        import torch
-
-        try:
-            ck = torch.load(d / "model.pt", map_location="cpu", weights_only=True)
-        except Exception as err:  # noqa: BLE001  (any unreadable file is the same refusal)
-            raise RegistryError(
-                f"{d / 'model.pt'}: not a readable supervised checkpoint ({type(err).__name__}); "
-                "promote the run folder of a finished supervised.train run"
-            ) from None
-        if not isinstance(ck, dict):
-            raise RegistryError(f"{d / 'model.pt'}: not a supervised checkpoint (no mapping)")
-        return RunInfo("supervised", d, [d / "model.pt"], ck.get("env"), ck.get("feature_set"),
-                       ck.get("window"), metrics, meta)  # fmt: skip
-    zips = [d / n for n in ("best_model.zip", "final_model.zip") if (d / n).is_file()]
-    if zips and (d / "config.yaml").is_file():
-        cfg = yaml.safe_load((d / "config.yaml").read_text()) or {}
-        if not isinstance(cfg, dict) or not isinstance(cfg.get("env") or {}, dict):
-            raise RegistryError(f"{d / 'config.yaml'}: not a run config (sections env/ppo/...)")
-        env_cfg = cfg.get("env", {}) or {}
-        return RunInfo("sb3", d, [zips[0]], cfg.get("env_name"), env_cfg.get("feature_set"),
-                       env_cfg.get("window"), metrics, meta, extra_layout(env_cfg))  # fmt: skip
-    raise RegistryError(f"{d}: not a tree run, supervised checkpoint or PPO/SAC run folder")
-
-
-def _class_problems(info: RunInfo) -> list[str]:
-    """Collapse / missing-class reasons from the run's own val class predictions."""
-    m = info.metrics
-    if info.kind == "trees":
-        vc = (m.get("checks") or {}).get("val_classes") or {}
-        return [] if vc.get("ok", False) else [f"val classes: {vc.get('message', 'no check')}"]
-    if info.kind == "supervised":
-        rep = (m.get("val") or {}).get("corrected") or {}
-        shares = rep.get("pred_shares") or []
-        out = [f"collapsed: {rep['alarm']}"] if rep.get("alarm") else []
-        if shares and min(shares) == 0:
-            out.append(f"a class is never predicted on val (shares {shares})")
-        return out
-    return []  # PPO/SAC runs record no class predictions: their checks are the others
-
-
-def _has_val_metrics(info: RunInfo) -> bool:
-    m = info.metrics
-    if info.kind == "trees":
-        return bool(m.get("val_backtest"))
-    if info.kind == "supervised":
-        return bool(m.get("val_env") or m.get("val"))
-    return m.get("split") == "val" and bool(m.get("policies"))
-
-
-def promotion_problems(
-    info: RunInfo, market: str | None, latest: dict[str, Any] | None
-) -> list[str]:
-    """Every reason to refuse ``info`` (empty: promotable)."""
-    out = _class_problems(info)
-    if not _has_val_metrics(info):
-        out.append("no val metrics (metrics.json lacks the val backtest)")
-    if not (info.meta.get("data_sha256") or {}):
-        out.append("no data hash (meta.json lacks data_sha256)")
-    market = market or info.env
-    if market is None or info.env is None or not is_market(market) or not is_market(info.env):
-        out.append(f"unknown market {market!r} / run env {info.env!r}")
-    elif (bar := get_preset(market).freq) != (run_bar := get_preset(info.env).freq):
-        out.append(f"bar size {run_bar} ({info.env}) is not the market's {bar} ({market})")
-    if latest:
-        for key in ("feature_set", "window"):
-            if latest.get(key) != getattr(info, key):
-                out.append(
-                    f"{key} {getattr(info, key)!r} differs from the registered {latest.get(key)!r}"
-                )
-        if extra_layout(latest) != info.layout:  # daily rows / context market
-            out.append(f"layout {info.layout} differs from the registered {extra_layout(latest)}")
-    return out
 
 
 def promote(
@@ -255,7 +133,7 @@ def resolve(spec: str, root: Path | None = None) -> tuple[Path, dict[str, Any]]:
     if not (d / "registry.json").is_file():
         have = ", ".join(f"v{v}" for v in complete_versions(root / name)) or "none"
         raise RegistryError(f"{name}@{version}: no such version under {root} (have: {have})")
-    return d, check_record(_json(d / "registry.json"), d / "registry.json")
+    return d, check_record(read_json(d / "registry.json"), d / "registry.json")
 
 
 def list_models(root: Path | None = None) -> list[dict[str, Any]]:
@@ -303,7 +181,12 @@ def main(argv: list[str] | None = None) -> int:
         root = Path(a.root)
         if root.exists() and not root.is_dir():
             raise ConfigError(f"--root {root} is a file; give the registry folder")
-        if a.cmd == "promote":
+        if a.cmd == "promote" and a.ensemble:
+            vdir = promote_group(a.run, a.name, a.ensemble, root, a.market, a.allow_failed_members)
+            print(f"promoted {a.run} ({a.ensemble} ensemble) -> {vdir}")
+        elif a.cmd == "promote":
+            if a.allow_failed_members:
+                raise ConfigError("--allow-failed-members goes with --ensemble (a seed group)")
             print(f"promoted {a.run} -> {promote(a.run, a.name, root, a.market)}")
         elif a.cmd == "list":
             _print_list(root)

@@ -45,6 +45,7 @@ import pandas as pd
 from gymnasium import spaces
 
 from agents.acting.loading import load_run
+from agents.serving.ensemble_registry import load_ensemble
 from agents.serving.model_registry import RegistryError, resolve
 from agents.serving.policy_memory import account_memory, backtest_options, keep_memory
 from agents.serving.prediction import (
@@ -255,7 +256,7 @@ def tick(model: str, candles: pd.DataFrame, state_dir: Path, *, now: Any,
     """One bar close: log missed bars, account the bars closed since the last tick, decide on
     the latest closed bar, save the state."""
     vdir, record = resolve(model, root)
-    spec = load_run(vdir)
+    spec = load_ensemble(vdir, record) if record["kind"] == "ensemble" else load_run(vdir)
     state = _load_state(state_dir, model)
     market = serve_market(candles, funding, record, spec.normaliser, context)
     t = check_fresh(market, now, source)

@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from agents.acting.fast_policy import load_fast
+from agents.serving.ensemble_registry import ServedEnsemble, load_ensemble
 from agents.serving.model_registry import RegistryError, resolve
 from agents.serving.policy_memory import warm_state
 from agents.serving.serve_config import PredictConfig
@@ -84,6 +85,7 @@ class Decision:
     # is the position the account trades to under them (equal without rules)
     action_target: float | None = None
     memory: str | None = None  # a recurrent policy's state: what it was warmed over
+    members: dict[str, float] | None = None  # an ensemble's members: each one's proposed position
 
 
 def account_slots(
@@ -196,7 +198,9 @@ def check_fresh(market: Any, now: dt.datetime, source: str) -> int:
 
 def load_policy(vdir: Path, record: dict[str, Any]) -> Any:
     """The version's ``PolicySpec``: a discrete PPO through ``agents.acting.fast_policy`` (no SB3
-    import), anything else (or a PPO it does not recognise) through ``load_run``."""
+    import), an ensemble through ``agents.serving.ensemble_registry``, anything else (or a PPO it does not recognise) through ``load_run``."""
+    if record.get("kind") == "ensemble":  # every member through the same safe loaders
+        return load_ensemble(vdir, record)
     if record.get("kind") == "sb3":
         spec = load_fast(vdir)
         if spec is not None:
@@ -238,11 +242,14 @@ def decide(
     closed = opened + pd.Timedelta(market.freq_ns, "ns")
     iso = "%Y-%m-%dT%H:%M:%SZ"
     action = int(act.reshape(-1)[0]) if discrete else None
+    proposals = None
+    if isinstance(spec.policy, ServedEnsemble):
+        proposals = spec.policy.proposals(obs[None, :], np.array([t], dtype=np.int64))
     raw, target = served_target(spec.env_settings, market, t, act, position, bars_since_trade,
                                 source)  # fmt: skip
     return Decision(f"{record['name']}@{record['version']}", opened.strftime(iso),
                     closed.strftime(iso), closed.strftime(iso), action, target, probs,
-                    funding_note(funding, closed), raw, memory)  # fmt: skip
+                    funding_note(funding, closed), raw, memory, proposals)  # fmt: skip
 
 
 def _act(

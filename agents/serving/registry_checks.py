@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-KINDS = ("trees", "supervised", "sb3")
+KINDS = ("trees", "supervised", "sb3", "ensemble")  # ensemble: a promoted seed group
 RECORD_KEYS = {"name": str, "version": str, "kind": str, "market": str, "feature_set": str}
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 VERSION_RE = re.compile(r"v[1-9][0-9]*")

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
+from backtest.ensemble import RULES
 from lab.config import Rule, doc
 from lab.rundir import REPO_ROOT
 
@@ -51,6 +52,16 @@ class PromoteConfig:
     market: str | None = field(
         default=None, metadata=doc("data preset the model serves (default: its env)")
     )
+    ensemble: str | None = field(
+        default=None,
+        metadata=doc("RUN is a seed-group folder: promote every seed as one ensemble combined by "
+                     "this rule (chosen on val, not test)", choices=RULES),
+    )  # fmt: skip
+    allow_failed_members: bool = field(
+        default=False,
+        metadata=doc("with --ensemble: promote the good seeds of a group with a failed or "
+                     "collapsed seed (the record lists the left-out seeds)"),
+    )  # fmt: skip
 
 
 @dataclass
