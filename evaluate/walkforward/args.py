@@ -191,6 +191,10 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+# the walk-forward fold layout flags, which CPCV (equal groups) does not read
+CPCV_IGNORES = ("train_span", "test_bars", "min_train_bars", "min_train")
+
+
 def config_from_args(args: argparse.Namespace) -> WalkForwardConfig:
     """Defaults, then the flags given; each field checked (one line); ``args.env`` becomes the
     market's key (``--funding/--catalog/--bar``)."""
@@ -209,6 +213,10 @@ def config_from_args(args: argparse.Namespace) -> WalkForwardConfig:
     else:
         if cfg.folds is not None:
             raise ConfigError("--folds is not read by --cv cpcv; give --groups N --test-groups k")
+        for name in CPCV_IGNORES:  # anchored/rolling fold layout: CPCV cuts equal groups
+            if sources.get(name, "the default") != "the default":
+                flag = "--" + name.replace("_", "-")
+                raise ConfigError(f"{flag} is read by --cv walkforward only; drop it for --cv cpcv")
         cfg.groups = 6 if cfg.groups is None else cfg.groups
         cfg.test_groups = 2 if cfg.test_groups is None else cfg.test_groups
     if not cfg.methods:
