@@ -30,63 +30,107 @@ import math
 import os
 import subprocess
 import sys
+import tempfile
 from functools import reduce
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import yaml
 
-from backtest.overfit import pbo
-from backtest.record import Backtest
-from evaluate.walkforward.tasks import ARRAYS, TEST
-
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # python bench/generalization.py from any folder
+
+from backtest.overfit import pbo  # noqa: E402
+from backtest.record import Backtest  # noqa: E402
+from evaluate.walkforward.args import build_parser, config_from_args  # noqa: E402
+from evaluate.walkforward.checks import check_walkforward  # noqa: E402
+from evaluate.walkforward.learners import method_settings  # noqa: E402
+from evaluate.walkforward.tasks import ARRAYS, TEST  # noqa: E402
+from lab.cli import run_cli  # noqa: E402
+from lab.config import ConfigError, load_yaml  # noqa: E402
 
 MOMENTUM = ("momentum", "tsmom_long_flat", "tsmom_long_short", "trend_ensemble")
 MIN_BARS_PER_BLOCK = 8
 
 
 def load_variants(path: Path, only: list[str] | None) -> dict[str, dict[str, Any]]:
-    """The variants YAML as {name: {config, args, method, note}}; unknown keys refused."""
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    if not isinstance(raw, dict) or not raw:
-        raise SystemExit(f"{path}: expected a mapping of variant name -> {{config, args, note}}")
+    """The variants YAML as {name: {config, args, method, note}}; one ``ConfigError`` line for
+    a file that is not a YAML mapping, an unknown key or a value of the wrong type."""
+    raw = load_yaml(path)  # missing, binary, empty, python tags, not a mapping: one line
     out = {}
     for name, v in raw.items():
-        v = v or {}
+        v = {} if v is None else v
+        if not isinstance(v, dict):
+            raise ConfigError(f"{path}: variant {name}: expected a mapping {{config, args, "
+                              f"method, note}}, got {type(v).__name__} {v!r}")  # fmt: skip
         extra = set(v) - {"config", "args", "method", "note"}
         if extra:
-            raise SystemExit(f"{path}: variant {name}: unknown key(s) {sorted(extra)}")
-        out[str(name)] = {
-            "config": v.get("config") or {},
-            "args": [str(a) for a in v.get("args") or []],
-            "method": str(v.get("method") or "ppo"),
-            "note": str(v.get("note") or ""),
-        }
+            raise ConfigError(f"{path}: variant {name}: unknown key(s) {sorted(extra)}")
+        config, args = v.get("config") or {}, v.get("args") or []
+        if not isinstance(config, dict) or not isinstance(args, list):
+            raise ConfigError(f"{path}: variant {name}: config must be a mapping of sections "
+                              "and args a list of walk-forward flags")  # fmt: skip
+        out[str(name)] = {"config": config, "args": [str(a) for a in args],
+                          "method": str(v.get("method") or "ppo"),
+                          "note": str(v.get("note") or "")}  # fmt: skip
     missing = [n for n in only or [] if n not in out]
     if missing:
-        raise SystemExit(f"--only {' '.join(missing)}: not in {path} ({', '.join(out)})")
+        raise ConfigError(f"--only {' '.join(missing)}: not in {path} ({', '.join(out)})")
     return {n: v for n, v in out.items() if not only or n in only}
 
 
-def run_variant(
-    name: str, v: dict[str, Any], env: str, a: argparse.Namespace, extra: list[str]
-) -> Path:
+def _refuse(where: str) -> Any:
+    """An argparse ``error`` that raises one ``ConfigError`` line naming ``where``."""
+
+    def error(message: str) -> NoReturn:
+        raise ConfigError(f"{where}: {message}")
+
+    return error
+
+
+def wf_argv(v: dict[str, Any], env: str, a: argparse.Namespace, run: Path) -> list[str]:
+    """The ``evaluate.walkforward`` flags of one (variant, market), without ``--config``."""
+    argv = ["--env", env, "--methods", v["method"], "--seeds", *map(str, a.seeds),
+            "--folds", str(a.folds), "--workers", str(a.workers), "--run-dir", str(run),
+            "--no-plots", *v["args"], *a.extra]  # fmt: skip
+    return argv + ([] if a.timesteps is None else ["--timesteps", str(a.timesteps)])
+
+
+def preflight(variants: dict[str, dict[str, Any]], a: argparse.Namespace) -> None:
+    """Every (variant, market) walk-forward checked as the walk-forward checks it (flags,
+    method, the overlay resolved over the method's config) before anything is written."""
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, v in variants.items():
+            overlay = Path(tmp) / f"{name}.yml"
+            overlay.write_text(yaml.safe_dump(v["config"], sort_keys=True), encoding="utf-8")
+            for env in a.envs:
+                where = f"variant {name} on {env}"
+                parser = build_parser()
+                parser.error = _refuse(where)  # type: ignore[method-assign]
+                wf = config_from_args(parser.parse_args(wf_argv(v, env, a, Path(tmp) / "run")))
+                check_walkforward(wf)
+                for m in wf.methods:
+                    try:
+                        method_settings(m, wf.env, config=overlay if v["config"] else None,
+                                        feature_set=wf.feature_set, window=wf.window,
+                                        timesteps=wf.timesteps)  # fmt: skip
+                    except (ConfigError, ValueError, KeyError) as err:
+                        text = " ".join(str(err).replace(str(overlay), "its config").split())
+                        raise ConfigError(f"{where}: {text}") from None
+
+
+def run_variant(name: str, v: dict[str, Any], env: str, a: argparse.Namespace) -> Path:
     """One (variant, market) walk-forward (resumed when its run folder holds a finished one)."""
     run = a.out / name / env
     if (run / "summary.json").is_file() and not _unfinished(run):
         return run
     run.parent.mkdir(parents=True, exist_ok=True)
-    argv = ["--env", env, "--methods", v["method"], "--seeds", *map(str, a.seeds),
-            "--folds", str(a.folds), "--workers", str(a.workers), "--run-dir", str(run),
-            "--no-plots", *v["args"], *extra]  # fmt: skip
+    argv = wf_argv(v, env, a, run)
     if v["config"]:
         overlay = a.out / name / "overlay.yml"
         overlay.write_text(yaml.safe_dump(v["config"], sort_keys=True), encoding="utf-8")
         argv += ["--config", str(overlay)]
-    if a.timesteps is not None:
-        argv += ["--timesteps", str(a.timesteps)]
     print(f"[{name} / {env}] python -m evaluate.walkforward {' '.join(argv)}", flush=True)
     log = (a.out / name / f"{env}.log").open("a", encoding="utf-8")
     rc = subprocess.run(
@@ -225,12 +269,13 @@ def main() -> None:
     p.add_argument("extra", nargs="*", help="evaluate.walkforward flags (after --)")
     a = p.parse_args()
     variants = load_variants(a.variants, a.only)
+    preflight(variants, a)  # a refused variant or flag: one line, nothing written
     tables, pbos, runs_all = {}, {}, {}
     for env in a.envs:
-        runs = {n: run_variant(n, v, env, a, a.extra) for n, v in variants.items()}
+        runs = {n: run_variant(n, v, env, a) for n, v in variants.items()}
         runs = {n: r for n, r in runs.items() if (r / "summary.json").is_file()}
         if not runs:
-            raise SystemExit(f"{env}: no variant finished; see the logs under {a.out}")
+            raise ConfigError(f"{env}: no variant finished; see the logs under {a.out}")
         tables[env] = [row(n, variants[n], r) for n, r in runs.items()]
         pbos[env] = family_pbo(runs, variants)
         runs_all[env] = {n: str(r) for n, r in runs.items()}
@@ -242,4 +287,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_cli(main))

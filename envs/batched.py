@@ -249,6 +249,9 @@ class BatchedTradingEnv(VecEnvMethods):
             accounts = np.column_stack([accounts, np.full(len(accounts), NEVER_TRADED)])
         if accounts.shape != self._state.shape:
             raise ValueError(f"env state of shape {accounts.shape}, this env {self._state.shape}")
+        bars = accounts[:, K.S_T]
+        if np.isnan(accounts).any() or not ((bars >= 0) & (bars < self.market.n_bars)).all():
+            raise ValueError("env state holds NaN values or a bar outside the market")
         self._state[...] = accounts
         self._rngs = [None if s is None else generator_from_state(s) for s in state["rngs"]]
         self._seeds = [None if s is None else int(s) for s in state["seeds"]]

@@ -14,6 +14,7 @@ import yaml
 from agents.training.fold_train import rl_config
 from envs.actions import duration_bars
 from envs.params import DURATION_FIELDS
+from lab.config import ConfigError
 
 HOUR_NS = 3_600_000_000_000  # both shipped markets are hourly
 
@@ -46,9 +47,9 @@ def test_every_shipped_variant_resolves_and_changes_what_it_says(tmp_path, env):
 def test_a_bad_variants_file_is_refused(tmp_path):
     bad = tmp_path / "v.yml"
     bad.write_text("fast:\n  confg: {env: {window: 8}}\n")
-    with pytest.raises(SystemExit, match="variant fast: unknown key"):
+    with pytest.raises(ConfigError, match="variant fast: unknown key"):
         gen.load_variants(bad, None)
-    with pytest.raises(SystemExit, match="--only nope: not in"):
+    with pytest.raises(ConfigError, match="--only nope: not in"):
         gen.load_variants(VARIANTS, ["nope"])
 
 

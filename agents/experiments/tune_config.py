@@ -13,7 +13,7 @@ from typing import ClassVar
 
 from agents.learners import supporting
 from envs.marketspec import add_market_flags, market_from_args
-from lab.config import Rule, add_fields, check_rules, doc, resolve
+from lab.config import ConfigError, Rule, add_fields, check_rules, doc, resolve
 
 ALGOS = supporting("tune")  # the learner table's (agents.learners): trees refused there
 
@@ -126,6 +126,23 @@ def config_from_args(argv: list[str]) -> TuneConfig:
     market_from_args(args)  # args.env: the market's key, passed to every trial
     cfg, sources = resolve(TuneConfig, args, config_file=False)
     check_rules(cfg, TuneConfig.RULES, sources)
+    _check_fold_layout(cfg, sources)
     cfg.passthrough = list(rest)
     cfg.study = cfg.study or cfg.algo
     return cfg
+
+
+def _check_fold_layout(cfg: TuneConfig, sources: dict[str, str]) -> None:
+    """``--val-bars`` / ``--min-train-bars`` are read by the walk-forward objective only, and
+    ``--min-train-bars`` not by ``--cv cpcv`` (equal groups): given where unread, one line."""
+    for name in ("val_bars", "min_train_bars"):
+        if sources.get(name, "the default") == "the default":
+            continue
+        flag = "--" + name.replace("_", "-")
+        if cfg.objective != "walkforward":
+            raise ConfigError(
+                f"{flag} is read by --objective walkforward only; add --objective walkforward "
+                f"or drop {flag}"
+            )
+        if name == "min_train_bars" and cfg.cv == "cpcv":
+            raise ConfigError(f"{flag} is read by --cv walkforward only; drop it for --cv cpcv")

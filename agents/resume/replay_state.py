@@ -81,12 +81,28 @@ def _check(arrays: dict[str, np.ndarray], buffer: Any, n_rows: int) -> None:
                 f"replay array {name!r} is {got.dtype}{list(got.shape)}, the model's buffer "
                 f"needs {live.dtype}{[n_rows, *live.shape[1:]]}"
             )
+    _check_values(arrays)
     n_other = int(np.count_nonzero(~arrays["next_same"]))
     if arrays["next_same"].shape != (n_rows, buffer.n_envs) or arrays["next_other"].shape != (
         n_other,
         *buffer.observations.shape[2:],
     ):
         raise ValueError("replay next-observation arrays do not fit the buffer")
+
+
+def _check_values(arrays: dict[str, np.ndarray]) -> None:
+    """Finite observations and rewards, actions in SB3's scaled [-1, 1] and 0/1 episode flags:
+    a NaN transition poisons every update that samples it, silently until training diverges."""
+    for name in ("observations", "next_other", "rewards"):
+        if not np.isfinite(arrays[name]).all():
+            raise ValueError(f"replay array {name!r} holds NaN or inf values")
+    if not (np.abs(arrays["actions"]) <= 1).all():  # NaN fails too
+        raise ValueError(
+            "replay array 'actions' holds values outside [-1, 1] (SB3 stores them scaled)"
+        )
+    for name in ("dones", "timeouts"):
+        if not np.isin(arrays[name], (0, 1)).all():
+            raise ValueError(f"replay array {name!r} holds values other than 0 and 1")
 
 
 def restore_replay(buffer: Any, arrays: dict[str, np.ndarray]) -> None:

@@ -147,6 +147,8 @@ def restore_lstm(model: Any, state: dict[str, Any]) -> None:
         arr = np.asarray(state[key], dtype=np.float32)
         if arr.shape != tuple(t.shape):
             raise ValueError(f"{key} has shape {arr.shape}, the model's is {tuple(t.shape)}")
+        if not np.isfinite(arr).all():  # a NaN state makes every next action NaN
+            raise ValueError(f"{key} holds NaN or inf values; an LSTM state is finite")
         new.append(torch.from_numpy(arr.copy()).to(t.device))
     # sb3-contrib's RNNStates (a NamedTuple of the actor's and the critic's (h, c))
     model._last_lstm_states = type(current)((new[0], new[1]), (new[2], new[3]))
@@ -194,6 +196,7 @@ def restore(model: Any, callbacks: list[Any], state: dict[str, Any]) -> None:
         rng.bit_generator.state = meta["action_space_rng"]
         model.action_space._np_random = rng
     if "last_obs" in state:
+        _check_last_obs(model, state)
         model._last_obs = state["last_obs"]
         model._last_episode_starts = state["last_episode_starts"]
     if "last_original_obs" in state:
@@ -202,6 +205,20 @@ def restore(model: Any, callbacks: list[Any], state: dict[str, Any]) -> None:
     for cb, n in zip(callbacks, meta["n_calls"], strict=True):
         cb.n_calls = n
     restore_logs(model, callbacks, state)
+
+
+def _check_last_obs(model: Any, state: dict[str, Any]) -> None:
+    """The saved last observation and episode-start flags fit the model's envs and are finite
+    (a NaN observation makes every next action NaN)."""
+    n = int(model.get_env().num_envs)
+    want = (n, *model.observation_space.shape)
+    obs, starts = np.asarray(state["last_obs"]), np.asarray(state["last_episode_starts"])
+    if obs.shape != want:
+        raise ValueError(f"last_obs has shape {obs.shape}, the model's is {want}")
+    if not np.isfinite(obs).all():
+        raise ValueError("last_obs holds NaN or inf values; an observation is finite")
+    if starts.shape != (n,):
+        raise ValueError(f"last_episode_starts has shape {starts.shape}, the model's is {(n,)}")
 
 
 # --------------------------------------------------------------------------- pipeline hooks

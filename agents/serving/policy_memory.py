@@ -125,11 +125,12 @@ def _decode(saved: Any, like: Any, where: str) -> Any:
             arr = np.asarray(item["values"], dtype=ref.dtype).reshape(item["shape"])
         except (TypeError, KeyError, ValueError):
             raise ValueError(f"{where}: array {i} is not {{shape, values}}") from None
-        if arr.shape != ref.shape or not np.isfinite(arr).all():
+        if arr.shape != ref.shape:
             raise ValueError(
-                f"{where}: array {i} has shape {arr.shape} (the policy's is {ref.shape}) or "
-                "non-finite values"
+                f"{where}: array {i} has shape {arr.shape}, the policy's is {ref.shape}"
             )
+        if not np.isfinite(arr).all():
+            raise ValueError(f"{where}: array {i} holds NaN or inf values")
         out.append(arr)
     return type(like)(out) if isinstance(like, tuple) else out
 
@@ -140,10 +141,16 @@ def account_memory(state: dict[str, Any], spec: Any, version: str, path: Any) ->
     if not is_stateful(spec.policy):
         return None
     fresh = initial_state(spec.policy, 1)
-    kept = state.get("memory")
-    if not isinstance(kept, dict):
+    if "memory" not in state:  # the account's first decision (or a stateless version's)
         return fresh
-    if kept.get("version") != version:  # other weights: their state means nothing here
+    kept = state["memory"]
+    if not isinstance(kept, dict) or not isinstance(kept.get("version"), str):
+        what = "a mapping without a version" if isinstance(kept, dict) else type(kept).__name__
+        raise ValueError(
+            f"damaged paper state ({path}: memory is {what}, not {{version, after_bar_utc, "
+            "arrays}); restore it or start a new account with another --state folder"
+        )
+    if kept["version"] != version:  # other weights: their state means nothing here
         state["memory_restarted"] = f"version {kept.get('version')} -> {version}"
         return fresh
     try:

@@ -182,6 +182,24 @@ def parse(algo: str, hyper_cls: type, argv: list[str] | None = None) -> Invocati
     return Invocation(cfg, args.run_dir, False, warm, not args.no_progress, args.pretrained)
 
 
+def _saved_config(
+    algo: str, run_dir: Path, saved: dict[str, Any], layer: dict[str, Any], markets: list[str]
+) -> Any:
+    """The resumed run's config.yaml resolved and checked; a refused value names the file."""
+    saved_file = run_dir / "config.yaml"
+    try:
+        return resolve_config(
+            algo, saved["env_name"], config_file=saved_file, cli=layer, markets=markets
+        )
+    except ConfigError as err:  # a value check names no file: say which one was edited
+        if str(saved_file) in str(err):
+            raise
+        raise ConfigError(
+            f"{saved_file}: {err} (the saved config was edited or damaged: restore the run "
+            "folder or start a new run)"
+        ) from None
+
+
 def _parse_resume(
     parser: argparse.ArgumentParser, args: argparse.Namespace, algo: str
 ) -> Invocation:
@@ -230,7 +248,5 @@ def _parse_resume(
     layer = {k: v for k, v in _cli_layer(args).items() if k == "train"}
     check_recorded_market(run_dir, saved["env_name"])  # the same data it started on
     check_recorded_markets(run_dir, markets)  # every market of a several-market run
-    cfg = resolve_config(
-        algo, saved["env_name"], config_file=run_dir / "config.yaml", cli=layer, markets=markets
-    )
+    cfg = _saved_config(algo, run_dir, saved, layer, markets)
     return Invocation(cfg, run_dir, True, None, not args.no_progress)

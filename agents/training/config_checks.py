@@ -149,30 +149,40 @@ EXTRACTOR_ARGS = (
     "train_norms",
     "daily_window",
 )
-# section.key -> (predicate, what the value must be); None values (optional keys) pass
-HYPER_RULES_SAC: dict[str, tuple[Any, str]] = {
-    "sac.buffer_size": (lambda v: v >= 1, ">= 1 transition"),
-    "sac.learning_starts": (lambda v: v >= 0, ">= 0 steps"),
-    "sac.batch_size": (lambda v: v >= 1, ">= 1"),
-    "sac.tau": (lambda v: 0 < v <= 1, "in (0, 1]"),
-    "sac.gamma": (lambda v: 0 < v <= 1, "in (0, 1]"),
-    "sac.train_freq": (lambda v: v >= 1, ">= 1 step"),
-    "sac.gradient_steps": (lambda v: v >= 1 or v == -1, ">= 1 (or -1: one per env step)"),
+# field -> (predicate, what the value must be) per algorithm; None values (optional keys) pass
+_LR = (lambda v: v > 0, "> 0")
+_ON_POLICY: dict[str, tuple[Any, str]] = {
+    "learning_rate": _LR,
+    "n_steps": (lambda v: v >= 1, ">= 1 step"),
+    "gamma": (lambda v: 0 < v <= 1, "in (0, 1]"),
+    "gae_lambda": (lambda v: 0 <= v <= 1, "in [0, 1]"),
+    "ent_coef": (lambda v: v >= 0, ">= 0"),
+    "vf_coef": (lambda v: v >= 0, ">= 0"),
+    "max_grad_norm": (lambda v: v > 0, "> 0"),
 }
+_PPO: dict[str, tuple[Any, str]] = {
+    **_ON_POLICY,
+    "batch_size": (lambda v: v >= 2, ">= 2 (SB3 normalises advantages per minibatch)"),
+    "n_epochs": (lambda v: v >= 1, ">= 1"),
+    "clip_range": (lambda v: v > 0, "> 0"),
+    "target_kl": (lambda v: v > 0, "> 0 (or null: no early stop)"),
+}
+_SAC: dict[str, tuple[Any, str]] = {
+    "learning_rate": _LR,
+    "buffer_size": (lambda v: v >= 1, ">= 1 transition"),
+    "learning_starts": (lambda v: v >= 0, ">= 0 steps"),
+    "batch_size": (lambda v: v >= 1, ">= 1"),
+    "tau": (lambda v: 0 < v <= 1, "in (0, 1]"),
+    "gamma": (lambda v: 0 < v <= 1, "in (0, 1]"),
+    "train_freq": (lambda v: v >= 1, ">= 1 step"),
+    "gradient_steps": (lambda v: v >= 1 or v == -1, ">= 1 (or -1: one per env step)"),
+}
+# section.key -> rule: every algorithm of agents.algorithms (recurrent_ppo takes PPO's keywords,
+# TQC SAC's plus the quantile truncation, A2C the on-policy ones)
 HYPER_RULES: dict[str, tuple[Any, str]] = {
-    "ppo.n_steps": (lambda v: v >= 1, ">= 1 step"),
-    "ppo.batch_size": (lambda v: v >= 2, ">= 2 (SB3 normalises advantages per minibatch)"),
-    "ppo.n_epochs": (lambda v: v >= 1, ">= 1"),
-    "ppo.gamma": (lambda v: 0 < v <= 1, "in (0, 1]"),
-    "ppo.gae_lambda": (lambda v: 0 <= v <= 1, "in [0, 1]"),
-    "ppo.clip_range": (lambda v: v > 0, "> 0"),
-    "ppo.ent_coef": (lambda v: v >= 0, ">= 0"),
-    "ppo.vf_coef": (lambda v: v >= 0, ">= 0"),
-    "ppo.max_grad_norm": (lambda v: v > 0, "> 0"),
-    "ppo.target_kl": (lambda v: v > 0, "> 0 (or null: no early stop)"),
-    **HYPER_RULES_SAC,
-    # TQC (sb3-contrib) takes SAC's keywords, plus the quantile truncation
-    **{f"tqc.{key.removeprefix('sac.')}": rule for key, rule in HYPER_RULES_SAC.items()},
+    **{f"{algo}.{k}": r for algo in ("ppo", "recurrent_ppo") for k, r in _PPO.items()},
+    **{f"{algo}.{k}": r for algo in ("sac", "tqc") for k, r in _SAC.items()},
+    **{f"a2c.{k}": r for k, r in _ON_POLICY.items()},
     "tqc.top_quantiles_to_drop_per_net": (lambda v: 0 <= v < 25, "in [0, 25) (25 quantiles)"),
     "train.n_eval_episodes": (lambda v: v >= 1, ">= 1 episode"),
     "policy.dropout": (lambda v: 0 <= v < 1, "in [0, 1)"),

@@ -20,10 +20,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from envs.markets import MarketSpecError
 from envs.portfolio.env import PortfolioAccounts, PortfolioEnv
 from envs.portfolio.universe import Universe
 from envs.registry import DEFAULT_FEATURE_SET, DEFAULT_WINDOW, load_market
 from envs.splits import split_bounds
+from lab.config import ConfigError
 
 __all__ = ["PortfolioAccounts", "PortfolioEnv", "Universe", "load_universe", "make_portfolio_env"]
 
@@ -33,7 +35,12 @@ def load_universe(
 ) -> Universe:
     """A ``Universe`` of market specs (presets, files, catalog keys); each member's features
     are normalised by its own train-fitted normaliser, as its single env would be."""
-    markets = [load_market(spec, feature_set, window)[0] for spec in specs]
+    markets = []
+    for spec in specs:
+        try:
+            markets.append(load_market(spec, feature_set, window)[0])
+        except MarketSpecError as err:  # a member naming no preset, file or catalog entry
+            raise ConfigError(f"universe member {spec!r}: {' '.join(str(err).split())}") from None
     return Universe.align(markets, [str(s) for s in specs])
 
 

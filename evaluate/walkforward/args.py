@@ -191,14 +191,13 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def config_from_args(args: argparse.Namespace) -> WalkForwardConfig:
-    """Defaults, then the flags given; each field checked (one line); ``args.env`` becomes the
-    market's key (``--funding/--catalog/--bar``)."""
-    if getattr(args, "env", None) is None and market_flags_given(args):  # --config's or default
-        args.env = resolve(WalkForwardConfig, args, config_file=False)[0].env
-    market_from_args(args)  # args.env: the market's key
-    cfg, sources = resolve(WalkForwardConfig, args, config_file=False)
-    check_rules(cfg, WalkForwardConfig.RULES, sources)
+# the walk-forward fold layout flags, which CPCV (equal groups) does not read
+CPCV_IGNORES = ("train_span", "test_bars", "min_train_bars", "min_train")
+
+
+def _check_cv(cfg: WalkForwardConfig, sources: dict[str, str]) -> None:
+    """The splitter's flags: --folds for walkforward, --groups/--test-groups (defaulted)
+    for cpcv, and no fold-layout flag that cpcv does not read; one line each."""
     if cfg.cv == "walkforward":
         if cfg.folds is None:
             raise ConfigError("--folds K is required (or --cv cpcv --groups N --test-groups k)")
@@ -209,8 +208,23 @@ def config_from_args(args: argparse.Namespace) -> WalkForwardConfig:
     else:
         if cfg.folds is not None:
             raise ConfigError("--folds is not read by --cv cpcv; give --groups N --test-groups k")
+        for name in CPCV_IGNORES:  # anchored/rolling fold layout: CPCV cuts equal groups
+            if sources.get(name, "the default") != "the default":
+                flag = "--" + name.replace("_", "-")
+                raise ConfigError(f"{flag} is read by --cv walkforward only; drop it for --cv cpcv")
         cfg.groups = 6 if cfg.groups is None else cfg.groups
         cfg.test_groups = 2 if cfg.test_groups is None else cfg.test_groups
+
+
+def config_from_args(args: argparse.Namespace) -> WalkForwardConfig:
+    """Defaults, then the flags given; each field checked (one line); ``args.env`` becomes the
+    market's key (``--funding/--catalog/--bar``)."""
+    if getattr(args, "env", None) is None and market_flags_given(args):  # --config's or default
+        args.env = resolve(WalkForwardConfig, args, config_file=False)[0].env
+    market_from_args(args)  # args.env: the market's key
+    cfg, sources = resolve(WalkForwardConfig, args, config_file=False)
+    check_rules(cfg, WalkForwardConfig.RULES, sources)
+    _check_cv(cfg, sources)
     if not cfg.methods:
         raise ConfigError(
             "no method given; add --methods ppo supervised trees (or --algo ppo), from: "
