@@ -27,6 +27,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_FIXTURES = re.compile(re.escape(tempfile.gettempdir()) + r"/abuse_[a-z]+_[A-Za-z0-9_]+")
+TODAY = re.compile(r"now \(\d{4}-\d{2}-\d{2}\)")  # a message naming the run's own date
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO))
 
@@ -48,9 +49,11 @@ def run_case(module: str, argv: list[str]) -> tuple[int, str]:
 
 def normalise(line: str, tmp: str) -> str:
     """A message as the table shows it: the case's temp folder as ``<tmp>``, the checkout as
-    ``<repo>``, the suites' shared input folders as ``<fixtures>`` (so the table reads the same
-    from any clone and any run, and a test can compare exactly)."""
+    ``<repo>``, the suites' shared input folders as ``<fixtures>`` and the day it ran as
+    ``now (<today>)`` (so the table reads the same from any clone on any day, and a test can
+    compare exactly)."""
     line = line.replace(tmp, "<tmp>").replace(str(REPO), "<repo>")
+    line = TODAY.sub("now (<today>)", line)
     return SHARED_FIXTURES.sub("<fixtures>", line)  # the suites' read-only inputs, built once
 
 
