@@ -252,6 +252,14 @@ class BatchedTradingEnv(VecEnvMethods):
         bars = accounts[:, K.S_T]
         if np.isnan(accounts).any() or not ((bars >= 0) & (bars < self.market.n_bars)).all():
             raise ValueError("env state holds NaN values or a bar outside the market")
+        ok = self.tables.step_ok  # an account always stands on a decision bar of its split
+        outside = [int(b) for b in bars if b != int(b) or not ok[int(b)]]
+        if outside:
+            raise ValueError(
+                f"env state holds bar {outside[0]}, not a decision bar of this env's split "
+                f"(bars {self.tables.starts[0]}..{self.tables.starts[-1]}): the state belongs "
+                "to another split or was edited"
+            )
         self._state[...] = accounts
         self._rngs = [None if s is None else generator_from_state(s) for s in state["rngs"]]
         self._seeds = [None if s is None else int(s) for s in state["seeds"]]

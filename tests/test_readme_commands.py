@@ -21,6 +21,10 @@ the checkout" is checked too). Each command runs exactly as written except for:
 * network: a command that downloads runs with ``fake_exchange``, i.e. through
   ``tests/readme_fake_exchange.py``, which replaces ccxt's exchange with the offline fake that
   tests/test_data_fetch.py uses, serving the shipped candles (same interpreter, module and argv);
+* the interpreter: a plain ``.venv/bin/python -m MODULE ARGS`` line runs in a child forked from
+  one interpreter that has already imported torch, scikit-learn, skops and SB3
+  (``tests/readme_zygote.py``): its own process, cwd, environment, files and exit code, without
+  paying ~5 s of imports ~50 times; a line with shell syntax runs through bash;
 * a server (``tensorboard``) counts as working once it prints the address it serves, then is
   stopped.
 
@@ -52,6 +56,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+from tests.readme_zygote import ForkServer, forkable
 
 REPO = Path(__file__).resolve().parent.parent
 PY = ".venv/bin/python"
@@ -418,12 +424,17 @@ def _serve(command: str, root: Path) -> tuple[int, str]:
     return (0 if "http://" in out else 1), out
 
 
-def run_step(step: Step, root: Path) -> tuple[str, int, str]:
-    """``(command, exit code, output tail)``."""
+def run_step(step: Step, root: Path, forks: ForkServer | None = None) -> tuple[str, int, str]:
+    """``(command, exit code, output tail)``; a plain ``PY -m MODULE ARGS`` line in a child of
+    ``forks`` when given (the imports paid once), anything else through bash."""
     command = runnable(step, root)
     if step.server:
         code, out = _serve(command, root)
         return command, code, out[-3000:]
+    argv = forkable(command, PY)
+    if forks is not None and argv is not None:
+        code, stdout, stderr = forks.run(argv, root, _env(root), STEP_TIMEOUT_S)
+        return command, code, (stdout[-1500:] + "\n--- stderr\n" + stderr[-3000:])
     p = subprocess.run(
         ["bash", "-c", command], cwd=root, env=_env(root), capture_output=True, text=True,
         timeout=STEP_TIMEOUT_S,
@@ -445,17 +456,21 @@ def test_readme_commands_run_as_written(tmp_path: Path) -> None:
     steps = [s for s in STEPS if not s.skip]
     steps += [Step(None, run=cron_command(line, root)) for line in cron]
     failures, timings = [], []
-    for step in steps:
-        t0 = time.monotonic()
-        try:
-            command, code, out = run_step(step, root)
-        except Exception as err:  # noqa: BLE001 (a placeholder without a run, a timeout: reported, next step)
-            failures.append(f"{step.readme or step.run}\n  {err}")
-            continue
-        timings.append(f"{time.monotonic() - t0:6.1f} s  exit {code}  {command}")
-        print(timings[-1], flush=True)  # with -s: progress as it goes
-        if code != step.rc:
-            failures.append(f"{command}\n  exit {code}, the README promises {step.rc}:\n{out}")
+    forks = ForkServer(str(root / PY), root, _env(root), tmp_path)
+    try:
+        for step in steps:
+            t0 = time.monotonic()
+            try:
+                command, code, out = run_step(step, root, forks)
+            except Exception as err:  # noqa: BLE001 (a placeholder without a run, a timeout: reported, next step)
+                failures.append(f"{step.readme or step.run}\n  {err}")
+                continue
+            timings.append(f"{time.monotonic() - t0:6.1f} s  exit {code}  {command}")
+            print(timings[-1], flush=True)  # with -s: progress as it goes
+            if code != step.rc:
+                failures.append(f"{command}\n  exit {code}, the README promises {step.rc}:\n{out}")
+    finally:
+        forks.close()
     assert not failures, f"{len(failures)} README command(s) failed:\n\n" + "\n\n".join(failures)
     dirty = subprocess.run(
         ["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True, check=True

@@ -119,6 +119,14 @@ def _bar(a: dict[str, np.ndarray]) -> None:
     a["env_accounts"] = acc
 
 
+def _bar_outside_split(a: dict[str, np.ndarray]) -> None:
+    """Bar 0: inside the market the env loaded, before its split's first decision bar (the
+    observation window's warm-up)."""
+    acc = a["env_accounts"].copy()
+    acc[:, K.S_T] = 0
+    a["env_accounts"] = acc
+
+
 STATE_TAMPERS = {
     "lstm nan": (_nan("lstm_pi_h"), r"unusable resume state \(lstm_pi_h holds NaN or inf values"),
     "lstm shape": (_set("lstm_pi_h", np.zeros((1, 3, 64), np.float32)),
@@ -131,6 +139,8 @@ STATE_TAMPERS = {
                   r"last_obs has shape \(2, 5\), the model's is \(2, 964\)"),
     "accounts nan": (_nan("env_accounts"), r"env state holds NaN values or a bar outside"),
     "accounts bar": (_bar, r"env state holds NaN values or a bar outside the market"),
+    "accounts split": (_bar_outside_split, r"env state holds bar \d+, not a decision bar of "
+                       r"this env's split \(bars \d+\.\.\d+\)"),
 }  # fmt: skip
 
 
@@ -278,3 +288,15 @@ def test_a_damaged_paper_memory_is_refused_not_restarted(
             "--candles", str(paper["later"]), "--replay"]  # fmt: skip
     _refused("agents.paper", argv, account, r"damaged paper state \(.*" + pattern, monkeypatch,
              capsys)  # fmt: skip
+
+
+def test_evaluate_refuses_an_edited_training_only_value(tqc_run, tmp_path, monkeypatch, capsys):  # noqa: ANN001
+    """A value only training reads (TQC's quantiles to drop: 99 of 25) edited into config.yaml:
+    evaluate names it instead of scoring the run as if nothing had changed."""
+    run = _copy(tqc_run, tmp_path)
+    _edit_config("tqc.top_quantiles_to_drop_per_net", 99)(run)
+    argv = ["--env", "btc1h", "--split", "val", "--n-boot", "20", "--no-plots",
+            "--out", str(tmp_path / "out"), str(run / "final_model.zip")]  # fmt: skip
+    pattern = r"config.yaml: tqc.top_quantiles_to_drop_per_net must be in \[0, 25\) \(25 quantiles\), got 99"
+    _refused("evaluate", argv, run, pattern, monkeypatch, capsys)
+    assert not (tmp_path / "out").exists()

@@ -28,7 +28,7 @@ from gymnasium import spaces
 
 from agents.algorithms import ALGOS
 from agents.training.config import HYPER_CLASSES, ConfigError, RunConfig, apply_layer
-from agents.training.config_checks import check_env_params, check_env_values
+from agents.training.config_checks import check_env_params, check_env_values, check_hyper
 from agents.training.networks import policy_kwargs
 
 # the env's account slots after the feature window (envs.params.N_ACCOUNT)
@@ -141,6 +141,7 @@ def config_from_saved(saved: dict[str, Any], source: str) -> RunConfig:
         apply_layer(cfg, saved, source)
         check_env_values(cfg)  # a hand-edited window: 0 or a NaN fee: refused here, named
         check_env_params(cfg)
+        check_hyper(cfg)  # a training-only value edited (TQC's quantiles to drop: 99) is named
     except ConfigError as err:
         where = "" if str(err).startswith(source) else f"{source}: "
         raise ModelLoadError(
