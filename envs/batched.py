@@ -252,11 +252,11 @@ class BatchedTradingEnv(VecEnvMethods):
         bars = accounts[:, K.S_T]
         if np.isnan(accounts).any() or not ((bars >= 0) & (bars < self.market.n_bars)).all():
             raise ValueError("env state holds NaN values or a bar outside the market")
-        ok = self.tables.step_ok  # an account always stands on a decision bar of its split
-        outside = [int(b) for b in bars if b != int(b) or not ok[int(b)]]
-        if outside:
+        # an account always stands on a whole decision bar of its own split
+        outside = (bars != np.floor(bars)) | ~self.tables.step_ok[bars.astype(np.int64)]
+        if outside.any():
             raise ValueError(
-                f"env state holds bar {outside[0]}, not a decision bar of this env's split "
+                f"env state holds bar {bars[outside][0]:g}, not a decision bar of this env's split "
                 f"(bars {self.tables.starts[0]}..{self.tables.starts[-1]}): the state belongs "
                 "to another split or was edited"
             )

@@ -37,6 +37,11 @@ PRELOAD = (
 )  # fmt: skip
 
 
+def exit_status(code: object) -> int:
+    """The process exit status of ``SystemExit(code)``: an int as is, None 0, anything else 1."""
+    return code if isinstance(code, int) else (0 if code is None else 1)
+
+
 def _child(request: dict) -> NoReturn:
     """Become the command: own session, cwd, environment and files; exit with its code."""
     os.setsid()
@@ -57,10 +62,9 @@ def _child(request: dict) -> NoReturn:
             warnings.filterwarnings("ignore", category=RuntimeWarning, module="runpy")
             runpy.run_module(request["module"], run_name="__main__", alter_sys=True)
     except SystemExit as exc:
-        c = exc.code
-        code = c if isinstance(c, int) else (0 if c is None else 1)
-        if c is not None and not isinstance(c, int):
-            print(c, file=sys.stderr)
+        code = exit_status(exc.code)
+        if exc.code is not None and not isinstance(exc.code, int):
+            print(exc.code, file=sys.stderr)
     except BaseException:  # noqa: BLE001 (the interpreter's own behaviour: traceback, exit 1)
         traceback.print_exc()
         code = 1

@@ -57,7 +57,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.readme_zygote import ForkServer, forkable
+from tests.readme_zygote import ForkServer, exit_status, forkable
 
 REPO = Path(__file__).resolve().parent.parent
 PY = ".venv/bin/python"
@@ -514,7 +514,7 @@ def _help_in_process(module: str) -> tuple[int, str]:
         code = exc.code
     finally:
         sys.argv = saved
-    return (code if isinstance(code, int) else (0 if code is None else 1)), out.getvalue()
+    return exit_status(code), out.getvalue()
 
 
 def test_every_module_help_exits_0(monkeypatch: pytest.MonkeyPatch) -> None:
