@@ -10,12 +10,17 @@ dependence; its mean block length defaults to arch's sqrt(T).
 
 ``spa_test(benchmark, strategies)`` returns Hansen's consistent p-value (and the lower/upper
 ones), White's RC p-value (non-studentised, upper) and, optionally, the StepM set of strategies
-that beat the benchmark. The p-values are arch's own, for the same seed and settings.
+that beat the benchmark. The p-values are arch's own, for the same seed and settings, with one
+change of method, not of result: the variance of the loss differentials (the studentisation and
+the consistent p-value's threshold) is arch's own kernel sum over every lag, computed from all
+autocovariances at once by FFT (``stationary_bootstrap_variance``) instead of arch's Python loop
+over the T lags, which is O(T^2 k) and took 55 s of a 97 s walk-forward on two years of hourly bars.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -60,6 +65,37 @@ def _check(benchmark: np.ndarray, strategies: np.ndarray) -> tuple[np.ndarray, n
     return b, s
 
 
+def stationary_bootstrap_variance(demeaned: np.ndarray, block_size: float) -> np.ndarray:
+    """Per column of ``demeaned`` ((T, k), each column mean zero), the long-run variance of the
+    stationary bootstrap with mean block ``block_size`` (Politis, Romano 1994, eq. 6; arch's
+    ``SPA._compute_variance``): (gamma_0 + 2 sum_{i=1}^{T-1} kappa_i gamma_i) / T, with
+    gamma_i = sum_t d_t d_{t+i} and kappa_i = (1 - i/T)(1 - p)^i + (i/T)(1 - p)^(T - i), p = 1/block."""
+    t = demeaned.shape[0]
+    n_fft = 1 << (2 * t - 1).bit_length()  # zero padding: circular products become linear ones
+    spectrum = np.fft.rfft(demeaned, n=n_fft, axis=0)
+    gamma = np.fft.irfft(spectrum * np.conj(spectrum), n=n_fft, axis=0)[:t]
+    lag = np.arange(1, t)
+    p = 1.0 / block_size
+    kappa = (1.0 - lag / t) * (1.0 - p) ** lag + (lag / t) * (1.0 - p) ** (t - lag)
+    return (gamma[0] + 2.0 * (kappa[:, None] * gamma[1:]).sum(axis=0)) / t
+
+
+def _with_fft_variance(test: Any) -> Any:
+    """An arch SPA whose variance step is ``stationary_bootstrap_variance``: the same sum as
+    arch's loop over lags (held equal in tests/test_overfit_stats.py), in O(T log T) time.
+    A nested SPA bootstraps its variance instead and keeps arch's own step."""
+
+    def compute_variance() -> None:
+        diffs = test._loss_diff
+        test._loss_diff_var = stationary_bootstrap_variance(
+            diffs - diffs.mean(axis=0), test.block_size
+        )
+
+    if not test.nested:
+        test._compute_variance = compute_variance
+    return test
+
+
 def spa_test(
     benchmark: np.ndarray,
     strategies: np.ndarray,
@@ -80,15 +116,16 @@ def spa_test(
     b, s = _check(benchmark, strategies)
     labels = names or [f"strategy_{i}" for i in range(s.shape[1])]
     common = {"block_size": block_size, "reps": int(reps), "bootstrap": "stationary"}
-    spa = SPA(-b, -s, **common, seed=seed)
+    spa = _with_fft_variance(SPA(-b, -s, **common, seed=seed))
     spa.compute()
     # White's RC is the non-studentised statistic with no recentring (arch's RealityCheck
     # class is a plain alias of SPA, studentised): SPA(studentize=False), "upper" p-value
-    rc = SPA(-b, -s, **common, studentize=False, seed=seed)
+    rc = _with_fft_variance(SPA(-b, -s, **common, studentize=False, seed=seed))
     rc.compute()
     superior: list[str] = []
     if stepm_size is not None:
         stepm = StepM(-b, -s, size=stepm_size, **common, seed=seed)
+        _with_fft_variance(stepm.spa)  # StepM runs its own SPA
         stepm.compute()
         superior = [labels[int(i)] for i in np.asarray(stepm.superior_models, dtype=int)]
     p = spa.pvalues

@@ -80,6 +80,19 @@ def test_spa_pvalues_equal_arch_on_the_same_input() -> None:
     assert ours.superior == [f"strategy_{int(i)}" for i in sm.superior_models]
 
 
+@pytest.mark.parametrize(("t", "k", "block"), [(2, 1, 1), (7, 1, 2), (500, 4, 10), (3001, 3, 54)])
+def test_fft_variance_equals_arch_lag_loop(t: int, k: int, block: int) -> None:
+    from arch.bootstrap import SPA
+
+    from backtest.spa import stationary_bootstrap_variance
+
+    d = np.random.default_rng(t).standard_t(3, (t, k)) * 0.01  # fat tails, as returns have
+    ref = SPA(np.zeros(t), -d, block_size=block, reps=10)
+    ref._compute_variance()  # arch's own sum, lag by lag
+    ours = stationary_bootstrap_variance(ref._loss_diff - ref._loss_diff.mean(axis=0), block)
+    np.testing.assert_allclose(ours, ref._loss_diff_var, rtol=1e-12)
+
+
 def test_degradation_across_configurations() -> None:
     d = degradation(np.array([1.0, 2.0, 3.0, np.nan]), np.array([0.5, 0.0, -0.5, 0.2]))
     assert (d.n, d.mean_val, d.mean_oos) == (4, 1.5, 0.05)
