@@ -16,6 +16,7 @@ module whose ``main(argv)`` trains one run into ``--run-dir``. A restarted group
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 import math
@@ -305,11 +306,19 @@ def check_group_flags(group: Any) -> None:
         check_output_dir(group.run_dir, "--run-dir", allow_nonempty=True)  # rerun: resumes
 
 
+def wants_group(argv: list[str]) -> bool:
+    """Whether a command line asks for a seed group: ``--seeds`` in every form argparse takes
+    (``--seeds 0 1``, ``--seeds=0``), read by argparse as the run's own parser reads it (a
+    ``--seeds=3`` missed here would train one run of seed 0 and say nothing)."""
+    p = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    p.add_argument("--seeds", nargs="*")
+    known, _ = p.parse_known_args(argv)
+    return known.seeds is not None
+
+
 def split_group_argv(argv: list[str]) -> tuple[Any, list[str]]:
     """Split argv into the group's flags (seeds, workers, address, run_dir, seed) and the flags
     every seed's run gets."""
-    import argparse
-
     p = argparse.ArgumentParser(add_help=False)
     add_group_flags(p)
     p.add_argument("--run-dir", type=Path)

@@ -46,6 +46,7 @@ from lab.cli import run_cli
 from lab.ledger_returns import save_run_returns
 from lab.rundir import create_run_dir, preset_files
 from lab.runtime import seed_everything, set_torch_threads
+from lab.seeds import wants_group
 from supervised import seed_group, train_args
 from supervised.checkpoint import save_checkpoint
 from supervised.data import load_supervised_data
@@ -148,7 +149,7 @@ def save_run(
 def main(argv: list[str] | None = None) -> Path:
     """Train, fit the rule, save and report one classifier run; returns the run folder."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    if "--seeds" in argv:  # a seed group (supervised.seed_group)
+    if wants_group(argv):  # --seeds: a seed group (supervised.seed_group)
         return seed_group.main(argv)
     args = build_parser().parse_args(argv)
     cfg = config_from_args(args)

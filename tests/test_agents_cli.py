@@ -12,6 +12,9 @@ import yaml
 from agents import ppo, sac
 from backtest.verdict import fmt
 from envs.presets import get_preset
+from lab.config import ConfigError
+from lab.seeds import wants_group
+from supervised.train import main as supervised_main
 
 TINY_PPO = {
     "env": {"n_envs": 4, "episode_length": 64},
@@ -239,3 +242,23 @@ def test_tiny_sac_run(tmp_path: Path) -> None:
     tags = _check_run_folder(run, "sac", 256)
     assert "train/ent_coef" in tags
     assert yaml.safe_load((run / "config.yaml").read_text())["env"]["action"] == "continuous"
+
+
+@pytest.mark.parametrize(
+    ("argv", "group"),
+    [
+        (["--env", "btc1h", "--seeds", "0", "1"], True),
+        (["--env", "btc1h", "--seeds=3"], True),  # once read as one run of seed 0, silently
+        (["--seeds=3", "--env=btc1h"], True),
+        (["--env", "btc1h", "--seed", "3"], False),
+        (["--env", "btc1h"], False),
+    ],
+)
+def test_every_form_of_seeds_asks_for_a_group(argv: list[str], group: bool) -> None:
+    assert wants_group(argv) is group
+
+
+@pytest.mark.parametrize("main", [ppo.main, supervised_main])
+def test_seeds_with_an_equals_sign_reaches_the_group_checks(main) -> None:
+    with pytest.raises(ConfigError, match="--seeds -1: seeds must be >= 0"):
+        main(["--env", "btc1h", "--seeds=-1"])

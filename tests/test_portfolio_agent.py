@@ -41,6 +41,7 @@ def test_a_comma_list_is_a_universe_a_space_list_is_not():
     assert is_universe(["--seed", "1", "--env=btc1h,eth1h,data/sol.csv.gz"])
     assert not is_universe(["--env", "btc1h", "eth1h"])  # multi-market training: not ours
     assert not is_universe(["--env", "btc1h"])
+    assert is_universe(["--env=btc1h,eth1h"]) and not is_universe(["--envs", "btc1h,eth1h"])
     assert members_of("btc1h, eth1h") == ["btc1h", "eth1h"]
     with pytest.raises(ConfigError, match="give each member once"):
         members_of("btc1h,btc1h")

@@ -97,15 +97,10 @@ def record_single_run(algo: str, run_dir: Path) -> None:
     record_once(run_dir, algo, "run", read_rl_metrics(run_dir, algo))
 
 
-def wants_group(argv: list[str]) -> bool:
-    """Whether the command line asks for a seed group (``--seeds``)."""
-    return "--seeds" in argv
-
-
 def main(algo: str, argv: list[str], hyper_cls: type) -> Path:
     """Train a seed group; returns the group folder."""
     group, rest = split_group_argv(argv)
-    if group.seed is not None or "--resume" in rest:
+    if group.seed is not None or any(a.split("=")[0] == "--resume" for a in rest):
         raise SystemExit(
             f"{ALGOS[algo].prog}: error: --seeds trains a group: drop --seed/--resume "
             "(restart a killed group with the same command and --run-dir GROUP)"

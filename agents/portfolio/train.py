@@ -77,29 +77,12 @@ class SB3PortfolioEnv(BatchedPortfolioEnv, VecEnv):
         return obs, rewards, dones, infos
 
 
-def env_values(argv: list[str]) -> list[str]:
-    """The values given to ``--env`` (``--env a b``, ``--env=a``), in order."""
-    values: list[str] = []
-    for i, arg in enumerate(argv):
-        if arg.startswith("--env="):
-            values.append(arg.split("=", 1)[1])
-        elif arg == "--env":
-            values += [a for a in _takewhile_value(argv[i + 1 :])]
-    return values
-
-
-def _takewhile_value(rest: list[str]) -> list[str]:
-    out = []
-    for a in rest:
-        if a.startswith("--"):
-            break
-        out.append(a)
-    return out
-
-
 def is_universe(argv: list[str]) -> bool:
-    """True when ``--env`` is one comma-separated list (a portfolio universe)."""
-    values = env_values(argv)
+    """True when ``--env`` is one comma-separated list (a portfolio universe), read by argparse
+    in every form it takes (``--env a,b``, ``--env=a,b``)."""
+    p = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    p.add_argument("--env", nargs="*", action="extend")
+    values = p.parse_known_args(argv)[0].env or []
     return len(values) == 1 and "," in values[0]
 
 

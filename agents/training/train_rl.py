@@ -41,6 +41,7 @@ from agents.training.pipeline import (
 from agents.transfer.pretrained_backbone import PretrainedError, pretrained_for
 from agents.transfer.warm_start import LoadedWarmStart, WarmStartError, prepare_warm_start
 from lab.runtime import seed_everything, set_torch_threads
+from lab.seeds import wants_group
 
 NOT_WARM_STARTABLE = (
     "--warm-start is PPO only: the supervised classifier is a 3-way discrete head and this "
@@ -160,7 +161,7 @@ def run(algo: str, argv: list[str]) -> Path:
     ``--seeds``)."""
     if portfolio_train.is_universe(argv):  # --env A,B: a portfolio universe (agents.portfolio)
         return portfolio_train.run(algo, argv)
-    if seed_group.wants_group(argv):  # --seeds: a seed group (agents.experiments.seed_group)
+    if wants_group(argv):  # --seeds: a seed group (agents.experiments.seed_group)
         return seed_group.main(algo, argv, ALGOS[algo].hyper)
     session = setup(algo, argv)
     cfg, run_dir = session.training.cfg, session.run_dir
