@@ -314,7 +314,10 @@ class Engine:
         try:
             raw = ray.get(done[0])
         except Exception as err:  # noqa: BLE001  (a worker died: the task failed, say how)
-            raw = {"ok": False, "error": f"{type(err).__name__}: {err}", "files": {}}
+            # Ray's own errors span paragraphs ending in ids ("Owner worker ID: ...") and a
+            # failure is reported by its last line: one line, so the cause stays in it
+            said = " ".join(str(err).split())
+            raw = {"ok": False, "error": f"{type(err).__name__}: {said}", "files": {}}
         return _to_result(task, raw)
 
     def run(

@@ -69,7 +69,7 @@ def auth_env(address: str | None) -> dict[str, str]:
     return {}
 
 
-def _set_auth_mode(env: dict[str, str]) -> None:
+def set_auth_mode(env: dict[str, str]) -> None:
     """Set ``RAY_AUTH_MODE`` and make the already imported Ray core read it again (what Ray
     does itself when it enables token mode, ``_enable_token_auth``)."""
     if not env:
@@ -186,7 +186,7 @@ def start(init_kwargs: dict[str, Any], address: str | None, log: RayLog) -> None
     import ray  # an optional heavy library: only engines that use Ray import it
 
     timeout_s = connect_timeout_s()
-    _set_auth_mode(auth_env(address))
+    set_auth_mode(auth_env(address))
     outcome: dict[str, BaseException | None] = {"error": None}
 
     def run() -> None:

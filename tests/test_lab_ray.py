@@ -22,6 +22,7 @@ import pytest
 
 from agents.experiments.tune_trial import snapshot_trial
 from lab.ledger import read_records, trial_summary
+from lab.ray_connect import auth_env, set_auth_mode
 
 REPO = Path(__file__).resolve().parent.parent
 SUP_TINY = ["--epochs", "1", "--max-train-samples", "512", "--max-val-bars", "500"]
@@ -69,6 +70,9 @@ def _wait_for(cond, proc: subprocess.Popen, timeout_s: float = 300) -> None:  # 
 def two_node_cluster():
     from ray.cluster_utils import Cluster
 
+    # the authentication mode the lab's drivers use for a new local Ray (token), set here too:
+    # the nodes must check tokens as the tune driver sends them, whichever test ran before
+    set_auth_mode(auth_env(None))
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
     try:
         cluster.add_node(num_cpus=1)
