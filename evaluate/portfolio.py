@@ -10,7 +10,12 @@ per member on the notional traded, funding per member from its own history) and 
 with its Sharpe, total return, maximum drawdown, turnover and costs a year, and the per-member
 attribution of return and costs. Without ``--env`` the universe is the first run's; a policy
 trained on N members runs on any other universe of the same feature set and window (the asset
-policy is permutation-equivariant). A universe holding planted-signal presets
+policy is permutation-equivariant). Several runs (the seeds of one configuration) are reduced
+as ``evaluate`` reduces seeds (``backtest.aggregate``): the IQM of their Sharpes with a
+stratified-bootstrap CI and the probability that a seed beats each baseline; a seed whose
+targets never move (every member's weight sd below 0.01) held one allocation throughout and is
+named as a collapse, its Sharpe kept; one that never held a member counts as Sharpe 0.
+A universe holding planted-signal presets
 (``--env synth-xs-regime,synth-xs-rw1,synth-xs-rw2``) also lists the oracle allocations
 (``backtest.allocation_oracles``). The split's dates are the first member's.
 """
@@ -28,6 +33,7 @@ import numpy as np
 from agents.portfolio import NetAllocator, load_run_policy
 from agents.portfolio.policy import PortfolioPolicySpec
 from agents.portfolio.train import members_of
+from backtest.aggregate import SeedSummary, summarize_seeds
 from backtest.allocation import AllocationBacktest, run_allocation
 from backtest.allocation_baselines import ALLOCATION_BASELINES, BaselineAllocator
 from backtest.allocation_oracles import OracleAllocator, planted_members
@@ -63,6 +69,9 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
     """Run every baseline (and run); print the table (or JSON); return the results."""
     args = parse(sys.argv[1:] if argv is None else argv)
     set_torch_threads(1)  # one decision per bar: batch-1 forwards, thread hand-offs dominate
+    twice = [r for r in set(args.run) if args.run.count(r) > 1]
+    if twice:
+        raise ConfigError(f"--run {twice[0]} is given twice; give each seed's run once")
     agents = [(Path(r), *load_run_policy(r)) for r in args.run]
     specs = members_of(args.env) if args.env else list(agents[0][2].members)
     layout = (agents[0][2].feature_set, agents[0][2].window) if agents else None
@@ -70,7 +79,8 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
     rows = split_rows(universe, specs[0], args.split)
     ppy = get_preset(specs[0]).periods_per_year
     results = {}
-    for name, decide, options in _policies(universe, agents):
+    policies = _policies(universe, agents)
+    for name, decide, options in policies:
         acc = PortfolioAccounts(
             universe,
             1,
@@ -82,10 +92,14 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
         )
         bt = run_allocation(acc, decide(acc), name)
         results[name] = {**bt.summary(ppy), "attribution": bt.attribution(), **_extra(bt)}
+    agent_names = [name for name, *_ in policies[: len(agents)]]
+    seeds = seed_summary(results, agent_names)
     if args.json:
         print(json.dumps(results, indent=2))
     else:
         print(render(results, specs, args.split))
+        if seeds is not None:
+            print(render_seeds(seeds, results, agent_names))
     return results
 
 
@@ -105,6 +119,8 @@ def _policies(
             )
         opts = {"mode": spec.mode, "gross_cap": spec.gross_cap, "action_map": spec.action_map}
         name = f"ppo:{path.name}" if len(agents) > 1 else "ppo_agent"
+        if any(n == name for n, *_ in rows):  # two folders of one name: keep both rows
+            name = f"ppo:{path}"
 
         def factory(acc: PortfolioAccounts, net=net, spec=spec) -> Callable:  # noqa: ANN001
             return NetAllocator(net, acc, spec).decide  # type: ignore[arg-type]
@@ -135,13 +151,51 @@ def _oracle_factory(kind: str) -> Factory:
     return factory
 
 
+ONE_ALLOCATION_SD = 0.01  # every member's target weight moves less than this: one allocation
+
+
 def _extra(bt: AllocationBacktest) -> dict[str, object]:
-    """Mean weight per member and the bars held (a one-allocation policy shows here)."""
+    """Mean and sd of each member's weight, the mean gross exposure, and whether the targets
+    never moved (one allocation throughout: a one-action policy)."""
     w = bt.weights
+    sd = w.std(0) if len(w) else np.zeros(len(bt.names))
     return {
         "weights_mean": dict(zip(bt.names, np.round(w.mean(0), 4).tolist(), strict=True)),
-        "weights_sd": dict(zip(bt.names, np.round(w.std(0), 4).tolist(), strict=True)),
+        "weights_sd": dict(zip(bt.names, np.round(sd, 4).tolist(), strict=True)),
+        "gross_exposure": float(np.abs(w).sum(1).mean()) if len(w) else 0.0,
+        "one_allocation": bool((sd < ONE_ALLOCATION_SD).all()),
     }
+
+
+def seed_summary(results: dict[str, dict], agents: list[str]) -> SeedSummary | None:
+    """The agent rows reduced as seeds (two or more runs), against every baseline's Sharpe."""
+    if len(agents) < 2:
+        return None
+    versus = {b: np.array([results[b]["sharpe"]]) for b in ALLOCATION_BASELINES}
+    rows = [results[a] for a in agents]
+    return summarize_seeds(
+        "ppo",
+        [None] * len(rows),
+        np.array([r["sharpe"] for r in rows]),
+        np.array([r["gross_exposure"] for r in rows]),
+        versus,
+    )
+
+
+def render_seeds(summary: SeedSummary, results: dict[str, dict], agents: list[str]) -> str:
+    """Two lines: the seeds' IQM with its CI and P(> each baseline); the collapses."""
+    per_seed = " ".join(f"{v:+.2f}" for v in summary.sharpes)
+    beats = ", ".join(f"{b} {p:.2f}" for b, p in summary.p_improve.items())
+    one = [a.removeprefix("ppo:") for a in agents if results[a]["one_allocation"]]
+    flat = [a.removeprefix("ppo:") for a, c in zip(agents, summary.collapsed, strict=True) if c]
+    collapses = [f"{', '.join(one)} held one allocation throughout"] if one else []
+    collapses += [f"{', '.join(flat)} never held a member (Sharpe 0)"] if flat else []
+    return (
+        f"ppo, {summary.n_seeds} seeds: IQM Sharpe {summary.iqm:+.2f} "
+        f"[{summary.iqm_low:+.2f}, {summary.iqm_high:+.2f}] (per seed {per_seed}); "
+        f"P(seed > baseline): {beats}\n"
+        f"collapsed: {'; '.join(collapses) if collapses else 'none'}"
+    )
 
 
 def render(results: dict[str, dict], specs: list[str], split: str) -> str:

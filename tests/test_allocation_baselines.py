@@ -19,7 +19,8 @@ from envs.market import MarketData
 from envs.portfolio import load_universe, split_rows
 from envs.portfolio.env import PortfolioAccounts
 from envs.portfolio.universe import Universe
-from evaluate.portfolio import main
+from evaluate.portfolio import main, render_seeds, seed_summary
+from lab.config import ConfigError
 
 
 def _trend_market(drift: float, seed: int, days: int = 60) -> MarketData:
@@ -122,3 +123,27 @@ def test_planted_cross_sectional_market_oracle_allocates_only_to_the_planted_mem
     assert bt.summary(8760)["sharpe"] > 3 * max(ew.summary(8760)["sharpe"], 1.0)
     with pytest.raises(ValueError, match="needs a planted-signal member"):
         OracleAllocator(load_universe(["btc1h"], "core17", 32), "filter", "long_only")
+
+
+def test_seeds_are_reduced_and_a_one_allocation_seed_is_named() -> None:
+    sharpes = {"ppo:s0": 1.0, "ppo:s1": 2.0, "ppo:s2": 0.5, "ppo:s3": 1.5, "ppo:s4": 0.0}
+    results = {
+        name: {"sharpe": v, "gross_exposure": 0.0 if name == "ppo:s4" else 0.6,
+               "one_allocation": name == "ppo:s1"}
+        for name, v in sharpes.items()
+    }  # fmt: skip
+    results.update({b: {"sharpe": 1.2} for b in ALLOCATION_BASELINES})
+    agents = list(sharpes)
+    summary = seed_summary(results, agents)
+    # IQM of [0 (flat), 0.5, 1, 1.5, 2]: scipy's trim_mean cuts one value at each end
+    assert summary.iqm == pytest.approx(1.0)
+    assert summary.p_improve["equal_weight_weekly"] == pytest.approx(2 / 5)  # 1.5, 2.0 > 1.2
+    text = render_seeds(summary, results, agents)
+    assert "s1 held one allocation throughout" in text
+    assert "s4 never held a member (Sharpe 0)" in text
+    assert seed_summary(results, agents[:1]) is None  # one run: no seed reduction
+
+
+def test_the_same_run_twice_is_refused_not_counted_as_two_seeds(tmp_path) -> None:
+    with pytest.raises(ConfigError, match="is given twice; give each seed's run once"):
+        main(["--run", str(tmp_path), "--run", str(tmp_path), "--split", "test"])
