@@ -158,7 +158,7 @@ def _extra(bt: AllocationBacktest) -> dict[str, object]:
     """Mean and sd of each member's weight, the mean gross exposure, and whether the targets
     never moved (one allocation throughout: a one-action policy)."""
     w = bt.weights
-    sd = w.std(0) if len(w) else np.zeros(len(bt.names))
+    sd: np.ndarray = w.std(axis=0) if len(w) else np.zeros(len(bt.names))
     return {
         "weights_mean": dict(zip(bt.names, np.round(w.mean(0), 4).tolist(), strict=True)),
         "weights_sd": dict(zip(bt.names, np.round(sd, 4).tolist(), strict=True)),
