@@ -53,7 +53,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     """The command line."""
     ap = argparse.ArgumentParser(prog="python -m evaluate.portfolio", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    ap.add_argument("--env", help="members, comma-separated: presets or files (default: the run's)")
+    ap.add_argument(
+        "--env",
+        help="members, comma-separated (presets or files), or a folder of candle files (default: the run's)",
+    )
     ap.add_argument("--run", action="append", default=[], help="a portfolio run folder (repeat)")
     ap.add_argument("--split", default="test", choices=("train", "val", "test"))
     ap.add_argument("--fee-bps", type=float, default=10.0, help="fee per unit traded, bps")

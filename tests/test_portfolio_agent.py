@@ -4,8 +4,11 @@ selection, the saved policy (plain tensors + JSON) and its evaluation beside the
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -13,6 +16,7 @@ from agents.portfolio import is_universe, load_run_policy
 from agents.portfolio.policy import PortfolioPolicySpec
 from agents.portfolio.train import members_of, run
 from envs.portfolio.weights import keep_within_band
+from envs.synthetic import csv_bytes
 from evaluate.portfolio import main as evaluate_main
 from lab.config import ConfigError
 
@@ -133,3 +137,46 @@ def test_load_run_policy_refuses_what_is_not_a_plain_portfolio_policy(tmp_path):
     torch.save(state, tmp_path / "best_policy.pt")
     with pytest.raises(ConfigError, match="'score.weight' is not finite"):
         load_run_policy(tmp_path)
+
+
+def _candles(folder: Path, name: str, market: str) -> Path:
+    path = folder / name
+    path.write_bytes(csv_bytes(market))
+    return path
+
+
+def test_a_folder_of_candle_files_is_a_universe_with_each_members_funding(tmp_path):
+    uni = tmp_path / "uni"
+    uni.mkdir()
+    b = _candles(uni, "b_1h.csv", "synth-xs-rw2")
+    a = _candles(uni, "a_1h.csv", "synth-xs-rw1")
+    (uni / ".DS_Store").write_bytes(b"\0")  # hidden: never a member
+    assert is_universe(["--env", str(uni)]) and not is_universe(["--env", str(a)])
+    assert members_of(str(uni)) == [str(a), str(b)]  # by name
+    fund = uni / "a_1h_funding.csv"
+    stamps = pd.to_datetime(pd.read_csv(a).timestamp)  # settlements every 8 h over the candles
+    settle = pd.date_range(stamps.iloc[0].floor("8h"), stamps.iloc[-1].ceil("8h"), freq="8h")
+    pd.DataFrame({"timestamp": settle.strftime("%Y-%m-%dT%H:%M:%SZ"), "funding_rate": 1e-4}).to_csv(
+        fund, index=False
+    )
+    assert members_of(str(uni)) == [f"{a}?funding={fund}", str(b)]
+    results = evaluate_main(["--env", str(uni), "--split", "test", "--json"])
+    held = results["universe_buy_and_hold"]
+    assert list(held["attribution"]) == [f"{a}?funding={fund}", str(b)]
+    assert held["funding_pct_per_year"] > 0  # a's funding (0.01 % a settlement) is charged
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        (["a_1h.csv", "notes.txt"], "notes.txt is not a candle file"),
+        (["a_1h.csv", "a_1h.csv.gz"], "are one market's file twice"),
+        (["a_1h.csv", "b_1h_funding.csv"], "b_1h_funding.csv is the funding of no member"),
+        (["a_1h.csv"], "1 candle file(s); a universe needs two or more"),
+    ],
+)
+def test_a_folder_universe_names_what_it_refuses(tmp_path, files, message):
+    for name in files:
+        _candles(tmp_path, name, "synth-xs-rw1")
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        members_of(str(tmp_path))

@@ -1,6 +1,7 @@
 """PPO on a portfolio universe: ``python -m agents.ppo --env btc1h,eth1h[,path/to/sol.csv.gz]``.
 
-A COMMA-separated ``--env`` is one universe (``envs.portfolio``): one account allocates across
+A COMMA-separated ``--env`` (or a folder of candle files, ``envs.portfolio.folder``) is one
+universe (``envs.portfolio``): one account allocates across
 every member (target weights, per-asset costs and funding). A SPACE-separated ``--env a b`` is
 multi-market training of one single-asset policy, a different command.
 
@@ -36,6 +37,7 @@ from envs.portfolio import Universe, load_universe, split_rows
 from envs.portfolio import kernel as PK
 from envs.portfolio.batched import BatchedPortfolioEnv
 from envs.portfolio.env import PortfolioAccounts
+from envs.portfolio.folder import folder_members
 from envs.portfolio.weights import MODES
 from envs.presets import get_preset
 from lab.atomic import atomic_write_json
@@ -78,19 +80,23 @@ class SB3PortfolioEnv(BatchedPortfolioEnv, VecEnv):
 
 
 def is_universe(argv: list[str]) -> bool:
-    """True when ``--env`` is one comma-separated list (a portfolio universe), read by argparse
-    in every form it takes (``--env a,b``, ``--env=a,b``)."""
+    """True when ``--env`` is one comma-separated list or a folder (a portfolio universe), read
+    by argparse in every form it takes (``--env a,b``, ``--env=a,b``)."""
     p = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     p.add_argument("--env", nargs="*", action="extend")
     values = p.parse_known_args(argv)[0].env or []
-    return len(values) == 1 and "," in values[0]
+    return len(values) == 1 and ("," in values[0] or Path(values[0]).expanduser().is_dir())
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
     """The portfolio command line (its own flags; a single-market flag is refused, exit 2)."""
     ap = argparse.ArgumentParser(prog=PROG, description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    ap.add_argument("--env", required=True, help="members, comma-separated: presets, files, keys")
+    ap.add_argument(
+        "--env",
+        required=True,
+        help="members, comma-separated (presets, files, keys), or a folder of candle files",
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--timesteps", type=int, default=200_000, help="env steps (all envs)")
     ap.add_argument("--n-envs", type=int, default=16)
@@ -153,7 +159,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 
 def members_of(env: str) -> list[str]:
-    """The universe's members; ConfigError for an empty or repeated member."""
+    """The universe's members: a comma list, or a folder's candle files
+    (``envs.portfolio.folder``); ConfigError for an empty or repeated member."""
+    if Path(env).expanduser().is_dir():
+        return folder_members(Path(env).expanduser())
     members = [s.strip() for s in env.split(",")]
     if any(not m for m in members) or len(set(members)) != len(members):
         raise ConfigError(f"--env {env!r}: give each member once, comma-separated (no empty one)")
