@@ -99,14 +99,14 @@ def resolve_market(
         )
     if text in PRESETS:
         if catalog is not None or DEFAULT_CATALOG.exists():
-            _catalog(catalog)  # refuses an entry named like a preset: it would never be used
+            read_catalog(catalog)  # refuses an entry named like a preset: it would never be used
         if funding is not None:
             raise MarketSpecError(
                 f"--funding {funding}: preset {text} has its own funding file; give --funding "
                 "only with a candle file path"
             )
         return _rebar(replace(PRESETS[text], spec=text), bar)
-    entries, cat_path = _catalog(catalog)
+    entries, cat_path = read_catalog(catalog)
     name = text.removeprefix("catalog:")
     if name in entries:
         return _from_entry(name, entries[name], cat_path, funding, bar, partial_funding)
@@ -146,7 +146,7 @@ def _check_resample(file_bar: str, bar: str, label: str) -> None:
         )
 
 
-def _catalog(catalog: str | os.PathLike | None) -> tuple[dict[str, Any], Path]:
+def read_catalog(catalog: str | os.PathLike | None) -> tuple[dict[str, Any], Path]:
     """Entries of the catalog (``{}`` when the default catalog does not exist)."""
     path = Path(catalog).expanduser() if catalog is not None else DEFAULT_CATALOG
     if not path.exists():
@@ -190,6 +190,11 @@ def _from_entry(
     partial_funding: bool = False,
 ) -> Preset:
     where = f"{cat_path}: entry {name}"
+    if "members" in entry:  # a universe (envs.portfolio.members), not one market
+        raise MarketSpecError(
+            f"{where} is a universe (members:), not one market: give it to a portfolio command "
+            f"(python -m agents.ppo --env {name}, python -m evaluate.portfolio --env {name})"
+        )
     unknown = sorted(set(map(str, entry)) - _ENTRY_KEYS)
     if unknown:
         raise MarketSpecError(

@@ -32,7 +32,6 @@ import numpy as np
 
 from agents.portfolio import NetAllocator, load_run_policy
 from agents.portfolio.policy import PortfolioPolicySpec
-from agents.portfolio.train import members_of
 from backtest.aggregate import SeedSummary, summarize_seeds
 from backtest.allocation import AllocationBacktest, run_allocation
 from backtest.allocation_baselines import ALLOCATION_BASELINES, BaselineAllocator
@@ -40,6 +39,7 @@ from backtest.allocation_oracles import OracleAllocator, planted_members
 from envs.data import DataValidationError
 from envs.portfolio import Universe, load_universe, split_rows
 from envs.portfolio.env import PortfolioAccounts
+from envs.portfolio.members import members_of
 from envs.presets import get_preset
 from envs.registry import DEFAULT_FEATURE_SET, DEFAULT_WINDOW
 from envs.synthetic import ALL_MARKET_NAMES
@@ -57,6 +57,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
         "--env",
         help="members, comma-separated (presets or files), or a folder of candle files (default: the run's)",
     )
+    ap.add_argument("--catalog", default=None, metavar="FILE",
+                    help="data catalog YAML for a universe entry (data/catalog.yml)")  # fmt: skip
     ap.add_argument("--run", action="append", default=[], help="a portfolio run folder (repeat)")
     ap.add_argument("--split", default="test", choices=("train", "val", "test"))
     ap.add_argument("--fee-bps", type=float, default=10.0, help="fee per unit traded, bps")
@@ -76,7 +78,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
     if twice:
         raise ConfigError(f"--run {twice[0]} is given twice; give each seed's run once")
     agents = [(Path(r), *load_run_policy(r)) for r in args.run]
-    specs = members_of(args.env) if args.env else list(agents[0][2].members)
+    specs = members_of(args.env, args.catalog) if args.env else list(agents[0][2].members)
     layout = (agents[0][2].feature_set, agents[0][2].window) if agents else None
     universe = load_universe(specs, *(layout or (DEFAULT_FEATURE_SET, DEFAULT_WINDOW)))
     rows = split_rows(universe, specs[0], args.split)

@@ -14,7 +14,9 @@ import torch
 
 from agents.portfolio import is_universe, load_run_policy
 from agents.portfolio.policy import PortfolioPolicySpec
-from agents.portfolio.train import members_of, run
+from agents.portfolio.train import run
+from envs.markets import MarketSpecError, resolve_market
+from envs.portfolio.members import members_of
 from envs.portfolio.weights import keep_within_band
 from envs.synthetic import csv_bytes
 from evaluate.portfolio import main as evaluate_main
@@ -180,3 +182,45 @@ def test_a_folder_universe_names_what_it_refuses(tmp_path, files, message):
         _candles(tmp_path, name, "synth-xs-rw1")
     with pytest.raises(ConfigError, match=re.escape(message)):
         members_of(str(tmp_path))
+
+
+def _catalog(tmp_path: Path, text: str) -> Path:
+    _candles(tmp_path, "rw1_1h.csv", "synth-xs-rw1")
+    _candles(tmp_path, "rw2_1h.csv", "synth-xs-rw2")
+    cat = tmp_path / "catalog.yml"
+    cat.write_text(text)
+    return cat
+
+
+def test_a_catalog_entry_with_members_is_a_universe(tmp_path):
+    cat = _catalog(tmp_path, "rw1: {candles: rw1_1h.csv}\nduo: {members: [rw1, rw2_1h.csv]}\n")
+    members = members_of("duo", cat)
+    assert members == [
+        f"catalog:rw1?catalog={cat.resolve()}",
+        str((tmp_path / "rw2_1h.csv").resolve()),
+    ]
+    assert is_universe(["--env", "duo", "--catalog", str(cat)])
+    assert not is_universe(["--env", "rw1", "--catalog", str(cat)])  # one market
+    results = evaluate_main(["--env", "duo", "--catalog", str(cat), "--split", "test", "--json"])
+    assert list(results["equal_weight_weekly"]["attribution"]) == members
+    with pytest.raises(MarketSpecError, match="entry duo is a universe"):
+        resolve_market("duo", catalog=cat)  # never read as one market
+
+
+@pytest.mark.parametrize(
+    ("entries", "message"),
+    [
+        ("duo: {members: [btc1h]}", "members: must list two or more"),
+        ("duo: {members: [btc1h, eth1h], bar: 4h}", "a universe holds members: only"),
+        (
+            "duo: {members: [btc1h, eth1h]}\ntrio: {members: [duo, btc1h]}",
+            "member duo is a universe",
+        ),
+    ],
+)
+def test_a_faulty_universe_entry_is_named(tmp_path, entries, message):
+    cat = _catalog(tmp_path, entries + "\n")
+    name = "trio" if "trio" in entries else "duo"
+    assert is_universe(["--env", name, "--catalog", str(cat)])  # its message comes from members_of
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        members_of(name, cat)

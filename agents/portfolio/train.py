@@ -1,7 +1,7 @@
 """PPO on a portfolio universe: ``python -m agents.ppo --env btc1h,eth1h[,path/to/sol.csv.gz]``.
 
-A COMMA-separated ``--env`` (or a folder of candle files, ``envs.portfolio.folder``) is one
-universe (``envs.portfolio``): one account allocates across
+A COMMA-separated ``--env`` (or a folder of candle files, or a catalog entry with ``members:``;
+``envs.portfolio.members``) is one universe (``envs.portfolio``): one account allocates across
 every member (target weights, per-asset costs and funding). A SPACE-separated ``--env a b`` is
 multi-market training of one single-asset policy, a different command.
 
@@ -37,7 +37,7 @@ from envs.portfolio import Universe, load_universe, split_rows
 from envs.portfolio import kernel as PK
 from envs.portfolio.batched import BatchedPortfolioEnv
 from envs.portfolio.env import PortfolioAccounts
-from envs.portfolio.folder import folder_members
+from envs.portfolio.members import is_universe_spec, members_of
 from envs.portfolio.weights import MODES
 from envs.presets import get_preset
 from lab.atomic import atomic_write_json
@@ -80,12 +80,14 @@ class SB3PortfolioEnv(BatchedPortfolioEnv, VecEnv):
 
 
 def is_universe(argv: list[str]) -> bool:
-    """True when ``--env`` is one comma-separated list or a folder (a portfolio universe), read
-    by argparse in every form it takes (``--env a,b``, ``--env=a,b``)."""
+    """True when ``--env`` is one universe (a comma list, a folder or a catalog entry with
+    ``members:``; ``envs.portfolio.members``), read by argparse in every form it takes."""
     p = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     p.add_argument("--env", nargs="*", action="extend")
-    values = p.parse_known_args(argv)[0].env or []
-    return len(values) == 1 and ("," in values[0] or Path(values[0]).expanduser().is_dir())
+    p.add_argument("--catalog")
+    known = p.parse_known_args(argv)[0]
+    values = known.env or []
+    return len(values) == 1 and is_universe_spec(values[0], known.catalog)
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -97,6 +99,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
         required=True,
         help="members, comma-separated (presets, files, keys), or a folder of candle files",
     )
+    ap.add_argument("--catalog", default=None, metavar="FILE",
+                    help="data catalog YAML for a universe entry (data/catalog.yml)")  # fmt: skip
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--timesteps", type=int, default=200_000, help="env steps (all envs)")
     ap.add_argument("--n-envs", type=int, default=16)
@@ -154,19 +158,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     if args.action == "choice" and args.mode != "long_only":
         raise ConfigError("--action choice is long-only (all in one asset or cash); use "
                           "--action logits with --mode long_short")  # fmt: skip
-    args.members = members_of(args.env)
+    args.members = members_of(args.env, args.catalog)
     return args
-
-
-def members_of(env: str) -> list[str]:
-    """The universe's members: a comma list, or a folder's candle files
-    (``envs.portfolio.folder``); ConfigError for an empty or repeated member."""
-    if Path(env).expanduser().is_dir():
-        return folder_members(Path(env).expanduser())
-    members = [s.strip() for s in env.split(",")]
-    if any(not m for m in members) or len(set(members)) != len(members):
-        raise ConfigError(f"--env {env!r}: give each member once, comma-separated (no empty one)")
-    return members
 
 
 def universe_dirname(members: list[str]) -> str:
