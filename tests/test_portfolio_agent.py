@@ -153,6 +153,7 @@ def test_a_folder_of_candle_files_is_a_universe_with_each_members_funding(tmp_pa
     b = _candles(uni, "b_1h.csv", "synth-xs-rw2")
     a = _candles(uni, "a_1h.csv", "synth-xs-rw1")
     (uni / ".DS_Store").write_bytes(b"\0")  # hidden: never a member
+    (uni / "a_1h.csv.provenance.json").write_text("[]")  # envs.data fetch's record of a_1h.csv
     assert is_universe(["--env", str(uni)]) and not is_universe(["--env", str(a)])
     assert members_of(str(uni)) == [str(a), str(b)]  # by name
     fund = uni / "a_1h_funding.csv"
@@ -172,6 +173,10 @@ def test_a_folder_of_candle_files_is_a_universe_with_each_members_funding(tmp_pa
     ("files", "message"),
     [
         (["a_1h.csv", "notes.txt"], "notes.txt is not a candle file"),
+        (
+            ["a_1h.csv", "b_1h.csv", "c_1h.csv.provenance.json"],
+            "c_1h.csv.provenance.json is the fetch record of no file here",
+        ),
         (["a_1h.csv", "a_1h.csv.gz"], "are one market's file twice"),
         (["a_1h.csv", "b_1h_funding.csv"], "b_1h_funding.csv is the funding of no member"),
         (["a_1h.csv"], "1 candle file(s); a universe needs two or more"),

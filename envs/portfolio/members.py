@@ -11,9 +11,10 @@
   (a file relative to the catalog; an entry of the same catalog, never another universe);
 * a folder of candle files (``--env path/to/folder``).
 
-Folder: every candle file in the folder is one member, in the order of their names. A file named like
+Folder: every candle file in it is one member, in the order of their names. A file named like
 a member with ``_funding`` after its stem (``sol_1h.csv.gz`` and ``sol_1h_funding.csv.gz``, as
-``python -m envs.data fetch`` writes them) is that member's funding history, not a member. Any
+``python -m envs.data fetch`` writes them) is that member's funding history, and
+``FILE.provenance.json`` beside ``FILE`` is fetch's record of it: neither is a member. Any
 other file (or a sub-folder) is refused with its name, so nothing in the folder is skipped
 unsaid; names starting with ``.`` (``.DS_Store``, editors' swap files) are not members.
 """
@@ -30,6 +31,7 @@ from envs.preset_table import PRESETS
 from lab.config import ConfigError
 
 FUNDING_TAG = "_funding"
+PROVENANCE = ".provenance.json"  # envs.data fetch writes FILE.provenance.json beside FILE
 
 
 def _stem(path: Path) -> str:
@@ -49,7 +51,15 @@ def folder_members(folder: Path) -> list[str]:
     """The folder's members as market specs (``file`` or ``file?funding=file``), by name."""
     candles: dict[str, Path] = {}
     funding: dict[str, Path] = {}
+    names = {p.name for p in folder.iterdir()}
     for path in sorted(p for p in folder.iterdir() if not p.name.startswith(".")):
+        if path.name.endswith(PROVENANCE):  # envs.data fetch's record of a file: not a member
+            if path.name.removesuffix(PROVENANCE) not in names:
+                raise ConfigError(
+                    f"--env {folder}: {path.name} is the fetch record of no file here (no "
+                    f"{path.name.removesuffix(PROVENANCE)} beside it): move it out"
+                )
+            continue
         if not _is_candle_file(path):
             raise ConfigError(
                 f"--env {folder}: {path.name} is not a candle file ({KINDS}); a folder universe "
