@@ -16,6 +16,7 @@ import pytest
 from envs.data import fetch, load_candles, load_funding
 from envs.data.__main__ import main
 from envs.data.loading import file_sha256
+from envs.portfolio.members import members_of
 
 RECORDED = load_candles("btc1h").loc["2024-01-01":"2024-01-02"]
 GAP = pd.date_range("2024-01-01T10:00", periods=3, freq="1h", tz="UTC")  # the exchange's outage
@@ -132,3 +133,36 @@ def test_cli_fetch_writes_provenance_funding_and_runs_the_gate(tmp_path, monkeyp
     np.testing.assert_allclose(funding.to_numpy(), 1e-4 * np.arange(1, 7))
     assert main([*argv]) == 2  # the default gate (0.9) refuses 21 of 24 hours: one line
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_cli_fetches_a_universe_into_a_folder_a_portfolio_takes(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(fetch, "make_exchange", lambda name: FakeExchange())
+    uni = tmp_path / "uni"
+    argv = ["fetch", "--exchange", "binance", "--symbol", "BTC/USDT,ETH/USDT:USDT"]
+    argv += ["--timeframe", "1h", "--since", "2024-01-01", "--until", "2024-01-02"]
+    argv += ["--out", str(uni), "--funding", "--min-valid-fraction", "0.5"]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert f"universe of 2 in {uni}: python -m agents.ppo --env {uni}" in text
+    btc, eth = uni / "btc_usdt_1h.csv.gz", uni / "eth_usdt_usdt_1h.csv.gz"
+    assert len(load_candles(btc)) == 21 and len(load_candles(eth)) == 21
+    assert members_of(str(uni)) == [  # funding paired, fetch's provenance records not members
+        f"{btc}?funding={uni / 'btc_usdt_1h_funding.csv.gz'}",
+        f"{eth}?funding={uni / 'eth_usdt_usdt_1h_funding.csv.gz'}",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("symbols", "out", "message"),
+    [
+        ("BTC/USDT,BTC/USDT", "uni", "give each symbol once"),
+        ("BTC/USDT,ETH/USDT", "uni.csv.gz", "several symbols are fetched into a folder"),
+        ("BTC/USDT,btc", "uni", "--symbol 'btc': not a ccxt unified symbol"),
+    ],
+)
+def test_a_universe_fetch_refuses_before_any_network_call(tmp_path, capsys, symbols, out, message):
+    argv = ["fetch", "--exchange", "binance", "--symbol", symbols, "--timeframe", "1h"]
+    assert main([*argv, "--since", "2024-01-01", "--out", str(tmp_path / out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+    assert not (tmp_path / out).exists()  # nothing written

@@ -28,7 +28,7 @@ from envs.data import fetch  # ccxt is an extra: imported only by this command
 from envs.data.cleaning import clean
 from envs.data.cli_config import COMMANDS
 from envs.data.errors import DataValidationError
-from envs.data.fetch_checks import check_symbol, fetch_date
+from envs.data.fetch_checks import fetch_date, fetch_symbols, member_files
 from envs.data.loading import load_candles, read_candles_raw
 from envs.data.quality import quality_report
 from envs.data.resample import resample
@@ -215,45 +215,65 @@ def _funding_path(out: Path) -> Path:
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
-
+    """One symbol into ``--out``, or a comma list (a universe) into the folder ``--out``."""
     bar = barsize.canonical(args.timeframe)
-    check_symbol(args.symbol)
+    symbols = fetch_symbols(args.symbol)
     since, until = fetch_date("--since", args.since), fetch_date("--until", args.until)
     if since is not None and until is not None and not since < until:
         raise DataValidationError(f"--until {args.until} is not after --since {args.since}")
-    fund_out = _funding_path(args.out)
-    check_out(args.out, [])
-    if args.funding:
-        check_out(fund_out, [])
+    outs = member_files(args.out, symbols, bar) if len(symbols) > 1 else [args.out]
+    new = [out for out in outs if not out.exists()]
+    if since is None and new:
+        raise fetch.FetchError(
+            f"--since is required for a new file ({new[0]}; e.g. --since 2020-08-01)"
+            if len(symbols) > 1
+            else "--since is required for a new file (e.g. --since 2020-08-01)"
+        )
+    if len(symbols) > 1:
+        args.out.mkdir(parents=True, exist_ok=True)  # every name checked: the members' folder
+    for out in outs:
+        check_out(out, [])
+        if args.funding:
+            check_out(_funding_path(out), [])
     exchange = fetch.make_exchange(args.exchange)
-    if since is None and not args.out.exists():
-        raise fetch.FetchError("--since is required for a new file (e.g. --since 2020-08-01)")
+    for symbol, out in zip(symbols, outs, strict=True):
+        _fetch_one(args, exchange, symbol, out, bar, since, until)
+    if len(symbols) > 1:
+        print(f"universe of {len(symbols)} in {args.out}: python -m agents.ppo --env {args.out}")
+    return 0
+
+
+def _fetch_one(
+    args: argparse.Namespace,
+    exchange: object,
+    symbol: str,
+    out: Path,
+    bar: str,
+    since: pd.Timestamp | None,
+    until: pd.Timestamp | None,
+) -> None:
+    """Candles (and funding) of one symbol into ``out``, provenance beside, the cleaning gate."""
     since = since if since is not None else pd.Timestamp(0, tz="UTC")
-    result = fetch.fetch_candles(
-        exchange, args.symbol, args.timeframe, args.out, since=since, until=until
-    )
+    result = fetch.fetch_candles(exchange, symbol, args.timeframe, out, since=since, until=until)
     fetch.write_provenance(
-        args.out, fetch.provenance_record(args.exchange, args.symbol, bar, result, "candles")
+        out, fetch.provenance_record(args.exchange, symbol, bar, result, "candles")
     )
     print(
-        f"fetched {result.rows_fetched:,} closed {bar} bars ({result.first} .. {result.last}), "
-        f"appended {result.rows_appended:,} to {args.out} ({result.retries} retries)"
+        f"{symbol}: fetched {result.rows_fetched:,} closed {bar} bars ({result.first} .. "
+        f"{result.last}), appended {result.rows_appended:,} to {out} ({result.retries} retries)"
     )
     if args.funding:
-        fres = fetch.fetch_funding(exchange, args.symbol, fund_out, since=since)
+        fund_out = _funding_path(out)
+        fres = fetch.fetch_funding(exchange, symbol, fund_out, since=since)
         if fund_out.exists():
             fetch.write_provenance(
-                fund_out, fetch.provenance_record(args.exchange, args.symbol, bar, fres, "funding")
+                fund_out, fetch.provenance_record(args.exchange, symbol, bar, fres, "funding")
             )
-        print(f"fetched {fres.rows_fetched:,} funding settlements into {fund_out}")
+        print(f"{symbol}: fetched {fres.rows_fetched:,} funding settlements into {fund_out}")
     cleaned, report = clean(
-        load_candles(args.out),
-        freq=bar,
-        min_valid_fraction=args.min_valid_fraction,
-        source=str(args.out),
+        load_candles(out), freq=bar, min_valid_fraction=args.min_valid_fraction, source=str(out)
     )
     print(report.summary())
-    return 0
 
 
 def _market_flags(p: argparse.ArgumentParser) -> None:

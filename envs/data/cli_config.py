@@ -77,7 +77,12 @@ class FetchConfig:
     """``fetch``: download closed candles (and funding) with ccxt."""
 
     exchange: str = field(default="", metadata=doc("ccxt exchange id, e.g. binance", required=True))
-    symbol: str = field(default="", metadata=doc("market symbol, e.g. SOL/USDT", required=True))
+    symbol: str = field(
+        default="",
+        metadata=doc(
+            "market symbol, e.g. SOL/USDT; a comma list fetches a universe", required=True
+        ),
+    )
     timeframe: str = field(default="", metadata=doc("bar size, 1m .. 1d", required=True))
     since: str | None = field(
         default=None, metadata=doc("first bar (UTC date); required for a new file")
@@ -86,7 +91,10 @@ class FetchConfig:
         default=None, metadata=doc("stop before this UTC instant (default: now)")
     )
     out: Path = field(
-        default=Path(), metadata=doc("candle file (.csv, .csv.gz, .parquet)", required=True)
+        default=Path(),
+        metadata=doc(
+            "candle file (.csv, .csv.gz, .parquet); a folder for a universe", required=True
+        ),
     )
     funding: bool = field(
         default=False, metadata=doc("also fetch funding into <out stem>_funding.<ext>")
